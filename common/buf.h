@@ -1,0 +1,31 @@
+/*
+ * buf.h - a growable byte buffer (the strbuf/sds idea).
+ *
+ * Depends on gw.h only. Invariant: data[len] == '\0' whenever data != NULL,
+ * so the bytes can be handed to C string functions when they hold no NUL.
+ * The storage moves when it grows: keep offsets, not pointers, across
+ * appends.
+ */
+#ifndef GW_BUF_H
+#define GW_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+    char *data; /* NULL until the first append */
+    size_t len;
+    size_t cap;
+};
+
+#define BUF_INIT {NULL, 0, 0}
+
+void buf_init(struct buf *b);
+/* Frees the storage and leaves b empty and reusable. */
+void buf_release(struct buf *b);
+/* Empties b but keeps its storage for reuse. */
+void buf_clear(struct buf *b);
+void buf_append(struct buf *b, const void *ptr, size_t len);
+/* Hands the bytes to the caller (free() them) and leaves b empty. */
+char *buf_detach(struct buf *b, size_t *len);
+
+#endif

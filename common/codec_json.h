@@ -1,0 +1,64 @@
+/*
+ * codec_json.h - the JSON forms of the domain, both ways.
+ *
+ * The only place that builds or reads JSON with jansson; depends on model.h
+ * and gw.h. Pure: no I/O, no globals. Every encoder returns a malloc'd,
+ * NUL-terminated string that the caller frees with free() (or hands to a
+ * library that will), and stores its length in *len.
+ */
+#ifndef GW_CODEC_JSON_H
+#define GW_CODEC_JSON_H
+
+#include "gw.h"
+#include "model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* RFC 3339 UTC with milliseconds, "2026-11-24T09:15:02.417Z". */
+#define CODEC_TS_LEN 64 /* 24 used; room for any int the compiler can imagine */
+void codec_ts_format(int64_t ts_ms, char out[CODEC_TS_LEN]);
+
+/* {"id","channel","seq","sender","body","ts","via"} */
+char *codec_msg_encode(const struct gw_msg *m, size_t *len);
+
+/* {"channel","messages":[...],"next_since"} */
+char *codec_history_encode(const char *channel, const struct gw_msg *msgs, size_t n,
+                           int64_t next_since, size_t *len);
+
+/* [{"name","messages","last_seq","last_ts"}, ...] */
+char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, size_t *len);
+
+/* {"error":{"code","message"}}; message is borrowed for the call. */
+char *codec_error_encode(enum gw_err err, const char *message, size_t *len);
+
+/* {"status":status} */
+char *codec_status_encode(const char *status, size_t *len);
+
+/* {"name","version","api","schema_version"} */
+char *codec_version_encode(const char *name, const char *version, const char *api,
+                           int schema_version, size_t *len);
+
+/*
+ * A publish request: {"body": string, "sender": string (optional)}; unknown
+ * fields are ignored. The strings are owned (free with
+ * codec_publish_release); sender is NULL when absent. Field contents are not
+ * judged here: that is the core's rule.
+ */
+struct codec_publish {
+    char *sender;
+    size_t sender_len;
+    char *body;
+    size_t body_len;
+};
+
+/*
+ * Decodes (buf, len). Returns GW_OK and fills *out, or one of GW_E_JSON,
+ * GW_E_UTF8, GW_E_NOT_OBJECT, GW_E_MISSING_FIELD, GW_E_FIELD with a reason for
+ * a person in why; *out is then left empty.
+ */
+enum gw_err codec_publish_decode(const char *buf, size_t len, struct codec_publish *out,
+                                 char why[GW_ERRLEN]);
+void codec_publish_release(struct codec_publish *p);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * gw.h - what every visavis file may include: the one error enum, the
+ * allocators that abort on exhaustion, and the invariant assertion.
+ *
+ * Depends on nothing but libc. Error values are transport-neutral: each front
+ * turns them into its own wire form in exactly one place (an HTTP status in
+ * front_http, later an error line in front_sock); gw_err_code() gives the
+ * stable snake_case name both fronts put on the wire.
+ */
+#ifndef GW_H
+#define GW_H
+
+#include <stddef.h>
+
+/* Room for a human-readable reason next to an enum gw_err. */
+#define GW_ERRLEN 256
+
+enum gw_err {
+    GW_OK = 0,
+    GW_E_JSON,          /* request is not valid JSON */
+    GW_E_UTF8,          /* request text is not valid UTF-8 */
+    GW_E_NOT_OBJECT,    /* valid JSON, but not an object */
+    GW_E_MISSING_FIELD, /* a required field is absent */
+    GW_E_FIELD,         /* a field has the wrong type or size */
+    GW_E_PARAM,         /* a query or command parameter is malformed */
+    GW_E_CHANNEL,       /* channel name outside [A-Za-z0-9._-]{1,64} */
+    GW_E_NOT_FOUND,     /* no such resource */
+    GW_E_METHOD,        /* resource exists, not for this method */
+    GW_E_TOO_LARGE,     /* request larger than the configured limit */
+    GW_E_MEDIA_TYPE,    /* body sent in a form we do not read */
+    GW_E_STORE,         /* the database failed */
+    GW_E_SHUTDOWN,      /* the gateway is stopping */
+    GW_E_SCHEMA,        /* database schema unknown to this binary */
+    GW_E_CONFIG,        /* bad setting */
+    GW_E__COUNT
+};
+
+/* The stable wire name of an error ("invalid_json", ...). Never NULL. */
+const char *gw_err_code(enum gw_err err);
+
+/*
+ * Allocation that cannot fail: on exhaustion these print a message and abort,
+ * so callers never carry an out-of-memory path. Sizes that come from the
+ * network must be checked against a limit in model.h before they get here.
+ */
+void *gw_xmalloc(size_t size);
+void *gw_xcalloc(size_t n, size_t size);
+void *gw_xrealloc(void *ptr, size_t size);
+char *gw_xstrdup(const char *s);
+/* Copy of (ptr, len) with a terminating NUL added; the copy may hold NULs. */
+char *gw_xmemdup(const void *ptr, size_t len);
+
+#define GW_FREE_AND_NULL(p)                                                                        \
+    do {                                                                                           \
+        free(p);                                                                                   \
+        (p) = NULL;                                                                                \
+    } while (0)
+
+#define GW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Invariants only, never input; enabled in every build type. */
+#define GW_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            gw_assert_fail(#cond, __FILE__, __LINE__);                                             \
+    } while (0)
+
+_Noreturn void gw_assert_fail(const char *expr, const char *file, int line);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * net.h - socket helpers that do not log (after redis anet.c).
+ *
+ * Each returns -1 on failure and writes the reason into err[GW_ERRLEN]; the
+ * caller decides whether and how to report it. Depends on gw.h and libc.
+ */
+#ifndef GW_NET_H
+#define GW_NET_H
+
+#include "gw.h"
+
+/* Room for "host" of "host:port", IPv6 literals included. */
+#define NET_HOST_MAX 256
+
+/*
+ * Splits "host:port" or "[v6addr]:port" into host and port (0..65535). Pure:
+ * no resolution. Returns 0, or -1 with the reason in err.
+ */
+int net_split_hostport(const char *addr, char host[NET_HOST_MAX], int *port, char err[GW_ERRLEN]);
+
+/*
+ * Resolves addr ("host:port", port 0 = any free port) and returns a
+ * non-blocking, close-on-exec socket listening on it with SO_REUSEADDR.
+ */
+int net_listen(const char *addr, int backlog, char err[GW_ERRLEN]);
+
+/* The local port a bound socket ended up on, or -1. */
+int net_local_port(int fd);
+
+int net_set_nonblock(int fd, char err[GW_ERRLEN]);
+
+#endif

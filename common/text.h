@@ -1,0 +1,28 @@
+/*
+ * text.h - checks on text that arrives from the network: UTF-8 validity,
+ * channel names, decimal numbers.
+ *
+ * Pure functions, no allocation; depends on libc only. Shared by the gateway
+ * and the clients so both sides agree on what is valid.
+ */
+#ifndef GW_TEXT_H
+#define GW_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* True when (s, len) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool text_utf8_valid(const char *s, size_t len);
+
+/* True when (s, len) matches [A-Za-z0-9._-]{1,GW_CHANNEL_MAX}. */
+bool text_channel_valid(const char *s, size_t len);
+
+/*
+ * Parses a NUL-terminated string of decimal digits only (no sign, no spaces,
+ * no empty string) into *out. Returns false on any other input or when the
+ * value exceeds max.
+ */
+bool text_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * config.h - every setting of the gateway, from defaults, environment and
+ * flags (a flag wins over its variable), validated into one immutable struct.
+ *
+ * Depends on gw.h, log.h (for the level type), net.h (address syntax). Pure
+ * apart from printing usage: the environment comes in as a lookup function so
+ * tests can supply their own.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include "gw.h"
+#include "log.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_ADDR_MAX 300
+
+struct gw_config {
+    char http_addr[CONFIG_ADDR_MAX];
+    char tcp_addr[CONFIG_ADDR_MAX];
+    char db_path[PATH_MAX];
+    enum log_level log_level;
+    size_t max_body;             /* bytes in one request body */
+    unsigned max_connections;    /* HTTP connections at once */
+    unsigned http_idle_timeout;  /* seconds an idle keep-alive connection is kept */
+    bool sync_full;              /* fsync the WAL at every commit */
+};
+
+enum config_action {
+    CONFIG_RUN,
+    CONFIG_HELP,
+    CONFIG_VERSION
+};
+
+/* Returns the value of an environment variable, or NULL. */
+typedef const char *config_getenv_fn(const char *name);
+
+/*
+ * Fills *cfg from defaults, then env, then argv[1..argc-1] ("--name value" or
+ * "--name=value"). Returns GW_OK and sets *action, or GW_E_CONFIG with the
+ * reason (naming the flag or variable) in why.
+ */
+enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
+                         config_getenv_fn *getenv_fn, enum config_action *action,
+                         char why[GW_ERRLEN]);
+
+/* Every setting with its flag, variable and default. */
+void config_usage(FILE *out, const char *prog);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * core.h - the service rules, shared by every front.
+ *
+ * Validates what fronts hand in, sends publishes to the writer thread and
+ * reads through the reader connection. No sockets, no JSON, no HTTP: fronts
+ * translate bytes to these calls and results back to bytes. Depends on
+ * store.h, writer.h, model.h, text.h, gw.h.
+ *
+ * Loop thread only.
+ */
+#ifndef GW_CORE_H
+#define GW_CORE_H
+
+#include "gw.h"
+#include "model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct core;
+struct store;
+struct writer;
+
+/* reader and writer are borrowed and must outlive the core. */
+struct core *core_new(struct store *reader, struct writer *writer, size_t max_body);
+void core_free(struct core *core);
+
+/*
+ * A publish as a front received it; every pointer is borrowed for the call.
+ * sender may be NULL (then "anonymous").
+ */
+struct core_publish_req {
+    const char *channel;
+    size_t channel_len;
+    const char *sender;
+    size_t sender_len;
+    const char *body;
+    size_t body_len;
+    enum gw_via via;
+};
+
+/*
+ * Called once, on the loop thread, when the publish has committed (err ==
+ * GW_OK, msg complete) or failed (err and why set, msg partial). msg is
+ * borrowed for the call.
+ */
+typedef void core_publish_cb(void *ctx, enum gw_err err, const char *why,
+                             const struct gw_msg *msg);
+
+/*
+ * Validates req and queues it for commit. GW_OK: cb will be called exactly
+ * once, later. Any other value (GW_E_CHANNEL, GW_E_FIELD, GW_E_UTF8,
+ * GW_E_TOO_LARGE, GW_E_SHUTDOWN): nothing was queued, cb is never called,
+ * and why says what was wrong.
+ */
+enum gw_err core_publish(struct core *core, const struct core_publish_req *req, core_publish_cb *cb,
+                         void *ctx, char why[GW_ERRLEN]);
+
+/*
+ * History page: messages of channel with seq > since, oldest first, at most
+ * limit (<= GW_LIMIT_MAX, else GW_E_PARAM). *out as store_history. next_since
+ * is the cursor to ask with next: the last seq returned, or since.
+ */
+enum gw_err core_history(struct core *core, const char *channel, size_t channel_len,
+                         uint64_t since, uint64_t limit, struct gw_msg **out, size_t *n,
+                         int64_t *next_since, char why[GW_ERRLEN]);
+
+/* The message with this id (id >= 1, else GW_E_PARAM); GW_E_NOT_FOUND if none. */
+enum gw_err core_message(struct core *core, uint64_t id, struct gw_msg *out, char why[GW_ERRLEN]);
+
+/* Every channel, by name; *out as store_channels. */
+enum gw_err core_channels(struct core *core, struct gw_channel_info **out, size_t *n,
+                          char why[GW_ERRLEN]);
+
+/* The database schema version this gateway writes. */
+int core_schema_version(void);
+
+/* From now on publishes are refused with GW_E_SHUTDOWN; queued ones still commit. */
+void core_begin_shutdown(struct core *core);
+
+/* Publishes accepted whose callback has not run yet. */
+size_t core_pending(const struct core *core);
+
+#endif

@@ -1,0 +1,549 @@
+/*
+ * front_http.c - the REST front; see front_http.h.
+ *
+ * libmicrohttpd's handler contract: the first call for a request only
+ * creates its state (answering then would make libmicrohttpd 0.9.75 close a
+ * keep-alive connection), later calls hand over body chunks, and the call
+ * with no data left answers. A publish suspends the connection until its
+ * commit comes back from the writer, then resumes it to answer. State is
+ * freed only in the completion callback, which also runs for aborted
+ * requests.
+ */
+#include "front_http.h"
+
+#include "buf.h"
+#include "codec_json.h"
+#include "core.h"
+#include "log.h"
+#include "loop.h"
+#include "router.h"
+#include "text.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_PATH_MAX 200
+
+struct front_http {
+    struct MHD_Daemon *daemon;
+    struct core *core;
+    struct loop *loop;
+    int listen_fd;
+    int epoll_fd;
+    size_t max_body;
+    size_t in_flight;
+    bool need_run;     /* a connection was resumed: let libmicrohttpd see it */
+    uint64_t run_at_ms; /* libmicrohttpd's next timeout */
+    bool quiescing;
+};
+
+enum req_phase {
+    REQ_READING,   /* headers in, body arriving */
+    REQ_COMMITTING, /* suspended until the writer answers */
+    REQ_COMMITTED  /* answer ready in reply_* */
+};
+
+struct req {
+    struct front_http *fh;
+    struct MHD_Connection *conn;
+    struct route route;
+    enum req_phase phase;
+    enum gw_err err; /* decided while reading, answered at the end */
+    char why[GW_ERRLEN];
+    struct buf body;
+    uint64_t start_us;
+    unsigned status;
+    size_t bytes;
+    char method[16];
+    char path[LOG_PATH_MAX + 1];
+    /* the publish's answer, built when the commit comes back */
+    unsigned reply_status;
+    char *reply_body;
+    size_t reply_len;
+    char location[48];
+};
+
+/* The one translation from error to HTTP status. */
+static unsigned http_status(enum gw_err err)
+{
+    switch (err) {
+    case GW_OK:
+        return MHD_HTTP_OK;
+    case GW_E_JSON:
+    case GW_E_UTF8:
+    case GW_E_NOT_OBJECT:
+    case GW_E_MISSING_FIELD:
+    case GW_E_FIELD:
+    case GW_E_PARAM:
+    case GW_E_CHANNEL:
+        return MHD_HTTP_BAD_REQUEST;
+    case GW_E_NOT_FOUND:
+        return MHD_HTTP_NOT_FOUND;
+    case GW_E_METHOD:
+        return MHD_HTTP_METHOD_NOT_ALLOWED;
+    case GW_E_TOO_LARGE:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
+    case GW_E_MEDIA_TYPE:
+        return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+    case GW_E_SHUTDOWN:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case GW_E_STORE:
+    case GW_E_SCHEMA:
+    case GW_E_CONFIG:
+    case GW_E__COUNT:
+        break;
+    }
+    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* Queues body (taken) as the JSON answer, with one optional extra header. */
+static enum MHD_Result reply(struct req *r, unsigned status, char *body, size_t len,
+                             const char *header, const char *value)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    /* A final newline keeps a shell prompt off the end of curl's output. */
+    char *grown = gw_xrealloc(body, len + 2);
+    grown[len++] = '\n';
+    grown[len] = '\0';
+    resp = MHD_create_response_from_buffer_with_free_callback(len, grown, free);
+    if (!resp) {
+        free(grown);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (header)
+        MHD_add_response_header(resp, header, value);
+    if (r->fh->quiescing)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = status;
+    r->bytes = len;
+    ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct req *r, enum gw_err err, const char *why)
+{
+    size_t len;
+    char *body = codec_error_encode(err, why, &len);
+    return reply(r, http_status(err), body, len,
+                 err == GW_E_METHOD ? MHD_HTTP_HEADER_ALLOW : NULL, r->route.allow);
+}
+
+static enum MHD_Result reply_ok(struct req *r, char *body, size_t len)
+{
+    return reply(r, MHD_HTTP_OK, body, len, NULL, NULL);
+}
+
+/* Reads query parameter name as a non-negative integer, def when absent. */
+static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint64_t *out)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+
+    if (!v) {
+        *out = def;
+        return GW_OK;
+    }
+    if (!text_parse_u64(v, INT64_MAX, out)) {
+        snprintf(r->why, GW_ERRLEN, "%s must be a non-negative integer, got '%.40s'", name, v);
+        return GW_E_PARAM;
+    }
+    return GW_OK;
+}
+
+static enum MHD_Result get_history(struct req *r)
+{
+    struct gw_msg *msgs;
+    uint64_t since, limit;
+    int64_t next;
+    size_t n, len;
+    char channel[GW_CHANNEL_MAX + 1];
+    enum gw_err err;
+
+    if ((err = query_u64(r, "since", 0, &since)) != GW_OK ||
+        (err = query_u64(r, "limit", GW_LIMIT_DEFAULT, &limit)) != GW_OK)
+        return reply_error(r, err, r->why);
+    err = core_history(r->fh->core, r->route.arg, r->route.arg_len, since, limit, &msgs, &n, &next,
+                       r->why);
+    if (err != GW_OK)
+        return reply_error(r, err, r->why);
+    /* core_history accepted the name, so it fits. */
+    memcpy(channel, r->route.arg, r->route.arg_len);
+    channel[r->route.arg_len] = '\0';
+    char *body = codec_history_encode(channel, msgs, n, next, &len);
+    gw_msgs_free(msgs, n);
+    return reply_ok(r, body, len);
+}
+
+static enum MHD_Result get_message(struct req *r)
+{
+    char idstr[24];
+    uint64_t id = 0;
+    struct gw_msg m;
+    size_t len;
+    enum gw_err err;
+
+    if (r->route.arg_len >= sizeof(idstr)) {
+        err = GW_E_PARAM;
+    } else {
+        memcpy(idstr, r->route.arg, r->route.arg_len);
+        idstr[r->route.arg_len] = '\0';
+        err = text_parse_u64(idstr, INT64_MAX, &id) ? GW_OK : GW_E_PARAM;
+    }
+    if (err != GW_OK)
+        snprintf(r->why, GW_ERRLEN, "message id must be a positive integer");
+    else
+        err = core_message(r->fh->core, id, &m, r->why);
+    if (err != GW_OK)
+        return reply_error(r, err, r->why);
+    char *body = codec_msg_encode(&m, &len);
+    gw_msg_release(&m);
+    return reply_ok(r, body, len);
+}
+
+static enum MHD_Result get_channels(struct req *r)
+{
+    struct gw_channel_info *chans;
+    size_t n, len;
+    enum gw_err err = core_channels(r->fh->core, &chans, &n, r->why);
+
+    if (err != GW_OK)
+        return reply_error(r, err, r->why);
+    char *body = codec_channels_encode(chans, n, &len);
+    free(chans);
+    return reply_ok(r, body, len);
+}
+
+/* Runs on the loop thread when the writer is done with this request's message. */
+static void on_committed(void *ctx, enum gw_err err, const char *why, const struct gw_msg *msg)
+{
+    struct req *r = ctx;
+
+    if (err == GW_OK) {
+        r->reply_status = MHD_HTTP_CREATED;
+        r->reply_body = codec_msg_encode(msg, &r->reply_len);
+        snprintf(r->location, sizeof(r->location), "/v1/messages/%" PRId64, msg->id);
+    } else {
+        r->reply_status = http_status(err);
+        r->reply_body = codec_error_encode(err, why, &r->reply_len);
+        r->err = err;
+    }
+    r->phase = REQ_COMMITTED;
+    MHD_resume_connection(r->conn);
+    r->fh->need_run = true;
+}
+
+static enum MHD_Result post_message(struct req *r)
+{
+    struct codec_publish pub;
+    struct core_publish_req preq;
+    enum gw_err err;
+
+    if ((err = codec_publish_decode(r->body.data ? r->body.data : "", r->body.len, &pub, r->why)) !=
+        GW_OK)
+        return reply_error(r, err, r->why);
+    preq = (struct core_publish_req){
+        .channel = r->route.arg,
+        .channel_len = r->route.arg_len,
+        .sender = pub.sender,
+        .sender_len = pub.sender_len,
+        .body = pub.body,
+        .body_len = pub.body_len,
+        .via = GW_VIA_REST,
+    };
+    err = core_publish(r->fh->core, &preq, on_committed, r, r->why);
+    codec_publish_release(&pub);
+    buf_release(&r->body);
+    if (err != GW_OK)
+        return reply_error(r, err, r->why);
+    r->phase = REQ_COMMITTING;
+    MHD_suspend_connection(r->conn);
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch(struct req *r)
+{
+    char *body;
+    size_t len;
+
+    switch (r->route.id) {
+    case ROUTE_HEALTH:
+        body = codec_status_encode("ok", &len);
+        return reply_ok(r, body, len);
+    case ROUTE_VERSION:
+        body = codec_version_encode("visavis", VISAVIS_VERSION, "v1", core_schema_version(), &len);
+        return reply_ok(r, body, len);
+    case ROUTE_CHANNELS:
+        return get_channels(r);
+    case ROUTE_MESSAGE:
+        return get_message(r);
+    case ROUTE_CHANNEL_MESSAGES:
+        return r->route.method == ROUTE_POST ? post_message(r) : get_history(r);
+    }
+    return MHD_NO;
+}
+
+/* Keeps logs one line per event whatever bytes a client put in its path. */
+static void copy_printable(char *dst, size_t cap, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < cap; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    dst[i] = '\0';
+}
+
+static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, const char *method,
+                           const char *url)
+{
+    struct req *r = gw_xcalloc(1, sizeof(*r));
+    r->fh = fh;
+    r->conn = conn;
+    r->start_us = loop_now_us();
+    copy_printable(r->method, sizeof(r->method), method);
+    copy_printable(r->path, sizeof(r->path), url);
+    buf_init(&r->body);
+    fh->in_flight++;
+    return r;
+}
+
+/* First call for a request: route it and judge its headers, answer nothing yet. */
+static enum MHD_Result on_headers(struct req *r, const char *method, const char *url)
+{
+    struct front_http *fh = r->fh;
+
+    r->err = router_match(method, url, &r->route, r->why);
+    if (r->err != GW_OK || r->route.method != ROUTE_POST)
+        return MHD_YES;
+
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t declared;
+    if (cl && text_parse_u64(cl, UINT64_MAX, &declared) && declared > fh->max_body) {
+        /* Refuse before reading a byte of it; libmicrohttpd then closes the connection. */
+        snprintf(r->why, GW_ERRLEN, "request body is %" PRIu64 " bytes, the limit is %zu",
+                 declared, fh->max_body);
+        return reply_error(r, GW_E_TOO_LARGE, r->why);
+    }
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!router_is_json(ct)) {
+        snprintf(r->why, GW_ERRLEN, "Content-Type must be application/json, got '%.60s'",
+                 ct ? ct : "(none)");
+        r->err = GW_E_MEDIA_TYPE;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct front_http *fh = cls;
+    struct req *r = *req_cls;
+
+    (void)version;
+    if (!r) {
+        r = req_new(fh, conn, method, url);
+        *req_cls = r;
+        return on_headers(r, method, url);
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->err != GW_OK || r->route.method != ROUTE_POST)
+            return MHD_YES; /* an answer is decided already: drain, keep the connection */
+        if (r->body.len + n > fh->max_body) {
+            /* Chunked bodies give no length up front: stop at the limit. */
+            snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes",
+                     fh->max_body);
+            buf_release(&r->body);
+            r->err = GW_E_TOO_LARGE;
+            return reply_error(r, r->err, r->why);
+        }
+        buf_append(&r->body, upload_data, n);
+        return MHD_YES;
+    }
+    switch (r->phase) {
+    case REQ_READING:
+        if (r->err == GW_E_TOO_LARGE)
+            return MHD_YES; /* already answered mid-body */
+        if (r->err != GW_OK)
+            return reply_error(r, r->err, r->why);
+        return dispatch(r);
+    case REQ_COMMITTING:
+        return MHD_YES; /* not resumed yet; cannot happen while suspended */
+    case REQ_COMMITTED: {
+        char *body = r->reply_body;
+        r->reply_body = NULL;
+        return reply(r, r->reply_status, body, r->reply_len,
+                     r->reply_status == MHD_HTTP_CREATED ? MHD_HTTP_HEADER_LOCATION : NULL,
+                     r->location);
+    }
+    }
+    return MHD_NO;
+}
+
+static const char *termination_name(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK:
+        return NULL;
+    case MHD_REQUEST_TERMINATED_WITH_ERROR:
+        return "error";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+        return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+        return "shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR:
+        return "read error";
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+        return "client abort";
+    }
+    return "unknown";
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct front_http *fh = cls;
+    struct req *r = *req_cls;
+
+    (void)conn;
+    if (!r)
+        return;
+    GW_ASSERT(r->phase != REQ_COMMITTING);
+    if (log_enabled(GW_LOG_INFO)) {
+        const char *ended = termination_name(toe);
+        log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
+                 loop_now_us() - r->start_us, ended ? " ended: " : "", ended ? ended : "");
+    }
+    buf_release(&r->body);
+    free(r->reply_body);
+    free(r);
+    *req_cls = NULL;
+    fh->in_flight--;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_warn("http: %s", line);
+}
+
+static void run_mhd(struct front_http *fh)
+{
+    fh->need_run = false;
+    MHD_run(fh->daemon);
+}
+
+static void on_mhd_ready(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    run_mhd(ctx);
+}
+
+/* Gives libmicrohttpd its timeouts and the connections we resumed. */
+static int before_sleep(struct loop *loop, void *ctx)
+{
+    struct front_http *fh = ctx;
+    MHD_UNSIGNED_LONG_LONG timeout;
+
+    (void)loop;
+    if (fh->need_run || (fh->run_at_ms && loop_now_ms() >= fh->run_at_ms))
+        run_mhd(fh);
+    if (MHD_get_timeout(fh->daemon, &timeout) != MHD_YES) {
+        fh->run_at_ms = 0;
+        return -1;
+    }
+    if (timeout > INT_MAX)
+        timeout = INT_MAX;
+    fh->run_at_ms = loop_now_ms() + timeout;
+    return (int)timeout;
+}
+
+struct front_http *front_http_new(struct core *core, struct loop *loop, int listen_fd,
+                                  const struct front_http_options *opts, char why[GW_ERRLEN])
+{
+    struct front_http *fh = gw_xcalloc(1, sizeof(*fh));
+    const union MHD_DaemonInfo *info;
+
+    fh->core = core;
+    fh->loop = loop;
+    fh->listen_fd = listen_fd;
+    fh->max_body = opts->max_body;
+    fh->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL, NULL,
+        on_request, fh,
+        /* first, so that no message goes to libmicrohttpd's own logger */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fh, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, fh, MHD_OPTION_CONNECTION_TIMEOUT,
+        opts->idle_timeout, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_END);
+    if (!fh->daemon) {
+        snprintf(why, GW_ERRLEN, "cannot start the HTTP daemon");
+        goto fail;
+    }
+    info = MHD_get_daemon_info(fh->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info || info->epoll_fd < 0) {
+        snprintf(why, GW_ERRLEN, "the HTTP daemon has no epoll descriptor");
+        goto fail;
+    }
+    fh->epoll_fd = info->epoll_fd;
+    if (loop_add_fd(loop, fh->epoll_fd, LOOP_READ, on_mhd_ready, fh) < 0) {
+        snprintf(why, GW_ERRLEN, "cannot watch the HTTP daemon");
+        goto fail;
+    }
+    loop_add_hook(loop, before_sleep, fh);
+    return fh;
+fail:
+    if (fh->daemon)
+        MHD_stop_daemon(fh->daemon); /* closes listen_fd too */
+    else
+        close(listen_fd);
+    free(fh);
+    return NULL;
+}
+
+void front_http_quiesce(struct front_http *fh)
+{
+    if (fh->quiescing)
+        return;
+    fh->quiescing = true;
+    MHD_quiesce_daemon(fh->daemon);
+    close(fh->listen_fd);
+    fh->listen_fd = -1;
+}
+
+size_t front_http_in_flight(const struct front_http *fh)
+{
+    return fh->in_flight;
+}
+
+void front_http_free(struct front_http *fh)
+{
+    if (!fh)
+        return;
+    loop_del_fd(fh->loop, fh->epoll_fd);
+    /* Closes the listening socket too, unless front_http_quiesce already did. */
+    MHD_stop_daemon(fh->daemon);
+    free(fh);
+}

@@ -1,0 +1,47 @@
+/*
+ * front_http.h - the REST front: libmicrohttpd in external-epoll mode inside
+ * our loop, the routes of docs/api.md, bodies capped before buffering, and
+ * the one mapping from enum gw_err to an HTTP status.
+ *
+ * The only module that includes microhttpd.h. Calls core, codec_json,
+ * router, loop, log. Loop thread only.
+ */
+#ifndef GW_FRONT_HTTP_H
+#define GW_FRONT_HTTP_H
+
+#include "gw.h"
+
+#include <stddef.h>
+
+struct core;
+struct loop;
+struct front_http;
+
+struct front_http_options {
+    size_t max_body;              /* bytes; larger bodies get 413 */
+    unsigned max_connections;     /* connections at once */
+    unsigned idle_timeout;        /* seconds an idle keep-alive connection is kept */
+};
+
+/*
+ * Serves HTTP on listen_fd (taken: closed when the front stops accepting).
+ * core and loop are borrowed and must outlive the front. NULL + why on
+ * failure (listen_fd is then closed too).
+ */
+struct front_http *front_http_new(struct core *core, struct loop *loop, int listen_fd,
+                                  const struct front_http_options *opts, char why[GW_ERRLEN]);
+
+/* Stops accepting connections; requests under way go on, answered with Connection: close. */
+void front_http_quiesce(struct front_http *fh);
+
+/* Requests received and not yet completely answered. */
+size_t front_http_in_flight(const struct front_http *fh);
+
+/*
+ * Closes every connection and frees. Publishes must all have completed
+ * first (core_pending() == 0): a connection waiting for its commit cannot
+ * be closed. NULL is a no-op.
+ */
+void front_http_free(struct front_http *fh);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * log.h - leveled, one-line-per-event logging to stderr.
+ *
+ * The only module that formats diagnostics for people. Safe from any thread:
+ * each line is written with a single write(2), so lines from the loop and the
+ * writer thread never interleave. Depends on libc only.
+ */
+#ifndef GW_LOG_H
+#define GW_LOG_H
+
+#include <stdbool.h>
+
+enum log_level {
+    GW_LOG_DEBUG = 0,
+    GW_LOG_INFO,
+    GW_LOG_WARN,
+    GW_LOG_ERROR
+};
+
+void log_set_level(enum log_level level);
+bool log_enabled(enum log_level level);
+/* Returns 0 and sets *out for "debug", "info", "warn", "error"; -1 otherwise. */
+int log_level_parse(const char *name, enum log_level *out);
+const char *log_level_name(enum log_level level);
+
+/* "<RFC 3339 time> <level> <message>\n" on stderr. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(GW_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(GW_LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(GW_LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(GW_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * loop.c - epoll event loop; see loop.h.
+ *
+ * Handlers live in an array indexed by fd: fds are small and dense, and the
+ * lookup on every event is then one load.
+ */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_MAX_EVENTS 256
+
+struct handler {
+    loop_fd_cb *cb;
+    void *ctx;
+};
+
+struct hook {
+    loop_hook_cb *cb;
+    void *ctx;
+};
+
+struct loop {
+    int epfd;
+    int stop;
+    struct handler *handlers;
+    size_t nhandlers;
+    struct hook *hooks;
+    size_t nhooks;
+};
+
+uint64_t loop_now_ms(void)
+{
+    return loop_now_us() / 1000;
+}
+
+uint64_t loop_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct loop *loop_new(char err[GW_ERRLEN])
+{
+    struct loop *loop;
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+    if (epfd < 0) {
+        snprintf(err, GW_ERRLEN, "epoll_create1: %s", strerror(errno));
+        return NULL;
+    }
+    loop = gw_xcalloc(1, sizeof(*loop));
+    loop->epfd = epfd;
+    return loop;
+}
+
+void loop_free(struct loop *loop)
+{
+    if (!loop)
+        return;
+    close(loop->epfd);
+    free(loop->handlers);
+    free(loop->hooks);
+    free(loop);
+}
+
+static uint32_t to_epoll(unsigned events)
+{
+    return ((events & LOOP_READ) ? EPOLLIN : 0u) | ((events & LOOP_WRITE) ? EPOLLOUT : 0u);
+}
+
+int loop_add_fd(struct loop *loop, int fd, unsigned events, loop_fd_cb *cb, void *ctx)
+{
+    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+
+    GW_ASSERT(fd >= 0);
+    if ((size_t)fd >= loop->nhandlers) {
+        size_t n = loop->nhandlers ? loop->nhandlers : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct handler *grown = gw_xrealloc(loop->handlers, n * sizeof(*grown));
+        memset(grown + loop->nhandlers, 0, (n - loop->nhandlers) * sizeof(*grown));
+        loop->handlers = grown;
+        loop->nhandlers = n;
+    }
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -1;
+    loop->handlers[fd].cb = cb;
+    loop->handlers[fd].ctx = ctx;
+    return 0;
+}
+
+int loop_mod_fd(struct loop *loop, int fd, unsigned events)
+{
+    struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void loop_del_fd(struct loop *loop, int fd)
+{
+    if (fd < 0 || (size_t)fd >= loop->nhandlers || !loop->handlers[fd].cb)
+        return;
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    loop->handlers[fd].cb = NULL;
+    loop->handlers[fd].ctx = NULL;
+}
+
+void loop_add_hook(struct loop *loop, loop_hook_cb *cb, void *ctx)
+{
+    struct hook *grown = gw_xrealloc(loop->hooks, (loop->nhooks + 1) * sizeof(*grown));
+    loop->hooks = grown;
+    loop->hooks[loop->nhooks].cb = cb;
+    loop->hooks[loop->nhooks].ctx = ctx;
+    loop->nhooks++;
+}
+
+void loop_stop(struct loop *loop)
+{
+    loop->stop = 1;
+}
+
+int loop_run(struct loop *loop)
+{
+    struct epoll_event events[LOOP_MAX_EVENTS];
+
+    loop->stop = 0;
+    while (!loop->stop) {
+        int timeout = -1;
+        for (size_t i = 0; i < loop->nhooks && !loop->stop; i++) {
+            int t = loop->hooks[i].cb(loop, loop->hooks[i].ctx);
+            if (t >= 0 && (timeout < 0 || t < timeout))
+                timeout = t;
+        }
+        if (loop->stop)
+            break;
+        int n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = events[i].data.fd;
+            unsigned ev = 0;
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                ev |= LOOP_READ;
+            if (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                ev |= LOOP_WRITE;
+            /* A callback earlier in this batch may have removed fd. */
+            if ((size_t)fd < loop->nhandlers && loop->handlers[fd].cb)
+                loop->handlers[fd].cb(loop, fd, ev, loop->handlers[fd].ctx);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,205 @@
+/*
+ * main.c - builds every module in dependency order, runs the loop, and on
+ * SIGTERM/SIGINT stops the way DESIGN.md promises: stop accepting, finish
+ * requests and queued commits, close the database cleanly, exit 0.
+ *
+ * No logic of its own beyond that order.
+ */
+#include "config.h"
+#include "core.h"
+#include "front_http.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "store.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+/* Requests and commits under way get this long after SIGTERM (the promise is 5 s). */
+#define STOP_GRACE_MS 4000
+
+struct gateway {
+    struct gw_config cfg;
+    struct loop *loop;
+    struct store *wstore, *rstore;
+    struct writer *writer;
+    struct core *core;
+    struct front_http *http;
+    int sigfd;
+    uint64_t stop_deadline_ms; /* 0 while running */
+};
+
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+static void on_writer_done(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct gateway *gw = ctx;
+    (void)loop;
+    (void)fd;
+    (void)events;
+    writer_complete(gw->writer);
+}
+
+static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct gateway *gw = ctx;
+    struct signalfd_siginfo si;
+
+    (void)events;
+    if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return;
+    if (gw->stop_deadline_ms) {
+        log_warn("second signal %s: stopping now", strsignal((int)si.ssi_signo));
+        loop_stop(loop);
+        return;
+    }
+    log_info("%s: stopping (no new connections; finishing %zu requests)",
+             strsignal((int)si.ssi_signo), front_http_in_flight(gw->http));
+    gw->stop_deadline_ms = loop_now_ms() + STOP_GRACE_MS;
+    front_http_quiesce(gw->http);
+}
+
+/* While stopping: ends the loop once nothing is under way, or at the deadline. */
+static int stop_when_idle(struct loop *loop, void *ctx)
+{
+    struct gateway *gw = ctx;
+    uint64_t now;
+
+    if (!gw->stop_deadline_ms)
+        return -1;
+    now = loop_now_ms();
+    if ((front_http_in_flight(gw->http) == 0 && core_pending(gw->core) == 0) ||
+        now >= gw->stop_deadline_ms) {
+        if (now >= gw->stop_deadline_ms)
+            log_warn("stop: grace period over with %zu requests still open",
+                     front_http_in_flight(gw->http));
+        loop_stop(loop);
+        return 0;
+    }
+    return (int)(gw->stop_deadline_ms - now);
+}
+
+static int setup_signals(char why[GW_ERRLEN])
+{
+    sigset_t set;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    /* Blocked before any thread starts, so only the signalfd ever sees them. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+        snprintf(why, GW_ERRLEN, "cannot block signals");
+        return -1;
+    }
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        snprintf(why, GW_ERRLEN, "signalfd: %s", strerror(errno));
+    return fd;
+}
+
+static int start(struct gateway *gw, char why[GW_ERRLEN])
+{
+    struct front_http_options hopts = {
+        .max_body = gw->cfg.max_body,
+        .max_connections = gw->cfg.max_connections,
+        .idle_timeout = gw->cfg.http_idle_timeout,
+    };
+    char reason[GW_ERRLEN];
+    int http_fd, http_port;
+
+    if ((gw->sigfd = setup_signals(why)) < 0)
+        return -1;
+    if (store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason) !=
+            GW_OK ||
+        store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason) != GW_OK) {
+        snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
+        return -1;
+    }
+    if (!(gw->writer = writer_new(gw->wstore, why)))
+        return -1;
+    gw->core = core_new(gw->rstore, gw->writer, gw->cfg.max_body);
+    if (!(gw->loop = loop_new(why)))
+        return -1;
+    if ((http_fd = net_listen(gw->cfg.http_addr, 1024, why)) < 0)
+        return -1;
+    http_port = net_local_port(http_fd);
+    if (!(gw->http = front_http_new(gw->core, gw->loop, http_fd, &hopts, why)))
+        return -1;
+    if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
+        loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
+        snprintf(why, GW_ERRLEN, "cannot watch internal descriptors: %s", strerror(errno));
+        return -1;
+    }
+    loop_add_hook(gw->loop, stop_when_idle, gw);
+
+    log_info("visavis %s: http on %s (port %d), database %s (schema %d, sync %s)", VISAVIS_VERSION,
+             gw->cfg.http_addr, http_port, gw->cfg.db_path, store_schema_version(),
+             gw->cfg.sync_full ? "full" : "normal");
+    printf("READY http=%d\n", http_port);
+    fflush(stdout);
+    return 0;
+}
+
+/* Tears down whatever start() built, in reverse; every step takes NULL. */
+static void stop(struct gateway *gw)
+{
+    if (gw->core) {
+        /* Whatever is still queued commits and is answered before connections close. */
+        core_begin_shutdown(gw->core);
+        writer_stop(gw->writer);
+        writer_complete(gw->writer);
+    }
+    front_http_free(gw->http);
+    core_free(gw->core);
+    writer_free(gw->writer);
+    store_close(gw->rstore);
+    store_close(gw->wstore);
+    loop_free(gw->loop);
+    if (gw->sigfd >= 0)
+        close(gw->sigfd);
+}
+
+int main(int argc, char **argv)
+{
+    struct gateway gw = {.sigfd = -1};
+    enum config_action action;
+    char why[GW_ERRLEN];
+    int rc = 0;
+
+    if (config_parse(&gw.cfg, argc, argv, env_lookup, &action, why) != GW_OK) {
+        fprintf(stderr, "gateway: %s\n", why);
+        return 2;
+    }
+    if (action == CONFIG_HELP) {
+        config_usage(stdout, "gateway");
+        return 0;
+    }
+    if (action == CONFIG_VERSION) {
+        printf("visavis %s (schema %d)\n", VISAVIS_VERSION, store_schema_version());
+        return 0;
+    }
+    log_set_level(gw.cfg.log_level);
+
+    if (start(&gw, why) < 0) {
+        log_error("cannot start: %s", why);
+        rc = 1;
+    } else if (loop_run(gw.loop) < 0) {
+        log_error("event loop failed: %s", strerror(errno));
+        rc = 1;
+    }
+    stop(&gw);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}

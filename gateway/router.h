@@ -1,0 +1,47 @@
+/*
+ * router.h - the REST route table and request classification, as pure
+ * functions over method, path and header strings.
+ *
+ * Kept apart from front_http so it can be tested without a socket or
+ * libmicrohttpd. Depends on gw.h only.
+ */
+#ifndef GW_ROUTER_H
+#define GW_ROUTER_H
+
+#include "gw.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum route_id {
+    ROUTE_HEALTH,           /* /healthz */
+    ROUTE_VERSION,          /* /v1/version */
+    ROUTE_CHANNELS,         /* /v1/channels */
+    ROUTE_CHANNEL_MESSAGES, /* /v1/channels/{channel}/messages */
+    ROUTE_MESSAGE           /* /v1/messages/{id} */
+};
+
+enum route_method {
+    ROUTE_GET, /* HEAD is routed as GET: the HTTP library drops the body */
+    ROUTE_POST
+};
+
+struct route {
+    enum route_id id;
+    enum route_method method;
+    const char *arg; /* the {channel} or {id} segment, borrowed from path */
+    size_t arg_len;
+    const char *allow; /* the methods the path takes, for Allow on a 405 */
+};
+
+/*
+ * Matches method and path. GW_OK fills *out. GW_E_NOT_FOUND: no such path.
+ * GW_E_METHOD: the path exists (out->allow says for what). why says which.
+ */
+enum gw_err router_match(const char *method, const char *path, struct route *out,
+                         char why[GW_ERRLEN]);
+
+/* True for "application/json", any case, with optional parameters, charset utf-8 if given. */
+bool router_is_json(const char *content_type);
+
+#endif

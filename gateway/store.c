@@ -1,0 +1,396 @@
+/*
+ * store.c - SQLite behind the store API; see store.h.
+ *
+ * Every statement is prepared once (SQLITE_PREPARE_PERSISTENT) and kept in
+ * struct store; each use is bind, step, check, and always reset. Time is
+ * assigned here, at commit, and never goes backwards, so ts follows id.
+ */
+#include "store.h"
+
+#include "log.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The numbered files of db/migrations/, embedded at build time. */
+extern const char *const store_migrations[];
+extern const int store_migrations_count;
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_BUMP_CHANNEL,
+    ST_INSERT_MSG,
+    ST_HISTORY,
+    ST_MESSAGE,
+    ST_CHANNELS,
+    ST__COUNT
+};
+
+struct stmt_def {
+    enum store_role role;
+    const char *sql;
+};
+
+static const struct stmt_def stmt_defs[ST__COUNT] = {
+    [ST_BEGIN] = {STORE_WRITER, "BEGIN IMMEDIATE"},
+    [ST_COMMIT] = {STORE_WRITER, "COMMIT"},
+    [ST_ROLLBACK] = {STORE_WRITER, "ROLLBACK"},
+    /* Creates the channel on its first message and hands out the next seq. */
+    [ST_BUMP_CHANNEL] = {STORE_WRITER,
+                         "INSERT INTO channels(name, last_seq, msg_count, last_ts) "
+                         "VALUES (?1, 1, 1, ?2) "
+                         "ON CONFLICT(name) DO UPDATE SET last_seq = last_seq + 1, "
+                         "msg_count = msg_count + 1, last_ts = excluded.last_ts "
+                         "RETURNING id, last_seq"},
+    [ST_INSERT_MSG] = {STORE_WRITER, "INSERT INTO messages(channel_id, seq, sender, body, ts, via) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+    [ST_HISTORY] = {STORE_READER,
+                    "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via "
+                    "FROM channels c JOIN messages m ON m.channel_id = c.id "
+                    "WHERE c.name = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"},
+    [ST_MESSAGE] = {STORE_READER, "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via, c.name "
+                                  "FROM messages m JOIN channels c ON c.id = m.channel_id "
+                                  "WHERE m.id = ?1"},
+    [ST_CHANNELS] = {STORE_READER,
+                     "SELECT name, msg_count, last_seq, last_ts FROM channels ORDER BY name"},
+};
+
+struct store {
+    sqlite3 *db;
+    enum store_role role;
+    sqlite3_stmt *st[ST__COUNT];
+    int64_t last_ts_ms;
+};
+
+int store_schema_version(void)
+{
+    return store_migrations_count;
+}
+
+static enum gw_err fail(struct store *s, const char *what, char why[GW_ERRLEN])
+{
+    snprintf(why, GW_ERRLEN, "%s: %s", what, sqlite3_errmsg(s->db));
+    return GW_E_STORE;
+}
+
+static enum gw_err exec(struct store *s, const char *sql, char why[GW_ERRLEN])
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(why, GW_ERRLEN, "%s: %s", sql, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return GW_E_STORE;
+    }
+    return GW_OK;
+}
+
+static enum gw_err user_version(struct store *s, int *version, char why[GW_ERRLEN])
+{
+    sqlite3_stmt *st;
+    enum gw_err err = GW_OK;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "reading the schema version", why);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    else
+        err = fail(s, "reading the schema version", why);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static enum gw_err migrate(struct store *s, char why[GW_ERRLEN])
+{
+    int version;
+    enum gw_err err;
+    char sql[64];
+
+    if ((err = user_version(s, &version, why)) != GW_OK)
+        return err;
+    if (version > store_migrations_count) {
+        snprintf(why, GW_ERRLEN,
+                 "database schema version %d is newer than this gateway knows (%d): "
+                 "run a newer visavis on it",
+                 version, store_migrations_count);
+        return GW_E_SCHEMA;
+    }
+    for (int v = version; v < store_migrations_count; v++) {
+        if ((err = exec(s, "BEGIN IMMEDIATE", why)) != GW_OK)
+            return err;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+        if ((err = exec(s, store_migrations[v], why)) != GW_OK ||
+            (err = exec(s, sql, why)) != GW_OK || (err = exec(s, "COMMIT", why)) != GW_OK) {
+            char ignored[GW_ERRLEN];
+            exec(s, "ROLLBACK", ignored);
+            return err;
+        }
+        log_info("store: applied migration %d", v + 1);
+    }
+    return GW_OK;
+}
+
+enum gw_err store_open(struct store **out, const char *path, enum store_role role, bool sync_full,
+                       char why[GW_ERRLEN])
+{
+    struct store *s = gw_xcalloc(1, sizeof(*s));
+    enum gw_err err;
+    int version;
+
+    *out = NULL;
+    s->role = role;
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        err = fail(s, path, why);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 5000);
+    if (role == STORE_WRITER) {
+        if ((err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
+            (err = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                        why)) != GW_OK ||
+            (err = exec(s, "PRAGMA foreign_keys = ON", why)) != GW_OK ||
+            (err = migrate(s, why)) != GW_OK)
+            goto fail;
+    } else {
+        if ((err = exec(s, "PRAGMA query_only = 1", why)) != GW_OK ||
+            (err = user_version(s, &version, why)) != GW_OK)
+            goto fail;
+        if (version != store_migrations_count) {
+            snprintf(why, GW_ERRLEN, "database schema version %d, this gateway reads %d", version,
+                     store_migrations_count);
+            err = GW_E_SCHEMA;
+            goto fail;
+        }
+    }
+    for (int i = 0; i < ST__COUNT; i++) {
+        if (stmt_defs[i].role != role)
+            continue;
+        if (sqlite3_prepare_v3(s->db, stmt_defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK) {
+            err = fail(s, "preparing statements", why);
+            goto fail;
+        }
+    }
+    *out = s;
+    return GW_OK;
+fail:
+    store_close(s);
+    return err;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->db && s->role == STORE_WRITER) {
+        char why[GW_ERRLEN];
+        /* Leaves a lone database file behind, easy to copy or inspect. */
+        if (exec(s, "PRAGMA wal_checkpoint(TRUNCATE)", why) != GW_OK)
+            log_warn("store: checkpoint at close failed: %s", why);
+    }
+    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+        log_warn("store: close: %s", sqlite3_errmsg(s->db));
+    free(s);
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static enum gw_err step_done(struct store *s, enum stmt_id id, const char *what,
+                             char why[GW_ERRLEN])
+{
+    sqlite3_stmt *st = s->st[id];
+    int rc = sqlite3_step(st);
+    enum gw_err err = rc == SQLITE_DONE ? GW_OK : fail(s, what, why);
+    sqlite3_reset(st);
+    return err;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static enum gw_err append_one(struct store *s, struct gw_msg *m, int64_t ts,
+                              char why[GW_ERRLEN])
+{
+    sqlite3_stmt *bump = s->st[ST_BUMP_CHANNEL], *ins = s->st[ST_INSERT_MSG];
+    int64_t channel_id, seq;
+    enum gw_err err;
+
+    sqlite3_bind_text(bump, 1, m->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(bump, 2, ts);
+    if (sqlite3_step(bump) != SQLITE_ROW) {
+        err = fail(s, "updating the channel", why);
+        sqlite3_reset(bump);
+        return err;
+    }
+    channel_id = sqlite3_column_int64(bump, 0);
+    seq = sqlite3_column_int64(bump, 1);
+    /* RETURNING rows are only final once the statement has run to completion. */
+    if (sqlite3_step(bump) != SQLITE_DONE) {
+        err = fail(s, "updating the channel", why);
+        sqlite3_reset(bump);
+        return err;
+    }
+    sqlite3_reset(bump);
+
+    sqlite3_bind_int64(ins, 1, channel_id);
+    sqlite3_bind_int64(ins, 2, seq);
+    sqlite3_bind_text(ins, 3, m->sender, (int)m->sender_len, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 4, m->body, (int)m->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 5, ts);
+    sqlite3_bind_text(ins, 6, gw_via_name(m->via), -1, SQLITE_STATIC);
+    if ((err = step_done(s, ST_INSERT_MSG, "inserting the message", why)) != GW_OK)
+        return err;
+    m->id = sqlite3_last_insert_rowid(s->db);
+    m->seq = seq;
+    m->ts_ms = ts;
+    return GW_OK;
+}
+
+enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n,
+                         char why[GW_ERRLEN])
+{
+    int64_t ts = now_ms();
+    enum gw_err err;
+    size_t i;
+
+    GW_ASSERT(s->role == STORE_WRITER);
+    if (ts < s->last_ts_ms)
+        ts = s->last_ts_ms;
+    if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
+        return err;
+    for (i = 0; i < n; i++) {
+        if ((err = append_one(s, msgs[i], ts, why)) != GW_OK)
+            goto rollback;
+    }
+    if ((err = step_done(s, ST_COMMIT, "committing", why)) != GW_OK)
+        goto rollback;
+    s->last_ts_ms = ts;
+    return GW_OK;
+
+rollback:
+    /* A failed COMMIT may already have ended the transaction. */
+    if (!sqlite3_get_autocommit(s->db)) {
+        char ignored[GW_ERRLEN];
+        step_done(s, ST_ROLLBACK, "rolling back", ignored);
+    }
+    /* Nothing of this batch is stored: leave the messages as they came. */
+    for (size_t k = 0; k < i && k < n; k++)
+        msgs[k]->id = msgs[k]->seq = msgs[k]->ts_ms = 0;
+    return err;
+}
+
+/* Copies row columns (id, seq, sender, body, ts, via) of st into m. */
+static void read_row(sqlite3_stmt *st, struct gw_msg *m)
+{
+    m->id = sqlite3_column_int64(st, 0);
+    m->seq = sqlite3_column_int64(st, 1);
+    m->sender_len = (size_t)sqlite3_column_bytes(st, 2);
+    m->sender = gw_xmemdup(sqlite3_column_text(st, 2), m->sender_len);
+    m->body_len = (size_t)sqlite3_column_bytes(st, 3);
+    m->body = gw_xmemdup(sqlite3_column_text(st, 3), m->body_len);
+    m->ts_ms = sqlite3_column_int64(st, 4);
+    if (gw_via_parse((const char *)sqlite3_column_text(st, 5), &m->via) < 0)
+        m->via = GW_VIA_REST; /* NEEDSWORK: a via written by a newer binary */
+}
+
+enum gw_err store_history(struct store *s, const char *channel, int64_t since, unsigned limit,
+                          struct gw_msg **out, size_t *n, char why[GW_ERRLEN])
+{
+    sqlite3_stmt *st = s->st[ST_HISTORY];
+    struct gw_msg *msgs = NULL;
+    size_t count = 0, cap = 0;
+    enum gw_err err = GW_OK;
+    int rc;
+
+    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_int64(st, 3, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct gw_msg *grown = gw_xrealloc(msgs, cap * sizeof(*grown));
+            msgs = grown;
+        }
+        memset(&msgs[count], 0, sizeof(msgs[count]));
+        read_row(st, &msgs[count]);
+        snprintf(msgs[count].channel, sizeof(msgs[count].channel), "%s", channel);
+        count++;
+    }
+    if (rc != SQLITE_DONE) {
+        err = fail(s, "reading the channel", why);
+        gw_msgs_free(msgs, count);
+        msgs = NULL;
+        count = 0;
+    }
+    sqlite3_reset(st);
+    *out = msgs;
+    *n = count;
+    return err;
+}
+
+enum gw_err store_message(struct store *s, int64_t id, struct gw_msg *out, char why[GW_ERRLEN])
+{
+    sqlite3_stmt *st = s->st[ST_MESSAGE];
+    enum gw_err err = GW_OK;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_row(st, out);
+        snprintf(out->channel, sizeof(out->channel), "%s", (const char *)sqlite3_column_text(st, 6));
+    } else if (rc == SQLITE_DONE) {
+        snprintf(why, GW_ERRLEN, "no message with id %lld", (long long)id);
+        err = GW_E_NOT_FOUND;
+    } else {
+        err = fail(s, "reading the message", why);
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+enum gw_err store_channels(struct store *s, struct gw_channel_info **out, size_t *n,
+                           char why[GW_ERRLEN])
+{
+    sqlite3_stmt *st = s->st[ST_CHANNELS];
+    struct gw_channel_info *chans = NULL;
+    size_t count = 0, cap = 0;
+    enum gw_err err = GW_OK;
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct gw_channel_info *grown = gw_xrealloc(chans, cap * sizeof(*grown));
+            chans = grown;
+        }
+        struct gw_channel_info *c = &chans[count++];
+        snprintf(c->name, sizeof(c->name), "%s", (const char *)sqlite3_column_text(st, 0));
+        c->messages = sqlite3_column_int64(st, 1);
+        c->last_seq = sqlite3_column_int64(st, 2);
+        c->last_ts_ms = sqlite3_column_int64(st, 3);
+    }
+    if (rc != SQLITE_DONE) {
+        err = fail(s, "listing channels", why);
+        free(chans);
+        chans = NULL;
+        count = 0;
+    }
+    sqlite3_reset(st);
+    *out = chans;
+    *n = count;
+    return err;
+}

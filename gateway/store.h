@@ -1,0 +1,70 @@
+/*
+ * store.h - the SQLite store: schema migrations, durable appends, reads.
+ *
+ * The only module that includes sqlite3.h; it turns SQLite result codes
+ * into enum gw_err (GW_E_STORE, GW_E_SCHEMA, GW_E_NOT_FOUND) with the
+ * library's reason in why. Depends on gw.h, model.h, log.h.
+ *
+ * One struct store is one connection and is used by one thread at a time:
+ * the writer's by the writer thread (store_append), the reader's by the loop
+ * thread (store_history, store_message, store_channels). WAL lets the reader
+ * run beside the writer and see every transaction committed before its
+ * statement began.
+ */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include "gw.h"
+#include "model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+enum store_role {
+    STORE_WRITER, /* applies migrations; appends */
+    STORE_READER  /* query-only; needs the schema a writer has applied */
+};
+
+/* The schema version this binary writes (the number of migrations it knows). */
+int store_schema_version(void);
+
+/*
+ * Opens (creating if needed) the database at path. The writer brings the
+ * schema up to date and refuses a database newer than this binary with
+ * GW_E_SCHEMA. sync_full: fsync at every commit, so an acknowledged message
+ * survives power loss, not only a crash of the process.
+ */
+enum gw_err store_open(struct store **out, const char *path, enum store_role role, bool sync_full,
+                       char why[GW_ERRLEN]);
+
+/* Finalizes everything; the writer also checkpoints the WAL. NULL is a no-op. */
+void store_close(struct store *s);
+
+/*
+ * Appends msgs[0..n-1] in one transaction, in order. Each must have channel,
+ * sender, body and via set (already validated by the core). On GW_OK every
+ * message has its id, seq and ts_ms, and the transaction has committed. On
+ * failure nothing was stored and the messages are unchanged.
+ */
+enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n,
+                         char why[GW_ERRLEN]);
+
+/*
+ * Messages of channel with seq > since, oldest first, at most limit. *out is
+ * a new array of *n messages (free with gw_msgs_free), NULL when *n is 0. An
+ * unknown channel gives zero messages.
+ */
+enum gw_err store_history(struct store *s, const char *channel, int64_t since, unsigned limit,
+                          struct gw_msg **out, size_t *n, char why[GW_ERRLEN]);
+
+/* The message with this id into *out (release with gw_msg_release); GW_E_NOT_FOUND if none. */
+enum gw_err store_message(struct store *s, int64_t id, struct gw_msg *out, char why[GW_ERRLEN]);
+
+/* Every channel, by name. *out is a new array (free()), NULL when *n is 0. */
+enum gw_err store_channels(struct store *s, struct gw_channel_info **out, size_t *n,
+                           char why[GW_ERRLEN]);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * writer.h - the store writer thread: group commit, and the hand-back of
+ * committed messages to the loop.
+ *
+ * Depends on store.h, model.h, gw.h. Jobs are queued from the loop thread;
+ * the writer thread commits everything queued while its previous commit ran
+ * in one transaction, then puts the jobs on a done list and signals an
+ * eventfd. The loop watches writer_fd() and calls writer_complete(), which
+ * runs each job's done callback on the loop thread, in commit order. A job
+ * belongs to the writer from writer_submit until its done callback starts.
+ */
+#ifndef GW_WRITER_H
+#define GW_WRITER_H
+
+#include "gw.h"
+#include "model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct writer;
+
+struct writer_job {
+    /* in: channel, sender, body, via; out on success: id, seq, ts_ms */
+    struct gw_msg msg;
+    enum gw_err err; /* set before done runs */
+    char why[GW_ERRLEN];
+    void (*done)(struct writer_job *job);
+    void *ctx; /* the submitter's */
+    struct writer_job *next;
+};
+
+/* Starts the thread on store (borrowed; must outlive writer_free). NULL + why on failure. */
+struct writer *writer_new(struct store *store, char why[GW_ERRLEN]);
+
+/* The eventfd that turns readable when jobs are done. */
+int writer_fd(const struct writer *w);
+
+/* Loop thread. Takes job until its done callback runs. */
+void writer_submit(struct writer *w, struct writer_job *job);
+
+/* Loop thread. Runs done() of every finished job; returns how many. */
+size_t writer_complete(struct writer *w);
+
+/* Jobs submitted whose done callback has not run yet. */
+size_t writer_pending(const struct writer *w);
+
+/* Commits what is queued, then ends the thread. Call writer_complete after. */
+void writer_stop(struct writer *w);
+
+/* Stops if needed and frees. NULL is a no-op. */
+void writer_free(struct writer *w);
+
+/* Transactions committed and messages in them, for logs and metrics. */
+struct writer_stats {
+    uint64_t commits;
+    uint64_t messages;
+    uint64_t max_batch;
+};
+void writer_stats(struct writer *w, struct writer_stats *out);
+
+#endif
