@@ -153,7 +153,7 @@ enum gw_err codec_publish_decode(const char *buf, size_t len, struct codec_publi
     enum gw_err err = GW_OK;
 
     memset(out, 0, sizeof(*out));
-    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!root) {
         if (json_error_code(&jerr) == json_error_invalid_utf8) {
             snprintf(why, GW_ERRLEN, "request body is not valid UTF-8 (byte %d)", jerr.position);

@@ -10,19 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_CHANNEL_MAX 64   /* bytes in a channel name */
-#define GW_SENDER_MAX 128   /* bytes in a sender name */
-#define GW_BODY_MAX (64 * 1024)   /* default request/message body limit */
-#define GW_LIMIT_DEFAULT 100      /* messages per history page by default */
-#define GW_LIMIT_MAX 1000         /* messages per history page at most */
+#define GW_CHANNEL_MAX    64          /* bytes in a channel name */
+#define GW_SENDER_MAX     128         /* bytes in a sender name */
+#define GW_BODY_MAX       (64 * 1024) /* default request/message body limit */
+#define GW_LIMIT_DEFAULT  100         /* messages per history page by default */
+#define GW_LIMIT_MAX      1000        /* messages per history page at most */
 #define GW_SENDER_DEFAULT "anonymous"
 
 /* The interface a message came in through; its name goes on the wire. */
-enum gw_via {
-    GW_VIA_REST = 0,
-    GW_VIA_TCP,
-    GW_VIA__COUNT
-};
+enum gw_via { GW_VIA_REST = 0, GW_VIA_TCP, GW_VIA__COUNT };
 
 const char *gw_via_name(enum gw_via via);
 /* Returns 0 and sets *out when name is a known interface, -1 otherwise. */

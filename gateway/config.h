@@ -24,17 +24,13 @@ struct gw_config {
     char tcp_addr[CONFIG_ADDR_MAX];
     char db_path[PATH_MAX];
     enum log_level log_level;
-    size_t max_body;             /* bytes in one request body */
-    unsigned max_connections;    /* HTTP connections at once */
-    unsigned http_idle_timeout;  /* seconds an idle keep-alive connection is kept */
-    bool sync_full;              /* fsync the WAL at every commit */
+    size_t max_body;            /* bytes in one request body */
+    unsigned max_connections;   /* HTTP connections at once */
+    unsigned http_idle_timeout; /* seconds an idle keep-alive connection is kept */
+    bool sync_full;             /* fsync the WAL at every commit */
 };
 
-enum config_action {
-    CONFIG_RUN,
-    CONFIG_HELP,
-    CONFIG_VERSION
-};
+enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION };
 
 /* Returns the value of an environment variable, or NULL. */
 typedef const char *config_getenv_fn(const char *name);

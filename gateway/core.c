@@ -116,9 +116,9 @@ enum gw_err core_publish(struct core *core, const struct core_publish_req *req, 
     return GW_OK;
 }
 
-enum gw_err core_history(struct core *core, const char *channel, size_t channel_len,
-                         uint64_t since, uint64_t limit, struct gw_msg **out, size_t *n,
-                         int64_t *next_since, char why[GW_ERRLEN])
+enum gw_err core_history(struct core *core, const char *channel, size_t channel_len, uint64_t since,
+                         uint64_t limit, struct gw_msg **out, size_t *n, int64_t *next_since,
+                         char why[GW_ERRLEN])
 {
     char name[GW_CHANNEL_MAX + 1];
     enum gw_err err;

@@ -45,8 +45,7 @@ struct core_publish_req {
  * GW_OK, msg complete) or failed (err and why set, msg partial). msg is
  * borrowed for the call.
  */
-typedef void core_publish_cb(void *ctx, enum gw_err err, const char *why,
-                             const struct gw_msg *msg);
+typedef void core_publish_cb(void *ctx, enum gw_err err, const char *why, const struct gw_msg *msg);
 
 /*
  * Validates req and queues it for commit. GW_OK: cb will be called exactly
@@ -62,9 +61,9 @@ enum gw_err core_publish(struct core *core, const struct core_publish_req *req, 
  * limit (<= GW_LIMIT_MAX, else GW_E_PARAM). *out as store_history. next_since
  * is the cursor to ask with next: the last seq returned, or since.
  */
-enum gw_err core_history(struct core *core, const char *channel, size_t channel_len,
-                         uint64_t since, uint64_t limit, struct gw_msg **out, size_t *n,
-                         int64_t *next_since, char why[GW_ERRLEN]);
+enum gw_err core_history(struct core *core, const char *channel, size_t channel_len, uint64_t since,
+                         uint64_t limit, struct gw_msg **out, size_t *n, int64_t *next_since,
+                         char why[GW_ERRLEN]);
 
 /* The message with this id (id >= 1, else GW_E_PARAM); GW_E_NOT_FOUND if none. */
 enum gw_err core_message(struct core *core, uint64_t id, struct gw_msg *out, char why[GW_ERRLEN]);

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #define LOG_PATH_MAX 200
+/* Body bytes we read and drop to answer a refused request on a live connection. */
+#define DRAIN_MAX(max_body) (4 * (max_body) + 1024 * 1024)
 
 struct front_http {
     struct MHD_Daemon *daemon;
@@ -39,15 +41,15 @@ struct front_http {
     int epoll_fd;
     size_t max_body;
     size_t in_flight;
-    bool need_run;     /* a connection was resumed: let libmicrohttpd see it */
+    bool need_run;      /* a connection was resumed: let libmicrohttpd see it */
     uint64_t run_at_ms; /* libmicrohttpd's next timeout */
     bool quiescing;
 };
 
 enum req_phase {
-    REQ_READING,   /* headers in, body arriving */
+    REQ_READING,    /* headers in, body arriving */
     REQ_COMMITTING, /* suspended until the writer answers */
-    REQ_COMMITTED  /* answer ready in reply_* */
+    REQ_COMMITTED   /* answer ready in reply_* */
 };
 
 struct req {
@@ -58,6 +60,7 @@ struct req {
     enum gw_err err; /* decided while reading, answered at the end */
     char why[GW_ERRLEN];
     struct buf body;
+    size_t drained; /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
     size_t bytes;
@@ -135,8 +138,8 @@ static enum MHD_Result reply_error(struct req *r, enum gw_err err, const char *w
 {
     size_t len;
     char *body = codec_error_encode(err, why, &len);
-    return reply(r, http_status(err), body, len,
-                 err == GW_E_METHOD ? MHD_HTTP_HEADER_ALLOW : NULL, r->route.allow);
+    return reply(r, http_status(err), body, len, err == GW_E_METHOD ? MHD_HTTP_HEADER_ALLOW : NULL,
+                 r->route.allow);
 }
 
 static enum MHD_Result reply_ok(struct req *r, char *body, size_t len)
@@ -331,8 +334,8 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     uint64_t declared;
     if (cl && text_parse_u64(cl, UINT64_MAX, &declared) && declared > fh->max_body) {
         /* Refuse before reading a byte of it; libmicrohttpd then closes the connection. */
-        snprintf(r->why, GW_ERRLEN, "request body is %" PRIu64 " bytes, the limit is %zu",
-                 declared, fh->max_body);
+        snprintf(r->why, GW_ERRLEN, "request body is %" PRIu64 " bytes, the limit is %zu", declared,
+                 fh->max_body);
         return reply_error(r, GW_E_TOO_LARGE, r->why);
     }
     const char *ct =
@@ -361,23 +364,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->err != GW_OK || r->route.method != ROUTE_POST)
-            return MHD_YES; /* an answer is decided already: drain, keep the connection */
-        if (r->body.len + n > fh->max_body) {
-            /* Chunked bodies give no length up front: stop at the limit. */
+        if (r->err == GW_OK && r->route.method == ROUTE_POST && r->body.len + n > fh->max_body) {
+            /* Chunked bodies give no length up front: stop buffering at the limit. */
             snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes",
                      fh->max_body);
             buf_release(&r->body);
             r->err = GW_E_TOO_LARGE;
-            return reply_error(r, r->err, r->why);
+        }
+        if (r->err != GW_OK || r->route.method != ROUTE_POST) {
+            /*
+             * An answer is decided already, but libmicrohttpd only lets us give
+             * it once the body is in: drain it, within reason, then close.
+             */
+            r->drained += n;
+            return r->drained > DRAIN_MAX(fh->max_body) ? MHD_NO : MHD_YES;
         }
         buf_append(&r->body, upload_data, n);
         return MHD_YES;
     }
     switch (r->phase) {
     case REQ_READING:
-        if (r->err == GW_E_TOO_LARGE)
-            return MHD_YES; /* already answered mid-body */
         if (r->err != GW_OK)
             return reply_error(r, r->err, r->why);
         return dispatch(r);

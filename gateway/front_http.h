@@ -18,9 +18,9 @@ struct loop;
 struct front_http;
 
 struct front_http_options {
-    size_t max_body;              /* bytes; larger bodies get 413 */
-    unsigned max_connections;     /* connections at once */
-    unsigned idle_timeout;        /* seconds an idle keep-alive connection is kept */
+    size_t max_body;          /* bytes; larger bodies get 413 */
+    unsigned max_connections; /* connections at once */
+    unsigned idle_timeout;    /* seconds an idle keep-alive connection is kept */
 };
 
 /*

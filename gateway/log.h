@@ -10,12 +10,7 @@
 
 #include <stdbool.h>
 
-enum log_level {
-    GW_LOG_DEBUG = 0,
-    GW_LOG_INFO,
-    GW_LOG_WARN,
-    GW_LOG_ERROR
-};
+enum log_level { GW_LOG_DEBUG = 0, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR };
 
 void log_set_level(enum log_level level);
 bool log_enabled(enum log_level level);
@@ -27,8 +22,8 @@ const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(GW_LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(GW_LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(GW_LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(GW_LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(GW_LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(GW_LOG_ERROR, __VA_ARGS__)
 
 #endif

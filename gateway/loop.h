@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define LOOP_READ 1u
+#define LOOP_READ  1u
 #define LOOP_WRITE 2u
 
 struct loop;

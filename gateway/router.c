@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define ALLOW_READ "GET, HEAD"
+#define ALLOW_READ      "GET, HEAD"
 #define ALLOW_READ_POST "GET, HEAD, POST"
 
 /* If path starts with prefix, returns what follows it, else NULL. */

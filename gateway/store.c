@@ -41,18 +41,16 @@ static const struct stmt_def stmt_defs[ST__COUNT] = {
     [ST_COMMIT] = {STORE_WRITER, "COMMIT"},
     [ST_ROLLBACK] = {STORE_WRITER, "ROLLBACK"},
     /* Creates the channel on its first message and hands out the next seq. */
-    [ST_BUMP_CHANNEL] = {STORE_WRITER,
-                         "INSERT INTO channels(name, last_seq, msg_count, last_ts) "
-                         "VALUES (?1, 1, 1, ?2) "
-                         "ON CONFLICT(name) DO UPDATE SET last_seq = last_seq + 1, "
-                         "msg_count = msg_count + 1, last_ts = excluded.last_ts "
-                         "RETURNING id, last_seq"},
+    [ST_BUMP_CHANNEL] = {STORE_WRITER, "INSERT INTO channels(name, last_seq, msg_count, last_ts) "
+                                       "VALUES (?1, 1, 1, ?2) "
+                                       "ON CONFLICT(name) DO UPDATE SET last_seq = last_seq + 1, "
+                                       "msg_count = msg_count + 1, last_ts = excluded.last_ts "
+                                       "RETURNING id, last_seq"},
     [ST_INSERT_MSG] = {STORE_WRITER, "INSERT INTO messages(channel_id, seq, sender, body, ts, via) "
                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
-    [ST_HISTORY] = {STORE_READER,
-                    "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via "
-                    "FROM channels c JOIN messages m ON m.channel_id = c.id "
-                    "WHERE c.name = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"},
+    [ST_HISTORY] = {STORE_READER, "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via "
+                                  "FROM channels c JOIN messages m ON m.channel_id = c.id "
+                                  "WHERE c.name = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"},
     [ST_MESSAGE] = {STORE_READER, "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via, c.name "
                                   "FROM messages m JOIN channels c ON c.id = m.channel_id "
                                   "WHERE m.id = ?1"},
@@ -220,8 +218,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static enum gw_err append_one(struct store *s, struct gw_msg *m, int64_t ts,
-                              char why[GW_ERRLEN])
+static enum gw_err append_one(struct store *s, struct gw_msg *m, int64_t ts, char why[GW_ERRLEN])
 {
     sqlite3_stmt *bump = s->st[ST_BUMP_CHANNEL], *ins = s->st[ST_INSERT_MSG];
     int64_t channel_id, seq;
@@ -258,8 +255,7 @@ static enum gw_err append_one(struct store *s, struct gw_msg *m, int64_t ts,
     return GW_OK;
 }
 
-enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n,
-                         char why[GW_ERRLEN])
+enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, char why[GW_ERRLEN])
 {
     int64_t ts = now_ms();
     enum gw_err err;
@@ -351,7 +347,8 @@ enum gw_err store_message(struct store *s, int64_t id, struct gw_msg *out, char 
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         read_row(st, out);
-        snprintf(out->channel, sizeof(out->channel), "%s", (const char *)sqlite3_column_text(st, 6));
+        snprintf(out->channel, sizeof(out->channel), "%s",
+                 (const char *)sqlite3_column_text(st, 6));
     } else if (rc == SQLITE_DONE) {
         snprintf(why, GW_ERRLEN, "no message with id %lld", (long long)id);
         err = GW_E_NOT_FOUND;
