@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOG_PATH_MAX 200
+#define LOG_PATH_MAX        200
 /* Body bytes we read and drop to answer a refused request on a live connection. */
 #define DRAIN_MAX(max_body) (4 * (max_body) + 1024 * 1024)
 
@@ -441,6 +441,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     fh->in_flight--;
 }
 
+/*
+ * At --max-connections libmicrohttpd stops watching its listening socket and
+ * only watches it again in a later MHD_run, which nothing would trigger once
+ * the last event was the close itself: ask for that run.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct front_http *fh = cls;
+
+    (void)conn;
+    (void)socket_ctx;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        fh->need_run = true;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
@@ -502,8 +518,9 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
         on_request, fh,
         /* first, so that no message goes to libmicrohttpd's own logger */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fh, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, fh, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->idle_timeout, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, fh, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        fh, MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        opts->max_connections, MHD_OPTION_END);
     if (!fh->daemon) {
         snprintf(why, GW_ERRLEN, "cannot start the HTTP daemon");
         goto fail;

@@ -1,0 +1,394 @@
+#!/usr/bin/env bash
+# REST benchmark: the visavis gateway against webdis+redis on the same machine.
+#
+#   bash bench/rest.sh            (from the repo root; see bench/README.md)
+#
+# Runs, each with wrk (2 threads, 50 keep-alive connections, DURATION s, --latency):
+#   read   gateway GET /v1/channels/bench/messages?since=<random 0..9990>&limit=10
+#          webdis  GET /GET/k                       (redis, no persistence)
+#   write  gateway POST /v1/channels/benchpost/messages   (durable: fsync at commit)
+#          webdis  GET /SET/k2/<100 bytes>          (redis, no persistence)
+#          webdis  GET /SET/k2/<100 bytes>          (redis, appendonly + appendfsync always)
+# and prints req/s, p50, p99 for each and the gateway/webdis ratios against the
+# targets (read >= 1.5x, durable publish >= 1.0x).
+#
+# Everything it starts listens on 127.0.0.1 only and is stopped on exit; the
+# database, redis files and logs live in a temporary folder removed on exit.
+#
+# Environment (all optional):
+#   DURATION=10        seconds per wrk run
+#   CONNECTIONS=50     wrk connections        THREADS=2   wrk threads
+#   SEED_COUNT=10000   messages seeded into channel 'bench' (100-byte bodies)
+#   WEBDIS_THREADS=2   webdis worker threads  WEBDIS_POOL=10  redis connections per webdis thread
+#   SKIP_GATEWAY=1     run only the webdis/redis references (no build, no gateway)
+#   STRICT=1           exit 1 when a target is missed (default: report only)
+#   KEEP_TMP=1         keep the temporary folder (logs, wrk output) and print its path
+#   BENCH_TMPDIR=/var/tmp   where the temporary folder is made (keep it on a real
+#                      disk: on tmpfs an fsync costs nothing and the write runs lie)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-50}
+THREADS=${THREADS:-2}
+SEED_COUNT=${SEED_COUNT:-10000}
+WEBDIS_THREADS=${WEBDIS_THREADS:-2}
+WEBDIS_POOL=${WEBDIS_POOL:-10}
+SKIP_GATEWAY=${SKIP_GATEWAY:-0}
+STRICT=${STRICT:-0}
+KEEP_TMP=${KEEP_TMP:-0}
+READ_TARGET=1.5
+WRITE_TARGET=1.0
+READY_DEADLINE=15   # seconds for any server to become ready
+VALUE100=$(printf '0123456789%.0s' 1 2 3 4 5 6 7 8 9 10)   # 100 bytes, URL-safe
+
+for v in DURATION CONNECTIONS THREADS SEED_COUNT WEBDIS_THREADS WEBDIS_POOL; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "rest.sh: $v must be a positive integer" >&2; exit 2; }
+done
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say() { printf '== %s\n' "$*"; }
+die() {
+    printf '\nrest.sh: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+# --- 1. packages -------------------------------------------------------------
+PKGS=(wrk redis-server webdis meson ninja-build pkg-config libmicrohttpd-dev
+      libjansson-dev libsqlite3-dev curl python3)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    SUDO=
+    [[ $(id -u) -eq 0 ]] || SUDO=sudo
+    say "installing: ${missing[*]}"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. build ----------------------------------------------------------------
+GW=build-release/gateway/gateway
+if [[ $SKIP_GATEWAY != 1 ]]; then
+    say "building the gateway (release)"
+    if [[ ! -f build-release/build.ninja ]]; then
+        meson setup build-release --buildtype=release >/dev/null || die "meson setup failed"
+    fi
+    ninja -C build-release >/dev/null || die "ninja -C build-release failed"
+    [[ -x $GW ]] || die "$GW was not built"
+fi
+
+# --- process bookkeeping and cleanup -----------------------------------------
+TMP=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/visavis-bench.XXXXXX")
+PIDS=()
+
+alive() { # pid: running and not a zombie
+    local s
+    s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ -n $s && $s != Z* ]]
+}
+
+# shellcheck disable=SC2317  # reached through the EXIT trap
+cleanup() {
+    local rc=$? pid i
+    set +e
+    trap - EXIT INT TERM
+    exec 3<&-
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${PIDS[@]}"; do
+        for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
+        if alive "$pid"; then
+            echo "rest.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null
+    done
+    if [[ $KEEP_TMP == 1 ]]; then
+        echo "rest.sh: kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A free loopback port below 32768 (webdis 0.1.9 keeps ports in a signed short).
+TAKEN=()
+free_port() {
+    local p
+    p=$(python3 - "${TAKEN[@]}" <<'EOF'
+import random, socket, sys
+taken = set(int(a) for a in sys.argv[1:])
+for _ in range(500):
+    p = random.randint(20000, 32000)
+    if p in taken:
+        continue
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    sys.exit(0)
+sys.exit(1)
+EOF
+    ) || die "no free port found"
+    TAKEN+=("$p")
+    echo "$p"
+}
+
+# Polls until something accepts on 127.0.0.1:port; bounded, and gives up at
+# once if the process that should listen has exited.
+wait_port() { # port pid name log
+    local end=$((SECONDS + READY_DEADLINE))
+    until (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        alive "$2" || die "$3 exited before listening on $1; its log:
+$(tail -n 20 "$4" 2>/dev/null)"
+        ((SECONDS < end)) || die "$3 not listening on 127.0.0.1:$1 after $READY_DEADLINE s"
+        sleep 0.05
+    done
+}
+
+# --- 3. servers ----------------------------------------------------------------
+start_redis() { # name port extra-args...
+    local name=$1 port=$2
+    shift 2
+    mkdir -p "$TMP/$name"
+    redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes --daemonize no \
+        --save '' --dir "$TMP/$name" --logfile "$TMP/$name/redis.log" "$@" &
+    PIDS+=($!)
+    wait_port "$port" "$!" "redis-server ($name)" "$TMP/$name/redis.log"
+}
+
+start_webdis() { # name redis-port http-port
+    local name=$1 rport=$2 hport=$3 conf="$TMP/webdis-$1.json" end
+    cat >"$conf" <<EOF
+{
+    "redis_host": "127.0.0.1",
+    "redis_port": $rport,
+    "http_host": "127.0.0.1",
+    "http_port": $hport,
+    "threads": $WEBDIS_THREADS,
+    "pool_size": $WEBDIS_POOL,
+    "daemonize": false,
+    "pidfile": "$TMP/webdis-$name.pid",
+    "websockets": false,
+    "database": 0,
+    "verbosity": 0,
+    "logfile": "$TMP/webdis-$name.log"
+}
+EOF
+    (cd "$TMP" && exec webdis "$conf") >"$TMP/webdis-$name.out" 2>&1 &
+    PIDS+=($!)
+    wait_port "$hport" "$!" "webdis ($name)" "$TMP/webdis-$name.out"
+    # Listening is not enough: it must also have its redis connections.
+    end=$((SECONDS + READY_DEADLINE))
+    until curl -fsS -m 2 "http://127.0.0.1:$hport/PING" 2>/dev/null | grep -q PONG; do
+        ((SECONDS < end)) || die "webdis ($name) on $hport does not answer PING after $READY_DEADLINE s"
+        sleep 0.05
+    done
+}
+
+say "temporary folder $TMP ($(df -PT "$TMP" | awk 'NR == 2 { print $2 }'))"
+REDIS_PORT=$(free_port)
+REDIS_AOF_PORT=$(free_port)
+WEBDIS_PORT=$(free_port)
+WEBDIS_AOF_PORT=$(free_port)
+
+start_redis redis "$REDIS_PORT" --appendonly no
+start_redis redis-aof "$REDIS_AOF_PORT" --appendonly yes --appendfsync always
+start_webdis plain "$REDIS_PORT" "$WEBDIS_PORT"
+start_webdis aof "$REDIS_AOF_PORT" "$WEBDIS_AOF_PORT"
+say "redis :$REDIS_PORT -> webdis :$WEBDIS_PORT (no persistence);" \
+    "redis :$REDIS_AOF_PORT -> webdis :$WEBDIS_AOF_PORT (AOF, fsync always)"
+
+GW_PORT=
+if [[ $SKIP_GATEWAY != 1 ]]; then
+    gw_args=(--http-addr 127.0.0.1:0 --db "$TMP/bench.db" --log-level warn)
+    # --tcp-addr only once the gateway knows it (it came later than the REST front).
+    if "$GW" --help 2>/dev/null | grep -q -- '--tcp-addr'; then
+        gw_args+=(--tcp-addr 127.0.0.1:0)
+    fi
+    mkfifo "$TMP/gateway.fifo"
+    "$GW" "${gw_args[@]}" >"$TMP/gateway.fifo" 2>"$TMP/gateway.log" &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    exec 3<"$TMP/gateway.fifo"
+    end=$((SECONDS + READY_DEADLINE))
+    line=
+    while :; do
+        left=$((end - SECONDS))
+        ((left > 0)) || die "gateway printed no READY line within $READY_DEADLINE s"
+        if IFS= read -r -t "$left" -u 3 line; then
+            [[ $line == READY* ]] && break
+            printf '%s\n' "$line" >>"$TMP/gateway.out"
+        else
+            die "gateway printed no READY line (exited or timed out); its stderr:
+$(tail -n 20 "$TMP/gateway.log")"
+        fi
+    done
+    GW_PORT=$(sed -n 's/.*http=\([0-9][0-9]*\).*/\1/p' <<<"$line")
+    [[ -n $GW_PORT ]] || die "cannot read the http port from '$line'"
+    # Keep draining its stdout so it can never block on a full pipe.
+    cat <&3 >>"$TMP/gateway.out" &
+    PIDS+=($!)
+    exec 3<&-
+    say "gateway pid $GW_PID: $line"
+    curl -fsS -m 5 "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || die "gateway /healthz failed"
+fi
+
+# --- 4. seed -------------------------------------------------------------------
+WD="http://127.0.0.1:$WEBDIS_PORT"
+WDA="http://127.0.0.1:$WEBDIS_AOF_PORT"
+GWU="http://127.0.0.1:$GW_PORT"
+
+for u in "$WD" "$WDA"; do
+    r=$(curl -fsS -m 5 "$u/SET/k/$VALUE100") || die "webdis SET k failed on $u"
+    [[ $r == '{"SET":[true,"OK"]}' ]] || die "webdis SET k on $u answered: $r"
+    r=$(curl -fsS -m 5 "$u/GET/k") || die "webdis GET k failed on $u"
+    [[ $r == "{\"GET\":\"$VALUE100\"}" ]] || die "webdis GET k on $u answered: $r"
+    r=$(curl -fsS -m 5 "$u/SET/k2/$VALUE100") || die "webdis SET k2 failed on $u"
+    [[ $r == '{"SET":[true,"OK"]}' ]] || die "webdis SET k2 on $u answered: $r"
+done
+
+# Checks a JSON answer with a python expression over `d`; dies with the answer otherwise.
+check_json() { # what json expr
+    python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$2" "$3" 2>/dev/null || die "$1: unexpected answer: ${2:0:400}"
+}
+
+if [[ -n $GW_PORT ]]; then
+    say "seeding channel 'bench' with $SEED_COUNT messages"
+    timeout -k 5 90 python3 bench/seed.py "$GW_PORT" --channel bench --count "$SEED_COUNT" \
+        --body-bytes 100 --workers 16 --deadline 60 || die "seeding failed"
+    max_since=$((SEED_COUNT - 10))
+    r=$(curl -fsS -m 5 "$GWU/v1/channels/bench/messages?since=$max_since&limit=10") ||
+        die "gateway read of the last page failed"
+    check_json "last page of 'bench'" "$r" \
+        "len(d['messages']) == 10 and d['next_since'] == $SEED_COUNT and all(len(m['body']) == 100 for m in d['messages'])"
+    r=$(curl -fsS -m 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+        -d "{\"sender\":\"bench\",\"body\":\"$VALUE100\"}" "$GWU/v1/channels/benchpost/messages") ||
+        die "gateway probe publish failed"
+    [[ $r == 201 ]] || die "gateway probe publish answered $r, not 201"
+fi
+
+# --- 5. runs -------------------------------------------------------------------
+declare -A RPS P50 P99 REQS
+RUN_ORDER=()
+
+# Runs wrk once; records req/s, p50, p99; dies on any non-2xx/3xx answer or
+# socket error. wrk's own report is shown indented.
+run_wrk() { # key label script url
+    local key=$1 label=$2 script=$3 url=$4 out="$TMP/wrk-$1.txt" b
+    say "wrk $label: $url (${DURATION}s, $CONNECTIONS conn, $THREADS threads)"
+    if ! timeout -k 5 $((DURATION + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
+        --latency -s "$script" "$url" >"$out" 2>&1; then
+        sed 's/^/    /' "$out"
+        die "wrk failed for $label"
+    fi
+    sed 's/^/    /' "$out"
+    b=$(grep '^BENCH ' "$out" | tail -n 1)
+    [[ -n $b ]] || die "no BENCH summary line from wrk for $label"
+    local requests rps p50 p99 status connect read write timeout_
+    requests=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$b")
+    rps=$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$b")
+    p50=$(sed -n 's/.* p50_us=\([0-9]*\).*/\1/p' <<<"$b")
+    p99=$(sed -n 's/.* p99_us=\([0-9]*\).*/\1/p' <<<"$b")
+    status=$(sed -n 's/.* status_errors=\([0-9]*\).*/\1/p' <<<"$b")
+    connect=$(sed -n 's/.* connect=\([0-9]*\).*/\1/p' <<<"$b")
+    read=$(sed -n 's/.* read=\([0-9]*\).*/\1/p' <<<"$b")
+    write=$(sed -n 's/.* write=\([0-9]*\).*/\1/p' <<<"$b")
+    timeout_=$(sed -n 's/.* timeout=\([0-9]*\).*/\1/p' <<<"$b")
+    if grep -q 'Non-2xx or 3xx responses' "$out" || ((status > 0)); then
+        die "$label: $status non-2xx/3xx answers ($(grep 'Non-2xx' "$out" | xargs))"
+    fi
+    if grep -q 'Socket errors' "$out" || ((connect + read + write + timeout_ > 0)); then
+        die "$label: socket errors: connect $connect, read $read, write $write, timeout $timeout_"
+    fi
+    ((requests > 0)) || die "$label: no request completed"
+    RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99 REQS[$key]=$requests
+    RUN_ORDER+=("$key")
+}
+
+declare -A LABEL=(
+    [gw_read]="gateway GET channel page (since=rand, limit=10)"
+    [wd_get]="webdis  GET /GET/k (redis in memory)"
+    [gw_post]="gateway POST publish (durable: fsync at commit)"
+    [wd_set]="webdis  SET k2 (redis, no persistence)"
+    [wd_set_aof]="webdis  SET k2 (redis AOF, appendfsync always)"
+)
+
+if [[ -n $GW_PORT ]]; then
+    run_wrk gw_read "${LABEL[gw_read]}" bench/gw_read.lua "$GWU/v1/channels/bench/messages"
+fi
+run_wrk wd_get "${LABEL[wd_get]}" bench/webdis_get.lua "$WD/GET/k"
+if [[ -n $GW_PORT ]]; then
+    run_wrk gw_post "${LABEL[gw_post]}" bench/gw_post.lua "$GWU/v1/channels/benchpost/messages"
+    # Every 201 wrk counted must be in the store (+1: the probe publish above).
+    r=$(curl -fsS -m 5 "$GWU/v1/channels") || die "GET /v1/channels failed"
+    check_json "benchpost holds every acknowledged publish" "$r" \
+        "any(c['name'] == 'benchpost' and c['messages'] >= ${REQS[gw_post]} + 1 for c in d)"
+fi
+run_wrk wd_set "${LABEL[wd_set]}" bench/webdis_set.lua "$WD/SET/k2"
+run_wrk wd_set_aof "${LABEL[wd_set_aof]}" bench/webdis_set.lua "$WDA/SET/k2"
+
+# --- 6. table -----------------------------------------------------------------
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f ms", us / 1000 }'; }
+MISSED=0
+ratio_line() { # label num-key den-key target
+    local r v=PASS
+    r=$(awk -v a="${RPS[$2]}" -v b="${RPS[$3]}" 'BEGIN { printf "%.2f", a / b }')
+    if ! awk -v r="$r" -v t="$4" 'BEGIN { exit !(r >= t) }'; then
+        v=MISS
+        MISSED=$((MISSED + 1))
+    fi
+    printf '  %-52s %7sx   %7s   %s\n' "$1" "$r" ">= ${4}x" "$v"
+}
+
+echo
+echo "visavis REST benchmark: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, keep-alive," \
+    "127.0.0.1, $(nproc) cores, $(df -PT "$TMP" | awk 'NR == 2 { print $2 }') under $TMP"
+echo "load average when the script started: $LOAD_START (other work on this machine skews every number)"
+echo
+printf '  %-52s %10s %10s %10s\n' "run" "req/s" "p50" "p99"
+printf '  %-52s %10s %10s %10s\n' "---" "-----" "---" "---"
+for k in "${RUN_ORDER[@]}"; do
+    printf '  %-52s %10.0f %10s %10s\n' "${LABEL[$k]}" "${RPS[$k]}" "$(ms "${P50[$k]}")" "$(ms "${P99[$k]}")"
+done
+echo
+if [[ -n $GW_PORT ]]; then
+    printf '  %-52s %8s   %7s   %s\n' "ratio (gateway req/s / webdis req/s)" "value" "target" "verdict"
+    ratio_line "read:  gateway GET / webdis GET" gw_read wd_get "$READ_TARGET"
+    ratio_line "write: gateway POST / webdis SET (no persistence)" gw_post wd_set "$WRITE_TARGET"
+    ratio_line "write: gateway POST / webdis SET (AOF fsync always)" gw_post wd_set_aof "$WRITE_TARGET"
+    echo
+    echo "  The gateway answers 201 only after the message's SQLite transaction committed"
+    echo "  (WAL, synchronous=FULL: fsync at commit). The 'no persistence' redis (--save ''"
+    echo "  --appendonly no) acknowledges from memory, so that write ratio compares a durable"
+    echo "  publish with a volatile one; the AOF redis (--appendonly yes --appendfsync always)"
+    echo "  fsyncs before answering, the same durability class as the gateway."
+    if [[ -s $TMP/gateway.log ]]; then
+        echo
+        echo "  gateway stderr (log level warn) during the runs, last lines:"
+        tail -n 10 "$TMP/gateway.log" | sed 's/^/    /'
+    fi
+else
+    echo "  (SKIP_GATEWAY=1: reference runs only, no ratios)"
+fi
+
+if [[ $STRICT == 1 && $MISSED -gt 0 ]]; then
+    echo
+    echo "rest.sh: $MISSED target(s) missed (STRICT=1)" >&2
+    exit 1
+fi
+exit 0

@@ -1,0 +1,733 @@
+"""Integration-test harness for the visavis gateway: TAP output, the real
+binary as a child process, and HTTP helpers.
+
+Standard library only (Python >= 3.9). Every test file does
+
+    import harness
+    from harness import test, check, eq
+
+    @test
+    def something():
+        '''what the TAP line says'''
+        gw = harness.Gateway()
+        ...
+
+    harness.main()
+
+and is run as `python3 test_x.py /path/to/gateway` (or with VISAVIS_BIN set).
+It prints TAP on stdout: one `ok N - name` / `not ok N - name` per test, the
+diagnostics as `# ...` lines, the plan `1..N` last, and exits 1 if a test
+failed. An optional second argument (or VISAVIS_TEST_FILTER) runs only the
+tests whose name contains it.
+
+The gateway is started on port 0 with its database in a fresh temporary
+directory, and is ready when it prints `READY http=<port>[ tcp=<port>]` on
+stdout; there is a deadline, never a sleep. A gateway a test starts is stopped
+when the test ends (SIGTERM, then SIGKILL after STOP_GRACE seconds), and the
+test fails if it died from a signal it was not sent on purpose, exited
+non-zero, or left a sanitizer report on stderr.
+"""
+
+import functools
+import http.client
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+# Generous: the suite also runs under AddressSanitizer, 2-3x slower.
+START_DEADLINE = float(os.environ.get('VISAVIS_TEST_START_DEADLINE', '20'))
+STOP_GRACE = 10.0
+HTTP_TIMEOUT = float(os.environ.get('VISAVIS_TEST_HTTP_TIMEOUT', '30'))
+
+READY_RE = re.compile(r'^READY http=(\d+)(?: tcp=(\d+))?\s*$')
+TS_RE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$')
+SANITIZER_RE = re.compile(r'Sanitizer|runtime error')
+
+MESSAGE_KEYS = ['id', 'channel', 'seq', 'sender', 'body', 'ts', 'via']
+
+
+# --------------------------------------------------------------------------
+# Assertions
+
+class Failure(AssertionError):
+    """A test assertion failed; the message is the diagnostic."""
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise Failure('%s: got %s, want %s' % (what, _short(got), _short(want)))
+
+
+def _short(v, limit=600):
+    s = repr(v)
+    return s if len(s) <= limit else s[:limit] + '...(%d chars)' % len(s)
+
+
+def wait_for(pred, what, timeout=10.0, interval=0.02):
+    """Poll pred() until it returns a true value or the deadline passes.
+
+    Only for conditions that have no readiness signal of their own (a log
+    line being written, for instance)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise Failure('timed out after %.1fs waiting for %s' % (timeout, what))
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# The binary
+
+def gateway_bin():
+    path = sys.argv[1] if len(sys.argv) > 1 else os.environ.get('VISAVIS_BIN')
+    if not path:
+        print('Bail out! no gateway binary: pass it as argv[1] or set VISAVIS_BIN')
+        sys.exit(1)
+    path = os.path.abspath(path)
+    if not os.access(path, os.X_OK):
+        print('Bail out! gateway binary %s is missing or not executable' % path)
+        sys.exit(1)
+    return path
+
+
+def clean_env(extra=None):
+    """The environment for the gateway: ours without any VISAVIS_* setting,
+    so that a developer's shell cannot change what a test means."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('VISAVIS_')}
+    env.update(extra or {})
+    return env
+
+
+def run_binary(args, env=None, timeout=None):
+    """Run the gateway to completion (for --help, bad flags, refusals).
+
+    Returns (returncode, stdout_text, stderr_text). If it is still running at
+    the deadline it is killed and the test fails: it must have refused."""
+    timeout = START_DEADLINE if timeout is None else timeout
+    p = subprocess.Popen([gateway_bin()] + list(args), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=clean_env(env), start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise Failure('gateway %s still running after %.0fs (killed); stdout=%s stderr=%s'
+                      % (' '.join(args), timeout, _short(out.decode('utf-8', 'replace')),
+                         _short(err.decode('utf-8', 'replace'))))
+    out = out.decode('utf-8', 'replace')
+    err = err.decode('utf-8', 'replace')
+    check(not SANITIZER_RE.search(err), 'sanitizer report on stderr:\n' + err[-3000:])
+    return p.returncode, out, err
+
+
+# Gateways started by the running test; the runner stops them afterwards.
+_owned = []
+_persistent = []
+
+
+class Gateway:
+    """The real gateway as a child process.
+
+    Gateway()                        fresh database in a new temporary directory
+    Gateway(db=path)                 that database (restart on the same store)
+    Gateway(args=[...], env={...})   extra flags (after the standard ones) / environment
+    Gateway(base_args=False, ...)    no standard flags at all (environment tests)
+    """
+
+    _starts = 0
+
+    def __init__(self, db=None, args=(), env=None, base_args=True, tmpdir=None,
+                 start=True, persistent=False, log_level='info'):
+        self.tmpdir = tmpdir or (os.path.dirname(os.path.abspath(db)) if db
+                                 else tempfile.mkdtemp(prefix='visavis-it-'))
+        self.db = db or os.path.join(self.tmpdir, 't.db')
+        self.args = list(args)
+        self.env = dict(env or {})
+        self.base_args = base_args
+        self.log_level = log_level
+        self.proc = None
+        self.http_port = None
+        self.tcp_port = None
+        self.killed_on_purpose = False
+        self.stopped = False
+        self.stop_seconds = None
+        self.stderr_path = None
+        self.stdout_lines = []
+        self._ready = threading.Condition()
+        self._reader = None
+        self._stdout_eof = False
+        self.persistent = persistent
+        (_persistent if persistent else _owned).append(self)
+        if start:
+            self.start()
+
+    # -- life cycle --------------------------------------------------------
+
+    def argv(self):
+        argv = [gateway_bin()]
+        if self.base_args:
+            argv += ['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
+                     '--db', self.db, '--log-level', self.log_level]
+        return argv + self.args
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        check(not self.running, 'start() on a gateway that is already running')
+        Gateway._starts += 1
+        self.stderr_path = os.path.join(self.tmpdir, 'stderr.%d.log' % Gateway._starts)
+        self.stdout_lines = []
+        self._stdout_eof = False
+        self.killed_on_purpose = False
+        self.stopped = False
+        self.http_port = self.tcp_port = None
+        with open(self.stderr_path, 'wb') as errf:
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=errf,
+                                         env=clean_env(self.env), start_new_session=True)
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + START_DEADLINE
+        with self._ready:
+            while self.http_port is None:
+                if self._stdout_eof:
+                    rc = self.proc.wait(timeout=STOP_GRACE)
+                    raise Failure('gateway exited (rc=%s) before printing READY; stdout=%s\n'
+                                  'stderr:\n%s' % (rc, _short(self.stdout_lines), self.stderr_tail()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.proc.kill()
+                    self.proc.wait()
+                    self.killed_on_purpose = True
+                    raise Failure('no READY line on stdout within %.0fs (is stdout flushed?); '
+                                  'stdout=%s\nstderr:\n%s'
+                                  % (START_DEADLINE, _short(self.stdout_lines), self.stderr_tail()))
+                self._ready.wait(left)
+        return self
+
+    def _read_stdout(self):
+        for raw in iter(self.proc.stdout.readline, b''):
+            line = raw.decode('utf-8', 'replace').rstrip('\r\n')
+            with self._ready:
+                self.stdout_lines.append(line)
+                m = READY_RE.match(line)
+                if m and self.http_port is None:
+                    self.http_port = int(m.group(1))
+                    self.tcp_port = int(m.group(2)) if m.group(2) else None
+                    self._ready.notify_all()
+        with self._ready:
+            self._stdout_eof = True
+            self._ready.notify_all()
+
+    def _reap(self):
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def stop(self, sig=signal.SIGTERM, grace=STOP_GRACE):
+        """Stop with sig (SIGTERM); the gateway must exit 0 within grace
+        seconds, not from a signal, with no sanitizer report. Returns the
+        exit code; raises Failure listing every problem otherwise."""
+        check(self.proc is not None, 'stop() on a gateway that never started')
+        problems = []
+        self.stopped = True
+        if self.proc.poll() is None:
+            t0 = time.monotonic()
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                problems.append('did not exit within %.0fs of %s; SIGKILLed'
+                                % (grace, signal.Signals(sig).name))
+            self.stop_seconds = time.monotonic() - t0
+        else:
+            problems.append('had already exited (rc=%s) before it was told to stop'
+                            % self.proc.returncode)
+        rc = self.proc.returncode
+        if rc < 0 and not problems:
+            problems.append('died from signal %s' % signal.Signals(-rc).name)
+        elif rc > 0:
+            problems.append('exited with status %d' % rc)
+        self._reap()
+        problems += self.sanitizer_problems()
+        if problems:
+            raise Failure('gateway ' + '; '.join(problems) + '\nstderr:\n' + self.stderr_tail())
+        return rc
+
+    def kill9(self):
+        """Crash the gateway on purpose (SIGKILL). Not a failure by itself."""
+        check(self.running, 'kill9() on a gateway that is not running (rc=%s)'
+              % (self.proc.returncode if self.proc else None))
+        self.killed_on_purpose = True
+        self.proc.kill()
+        self.proc.wait()
+        self._reap()
+        problems = self.sanitizer_problems()
+        check(not problems, '; '.join(problems))
+
+    def restart(self):
+        """Start again on the same database (after stop() or kill9())."""
+        return self.start()
+
+    def died_unexpectedly(self):
+        """A description if the process is gone without being told to go."""
+        if self.proc is None or self.killed_on_purpose or self.proc.poll() is None:
+            return None
+        return 'gateway process exited unexpectedly (rc=%s)\nstderr:\n%s' % (
+            self.proc.returncode, self.stderr_tail())
+
+    # -- stderr ------------------------------------------------------------
+
+    def stderr_text(self):
+        if not self.stderr_path or not os.path.exists(self.stderr_path):
+            return ''
+        with open(self.stderr_path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    def stderr_tail(self, n=25):
+        lines = self.stderr_text().splitlines()
+        return '\n'.join(lines[-n:]) if lines else '(empty)'
+
+    def sanitizer_problems(self):
+        text = self.stderr_text()
+        m = SANITIZER_RE.search(text)
+        if not m:
+            return []
+        start = text.rfind('\n', 0, m.start()) + 1
+        return ['sanitizer report on stderr:\n' + text[start:start + 4000]]
+
+    def wait_stderr(self, pattern, timeout=10.0):
+        """Wait until a stderr line matches the regex; return the match."""
+        rx = re.compile(pattern, re.M)
+        return wait_for(lambda: rx.search(self.stderr_text()),
+                        'a stderr line matching %r; stderr:\n%s' % (pattern, self.stderr_tail()),
+                        timeout=timeout)
+
+    # -- HTTP --------------------------------------------------------------
+
+    def connect(self, timeout=HTTP_TIMEOUT):
+        check(self.http_port, 'gateway has no HTTP port (not started?)')
+        return http.client.HTTPConnection('127.0.0.1', self.http_port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, conn=None, obj=None,
+                content_type='application/json'):
+        """One request; on conn (kept open) or on a fresh connection.
+
+        obj: a Python value sent as JSON (UTF-8, not ASCII-escaped) with
+        Content-Type content_type (None: no Content-Type header at all).
+        body: raw bytes instead. Returns a Resp."""
+        hdrs = dict(headers or {})
+        if obj is not None:
+            body = json.dumps(obj, ensure_ascii=False).encode('utf-8')
+        if body is not None and content_type is not None:
+            if not any(k.lower() == 'content-type' for k in hdrs):
+                hdrs['Content-Type'] = content_type
+        own = conn is None
+        c = self.connect() if own else conn
+        try:
+            c.request(method, path, body=body, headers=hdrs)
+            r = c.getresponse()
+            raw = r.read()
+            return Resp(r.status, r.reason, r.getheaders(), raw, method, path)
+        finally:
+            if own:
+                c.close()
+
+    def get(self, path, conn=None, **kw):
+        return self.request('GET', path, conn=conn, **kw)
+
+    def head(self, path, conn=None, **kw):
+        return self.request('HEAD', path, conn=conn, **kw)
+
+    def post(self, channel, obj, conn=None, **kw):
+        return self.request('POST', '/v1/channels/%s/messages' % channel, obj=obj, conn=conn, **kw)
+
+    def publish(self, channel, body, sender=None, conn=None):
+        """POST a message that must be accepted; returns the message object."""
+        obj = {'body': body}
+        if sender is not None:
+            obj['sender'] = sender
+        r = self.post(channel, obj, conn=conn)
+        eq(r.status, 201, 'POST %s status (%s)' % (channel, r))
+        check(isinstance(r.json, dict), 'POST answer is not a JSON object: %s' % r)
+        return r.json
+
+    def read(self, channel, since=None, limit=None, conn=None):
+        """GET a channel page that must succeed; returns the parsed envelope."""
+        q = []
+        if since is not None:
+            q.append('since=%s' % since)
+        if limit is not None:
+            q.append('limit=%s' % limit)
+        path = '/v1/channels/%s/messages' % channel + ('?' + '&'.join(q) if q else '')
+        r = self.get(path, conn=conn)
+        eq(r.status, 200, 'GET %s status (%s)' % (path, r))
+        check(isinstance(r.json, dict), 'GET %s: not a JSON object: %s' % (path, r))
+        return r.json
+
+    def read_all(self, channel, page=1000):
+        """Every message of a channel, paging with since/limit."""
+        out, since = [], 0
+        while True:
+            env = self.read(channel, since=since, limit=page)
+            msgs = env['messages']
+            out += msgs
+            if not msgs:
+                eq(env['next_since'], since, 'next_since of an empty page')
+                return out
+            eq(env['next_since'], msgs[-1]['seq'], 'next_since = seq of the last message')
+            since = env['next_since']
+
+    def channels(self):
+        r = self.get('/v1/channels')
+        eq(r.status, 200, 'GET /v1/channels status (%s)' % r)
+        check(isinstance(r.json, list), 'GET /v1/channels: not a JSON array: %s' % r)
+        return r.json
+
+    def raw(self, timeout=HTTP_TIMEOUT):
+        check(self.http_port, 'gateway has no HTTP port (not started?)')
+        return RawConn('127.0.0.1', self.http_port, timeout)
+
+
+class Resp:
+    """A response: status, reason, headers (list of pairs), raw body bytes,
+    json (parsed, or None when the body is not JSON; json_error says why)."""
+
+    def __init__(self, status, reason, headers, raw, method='', path=''):
+        self.status = status
+        self.reason = reason
+        self.headers = list(headers)
+        self.raw = raw
+        self.method = method
+        self.path = path
+        self.json = None
+        self.json_error = None
+        if raw:
+            try:
+                self.json = json.loads(raw.decode('utf-8'))
+            except (UnicodeDecodeError, ValueError) as e:
+                self.json_error = str(e)
+        else:
+            self.json_error = 'empty body'
+
+    def header(self, name, default=None):
+        vals = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ', '.join(vals) if vals else default
+
+    def header_count(self, name):
+        return sum(1 for k, _ in self.headers if k.lower() == name.lower())
+
+    def keys(self):
+        """Top-level object keys in the order they appear on the wire."""
+        return [k for k, _ in json.loads(self.raw.decode('utf-8'), object_pairs_hook=list)]
+
+    def __repr__(self):
+        return '<%s %s -> %s %s %s %s>' % (self.method, self.path, self.status, self.reason,
+                                          dict(self.headers), _short(self.raw, 400))
+
+
+def key_order(raw):
+    """The raw JSON with every object as a list of (key, value) pairs."""
+    if isinstance(raw, bytes):
+        raw = raw.decode('utf-8')
+    return json.loads(raw, object_pairs_hook=list)
+
+
+class RawConn:
+    """A plain socket for hand-made requests (bad lengths, chunked bodies,
+    headers without a body)."""
+
+    def __init__(self, host, port, timeout=HTTP_TIMEOUT):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b''
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _fill(self):
+        """Read more; False on EOF or reset."""
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            return False
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def closed_by_peer(self, timeout=HTTP_TIMEOUT):
+        """True if the server closes (EOF/reset) before sending anything more."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            return True
+        if data:
+            self.buf += data
+            return False
+        return True
+
+    def read_response(self, head=False, skip_100=True):
+        """Read one response; None if the peer closed before a status line.
+        Socket timeout raises."""
+        while True:
+            while b'\r\n\r\n' not in self.buf:
+                if not self._fill():
+                    if self.buf:
+                        raise Failure('connection closed inside a response head: %r' % self.buf[:300])
+                    return None
+            head_bytes, self.buf = self.buf.split(b'\r\n\r\n', 1)
+            lines = head_bytes.decode('iso-8859-1').split('\r\n')
+            parts = lines[0].split(' ', 2)
+            check(len(parts) >= 2 and parts[0].startswith('HTTP/'), 'bad status line %r' % lines[0])
+            status = int(parts[1])
+            reason = parts[2] if len(parts) > 2 else ''
+            headers = []
+            for ln in lines[1:]:
+                k, _, v = ln.partition(':')
+                headers.append((k.strip(), v.strip()))
+            if status == 100 and skip_100:
+                continue
+            break
+        r = Resp(status, reason, headers, b'', 'RAW', '')
+        if head or status in (100, 204, 304):
+            return r
+        te = (r.header('Transfer-Encoding') or '').lower()
+        if 'chunked' in te:
+            body = b''
+            while True:
+                while b'\r\n' not in self.buf:
+                    check(self._fill(), 'EOF inside a chunked response')
+                size_line, self.buf = self.buf.split(b'\r\n', 1)
+                size = int(size_line.split(b';')[0], 16)
+                while len(self.buf) < size + 2:
+                    check(self._fill(), 'EOF inside a chunk')
+                body += self.buf[:size]
+                self.buf = self.buf[size + 2:]
+                if size == 0:
+                    break
+        elif r.header('Content-Length') is not None:
+            n = int(r.header('Content-Length'))
+            while len(self.buf) < n:
+                check(self._fill(), 'EOF after %d of %d body bytes' % (len(self.buf), n))
+            body, self.buf = self.buf[:n], self.buf[n:]
+        else:
+            while self._fill():
+                pass
+            body, self.buf = self.buf, b''
+        return Resp(status, reason, headers, body, 'RAW', '')
+
+
+# --------------------------------------------------------------------------
+# Checks shared by several files
+
+def check_error(r, status, code, what=''):
+    """r is the documented error: status, JSON content type, and the body
+    {"error":{"code":code,"message":<non-empty string>}}."""
+    label = (what + ': ') if what else ''
+    eq(r.status, status, label + 'status (%s)' % r)
+    ct = r.header('Content-Type') or ''
+    check(ct.split(';')[0].strip().lower() == 'application/json',
+          label + 'Content-Type %r, want application/json (%s)' % (ct, r))
+    check(isinstance(r.json, dict), label + 'error body is not a JSON object (%s): %s'
+          % (r.json_error, r))
+    check(list(r.json.keys()) == ['error'], label + 'error body keys %s, want ["error"]: %s'
+          % (list(r.json.keys()), r))
+    e = r.json['error']
+    check(isinstance(e, dict), label + '"error" is not an object: %s' % r)
+    eq(e.get('code'), code, label + 'error.code (%s)' % r)
+    msg = e.get('message')
+    check(isinstance(msg, str) and msg.strip(), label + 'error.message must be a non-empty string: %s' % r)
+
+
+def check_message(m, channel=None, sender=None, body=None, via='rest'):
+    """m is a message object with every field of the right type and order."""
+    check(isinstance(m, dict), 'message is not an object: %s' % _short(m))
+    eq(list(m.keys()), MESSAGE_KEYS, 'message keys')
+    check(type(m['id']) is int and m['id'] > 0, 'id must be a positive integer: %s' % _short(m))
+    check(type(m['seq']) is int and m['seq'] > 0, 'seq must be a positive integer: %s' % _short(m))
+    check(isinstance(m['ts'], str) and TS_RE.match(m['ts']), 'ts %r is not RFC 3339 UTC ms' % m.get('ts'))
+    eq(m['via'], via, 'via')
+    if channel is not None:
+        eq(m['channel'], channel, 'channel')
+    if sender is not None:
+        eq(m['sender'], sender, 'sender')
+    if body is not None:
+        eq(m['body'], body, 'body')
+
+
+# --------------------------------------------------------------------------
+# Shared gateway per file
+
+class Shared:
+    """One gateway for the tests of a file that can share a store. Started on
+    first use; if it dies, the test running then fails and the next user
+    gets a fresh one. The runner stops it at the end as a test of its own."""
+
+    def __init__(self, **kw):
+        self.kw = kw
+        self.gw = None
+        self.start_failure = None
+
+    def get(self):
+        # A gateway that cannot start will not start for the next test either:
+        # fail fast instead of waiting START_DEADLINE once per test.
+        if self.start_failure:
+            raise Failure('the shared gateway failed to start earlier: ' + self.start_failure)
+        if self.gw is None or not self.gw.running:
+            try:
+                self.gw = Gateway(persistent=True, **self.kw)
+            except Failure as e:
+                self.start_failure = str(e).splitlines()[0]
+                raise
+        return self.gw
+
+
+# --------------------------------------------------------------------------
+# TAP runner
+
+_tests = []
+
+
+def test(fn=None, name=None):
+    """Decorator: register fn as a test; its docstring's first line names it."""
+    def register(f):
+        doc = (f.__doc__ or '').strip().splitlines()
+        _tests.append((name or (doc[0].strip() if doc else f.__name__), f))
+        return f
+    return register(fn) if fn is not None else register
+
+
+def add_test(name, fn, *args, **kw):
+    _tests.append((name, functools.partial(fn, *args, **kw)))
+
+
+def _diag(text):
+    for line in str(text).splitlines() or ['']:
+        print('# ' + line)
+
+
+def _describe(exc):
+    tb = traceback.extract_tb(exc.__traceback__)
+    here = os.path.abspath(__file__)
+    frames = [f for f in tb if os.path.abspath(f.filename) != here] or tb
+    where = frames[-1] if frames else None
+    if isinstance(exc, Failure):
+        text = str(exc)
+    else:
+        text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if where is not None:
+        text += '\n  at %s:%d (%s)' % (os.path.basename(where.filename), where.lineno, where.name)
+    return text
+
+
+def _remove_tmpdir(path):
+    # Only directories made by mkdtemp(prefix='visavis-it-'): never a db's
+    # directory a caller happened to pass in.
+    if os.path.basename(path.rstrip('/')).startswith('visavis-it-') and \
+            os.path.dirname(os.path.abspath(path)) == os.path.abspath(tempfile.gettempdir()):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def main():
+    gateway_bin()  # bail out early without a binary
+    filt = sys.argv[2] if len(sys.argv) > 2 else os.environ.get('VISAVIS_TEST_FILTER')
+    n = failed = 0
+    keep = os.environ.get('VISAVIS_KEEP_TMP')
+    for name, fn in _tests:
+        if filt and filt not in name:
+            continue
+        n += 1
+        del _owned[:]
+        problems = []
+        t0 = time.monotonic()
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - any exception fails the test
+            problems.append(_describe(e))
+        for g in list(_owned):
+            if g.running:
+                try:
+                    g.stop()
+                except Failure as e:
+                    problems.append('at teardown: ' + str(e))
+            elif g.proc is not None and not g.killed_on_purpose and not g.stopped \
+                    and g.http_port is not None:
+                problems.append('a gateway of this test exited on its own with rc=%s\nstderr:\n%s'
+                                % (g.proc.returncode, g.stderr_tail()))
+        for g in _persistent:
+            why = g.died_unexpectedly()
+            if why and not getattr(g, '_reported', False):
+                g._reported = True
+                problems.append('the shared ' + why)
+        dt = time.monotonic() - t0
+        if problems:
+            failed += 1
+            print('not ok %d - %s' % (n, name))
+            for p in problems:
+                _diag(p)
+            for g in _owned:
+                _diag('tmpdir kept: %s' % g.tmpdir)
+        else:
+            print('ok %d - %s' % (n, name))
+            if dt > 5:
+                _diag('took %.2fs' % dt)
+            if not keep:
+                for g in _owned:
+                    _remove_tmpdir(g.tmpdir)
+        sys.stdout.flush()
+    for g in _persistent:
+        if g.proc is None or getattr(g, '_reported', False) or g.killed_on_purpose:
+            continue
+        n += 1
+        try:
+            g.stop()
+            print('ok %d - shared gateway stops on SIGTERM: exit 0, no sanitizer report' % n)
+            if not keep:
+                _remove_tmpdir(g.tmpdir)
+        except Failure as e:
+            failed += 1
+            print('not ok %d - shared gateway stops on SIGTERM: exit 0, no sanitizer report' % n)
+            _diag(str(e))
+            _diag('tmpdir kept: %s' % g.tmpdir)
+    print('1..%d' % n)
+    if failed:
+        _diag('%d of %d failed' % (failed, n))
+    sys.stdout.flush()
+    sys.exit(1 if failed else 0)

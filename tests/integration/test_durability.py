@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""The store across restarts and crashes: an acknowledged message survives
+kill -9; a clean restart keeps everything and goes on counting; a database
+newer than the binary is refused."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+
+import harness
+from harness import test, check, eq
+
+
+@test
+def kill9_right_after_201():
+    """POST, 201, kill -9 at once: after restart the message is there"""
+    gw = harness.Gateway()
+    m = gw.publish('dur-one', 'survive me', sender='ana')
+    gw.kill9()
+    gw.restart()
+    r = gw.get('/v1/messages/%d' % m['id'])
+    eq(r.status, 200, 'GET by id after the crash (%s)' % r)
+    eq(r.json, m, 'message after the crash')
+    eq(gw.read('dur-one')['messages'], [m], 'channel after the crash')
+
+
+@test
+def kill9_after_twenty():
+    """20 POSTs then kill -9 right after the last 201: all 20 there, new post gets seq 21"""
+    gw = harness.Gateway()
+    conn = gw.connect()
+    posted = [gw.publish('dur-20', 'n%02d' % i, conn=conn) for i in range(20)]
+    gw.kill9()
+    conn.close()
+    gw.restart()
+    eq(gw.read_all('dur-20'), posted, 'messages after the crash')
+    m = gw.publish('dur-20', 'after')
+    eq(m['seq'], 21, 'seq after the crash')
+    check(m['id'] > posted[-1]['id'], 'id %d after the crash is not above %d' % (m['id'], posted[-1]['id']))
+
+
+class Load:
+    """n clients publishing to one channel on keep-alive connections until
+    the gateway goes away; records every answer."""
+
+    def __init__(self, gw, ch, n=8):
+        self.gw, self.ch = gw, ch
+        self.acked, self.other = [], []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.client, args=(i,), daemon=True) for i in range(n)]
+        self.count_reached = threading.Event()
+        self.want = 0
+
+    def client(self, i):
+        conn = self.gw.connect(timeout=15)
+        j = 0
+        try:
+            while True:
+                r = self.gw.post(self.ch, {'sender': 'c%d' % i, 'body': 'c%d-%d' % (i, j)}, conn=conn)
+                with self.lock:
+                    if r.status == 201:
+                        self.acked.append(r.json)
+                        if len(self.acked) >= self.want:
+                            self.count_reached.set()
+                    else:
+                        self.other.append(r)
+                if r.status != 201:
+                    return
+                j += 1
+        except Exception:  # noqa: BLE001 - the gateway goes away under us: expected
+            return
+        finally:
+            conn.close()
+
+    def run_until(self, acks):
+        self.want = acks
+        for t in self.threads:
+            t.start()
+        check(self.count_reached.wait(120), 'only %d publishes acknowledged in 120s' % len(self.acked))
+
+    def join(self):
+        for t in self.threads:
+            t.join(timeout=30)
+            check(not t.is_alive(), 'a client is still running 30s after the gateway stopped')
+        with self.lock:
+            return list(self.acked), list(self.other)
+
+
+def check_survivors(gw, ch, acked):
+    """After a restart: every acknowledged message is stored unchanged, seqs
+    have no hole, and the next publish continues the sequence."""
+    stored = gw.read_all(ch)
+    seqs = [m['seq'] for m in stored]
+    eq(seqs, list(range(1, len(stored) + 1)), 'stored seqs have no hole')
+    by_id = {m['id']: m for m in stored}
+    lost = [m for m in acked if by_id.get(m['id']) != m]
+    check(not lost, '%d acknowledged messages lost or changed, e.g. %s' % (len(lost), lost[:2]))
+    check(len(stored) >= len(acked), 'fewer stored (%d) than acknowledged (%d)' % (len(stored), len(acked)))
+    m = gw.publish(ch, 'after the restart')
+    eq(m['seq'], len(stored) + 1, 'seq after the restart')
+    check(not by_id or m['id'] > max(by_id), 'an id was reused after the restart')
+
+
+@test
+def kill9_under_load():
+    """kill -9 while 8 clients publish: every acknowledged message survives, seqs have no hole"""
+    gw = harness.Gateway()
+    load = Load(gw, 'dur-load')
+    load.run_until(150)
+    gw.kill9()
+    acked, _ = load.join()
+    gw.restart()
+    check_survivors(gw, 'dur-load', acked)
+
+
+@test
+def sigterm_under_load():
+    """SIGTERM while 8 clients publish: exit 0; every 201 is stored; other answers are 503 shutting_down"""
+    gw = harness.Gateway()
+    load = Load(gw, 'dur-term')
+    load.run_until(150)
+    eq(gw.stop(), 0, 'exit status')
+    acked, other = load.join()
+    for r in other:
+        harness.check_error(r, 503, 'shutting_down', 'answer to a publish during shutdown')
+    gw.restart()
+    check_survivors(gw, 'dur-term', acked)
+
+
+@test
+def restart_keeps_everything():
+    """3 posts, SIGTERM (exit 0), restart on the same db: all there, next post seq 4, larger id"""
+    gw = harness.Gateway()
+    conn = gw.connect()
+    posted = [gw.publish('dur-rs', 'p%d' % i, sender='s%d' % i, conn=conn) for i in range(3)]
+    other = gw.publish('dur-rs-other', 'o')
+    conn.close()
+    chans = gw.channels()
+    eq(gw.stop(), 0, 'exit status')
+    gw.restart()
+    eq(gw.read_all('dur-rs'), posted, 'messages after restart')
+    eq(gw.get('/v1/messages/%d' % other['id']).json, other, 'message of another channel by id')
+    eq(gw.channels(), chans, 'channel list after restart')
+    m = gw.publish('dur-rs', 'p3')
+    eq(m['seq'], 4, 'seq of the first post after restart')
+    check(m['id'] > other['id'], 'id %d after restart is not above %d' % (m['id'], other['id']))
+    eq(gw.stop(), 0, 'exit status of the second run')
+    gw.restart()
+    eq([x['body'] for x in gw.read_all('dur-rs')], ['p0', 'p1', 'p2', 'p3'], 'bodies after two restarts')
+
+
+@test
+def restart_twice_empty_store():
+    """a store with no message survives restarts and still starts at seq 1"""
+    gw = harness.Gateway()
+    eq(gw.stop(), 0, 'exit status')
+    gw.restart()
+    eq(gw.channels(), [], 'channels')
+    eq(gw.publish('dur-empty', 'first')['seq'], 1, 'seq')
+
+
+@test
+def schema_version_set():
+    """the gateway records its schema version (PRAGMA user_version = 1) in a new database"""
+    gw = harness.Gateway()
+    gw.publish('dur-sv', 'x')
+    eq(gw.stop(), 0, 'exit status')
+    con = sqlite3.connect(gw.db)
+    try:
+        eq(con.execute('PRAGMA user_version').fetchone()[0], 1, 'user_version')
+    finally:
+        con.close()
+
+
+@test
+def newer_schema_refused():
+    """a database with a newer schema (user_version 999) is refused: non-zero exit, 'schema' on stderr, no READY"""
+    gw = harness.Gateway()
+    gw.publish('dur-new', 'x')
+    eq(gw.stop(), 0, 'exit status')
+    con = sqlite3.connect(gw.db)
+    try:
+        con.execute('PRAGMA user_version = 999')
+        con.commit()
+    finally:
+        con.close()
+    rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
+                                       '--db', gw.db, '--log-level', 'info'])
+    check(rc != 0, 'exit status 0 on a newer database (stderr %r)' % err[-500:])
+    check(rc > 0, 'died from signal %d instead of exiting (stderr %r)' % (-rc, err[-500:]))
+    check('READY' not in out, 'printed READY on a newer database: %r' % out)
+    check('schema' in err.lower(), 'stderr does not mention the schema: %r' % err[-500:])
+    con = sqlite3.connect(gw.db)
+    try:
+        eq(con.execute('PRAGMA user_version').fetchone()[0], 999, 'user_version left untouched')
+    finally:
+        con.close()
+
+
+@test
+def unusable_db_path_refused():
+    """--db in a directory that does not exist: non-zero exit with a message, no READY"""
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    db = os.path.join(tmp, 'no', 'such', 'dir', 't.db')
+    rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
+                                       '--db', db])
+    check(rc > 0, 'exit status %d, want > 0 (stderr %r)' % (rc, err[-500:]))
+    check(err.strip(), 'no message on stderr')
+    check('READY' not in out, 'printed READY: %r' % out)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test
+def not_a_database_refused():
+    """--db pointing at a file that is not SQLite: non-zero exit with a message, file untouched"""
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    db = os.path.join(tmp, 'junk.db')
+    junk = b'this is not a database\n' * 200
+    with open(db, 'wb') as f:
+        f.write(junk)
+    rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
+                                       '--db', db])
+    check(rc > 0, 'exit status %d, want > 0 (stderr %r)' % (rc, err[-500:]))
+    check(err.strip(), 'no message on stderr')
+    check('READY' not in out, 'printed READY: %r' % out)
+    with open(db, 'rb') as f:
+        eq(f.read() == junk, True, 'the file was left untouched')
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+harness.main()

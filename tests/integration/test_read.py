@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Reading: GET /v1/channels/{ch}/messages (since, limit, next_since),
+GET /v1/messages/{id}, GET /v1/channels."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import harness
+from harness import test, check, eq, check_message, check_error
+
+shared = harness.Shared()
+_filled = {}
+
+
+def filled(ch, n):
+    """Channel ch holding messages with bodies m1..mn (posted once per run)."""
+    gw = shared.get()
+    if _filled.get(ch) is None or _filled[ch][0] is not gw:
+        conn = gw.connect()
+        msgs = [gw.publish(ch, 'm%d' % i, sender='s%d' % (i % 3), conn=conn) for i in range(1, n + 1)]
+        conn.close()
+        _filled[ch] = (gw, msgs)
+    return gw, _filled[ch][1]
+
+
+def page(gw, ch, query):
+    path = '/v1/channels/%s/messages%s' % (ch, query)
+    r = gw.get(path)
+    eq(r.status, 200, 'GET %s status (%s)' % (path, r))
+    eq(r.keys(), ['channel', 'messages', 'next_since'], 'envelope keys in order')
+    eq(r.json['channel'], ch, 'envelope channel')
+    for m in r.json['messages']:
+        check_message(m, channel=ch)
+    return [m['seq'] for m in r.json['messages']], r.json['next_since']
+
+
+@test
+def read_unknown_channel():
+    """a channel with no messages answers an empty list, next_since 0"""
+    gw = shared.get()
+    r = gw.get('/v1/channels/nobody-here/messages')
+    eq(r.status, 200, 'status (%s)' % r)
+    eq(r.json, {'channel': 'nobody-here', 'messages': [], 'next_since': 0}, 'body')
+    eq(r.keys(), ['channel', 'messages', 'next_since'], 'key order')
+    ct = r.header('Content-Type') or ''
+    eq(ct.split(';')[0].strip().lower(), 'application/json', 'Content-Type')
+
+
+@test
+def read_unknown_channel_since():
+    """on an empty channel next_since echoes since"""
+    gw = shared.get()
+    eq(page(gw, 'nobody-here', '?since=5'), ([], 5), '(seqs, next_since) for since=5')
+    eq(page(gw, 'nobody-here', '?since=7&limit=3'), ([], 7), '(seqs, next_since) for since=7&limit=3')
+
+
+@test
+def read_all_oldest_first():
+    """all messages oldest first, equal to what POST answered, next_since = last seq"""
+    gw, posted = filled('rd-five', 5)
+    r = gw.get('/v1/channels/rd-five/messages')
+    eq(r.status, 200, 'status (%s)' % r)
+    eq(r.json['messages'], posted, 'messages read equal the POST answers')
+    eq(r.json['next_since'], 5, 'next_since')
+    for m in key_order_messages(r.raw):
+        eq([k for k, _ in m], harness.MESSAGE_KEYS, 'message key order inside the list')
+
+
+def key_order_messages(raw):
+    env = dict(harness.key_order(raw))
+    return env['messages']
+
+
+PAGES = [
+    ('?since=0', [1, 2, 3, 4, 5], 5),
+    ('?since=2', [3, 4, 5], 5),
+    ('?limit=2', [1, 2], 2),
+    ('?since=2&limit=2', [3, 4], 4),
+    ('?limit=2&since=4', [5], 5),
+    ('?since=4&limit=1', [5], 5),
+    ('?since=5', [], 5),
+    ('?since=100', [], 100),
+    ('?since=3&limit=0', [], 3),
+    ('?limit=0', [], 0),
+    ('?limit=1000', [1, 2, 3, 4, 5], 5),
+    ('?since=0&limit=5', [1, 2, 3, 4, 5], 5),
+    ('?since=9223372036854775807', [], 9223372036854775807),
+    ('?since=1&unknown=zzz&limit=1', [2], 2),
+    ('?foo', [1, 2, 3, 4, 5], 5),
+]
+
+
+def read_page(query, seqs, next_since):
+    gw, _ = filled('rd-five', 5)
+    eq(page(gw, 'rd-five', query), (seqs, next_since), '(seqs, next_since) for %s' % query)
+
+
+for _q, _s, _n in PAGES:
+    harness.add_test('read page %s -> seqs %s next_since %d' % (_q, _s, _n), read_page, _q, _s, _n)
+
+
+@test
+def read_default_limit_100():
+    """without limit at most 100 messages come back; paging fetches the rest"""
+    gw, posted = filled('rd-105', 105)
+    seqs, nxt = page(gw, 'rd-105', '')
+    eq(seqs, list(range(1, 101)), 'first page seqs')
+    eq(nxt, 100, 'next_since')
+    seqs, nxt = page(gw, 'rd-105', '?since=100')
+    eq(seqs, list(range(101, 106)), 'second page seqs')
+    eq(nxt, 105, 'next_since')
+    eq(gw.read_all('rd-105'), posted, 'paged read equals the POST answers')
+
+
+@test
+def read_polling_loop():
+    """a poller following next_since sees every message once, in order"""
+    gw = shared.get()
+    ch = 'rd-poll'
+    since, seen = 0, []
+    for round_ in range(4):
+        for i in range(3):
+            gw.publish(ch, 'r%d-%d' % (round_, i))
+        env = gw.read(ch, since=since, limit=2)
+        seen += env['messages']
+        since = env['next_since']
+    while True:
+        env = gw.read(ch, since=since, limit=2)
+        if not env['messages']:
+            eq(env['next_since'], since, 'next_since of an empty page')
+            break
+        seen += env['messages']
+        since = env['next_since']
+    eq([m['seq'] for m in seen], list(range(1, 13)), 'seqs seen by the poller')
+    eq([m['body'] for m in seen], ['r%d-%d' % (a, b) for a in range(4) for b in range(3)], 'bodies')
+
+
+@test
+def read_by_id():
+    """GET /v1/messages/{id} answers each message; ids of other channels too"""
+    gw, posted = filled('rd-five', 5)
+    other = gw.publish('rd-other', 'elsewhere')
+    for m in posted + [other]:
+        r = gw.get('/v1/messages/%d' % m['id'])
+        eq(r.status, 200, 'status (%s)' % r)
+        eq(r.json, m, 'message %d' % m['id'])
+        eq(r.keys(), harness.MESSAGE_KEYS, 'key order')
+
+
+@test
+def read_by_id_not_found():
+    """an id that was never assigned is 404 not_found"""
+    gw = shared.get()
+    top = gw.publish('rd-nf', 'x')['id']
+    for i in [top + 1, top + 1000, 999999, 9223372036854775807]:
+        check_error(gw.get('/v1/messages/%d' % i), 404, 'not_found', 'id %d' % i)
+
+
+@test
+def read_channel_list():
+    """GET /v1/channels lists every channel sorted by name with counts and last_ts"""
+    gw = harness.Gateway()
+    r = gw.get('/v1/channels')
+    eq(r.status, 200, 'status (%s)' % r)
+    eq(r.json, [], 'channel list of an empty store')
+    ct = r.header('Content-Type') or ''
+    eq(ct.split(';')[0].strip().lower(), 'application/json', 'Content-Type')
+    last = {}
+    count = {}
+    conn = gw.connect()
+    for ch in ['zeta', 'alpha', 'mid.dle', 'alpha', 'beta-2', 'zeta', 'alpha', 'alpha_1', 'a']:
+        last[ch] = gw.publish(ch, 'to ' + ch, conn=conn)
+        count[ch] = count.get(ch, 0) + 1
+    conn.close()
+    r = gw.get('/v1/channels')
+    eq(r.status, 200, 'status (%s)' % r)
+    want = [{'name': ch, 'messages': count[ch], 'last_seq': last[ch]['seq'], 'last_ts': last[ch]['ts']}
+            for ch in sorted(count)]
+    eq(r.json, want, 'channel list')
+    for item in harness.key_order(r.raw):
+        eq([k for k, _ in item], ['name', 'messages', 'last_seq', 'last_ts'], 'channel key order')
+
+
+@test
+def read_same_connection_interleaved():
+    """reads and writes interleaved on one keep-alive connection agree"""
+    gw = shared.get()
+    conn = gw.connect()
+    ch = 'rd-inter'
+    for i in range(1, 6):
+        m = gw.publish(ch, 'i%d' % i, conn=conn)
+        env = gw.read(ch, since=i - 1, conn=conn)
+        eq(env['messages'], [m], 'the message just posted is the only one after since=%d' % (i - 1))
+        eq(env['next_since'], i, 'next_since')
+    conn.close()
+
+
+@test
+def read_invalid_params_answer_errors():
+    """since/limit that are not non-negative integers, limit over 1000: 400 invalid_parameter"""
+    gw, _ = filled('rd-five', 5)
+    for q in ['since=-1', 'since=abc', 'limit=x', 'limit=1001', 'limit=-1',
+              'since=99999999999999999999999', 'limit=99999999999999999999999', 'since=1.5',
+              'limit=2.0', 'since=0x10', 'since=1abc', 'limit=1e3']:
+        check_error(gw.get('/v1/channels/rd-five/messages?' + q), 400, 'invalid_parameter', q)
+
+
+harness.main()
