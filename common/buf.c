@@ -28,16 +28,21 @@ void buf_clear(struct buf *b)
         b->data[0] = '\0';
 }
 
-void buf_append(struct buf *b, const void *ptr, size_t len)
+void buf_grow(struct buf *b, size_t extra)
 {
-    if (b->len + len + 1 > b->cap) {
+    if (b->len + extra + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + len + 1)
+        while (cap < b->len + extra + 1)
             cap *= 2;
         char *grown = gw_xrealloc(b->data, cap);
         b->data = grown;
         b->cap = cap;
     }
+}
+
+void buf_append(struct buf *b, const void *ptr, size_t len)
+{
+    buf_grow(b, len);
     if (len)
         memcpy(b->data + b->len, ptr, len);
     b->len += len;

@@ -27,6 +27,8 @@ void buf_init(struct buf *b);
 void buf_release(struct buf *b);
 /* Empties b but keeps its storage for reuse. */
 void buf_clear(struct buf *b);
+/* Makes room for extra more bytes, so the appends that follow do not move data. */
+void buf_grow(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *ptr, size_t len);
 /* Hands the bytes to the caller (free() them) and leaves b empty. */
 char *buf_detach(struct buf *b, size_t *len);

@@ -5,43 +5,55 @@
 
 #include "model.h"
 
-bool text_utf8_valid(const char *s, size_t len)
+size_t text_utf8_seq(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
+    unsigned char c = p[0];
+    size_t need;
+    uint32_t cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        cp = c & 0x07;
+    } else {
+        return 0; /* continuation byte first, C0/C1 overlong, > U+10FFFF */
+    }
+    if (len - 1 < need)
+        return 0;
+    for (size_t k = 1; k <= need; k++) {
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+        return 0;
+    return need + 1;
+}
+
+bool text_utf8_valid(const char *s, size_t len)
+{
     size_t i = 0;
 
     while (i < len) {
-        unsigned char c = p[i];
-        size_t need;
-        uint32_t cp;
-
-        if (c < 0x80) {
+        /* ASCII runs are the common case: skip them without the decoder. */
+        if ((unsigned char)s[i] < 0x80) {
             i++;
             continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
-            return false; /* continuation byte first, C0/C1 overlong, > U+10FFFF */
         }
-        if (len - i - 1 < need)
+        size_t n = text_utf8_seq(s + i, len - i);
+        if (n == 0)
             return false;
-        for (size_t k = 1; k <= need; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        if (cp >= 0xD800 && cp <= 0xDFFF)
-            return false;
-        i += need + 1;
+        i += n;
     }
     return true;
 }

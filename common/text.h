@@ -12,6 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Length (1-4) of the well-formed UTF-8 sequence at the start of (s, len), or
+ * 0 when it starts with an invalid or truncated one. len must be >= 1.
+ */
+size_t text_utf8_seq(const char *s, size_t len);
+
 /* True when (s, len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool text_utf8_valid(const char *s, size_t len);
 
