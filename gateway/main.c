@@ -15,6 +15,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,14 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(gw.cfg.log_level);
+    /*
+     * glibc hands freed memory at the top of a thread's arena back to the
+     * kernel; with the writer thread freeing SQLite's memory after every
+     * commit, that was an madvise, and a TLB shootdown on every core, per
+     * batch. Fixed thresholds keep the memory for the next batch.
+     */
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 
     if (start(&gw, why) < 0) {
         log_error("cannot start: %s", why);
