@@ -37,6 +37,7 @@ void buf_grow(struct buf *b, size_t extra)
         char *grown = gw_xrealloc(b->data, cap);
         b->data = grown;
         b->cap = cap;
+        b->data[b->len] = '\0'; /* the first allocation has no terminator yet */
     }
 }
 

@@ -90,12 +90,13 @@ bool router_is_json(const char *ct)
         return false;
     p = ows(p + sizeof(type) - 1);
     while (*p == ';') {
-        const char *name = ows(p + 1), *eq = strchr(name, '='), *end;
+        const char *name = ows(p + 1), *end = strchr(name, ';');
+        size_t plen = end ? (size_t)(end - name) : strlen(name);
+        const char *eq = memchr(name, '=', plen);
         if (!eq)
-            return false;
+            return false; /* a parameter is name=value, nothing else */
         const char *val = eq + 1;
-        end = strchr(val, ';');
-        size_t vlen = end ? (size_t)(end - val) : strlen(val);
+        size_t vlen = plen - (size_t)(val - name);
         while (vlen && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
             vlen--;
         if (eq - name == 7 && strncasecmp(name, "charset", 7) == 0) {
@@ -106,7 +107,7 @@ bool router_is_json(const char *ct)
             if (!(vlen == 5 && strncasecmp(val, "utf-8", 5) == 0))
                 return false;
         }
-        p = end ? end : val + strlen(val);
+        p = name + plen;
     }
     return *p == '\0';
 }

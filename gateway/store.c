@@ -63,6 +63,8 @@ struct store {
     enum store_role role;
     sqlite3_stmt *st[ST__COUNT];
     int64_t last_ts_ms;
+    int64_t *scratch; /* id, seq of each message of the batch under way */
+    size_t scratch_cap;
 };
 
 int store_schema_version(void)
@@ -80,7 +82,8 @@ static enum gw_err exec(struct store *s, const char *sql, char why[GW_ERRLEN])
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(why, GW_ERRLEN, "%s: %s", sql, msg ? msg : sqlite3_errmsg(s->db));
+        /* The reason first: a migration's SQL would push it out of why. */
+        snprintf(why, GW_ERRLEN, "%s (in: %.80s)", msg ? msg : sqlite3_errmsg(s->db), sql);
         sqlite3_free(msg);
         return GW_E_STORE;
     }
@@ -197,6 +200,7 @@ void store_close(struct store *s)
     }
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_warn("store: close: %s", sqlite3_errmsg(s->db));
+    free(s->scratch);
     free(s);
 }
 
@@ -218,7 +222,9 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static enum gw_err append_one(struct store *s, struct gw_msg *m, int64_t ts, char why[GW_ERRLEN])
+/* Inserts m; its id and seq go to *id and *seq_out, m itself is left as it is. */
+static enum gw_err append_one(struct store *s, const struct gw_msg *m, int64_t ts, int64_t *id,
+                              int64_t *seq_out, char why[GW_ERRLEN])
 {
     sqlite3_stmt *bump = s->st[ST_BUMP_CHANNEL], *ins = s->st[ST_INSERT_MSG];
     int64_t channel_id, seq;
@@ -249,9 +255,8 @@ static enum gw_err append_one(struct store *s, struct gw_msg *m, int64_t ts, cha
     sqlite3_bind_text(ins, 6, gw_via_name(m->via), -1, SQLITE_STATIC);
     if ((err = step_done(s, ST_INSERT_MSG, "inserting the message", why)) != GW_OK)
         return err;
-    m->id = sqlite3_last_insert_rowid(s->db);
-    m->seq = seq;
-    m->ts_ms = ts;
+    *id = sqlite3_last_insert_rowid(s->db);
+    *seq_out = seq;
     return GW_OK;
 }
 
@@ -259,19 +264,30 @@ enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, 
 {
     int64_t ts = now_ms();
     enum gw_err err;
-    size_t i;
 
     GW_ASSERT(s->role == STORE_WRITER);
     if (ts < s->last_ts_ms)
         ts = s->last_ts_ms;
+    if (n > s->scratch_cap) {
+        int64_t *grown = gw_xrealloc(s->scratch, 2 * n * sizeof(*grown));
+        s->scratch = grown;
+        s->scratch_cap = n;
+    }
     if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
         return err;
-    for (i = 0; i < n; i++) {
-        if ((err = append_one(s, msgs[i], ts, why)) != GW_OK)
+    for (size_t i = 0; i < n; i++) {
+        if ((err = append_one(s, msgs[i], ts, &s->scratch[2 * i], &s->scratch[2 * i + 1], why)) !=
+            GW_OK)
             goto rollback;
     }
     if ((err = step_done(s, ST_COMMIT, "committing", why)) != GW_OK)
         goto rollback;
+    /* Committed: only now do the messages learn who they are. */
+    for (size_t i = 0; i < n; i++) {
+        msgs[i]->id = s->scratch[2 * i];
+        msgs[i]->seq = s->scratch[2 * i + 1];
+        msgs[i]->ts_ms = ts;
+    }
     s->last_ts_ms = ts;
     return GW_OK;
 
@@ -281,9 +297,6 @@ rollback:
         char ignored[GW_ERRLEN];
         step_done(s, ST_ROLLBACK, "rolling back", ignored);
     }
-    /* Nothing of this batch is stored: leave the messages as they came. */
-    for (size_t k = 0; k < i && k < n; k++)
-        msgs[k]->id = msgs[k]->seq = msgs[k]->ts_ms = 0;
     return err;
 }
 

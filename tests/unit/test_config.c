@@ -1,0 +1,333 @@
+/*
+ * test_config.c - gateway/config.h: defaults, environment, flags, errors.
+ *
+ * The environment comes from a small table through a static lookup
+ * function, never from the process environment.
+ */
+#include "config.h"
+
+#include "tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct env_var {
+    const char *name;
+    const char *value;
+};
+
+static const struct env_var *cur_env;
+
+static const char *fake_getenv(const char *name)
+{
+    for (const struct env_var *e = cur_env; e && e->name; e++) {
+        if (strcmp(e->name, name) == 0)
+            return e->value;
+    }
+    return NULL;
+}
+
+#define MAX_ARGS 16
+
+/* Runs config_parse over a NULL-terminated list of flags and an env table. */
+static enum gw_err parse(struct gw_config *cfg, const struct env_var *env, const char *const *args,
+                         enum config_action *action, char why[GW_ERRLEN])
+{
+    char *argv[MAX_ARGS + 2];
+    int argc = 0;
+
+    argv[argc++] = (char *)"gateway";
+    for (; args && *args; args++) {
+        if (argc > MAX_ARGS)
+            bail_out("too many arguments in a test row");
+        argv[argc++] = (char *)*args;
+    }
+    argv[argc] = NULL;
+    cur_env = env;
+    why[0] = '\0';
+    return config_parse(cfg, argc, argv, fake_getenv, action, why);
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NO_ARGS   ((const char *const[]){NULL})
+#define ENV(...)  ((const struct env_var[]){__VA_ARGS__, {NULL, NULL}})
+#define NO_ENV    ((const struct env_var[]){{NULL, NULL}})
+
+static void test_defaults(void)
+{
+    struct gw_config cfg;
+    enum config_action action = CONFIG_HELP;
+    char why[GW_ERRLEN];
+
+    memset(&cfg, 0xa5, sizeof(cfg));
+    is_int(parse(&cfg, NO_ENV, NO_ARGS, &action, why), GW_OK, "defaults: no env, no flags");
+    is_int(action, CONFIG_RUN, "defaults: action is run");
+    is_str(cfg.http_addr, "127.0.0.1:8080", "defaults: http_addr");
+    is_str(cfg.tcp_addr, "127.0.0.1:12345", "defaults: tcp_addr");
+    is_str(cfg.db_path, "./visavis.db", "defaults: db_path");
+    is_int(cfg.log_level, GW_LOG_INFO, "defaults: log_level info");
+    is_uint(cfg.max_body, 65536, "defaults: max_body 64 KiB");
+    is_uint(cfg.max_connections, 4096, "defaults: max_connections");
+    is_uint(cfg.http_idle_timeout, 60, "defaults: http_idle_timeout");
+    ok(cfg.sync_full, "defaults: sync full");
+}
+
+struct setting_case {
+    const char *flag; /* without "--" */
+    const char *env;
+    const char *value_env;  /* set through the environment */
+    const char *value_flag; /* then through the flag, which must win */
+};
+
+/* Reads back the field a setting controls, as text, for comparison. */
+static void field(const struct gw_config *cfg, const char *flag, char out[64])
+{
+    if (strcmp(flag, "http-addr") == 0)
+        snprintf(out, 64, "%.63s", cfg->http_addr);
+    else if (strcmp(flag, "tcp-addr") == 0)
+        snprintf(out, 64, "%.63s", cfg->tcp_addr);
+    else if (strcmp(flag, "db") == 0)
+        snprintf(out, 64, "%.63s", cfg->db_path);
+    else if (strcmp(flag, "log-level") == 0)
+        snprintf(out, 64, "%s", log_level_name(cfg->log_level));
+    else if (strcmp(flag, "max-body") == 0)
+        snprintf(out, 64, "%zu", cfg->max_body);
+    else if (strcmp(flag, "max-connections") == 0)
+        snprintf(out, 64, "%u", cfg->max_connections);
+    else if (strcmp(flag, "http-idle-timeout") == 0)
+        snprintf(out, 64, "%u", cfg->http_idle_timeout);
+    else if (strcmp(flag, "sync") == 0)
+        snprintf(out, 64, "%.63s", cfg->sync_full ? "full" : "normal");
+    else
+        snprintf(out, 64, "?");
+}
+
+static const struct setting_case settings[] = {
+    {"http-addr", "VISAVIS_HTTP_ADDR", "0.0.0.0:80", "localhost:0"},
+    {"tcp-addr", "VISAVIS_TCP_ADDR", "10.0.0.1:9000", "[::1]:0"},
+    {"db", "VISAVIS_DB", "/var/lib/visavis/env.db", "flag.db"},
+    {"log-level", "VISAVIS_LOG_LEVEL", "debug", "error"},
+    {"max-body", "VISAVIS_MAX_BODY", "1", "16777216"},
+    {"max-connections", "VISAVIS_MAX_CONNECTIONS", "1", "100"},
+    {"http-idle-timeout", "VISAVIS_HTTP_IDLE_TIMEOUT", "86400", "5"},
+    {"sync", "VISAVIS_SYNC", "normal", "full"},
+};
+
+static void test_sources(void)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
+        const struct setting_case *s = &settings[i];
+        const struct env_var env[] = {{s->env, s->value_env}, {NULL, NULL}};
+        char flag[64], flag_eq[128], got[64], why[GW_ERRLEN];
+        struct gw_config cfg;
+        enum config_action action;
+        enum gw_err err;
+
+        snprintf(flag, sizeof(flag), "--%s", s->flag);
+        snprintf(flag_eq, sizeof(flag_eq), "--%s=%s", s->flag, s->value_flag);
+
+        err = parse(&cfg, env, NO_ARGS, &action, why);
+        is_int(err, GW_OK, "%s: env value '%s' accepted", s->env, s->value_env);
+        field(&cfg, s->flag, got);
+        is_str(got, s->value_env, "%s: env overrides the default", s->env);
+
+        err = parse(&cfg, env, ARGS(flag, s->value_flag), &action, why);
+        is_int(err, GW_OK, "%s %s accepted", flag, s->value_flag);
+        field(&cfg, s->flag, got);
+        is_str(got, s->value_flag, "%s VALUE overrides %s", flag, s->env);
+
+        err = parse(&cfg, env, ARGS(flag_eq), &action, why);
+        is_int(err, GW_OK, "%s accepted", flag_eq);
+        field(&cfg, s->flag, got);
+        is_str(got, s->value_flag, "%s=VALUE overrides %s", flag, s->env);
+
+        err = parse(&cfg, NO_ENV, ARGS(flag_eq), &action, why);
+        field(&cfg, s->flag, got);
+        is_str(got, s->value_flag, "%s=VALUE overrides the default", flag);
+    }
+}
+
+static void test_forms(void)
+{
+    struct gw_config cfg;
+    enum config_action action;
+    char why[GW_ERRLEN];
+
+    is_int(parse(&cfg, NO_ENV, ARGS("--db=a=b"), &action, why), GW_OK, "--db=a=b accepted");
+    is_str(cfg.db_path, "a=b", "--db=a=b: value is everything after the first '='");
+
+    is_int(parse(&cfg, NO_ENV, ARGS("--db", "--weird-name.db"), &action, why), GW_OK,
+           "--db VALUE takes the next argument as it is");
+    is_str(cfg.db_path, "--weird-name.db", "--db VALUE: value starting with --");
+
+    is_int(parse(&cfg, NO_ENV, ARGS("--db", "first.db", "--db=second.db"), &action, why), GW_OK,
+           "a flag given twice");
+    is_str(cfg.db_path, "second.db", "a flag given twice: the last one wins");
+
+    is_int(parse(&cfg, NO_ENV,
+                 ARGS("--http-addr", "[::1]:0", "--tcp-addr=[::]:65535", "--sync", "normal",
+                      "--log-level=warn", "--max-body", "10"),
+                 &action, why),
+           GW_OK, "several flags in both forms");
+    is_str(cfg.http_addr, "[::1]:0", "[::1]:0 accepted as http-addr");
+    is_str(cfg.tcp_addr, "[::]:65535", "[::]:65535 accepted as tcp-addr");
+    ok(!cfg.sync_full, "--sync normal");
+    is_int(cfg.log_level, GW_LOG_WARN, "--log-level=warn");
+    is_uint(cfg.max_body, 10, "--max-body 10");
+    is_str(cfg.db_path, "./visavis.db", "settings not given keep their default");
+
+    /* Each call starts from scratch: nothing is kept from the previous one. */
+    is_int(parse(&cfg, NO_ENV, NO_ARGS, &action, why), GW_OK, "parse again without flags");
+    is_str(cfg.http_addr, "127.0.0.1:8080", "parse again: http_addr back to the default");
+    ok(cfg.sync_full, "parse again: sync back to the default");
+}
+
+static void test_actions(void)
+{
+    const struct {
+        const char *const *args;
+        enum config_action want;
+        const char *name;
+    } cases[] = {
+        {ARGS("--help"), CONFIG_HELP, "--help"},
+        {ARGS("-h"), CONFIG_HELP, "-h"},
+        {ARGS("--version"), CONFIG_VERSION, "--version"},
+        {ARGS("--db", "x.db", "--help"), CONFIG_HELP, "--db x.db --help"},
+        {ARGS("--sync=full", "--version"), CONFIG_VERSION, "--sync=full --version"},
+        {ARGS("--db", "x.db"), CONFIG_RUN, "--db x.db"},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        struct gw_config cfg;
+        enum config_action action = (enum config_action)99;
+        char why[GW_ERRLEN];
+        is_int(parse(&cfg, NO_ENV, cases[i].args, &action, why), GW_OK, "action %s: accepted",
+               cases[i].name);
+        is_int(action, cases[i].want, "action %s", cases[i].name);
+    }
+}
+
+struct bad_case {
+    const char *name;
+    const struct env_var *env;
+    const char *const *args;
+    const char *mention;  /* why must name this flag or variable */
+    const char *mention2; /* and this, when set (usually the bad value) */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"unknown option", NO_ENV, ARGS("--nope"), "--nope", NULL},
+    {"unknown option with value", NO_ENV, ARGS("--nope=1"), "--nope", NULL},
+    {"unknown option after good ones", NO_ENV, ARGS("--db", "x.db", "--port", "1"), "--port", NULL},
+    {"prefix of an option", NO_ENV, ARGS("--max", "1"), "--max", NULL},
+    {"single dash option", NO_ENV, ARGS("-db", "x"), "-db", NULL},
+    {"positional argument", NO_ENV, ARGS("serve"), "serve", NULL},
+    {"missing value at the end", NO_ENV, ARGS("--db"), "--db", NULL},
+    {"missing value after good ones", NO_ENV, ARGS("--sync", "full", "--max-body"), "--max-body",
+     NULL},
+    {"port 70000", NO_ENV, ARGS("--http-addr", "127.0.0.1:70000"), "--http-addr", "70000"},
+    {"port 70000 in env", ENV({"VISAVIS_HTTP_ADDR", "127.0.0.1:70000"}), NO_ARGS,
+     "VISAVIS_HTTP_ADDR", "70000"},
+    {"port -1", NO_ENV, ARGS("--tcp-addr=127.0.0.1:-1"), "--tcp-addr", NULL},
+    {"port not a number", NO_ENV, ARGS("--tcp-addr=127.0.0.1:http"), "--tcp-addr", NULL},
+    {"port empty", NO_ENV, ARGS("--tcp-addr=127.0.0.1:"), "--tcp-addr", NULL},
+    {"no port", NO_ENV, ARGS("--tcp-addr", "nohostport"), "--tcp-addr", "nohostport"},
+    {"no port in env", ENV({"VISAVIS_TCP_ADDR", "nohostport"}), NO_ARGS, "VISAVIS_TCP_ADDR",
+     "nohostport"},
+    {"empty host", NO_ENV, ARGS("--http-addr=:8080"), "--http-addr", NULL},
+    {"bare IPv6", NO_ENV, ARGS("--http-addr=::1:8080"), "--http-addr", NULL},
+    {"unclosed IPv6 bracket", NO_ENV, ARGS("--http-addr=[::1:8080"), "--http-addr", NULL},
+    {"max-body 0", NO_ENV, ARGS("--max-body", "0"), "--max-body", NULL},
+    {"max-body 16 MiB + 1", NO_ENV, ARGS("--max-body=16777217"), "--max-body", NULL},
+    {"max-body far too big", NO_ENV, ARGS("--max-body=99999999999999999999999"), "--max-body",
+     NULL},
+    {"max-body negative", NO_ENV, ARGS("--max-body=-1"), "--max-body", NULL},
+    {"max-body with unit", NO_ENV, ARGS("--max-body=64k"), "--max-body", NULL},
+    {"max-body 0 in env", ENV({"VISAVIS_MAX_BODY", "0"}), NO_ARGS, "VISAVIS_MAX_BODY", NULL},
+    {"max-connections 0", NO_ENV, ARGS("--max-connections=0"), "--max-connections", NULL},
+    {"http-idle-timeout 0", NO_ENV, ARGS("--http-idle-timeout=0"), "--http-idle-timeout", NULL},
+    {"log-level loud", NO_ENV, ARGS("--log-level", "loud"), "--log-level", "loud"},
+    {"log-level wrong case", NO_ENV, ARGS("--log-level=INFO"), "--log-level", NULL},
+    {"log-level loud in env", ENV({"VISAVIS_LOG_LEVEL", "loud"}), NO_ARGS, "VISAVIS_LOG_LEVEL",
+     "loud"},
+    {"sync maybe", NO_ENV, ARGS("--sync=maybe"), "--sync", "maybe"},
+    {"sync maybe in env", ENV({"VISAVIS_SYNC", "maybe"}), NO_ARGS, "VISAVIS_SYNC", "maybe"},
+    {"sync empty", NO_ENV, ARGS("--sync="), "--sync", NULL},
+    {"db empty", NO_ENV, ARGS("--db="), "--db", NULL},
+    {"db empty in env", ENV({"VISAVIS_DB", ""}), NO_ARGS, "VISAVIS_DB", NULL},
+};
+
+static void test_errors(void)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(bad_cases); i++) {
+        const struct bad_case *c = &bad_cases[i];
+        struct gw_config cfg;
+        enum config_action action;
+        char why[GW_ERRLEN];
+        enum gw_err err = parse(&cfg, c->env, c->args, &action, why);
+
+        is_str(gw_err_code(err), gw_err_code(GW_E_CONFIG), "bad %s: GW_E_CONFIG", c->name);
+        if (!ok(strstr(why, c->mention) != NULL, "bad %s: why names %s", c->name, c->mention))
+            diag("why: %s", why);
+        if (c->mention2 &&
+            !ok(strstr(why, c->mention2) != NULL, "bad %s: why quotes '%s'", c->name, c->mention2))
+            diag("why: %s", why);
+    }
+}
+
+/* Values longer than their field are refused, not cut. */
+static void test_long_values(void)
+{
+    struct gw_config cfg;
+    enum config_action action;
+    char why[GW_ERRLEN];
+    char addr[CONFIG_ADDR_MAX + 16], db[PATH_MAX + 16];
+
+    memset(addr, 'h', sizeof(addr));
+    snprintf(addr + CONFIG_ADDR_MAX - 3, 16, ":80"); /* exactly CONFIG_ADDR_MAX bytes */
+    is_int(parse(&cfg, NO_ENV, ARGS("--http-addr", addr), &action, why), GW_E_CONFIG,
+           "http-addr of %d bytes refused", CONFIG_ADDR_MAX);
+    ok(strstr(why, "--http-addr") != NULL, "http-addr too long: why names --http-addr");
+
+    memset(db, 'd', sizeof(db));
+    db[PATH_MAX] = '\0';
+    is_int(parse(&cfg, NO_ENV, ARGS("--db", db), &action, why), GW_E_CONFIG,
+           "db path of PATH_MAX bytes refused");
+    db[PATH_MAX - 1] = '\0';
+    is_int(parse(&cfg, NO_ENV, ARGS("--db", db), &action, why), GW_OK,
+           "db path of PATH_MAX - 1 bytes accepted");
+    is_uint(strlen(cfg.db_path), PATH_MAX - 1, "db path kept whole");
+}
+
+static void test_usage(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    if (!f)
+        bail_out("open_memstream failed");
+    config_usage(f, "gw-test");
+    fclose(f);
+    ok(strstr(text, "gw-test") != NULL, "usage names the program");
+    for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s", settings[i].flag);
+        ok(strstr(text, flag) != NULL, "usage lists %s", flag);
+        ok(strstr(text, settings[i].env) != NULL, "usage lists %s", settings[i].env);
+    }
+    ok(strstr(text, "--help") && strstr(text, "--version"), "usage lists --help and --version");
+    free(text);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_sources();
+    test_forms();
+    test_actions();
+    test_errors();
+    test_long_values();
+    test_usage();
+    return done_testing();
+}

@@ -1,0 +1,224 @@
+/*
+ * test_router.c - gateway/router.h: the route table and Content-Type check.
+ */
+#include "router.h"
+
+#include "tap.h"
+
+#include <string.h>
+
+#define R_OK(m, p, id, rm, arg, allow)                                                             \
+    {                                                                                              \
+        m, p, GW_OK, id, rm, arg, allow                                                            \
+    }
+#define R_405(m, p, id, allow)                                                                     \
+    {                                                                                              \
+        m, p, GW_E_METHOD, id, ROUTE_GET, NULL, allow                                              \
+    }
+#define R_404(m, p)                                                                                \
+    {                                                                                              \
+        m, p, GW_E_NOT_FOUND, ROUTE_HEALTH, ROUTE_GET, NULL, NULL                                  \
+    }
+
+#define READ      "GET, HEAD"
+#define READ_POST "GET, HEAD, POST"
+
+struct route_case {
+    const char *method;
+    const char *path;
+    enum gw_err err;
+    enum route_id id; /* for GW_OK and GW_E_METHOD */
+    enum route_method rmethod;
+    const char *arg; /* the expected {channel}/{id} segment, or NULL */
+    const char *allow;
+};
+
+static const struct route_case route_cases[] = {
+    R_OK("GET", "/healthz", ROUTE_HEALTH, ROUTE_GET, NULL, READ),
+    R_OK("HEAD", "/healthz", ROUTE_HEALTH, ROUTE_GET, NULL, READ),
+    R_405("POST", "/healthz", ROUTE_HEALTH, READ),
+    R_405("PUT", "/healthz", ROUTE_HEALTH, READ),
+    R_OK("GET", "/v1/version", ROUTE_VERSION, ROUTE_GET, NULL, READ),
+    R_OK("HEAD", "/v1/version", ROUTE_VERSION, ROUTE_GET, NULL, READ),
+    R_405("POST", "/v1/version", ROUTE_VERSION, READ),
+    R_OK("GET", "/v1/channels", ROUTE_CHANNELS, ROUTE_GET, NULL, READ),
+    R_OK("HEAD", "/v1/channels", ROUTE_CHANNELS, ROUTE_GET, NULL, READ),
+    R_405("POST", "/v1/channels", ROUTE_CHANNELS, READ),
+    R_405("DELETE", "/v1/channels", ROUTE_CHANNELS, READ),
+    R_OK("GET", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, ROUTE_GET, "news", READ_POST),
+    R_OK("HEAD", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, ROUTE_GET, "news",
+         READ_POST),
+    R_OK("POST", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, ROUTE_POST, "news",
+         READ_POST),
+    R_OK("POST", "/v1/channels/a.b_c-D9/messages", ROUTE_CHANNEL_MESSAGES, ROUTE_POST, "a.b_c-D9",
+         READ_POST),
+    /* The router takes any segment; whether it is a valid channel is the core's rule. */
+    R_OK("GET", "/v1/channels/a%20b/messages", ROUTE_CHANNEL_MESSAGES, ROUTE_GET, "a%20b",
+         READ_POST),
+    R_OK("GET", "/v1/channels/messages/messages", ROUTE_CHANNEL_MESSAGES, ROUTE_GET, "messages",
+         READ_POST),
+    R_405("PUT", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, READ_POST),
+    R_405("DELETE", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, READ_POST),
+    R_405("PATCH", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, READ_POST),
+    R_405("OPTIONS", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, READ_POST),
+    R_405("post", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, READ_POST),
+    R_405("get", "/healthz", ROUTE_HEALTH, READ),
+    R_OK("GET", "/v1/messages/42", ROUTE_MESSAGE, ROUTE_GET, "42", READ),
+    R_OK("HEAD", "/v1/messages/42", ROUTE_MESSAGE, ROUTE_GET, "42", READ),
+    R_OK("GET", "/v1/messages/abc", ROUTE_MESSAGE, ROUTE_GET, "abc", READ),
+    R_405("POST", "/v1/messages/42", ROUTE_MESSAGE, READ),
+    R_405("DELETE", "/v1/messages/42", ROUTE_MESSAGE, READ),
+    /* No such path, whatever the method. */
+    R_404("GET", ""),
+    R_404("GET", "/"),
+    R_404("GET", "/healthz/"),
+    R_404("GET", "/healthz/x"),
+    R_404("GET", "/healthzz"),
+    R_404("GET", "//healthz"),
+    R_404("GET", "healthz"),
+    R_404("GET", "/v1"),
+    R_404("GET", "/v1/"),
+    R_404("GET", "/v1/version/"),
+    R_404("GET", "/v2/version"),
+    R_404("GET", "/V1/channels"),
+    R_404("GET", "/v1/channels/"),
+    R_404("GET", "/v1//channels"),
+    R_404("GET", "/v1/channelsx"),
+    R_404("GET", "/v1/channels/news"),
+    R_404("GET", "/v1/channels/news/"),
+    R_404("POST", "/v1/channels//messages"),
+    R_404("GET", "/v1/channels//messages"),
+    R_404("GET", "/v1/channels/news//messages"),
+    R_404("POST", "/v1/channels/news/messages/"),
+    R_404("GET", "/v1/channels/news/messages/extra"),
+    R_404("GET", "/v1/channels/news/messagesx"),
+    R_404("GET", "/v1/channels/a/b/messages"),
+    R_404("GET", "/v1/channels/news/Messages"),
+    R_404("GET", "/v1/messages"),
+    R_404("GET", "/v1/messages/"),
+    R_404("GET", "/v1/messages//42"),
+    R_404("GET", "/v1/messages/42/"),
+    R_404("GET", "/v1/messages/42/x"),
+    R_404("POST", "/nope"),
+    R_404("DELETE", "/nope"),
+};
+
+static void test_routes(void)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(route_cases); i++) {
+        const struct route_case *c = &route_cases[i];
+        struct route r;
+        char why[GW_ERRLEN];
+        enum gw_err err;
+
+        memset(&r, 0x5a, sizeof(r));
+        why[0] = '\0';
+        err = router_match(c->method, c->path, &r, why);
+        is_str(gw_err_code(err), gw_err_code(c->err), "%s '%s': %s", c->method, c->path,
+               gw_err_code(c->err));
+        if (err != c->err)
+            continue;
+        if (c->err == GW_E_NOT_FOUND) {
+            ok(why[0] != '\0', "%s '%s': why set (\"%s\")", c->method, c->path, why);
+            continue;
+        }
+        is_int(r.id, c->id, "%s '%s': route id", c->method, c->path);
+        is_str(r.allow, c->allow, "%s '%s': allow", c->method, c->path);
+        if (c->err == GW_E_METHOD) {
+            ok(why[0] != '\0' && strstr(why, c->method),
+               "%s '%s': why set and names the method (\"%s\")", c->method, c->path, why);
+            continue;
+        }
+        is_int(r.method, c->rmethod, "%s '%s': method", c->method, c->path);
+        if (c->arg) {
+            /* The segment is borrowed from path: same bytes, at the right place. */
+            const char *at = strstr(c->path, c->arg);
+            ok(r.arg == at, "%s '%s': arg points into path at offset %td", c->method, c->path,
+               at - c->path);
+            is_mem(r.arg, r.arg_len, c->arg, strlen(c->arg), "%s '%s': arg bytes", c->method,
+                   c->path);
+        } else {
+            ok(r.arg == NULL && r.arg_len == 0, "%s '%s': no arg", c->method, c->path);
+        }
+    }
+}
+
+/* The arg is a view into a longer buffer: the bytes after it are not part of it. */
+static void test_arg_is_borrowed(void)
+{
+    char path[] = "/v1/channels/room-7/messages";
+    struct route r;
+    char why[GW_ERRLEN];
+
+    is_int(router_match("POST", path, &r, why), GW_OK, "borrowed arg: match");
+    ok(r.arg == path + 13, "borrowed arg: arg is path + 13");
+    is_uint(r.arg_len, 6, "borrowed arg: arg_len 6");
+    path[13] = 'R';
+    is_mem(r.arg, r.arg_len, "Room-7", 6, "borrowed arg: sees later changes to the path");
+}
+
+struct json_case {
+    const char *ct;
+    bool want;
+};
+
+static const struct json_case json_cases[] = {
+    {"application/json", true},
+    {"APPLICATION/JSON", true},
+    {"Application/Json", true},
+    {"application/json; charset=utf-8", true},
+    {"application/json;charset=utf-8", true},
+    {"application/json; charset=UTF-8", true},
+    {"application/json; CHARSET=Utf-8", true},
+    {"application/json;charset=\"UTF-8\"", true},
+    {"application/json; charset=\"utf-8\"", true},
+    {"application/json ; charset=utf-8", true},
+    {"application/json; charset=utf-8 ", true},
+    {"application/json; foo=bar", true},
+    {"application/json;foo=bar", true},
+    {"application/json; foo=bar; charset=utf-8", true},
+    {"application/json; charset=utf-8; foo=bar", true},
+    {"application/json; charset=latin1", false},
+    {"APPLICATION/JSON; CHARSET=LATIN1", false},
+    {"application/json; charset=\"latin1\"", false},
+    {"application/json; charset=iso-8859-1", false},
+    {"application/json; charset=utf-16", false},
+    {"application/json; charset=utf-8x", false},
+    {"application/json; charset=", false},
+    {"application/json; charset=\"utf-8", false},
+    {"application/json; foo=bar; charset=latin1", false},
+    {"application/json; charset=utf-8; charset=latin1", false},
+    {"application/json charset=utf-8", false},
+    {"application/jsonx", false},
+    {"application/json-patch+json", false},
+    {"application/json5", false},
+    {"application/jso", false},
+    {"application/", false},
+    {"text/plain", false},
+    {"text/json", false},
+    {"application/javascript", false},
+    {"application/x-www-form-urlencoded", false},
+    {"multipart/form-data; boundary=x", false},
+    {"", false},
+    {" ", false},
+};
+
+static void test_is_json(void)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(json_cases); i++)
+        is_int(router_is_json(json_cases[i].ct), json_cases[i].want, "is_json('%s') is %s",
+               json_cases[i].ct, json_cases[i].want ? "true" : "false");
+    ok(!router_is_json(NULL), "is_json(NULL) is false");
+
+    /* A parameter without a value must not hide a charset that is not UTF-8. */
+    ok(!router_is_json("application/json; x; charset=latin1"),
+       "is_json('application/json; x; charset=latin1') is false");
+}
+
+int main(void)
+{
+    test_routes();
+    test_arg_is_borrowed();
+    test_is_json();
+    return done_testing();
+}

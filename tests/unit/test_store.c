@@ -1,0 +1,593 @@
+/*
+ * test_store.c - gateway/store.h on real SQLite files in a temporary
+ * directory: appends, reads, reopening, schema versions and migrations.
+ *
+ * This test may include sqlite3.h: it checks what the store leaves on disk,
+ * builds the old-schema fixtures and provokes a failed append with a trigger.
+ */
+#include "store.h"
+
+#include "gw.h"
+#include "log.h"
+#include "model.h"
+#include "tap.h"
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static const char *db_path(const char *name)
+{
+    static char path[4][160];
+    static int next;
+    char *p = path[next++ % 4];
+    snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+    return p;
+}
+
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char p[512];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs sql on its own connection to path; returns the first column of the first row, or -1. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        diag("sql_int(%s): %s", sql, db ? sqlite3_errmsg(db) : "no connection");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Runs sql (any number of statements) on its own connection; returns 0 or -1. */
+static int sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    int rc = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
+        sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        rc = 0;
+    else
+        diag("sql_exec(%s): %s", sql, msg ? msg : db ? sqlite3_errmsg(db) : "no connection");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* A message to append, owning copies of its strings. */
+static struct gw_msg mk(const char *channel, const char *sender, const char *body, size_t body_len,
+                        enum gw_via via)
+{
+    struct gw_msg m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.channel, sizeof(m.channel), "%s", channel);
+    m.sender = gw_xstrdup(sender);
+    m.sender_len = strlen(sender);
+    m.body = gw_xmemdup(body, body_len);
+    m.body_len = body_len;
+    m.via = via;
+    return m;
+}
+
+static enum gw_err append(struct store *s, struct gw_msg *msgs, size_t n, char why[GW_ERRLEN])
+{
+    struct gw_msg *ptrs[16];
+    if (n > GW_ARRAY_SIZE(ptrs))
+        bail_out("append: batch too big for the test helper");
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &msgs[i];
+    why[0] = '\0';
+    return store_append(s, ptrs, n, why);
+}
+
+static void release_all(struct gw_msg *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gw_msg_release(&msgs[i]);
+}
+
+/* Number of messages in a channel's history (limit 1000), or -1 on error. */
+static long count_history(struct store *r, const char *channel)
+{
+    struct gw_msg *out;
+    size_t n;
+    char why[GW_ERRLEN];
+    if (store_history(r, channel, 0, 1000, &out, &n, why) != GW_OK)
+        return -1;
+    gw_msgs_free(out, n);
+    return (long)n;
+}
+
+static void test_reader_needs_schema(void)
+{
+    struct store *s = (struct store *)1;
+    char why[GW_ERRLEN] = "";
+    enum gw_err err = store_open(&s, db_path("fresh.db"), STORE_READER, false, why);
+
+    is_str(gw_err_code(err), gw_err_code(GW_E_SCHEMA),
+           "reader on a database no writer has set up: GW_E_SCHEMA");
+    ok(s == NULL, "reader on an empty database: *out is NULL");
+    ok(why[0] != '\0', "reader on an empty database: why set (\"%s\")", why);
+    store_close(NULL);
+    ok(1, "store_close(NULL) is a no-op");
+}
+
+struct ids {
+    int64_t max_id;
+    int64_t last_ts;
+};
+
+static void test_append_and_read(struct store *w, struct store *r, struct ids *seen)
+{
+    char why[GW_ERRLEN];
+    struct gw_msg batch[5];
+    int64_t before = now_ms();
+
+    batch[0] = mk("alpha", "ann", "a1", 2, GW_VIA_REST);
+    batch[1] = mk("beta", "bob", "b1", 2, GW_VIA_TCP);
+    batch[2] = mk("alpha", "ann", "a2", 2, GW_VIA_REST);
+    batch[3] = mk("alpha", "cy", "a3", 2, GW_VIA_TCP);
+    batch[4] = mk("beta", "bob", "b2", 2, GW_VIA_REST);
+    enum gw_err err = append(w, batch, 5, why);
+    int64_t after = now_ms();
+    if (!is_int(err, GW_OK, "append batch of 5 over two channels"))
+        diag("why: %s", why);
+
+    static const int64_t want_seq[5] = {1, 1, 2, 3, 2};
+    for (size_t i = 0; i < 5; i++) {
+        is_int(batch[i].seq, want_seq[i], "batch[%zu] (%s) seq %lld", i, batch[i].channel,
+               (long long)want_seq[i]);
+        if (i > 0)
+            ok(batch[i].id > batch[i - 1].id, "batch[%zu] id %lld > previous %lld", i,
+               (long long)batch[i].id, (long long)batch[i - 1].id);
+        else
+            ok(batch[i].id >= 1, "batch[0] id %lld >= 1", (long long)batch[i].id);
+        ok(batch[i].ts_ms >= before - 1000 && batch[i].ts_ms <= after + 1000,
+           "batch[%zu] ts %lld is the commit time", i, (long long)batch[i].ts_ms);
+        if (i > 0)
+            ok(batch[i].ts_ms >= batch[i - 1].ts_ms, "batch[%zu] ts non-decreasing", i);
+    }
+    seen->max_id = batch[4].id;
+    seen->last_ts = batch[4].ts_ms;
+
+    /* Second transaction: seq and id carry on, ts does not go back. */
+    struct gw_msg more[2];
+    more[0] = mk("alpha", "ann", "a4", 2, GW_VIA_REST);
+    more[1] = mk("gamma", "gil", "g1", 2, GW_VIA_REST);
+    err = append(w, more, 2, why);
+    is_int(err, GW_OK, "append a second batch");
+    is_int(more[0].seq, 4, "alpha continues at seq 4");
+    is_int(more[1].seq, 1, "a new channel starts at seq 1");
+    ok(more[0].id > seen->max_id && more[1].id > more[0].id, "ids keep increasing across commits");
+    ok(more[0].ts_ms >= seen->last_ts, "ts non-decreasing across commits");
+    seen->max_id = more[1].id;
+    seen->last_ts = more[1].ts_ms;
+
+    /* History, read through the reader connection opened before these commits. */
+    struct gw_msg *out = NULL;
+    size_t n = 99;
+    err = store_history(r, "alpha", 0, 100, &out, &n, why);
+    is_int(err, GW_OK, "history alpha since 0");
+    if (is_uint(n, 4, "history alpha: 4 messages")) {
+        static const char *const bodies[] = {"a1", "a2", "a3", "a4"};
+        static const char *const senders[] = {"ann", "ann", "cy", "ann"};
+        static const enum gw_via vias[] = {GW_VIA_REST, GW_VIA_REST, GW_VIA_TCP, GW_VIA_REST};
+        const int64_t ids[] = {batch[0].id, batch[2].id, batch[3].id, more[0].id};
+        for (size_t i = 0; i < 4; i++) {
+            is_int(out[i].seq, (int64_t)i + 1, "history alpha[%zu] seq", i);
+            is_int(out[i].id, ids[i], "history alpha[%zu] id", i);
+            is_str(out[i].channel, "alpha", "history alpha[%zu] channel", i);
+            is_mem(out[i].body, out[i].body_len, bodies[i], 2, "history alpha[%zu] body", i);
+            is_mem(out[i].sender, out[i].sender_len, senders[i], strlen(senders[i]),
+                   "history alpha[%zu] sender", i);
+            is_int(out[i].via, vias[i], "history alpha[%zu] via", i);
+        }
+        is_int(out[0].ts_ms, batch[0].ts_ms, "history alpha[0] ts as appended");
+        is_int(out[3].ts_ms, more[0].ts_ms, "history alpha[3] ts as appended");
+    }
+    gw_msgs_free(out, n);
+
+    static const struct {
+        const char *channel;
+        int64_t since;
+        unsigned limit;
+        size_t n;
+        int64_t first_seq;
+    } pages[] = {
+        {"alpha", 2, 100, 2, 3}, {"alpha", 0, 2, 2, 1},   {"alpha", 1, 2, 2, 2},
+        {"alpha", 3, 1, 1, 4},   {"alpha", 4, 100, 0, 0}, {"alpha", 1000, 100, 0, 0},
+        {"alpha", -5, 1, 1, 1},  {"beta", 0, 100, 2, 1},  {"beta", 1, 100, 1, 2},
+        {"nope", 0, 100, 0, 0},  {"alpha", 0, 0, 0, 0},   {"alpha", 0, 1000, 4, 1},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(pages); i++) {
+        out = (struct gw_msg *)1;
+        n = 99;
+        err = store_history(r, pages[i].channel, pages[i].since, pages[i].limit, &out, &n, why);
+        is_int(err, GW_OK, "history %s since %lld limit %u: ok", pages[i].channel,
+               (long long)pages[i].since, pages[i].limit);
+        is_uint(n, pages[i].n, "history %s since %lld limit %u: %zu messages", pages[i].channel,
+                (long long)pages[i].since, pages[i].limit, pages[i].n);
+        if (n == 0) {
+            ok(out == NULL, "history %s since %lld limit %u: *out NULL when empty",
+               pages[i].channel, (long long)pages[i].since, pages[i].limit);
+            continue;
+        }
+        if (n == pages[i].n) {
+            int in_order = 1;
+            for (size_t k = 0; k < n; k++)
+                in_order &= out[k].seq == pages[i].first_seq + (int64_t)k;
+            ok(in_order, "history %s since %lld limit %u: seq %lld.. in order", pages[i].channel,
+               (long long)pages[i].since, pages[i].limit, (long long)pages[i].first_seq);
+        }
+        gw_msgs_free(out, n);
+    }
+
+    /* One message by id. */
+    struct gw_msg m;
+    err = store_message(r, batch[1].id, &m, why);
+    is_int(err, GW_OK, "message by id");
+    is_int(m.id, batch[1].id, "message: id");
+    is_int(m.seq, 1, "message: seq");
+    is_str(m.channel, "beta", "message: channel");
+    is_mem(m.sender, m.sender_len, "bob", 3, "message: sender");
+    is_mem(m.body, m.body_len, "b1", 2, "message: body");
+    is_int(m.via, GW_VIA_TCP, "message: via");
+    is_int(m.ts_ms, batch[1].ts_ms, "message: ts");
+    gw_msg_release(&m);
+
+    static const int64_t missing[] = {0, -1, 999999, INT64_MAX};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(missing); i++) {
+        why[0] = '\0';
+        err = store_message(r, missing[i], &m, why);
+        is_str(gw_err_code(err), gw_err_code(GW_E_NOT_FOUND), "message %lld: GW_E_NOT_FOUND",
+               (long long)missing[i]);
+        ok(why[0] != '\0', "message %lld: why set", (long long)missing[i]);
+        if (err == GW_OK)
+            gw_msg_release(&m);
+    }
+
+    release_all(batch, 5);
+    release_all(more, 2);
+}
+
+static void test_channels(struct store *w, struct store *r, struct ids *seen)
+{
+    char why[GW_ERRLEN];
+    struct gw_channel_info *chans = NULL;
+    size_t n = 0;
+    int64_t alpha_ts = seen->last_ts; /* alpha's last message came in the last commit */
+
+    /* Channels created out of name order come back sorted by name. */
+    struct gw_msg m[3];
+    m[0] = mk("zeta", "z", "z", 1, GW_VIA_REST);
+    m[1] = mk("Zulu", "z", "z", 1, GW_VIA_REST);
+    m[2] = mk("delta", "d", "d", 1, GW_VIA_REST);
+    is_int(append(w, m, 3, why), GW_OK, "append to zeta, Zulu, delta");
+    seen->max_id = m[2].id;
+
+    is_int(store_channels(r, &chans, &n, why), GW_OK, "channels");
+    static const struct {
+        const char *name;
+        int64_t messages, last_seq;
+    } want[] = {
+        {"Zulu", 1, 1},  {"alpha", 4, 4}, {"beta", 2, 2},
+        {"delta", 1, 1}, {"gamma", 1, 1}, {"zeta", 1, 1},
+    };
+    if (is_uint(n, GW_ARRAY_SIZE(want), "channels: %zu of them", GW_ARRAY_SIZE(want))) {
+        for (size_t i = 0; i < n; i++) {
+            is_str(chans[i].name, want[i].name, "channels[%zu] name (sorted)", i);
+            is_int(chans[i].messages, want[i].messages, "channels[%zu] messages", i);
+            is_int(chans[i].last_seq, want[i].last_seq, "channels[%zu] last_seq", i);
+        }
+        is_int(chans[5].last_ts_ms, m[0].ts_ms, "channels: last_ts is the last message's ts");
+        is_int(chans[1].last_ts_ms, alpha_ts, "channels: alpha's last_ts is its last message's");
+    }
+    free(chans);
+    release_all(m, 3);
+}
+
+static void test_bodies(struct store *w, struct store *r)
+{
+    char why[GW_ERRLEN];
+    static const char nul_body[] = "x\0y\0\0z";
+    struct gw_msg m[3], got;
+
+    char *big = gw_xmalloc(GW_BODY_MAX);
+    for (size_t i = 0; i < GW_BODY_MAX; i++)
+        big[i] = (char)('a' + i % 26);
+    m[0] = mk("bodies", "s", nul_body, sizeof(nul_body) - 1, GW_VIA_REST);
+    m[1] = mk("bodies", "s", "", 0, GW_VIA_REST);
+    m[2] = mk("bodies", "s\xc3\xa9nder", big, GW_BODY_MAX, GW_VIA_TCP);
+    free(big);
+    is_int(append(w, m, 3, why), GW_OK, "append bodies with NULs, empty, %d bytes", GW_BODY_MAX);
+
+    is_int(store_message(r, m[0].id, &got, why), GW_OK, "read back the body with NULs");
+    is_mem(got.body, got.body_len, nul_body, sizeof(nul_body) - 1,
+           "body with embedded NULs round-trips with its length");
+    ok(got.body && got.body[got.body_len] == '\0', "body with NULs is NUL-terminated");
+    gw_msg_release(&got);
+
+    is_int(store_message(r, m[1].id, &got, why), GW_OK, "read back the empty body");
+    ok(got.body != NULL && got.body_len == 0 && got.body[0] == '\0',
+       "empty body reads back as \"\" of length 0");
+    gw_msg_release(&got);
+
+    is_int(store_message(r, m[2].id, &got, why), GW_OK, "read back the big body");
+    is_mem(got.body, got.body_len, m[2].body, m[2].body_len, "big body round-trips");
+    is_mem(got.sender, got.sender_len, "s\xc3\xa9nder", 7, "UTF-8 sender round-trips");
+    gw_msg_release(&got);
+
+    struct gw_msg *out;
+    size_t n;
+    is_int(store_history(r, "bodies", 0, 10, &out, &n, why), GW_OK, "history of bodies");
+    if (is_uint(n, 3, "history of bodies: 3"))
+        is_mem(out[0].body, out[0].body_len, nul_body, sizeof(nul_body) - 1,
+               "history keeps the NULs too");
+    gw_msgs_free(out, n);
+    release_all(m, 3);
+}
+
+/* A trigger added behind the store's back makes one message of a batch fail. */
+static void test_failed_append(struct store *w, struct store *r, const char *path, struct ids *seen)
+{
+    char why[GW_ERRLEN];
+    long alpha_before = count_history(r, "alpha");
+    struct gw_channel_info *chans;
+    size_t nchans_before, nchans_after;
+
+    is_int(store_channels(r, &chans, &nchans_before, why), GW_OK, "channels before the failure");
+    free(chans);
+    if (sql_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
+                       "BEGIN SELECT RAISE(ABORT, 'boom trigger'); END;") < 0) {
+        skip("failed append: could not install the trigger");
+        return;
+    }
+
+    struct gw_msg m[3];
+    m[0] = mk("alpha", "s", "fine", 4, GW_VIA_REST);
+    m[1] = mk("newchan", "s", "fine too", 8, GW_VIA_REST);
+    m[2] = mk("alpha", "s", "boom", 4, GW_VIA_REST);
+    enum gw_err err = append(w, m, 3, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE), "append with a failing message: GW_E_STORE");
+    ok(strstr(why, "boom trigger") != NULL, "failed append: why has SQLite's reason (\"%s\")", why);
+    int untouched = 1;
+    for (size_t i = 0; i < 3; i++)
+        untouched &= m[i].id == 0 && m[i].seq == 0 && m[i].ts_ms == 0;
+    ok(untouched, "failed append: id, seq, ts of every message still 0");
+    is_int(count_history(r, "alpha"), alpha_before, "failed append: alpha has nothing new");
+    is_int(count_history(r, "newchan"), 0, "failed append: newchan has no message");
+    is_int(store_channels(r, &chans, &nchans_after, why), GW_OK, "channels after the failure");
+    is_uint(nchans_after, nchans_before, "failed append: the new channel was rolled back too");
+    free(chans);
+    release_all(m, 3);
+
+    /* The contract says the messages are unchanged, whatever they held. */
+    m[0] = mk("alpha", "s", "fine", 4, GW_VIA_REST);
+    m[1] = mk("alpha", "s", "boom", 4, GW_VIA_REST);
+    m[0].id = m[1].id = -7;
+    m[0].seq = m[1].seq = -8;
+    m[0].ts_ms = m[1].ts_ms = -9;
+    err = append(w, m, 2, why);
+    is_int(err, GW_E_STORE, "failed append with preset fields: GW_E_STORE");
+    is_int(m[1].id, -7, "failed append: the failing message's id unchanged");
+    ok(m[0].id == -7 && m[0].seq == -8 && m[0].ts_ms == -9,
+       "failed append: messages before the failing one unchanged (got id %lld seq %lld ts %lld)",
+       (long long)m[0].id, (long long)m[0].seq, (long long)m[0].ts_ms);
+    release_all(m, 2);
+
+    /* Nothing is left half-done: the next append works and seq has no gap. */
+    if (sql_exec(path, "DROP TRIGGER boom;") < 0)
+        bail_out("could not drop the trigger");
+    m[0] = mk("alpha", "s", "boom", 4, GW_VIA_REST);
+    err = append(w, m, 1, why);
+    if (!is_int(err, GW_OK, "append after the failure works"))
+        diag("why: %s", why);
+    is_int(m[0].seq, alpha_before + 1, "append after the failure: seq continues without a gap");
+    ok(m[0].id > seen->max_id, "append after the failure: id above every earlier one");
+    seen->max_id = m[0].id;
+    release_all(m, 1);
+}
+
+static void test_reopen(const char *path, struct ids *seen)
+{
+    struct store *w = NULL, *r = NULL;
+    char why[GW_ERRLEN];
+
+    is_int(store_open(&w, path, STORE_WRITER, true, why), GW_OK, "reopen the writer");
+    is_int(store_open(&r, path, STORE_READER, false, why), GW_OK, "reopen the reader");
+    if (!w || !r) {
+        store_close(r);
+        store_close(w);
+        return;
+    }
+    is_int(sql_int(path, "PRAGMA user_version"), store_schema_version(),
+           "reopened: schema version unchanged");
+    is_int(count_history(r, "alpha"), 5, "reopened: alpha still has its 5 messages");
+    is_int(count_history(r, "bodies"), 3, "reopened: bodies still has its 3 messages");
+
+    struct gw_msg m[2];
+    m[0] = mk("alpha", "s", "after restart", 13, GW_VIA_REST);
+    m[1] = mk("beta", "s", "after restart", 13, GW_VIA_REST);
+    is_int(append(w, m, 2, why), GW_OK, "reopened: append");
+    is_int(m[0].seq, 6, "reopened: alpha's seq continues at 6");
+    is_int(m[1].seq, 3, "reopened: beta's seq continues at 3");
+    ok(m[0].id > seen->max_id, "reopened: ids continue above %lld", (long long)seen->max_id);
+    ok(m[0].ts_ms >= seen->last_ts, "reopened: ts not before earlier commits");
+    release_all(m, 2);
+    store_close(r);
+    store_close(w);
+}
+
+static void test_schema_newer(const char *path)
+{
+    struct store *s = (struct store *)1;
+    char why[GW_ERRLEN] = "", want[32];
+    enum gw_err err;
+
+    if (sql_exec(path, "PRAGMA user_version = 99;") < 0) {
+        skip("could not set user_version");
+        return;
+    }
+    err = store_open(&s, path, STORE_WRITER, false, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_SCHEMA), "writer on schema 99: GW_E_SCHEMA");
+    ok(s == NULL, "writer on schema 99: *out NULL");
+    ok(strstr(why, "99") != NULL, "writer on schema 99: why names 99 (\"%s\")", why);
+    snprintf(want, sizeof(want), "%d", store_schema_version());
+    ok(strstr(why, want) != NULL, "writer on schema 99: why names this binary's version %s", want);
+    is_int(sql_int(path, "PRAGMA user_version"), 99, "writer on schema 99: version left alone");
+    if (err == GW_OK)
+        store_close(s);
+
+    s = (struct store *)1;
+    err = store_open(&s, path, STORE_READER, false, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_SCHEMA), "reader on schema 99: GW_E_SCHEMA");
+    ok(s == NULL, "reader on schema 99: *out NULL");
+    if (err == GW_OK)
+        store_close(s);
+}
+
+static void test_migrations(void)
+{
+    char why[GW_ERRLEN];
+    struct store *w = NULL, *r = NULL;
+
+    ok(store_schema_version() >= 1, "schema version %d >= 1", store_schema_version());
+
+    /* Fixture 1: an empty file, as an older tool or a touch(1) leaves it. */
+    const char *empty = db_path("empty.db");
+    FILE *f = fopen(empty, "w");
+    if (f)
+        fclose(f);
+    is_int(store_open(&w, empty, STORE_WRITER, false, why), GW_OK, "writer on an empty file");
+    is_int(sql_int(empty, "PRAGMA user_version"), store_schema_version(),
+           "empty file migrated to version %d", store_schema_version());
+    store_close(w);
+    w = NULL;
+
+    /* Fixture 2: a database at user_version 0 with a table of someone else's. */
+    const char *old = db_path("old.db");
+    sql_exec(old, "CREATE TABLE keep_me(x); INSERT INTO keep_me VALUES (42); "
+                  "PRAGMA user_version = 0;");
+    is_int(sql_int(old, "PRAGMA user_version"), 0, "old fixture at version 0");
+    is_int(store_open(&w, old, STORE_WRITER, false, why), GW_OK, "writer migrates the old fixture");
+    is_int(sql_int(old, "PRAGMA user_version"), store_schema_version(),
+           "old fixture migrated to version %d", store_schema_version());
+    is_int(sql_int(old, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                        "('channels', 'messages')"),
+           2, "old fixture: channels and messages tables created");
+    is_int(sql_int(old, "SELECT x FROM keep_me"), 42, "old fixture: other tables untouched");
+    is_int(store_open(&r, old, STORE_READER, false, why), GW_OK, "reader on the migrated fixture");
+    if (w && r) {
+        struct gw_msg m = mk("c", "s", "b", 1, GW_VIA_REST);
+        struct gw_msg *p = &m;
+        is_int(store_append(w, &p, 1, why), GW_OK, "migrated fixture takes an append");
+        is_int(m.seq, 1, "migrated fixture: first seq is 1");
+        is_int(count_history(r, "c"), 1, "migrated fixture: reader sees it");
+        gw_msg_release(&m);
+    }
+    store_close(r);
+    store_close(w);
+    r = w = NULL;
+
+    /* Fixture 3: a migration that cannot apply is rolled back whole. */
+    const char *clash = db_path("clash.db");
+    sql_exec(clash, "CREATE TABLE messages(x); PRAGMA user_version = 0;");
+    enum gw_err err = store_open(&w, clash, STORE_WRITER, false, why);
+    ok(err != GW_OK && w == NULL, "writer on a clashing fixture fails (%s)", gw_err_code(err));
+    ok(strstr(why, "already exists") != NULL, "clashing fixture: why has SQLite's reason");
+    is_int(sql_int(clash, "PRAGMA user_version"), 0, "clashing fixture: version still 0");
+    is_int(sql_int(clash, "SELECT count(*) FROM sqlite_master WHERE name = 'channels'"), 0,
+           "clashing fixture: the failed migration left no table behind");
+    store_close(w);
+}
+
+int main(void)
+{
+    char why[GW_ERRLEN];
+    struct store *w = NULL, *r = NULL;
+    struct ids seen = {0, 0};
+
+    log_set_level(GW_LOG_WARN);
+    snprintf(dir, sizeof(dir), "/tmp/visavis-test-store-XXXXXX");
+    if (!mkdtemp(dir))
+        bail_out("mkdtemp failed");
+
+    test_reader_needs_schema();
+
+    const char *path = db_path("t.db");
+    if (!is_int(store_open(&w, path, STORE_WRITER, false, why), GW_OK, "open the writer"))
+        diag("why: %s", why);
+    ok(w != NULL, "writer: *out set");
+    if (!is_int(store_open(&r, path, STORE_READER, false, why), GW_OK, "open the reader"))
+        diag("why: %s", why);
+    if (!w || !r) {
+        remove_dir();
+        bail_out("cannot open the store: %s", why);
+    }
+    is_int(sql_int(path, "PRAGMA user_version"), store_schema_version(),
+           "new database at version %d", store_schema_version());
+    char *mode = NULL;
+    {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        if (sqlite3_open(path, &db) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                mode = gw_xstrdup((const char *)sqlite3_column_text(st, 0));
+            sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+    }
+    is_str(mode, "wal", "the writer puts the database in WAL mode");
+    free(mode);
+
+    test_append_and_read(w, r, &seen);
+    test_channels(w, r, &seen);
+    test_bodies(w, r);
+    test_failed_append(w, r, path, &seen);
+    store_close(r);
+    store_close(w);
+
+    test_reopen(path, &seen);
+    test_schema_newer(path);
+    test_migrations();
+
+    remove_dir();
+    return done_testing();
+}
