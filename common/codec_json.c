@@ -8,7 +8,6 @@
  */
 #include "codec_json.h"
 
-#include "buf.h"
 #include "text.h"
 
 #include <jansson.h>
@@ -177,10 +176,11 @@ static void put_ts(struct buf *b, int64_t ts_ms)
     PUT(b, "\"");
 }
 
-static void msg_append(struct buf *b, const struct gw_msg *m)
+/* The message's fields, without braces, so a push can put "type" first. */
+static void msg_fields(struct buf *b, const struct gw_msg *m)
 {
     buf_grow(b, m->body_len + m->sender_len + 160);
-    PUT(b, "{\"id\":");
+    PUT(b, "\"id\":");
     put_i64(b, m->id);
     PUT(b, ",\"channel\":");
     put_cstr(b, m->channel);
@@ -194,6 +194,12 @@ static void msg_append(struct buf *b, const struct gw_msg *m)
     put_ts(b, m->ts_ms);
     PUT(b, ",\"via\":");
     put_cstr(b, gw_via_name(m->via));
+}
+
+static void msg_append(struct buf *b, const struct gw_msg *m)
+{
+    PUT(b, "{");
+    msg_fields(b, m);
     PUT(b, "}");
 }
 
@@ -205,44 +211,57 @@ char *codec_msg_encode(const struct gw_msg *m, size_t *len)
     return buf_detach(&b, len);
 }
 
+/* "messages":[...] and "next_since" after "channel", shared by REST and HIST. */
+static void history_fields(struct buf *b, const char *channel, const struct gw_msg *msgs, size_t n,
+                           int64_t next_since)
+{
+    PUT(b, "\"channel\":");
+    put_cstr(b, channel);
+    PUT(b, ",\"messages\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            PUT(b, ",");
+        msg_append(b, &msgs[i]);
+    }
+    PUT(b, "],\"next_since\":");
+    put_i64(b, next_since);
+}
+
 char *codec_history_encode(const char *channel, const struct gw_msg *msgs, size_t n,
                            int64_t next_since, size_t *len)
 {
     struct buf b = BUF_INIT;
 
-    PUT(&b, "{\"channel\":");
-    put_cstr(&b, channel);
-    PUT(&b, ",\"messages\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            PUT(&b, ",");
-        msg_append(&b, &msgs[i]);
-    }
-    PUT(&b, "],\"next_since\":");
-    put_i64(&b, next_since);
+    PUT(&b, "{");
+    history_fields(&b, channel, msgs, n, next_since);
     PUT(&b, "}");
     return buf_detach(&b, len);
+}
+
+static void channel_list(struct buf *b, const struct gw_channel_info *chans, size_t n)
+{
+    PUT(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            PUT(b, ",");
+        PUT(b, "{\"name\":");
+        put_cstr(b, chans[i].name);
+        PUT(b, ",\"messages\":");
+        put_i64(b, chans[i].messages);
+        PUT(b, ",\"last_seq\":");
+        put_i64(b, chans[i].last_seq);
+        PUT(b, ",\"last_ts\":");
+        put_ts(b, chans[i].last_ts_ms);
+        PUT(b, "}");
+    }
+    PUT(b, "]");
 }
 
 char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, size_t *len)
 {
     struct buf b = BUF_INIT;
 
-    PUT(&b, "[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            PUT(&b, ",");
-        PUT(&b, "{\"name\":");
-        put_cstr(&b, chans[i].name);
-        PUT(&b, ",\"messages\":");
-        put_i64(&b, chans[i].messages);
-        PUT(&b, ",\"last_seq\":");
-        put_i64(&b, chans[i].last_seq);
-        PUT(&b, ",\"last_ts\":");
-        put_ts(&b, chans[i].last_ts_ms);
-        PUT(&b, "}");
-    }
-    PUT(&b, "]");
+    channel_list(&b, chans, n);
     return buf_detach(&b, len);
 }
 
@@ -363,4 +382,302 @@ void codec_publish_release(struct codec_publish *p)
     GW_FREE_AND_NULL(p->body);
     p->sender_len = 0;
     p->body_len = 0;
+}
+
+/* ---- session commands, JSON form ---- */
+
+/* A string field that must be a string when present; *out NULL when absent. */
+static enum gw_err opt_string(json_t *root, const char *name, size_t max, json_t **out,
+                              char why[GW_ERRLEN])
+{
+    json_t *v = json_object_get(root, name);
+
+    *out = NULL;
+    if (!v)
+        return GW_OK;
+    if (!json_is_string(v)) {
+        snprintf(why, GW_ERRLEN, "field \"%s\" must be a string, got %s", name, type_name(v));
+        return GW_E_FIELD;
+    }
+    if (max && json_string_length(v) > max) {
+        snprintf(why, GW_ERRLEN, "field \"%s\" is at most %zu bytes", name, max);
+        return GW_E_FIELD;
+    }
+    *out = v;
+    return GW_OK;
+}
+
+static enum gw_err opt_count(json_t *root, const char *name, bool *has, uint64_t *out,
+                             char why[GW_ERRLEN])
+{
+    json_t *v = json_object_get(root, name);
+
+    if (!v)
+        return GW_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(why, GW_ERRLEN, "field \"%s\" must be a non-negative integer, got %s", name,
+                 type_name(v));
+        return GW_E_FIELD;
+    }
+    *has = true;
+    *out = (uint64_t)json_integer_value(v);
+    return GW_OK;
+}
+
+/* Copies the strings of v into the block at *at and points (*ptr, *len) there. */
+static void keep(json_t *v, char **at, const char **ptr, size_t *len)
+{
+    if (!v)
+        return;
+    *len = json_string_length(v);
+    memcpy(*at, json_string_value(v), *len);
+    (*at)[*len] = '\0';
+    *ptr = *at;
+    *at += *len + 1;
+}
+
+enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd,
+                             char why[GW_ERRLEN])
+{
+    json_error_t jerr;
+    json_t *root, *op, *tag = NULL, *channel = NULL, *body = NULL, *sender = NULL, *token = NULL;
+    enum gw_err err = GW_OK;
+    const char *opname;
+
+    root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    if (!root) {
+        snprintf(why, GW_ERRLEN, "malformed JSON at column %d: %s", jerr.column, jerr.text);
+        return GW_E_JSON;
+    }
+    if (!json_is_object(root)) {
+        snprintf(why, GW_ERRLEN, "a JSON command must be an object, got %s", type_name(root));
+        err = GW_E_NOT_OBJECT;
+        goto out;
+    }
+    /* The tag first, so that every later error can echo it. */
+    if ((err = opt_string(root, "tag", PROTO_TAG_MAX, &tag, why)) != GW_OK)
+        goto out;
+    op = json_object_get(root, "op");
+    if (!op) {
+        snprintf(why, GW_ERRLEN, "field \"op\" is required");
+        err = GW_E_MISSING_FIELD;
+        goto keep_tag;
+    }
+    if (!json_is_string(op)) {
+        snprintf(why, GW_ERRLEN, "field \"op\" must be a string, got %s", type_name(op));
+        err = GW_E_FIELD;
+        goto keep_tag;
+    }
+    opname = json_string_value(op);
+    for (unsigned i = 1; i < PROTO__COUNT; i++) {
+        if (strcmp(proto_op_name((enum proto_op)i), opname) == 0)
+            cmd->op = (enum proto_op)i;
+    }
+    if (cmd->op == PROTO_NONE) {
+        snprintf(why, GW_ERRLEN, "unknown op '%.40s' (see HELP)", opname);
+        err = GW_E_UNKNOWN_COMMAND;
+        goto keep_tag;
+    }
+    if ((err = opt_string(root, "channel", 0, &channel, why)) != GW_OK ||
+        (err = opt_string(root, "body", 0, &body, why)) != GW_OK ||
+        (err = opt_string(root, "sender", 0, &sender, why)) != GW_OK ||
+        (err = opt_string(root, "token", PROTO_TOKEN_MAX, &token, why)) != GW_OK ||
+        (err = opt_count(root, "since", &cmd->has_since, &cmd->since, why)) != GW_OK ||
+        (err = opt_count(root, "limit", &cmd->has_limit, &cmd->limit, why)) != GW_OK)
+        goto keep_tag;
+    switch (cmd->op) {
+    case PROTO_PUB:
+    case PROTO_SUB:
+    case PROTO_UNSUB:
+    case PROTO_HIST:
+        if (!channel) {
+            snprintf(why, GW_ERRLEN, "field \"channel\" is required for %s", opname);
+            err = GW_E_MISSING_FIELD;
+            goto keep_tag;
+        }
+        if (cmd->op == PROTO_PUB && !body) {
+            snprintf(why, GW_ERRLEN, "field \"body\" is required for pub");
+            err = GW_E_MISSING_FIELD;
+            goto keep_tag;
+        }
+        break;
+    default:
+        break;
+    }
+keep_tag : {
+    size_t total = 0;
+    json_t *all[] = {tag, channel, body, sender, token};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(all); i++)
+        total += all[i] ? json_string_length(all[i]) + 1 : 0;
+    char *at = cmd->owned = gw_xmalloc(total ? total : 1);
+    keep(tag, &at, &cmd->tag, &cmd->tag_len);
+    if (err == GW_OK) {
+        keep(channel, &at, &cmd->channel, &cmd->channel_len);
+        keep(body, &at, &cmd->body, &cmd->body_len);
+        keep(sender, &at, &cmd->sender, &cmd->sender_len);
+        keep(token, &at, &cmd->token, &cmd->token_len);
+    }
+}
+out:
+    json_decref(root);
+    return err;
+}
+
+/* ---- session lines ---- */
+
+static void put_tag(struct buf *b, const char *tag, size_t tag_len)
+{
+    if (tag) {
+        PUT(b, ",\"tag\":");
+        put_str(b, tag, tag_len);
+    }
+}
+
+static void ok_head(struct buf *b, const char *op)
+{
+    PUT(b, "{\"type\":\"ok\",\"op\":\"");
+    put(b, op, strlen(op));
+    PUT(b, "\"");
+}
+
+static void end_line(struct buf *b, const char *tag, size_t tag_len)
+{
+    put_tag(b, tag, tag_len);
+    PUT(b, "}\n");
+}
+
+void codec_line_hello(struct buf *out, const char *session, const char *server, unsigned heartbeat)
+{
+    PUT(out, "{\"type\":\"hello\",\"protocol\":\"" PROTO_NAME "\",\"version\":");
+    put_i64(out, PROTO_VERSION);
+    PUT(out, ",\"server\":");
+    put_cstr(out, server);
+    PUT(out, ",\"session\":");
+    put_cstr(out, session);
+    PUT(out, ",\"heartbeat\":");
+    put_i64(out, heartbeat);
+    PUT(out, "}\n");
+}
+
+void codec_line_message(struct buf *out, const struct gw_msg *m)
+{
+    PUT(out, "{\"type\":\"message\",");
+    msg_fields(out, m);
+    PUT(out, "}\n");
+}
+
+void codec_line_ping(struct buf *out, int64_t time_us)
+{
+    PUT(out, "{\"type\":\"ping\",\"time_us\":");
+    put_i64(out, time_us);
+    PUT(out, "}\n");
+}
+
+void codec_line_ok_pub(struct buf *out, const struct gw_msg *m, const char *tag, size_t tag_len)
+{
+    ok_head(out, "pub");
+    PUT(out, ",\"message\":");
+    msg_append(out, m);
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_ok_sub(struct buf *out, const char *channel, int64_t since, int64_t top,
+                       const char *tag, size_t tag_len)
+{
+    ok_head(out, "sub");
+    PUT(out, ",\"channel\":");
+    put_cstr(out, channel);
+    PUT(out, ",\"since\":");
+    put_i64(out, since);
+    PUT(out, ",\"top\":");
+    put_i64(out, top);
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_ok_unsub(struct buf *out, const char *channel, const char *tag, size_t tag_len)
+{
+    ok_head(out, "unsub");
+    PUT(out, ",\"channel\":");
+    put_cstr(out, channel);
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_ok_hist(struct buf *out, const char *channel, const struct gw_msg *msgs, size_t n,
+                        int64_t next_since, const char *tag, size_t tag_len)
+{
+    ok_head(out, "hist");
+    PUT(out, ",");
+    history_fields(out, channel, msgs, n, next_since);
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans, size_t n,
+                            const char *tag, size_t tag_len)
+{
+    ok_head(out, "channels");
+    PUT(out, ",\"channels\":");
+    channel_list(out, chans, n);
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_ok_help(struct buf *out, const char *const *usage, const char *tag, size_t tag_len)
+{
+    ok_head(out, "help");
+    PUT(out, ",\"commands\":[");
+    for (size_t i = 0; usage[i]; i++) {
+        if (i)
+            PUT(out, ",");
+        put_cstr(out, usage[i]);
+    }
+    PUT(out, "]");
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_pong(struct buf *out, const char *token, size_t token_len, int64_t time_us,
+                     const char *tag, size_t tag_len)
+{
+    PUT(out, "{\"type\":\"pong\",\"token\":");
+    put_str(out, token ? token : "", token ? token_len : 0);
+    PUT(out, ",\"time_us\":");
+    put_i64(out, time_us);
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_bye(struct buf *out, const char *reason, const char *tag, size_t tag_len)
+{
+    PUT(out, "{\"type\":\"bye\",\"reason\":");
+    put_cstr(out, reason);
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_error(struct buf *out, enum gw_err err, const char *message, const char *op,
+                      const char *tag, size_t tag_len)
+{
+    PUT(out, "{\"type\":\"error\",\"code\":");
+    put_cstr(out, gw_err_code(err));
+    PUT(out, ",\"message\":");
+    put_cstr(out, message);
+    if (op) {
+        PUT(out, ",\"op\":");
+        put_cstr(out, op);
+    }
+    end_line(out, tag, tag_len);
+}
+
+void codec_line_slow_consumer(struct buf *out, const char *message, const char *const *channels,
+                              const int64_t *seqs, size_t n)
+{
+    PUT(out, "{\"type\":\"error\",\"code\":");
+    put_cstr(out, gw_err_code(GW_E_SLOW_CONSUMER));
+    PUT(out, ",\"message\":");
+    put_cstr(out, message);
+    PUT(out, ",\"last_seq\":{");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            PUT(out, ",");
+        put_cstr(out, channels[i]);
+        PUT(out, ":");
+        put_i64(out, seqs[i]);
+    }
+    PUT(out, "}}\n");
 }

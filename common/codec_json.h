@@ -9,8 +9,10 @@
 #ifndef GW_CODEC_JSON_H
 #define GW_CODEC_JSON_H
 
+#include "buf.h"
 #include "gw.h"
 #include "model.h"
+#include "proto_line.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -60,5 +62,40 @@ struct codec_publish {
 enum gw_err codec_publish_decode(const char *buf, size_t len, struct codec_publish *out,
                                  char why[GW_ERRLEN]);
 void codec_publish_release(struct codec_publish *p);
+
+/*
+ * The JSON form of a session command ({"op":...}) into *cmd, its strings
+ * copied into cmd->owned. Errors as codec_publish_decode, plus
+ * GW_E_UNKNOWN_COMMAND; cmd->op and cmd->tag are set whenever they were read.
+ */
+enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd,
+                             char why[GW_ERRLEN]);
+
+/*
+ * Session lines (docs/protocol.md), each appended to out with its LF. tag
+ * (tag_len bytes) is echoed when not NULL.
+ */
+void codec_line_hello(struct buf *out, const char *session, const char *server, unsigned heartbeat);
+/* A push: {"type":"message", ...the message's fields...} */
+void codec_line_message(struct buf *out, const struct gw_msg *m);
+void codec_line_ping(struct buf *out, int64_t time_us);
+void codec_line_ok_pub(struct buf *out, const struct gw_msg *m, const char *tag, size_t tag_len);
+void codec_line_ok_sub(struct buf *out, const char *channel, int64_t since, int64_t top,
+                       const char *tag, size_t tag_len);
+void codec_line_ok_unsub(struct buf *out, const char *channel, const char *tag, size_t tag_len);
+void codec_line_ok_hist(struct buf *out, const char *channel, const struct gw_msg *msgs, size_t n,
+                        int64_t next_since, const char *tag, size_t tag_len);
+void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans, size_t n,
+                            const char *tag, size_t tag_len);
+void codec_line_ok_help(struct buf *out, const char *const *usage, const char *tag, size_t tag_len);
+void codec_line_pong(struct buf *out, const char *token, size_t token_len, int64_t time_us,
+                     const char *tag, size_t tag_len);
+void codec_line_bye(struct buf *out, const char *reason, const char *tag, size_t tag_len);
+/* op may be NULL. */
+void codec_line_error(struct buf *out, enum gw_err err, const char *message, const char *op,
+                      const char *tag, size_t tag_len);
+/* The slow_consumer farewell: last_seq is {channels[i]: seqs[i]}. */
+void codec_line_slow_consumer(struct buf *out, const char *message, const char *const *channels,
+                              const int64_t *seqs, size_t n);
 
 #endif

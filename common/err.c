@@ -25,6 +25,16 @@ static const char *const codes[GW_E__COUNT] = {
     [GW_E_SHUTDOWN] = "shutting_down",
     [GW_E_SCHEMA] = "schema_mismatch",
     [GW_E_CONFIG] = "invalid_config",
+    [GW_E_UNKNOWN_COMMAND] = "unknown_command",
+    [GW_E_MISSING_ARGUMENT] = "missing_argument",
+    [GW_E_CURSOR] = "invalid_cursor",
+    [GW_E_NOT_SUBSCRIBED] = "not_subscribed",
+    [GW_E_TOO_MANY_SUBS] = "too_many_subscriptions",
+    [GW_E_LINE_TOO_LONG] = "line_too_long",
+    [GW_E_TOO_MANY_ERRORS] = "too_many_errors",
+    [GW_E_IDLE] = "idle_timeout",
+    [GW_E_SLOW_CONSUMER] = "slow_consumer",
+    [GW_E_TOO_MANY_SESSIONS] = "too_many_sessions",
 };
 
 const char *gw_err_code(enum gw_err err)

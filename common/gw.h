@@ -32,6 +32,17 @@ enum gw_err {
     GW_E_SHUTDOWN,      /* the gateway is stopping */
     GW_E_SCHEMA,        /* database schema unknown to this binary */
     GW_E_CONFIG,        /* bad setting */
+    /* sessions */
+    GW_E_UNKNOWN_COMMAND,   /* verb or op not known */
+    GW_E_MISSING_ARGUMENT,  /* a required argument is absent */
+    GW_E_CURSOR,            /* since is beyond the channel's last seq */
+    GW_E_NOT_SUBSCRIBED,    /* UNSUB of a channel not subscribed */
+    GW_E_TOO_MANY_SUBS,     /* subscription limit per session */
+    GW_E_LINE_TOO_LONG,     /* a line over the limit: framing lost */
+    GW_E_TOO_MANY_ERRORS,   /* consecutive errors: session closed */
+    GW_E_IDLE,              /* idle session closed */
+    GW_E_SLOW_CONSUMER,     /* outgoing queue over the limit */
+    GW_E_TOO_MANY_SESSIONS, /* session limit reached */
     GW_E__COUNT
 };
 

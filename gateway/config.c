@@ -77,31 +77,68 @@ static int parse_range(const char *value, uint64_t lo, uint64_t hi, uint64_t *ou
     return 0;
 }
 
-static int set_max_body(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+static int set_unsigned(unsigned *dst, const char *value, uint64_t lo, uint64_t hi,
+                        char why[GW_ERRLEN])
 {
     uint64_t v;
-    if (parse_range(value, 1, 16u * 1024 * 1024, &v, why) < 0)
+    if (parse_range(value, lo, hi, &v, why) < 0)
         return -1;
-    cfg->max_body = (size_t)v;
+    *dst = (unsigned)v;
     return 0;
+}
+
+static int set_size(size_t *dst, const char *value, uint64_t lo, uint64_t hi, char why[GW_ERRLEN])
+{
+    uint64_t v;
+    if (parse_range(value, lo, hi, &v, why) < 0)
+        return -1;
+    *dst = (size_t)v;
+    return 0;
+}
+
+static int set_max_body(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+{
+    return set_size(&cfg->max_body, value, 1, 16u * 1024 * 1024, why);
 }
 
 static int set_max_connections(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
 {
-    uint64_t v;
-    if (parse_range(value, 1, 1000000, &v, why) < 0)
-        return -1;
-    cfg->max_connections = (unsigned)v;
-    return 0;
+    return set_unsigned(&cfg->max_connections, value, 1, 1000000, why);
 }
 
 static int set_http_idle_timeout(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
 {
-    uint64_t v;
-    if (parse_range(value, 1, 86400, &v, why) < 0)
-        return -1;
-    cfg->http_idle_timeout = (unsigned)v;
-    return 0;
+    return set_unsigned(&cfg->http_idle_timeout, value, 1, 86400, why);
+}
+
+static int set_heartbeat(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+{
+    return set_unsigned(&cfg->heartbeat, value, 1, 3600, why);
+}
+
+static int set_idle_timeout(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+{
+    return set_unsigned(&cfg->idle_timeout, value, 1, 86400, why);
+}
+
+static int set_max_outbuf(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+{
+    return set_size(&cfg->max_outbuf, value, 4096, 1024u * 1024 * 1024, why);
+}
+
+static int set_max_line(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+{
+    return set_size(&cfg->max_line, value, 64, 16u * 1024 * 1024, why);
+}
+
+static int set_max_sessions(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+{
+    return set_unsigned(&cfg->max_sessions, value, 1, 1000000, why);
+}
+
+static int set_max_subs(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
+{
+    return set_unsigned(&cfg->max_subs, value, 1, 100000, why);
 }
 
 static int set_sync(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
@@ -134,6 +171,17 @@ static const struct setting settings[] = {
     {"sync", "VISAVIS_SYNC", "full",
      "full: fsync at every commit (survives power loss); normal: survives a crash of the process",
      set_sync},
+    {"heartbeat", "VISAVIS_HEARTBEAT", "30",
+     "seconds without output after which a session is sent a ping", set_heartbeat},
+    {"idle-timeout", "VISAVIS_IDLE_TIMEOUT", "90",
+     "seconds: an idle unsubscribed session is closed; unacknowledged data ends a session",
+     set_idle_timeout},
+    {"max-outbuf", "VISAVIS_MAX_OUTBUF", "1048576",
+     "bytes queued to one session before it is a slow consumer", set_max_outbuf},
+    {"max-line", "VISAVIS_MAX_LINE", "65536", "longest command line in bytes", set_max_line},
+    {"max-sessions", "VISAVIS_MAX_SESSIONS", "10000", "TCP sessions open at once",
+     set_max_sessions},
+    {"max-subs", "VISAVIS_MAX_SUBS", "64", "subscriptions per session", set_max_subs},
 };
 
 static const struct setting *find_setting(const char *flag, size_t len)

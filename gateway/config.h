@@ -28,6 +28,12 @@ struct gw_config {
     unsigned max_connections;   /* HTTP connections at once */
     unsigned http_idle_timeout; /* seconds an idle keep-alive connection is kept */
     bool sync_full;             /* fsync the WAL at every commit */
+    unsigned heartbeat;         /* seconds of silence before a session gets a ping */
+    unsigned idle_timeout;      /* seconds: idle session, unacknowledged data */
+    size_t max_outbuf;          /* bytes queued to one session at most */
+    size_t max_line;            /* bytes in one command line */
+    unsigned max_sessions;      /* TCP sessions at once */
+    unsigned max_subs;          /* subscriptions per session */
 };
 
 enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION };

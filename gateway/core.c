@@ -3,6 +3,8 @@
  */
 #include "core.h"
 
+#include "hub.h"
+#include "log.h"
 #include "store.h"
 #include "text.h"
 #include "writer.h"
@@ -14,8 +16,18 @@
 struct core {
     struct store *reader;
     struct writer *writer;
+    struct hub *hub;
     size_t max_body;
     bool shutting_down;
+};
+
+struct core_sub {
+    struct hub_link link; /* in ch->live once live */
+    struct hub_channel *ch;
+    core_deliver_fn *deliver;
+    void *ctx;
+    int64_t cursor; /* the last seq delivered */
+    bool live;
 };
 
 /* A queued publish: the writer job plus who to tell. */
@@ -23,6 +35,7 @@ struct pub {
     struct writer_job job; /* first: the job pointer is the pub pointer */
     core_publish_cb *cb;
     void *ctx;
+    struct core *core;
 };
 
 struct core *core_new(struct store *reader, struct writer *writer, size_t max_body)
@@ -31,11 +44,15 @@ struct core *core_new(struct store *reader, struct writer *writer, size_t max_bo
     core->reader = reader;
     core->writer = writer;
     core->max_body = max_body;
+    core->hub = hub_new();
     return core;
 }
 
 void core_free(struct core *core)
 {
+    if (!core)
+        return;
+    hub_free(core->hub);
     free(core);
 }
 
@@ -68,10 +85,31 @@ static enum gw_err check_sender(const char *s, size_t len, char why[GW_ERRLEN])
     return GW_OK;
 }
 
+/* Hands a committed message to the live subscriptions of its channel. */
+static void fan_out(struct core *core, const struct gw_msg *m)
+{
+    struct hub_channel *ch = hub_find(core->hub, m->channel);
+
+    /* A seq at or below top was stored before the channel entered the hub:
+     * subscribers read it from the store instead. */
+    if (!ch || m->seq <= ch->top)
+        return;
+    GW_ASSERT(m->seq == ch->top + 1);
+    ch->top = m->seq;
+    for (struct hub_link *l = ch->live.next, *next; l != &ch->live; l = next) {
+        struct core_sub *sub = (struct core_sub *)l;
+        next = l->next;
+        sub->cursor = m->seq;
+        sub->deliver(sub->ctx, m);
+    }
+}
+
 static void pub_done(struct writer_job *job)
 {
     struct pub *p = (struct pub *)job;
     p->cb(p->ctx, job->err, job->why, &job->msg);
+    if (job->err == GW_OK)
+        fan_out(p->core, &job->msg);
     gw_msg_release(&job->msg);
     free(p);
 }
@@ -112,6 +150,7 @@ enum gw_err core_publish(struct core *core, const struct core_publish_req *req, 
     p->job.done = pub_done;
     p->cb = cb;
     p->ctx = ctx;
+    p->core = core;
     writer_submit(core->writer, &p->job);
     return GW_OK;
 }
@@ -159,6 +198,118 @@ enum gw_err core_channels(struct core *core, struct gw_channel_info **out, size_
                           char why[GW_ERRLEN])
 {
     return store_channels(core->reader, out, n, why);
+}
+
+enum gw_err core_subscribe(struct core *core, const char *channel, size_t channel_len,
+                           bool has_since, uint64_t since, core_deliver_fn *deliver, void *ctx,
+                           struct core_sub **out, int64_t *since_out, int64_t *top_out,
+                           char why[GW_ERRLEN])
+{
+    char name[GW_CHANNEL_MAX + 1];
+    struct hub_channel *ch;
+    struct core_sub *sub;
+    enum gw_err err;
+
+    if (core->shutting_down) {
+        snprintf(why, GW_ERRLEN, "the gateway is shutting down");
+        return GW_E_SHUTDOWN;
+    }
+    if ((err = check_channel(channel, channel_len, why)) != GW_OK)
+        return err;
+    memcpy(name, channel, channel_len);
+    name[channel_len] = '\0';
+    ch = hub_find(core->hub, name);
+    if (!ch) {
+        /*
+         * The store may already hold commits whose completion has not reached
+         * the loop yet; counting them in top makes fan_out skip them later,
+         * and subscribers read them from the store instead. Either way once.
+         */
+        int64_t top;
+        if ((err = store_channel_top(core->reader, name, &top, why)) != GW_OK)
+            return err;
+        ch = hub_add(core->hub, name, top);
+    }
+    if (!has_since)
+        since = (uint64_t)ch->top;
+    if (since > (uint64_t)ch->top) {
+        snprintf(why, GW_ERRLEN, "since %llu is beyond the last seq of '%s' (%lld)",
+                 (unsigned long long)since, name, (long long)ch->top);
+        if (ch->subs == 0)
+            hub_remove(core->hub, ch);
+        return GW_E_CURSOR;
+    }
+    sub = gw_xcalloc(1, sizeof(*sub));
+    hub_list_init(&sub->link);
+    sub->ch = ch;
+    sub->deliver = deliver;
+    sub->ctx = ctx;
+    sub->cursor = (int64_t)since;
+    ch->subs++;
+    if (sub->cursor == ch->top) {
+        sub->live = true;
+        hub_list_push(&ch->live, &sub->link);
+    }
+    *out = sub;
+    *since_out = sub->cursor;
+    *top_out = ch->top;
+    return GW_OK;
+}
+
+bool core_sub_live(const struct core_sub *sub)
+{
+    return sub->live;
+}
+
+enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max,
+                          char why[GW_ERRLEN])
+{
+    struct gw_msg *msgs;
+    size_t n;
+    enum gw_err err;
+
+    if (sub->live)
+        return GW_OK;
+    /* Never past top: later commits come through fan_out. */
+    err = store_history_upto(core->reader, sub->ch->name, sub->cursor, sub->ch->top, max, &msgs, &n,
+                             why);
+    if (err != GW_OK)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        sub->cursor = msgs[i].seq;
+        sub->deliver(sub->ctx, &msgs[i]);
+    }
+    gw_msgs_free(msgs, n);
+    if (n == 0 && sub->cursor < sub->ch->top) {
+        /* NEEDSWORK: with retention this becomes a gap event. */
+        log_warn("core: '%s' has no messages after %lld up to %lld", sub->ch->name,
+                 (long long)sub->cursor, (long long)sub->ch->top);
+        sub->cursor = sub->ch->top;
+    }
+    if (sub->cursor == sub->ch->top) {
+        sub->live = true;
+        hub_list_push(&sub->ch->live, &sub->link);
+    }
+    return GW_OK;
+}
+
+void core_unsubscribe(struct core *core, struct core_sub *sub)
+{
+    struct hub_channel *ch;
+
+    if (!sub)
+        return;
+    ch = sub->ch;
+    if (sub->live)
+        hub_list_remove(&sub->link);
+    if (--ch->subs == 0)
+        hub_remove(core->hub, ch);
+    free(sub);
+}
+
+size_t core_subscribed_channels(const struct core *core)
+{
+    return hub_channels(core->hub);
 }
 
 int core_schema_version(void)

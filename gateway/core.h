@@ -72,6 +72,45 @@ enum gw_err core_message(struct core *core, uint64_t id, struct gw_msg *out, cha
 enum gw_err core_channels(struct core *core, struct gw_channel_info **out, size_t *n,
                           char why[GW_ERRLEN]);
 
+/*
+ * Subscriptions. A subscription receives, through its deliver callback and in
+ * seq order, every message of its channel after its cursor, exactly once:
+ * first the stored ones (pulled in pages by core_sub_pump, so a front only
+ * takes what it has room for), then, once caught up, each new one as soon as
+ * its commit comes back to the loop.
+ */
+struct core_sub;
+
+/* m is borrowed for the call. The callback must not unsubscribe. */
+typedef void core_deliver_fn(void *ctx, const struct gw_msg *m);
+
+/*
+ * Subscribes to channel from since (has_since false: from the current top).
+ * GW_OK: *out is the subscription, *since_out its cursor, *top_out the
+ * channel's last seq now. GW_E_CHANNEL, GW_E_CURSOR (since beyond the top),
+ * GW_E_SHUTDOWN, GW_E_STORE with why otherwise.
+ */
+enum gw_err core_subscribe(struct core *core, const char *channel, size_t channel_len,
+                           bool has_since, uint64_t since, core_deliver_fn *deliver, void *ctx,
+                           struct core_sub **out, int64_t *since_out, int64_t *top_out,
+                           char why[GW_ERRLEN]);
+
+/* True once the subscription has caught up and receives commits live. */
+bool core_sub_live(const struct core_sub *sub);
+
+/*
+ * Delivers up to max stored messages to a subscription that is catching up,
+ * and makes it live when it reaches the top. A no-op for a live one.
+ */
+enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max,
+                          char why[GW_ERRLEN]);
+
+/* Ends and frees a subscription; no delivery follows. */
+void core_unsubscribe(struct core *core, struct core_sub *sub);
+
+/* Channels with subscribers, for logs and metrics. */
+size_t core_subscribed_channels(const struct core *core);
+
 /* The database schema version this gateway writes. */
 int core_schema_version(void);
 

@@ -86,8 +86,21 @@ static unsigned http_status(enum gw_err err)
     case GW_E_FIELD:
     case GW_E_PARAM:
     case GW_E_CHANNEL:
+    case GW_E_CURSOR:
+    case GW_E_UNKNOWN_COMMAND:
+    case GW_E_MISSING_ARGUMENT:
         return MHD_HTTP_BAD_REQUEST;
+    case GW_E_TOO_MANY_SUBS:
+    case GW_E_TOO_MANY_ERRORS:
+    case GW_E_TOO_MANY_SESSIONS:
+    case GW_E_SLOW_CONSUMER:
+        return MHD_HTTP_TOO_MANY_REQUESTS;
+    case GW_E_IDLE:
+        return MHD_HTTP_REQUEST_TIMEOUT;
+    case GW_E_LINE_TOO_LONG:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
     case GW_E_NOT_FOUND:
+    case GW_E_NOT_SUBSCRIBED:
         return MHD_HTTP_NOT_FOUND;
     case GW_E_METHOD:
         return MHD_HTTP_METHOD_NOT_ALLOWED;

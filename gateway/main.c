@@ -8,6 +8,7 @@
 #include "config.h"
 #include "core.h"
 #include "front_http.h"
+#include "front_sock.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
@@ -33,6 +34,7 @@ struct gateway {
     struct writer *writer;
     struct core *core;
     struct front_http *http;
+    struct front_sock *sock;
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
 };
@@ -64,10 +66,12 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
         loop_stop(loop);
         return;
     }
-    log_info("%s: stopping (no new connections; finishing %zu requests)",
-             strsignal((int)si.ssi_signo), front_http_in_flight(gw->http));
+    log_info("%s: stopping (no new connections; finishing %zu requests and %zu sessions)",
+             strsignal((int)si.ssi_signo), front_http_in_flight(gw->http),
+             front_sock_sessions(gw->sock));
     gw->stop_deadline_ms = loop_now_ms() + STOP_GRACE_MS;
     front_http_quiesce(gw->http);
+    front_sock_quiesce(gw->sock);
 }
 
 /* While stopping: ends the loop once nothing is under way, or at the deadline. */
@@ -79,11 +83,12 @@ static int stop_when_idle(struct loop *loop, void *ctx)
     if (!gw->stop_deadline_ms)
         return -1;
     now = loop_now_ms();
-    if ((front_http_in_flight(gw->http) == 0 && core_pending(gw->core) == 0) ||
+    if ((front_http_in_flight(gw->http) == 0 && front_sock_sessions(gw->sock) == 0 &&
+         core_pending(gw->core) == 0) ||
         now >= gw->stop_deadline_ms) {
         if (now >= gw->stop_deadline_ms)
-            log_warn("stop: grace period over with %zu requests still open",
-                     front_http_in_flight(gw->http));
+            log_warn("stop: grace period over with %zu requests and %zu sessions still open",
+                     front_http_in_flight(gw->http), front_sock_sessions(gw->sock));
         loop_stop(loop);
         return 0;
     }
@@ -116,8 +121,16 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_connections = gw->cfg.max_connections,
         .idle_timeout = gw->cfg.http_idle_timeout,
     };
+    struct front_sock_options sopts = {
+        .heartbeat = gw->cfg.heartbeat,
+        .idle_timeout = gw->cfg.idle_timeout,
+        .max_outbuf = gw->cfg.max_outbuf,
+        .max_line = gw->cfg.max_line,
+        .max_sessions = gw->cfg.max_sessions,
+        .max_subs = gw->cfg.max_subs,
+    };
     char reason[GW_ERRLEN];
-    int http_fd, http_port;
+    int http_fd, http_port, tcp_fd, tcp_port;
 
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
@@ -137,6 +150,11 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     http_port = net_local_port(http_fd);
     if (!(gw->http = front_http_new(gw->core, gw->loop, http_fd, &hopts, why)))
         return -1;
+    if ((tcp_fd = net_listen(gw->cfg.tcp_addr, 1024, why)) < 0)
+        return -1;
+    tcp_port = net_local_port(tcp_fd);
+    if (!(gw->sock = front_sock_new(gw->core, gw->loop, tcp_fd, &sopts, why)))
+        return -1;
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
         loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
         snprintf(why, GW_ERRLEN, "cannot watch internal descriptors: %s", strerror(errno));
@@ -144,10 +162,11 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     }
     loop_add_hook(gw->loop, stop_when_idle, gw);
 
-    log_info("visavis %s: http on %s (port %d), database %s (schema %d, sync %s)", VISAVIS_VERSION,
-             gw->cfg.http_addr, http_port, gw->cfg.db_path, store_schema_version(),
-             gw->cfg.sync_full ? "full" : "normal");
-    printf("READY http=%d\n", http_port);
+    log_info("visavis %s: http on %s (port %d), tcp on %s (port %d), database %s (schema %d, "
+             "sync %s)",
+             VISAVIS_VERSION, gw->cfg.http_addr, http_port, gw->cfg.tcp_addr, tcp_port,
+             gw->cfg.db_path, store_schema_version(), gw->cfg.sync_full ? "full" : "normal");
+    printf("READY http=%d tcp=%d\n", http_port, tcp_port);
     fflush(stdout);
     return 0;
 }
@@ -162,6 +181,7 @@ static void stop(struct gateway *gw)
         writer_complete(gw->writer);
     }
     front_http_free(gw->http);
+    front_sock_free(gw->sock);
     core_free(gw->core);
     writer_free(gw->writer);
     store_close(gw->rstore);

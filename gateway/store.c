@@ -28,6 +28,7 @@ enum stmt_id {
     ST_HISTORY,
     ST_MESSAGE,
     ST_CHANNELS,
+    ST_TOP,
     ST__COUNT
 };
 
@@ -48,14 +49,16 @@ static const struct stmt_def stmt_defs[ST__COUNT] = {
                                        "RETURNING id, last_seq"},
     [ST_INSERT_MSG] = {STORE_WRITER, "INSERT INTO messages(channel_id, seq, sender, body, ts, via) "
                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
-    [ST_HISTORY] = {STORE_READER, "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via "
-                                  "FROM channels c JOIN messages m ON m.channel_id = c.id "
-                                  "WHERE c.name = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"},
+    [ST_HISTORY] = {STORE_READER,
+                    "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via "
+                    "FROM channels c JOIN messages m ON m.channel_id = c.id "
+                    "WHERE c.name = ?1 AND m.seq > ?2 AND m.seq <= ?4 ORDER BY m.seq LIMIT ?3"},
     [ST_MESSAGE] = {STORE_READER, "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via, c.name "
                                   "FROM messages m JOIN channels c ON c.id = m.channel_id "
                                   "WHERE m.id = ?1"},
     [ST_CHANNELS] = {STORE_READER,
                      "SELECT name, msg_count, last_seq, last_ts FROM channels ORDER BY name"},
+    [ST_TOP] = {STORE_READER, "SELECT last_seq FROM channels WHERE name = ?1"},
 };
 
 struct store {
@@ -317,6 +320,12 @@ static void read_row(sqlite3_stmt *st, struct gw_msg *m)
 enum gw_err store_history(struct store *s, const char *channel, int64_t since, unsigned limit,
                           struct gw_msg **out, size_t *n, char why[GW_ERRLEN])
 {
+    return store_history_upto(s, channel, since, INT64_MAX, limit, out, n, why);
+}
+
+enum gw_err store_history_upto(struct store *s, const char *channel, int64_t since, int64_t max_seq,
+                               unsigned limit, struct gw_msg **out, size_t *n, char why[GW_ERRLEN])
+{
     sqlite3_stmt *st = s->st[ST_HISTORY];
     struct gw_msg *msgs = NULL;
     size_t count = 0, cap = 0;
@@ -326,6 +335,7 @@ enum gw_err store_history(struct store *s, const char *channel, int64_t since, u
     sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_int64(st, 3, limit);
+    sqlite3_bind_int64(st, 4, max_seq);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == cap) {
             cap = cap ? cap * 2 : 16;
@@ -346,6 +356,25 @@ enum gw_err store_history(struct store *s, const char *channel, int64_t since, u
     sqlite3_reset(st);
     *out = msgs;
     *n = count;
+    return err;
+}
+
+enum gw_err store_channel_top(struct store *s, const char *channel, int64_t *top,
+                              char why[GW_ERRLEN])
+{
+    sqlite3_stmt *st = s->st[ST_TOP];
+    enum gw_err err = GW_OK;
+    int rc;
+
+    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *top = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        *top = 0;
+    else
+        err = fail(s, "reading the channel's last seq", why);
+    sqlite3_reset(st);
     return err;
 }
 

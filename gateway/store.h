@@ -60,6 +60,14 @@ enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n,
 enum gw_err store_history(struct store *s, const char *channel, int64_t since, unsigned limit,
                           struct gw_msg **out, size_t *n, char why[GW_ERRLEN]);
 
+/* store_history limited to messages with seq <= max_seq. */
+enum gw_err store_history_upto(struct store *s, const char *channel, int64_t since, int64_t max_seq,
+                               unsigned limit, struct gw_msg **out, size_t *n, char why[GW_ERRLEN]);
+
+/* The channel's last seq into *top; 0 for a channel with no messages. */
+enum gw_err store_channel_top(struct store *s, const char *channel, int64_t *top,
+                              char why[GW_ERRLEN]);
+
 /* The message with this id into *out (release with gw_msg_release); GW_E_NOT_FOUND if none. */
 enum gw_err store_message(struct store *s, int64_t id, struct gw_msg *out, char why[GW_ERRLEN]);
 

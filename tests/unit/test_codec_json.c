@@ -631,6 +631,16 @@ static void test_err_codes(void)
         [GW_E_SHUTDOWN] = "shutting_down",
         [GW_E_SCHEMA] = "schema_mismatch",
         [GW_E_CONFIG] = "invalid_config",
+        [GW_E_UNKNOWN_COMMAND] = "unknown_command",
+        [GW_E_MISSING_ARGUMENT] = "missing_argument",
+        [GW_E_CURSOR] = "invalid_cursor",
+        [GW_E_NOT_SUBSCRIBED] = "not_subscribed",
+        [GW_E_TOO_MANY_SUBS] = "too_many_subscriptions",
+        [GW_E_LINE_TOO_LONG] = "line_too_long",
+        [GW_E_TOO_MANY_ERRORS] = "too_many_errors",
+        [GW_E_IDLE] = "idle_timeout",
+        [GW_E_SLOW_CONSUMER] = "slow_consumer",
+        [GW_E_TOO_MANY_SESSIONS] = "too_many_sessions",
     };
     for (int e = 0; e < GW_E__COUNT; e++) {
         if (want[e])

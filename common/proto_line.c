@@ -1,0 +1,197 @@
+/*
+ * proto_line.c - framing and command parsing; see proto_line.h.
+ *
+ * The text form is for people typing into nc: case-insensitive verbs,
+ * blank-separated arguments, PUB's text kept byte for byte to the line end.
+ * The JSON form is for programs and is decoded by codec_json.
+ */
+#include "proto_line.h"
+
+#include "codec_json.h"
+#include "text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const op_names[PROTO__COUNT] = {
+    [PROTO_NONE] = NULL,           [PROTO_HELP] = "help",   [PROTO_PUB] = "pub",
+    [PROTO_SUB] = "sub",           [PROTO_UNSUB] = "unsub", [PROTO_HIST] = "hist",
+    [PROTO_CHANNELS] = "channels", [PROTO_PING] = "ping",   [PROTO_PONG] = "pong",
+    [PROTO_QUIT] = "quit",
+};
+
+const char *const proto_usage[] = {
+    "HELP: this list",
+    "PUB <channel> <text>: publish; answered once stored",
+    "SUB <channel> [<since>]: the stored messages after <since>, then new ones as they come",
+    "UNSUB <channel>: end a subscription",
+    "HIST <channel> [<since> [<limit>]]: read stored messages",
+    "CHANNELS: every channel",
+    "PING [<token>]: answered at once with the server's time",
+    "QUIT: end the session",
+    "{\"op\":\"pub\",\"channel\":\"...\",\"body\":\"...\"}: the JSON form of any command",
+    NULL,
+};
+
+const char *proto_op_name(enum proto_op op)
+{
+    return (unsigned)op < PROTO__COUNT ? op_names[op] : NULL;
+}
+
+enum proto_frame proto_frame(const char *buf, size_t len, size_t max_line, size_t *line_len,
+                             size_t *consumed)
+{
+    /* Only the first max_line + 2 bytes can hold the end of an acceptable line. */
+    size_t scan = len < max_line + 2 ? len : max_line + 2;
+    const char *nl = memchr(buf, '\n', scan);
+    size_t n;
+
+    if (!nl)
+        return len > max_line ? PROTO_TOO_LONG : PROTO_NEED_MORE;
+    n = (size_t)(nl - buf);
+    *consumed = n + 1;
+    if (n && buf[n - 1] == '\r')
+        n--;
+    if (n > max_line)
+        return PROTO_TOO_LONG;
+    *line_len = n;
+    return PROTO_LINE;
+}
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Cuts the next blank-separated word off (*p, *n); false when none is left. */
+static bool next_word(const char **p, size_t *n, const char **word, size_t *wlen)
+{
+    while (*n && blank(**p)) {
+        (*p)++;
+        (*n)--;
+    }
+    if (!*n)
+        return false;
+    *word = *p;
+    while (*n && !blank(**p)) {
+        (*p)++;
+        (*n)--;
+    }
+    *wlen = (size_t)(*p - *word);
+    return true;
+}
+
+static enum gw_err parse_number(const char *w, size_t wlen, const char *what, uint64_t *out,
+                                char why[GW_ERRLEN])
+{
+    char tmp[24];
+
+    if (wlen < sizeof(tmp)) {
+        memcpy(tmp, w, wlen);
+        tmp[wlen] = '\0';
+        if (text_parse_u64(tmp, INT64_MAX, out))
+            return GW_OK;
+    }
+    snprintf(why, GW_ERRLEN, "%s must be a non-negative integer, got '%.*s'", what,
+             (int)(wlen > 40 ? 40 : wlen), w);
+    return GW_E_PARAM;
+}
+
+static enum gw_err too_many(enum proto_op op, char why[GW_ERRLEN])
+{
+    snprintf(why, GW_ERRLEN, "too many arguments for %s (see HELP)", proto_op_name(op));
+    return GW_E_PARAM;
+}
+
+static enum gw_err parse_text(const char *p, size_t n, struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    const char *verb, *w;
+    size_t vlen, wlen;
+    enum gw_err err;
+
+    if (!next_word(&p, &n, &verb, &vlen))
+        return GW_OK; /* blank line */
+    for (unsigned i = 1; i < PROTO__COUNT; i++) {
+        if (strlen(op_names[i]) == vlen && strncasecmp(op_names[i], verb, vlen) == 0) {
+            cmd->op = (enum proto_op)i;
+            break;
+        }
+    }
+    if (cmd->op == PROTO_NONE) {
+        snprintf(why, GW_ERRLEN, "unknown command '%.*s' (try HELP)", (int)(vlen > 40 ? 40 : vlen),
+                 verb);
+        return GW_E_UNKNOWN_COMMAND;
+    }
+
+    switch (cmd->op) {
+    case PROTO_PUB:
+        if (!next_word(&p, &n, &cmd->channel, &cmd->channel_len)) {
+            snprintf(why, GW_ERRLEN, "PUB needs a channel and a text: PUB <channel> <text>");
+            return GW_E_MISSING_ARGUMENT;
+        }
+        while (n && blank(*p)) {
+            p++;
+            n--;
+        }
+        if (!n) {
+            snprintf(why, GW_ERRLEN, "PUB needs a text after the channel: PUB <channel> <text>");
+            return GW_E_MISSING_ARGUMENT;
+        }
+        cmd->body = p;
+        cmd->body_len = n;
+        return GW_OK;
+    case PROTO_SUB:
+    case PROTO_UNSUB:
+    case PROTO_HIST:
+        if (!next_word(&p, &n, &cmd->channel, &cmd->channel_len)) {
+            snprintf(why, GW_ERRLEN, "%s needs a channel (see HELP)", proto_op_name(cmd->op));
+            return GW_E_MISSING_ARGUMENT;
+        }
+        if (cmd->op != PROTO_UNSUB && next_word(&p, &n, &w, &wlen)) {
+            if ((err = parse_number(w, wlen, "since", &cmd->since, why)) != GW_OK)
+                return err;
+            cmd->has_since = true;
+        }
+        if (cmd->op == PROTO_HIST && next_word(&p, &n, &w, &wlen)) {
+            if ((err = parse_number(w, wlen, "limit", &cmd->limit, why)) != GW_OK)
+                return err;
+            cmd->has_limit = true;
+        }
+        break;
+    case PROTO_PING:
+        if (next_word(&p, &n, &cmd->token, &cmd->token_len) && cmd->token_len > PROTO_TOKEN_MAX) {
+            snprintf(why, GW_ERRLEN, "a PING token is at most %d bytes", PROTO_TOKEN_MAX);
+            return GW_E_PARAM;
+        }
+        break;
+    default:
+        break;
+    }
+    if (next_word(&p, &n, &w, &wlen))
+        return too_many(cmd->op, why);
+    return GW_OK;
+}
+
+enum gw_err proto_parse(const char *line, size_t len, struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    size_t i = 0;
+
+    memset(cmd, 0, sizeof(*cmd));
+    if (!text_utf8_valid(line, len)) {
+        snprintf(why, GW_ERRLEN, "the line is not valid UTF-8");
+        return GW_E_UTF8;
+    }
+    while (i < len && blank(line[i]))
+        i++;
+    if (i < len && line[i] == '{')
+        return codec_cmd_decode(line + i, len - i, cmd, why);
+    return parse_text(line + i, len - i, cmd, why);
+}
+
+void proto_cmd_release(struct proto_cmd *cmd)
+{
+    free(cmd->owned);
+    cmd->owned = NULL;
+}
