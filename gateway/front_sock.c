@@ -315,7 +315,8 @@ static void on_deliver(void *ctx, const struct gw_msg *m)
     struct sub_slot *slot = ctx;
     struct session *s = slot->s;
 
-    if (s->state != S_OPEN && s->state != S_CLOSING)
+    /* A closing session's last line is its farewell: nothing follows it. */
+    if (s->state != S_OPEN)
         return;
     codec_line_message(&s->out, m);
     slot->last_seq = m->seq;
