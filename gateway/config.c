@@ -13,176 +13,120 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stddef.h>
+
+enum setting_kind {
+    K_ADDR,      /* char[CONFIG_ADDR_MAX], "host:port" */
+    K_PATH,      /* char[PATH_MAX] */
+    K_LOG_LEVEL, /* enum log_level */
+    K_SYNC,      /* bool: "full" or "normal" */
+    K_UNSIGNED,  /* unsigned in [lo, hi] */
+    K_SIZE       /* size_t in [lo, hi] */
+};
+
+/* A setting is a row: where it lives in struct gw_config and how it is read. */
 struct setting {
     const char *flag; /* without the leading "--" */
     const char *env;
     const char *def;
     const char *help;
-    /* Returns 0, or -1 with the complaint about value (not naming the source). */
-    int (*set)(struct gw_config *cfg, const char *value, char why[GW_ERRLEN]);
+    enum setting_kind kind;
+    size_t offset;
+    uint64_t lo, hi;
 };
 
-static int set_addr(char *dst, const char *value, char why[GW_ERRLEN])
-{
-    char host[NET_HOST_MAX];
-    int port;
-
-    if (strlen(value) >= CONFIG_ADDR_MAX) {
-        snprintf(why, GW_ERRLEN, "address too long");
-        return -1;
-    }
-    if (net_split_hostport(value, host, &port, why) < 0)
-        return -1;
-    strcpy(dst, value);
-    return 0;
-}
-
-static int set_http_addr(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_addr(cfg->http_addr, value, why);
-}
-
-static int set_tcp_addr(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_addr(cfg->tcp_addr, value, why);
-}
-
-static int set_db(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    if (!*value || strlen(value) >= sizeof(cfg->db_path)) {
-        snprintf(why, GW_ERRLEN, "'%s': expected a file path", value);
-        return -1;
-    }
-    strcpy(cfg->db_path, value);
-    return 0;
-}
-
-static int set_log_level(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    if (log_level_parse(value, &cfg->log_level) < 0) {
-        snprintf(why, GW_ERRLEN, "'%s': expected debug, info, warn or error", value);
-        return -1;
-    }
-    return 0;
-}
-
-static int parse_range(const char *value, uint64_t lo, uint64_t hi, uint64_t *out,
-                       char why[GW_ERRLEN])
-{
-    if (!text_parse_u64(value, hi, out) || *out < lo) {
-        snprintf(why, GW_ERRLEN, "'%s': expected a whole number from %llu to %llu", value,
-                 (unsigned long long)lo, (unsigned long long)hi);
-        return -1;
-    }
-    return 0;
-}
-
-static int set_unsigned(unsigned *dst, const char *value, uint64_t lo, uint64_t hi,
-                        char why[GW_ERRLEN])
-{
-    uint64_t v;
-    if (parse_range(value, lo, hi, &v, why) < 0)
-        return -1;
-    *dst = (unsigned)v;
-    return 0;
-}
-
-static int set_size(size_t *dst, const char *value, uint64_t lo, uint64_t hi, char why[GW_ERRLEN])
-{
-    uint64_t v;
-    if (parse_range(value, lo, hi, &v, why) < 0)
-        return -1;
-    *dst = (size_t)v;
-    return 0;
-}
-
-static int set_max_body(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_size(&cfg->max_body, value, 1, 16u * 1024 * 1024, why);
-}
-
-static int set_max_connections(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_unsigned(&cfg->max_connections, value, 1, 1000000, why);
-}
-
-static int set_http_idle_timeout(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_unsigned(&cfg->http_idle_timeout, value, 1, 86400, why);
-}
-
-static int set_heartbeat(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_unsigned(&cfg->heartbeat, value, 1, 3600, why);
-}
-
-static int set_idle_timeout(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_unsigned(&cfg->idle_timeout, value, 1, 86400, why);
-}
-
-static int set_max_outbuf(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_size(&cfg->max_outbuf, value, 4096, 1024u * 1024 * 1024, why);
-}
-
-static int set_max_line(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_size(&cfg->max_line, value, 64, 16u * 1024 * 1024, why);
-}
-
-static int set_max_sessions(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_unsigned(&cfg->max_sessions, value, 1, 1000000, why);
-}
-
-static int set_max_subs(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    return set_unsigned(&cfg->max_subs, value, 1, 100000, why);
-}
-
-static int set_sync(struct gw_config *cfg, const char *value, char why[GW_ERRLEN])
-{
-    if (strcmp(value, "full") == 0)
-        cfg->sync_full = true;
-    else if (strcmp(value, "normal") == 0)
-        cfg->sync_full = false;
-    else {
-        snprintf(why, GW_ERRLEN, "'%s': expected full or normal", value);
-        return -1;
-    }
-    return 0;
-}
+#define AT(field) offsetof(struct gw_config, field)
 
 static const struct setting settings[] = {
     {"http-addr", "VISAVIS_HTTP_ADDR", "127.0.0.1:8080", "REST API address (port 0: any free port)",
-     set_http_addr},
+     K_ADDR, AT(http_addr), 0, 0},
     {"tcp-addr", "VISAVIS_TCP_ADDR", "127.0.0.1:12345",
-     "TCP session address (port 0: any free port)", set_tcp_addr},
-    {"db", "VISAVIS_DB", "./visavis.db", "SQLite database file, created if absent", set_db},
+     "TCP session address (port 0: any free port)", K_ADDR, AT(tcp_addr), 0, 0},
+    {"db", "VISAVIS_DB", "./visavis.db", "SQLite database file, created if absent", K_PATH,
+     AT(db_path), 0, 0},
     {"log-level", "VISAVIS_LOG_LEVEL", "info", "debug, info (one line per request), warn, error",
-     set_log_level},
-    {"max-body", "VISAVIS_MAX_BODY", "65536", "largest request body in bytes (413 above)",
-     set_max_body},
+     K_LOG_LEVEL, AT(log_level), 0, 0},
+    {"max-body", "VISAVIS_MAX_BODY", "65536", "largest request body in bytes (413 above)", K_SIZE,
+     AT(max_body), 1, 16u * 1024 * 1024},
     {"max-connections", "VISAVIS_MAX_CONNECTIONS", "4096", "HTTP connections open at once",
-     set_max_connections},
+     K_UNSIGNED, AT(max_connections), 1, 1000000},
     {"http-idle-timeout", "VISAVIS_HTTP_IDLE_TIMEOUT", "60",
-     "seconds an idle HTTP keep-alive connection is kept", set_http_idle_timeout},
+     "seconds an idle HTTP keep-alive connection is kept", K_UNSIGNED, AT(http_idle_timeout), 1,
+     86400},
     {"sync", "VISAVIS_SYNC", "full",
      "full: fsync at every commit (survives power loss); normal: survives a crash of the process",
-     set_sync},
+     K_SYNC, AT(sync_full), 0, 0},
     {"heartbeat", "VISAVIS_HEARTBEAT", "30",
-     "seconds without output after which a session is sent a ping", set_heartbeat},
+     "seconds without output after which a session is sent a ping", K_UNSIGNED, AT(heartbeat), 1,
+     3600},
     {"idle-timeout", "VISAVIS_IDLE_TIMEOUT", "90",
      "seconds: an idle unsubscribed session is closed; unacknowledged data ends a session",
-     set_idle_timeout},
+     K_UNSIGNED, AT(idle_timeout), 1, 86400},
     {"max-outbuf", "VISAVIS_MAX_OUTBUF", "1048576",
-     "bytes queued to one session before it is a slow consumer", set_max_outbuf},
-    {"max-line", "VISAVIS_MAX_LINE", "65536", "longest command line in bytes", set_max_line},
-    {"max-sessions", "VISAVIS_MAX_SESSIONS", "10000", "TCP sessions open at once",
-     set_max_sessions},
-    {"max-subs", "VISAVIS_MAX_SUBS", "64", "subscriptions per session", set_max_subs},
+     "bytes queued to one session before it is a slow consumer", K_SIZE, AT(max_outbuf), 4096,
+     1024u * 1024 * 1024},
+    {"max-line", "VISAVIS_MAX_LINE", "65536", "longest command line in bytes", K_SIZE, AT(max_line),
+     64, 16u * 1024 * 1024},
+    {"max-sessions", "VISAVIS_MAX_SESSIONS", "10000", "TCP sessions open at once", K_UNSIGNED,
+     AT(max_sessions), 1, 1000000},
+    {"max-subs", "VISAVIS_MAX_SUBS", "64", "subscriptions per session", K_UNSIGNED, AT(max_subs), 1,
+     100000},
 };
+
+/* Parses value into the field s describes. Returns 0, or -1 with the complaint in why. */
+static int set(struct gw_config *cfg, const struct setting *s, const char *value,
+               char why[GW_ERRLEN])
+{
+    char *field = (char *)cfg + s->offset;
+    char host[NET_HOST_MAX];
+    uint64_t v;
+    int port;
+
+    switch (s->kind) {
+    case K_ADDR:
+        if (strlen(value) >= CONFIG_ADDR_MAX) {
+            snprintf(why, GW_ERRLEN, "address too long");
+            return -1;
+        }
+        if (net_split_hostport(value, host, &port, why) < 0)
+            return -1;
+        strcpy(field, value);
+        return 0;
+    case K_PATH:
+        if (!*value || strlen(value) >= PATH_MAX) {
+            snprintf(why, GW_ERRLEN, "'%s': expected a file path", value);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    case K_LOG_LEVEL:
+        if (log_level_parse(value, (enum log_level *)(void *)field) < 0) {
+            snprintf(why, GW_ERRLEN, "'%s': expected debug, info, warn or error", value);
+            return -1;
+        }
+        return 0;
+    case K_SYNC:
+        if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0) {
+            snprintf(why, GW_ERRLEN, "'%s': expected full or normal", value);
+            return -1;
+        }
+        *(bool *)(void *)field = strcmp(value, "full") == 0;
+        return 0;
+    case K_UNSIGNED:
+    case K_SIZE:
+        if (!text_parse_u64(value, s->hi, &v) || v < s->lo) {
+            snprintf(why, GW_ERRLEN, "'%s': expected a whole number from %llu to %llu", value,
+                     (unsigned long long)s->lo, (unsigned long long)s->hi);
+            return -1;
+        }
+        if (s->kind == K_SIZE)
+            *(size_t *)(void *)field = (size_t)v;
+        else
+            *(unsigned *)(void *)field = (unsigned)v;
+        return 0;
+    }
+    return -1;
+}
 
 static const struct setting *find_setting(const char *flag, size_t len)
 {
@@ -198,7 +142,7 @@ static enum gw_err apply(struct gw_config *cfg, const struct setting *s, const c
 {
     char reason[GW_ERRLEN];
 
-    if (s->set(cfg, value, reason) < 0) {
+    if (set(cfg, s, value, reason) < 0) {
         snprintf(why, GW_ERRLEN, "%.60s: %.190s", source, reason);
         return GW_E_CONFIG;
     }
