@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include "log.h"
+#include "seqcache.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -23,7 +24,9 @@ enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
-    ST_BUMP_CHANNEL,
+    ST_CHANNEL_GET,
+    ST_CHANNEL_NEW,
+    ST_CHANNEL_SET,
     ST_INSERT_MSG,
     ST_HISTORY,
     ST_MESSAGE,
@@ -41,12 +44,10 @@ static const struct stmt_def stmt_defs[ST__COUNT] = {
     [ST_BEGIN] = {STORE_WRITER, "BEGIN IMMEDIATE"},
     [ST_COMMIT] = {STORE_WRITER, "COMMIT"},
     [ST_ROLLBACK] = {STORE_WRITER, "ROLLBACK"},
-    /* Creates the channel on its first message and hands out the next seq. */
-    [ST_BUMP_CHANNEL] = {STORE_WRITER, "INSERT INTO channels(name, last_seq, msg_count, last_ts) "
-                                       "VALUES (?1, 1, 1, ?2) "
-                                       "ON CONFLICT(name) DO UPDATE SET last_seq = last_seq + 1, "
-                                       "msg_count = msg_count + 1, last_ts = excluded.last_ts "
-                                       "RETURNING id, last_seq"},
+    [ST_CHANNEL_GET] = {STORE_WRITER, "SELECT id, last_seq FROM channels WHERE name = ?1"},
+    [ST_CHANNEL_NEW] = {STORE_WRITER, "INSERT INTO channels(name) VALUES (?1)"},
+    [ST_CHANNEL_SET] = {STORE_WRITER, "UPDATE channels SET last_seq = ?2, "
+                                      "msg_count = msg_count + ?3, last_ts = ?4 WHERE id = ?1"},
     [ST_INSERT_MSG] = {STORE_WRITER, "INSERT INTO messages(channel_id, seq, sender, body, ts, via) "
                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
     [ST_HISTORY] = {STORE_READER,
@@ -68,6 +69,8 @@ struct store {
     int64_t last_ts_ms;
     int64_t *scratch; /* id, seq of each message of the batch under way */
     size_t scratch_cap;
+    struct seqcache seqs;
+    struct seqcache_entry **touched; /* channels of the batch under way */
 };
 
 int store_schema_version(void)
@@ -143,6 +146,8 @@ enum gw_err store_open(struct store **out, const char *path, enum store_role rol
 {
     struct store *s = gw_xcalloc(1, sizeof(*s));
     enum gw_err err;
+
+    seqcache_init(&s->seqs);
     int version;
 
     *out = NULL;
@@ -204,6 +209,8 @@ void store_close(struct store *s)
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_warn("store: close: %s", sqlite3_errmsg(s->db));
     free(s->scratch);
+    free(s->touched);
+    seqcache_release(&s->seqs);
     free(s);
 }
 
@@ -225,32 +232,52 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The cache entry for channel, read from (or created on) disk the first time. */
+static enum gw_err channel_entry(struct store *s, const char *channel, struct seqcache_entry **out,
+                                 char why[GW_ERRLEN])
+{
+    sqlite3_stmt *get = s->st[ST_CHANNEL_GET];
+    int64_t id, last_seq = 0;
+    enum gw_err err;
+    int rc;
+
+    if ((*out = seqcache_find(&s->seqs, channel)))
+        return GW_OK;
+    sqlite3_bind_text(get, 1, channel, -1, SQLITE_STATIC);
+    rc = sqlite3_step(get);
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(get, 0);
+        last_seq = sqlite3_column_int64(get, 1);
+    }
+    err = rc == SQLITE_ROW || rc == SQLITE_DONE ? GW_OK : fail(s, "reading the channel", why);
+    sqlite3_reset(get);
+    if (err != GW_OK)
+        return err;
+    if (rc == SQLITE_DONE) {
+        sqlite3_bind_text(s->st[ST_CHANNEL_NEW], 1, channel, -1, SQLITE_STATIC);
+        if ((err = step_done(s, ST_CHANNEL_NEW, "creating the channel", why)) != GW_OK)
+            return err;
+        id = sqlite3_last_insert_rowid(s->db);
+    }
+    *out = seqcache_add(&s->seqs, channel, id, last_seq);
+    return GW_OK;
+}
+
 /* Inserts m; its id and seq go to *id and *seq_out, m itself is left as it is. */
 static enum gw_err append_one(struct store *s, const struct gw_msg *m, int64_t ts, int64_t *id,
-                              int64_t *seq_out, char why[GW_ERRLEN])
+                              int64_t *seq_out, size_t *ntouched, char why[GW_ERRLEN])
 {
-    sqlite3_stmt *bump = s->st[ST_BUMP_CHANNEL], *ins = s->st[ST_INSERT_MSG];
-    int64_t channel_id, seq;
+    sqlite3_stmt *ins = s->st[ST_INSERT_MSG];
+    struct seqcache_entry *e;
     enum gw_err err;
+    int first;
 
-    sqlite3_bind_text(bump, 1, m->channel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(bump, 2, ts);
-    if (sqlite3_step(bump) != SQLITE_ROW) {
-        err = fail(s, "updating the channel", why);
-        sqlite3_reset(bump);
+    if ((err = channel_entry(s, m->channel, &e, why)) != GW_OK)
         return err;
-    }
-    channel_id = sqlite3_column_int64(bump, 0);
-    seq = sqlite3_column_int64(bump, 1);
-    /* RETURNING rows are only final once the statement has run to completion. */
-    if (sqlite3_step(bump) != SQLITE_DONE) {
-        err = fail(s, "updating the channel", why);
-        sqlite3_reset(bump);
-        return err;
-    }
-    sqlite3_reset(bump);
-
-    sqlite3_bind_int64(ins, 1, channel_id);
+    int64_t seq = seqcache_next(&s->seqs, e, &first);
+    if (first)
+        s->touched[(*ntouched)++] = e;
+    sqlite3_bind_int64(ins, 1, e->id);
     sqlite3_bind_int64(ins, 2, seq);
     sqlite3_bind_text(ins, 3, m->sender, (int)m->sender_len, SQLITE_STATIC);
     sqlite3_bind_text(ins, 4, m->body, (int)m->body_len, SQLITE_STATIC);
@@ -263,9 +290,28 @@ static enum gw_err append_one(struct store *s, const struct gw_msg *m, int64_t t
     return GW_OK;
 }
 
+/* One UPDATE per channel of the batch, with its new last seq and count. */
+static enum gw_err update_channels(struct store *s, size_t ntouched, int64_t ts,
+                                   char why[GW_ERRLEN])
+{
+    sqlite3_stmt *set = s->st[ST_CHANNEL_SET];
+    enum gw_err err;
+
+    for (size_t i = 0; i < ntouched; i++) {
+        sqlite3_bind_int64(set, 1, s->touched[i]->id);
+        sqlite3_bind_int64(set, 2, s->touched[i]->pending_seq);
+        sqlite3_bind_int64(set, 3, s->touched[i]->pending_count);
+        sqlite3_bind_int64(set, 4, ts);
+        if ((err = step_done(s, ST_CHANNEL_SET, "updating the channel", why)) != GW_OK)
+            return err;
+    }
+    return GW_OK;
+}
+
 enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, char why[GW_ERRLEN])
 {
     int64_t ts = now_ms();
+    size_t ntouched = 0;
     enum gw_err err;
 
     GW_ASSERT(s->role == STORE_WRITER);
@@ -273,19 +319,24 @@ enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, 
         ts = s->last_ts_ms;
     if (n > s->scratch_cap) {
         int64_t *grown = gw_xrealloc(s->scratch, 2 * n * sizeof(*grown));
+        struct seqcache_entry **grown_touched = gw_xrealloc(s->touched, n * sizeof(*s->touched));
         s->scratch = grown;
+        s->touched = grown_touched;
         s->scratch_cap = n;
     }
+    seqcache_begin(&s->seqs, n);
     if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
         return err;
     for (size_t i = 0; i < n; i++) {
-        if ((err = append_one(s, msgs[i], ts, &s->scratch[2 * i], &s->scratch[2 * i + 1], why)) !=
-            GW_OK)
+        if ((err = append_one(s, msgs[i], ts, &s->scratch[2 * i], &s->scratch[2 * i + 1], &ntouched,
+                              why)) != GW_OK)
             goto rollback;
     }
-    if ((err = step_done(s, ST_COMMIT, "committing", why)) != GW_OK)
+    if ((err = update_channels(s, ntouched, ts, why)) != GW_OK ||
+        (err = step_done(s, ST_COMMIT, "committing", why)) != GW_OK)
         goto rollback;
-    /* Committed: only now do the messages learn who they are. */
+    /* Committed: only now do the messages, and the cache, learn the results. */
+    seqcache_commit(&s->seqs, s->touched, ntouched);
     for (size_t i = 0; i < n; i++) {
         msgs[i]->id = s->scratch[2 * i];
         msgs[i]->seq = s->scratch[2 * i + 1];
@@ -300,6 +351,8 @@ rollback:
         char ignored[GW_ERRLEN];
         step_done(s, ST_ROLLBACK, "rolling back", ignored);
     }
+    /* Channel rows created in it are gone too: reload from disk next time. */
+    seqcache_clear(&s->seqs);
     return err;
 }
 
