@@ -470,7 +470,9 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
     }
     opname = json_string_value(op);
     for (unsigned i = 1; i < PROTO__COUNT; i++) {
-        if (strcmp(proto_op_name((enum proto_op)i), opname) == 0)
+        const char *name = proto_op_name((enum proto_op)i);
+        /* By length too: "pub\u0000x" is not pub. */
+        if (json_string_length(op) == strlen(name) && memcmp(name, opname, strlen(name)) == 0)
             cmd->op = (enum proto_op)i;
     }
     if (cmd->op == PROTO_NONE) {

@@ -30,6 +30,7 @@ const char *const proto_usage[] = {
     "HIST <channel> [<since> [<limit>]]: read stored messages",
     "CHANNELS: every channel",
     "PING [<token>]: answered at once with the server's time",
+    "PONG: the optional answer to a heartbeat ping; no reply",
     "QUIT: end the session",
     "{\"op\":\"pub\",\"channel\":\"...\",\"body\":\"...\"}: the JSON form of any command",
     NULL,
@@ -45,11 +46,14 @@ enum proto_frame proto_frame(const char *buf, size_t len, size_t max_line, size_
 {
     /* Only the first max_line + 2 bytes can hold the end of an acceptable line. */
     size_t scan = len < max_line + 2 ? len : max_line + 2;
-    const char *nl = memchr(buf, '\n', scan);
+    const char *nl = scan ? memchr(buf, '\n', scan) : NULL; /* an empty buffer may be NULL */
     size_t n;
 
-    if (!nl)
-        return len > max_line ? PROTO_TOO_LONG : PROTO_NEED_MORE;
+    if (!nl) {
+        /* max_line bytes and a CR may still be a line whose LF is on its way. */
+        bool may_fit = len <= max_line || (len == max_line + 1 && buf[max_line] == '\r');
+        return may_fit ? PROTO_NEED_MORE : PROTO_TOO_LONG;
+    }
     n = (size_t)(nl - buf);
     *consumed = n + 1;
     if (n && buf[n - 1] == '\r')
@@ -88,7 +92,8 @@ static enum gw_err parse_number(const char *w, size_t wlen, const char *what, ui
 {
     char tmp[24];
 
-    if (wlen < sizeof(tmp)) {
+    /* A NUL would end the C string early and pass "5<NUL>x" off as 5. */
+    if (wlen < sizeof(tmp) && !memchr(w, '\0', wlen)) {
         memcpy(tmp, w, wlen);
         tmp[wlen] = '\0';
         if (text_parse_u64(tmp, INT64_MAX, out))

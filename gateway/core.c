@@ -261,22 +261,24 @@ bool core_sub_live(const struct core_sub *sub)
     return sub->live;
 }
 
-enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max,
+enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max, size_t max_bytes,
                           char why[GW_ERRLEN])
 {
     struct gw_msg *msgs;
-    size_t n;
+    size_t n, bytes = 0;
     enum gw_err err;
 
-    if (sub->live)
-        return GW_OK;
+    if (sub->live || max == 0)
+        return GW_OK; /* nothing read must not look like a hole */
     /* Never past top: later commits come through fan_out. */
     err = store_history_upto(core->reader, sub->ch->name, sub->cursor, sub->ch->top, max, &msgs, &n,
                              why);
     if (err != GW_OK)
         return err;
-    for (size_t i = 0; i < n; i++) {
+    /* Rows past the budget are read again next time: the cursor says where we are. */
+    for (size_t i = 0; i < n && (i == 0 || bytes < max_bytes); i++) {
         sub->cursor = msgs[i].seq;
+        bytes += msgs[i].body_len + msgs[i].sender_len;
         sub->deliver(sub->ctx, &msgs[i]);
     }
     gw_msgs_free(msgs, n);

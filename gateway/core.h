@@ -99,10 +99,12 @@ enum gw_err core_subscribe(struct core *core, const char *channel, size_t channe
 bool core_sub_live(const struct core_sub *sub);
 
 /*
- * Delivers up to max stored messages to a subscription that is catching up,
- * and makes it live when it reaches the top. A no-op for a live one.
+ * Delivers stored messages to a subscription that is catching up, up to max
+ * of them and until about max_bytes of sender and body were delivered (at
+ * least one message, so a huge one still gets through), and makes it live
+ * when it reaches the top. A no-op for a live one.
  */
-enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max,
+enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max, size_t max_bytes,
                           char why[GW_ERRLEN]);
 
 /* Ends and frees a subscription; no delivery follows. */

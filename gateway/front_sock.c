@@ -95,6 +95,7 @@ struct session {
     bool want_write; /* EPOLLOUT is on */
     bool reading;    /* EPOLLIN is on */
     bool bye_when_drained;
+    int send_errno; /* the connection broke during a send that could not close it */
 };
 
 struct front_sock {
@@ -286,6 +287,8 @@ static void reply_error(struct session *s, const struct proto_cmd *cmd, enum gw_
 
 /* ---- deliveries ---- */
 
+static bool try_send(struct session *s);
+
 static void go_slow(struct session *s)
 {
     const char **names = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*names));
@@ -321,7 +324,8 @@ static void on_deliver(void *ctx, const struct gw_msg *m)
     codec_line_message(&s->out, m);
     slot->last_seq = m->seq;
     sent_line(s);
-    if (out_pending(s) > s->fs->o.max_outbuf)
+    /* Over the limit is what the peer has not taken: let the socket take what it can first. */
+    if (out_pending(s) > s->fs->o.max_outbuf && try_send(s) && out_pending(s) > s->fs->o.max_outbuf)
         go_slow(s);
 }
 
@@ -591,7 +595,12 @@ static void process_input(struct session *s)
 
 /* ---- I/O ---- */
 
-static void flush_out(struct session *s)
+/*
+ * Sends what the socket takes now. Returns false on a broken connection
+ * without closing it: callers inside a fan-out must not end subscriptions,
+ * so only the top-level callers (flush_out) act on it.
+ */
+static bool try_send(struct session *s)
 {
     while (out_pending(s)) {
         ssize_t n = send(s->fd, s->out.data + s->out_off, out_pending(s), MSG_NOSIGNAL);
@@ -600,8 +609,8 @@ static void flush_out(struct session *s)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            session_kill(s, strerror(errno));
-            return;
+            s->send_errno = errno;
+            return false;
         }
         s->out_off += (size_t)n;
     }
@@ -612,6 +621,15 @@ static void flush_out(struct session *s)
         memmove(s->out.data, s->out.data + s->out_off, out_pending(s));
         s->out.len -= s->out_off;
         s->out_off = 0;
+    }
+    return true;
+}
+
+static void flush_out(struct session *s)
+{
+    if (s->send_errno || !try_send(s)) {
+        session_kill(s, strerror(s->send_errno));
+        return;
     }
     bool want = out_pending(s) > 0;
     if (want != s->want_write) {
@@ -677,7 +695,8 @@ static void pump(struct session *s)
         char why[GW_ERRLEN];
 
         while (!core_sub_live(slot->sub) && out_pending(s) < low_water && s->state == S_OPEN) {
-            if (core_sub_pump(s->fs->core, slot->sub, PUMP_BATCH, why) != GW_OK) {
+            if (core_sub_pump(s->fs->core, slot->sub, PUMP_BATCH, low_water - out_pending(s),
+                              why) != GW_OK) {
                 log_error("tcp session %s: replay of '%s' failed: %s", s->id, slot->channel, why);
                 codec_line_error(&s->out, GW_E_STORE, why, "sub", NULL, 0);
                 sent_line(s);
