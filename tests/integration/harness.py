@@ -731,3 +731,352 @@ def main():
         _diag('%d of %d failed' % (failed, n))
     sys.stdout.flush()
     sys.exit(1 if failed else 0)
+
+
+# --------------------------------------------------------------------------
+# TCP sessions (docs/protocol.md)
+
+import collections  # noqa: E402 - kept with the session helpers
+import struct  # noqa: E402
+
+SESSION_TIMEOUT = float(os.environ.get('VISAVIS_TEST_SESSION_TIMEOUT', '20'))
+PUSH_TYPES = ('message', 'ping', 'gap')
+HELLO_KEYS = ['type', 'protocol', 'version', 'server', 'session', 'heartbeat']
+SESSION_ID_RE = re.compile(r'^[0-9a-f]{16}$')
+
+
+class Session:
+    """One TCP session with the gateway's session front.
+
+    s = Session(gw)                  connect and read the greeting (s.hello)
+    s = Session(gw, hello=False)     connect only
+    s.cmd('SUB general')             send one line (LF added)
+    s.send(b'raw bytes')             send bytes as they are
+    s.send_json({'op': 'ping'})      send a JSON command line
+    r = s.reply()                    the next reply; pushes met on the way are
+                                     kept in s.pushes (collections.deque)
+    r = s.request('PING x')          cmd() + reply()
+    m = s.push()                     the next "message" push (heartbeat pings
+                                     are counted in s.pings and skipped)
+    ms = s.messages(n)               the next n "message" pushes
+    ls = s.collect(0.3)              every line that arrives within 0.3 s
+    ls = s.until_eof()               every line up to the server's close
+
+    Every line the server sends must be one JSON object with a string "type",
+    ended by LF; anything else fails the test. Reads have a deadline
+    (SESSION_TIMEOUT unless given), never a sleep.
+    """
+
+    def __init__(self, gw, hello=True, timeout=None, rcvbuf=None, connect_timeout=None):
+        port = gw if isinstance(gw, int) else gw.tcp_port
+        check(port, 'gateway has no TCP port: its READY line has no tcp=<port>')
+        self.port = port
+        self.timeout = SESSION_TIMEOUT if timeout is None else timeout
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(connect_timeout or self.timeout)
+        try:
+            s.connect(('127.0.0.1', port))
+        except BaseException:
+            s.close()
+            raise
+        s.settimeout(self.timeout)
+        self.sock = s
+        self.buf = b''
+        self.eof = False
+        self.reset = False
+        self.pushes = collections.deque()   # pushes met while waiting for a reply
+        self.replies = collections.deque()  # replies met while waiting for a push
+        self.pings = 0                      # heartbeat pings seen
+        self.last_raw = None
+        self.raw_lines = 0
+        self.hello = self.read_line() if hello else None
+        if hello:
+            eq(self.hello.get('type'), 'hello', 'type of the first line (%s)' % _short(self.hello))
+
+    # -- sending -----------------------------------------------------------
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode('utf-8')
+        self.sock.sendall(data)
+
+    def cmd(self, line, end='\n'):
+        if isinstance(line, bytes):
+            self.send(line + end.encode('ascii'))
+        else:
+            self.send(line + end)
+
+    def send_json(self, obj, end='\n'):
+        self.send(json.dumps(obj, ensure_ascii=False) + end)
+
+    # -- reading -----------------------------------------------------------
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def _fill(self, deadline):
+        """Read once more into buf; False at EOF. Raises Failure at the deadline."""
+        if self.eof:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout()
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(262144)
+        except ConnectionResetError:
+            self.eof = self.reset = True
+            return False
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def read_raw(self, timeout=None):
+        """The next line as bytes without its LF; None at a clean EOF."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        start = 0
+        while True:
+            i = self.buf.find(b'\n', start)
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 1:]
+                self.last_raw = line
+                self.raw_lines += 1
+                return line
+            start = len(self.buf)
+            try:
+                more = self._fill(deadline)
+            except socket.timeout:
+                raise Failure('no line from the session within %.1fs (partial: %s)'
+                              % (self.timeout if timeout is None else timeout, _short(self.buf, 300)))
+            if not more:
+                check(not self.buf, 'the server closed the session%s inside a line: %s'
+                      % (' (reset)' if self.reset else '', _short(self.buf, 300)))
+                return None
+
+    @staticmethod
+    def parse(raw):
+        try:
+            obj = json.loads(raw.decode('utf-8'))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise Failure('server line is not UTF-8 JSON (%s): %s' % (e, _short(raw, 400)))
+        check(isinstance(obj, dict), 'server line is not a JSON object: %s' % _short(raw, 400))
+        check(isinstance(obj.get('type'), str), 'server line has no string "type": %s' % _short(raw, 400))
+        return obj
+
+    def read_line(self, timeout=None):
+        """The next line, parsed; EOF fails."""
+        raw = self.read_raw(timeout)
+        check(raw is not None, 'the server closed the session%s where a line was expected'
+              % (' (reset)' if self.reset else ''))
+        return self.parse(raw)
+
+    def reply(self, timeout=None):
+        """The next reply (a line that is not a push). Pushes read on the way
+        go to self.pushes."""
+        if self.replies:
+            return self.replies.popleft()
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            obj = self.read_line(max(0.0, deadline - time.monotonic()))
+            if obj['type'] in PUSH_TYPES:
+                if obj['type'] == 'ping':
+                    self.pings += 1
+                else:
+                    self.pushes.append(obj)
+                continue
+            return obj
+
+    def push(self, timeout=None, types=('message',)):
+        """The next push of one of types; heartbeat pings are skipped unless
+        asked for, replies read on the way go to self.replies."""
+        for i, p in enumerate(self.pushes):
+            if p['type'] in types:
+                del self.pushes[i]
+                return p
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            obj = self.read_line(max(0.0, deadline - time.monotonic()))
+            t = obj['type']
+            if t in types:
+                if t == 'ping':
+                    self.pings += 1
+                return obj
+            if t == 'ping':
+                self.pings += 1
+            elif t in PUSH_TYPES:
+                self.pushes.append(obj)
+            else:
+                self.replies.append(obj)
+
+    def messages(self, n, timeout=None):
+        """The next n message pushes, within one deadline for all."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        out = []
+        for _ in range(n):
+            try:
+                out.append(self.push(max(0.0, deadline - time.monotonic())))
+            except Failure as e:
+                raise Failure('%d of %d message pushes arrived (last seqs %s); then: %s'
+                              % (len(out), n, [m.get('seq') for m in out[-5:]], e))
+        return out
+
+    def request(self, line, timeout=None):
+        self.cmd(line)
+        return self.reply(timeout)
+
+    def request_json(self, obj, timeout=None):
+        self.send_json(obj)
+        return self.reply(timeout)
+
+    def collect(self, seconds):
+        """Every line that arrives within seconds (a bounded read for
+        "nothing more arrives" checks); stops early at EOF."""
+        deadline = time.monotonic() + seconds
+        out = []
+        while True:
+            while b'\n' in self.buf:
+                raw, self.buf = self.buf.split(b'\n', 1)
+                out.append(self.parse(raw))
+            try:
+                if not self._fill(deadline):
+                    check(not self.buf, 'the server closed the session inside a line: %s'
+                          % _short(self.buf, 300))
+                    return out
+            except socket.timeout:
+                return out
+
+    def until_eof(self, timeout=None):
+        """Every line up to the server's close (a deadline for the whole)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        out = []
+        while True:
+            raw = self.read_raw(max(0.0, deadline - time.monotonic()))
+            if raw is None:
+                return out
+            out.append(self.parse(raw))
+
+    def read_available(self):
+        """For selector loops: one recv (the socket is readable), then every
+        complete line parsed. Sets self.eof at the server's close."""
+        try:
+            data = self.sock.recv(262144)
+        except ConnectionResetError:
+            data = b''
+            self.reset = True
+        if not data:
+            self.eof = True
+        self.buf += data
+        out = []
+        while b'\n' in self.buf:
+            raw, self.buf = self.buf.split(b'\n', 1)
+            out.append(self.parse(raw))
+        return out
+
+    # -- closing -----------------------------------------------------------
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def abort(self):
+        """Close with a reset (SO_LINGER 0) instead of a FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        self.sock.close()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def check_hello(h, heartbeat=None):
+    """h is the greeting of docs/protocol.md, keys in order."""
+    eq(list(h.keys()), HELLO_KEYS, 'greeting keys')
+    eq(h['type'], 'hello', 'greeting type')
+    eq(h['protocol'], 'visavis', 'greeting protocol')
+    check(type(h['version']) is int and h['version'] == 1, 'greeting version: %s' % _short(h))
+    check(isinstance(h['server'], str) and h['server'].startswith('visavis '),
+          'greeting server %r, want "visavis <version>"' % h.get('server'))
+    check(isinstance(h['session'], str) and SESSION_ID_RE.match(h['session']),
+          'greeting session %r, want 16 hex digits' % h.get('session'))
+    check(type(h['heartbeat']) is int, 'greeting heartbeat is not an integer: %s' % _short(h))
+    if heartbeat is not None:
+        eq(h['heartbeat'], heartbeat, 'greeting heartbeat')
+
+
+def check_session_error(r, code, op=None, tag=None, what=''):
+    """r is {"type":"error","code":code,"message":<non-empty>[,"op"][,"tag"]}.
+    code may be a tuple of acceptable codes; op/tag are checked when given
+    (op a tuple: acceptable values, None among them for no op key; tag=False:
+    no tag key at all)."""
+    label = (what + ': ') if what else ''
+    eq(r.get('type'), 'error', label + 'type of %s' % _short(r))
+    codes = code if isinstance(code, tuple) else (code,)
+    check(r.get('code') in codes, label + 'error code %r, want %s: %s'
+          % (r.get('code'), ' or '.join(codes), _short(r)))
+    check(isinstance(r.get('message'), str) and r['message'].strip(),
+          label + 'error message must be a non-empty string: %s' % _short(r))
+    if isinstance(op, tuple):  # acceptable values; None: no op key
+        check(r.get('op') in op, label + 'op of the error %r, want one of %s: %s'
+              % (r.get('op'), op, _short(r)))
+    elif op is not None:
+        eq(r.get('op'), op, label + 'op of the error %s' % _short(r))
+    if tag is False:
+        check('tag' not in r, label + 'error carries a tag that was not given: %s' % _short(r))
+    elif tag is not None:
+        eq(r.get('tag'), tag, label + 'tag of the error %s' % _short(r))
+
+
+def check_push(p, channel=None, sender=None, body=None, via=None):
+    """p is a message push: "type":"message" first, then the message keys."""
+    check(isinstance(p, dict), 'push is not an object: %s' % _short(p))
+    eq(list(p.keys()), ['type'] + MESSAGE_KEYS, 'push keys')
+    eq(p['type'], 'message', 'push type')
+    m = {k: p[k] for k in MESSAGE_KEYS}
+    check_message(m, channel=channel, sender=sender, body=body, via=via or p['via'])
+    return m
+
+
+def proc_status(pid, field):
+    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM, ...)."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise Failure('no %s in /proc/%d/status' % (field, pid))
+
+
+def rss_kb(gw):
+    return proc_status(gw.proc.pid, 'VmRSS')
+
+
+def fd_count(gw):
+    return len(os.listdir('/proc/%d/fd' % gw.proc.pid))
+
+
+def raise_nofile(n):
+    """Raise this process's RLIMIT_NOFILE soft limit to at least n (children
+    started afterwards inherit it). Returns the soft limit now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft
+
+
+def small_asan_quarantine():
+    """Environment for a gateway whose RSS a test measures: under
+    AddressSanitizer, freed memory sits in a quarantine of 256 MB by default,
+    which is not the gateway's; 16 MB keeps RSS meaningful. Ignored by a
+    build without sanitizers."""
+    opts = os.environ.get('ASAN_OPTIONS', '')
+    return {'ASAN_OPTIONS': (opts + ':' if opts else '') + 'quarantine_size_mb=16'}
