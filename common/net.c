@@ -1,16 +1,20 @@
 /*
- * net.c - listening sockets; see net.h.
+ * net.c - listening and connecting sockets; see net.h.
  */
 #include "net.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 int net_split_hostport(const char *addr, char host[NET_HOST_MAX], int *port, char err[GW_ERRLEN])
@@ -120,4 +124,103 @@ int net_local_port(int fd)
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return -1;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * One non-blocking connect, waited for until deadline_ms (< 0: for ever).
+ * Returns the socket, or -1 with errno set.
+ */
+static int connect_one(const struct addrinfo *ai, int64_t deadline_ms)
+{
+    int fd, saved, rc, wait_ms = -1, soerr = 0;
+    socklen_t len = sizeof(soerr);
+    struct pollfd pfd;
+
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        return fd;
+    if (errno != EINPROGRESS)
+        goto fail;
+    pfd.fd = fd;
+    pfd.events = POLLOUT;
+    if (deadline_ms >= 0) {
+        int64_t left = deadline_ms - monotonic_ms();
+        wait_ms = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+    }
+    rc = poll(&pfd, 1, wait_ms);
+    if (rc == 0)
+        errno = ETIMEDOUT;
+    if (rc <= 0)
+        goto fail; /* EINTR included: the caller wants to know */
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        goto fail;
+    if (soerr) {
+        errno = soerr;
+        goto fail;
+    }
+    return fd;
+
+fail:
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int net_connect(const char *addr, int timeout_ms, char err[GW_ERRLEN])
+{
+    char host[NET_HOST_MAX], portstr[8];
+    struct addrinfo hints, *res = NULL, *ai;
+    int port, rc, fd = -1, saved = ECONNREFUSED;
+    int64_t deadline_ms = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
+
+    if (net_split_hostport(addr, host, &port, err) < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (port == 0) {
+        snprintf(err, GW_ERRLEN, "cannot connect to %s: port 0 names no server", addr);
+        errno = EINVAL;
+        return -1;
+    }
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, GW_ERRLEN, "cannot connect to %s: %s", addr,
+                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        errno = rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = connect_one(ai, deadline_ms);
+        if (fd >= 0)
+            break;
+        saved = errno;
+        /* The next address gets a chance, unless time is up or we were told to stop. */
+        if (saved == EINTR || saved == ETIMEDOUT)
+            break;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        if (saved == ETIMEDOUT && timeout_ms >= 0)
+            snprintf(err, GW_ERRLEN, "cannot connect to %s: no answer within %d ms", addr,
+                     timeout_ms);
+        else
+            snprintf(err, GW_ERRLEN, "cannot connect to %s: %s", addr, strerror(saved));
+        errno = saved;
+    }
+    return fd;
 }

@@ -29,4 +29,14 @@ int net_local_port(int fd);
 
 int net_set_nonblock(int fd, char err[GW_ERRLEN]);
 
+/*
+ * Resolves addr ("host:port", port 1..65535) and connects to the first of its
+ * addresses that accepts, within timeout_ms in all (negative: no limit).
+ * Returns a connected socket, non-blocking and close-on-exec, or -1 with
+ * errno set and err = "cannot connect to <addr>: <reason>". A signal that
+ * interrupts the wait is not retried: it fails the call with errno EINTR, so
+ * a client can stop while a connect is under way.
+ */
+int net_connect(const char *addr, int timeout_ms, char err[GW_ERRLEN]);
+
 #endif

@@ -535,7 +535,7 @@ static void process_input(struct session *s)
 {
     while (s->state == S_OPEN && !s->bye_when_drained) {
         size_t line_len, consumed;
-        const char *p = s->in.data + s->in_off;
+        const char *p = s->in.data ? s->in.data + s->in_off : ""; /* no arithmetic on NULL */
         enum proto_frame f =
             proto_frame(p, s->in.len - s->in_off, s->fs->o.max_line, &line_len, &consumed);
         struct proto_cmd cmd;

@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""gwsh, the live-session client (docs/gwsh.md), against the real gateway:
+-c runs commands and reports errors in its exit status; --sub prints each
+message once, as JSON, and resumes across a gateway restart without a gap or
+a repeat; --since replays; the shell under a pseudo-terminal prints pushes
+without mangling the line being typed.
+
+Run as `python3 test_gwsh.py build/gateway/gateway`: gwsh is found next to
+the gateway, at ../clients/gwsh from the gateway's directory (or set
+VISAVIS_GWSH)."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import fcntl
+import json
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import termios
+import threading
+import time
+
+import harness
+from harness import test, check, eq, check_message, Failure, wait_for
+
+shared = harness.Shared()
+TIMEOUT = harness.SESSION_TIMEOUT
+
+
+def gwsh_bin():
+    path = os.environ.get('VISAVIS_GWSH') or os.path.normpath(
+        os.path.join(os.path.dirname(harness.gateway_bin()), '..', 'clients', 'gwsh'))
+    if not os.access(path, os.X_OK):
+        print('Bail out! gwsh binary %s is missing or not executable' % path)
+        sys.exit(1)
+    return path
+
+
+def addr(gw):
+    return '127.0.0.1:%d' % gw.tcp_port
+
+
+def run_gwsh(args, timeout=None, env=None, stdin_data=None):
+    """Run gwsh to completion; returns (rc, stdout, stderr) as text."""
+    p = subprocess.Popen([gwsh_bin()] + list(args),
+                         stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=harness.clean_env(env), start_new_session=True)
+    try:
+        out, err = p.communicate(stdin_data, timeout=timeout or TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise Failure('gwsh %s still running after %.0fs (killed); stdout=%s stderr=%s'
+                      % (' '.join(args), timeout or TIMEOUT, harness._short(out), harness._short(err)))
+    out, err = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+    check(not harness.SANITIZER_RE.search(err), 'sanitizer report from gwsh:\n' + err[-3000:])
+    return p.returncode, out, err
+
+
+def free_port():
+    """A port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Follower:
+    """gwsh --sub as a child process; its stdout and stderr read by threads."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen([gwsh_bin()] + list(args), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=harness.clean_env(), start_new_session=True)
+        self.cond = threading.Condition()
+        self.out = []   # stdout lines
+        self.err = []   # stderr lines
+        self.eof = 0
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, sink), daemon=True).start()
+        _followers.append(self)
+
+    def _read(self, stream, sink):
+        for raw in iter(stream.readline, b''):
+            with self.cond:
+                sink.append(raw.decode('utf-8', 'replace').rstrip('\n'))
+                self.cond.notify_all()
+        with self.cond:
+            self.eof += 1
+            self.cond.notify_all()
+
+    def _wait(self, pred, what, timeout):
+        deadline = time.monotonic() + (timeout or TIMEOUT)
+        with self.cond:
+            while True:
+                v = pred()
+                if v:
+                    return v
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof == 2:
+                    raise Failure('gwsh --sub: timed out waiting for %s%s\nstdout: %s\nstderr:\n%s'
+                                  % (what, ' (it exited, rc=%s)' % self.proc.poll() if self.eof == 2 else '',
+                                     harness._short(self.out[-10:]), '\n'.join(self.err[-15:])))
+                self.cond.wait(left)
+
+    def wait_err(self, pattern, start=0, timeout=None):
+        """Index of the first stderr line at or after start matching pattern."""
+        rx = re.compile(pattern)
+
+        def find():
+            for i in range(start, len(self.err)):
+                if rx.search(self.err[i]):
+                    return i + 1
+            return None
+        return self._wait(find, 'a stderr line matching %r' % pattern, timeout) - 1
+
+    def messages(self, n, timeout=None):
+        """The first n stdout lines, parsed (each must be one JSON object)."""
+        self._wait(lambda: len(self.out) >= n, '%d lines on stdout (have %d)' % (n, len(self.out)), timeout)
+        with self.cond:
+            lines = self.out[:n]
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError as e:
+                raise Failure('gwsh --sub printed a line that is not JSON (%s): %r' % (e, line))
+        return out
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends sig; gwsh must exit 0 promptly. Returns the stderr text."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise Failure('gwsh --sub did not exit within 10 s of %s' % signal.Signals(sig).name)
+        with self.cond:
+            self._wait(lambda: self.eof == 2, 'the end of its output', 5)
+        err = '\n'.join(self.err)
+        check(not harness.SANITIZER_RE.search(err), 'sanitizer report from gwsh:\n' + err[-3000:])
+        eq(rc, 0, 'gwsh --sub exit status after %s (stderr:\n%s)' % (signal.Signals(sig).name, err))
+        return err
+
+
+_followers = []
+
+
+def cleanup():
+    for f in _followers:
+        if f.proc.poll() is None:
+            f.proc.kill()
+            f.proc.wait()
+    del _followers[:]
+
+
+def with_cleanup(fn):
+    def run():
+        try:
+            fn()
+        finally:
+            cleanup()
+    run.__doc__ = fn.__doc__
+    run.__name__ = fn.__name__
+    return run
+
+
+def publish_n(gw, channel, bodies):
+    conn = gw.connect()
+    try:
+        return [gw.publish(channel, b, conn=conn) for b in bodies]
+    finally:
+        conn.close()
+
+
+MSG_LINE = r'\[%s #%d\] %s: %s  \((rest|tcp), \d\d:\d\d:\d\d\.\d{3}\)'
+
+
+# --------------------------------------------------------------------------
+# -c
+
+@test
+def c_pub_then_hist():
+    """-c: PUB then HIST prints the ack and the message; the message is stored"""
+    gw = shared.get()
+    rc, out, err = run_gwsh(['-c', 'PUB gw-c salut tout le monde', '-c', 'HIST gw-c', addr(gw)])
+    eq(rc, 0, 'exit status (stderr: %s)' % err)
+    lines = out.splitlines()
+    eq(len(lines), 3, 'output lines: %r' % out)
+    eq(lines[0], 'ok pub gw-c #1', 'the PUB ack')
+    eq(lines[1], 'ok hist gw-c: 1 message, next since 1', 'the HIST reply')
+    check(re.fullmatch('  ' + MSG_LINE % ('gw-c', 1, 'anonymous', 'salut tout le monde'), lines[2]),
+          'the message in HIST: %r' % lines[2])
+    page = gw.read('gw-c')
+    eq([m['body'] for m in page['messages']], ['salut tout le monde'], 'bodies over REST')
+    eq(page['messages'][0]['via'], 'tcp', 'via of the stored message')
+
+
+@test
+def c_json_raw_replies_only():
+    """-c --json: the raw reply lines, in command order, pushes skipped"""
+    gw = shared.get()
+    rc, out, err = run_gwsh(['--json', '-c', 'SUB gw-cj', '-c', 'PUB gw-cj one', '-c', 'PING tok',
+                             '-c', '{"op":"pub","channel":"gw-cj","body":"two\\nlines\\u0000","tag":"t2"}',
+                             '-c', 'HIST gw-cj', addr(gw)])
+    eq(rc, 0, 'exit status (stderr: %s)' % err)
+    lines = [json.loads(x) for x in out.splitlines()]
+    eq([(x['type'], x.get('op')) for x in lines],
+       [('ok', 'sub'), ('ok', 'pub'), ('pong', None), ('ok', 'pub'), ('ok', 'hist')],
+       'reply kinds (the message pushes of the SUB must not be printed)')
+    eq(lines[1]['message']['body'], 'one', 'first PUB body')
+    eq(lines[2]['token'], 'tok', 'pong token')
+    eq(lines[3]['tag'], 't2', 'tag of the JSON PUB')
+    eq([m['body'] for m in lines[4]['messages']], ['one', 'two\nlines\x00'], 'HIST bodies')
+
+
+@test
+def c_error_reply_exit_1():
+    """-c: an error reply is printed, the next commands still run, exit status 1"""
+    gw = shared.get()
+    rc, out, err = run_gwsh(['-c', 'PUB bad/name x', '-c', 'PING after', addr(gw)])
+    eq(rc, 1, 'exit status (stdout: %r, stderr: %r)' % (out, err))
+    lines = out.splitlines()
+    eq(len(lines), 2, 'output lines: %r' % out)
+    check(lines[0].startswith('error invalid_channel: ') and len(lines[0]) > 24,
+          'error line: %r' % lines[0])
+    check(lines[1].startswith('pong after (server time '), 'reply to the next command: %r' % lines[1])
+    rc, out, err = run_gwsh(['-c', 'BOGUS', addr(gw)])
+    eq(rc, 1, 'exit status after unknown_command')
+    check(out.startswith('error unknown_command: '), 'unknown command line: %r' % out)
+
+
+@test
+def c_pong_and_blank_expect_no_reply():
+    """-c: PONG and blank commands get no reply, and gwsh does not wait for one"""
+    gw = shared.get()
+    t0 = time.monotonic()
+    rc, out, err = run_gwsh(['-c', 'PONG', '-c', '', '-c', 'PING x', addr(gw)])
+    eq(rc, 0, 'exit status (stderr: %s)' % err)
+    eq(len(out.splitlines()), 1, 'one reply line: %r' % out)
+    check(time.monotonic() - t0 < 5, 'gwsh waited for a reply that never comes')
+
+
+@test
+def c_unreachable_exit_3():
+    """unreachable gateway: exit 3 and "cannot connect to <addr>: Connection refused" """
+    port = free_port()
+    for args in (['-c', 'PING'], [], ['--json', '-c', 'HIST x']):
+        rc, out, err = run_gwsh(args + ['127.0.0.1:%d' % port])
+        eq(rc, 3, 'exit status of gwsh %s' % ' '.join(args))
+        check('cannot connect to 127.0.0.1:%d: Connection refused' % port in err,
+              'message on stderr: %r' % err)
+        eq(out, '', 'stdout')
+    # The address from the environment.
+    rc, out, err = run_gwsh(['-c', 'PING'], env={'VISAVIS_TCP_ADDR': '127.0.0.1:%d' % port})
+    eq(rc, 3, 'exit status with VISAVIS_TCP_ADDR')
+    check('127.0.0.1:%d' % port in err, 'VISAVIS_TCP_ADDR is used: %r' % err)
+
+
+@test
+def usage_errors_exit_2():
+    """usage errors exit 2 with a message; --help exits 0"""
+    for args in (['--since', '3'], ['--sub', 'bad/ch'], ['--sub', 'x', '--since', '-1'],
+                 ['--sub', 'x', '-c', 'PING'], ['a:1', 'b:2'], ['nocolon'], ['--bogus'],
+                 ['-c'], ['-c', 'PUB x a\nb'], ['--timeout', '0'], ['127.0.0.1:0']):
+        rc, out, err = run_gwsh(args)
+        eq(rc, 2, 'exit status of gwsh %r (stderr %r)' % (args, err))
+        check(err.startswith('gwsh: '), 'a message on stderr for %r: %r' % (args, err))
+    rc, out, err = run_gwsh(['--help'])
+    eq(rc, 0, '--help exit status')
+    check('--sub' in out and '-c' in out and 'Exit status' in out, '--help text: %r' % out)
+
+
+@test
+def plain_stdin_shell():
+    """the shell with a pipe for stdin: lines are sent, replies printed, QUIT at EOF"""
+    gw = shared.get()
+    rc, out, err = run_gwsh([addr(gw)], stdin_data=b'PUB gw-plain piped\r\nHIST gw-plain\n/ping\n\nCHANNELS')
+    eq(rc, 0, 'exit status (stderr: %s)' % err)
+    lines = out.splitlines()
+    check(lines and lines[0].startswith('connected to %s (visavis ' % addr(gw)), 'greeting: %r' % out)
+    check('ok pub gw-plain #1' in lines, 'PUB ack in %r' % out)
+    check(any(re.fullmatch('  ' + MSG_LINE % ('gw-plain', 1, 'anonymous', 'piped'), x) for x in lines),
+          'HIST message in %r' % out)
+    check(any(re.fullmatch(r'pong \d+ us', x) for x in lines), '/ping round trip in %r' % out)
+    check(any(x.startswith('ok channels: ') for x in lines), 'CHANNELS reply (last line, no LF) in %r' % out)
+    eq(lines[-1], 'bye (quit)', 'last line')
+
+
+# --------------------------------------------------------------------------
+# --sub
+
+@test
+@with_cleanup
+def sub_prints_messages_as_json():
+    """--sub: each message published over REST is one JSON line, the message object exactly"""
+    gw = shared.get()
+    f = Follower(['--sub', 'gw-sub', addr(gw)])
+    f.wait_err(r'^gwsh: following gw-sub at .* after seq 0$')
+    sent = publish_n(gw, 'gw-sub', ['salut', 'ça va ?', 'a "quoted"\nline\twith\x00nul \u2028'])
+    got = f.messages(3)
+    for m in got:
+        check_message(m, channel='gw-sub')
+    eq(got, sent, 'printed messages vs the 201 bodies')
+    # Raw lines: compact, one object each, keys in the server's order.
+    for line in f.out[:3]:
+        eq(list(json.loads(line).keys()), harness.MESSAGE_KEYS, 'keys of %r' % line)
+    f.stop(signal.SIGINT)
+    eq(len(f.out), 3, 'lines printed in all: %r' % f.out)
+
+
+@test
+@with_cleanup
+def sub_since_replays():
+    """--sub --since N: the stored messages after N first, then new ones"""
+    gw = shared.get()
+    sent = publish_n(gw, 'gw-since', ['m%d' % i for i in range(1, 6)])
+    f = Follower(['--sub', 'gw-since', '--since', '2', addr(gw)])
+    got = f.messages(3)
+    eq([m['seq'] for m in got], [3, 4, 5], 'seqs replayed after 2')
+    eq(got, sent[2:], 'replayed messages vs the stored ones')
+    more = publish_n(gw, 'gw-since', ['m6'])
+    got = f.messages(4)
+    eq(got[3], more[0], 'the live message after the replay')
+    f.stop()
+    f2 = Follower(['--sub', 'gw-since', '--since', '0', addr(gw)])
+    eq([m['seq'] for m in f2.messages(6)], [1, 2, 3, 4, 5, 6], '--since 0: every message')
+    f2.stop()
+
+
+@test
+@with_cleanup
+def sub_since_beyond_top_exits_1():
+    """--sub --since beyond the channel's last seq: refused (invalid_cursor), exit 1"""
+    gw = shared.get()
+    publish_n(gw, 'gw-beyond', ['x'])
+    rc, out, err = run_gwsh(['--sub', 'gw-beyond', '--since', '5', addr(gw)])
+    eq(rc, 1, 'exit status (stderr: %s)' % err)
+    check('invalid_cursor' in err, 'the refusal on stderr: %r' % err)
+    eq(out, '', 'stdout')
+
+
+def _resume_across_restart(how):
+    gw = harness.Gateway()
+    port = gw.tcp_port
+    f = Follower(['--sub', 'demo', '--since', '0', '127.0.0.1:%d' % port])
+    sent = publish_n(gw, 'demo', ['before-%d' % i for i in range(1, 4)])
+    eq([m['seq'] for m in f.messages(3)], [1, 2, 3], 'seqs before the restart')
+    mark = len(f.err)
+    if how == 'sigterm':
+        gw.stop()
+    else:
+        gw.kill9()
+    f.wait_err(r'reconnecting in .* to resume demo after seq 3', start=mark)
+    # Down for a moment: gwsh retries against nothing (connection refused).
+    time.sleep(0.3)
+    eq(len(f.out), 3, 'nothing printed while the gateway is down: %r' % f.out[3:])
+    gw.args = ['--tcp-addr', '127.0.0.1:%d' % port]
+    gw.restart()
+    eq(gw.tcp_port, port, 'the restarted gateway listens on the same TCP port')
+    # Some messages race gwsh's reconnection (they come back as replay), some follow it.
+    sent += publish_n(gw, 'demo', ['after-%d' % i for i in range(1, 3)])
+    f.wait_err(r'^gwsh: following demo at .* after seq 3$', start=mark)
+    sent += publish_n(gw, 'demo', ['after-%d' % i for i in range(3, 6)])
+    got = f.messages(8)
+    eq([m['seq'] for m in got], list(range(1, 9)), 'seqs across the restart')
+    eq(got, sent, 'printed messages vs the 201 bodies')
+    time.sleep(0.3)
+    err = f.stop()
+    eq([json.loads(x)['seq'] for x in f.out], list(range(1, 9)),
+       'every seq exactly once, in order, no gap (stderr:\n%s)' % err)
+
+
+@test
+@with_cleanup
+def sub_resumes_across_sigterm_restart():
+    """--sub: the gateway stopped (SIGTERM) and restarted on the same port; every seq once, in order"""
+    _resume_across_restart('sigterm')
+
+
+@test
+@with_cleanup
+def sub_resumes_across_crash_restart():
+    """--sub: the gateway killed (SIGKILL) and restarted on the same port; every seq once, in order"""
+    _resume_across_restart('kill9')
+
+
+@test
+@with_cleanup
+def sub_resumes_after_slow_consumer():
+    """--sub: stopped while a flood comes, it is dropped as a slow consumer, then resumes; every seq once"""
+    gw = harness.Gateway(args=['--max-outbuf', '65536'])
+    f = Follower(['--sub', 'flood', '--since', '0', addr(gw)])
+    f.wait_err(r'^gwsh: following flood at ')
+    n = 300
+    f.proc.send_signal(signal.SIGSTOP)
+    try:
+        # ~18 MB of pushes: more than the socket buffers and the 64 KiB queue hold.
+        publish_n(gw, 'flood', ['%05d ' % i + 'x' * 60000 for i in range(1, n + 1)])
+    finally:
+        f.proc.send_signal(signal.SIGCONT)
+    f.wait_err(r'slow_consumer')
+    got = f.messages(n, timeout=60)
+    eq([m['seq'] for m in got], list(range(1, n + 1)), 'seqs printed across the slow_consumer drop')
+    time.sleep(0.3)
+    f.stop()
+    eq(len(f.out), n, 'lines printed in all')
+
+
+@test
+@with_cleanup
+def sub_long_lines():
+    """--sub and -c: 64 KiB bodies of escaped characters (lines of ~400 KB) come through whole"""
+    # The JSON request for such a body is larger than the default --max-body.
+    gw = harness.Gateway(args=['--max-body', '1048576'])
+    bodies = ['\x01' * 65536, '"\\' * 32768, 'é' * 32768]
+    f = Follower(['--sub', 'gw-long', '--since', '0', addr(gw)])
+    sent = publish_n(gw, 'gw-long', bodies)
+    got = f.messages(3)
+    eq([m['body'] for m in got], bodies, 'bodies printed by --sub')
+    eq(got, sent, 'messages printed by --sub')
+    f.stop()
+    rc, out, err = run_gwsh(['--json', '-c', 'HIST gw-long', addr(gw)])
+    eq(rc, 0, 'exit status of HIST (stderr %s)' % err)
+    eq([m['body'] for m in json.loads(out)['messages']], bodies, 'bodies in HIST')
+
+
+@test
+@with_cleanup
+def sub_waits_for_gateway():
+    """--sub started before the gateway: retries with back-off, then follows; SIGTERM exits 0"""
+    port = free_port()
+    f = Follower(['--sub', 'late', '--since', '0', '127.0.0.1:%d' % port])
+    f.wait_err(r'cannot connect to 127\.0\.0\.1:%d: Connection refused' % port)
+    f.wait_err(r'reconnecting in')
+    gw = harness.Gateway(args=['--tcp-addr', '127.0.0.1:%d' % port])
+    sent = publish_n(gw, 'late', ['hello'])
+    eq(f.messages(1), sent, 'the message published once the gateway is up')
+    f.stop(signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------
+# The shell on a terminal
+
+class Pty:
+    """gwsh under a pseudo-terminal; everything it writes is kept in self.data."""
+
+    def __init__(self, args, rows=40, cols=200):
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+        env = harness.clean_env({'LC_ALL': 'C.UTF-8', 'TERM': 'xterm'})
+        self.proc = subprocess.Popen([gwsh_bin()] + list(args), stdin=slave, stdout=slave,
+                                     stderr=slave, env=env, start_new_session=True, close_fds=True)
+        os.close(slave)
+        self.fd = master
+        self.data = b''
+        _ptys.append(self)
+
+    def type(self, s):
+        os.write(self.fd, s.encode('utf-8') if isinstance(s, str) else s)
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([self.fd], [], [], left)
+        if not r:
+            return False
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            chunk = b''
+        if not chunk:
+            time.sleep(0.01)
+            return self.proc.poll() is None
+        self.data += chunk
+        return True
+
+    def expect(self, pattern, start=0, timeout=None):
+        """The first match of the regex (bytes) at or after start; waits for it."""
+        rx = re.compile(pattern if isinstance(pattern, bytes) else pattern.encode('utf-8'))
+        deadline = time.monotonic() + (timeout or TIMEOUT)
+        while True:
+            m = rx.search(self.data, start)
+            if m:
+                return m
+            if not self._fill(deadline):
+                m = rx.search(self.data, start)
+                if m:
+                    return m
+                raise Failure('terminal: no %r within %.0fs after offset %d; screen bytes:\n%r'
+                              % (pattern, timeout or TIMEOUT, start, self.data[-3000:]))
+
+    def wait_exit(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self._fill(min(deadline, time.monotonic() + 0.1))
+        check(self.proc.poll() is not None, 'gwsh did not exit; screen: %r' % self.data[-2000:])
+        while self._fill(time.monotonic() + 0.05):
+            pass
+        text = self.data.decode('utf-8', 'replace')
+        check(not harness.SANITIZER_RE.search(text), 'sanitizer report from gwsh:\n' + text[-3000:])
+        return self.proc.returncode
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.fd)
+
+
+_ptys = []
+
+
+def with_ptys(fn):
+    def run():
+        try:
+            fn()
+        finally:
+            for p in _ptys:
+                p.close()
+            del _ptys[:]
+    run.__doc__ = fn.__doc__
+    run.__name__ = fn.__name__
+    return run
+
+
+PROMPT = rb'gwsh> '
+
+
+@test
+@with_ptys
+def tty_push_redraws_partial_line():
+    """shell on a terminal: a push while a line is half typed is printed, then the line is redrawn"""
+    gw = shared.get()
+    t = Pty([addr(gw)])
+    t.expect(rb'connected to 127\.0\.0\.1:\d+ \(visavis ')
+    t.expect(PROMPT)
+    t.type('SUB gw-tty\r')
+    m = t.expect(rb'ok sub gw-tty since 0 \(top 0\)')
+    t.type('PUB gw-tty hel')
+    m = t.expect(PROMPT + rb'PUB gw-tty hel', m.end())
+    gw.publish('gw-tty', 'from rest', sender='ana')
+    # The typed line is cleared (CR, erase), the push printed, the line drawn again.
+    push = t.expect(rb'\r\x1b\[[JK]\[gw-tty #1\] ana: from rest  \(rest, \d\d:\d\d:\d\d\.\d{3}\)\r?\n',
+                    m.end())
+    t.expect(PROMPT + rb'PUB gw-tty hel', push.end())
+    # Finish the line: its reply and its own push are printed.
+    t.type('lo\r')
+    t.expect(rb'ok pub gw-tty #2', push.end())
+    t.expect(rb'\[gw-tty #2\] anonymous: hello  \(tcp, ', push.end())
+    eq([x['body'] for x in gw.read('gw-tty')['messages']], ['from rest', 'hello'], 'stored bodies')
+    # Ctrl-D on the empty line ends the session.
+    mark = len(t.data)
+    t.type(b'\x04')
+    t.expect(rb'bye \(quit\)', mark)
+    eq(t.wait_exit(), 0, 'exit status after Ctrl-D')
+
+
+@test
+@with_ptys
+def tty_ping_and_editing():
+    """shell on a terminal: /ping prints a round trip in us; Backspace, Ctrl-U, Ctrl-C, arrows, UTF-8"""
+    gw = shared.get()
+    t = Pty([addr(gw)])
+    t.expect(PROMPT)
+    t.type('/ping\r')
+    m = t.expect(rb'pong (\d+) us')
+    check(int(m.group(1)) < 5000000, 'round trip %s us' % m.group(1))
+    # Ctrl-U erases, Backspace deletes one character (a two-byte one), Left/Right move.
+    t.type('garbage\x15PING abé\x7fd')
+    t.type('\x1b[D\x1b[Dx\x1b[C\x1b[C\r')
+    t.expect(rb'pong axbd \(server time ', m.end())
+    # Ctrl-C drops the line; Home/End and Ctrl-A/E.
+    t.type('PUB gw-edit nope\x03')
+    t.type('gw-edit caf\xe9 \u2615\x01PUB \x05!\r')
+    m = t.expect(rb'ok pub gw-edit #1', m.end())
+    eq([x['body'] for x in gw.read('gw-edit')['messages']], ['caf\xe9 \u2615!'], 'stored body')
+    # A pasted CRLF ends one line, not two.
+    t.type('PING p1\r\nPING p2\r\n')
+    m = t.expect(rb'pong p2 ', t.expect(rb'pong p1 ', m.end()).end())
+    # Up recalls the previous line.
+    t.type('\x1b[A\x1b[A\x1b[A\r')
+    t.expect(rb'ok pub gw-edit #2', m.end())
+    t.type('/quit\r')
+    eq(t.wait_exit(), 0, 'exit status after /quit')
+
+
+@test
+@with_ptys
+def tty_server_close_reported():
+    """shell on a terminal: the gateway stopping is reported, the terminal restored, exit 1"""
+    gw = harness.Gateway()
+    t = Pty([addr(gw)])
+    t.expect(PROMPT)
+    t.type('HIST x')
+    mark = len(t.data)
+    gw.stop()
+    t.expect(rb'bye \(shutdown\)', mark)
+    t.expect(rb'the server closed the connection', mark)
+    eq(t.wait_exit(), 1, 'exit status after the server closed')
+
+
+harness.main()
