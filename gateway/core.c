@@ -26,7 +26,8 @@ struct core_sub {
     struct hub_channel *ch;
     core_deliver_fn *deliver;
     void *ctx;
-    int64_t cursor; /* the last seq delivered */
+    int64_t cursor;  /* the last seq delivered */
+    int64_t min_seq; /* deliver only later seqs (watches) */
     bool live;
 };
 
@@ -100,7 +101,8 @@ static void fan_out(struct core *core, const struct gw_msg *m)
         struct core_sub *sub = (struct core_sub *)l;
         next = l->next;
         sub->cursor = m->seq;
-        sub->deliver(sub->ctx, m);
+        if (m->seq > sub->min_seq)
+            sub->deliver(sub->ctx, m);
     }
 }
 
@@ -254,6 +256,35 @@ enum gw_err core_subscribe(struct core *core, const char *channel, size_t channe
     *since_out = sub->cursor;
     *top_out = ch->top;
     return GW_OK;
+}
+
+enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN])
+{
+    if (wait_s > GW_WAIT_MAX) {
+        snprintf(why, GW_ERRLEN, "wait is at most %d seconds", GW_WAIT_MAX);
+        return GW_E_PARAM;
+    }
+    return GW_OK;
+}
+
+enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
+                       uint64_t wait_s, core_deliver_fn *deliver, void *ctx, struct core_sub **out,
+                       char why[GW_ERRLEN])
+{
+    int64_t from, top;
+    enum gw_err err;
+
+    if ((err = core_check_wait(wait_s, why)) != GW_OK)
+        return err;
+    if (since > INT64_MAX) {
+        snprintf(why, GW_ERRLEN, "since must be at most %lld", (long long)INT64_MAX);
+        return GW_E_PARAM;
+    }
+    /* From now: the reader has read up to since already, and since may be past top. */
+    err = core_subscribe(core, channel, channel_len, false, 0, deliver, ctx, out, &from, &top, why);
+    if (err == GW_OK)
+        (*out)->min_seq = (int64_t)since;
+    return err;
 }
 
 bool core_sub_live(const struct core_sub *sub)

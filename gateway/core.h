@@ -95,6 +95,19 @@ enum gw_err core_subscribe(struct core *core, const char *channel, size_t channe
                            struct core_sub **out, int64_t *since_out, int64_t *top_out,
                            char why[GW_ERRLEN]);
 
+/* GW_OK when a reader may wait wait_s seconds (at most GW_WAIT_MAX), else GW_E_PARAM. */
+enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN]);
+
+/*
+ * A watch: a live subscription from now that delivers only messages with
+ * seq > since, for a reader that waits for what comes after its cursor
+ * (long-poll). wait_s is the time the reader means to wait; over
+ * GW_WAIT_MAX is GW_E_PARAM. Ended with core_unsubscribe.
+ */
+enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
+                       uint64_t wait_s, core_deliver_fn *deliver, void *ctx, struct core_sub **out,
+                       char why[GW_ERRLEN]);
+
 /* True once the subscription has caught up and receives commits live. */
 bool core_sub_live(const struct core_sub *sub);
 

@@ -44,12 +44,15 @@ struct front_http {
     bool need_run;      /* a connection was resumed: let libmicrohttpd see it */
     uint64_t run_at_ms; /* libmicrohttpd's next timeout */
     bool quiescing;
+    struct req *waiters; /* long-polls, so shutdown can answer them all */
 };
 
 enum req_phase {
     REQ_READING,    /* headers in, body arriving */
     REQ_COMMITTING, /* suspended until the writer answers */
-    REQ_COMMITTED   /* answer ready in reply_* */
+    REQ_COMMITTED,  /* answer ready in reply_* */
+    REQ_WAITING,    /* long-poll: suspended until a message or the deadline */
+    REQ_WOKEN       /* long-poll: resumed, to be answered from the store */
 };
 
 struct req {
@@ -71,6 +74,10 @@ struct req {
     char *reply_body;
     size_t reply_len;
     char location[48];
+    /* long-poll */
+    struct core_sub *watch;
+    struct loop_timer *deadline;
+    struct req *prev_waiter, *next_waiter;
 };
 
 /* The one translation from error to HTTP status. */
@@ -176,22 +183,85 @@ static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint
     return GW_OK;
 }
 
+/* Ends a long-poll's wait: the next handler call answers it from the store. */
+static void wake(struct req *r)
+{
+    struct front_http *fh = r->fh;
+
+    if (r->phase != REQ_WAITING)
+        return;
+    r->phase = REQ_WOKEN;
+    if (r->prev_waiter)
+        r->prev_waiter->next_waiter = r->next_waiter;
+    else
+        fh->waiters = r->next_waiter;
+    if (r->next_waiter)
+        r->next_waiter->prev_waiter = r->prev_waiter;
+    loop_timer_cancel(fh->loop, r->deadline);
+    r->deadline = NULL;
+    /* The watch ends in the handler: this may run inside the core's fan-out. */
+    MHD_resume_connection(r->conn);
+    fh->need_run = true;
+}
+
+static void on_watch(void *ctx, const struct gw_msg *m)
+{
+    (void)m; /* the store has it now; the answer reads it from there with the rest */
+    wake(ctx);
+}
+
+static void on_wait_over(struct loop *loop, void *ctx)
+{
+    struct req *r = ctx;
+
+    (void)loop;
+    r->deadline = NULL; /* a timer is gone once it has run */
+    wake(r);
+}
+
 static enum MHD_Result get_history(struct req *r)
 {
     struct gw_msg *msgs;
-    uint64_t since, limit;
+    uint64_t since, limit, wait;
     int64_t next;
     size_t n, len;
     char channel[GW_CHANNEL_MAX + 1];
     enum gw_err err;
 
     if ((err = query_u64(r, "since", 0, &since)) != GW_OK ||
-        (err = query_u64(r, "limit", GW_LIMIT_DEFAULT, &limit)) != GW_OK)
+        (err = query_u64(r, "limit", GW_LIMIT_DEFAULT, &limit)) != GW_OK ||
+        (err = query_u64(r, "wait", 0, &wait)) != GW_OK)
         return reply_error(r, err, r->why);
+    if (r->phase == REQ_WOKEN) {
+        core_unsubscribe(r->fh->core, r->watch);
+        r->watch = NULL;
+        wait = 0; /* answer with what is there now, even nothing */
+    } else if ((err = core_check_wait(wait, r->why)) != GW_OK) {
+        return reply_error(r, err, r->why);
+    }
     err = core_history(r->fh->core, r->route.arg, r->route.arg_len, since, limit, &msgs, &n, &next,
                        r->why);
     if (err != GW_OK)
         return reply_error(r, err, r->why);
+    if (n == 0 && limit > 0 && wait > 0 && !r->fh->quiescing) {
+        /* Nothing after since yet: hold the request until the next commit or the deadline. */
+        struct front_http *fh = r->fh;
+        err = core_watch(fh->core, r->route.arg, r->route.arg_len, since, wait, on_watch, r,
+                         &r->watch, r->why);
+        if (err != GW_OK)
+            return reply_error(r, err, r->why);
+        r->phase = REQ_WAITING;
+        log_debug("http long-poll on '%.*s' after %llu: waiting up to %llu s",
+                  (int)r->route.arg_len, r->route.arg, (unsigned long long)since,
+                  (unsigned long long)wait);
+        r->deadline = loop_timer_add(fh->loop, wait * 1000, on_wait_over, r);
+        r->next_waiter = fh->waiters;
+        if (fh->waiters)
+            fh->waiters->prev_waiter = r;
+        fh->waiters = r;
+        MHD_suspend_connection(r->conn);
+        return MHD_YES;
+    }
     /* core_history accepted the name, so it fits. */
     memcpy(channel, r->route.arg, r->route.arg_len);
     channel[r->route.arg_len] = '\0';
@@ -401,7 +471,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return reply_error(r, r->err, r->why);
         return dispatch(r);
     case REQ_COMMITTING:
+    case REQ_WAITING:
         return MHD_YES; /* not resumed yet; cannot happen while suspended */
+    case REQ_WOKEN:
+        return get_history(r);
     case REQ_COMMITTED: {
         char *body = r->reply_body;
         r->reply_body = NULL;
@@ -441,7 +514,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)conn;
     if (!r)
         return;
-    GW_ASSERT(r->phase != REQ_COMMITTING);
+    GW_ASSERT(r->phase != REQ_COMMITTING && r->phase != REQ_WAITING);
+    if (r->watch) /* woken, but the connection ended before its answer */
+        core_unsubscribe(fh->core, r->watch);
     if (log_enabled(GW_LOG_INFO)) {
         const char *ended = termination_name(toe);
         log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
@@ -564,6 +639,9 @@ void front_http_quiesce(struct front_http *fh)
     if (fh->quiescing)
         return;
     fh->quiescing = true;
+    /* Every long-poll is answered now, with what there is. */
+    while (fh->waiters)
+        wake(fh->waiters);
     MHD_quiesce_daemon(fh->daemon);
     close(fh->listen_fd);
     fh->listen_fd = -1;
@@ -578,6 +656,10 @@ void front_http_free(struct front_http *fh)
 {
     if (!fh)
         return;
+    /* A suspended connection cannot be closed: wake the long-polls, let them end. */
+    while (fh->waiters)
+        wake(fh->waiters);
+    MHD_run(fh->daemon);
     loop_del_fd(fh->loop, fh->epoll_fd);
     /* Closes the listening socket too, unless front_http_quiesce already did. */
     MHD_stop_daemon(fh->daemon);

@@ -26,9 +26,18 @@ struct hook {
     void *ctx;
 };
 
+struct loop_timer {
+    uint64_t due_ms;
+    size_t index; /* in the heap */
+    loop_timer_cb *cb;
+    void *ctx;
+};
+
 struct loop {
     int epfd;
     int stop;
+    struct loop_timer **heap; /* min-heap on due_ms */
+    size_t ntimers, cap_timers;
     struct handler *handlers;
     size_t nhandlers;
     struct hook *hooks;
@@ -66,6 +75,9 @@ void loop_free(struct loop *loop)
     if (!loop)
         return;
     close(loop->epfd);
+    for (size_t i = 0; i < loop->ntimers; i++)
+        free(loop->heap[i]);
+    free(loop->heap);
     free(loop->handlers);
     free(loop->hooks);
     free(loop);
@@ -121,6 +133,96 @@ void loop_add_hook(struct loop *loop, loop_hook_cb *cb, void *ctx)
     loop->nhooks++;
 }
 
+static void heap_swap(struct loop *loop, size_t a, size_t b)
+{
+    struct loop_timer *t = loop->heap[a];
+    loop->heap[a] = loop->heap[b];
+    loop->heap[b] = t;
+    loop->heap[a]->index = a;
+    loop->heap[b]->index = b;
+}
+
+static void heap_up(struct loop *loop, size_t i)
+{
+    while (i > 0 && loop->heap[(i - 1) / 2]->due_ms > loop->heap[i]->due_ms) {
+        heap_swap(loop, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct loop *loop, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < loop->ntimers && loop->heap[l]->due_ms < loop->heap[m]->due_ms)
+            m = l;
+        if (r < loop->ntimers && loop->heap[r]->due_ms < loop->heap[m]->due_ms)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(loop, i, m);
+        i = m;
+    }
+}
+
+struct loop_timer *loop_timer_add(struct loop *loop, uint64_t delay_ms, loop_timer_cb *cb,
+                                  void *ctx)
+{
+    struct loop_timer *t = gw_xmalloc(sizeof(*t));
+
+    if (loop->ntimers == loop->cap_timers) {
+        size_t cap = loop->cap_timers ? 2 * loop->cap_timers : 64;
+        struct loop_timer **grown = gw_xrealloc(loop->heap, cap * sizeof(*grown));
+        loop->heap = grown;
+        loop->cap_timers = cap;
+    }
+    t->due_ms = loop_now_ms() + delay_ms;
+    t->cb = cb;
+    t->ctx = ctx;
+    t->index = loop->ntimers;
+    loop->heap[loop->ntimers++] = t;
+    heap_up(loop, t->index);
+    return t;
+}
+
+/* Takes t out of the heap without freeing it. */
+static void heap_remove(struct loop *loop, struct loop_timer *t)
+{
+    size_t i = t->index, last = --loop->ntimers;
+
+    if (i != last) {
+        heap_swap(loop, i, last);
+        heap_down(loop, i);
+        heap_up(loop, i);
+    }
+}
+
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t)
+{
+    if (!t)
+        return;
+    GW_ASSERT(t->index < loop->ntimers && loop->heap[t->index] == t);
+    heap_remove(loop, t);
+    free(t);
+}
+
+/* Runs every timer that is due; returns ms until the next one, or -1. */
+static int run_timers(struct loop *loop)
+{
+    uint64_t now = loop_now_ms();
+
+    while (loop->ntimers && loop->heap[0]->due_ms <= now && !loop->stop) {
+        struct loop_timer *t = loop->heap[0];
+        heap_remove(loop, t);
+        t->cb(loop, t->ctx);
+        free(t);
+    }
+    if (!loop->ntimers)
+        return -1;
+    uint64_t wait = loop->heap[0]->due_ms > now ? loop->heap[0]->due_ms - now : 0;
+    return wait > INT32_MAX ? INT32_MAX : (int)wait;
+}
+
 void loop_stop(struct loop *loop)
 {
     loop->stop = 1;
@@ -132,7 +234,7 @@ int loop_run(struct loop *loop)
 
     loop->stop = 0;
     while (!loop->stop) {
-        int timeout = -1;
+        int timeout = run_timers(loop);
         for (size_t i = 0; i < loop->nhooks && !loop->stop; i++) {
             int t = loop->hooks[i].cb(loop, loop->hooks[i].ctx);
             if (t >= 0 && (timeout < 0 || t < timeout))

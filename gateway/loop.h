@@ -40,6 +40,18 @@ void loop_del_fd(struct loop *loop, int fd);
 
 void loop_add_hook(struct loop *loop, loop_hook_cb *cb, void *ctx);
 
+/*
+ * One-shot timers on CLOCK_MONOTONIC, kept in a heap: cost nothing while
+ * they wait, however many there are. The callback runs on the loop thread;
+ * the timer is gone once it has run (do not cancel it then).
+ */
+struct loop_timer;
+typedef void loop_timer_cb(struct loop *loop, void *ctx);
+struct loop_timer *loop_timer_add(struct loop *loop, uint64_t delay_ms, loop_timer_cb *cb,
+                                  void *ctx);
+/* Cancels a timer that has not run yet. NULL is a no-op. */
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
+
 /* Dispatches until loop_stop; returns 0, or -1 if epoll_wait failed. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
