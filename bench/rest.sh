@@ -29,143 +29,47 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BENCH_NAME=rest.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source bench/lib.sh
 
-DURATION=${DURATION:-10}
-CONNECTIONS=${CONNECTIONS:-50}
-THREADS=${THREADS:-2}
-SEED_COUNT=${SEED_COUNT:-10000}
-WEBDIS_THREADS=${WEBDIS_THREADS:-2}
-WEBDIS_POOL=${WEBDIS_POOL:-10}
-SKIP_GATEWAY=${SKIP_GATEWAY:-0}
-STRICT=${STRICT:-0}
-KEEP_TMP=${KEEP_TMP:-0}
+: "${DURATION:=10}" "${CONNECTIONS:=50}" "${THREADS:=2}" "${SEED_COUNT:=10000}" \
+    "${WEBDIS_THREADS:=2}" "${WEBDIS_POOL:=10}"
 READ_TARGET=1.5
 WRITE_TARGET=1.0
-READY_DEADLINE=15   # seconds for any server to become ready
 VALUE100=$(printf '0123456789%.0s' 1 2 3 4 5 6 7 8 9 10)   # 100 bytes, URL-safe
 
-for v in DURATION CONNECTIONS THREADS SEED_COUNT WEBDIS_THREADS WEBDIS_POOL; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "rest.sh: $v must be a positive integer" >&2; exit 2; }
-done
+require_positive_ints DURATION CONNECTIONS THREADS SEED_COUNT WEBDIS_THREADS WEBDIS_POOL
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-say() { printf '== %s\n' "$*"; }
-die() {
-    printf '\nrest.sh: FAILED: %s\n' "$*" >&2
-    exit 1
-}
-
 # --- 1. packages -------------------------------------------------------------
-PKGS=(wrk redis-server webdis meson ninja-build pkg-config libmicrohttpd-dev
-      libjansson-dev libsqlite3-dev curl python3)
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    SUDO=
-    [[ $(id -u) -eq 0 ]] || SUDO=sudo
-    say "installing: ${missing[*]}"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+ensure_packages wrk redis-server webdis meson ninja-build pkg-config libmicrohttpd-dev \
+    libjansson-dev libsqlite3-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
 GW=build-release/gateway/gateway
 if [[ $SKIP_GATEWAY != 1 ]]; then
-    say "building the gateway (release)"
-    if [[ ! -f build-release/build.ninja ]]; then
-        meson setup build-release --buildtype=release >/dev/null || die "meson setup failed"
-    fi
-    ninja -C build-release >/dev/null || die "ninja -C build-release failed"
+    # shellcheck disable=SC2119  # no target: ninja builds everything
+    build_release
     [[ -x $GW ]] || die "$GW was not built"
 fi
 
-# --- process bookkeeping and cleanup -----------------------------------------
-TMP=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/visavis-bench.XXXXXX")
-PIDS=()
+make_tmp visavis-bench
 
-alive() { # pid: running and not a zombie
-    local s
-    s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ -n $s && $s != Z* ]]
-}
+# Something accepts on 127.0.0.1:port.
+# shellcheck disable=SC2317  # called through wait_ready
+port_open() { (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# shellcheck disable=SC2317  # reached through the EXIT trap
-cleanup() {
-    local rc=$? pid i
-    set +e
-    trap - EXIT INT TERM
-    exec 3<&-
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${PIDS[@]}"; do
-        for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
-        if alive "$pid"; then
-            echo "rest.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
-            kill -KILL "$pid" 2>/dev/null
-        fi
-        wait "$pid" 2>/dev/null
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        echo "rest.sh: kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A free loopback port below 32768 (webdis 0.1.9 keeps ports in a signed short).
-TAKEN=()
-free_port() {
-    local p
-    p=$(python3 - "${TAKEN[@]}" <<'EOF'
-import random, socket, sys
-taken = set(int(a) for a in sys.argv[1:])
-for _ in range(500):
-    p = random.randint(20000, 32000)
-    if p in taken:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    sys.exit(0)
-sys.exit(1)
-EOF
-    ) || die "no free port found"
-    TAKEN+=("$p")
-    echo "$p"
-}
-
-# Polls until something accepts on 127.0.0.1:port; bounded, and gives up at
-# once if the process that should listen has exited.
 wait_port() { # port pid name log
-    local end=$((SECONDS + READY_DEADLINE))
-    until (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-        alive "$2" || die "$3 exited before listening on $1; its log:
-$(tail -n 20 "$4" 2>/dev/null)"
-        ((SECONDS < end)) || die "$3 not listening on 127.0.0.1:$1 after $READY_DEADLINE s"
-        sleep 0.05
-    done
+    wait_ready "$2" "$3" "$4" "exited before listening on $1" "not listening on 127.0.0.1:$1" \
+        port_open "$1"
 }
 
 # --- 3. servers ----------------------------------------------------------------
 start_redis() { # name port extra-args...
-    local name=$1 port=$2
-    shift 2
-    mkdir -p "$TMP/$name"
-    redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes --daemonize no \
-        --save '' --dir "$TMP/$name" --logfile "$TMP/$name/redis.log" "$@" &
-    PIDS+=($!)
-    wait_port "$port" "$!" "redis-server ($name)" "$TMP/$name/redis.log"
+    spawn_redis "$@"
+    wait_port "$2" "$REDIS_PID" "redis-server ($1)" "$TMP/$1/redis.log"
 }
 
 start_webdis() { # name redis-port http-port
@@ -197,7 +101,7 @@ EOF
     done
 }
 
-say "temporary folder $TMP ($(df -PT "$TMP" | awk 'NR == 2 { print $2 }'))"
+say "temporary folder $TMP ($(tmp_fstype))"
 REDIS_PORT=$(free_port)
 REDIS_AOF_PORT=$(free_port)
 WEBDIS_PORT=$(free_port)
@@ -217,32 +121,7 @@ if [[ $SKIP_GATEWAY != 1 ]]; then
     if "$GW" --help 2>/dev/null | grep -q -- '--tcp-addr'; then
         gw_args+=(--tcp-addr 127.0.0.1:0)
     fi
-    mkfifo "$TMP/gateway.fifo"
-    "$GW" "${gw_args[@]}" >"$TMP/gateway.fifo" 2>"$TMP/gateway.log" &
-    GW_PID=$!
-    PIDS+=("$GW_PID")
-    exec 3<"$TMP/gateway.fifo"
-    end=$((SECONDS + READY_DEADLINE))
-    line=
-    while :; do
-        left=$((end - SECONDS))
-        ((left > 0)) || die "gateway printed no READY line within $READY_DEADLINE s"
-        if IFS= read -r -t "$left" -u 3 line; then
-            [[ $line == READY* ]] && break
-            printf '%s\n' "$line" >>"$TMP/gateway.out"
-        else
-            die "gateway printed no READY line (exited or timed out); its stderr:
-$(tail -n 20 "$TMP/gateway.log")"
-        fi
-    done
-    GW_PORT=$(sed -n 's/.*http=\([0-9][0-9]*\).*/\1/p' <<<"$line")
-    [[ -n $GW_PORT ]] || die "cannot read the http port from '$line'"
-    # Keep draining its stdout so it can never block on a full pipe.
-    cat <&3 >>"$TMP/gateway.out" &
-    PIDS+=($!)
-    exec 3<&-
-    say "gateway pid $GW_PID: $line"
-    curl -fsS -m 5 "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || die "gateway /healthz failed"
+    start_gateway "${gw_args[@]}"
 fi
 
 # --- 4. seed -------------------------------------------------------------------
@@ -259,13 +138,6 @@ for u in "$WD" "$WDA"; do
     [[ $r == '{"SET":[true,"OK"]}' ]] || die "webdis SET k2 on $u answered: $r"
 done
 
-# Checks a JSON answer with a python expression over `d`; dies with the answer otherwise.
-check_json() { # what json expr
-    python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$2" "$3" 2>/dev/null || die "$1: unexpected answer: ${2:0:400}"
-}
 
 if [[ -n $GW_PORT ]]; then
     say "seeding channel 'bench' with $SEED_COUNT messages"
@@ -357,7 +229,7 @@ ratio_line() { # label num-key den-key target
 
 echo
 echo "visavis REST benchmark: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, keep-alive," \
-    "127.0.0.1, $(nproc) cores, $(df -PT "$TMP" | awk 'NR == 2 { print $2 }') under $TMP"
+    "127.0.0.1, $(nproc) cores, $(tmp_fstype) under $TMP"
 echo "load average when the script started: $LOAD_START (other work on this machine skews every number)"
 echo
 printf '  %-52s %10s %10s %10s\n' "run" "req/s" "p50" "p99"
@@ -377,18 +249,9 @@ if [[ -n $GW_PORT ]]; then
     echo "  --appendonly no) acknowledges from memory, so that write ratio compares a durable"
     echo "  publish with a volatile one; the AOF redis (--appendonly yes --appendfsync always)"
     echo "  fsyncs before answering, the same durability class as the gateway."
-    if [[ -s $TMP/gateway.log ]]; then
-        echo
-        echo "  gateway stderr (log level warn) during the runs, last lines:"
-        tail -n 10 "$TMP/gateway.log" | sed 's/^/    /'
-    fi
+    print_gateway_log
 else
     echo "  (SKIP_GATEWAY=1: reference runs only, no ratios)"
 fi
 
-if [[ $STRICT == 1 && $MISSED -gt 0 ]]; then
-    echo
-    echo "rest.sh: $MISSED target(s) missed (STRICT=1)" >&2
-    exit 1
-fi
-exit 0
+finish

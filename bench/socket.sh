@@ -44,32 +44,22 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BENCH_NAME=socket.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source bench/lib.sh
 
-DURATION=${DURATION:-5}
-CONNECTIONS=${CONNECTIONS:-50}
-PIPELINE=${PIPELINE:-16}
-SIZE=${SIZE:-100}
-FANOUT_SUBS=${FANOUT_SUBS:-100}
-FANOUT_RATE=${FANOUT_RATE:-2000}
-FANOUT_SECONDS=${FANOUT_SECONDS:-3}
-IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
-MAX_SESSIONS=${MAX_SESSIONS:-20000}
+: "${DURATION:=5}" "${CONNECTIONS:=50}" "${PIPELINE:=16}" "${SIZE:=100}" "${FANOUT_SUBS:=100}" \
+    "${FANOUT_RATE:=2000}" "${FANOUT_SECONDS:=3}" "${IDLE_SESSIONS:=10000}" "${MAX_SESSIONS:=20000}"
 GATEWAY_BIN=${GATEWAY_BIN:-}
 GW=${GATEWAY_BIN:-build-release/gateway/gateway}
-SKIP_GATEWAY=${SKIP_GATEWAY:-0}
-STRICT=${STRICT:-0}
-KEEP_TMP=${KEEP_TMP:-0}
 PING_TARGET=1.1        # gateway PING p50 <= 1.1x redis
 PUB_TARGET=0.8         # gateway PUB -c50 msgs/s >= 0.8x redis SET -c50
 PIPE_TARGET=150000     # gateway PUB -P16 durable msgs/s, absolute
 FANOUT_TARGET=1.2      # gateway fan-out p50 <= 1.2x redis
 IDLE_TARGET=4096       # bytes of gateway RSS per idle session
-READY_DEADLINE=15      # seconds for any server to become ready
 
-for v in DURATION CONNECTIONS PIPELINE SIZE FANOUT_SUBS FANOUT_RATE FANOUT_SECONDS \
-    IDLE_SESSIONS MAX_SESSIONS; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "socket.sh: $v must be a positive integer" >&2; exit 2; }
-done
+require_positive_ints DURATION CONNECTIONS PIPELINE SIZE FANOUT_SUBS FANOUT_RATE FANOUT_SECONDS \
+    IDLE_SESSIONS MAX_SESSIONS
 ((SIZE >= 40)) || { echo "socket.sh: SIZE must be at least 40 (the fan-out body holds a timestamp)" >&2; exit 2; }
 ((MAX_SESSIONS > IDLE_SESSIONS + 10)) || {
     echo "socket.sh: MAX_SESSIONS must be above IDLE_SESSIONS" >&2
@@ -78,36 +68,15 @@ done
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-say() { printf '== %s\n' "$*"; }
-die() {
-    printf '\nsocket.sh: FAILED: %s\n' "$*" >&2
-    exit 1
-}
-
 # --- 1. packages -------------------------------------------------------------
-PKGS=(redis-server redis-tools gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev
-      libjansson-dev libsqlite3-dev curl python3)
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    SUDO=
-    [[ $(id -u) -eq 0 ]] || SUDO=sudo
-    say "installing: ${missing[*]}"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+ensure_packages redis-server redis-tools gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev \
+    libjansson-dev libsqlite3-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
 if [[ $SKIP_GATEWAY != 1 ]]; then
     if [[ -z $GATEWAY_BIN ]]; then
-        say "building the gateway (release)"
-        if [[ ! -f build-release/build.ninja ]]; then
-            meson setup build-release --buildtype=release >/dev/null || die "meson setup failed"
-        fi
         # The gateway alone: a test that does not build yet must not stop the benchmark.
-        ninja -C build-release gateway/gateway >/dev/null || die "ninja -C build-release gateway/gateway failed"
+        build_release gateway/gateway
     fi
     [[ -x $GW ]] || die "$GW was not built"
     help=$("$GW" --help 2>&1) || true
@@ -129,95 +98,26 @@ if (($(ulimit -n) < NOFILE_NEED)); then
     ulimit -n "$NOFILE_NEED" || die "ulimit -n $NOFILE_NEED failed"
 fi
 
-# --- process bookkeeping and cleanup -----------------------------------------
-TMP=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/visavis-sockbench.XXXXXX")
-PIDS=()
+make_tmp visavis-sockbench
 
-alive() { # pid: running and not a zombie
-    local s
-    s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ -n $s && $s != Z* ]]
-}
+# redis answers PING.
+# shellcheck disable=SC2317  # called through wait_ready
+redis_pong() { [[ $(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]]; }
 
-# shellcheck disable=SC2317  # reached through the EXIT trap
-cleanup() {
-    local rc=$? pid i
-    set +e
-    trap - EXIT INT TERM
-    exec 3<&-
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${PIDS[@]}"; do
-        for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.05; done
-        if alive "$pid"; then
-            echo "socket.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
-            kill -KILL "$pid" 2>/dev/null
-        fi
-        wait "$pid" 2>/dev/null
-    done
-    if [[ $KEEP_TMP == 1 ]]; then
-        echo "socket.sh: kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A free loopback port, below the ephemeral range the 10,000 client sockets use.
-TAKEN=()
-free_port() {
-    local p
-    p=$(python3 - "${TAKEN[@]}" <<'EOF'
-import random, socket, sys
-taken = set(int(a) for a in sys.argv[1:])
-for _ in range(500):
-    p = random.randint(20000, 32000)
-    if p in taken:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    sys.exit(0)
-sys.exit(1)
-EOF
-    ) || die "no free port found"
-    TAKEN+=("$p")
-    echo "$p"
-}
-
-# redis answers PING: polled, bounded, and given up at once if it exited.
 wait_redis() { # port pid name log
-    local end=$((SECONDS + READY_DEADLINE))
-    until [[ $(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]]; do
-        alive "$2" || die "$3 exited before answering on $1; its log:
-$(tail -n 20 "$4" 2>/dev/null)"
-        ((SECONDS < end)) || die "$3 does not answer PING on 127.0.0.1:$1 after $READY_DEADLINE s"
-        sleep 0.05
-    done
+    wait_ready "$2" "$3" "$4" "exited before answering on $1" "does not answer PING on 127.0.0.1:$1" \
+        redis_pong "$1"
 }
 
 # --- 3. servers ----------------------------------------------------------------
 declare -A SERVER_PID
 start_redis() { # name port extra-args...
-    local name=$1 port=$2
-    shift 2
-    mkdir -p "$TMP/$name"
-    redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes --daemonize no \
-        --save '' --dir "$TMP/$name" --logfile "$TMP/$name/redis.log" \
-        --maxclients $((IDLE_SESSIONS + 100)) "$@" &
-    PIDS+=($!)
-    SERVER_PID[$name]=$!
-    wait_redis "$port" "$!" "redis-server ($name)" "$TMP/$name/redis.log"
+    spawn_redis "$1" "$2" --maxclients $((IDLE_SESSIONS + 100)) "${@:3}"
+    SERVER_PID[$1]=$REDIS_PID
+    wait_redis "$2" "$REDIS_PID" "redis-server ($1)" "$TMP/$1/redis.log"
 }
 
-say "temporary folder $TMP ($(df -PT "$TMP" | awk 'NR == 2 { print $2 }'))"
+say "temporary folder $TMP ($(tmp_fstype))"
 REDIS_PORT=$(free_port)
 REDIS_AOF_PORT=$(free_port)
 start_redis redis "$REDIS_PORT" --appendonly no
@@ -226,35 +126,8 @@ say "redis :$REDIS_PORT (no persistence); redis :$REDIS_AOF_PORT (AOF, fsync alw
 
 GW_PORT='' GW_TCP='' GW_PID=''
 if [[ $SKIP_GATEWAY != 1 ]]; then
-    mkfifo "$TMP/gateway.fifo"
-    "$GW" --http-addr 127.0.0.1:0 --tcp-addr 127.0.0.1:0 --db "$TMP/bench.db" --log-level warn \
-        --max-sessions "$MAX_SESSIONS" >"$TMP/gateway.fifo" 2>"$TMP/gateway.log" &
-    GW_PID=$!
-    PIDS+=("$GW_PID")
-    exec 3<"$TMP/gateway.fifo"
-    end=$((SECONDS + READY_DEADLINE))
-    line=
-    while :; do
-        left=$((end - SECONDS))
-        ((left > 0)) || die "gateway printed no READY line within $READY_DEADLINE s"
-        if IFS= read -r -t "$left" -u 3 line; then
-            [[ $line == READY* ]] && break
-            printf '%s\n' "$line" >>"$TMP/gateway.out"
-        else
-            die "gateway printed no READY line (exited or timed out); its stderr:
-$(tail -n 20 "$TMP/gateway.log")"
-        fi
-    done
-    GW_PORT=$(sed -n 's/.*http=\([0-9][0-9]*\).*/\1/p' <<<"$line")
-    GW_TCP=$(sed -n 's/.*tcp=\([0-9][0-9]*\).*/\1/p' <<<"$line")
-    [[ -n $GW_PORT ]] || die "cannot read the http port from '$line'"
-    [[ -n $GW_TCP ]] || die "no tcp=<port> in the gateway's READY line '$line': no TCP session front"
-    # Keep draining its stdout so it can never block on a full pipe.
-    cat <&3 >>"$TMP/gateway.out" &
-    PIDS+=($!)
-    exec 3<&-
-    say "gateway pid $GW_PID: $line"
-    curl -fsS -m 5 "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || die "gateway /healthz failed"
+    start_gateway --need-tcp --http-addr 127.0.0.1:0 --tcp-addr 127.0.0.1:0 --db "$TMP/bench.db" \
+        --log-level warn --max-sessions "$MAX_SESSIONS"
 fi
 
 # --- 4. runs -------------------------------------------------------------------
@@ -321,13 +194,6 @@ rb() { # key label port cal_n args...
     ORDER+=("$key")
 }
 
-# Checks a JSON answer with a python expression over `d`; dies with the answer otherwise.
-check_json() { # what json expr
-    python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$2" "$3" 2>/dev/null || die "$1: unexpected answer: ${2:0:400}"
-}
 
 G=(--host 127.0.0.1 --port "$GW_TCP")
 R=(--host 127.0.0.1 --port "$REDIS_PORT")
@@ -448,7 +314,7 @@ section() {
 have() { [[ -n ${F[$1.p50_us]:-} || -n ${F[$1.per_session_bytes]:-} ]]; }
 
 echo
-echo "visavis socket benchmark, 127.0.0.1, $(nproc) cores, $(df -PT "$TMP" | awk 'NR == 2 { print $2 }')" \
+echo "visavis socket benchmark, 127.0.0.1, $(nproc) cores, $(tmp_fstype)" \
     "under $TMP; DURATION=${DURATION}s per run"
 echo "load average when the script started: $LOAD_START (other work on this machine skews every number)"
 section "1 PING, 1 connection, 1 in flight; server on CPU $CPU_A" "ops/s" "p50 us" "p99 us" "client cpu"
@@ -509,18 +375,9 @@ if [[ -n $GW_TCP ]]; then
     echo "  SET and delivers PUBLISH from memory; the AOF redis (appendfsync always) fsyncs"
     echo "  before answering SET, the same durability class as the gateway. redis-benchmark and"
     echo "  sockbench are different clients: the '(info)' lines compare with the same client."
-    if [[ -s $TMP/gateway.log ]]; then
-        echo
-        echo "  gateway stderr (log level warn) during the runs, last lines:"
-        tail -n 10 "$TMP/gateway.log" | sed 's/^/    /'
-    fi
+    print_gateway_log
 else
     echo "  (no gateway: reference runs only, no checks)"
 fi
 
-if [[ $STRICT == 1 && $MISSED -gt 0 ]]; then
-    echo
-    echo "socket.sh: $MISSED target(s) missed (STRICT=1)" >&2
-    exit 1
-fi
-exit 0
+finish
