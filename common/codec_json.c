@@ -683,3 +683,62 @@ void codec_line_slow_consumer(struct buf *out, const char *message, const char *
     }
     PUT(out, "}}\n");
 }
+
+/* ---- /v1/stats ---- */
+
+static void put_number(struct buf *b, double v)
+{
+    char num[40];
+    int n;
+
+    if (v == (double)(int64_t)v && v > -9e15 && v < 9e15) {
+        put_i64(b, (int64_t)v);
+        return;
+    }
+    n = snprintf(num, sizeof(num), "%.6g", v);
+    put(b, num, (size_t)n);
+}
+
+void codec_stats_begin(struct codec_stats *st, struct buf *out)
+{
+    memset(st, 0, sizeof(*st));
+    st->out = out;
+    PUT(out, "{");
+}
+
+void codec_stats_sample(struct codec_stats *st, const char *name, const char *label, double value)
+{
+    struct buf *out = st->out;
+    bool same_group = st->in_group && label && strcmp(st->group, name) == 0;
+
+    if (st->in_group && !same_group) {
+        PUT(out, "}");
+        st->in_group = false;
+    }
+    if (same_group) {
+        PUT(out, ",");
+    } else {
+        if (st->count)
+            PUT(out, ",");
+        put_cstr(out, name);
+        PUT(out, ":");
+        if (label) {
+            PUT(out, "{");
+            st->in_group = true;
+            snprintf(st->group, sizeof(st->group), "%s", name);
+        }
+    }
+    if (label) {
+        put_cstr(out, label);
+        PUT(out, ":");
+    }
+    put_number(out, value);
+    st->count++;
+}
+
+void codec_stats_end(struct codec_stats *st)
+{
+    if (st->in_group)
+        PUT(st->out, "}");
+    PUT(st->out, "}");
+}

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "proto_line.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,20 @@ char *codec_status_encode(const char *status, size_t *len);
 /* {"name","version","api","schema_version"} */
 char *codec_version_encode(const char *name, const char *version, const char *api,
                            int schema_version, size_t *len);
+
+/*
+ * /v1/stats: {"<name>": value | {"<label>": value, ...}, ...}. Append samples
+ * in order (those of one name together) between begin and end.
+ */
+struct codec_stats {
+    struct buf *out;
+    char group[96]; /* the name whose {label: value} object is open */
+    bool in_group;
+    size_t count;
+};
+void codec_stats_begin(struct codec_stats *st, struct buf *out);
+void codec_stats_sample(struct codec_stats *st, const char *name, const char *label, double value);
+void codec_stats_end(struct codec_stats *st);
 
 /*
  * A publish request: {"body": string, "sender": string (optional)}; unknown

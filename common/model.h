@@ -16,7 +16,7 @@
 #define GW_LIMIT_DEFAULT  100         /* messages per history page by default */
 #define GW_LIMIT_MAX      1000        /* messages per history page at most */
 #define GW_SENDER_DEFAULT "anonymous"
-#define GW_WAIT_MAX 60 /* seconds a long-poll may wait */
+#define GW_WAIT_MAX       60 /* seconds a long-poll may wait */
 
 /* The interface a message came in through; its name goes on the wire. */
 enum gw_via { GW_VIA_REST = 0, GW_VIA_TCP, GW_VIA__COUNT };
@@ -40,6 +40,8 @@ struct gw_msg {
     size_t sender_len;
     char *body;
     size_t body_len;
+    /* CLOCK_MONOTONIC µs when the core accepted it; 0 when read from the store */
+    uint64_t accepted_us;
 };
 
 struct gw_channel_info {

@@ -5,6 +5,7 @@
 
 #include "hub.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "text.h"
 #include "writer.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct core {
     struct store *reader;
@@ -19,6 +21,7 @@ struct core {
     struct hub *hub;
     size_t max_body;
     bool shutting_down;
+    struct metrics metrics;
 };
 
 struct core_sub {
@@ -46,6 +49,7 @@ struct core *core_new(struct store *reader, struct writer *writer, size_t max_bo
     core->writer = writer;
     core->max_body = max_body;
     core->hub = hub_new();
+    metrics_init(&core->metrics);
     return core;
 }
 
@@ -55,6 +59,13 @@ void core_free(struct core *core)
         return;
     hub_free(core->hub);
     free(core);
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static enum gw_err check_channel(const char *channel, size_t len, char why[GW_ERRLEN])
@@ -110,8 +121,10 @@ static void pub_done(struct writer_job *job)
 {
     struct pub *p = (struct pub *)job;
     p->cb(p->ctx, job->err, job->why, &job->msg);
-    if (job->err == GW_OK)
+    if (job->err == GW_OK) {
+        p->core->metrics.published[job->msg.via]++;
         fan_out(p->core, &job->msg);
+    }
     gw_msg_release(&job->msg);
     free(p);
 }
@@ -149,6 +162,7 @@ enum gw_err core_publish(struct core *core, const struct core_publish_req *req, 
     p->job.msg.body = gw_xmemdup(req->body, req->body_len);
     p->job.msg.body_len = req->body_len;
     p->job.msg.via = req->via;
+    p->job.msg.accepted_us = now_us();
     p->job.done = pub_done;
     p->cb = cb;
     p->ctx = ctx;
@@ -343,6 +357,16 @@ void core_unsubscribe(struct core *core, struct core_sub *sub)
 size_t core_subscribed_channels(const struct core *core)
 {
     return hub_channels(core->hub);
+}
+
+struct metrics *core_metrics(struct core *core)
+{
+    return &core->metrics;
+}
+
+void core_commit_stats(struct core *core, struct metrics_commits *out)
+{
+    writer_stats(core->writer, out);
 }
 
 int core_schema_version(void)

@@ -21,6 +21,8 @@
 struct core;
 struct store;
 struct writer;
+struct metrics;
+struct metrics_commits;
 
 /* reader and writer are borrowed and must outlive the core. */
 struct core *core_new(struct store *reader, struct writer *writer, size_t max_body);
@@ -125,6 +127,11 @@ void core_unsubscribe(struct core *core, struct core_sub *sub);
 
 /* Channels with subscribers, for logs and metrics. */
 size_t core_subscribed_channels(const struct core *core);
+
+/* The gateway's counters, for the fronts to update and render; lives as long as core. */
+struct metrics *core_metrics(struct core *core);
+/* A copy of the writer's commit statistics. */
+void core_commit_stats(struct core *core, struct metrics_commits *out);
 
 /* The database schema version this gateway writes. */
 int core_schema_version(void);

@@ -15,6 +15,7 @@
 #include "codec_json.h"
 #include "core.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "router.h"
 #include "text.h"
@@ -45,6 +46,7 @@ struct front_http {
     uint64_t run_at_ms; /* libmicrohttpd's next timeout */
     bool quiescing;
     struct req *waiters; /* long-polls, so shutdown can answer them all */
+    struct metrics *metrics;
 };
 
 enum req_phase {
@@ -76,6 +78,9 @@ struct req {
     char location[48];
     /* long-poll */
     struct core_sub *watch;
+    bool longpoll;        /* it waited: counted as a long-poll */
+    uint64_t woken_by_us; /* accept time of the message that woke it */
+    size_t body_in;       /* request body bytes received */
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
 };
@@ -126,23 +131,24 @@ static unsigned http_status(enum gw_err err)
     return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* Queues body (taken) as the JSON answer, with one optional extra header. */
-static enum MHD_Result reply(struct req *r, unsigned status, char *body, size_t len,
-                             const char *header, const char *value)
+/* Queues body (taken) as the answer, of type ctype, with one optional extra header. */
+static enum MHD_Result reply_as(struct req *r, unsigned status, const char *ctype, char *body,
+                                size_t len, const char *header, const char *value)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
     /* A final newline keeps a shell prompt off the end of curl's output. */
     char *grown = gw_xrealloc(body, len + 2);
-    grown[len++] = '\n';
+    if (!len || grown[len - 1] != '\n')
+        grown[len++] = '\n';
     grown[len] = '\0';
     resp = MHD_create_response_from_buffer_with_free_callback(len, grown, free);
     if (!resp) {
         free(grown);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (header)
         MHD_add_response_header(resp, header, value);
     if (r->fh->quiescing)
@@ -152,6 +158,12 @@ static enum MHD_Result reply(struct req *r, unsigned status, char *body, size_t 
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result reply(struct req *r, unsigned status, char *body, size_t len,
+                             const char *header, const char *value)
+{
+    return reply_as(r, status, "application/json", body, len, header, value);
 }
 
 static enum MHD_Result reply_error(struct req *r, enum gw_err err, const char *why)
@@ -191,6 +203,7 @@ static void wake(struct req *r)
     if (r->phase != REQ_WAITING)
         return;
     r->phase = REQ_WOKEN;
+    fh->metrics->open[MT_LONGPOLL]--;
     if (r->prev_waiter)
         r->prev_waiter->next_waiter = r->next_waiter;
     else
@@ -206,8 +219,12 @@ static void wake(struct req *r)
 
 static void on_watch(void *ctx, const struct gw_msg *m)
 {
-    (void)m; /* the store has it now; the answer reads it from there with the rest */
-    wake(ctx);
+    struct req *r = ctx;
+
+    /* The store has it now; the answer reads it from there with the rest. */
+    if (r->phase == REQ_WAITING)
+        r->woken_by_us = m->accepted_us;
+    wake(r);
 }
 
 static void on_wait_over(struct loop *loop, void *ctx)
@@ -251,6 +268,8 @@ static enum MHD_Result get_history(struct req *r)
         if (err != GW_OK)
             return reply_error(r, err, r->why);
         r->phase = REQ_WAITING;
+        r->longpoll = true;
+        fh->metrics->open[MT_LONGPOLL]++;
         log_debug("http long-poll on '%.*s' after %llu: waiting up to %llu s",
                   (int)r->route.arg_len, r->route.arg, (unsigned long long)since,
                   (unsigned long long)wait);
@@ -267,6 +286,11 @@ static enum MHD_Result get_history(struct req *r)
     channel[r->route.arg_len] = '\0';
     char *body = codec_history_encode(channel, msgs, n, next, &len);
     gw_msgs_free(msgs, n);
+    enum metrics_transport t = r->longpoll ? MT_LONGPOLL : MT_REST;
+    r->fh->metrics->delivered[t] += n;
+    if (n && r->woken_by_us)
+        metrics_hist_observe(&r->fh->metrics->delivery_seconds[t],
+                             (double)(loop_now_us() - r->woken_by_us) / 1e6);
     return reply_ok(r, body, len);
 }
 
@@ -356,6 +380,39 @@ static enum MHD_Result post_message(struct req *r)
     return MHD_YES;
 }
 
+static enum MHD_Result get_metrics(struct req *r)
+{
+    struct metrics_commits commits;
+    struct buf out = BUF_INIT;
+    size_t len;
+
+    core_commit_stats(r->fh->core, &commits);
+    metrics_render_prometheus(r->fh->metrics, &commits, &out);
+    char *body = buf_detach(&out, &len);
+    return reply_as(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len, NULL,
+                    NULL);
+}
+
+static void stats_sample(void *ctx, const char *name, const char *label, double value)
+{
+    codec_stats_sample(ctx, name, label, value);
+}
+
+static enum MHD_Result get_stats(struct req *r)
+{
+    struct metrics_commits commits;
+    struct codec_stats st;
+    struct buf out = BUF_INIT;
+    size_t len;
+
+    core_commit_stats(r->fh->core, &commits);
+    codec_stats_begin(&st, &out);
+    metrics_visit(r->fh->metrics, &commits, stats_sample, &st);
+    codec_stats_end(&st);
+    char *body = buf_detach(&out, &len);
+    return reply_ok(r, body, len);
+}
+
 static enum MHD_Result dispatch(struct req *r)
 {
     char *body;
@@ -370,6 +427,10 @@ static enum MHD_Result dispatch(struct req *r)
         return reply_ok(r, body, len);
     case ROUTE_CHANNELS:
         return get_channels(r);
+    case ROUTE_METRICS:
+        return get_metrics(r);
+    case ROUTE_STATS:
+        return get_stats(r);
     case ROUTE_MESSAGE:
         return get_message(r);
     case ROUTE_CHANNEL_MESSAGES:
@@ -447,6 +508,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        r->body_in += n;
         if (r->err == GW_OK && r->route.method == ROUTE_POST && r->body.len + n > fh->max_body) {
             /* Chunked bodies give no length up front: stop buffering at the limit. */
             snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes",
@@ -522,6 +584,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
                  loop_now_us() - r->start_us, ended ? " ended: " : "", ended ? ended : "");
     }
+    enum metrics_transport t = r->longpoll ? MT_LONGPOLL : MT_REST;
+    fh->metrics->requests[t]++;
+    fh->metrics->bytes_in[t] += r->body_in;
+    fh->metrics->bytes_out[t] += r->bytes;
     buf_release(&r->body);
     free(r->reply_body);
     free(r);
@@ -541,8 +607,12 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
     (void)conn;
     (void)socket_ctx;
-    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        fh->metrics->open[MT_REST]++;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        fh->metrics->open[MT_REST]--;
         fh->need_run = true;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -598,6 +668,7 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     const union MHD_DaemonInfo *info;
 
     fh->core = core;
+    fh->metrics = core_metrics(core);
     fh->loop = loop;
     fh->listen_fd = listen_fd;
     fh->max_body = opts->max_body;

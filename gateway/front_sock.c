@@ -18,6 +18,7 @@
 #include "codec_json.h"
 #include "core.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "proto_line.h"
 
@@ -103,6 +104,7 @@ struct front_sock {
     struct loop *loop;
     int listen_fd;
     struct front_sock_options o;
+    struct metrics *metrics;
     struct session all; /* list head */
     size_t nsessions;
     struct session *dirty;
@@ -188,6 +190,7 @@ static void session_kill(struct session *s, const char *why)
     s->prev->next = s->next;
     s->next->prev = s->prev;
     s->fs->nsessions--;
+    s->fs->metrics->open[MT_TCP]--;
     mark_dirty(s);
 }
 
@@ -323,6 +326,10 @@ static void on_deliver(void *ctx, const struct gw_msg *m)
         return;
     codec_line_message(&s->out, m);
     slot->last_seq = m->seq;
+    s->fs->metrics->delivered[MT_TCP]++;
+    if (m->accepted_us) /* live, not a replay from the store */
+        metrics_hist_observe(&s->fs->metrics->delivery_seconds[MT_TCP],
+                             (double)(loop_now_us() - m->accepted_us) / 1e6);
     sent_line(s);
     /* Over the limit is what the peer has not taken: let the socket take what it can first. */
     if (out_pending(s) > s->fs->o.max_outbuf && try_send(s) && out_pending(s) > s->fs->o.max_outbuf)
@@ -573,6 +580,7 @@ static void process_input(struct session *s)
         }
         s->in_off += consumed;
         s->last_cmd_ms = now_ms();
+        s->fs->metrics->requests[MT_TCP]++;
         if (err != GW_OK)
             reply_error(s, &cmd, err, why);
         else if (cmd.op == PROTO_PUB)
@@ -613,6 +621,7 @@ static bool try_send(struct session *s)
             return false;
         }
         s->out_off += (size_t)n;
+        s->fs->metrics->bytes_out[MT_TCP] += (size_t)n;
     }
     if (!out_pending(s)) {
         buf_clear(&s->out);
@@ -660,6 +669,7 @@ static void read_input(struct session *s)
         }
         s->in.len += (size_t)n;
         s->in.data[s->in.len] = '\0';
+        s->fs->metrics->bytes_in[MT_TCP] += (size_t)n;
         got += (size_t)n;
         process_input(s);
     }
@@ -884,6 +894,7 @@ static void session_open(struct front_sock *fs, int fd)
     fs->all.prev->next = s;
     fs->all.prev = s;
     fs->nsessions++;
+    fs->metrics->open[MT_TCP]++;
     codec_line_hello(&s->out, s->id, fs->server, fs->o.heartbeat);
     sent_line(s);
     log_debug("tcp session %s %s opened", s->id, s->peer);
@@ -916,6 +927,7 @@ struct front_sock *front_sock_new(struct core *core, struct loop *loop, int list
     unsigned shortest = opts->heartbeat < opts->idle_timeout ? opts->heartbeat : opts->idle_timeout;
 
     fs->core = core;
+    fs->metrics = core_metrics(core);
     fs->loop = loop;
     fs->listen_fd = listen_fd;
     fs->o = *opts;

@@ -41,6 +41,12 @@ enum gw_err router_match(const char *method, const char *path, struct route *out
     if (strcmp(path, "/healthz") == 0) {
         out->id = ROUTE_HEALTH;
         out->allow = ALLOW_READ;
+    } else if (strcmp(path, "/metrics") == 0) {
+        out->id = ROUTE_METRICS;
+        out->allow = ALLOW_READ;
+    } else if (strcmp(path, "/v1/stats") == 0) {
+        out->id = ROUTE_STATS;
+        out->allow = ALLOW_READ;
     } else if (strcmp(path, "/v1/version") == 0) {
         out->id = ROUTE_VERSION;
         out->allow = ALLOW_READ;

@@ -18,7 +18,9 @@ enum route_id {
     ROUTE_VERSION,          /* /v1/version */
     ROUTE_CHANNELS,         /* /v1/channels */
     ROUTE_CHANNEL_MESSAGES, /* /v1/channels/{channel}/messages */
-    ROUTE_MESSAGE           /* /v1/messages/{id} */
+    ROUTE_MESSAGE,          /* /v1/messages/{id} */
+    ROUTE_METRICS,          /* /metrics */
+    ROUTE_STATS             /* /v1/stats */
 };
 
 enum route_method {

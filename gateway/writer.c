@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Bounds one transaction, so one huge burst cannot delay every ack behind it. */
@@ -36,7 +37,7 @@ struct writer {
     struct job_list done;  /* committed or failed, not yet completed */
     int stopping;
     size_t pending; /* loop thread only */
-    struct writer_stats stats;
+    struct metrics_commits stats;
 };
 
 static void list_push(struct job_list *l, struct writer_job *j)
@@ -75,6 +76,13 @@ static size_t take_batch(struct writer *w, struct writer_job **batch)
     return n;
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
                          struct gw_msg **msgs)
 {
@@ -83,6 +91,7 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
 
     for (size_t i = 0; i < n; i++)
         msgs[i] = &batch[i]->msg;
+    uint64_t t0 = now_us();
     err = store_append(w->store, msgs, n, why);
     if (err == GW_OK) {
         for (size_t i = 0; i < n; i++)
@@ -90,8 +99,8 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
         pthread_mutex_lock(&w->mu);
         w->stats.commits++;
         w->stats.messages += n;
-        if (n > w->stats.max_batch)
-            w->stats.max_batch = n;
+        metrics_hist_observe(&w->stats.batch_size, (double)n);
+        metrics_hist_observe(&w->stats.commit_seconds, (double)(now_us() - t0) / 1e6);
         pthread_mutex_unlock(&w->mu);
         return;
     }
@@ -157,6 +166,8 @@ struct writer *writer_new(struct store *store, char why[GW_ERRLEN])
     }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    metrics_hist_init(&w->stats.batch_size, metrics_size_bounds);
+    metrics_hist_init(&w->stats.commit_seconds, metrics_seconds_bounds);
     rc = pthread_create(&w->thread, NULL, writer_main, w);
     if (rc != 0) {
         snprintf(why, GW_ERRLEN, "pthread_create: %s", strerror(rc));
@@ -239,7 +250,7 @@ void writer_free(struct writer *w)
     free(w);
 }
 
-void writer_stats(struct writer *w, struct writer_stats *out)
+void writer_stats(struct writer *w, struct metrics_commits *out)
 {
     pthread_mutex_lock(&w->mu);
     *out = w->stats;

@@ -13,6 +13,7 @@
 #define GW_WRITER_H
 
 #include "gw.h"
+#include "metrics.h"
 #include "model.h"
 
 #include <stddef.h>
@@ -52,12 +53,7 @@ void writer_stop(struct writer *w);
 /* Stops if needed and frees. NULL is a no-op. */
 void writer_free(struct writer *w);
 
-/* Transactions committed and messages in them, for logs and metrics. */
-struct writer_stats {
-    uint64_t commits;
-    uint64_t messages;
-    uint64_t max_batch;
-};
-void writer_stats(struct writer *w, struct writer_stats *out);
+/* Transactions committed, their sizes and durations, for metrics (copied under the lock). */
+void writer_stats(struct writer *w, struct metrics_commits *out);
 
 #endif

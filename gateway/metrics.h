@@ -1,0 +1,78 @@
+/*
+ * metrics.h - counters, gauges and histograms of what the gateway does, per
+ * transport, and their Prometheus text form.
+ *
+ * Depends on model.h and buf.h. struct metrics is owned by the core and
+ * touched by the loop thread only; the writer thread keeps its own
+ * struct metrics_commits, read under its lock (writer_stats).
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include "buf.h"
+#include "model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fixed-bucket histogram; bounds are shared by all of one kind. */
+#define METRICS_BUCKETS 16
+struct metrics_hist {
+    const double *bounds;                 /* METRICS_BUCKETS upper bounds, increasing */
+    uint64_t counts[METRICS_BUCKETS + 1]; /* the last one is +Inf */
+    uint64_t n;
+    double sum;
+};
+
+/* Bounds for latencies in seconds (100 µs .. 10 s) and for batch sizes (1 .. 32768). */
+extern const double metrics_seconds_bounds[METRICS_BUCKETS];
+extern const double metrics_size_bounds[METRICS_BUCKETS];
+
+void metrics_hist_init(struct metrics_hist *h, const double *bounds);
+void metrics_hist_observe(struct metrics_hist *h, double v);
+/* The q-quantile (0..1) estimated from the buckets; 0 when empty. */
+double metrics_hist_quantile(const struct metrics_hist *h, double q);
+
+enum metrics_transport {
+    MT_REST,     /* plain HTTP requests */
+    MT_LONGPOLL, /* HTTP requests that waited */
+    MT_TCP,      /* session commands and pushes */
+    MT__COUNT
+};
+
+const char *metrics_transport_name(enum metrics_transport t);
+
+struct metrics {
+    uint64_t requests[MT__COUNT]; /* HTTP requests, session commands */
+    uint64_t published[GW_VIA__COUNT];
+    uint64_t delivered[MT__COUNT]; /* messages handed to readers */
+    uint64_t bytes_in[MT__COUNT];
+    uint64_t bytes_out[MT__COUNT];
+    int64_t open[MT__COUNT]; /* HTTP connections, waiting long-polls, sessions */
+    /* accepted publish -> message handed to a reader's connection */
+    struct metrics_hist delivery_seconds[MT__COUNT];
+};
+
+void metrics_init(struct metrics *m);
+
+/* The writer's side, filled by the writer thread. */
+struct metrics_commits {
+    uint64_t commits;
+    uint64_t messages;
+    struct metrics_hist batch_size;
+    struct metrics_hist commit_seconds;
+};
+
+/* Appends the Prometheus text exposition (version 0.0.4) of both. */
+void metrics_render_prometheus(const struct metrics *m, const struct metrics_commits *c,
+                               struct buf *out);
+
+/*
+ * Every value as (name, label, value), label NULL for none, histograms as
+ * _count, _sum, _p50 and _p99: the shape /v1/stats serves as JSON.
+ */
+typedef void metrics_visit_fn(void *ctx, const char *name, const char *label, double value);
+void metrics_visit(const struct metrics *m, const struct metrics_commits *c, metrics_visit_fn *fn,
+                   void *ctx);
+
+#endif
