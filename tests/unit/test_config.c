@@ -99,6 +99,18 @@ static void field(const struct gw_config *cfg, const char *flag, char out[64])
         snprintf(out, 64, "%u", cfg->http_idle_timeout);
     else if (strcmp(flag, "sync") == 0)
         snprintf(out, 64, "%.63s", cfg->sync_full ? "full" : "normal");
+    else if (strcmp(flag, "heartbeat") == 0)
+        snprintf(out, 64, "%u", cfg->heartbeat);
+    else if (strcmp(flag, "idle-timeout") == 0)
+        snprintf(out, 64, "%u", cfg->idle_timeout);
+    else if (strcmp(flag, "max-outbuf") == 0)
+        snprintf(out, 64, "%zu", cfg->max_outbuf);
+    else if (strcmp(flag, "max-line") == 0)
+        snprintf(out, 64, "%zu", cfg->max_line);
+    else if (strcmp(flag, "max-sessions") == 0)
+        snprintf(out, 64, "%u", cfg->max_sessions);
+    else if (strcmp(flag, "max-subs") == 0)
+        snprintf(out, 64, "%u", cfg->max_subs);
     else
         snprintf(out, 64, "?");
 }
@@ -112,6 +124,13 @@ static const struct setting_case settings[] = {
     {"max-connections", "VISAVIS_MAX_CONNECTIONS", "1", "100"},
     {"http-idle-timeout", "VISAVIS_HTTP_IDLE_TIMEOUT", "86400", "5"},
     {"sync", "VISAVIS_SYNC", "normal", "full"},
+    /* The session settings, each at both ends of its range. */
+    {"heartbeat", "VISAVIS_HEARTBEAT", "1", "3600"},
+    {"idle-timeout", "VISAVIS_IDLE_TIMEOUT", "86400", "1"},
+    {"max-outbuf", "VISAVIS_MAX_OUTBUF", "4096", "1073741824"},
+    {"max-line", "VISAVIS_MAX_LINE", "16777216", "64"},
+    {"max-sessions", "VISAVIS_MAX_SESSIONS", "1", "1000000"},
+    {"max-subs", "VISAVIS_MAX_SUBS", "100000", "1"},
 };
 
 static void test_sources(void)
@@ -255,6 +274,38 @@ static const struct bad_case bad_cases[] = {
     {"sync empty", NO_ENV, ARGS("--sync="), "--sync", NULL},
     {"db empty", NO_ENV, ARGS("--db="), "--db", NULL},
     {"db empty in env", ENV({"VISAVIS_DB", ""}), NO_ARGS, "VISAVIS_DB", NULL},
+    /* The session settings: below and above each range, and not numbers. */
+    {"heartbeat 0", NO_ENV, ARGS("--heartbeat", "0"), "--heartbeat", NULL},
+    {"heartbeat 3601", NO_ENV, ARGS("--heartbeat=3601"), "--heartbeat", "3601"},
+    {"heartbeat negative", NO_ENV, ARGS("--heartbeat=-30"), "--heartbeat", NULL},
+    {"heartbeat with unit", NO_ENV, ARGS("--heartbeat=30s"), "--heartbeat", "30s"},
+    {"heartbeat empty", NO_ENV, ARGS("--heartbeat="), "--heartbeat", NULL},
+    {"heartbeat 0 in env", ENV({"VISAVIS_HEARTBEAT", "0"}), NO_ARGS, "VISAVIS_HEARTBEAT", NULL},
+    {"idle-timeout 0", NO_ENV, ARGS("--idle-timeout=0"), "--idle-timeout", NULL},
+    {"idle-timeout 86401", NO_ENV, ARGS("--idle-timeout", "86401"), "--idle-timeout", "86401"},
+    {"idle-timeout 2^32", NO_ENV, ARGS("--idle-timeout=4294967296"), "--idle-timeout", NULL},
+    {"idle-timeout x in env", ENV({"VISAVIS_IDLE_TIMEOUT", "x"}), NO_ARGS, "VISAVIS_IDLE_TIMEOUT",
+     NULL},
+    {"max-outbuf 4095", NO_ENV, ARGS("--max-outbuf=4095"), "--max-outbuf", "4095"},
+    {"max-outbuf 1 GiB + 1", NO_ENV, ARGS("--max-outbuf=1073741825"), "--max-outbuf", NULL},
+    {"max-outbuf 2^64", NO_ENV, ARGS("--max-outbuf=18446744073709551616"), "--max-outbuf", NULL},
+    {"max-outbuf with unit", NO_ENV, ARGS("--max-outbuf", "1M"), "--max-outbuf", NULL},
+    {"max-outbuf 0 in env", ENV({"VISAVIS_MAX_OUTBUF", "0"}), NO_ARGS, "VISAVIS_MAX_OUTBUF", NULL},
+    {"max-line 63", NO_ENV, ARGS("--max-line=63"), "--max-line", "63"},
+    {"max-line 0", NO_ENV, ARGS("--max-line", "0"), "--max-line", NULL},
+    {"max-line 16 MiB + 1", NO_ENV, ARGS("--max-line=16777217"), "--max-line", NULL},
+    {"max-line hex", NO_ENV, ARGS("--max-line=0x100"), "--max-line", NULL},
+    {"max-line 1 in env", ENV({"VISAVIS_MAX_LINE", "1"}), NO_ARGS, "VISAVIS_MAX_LINE", NULL},
+    {"max-sessions 0", NO_ENV, ARGS("--max-sessions=0"), "--max-sessions", NULL},
+    {"max-sessions 1000001", NO_ENV, ARGS("--max-sessions=1000001"), "--max-sessions", NULL},
+    {"max-sessions blank", NO_ENV, ARGS("--max-sessions", " 10"), "--max-sessions", NULL},
+    {"max-sessions 0 in env", ENV({"VISAVIS_MAX_SESSIONS", "0"}), NO_ARGS, "VISAVIS_MAX_SESSIONS",
+     NULL},
+    {"max-subs 0", NO_ENV, ARGS("--max-subs=0"), "--max-subs", NULL},
+    {"max-subs 100001", NO_ENV, ARGS("--max-subs", "100001"), "--max-subs", "100001"},
+    {"max-subs decimal point", NO_ENV, ARGS("--max-subs=6.4"), "--max-subs", NULL},
+    {"max-subs -1 in env", ENV({"VISAVIS_MAX_SUBS", "-1"}), NO_ARGS, "VISAVIS_MAX_SUBS", NULL},
+    {"max-subs missing value", NO_ENV, ARGS("--max-subs"), "--max-subs", NULL},
 };
 
 static void test_errors(void)
@@ -299,6 +350,91 @@ static void test_long_values(void)
     is_uint(strlen(cfg.db_path), PATH_MAX - 1, "db path kept whole");
 }
 
+/* The session settings' defaults, as docs/protocol.md gives them. */
+static void test_session_defaults(void)
+{
+    struct gw_config cfg;
+    enum config_action action;
+    char why[GW_ERRLEN];
+
+    memset(&cfg, 0xa5, sizeof(cfg));
+    is_int(parse(&cfg, NO_ENV, NO_ARGS, &action, why), GW_OK, "session defaults: parsed");
+    is_uint(cfg.heartbeat, 30, "defaults: heartbeat 30 s");
+    is_uint(cfg.idle_timeout, 90, "defaults: idle_timeout 90 s");
+    is_uint(cfg.max_outbuf, 1024 * 1024, "defaults: max_outbuf 1 MiB");
+    is_uint(cfg.max_line, 64 * 1024, "defaults: max_line 64 KiB");
+    is_uint(cfg.max_sessions, 10000, "defaults: max_sessions 10000");
+    is_uint(cfg.max_subs, 64, "defaults: max_subs 64");
+}
+
+/*
+ * Each session setting lands in its own field and nowhere else: every other
+ * field keeps its default (a value written with the wrong width or at the
+ * wrong place would change a neighbour).
+ */
+static void test_session_fields_apart(void)
+{
+    static const struct {
+        const char *flag;
+        const char *value;
+    } cases[] = {
+        {"--heartbeat", "3600"},          {"--idle-timeout", "86400"},
+        {"--max-outbuf", "1073741824"},   {"--max-line", "16777216"},
+        {"--max-sessions", "1000000"},    {"--max-subs", "100000"},
+        {"--max-body", "16777216"},       {"--max-connections", "1000000"},
+        {"--http-idle-timeout", "86400"},
+    };
+    struct gw_config def, cfg;
+    enum config_action action;
+    char why[GW_ERRLEN];
+
+    if (parse(&def, NO_ENV, NO_ARGS, &action, why) != GW_OK)
+        bail_out("defaults do not parse: %s", why);
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        char got[64];
+        is_int(parse(&cfg, NO_ENV, ARGS(cases[i].flag, cases[i].value), &action, why), GW_OK,
+               "%s %s accepted", cases[i].flag, cases[i].value);
+        field(&cfg, cases[i].flag + 2, got);
+        is_str(got, cases[i].value, "%s %s: the field holds it", cases[i].flag, cases[i].value);
+        /* Put the default back into that one field: the rest must be untouched. */
+        if (strcmp(cases[i].flag, "--heartbeat") == 0)
+            cfg.heartbeat = def.heartbeat;
+        else if (strcmp(cases[i].flag, "--idle-timeout") == 0)
+            cfg.idle_timeout = def.idle_timeout;
+        else if (strcmp(cases[i].flag, "--max-outbuf") == 0)
+            cfg.max_outbuf = def.max_outbuf;
+        else if (strcmp(cases[i].flag, "--max-line") == 0)
+            cfg.max_line = def.max_line;
+        else if (strcmp(cases[i].flag, "--max-sessions") == 0)
+            cfg.max_sessions = def.max_sessions;
+        else if (strcmp(cases[i].flag, "--max-subs") == 0)
+            cfg.max_subs = def.max_subs;
+        else if (strcmp(cases[i].flag, "--max-body") == 0)
+            cfg.max_body = def.max_body;
+        else if (strcmp(cases[i].flag, "--max-connections") == 0)
+            cfg.max_connections = def.max_connections;
+        else if (strcmp(cases[i].flag, "--http-idle-timeout") == 0)
+            cfg.http_idle_timeout = def.http_idle_timeout;
+        ok(memcmp(&cfg, &def, sizeof(cfg)) == 0, "%s %s: no other field changed", cases[i].flag,
+           cases[i].value);
+    }
+
+    /* All six at once, in both forms, from env and flags. */
+    const struct env_var env[] = {{"VISAVIS_HEARTBEAT", "5"},
+                                  {"VISAVIS_MAX_LINE", "128"},
+                                  {"VISAVIS_MAX_SUBS", "7"},
+                                  {NULL, NULL}};
+    is_int(parse(&cfg, env,
+                 ARGS("--idle-timeout", "12", "--max-outbuf=8192", "--max-sessions", "3",
+                      "--max-subs=9"),
+                 &action, why),
+           GW_OK, "the session settings together");
+    ok(cfg.heartbeat == 5 && cfg.idle_timeout == 12 && cfg.max_outbuf == 8192 &&
+           cfg.max_line == 128 && cfg.max_sessions == 3 && cfg.max_subs == 9,
+       "together: heartbeat %u idle %u outbuf %zu line %zu sessions %u subs %u", cfg.heartbeat,
+       cfg.idle_timeout, cfg.max_outbuf, cfg.max_line, cfg.max_sessions, cfg.max_subs);
+}
+
 static void test_usage(void)
 {
     char *text = NULL;
@@ -329,5 +465,7 @@ int main(void)
     test_errors();
     test_long_values();
     test_usage();
+    test_session_defaults();
+    test_session_fields_apart();
     return done_testing();
 }

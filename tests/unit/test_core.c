@@ -608,6 +608,515 @@ static void test_shutdown(void)
     slot_release(&queued);
 }
 
+/* ---- subscriptions ---- */
+
+#define MAX_SEEN 256
+
+/* A recording deliver callback: what one subscription was handed. */
+struct seen {
+    int n;
+    int64_t seqs[MAX_SEEN];
+    char channel_ok; /* every delivery was of the subscribed channel */
+    char bodies_ok;  /* every body was "b<seq>" */
+    const char *channel;
+};
+
+static void seen_init(struct seen *s, const char *channel)
+{
+    memset(s, 0, sizeof(*s));
+    s->channel = channel;
+    s->channel_ok = 1;
+    s->bodies_ok = 1;
+}
+
+static void deliver(void *ctx, const struct gw_msg *m)
+{
+    struct seen *s = ctx;
+    char want[32];
+    int n = snprintf(want, sizeof(want), "b%lld", (long long)m->seq);
+
+    if (s->n < MAX_SEEN)
+        s->seqs[s->n] = m->seq;
+    s->n++;
+    if (strcmp(m->channel, s->channel) != 0)
+        s->channel_ok = 0;
+    if (m->body_len != (size_t)n || memcmp(m->body, want, (size_t)n) != 0)
+        s->bodies_ok = 0;
+}
+
+/* True when s holds exactly seqs from..to, in order, each once. */
+static int seen_exactly(const struct seen *s, int64_t from, int64_t to)
+{
+    if (s->n != (int)(to - from + 1) || s->n > MAX_SEEN)
+        return 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->seqs[i] != from + i)
+            return 0;
+    }
+    return s->channel_ok && s->bodies_ok;
+}
+
+static void seen_diag(const struct seen *s)
+{
+    char line[512];
+    size_t n = 0;
+
+    line[0] = '\0';
+    for (int i = 0; i < s->n && i < MAX_SEEN && n < sizeof(line) - 24; i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%lld", i ? "," : "",
+                              (long long)s->seqs[i]);
+    diag("delivered %d: [%s] channel_ok %d bodies_ok %d", s->n, line, s->channel_ok, s->bodies_ok);
+}
+
+static int64_t next_seq_of[16];
+static const char *next_seq_channel[16];
+
+/* The next seq to publish on channel, as this test counts them. */
+static int64_t *seq_counter(const char *channel)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(next_seq_channel); i++) {
+        if (!next_seq_channel[i]) {
+            next_seq_channel[i] = channel;
+            next_seq_of[i] = 1;
+        }
+        if (strcmp(next_seq_channel[i], channel) == 0)
+            return &next_seq_of[i];
+    }
+    bail_out("too many channels in the subscription tests");
+}
+
+/*
+ * Queues n publishes on channel, bodies "b<seq>", without completing them.
+ * Returns how many were accepted.
+ */
+static int submit(const char *channel, int n, struct slot *slots)
+{
+    int64_t *next = seq_counter(channel);
+    char why[GW_ERRLEN], body[32];
+    int accepted = 0;
+
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(body, sizeof(body), "b%lld", (long long)(*next)++);
+        struct core_publish_req req = req_of(channel, strlen(channel), NULL, 0, body, (size_t)len);
+        memset(&slots[i], 0, sizeof(slots[i]));
+        accepted += core_publish(core, &req, record, &slots[i], why) == GW_OK;
+    }
+    return accepted;
+}
+
+static void release_slots(struct slot *slots, int n)
+{
+    for (int i = 0; i < n; i++)
+        slot_release(&slots[i]);
+}
+
+/* Publishes n on channel and plays the loop until they are all complete. */
+static int publish_n(const char *channel, int n)
+{
+    static struct slot slots[128];
+    int target = completed + n;
+
+    if (n > (int)GW_ARRAY_SIZE(slots))
+        bail_out("publish_n: %d is too many", n);
+    int accepted = submit(channel, n, slots);
+    int done = settle(target, 10000);
+    int good = accepted == n && done;
+    for (int i = 0; i < n; i++)
+        good &= slots[i].err == GW_OK;
+    release_slots(slots, n);
+    return good;
+}
+
+/* Waits until the writer has signalled done jobs, without completing them. */
+static int wait_committed(int timeout_ms)
+{
+    struct pollfd p = {.fd = writer_fd(writer), .events = POLLIN};
+    return poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN);
+}
+
+static enum gw_err sub(const char *channel, bool has_since, uint64_t since, struct seen *s,
+                       struct core_sub **out, int64_t *since_out, int64_t *top_out, char *why)
+{
+    *out = NULL;
+    *since_out = -42;
+    *top_out = -42;
+    why[0] = '\0';
+    return core_subscribe(core, channel, strlen(channel), has_since, since, deliver, s, out,
+                          since_out, top_out, why);
+}
+
+static void test_sub_from_now(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+    size_t base = core_subscribed_channels(core);
+
+    ok(publish_n("s-now", 3), "sub from now: 3 stored before");
+    seen_init(&s, "s-now");
+    is_int(sub("s-now", false, 0, &s, &cs, &since, &top, why), GW_OK, "sub from now: ok");
+    is_int(since, 3, "sub from now: since is the top, 3");
+    is_int(top, 3, "sub from now: top 3");
+    ok(cs && core_sub_live(cs), "sub from now: live at once");
+    is_uint(core_subscribed_channels(core), base + 1, "sub from now: the channel is in the hub");
+    is_int(core_sub_pump(core, cs, 10, SIZE_MAX, why), GW_OK,
+           "sub from now: pump on a live one is ok");
+    is_int(s.n, 0, "sub from now: no replay");
+
+    ok(publish_n("s-now", 2), "sub from now: 2 more published");
+    if (!ok(seen_exactly(&s, 4, 5), "sub from now: 4, 5 delivered live, once each"))
+        seen_diag(&s);
+    idle(50);
+    is_int(s.n, 2, "sub from now: nothing more later");
+
+    /* Other channels' commits are not delivered. */
+    ok(publish_n("s-other", 2), "sub from now: 2 published on another channel");
+    is_int(s.n, 2, "sub from now: another channel's messages are not delivered");
+
+    core_unsubscribe(core, cs);
+    is_uint(core_subscribed_channels(core), base, "unsubscribe: the channel leaves the hub");
+    ok(publish_n("s-now", 2), "after unsubscribe: 2 more published");
+    is_int(s.n, 2, "after unsubscribe: nothing delivered");
+    core_unsubscribe(core, NULL);
+    ok(1, "core_unsubscribe(NULL) is a no-op");
+}
+
+static void test_sub_replay(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+
+    ok(publish_n("s-replay", 10), "replay: 10 stored");
+    seen_init(&s, "s-replay");
+    is_int(sub("s-replay", true, 3, &s, &cs, &since, &top, why), GW_OK, "replay: sub since 3");
+    is_int(since, 3, "replay: since 3");
+    is_int(top, 10, "replay: top 10");
+    ok(cs && !core_sub_live(cs), "replay: catching up, not live");
+    is_int(s.n, 0, "replay: subscribe itself delivers nothing");
+
+    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump 3");
+    ok(seen_exactly(&s, 4, 6), "replay: first page 4..6");
+    ok(!core_sub_live(cs), "replay: not live after the first page");
+    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump 3 again");
+    ok(seen_exactly(&s, 4, 9), "replay: second page 7..9");
+    ok(!core_sub_live(cs), "replay: not live with 10 left");
+    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump 3 a third time");
+    if (!ok(seen_exactly(&s, 4, 10), "replay: last page is 10 alone"))
+        seen_diag(&s);
+    ok(core_sub_live(cs), "replay: live once at the top");
+    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump when live");
+    is_int(s.n, 7, "replay: pump when live delivers nothing");
+
+    ok(publish_n("s-replay", 1), "replay: one more published");
+    if (!ok(seen_exactly(&s, 4, 11), "replay: 11 delivered live"))
+        seen_diag(&s);
+    core_unsubscribe(core, cs);
+
+    /* since 0: everything; since == top: live at once. */
+    seen_init(&s, "s-replay");
+    is_int(sub("s-replay", true, 0, &s, &cs, &since, &top, why), GW_OK, "replay: sub since 0");
+    ok(since == 0 && top == 11, "replay since 0: since 0, top 11");
+    for (int i = 0; i < 20 && !core_sub_live(cs); i++)
+        core_sub_pump(core, cs, 256, SIZE_MAX, why);
+    ok(seen_exactly(&s, 1, 11), "replay since 0: 1..11 in one big page");
+    core_unsubscribe(core, cs);
+
+    seen_init(&s, "s-replay");
+    is_int(sub("s-replay", true, 11, &s, &cs, &since, &top, why), GW_OK, "replay: sub since top");
+    ok(core_sub_live(cs), "replay since top: live at once");
+    core_unsubscribe(core, cs);
+
+    /* A channel with no messages: since 0 is fine, 1 is not. */
+    seen_init(&s, "s-empty");
+    is_int(sub("s-empty", true, 0, &s, &cs, &since, &top, why), GW_OK,
+           "empty channel: since 0 is fine");
+    ok(since == 0 && top == 0 && core_sub_live(cs), "empty channel: since 0, top 0, live");
+    ok(publish_n("s-empty", 1), "empty channel: first message");
+    ok(seen_exactly(&s, 1, 1), "empty channel: its first message delivered");
+    core_unsubscribe(core, cs);
+}
+
+static void test_sub_errors(void)
+{
+    struct core_sub *cs, *keep;
+    struct seen s, k;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+    size_t base = core_subscribed_channels(core);
+    enum gw_err err;
+
+    ok(publish_n("s-cur", 4), "cursor: 4 stored");
+    seen_init(&s, "s-cur");
+    err = sub("s-cur", true, 5, &s, &cs, &since, &top, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 5 beyond top 4: invalid_cursor");
+    ok(why[0] != '\0', "invalid_cursor: why set (\"%s\")", why);
+    is_uint(core_subscribed_channels(core), base, "invalid_cursor: the channel is not left in hub");
+    err = sub("s-cur", true, UINT64_MAX, &s, &cs, &since, &top, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 2^64-1: invalid_cursor");
+    err = sub("s-never", true, 1, &s, &cs, &since, &top, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 1 on an empty channel");
+    is_uint(core_subscribed_channels(core), base, "still nothing in the hub");
+
+    /* With a subscription on the channel already, a bad cursor leaves it alone. */
+    seen_init(&k, "s-cur");
+    is_int(sub("s-cur", false, 0, &k, &keep, &since, &top, why), GW_OK, "cursor: one live sub");
+    err = sub("s-cur", true, 9, &s, &cs, &since, &top, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 9 with a live sub: invalid_cursor");
+    is_uint(core_subscribed_channels(core), base + 1, "the live sub's channel stays");
+    ok(publish_n("s-cur", 1), "cursor: one more published");
+    ok(seen_exactly(&k, 5, 5), "the live sub still gets 5");
+    is_int(s.n, 0, "the refused one gets nothing");
+    core_unsubscribe(core, keep);
+
+    static const struct {
+        const char *name;
+        const char *channel;
+        size_t len;
+    } bad[] = {
+        {"empty", "", 0},
+        {"space", "a b", 3},
+        {"slash", "a/b", 3},
+        {"NUL", "a\0b", 3},
+        {"65 bytes", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 65},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(bad); i++) {
+        why[0] = '\0';
+        cs = NULL;
+        err = core_subscribe(core, bad[i].channel, bad[i].len, false, 0, deliver, &s, &cs, &since,
+                             &top, why);
+        is_str(gw_err_code(err), gw_err_code(GW_E_CHANNEL), "subscribe channel %s: %s", bad[i].name,
+               gw_err_code(GW_E_CHANNEL));
+        ok(why[0] != '\0' && cs == NULL, "subscribe channel %s: why set, no subscription",
+           bad[i].name);
+    }
+    /* (ptr, len): the bytes after len are not part of the name. */
+    err = core_subscribe(core, "s-cur/x", 5, true, 5, deliver, &s, &cs, &since, &top, why);
+    is_int(err, GW_OK, "subscribe with channel_len shorter than the string");
+    ok(err == GW_OK && top == 5, "... is channel s-cur (top 5)");
+    if (err == GW_OK)
+        core_unsubscribe(core, cs);
+    is_uint(core_subscribed_channels(core), base, "errors: the hub is back where it was");
+}
+
+/*
+ * The hand-over from replay to live, with commits arriving between pages:
+ * every seq after the cursor, exactly once, in order.
+ */
+static void test_sub_handover(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+    int pumps = 0;
+
+    ok(publish_n("s-hand", 20), "hand-over: 20 stored");
+    seen_init(&s, "s-hand");
+    is_int(sub("s-hand", true, 5, &s, &cs, &since, &top, why), GW_OK, "hand-over: sub since 5");
+    ok(since == 5 && top == 20, "hand-over: since 5, top 20");
+    is_int(core_sub_pump(core, cs, 4, SIZE_MAX, why), GW_OK, "hand-over: pump 4");
+    ok(seen_exactly(&s, 6, 9), "hand-over: 6..9 so far");
+    ok(publish_n("s-hand", 5), "hand-over: 5 published while catching up (21..25)");
+    ok(seen_exactly(&s, 6, 9), "hand-over: not live yet, so nothing pushed");
+    while (!core_sub_live(cs) && pumps++ < 50) {
+        if (core_sub_pump(core, cs, 4, SIZE_MAX, why) != GW_OK)
+            break;
+        if (pumps % 2)
+            publish_n("s-hand", 1); /* more commits between pages */
+    }
+    ok(core_sub_live(cs), "hand-over: live after %d pumps", pumps);
+    int64_t last = *seq_counter("s-hand") - 1;
+    if (!ok(seen_exactly(&s, 6, last), "hand-over: 6..%lld each once, in order", (long long)last))
+        seen_diag(&s);
+    ok(publish_n("s-hand", 3), "hand-over: 3 more once live");
+    if (!ok(seen_exactly(&s, 6, last + 3), "hand-over: then %lld..%lld live", (long long)last + 1,
+            (long long)last + 3))
+        seen_diag(&s);
+    core_unsubscribe(core, cs);
+}
+
+/*
+ * Commits that the store holds but whose completion has not reached the loop:
+ * neither read twice (store, then fan-out) nor lost between them.
+ */
+static void test_sub_uncompleted(void)
+{
+    struct slot slots[8];
+    struct core_sub *cs, *cs2;
+    struct seen s, s2;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+
+    /* A new channel: the subscription arrives between commit and completion. */
+    int base = completed;
+    is_int(submit("s-race", 5, slots), 5, "race: 5 queued");
+    ok(wait_committed(10000), "race: the writer has committed some");
+    seen_init(&s, "s-race");
+    is_int(sub("s-race", true, 0, &s, &cs, &since, &top, why), GW_OK, "race: sub since 0");
+    ok(top >= 1 && top <= 5, "race: top %lld counts what the store holds", (long long)top);
+    for (int i = 0; i < 10 && !core_sub_live(cs); i++)
+        core_sub_pump(core, cs, 2, SIZE_MAX, why);
+    ok(settle(base + 5, 10000), "race: the 5 complete");
+    for (int i = 0; i < 10 && !core_sub_live(cs); i++)
+        core_sub_pump(core, cs, 2, SIZE_MAX, why);
+    if (!ok(seen_exactly(&s, 1, 5), "race: 1..5 each once"))
+        seen_diag(&s);
+    release_slots(slots, 5);
+
+    /* A channel already in the hub: catching up while commits wait for the loop. */
+    seen_init(&s2, "s-race");
+    is_int(sub("s-race", true, 2, &s2, &cs2, &since, &top, why), GW_OK, "race: second sub since 2");
+    base = completed;
+    is_int(submit("s-race", 6, slots), 6, "race: 6 more queued (6..11)");
+    ok(wait_committed(10000), "race: the writer has committed some");
+    for (int i = 0; i < 10 && !core_sub_live(cs2); i++)
+        core_sub_pump(core, cs2, 2, SIZE_MAX, why);
+    ok(settle(base + 6, 10000), "race: the 6 complete");
+    for (int i = 0; i < 10 && !core_sub_live(cs2); i++)
+        core_sub_pump(core, cs2, 2, SIZE_MAX, why);
+    if (!ok(seen_exactly(&s2, 3, 11), "race: second sub gets 3..11 each once"))
+        seen_diag(&s2);
+    if (!ok(seen_exactly(&s, 1, 11), "race: the live sub gets 6..11 pushed, each once"))
+        seen_diag(&s);
+    release_slots(slots, 6);
+    core_unsubscribe(core, cs);
+    core_unsubscribe(core, cs2);
+}
+
+static void test_sub_two(void)
+{
+    struct core_sub *a, *b, *c;
+    struct seen sa, sb, sc;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+    size_t base = core_subscribed_channels(core);
+
+    ok(publish_n("s-two", 3), "two subs: 3 stored");
+    seen_init(&sa, "s-two");
+    seen_init(&sb, "s-two");
+    seen_init(&sc, "s-two");
+    is_int(sub("s-two", false, 0, &sa, &a, &since, &top, why), GW_OK, "two subs: a from now");
+    is_int(sub("s-two", true, 0, &sb, &b, &since, &top, why), GW_OK, "two subs: b from 0");
+    is_int(sub("s-two", false, 0, &sc, &c, &since, &top, why), GW_OK, "two subs: c from now");
+    ok(a != b && b != c && a != c, "two subs: distinct subscriptions");
+    is_uint(core_subscribed_channels(core), base + 1, "two subs: one channel in the hub");
+
+    ok(publish_n("s-two", 2), "two subs: 2 published");
+    ok(seen_exactly(&sa, 4, 5) && seen_exactly(&sc, 4, 5), "two subs: both live ones get 4, 5");
+    is_int(sb.n, 0, "two subs: the catching-up one got nothing pushed");
+    for (int i = 0; i < 10 && !core_sub_live(b); i++)
+        core_sub_pump(core, b, 2, SIZE_MAX, why);
+    ok(publish_n("s-two", 1), "two subs: 1 more");
+    ok(seen_exactly(&sa, 4, 6) && seen_exactly(&sc, 4, 6), "two subs: live ones get 6");
+    if (!ok(seen_exactly(&sb, 1, 6), "two subs: b gets 1..6 each once"))
+        seen_diag(&sb);
+
+    /* Unsubscribing one stops it; the others go on; the last one out empties the hub. */
+    core_unsubscribe(core, a);
+    is_uint(core_subscribed_channels(core), base + 1, "one of three left: the channel stays");
+    ok(publish_n("s-two", 1), "two subs: 1 more after a left");
+    is_int(sa.n, 3, "a left: gets nothing more");
+    ok(seen_exactly(&sb, 1, 7) && seen_exactly(&sc, 4, 7), "b and c: 7");
+    core_unsubscribe(core, c);
+    is_uint(core_subscribed_channels(core), base + 1, "one left: the channel stays");
+    core_unsubscribe(core, b);
+    is_uint(core_subscribed_channels(core), base, "the last one out: the channel leaves the hub");
+    ok(publish_n("s-two", 1), "two subs: 1 more after all left");
+    ok(sa.n == 3 && sb.n == 7 && sc.n == 4, "nobody gets anything after unsubscribing");
+
+    /* A catching-up subscription can be ended too, and then gets nothing. */
+    seen_init(&sb, "s-two");
+    is_int(sub("s-two", true, 1, &sb, &b, &since, &top, why), GW_OK, "catching up from 1");
+    core_sub_pump(core, b, 2, SIZE_MAX, why);
+    core_unsubscribe(core, b);
+    is_uint(core_subscribed_channels(core), base, "ending a catching-up sub empties the hub");
+    ok(publish_n("s-two", 1), "1 more after it ended");
+    ok(seen_exactly(&sb, 2, 3), "the ended catching-up sub got only its pumped page");
+
+    /* Re-subscribing after the channel left the hub starts from the store's top. */
+    seen_init(&sa, "s-two");
+    is_int(sub("s-two", false, 0, &sa, &a, &since, &top, why), GW_OK, "sub again from now");
+    is_int(top, 9, "sub again: top 9 from the store");
+    ok(publish_n("s-two", 1), "1 more");
+    ok(seen_exactly(&sa, 10, 10), "sub again: gets 10");
+    core_unsubscribe(core, a);
+}
+
+/* core_sub_pump with max 0 delivers nothing; it must not skip to the top either. */
+static void test_sub_pump_zero(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+
+    ok(publish_n("s-zero", 3), "pump 0: 3 stored");
+    seen_init(&s, "s-zero");
+    is_int(sub("s-zero", true, 0, &s, &cs, &since, &top, why), GW_OK, "pump 0: sub since 0");
+    is_int(core_sub_pump(core, cs, 0, SIZE_MAX, why), GW_OK, "pump 0: ok");
+    is_int(s.n, 0, "pump 0: nothing delivered");
+    ok(!core_sub_live(cs), "pump 0: still catching up");
+    for (int i = 0; i < 10 && !core_sub_live(cs); i++)
+        core_sub_pump(core, cs, 2, SIZE_MAX, why);
+    ok(seen_exactly(&s, 1, 3), "pump 0, then real pumps: 1..3 delivered");
+    core_unsubscribe(core, cs);
+}
+
+/*
+ * The byte budget of core_sub_pump: each page holds at least one message and
+ * stops once about max_bytes of sender and body went out; pages of any size
+ * still deliver every message once, in order.
+ */
+static void test_sub_pump_bytes(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+
+    ok(publish_n("s-bytes", 10), "pump bytes: 10 stored (each 11 bytes of sender and body)");
+    seen_init(&s, "s-bytes");
+    is_int(sub("s-bytes", true, 0, &s, &cs, &since, &top, why), GW_OK, "pump bytes: sub since 0");
+    is_int(core_sub_pump(core, cs, 100, 0, why), GW_OK, "pump bytes: budget 0");
+    ok(seen_exactly(&s, 1, 1), "pump bytes: budget 0 still delivers one message, and only one");
+    ok(!core_sub_live(cs), "pump bytes: not live after one");
+    int pumps = 0, sizes_ok = 1;
+    while (!core_sub_live(cs) && pumps++ < 20) {
+        int before = s.n;
+        if (core_sub_pump(core, cs, 100, 15, why) != GW_OK)
+            break;
+        int got = s.n - before;
+        if (got < 1 || got > 2) {
+            sizes_ok = 0;
+            diag("a pump with a 15-byte budget delivered %d messages of 11 bytes", got);
+        }
+    }
+    ok(sizes_ok, "pump bytes: a 15-byte budget gives pages of 1 or 2 messages of 11 bytes");
+    ok(core_sub_live(cs), "pump bytes: live after %d budgeted pumps", pumps);
+    if (!ok(seen_exactly(&s, 1, 10), "pump bytes: 1..10 each once, in order"))
+        seen_diag(&s);
+    ok(publish_n("s-bytes", 1), "pump bytes: one more");
+    ok(seen_exactly(&s, 1, 11), "pump bytes: 11 pushed live");
+    core_unsubscribe(core, cs);
+}
+
+static void test_sub_after_shutdown(void)
+{
+    struct core_sub *cs = NULL;
+    struct seen s;
+    int64_t since, top;
+    char why[GW_ERRLEN];
+
+    seen_init(&s, "s-late");
+    is_str(gw_err_code(sub("s-late", false, 0, &s, &cs, &since, &top, why)),
+           gw_err_code(GW_E_SHUTDOWN), "subscribe after core_begin_shutdown: GW_E_SHUTDOWN");
+    ok(why[0] != '\0' && cs == NULL, "subscribe after shutdown: why set, no subscription");
+    is_uint(core_subscribed_channels(core), 0, "no channel left in the hub at the end");
+}
+
 int main(void)
 {
     char why[GW_ERRLEN];
@@ -640,7 +1149,16 @@ int main(void)
     test_message();
     test_channels();
     test_store_failure();
+    test_sub_from_now();
+    test_sub_replay();
+    test_sub_errors();
+    test_sub_handover();
+    test_sub_uncompleted();
+    test_sub_two();
+    test_sub_pump_zero();
+    test_sub_pump_bytes();
     test_shutdown();
+    test_sub_after_shutdown();
 
     writer_stop(writer);
     writer_complete(writer);
