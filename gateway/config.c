@@ -20,6 +20,7 @@ enum setting_kind {
     K_PATH,      /* char[PATH_MAX] */
     K_LOG_LEVEL, /* enum log_level */
     K_SYNC,      /* bool: "full" or "normal" */
+    K_BOOL,      /* bool: on/off; the flag alone means on */
     K_UNSIGNED,  /* unsigned in [lo, hi] */
     K_SIZE       /* size_t in [lo, hi] */
 };
@@ -71,6 +72,9 @@ static const struct setting settings[] = {
      AT(max_sessions), 1, 1000000},
     {"max-subs", "VISAVIS_MAX_SUBS", "64", "subscriptions per session", K_UNSIGNED, AT(max_subs), 1,
      100000},
+    {"trace", "VISAVIS_TRACE", "off",
+     "log every socket step: bind, listen, accept, recv, send, close (--trace alone: on)", K_BOOL,
+     AT(trace), 0, 0},
 };
 
 /* Parses value into the field s describes. Returns 0, or -1 with the complaint in why. */
@@ -111,6 +115,18 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
             return -1;
         }
         *(bool *)(void *)field = strcmp(value, "full") == 0;
+        return 0;
+    case K_BOOL:
+        if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
+            strcmp(value, "yes") == 0) {
+            *(bool *)(void *)field = true;
+        } else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0 ||
+                   strcmp(value, "0") == 0 || strcmp(value, "no") == 0) {
+            *(bool *)(void *)field = false;
+        } else {
+            snprintf(why, GW_ERRLEN, "'%s': expected on or off", value);
+            return -1;
+        }
         return 0;
     case K_UNSIGNED:
     case K_SIZE:
@@ -193,6 +209,8 @@ enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
         }
         if (eq) {
             value = eq + 1;
+        } else if (s->kind == K_BOOL) {
+            value = "on"; /* a switch: the next word is not its value */
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {

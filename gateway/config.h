@@ -34,6 +34,7 @@ struct gw_config {
     size_t max_line;            /* bytes in one command line */
     unsigned max_sessions;      /* TCP sessions at once */
     unsigned max_subs;          /* subscriptions per session */
+    bool trace;                 /* log every socket step */
 };
 
 enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION };

@@ -47,6 +47,7 @@ struct front_http {
     bool quiescing;
     struct req *waiters; /* long-polls, so shutdown can answer them all */
     struct metrics *metrics;
+    uint64_t conns; /* connections accepted, to number them in traces */
 };
 
 enum req_phase {
@@ -439,6 +440,14 @@ static enum MHD_Result dispatch(struct req *r)
     return MHD_NO;
 }
 
+/* The number on_connection gave conn, for traces. */
+static unsigned long long conn_number(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? (unsigned long long)(uintptr_t)info->socket_context : 0;
+}
+
 /* Keeps logs one line per event whatever bytes a client put in its path. */
 static void copy_printable(char *dst, size_t cap, const char *src)
 {
@@ -469,6 +478,8 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
 {
     struct front_http *fh = r->fh;
 
+    if (log_tracing())
+        log_trace("http conn %llu recv request %s %s", conn_number(r->conn), r->method, r->path);
     r->err = router_match(method, url, &r->route, r->why);
     if (r->err != GW_OK || r->route.method != ROUTE_POST)
         return MHD_YES;
@@ -573,7 +584,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct front_http *fh = cls;
     struct req *r = *req_cls;
 
-    (void)conn;
     if (!r)
         return;
     GW_ASSERT(r->phase != REQ_COMMITTING && r->phase != REQ_WAITING);
@@ -584,6 +594,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
                  loop_now_us() - r->start_us, ended ? " ended: " : "", ended ? ended : "");
     }
+    log_trace("http conn %llu send response %u, %zu body bytes", conn_number(conn), r->status,
+              r->bytes);
     enum metrics_transport t = r->longpoll ? MT_LONGPOLL : MT_REST;
     fh->metrics->requests[t]++;
     fh->metrics->bytes_in[t] += r->body_in;
@@ -606,10 +618,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     struct front_http *fh = cls;
 
     (void)conn;
-    (void)socket_ctx;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         fh->metrics->open[MT_REST]++;
+        /* A number for traces, kept in the connection's own slot. */
+        *socket_ctx = (void *)(uintptr_t)++fh->conns;
+        log_trace("http conn %llu accept", (unsigned long long)fh->conns);
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        log_trace("http conn %llu close", (unsigned long long)(uintptr_t)*socket_ctx);
         fh->metrics->open[MT_REST]--;
         fh->need_run = true;
     }

@@ -169,6 +169,7 @@ static void session_kill(struct session *s, const char *why)
     log_info("tcp session %s %s closed: %s (%llu ms)", s->id, s->peer, why,
              (unsigned long long)(now_ms() - s->opened_ms));
     s->state = S_DEAD;
+    log_trace("tcp conn %s close fd %d: %s", s->id, s->fd, why);
     loop_del_fd(s->fs->loop, s->fd);
     close(s->fd);
     s->fd = -1;
@@ -622,6 +623,7 @@ static bool try_send(struct session *s)
         }
         s->out_off += (size_t)n;
         s->fs->metrics->bytes_out[MT_TCP] += (size_t)n;
+        log_trace("tcp conn %s send %zd bytes", s->id, n);
     }
     if (!out_pending(s)) {
         buf_clear(&s->out);
@@ -657,6 +659,7 @@ static void read_input(struct session *s)
         buf_grow(&s->in, READ_CHUNK);
         ssize_t n = recv(s->fd, s->in.data + s->in.len, READ_CHUNK, 0);
         if (n == 0) {
+            log_trace("tcp conn %s recv end of stream", s->id);
             session_kill(s, "closed by the client");
             return;
         }
@@ -670,6 +673,7 @@ static void read_input(struct session *s)
         s->in.len += (size_t)n;
         s->in.data[s->in.len] = '\0';
         s->fs->metrics->bytes_in[MT_TCP] += (size_t)n;
+        log_trace("tcp conn %s recv %zd bytes", s->id, n);
         got += (size_t)n;
         process_input(s);
     }
@@ -895,6 +899,7 @@ static void session_open(struct front_sock *fs, int fd)
     fs->all.prev = s;
     fs->nsessions++;
     fs->metrics->open[MT_TCP]++;
+    log_trace("tcp conn %s accept fd %d from %s", s->id, fd, s->peer);
     codec_line_hello(&s->out, s->id, fs->server, fs->o.heartbeat);
     sent_line(s);
     log_debug("tcp session %s %s opened", s->id, s->peer);
@@ -913,10 +918,12 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *ctx)
                 log_warn("tcp: accept: %s", strerror(errno));
             return;
         }
-        if (fs->nsessions >= fs->o.max_sessions)
+        if (fs->nsessions >= fs->o.max_sessions) {
+            log_trace("tcp accept fd %d, refused (%u sessions open), close", c, fs->o.max_sessions);
             refuse(c, fs->o.max_sessions);
-        else
+        } else {
             session_open(fs, c);
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 static atomic_int current = GW_LOG_INFO;
+static atomic_bool tracing;
 
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
@@ -40,24 +41,50 @@ const char *log_level_name(enum log_level level)
     return (unsigned)level < 4 ? names[level] : "?";
 }
 
+void log_set_trace(bool on)
+{
+    atomic_store(&tracing, on);
+}
+
+bool log_tracing(void)
+{
+    return atomic_load_explicit(&tracing, memory_order_relaxed);
+}
+
+static void vlog(const char *level, const char *fmt, va_list ap);
+
+void log_trace_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog("trace", fmt, ap);
+    va_end(ap);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    vlog(log_level_name(level), fmt, ap);
+    va_end(ap);
+}
+
+static void vlog(const char *level, const char *fmt, va_list ap)
 {
     char line[2048];
     struct timespec ts;
     struct tm tm;
-    va_list ap;
     int n, m;
 
-    if (!log_enabled(level))
-        return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, log_level_name(level));
-    va_start(ap, fmt);
+                 ts.tv_nsec / 1000000, level);
     m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     if (m < 0)
         m = 0;
     n += m;

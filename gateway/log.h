@@ -21,6 +21,19 @@ const char *log_level_name(enum log_level level);
 /* "<RFC 3339 time> <level> <message>\n" on stderr. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Socket tracing (--trace): one line per bind, listen, accept, recv, send
+ * and close, whatever the level. Off, it costs one load and a branch.
+ */
+void log_set_trace(bool on);
+bool log_tracing(void);
+void log_trace_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define log_trace(...)                                                                             \
+    do {                                                                                           \
+        if (log_tracing())                                                                         \
+            log_trace_msg(__VA_ARGS__);                                                            \
+    } while (0)
+
 #define log_debug(...) log_msg(GW_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(GW_LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(GW_LOG_WARN, __VA_ARGS__)

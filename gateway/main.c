@@ -148,11 +148,13 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     if ((http_fd = net_listen(gw->cfg.http_addr, 1024, why)) < 0)
         return -1;
     http_port = net_local_port(http_fd);
+    log_trace("http bind %s (port %d), listen fd %d", gw->cfg.http_addr, http_port, http_fd);
     if (!(gw->http = front_http_new(gw->core, gw->loop, http_fd, &hopts, why)))
         return -1;
     if ((tcp_fd = net_listen(gw->cfg.tcp_addr, 1024, why)) < 0)
         return -1;
     tcp_port = net_local_port(tcp_fd);
+    log_trace("tcp bind %s (port %d), listen fd %d", gw->cfg.tcp_addr, tcp_port, tcp_fd);
     if (!(gw->sock = front_sock_new(gw->core, gw->loop, tcp_fd, &sopts, why)))
         return -1;
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(gw.cfg.log_level);
+    log_set_trace(gw.cfg.trace);
     /*
      * glibc hands freed memory at the top of a thread's arena back to the
      * kernel; with the writer thread freeing SQLite's memory after every
