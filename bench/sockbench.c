@@ -122,7 +122,7 @@ static bool starts(const char *p, size_t n, const char *prefix)
 /* ------------------------------------------------------------------------ */
 /* histogram: values in ns; exact below 256, then 128 sub-buckets per octave */
 
-#define H_SUB 128
+#define H_SUB     128
 #define H_BUCKETS (256 + 56 * H_SUB)
 
 struct hist {
@@ -232,7 +232,8 @@ static long num_arg(const char *name, const char *v, long lo, long hi)
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "sockbench: %s must be an integer in %ld..%ld, not '%s'\n", name, lo, hi, v);
+        fprintf(stderr, "sockbench: %s must be an integer in %ld..%ld, not '%s'\n", name, lo, hi,
+                v);
         exit(2);
     }
     return x;
@@ -659,8 +660,8 @@ static int run_reqresp(void)
         snprintf(req, cap, "PING\r\n"); /* inline, as redis-benchmark's PING_INLINE */
         g_expect = "PONG";
     } else {
-        snprintf(req, cap, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%ld\r\n%s\r\n", strlen(channel), channel,
-                 opt.size, body);
+        snprintf(req, cap, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%ld\r\n%s\r\n", strlen(channel),
+                 channel, opt.size, body);
         g_expect = "OK";
     }
     g_req = req;
@@ -839,10 +840,11 @@ static void *publisher(void *arg)
         if (s->sent < n) {
             uint64_t due = t0 + s->sent * period;
             if (t >= due) {
-                int k = snprintf(body, (size_t)opt.size + 1, "%" PRIu64 ":%" PRIu64 ":", s->sent, t);
+                int k =
+                    snprintf(body, (size_t)opt.size + 1, "%" PRIu64 ":%" PRIu64 ":", s->sent, t);
                 if (k < 0 || k >= opt.size) {
-                    snprintf(g_pub_err, sizeof g_pub_err, "--size %ld is too small for the timestamp",
-                             opt.size);
+                    snprintf(g_pub_err, sizeof g_pub_err,
+                             "--size %ld is too small for the timestamp", opt.size);
                     g_pub_failed = 1;
                     return NULL;
                 }
@@ -864,14 +866,15 @@ static void *publisher(void *arg)
                 continue;
             }
         } else if (t >= ack_deadline) {
-            snprintf(g_pub_err, sizeof g_pub_err, "%" PRIu64 " publish replies missing after %.0f s",
-                     n - s->acked, opt.timeout);
+            snprintf(g_pub_err, sizeof g_pub_err,
+                     "%" PRIu64 " publish replies missing after %.0f s", n - s->acked, opt.timeout);
             g_pub_failed = 1;
             return NULL;
         }
         uint64_t until = s->sent < n ? t0 + s->sent * period : ack_deadline;
         struct pollfd p = {fd, POLLIN, 0};
-        struct timespec ts = {(time_t)((until - t) / 1000000000u), (long)((until - t) % 1000000000u)};
+        struct timespec ts = {(time_t)((until - t) / 1000000000u),
+                              (long)((until - t) % 1000000000u)};
         int r = ppoll(&p, 1, &ts, NULL);
         if (r <= 0)
             continue;
@@ -894,8 +897,8 @@ static void *publisher(void *arg)
                 l = v.s ? v.s : "(integer)";
                 ln = v.s ? v.slen : 9;
                 if (v.type == ':' && !ok) {
-                    snprintf(g_pub_err, sizeof g_pub_err, "PUBLISH reached %lld subscribers, not %ld",
-                             v.i, opt.subscribers);
+                    snprintf(g_pub_err, sizeof g_pub_err,
+                             "PUBLISH reached %lld subscribers, not %ld", v.i, opt.subscribers);
                     g_pub_failed = 1;
                     return NULL;
                 }
@@ -962,7 +965,8 @@ static int run_fanout(void)
             write_all(s->fd, cmd, (size_t)k, "SUBSCRIBE");
             struct resp v;
             read_resp_blocking(s->fd, &s->in, &v, "SUBSCRIBE");
-            if (v.type != '*' || v.nel != 3 || v.el[0].slen != 9 || memcmp(v.el[0].s, "subscribe", 9))
+            if (v.type != '*' || v.nel != 3 || v.el[0].slen != 9 ||
+                memcmp(v.el[0].s, "subscribe", 9))
                 die("SUBSCRIBE %s: unexpected reply (type %c)", opt.channel, v.type);
         } else {
             expect_hello(s->fd, &s->in, "subscriber hello");
@@ -990,8 +994,8 @@ static int run_fanout(void)
     int rc = pthread_create(&th, NULL, publisher, NULL);
     if (rc)
         die("pthread_create: %s", strerror(rc));
-    uint64_t limit = now_ns() + (uint64_t)((double)nm / opt.rate * 1e9) +
-                     (uint64_t)(opt.timeout * 1e9) * 2;
+    uint64_t limit =
+        now_ns() + (uint64_t)((double)nm / opt.rate * 1e9) + (uint64_t)(opt.timeout * 1e9) * 2;
     struct epoll_event evs[128];
     while (deliveries < want) {
         if (g_pub_failed)
@@ -1045,7 +1049,8 @@ static int run_fanout(void)
                     }
                     uint64_t idx, ts;
                     if (!parse_body(body, blen, &idx, &ts) || idx >= nm)
-                        die("subscriber: a message this run did not publish: %s", shown(body, blen));
+                        die("subscriber: a message this run did not publish: %s",
+                            shown(body, blen));
                     if ((int64_t)idx != s->next)
                         die("subscriber %ld: got message %" PRIu64 ", expected %" PRId64
                             " (lost, repeated or out of order)",
@@ -1085,8 +1090,8 @@ static int run_fanout(void)
            "deliveries=%" PRIu64 " errors=0 elapsed_s=%.3f client_cpu_pct=%.0f pub_max_lag_us=%.1f",
            g_mode, ns, nm, opt.size, opt.rate, span > 0 ? (double)(nm - 1) / span : 0.0, deliveries,
            el, 100.0 * (cpu_s() - cpu0) / el, (double)g_pub.max_lag_ns / 1e3);
-    h_print(last, "");        /* per message: the last of the subscribers */
-    h_print(each, "each_");   /* per delivery */
+    h_print(last, "");           /* per message: the last of the subscribers */
+    h_print(each, "each_");      /* per delivery */
     h_print(&g_pub.ack, "ack_"); /* publish -> its reply */
     printf("\n");
     for (long i = 0; i < ns; i++)
@@ -1167,7 +1172,8 @@ static int run_idle(void)
             c->fd = new_socket();
             set_nonblock(c->fd);
             c->state = I_CONNECTING;
-            if (connect(c->fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0 && errno != EINPROGRESS)
+            if (connect(c->fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0 &&
+                errno != EINPROGRESS)
                 die("connect %ld: %s", next, strerror(errno));
             struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
             if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
@@ -1262,7 +1268,8 @@ static int run_idle(void)
         }
     printf("RESULT mode=%s sessions=%ld pid=%ld rss_before_kb=%ld rss_after_kb=%ld "
            "per_session_bytes=%.0f open_s=%.2f errors=0\n",
-           g_mode, n, opt.pid, before, after, (double)(after - before) * 1024.0 / (double)n, open_s);
+           g_mode, n, opt.pid, before, after, (double)(after - before) * 1024.0 / (double)n,
+           open_s);
     fflush(stdout);
     for (long i = 0; i < n; i++)
         close_abort(cs[i].fd);
