@@ -248,12 +248,27 @@ enum gw_err core_subscribe(struct core *core, const char *channel, size_t channe
     }
     if (!has_since)
         since = (uint64_t)ch->top;
+    int64_t floor = 0;
     if (since > (uint64_t)ch->top) {
-        snprintf(why, GW_ERRLEN, "since %llu is beyond the last seq of '%s' (%lld)",
-                 (unsigned long long)since, name, (long long)ch->top);
-        if (ch->subs == 0)
-            hub_remove(core->hub, ch);
-        return GW_E_CURSOR;
+        /*
+         * A reader may know a seq the loop has not fanned out yet (it read it
+         * over REST first). If the store has it, go live from the hub's top and
+         * skip up to the cursor; only a cursor past the store's top is wrong.
+         */
+        int64_t stored = 0;
+        if ((err = store_channel_top(core->reader, name, &stored, why)) != GW_OK ||
+            since > (uint64_t)stored) {
+            if (err == GW_OK) {
+                snprintf(why, GW_ERRLEN, "since %llu is beyond the last seq of '%s' (%lld)",
+                         (unsigned long long)since, name, (long long)stored);
+                err = GW_E_CURSOR;
+            }
+            if (ch->subs == 0)
+                hub_remove(core->hub, ch);
+            return err;
+        }
+        floor = (int64_t)since;
+        since = (uint64_t)ch->top;
     }
     sub = gw_xcalloc(1, sizeof(*sub));
     hub_list_init(&sub->link);
@@ -261,14 +276,15 @@ enum gw_err core_subscribe(struct core *core, const char *channel, size_t channe
     sub->deliver = deliver;
     sub->ctx = ctx;
     sub->cursor = (int64_t)since;
+    sub->min_seq = floor;
     ch->subs++;
     if (sub->cursor == ch->top) {
         sub->live = true;
         hub_list_push(&ch->live, &sub->link);
     }
     *out = sub;
-    *since_out = sub->cursor;
-    *top_out = ch->top;
+    *since_out = floor ? floor : sub->cursor;
+    *top_out = floor > ch->top ? floor : ch->top;
     return GW_OK;
 }
 
