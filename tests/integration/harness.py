@@ -141,6 +141,28 @@ def run_binary(args, env=None, timeout=None):
 
 # Gateways started by the running test; the runner stops them afterwards.
 _owned = []
+# Every gateway process started and not yet reaped: killed if this test
+# process is stopped early (a meson timeout sends SIGTERM, Ctrl-C SIGINT), so
+# no gateway outlives the test that started it.
+_procs = set()
+
+
+def _kill_leftovers(*_):
+    for p in list(_procs):
+        if p.poll() is None:
+            p.kill()
+
+
+def _on_stop_signal(signum, frame):
+    _kill_leftovers()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+import atexit  # noqa: E402 - next to the registry it serves
+atexit.register(_kill_leftovers)
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_sig, _on_stop_signal)
 _persistent = []
 
 
@@ -206,6 +228,7 @@ class Gateway:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=errf,
                                          env=clean_env(self.env), start_new_session=True)
+        _procs.add(self.proc)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + START_DEADLINE
