@@ -31,4 +31,7 @@ bool text_channel_valid(const char *s, size_t len);
  */
 bool text_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
+/* FNV-1a of a NUL-terminated string, for hash tables keyed by name. */
+size_t text_hash(const char *s);
+
 #endif

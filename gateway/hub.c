@@ -7,6 +7,7 @@
 #include "hub.h"
 
 #include "gw.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,16 +38,6 @@ void hub_list_remove(struct hub_link *link)
     link->prev = link->next = link;
 }
 
-static size_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211u;
-    }
-    return (size_t)h;
-}
-
 struct hub *hub_new(void)
 {
     struct hub *hub = gw_xcalloc(1, sizeof(*hub));
@@ -66,7 +57,7 @@ void hub_free(struct hub *hub)
 
 struct hub_channel *hub_find(struct hub *hub, const char *name)
 {
-    struct hub_channel *ch = hub->buckets[hash(name) & (hub->nbuckets - 1)];
+    struct hub_channel *ch = hub->buckets[text_hash(name) & (hub->nbuckets - 1)];
     while (ch && strcmp(ch->name, name) != 0)
         ch = ch->next_in_bucket;
     return ch;
@@ -81,7 +72,7 @@ static void grow(struct hub *hub)
         struct hub_channel *ch = hub->buckets[i];
         while (ch) {
             struct hub_channel *next = ch->next_in_bucket;
-            size_t k = hash(ch->name) & (n - 1);
+            size_t k = text_hash(ch->name) & (n - 1);
             ch->next_in_bucket = b[k];
             b[k] = ch;
             ch = next;
@@ -103,7 +94,7 @@ struct hub_channel *hub_add(struct hub *hub, const char *name, int64_t top)
     hub_list_init(&ch->live);
     if (hub->count >= hub->nbuckets)
         grow(hub);
-    k = hash(name) & (hub->nbuckets - 1);
+    k = text_hash(name) & (hub->nbuckets - 1);
     ch->next_in_bucket = hub->buckets[k];
     hub->buckets[k] = ch;
     hub->count++;
@@ -112,7 +103,7 @@ struct hub_channel *hub_add(struct hub *hub, const char *name, int64_t top)
 
 void hub_remove(struct hub *hub, struct hub_channel *ch)
 {
-    struct hub_channel **p = &hub->buckets[hash(ch->name) & (hub->nbuckets - 1)];
+    struct hub_channel **p = &hub->buckets[text_hash(ch->name) & (hub->nbuckets - 1)];
 
     GW_ASSERT(ch->subs == 0);
     while (*p != ch)

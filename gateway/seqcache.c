@@ -5,22 +5,13 @@
 #include "seqcache.h"
 
 #include "gw.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* Past this many channels the cache starts over rather than grow without end. */
 #define SEQCACHE_MAX 65536
-
-static size_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211u;
-    }
-    return (size_t)h;
-}
 
 void seqcache_init(struct seqcache *c)
 {
@@ -42,13 +33,13 @@ void seqcache_clear(struct seqcache *c)
 
 static struct seqcache_entry *probe(struct seqcache_entry *slots, size_t cap, const char *name)
 {
-    size_t i = hash(name) & (cap - 1);
+    size_t i = text_hash(name) & (cap - 1);
     while (slots[i].name[0] && strcmp(slots[i].name, name) != 0)
         i = (i + 1) & (cap - 1);
     return &slots[i];
 }
 
-static void rehash(struct seqcache *c, size_t cap)
+static void retext_hash(struct seqcache *c, size_t cap)
 {
     struct seqcache_entry *slots = gw_xcalloc(cap, sizeof(*slots));
 
@@ -72,7 +63,7 @@ void seqcache_begin(struct seqcache *c, size_t n)
     while (2 * (c->count + n) > cap)
         cap *= 2;
     if (cap != c->cap)
-        rehash(c, cap);
+        retext_hash(c, cap);
 }
 
 struct seqcache_entry *seqcache_find(struct seqcache *c, const char *name)
