@@ -299,7 +299,7 @@ enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN])
 
 enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
                        uint64_t wait_s, core_deliver_fn *deliver, void *ctx, struct core_sub **out,
-                       char why[GW_ERRLEN])
+                       bool *ready, char why[GW_ERRLEN])
 {
     int64_t from, top;
     enum gw_err err;
@@ -312,8 +312,11 @@ enum gw_err core_watch(struct core *core, const char *channel, size_t channel_le
     }
     /* From now: the reader has read up to since already, and since may be past top. */
     err = core_subscribe(core, channel, channel_len, false, 0, deliver, ctx, out, &from, &top, why);
-    if (err == GW_OK)
+    if (err == GW_OK) {
         (*out)->min_seq = (int64_t)since;
+        /* Seqs up to top will not be fanned out to it: if any is past since, say so. */
+        *ready = top > (int64_t)since;
+    }
     return err;
 }
 

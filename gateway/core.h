@@ -105,10 +105,14 @@ enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN]);
  * seq > since, for a reader that waits for what comes after its cursor
  * (long-poll). wait_s is the time the reader means to wait; over
  * GW_WAIT_MAX is GW_E_PARAM. Ended with core_unsubscribe.
+ *
+ * *ready is set when messages after since have committed already but will
+ * not be delivered to the watch (a commit can land between the reader's look
+ * at the store and the watch): the reader should read the store again now.
  */
 enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
                        uint64_t wait_s, core_deliver_fn *deliver, void *ctx, struct core_sub **out,
-                       char why[GW_ERRLEN]);
+                       bool *ready, char why[GW_ERRLEN]);
 
 /* True once the subscription has caught up and receives commits live. */
 bool core_sub_live(const struct core_sub *sub);

@@ -264,10 +264,22 @@ static enum MHD_Result get_history(struct req *r)
     if (n == 0 && limit > 0 && wait > 0 && !r->fh->quiescing) {
         /* Nothing after since yet: hold the request until the next commit or the deadline. */
         struct front_http *fh = r->fh;
+        bool ready;
         err = core_watch(fh->core, r->route.arg, r->route.arg_len, since, wait, on_watch, r,
-                         &r->watch, r->why);
+                         &r->watch, &ready, r->why);
         if (err != GW_OK)
             return reply_error(r, err, r->why);
+        if (ready) {
+            /* Something committed since the read above: answer with it now. */
+            core_unsubscribe(fh->core, r->watch);
+            r->watch = NULL;
+            gw_msgs_free(msgs, n);
+            err = core_history(fh->core, r->route.arg, r->route.arg_len, since, limit, &msgs, &n,
+                               &next, r->why);
+            if (err != GW_OK)
+                return reply_error(r, err, r->why);
+            goto answer;
+        }
         r->phase = REQ_WAITING;
         r->longpoll = true;
         fh->metrics->open[MT_LONGPOLL]++;
@@ -282,6 +294,7 @@ static enum MHD_Result get_history(struct req *r)
         MHD_suspend_connection(r->conn);
         return MHD_YES;
     }
+answer:
     /* core_history accepted the name, so it fits. */
     memcpy(channel, r->route.arg, r->route.arg_len);
     channel[r->route.arg_len] = '\0';
