@@ -1,0 +1,1165 @@
+/*
+ * gwbench_styles.c - the workloads: one style at a time, on one thread,
+ * every socket non-blocking on one epoll set.
+ *
+ * Two kinds of style:
+ *
+ *   publish (rest-close, rest-keepalive, tcp, tcp-pipelined): --connections
+ *   clients publish and each message's latency is publish -> ack. Closed
+ *   loop by default (a client sends its next request the moment it may),
+ *   open loop with --rate (each request has an intended send time on a fixed
+ *   schedule and its latency counts from that time, whether or not the
+ *   client could send it then).
+ *
+ *   delivery (tcp-push, rest-longpoll, rest-poll): one publisher, a TCP
+ *   session pipelining PUBs on a fixed schedule (--rate, or the default
+ *   delivery rate), and --connections receivers that each receive every
+ *   message; a message's body carries its intended send time, so latency is
+ *   publish -> received on the same monotonic clock.
+ *
+ * What the table reports per message (bytes, connections) is counted on
+ * the measured side only: the publishing clients, or the receivers. The
+ * delivery publisher is the same in all three delivery styles and is what
+ * the tcp style measures.
+ *
+ * Every reply and every delivery is checked: a publish must be
+ * acknowledged as such, every receiver must get seq 1, 2, 3 ... of its
+ * channel once, in order, each carrying the body that was sent. Anything
+ * else fails the style with a message that says what happened.
+ */
+#include "gwbench.h"
+
+#include "gwbench_conn.h"
+#include "gwbench_http.h"
+#include "gwbench_json.h"
+#include "gwbench_lat.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS_PER_S         1000000000LL
+#define NS_PER_MS        1000000LL
+/* Delivery styles: time between the receivers being ready and the first publish. */
+#define SETTLE_NS        (20 * NS_PER_MS)
+/* The delivery publisher's PUBs in flight at most (it never waits for one otherwise). */
+#define PUB_INFLIGHT_MAX 65536
+/* A long-poll answered empty sooner than this share of its wait was not held. */
+#define EARLY_SHARE      0.5
+#define EVENTS_MAX       256
+
+const struct style_info gwbench_styles[STYLE__COUNT] = {
+    [STYLE_REST_CLOSE] = {"rest-close", false, false, true, false},
+    [STYLE_REST_KEEPALIVE] = {"rest-keepalive", false, false, true, false},
+    [STYLE_TCP] = {"tcp", false, false, false, true},
+    [STYLE_TCP_PIPELINED] = {"tcp-pipelined", false, false, false, true},
+    [STYLE_TCP_PUSH] = {"tcp-push", true, false, false, true},
+    [STYLE_REST_LONGPOLL] = {"rest-longpoll", true, true, true, true},
+    [STYLE_REST_POLL] = {"rest-poll", true, true, true, true},
+};
+
+int gwbench_style_find(const char *name, size_t len)
+{
+    for (int i = 0; i < STYLE__COUNT; i++) {
+        if (strlen(gwbench_styles[i].name) == len && memcmp(gwbench_styles[i].name, name, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+enum role {
+    ROLE_REST_CLOSE, /* POST, connection: close */
+    ROLE_REST_KEEP,  /* POST, kept alive */
+    ROLE_TCP,        /* PUB, up to window in flight */
+    ROLE_PUBLISHER,  /* delivery styles' publisher: PUB on a schedule */
+    ROLE_SUB,        /* tcp-push receiver */
+    ROLE_POLL        /* rest-longpoll and rest-poll receiver */
+};
+
+struct client {
+    enum role role;
+    size_t idx;
+    struct bconn c;
+    struct bconn closing; /* rest-close: the last connection, until the gateway's FIN is in */
+    /* publish: intended send times of the requests in flight, oldest first */
+    int64_t *fifo;
+    unsigned window, head, inflight;
+    uint64_t sent;    /* requests (or, publisher, PUBs) sent */
+    uint64_t quota;   /* open loop with --messages: requests this client sends in all */
+    int64_t phase_ns; /* offset of this client's schedule from the run's start */
+    /* receivers */
+    int64_t last_seq; /* every seq up to this one was received */
+    bool polling;     /* a GET is in flight */
+    int64_t poll_sent_ns;
+    int64_t next_poll_ns;
+    struct buf scratch; /* de-chunked bodies */
+};
+
+struct run {
+    const struct gwbench_opts *o;
+    enum style_id id;
+    char channel[GW_CHANNEL_MAX + 1];
+    char path[GW_CHANNEL_MAX + 32]; /* /v1/channels/<channel>/messages */
+    int ep;
+    struct client *cl;
+    size_t ncl;
+    struct client pub; /* delivery styles */
+    bool delivery;
+    struct wire wire;     /* the measured side */
+    struct wire pub_wire; /* the delivery publisher */
+    struct lat *lat;
+    /* publish styles */
+    bool open_loop;
+    int64_t interval_ns; /* open loop: between one client's requests */
+    uint64_t total;      /* --messages: requests in all; 0: for duration_s */
+    uint64_t issued;     /* closed loop: requests started */
+    uint64_t inflight;
+    uint64_t backlog;
+    /* delivery styles */
+    uint64_t to_publish, acked;
+    int64_t pub_interval_ns;
+    int64_t pub_done_ns; /* when the last PUB was sent; 0 before */
+    size_t receivers_done;
+    uint64_t polls, empty_polls, early_empty;
+    /* both */
+    int64_t t_start, t_stop; /* t_stop: no request is started from then on */
+    int64_t t_last;          /* the last completion */
+    int64_t last_progress_ns;
+    int64_t drain_deadline; /* 0 until nothing is left to send */
+    int64_t timer_ns;       /* the next time a client has something due */
+    uint64_t done;
+    bool failed;
+    char err[GW_ERRLEN * 2];
+    struct buf line; /* a request or a body being built */
+};
+
+static void run_fail(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void run_fail(struct run *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (r->failed)
+        return; /* the first failure is the one that explains */
+    r->failed = true;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof(r->err), fmt, ap);
+    va_end(ap);
+}
+
+/* Printable, short: for quoting what the gateway said in an error message. */
+static const char *shown(const char *p, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && o + 4 < outlen; i++)
+        out[o++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '.';
+    if (o + 4 >= outlen && n > o)
+        memcpy(out + o - 3, "...", 3);
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- message bodies: "<index>:<intended send time, ns>:" padded with 'x' ---- */
+
+static void body_make(struct run *r, uint64_t index, int64_t intended_ns)
+{
+    char head[64];
+    int n = snprintf(head, sizeof(head), "%" PRIu64 ":%" PRId64 ":", index, intended_ns);
+    size_t size = (size_t)r->o->size;
+
+    GW_ASSERT(n > 0 && (size_t)n < size);
+    buf_clear(&r->line);
+    buf_grow(&r->line, size);
+    buf_append(&r->line, head, (size_t)n);
+    memset(r->line.data + n, 'x', size - (size_t)n);
+    r->line.len = size;
+    r->line.data[size] = '\0';
+}
+
+static bool body_parse(const char *p, size_t n, uint64_t *index, int64_t *ts)
+{
+    uint64_t a = 0, b = 0;
+    size_t i = 0, start;
+
+    for (start = i; i < n && p[i] >= '0' && p[i] <= '9' && i - start < 19; i++)
+        a = a * 10 + (uint64_t)(p[i] - '0');
+    if (i == start || i >= n || p[i++] != ':')
+        return false;
+    for (start = i; i < n && p[i] >= '0' && p[i] <= '9' && i - start < 19; i++)
+        b = b * 10 + (uint64_t)(p[i] - '0');
+    if (i == start || i >= n || p[i] != ':')
+        return false;
+    *index = a;
+    *ts = (int64_t)b;
+    return true;
+}
+
+/* ---- requests ---- */
+
+/* Queues a POST (REST roles) or a PUB line (sessions) of one message. */
+static void queue_publish(struct run *r, struct client *cl, uint64_t index, int64_t intended)
+{
+    struct bconn *c = &cl->c;
+
+    body_make(r, index, intended);
+    if (cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP) {
+        /* {"body":"..."}: the body is digits, ':' and 'x', nothing to escape. */
+        struct buf json = BUF_INIT;
+        buf_grow(&json, r->line.len + 16);
+        buf_append(&json, "{\"body\":\"", 9);
+        buf_append(&json, r->line.data, r->line.len);
+        buf_append(&json, "\"}", 2);
+        http_post(&c->out, r->o->http.text, r->path, json.data, json.len,
+                  cl->role == ROLE_REST_CLOSE);
+        buf_release(&json);
+    } else {
+        char head[GW_CHANNEL_MAX + 8];
+        int n = snprintf(head, sizeof(head), "PUB %s ", r->channel);
+        bconn_queue(c, head, (size_t)n);
+        bconn_queue(c, r->line.data, r->line.len);
+        bconn_queue(c, "\n", 1);
+    }
+}
+
+/*
+ * Whether cl may start a request now, and its intended send time. Closed
+ * loop: now, while the run lasts. Open loop: the next one on the client's
+ * schedule, once it is due.
+ */
+static bool next_request(struct run *r, struct client *cl, int64_t now, int64_t *intended)
+{
+    if (!r->open_loop) {
+        if (r->total ? r->issued >= r->total : now >= r->t_stop)
+            return false;
+        r->issued++;
+        *intended = now;
+        return true;
+    }
+    if (r->total ? cl->sent >= cl->quota : now >= r->t_stop)
+        return false; /* time is up: what is still due stays unsent (account_backlog) */
+    int64_t due = r->t_start + cl->phase_ns + (int64_t)cl->sent * r->interval_ns;
+    if (due >= r->t_stop || due > now)
+        return false;
+    *intended = due;
+    return true;
+}
+
+/* When cl will next have something to do on its own (not in answer to the gateway). */
+static int64_t next_due(struct run *r, struct client *cl)
+{
+    switch (cl->role) {
+    case ROLE_REST_CLOSE:
+    case ROLE_REST_KEEP:
+    case ROLE_TCP: {
+        if (!r->open_loop || cl->inflight >= cl->window || (r->total && cl->sent >= cl->quota))
+            return INT64_MAX;
+        if (cl->role == ROLE_REST_CLOSE && cl->c.fd >= 0)
+            return INT64_MAX;
+        int64_t due = r->t_start + cl->phase_ns + (int64_t)cl->sent * r->interval_ns;
+        return due >= r->t_stop ? INT64_MAX : due;
+    }
+    case ROLE_PUBLISHER:
+        if (cl->sent >= r->to_publish || cl->sent - r->acked >= PUB_INFLIGHT_MAX)
+            return INT64_MAX;
+        return r->t_start + (int64_t)cl->sent * r->pub_interval_ns;
+    case ROLE_POLL:
+        if (cl->polling || cl->last_seq >= (int64_t)r->to_publish)
+            return INT64_MAX;
+        return cl->next_poll_ns;
+    case ROLE_SUB:
+        break;
+    }
+    return INT64_MAX;
+}
+
+/* Sends what cl has queued and keeps its epoll registration in step. */
+static void client_sync(struct run *r, struct client *cl)
+{
+    char err[GW_ERRLEN];
+
+    if (cl->c.fd < 0)
+        return;
+    if (bconn_flush(&cl->c, err) < 0) {
+        run_fail(r, "%s: %s", cl->role == ROLE_PUBLISHER ? "the publisher" : "a client", err);
+        return;
+    }
+    if (bconn_watch(&cl->c, r->ep, err) < 0)
+        run_fail(r, "%s", err);
+}
+
+static void fifo_push(struct client *cl, int64_t t)
+{
+    GW_ASSERT(cl->inflight < cl->window);
+    cl->fifo[(cl->head + cl->inflight) % cl->window] = t;
+    cl->inflight++;
+}
+
+static int64_t fifo_pop(struct client *cl)
+{
+    int64_t t;
+
+    GW_ASSERT(cl->inflight > 0);
+    t = cl->fifo[cl->head];
+    cl->head = (cl->head + 1) % cl->window;
+    cl->inflight--;
+    return t;
+}
+
+/* Opens cl's connection if it has none (REST roles: lazily, inside the measured time). */
+static bool ensure_connected(struct run *r, struct client *cl, const struct gwbench_addr *a)
+{
+    char err[GW_ERRLEN];
+
+    if (cl->c.fd >= 0)
+        return true;
+    if (bconn_connect(&cl->c, a, err) < 0) {
+        run_fail(r, "%s", err);
+        return false;
+    }
+    return true;
+}
+
+static void poll_send(struct run *r, struct client *cl, int64_t now)
+{
+    char target[GW_CHANNEL_MAX + 128];
+
+    if (!ensure_connected(r, cl, &r->o->http))
+        return;
+    if (r->id == STYLE_REST_LONGPOLL)
+        snprintf(target, sizeof(target), "%s?since=%" PRId64 "&limit=%d&wait=%d", r->path,
+                 cl->last_seq, GWBENCH_PAGE_LIMIT, GWBENCH_LONGPOLL_WAIT_S);
+    else
+        snprintf(target, sizeof(target), "%s?since=%" PRId64 "&limit=%d", r->path, cl->last_seq,
+                 GWBENCH_PAGE_LIMIT);
+    http_get(&cl->c.out, r->o->http.text, target);
+    cl->polling = true;
+    cl->poll_sent_ns = now;
+}
+
+/* Starts whatever cl may start now; returns when it next has something due. */
+static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
+{
+    int64_t intended;
+
+    if (r->failed)
+        return INT64_MAX;
+    switch (cl->role) {
+    case ROLE_REST_CLOSE:
+        if (cl->inflight == 0 && cl->c.fd < 0 && next_request(r, cl, now, &intended)) {
+            if (!ensure_connected(r, cl, &r->o->http))
+                return INT64_MAX;
+            queue_publish(r, cl, cl->sent++, intended);
+            fifo_push(cl, intended);
+            r->inflight++;
+        }
+        break;
+    case ROLE_REST_KEEP:
+        if (cl->inflight == 0 && next_request(r, cl, now, &intended)) {
+            if (!ensure_connected(r, cl, &r->o->http))
+                return INT64_MAX;
+            queue_publish(r, cl, cl->sent++, intended);
+            fifo_push(cl, intended);
+            r->inflight++;
+        }
+        break;
+    case ROLE_TCP:
+        while (cl->inflight < cl->window && next_request(r, cl, now, &intended)) {
+            queue_publish(r, cl, cl->sent++, intended);
+            fifo_push(cl, intended);
+            r->inflight++;
+        }
+        break;
+    case ROLE_PUBLISHER:
+        while (cl->sent < r->to_publish && cl->sent - r->acked < PUB_INFLIGHT_MAX) {
+            int64_t due = r->t_start + (int64_t)cl->sent * r->pub_interval_ns;
+            if (due > now)
+                break;
+            queue_publish(r, cl, cl->sent, due);
+            if (++cl->sent == r->to_publish)
+                r->pub_done_ns = now;
+        }
+        break;
+    case ROLE_POLL:
+        if (!cl->polling && cl->last_seq < (int64_t)r->to_publish && now >= cl->next_poll_ns)
+            poll_send(r, cl, now);
+        break;
+    case ROLE_SUB:
+        break;
+    }
+    client_sync(r, cl);
+    return next_due(r, cl);
+}
+
+/* ---- what comes back ---- */
+
+static void record(struct run *r, int64_t intended, int64_t now)
+{
+    lat_add(r->lat, now - intended);
+    r->done++;
+    r->t_last = now;
+    r->last_progress_ns = now;
+}
+
+/* The text of a session error line, for a failure message. */
+static void session_error(struct run *r, const char *who, const char *line, size_t len)
+{
+    struct gj_line l;
+    char tmp[160];
+
+    gj_line_parse(line, len, &l);
+    if (l.kind == GJ_ERROR)
+        run_fail(r, "%s: the gateway answered error %s: %s", who, l.code ? l.code : "?",
+                 l.message ? l.message : "?");
+    else if (l.kind == GJ_BYE)
+        run_fail(r, "%s: the gateway ended the session (bye: %s)", who, l.reason ? l.reason : "?");
+    else
+        run_fail(r, "%s: unexpected line from the gateway: %s", who,
+                 shown(line, len, tmp, sizeof(tmp)));
+    gj_line_release(&l);
+}
+
+static bool is_push(const char *line, size_t len)
+{
+    static const char *const pushes[] = {"{\"type\":\"ping\"", "{\"type\":\"message\"",
+                                         "{\"type\":\"gap\""};
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(pushes); i++) {
+        size_t n = strlen(pushes[i]);
+        if (len >= n && memcmp(line, pushes[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Is this line the ok of a PUB? The fast way first: the gateway writes "type" and "op" first. */
+static bool is_pub_ok(const char *line, size_t len)
+{
+    static const char prefix[] = "{\"type\":\"ok\",\"op\":\"pub\"";
+    struct gj_line l;
+    bool ok;
+
+    if (len >= sizeof(prefix) - 1 && memcmp(line, prefix, sizeof(prefix) - 1) == 0)
+        return true;
+    gj_line_parse(line, len, &l);
+    ok = l.kind == GJ_OK && l.op && strcmp(l.op, "pub") == 0;
+    gj_line_release(&l);
+    return ok;
+}
+
+/* Session lines of a publishing client (role tcp) or of the delivery publisher. */
+static void on_pub_lines(struct run *r, struct client *cl, int64_t now)
+{
+    const char *who = cl->role == ROLE_PUBLISHER ? "the publisher" : "a session";
+    char *line;
+    size_t len;
+
+    while (!r->failed && bconn_line(&cl->c, &line, &len)) {
+        if (len == 0 || is_push(line, len))
+            continue;
+        if (!is_pub_ok(line, len)) {
+            session_error(r, who, line, len);
+            return;
+        }
+        if (cl->role == ROLE_PUBLISHER) {
+            if (r->acked >= cl->sent) {
+                run_fail(r, "the publisher got more replies than it sent PUBs");
+                return;
+            }
+            r->acked++;
+            r->last_progress_ns = now;
+            continue;
+        }
+        if (cl->inflight == 0) {
+            run_fail(r, "%s got a reply with no PUB in flight", who);
+            return;
+        }
+        r->inflight--;
+        record(r, fifo_pop(cl), now);
+    }
+}
+
+/* One delivered message (seq, body) for receiver cl. */
+static void deliver(struct run *r, struct client *cl, int64_t seq, const char *body, size_t len,
+                    int64_t now)
+{
+    uint64_t index;
+    int64_t ts;
+    char tmp[80];
+
+    if (seq != cl->last_seq + 1) {
+        run_fail(r, "receiver %zu got seq %" PRId64 " after %" PRId64 " (%s)", cl->idx, seq,
+                 cl->last_seq, seq <= cl->last_seq ? "a repeat" : "a gap");
+        return;
+    }
+    if (!body_parse(body, len, &index, &ts) || (int64_t)index != seq - 1 ||
+        len != (size_t)r->o->size) {
+        run_fail(r,
+                 "receiver %zu: seq %" PRId64 " is not the message gwbench published as #%" PRId64
+                 " (body %s, %zu bytes)",
+                 cl->idx, seq, seq - 1, shown(body, len, tmp, sizeof(tmp)), len);
+        return;
+    }
+    cl->last_seq = seq;
+    record(r, ts, now);
+    if (cl->last_seq == (int64_t)r->to_publish)
+        r->receivers_done++;
+}
+
+static void on_sub_lines(struct run *r, struct client *cl, int64_t now)
+{
+    char *line;
+    size_t len;
+
+    while (!r->failed && bconn_line(&cl->c, &line, &len)) {
+        struct gj_line l;
+        const char *body;
+        size_t blen;
+        int64_t seq;
+
+        if (len == 0)
+            continue;
+        if (gj_push_fast(line, len, &seq, &body, &blen)) {
+            deliver(r, cl, seq, body, blen, now);
+            continue;
+        }
+        gj_line_parse(line, len, &l);
+        if (l.kind == GJ_MESSAGE) {
+            if (l.seq < 1 || !l.body)
+                run_fail(r, "receiver %zu: a message push without seq or body", cl->idx);
+            else
+                deliver(r, cl, l.seq, l.body, l.body_len, now);
+        } else if (l.kind != GJ_PING) {
+            session_error(r, "a subscriber", line, len);
+        }
+        gj_line_release(&l);
+    }
+}
+
+/* One whole HTTP response on a REST client. */
+static void on_response(struct run *r, struct client *cl, const struct http_resp *h, int64_t now)
+{
+    char text[GW_ERRLEN];
+
+    if (cl->role == ROLE_POLL) {
+        struct gj_page pg;
+        char err[GW_ERRLEN];
+
+        if (h->status != 200) {
+            gj_error_text(h->body, h->body_len, text, sizeof(text));
+            run_fail(r, "GET %s?since=%" PRId64 " answered %d (%s)", r->path, cl->last_seq,
+                     h->status, text);
+            return;
+        }
+        if (gj_page_parse(h->body, h->body_len, &pg, err) < 0) {
+            run_fail(r, "GET %s: %s", r->path, err);
+            return;
+        }
+        r->polls++;
+        if (pg.n == 0) {
+            r->empty_polls++;
+            if (r->id == STYLE_REST_LONGPOLL &&
+                (double)(now - cl->poll_sent_ns) <
+                    EARLY_SHARE * GWBENCH_LONGPOLL_WAIT_S * (double)NS_PER_S)
+                r->early_empty++;
+        }
+        for (size_t i = 0; i < pg.n && !r->failed; i++) {
+            int64_t seq;
+            const char *body;
+            size_t len;
+            if (!gj_page_msg(&pg, i, &seq, &body, &len))
+                run_fail(r, "GET %s: message %zu of the page has no seq or body", r->path, i);
+            else
+                deliver(r, cl, seq, body, len, now);
+        }
+        if (!r->failed && pg.next_since != cl->last_seq)
+            run_fail(r, "GET %s: next_since %" PRId64 " after seq %" PRId64, r->path, pg.next_since,
+                     cl->last_seq);
+        cl->polling = false;
+        if (r->id == STYLE_REST_LONGPOLL || pg.n == GWBENCH_PAGE_LIMIT) {
+            cl->next_poll_ns = now; /* at once: a long-poll, or more than a page waits */
+        } else {
+            int64_t base = r->t_start + cl->phase_ns, p = r->o->poll_ms * NS_PER_MS;
+            int64_t k = now < base ? 0 : (now - base) / p + 1;
+            cl->next_poll_ns = base + k * p;
+        }
+        gj_page_release(&pg);
+        return;
+    }
+    if (h->status != 201) {
+        gj_error_text(h->body, h->body_len, text, sizeof(text));
+        run_fail(r, "POST %s answered %d (%s)", r->path, h->status, text);
+        return;
+    }
+    if (cl->inflight == 0) {
+        run_fail(r, "a response with no request in flight");
+        return;
+    }
+    r->inflight--;
+    record(r, fifo_pop(cl), now);
+}
+
+/*
+ * rest-close, the answer in: done with the connection, as curl would be.
+ * The gateway closes it too (the request said Connection: close), and its
+ * FIN usually is in already; closing only once it is leaves the TIME_WAIT
+ * on the gateway's side instead of using up this host's ephemeral ports.
+ * A connection whose FIN is late waits in cl->closing, at most until the
+ * next one retires.
+ */
+static void retire(struct run *r, struct client *cl)
+{
+    char err[GW_ERRLEN];
+    struct bconn tmp;
+    struct epoll_event ev;
+
+    if (!cl->c.eof && bconn_fill(&cl->c, err) == 1 && !cl->c.eof) {
+        bconn_close(&cl->closing);
+        tmp = cl->closing;
+        cl->closing = cl->c;
+        cl->c = tmp;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.ptr = &cl->closing;
+        if (epoll_ctl(r->ep, EPOLL_CTL_MOD, cl->closing.fd, &ev) == 0) {
+            cl->closing.watched = EPOLLIN;
+            return;
+        }
+        bconn_close(&cl->closing);
+        return;
+    }
+    bconn_close(&cl->c);
+}
+
+/* The gateway's FIN (or anything else) on a retired connection: close it now. */
+static void on_closing(struct client *cl)
+{
+    char err[GW_ERRLEN];
+
+    if (bconn_fill(&cl->closing, err) == 1 && !cl->closing.eof &&
+        cl->closing.in.len == cl->closing.in_off)
+        return; /* nothing after all */
+    bconn_close(&cl->closing);
+}
+
+static void on_http_input(struct run *r, struct client *cl, int64_t now)
+{
+    for (;;) {
+        struct http_resp h;
+        const char *p;
+        size_t len;
+        char err[GW_ERRLEN];
+        enum http_parse rc;
+
+        p = bconn_data(&cl->c, &len);
+        if (len == 0 && !cl->c.eof)
+            return;
+        if (len == 0 && cl->c.eof) {
+            /* Closed with nothing pending is a kept-alive connection ending: open another. */
+            if (cl->inflight || cl->polling)
+                run_fail(r, "the gateway closed the connection before answering");
+            bconn_close(&cl->c);
+            return;
+        }
+        rc = http_parse_response(p, len, cl->c.eof, &cl->scratch, &h, err);
+        if (rc == HTTP_PARTIAL)
+            return;
+        if (rc == HTTP_BAD) {
+            run_fail(r, "reading an HTTP response: %s", err);
+            return;
+        }
+        if (!cl->inflight && !cl->polling) {
+            run_fail(r, "an HTTP response with no request in flight (status %d)", h.status);
+            return;
+        }
+        bconn_consume(&cl->c, h.consumed);
+        on_response(r, cl, &h, now);
+        if (r->failed)
+            return;
+        if (cl->role == ROLE_REST_CLOSE) {
+            retire(r, cl);
+            return;
+        }
+        if (h.close) {
+            bconn_close(&cl->c); /* the next request opens another */
+            return;
+        }
+    }
+}
+
+static void on_event(struct run *r, struct bconn *b, uint32_t events)
+{
+    struct client *cl = b->owner;
+    char err[GW_ERRLEN];
+    const struct gwbench_addr *a =
+        cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP || cl->role == ROLE_POLL
+            ? &r->o->http
+            : &r->o->tcp;
+    int rc;
+    int64_t now;
+
+    if (b == &cl->closing) {
+        on_closing(cl);
+        return;
+    }
+    if (cl->c.connecting) {
+        if (bconn_connected(&cl->c, a, err) < 0) {
+            run_fail(r, "%s", err);
+            return;
+        }
+        client_sync(r, cl);
+        return;
+    }
+    if (events & EPOLLOUT)
+        client_sync(r, cl);
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || r->failed)
+        return;
+    rc = bconn_fill(&cl->c, err);
+    now = gwbench_now_ns();
+    if (rc < 0) {
+        run_fail(r, "connection to %s: %s", a->text, err);
+        return;
+    }
+    switch (cl->role) {
+    case ROLE_REST_CLOSE:
+    case ROLE_REST_KEEP:
+    case ROLE_POLL:
+        on_http_input(r, cl, now);
+        break;
+    case ROLE_TCP:
+    case ROLE_PUBLISHER:
+        on_pub_lines(r, cl, now);
+        if (rc == 0)
+            run_fail(r, "the gateway closed %s",
+                     cl->role == ROLE_PUBLISHER ? "the publisher's session" : "a session");
+        break;
+    case ROLE_SUB:
+        on_sub_lines(r, cl, now);
+        if (rc == 0)
+            run_fail(r, "the gateway closed a subscriber's session");
+        break;
+    }
+    if (r->failed)
+        return;
+    int64_t due = client_pump(r, cl, now);
+    if (due < r->timer_ns)
+        r->timer_ns = due;
+}
+
+/* ---- setup: sessions open and greeted, subscriptions confirmed, before the clock starts ---- */
+
+/* The next line on a session being set up, skipping pushes. */
+static int setup_line(struct run *r, struct bconn *c, int64_t deadline, char **line, size_t *len,
+                      const char *what)
+{
+    char err[GW_ERRLEN];
+
+    for (;;) {
+        while (bconn_line(c, line, len)) {
+            if (*len && !is_push(*line, *len))
+                return 0;
+        }
+        if (c->eof) {
+            run_fail(r, "%s: the gateway closed the session", what);
+            return -1;
+        }
+        if (bconn_wait(c, &r->o->tcp, deadline, err) < 0) {
+            run_fail(r, "%s: %s", what, err);
+            return -1;
+        }
+    }
+}
+
+/* Connects cl as a session and reads its hello. */
+static int session_open(struct run *r, struct client *cl, int64_t deadline)
+{
+    char err[GW_ERRLEN], *line;
+    size_t len;
+
+    if (bconn_connect(&cl->c, &r->o->tcp, err) < 0) {
+        run_fail(r, "%s", err);
+        return -1;
+    }
+    if (setup_line(r, &cl->c, deadline, &line, &len, "opening a session") < 0)
+        return -1;
+    if (len < 16 || memcmp(line, "{\"type\":\"hello\"", 15) != 0) {
+        session_error(r, "opening a session", line, len);
+        return -1;
+    }
+    return 0;
+}
+
+static int subscribe(struct run *r, struct client *cl, int64_t deadline)
+{
+    char cmd[GW_CHANNEL_MAX + 16], *line;
+    size_t len;
+    int n = snprintf(cmd, sizeof(cmd), "SUB %s 0\n", r->channel);
+    struct gj_line l;
+    bool ok;
+
+    bconn_queue(&cl->c, cmd, (size_t)n);
+    if (setup_line(r, &cl->c, deadline, &line, &len, "subscribing") < 0)
+        return -1;
+    gj_line_parse(line, len, &l);
+    ok = l.kind == GJ_OK && l.op && strcmp(l.op, "sub") == 0;
+    gj_line_release(&l);
+    if (!ok) {
+        session_error(r, "SUB", line, len);
+        return -1;
+    }
+    return 0;
+}
+
+static void client_init(struct client *cl, enum role role, size_t idx, unsigned window,
+                        struct wire *w)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->role = role;
+    cl->idx = idx;
+    bconn_init(&cl->c, w);
+    bconn_init(&cl->closing, w);
+    cl->c.owner = cl->closing.owner = cl;
+    cl->window = window;
+    cl->fifo = gw_xcalloc(window, sizeof(*cl->fifo));
+    buf_init(&cl->scratch);
+}
+
+static void client_release(struct client *cl)
+{
+    bconn_release(&cl->c);
+    bconn_release(&cl->closing);
+    free(cl->fifo);
+    cl->fifo = NULL;
+    buf_release(&cl->scratch);
+}
+
+/* ---- the loop ---- */
+
+static bool finished(struct run *r, int64_t now)
+{
+    if (r->delivery)
+        return r->acked == r->to_publish && r->receivers_done == r->ncl;
+    if (r->inflight)
+        return false;
+    if (!r->open_loop)
+        return r->total ? r->issued >= r->total : now >= r->t_stop;
+    if (!r->total)
+        return now >= r->t_stop;
+    for (size_t i = 0; i < r->ncl; i++) {
+        if (r->cl[i].sent < r->cl[i].quota)
+            return false;
+    }
+    return true;
+}
+
+/* Nothing more will be started: from here on, only answers are awaited. */
+static bool sending_over(struct run *r, int64_t now)
+{
+    if (r->delivery)
+        return r->pub.sent == r->to_publish;
+    if (!r->total || !r->open_loop)
+        return r->total ? r->issued >= r->total : now >= r->t_stop;
+    for (size_t i = 0; i < r->ncl; i++) {
+        if (r->cl[i].sent < r->cl[i].quota)
+            return false;
+    }
+    return true;
+}
+
+static void scan(struct run *r, int64_t now)
+{
+    r->timer_ns = INT64_MAX;
+    if (r->delivery) {
+        int64_t due = client_pump(r, &r->pub, now);
+        if (due < r->timer_ns)
+            r->timer_ns = due;
+    }
+    for (size_t i = 0; i < r->ncl && !r->failed; i++) {
+        int64_t due = client_pump(r, &r->cl[i], now);
+        if (due < r->timer_ns)
+            r->timer_ns = due;
+    }
+}
+
+static void missing_report(struct run *r, int64_t now)
+{
+    double waited = (double)(now - (r->pub_done_ns ? r->pub_done_ns : now)) / 1e9;
+
+    if (r->delivery) {
+        size_t worst = 0;
+        for (size_t i = 1; i < r->ncl; i++) {
+            if (r->cl[i].last_seq < r->cl[worst].last_seq)
+                worst = i;
+        }
+        if (r->acked < r->to_publish)
+            run_fail(r, "%" PRIu64 " of %" PRIu64 " PUBs unanswered %.1f s after the last was sent",
+                     r->to_publish - r->acked, r->to_publish, waited);
+        else if (r->cl[worst].role == ROLE_POLL && r->cl[worst].polling)
+            run_fail(r,
+                     "%zu of %zu receivers still miss messages %.1f s after the last publish "
+                     "(receiver %zu has seq %" PRId64 " of %" PRIu64 "; its GET ?since=%" PRId64
+                     " has waited %.1f s for an answer)",
+                     r->ncl - r->receivers_done, r->ncl, waited, worst, r->cl[worst].last_seq,
+                     r->to_publish, r->cl[worst].last_seq,
+                     (double)(now - r->cl[worst].poll_sent_ns) / 1e9);
+        else
+            run_fail(r,
+                     "%zu of %zu receivers still miss messages %.1f s after the last publish "
+                     "(receiver %zu has seq %" PRId64 " of %" PRIu64 ")",
+                     r->ncl - r->receivers_done, r->ncl, waited, worst, r->cl[worst].last_seq,
+                     r->to_publish);
+    } else {
+        run_fail(r, "%" PRIu64 " replies still missing %.0f s after the last request", r->inflight,
+                 r->o->timeout_s);
+    }
+}
+
+static void run_loop(struct run *r)
+{
+    struct epoll_event evs[EVENTS_MAX];
+    int64_t timeout_ns = (int64_t)(r->o->timeout_s * (double)NS_PER_S);
+    int64_t grace_ns = timeout_ns + (r->id == STYLE_REST_POLL ? r->o->poll_ms * NS_PER_MS : 0);
+    uint64_t expect = r->delivery ? r->to_publish * r->ncl : r->total;
+
+    r->last_progress_ns = gwbench_now_ns();
+    scan(r, r->last_progress_ns);
+    while (!r->failed) {
+        int64_t now = gwbench_now_ns(), wake;
+        int n, wait_ms;
+
+        if (gwbench_stop) {
+            run_fail(r, "interrupted");
+            break;
+        }
+        if (!r->delivery && !r->open_loop && !r->total && now >= r->t_stop)
+            r->timer_ns = now; /* closed loop: the end of the run is a timer too */
+        if (now >= r->timer_ns)
+            scan(r, now);
+        if (r->failed || finished(r, now))
+            break;
+        if (!r->drain_deadline && sending_over(r, now))
+            r->drain_deadline = now + grace_ns;
+        if (r->drain_deadline && now >= r->drain_deadline) {
+            missing_report(r, now);
+            break;
+        }
+        if (!r->drain_deadline && (r->inflight || (r->delivery && r->pub.sent > r->acked)) &&
+            now - r->last_progress_ns > timeout_ns && now > r->t_start) {
+            run_fail(r, "no answer from the gateway for %.0f s (%" PRIu64 " done)", r->o->timeout_s,
+                     r->done);
+            break;
+        }
+        gwbench_progress(r->o, r->id, r->t_start, r->done, expect);
+
+        wake = now + 200 * NS_PER_MS; /* progress, and the checks above */
+        if (r->timer_ns < wake)
+            wake = r->timer_ns;
+        if (!r->delivery && !r->open_loop && !r->total && r->t_stop > now && r->t_stop < wake)
+            wake = r->t_stop;
+        if (r->drain_deadline && r->drain_deadline < wake)
+            wake = r->drain_deadline;
+        wait_ms = wake <= now ? 0 : (int)((wake - now + NS_PER_MS - 1) / NS_PER_MS);
+        n = epoll_wait(r->ep, evs, EVENTS_MAX, wait_ms);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            run_fail(r, "epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n && !r->failed; i++)
+            on_event(r, evs[i].data.ptr, evs[i].events);
+    }
+}
+
+/* Open loop, time up: requests that were due but never sent wait for ever; count what they had
+ * waited. */
+static void account_backlog(struct run *r, int64_t end)
+{
+    if (!r->open_loop || r->total || r->delivery)
+        return;
+    for (size_t i = 0; i < r->ncl; i++) {
+        struct client *cl = &r->cl[i];
+        for (uint64_t j = cl->sent;; j++) {
+            int64_t due = r->t_start + cl->phase_ns + (int64_t)j * r->interval_ns;
+            if (due >= r->t_stop)
+                break;
+            lat_add(r->lat, end - due);
+            r->backlog++;
+        }
+    }
+}
+
+static int setup(struct run *r)
+{
+    const struct gwbench_opts *o = r->o;
+    int64_t now = gwbench_now_ns();
+    int64_t deadline = now + (int64_t)(o->timeout_s * (double)NS_PER_S);
+    int64_t n = o->connections;
+    enum role role;
+    unsigned window = 1;
+
+    switch (r->id) {
+    case STYLE_REST_CLOSE:
+        role = ROLE_REST_CLOSE;
+        break;
+    case STYLE_REST_KEEPALIVE:
+        role = ROLE_REST_KEEP;
+        break;
+    case STYLE_TCP:
+        role = ROLE_TCP;
+        break;
+    case STYLE_TCP_PIPELINED:
+        role = ROLE_TCP;
+        window = (unsigned)o->window;
+        break;
+    case STYLE_TCP_PUSH:
+        role = ROLE_SUB;
+        break;
+    default:
+        role = ROLE_POLL;
+        break;
+    }
+    r->ncl = (size_t)n;
+    r->cl = gw_xcalloc(r->ncl, sizeof(*r->cl));
+    for (size_t i = 0; i < r->ncl; i++)
+        client_init(&r->cl[i], role, i, window, &r->wire);
+    if (r->delivery)
+        client_init(&r->pub, ROLE_PUBLISHER, 0, 1, &r->pub_wire);
+
+    /* Sessions are opened and greeted before the clock starts; HTTP connections are not. */
+    for (size_t i = 0; i < r->ncl; i++) {
+        if (role == ROLE_TCP || role == ROLE_SUB) {
+            if (session_open(r, &r->cl[i], deadline) < 0)
+                return -1;
+        }
+        if (role == ROLE_SUB && subscribe(r, &r->cl[i], deadline) < 0)
+            return -1;
+    }
+    if (r->delivery && session_open(r, &r->pub, deadline) < 0)
+        return -1;
+
+    now = gwbench_now_ns();
+    if (r->delivery) {
+        double rate = o->deliver_rate;
+        r->to_publish =
+            o->messages ? (uint64_t)o->messages : (uint64_t)(rate * o->duration_s + 0.5);
+        if (r->to_publish == 0)
+            r->to_publish = 1;
+        r->pub_interval_ns = (int64_t)((double)NS_PER_S / rate);
+        r->t_start = now + SETTLE_NS;
+        r->t_stop = INT64_MAX;
+        for (size_t i = 0; i < r->ncl; i++) {
+            struct client *cl = &r->cl[i];
+            cl->phase_ns = (int64_t)i * o->poll_ms * NS_PER_MS / n;
+            /* A long-poll is parked before the first publish; a short poll keeps its beat. */
+            cl->next_poll_ns = r->id == STYLE_REST_LONGPOLL ? now : r->t_start + cl->phase_ns;
+        }
+    } else {
+        r->open_loop = o->rate > 0;
+        r->total = (uint64_t)o->messages;
+        r->t_start = now;
+        r->t_stop = r->total ? INT64_MAX : now + (int64_t)(o->duration_s * (double)NS_PER_S);
+        if (r->open_loop) {
+            r->interval_ns = (int64_t)((double)NS_PER_S * (double)n / o->rate);
+            if (r->interval_ns < 1)
+                r->interval_ns = 1;
+            for (size_t i = 0; i < r->ncl; i++) {
+                r->cl[i].phase_ns = (int64_t)i * r->interval_ns / n;
+                if (r->total)
+                    r->cl[i].quota = r->total / r->ncl + (i < r->total % r->ncl ? 1 : 0);
+            }
+        }
+    }
+    r->timer_ns = now;
+    for (size_t i = 0; i < r->ncl; i++) {
+        if (r->cl[i].c.fd >= 0 && bconn_watch(&r->cl[i].c, r->ep, r->err) < 0)
+            return -1;
+    }
+    if (r->delivery && bconn_watch(&r->pub.c, r->ep, r->err) < 0)
+        return -1;
+    return 0;
+}
+
+int gwbench_style_run(const struct gwbench_opts *o, enum style_id id, struct style_result *res)
+{
+    struct run r;
+    struct timespec ts;
+    int rc = 0;
+
+    memset(&r, 0, sizeof(r));
+    memset(res, 0, sizeof(*res));
+    res->id = id;
+    res->ran = true;
+    r.o = o;
+    r.id = id;
+    r.delivery = gwbench_styles[id].delivery;
+    r.lat = gw_xmalloc(sizeof(*r.lat));
+    lat_init(r.lat);
+    buf_init(&r.line);
+    /* A channel of its own for each style and run, so that nothing else is in it. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(r.channel, sizeof(r.channel), "gwbench-%s-%ld-%04lx", gwbench_styles[id].name,
+             (long)getpid(), (long)((ts.tv_sec * 1000 + ts.tv_nsec / 1000000) & 0xffff));
+    snprintf(r.path, sizeof(r.path), "/v1/channels/%s/messages", r.channel);
+    r.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (r.ep < 0) {
+        run_fail(&r, "epoll_create1: %s", strerror(errno));
+    } else if (setup(&r) == 0 && !r.failed) {
+        run_loop(&r);
+    } else if (!r.failed) {
+        r.failed = true; /* setup wrote r.err */
+    }
+    gwbench_progress_end();
+
+    if (!r.failed) {
+        int64_t end = r.t_last > r.t_start ? r.t_last : gwbench_now_ns();
+        struct lat *corrected;
+
+        account_backlog(&r, end);
+        res->messages = r.done;
+        res->published = r.to_publish;
+        res->seconds = (double)(end - r.t_start) / 1e9;
+        res->msgs_per_s = res->seconds > 0 ? (double)r.done / res->seconds : 0.0;
+        res->backlog = r.backlog;
+        if (!r.delivery && !r.open_loop) {
+            /*
+             * Closed loop: each connection meant to send again as soon as it
+             * could, so one expected interval is the typical service time.
+             */
+            corrected = gw_xmalloc(sizeof(*corrected));
+            lat_correct(r.lat, lat_quantile(r.lat, 0.5), corrected);
+            lat_summarize(corrected, &res->lat);
+            free(corrected);
+            res->lat_corrected = true;
+        } else {
+            lat_summarize(r.lat, &res->lat);
+        }
+        res->polls = r.polls;
+        res->empty_polls = r.empty_polls;
+        res->early_empty = r.early_empty;
+    } else {
+        res->failed = true;
+        snprintf(res->error, sizeof(res->error), "%s (after %" PRIu64 " messages)", r.err, r.done);
+        rc = -1;
+    }
+    res->bytes_in = r.wire.bytes_in;
+    res->bytes_out = r.wire.bytes_out;
+    res->connections = r.wire.opened;
+
+    for (size_t i = 0; i < r.ncl; i++)
+        client_release(&r.cl[i]);
+    if (r.delivery)
+        client_release(&r.pub);
+    free(r.cl);
+    if (r.ep >= 0)
+        close(r.ep);
+    buf_release(&r.line);
+    free(r.lat);
+    return rc;
+}
