@@ -7,8 +7,7 @@ if command -v gwbench >/dev/null 2>&1; then
     exec gwbench "$@"
 fi
 cat >&2 <<MSG
-bench: gwbench is not in this image: the comparison client (clients/gwbench)
-is not part of this visavis yet. Once it is, rebuild the images
-(docker compose build) and run this again.
+bench: gwbench is not in this image: it was built from a tree without
+clients/gwbench. Rebuild the images (docker compose build) and run this again.
 MSG
 exit 1
