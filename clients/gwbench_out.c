@@ -422,21 +422,6 @@ int out_report(const struct gwbench_opts *o, const struct style_result *res, siz
 #define SVG_ROW_H   26
 #define SVG_LEFT    (20 + SVG_LABEL_W)
 
-static void svgf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void svgf(struct buf *out, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /* Text content with &, <, > (and quotes, for attributes) escaped. */
 static void svg_text(struct buf *out, const char *s)
 {
@@ -532,42 +517,44 @@ static void svg_build(const struct gwbench_opts *o, const struct style_result *r
     top2 = top1 + 30 + (int)rows * SVG_ROW_H + 60;
     h = top2 + 30 + (int)rows * (SVG_ROW_H + 8) + 90;
 
-    svgf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    svgf(out,
-         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-         "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n",
-         SVG_W, h, SVG_W, h);
-    svgf(out, "<title>gwbench: throughput and latency per interaction style</title>\n");
-    svgf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, h);
-    svgf(out, "<text x=\"20\" y=\"32\" font-size=\"18\" font-weight=\"bold\">visavis: one "
-              "message service, seven ways to use it</text>\n");
+    buf_appendf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    buf_appendf(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+        "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n",
+        SVG_W, h, SVG_W, h);
+    buf_appendf(out, "<title>gwbench: throughput and latency per interaction style</title>\n");
+    buf_appendf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W,
+                h);
+    buf_appendf(out, "<text x=\"20\" y=\"32\" font-size=\"18\" font-weight=\"bold\">visavis: one "
+                     "message service, seven ways to use it</text>\n");
     y = 54;
     for (char *line = head.data, *nl; line && *line; line = nl + 1) {
         nl = strchr(line, '\n');
         if (!nl)
             break;
         *nl = '\0';
-        svgf(out, "<text x=\"20\" y=\"%d\" fill=\"#444444\">", y);
+        buf_appendf(out, "<text x=\"20\" y=\"%d\" fill=\"#444444\">", y);
         svg_text(out, line);
-        svgf(out, "</text>\n");
+        buf_appendf(out, "</text>\n");
         y += 17;
     }
     buf_release(&head);
 
     /* Panel 1: messages/s, linear. */
-    svgf(out,
-         "<text x=\"20\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">Throughput "
-         "(messages/s; delivery styles: deliveries/s)</text>\n",
-         top1);
+    buf_appendf(out,
+                "<text x=\"20\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">Throughput "
+                "(messages/s; delivery styles: deliveries/s)</text>\n",
+                top1);
     for (int t = 0; t <= 4; t++) {
         double v = tmax * t / 4;
         int x = SVG_LEFT + (int)(SVG_PLOT_W * t / 4);
-        svgf(out,
-             "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#dddddd\"/>\n"
-             "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666666\" "
-             "font-size=\"11\">%s</text>\n",
-             x, top1 + 12, x, top1 + 14 + (int)rows * SVG_ROW_H, x,
-             top1 + 28 + (int)rows * SVG_ROW_H, fmt_count(v, num, sizeof(num)));
+        buf_appendf(out,
+                    "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#dddddd\"/>\n"
+                    "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666666\" "
+                    "font-size=\"11\">%s</text>\n",
+                    x, top1 + 12, x, top1 + 14 + (int)rows * SVG_ROW_H, x,
+                    top1 + 28 + (int)rows * SVG_ROW_H, fmt_count(v, num, sizeof(num)));
     }
     y = top1 + 14;
     for (size_t i = 0; i < n; i++) {
@@ -575,35 +562,35 @@ static void svg_build(const struct gwbench_opts *o, const struct style_result *r
         double v;
         if (!r->ran)
             continue;
-        svgf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", SVG_LEFT - 8, y + 16,
-             gwbench_styles[r->id].name);
+        buf_appendf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", SVG_LEFT - 8,
+                    y + 16, gwbench_styles[r->id].name);
         if (out_value(r, COL_MSGS, &v)) {
             int w = (int)(SVG_PLOT_W * v / tmax);
-            svgf(out,
-                 "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n"
-                 "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>\n",
-                 SVG_LEFT, y + 3, w < 1 ? 1 : w, SVG_ROW_H - 6, style_colour(r),
-                 SVG_LEFT + (w < 1 ? 1 : w) + 6, y + 16, fmt_count(v, num, sizeof(num)));
+            buf_appendf(out,
+                        "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n"
+                        "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>\n",
+                        SVG_LEFT, y + 3, w < 1 ? 1 : w, SVG_ROW_H - 6, style_colour(r),
+                        SVG_LEFT + (w < 1 ? 1 : w) + 6, y + 16, fmt_count(v, num, sizeof(num)));
         } else {
-            svgf(out, "<text x=\"%d\" y=\"%d\" fill=\"#b00020\">%s</text>\n", SVG_LEFT + 6, y + 16,
-                 r->failed ? "failed" : "no data");
+            buf_appendf(out, "<text x=\"%d\" y=\"%d\" fill=\"#b00020\">%s</text>\n", SVG_LEFT + 6,
+                        y + 16, r->failed ? "failed" : "no data");
         }
         y += SVG_ROW_H;
     }
 
     /* Panel 2: p50 and p99, logarithmic. */
-    svgf(out,
-         "<text x=\"20\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">Latency p50 and "
-         "p99 (log scale; publish -&gt; ack, or publish -&gt; received)</text>\n",
-         top2);
+    buf_appendf(out,
+                "<text x=\"20\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">Latency p50 and "
+                "p99 (log scale; publish -&gt; ack, or publish -&gt; received)</text>\n",
+                top2);
     for (double d = dlo; d <= dhi * 1.0001; d *= 10) {
         int x = SVG_LEFT + (int)(SVG_PLOT_W * log10(d / dlo) / decades);
-        svgf(out,
-             "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#dddddd\"/>\n"
-             "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666666\" "
-             "font-size=\"11\">%s</text>\n",
-             x, top2 + 12, x, top2 + 14 + (int)rows * (SVG_ROW_H + 8), x,
-             top2 + 28 + (int)rows * (SVG_ROW_H + 8), fmt_decade(d, num, sizeof(num)));
+        buf_appendf(out,
+                    "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#dddddd\"/>\n"
+                    "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666666\" "
+                    "font-size=\"11\">%s</text>\n",
+                    x, top2 + 12, x, top2 + 14 + (int)rows * (SVG_ROW_H + 8), x,
+                    top2 + 28 + (int)rows * (SVG_ROW_H + 8), fmt_decade(d, num, sizeof(num)));
     }
     y = top2 + 14;
     for (size_t i = 0; i < n; i++) {
@@ -611,42 +598,43 @@ static void svg_build(const struct gwbench_opts *o, const struct style_result *r
         double p50, p99;
         if (!r->ran)
             continue;
-        svgf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", SVG_LEFT - 8, y + 19,
-             gwbench_styles[r->id].name);
+        buf_appendf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", SVG_LEFT - 8,
+                    y + 19, gwbench_styles[r->id].name);
         if (out_value(r, COL_P50, &p50) && out_value(r, COL_P99, &p99)) {
             double a = p50 < dlo ? dlo : p50, b = p99 < dlo ? dlo : p99;
             int w50 = (int)(SVG_PLOT_W * log10(a / dlo) / decades);
             int w99 = (int)(SVG_PLOT_W * log10(b / dlo) / decades);
             char n50[32], n99[32];
-            svgf(out,
-                 "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"13\" fill=\"%s\"/>\n"
-                 "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"13\" fill=\"%s\" "
-                 "fill-opacity=\"0.45\"/>\n"
-                 "<text x=\"%d\" y=\"%d\" font-size=\"12\">p50 %s, p99 %s</text>\n",
-                 SVG_LEFT, y + 3, w50 < 1 ? 1 : w50, style_colour(r), SVG_LEFT, y + 17,
-                 w99 < 1 ? 1 : w99, style_colour(r), SVG_LEFT + (w99 < 1 ? 1 : w99) + 6, y + 19,
-                 fmt_lat(p50, n50, sizeof(n50)), fmt_lat(p99, n99, sizeof(n99)));
+            buf_appendf(out,
+                        "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"13\" fill=\"%s\"/>\n"
+                        "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"13\" fill=\"%s\" "
+                        "fill-opacity=\"0.45\"/>\n"
+                        "<text x=\"%d\" y=\"%d\" font-size=\"12\">p50 %s, p99 %s</text>\n",
+                        SVG_LEFT, y + 3, w50 < 1 ? 1 : w50, style_colour(r), SVG_LEFT, y + 17,
+                        w99 < 1 ? 1 : w99, style_colour(r), SVG_LEFT + (w99 < 1 ? 1 : w99) + 6,
+                        y + 19, fmt_lat(p50, n50, sizeof(n50)), fmt_lat(p99, n99, sizeof(n99)));
         } else {
-            svgf(out, "<text x=\"%d\" y=\"%d\" fill=\"#b00020\">%s</text>\n", SVG_LEFT + 6, y + 19,
-                 r->failed ? "failed" : "no data");
+            buf_appendf(out, "<text x=\"%d\" y=\"%d\" fill=\"#b00020\">%s</text>\n", SVG_LEFT + 6,
+                        y + 19, r->failed ? "failed" : "no data");
         }
         y += SVG_ROW_H + 8;
     }
 
     /* Legend and footnote. */
     y = top2 + 50 + (int)rows * (SVG_ROW_H + 8);
-    svgf(out,
-         "<rect x=\"20\" y=\"%d\" width=\"14\" height=\"12\" fill=\"#2b6cb0\"/>\n"
-         "<text x=\"40\" y=\"%d\">publish styles (latency: publish -&gt; ack)</text>\n"
-         "<rect x=\"340\" y=\"%d\" width=\"14\" height=\"12\" fill=\"#d9822b\"/>\n"
-         "<text x=\"360\" y=\"%d\">delivery styles (latency: publish -&gt; received)</text>\n"
-         "<text x=\"680\" y=\"%d\" fill=\"#444444\">solid: p50, light: p99</text>\n",
-         y, y + 11, y, y + 11, y + 11);
-    svgf(out, "<text x=\"20\" y=\"%d\" fill=\"#666666\" font-size=\"11\">", y + 34);
+    buf_appendf(
+        out,
+        "<rect x=\"20\" y=\"%d\" width=\"14\" height=\"12\" fill=\"#2b6cb0\"/>\n"
+        "<text x=\"40\" y=\"%d\">publish styles (latency: publish -&gt; ack)</text>\n"
+        "<rect x=\"340\" y=\"%d\" width=\"14\" height=\"12\" fill=\"#d9822b\"/>\n"
+        "<text x=\"360\" y=\"%d\">delivery styles (latency: publish -&gt; received)</text>\n"
+        "<text x=\"680\" y=\"%d\" fill=\"#444444\">solid: p50, light: p99</text>\n",
+        y, y + 11, y, y + 11, y + 11);
+    buf_appendf(out, "<text x=\"20\" y=\"%d\" fill=\"#666666\" font-size=\"11\">", y + 34);
     svg_text(out, o->rate > 0 ? "Open loop: latency from each publish's intended send time."
                               : "Closed loop; latency corrected for coordinated omission. "
                                 "Delivery latency from the send time carried in each body.");
-    svgf(out, "</text>\n</svg>\n");
+    buf_appendf(out, "</text>\n</svg>\n");
 }
 
 int out_svg(const struct gwbench_opts *o, const struct style_result *res, size_t n,

@@ -86,21 +86,6 @@ static void put(struct buf *out, const char *s)
     buf_append(out, s, strlen(s));
 }
 
-static void putf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void putf(struct buf *out, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 void gwsh_put_safe(struct buf *out, const char *s, size_t len)
 {
     size_t i = 0;
@@ -121,11 +106,11 @@ void gwsh_put_safe(struct buf *out, const char *s, size_t len)
         }
         n = c >= 0x80 ? text_utf8_seq(s + i, len - i) : 0;
         if (n == 0) {
-            putf(out, "\\x%02x", c); /* C0, DEL, or not UTF-8 */
+            buf_appendf(out, "\\x%02x", c); /* C0, DEL, or not UTF-8 */
             i++;
         } else if (n == 2 && c == 0xC2 && (unsigned char)s[i + 1] < 0xA0) {
             /* U+0080..U+009F: C1 controls, which some terminals obey (CSI is U+009B). */
-            putf(out, "\\u%04x", (unsigned char)s[i + 1]);
+            buf_appendf(out, "\\u%04x", (unsigned char)s[i + 1]);
             i += 2;
         } else {
             buf_append(out, s + i, n);
@@ -139,7 +124,7 @@ static void put_json_str(struct buf *out, const json_t *v)
     if (json_is_string(v))
         gwsh_put_safe(out, json_string_value(v), json_string_length(v));
     else if (json_is_integer(v))
-        putf(out, "%" PRId64, (int64_t)json_integer_value(v));
+        buf_appendf(out, "%" PRId64, (int64_t)json_integer_value(v));
     else
         put(out, "?");
 }
@@ -192,11 +177,11 @@ static void put_time_us(struct buf *out, int64_t us)
     char tmp[64];
 
     if (us < 0 || !gmtime_r(&secs, &tm)) {
-        putf(out, "%" PRId64 " us", us);
+        buf_appendf(out, "%" PRId64 " us", us);
         return;
     }
     strftime(tmp, sizeof(tmp), "%Y-%m-%d %H:%M:%S", &tm);
-    putf(out, "%s.%06d UTC", tmp, (int)(us % 1000000));
+    buf_appendf(out, "%s.%06d UTC", tmp, (int)(us % 1000000));
 }
 
 static void format_ok(const json_t *root, const char *op, struct buf *out)
@@ -232,8 +217,8 @@ static void format_ok(const json_t *root, const char *op, struct buf *out)
         v = json_object_get(root, "messages");
         put(out, " ");
         put_json_str(out, json_object_get(root, "channel"));
-        putf(out, ": %zu message%s, next since ", json_array_size(v),
-             json_array_size(v) == 1 ? "" : "s");
+        buf_appendf(out, ": %zu message%s, next since ", json_array_size(v),
+                    json_array_size(v) == 1 ? "" : "s");
         put_json_str(out, json_object_get(root, "next_since"));
         put_tag(out, root);
         for (i = 0; i < json_array_size(v); i++) {
@@ -242,7 +227,7 @@ static void format_ok(const json_t *root, const char *op, struct buf *out)
         }
     } else if (strcmp(op, "channels") == 0) {
         v = json_object_get(root, "channels");
-        putf(out, ": %zu", json_array_size(v));
+        buf_appendf(out, ": %zu", json_array_size(v));
         put_tag(out, root);
         for (i = 0; i < json_array_size(v); i++) {
             const json_t *c = json_array_get(v, i);

@@ -5,6 +5,8 @@
 
 #include "gw.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +50,23 @@ void buf_append(struct buf *b, const void *ptr, size_t len)
         memcpy(b->data + b->len, ptr, len);
     b->len += len;
     b->data[b->len] = '\0';
+}
+
+void buf_appendf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    buf_grow(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
 }
 
 char *buf_detach(struct buf *b, size_t *len)

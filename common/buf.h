@@ -30,6 +30,8 @@ void buf_clear(struct buf *b);
 /* Makes room for extra more bytes, so the appends that follow do not move data. */
 void buf_grow(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *ptr, size_t len);
+/* Appends printf-formatted text, of any length. */
+void buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hands the bytes to the caller (free() them) and leaves b empty. */
 char *buf_detach(struct buf *b, size_t *len);
 

@@ -64,23 +64,9 @@ void metrics_init(struct metrics *m)
         metrics_hist_init(&m->delivery_seconds[t], metrics_seconds_bounds);
 }
 
-static void printf_buf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void printf_buf(struct buf *out, const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 static void head(struct buf *out, const char *name, const char *type, const char *help)
 {
-    printf_buf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void per_transport(struct buf *out, const char *name, const char *type, const char *help,
@@ -88,8 +74,8 @@ static void per_transport(struct buf *out, const char *name, const char *type, c
 {
     head(out, name, type, help);
     for (int t = 0; t < MT__COUNT; t++)
-        printf_buf(out, "%s{transport=\"%s\"} %llu\n", name, transport_names[t],
-                   (unsigned long long)v[t]);
+        buf_appendf(out, "%s{transport=\"%s\"} %llu\n", name, transport_names[t],
+                    (unsigned long long)v[t]);
 }
 
 static void hist(struct buf *out, const char *name, const char *label, const struct metrics_hist *h)
@@ -103,13 +89,13 @@ static void hist(struct buf *out, const char *name, const char *label, const str
             snprintf(le, sizeof(le), "%g", h->bounds[i]);
         else
             snprintf(le, sizeof(le), "+Inf");
-        printf_buf(out, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, label ? label : "",
-                   label ? "," : "", le, (unsigned long long)cum);
+        buf_appendf(out, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, label ? label : "",
+                    label ? "," : "", le, (unsigned long long)cum);
     }
-    printf_buf(out, "%s_sum%s%s%s %.9g\n", name, label ? "{" : "", label ? label : "",
-               label ? "}" : "", h->sum);
-    printf_buf(out, "%s_count%s%s%s %llu\n", name, label ? "{" : "", label ? label : "",
-               label ? "}" : "", (unsigned long long)h->n);
+    buf_appendf(out, "%s_sum%s%s%s %.9g\n", name, label ? "{" : "", label ? label : "",
+                label ? "}" : "", h->sum);
+    buf_appendf(out, "%s_count%s%s%s %llu\n", name, label ? "{" : "", label ? label : "",
+                label ? "}" : "", (unsigned long long)h->n);
 }
 
 void metrics_render_prometheus(const struct metrics *m, const struct metrics_commits *c,
@@ -123,8 +109,8 @@ void metrics_render_prometheus(const struct metrics *m, const struct metrics_com
     head(out, "visavis_messages_published_total", "counter",
          "messages committed, by the interface they came in through");
     for (int v = 0; v < GW_VIA__COUNT; v++)
-        printf_buf(out, "visavis_messages_published_total{via=\"%s\"} %llu\n",
-                   gw_via_name((enum gw_via)v), (unsigned long long)m->published[v]);
+        buf_appendf(out, "visavis_messages_published_total{via=\"%s\"} %llu\n",
+                    gw_via_name((enum gw_via)v), (unsigned long long)m->published[v]);
     per_transport(out, "visavis_messages_delivered_total", "counter",
                   "messages handed to readers, by transport", m->delivered);
     per_transport(out, "visavis_bytes_received_total", "counter",
@@ -142,7 +128,7 @@ void metrics_render_prometheus(const struct metrics *m, const struct metrics_com
         hist(out, "visavis_delivery_seconds", label, &m->delivery_seconds[t]);
     }
     head(out, "visavis_commits_total", "counter", "store transactions committed");
-    printf_buf(out, "visavis_commits_total %llu\n", (unsigned long long)c->commits);
+    buf_appendf(out, "visavis_commits_total %llu\n", (unsigned long long)c->commits);
     head(out, "visavis_commit_batch_size", "histogram", "messages per committed transaction");
     hist(out, "visavis_commit_batch_size", NULL, &c->batch_size);
     head(out, "visavis_commit_seconds", "histogram", "time to write and commit one transaction");

@@ -133,8 +133,24 @@ static void test_grow_first(void)
     mallopt(M_PERTURB, 0);
 }
 
+static void test_appendf(void)
+{
+    struct buf b = BUF_INIT;
+    char big[3000];
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    buf_appendf(&b, "%s=%d;", "a", 42);
+    is_str(b.data, "a=42;", "appendf formats");
+    buf_appendf(&b, "%s", big);
+    is_int((long long)b.len, 5 + 2999, "appendf takes text longer than any fixed buffer");
+    ok(b.data[b.len] == '\0', "and keeps the terminator");
+    buf_release(&b);
+}
+
 int main(void)
 {
+    test_appendf();
     test_grow_first();
     test_empty();
     test_append();
