@@ -193,7 +193,7 @@ static void msg_fields(struct buf *b, const struct gw_msg *m)
     PUT(b, ",\"ts\":");
     put_ts(b, m->ts_ms);
     PUT(b, ",\"via\":");
-    put_cstr(b, gw_via_name(m->via));
+    put_cstr(b, gw_transport_name(m->via));
 }
 
 static void msg_append(struct buf *b, const struct gw_msg *m)
@@ -211,29 +211,44 @@ char *codec_msg_encode(const struct gw_msg *m, size_t *len)
     return buf_detach(&b, len);
 }
 
-/* "messages":[...] and "next_since" after "channel", shared by REST and HIST. */
-static void history_fields(struct buf *b, const char *channel, const struct gw_msg *msgs, size_t n,
-                           int64_t next_since)
+/*
+ * "messages":[...], "gaps" (only when the page met holes) and "next_since"
+ * after "channel", shared by REST and HIST.
+ */
+static void history_fields(struct buf *b, const char *channel, const struct gw_page *p)
 {
     PUT(b, "\"channel\":");
     put_cstr(b, channel);
     PUT(b, ",\"messages\":[");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < p->n; i++) {
         if (i)
             PUT(b, ",");
-        msg_append(b, &msgs[i]);
+        msg_append(b, &p->msgs[i]);
     }
-    PUT(b, "],\"next_since\":");
-    put_i64(b, next_since);
+    PUT(b, "]");
+    if (p->ngaps) {
+        PUT(b, ",\"gaps\":[");
+        for (size_t i = 0; i < p->ngaps; i++) {
+            if (i)
+                PUT(b, ",");
+            PUT(b, "{\"from\":");
+            put_i64(b, p->gaps[i].from);
+            PUT(b, ",\"to\":");
+            put_i64(b, p->gaps[i].to);
+            PUT(b, "}");
+        }
+        PUT(b, "]");
+    }
+    PUT(b, ",\"next_since\":");
+    put_i64(b, p->next_since);
 }
 
-char *codec_history_encode(const char *channel, const struct gw_msg *msgs, size_t n,
-                           int64_t next_since, size_t *len)
+char *codec_history_encode(const char *channel, const struct gw_page *p, size_t *len)
 {
     struct buf b = BUF_INIT;
 
     PUT(&b, "{");
-    history_fields(&b, channel, msgs, n, next_since);
+    history_fields(&b, channel, p);
     PUT(&b, "}");
     return buf_detach(&b, len);
 }
@@ -604,13 +619,26 @@ void codec_line_ok_unsub(struct buf *out, const char *channel, const char *tag, 
     end_line(out, tag, tag_len);
 }
 
-void codec_line_ok_hist(struct buf *out, const char *channel, const struct gw_msg *msgs, size_t n,
-                        int64_t next_since, const char *tag, size_t tag_len)
+void codec_line_ok_hist(struct buf *out, const char *channel, const struct gw_page *page,
+                        const char *tag, size_t tag_len)
 {
     ok_head(out, "hist");
     PUT(out, ",");
-    history_fields(out, channel, msgs, n, next_since);
+    history_fields(out, channel, page);
     end_line(out, tag, tag_len);
+}
+
+void codec_line_gap(struct buf *out, const char *channel, int64_t from, int64_t to)
+{
+    PUT(out, "{\"type\":\"gap\",\"channel\":");
+    put_cstr(out, channel);
+    PUT(out, ",\"from\":");
+    put_i64(out, from);
+    PUT(out, ",\"to\":");
+    put_i64(out, to);
+    PUT(out, ",\"first_seq\":");
+    put_i64(out, to + 1);
+    PUT(out, "}\n");
 }
 
 void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans, size_t n,

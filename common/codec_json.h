@@ -25,9 +25,8 @@ void codec_ts_format(int64_t ts_ms, char out[CODEC_TS_LEN]);
 /* {"id","channel","seq","sender","body","ts","via"} */
 char *codec_msg_encode(const struct gw_msg *m, size_t *len);
 
-/* {"channel","messages":[...],"next_since"} */
-char *codec_history_encode(const char *channel, const struct gw_msg *msgs, size_t n,
-                           int64_t next_since, size_t *len);
+/* {"channel","messages":[...],"gaps":[{"from","to"}...] (when any),"next_since"} */
+char *codec_history_encode(const char *channel, const struct gw_page *page, size_t *len);
 
 /* [{"name","messages","last_seq","last_ts"}, ...] */
 char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, size_t *len);
@@ -98,8 +97,10 @@ void codec_line_ok_pub(struct buf *out, const struct gw_msg *m, const char *tag,
 void codec_line_ok_sub(struct buf *out, const char *channel, int64_t since, int64_t top,
                        const char *tag, size_t tag_len);
 void codec_line_ok_unsub(struct buf *out, const char *channel, const char *tag, size_t tag_len);
-void codec_line_ok_hist(struct buf *out, const char *channel, const struct gw_msg *msgs, size_t n,
-                        int64_t next_since, const char *tag, size_t tag_len);
+void codec_line_ok_hist(struct buf *out, const char *channel, const struct gw_page *page,
+                        const char *tag, size_t tag_len);
+/* {"type":"gap","channel","from","to","first_seq"}: seqs from..to are not stored. */
+void codec_line_gap(struct buf *out, const char *channel, int64_t from, int64_t to);
 void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans, size_t n,
                             const char *tag, size_t tag_len);
 void codec_line_ok_help(struct buf *out, const char *const *usage, const char *tag, size_t tag_len);

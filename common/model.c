@@ -3,24 +3,39 @@
  */
 #include "model.h"
 
+#include "gw.h"
+#include "text.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const via_names[GW_VIA__COUNT] = {
-    [GW_VIA_REST] = "rest",
-    [GW_VIA_TCP] = "tcp",
+static const char *const names[GW_T__COUNT] = {
+#define GW_TRANSPORT_NAME(id, name, publishes) [GW_T_##id] = name,
+    GW_TRANSPORTS(GW_TRANSPORT_NAME)
+#undef GW_TRANSPORT_NAME
 };
 
-const char *gw_via_name(enum gw_via via)
+static const int publishes[GW_T__COUNT] = {
+#define GW_TRANSPORT_PUB(id, name, pub) [GW_T_##id] = pub,
+    GW_TRANSPORTS(GW_TRANSPORT_PUB)
+#undef GW_TRANSPORT_PUB
+};
+
+const char *gw_transport_name(enum gw_transport t)
 {
-    return (unsigned)via < GW_VIA__COUNT ? via_names[via] : "unknown";
+    return (unsigned)t < GW_T__COUNT ? names[t] : "unknown";
 }
 
-int gw_via_parse(const char *name, enum gw_via *out)
+int gw_transport_publishes(enum gw_transport t)
 {
-    for (unsigned i = 0; i < GW_VIA__COUNT; i++) {
-        if (strcmp(name, via_names[i]) == 0) {
-            *out = (enum gw_via)i;
+    return (unsigned)t < GW_T__COUNT && publishes[t];
+}
+
+int gw_via_parse(const char *name, enum gw_transport *out)
+{
+    for (unsigned i = 0; i < GW_T__COUNT; i++) {
+        if (publishes[i] && strcmp(name, names[i]) == 0) {
+            *out = (enum gw_transport)i;
             return 0;
         }
     }
@@ -42,4 +57,41 @@ void gw_msgs_free(struct gw_msg *msgs, size_t n)
     for (size_t i = 0; i < n; i++)
         gw_msg_release(&msgs[i]);
     free(msgs);
+}
+
+void gw_msg_copy(struct gw_msg *out, const struct gw_msg *m)
+{
+    *out = *m;
+    out->sender = gw_xmemdup(m->sender ? m->sender : "", m->sender_len);
+    out->body = gw_xmemdup(m->body ? m->body : "", m->body_len);
+}
+
+void gw_page_release(struct gw_page *p)
+{
+    gw_msgs_free(p->msgs, p->n);
+    free(p->gaps);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Decimal digits of v, with its sign. */
+static size_t int_len(int64_t v)
+{
+    size_t n = v < 0 ? 2 : 1;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    while (u >= 10) {
+        u /= 10;
+        n++;
+    }
+    return n;
+}
+
+size_t gw_msg_wire_len(const struct gw_msg *m)
+{
+    const char *via = gw_transport_name(m->via);
+
+    /* {"id":,"channel":,"seq":,"sender":,"body":,"ts":,"via":} and the quoted timestamp */
+    return 56 + 26 + int_len(m->id) + int_len(m->seq) +
+           text_json_len(m->channel, strlen(m->channel)) + text_json_len(m->sender, m->sender_len) +
+           text_json_len(m->body, m->body_len) + text_json_len(via, strlen(via));
 }

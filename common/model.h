@@ -10,20 +10,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_CHANNEL_MAX    64          /* bytes in a channel name */
-#define GW_SENDER_MAX     128         /* bytes in a sender name */
-#define GW_BODY_MAX       (64 * 1024) /* default request/message body limit */
-#define GW_LIMIT_DEFAULT  100         /* messages per history page by default */
-#define GW_LIMIT_MAX      1000        /* messages per history page at most */
-#define GW_SENDER_DEFAULT "anonymous"
-#define GW_WAIT_MAX       60 /* seconds a long-poll may wait */
+#define GW_CHANNEL_MAX        64          /* bytes in a channel name */
+#define GW_SENDER_MAX         128         /* bytes in a sender name */
+#define GW_BODY_MAX           (64 * 1024) /* default request/message body limit */
+#define GW_LIMIT_DEFAULT      100         /* messages per history page by default */
+#define GW_LIMIT_MAX          1000        /* messages per history page at most */
+#define GW_SENDER_DEFAULT     "anonymous"
+#define GW_WAIT_MAX           60 /* seconds a long-poll may wait */
+/* Encoded bytes of messages in one page (history, replay) by default; a page holds at least one. */
+#define GW_PAGE_BYTES_DEFAULT (1024 * 1024)
 
-/* The interface a message came in through; its name goes on the wire. */
-enum gw_via { GW_VIA_REST = 0, GW_VIA_TCP, GW_VIA__COUNT };
+/*
+ * Every way in or out of the gateway, once: X(ID, name, publishes). A front
+ * that is added adds one row here; the via names, the store's via column and
+ * every per-transport metric follow from it. `publishes` says whether
+ * messages can come in through it (and so be a message's `via`).
+ */
+#define GW_TRANSPORTS(X)                                                                           \
+    X(REST, "rest", 1)         /* plain HTTP requests */                                           \
+    X(LONGPOLL, "longpoll", 0) /* HTTP reads that waited */                                        \
+    X(TCP, "tcp", 1)           /* TCP sessions */
 
-const char *gw_via_name(enum gw_via via);
-/* Returns 0 and sets *out when name is a known interface, -1 otherwise. */
-int gw_via_parse(const char *name, enum gw_via *out);
+enum gw_transport {
+#define GW_TRANSPORT_ENUM(id, name, publishes) GW_T_##id,
+    GW_TRANSPORTS(GW_TRANSPORT_ENUM)
+#undef GW_TRANSPORT_ENUM
+        GW_T__COUNT
+};
+
+/* "rest", "tcp", ...; "unknown" out of range. */
+const char *gw_transport_name(enum gw_transport t);
+/* Whether messages can come in through t. */
+int gw_transport_publishes(enum gw_transport t);
+/* Returns 0 and sets *out when name is a transport that publishes, -1 otherwise. */
+int gw_via_parse(const char *name, enum gw_transport *out);
 
 /*
  * One message. sender and body are owned by the struct (free them with
@@ -31,10 +51,10 @@ int gw_via_parse(const char *name, enum gw_via *out);
  * length is body_len.
  */
 struct gw_msg {
-    int64_t id;    /* global, unique, increasing in commit order */
-    int64_t seq;   /* 1, 2, 3 ... within the channel */
-    int64_t ts_ms; /* commit time, milliseconds since the epoch, UTC */
-    enum gw_via via;
+    int64_t id;            /* global, unique, increasing in commit order */
+    int64_t seq;           /* 1, 2, 3 ... within the channel */
+    int64_t ts_ms;         /* commit time, milliseconds since the epoch, UTC */
+    enum gw_transport via; /* the transport it came in through */
     char channel[GW_CHANNEL_MAX + 1];
     char *sender;
     size_t sender_len;
@@ -42,6 +62,33 @@ struct gw_msg {
     size_t body_len;
     /* CLOCK_MONOTONIC µs when the core accepted it; 0 when read from the store */
     uint64_t accepted_us;
+};
+
+/*
+ * A hole in a channel's seqs: messages from..to (inclusive) are not in the
+ * store (removed by retention, or by hand). It stands before msgs[before] of
+ * the page it belongs to (before == n: after the last message).
+ */
+struct gw_gap {
+    int64_t from, to;
+    size_t before;
+};
+
+/*
+ * One read of a channel: messages with seq > since, oldest first, bounded in
+ * count and in encoded bytes (at least one message), the holes met on the
+ * way, and the channel's last seq in the same snapshot. next_since is where
+ * the next read starts: the last seq covered by a message or a hole, or
+ * since when the page is empty.
+ */
+struct gw_page {
+    struct gw_msg *msgs; /* owned */
+    size_t n;
+    struct gw_gap *gaps; /* owned */
+    size_t ngaps;
+    int64_t top;
+    int64_t next_since;
+    int full; /* stopped by the count or byte bound: more may follow */
 };
 
 struct gw_channel_info {
@@ -55,5 +102,15 @@ struct gw_channel_info {
 void gw_msg_release(struct gw_msg *m);
 /* Releases n messages and the array itself (as returned by the store). */
 void gw_msgs_free(struct gw_msg *msgs, size_t n);
+/* A deep copy of m into *out. */
+void gw_msg_copy(struct gw_msg *out, const struct gw_msg *m);
+/* Frees a page's messages and gaps and empties it. */
+void gw_page_release(struct gw_page *p);
+
+/*
+ * The bytes m takes in its JSON form (the message object of the REST API and
+ * of a session push), exactly: what byte bounds on pages and queues count.
+ */
+size_t gw_msg_wire_len(const struct gw_msg *m);
 
 #endif

@@ -99,3 +99,24 @@ bool text_parse_u64(const char *s, uint64_t max, uint64_t *out)
     *out = v;
     return true;
 }
+
+size_t text_json_len(const char *s, size_t len)
+{
+    size_t out = 2, i = 0;
+
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x80) {
+            out += (c == '"' || c == '\\') ? 2 : 1;
+            i++;
+        } else if (c >= 0x80) {
+            size_t n = text_utf8_seq(s + i, len - i);
+            out += n ? n : 6;
+            i += n ? n : 1;
+        } else {
+            out += (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') ? 2 : 6;
+            i++;
+        }
+    }
+    return out;
+}

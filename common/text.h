@@ -31,6 +31,14 @@ bool text_channel_valid(const char *s, size_t len);
  */
 bool text_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
+/*
+ * The length of (s, len) written as a JSON string literal, quotes included,
+ * exactly as the codec writes it: short escapes for quote, backslash and
+ * \n \r \t \b \f, \u00XX for other control characters, UTF-8 kept as it is,
+ * and \ufffd for each byte of invalid UTF-8.
+ */
+size_t text_json_len(const char *s, size_t len);
+
 /* FNV-1a of a NUL-terminated string, for hash tables keyed by name. */
 size_t text_hash(const char *s);
 

@@ -34,6 +34,7 @@ struct gw_config {
     size_t max_line;            /* bytes in one command line */
     unsigned max_sessions;      /* TCP sessions at once */
     unsigned max_subs;          /* subscriptions per session */
+    size_t page_bytes;          /* encoded bytes of messages in one history or replay page */
     bool trace;                 /* log every socket step */
 };
 

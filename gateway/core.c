@@ -1,13 +1,32 @@
 /*
  * core.c - see core.h.
+ *
+ * Fan-out and catch-up, the heart of guarantees 2 and 3:
+ *
+ * - A channel's top in the hub is the highest seq known committed. Each
+ *   subscription has a cursor, the last seq it was given. A live
+ *   subscription gets a commit seq s only if its cursor is s - 1; one whose
+ *   cursor is already s or more skips it (it read s from the store); one that
+ *   is further behind (a commit the loop never saw: another process, later
+ *   another gateway) stops being live and catches up from the store. No
+ *   commit is an impossible state.
+ * - A subscription that is behind reads pages from the store on the reader
+ *   thread. A commit that the loop sees while such a read is under way may or
+ *   may not be in the read's snapshot, so the hub keeps those commits
+ *   (struct hub_recent) while any read of the channel is under way: the
+ *   snapshot and the kept commits together cover everything, and a reader
+ *   that reached the end of the snapshot takes the rest from them and goes
+ *   live without another round trip.
  */
 #include "core.h"
 
 #include "hub.h"
 #include "log.h"
 #include "metrics.h"
+#include "reader.h"
 #include "store.h"
 #include "text.h"
+#include "workq.h"
 #include "writer.h"
 
 #include <stdio.h>
@@ -15,23 +34,72 @@
 #include <string.h>
 #include <time.h>
 
+/* Messages read per replay page at most (the byte budget usually stops it first). */
+#define PUMP_BATCH       256
+/* Commits kept per channel while reads of it are under way. */
+#define RECENT_MAX_MSGS  1024
+#define RECENT_MAX_BYTES (8u * 1024 * 1024)
+
 struct core {
-    struct store *reader;
+    struct workq *reader;
     struct writer *writer;
     struct hub *hub;
-    size_t max_body;
+    struct core_options o;
     bool shutting_down;
     struct metrics metrics;
 };
 
+enum sub_state {
+    SUB_PENDING,  /* its first read is under way: no cursor yet */
+    SUB_CATCHING, /* behind the top: reads pages from the store */
+    SUB_LIVE,     /* in ch->live: gets commits as they happen */
+    SUB_DEAD      /* unsubscribed while a read was under way: freed when it returns */
+};
+
+struct read;
+
 struct core_sub {
-    struct hub_link link; /* in ch->live once live */
+    struct hub_link link; /* first: in ch->live while live */
     struct hub_channel *ch;
-    core_deliver_fn *deliver;
+    const struct core_sub_ops *ops;
     void *ctx;
-    int64_t cursor;  /* the last seq delivered */
-    int64_t min_seq; /* deliver only later seqs (watches) */
-    bool live;
+    enum sub_state state;
+    bool has_since;
+    int64_t since; /* as asked */
+    int64_t cursor;
+    struct read *read; /* under way, or NULL */
+};
+
+struct core_watch {
+    struct hub_link link; /* first: in ch->watches until it fires */
+    struct hub_channel *ch;
+    int64_t since;
+    core_watch_cb *cb;
+    void *ctx;
+    bool fired;
+};
+
+/* Copies of the commits seen while reads of the channel were under way, oldest first. */
+struct hub_recent {
+    struct gw_msg *ring;
+    size_t head, n; /* ring[head] is the oldest */
+    size_t bytes;
+};
+
+enum read_kind { R_HISTORY, R_MESSAGE, R_CHANNELS, R_SUB };
+
+/* A reader job and who asked for it. */
+struct read {
+    struct reader_job job; /* first: the workq job pointer is the read pointer */
+    struct core *core;
+    enum read_kind kind;
+    union {
+        core_page_cb *page;
+        core_message_cb *message;
+        core_channels_cb *channels;
+    } cb;
+    void *ctx;
+    struct core_sub *sub;
 };
 
 /* A queued publish: the writer job plus who to tell. */
@@ -42,12 +110,12 @@ struct pub {
     struct core *core;
 };
 
-struct core *core_new(struct store *reader, struct writer *writer, size_t max_body)
+struct core *core_new(struct workq *reader, struct writer *writer, const struct core_options *o)
 {
     struct core *core = gw_xcalloc(1, sizeof(*core));
     core->reader = reader;
     core->writer = writer;
-    core->max_body = max_body;
+    core->o = *o;
     core->hub = hub_new();
     metrics_init(&core->metrics);
     return core;
@@ -77,6 +145,24 @@ static enum gw_err check_channel(const char *channel, size_t len, char why[GW_ER
     return GW_OK;
 }
 
+static enum gw_err check_since(uint64_t since, char why[GW_ERRLEN])
+{
+    if (since > INT64_MAX) {
+        snprintf(why, GW_ERRLEN, "since must be at most %lld", (long long)INT64_MAX);
+        return GW_E_PARAM;
+    }
+    return GW_OK;
+}
+
+static enum gw_err check_shutdown(const struct core *core, char why[GW_ERRLEN])
+{
+    if (core->shutting_down) {
+        snprintf(why, GW_ERRLEN, "the gateway is shutting down");
+        return GW_E_SHUTDOWN;
+    }
+    return GW_OK;
+}
+
 static enum gw_err check_sender(const char *s, size_t len, char why[GW_ERRLEN])
 {
     if (len == 0 || len > GW_SENDER_MAX) {
@@ -97,25 +183,300 @@ static enum gw_err check_sender(const char *s, size_t len, char why[GW_ERRLEN])
     return GW_OK;
 }
 
-/* Hands a committed message to the live subscriptions of its channel. */
+/* The hub's entry for a valid channel name of len bytes, made if needed. */
+static struct hub_channel *channel_get(struct core *core, const char *channel, size_t len)
+{
+    char name[GW_CHANNEL_MAX + 1];
+    struct hub_channel *ch;
+
+    memcpy(name, channel, len);
+    name[len] = '\0';
+    ch = hub_find(core->hub, name);
+    return ch ? ch : hub_add(core->hub, name, 0);
+}
+
+/* ---- the commits kept while reads are under way ---- */
+
+static void recent_free(struct hub_channel *ch)
+{
+    struct hub_recent *r = ch->recent;
+
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        gw_msg_release(&r->ring[(r->head + i) % RECENT_MAX_MSGS]);
+    free(r->ring);
+    free(r);
+    ch->recent = NULL;
+}
+
+static void recent_drop_oldest(struct hub_recent *r)
+{
+    struct gw_msg *m = &r->ring[r->head];
+
+    r->bytes -= m->body_len + m->sender_len;
+    gw_msg_release(m);
+    r->head = (r->head + 1) % RECENT_MAX_MSGS;
+    r->n--;
+}
+
+static void recent_push(struct hub_channel *ch, const struct gw_msg *m)
+{
+    struct hub_recent *r = ch->recent;
+
+    if (!r) {
+        r = ch->recent = gw_xcalloc(1, sizeof(*r));
+        r->ring = gw_xcalloc(RECENT_MAX_MSGS, sizeof(*r->ring));
+    }
+    /* Bounded: a reader that needs what was dropped reads it from the store instead. */
+    while (r->n && (r->n == RECENT_MAX_MSGS || r->bytes + m->body_len > RECENT_MAX_BYTES))
+        recent_drop_oldest(r);
+    gw_msg_copy(&r->ring[(r->head + r->n) % RECENT_MAX_MSGS], m);
+    r->n++;
+    r->bytes += m->body_len + m->sender_len;
+}
+
+static void channel_release(struct core *core, struct hub_channel *ch)
+{
+    if (ch->reads == 0)
+        recent_free(ch);
+    if (ch->subs == 0 && ch->nwatches == 0 && ch->reads == 0)
+        hub_remove(core->hub, ch);
+}
+
+/* ---- deliveries ---- */
+
+static void delivery_release(struct core_delivery *d)
+{
+    for (size_t i = 0; i < CORE_DELIVERY_SLOTS; i++) {
+        if (d->cache[i].p && d->cache[i].release)
+            d->cache[i].release(d->cache[i].p);
+        d->cache[i].p = NULL;
+    }
+}
+
+static void deliver_one(struct core_sub *sub, const struct gw_msg *m, uint64_t now, bool live)
+{
+    struct core_delivery d;
+
+    memset(&d, 0, sizeof(d));
+    d.m = m;
+    d.now_us = now;
+    d.live = live;
+    sub->cursor = m->seq;
+    sub->ops->deliver(sub->ctx, &d);
+    delivery_release(&d);
+}
+
+static void go_live(struct core_sub *sub)
+{
+    sub->state = SUB_LIVE;
+    hub_list_push(&sub->ch->live, &sub->link);
+}
+
+/* A live subscription that missed a commit: it reads the rest from the store. */
+static void fall_behind(struct core_sub *sub)
+{
+    hub_list_remove(&sub->link);
+    sub->state = SUB_CATCHING;
+    sub->ops->wake(sub->ctx);
+}
+
+/* Hands a page to a subscription, messages and holes in their places. */
+static void deliver_page(struct core_sub *sub, const struct gw_page *p)
+{
+    uint64_t now = now_us();
+    size_t g = 0;
+
+    for (size_t i = 0; i <= p->n; i++) {
+        for (; g < p->ngaps && p->gaps[g].before == i; g++) {
+            const struct gw_gap *gap = &p->gaps[g];
+            if (gap->to <= sub->cursor)
+                continue;
+            int64_t from = gap->from > sub->cursor ? gap->from : sub->cursor + 1;
+            log_warn("core: '%s' lacks seqs %lld to %lld: told to a reader", sub->ch->name,
+                     (long long)from, (long long)gap->to);
+            sub->cursor = gap->to;
+            sub->ops->gap(sub->ctx, sub->ch->name, from, gap->to);
+        }
+        if (i < p->n && p->msgs[i].seq > sub->cursor)
+            deliver_one(sub, &p->msgs[i], now, false);
+    }
+}
+
+/* The commits kept while the read ran, from the subscription's cursor on, as long as they follow.
+ */
+static void deliver_recent(struct core_sub *sub)
+{
+    struct hub_recent *r = sub->ch->recent;
+    uint64_t now = now_us();
+
+    for (size_t i = 0; r && i < r->n; i++) {
+        const struct gw_msg *m = &r->ring[(r->head + i) % RECENT_MAX_MSGS];
+        if (m->seq <= sub->cursor)
+            continue;
+        if (m->seq != sub->cursor + 1)
+            break;
+        deliver_one(sub, m, now, true);
+    }
+}
+
+/* Hands a committed message to the subscriptions and watches of its channel. */
 static void fan_out(struct core *core, const struct gw_msg *m)
 {
     struct hub_channel *ch = hub_find(core->hub, m->channel);
+    struct core_delivery d;
 
-    /* A seq at or below top was stored before the channel entered the hub:
-     * subscribers read it from the store instead. */
-    if (!ch || m->seq <= ch->top)
+    if (!ch)
         return;
-    GW_ASSERT(m->seq == ch->top + 1);
-    ch->top = m->seq;
+    if (ch->reads)
+        recent_push(ch, m);
+    if (m->seq > ch->top)
+        ch->top = m->seq;
+    memset(&d, 0, sizeof(d));
+    d.m = m;
+    d.now_us = now_us();
+    d.live = true;
     for (struct hub_link *l = ch->live.next, *next; l != &ch->live; l = next) {
         struct core_sub *sub = (struct core_sub *)l;
         next = l->next;
-        sub->cursor = m->seq;
-        if (m->seq > sub->min_seq)
-            sub->deliver(sub->ctx, m);
+        if (sub->cursor == m->seq - 1) {
+            sub->cursor = m->seq;
+            sub->ops->deliver(sub->ctx, &d);
+        } else if (sub->cursor < m->seq) {
+            fall_behind(sub);
+        }
+    }
+    delivery_release(&d);
+    for (struct hub_link *l = ch->watches.next, *next; l != &ch->watches; l = next) {
+        struct core_watch *w = (struct core_watch *)l;
+        next = l->next;
+        if (m->seq > w->since) {
+            hub_list_remove(&w->link);
+            w->fired = true;
+            w->cb(w->ctx, m->accepted_us);
+        }
     }
 }
+
+/* ---- reads ---- */
+
+static void read_done(struct workq_job *job);
+
+static struct read *read_new(struct core *core, enum read_kind kind, enum reader_op op, void *ctx)
+{
+    struct read *r = gw_xcalloc(1, sizeof(*r));
+
+    r->core = core;
+    r->kind = kind;
+    r->job.op = op;
+    r->job.wq.done = read_done;
+    r->ctx = ctx;
+    return r;
+}
+
+/* Frees sub; the caller then calls channel_release on its channel. */
+static void sub_free(struct core_sub *sub)
+{
+    sub->ch->subs--;
+    free(sub);
+}
+
+static void sub_read(struct core *core, struct core_sub *sub, enum reader_op op, size_t max_bytes)
+{
+    struct read *r = read_new(core, R_SUB, op, NULL);
+
+    r->sub = sub;
+    snprintf(r->job.channel, sizeof(r->job.channel), "%s", sub->ch->name);
+    r->job.since = sub->state == SUB_PENDING ? sub->since : sub->cursor;
+    r->job.upto = INT64_MAX;
+    r->job.limit = PUMP_BATCH;
+    r->job.max_bytes = max_bytes < core->o.page_bytes ? max_bytes : core->o.page_bytes;
+    sub->read = r;
+    sub->ch->reads++;
+    workq_submit(core->reader, &r->job.wq);
+}
+
+/* A subscription's read came back: set it up, hand it the page, then live or more reading. */
+static void sub_read_done(struct core_sub *sub, struct reader_job *job)
+{
+    struct hub_channel *ch = sub->ch;
+    const struct gw_page *p = &job->page;
+
+    if (job->err != GW_OK) {
+        log_error("core: reading '%s' for a subscriber failed: %s", ch->name, job->why);
+        if (sub->state == SUB_PENDING) {
+            sub->ops->ready(sub->ctx, job->err, job->why, 0, 0);
+            sub_free(sub);
+        } else {
+            sub->ops->failed(sub->ctx, job->err, job->why);
+        }
+        return;
+    }
+    if (p->top > ch->top)
+        ch->top = p->top;
+    if (sub->state == SUB_PENDING) {
+        if (sub->has_since && sub->since > ch->top) {
+            char why[GW_ERRLEN];
+            snprintf(why, sizeof(why), "since %lld is beyond the last seq of '%s' (%lld)",
+                     (long long)sub->since, ch->name, (long long)ch->top);
+            sub->ops->ready(sub->ctx, GW_E_CURSOR, why, 0, 0);
+            sub_free(sub);
+            return;
+        }
+        /* From now: the snapshot's top; what committed after it comes from the kept commits. */
+        sub->cursor = sub->has_since ? sub->since : p->top;
+        sub->state = SUB_CATCHING;
+        sub->ops->ready(sub->ctx, GW_OK, NULL, sub->cursor, ch->top);
+    }
+    deliver_page(sub, p);
+    if (!p->full)
+        deliver_recent(sub);
+    if (sub->cursor >= ch->top)
+        go_live(sub);
+    else
+        sub->ops->wake(sub->ctx);
+}
+
+static void read_done(struct workq_job *wq)
+{
+    struct read *r = (struct read *)wq;
+    struct reader_job *job = &r->job;
+    struct core *core = r->core;
+
+    switch (r->kind) {
+    case R_HISTORY:
+        if (job->err == GW_OK && job->since > job->page.top) {
+            job->err = GW_E_CURSOR;
+            snprintf(job->why, GW_ERRLEN, "since %lld is beyond the last seq of '%s' (%lld)",
+                     (long long)job->since, job->channel, (long long)job->page.top);
+        }
+        r->cb.page(r->ctx, job->err, job->why, job->err == GW_OK ? &job->page : NULL);
+        break;
+    case R_MESSAGE:
+        r->cb.message(r->ctx, job->err, job->why, job->err == GW_OK ? &job->msg : NULL);
+        break;
+    case R_CHANNELS:
+        r->cb.channels(r->ctx, job->err, job->why, job->chans, job->err == GW_OK ? job->nchans : 0);
+        break;
+    case R_SUB: {
+        struct core_sub *sub = r->sub;
+        struct hub_channel *ch = sub->ch;
+        ch->reads--;
+        sub->read = NULL;
+        if (sub->state == SUB_DEAD)
+            sub_free(sub);
+        else
+            sub_read_done(sub, job);
+        channel_release(core, ch);
+        break;
+    }
+    }
+    reader_job_release(job);
+    free(r);
+}
+
+/* ---- publishing ---- */
 
 static void pub_done(struct writer_job *job)
 {
@@ -129,30 +490,29 @@ static void pub_done(struct writer_job *job)
     free(p);
 }
 
-enum gw_err core_publish(struct core *core, const struct core_publish_req *req, core_publish_cb *cb,
-                         void *ctx, char why[GW_ERRLEN])
+enum gw_err core_publish(struct core *core, const struct core_caller *caller,
+                         const struct core_publish_req *req, core_publish_cb *cb, void *ctx,
+                         char why[GW_ERRLEN])
 {
     const char *sender = req->sender ? req->sender : GW_SENDER_DEFAULT;
     size_t sender_len = req->sender ? req->sender_len : strlen(GW_SENDER_DEFAULT);
     enum gw_err err;
     struct pub *p;
 
-    if (core->shutting_down) {
-        snprintf(why, GW_ERRLEN, "the gateway is shutting down");
-        return GW_E_SHUTDOWN;
-    }
-    if ((err = check_channel(req->channel, req->channel_len, why)) != GW_OK ||
+    if ((err = check_shutdown(core, why)) != GW_OK ||
+        (err = check_channel(req->channel, req->channel_len, why)) != GW_OK ||
         (err = check_sender(sender, sender_len, why)) != GW_OK)
         return err;
-    if (req->body_len > core->max_body) {
+    if (req->body_len > core->o.max_body) {
         snprintf(why, GW_ERRLEN, "body is %zu bytes, the limit is %zu", req->body_len,
-                 core->max_body);
+                 core->o.max_body);
         return GW_E_TOO_LARGE;
     }
     if (!text_utf8_valid(req->body, req->body_len)) {
         snprintf(why, GW_ERRLEN, "body is not valid UTF-8");
         return GW_E_UTF8;
     }
+    GW_ASSERT(gw_transport_publishes(caller->transport));
 
     p = gw_xcalloc(1, sizeof(*p));
     memcpy(p->job.msg.channel, req->channel, req->channel_len);
@@ -161,7 +521,7 @@ enum gw_err core_publish(struct core *core, const struct core_publish_req *req, 
     p->job.msg.sender_len = sender_len;
     p->job.msg.body = gw_xmemdup(req->body, req->body_len);
     p->job.msg.body_len = req->body_len;
-    p->job.msg.via = req->via;
+    p->job.msg.via = caller->transport;
     p->job.msg.accepted_us = now_us();
     p->job.done = pub_done;
     p->cb = cb;
@@ -171,121 +531,162 @@ enum gw_err core_publish(struct core *core, const struct core_publish_req *req, 
     return GW_OK;
 }
 
-enum gw_err core_history(struct core *core, const char *channel, size_t channel_len, uint64_t since,
-                         uint64_t limit, struct gw_msg **out, size_t *n, int64_t *next_since,
-                         char why[GW_ERRLEN])
-{
-    char name[GW_CHANNEL_MAX + 1];
-    enum gw_err err;
+/* ---- reading ---- */
 
-    *out = NULL;
-    *n = 0;
-    if ((err = check_channel(channel, channel_len, why)) != GW_OK)
+enum gw_err core_history(struct core *core, const struct core_caller *caller, const char *channel,
+                         size_t channel_len, uint64_t since, uint64_t limit, core_page_cb *cb,
+                         void *ctx, char why[GW_ERRLEN])
+{
+    enum gw_err err;
+    struct read *r;
+
+    (void)caller;
+    if ((err = check_channel(channel, channel_len, why)) != GW_OK ||
+        (err = check_since(since, why)) != GW_OK)
         return err;
-    if (since > INT64_MAX) {
-        snprintf(why, GW_ERRLEN, "since must be at most %lld", (long long)INT64_MAX);
-        return GW_E_PARAM;
-    }
     if (limit > GW_LIMIT_MAX) {
         snprintf(why, GW_ERRLEN, "limit must be from 0 to %d", GW_LIMIT_MAX);
         return GW_E_PARAM;
     }
-    memcpy(name, channel, channel_len);
-    name[channel_len] = '\0';
-    *next_since = (int64_t)since;
-    if (limit == 0)
-        return GW_OK;
-    err = store_history(core->reader, name, (int64_t)since, (unsigned)limit, out, n, why);
-    if (err == GW_OK && *n > 0)
-        *next_since = (*out)[*n - 1].seq;
-    return err;
+    r = read_new(core, R_HISTORY, READER_PAGE, ctx);
+    r->cb.page = cb;
+    memcpy(r->job.channel, channel, channel_len);
+    r->job.channel[channel_len] = '\0';
+    r->job.since = (int64_t)since;
+    r->job.upto = INT64_MAX;
+    r->job.limit = (unsigned)limit;
+    r->job.max_bytes = core->o.page_bytes;
+    workq_submit(core->reader, &r->job.wq);
+    return GW_OK;
 }
 
-enum gw_err core_message(struct core *core, uint64_t id, struct gw_msg *out, char why[GW_ERRLEN])
+enum gw_err core_message(struct core *core, const struct core_caller *caller, uint64_t id,
+                         core_message_cb *cb, void *ctx, char why[GW_ERRLEN])
 {
+    struct read *r;
+
+    (void)caller;
     if (id == 0 || id > INT64_MAX) {
         snprintf(why, GW_ERRLEN, "message id must be a positive integer");
         return GW_E_PARAM;
     }
-    return store_message(core->reader, (int64_t)id, out, why);
+    r = read_new(core, R_MESSAGE, READER_MESSAGE, ctx);
+    r->cb.message = cb;
+    r->job.id = (int64_t)id;
+    workq_submit(core->reader, &r->job.wq);
+    return GW_OK;
 }
 
-enum gw_err core_channels(struct core *core, struct gw_channel_info **out, size_t *n,
-                          char why[GW_ERRLEN])
+enum gw_err core_channels(struct core *core, const struct core_caller *caller, core_channels_cb *cb,
+                          void *ctx, char why[GW_ERRLEN])
 {
-    return store_channels(core->reader, out, n, why);
+    struct read *r;
+
+    (void)caller;
+    (void)why;
+    r = read_new(core, R_CHANNELS, READER_CHANNELS, ctx);
+    r->cb.channels = cb;
+    workq_submit(core->reader, &r->job.wq);
+    return GW_OK;
 }
 
-enum gw_err core_subscribe(struct core *core, const char *channel, size_t channel_len,
-                           bool has_since, uint64_t since, core_deliver_fn *deliver, void *ctx,
-                           struct core_sub **out, int64_t *since_out, int64_t *top_out,
-                           char why[GW_ERRLEN])
+/* ---- subscriptions ---- */
+
+enum gw_err core_subscribe(struct core *core, const struct core_caller *caller, const char *channel,
+                           size_t channel_len, bool has_since, uint64_t since,
+                           const struct core_sub_ops *ops, void *ctx, size_t budget,
+                           struct core_sub **out, char why[GW_ERRLEN])
 {
-    char name[GW_CHANNEL_MAX + 1];
-    struct hub_channel *ch;
     struct core_sub *sub;
     enum gw_err err;
 
-    if (core->shutting_down) {
-        snprintf(why, GW_ERRLEN, "the gateway is shutting down");
-        return GW_E_SHUTDOWN;
-    }
-    if ((err = check_channel(channel, channel_len, why)) != GW_OK)
+    (void)caller;
+    if ((err = check_shutdown(core, why)) != GW_OK ||
+        (err = check_channel(channel, channel_len, why)) != GW_OK ||
+        (err = check_since(since, why)) != GW_OK)
         return err;
-    memcpy(name, channel, channel_len);
-    name[channel_len] = '\0';
-    ch = hub_find(core->hub, name);
-    if (!ch) {
-        /*
-         * The store may already hold commits whose completion has not reached
-         * the loop yet; counting them in top makes fan_out skip them later,
-         * and subscribers read them from the store instead. Either way once.
-         */
-        int64_t top;
-        if ((err = store_channel_top(core->reader, name, &top, why)) != GW_OK)
-            return err;
-        ch = hub_add(core->hub, name, top);
-    }
-    if (!has_since)
-        since = (uint64_t)ch->top;
-    int64_t floor = 0;
-    if (since > (uint64_t)ch->top) {
-        /*
-         * A reader may know a seq the loop has not fanned out yet (it read it
-         * over REST first). If the store has it, go live from the hub's top and
-         * skip up to the cursor; only a cursor past the store's top is wrong.
-         */
-        int64_t stored = 0;
-        if ((err = store_channel_top(core->reader, name, &stored, why)) != GW_OK ||
-            since > (uint64_t)stored) {
-            if (err == GW_OK) {
-                snprintf(why, GW_ERRLEN, "since %llu is beyond the last seq of '%s' (%lld)",
-                         (unsigned long long)since, name, (long long)stored);
-                err = GW_E_CURSOR;
-            }
-            if (ch->subs == 0)
-                hub_remove(core->hub, ch);
-            return err;
-        }
-        floor = (int64_t)since;
-        since = (uint64_t)ch->top;
-    }
     sub = gw_xcalloc(1, sizeof(*sub));
     hub_list_init(&sub->link);
-    sub->ch = ch;
-    sub->deliver = deliver;
+    sub->ch = channel_get(core, channel, channel_len);
+    sub->ch->subs++;
+    sub->ops = ops;
     sub->ctx = ctx;
-    sub->cursor = (int64_t)since;
-    sub->min_seq = floor;
-    ch->subs++;
-    if (sub->cursor == ch->top) {
-        sub->live = true;
-        hub_list_push(&ch->live, &sub->link);
-    }
+    sub->state = SUB_PENDING;
+    sub->has_since = has_since;
+    sub->since = (int64_t)since;
+    /*
+     * In the hub before the read starts: a commit the loop sees from now on
+     * is kept for it; one seen before is in the read's snapshot.
+     */
+    sub_read(core, sub, has_since ? READER_PAGE : READER_TOP, budget);
     *out = sub;
-    *since_out = floor ? floor : sub->cursor;
-    *top_out = floor > ch->top ? floor : ch->top;
     return GW_OK;
+}
+
+bool core_sub_live(const struct core_sub *sub)
+{
+    return sub->state == SUB_LIVE;
+}
+
+int64_t core_sub_cursor(const struct core_sub *sub)
+{
+    return sub->cursor;
+}
+
+void core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes)
+{
+    if (sub->state != SUB_CATCHING || sub->read)
+        return;
+    sub_read(core, sub, READER_PAGE, max_bytes);
+}
+
+void core_unsubscribe(struct core *core, struct core_sub *sub)
+{
+    if (!sub)
+        return;
+    if (sub->state == SUB_LIVE)
+        hub_list_remove(&sub->link);
+    if (sub->read) {
+        sub->state = SUB_DEAD; /* freed when its read returns */
+        return;
+    }
+    struct hub_channel *ch = sub->ch;
+    sub_free(sub);
+    channel_release(core, ch);
+}
+
+enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
+                       core_watch_cb *cb, void *ctx, struct core_watch **out, char why[GW_ERRLEN])
+{
+    struct core_watch *w;
+    enum gw_err err;
+
+    if ((err = check_channel(channel, channel_len, why)) != GW_OK ||
+        (err = check_since(since, why)) != GW_OK)
+        return err;
+    w = gw_xcalloc(1, sizeof(*w));
+    w->ch = channel_get(core, channel, channel_len);
+    w->since = (int64_t)since;
+    w->cb = cb;
+    w->ctx = ctx;
+    hub_list_push(&w->ch->watches, &w->link);
+    w->ch->nwatches++;
+    *out = w;
+    return GW_OK;
+}
+
+void core_unwatch(struct core *core, struct core_watch *w)
+{
+    struct hub_channel *ch;
+
+    if (!w)
+        return;
+    ch = w->ch;
+    if (!w->fired)
+        hub_list_remove(&w->link);
+    ch->nwatches--;
+    free(w);
+    channel_release(core, ch);
 }
 
 enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN])
@@ -295,82 +696,6 @@ enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN])
         return GW_E_PARAM;
     }
     return GW_OK;
-}
-
-enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
-                       uint64_t wait_s, core_deliver_fn *deliver, void *ctx, struct core_sub **out,
-                       bool *ready, char why[GW_ERRLEN])
-{
-    int64_t from, top;
-    enum gw_err err;
-
-    if ((err = core_check_wait(wait_s, why)) != GW_OK)
-        return err;
-    if (since > INT64_MAX) {
-        snprintf(why, GW_ERRLEN, "since must be at most %lld", (long long)INT64_MAX);
-        return GW_E_PARAM;
-    }
-    /* From now: the reader has read up to since already, and since may be past top. */
-    err = core_subscribe(core, channel, channel_len, false, 0, deliver, ctx, out, &from, &top, why);
-    if (err == GW_OK) {
-        (*out)->min_seq = (int64_t)since;
-        /* Seqs up to top will not be fanned out to it: if any is past since, say so. */
-        *ready = top > (int64_t)since;
-    }
-    return err;
-}
-
-bool core_sub_live(const struct core_sub *sub)
-{
-    return sub->live;
-}
-
-enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max, size_t max_bytes,
-                          char why[GW_ERRLEN])
-{
-    struct gw_msg *msgs;
-    size_t n, bytes = 0;
-    enum gw_err err;
-
-    if (sub->live || max == 0)
-        return GW_OK; /* nothing read must not look like a hole */
-    /* Never past top: later commits come through fan_out. */
-    err = store_history_upto(core->reader, sub->ch->name, sub->cursor, sub->ch->top, max, &msgs, &n,
-                             why);
-    if (err != GW_OK)
-        return err;
-    /* Rows past the budget are read again next time: the cursor says where we are. */
-    for (size_t i = 0; i < n && (i == 0 || bytes < max_bytes); i++) {
-        sub->cursor = msgs[i].seq;
-        bytes += msgs[i].body_len + msgs[i].sender_len;
-        sub->deliver(sub->ctx, &msgs[i]);
-    }
-    gw_msgs_free(msgs, n);
-    if (n == 0 && sub->cursor < sub->ch->top) {
-        /* NEEDSWORK: with retention this becomes a gap event. */
-        log_warn("core: '%s' has no messages after %lld up to %lld", sub->ch->name,
-                 (long long)sub->cursor, (long long)sub->ch->top);
-        sub->cursor = sub->ch->top;
-    }
-    if (sub->cursor == sub->ch->top) {
-        sub->live = true;
-        hub_list_push(&sub->ch->live, &sub->link);
-    }
-    return GW_OK;
-}
-
-void core_unsubscribe(struct core *core, struct core_sub *sub)
-{
-    struct hub_channel *ch;
-
-    if (!sub)
-        return;
-    ch = sub->ch;
-    if (sub->live)
-        hub_list_remove(&sub->link);
-    if (--ch->subs == 0)
-        hub_remove(core->hub, ch);
-    free(sub);
 }
 
 size_t core_subscribed_channels(const struct core *core)
@@ -400,5 +725,5 @@ void core_begin_shutdown(struct core *core)
 
 size_t core_pending(const struct core *core)
 {
-    return writer_pending(core->writer);
+    return writer_pending(core->writer) + workq_pending(core->reader);
 }

@@ -2,11 +2,14 @@
  * core.h - the service rules, shared by every front.
  *
  * Validates what fronts hand in, sends publishes to the writer thread and
- * reads through the reader connection. No sockets, no JSON, no HTTP: fronts
- * translate bytes to these calls and results back to bytes. Depends on
- * store.h, writer.h, model.h, text.h, gw.h.
+ * reads to the reader thread, and fans committed messages out to
+ * subscriptions. No sockets, no JSON, no HTTP: fronts translate bytes to
+ * these calls and results back to bytes. Depends on writer.h, workq.h,
+ * reader.h, hub.h, model.h, text.h, gw.h.
  *
- * Loop thread only.
+ * Loop thread only. Nothing here waits for the store: every call that needs
+ * it answers later, through a callback on the loop thread, exactly once
+ * (unless the call itself returned an error, in which case nothing follows).
  */
 #ifndef GW_CORE_H
 #define GW_CORE_H
@@ -19,13 +22,30 @@
 #include <stdint.h>
 
 struct core;
-struct store;
+struct workq;
 struct writer;
 struct metrics;
 struct metrics_commits;
 
-/* reader and writer are borrowed and must outlive the core. */
-struct core *core_new(struct store *reader, struct writer *writer, size_t max_body);
+/*
+ * Who is calling: the front (a publish's via, the metrics label) and the
+ * peer, for logs. Later the authenticated principal joins here, so rights
+ * per channel change this type and not every signature. Borrowed for the
+ * call.
+ */
+struct core_caller {
+    enum gw_transport transport;
+    const char *peer; /* "ip:port"; may be NULL */
+};
+
+struct core_options {
+    size_t max_body;   /* bytes in a message body */
+    size_t page_bytes; /* encoded bytes in one history or replay page (at least one message) */
+};
+
+/* reader (a workq running reader_run) and writer are borrowed and must outlive the core. */
+struct core *core_new(struct workq *reader, struct writer *writer, const struct core_options *o);
+/* Every subscription and watch must have ended, and every read completed. NULL is a no-op. */
 void core_free(struct core *core);
 
 /*
@@ -39,7 +59,6 @@ struct core_publish_req {
     size_t sender_len;
     const char *body;
     size_t body_len;
-    enum gw_via via;
 };
 
 /*
@@ -50,86 +69,132 @@ struct core_publish_req {
 typedef void core_publish_cb(void *ctx, enum gw_err err, const char *why, const struct gw_msg *msg);
 
 /*
- * Validates req and queues it for commit. GW_OK: cb will be called exactly
- * once, later. Any other value (GW_E_CHANNEL, GW_E_FIELD, GW_E_UTF8,
- * GW_E_TOO_LARGE, GW_E_SHUTDOWN): nothing was queued, cb is never called,
- * and why says what was wrong.
+ * Validates req and queues it for commit, with the caller's transport as its
+ * via. GW_OK: cb will be called exactly once, later. Any other value
+ * (GW_E_CHANNEL, GW_E_FIELD, GW_E_UTF8, GW_E_TOO_LARGE, GW_E_SHUTDOWN):
+ * nothing was queued, cb is never called, and why says what was wrong.
  */
-enum gw_err core_publish(struct core *core, const struct core_publish_req *req, core_publish_cb *cb,
-                         void *ctx, char why[GW_ERRLEN]);
+enum gw_err core_publish(struct core *core, const struct core_caller *caller,
+                         const struct core_publish_req *req, core_publish_cb *cb, void *ctx,
+                         char why[GW_ERRLEN]);
+
+/* A page read: page is borrowed for the call (NULL when err != GW_OK). */
+typedef void core_page_cb(void *ctx, enum gw_err err, const char *why, const struct gw_page *page);
 
 /*
  * History page: messages of channel with seq > since, oldest first, at most
- * limit (<= GW_LIMIT_MAX, else GW_E_PARAM). *out as store_history. next_since
- * is the cursor to ask with next: the last seq returned, or since.
+ * limit (<= GW_LIMIT_MAX, else GW_E_PARAM) and at most page_bytes of their
+ * JSON form (at least one), with the holes met (struct gw_page). A since
+ * beyond the channel's last seq is answered GW_E_CURSOR through cb.
  */
-enum gw_err core_history(struct core *core, const char *channel, size_t channel_len, uint64_t since,
-                         uint64_t limit, struct gw_msg **out, size_t *n, int64_t *next_since,
-                         char why[GW_ERRLEN]);
+enum gw_err core_history(struct core *core, const struct core_caller *caller, const char *channel,
+                         size_t channel_len, uint64_t since, uint64_t limit, core_page_cb *cb,
+                         void *ctx, char why[GW_ERRLEN]);
 
-/* The message with this id (id >= 1, else GW_E_PARAM); GW_E_NOT_FOUND if none. */
-enum gw_err core_message(struct core *core, uint64_t id, struct gw_msg *out, char why[GW_ERRLEN]);
+typedef void core_message_cb(void *ctx, enum gw_err err, const char *why, const struct gw_msg *m);
 
-/* Every channel, by name; *out as store_channels. */
-enum gw_err core_channels(struct core *core, struct gw_channel_info **out, size_t *n,
-                          char why[GW_ERRLEN]);
+/* The message with this id (id >= 1, else GW_E_PARAM); GW_E_NOT_FOUND through cb if none. */
+enum gw_err core_message(struct core *core, const struct core_caller *caller, uint64_t id,
+                         core_message_cb *cb, void *ctx, char why[GW_ERRLEN]);
+
+typedef void core_channels_cb(void *ctx, enum gw_err err, const char *why,
+                              const struct gw_channel_info *chans, size_t n);
+
+/* Every channel, by name. */
+enum gw_err core_channels(struct core *core, const struct core_caller *caller, core_channels_cb *cb,
+                          void *ctx, char why[GW_ERRLEN]);
 
 /*
- * Subscriptions. A subscription receives, through its deliver callback and in
- * seq order, every message of its channel after its cursor, exactly once:
- * first the stored ones (pulled in pages by core_sub_pump, so a front only
- * takes what it has room for), then, once caught up, each new one as soon as
- * its commit comes back to the loop.
+ * One message handed to a subscription. The fan-out of one commit hands the
+ * same delivery to every subscription of the channel, so a front may encode
+ * the message once: it keeps its encoding in a cache slot of its own (slot
+ * numbers are the fronts' to agree on), with a release function the core
+ * calls when the fan-out is over.
  */
+#define CORE_DELIVERY_SLOTS 4
+struct core_delivery {
+    const struct gw_msg *m;
+    uint64_t now_us; /* the loop clock, read once per fan-out */
+    bool live;       /* a commit as it happens, not a replay from the store */
+    struct {
+        void *p;
+        void (*release)(void *p);
+    } cache[CORE_DELIVERY_SLOTS];
+};
+
+/*
+ * A subscription receives, in seq order and exactly once, every message of
+ * its channel after its cursor: first the stored ones (read in pages when
+ * the front has room: core_sub_pump), then each new one as its commit comes
+ * back to the loop. Messages the store no longer has are reported as gaps,
+ * in their place. The callbacks run on the loop thread and must not end the
+ * subscription (mark it and end it later).
+ */
+struct core_sub_ops {
+    /*
+     * The subscription is set up: since is its cursor, top the channel's last
+     * seq; deliveries follow. Or it was refused (err, why; GW_E_CURSOR for a
+     * since beyond the top, GW_E_STORE...): it is gone then, do not end it.
+     * Called once, before anything else.
+     */
+    void (*ready)(void *ctx, enum gw_err err, const char *why, int64_t since, int64_t top);
+    void (*deliver)(void *ctx, struct core_delivery *d);
+    /* Seqs from..to of channel will never come: the store lacks them. */
+    void (*gap)(void *ctx, const char *channel, int64_t from, int64_t to);
+    /* Stored messages wait to be caught up on: call core_sub_pump when there is room. */
+    void (*wake)(void *ctx);
+    /* A read for the subscription failed after ready (err, why); it stays, idle. */
+    void (*failed)(void *ctx, enum gw_err err, const char *why);
+};
+
 struct core_sub;
 
-/* m is borrowed for the call. The callback must not unsubscribe. */
-typedef void core_deliver_fn(void *ctx, const struct gw_msg *m);
+/*
+ * Subscribes to channel from since (has_since false: from now, the current
+ * top). GW_OK: *out is the subscription and ops->ready follows; budget is
+ * the room the front has for a first page of replay. GW_E_CHANNEL,
+ * GW_E_PARAM, GW_E_SHUTDOWN at once otherwise (nothing follows).
+ */
+enum gw_err core_subscribe(struct core *core, const struct core_caller *caller, const char *channel,
+                           size_t channel_len, bool has_since, uint64_t since,
+                           const struct core_sub_ops *ops, void *ctx, size_t budget,
+                           struct core_sub **out, char why[GW_ERRLEN]);
+
+/* True once the subscription has caught up and receives commits as they happen. */
+bool core_sub_live(const struct core_sub *sub);
+
+/* The last seq delivered (or reported as a gap) to the subscription, or its since. */
+int64_t core_sub_cursor(const struct core_sub *sub);
 
 /*
- * Subscribes to channel from since (has_since false: from the current top).
- * GW_OK: *out is the subscription, *since_out its cursor, *top_out the
- * channel's last seq now. GW_E_CHANNEL, GW_E_CURSOR (since beyond the top),
- * GW_E_SHUTDOWN, GW_E_STORE with why otherwise.
+ * Reads the next page of stored messages for a subscription that is
+ * catching up, up to about max_bytes of their JSON form (at least one
+ * message); a no-op while one is being read, before ready, and once live.
  */
-enum gw_err core_subscribe(struct core *core, const char *channel, size_t channel_len,
-                           bool has_since, uint64_t since, core_deliver_fn *deliver, void *ctx,
-                           struct core_sub **out, int64_t *since_out, int64_t *top_out,
-                           char why[GW_ERRLEN]);
+void core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes);
+
+/* Ends a subscription (at any time after core_subscribe returned GW_OK); no callback follows. */
+void core_unsubscribe(struct core *core, struct core_sub *sub);
+
+/*
+ * A watch: a one-shot call of cb as soon as the loop sees a commit of
+ * channel with seq > since (a long-poll waiting for what comes after its
+ * cursor). Set it before reading the store: whatever committed before is in
+ * the read, whatever commits after fires the watch. accepted_us is the
+ * accept time of the message that fired it. End it with core_unwatch, fired
+ * or not.
+ */
+struct core_watch;
+typedef void core_watch_cb(void *ctx, uint64_t accepted_us);
+
+enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
+                       core_watch_cb *cb, void *ctx, struct core_watch **out, char why[GW_ERRLEN]);
+void core_unwatch(struct core *core, struct core_watch *w);
 
 /* GW_OK when a reader may wait wait_s seconds (at most GW_WAIT_MAX), else GW_E_PARAM. */
 enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN]);
 
-/*
- * A watch: a live subscription from now that delivers only messages with
- * seq > since, for a reader that waits for what comes after its cursor
- * (long-poll). wait_s is the time the reader means to wait; over
- * GW_WAIT_MAX is GW_E_PARAM. Ended with core_unsubscribe.
- *
- * *ready is set when messages after since have committed already but will
- * not be delivered to the watch (a commit can land between the reader's look
- * at the store and the watch): the reader should read the store again now.
- */
-enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
-                       uint64_t wait_s, core_deliver_fn *deliver, void *ctx, struct core_sub **out,
-                       bool *ready, char why[GW_ERRLEN]);
-
-/* True once the subscription has caught up and receives commits live. */
-bool core_sub_live(const struct core_sub *sub);
-
-/*
- * Delivers stored messages to a subscription that is catching up, up to max
- * of them and until about max_bytes of sender and body were delivered (at
- * least one message, so a huge one still gets through), and makes it live
- * when it reaches the top. A no-op for a live one.
- */
-enum gw_err core_sub_pump(struct core *core, struct core_sub *sub, unsigned max, size_t max_bytes,
-                          char why[GW_ERRLEN]);
-
-/* Ends and frees a subscription; no delivery follows. */
-void core_unsubscribe(struct core *core, struct core_sub *sub);
-
-/* Channels with subscribers, for logs and metrics. */
+/* Channels with subscribers or watches, for logs and metrics. */
 size_t core_subscribed_channels(const struct core *core);
 
 /* The gateway's counters, for the fronts to update and render; lives as long as core. */
@@ -140,10 +205,10 @@ void core_commit_stats(struct core *core, struct metrics_commits *out);
 /* The database schema version this gateway writes. */
 int core_schema_version(void);
 
-/* From now on publishes are refused with GW_E_SHUTDOWN; queued ones still commit. */
+/* From now on publishes and subscriptions are refused with GW_E_SHUTDOWN; queued ones go on. */
 void core_begin_shutdown(struct core *core);
 
-/* Publishes accepted whose callback has not run yet. */
+/* Publishes and reads accepted whose callback has not run yet. */
 size_t core_pending(const struct core *core);
 
 #endif

@@ -51,11 +51,10 @@ struct front_http {
 };
 
 enum req_phase {
-    REQ_READING,    /* headers in, body arriving */
-    REQ_COMMITTING, /* suspended until the writer answers */
-    REQ_COMMITTED,  /* answer ready in reply_* */
-    REQ_WAITING,    /* long-poll: suspended until a message or the deadline */
-    REQ_WOKEN       /* long-poll: resumed, to be answered from the store */
+    REQ_READING, /* headers in, body arriving */
+    REQ_BUSY,    /* suspended until the writer or the reader answers */
+    REQ_READY,   /* answer ready in reply_*: resumed to send it */
+    REQ_WAITING  /* long-poll: suspended until a message or the deadline */
 };
 
 struct req {
@@ -72,13 +71,17 @@ struct req {
     size_t bytes;
     char method[16];
     char path[LOG_PATH_MAX + 1];
-    /* the publish's answer, built when the commit comes back */
+    /* the answer, built when the commit or the read comes back */
     unsigned reply_status;
     char *reply_body;
     size_t reply_len;
     char location[48];
+    enum gw_err reply_err;
     /* long-poll */
-    struct core_sub *watch;
+    uint64_t since, limit, wait;
+    struct core_watch *watch;
+    bool fired;           /* the watch fired: something after since committed */
+    bool last_read;       /* answer whatever this read finds */
     bool longpoll;        /* it waited: counted as a long-poll */
     uint64_t woken_by_us; /* accept time of the message that woke it */
     size_t body_in;       /* request body bytes received */
@@ -196,35 +199,71 @@ static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint
     return GW_OK;
 }
 
-/* Ends a long-poll's wait: the next handler call answers it from the store. */
+static struct core_caller caller_of(const struct req *r)
+{
+    (void)r;
+    return (struct core_caller){.transport = GW_T_REST, .peer = NULL};
+}
+
+/* The answer is built: resume the connection so that the handler sends it. */
+static void answer_later(struct req *r, unsigned status, char *body, size_t len)
+{
+    free(r->reply_body);
+    r->reply_status = status;
+    r->reply_body = body;
+    r->reply_len = len;
+    r->phase = REQ_READY;
+    MHD_resume_connection(r->conn);
+    r->fh->need_run = true;
+}
+
+static void answer_error_later(struct req *r, enum gw_err err, const char *why)
+{
+    size_t len;
+    char *body = codec_error_encode(err, why, &len);
+
+    r->reply_err = err;
+    answer_later(r, http_status(err), body, len);
+}
+
+static void end_watch(struct req *r)
+{
+    core_unwatch(r->fh->core, r->watch);
+    r->watch = NULL;
+}
+
+static void read_page(struct req *r);
+
+/* Ends a long-poll's wait: one more read answers it, with whatever there is. */
 static void wake(struct req *r)
 {
     struct front_http *fh = r->fh;
 
     if (r->phase != REQ_WAITING)
         return;
-    r->phase = REQ_WOKEN;
-    fh->metrics->open[MT_LONGPOLL]--;
+    fh->metrics->open[GW_T_LONGPOLL]--;
     if (r->prev_waiter)
         r->prev_waiter->next_waiter = r->next_waiter;
     else
         fh->waiters = r->next_waiter;
     if (r->next_waiter)
         r->next_waiter->prev_waiter = r->prev_waiter;
+    r->prev_waiter = r->next_waiter = NULL;
     loop_timer_cancel(fh->loop, r->deadline);
     r->deadline = NULL;
-    /* The watch ends in the handler: this may run inside the core's fan-out. */
-    MHD_resume_connection(r->conn);
-    fh->need_run = true;
+    r->last_read = true;
+    read_page(r);
 }
 
-static void on_watch(void *ctx, const struct gw_msg *m)
+/* The watch fired: the store has a message after since now. */
+static void on_watch(void *ctx, uint64_t accepted_us)
 {
     struct req *r = ctx;
 
-    /* The store has it now; the answer reads it from there with the rest. */
-    if (r->phase == REQ_WAITING)
-        r->woken_by_us = m->accepted_us;
+    r->fired = true;
+    if (!r->woken_by_us)
+        r->woken_by_us = accepted_us;
+    /* The watch ends in the answer: this runs inside the core's fan-out. */
     wake(r);
 }
 
@@ -237,83 +276,122 @@ static void on_wait_over(struct loop *loop, void *ctx)
     wake(r);
 }
 
-static enum MHD_Result get_history(struct req *r)
+/* Holds the request until the watch fires or the wait is over. */
+static void hold(struct req *r)
 {
-    struct gw_msg *msgs;
-    uint64_t since, limit, wait;
-    int64_t next;
-    size_t n, len;
-    char channel[GW_CHANNEL_MAX + 1];
-    enum gw_err err;
+    struct front_http *fh = r->fh;
 
-    if ((err = query_u64(r, "since", 0, &since)) != GW_OK ||
-        (err = query_u64(r, "limit", GW_LIMIT_DEFAULT, &limit)) != GW_OK ||
-        (err = query_u64(r, "wait", 0, &wait)) != GW_OK)
-        return reply_error(r, err, r->why);
-    if (r->phase == REQ_WOKEN) {
-        core_unsubscribe(r->fh->core, r->watch);
-        r->watch = NULL;
-        wait = 0; /* answer with what is there now, even nothing */
-    } else if ((err = core_check_wait(wait, r->why)) != GW_OK) {
-        return reply_error(r, err, r->why);
+    r->phase = REQ_WAITING;
+    r->longpoll = true;
+    fh->metrics->open[GW_T_LONGPOLL]++;
+    log_debug("http long-poll on '%.*s' after %llu: waiting up to %llu s", (int)r->route.arg_len,
+              r->route.arg, (unsigned long long)r->since, (unsigned long long)r->wait);
+    r->deadline = loop_timer_add(fh->loop, r->wait * 1000, on_wait_over, r);
+    r->next_waiter = fh->waiters;
+    if (fh->waiters)
+        fh->waiters->prev_waiter = r;
+    fh->waiters = r;
+}
+
+static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw_page *page)
+{
+    struct req *r = ctx;
+    struct front_http *fh = r->fh;
+    char channel[GW_CHANNEL_MAX + 1];
+    size_t len;
+
+    if (err != GW_OK) {
+        end_watch(r);
+        answer_error_later(r, err, why);
+        return;
     }
-    err = core_history(r->fh->core, r->route.arg, r->route.arg_len, since, limit, &msgs, &n, &next,
-                       r->why);
-    if (err != GW_OK)
-        return reply_error(r, err, r->why);
-    if (n == 0 && limit > 0 && wait > 0 && !r->fh->quiescing) {
-        /* Nothing after since yet: hold the request until the next commit or the deadline. */
-        struct front_http *fh = r->fh;
-        bool ready;
-        err = core_watch(fh->core, r->route.arg, r->route.arg_len, since, wait, on_watch, r,
-                         &r->watch, &ready, r->why);
-        if (err != GW_OK)
-            return reply_error(r, err, r->why);
-        if (ready) {
-            /* Something committed since the read above: answer with it now. */
-            core_unsubscribe(fh->core, r->watch);
-            r->watch = NULL;
-            gw_msgs_free(msgs, n);
-            err = core_history(fh->core, r->route.arg, r->route.arg_len, since, limit, &msgs, &n,
-                               &next, r->why);
-            if (err != GW_OK)
-                return reply_error(r, err, r->why);
-            goto answer;
-        }
-        r->phase = REQ_WAITING;
-        r->longpoll = true;
-        fh->metrics->open[MT_LONGPOLL]++;
-        log_debug("http long-poll on '%.*s' after %llu: waiting up to %llu s",
-                  (int)r->route.arg_len, r->route.arg, (unsigned long long)since,
-                  (unsigned long long)wait);
-        r->deadline = loop_timer_add(fh->loop, wait * 1000, on_wait_over, r);
-        r->next_waiter = fh->waiters;
-        if (fh->waiters)
-            fh->waiters->prev_waiter = r;
-        fh->waiters = r;
-        MHD_suspend_connection(r->conn);
-        return MHD_YES;
+    if (!page->n && !page->ngaps && r->watch && !r->last_read && !fh->quiescing) {
+        /* Nothing after since yet. A commit the read may have missed fired the watch: read again.
+         */
+        if (r->fired)
+            read_page(r);
+        else
+            hold(r);
+        return;
     }
-answer:
-    /* core_history accepted the name, so it fits. */
+    end_watch(r);
+    /* core_history took the name, so it fits. */
     memcpy(channel, r->route.arg, r->route.arg_len);
     channel[r->route.arg_len] = '\0';
-    char *body = codec_history_encode(channel, msgs, n, next, &len);
-    gw_msgs_free(msgs, n);
-    enum metrics_transport t = r->longpoll ? MT_LONGPOLL : MT_REST;
-    r->fh->metrics->delivered[t] += n;
-    if (n && r->woken_by_us)
-        metrics_hist_observe(&r->fh->metrics->delivery_seconds[t],
+    char *body = codec_history_encode(channel, page, &len);
+    enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
+    fh->metrics->delivered[t] += page->n;
+    if (page->n && r->woken_by_us)
+        metrics_hist_observe(&fh->metrics->delivery_seconds[t],
                              (double)(loop_now_us() - r->woken_by_us) / 1e6);
-    return reply_ok(r, body, len);
+    answer_later(r, MHD_HTTP_OK, body, len);
+}
+
+/* Reads the page (r->since, r->limit) on the reader thread; on_page answers. */
+static void read_page(struct req *r)
+{
+    struct core_caller caller = caller_of(r);
+    char why[GW_ERRLEN];
+    enum gw_err err = core_history(r->fh->core, &caller, r->route.arg, r->route.arg_len, r->since,
+                                   r->limit, on_page, r, why);
+
+    r->phase = REQ_BUSY;
+    if (err != GW_OK) {
+        end_watch(r);
+        answer_error_later(r, err, why);
+    }
+}
+
+static enum MHD_Result get_history(struct req *r)
+{
+    struct front_http *fh = r->fh;
+    enum gw_err err;
+
+    if ((err = query_u64(r, "since", 0, &r->since)) != GW_OK ||
+        (err = query_u64(r, "limit", GW_LIMIT_DEFAULT, &r->limit)) != GW_OK ||
+        (err = query_u64(r, "wait", 0, &r->wait)) != GW_OK ||
+        (err = core_check_wait(r->wait, r->why)) != GW_OK)
+        return reply_error(r, err, r->why);
+    /*
+     * A long-poll sets its watch before it reads: whatever committed before
+     * is in the read, whatever commits after fires the watch.
+     */
+    if (r->wait > 0 && r->limit > 0 && !fh->quiescing &&
+        (err = core_watch(fh->core, r->route.arg, r->route.arg_len, r->since, on_watch, r,
+                          &r->watch, r->why)) != GW_OK)
+        return reply_error(r, err, r->why);
+    {
+        struct core_caller caller = caller_of(r);
+        err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, r->limit,
+                           on_page, r, r->why);
+    }
+    if (err != GW_OK) {
+        end_watch(r);
+        return reply_error(r, err, r->why);
+    }
+    r->phase = REQ_BUSY;
+    MHD_suspend_connection(r->conn);
+    return MHD_YES;
+}
+
+static void on_message(void *ctx, enum gw_err err, const char *why, const struct gw_msg *m)
+{
+    struct req *r = ctx;
+    size_t len;
+
+    if (err != GW_OK) {
+        answer_error_later(r, err, why);
+        return;
+    }
+    char *body = codec_msg_encode(m, &len);
+    answer_later(r, MHD_HTTP_OK, body, len);
 }
 
 static enum MHD_Result get_message(struct req *r)
 {
+    struct core_caller caller = caller_of(r);
     char idstr[24];
     uint64_t id = 0;
-    struct gw_msg m;
-    size_t len;
     enum gw_err err;
 
     if (r->route.arg_len >= sizeof(idstr)) {
@@ -326,48 +404,58 @@ static enum MHD_Result get_message(struct req *r)
     if (err != GW_OK)
         snprintf(r->why, GW_ERRLEN, "message id must be a positive integer");
     else
-        err = core_message(r->fh->core, id, &m, r->why);
+        err = core_message(r->fh->core, &caller, id, on_message, r, r->why);
     if (err != GW_OK)
         return reply_error(r, err, r->why);
-    char *body = codec_msg_encode(&m, &len);
-    gw_msg_release(&m);
-    return reply_ok(r, body, len);
+    r->phase = REQ_BUSY;
+    MHD_suspend_connection(r->conn);
+    return MHD_YES;
+}
+
+static void on_channels(void *ctx, enum gw_err err, const char *why,
+                        const struct gw_channel_info *chans, size_t n)
+{
+    struct req *r = ctx;
+    size_t len;
+
+    if (err != GW_OK) {
+        answer_error_later(r, err, why);
+        return;
+    }
+    char *body = codec_channels_encode(chans, n, &len);
+    answer_later(r, MHD_HTTP_OK, body, len);
 }
 
 static enum MHD_Result get_channels(struct req *r)
 {
-    struct gw_channel_info *chans;
-    size_t n, len;
-    enum gw_err err = core_channels(r->fh->core, &chans, &n, r->why);
+    struct core_caller caller = caller_of(r);
+    enum gw_err err = core_channels(r->fh->core, &caller, on_channels, r, r->why);
 
     if (err != GW_OK)
         return reply_error(r, err, r->why);
-    char *body = codec_channels_encode(chans, n, &len);
-    free(chans);
-    return reply_ok(r, body, len);
+    r->phase = REQ_BUSY;
+    MHD_suspend_connection(r->conn);
+    return MHD_YES;
 }
 
 /* Runs on the loop thread when the writer is done with this request's message. */
 static void on_committed(void *ctx, enum gw_err err, const char *why, const struct gw_msg *msg)
 {
     struct req *r = ctx;
+    size_t len;
 
-    if (err == GW_OK) {
-        r->reply_status = MHD_HTTP_CREATED;
-        r->reply_body = codec_msg_encode(msg, &r->reply_len);
-        snprintf(r->location, sizeof(r->location), "/v1/messages/%" PRId64, msg->id);
-    } else {
-        r->reply_status = http_status(err);
-        r->reply_body = codec_error_encode(err, why, &r->reply_len);
-        r->err = err;
+    if (err != GW_OK) {
+        answer_error_later(r, err, why);
+        return;
     }
-    r->phase = REQ_COMMITTED;
-    MHD_resume_connection(r->conn);
-    r->fh->need_run = true;
+    snprintf(r->location, sizeof(r->location), "/v1/messages/%" PRId64, msg->id);
+    char *body = codec_msg_encode(msg, &len);
+    answer_later(r, MHD_HTTP_CREATED, body, len);
 }
 
 static enum MHD_Result post_message(struct req *r)
 {
+    struct core_caller caller = caller_of(r);
     struct codec_publish pub;
     struct core_publish_req preq;
     enum gw_err err;
@@ -382,14 +470,13 @@ static enum MHD_Result post_message(struct req *r)
         .sender_len = pub.sender_len,
         .body = pub.body,
         .body_len = pub.body_len,
-        .via = GW_VIA_REST,
     };
-    err = core_publish(r->fh->core, &preq, on_committed, r, r->why);
+    err = core_publish(r->fh->core, &caller, &preq, on_committed, r, r->why);
     codec_publish_release(&pub);
     buf_release(&r->body);
     if (err != GW_OK)
         return reply_error(r, err, r->why);
-    r->phase = REQ_COMMITTING;
+    r->phase = REQ_BUSY;
     MHD_suspend_connection(r->conn);
     return MHD_YES;
 }
@@ -556,17 +643,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->err != GW_OK)
             return reply_error(r, r->err, r->why);
         return dispatch(r);
-    case REQ_COMMITTING:
+    case REQ_BUSY:
     case REQ_WAITING:
         return MHD_YES; /* not resumed yet; cannot happen while suspended */
-    case REQ_WOKEN:
-        return get_history(r);
-    case REQ_COMMITTED: {
+    case REQ_READY: {
         char *body = r->reply_body;
         r->reply_body = NULL;
+        r->err = r->reply_err;
         return reply(r, r->reply_status, body, r->reply_len,
-                     r->reply_status == MHD_HTTP_CREATED ? MHD_HTTP_HEADER_LOCATION : NULL,
-                     r->location);
+                     r->reply_status == MHD_HTTP_CREATED ? MHD_HTTP_HEADER_LOCATION
+                     : r->reply_err == GW_E_METHOD       ? MHD_HTTP_HEADER_ALLOW
+                                                         : NULL,
+                     r->reply_status == MHD_HTTP_CREATED ? r->location : r->route.allow);
     }
     }
     return MHD_NO;
@@ -599,9 +687,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
     if (!r)
         return;
-    GW_ASSERT(r->phase != REQ_COMMITTING && r->phase != REQ_WAITING);
-    if (r->watch) /* woken, but the connection ended before its answer */
-        core_unsubscribe(fh->core, r->watch);
+    GW_ASSERT(r->phase != REQ_BUSY && r->phase != REQ_WAITING);
+    core_unwatch(fh->core, r->watch);
     if (log_enabled(GW_LOG_INFO)) {
         const char *ended = termination_name(toe);
         log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
@@ -609,7 +696,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
     log_trace("http conn %llu send response %u, %zu body bytes", conn_number(conn), r->status,
               r->bytes);
-    enum metrics_transport t = r->longpoll ? MT_LONGPOLL : MT_REST;
+    enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
     fh->metrics->requests[t]++;
     fh->metrics->bytes_in[t] += r->body_in;
     fh->metrics->bytes_out[t] += r->bytes;
@@ -632,13 +719,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
     (void)conn;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        fh->metrics->open[MT_REST]++;
+        fh->metrics->open[GW_T_REST]++;
         /* A number for traces, kept in the connection's own slot. */
         *socket_ctx = (void *)(uintptr_t)++fh->conns;
         log_trace("http conn %llu accept", (unsigned long long)fh->conns);
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         log_trace("http conn %llu close", (unsigned long long)(uintptr_t)*socket_ctx);
-        fh->metrics->open[MT_REST]--;
+        fh->metrics->open[GW_T_REST]--;
         fh->need_run = true;
     }
 }
@@ -755,9 +842,17 @@ void front_http_free(struct front_http *fh)
 {
     if (!fh)
         return;
-    /* A suspended connection cannot be closed: wake the long-polls, let them end. */
-    while (fh->waiters)
-        wake(fh->waiters);
+    /*
+     * A suspended connection cannot be closed: answer the long-polls still
+     * waiting now (the reader has stopped), let them end.
+     */
+    while (fh->waiters) {
+        struct req *r = fh->waiters;
+        r->last_read = true;
+        wake(r);
+        if (r->phase == REQ_BUSY)
+            answer_error_later(r, GW_E_SHUTDOWN, "the gateway is stopping");
+    }
     MHD_run(fh->daemon);
     loop_del_fd(fh->loop, fh->epoll_fd);
     /* Closes the listening socket too, unless front_http_quiesce already did. */

@@ -92,6 +92,7 @@ struct hub_channel *hub_add(struct hub *hub, const char *name, int64_t top)
     strcpy(ch->name, name);
     ch->top = top;
     hub_list_init(&ch->live);
+    hub_list_init(&ch->watches);
     if (hub->count >= hub->nbuckets)
         grow(hub);
     k = text_hash(name) & (hub->nbuckets - 1);
@@ -105,7 +106,7 @@ void hub_remove(struct hub *hub, struct hub_channel *ch)
 {
     struct hub_channel **p = &hub->buckets[text_hash(ch->name) & (hub->nbuckets - 1)];
 
-    GW_ASSERT(ch->subs == 0);
+    GW_ASSERT(ch->subs == 0 && ch->nwatches == 0 && ch->reads == 0 && !ch->recent);
     while (*p != ch)
         p = &(*p)->next_in_bucket;
     *p = ch->next_in_bucket;

@@ -3,7 +3,8 @@
  * subscriptions that are live and the highest seq already fanned out.
  *
  * Plain data structure, used by core only; depends on model.h. Loop thread
- * only. A channel is in the hub exactly while it has subscriptions.
+ * only. A channel is in the hub exactly while it has subscriptions, watches
+ * or reads under way.
  */
 #ifndef GW_HUB_H
 #define GW_HUB_H
@@ -22,16 +23,23 @@ void hub_list_init(struct hub_link *head);
 void hub_list_push(struct hub_link *head, struct hub_link *link);
 void hub_list_remove(struct hub_link *link);
 
+struct hub_recent;
+
 struct hub_channel {
     char name[GW_CHANNEL_MAX + 1];
     /*
-     * The highest seq that subscribers have been, or will have been, given:
-     * every later commit is fanned out, every earlier one is read from the
-     * store.
+     * The highest seq known to be committed (every lower one is too: seqs
+     * are given in commit order), from commits the loop has seen and from
+     * store reads.
      */
     int64_t top;
-    struct hub_link live; /* subscriptions that receive commits as they happen */
-    size_t subs;          /* live ones and ones still catching up */
+    struct hub_link live;    /* subscriptions that receive commits as they happen */
+    struct hub_link watches; /* one-shot waiters for a seq past their cursor */
+    size_t subs;             /* subscriptions, whatever their state */
+    size_t nwatches;
+    size_t reads; /* store reads of this channel under way */
+    /* Commits seen while reads were under way, for readers to catch up from (core.c). */
+    struct hub_recent *recent;
     struct hub_channel *next_in_bucket;
 };
 
@@ -44,7 +52,7 @@ void hub_free(struct hub *hub);
 struct hub_channel *hub_find(struct hub *hub, const char *name);
 /* Adds a channel that is not in the hub yet, with its top. */
 struct hub_channel *hub_add(struct hub *hub, const char *name, int64_t top);
-/* Removes and frees a channel that has no subscriptions left. */
+/* Removes and frees a channel that has no subscriptions, watches or reads left. */
 void hub_remove(struct hub *hub, struct hub_channel *ch);
 size_t hub_channels(const struct hub *hub);
 

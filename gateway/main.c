@@ -8,11 +8,14 @@
 #include "config.h"
 #include "core.h"
 #include "front_http.h"
-#include "front_sock.h"
+#include "front_tcp.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
+#include "reader.h"
+#include "session.h"
 #include "store.h"
+#include "workq.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -32,9 +35,11 @@ struct gateway {
     struct loop *loop;
     struct store *wstore, *rstore;
     struct writer *writer;
+    struct workq *reader;
     struct core *core;
+    struct sessions *sessions;
     struct front_http *http;
-    struct front_sock *sock;
+    struct front_tcp *tcp;
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
 };
@@ -53,6 +58,15 @@ static void on_writer_done(struct loop *loop, int fd, unsigned events, void *ctx
     writer_complete(gw->writer);
 }
 
+static void on_reader_done(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct gateway *gw = ctx;
+    (void)loop;
+    (void)fd;
+    (void)events;
+    workq_complete(gw->reader);
+}
+
 static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
 {
     struct gateway *gw = ctx;
@@ -68,10 +82,11 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     }
     log_info("%s: stopping (no new connections; finishing %zu requests and %zu sessions)",
              strsignal((int)si.ssi_signo), front_http_in_flight(gw->http),
-             front_sock_sessions(gw->sock));
+             sessions_count(gw->sessions));
     gw->stop_deadline_ms = loop_now_ms() + STOP_GRACE_MS;
     front_http_quiesce(gw->http);
-    front_sock_quiesce(gw->sock);
+    front_tcp_quiesce(gw->tcp);
+    sessions_quiesce(gw->sessions);
 }
 
 /* While stopping: ends the loop once nothing is under way, or at the deadline. */
@@ -83,12 +98,12 @@ static int stop_when_idle(struct loop *loop, void *ctx)
     if (!gw->stop_deadline_ms)
         return -1;
     now = loop_now_ms();
-    if ((front_http_in_flight(gw->http) == 0 && front_sock_sessions(gw->sock) == 0 &&
+    if ((front_http_in_flight(gw->http) == 0 && sessions_count(gw->sessions) == 0 &&
          core_pending(gw->core) == 0) ||
         now >= gw->stop_deadline_ms) {
         if (now >= gw->stop_deadline_ms)
             log_warn("stop: grace period over with %zu requests and %zu sessions still open",
-                     front_http_in_flight(gw->http), front_sock_sessions(gw->sock));
+                     front_http_in_flight(gw->http), sessions_count(gw->sessions));
         loop_stop(loop);
         return 0;
     }
@@ -121,13 +136,22 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_connections = gw->cfg.max_connections,
         .idle_timeout = gw->cfg.http_idle_timeout,
     };
-    struct front_sock_options sopts = {
+    struct session_options sopts = {
         .heartbeat = gw->cfg.heartbeat,
         .idle_timeout = gw->cfg.idle_timeout,
         .max_outbuf = gw->cfg.max_outbuf,
+        .max_subs = gw->cfg.max_subs,
+        .page_bytes = gw->cfg.page_bytes,
+    };
+    struct front_tcp_options topts = {
+        .heartbeat = gw->cfg.heartbeat,
+        .idle_timeout = gw->cfg.idle_timeout,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_sessions,
-        .max_subs = gw->cfg.max_subs,
+    };
+    struct core_options copts = {
+        .max_body = gw->cfg.max_body,
+        .page_bytes = gw->cfg.page_bytes,
     };
     char reason[GW_ERRLEN];
     int http_fd, http_port, tcp_fd, tcp_port;
@@ -140,11 +164,13 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
         return -1;
     }
-    if (!(gw->writer = writer_new(gw->wstore, why)))
+    if (!(gw->writer = writer_new(gw->wstore, why)) ||
+        !(gw->reader = workq_new("visavis-reader", reader_run, gw->rstore, 64, why)))
         return -1;
-    gw->core = core_new(gw->rstore, gw->writer, gw->cfg.max_body);
+    gw->core = core_new(gw->reader, gw->writer, &copts);
     if (!(gw->loop = loop_new(why)))
         return -1;
+    gw->sessions = sessions_new(gw->core, gw->loop, &sopts);
     if ((http_fd = net_listen(gw->cfg.http_addr, 1024, why)) < 0)
         return -1;
     http_port = net_local_port(http_fd);
@@ -155,9 +181,10 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     tcp_port = net_local_port(tcp_fd);
     log_trace("tcp bind %s (port %d), listen fd %d", gw->cfg.tcp_addr, tcp_port, tcp_fd);
-    if (!(gw->sock = front_sock_new(gw->core, gw->loop, tcp_fd, &sopts, why)))
+    if (!(gw->tcp = front_tcp_new(gw->sessions, gw->loop, tcp_fd, &topts, why)))
         return -1;
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
+        loop_add_fd(gw->loop, workq_fd(gw->reader), LOOP_READ, on_reader_done, gw) < 0 ||
         loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
         snprintf(why, GW_ERRLEN, "cannot watch internal descriptors: %s", strerror(errno));
         return -1;
@@ -177,15 +204,21 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
 static void stop(struct gateway *gw)
 {
     if (gw->core) {
-        /* Whatever is still queued commits and is answered before connections close. */
+        /* Whatever is still queued commits or reads, and is answered before connections close. */
         core_begin_shutdown(gw->core);
+        if (gw->http)
+            front_http_quiesce(gw->http);
         writer_stop(gw->writer);
         writer_complete(gw->writer);
+        workq_stop(gw->reader);
+        workq_complete(gw->reader);
     }
     front_http_free(gw->http);
-    front_sock_free(gw->sock);
+    sessions_free(gw->sessions);
+    front_tcp_free(gw->tcp);
     core_free(gw->core);
     writer_free(gw->writer);
+    workq_free(gw->reader);
     store_close(gw->rstore);
     store_close(gw->wstore);
     loop_free(gw->loop);

@@ -16,12 +16,11 @@ const double metrics_size_bounds[METRICS_BUCKETS] = {
     1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
 };
 
-static const char *const transport_names[MT__COUNT] = {"rest", "longpoll", "tcp"};
-
-const char *metrics_transport_name(enum metrics_transport t)
-{
-    return (unsigned)t < MT__COUNT ? transport_names[t] : "unknown";
-}
+static const char *const transport_names[GW_T__COUNT] = {
+#define TRANSPORT_NAME(id, name, publishes) [GW_T_##id] = name,
+    GW_TRANSPORTS(TRANSPORT_NAME)
+#undef TRANSPORT_NAME
+};
 
 void metrics_hist_init(struct metrics_hist *h, const double *bounds)
 {
@@ -60,7 +59,7 @@ double metrics_hist_quantile(const struct metrics_hist *h, double q)
 void metrics_init(struct metrics *m)
 {
     memset(m, 0, sizeof(*m));
-    for (int t = 0; t < MT__COUNT; t++)
+    for (int t = 0; t < GW_T__COUNT; t++)
         metrics_hist_init(&m->delivery_seconds[t], metrics_seconds_bounds);
 }
 
@@ -73,7 +72,7 @@ static void per_transport(struct buf *out, const char *name, const char *type, c
                           const uint64_t *v)
 {
     head(out, name, type, help);
-    for (int t = 0; t < MT__COUNT; t++)
+    for (int t = 0; t < GW_T__COUNT; t++)
         buf_appendf(out, "%s{transport=\"%s\"} %llu\n", name, transport_names[t],
                     (unsigned long long)v[t]);
 }
@@ -101,29 +100,31 @@ static void hist(struct buf *out, const char *name, const char *label, const str
 void metrics_render_prometheus(const struct metrics *m, const struct metrics_commits *c,
                                struct buf *out)
 {
-    uint64_t open[MT__COUNT];
+    uint64_t open[GW_T__COUNT];
     char label[48];
 
     per_transport(out, "visavis_requests_total", "counter",
                   "HTTP requests and session commands, by transport", m->requests);
     head(out, "visavis_messages_published_total", "counter",
          "messages committed, by the interface they came in through");
-    for (int v = 0; v < GW_VIA__COUNT; v++)
-        buf_appendf(out, "visavis_messages_published_total{via=\"%s\"} %llu\n",
-                    gw_via_name((enum gw_via)v), (unsigned long long)m->published[v]);
+    for (int v = 0; v < GW_T__COUNT; v++)
+        if (gw_transport_publishes((enum gw_transport)v))
+            buf_appendf(out, "visavis_messages_published_total{via=\"%s\"} %llu\n",
+                        gw_transport_name((enum gw_transport)v),
+                        (unsigned long long)m->published[v]);
     per_transport(out, "visavis_messages_delivered_total", "counter",
                   "messages handed to readers, by transport", m->delivered);
     per_transport(out, "visavis_bytes_received_total", "counter",
                   "bytes received (HTTP: request bodies; sessions: everything)", m->bytes_in);
     per_transport(out, "visavis_bytes_sent_total", "counter",
                   "bytes sent (HTTP: response bodies; sessions: everything)", m->bytes_out);
-    for (int t = 0; t < MT__COUNT; t++)
+    for (int t = 0; t < GW_T__COUNT; t++)
         open[t] = m->open[t] > 0 ? (uint64_t)m->open[t] : 0;
     per_transport(out, "visavis_open", "gauge",
                   "open HTTP connections (rest), waiting long-polls, open sessions (tcp)", open);
     head(out, "visavis_delivery_seconds", "histogram",
          "from an accepted publish to the message handed to a reader's connection");
-    for (int t = 0; t < MT__COUNT; t++) {
+    for (int t = 0; t < GW_T__COUNT; t++) {
         snprintf(label, sizeof(label), "transport=\"%s\"", transport_names[t]);
         hist(out, "visavis_delivery_seconds", label, &m->delivery_seconds[t]);
     }
@@ -169,17 +170,19 @@ void metrics_visit(const struct metrics *m, const struct metrics_commits *c, met
 
     for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
         const uint64_t *v = (const uint64_t *)(const void *)((const char *)m + counters[k].offset);
-        for (int t = 0; t < MT__COUNT; t++)
+        for (int t = 0; t < GW_T__COUNT; t++)
             fn(ctx, counters[k].name, transport_names[t], (double)v[t]);
     }
-    for (int v = 0; v < GW_VIA__COUNT; v++)
-        fn(ctx, "messages_published_total", gw_via_name((enum gw_via)v), (double)m->published[v]);
-    for (int t = 0; t < MT__COUNT; t++)
+    for (int v = 0; v < GW_T__COUNT; v++)
+        if (gw_transport_publishes((enum gw_transport)v))
+            fn(ctx, "messages_published_total", gw_transport_name((enum gw_transport)v),
+               (double)m->published[v]);
+    for (int t = 0; t < GW_T__COUNT; t++)
         fn(ctx, "open", transport_names[t], (double)m->open[t]);
-    const struct metrics_hist *delivery[MT__COUNT];
-    for (int t = 0; t < MT__COUNT; t++)
+    const struct metrics_hist *delivery[GW_T__COUNT];
+    for (int t = 0; t < GW_T__COUNT; t++)
         delivery[t] = &m->delivery_seconds[t];
-    visit_hists("delivery_seconds", transport_names, delivery, MT__COUNT, fn, ctx);
+    visit_hists("delivery_seconds", transport_names, delivery, GW_T__COUNT, fn, ctx);
     fn(ctx, "commits_total", NULL, (double)c->commits);
     const char *none[] = {NULL};
     const struct metrics_hist *batch[] = {&c->batch_size}, *commit[] = {&c->commit_seconds};

@@ -33,24 +33,15 @@ void metrics_hist_observe(struct metrics_hist *h, double v);
 /* The q-quantile (0..1) estimated from the buckets; 0 when empty. */
 double metrics_hist_quantile(const struct metrics_hist *h, double q);
 
-enum metrics_transport {
-    MT_REST,     /* plain HTTP requests */
-    MT_LONGPOLL, /* HTTP requests that waited */
-    MT_TCP,      /* session commands and pushes */
-    MT__COUNT
-};
-
-const char *metrics_transport_name(enum metrics_transport t);
-
 struct metrics {
-    uint64_t requests[MT__COUNT]; /* HTTP requests, session commands */
-    uint64_t published[GW_VIA__COUNT];
-    uint64_t delivered[MT__COUNT]; /* messages handed to readers */
-    uint64_t bytes_in[MT__COUNT];
-    uint64_t bytes_out[MT__COUNT];
-    int64_t open[MT__COUNT]; /* HTTP connections, waiting long-polls, sessions */
+    uint64_t requests[GW_T__COUNT];  /* HTTP requests, session commands */
+    uint64_t published[GW_T__COUNT]; /* by via */
+    uint64_t delivered[GW_T__COUNT]; /* messages handed to readers */
+    uint64_t bytes_in[GW_T__COUNT];
+    uint64_t bytes_out[GW_T__COUNT];
+    int64_t open[GW_T__COUNT]; /* HTTP connections, waiting long-polls, sessions */
     /* accepted publish -> message handed to a reader's connection */
-    struct metrics_hist delivery_seconds[MT__COUNT];
+    struct metrics_hist delivery_seconds[GW_T__COUNT];
 };
 
 void metrics_init(struct metrics *m);

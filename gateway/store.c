@@ -32,6 +32,8 @@ enum stmt_id {
     ST_MESSAGE,
     ST_CHANNELS,
     ST_TOP,
+    ST_READ_BEGIN,
+    ST_READ_END,
     ST__COUNT
 };
 
@@ -60,6 +62,9 @@ static const struct stmt_def stmt_defs[ST__COUNT] = {
     [ST_CHANNELS] = {STORE_READER,
                      "SELECT name, msg_count, last_seq, last_ts FROM channels ORDER BY name"},
     [ST_TOP] = {STORE_READER, "SELECT last_seq FROM channels WHERE name = ?1"},
+    /* A page and its channel's top from one snapshot. */
+    [ST_READ_BEGIN] = {STORE_READER, "BEGIN"},
+    [ST_READ_END] = {STORE_READER, "COMMIT"},
 };
 
 struct store {
@@ -282,7 +287,7 @@ static enum gw_err append_one(struct store *s, const struct gw_msg *m, int64_t t
     sqlite3_bind_text(ins, 3, m->sender, (int)m->sender_len, SQLITE_STATIC);
     sqlite3_bind_text(ins, 4, m->body, (int)m->body_len, SQLITE_STATIC);
     sqlite3_bind_int64(ins, 5, ts);
-    sqlite3_bind_text(ins, 6, gw_via_name(m->via), -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 6, gw_transport_name(m->via), -1, SQLITE_STATIC);
     if ((err = step_done(s, ST_INSERT_MSG, "inserting the message", why)) != GW_OK)
         return err;
     *id = sqlite3_last_insert_rowid(s->db);
@@ -367,48 +372,91 @@ static void read_row(sqlite3_stmt *st, struct gw_msg *m)
     m->body = gw_xmemdup(sqlite3_column_text(st, 3), m->body_len);
     m->ts_ms = sqlite3_column_int64(st, 4);
     if (gw_via_parse((const char *)sqlite3_column_text(st, 5), &m->via) < 0)
-        m->via = GW_VIA_REST; /* NEEDSWORK: a via written by a newer binary */
+        m->via = GW_T_REST; /* NEEDSWORK: a via written by a newer binary */
 }
 
-enum gw_err store_history(struct store *s, const char *channel, int64_t since, unsigned limit,
-                          struct gw_msg **out, size_t *n, char why[GW_ERRLEN])
+static void add_gap(struct gw_page *p, size_t *cap, int64_t from, int64_t to)
 {
-    return store_history_upto(s, channel, since, INT64_MAX, limit, out, n, why);
+    if (p->ngaps == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        struct gw_gap *grown = gw_xrealloc(p->gaps, *cap * sizeof(*grown));
+        p->gaps = grown;
+    }
+    p->gaps[p->ngaps++] = (struct gw_gap){.from = from, .to = to, .before = p->n};
 }
 
-enum gw_err store_history_upto(struct store *s, const char *channel, int64_t since, int64_t max_seq,
-                               unsigned limit, struct gw_msg **out, size_t *n, char why[GW_ERRLEN])
+/* The rows of a page, into p; see store_page. */
+static enum gw_err read_page(struct store *s, const char *channel, int64_t since, int64_t hi,
+                             unsigned limit, size_t max_bytes, struct gw_page *p,
+                             char why[GW_ERRLEN])
 {
     sqlite3_stmt *st = s->st[ST_HISTORY];
-    struct gw_msg *msgs = NULL;
-    size_t count = 0, cap = 0;
+    size_t cap = 0, gcap = 0, bytes = 0;
+    int64_t expected = since + 1;
     enum gw_err err = GW_OK;
+    struct gw_msg m;
     int rc;
 
     sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, since);
     sqlite3_bind_int64(st, 3, limit);
-    sqlite3_bind_int64(st, 4, max_seq);
+    sqlite3_bind_int64(st, 4, hi);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct gw_msg *grown = gw_xrealloc(msgs, cap * sizeof(*grown));
-            msgs = grown;
+        memset(&m, 0, sizeof(m));
+        read_row(st, &m);
+        snprintf(m.channel, sizeof(m.channel), "%s", channel);
+        if (m.seq > expected)
+            add_gap(p, &gcap, expected, m.seq - 1);
+        size_t size = gw_msg_wire_len(&m);
+        if (p->n && bytes + size > max_bytes) {
+            /* Read again next time: the cursor says where the page stopped. */
+            gw_msg_release(&m);
+            p->full = 1;
+            break;
         }
-        memset(&msgs[count], 0, sizeof(msgs[count]));
-        read_row(st, &msgs[count]);
-        snprintf(msgs[count].channel, sizeof(msgs[count].channel), "%s", channel);
-        count++;
+        if (p->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct gw_msg *grown = gw_xrealloc(p->msgs, cap * sizeof(*grown));
+            p->msgs = grown;
+        }
+        p->msgs[p->n++] = m;
+        bytes += size;
+        expected = m.seq + 1;
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         err = fail(s, "reading the channel", why);
-        gw_msgs_free(msgs, count);
-        msgs = NULL;
-        count = 0;
-    }
     sqlite3_reset(st);
-    *out = msgs;
-    *n = count;
+    if (err != GW_OK)
+        return err;
+    if (p->n == limit)
+        p->full = 1;
+    /* Nothing stored between the last row and the top: the rest is a hole too. */
+    if (!p->full && expected <= hi)
+        add_gap(p, &gcap, expected, hi);
+    p->next_since =
+        p->ngaps && p->gaps[p->ngaps - 1].to >= expected ? p->gaps[p->ngaps - 1].to : expected - 1;
+    return GW_OK;
+}
+
+enum gw_err store_page(struct store *s, const char *channel, int64_t since, int64_t upto,
+                       unsigned limit, size_t max_bytes, struct gw_page *out, char why[GW_ERRLEN])
+{
+    enum gw_err err;
+
+    memset(out, 0, sizeof(*out));
+    out->next_since = since;
+    if ((err = step_done(s, ST_READ_BEGIN, "starting a read", why)) != GW_OK)
+        return err;
+    err = store_channel_top(s, channel, &out->top, why);
+    if (err == GW_OK && limit > 0 && since < out->top && since < upto)
+        err = read_page(s, channel, since, upto < out->top ? upto : out->top, limit, max_bytes, out,
+                        why);
+    if (!sqlite3_get_autocommit(s->db)) {
+        char ignored[GW_ERRLEN];
+        step_done(s, ST_READ_END, "ending a read", err == GW_OK ? why : ignored);
+    }
+    if (err != GW_OK)
+        gw_page_release(out);
     return err;
 }
 

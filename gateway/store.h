@@ -6,8 +6,9 @@
  * library's reason in why. Depends on gw.h, model.h, log.h.
  *
  * One struct store is one connection and is used by one thread at a time:
- * the writer's by the writer thread (store_append), the reader's by the loop
- * thread (store_history, store_message, store_channels). WAL lets the reader
+ * the writer's by the writer thread (store_append), the reader's by the
+ * reader thread (store_page, store_channel_top, store_message,
+ * store_channels). WAL lets the reader
  * run beside the writer and see every transaction committed before its
  * statement began.
  */
@@ -53,16 +54,16 @@ enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n,
                          char why[GW_ERRLEN]);
 
 /*
- * Messages of channel with seq > since, oldest first, at most limit. *out is
- * a new array of *n messages (free with gw_msgs_free), NULL when *n is 0. An
- * unknown channel gives zero messages.
+ * A page of channel (see struct gw_page in model.h): messages with since <
+ * seq <= upto, oldest first, at most limit of them and at most max_bytes of
+ * their JSON form (gw_msg_wire_len; at least one message), with the holes
+ * met on the way and the channel's top, all from one snapshot. A hole is
+ * reported where the store lacks seqs it should have (before a row, or
+ * between the last row and min(top, upto) when the page is not full). An
+ * unknown channel is an empty page with top 0. On failure *out is empty.
  */
-enum gw_err store_history(struct store *s, const char *channel, int64_t since, unsigned limit,
-                          struct gw_msg **out, size_t *n, char why[GW_ERRLEN]);
-
-/* store_history limited to messages with seq <= max_seq. */
-enum gw_err store_history_upto(struct store *s, const char *channel, int64_t since, int64_t max_seq,
-                               unsigned limit, struct gw_msg **out, size_t *n, char why[GW_ERRLEN]);
+enum gw_err store_page(struct store *s, const char *channel, int64_t since, int64_t upto,
+                       unsigned limit, size_t max_bytes, struct gw_page *out, char why[GW_ERRLEN]);
 
 /* The channel's last seq into *top; 0 for a channel with no messages. */
 enum gw_err store_channel_top(struct store *s, const char *channel, int64_t *top,

@@ -80,7 +80,7 @@ static void fuzz_publish(const char *in, size_t len)
     memset(&m, 0, sizeof(m));
     m.id = 1;
     m.seq = 1;
-    m.via = GW_VIA_REST;
+    m.via = GW_T_REST;
     memcpy(m.channel, "fz", 3);
     m.sender = p.sender ? p.sender : (char *)GW_SENDER_DEFAULT;
     m.sender_len = p.sender ? p.sender_len : strlen(GW_SENDER_DEFAULT);

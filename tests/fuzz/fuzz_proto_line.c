@@ -350,7 +350,7 @@ static void check_replies(enum gw_err err, const char *why, const struct proto_c
         memset(&m, 0, sizeof(m));
         m.id = 1;
         m.seq = 1;
-        m.via = GW_VIA_TCP;
+        m.via = GW_T_TCP;
         if (cmd->channel_len <= GW_CHANNEL_MAX)
             memcpy(m.channel, cmd->channel, cmd->channel_len); /* may hold NULs: fine here */
         m.sender = (char *)(cmd->sender ? cmd->sender : GW_SENDER_DEFAULT);

@@ -128,19 +128,17 @@ def empty_after_the_wait():
 
 
 @test
-def only_later_seqs_release():
-    """a waiter past the top is released only by a seq beyond its since"""
+def past_the_top_is_refused():
+    """a long-poll past the top is refused at once (invalid_cursor), not held: a stale cursor is told"""
     gw = shared.get()
-    before = held(gw)
-    w = Waiters(gw, 'lp-ahead', 2, 30, 1)
-    settle(gw, 1, before)
     gw.publish('lp-ahead', 'seq 1')
-    gw.publish('lp-ahead', 'seq 2')
-    time.sleep(0.5)
-    check(not w.results, 'a waiter with since 2 answered before seq 3 existed: %r' % w.results)
-    gw.publish('lp-ahead', 'seq 3')
-    (st, body, _), = w.join()
-    eq([m['seq'] for m in body['messages']], [3], 'only seq 3')
+    for since in (2, 100):
+        t0 = time.monotonic()
+        r = gw.get('/v1/channels/lp-ahead/messages?since=%d&wait=30' % since)
+        check_error(r, 400, 'invalid_cursor', 'since=%d&wait=30' % since)
+        check(time.monotonic() - t0 < 5, 'answered at once (took %.2f s)' % (time.monotonic() - t0))
+    st, body, _ = poll(gw, 'lp-ahead', 0, 30)
+    eq([m['seq'] for m in body['messages']], [1], 'since 0 still reads seq 1')
 
 
 @test

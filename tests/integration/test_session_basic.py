@@ -11,7 +11,7 @@ sys.dont_write_bytecode = True
 import time
 
 import harness
-from harness import test, check, eq, check_message, check_hello, check_session_error, Session
+from harness import test, check, eq, check_message, check_hello, check_session_error, check_error, Session
 
 shared = harness.Shared()
 
@@ -376,8 +376,7 @@ def hist_matches_rest():
     with Session(gw) as s:
         s.request('PUB sb-hist from tcp')
         for args, q in [('', {}), ('0', {'since': 0}), ('3', {'since': 3}), ('3 2', {'since': 3, 'limit': 2}),
-                        ('0 1000', {'since': 0, 'limit': 1000}), ('8', {'since': 8}), ('0 0', {'since': 0, 'limit': 0}),
-                        ('20', {'since': 20})]:
+                        ('0 1000', {'since': 0, 'limit': 1000}), ('8', {'since': 8}), ('0 0', {'since': 0, 'limit': 0})]:
             env = gw.read('sb-hist', **q)
             r = s.request(('HIST sb-hist ' + args).strip())
             check_ok(r, 'hist')
@@ -391,6 +390,11 @@ def hist_matches_rest():
             check_ok(rj, 'hist', 'hj')
             eq(rj['messages'], env['messages'], 'JSON hist %s vs REST' % q)
             eq(rj['next_since'], env['next_since'], 'JSON hist next_since %s' % q)
+        # past the top: the same refusal on both
+        check_error(gw.get('/v1/channels/sb-hist/messages?since=20'), 400, 'invalid_cursor', 'GET since=20')
+        check_session_error(s.request('HIST sb-hist 20'), 'invalid_cursor', op='hist')
+        check_session_error(s.request_json({'op': 'hist', 'channel': 'sb-hist', 'since': 20, 'tag': 'hc'}),
+                            'invalid_cursor', op='hist', tag='hc')
         eq([m['via'] for m in s.request('HIST sb-hist')['messages']], ['rest'] * 7 + ['tcp'], 'via')
         r = s.request('HIST sb-hist-none')
         check_ok(r, 'hist')

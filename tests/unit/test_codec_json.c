@@ -85,7 +85,7 @@ static void test_ts_against_gmtime(void)
 
 /* A message whose strings point at static bytes (never released). */
 static struct gw_msg msg_of(int64_t id, const char *channel, int64_t seq, const char *sender,
-                            const char *body, size_t body_len, int64_t ts_ms, enum gw_via via)
+                            const char *body, size_t body_len, int64_t ts_ms, enum gw_transport via)
 {
     struct gw_msg m;
     memset(&m, 0, sizeof(m));
@@ -103,7 +103,7 @@ static struct gw_msg msg_of(int64_t id, const char *channel, int64_t seq, const 
 
 static void test_msg_encode(void)
 {
-    struct gw_msg m = msg_of(42, "news", 7, "ann", B("hi"), 1795511702417, GW_VIA_REST);
+    struct gw_msg m = msg_of(42, "news", 7, "ann", B("hi"), 1795511702417, GW_T_REST);
     size_t len = 0;
     char *s = codec_msg_encode(&m, &len);
     static const char want[] =
@@ -114,7 +114,7 @@ static void test_msg_encode(void)
     free(s);
 
     static const char body[] = "q\"b\\s/n\nt\tz\0e\xc3\xa9";
-    m = msg_of(9007199254740993, "a.b_c-d", 1, "x", B(body), 0, GW_VIA_TCP);
+    m = msg_of(9007199254740993, "a.b_c-d", 1, "x", B(body), 0, GW_T_TCP);
     s = codec_msg_encode(&m, &len);
     static const char want2[] =
         "{\"id\":9007199254740993,\"channel\":\"a.b_c-d\",\"seq\":1,\"sender\":\"x\","
@@ -127,14 +127,14 @@ static void test_msg_encode(void)
 
 static void test_integers(void)
 {
-    struct gw_msg m = msg_of(INT64_MAX, "c", INT64_MIN, "s", "b", 1, 0, GW_VIA_REST);
+    struct gw_msg m = msg_of(INT64_MAX, "c", INT64_MIN, "s", "b", 1, 0, GW_T_REST);
     size_t len;
     char *s = codec_msg_encode(&m, &len);
 
     ok(s && strstr(s, "\"id\":9223372036854775807,") != NULL, "msg_encode: id INT64_MAX");
     ok(s && strstr(s, "\"seq\":-9223372036854775808,") != NULL, "msg_encode: seq INT64_MIN");
     free(s);
-    m = msg_of(0, "c", -1, "s", "b", 1, 0, GW_VIA_REST);
+    m = msg_of(0, "c", -1, "s", "b", 1, 0, GW_T_REST);
     s = codec_msg_encode(&m, &len);
     ok(s && strstr(s, "{\"id\":0,") == s && strstr(s, "\"seq\":-1,") != NULL,
        "msg_encode: id 0, seq -1");
@@ -156,7 +156,8 @@ static void test_integers(void)
         char want[96];
         snprintf(want, sizeof(want), "{\"channel\":\"c\",\"messages\":[],\"next_since\":%s}",
                  cases[i].text);
-        s = codec_history_encode("c", NULL, 0, cases[i].v, &len);
+        struct gw_page p = {.next_since = cases[i].v};
+        s = codec_history_encode("c", &p, &len);
         is_str(s, want, "history_encode: next_since %s", cases[i].text);
         free(s);
     }
@@ -183,9 +184,10 @@ static void test_history_encode(void)
     size_t len;
     char *s;
 
-    msgs[0] = msg_of(3, "c", 4, "a", B("one"), 1000, GW_VIA_REST);
-    msgs[1] = msg_of(5, "c", 5, "b", B("two"), 2001, GW_VIA_TCP);
-    s = codec_history_encode("c", msgs, 2, 5, &len);
+    msgs[0] = msg_of(3, "c", 4, "a", B("one"), 1000, GW_T_REST);
+    msgs[1] = msg_of(5, "c", 5, "b", B("two"), 2001, GW_T_TCP);
+    struct gw_page p = {.msgs = msgs, .n = 2, .next_since = 5};
+    s = codec_history_encode("c", &p, &len);
     is_str(s,
            "{\"channel\":\"c\",\"messages\":["
            "{\"id\":3,\"channel\":\"c\",\"seq\":4,\"sender\":\"a\",\"body\":\"one\","
@@ -196,10 +198,57 @@ static void test_history_encode(void)
     is_uint(len, s ? strlen(s) : 0, "history_encode: *len");
     free(s);
 
-    s = codec_history_encode("empty", NULL, 0, 17, &len);
+    struct gw_page empty = {.next_since = 17};
+    s = codec_history_encode("empty", &empty, &len);
     is_str(s, "{\"channel\":\"empty\",\"messages\":[],\"next_since\":17}",
            "history_encode: no messages gives an empty array and keeps next_since");
     free(s);
+
+    /* Holes are said in "gaps", between "messages" and "next_since". */
+    struct gw_gap gaps[2] = {{.from = 1, .to = 3, .before = 0}, {.from = 6, .to = 9, .before = 2}};
+    struct gw_page holed = {.msgs = msgs, .n = 2, .gaps = gaps, .ngaps = 2, .next_since = 9};
+    s = codec_history_encode("c", &holed, &len);
+    is_str(s,
+           "{\"channel\":\"c\",\"messages\":["
+           "{\"id\":3,\"channel\":\"c\",\"seq\":4,\"sender\":\"a\",\"body\":\"one\","
+           "\"ts\":\"1970-01-01T00:00:01.000Z\",\"via\":\"rest\"},"
+           "{\"id\":5,\"channel\":\"c\",\"seq\":5,\"sender\":\"b\",\"body\":\"two\","
+           "\"ts\":\"1970-01-01T00:00:02.001Z\",\"via\":\"tcp\"}],"
+           "\"gaps\":[{\"from\":1,\"to\":3},{\"from\":6,\"to\":9}],\"next_since\":9}",
+           "history_encode: gaps between messages and next_since");
+    free(s);
+}
+
+/* gw_msg_wire_len is what byte bounds count: it must be the encoder's length exactly. */
+static void test_wire_len(void)
+{
+    static const struct {
+        const char *sender, *body;
+        size_t body_len;
+        int64_t id, seq, ts;
+    } cases[] = {
+        {"a", "plain", 5, 1, 1, 0},
+        {"ana", "", 0, 9223372036854775807, 9223372036854775807, 1795511702417},
+        {"s\"q", "quote \" back \\ slash", 20, 10, 99, 1},
+        {"x", "\n\r\t\b\f", 5, 123, 7, 1000},
+        {"ctl", "\x01\x02\x1f\x7f", 4, 5, 5, 5},
+        {"utf",
+         "\xc3\xa7"
+         "a va \xe2\x82\xac \xf0\x9f\x98\x80",
+         15, 1, 2, 3},
+        {"bad", "\xff\xc3(\xed\xa0\x80", 6, 1, 2, 3},
+        {"nul", "a\0b", 3, 1, 1, 1},
+        {"neg", "x", 1, -1, -5, -1},
+    };
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        struct gw_msg m = msg_of(cases[i].id, "chan-._9", cases[i].seq, cases[i].sender,
+                                 cases[i].body, cases[i].body_len, cases[i].ts, GW_T_TCP);
+        size_t len;
+        char *s = codec_msg_encode(&m, &len);
+        is_uint(gw_msg_wire_len(&m), len, "wire_len matches the encoder for case %zu", i);
+        free(s);
+    }
 }
 
 static void test_channels_encode(void)
@@ -561,7 +610,7 @@ static void test_encode_any_bytes(void)
             memcpy(body + len, pc + 1, pc[0]);
             len += pc[0];
         }
-        struct gw_msg m = msg_of(1, "c", 1, "", (const char *)body, len, 0, GW_VIA_REST);
+        struct gw_msg m = msg_of(1, "c", 1, "", (const char *)body, len, 0, GW_T_REST);
         m.sender = (char *)body;
         m.sender_len = len;
         size_t olen;
@@ -599,7 +648,7 @@ static void test_encode_any_bytes(void)
     unsigned wrong = 0;
     for (int c = 0; c < 0x80; c++) {
         char one = (char)c;
-        struct gw_msg m = msg_of(1, "c", 1, "s", &one, 1, 0, GW_VIA_REST);
+        struct gw_msg m = msg_of(1, "c", 1, "s", &one, 1, 0, GW_T_REST);
         size_t olen;
         char *s = codec_msg_encode(&m, &olen);
         json_t *root = json_loadb(s, olen, JSON_ALLOW_NUL, NULL);
@@ -658,6 +707,7 @@ int main(void)
     test_msg_encode();
     test_integers();
     test_history_encode();
+    test_wire_len();
     test_channels_encode();
     test_small_encoders();
     test_decode_table();

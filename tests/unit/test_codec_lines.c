@@ -30,7 +30,7 @@
 /* A message whose strings point at static bytes (never released). */
 static struct gw_msg msg_of(int64_t id, const char *channel, int64_t seq, const char *sender,
                             size_t sender_len, const char *body, size_t body_len, int64_t ts_ms,
-                            enum gw_via via)
+                            enum gw_transport via)
 {
     struct gw_msg m;
     memset(&m, 0, sizeof(m));
@@ -51,8 +51,7 @@ static const char sender1[] = "ana \xc3\xa9";
 
 static struct gw_msg sample_msg(void)
 {
-    return msg_of(9007199254740993, "a.b_c-D9", 42, B(sender1), B(body1), 1795511702417,
-                  GW_VIA_TCP);
+    return msg_of(9007199254740993, "a.b_c-D9", 42, B(sender1), B(body1), 1795511702417, GW_T_TCP);
 }
 
 /*
@@ -140,7 +139,8 @@ static void emit_ok_unsub(struct buf *b, const char *tag, size_t tag_len)
 
 static void emit_ok_hist(struct buf *b, const char *tag, size_t tag_len)
 {
-    codec_line_ok_hist(b, "hist-ch", hist_msgs, 3, 12, tag, tag_len);
+    struct gw_page p = {.msgs = hist_msgs, .n = 3, .next_since = 12};
+    codec_line_ok_hist(b, "hist-ch", &p, tag, tag_len);
 }
 
 static void emit_ok_channels(struct buf *b, const char *tag, size_t tag_len)
@@ -236,9 +236,9 @@ static const struct line_kind {
 
 static void setup_fixtures(void)
 {
-    hist_msgs[0] = msg_of(3, "hist-ch", 10, B("a"), B("one"), 1000, GW_VIA_REST);
-    hist_msgs[1] = msg_of(5, "hist-ch", 11, B("b"), B("t\0w\"o"), 2001, GW_VIA_TCP);
-    hist_msgs[2] = msg_of(8, "hist-ch", 12, B(sender1), B(body1), -1, GW_VIA_REST);
+    hist_msgs[0] = msg_of(3, "hist-ch", 10, B("a"), B("one"), 1000, GW_T_REST);
+    hist_msgs[1] = msg_of(5, "hist-ch", 11, B("b"), B("t\0w\"o"), 2001, GW_T_TCP);
+    hist_msgs[2] = msg_of(8, "hist-ch", 12, B(sender1), B(body1), -1, GW_T_REST);
     memset(chan_infos, 0, sizeof(chan_infos));
     snprintf(chan_infos[0].name, sizeof(chan_infos[0].name), "alpha");
     chan_infos[0].messages = 2;
@@ -343,9 +343,9 @@ static void test_message(void)
 {
     struct gw_msg msgs[4];
     msgs[0] = sample_msg();
-    msgs[1] = msg_of(1, "c", 1, B("anonymous"), B(""), 0, GW_VIA_REST);
-    msgs[2] = msg_of(INT64_MAX, "x", INT64_MAX, B("s"), B("\0"), -1, GW_VIA_REST);
-    msgs[3] = msg_of(0, "y", -1, B("s"), B("</script>\x7f\x01"), 253402300799999, GW_VIA_TCP);
+    msgs[1] = msg_of(1, "c", 1, B("anonymous"), B(""), 0, GW_T_REST);
+    msgs[2] = msg_of(INT64_MAX, "x", INT64_MAX, B("s"), B("\0"), -1, GW_T_REST);
+    msgs[3] = msg_of(0, "y", -1, B("s"), B("</script>\x7f\x01"), 253402300799999, GW_T_TCP);
 
     for (size_t i = 0; i < GW_ARRAY_SIZE(msgs); i++) {
         struct buf b = BUF_INIT;
@@ -457,7 +457,8 @@ static void test_ok_hist(void)
         struct buf b = BUF_INIT;
         char what[64];
         snprintf(what, sizeof(what), "ok_hist with %zu messages", n);
-        codec_line_ok_hist(&b, "hist-ch", n ? hist_msgs : NULL, n, 10 + (int64_t)n, NULL, 0);
+        struct gw_page p = {.msgs = n ? hist_msgs : NULL, .n = n, .next_since = 10 + (int64_t)n};
+        codec_line_ok_hist(&b, "hist-ch", &p, NULL, 0);
         json_t *root = check_line(b.data, b.len, "ok",
                                   KEYS("type", "op", "channel", "messages", "next_since"), what);
         if (!root) {
@@ -758,7 +759,7 @@ static uint32_t random_cp(bool no_lf)
  */
 static bool pushes_back(const char *body, size_t body_len, const char *want, size_t want_len)
 {
-    struct gw_msg m = msg_of(1, "rt", 1, B("anonymous"), body, body_len, 0, GW_VIA_TCP);
+    struct gw_msg m = msg_of(1, "rt", 1, B("anonymous"), body, body_len, 0, GW_T_TCP);
     struct buf b = BUF_INIT;
     bool good;
 

@@ -121,7 +121,7 @@ static struct core_publish_req req_of(const char *channel, size_t channel_len, c
     r.sender_len = sender_len;
     r.body = body;
     r.body_len = body_len;
-    r.via = GW_VIA_REST;
+    r.via = GW_T_REST;
     return r;
 }
 
@@ -222,7 +222,7 @@ static void test_good_publish(void)
     int base = completed;
 
     memset(&s, 0, sizeof(s));
-    req.via = GW_VIA_TCP;
+    req.via = GW_T_TCP;
     int64_t before = wall_ms();
     is_int(core_publish(core, &req, record, &s, why), GW_OK, "good publish accepted");
     is_int(s.calls, 0, "good publish: no callback before the loop completes it");
@@ -240,7 +240,7 @@ static void test_good_publish(void)
     is_int(s.msg.seq, 1, "good publish: seq 1 in a new channel");
     ok(s.msg.ts_ms >= before - 1000 && s.msg.ts_ms <= after + 1000,
        "good publish: ts %lld is the commit time", (long long)s.msg.ts_ms);
-    is_int(s.msg.via, GW_VIA_TCP, "good publish: via tcp");
+    is_int(s.msg.via, GW_T_TCP, "good publish: via tcp");
     is_str(s.msg.channel, "news", "good publish: channel (copied at publish)");
     is_mem(s.msg.sender, s.msg.sender_len, "ann", 3, "good publish: sender (copied at publish)");
     is_mem(s.msg.body, s.msg.body_len, "hello", 5, "good publish: body (copied at publish)");
@@ -251,7 +251,7 @@ static void test_good_publish(void)
     struct gw_msg m;
     is_int(core_message(core, (uint64_t)s.msg.id, &m, why), GW_OK, "good publish: readable by id");
     is_mem(m.body, m.body_len, "hello", 5, "good publish: stored body");
-    is_int(m.via, GW_VIA_TCP, "good publish: stored via");
+    is_int(m.via, GW_T_TCP, "good publish: stored via");
     gw_msg_release(&m);
     slot_release(&s);
 }

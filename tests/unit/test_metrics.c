@@ -35,8 +35,8 @@ static void test_render(void)
     memset(&c, 0, sizeof(c));
     metrics_hist_init(&c.batch_size, metrics_size_bounds);
     metrics_hist_init(&c.commit_seconds, metrics_seconds_bounds);
-    m.published[GW_VIA_TCP] = 7;
-    m.open[MT_LONGPOLL] = 3;
+    m.published[GW_T_TCP] = 7;
+    m.open[GW_T_LONGPOLL] = 3;
     metrics_hist_observe(&c.batch_size, 3);
     metrics_render_prometheus(&m, &c, &out);
     ok(strstr(out.data, "visavis_messages_published_total{via=\"tcp\"} 7\n") != NULL,

@@ -92,7 +92,7 @@ static int sql_exec(const char *path, const char *sql)
 
 /* A message to append, owning copies of its strings. */
 static struct gw_msg mk(const char *channel, const char *sender, const char *body, size_t body_len,
-                        enum gw_via via)
+                        enum gw_transport via)
 {
     struct gw_msg m;
     memset(&m, 0, sizeof(m));
@@ -120,6 +120,22 @@ static void release_all(struct gw_msg *msgs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         gw_msg_release(&msgs[i]);
+}
+
+/* The messages of a page (store_page without bounds but limit), as store_history gave them. */
+static enum gw_err store_history(struct store *r, const char *channel, int64_t since,
+                                 unsigned limit, struct gw_msg **out, size_t *n,
+                                 char why[GW_ERRLEN])
+{
+    struct gw_page p;
+    enum gw_err err = store_page(r, channel, since, INT64_MAX, limit, SIZE_MAX, &p, why);
+
+    *out = p.msgs;
+    *n = p.n;
+    p.msgs = NULL;
+    p.n = 0;
+    gw_page_release(&p);
+    return err;
 }
 
 /* Number of messages in a channel's history (limit 1000), or -1 on error. */
@@ -159,11 +175,11 @@ static void test_append_and_read(struct store *w, struct store *r, struct ids *s
     struct gw_msg batch[5];
     int64_t before = now_ms();
 
-    batch[0] = mk("alpha", "ann", "a1", 2, GW_VIA_REST);
-    batch[1] = mk("beta", "bob", "b1", 2, GW_VIA_TCP);
-    batch[2] = mk("alpha", "ann", "a2", 2, GW_VIA_REST);
-    batch[3] = mk("alpha", "cy", "a3", 2, GW_VIA_TCP);
-    batch[4] = mk("beta", "bob", "b2", 2, GW_VIA_REST);
+    batch[0] = mk("alpha", "ann", "a1", 2, GW_T_REST);
+    batch[1] = mk("beta", "bob", "b1", 2, GW_T_TCP);
+    batch[2] = mk("alpha", "ann", "a2", 2, GW_T_REST);
+    batch[3] = mk("alpha", "cy", "a3", 2, GW_T_TCP);
+    batch[4] = mk("beta", "bob", "b2", 2, GW_T_REST);
     enum gw_err err = append(w, batch, 5, why);
     int64_t after = now_ms();
     if (!is_int(err, GW_OK, "append batch of 5 over two channels"))
@@ -188,8 +204,8 @@ static void test_append_and_read(struct store *w, struct store *r, struct ids *s
 
     /* Second transaction: seq and id carry on, ts does not go back. */
     struct gw_msg more[2];
-    more[0] = mk("alpha", "ann", "a4", 2, GW_VIA_REST);
-    more[1] = mk("gamma", "gil", "g1", 2, GW_VIA_REST);
+    more[0] = mk("alpha", "ann", "a4", 2, GW_T_REST);
+    more[1] = mk("gamma", "gil", "g1", 2, GW_T_REST);
     err = append(w, more, 2, why);
     is_int(err, GW_OK, "append a second batch");
     is_int(more[0].seq, 4, "alpha continues at seq 4");
@@ -207,7 +223,7 @@ static void test_append_and_read(struct store *w, struct store *r, struct ids *s
     if (is_uint(n, 4, "history alpha: 4 messages")) {
         static const char *const bodies[] = {"a1", "a2", "a3", "a4"};
         static const char *const senders[] = {"ann", "ann", "cy", "ann"};
-        static const enum gw_via vias[] = {GW_VIA_REST, GW_VIA_REST, GW_VIA_TCP, GW_VIA_REST};
+        static const enum gw_transport vias[] = {GW_T_REST, GW_T_REST, GW_T_TCP, GW_T_REST};
         const int64_t ids[] = {batch[0].id, batch[2].id, batch[3].id, more[0].id};
         for (size_t i = 0; i < 4; i++) {
             is_int(out[i].seq, (int64_t)i + 1, "history alpha[%zu] seq", i);
@@ -267,7 +283,7 @@ static void test_append_and_read(struct store *w, struct store *r, struct ids *s
     is_str(m.channel, "beta", "message: channel");
     is_mem(m.sender, m.sender_len, "bob", 3, "message: sender");
     is_mem(m.body, m.body_len, "b1", 2, "message: body");
-    is_int(m.via, GW_VIA_TCP, "message: via");
+    is_int(m.via, GW_T_TCP, "message: via");
     is_int(m.ts_ms, batch[1].ts_ms, "message: ts");
     gw_msg_release(&m);
 
@@ -295,9 +311,9 @@ static void test_channels(struct store *w, struct store *r, struct ids *seen)
 
     /* Channels created out of name order come back sorted by name. */
     struct gw_msg m[3];
-    m[0] = mk("zeta", "z", "z", 1, GW_VIA_REST);
-    m[1] = mk("Zulu", "z", "z", 1, GW_VIA_REST);
-    m[2] = mk("delta", "d", "d", 1, GW_VIA_REST);
+    m[0] = mk("zeta", "z", "z", 1, GW_T_REST);
+    m[1] = mk("Zulu", "z", "z", 1, GW_T_REST);
+    m[2] = mk("delta", "d", "d", 1, GW_T_REST);
     is_int(append(w, m, 3, why), GW_OK, "append to zeta, Zulu, delta");
     seen->max_id = m[2].id;
 
@@ -331,9 +347,9 @@ static void test_bodies(struct store *w, struct store *r)
     char *big = gw_xmalloc(GW_BODY_MAX);
     for (size_t i = 0; i < GW_BODY_MAX; i++)
         big[i] = (char)('a' + i % 26);
-    m[0] = mk("bodies", "s", nul_body, sizeof(nul_body) - 1, GW_VIA_REST);
-    m[1] = mk("bodies", "s", "", 0, GW_VIA_REST);
-    m[2] = mk("bodies", "s\xc3\xa9nder", big, GW_BODY_MAX, GW_VIA_TCP);
+    m[0] = mk("bodies", "s", nul_body, sizeof(nul_body) - 1, GW_T_REST);
+    m[1] = mk("bodies", "s", "", 0, GW_T_REST);
+    m[2] = mk("bodies", "s\xc3\xa9nder", big, GW_BODY_MAX, GW_T_TCP);
     free(big);
     is_int(append(w, m, 3, why), GW_OK, "append bodies with NULs, empty, %d bytes", GW_BODY_MAX);
 
@@ -380,9 +396,9 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     }
 
     struct gw_msg m[3];
-    m[0] = mk("alpha", "s", "fine", 4, GW_VIA_REST);
-    m[1] = mk("newchan", "s", "fine too", 8, GW_VIA_REST);
-    m[2] = mk("alpha", "s", "boom", 4, GW_VIA_REST);
+    m[0] = mk("alpha", "s", "fine", 4, GW_T_REST);
+    m[1] = mk("newchan", "s", "fine too", 8, GW_T_REST);
+    m[2] = mk("alpha", "s", "boom", 4, GW_T_REST);
     enum gw_err err = append(w, m, 3, why);
     is_str(gw_err_code(err), gw_err_code(GW_E_STORE), "append with a failing message: GW_E_STORE");
     ok(strstr(why, "boom trigger") != NULL, "failed append: why has SQLite's reason (\"%s\")", why);
@@ -398,8 +414,8 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     release_all(m, 3);
 
     /* The contract says the messages are unchanged, whatever they held. */
-    m[0] = mk("alpha", "s", "fine", 4, GW_VIA_REST);
-    m[1] = mk("alpha", "s", "boom", 4, GW_VIA_REST);
+    m[0] = mk("alpha", "s", "fine", 4, GW_T_REST);
+    m[1] = mk("alpha", "s", "boom", 4, GW_T_REST);
     m[0].id = m[1].id = -7;
     m[0].seq = m[1].seq = -8;
     m[0].ts_ms = m[1].ts_ms = -9;
@@ -414,7 +430,7 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     /* Nothing is left half-done: the next append works and seq has no gap. */
     if (sql_exec(path, "DROP TRIGGER boom;") < 0)
         bail_out("could not drop the trigger");
-    m[0] = mk("alpha", "s", "boom", 4, GW_VIA_REST);
+    m[0] = mk("alpha", "s", "boom", 4, GW_T_REST);
     err = append(w, m, 1, why);
     if (!is_int(err, GW_OK, "append after the failure works"))
         diag("why: %s", why);
@@ -422,6 +438,138 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     ok(m[0].id > seen->max_id, "append after the failure: id above every earlier one");
     seen->max_id = m[0].id;
     release_all(m, 1);
+}
+
+/* Appends n messages with body body to channel, one transaction each batch of up to 16. */
+static void append_n(struct store *w, const char *channel, const char *body, size_t body_len,
+                     size_t n)
+{
+    char why[GW_ERRLEN];
+    struct gw_msg m[16];
+
+    while (n) {
+        size_t k = n < 16 ? n : 16;
+        for (size_t i = 0; i < k; i++)
+            m[i] = mk(channel, "p", body, body_len, GW_T_REST);
+        if (append(w, m, k, why) != GW_OK)
+            bail_out("append_n: %s", why);
+        release_all(m, k);
+        n -= k;
+    }
+}
+
+/* Pages bounded in count and in encoded bytes, with their top and next_since. */
+static void test_page_bounds(struct store *w, struct store *r)
+{
+    char why[GW_ERRLEN], body[1000];
+    struct gw_page p;
+
+    memset(body, 'b', sizeof(body));
+    append_n(w, "pg", body, sizeof(body), 10);
+    size_t one; /* the encoded size of one of them */
+    is_int(store_page(r, "pg", 0, INT64_MAX, 1, SIZE_MAX, &p, why), GW_OK, "page of one");
+    one = p.n ? gw_msg_wire_len(&p.msgs[0]) : 0;
+    ok(one > 1000 && one < 1200, "one message is %zu encoded bytes", one);
+    is_int(p.top, 10, "the page has the channel's top");
+    ok(p.full, "a page stopped by its limit is full");
+    is_int(p.next_since, 1, "next_since after one");
+    gw_page_release(&p);
+
+    static const struct {
+        size_t max_bytes;
+        size_t n;
+        int full;
+    } cases[] = {{1, 1, 1}, {0, 1, 1}, {2000, 1, 1}, {2500, 2, 1}, {5000, 4, 1}, {SIZE_MAX, 10, 0}};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        size_t max = cases[i].max_bytes == 2500   ? 2 * one + 10
+                     : cases[i].max_bytes == 5000 ? 4 * one + one / 2
+                     : cases[i].max_bytes == 2000 ? 2 * one - 1
+                                                  : cases[i].max_bytes;
+        is_int(store_page(r, "pg", 0, INT64_MAX, 100, max, &p, why), GW_OK, "page of %zu bytes",
+               max);
+        is_uint(p.n, cases[i].n, "%zu bytes hold %zu messages (at least one)", max, cases[i].n);
+        is_int(p.full, cases[i].full, "%zu bytes: full %d", max, cases[i].full);
+        is_int(p.next_since, (int64_t)p.n, "%zu bytes: next_since is the last seq", max);
+        is_uint(p.ngaps, 0, "%zu bytes: no gaps", max);
+        gw_page_release(&p);
+    }
+
+    /* upto caps the page; since at or past the top reads nothing but the top. */
+    is_int(store_page(r, "pg", 3, 6, 100, SIZE_MAX, &p, why), GW_OK, "page 3..6");
+    is_uint(p.n, 3, "upto 6: seqs 4, 5, 6");
+    is_int(p.next_since, 6, "upto 6: next_since 6");
+    ok(!p.full, "upto 6: not full");
+    gw_page_release(&p);
+    for (int64_t since = 10; since <= 12; since++) {
+        is_int(store_page(r, "pg", since, INT64_MAX, 100, SIZE_MAX, &p, why), GW_OK,
+               "page since %lld", (long long)since);
+        ok(p.n == 0 && p.ngaps == 0 && p.top == 10 && p.next_since == since,
+           "since %lld: empty, top 10, next_since = since", (long long)since);
+        gw_page_release(&p);
+    }
+    is_int(store_page(r, "pg-none", 0, INT64_MAX, 100, SIZE_MAX, &p, why), GW_OK, "unknown");
+    ok(p.n == 0 && p.top == 0 && p.next_since == 0 && !p.full, "an unknown channel: empty, top 0");
+    gw_page_release(&p);
+    is_int(store_page(r, "pg", 0, INT64_MAX, 0, SIZE_MAX, &p, why), GW_OK, "limit 0");
+    ok(p.n == 0 && p.top == 10 && p.next_since == 0, "limit 0: nothing, with the top");
+    gw_page_release(&p);
+
+    /* The bound counts bytes as encoded: a body of control characters takes six each. */
+    char ctl[100];
+    memset(ctl, 1, sizeof(ctl));
+    append_n(w, "pg-ctl", ctl, sizeof(ctl), 10);
+    is_int(store_page(r, "pg-ctl", 0, INT64_MAX, 100, 2000, &p, why), GW_OK, "escaped page");
+    is_uint(p.n, 2, "2000 bytes hold two messages of 100 control characters (600+ each)");
+    size_t sum = 0;
+    for (size_t i = 0; i < p.n; i++)
+        sum += gw_msg_wire_len(&p.msgs[i]);
+    ok(sum <= 2000 && sum > 1200, "what they take, %zu bytes, counts the escapes", sum);
+    gw_page_release(&p);
+}
+
+/* Holes in the store are reported where they are, never skipped in silence. */
+static void test_page_gaps(struct store *w, struct store *r, const char *path)
+{
+    char why[GW_ERRLEN];
+    struct gw_page p;
+
+    append_n(w, "holes", "x", 1, 10);
+    /* Outside damage: seqs 3..4 and 9..10 gone. */
+    sql_exec(path, "DELETE FROM messages WHERE seq IN (3, 4, 9, 10) AND channel_id = "
+                   "(SELECT id FROM channels WHERE name = 'holes')");
+    is_int(store_page(r, "holes", 0, INT64_MAX, 100, SIZE_MAX, &p, why), GW_OK, "page over holes");
+    is_uint(p.n, 6, "six messages left");
+    if (is_uint(p.ngaps, 2, "two holes")) {
+        ok(p.gaps[0].from == 3 && p.gaps[0].to == 4 && p.gaps[0].before == 2,
+           "3..4 before the third message (got %lld..%lld before %zu)", (long long)p.gaps[0].from,
+           (long long)p.gaps[0].to, p.gaps[0].before);
+        ok(p.gaps[1].from == 9 && p.gaps[1].to == 10 && p.gaps[1].before == 6,
+           "9..10 at the end (got %lld..%lld before %zu)", (long long)p.gaps[1].from,
+           (long long)p.gaps[1].to, p.gaps[1].before);
+    }
+    is_int(p.next_since, 10, "next_since goes past the last hole");
+    is_int(p.top, 10, "top 10");
+    gw_page_release(&p);
+
+    is_int(store_page(r, "holes", 2, INT64_MAX, 100, SIZE_MAX, &p, why), GW_OK, "from 2");
+    ok(p.ngaps >= 1 && p.gaps[0].from == 3 && p.gaps[0].before == 0, "from 2: the hole first");
+    ok(p.n && p.msgs[0].seq == 5, "then seq 5");
+    gw_page_release(&p);
+
+    is_int(store_page(r, "holes", 8, INT64_MAX, 100, SIZE_MAX, &p, why), GW_OK, "from 8");
+    ok(p.n == 0 && p.ngaps == 1 && p.gaps[0].from == 9 && p.gaps[0].to == 10,
+       "from 8: only the hole 9..10");
+    is_int(p.next_since, 10, "from 8: next_since 10");
+    gw_page_release(&p);
+
+    /* A full page does not claim a hole it did not reach. */
+    is_int(store_page(r, "holes", 0, INT64_MAX, 2, SIZE_MAX, &p, why), GW_OK, "limit 2");
+    ok(p.n == 2 && p.ngaps == 0 && p.full && p.next_since == 2, "limit 2: 1, 2 and no hole");
+    gw_page_release(&p);
+    is_int(store_page(r, "holes", 0, INT64_MAX, 3, SIZE_MAX, &p, why), GW_OK, "limit 3");
+    ok(p.n == 3 && p.ngaps == 1 && p.msgs[2].seq == 5 && p.next_since == 5,
+       "limit 3: 1, 2, hole 3..4, 5");
+    gw_page_release(&p);
 }
 
 static void test_reopen(const char *path, struct ids *seen)
@@ -442,8 +590,8 @@ static void test_reopen(const char *path, struct ids *seen)
     is_int(count_history(r, "bodies"), 3, "reopened: bodies still has its 3 messages");
 
     struct gw_msg m[2];
-    m[0] = mk("alpha", "s", "after restart", 13, GW_VIA_REST);
-    m[1] = mk("beta", "s", "after restart", 13, GW_VIA_REST);
+    m[0] = mk("alpha", "s", "after restart", 13, GW_T_REST);
+    m[1] = mk("beta", "s", "after restart", 13, GW_T_REST);
     is_int(append(w, m, 2, why), GW_OK, "reopened: append");
     is_int(m[0].seq, 6, "reopened: alpha's seq continues at 6");
     is_int(m[1].seq, 3, "reopened: beta's seq continues at 3");
@@ -514,7 +662,7 @@ static void test_migrations(void)
     is_int(sql_int(old, "SELECT x FROM keep_me"), 42, "old fixture: other tables untouched");
     is_int(store_open(&r, old, STORE_READER, false, why), GW_OK, "reader on the migrated fixture");
     if (w && r) {
-        struct gw_msg m = mk("c", "s", "b", 1, GW_VIA_REST);
+        struct gw_msg m = mk("c", "s", "b", 1, GW_T_REST);
         struct gw_msg *p = &m;
         is_int(store_append(w, &p, 1, why), GW_OK, "migrated fixture takes an append");
         is_int(m.seq, 1, "migrated fixture: first seq is 1");
@@ -581,6 +729,8 @@ int main(void)
     test_channels(w, r, &seen);
     test_bodies(w, r);
     test_failed_append(w, r, path, &seen);
+    test_page_bounds(w, r);
+    test_page_gaps(w, r, path);
     store_close(r);
     store_close(w);
 

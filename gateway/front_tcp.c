@@ -1,0 +1,367 @@
+/*
+ * front_tcp.c - TCP sessions as bytes; see front_tcp.h.
+ *
+ * All this file knows is a socket: accept, tune, recv into a buffer that is
+ * framed into lines (bounded: a line over --max-line is an error before its
+ * end arrives), writev from the session's queue, close. A line the session
+ * cannot take yet stays in the buffer, and reading stops until the session
+ * asks for input again (resume_input) or the buffer has room. At end of
+ * stream the lines received are still answered (a last line without its LF
+ * counts), then the session closes.
+ */
+#include "front_tcp.h"
+
+#include "buf.h"
+#include "log.h"
+#include "loop.h"
+#include "proto_line.h"
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "codec_json.h"
+
+/* Unparsed input held per connection before reading pauses. */
+#define INPUT_HOLD    (256 * 1024)
+#define READ_CHUNK    (64 * 1024)
+/* Lines handed to one writev. */
+#define IOV_MAX_LINES 64
+
+struct conn {
+    struct front_tcp *ft;
+    struct session *s;
+    int fd;
+    struct buf in;
+    size_t in_off;
+    bool reading;    /* EPOLLIN is on */
+    bool want_write; /* EPOLLOUT is on */
+    bool held;       /* the session refused a line: wait for resume_input */
+    bool eof;        /* the peer's side has ended */
+    bool input_done; /* no more input will be offered */
+};
+
+struct front_tcp {
+    struct sessions *tier;
+    struct loop *loop;
+    int listen_fd;
+    struct front_tcp_options o;
+    unsigned nconns;
+};
+
+static void update_events(struct conn *c)
+{
+    unsigned ev = (c->reading ? LOOP_READ : 0) | (c->want_write ? LOOP_WRITE : 0);
+    loop_mod_fd(c->ft->loop, c->fd, ev);
+}
+
+static void set_reading(struct conn *c, bool on)
+{
+    if (c->reading == on)
+        return;
+    c->reading = on;
+    update_events(c);
+}
+
+static size_t buffered(const struct conn *c)
+{
+    return c->in.len - c->in_off;
+}
+
+/* Offers the complete lines in the buffer to the session, as far as it takes them. */
+static void offer(struct conn *c)
+{
+    c->held = false;
+    while (!c->input_done) {
+        size_t line_len, consumed;
+        const char *p = c->in.data ? c->in.data + c->in_off : ""; /* no arithmetic on NULL */
+        enum proto_frame f = proto_frame(p, buffered(c), c->ft->o.max_line, &line_len, &consumed);
+
+        if (f == PROTO_TOO_LONG) {
+            char why[GW_ERRLEN];
+            snprintf(why, sizeof(why), "a line is at most %zu bytes: closing the session",
+                     c->ft->o.max_line);
+            session_input_error(c->s, GW_E_LINE_TOO_LONG, why);
+            c->in_off = c->in.len;
+            c->input_done = true;
+            break;
+        }
+        if (f == PROTO_NEED_MORE) {
+            /* At the end of the stream a last line may come without its LF. */
+            if (!c->eof || !buffered(c))
+                break;
+            line_len = consumed = buffered(c);
+            if (p[line_len - 1] == '\r')
+                line_len--;
+        }
+        if (!session_line(c->s, p, line_len)) {
+            c->held = true;
+            break;
+        }
+        c->in_off += consumed;
+    }
+    if (c->in_off == c->in.len) {
+        buf_clear(&c->in);
+        c->in_off = 0;
+        if (c->in.cap > READ_CHUNK * 2)
+            buf_release(&c->in); /* a quiet session keeps no large buffer */
+    } else if (c->in_off > READ_CHUNK) {
+        memmove(c->in.data, c->in.data + c->in_off, buffered(c));
+        c->in.len -= c->in_off;
+        c->in_off = 0;
+    }
+    if (c->eof && !c->held && !buffered(c) && !c->input_done) {
+        c->input_done = true;
+        session_input_end(c->s);
+    }
+    set_reading(c, !c->eof && !c->input_done && !c->held && buffered(c) < INPUT_HOLD);
+}
+
+static void read_input(struct conn *c)
+{
+    size_t got = 0;
+
+    while (c->reading && got < 4 * READ_CHUNK) {
+        buf_grow(&c->in, READ_CHUNK);
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
+        if (n == 0) {
+            log_trace("tcp conn %s recv end of stream", session_id(c->s));
+            c->eof = true;
+            offer(c);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                set_reading(c, false);
+                session_abort(c->s, strerror(errno));
+            }
+            return;
+        }
+        c->in.len += (size_t)n;
+        c->in.data[c->in.len] = '\0';
+        session_received(c->s, (size_t)n);
+        log_trace("tcp conn %s recv %zd bytes", session_id(c->s), n);
+        got += (size_t)n;
+        offer(c);
+    }
+}
+
+/* session_io_ops.flush: writev from the session's queue until the socket is full. */
+static bool conn_flush(void *io)
+{
+    struct conn *c = io;
+    struct outq *q = session_outq(c->s);
+    struct iovec iov[IOV_MAX_LINES];
+    bool ok = true;
+
+    while (q->bytes) {
+        size_t n = outq_iov(q, iov, IOV_MAX_LINES);
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+        ssize_t sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR)
+                continue;
+            ok = errno == EAGAIN || errno == EWOULDBLOCK;
+            break;
+        }
+        log_trace("tcp conn %s send %zd bytes", session_id(c->s), sent);
+        session_sent(c->s, (size_t)sent);
+    }
+    bool want = ok && q->bytes > 0;
+    if (want != c->want_write) {
+        c->want_write = want;
+        update_events(c);
+    }
+    return ok;
+}
+
+/* session_io_ops.resume_input */
+static void conn_resume(void *io)
+{
+    struct conn *c = io;
+    if (!c->input_done)
+        offer(c);
+}
+
+/* session_io_ops.close */
+static void conn_close(void *io, const char *why)
+{
+    struct conn *c = io;
+
+    log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
+    loop_del_fd(c->ft->loop, c->fd);
+    close(c->fd);
+    c->ft->nconns--;
+    buf_release(&c->in);
+    free(c);
+}
+
+static const struct session_io_ops conn_ops = {
+    .flush = conn_flush,
+    .resume_input = conn_resume,
+    .close = conn_close,
+};
+
+static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct conn *c = ctx;
+
+    (void)loop;
+    (void)fd;
+    if (events & LOOP_READ) {
+        if (!c->reading) {
+            /* Not watching input: only an error or a hang-up gets here. */
+            loop_mod_fd(c->ft->loop, c->fd, 0);
+            session_abort(c->s, "connection lost");
+            return;
+        }
+        read_input(c);
+    }
+    if ((events & LOOP_WRITE) && c->want_write && !conn_flush(c)) {
+        loop_mod_fd(c->ft->loop, c->fd, 0);
+        session_abort(c->s, "connection lost");
+    }
+}
+
+/* ---- accepting ---- */
+
+static void tune_socket(const struct front_tcp *ft, int fd)
+{
+    int one = 1, idle = (int)ft->o.heartbeat, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
+    unsigned user_timeout = ft->o.idle_timeout * 1000u;
+
+    /* Replies and pushes are whole lines: send them now. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* A vanished peer: keepalive probes when silent, unacknowledged data otherwise. */
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+static void peer_name(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(out, cap, "%s:%d", host, port);
+}
+
+static void refuse(int fd, unsigned max)
+{
+    struct buf line = BUF_INIT;
+    char why[96];
+
+    snprintf(why, sizeof(why), "%u sessions are open already: try again later", max);
+    codec_line_error(&line, GW_E_TOO_MANY_SESSIONS, why, NULL, NULL, 0);
+    /* Best effort on a fresh socket: the line fits in its send buffer. */
+    ssize_t n = send(fd, line.data, line.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    buf_release(&line);
+}
+
+static void conn_open(struct front_tcp *ft, int fd)
+{
+    struct conn *c = gw_xcalloc(1, sizeof(*c));
+    char peer[64];
+
+    c->ft = ft;
+    c->fd = fd;
+    buf_init(&c->in);
+    peer_name(fd, peer, sizeof(peer));
+    tune_socket(ft, fd);
+    if (loop_add_fd(ft->loop, fd, LOOP_READ, on_conn_io, c) < 0) {
+        log_error("tcp: cannot watch a new session: %s", strerror(errno));
+        close(fd);
+        free(c);
+        return;
+    }
+    c->reading = true;
+    ft->nconns++;
+    c->s = session_open(ft->tier, GW_T_TCP, peer, &conn_ops, c);
+    log_trace("tcp conn %s accept fd %d from %s", session_id(c->s), fd, peer);
+}
+
+static void on_accept(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct front_tcp *ft = ctx;
+
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < 256; i++) {
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                log_warn("tcp: accept: %s", strerror(errno));
+            return;
+        }
+        if (ft->nconns >= ft->o.max_sessions) {
+            log_trace("tcp accept fd %d, refused (%u sessions open), close", c, ft->o.max_sessions);
+            refuse(c, ft->o.max_sessions);
+        } else {
+            conn_open(ft, c);
+        }
+    }
+}
+
+struct front_tcp *front_tcp_new(struct sessions *tier, struct loop *loop, int listen_fd,
+                                const struct front_tcp_options *opts, char why[GW_ERRLEN])
+{
+    struct front_tcp *ft = gw_xcalloc(1, sizeof(*ft));
+
+    ft->tier = tier;
+    ft->loop = loop;
+    ft->listen_fd = listen_fd;
+    ft->o = *opts;
+    if (loop_add_fd(loop, listen_fd, LOOP_READ, on_accept, ft) < 0) {
+        snprintf(why, GW_ERRLEN, "cannot watch the TCP listener: %s", strerror(errno));
+        close(listen_fd);
+        free(ft);
+        return NULL;
+    }
+    return ft;
+}
+
+void front_tcp_quiesce(struct front_tcp *ft)
+{
+    if (ft->listen_fd < 0)
+        return;
+    loop_del_fd(ft->loop, ft->listen_fd);
+    close(ft->listen_fd);
+    ft->listen_fd = -1;
+}
+
+void front_tcp_free(struct front_tcp *ft)
+{
+    if (!ft)
+        return;
+    front_tcp_quiesce(ft);
+    free(ft);
+}

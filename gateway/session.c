@@ -1,0 +1,1028 @@
+/*
+ * session.c - the session tier; see session.h and docs/protocol.md.
+ *
+ * The push path follows redis: command handling and deliveries only queue
+ * lines and mark the session dirty; one pass before the loop sleeps flushes
+ * what the peer takes, pumps catch-up replays into the room left, and ends
+ * sessions that died (teardown is always deferred to that pass, so no call
+ * chain ever holds a freed session).
+ *
+ * Ordering: consecutive PUBs are submitted at once (that is what makes
+ * pipelining fast) and their replies leave in command order as commits come
+ * back. Any other command waits until every earlier reply is out, so HIST
+ * sees an earlier PUB, and SUB's reply precedes its replay.
+ *
+ * The output bound: a command is taken only while the queue, plus what the
+ * replies under way may add (reserved when they start), is under
+ * --max-outbuf; so replies never pile up, whatever a client pipelines.
+ * Pushes cannot wait: a session whose queued pushes pass the bound is a slow
+ * consumer. It gets one last line, on a line of its own (a partly sent line
+ * is finished first, lines not yet started are dropped), naming per channel
+ * the last seq it was really sent, then it is closed.
+ */
+#include "session.h"
+
+#include "buf.h"
+#include "codec_json.h"
+#include "core.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "proto_line.h"
+#include "text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* PUBs in flight per session; past it the session's input waits. */
+#define SESSION_WINDOW     256
+/* Consecutive error replies after which a session is closed. */
+#define SESSION_MAX_ERRORS 10
+/* A closing or slow session gets this long to take its last lines. */
+#define SESSION_LINGER_MS  10000
+/* A session whose queue stays over the bound this long without taking a byte is a slow consumer. */
+#define SESSION_STUCK_MS   10000
+/* Room a reply is assumed to take besides its message or page. */
+#define REPLY_OVERHEAD     256
+
+/* The delivery cache slot of the JSON line form (TCP, WebSocket). */
+#define SLOT_JSON_LINE 0
+
+enum session_state {
+    S_OPEN,    /* reading commands */
+    S_CLOSING, /* last lines queued: close once they are out */
+    S_SLOW,    /* slow consumer: the farewell line is queued */
+    S_DEAD     /* ended; closed and freed in the next pass */
+};
+
+struct sub_slot;
+
+/* A reply slot, in command order. It outlives its session if a commit or read is still out. */
+struct reply {
+    struct reply *next;
+    struct session *s; /* NULL once the session is gone */
+    bool done;
+    size_t reserve;                   /* bytes reserved for it in s->reserved */
+    struct wline *line;               /* the answer, once done; NULL: none */
+    struct sub_slot *slot;            /* SUB: the subscription being set up */
+    char channel[GW_CHANNEL_MAX + 1]; /* HIST: the channel read */
+    enum proto_op op;
+    bool has_tag;
+    size_t tag_len;
+    char tag[PROTO_TAG_MAX + 1];
+};
+
+struct sub_slot {
+    struct session *s;
+    struct core_sub *sub;
+    uint32_t id;
+    bool pending;        /* SUB not answered yet */
+    struct reply *reply; /* its SUB's reply, until ready */
+    char channel[GW_CHANNEL_MAX + 1];
+    int64_t last_seq; /* the last seq queued to the session */
+};
+
+struct session {
+    struct session *prev, *next; /* all sessions */
+    struct session *next_dirty;
+    struct sessions *t;
+    const struct session_io_ops *ops;
+    void *io;
+    enum gw_transport transport;
+    enum session_state state;
+    char id[17];
+    char peer[64];
+    char end_why[96]; /* why it ended, once S_DEAD */
+    struct outq out;
+    struct reply *rhead, *rtail;
+    size_t inflight; /* PUBs submitted, not yet answered */
+    size_t reserved; /* bytes replies under way may add to the queue */
+    struct sub_slot **subs;
+    size_t nsubs;
+    uint32_t next_sub_id;
+    unsigned errors; /* consecutive */
+    uint64_t last_send_ms, last_cmd_ms, last_progress_ms, linger_until_ms, opened_ms;
+    bool dirty;
+    bool input_paused;     /* a line was refused: resume_input when it can go on */
+    bool input_ended;      /* the peer sends no more */
+    bool bye_when_drained; /* the gateway is stopping */
+    bool broken;           /* a flush found the connection broken */
+};
+
+struct sessions {
+    struct core *core;
+    struct loop *loop;
+    struct session_options o;
+    struct metrics *metrics;
+    struct session all; /* list head */
+    size_t count;
+    struct session *dirty;
+    uint64_t next_tick_ms;
+    unsigned tick_ms;
+    char server[48];
+    struct buf scratch; /* where lines are built before they become wlines */
+};
+
+static const struct core_sub_ops sub_ops;
+
+static uint64_t now_ms(void)
+{
+    return loop_now_ms();
+}
+
+static int64_t realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void mark_dirty(struct session *s)
+{
+    if (s->dirty)
+        return;
+    s->dirty = true;
+    s->next_dirty = s->t->dirty;
+    s->t->dirty = s;
+}
+
+static struct buf *scratch(struct sessions *t)
+{
+    buf_clear(&t->scratch);
+    return &t->scratch;
+}
+
+/* The scratch buffer's line as a new wline (one reference, the caller's). */
+static struct wline *scratch_line(struct sessions *t)
+{
+    return wline_new(t->scratch.data, t->scratch.len);
+}
+
+/*
+ * Queues w (taking a reference): a push of subscription sub_id whose cursor
+ * was prev_seq, or a reply or notice (sub_id 0).
+ */
+static void enqueue(struct session *s, struct wline *w, uint32_t sub_id, int64_t prev_seq)
+{
+    uint64_t now = now_ms();
+
+    /* Stuck is judged from when the queue last moved, or started to fill. */
+    if (!s->out.bytes)
+        s->last_progress_ms = now;
+    outq_push(&s->out, w, sub_id, prev_seq);
+    s->last_send_ms = now;
+    mark_dirty(s);
+}
+
+static void queue(struct session *s, struct wline *w)
+{
+    enqueue(s, w, 0, 0);
+}
+
+/* Queues the scratch buffer's line. */
+static void queue_scratch(struct session *s)
+{
+    struct wline *w = scratch_line(s->t);
+    queue(s, w);
+    wline_unref(w);
+}
+
+static void close_after_flush(struct session *s)
+{
+    if (s->state != S_OPEN)
+        return;
+    s->state = S_CLOSING;
+    s->linger_until_ms = now_ms() + SESSION_LINGER_MS;
+    mark_dirty(s);
+}
+
+/* Ends the session: it is closed and freed in the next pass. */
+static void session_kill(struct session *s, const char *why)
+{
+    if (s->state == S_DEAD)
+        return;
+    log_info("%s session %s %s closed: %s (%llu ms)", gw_transport_name(s->transport), s->id,
+             s->peer, why, (unsigned long long)(now_ms() - s->opened_ms));
+    s->state = S_DEAD;
+    snprintf(s->end_why, sizeof(s->end_why), "%s", why);
+    for (size_t i = 0; i < s->nsubs; i++) {
+        core_unsubscribe(s->t->core, s->subs[i]->sub);
+        free(s->subs[i]);
+    }
+    s->nsubs = 0;
+    for (struct reply *r = s->rhead, *next; r; r = next) {
+        next = r->next;
+        if (r->done || r->slot) {
+            /* Done, or a SUB whose subscription just ended: nothing will call back. */
+            wline_unref(r->line);
+            free(r);
+        } else {
+            r->s = NULL; /* its commit or read callback frees it */
+        }
+    }
+    s->rhead = s->rtail = NULL;
+    s->prev->next = s->next;
+    s->next->prev = s->prev;
+    s->t->count--;
+    s->t->metrics->open[s->transport]--;
+    mark_dirty(s);
+}
+
+/* ---- replies ---- */
+
+/* A reply slot for cmd, not in the session's queue yet (reply_push). */
+static struct reply *reply_alloc(struct session *s, const struct proto_cmd *cmd, size_t reserve)
+{
+    struct reply *r = gw_xcalloc(1, sizeof(*r));
+
+    r->s = s;
+    r->reserve = reserve;
+    r->op = cmd ? cmd->op : PROTO_NONE;
+    if (cmd && cmd->tag) {
+        r->has_tag = true;
+        r->tag_len = cmd->tag_len;
+        memcpy(r->tag, cmd->tag, cmd->tag_len);
+    }
+    return r;
+}
+
+static void reply_push(struct session *s, struct reply *r)
+{
+    s->reserved += r->reserve;
+    if (s->rtail)
+        s->rtail->next = r;
+    else
+        s->rhead = r;
+    s->rtail = r;
+}
+
+static struct reply *reply_new(struct session *s, const struct proto_cmd *cmd, size_t reserve)
+{
+    struct reply *r = reply_alloc(s, cmd, reserve);
+    reply_push(s, r);
+    return r;
+}
+
+static const char *reply_tag(const struct reply *r)
+{
+    return r->has_tag ? r->tag : NULL;
+}
+
+/* Moves every finished reply at the head of the queue to the output. */
+static void flush_replies(struct session *s)
+{
+    while (s->rhead && s->rhead->done) {
+        struct reply *r = s->rhead;
+        s->rhead = r->next;
+        if (!s->rhead)
+            s->rtail = NULL;
+        s->reserved -= r->reserve;
+        if (r->line) {
+            queue(s, r->line);
+            wline_unref(r->line);
+        }
+        free(r);
+    }
+    mark_dirty(s);
+}
+
+/*
+ * A reply under way is answered with the scratch line: in place, and out at
+ * once if it is the oldest (so a SUB's reply goes before its replay). Frees
+ * r when its session is gone.
+ */
+static void reply_complete(struct reply *r, struct sessions *t)
+{
+    if (!r->s) {
+        free(r);
+        return;
+    }
+    r->line = scratch_line(t);
+    r->done = true;
+    flush_replies(r->s);
+}
+
+/*
+ * The one rendering of an error to the wire: an error line in the command's
+ * place (its slot r, or a new slot after the replies under way, or straight
+ * out when there are none), counted; the session closes after
+ * SESSION_MAX_ERRORS in a row.
+ */
+static void render_error(struct session *s, struct reply *r, const struct proto_cmd *cmd,
+                         enum gw_err err, const char *why)
+{
+    if (!r && s->rhead)
+        r = reply_new(s, cmd, 0);
+    struct buf *b = scratch(s->t);
+    const char *tag = cmd ? cmd->tag : (r ? reply_tag(r) : NULL);
+    size_t tag_len = cmd ? cmd->tag_len : (r ? r->tag_len : 0);
+
+    enum proto_op op = cmd ? cmd->op : r ? r->op : PROTO_NONE;
+
+    codec_line_error(b, err, why, proto_op_name(op), tag, tag ? tag_len : 0);
+    if (++s->errors >= SESSION_MAX_ERRORS) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%d errors in a row: closing the session", SESSION_MAX_ERRORS);
+        codec_line_error(b, GW_E_TOO_MANY_ERRORS, msg, NULL, NULL, 0);
+        close_after_flush(s);
+    }
+    if (r)
+        reply_complete(r, s->t);
+    else
+        queue_scratch(s);
+}
+
+/* ---- commands ---- */
+
+static void on_published(void *ctx, enum gw_err err, const char *why, const struct gw_msg *m)
+{
+    struct reply *r = ctx;
+    struct sessions *t;
+
+    if (!r->s) {
+        free(r);
+        return;
+    }
+    t = r->s->t;
+    r->s->inflight--;
+    if (err == GW_OK) {
+        codec_line_ok_pub(scratch(t), m, reply_tag(r), r->tag_len);
+        reply_complete(r, t);
+    } else {
+        codec_line_error(scratch(t), err, why, "pub", reply_tag(r), r->tag_len);
+        reply_complete(r, t);
+    }
+}
+
+static struct core_caller caller_of(const struct session *s)
+{
+    return (struct core_caller){.transport = s->transport, .peer = s->peer};
+}
+
+static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    struct core_publish_req req = {
+        .channel = cmd->channel,
+        .channel_len = cmd->channel_len,
+        .sender = cmd->sender,
+        .sender_len = cmd->sender_len,
+        .body = cmd->body,
+        .body_len = cmd->body_len,
+    };
+    struct core_caller caller = caller_of(s);
+    /* The ok line carries the message: room for its escaped body and sender. */
+    size_t reserve = REPLY_OVERHEAD + text_json_len(cmd->body, cmd->body_len) +
+                     (cmd->sender ? text_json_len(cmd->sender, cmd->sender_len) : 16);
+    struct reply *r = reply_alloc(s, cmd, reserve);
+    enum gw_err err = core_publish(s->t->core, &caller, &req, on_published, r, why);
+
+    if (err != GW_OK) {
+        free(r);
+        return err;
+    }
+    reply_push(s, r);
+    s->inflight++;
+    return GW_OK;
+}
+
+static struct sub_slot *find_sub(struct session *s, const char *ch, size_t len, size_t *index)
+{
+    for (size_t i = 0; i < s->nsubs; i++) {
+        if (!s->subs[i]->pending && strlen(s->subs[i]->channel) == len &&
+            memcmp(s->subs[i]->channel, ch, len) == 0) {
+            if (index)
+                *index = i;
+            return s->subs[i];
+        }
+    }
+    return NULL;
+}
+
+static void remove_sub(struct session *s, struct sub_slot *slot)
+{
+    for (size_t i = 0; i < s->nsubs; i++) {
+        if (s->subs[i] == slot) {
+            memmove(&s->subs[i], &s->subs[i + 1], (s->nsubs - i - 1) * sizeof(*s->subs));
+            s->nsubs--;
+            return;
+        }
+    }
+}
+
+static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    struct sub_slot *old = find_sub(s, cmd->channel, cmd->channel_len, NULL);
+    struct core_caller caller = caller_of(s);
+    size_t low_water = s->t->o.max_outbuf / 4;
+    struct sub_slot *slot;
+    enum gw_err err;
+
+    if (!old && s->nsubs >= s->t->o.max_subs) {
+        snprintf(why, GW_ERRLEN, "at most %u subscriptions per session", s->t->o.max_subs);
+        return GW_E_TOO_MANY_SUBS;
+    }
+    slot = gw_xcalloc(1, sizeof(*slot));
+    slot->s = s;
+    slot->id = ++s->next_sub_id ? s->next_sub_id : ++s->next_sub_id; /* never 0 */
+    slot->pending = true;
+    memcpy(slot->channel, cmd->channel, cmd->channel_len);
+    slot->channel[cmd->channel_len] = '\0';
+    err = core_subscribe(s->t->core, &caller, cmd->channel, cmd->channel_len, cmd->has_since,
+                         cmd->since, &sub_ops, slot,
+                         s->out.bytes < low_water ? low_water - s->out.bytes : 1, &slot->sub, why);
+    if (err != GW_OK) {
+        free(slot);
+        return err;
+    }
+    /* Answered when the subscription is set up (sub_ready); the old one, if any, goes then. */
+    slot->reply = reply_new(s, cmd, REPLY_OVERHEAD);
+    slot->reply->slot = slot;
+    struct sub_slot **grown = gw_xrealloc(s->subs, (s->nsubs + 1) * sizeof(*grown));
+    s->subs = grown;
+    s->subs[s->nsubs++] = slot;
+    return GW_OK;
+}
+
+static enum gw_err cmd_unsub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    struct sub_slot *slot = find_sub(s, cmd->channel, cmd->channel_len, NULL);
+
+    if (!slot) {
+        snprintf(why, GW_ERRLEN, "not subscribed to '%.*s'", (int)cmd->channel_len, cmd->channel);
+        return GW_E_NOT_SUBSCRIBED;
+    }
+    core_unsubscribe(s->t->core, slot->sub);
+    remove_sub(s, slot);
+    codec_line_ok_unsub(scratch(s->t), slot->channel, cmd->tag, cmd->tag_len);
+    queue_scratch(s);
+    free(slot);
+    return GW_OK;
+}
+
+static void on_hist(void *ctx, enum gw_err err, const char *why, const struct gw_page *page)
+{
+    struct reply *r = ctx;
+    struct session *s = r->s;
+    struct sessions *t;
+
+    if (!s) {
+        free(r);
+        return;
+    }
+    t = s->t;
+    if (err != GW_OK) {
+        render_error(s, r, NULL, err, why);
+        return;
+    }
+    codec_line_ok_hist(scratch(t), r->channel, page, reply_tag(r), r->tag_len);
+    reply_complete(r, t);
+}
+
+static enum gw_err cmd_hist(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    struct core_caller caller = caller_of(s);
+    struct reply *r = reply_alloc(s, cmd, s->t->o.page_bytes + REPLY_OVERHEAD);
+    enum gw_err err = core_history(s->t->core, &caller, cmd->channel, cmd->channel_len,
+                                   cmd->has_since ? cmd->since : 0,
+                                   cmd->has_limit ? cmd->limit : GW_LIMIT_DEFAULT, on_hist, r, why);
+
+    if (err != GW_OK) {
+        free(r);
+        return err;
+    }
+    /* core_history took the name: it fits. */
+    memcpy(r->channel, cmd->channel, cmd->channel_len);
+    reply_push(s, r);
+    return GW_OK;
+}
+
+static void on_channels(void *ctx, enum gw_err err, const char *why,
+                        const struct gw_channel_info *chans, size_t n)
+{
+    struct reply *r = ctx;
+    struct session *s = r->s;
+
+    if (!s) {
+        free(r);
+        return;
+    }
+    if (err != GW_OK) {
+        render_error(s, r, NULL, err, why);
+        return;
+    }
+    codec_line_ok_channels(scratch(s->t), chans, n, reply_tag(r), r->tag_len);
+    reply_complete(r, s->t);
+}
+
+static enum gw_err cmd_channels(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    struct core_caller caller = caller_of(s);
+    struct reply *r = reply_alloc(s, cmd, s->t->o.page_bytes + REPLY_OVERHEAD);
+    enum gw_err err = core_channels(s->t->core, &caller, on_channels, r, why);
+
+    if (err != GW_OK) {
+        free(r);
+        return err;
+    }
+    reply_push(s, r);
+    return GW_OK;
+}
+
+/*
+ * Runs one parsed command. Handlers return an error for the one rendering
+ * in render_error, or queue their own answer (at once, or a reply slot
+ * filled later).
+ */
+static void dispatch(struct session *s, const struct proto_cmd *cmd)
+{
+    char why[GW_ERRLEN];
+    enum gw_err err = GW_OK;
+    struct buf *b;
+
+    switch (cmd->op) {
+    case PROTO_PUB:
+        err = cmd_pub(s, cmd, why);
+        break;
+    case PROTO_SUB:
+        err = cmd_sub(s, cmd, why);
+        break;
+    case PROTO_UNSUB:
+        err = cmd_unsub(s, cmd, why);
+        break;
+    case PROTO_HIST:
+        err = cmd_hist(s, cmd, why);
+        break;
+    case PROTO_CHANNELS:
+        err = cmd_channels(s, cmd, why);
+        break;
+    case PROTO_HELP:
+        codec_line_ok_help(b = scratch(s->t), proto_usage, cmd->tag, cmd->tag_len);
+        queue_scratch(s);
+        break;
+    case PROTO_PING:
+        codec_line_pong(b = scratch(s->t), cmd->token, cmd->token_len, realtime_us(), cmd->tag,
+                        cmd->tag_len);
+        queue_scratch(s);
+        break;
+    case PROTO_PONG:
+        break;
+    case PROTO_QUIT:
+        codec_line_bye(b = scratch(s->t), "quit", cmd->tag, cmd->tag_len);
+        queue_scratch(s);
+        close_after_flush(s);
+        break;
+    case PROTO_NONE:
+    case PROTO__COUNT:
+        break;
+    }
+    if (err != GW_OK)
+        render_error(s, NULL, cmd, err, why);
+    else if (cmd->op != PROTO_PONG)
+        s->errors = 0;
+}
+
+/* Whether a command may run now; see the ordering and bound rules at the top. */
+static bool can_run(const struct session *s, const struct proto_cmd *cmd)
+{
+    size_t committed = s->out.bytes + s->reserved;
+
+    if (committed > 0 && committed >= s->t->o.max_outbuf)
+        return false;
+    if (cmd->op == PROTO_PUB)
+        return s->inflight < SESSION_WINDOW && (!s->rhead || s->inflight > 0);
+    return s->rhead == NULL;
+}
+
+bool session_line(struct session *s, const char *line, size_t len)
+{
+    struct proto_cmd cmd;
+    char why[GW_ERRLEN];
+    enum gw_err err;
+
+    if (s->state != S_OPEN || s->bye_when_drained)
+        return s->state != S_OPEN; /* closing: input is dropped; stopping: held */
+    err = proto_parse(line, len, &cmd, why);
+    if (err == GW_OK && cmd.op == PROTO_NONE) {
+        proto_cmd_release(&cmd);
+        return true;
+    }
+    if (err == GW_OK ? !can_run(s, &cmd) : s->rhead != NULL) {
+        proto_cmd_release(&cmd);
+        s->input_paused = true;
+        return false;
+    }
+    s->last_cmd_ms = now_ms();
+    s->t->metrics->requests[s->transport]++;
+    if (err != GW_OK)
+        render_error(s, NULL, &cmd, err, why);
+    else
+        dispatch(s, &cmd);
+    proto_cmd_release(&cmd);
+    return true;
+}
+
+void session_input_error(struct session *s, enum gw_err err, const char *why)
+{
+    if (s->state != S_OPEN)
+        return;
+    if (s->rhead) {
+        struct reply *r = reply_new(s, NULL, 0);
+        codec_line_error(scratch(s->t), err, why, NULL, NULL, 0);
+        reply_complete(r, s->t);
+    } else {
+        codec_line_error(scratch(s->t), err, why, NULL, NULL, 0);
+        queue_scratch(s);
+    }
+    close_after_flush(s);
+}
+
+void session_input_end(struct session *s)
+{
+    s->input_ended = true;
+    mark_dirty(s);
+}
+
+void session_abort(struct session *s, const char *why)
+{
+    session_kill(s, why);
+}
+
+/* ---- subscriptions ---- */
+
+static void go_slow(struct session *s);
+
+static void sub_ready(void *ctx, enum gw_err err, const char *why, int64_t since, int64_t top)
+{
+    struct sub_slot *slot = ctx;
+    struct session *s = slot->s;
+    struct reply *r = slot->reply;
+
+    slot->reply = NULL;
+    r->slot = NULL;
+    if (err != GW_OK) {
+        remove_sub(s, slot);
+        free(slot);
+        render_error(s, r, NULL, err, why);
+        return;
+    }
+    struct sub_slot *old = find_sub(s, slot->channel, strlen(slot->channel), NULL);
+    if (old) {
+        /* SUB again: start over from the new cursor. */
+        core_unsubscribe(s->t->core, old->sub);
+        remove_sub(s, old);
+        free(old);
+    }
+    slot->pending = false;
+    slot->last_seq = since;
+    s->errors = 0;
+    codec_line_ok_sub(scratch(s->t), slot->channel, since, top, reply_tag(r), r->tag_len);
+    reply_complete(r, s->t);
+}
+
+static void wline_release(void *p)
+{
+    wline_unref(p);
+}
+
+static void sub_deliver(void *ctx, struct core_delivery *d)
+{
+    struct sub_slot *slot = ctx;
+    struct session *s = slot->s;
+    struct sessions *t = s->t;
+    struct wline *w = d->cache[SLOT_JSON_LINE].p;
+
+    /* A closing session's last line is its farewell: nothing follows it. */
+    if (s->state != S_OPEN)
+        return;
+    if (!w) {
+        /* Encoded once per fan-out: every subscriber's queue points at this line. */
+        codec_line_message(scratch(t), d->m);
+        w = scratch_line(t);
+        d->cache[SLOT_JSON_LINE].p = w;
+        d->cache[SLOT_JSON_LINE].release = wline_release;
+    }
+    enqueue(s, w, slot->id, slot->last_seq);
+    slot->last_seq = d->m->seq;
+    t->metrics->delivered[s->transport]++;
+    if (d->live && d->m->accepted_us)
+        metrics_hist_observe(&t->metrics->delivery_seconds[s->transport],
+                             (double)(d->now_us - d->m->accepted_us) / 1e6);
+    /* Over the bound is what the peer has not taken: let the connection take what it can first. */
+    if (s->out.push_bytes > t->o.max_outbuf) {
+        if (!s->ops->flush(s->io))
+            s->broken = true;
+        if (s->out.push_bytes > t->o.max_outbuf)
+            go_slow(s);
+    }
+}
+
+static void sub_gap(void *ctx, const char *channel, int64_t from, int64_t to)
+{
+    struct sub_slot *slot = ctx;
+    struct session *s = slot->s;
+    struct wline *w;
+
+    if (s->state != S_OPEN)
+        return;
+    codec_line_gap(scratch(s->t), channel, from, to);
+    w = scratch_line(s->t);
+    enqueue(s, w, slot->id, slot->last_seq);
+    wline_unref(w);
+    slot->last_seq = to;
+}
+
+static void sub_wake(void *ctx)
+{
+    struct sub_slot *slot = ctx;
+    mark_dirty(slot->s);
+}
+
+static void sub_failed(void *ctx, enum gw_err err, const char *why)
+{
+    struct sub_slot *slot = ctx;
+    struct session *s = slot->s;
+
+    if (s->state != S_OPEN)
+        return;
+    log_error("%s session %s: replay of '%s' failed: %s", gw_transport_name(s->transport), s->id,
+              slot->channel, why);
+    codec_line_error(scratch(s->t), err, why, "sub", NULL, 0);
+    queue_scratch(s);
+    close_after_flush(s);
+}
+
+static const struct core_sub_ops sub_ops = {
+    .ready = sub_ready,
+    .deliver = sub_deliver,
+    .gap = sub_gap,
+    .wake = sub_wake,
+    .failed = sub_failed,
+};
+
+/*
+ * The slow consumer's farewell. Lines not yet started are dropped, so the
+ * farewell follows at once what the peer is being sent; last_seq names, per
+ * channel, the last seq it was really sent: the cursor before the first
+ * dropped push of that channel, or the last one queued.
+ */
+static void go_slow(struct session *s)
+{
+    size_t n = s->nsubs ? s->nsubs : 1, first = outq_head_started(&s->out) ? 1 : 0;
+    const char **names = gw_xcalloc(n, sizeof(*names));
+    int64_t *seqs = gw_xcalloc(n, sizeof(*seqs));
+    char msg[160];
+
+    for (size_t i = 0; i < s->nsubs; i++) {
+        names[i] = s->subs[i]->channel;
+        seqs[i] = s->subs[i]->last_seq;
+        for (size_t k = first; k < s->out.n; k++) {
+            const struct outq_item *it = outq_at(&s->out, k);
+            if (it->sub_id == s->subs[i]->id) {
+                seqs[i] = it->prev_seq;
+                break;
+            }
+        }
+    }
+    log_warn("%s session %s %s: slow consumer, %zu bytes queued", gw_transport_name(s->transport),
+             s->id, s->peer, s->out.bytes);
+    outq_drop_unstarted(&s->out);
+    snprintf(msg, sizeof(msg),
+             "more than %zu bytes queued for this session: closing; resume with SUB <channel> "
+             "<last_seq>",
+             s->t->o.max_outbuf);
+    codec_line_slow_consumer(scratch(s->t), msg, names, seqs, s->nsubs);
+    queue_scratch(s);
+    free(names);
+    free(seqs);
+    /* Subscriptions end in the next pass: we may be inside a fan-out now. */
+    s->state = S_SLOW;
+    s->linger_until_ms = now_ms() + SESSION_LINGER_MS;
+}
+
+/* Catch-up replay for subscriptions that are not live yet, into the room left. */
+static void pump(struct session *s)
+{
+    size_t low_water = s->t->o.max_outbuf / 4;
+
+    for (size_t i = 0; i < s->nsubs && s->state == S_OPEN; i++) {
+        struct sub_slot *slot = s->subs[i];
+        if (slot->pending || core_sub_live(slot->sub) || s->out.bytes >= low_water)
+            continue;
+        core_sub_pump(s->t->core, slot->sub, low_water - s->out.bytes);
+    }
+}
+
+/* ---- the pass before the loop sleeps ---- */
+
+static void session_free(struct session *s)
+{
+    outq_release(&s->out);
+    free(s->subs);
+    free(s);
+}
+
+static void service(struct session *s)
+{
+    if (s->broken) {
+        session_kill(s, "connection lost");
+        return;
+    }
+    if (s->state == S_SLOW && s->nsubs) {
+        for (size_t i = 0; i < s->nsubs; i++) {
+            core_unsubscribe(s->t->core, s->subs[i]->sub);
+            free(s->subs[i]);
+        }
+        s->nsubs = 0;
+    }
+    if (s->state == S_OPEN) {
+        if (s->input_paused) {
+            s->input_paused = false;
+            s->ops->resume_input(s->io);
+        }
+        if ((s->bye_when_drained || s->input_ended) && !s->rhead && !s->input_paused &&
+            s->state == S_OPEN) {
+            codec_line_bye(scratch(s->t), s->bye_when_drained ? "shutdown" : "end of input", NULL,
+                           0);
+            queue_scratch(s);
+            close_after_flush(s);
+        }
+    }
+    if (s->state == S_OPEN)
+        pump(s);
+    if (s->state != S_DEAD && !s->ops->flush(s->io)) {
+        session_kill(s, "connection lost");
+        return;
+    }
+    if ((s->state == S_CLOSING || s->state == S_SLOW) && s->out.n == 0)
+        session_kill(s, s->state == S_SLOW ? "slow consumer" : "closed by the server");
+}
+
+static void tick(struct sessions *t, uint64_t now)
+{
+    uint64_t hb = (uint64_t)t->o.heartbeat * 1000, idle = (uint64_t)t->o.idle_timeout * 1000;
+
+    for (struct session *s = t->all.next, *next; s != &t->all; s = next) {
+        next = s->next;
+        if ((s->state == S_CLOSING || s->state == S_SLOW) && now >= s->linger_until_ms) {
+            session_kill(s, "did not read its last lines in time");
+            continue;
+        }
+        if (s->state != S_OPEN)
+            continue;
+        if (s->out.bytes >= t->o.max_outbuf && now - s->last_progress_ms >= SESSION_STUCK_MS) {
+            go_slow(s);
+            mark_dirty(s);
+        } else if (s->nsubs == 0 && !s->rhead && now - s->last_cmd_ms >= idle) {
+            char why[96];
+            snprintf(why, sizeof(why), "no command and no subscription for %u s: closing",
+                     t->o.idle_timeout);
+            codec_line_error(scratch(t), GW_E_IDLE, why, NULL, NULL, 0);
+            queue_scratch(s);
+            close_after_flush(s);
+        } else if (now - s->last_send_ms >= hb) {
+            codec_line_ping(scratch(t), realtime_us());
+            queue_scratch(s);
+        }
+    }
+}
+
+static int before_sleep(struct loop *loop, void *ctx)
+{
+    struct sessions *t = ctx;
+    uint64_t now = now_ms();
+    struct session *list;
+
+    (void)loop;
+    if (now >= t->next_tick_ms) {
+        tick(t, now);
+        t->next_tick_ms = now + t->tick_ms;
+    }
+    list = t->dirty;
+    t->dirty = NULL;
+    while (list) {
+        struct session *s = list;
+        list = s->next_dirty;
+        s->dirty = false;
+        if (s->state != S_DEAD)
+            service(s);
+        if (s->state == S_DEAD && !s->dirty) {
+            s->ops->close(s->io, s->end_why);
+            session_free(s);
+        }
+    }
+    /* Sessions marked again above (replay left to do) run on the next turn. */
+    return t->dirty ? 0 : (int)(t->next_tick_ms - now);
+}
+
+/* ---- the tier ---- */
+
+struct sessions *sessions_new(struct core *core, struct loop *loop,
+                              const struct session_options *opts)
+{
+    struct sessions *t = gw_xcalloc(1, sizeof(*t));
+    unsigned shortest = opts->heartbeat < opts->idle_timeout ? opts->heartbeat : opts->idle_timeout;
+
+    t->core = core;
+    t->loop = loop;
+    t->o = *opts;
+    t->metrics = core_metrics(core);
+    t->all.next = t->all.prev = &t->all;
+    buf_init(&t->scratch);
+    /* Timers fire within a quarter of the shortest period, at most once a second. */
+    t->tick_ms = shortest * 250 < 1000 ? shortest * 250 : 1000;
+    t->next_tick_ms = now_ms() + t->tick_ms;
+    snprintf(t->server, sizeof(t->server), "visavis %s", VISAVIS_VERSION);
+    loop_add_hook(loop, before_sleep, t);
+    return t;
+}
+
+void sessions_free(struct sessions *t)
+{
+    if (!t)
+        return;
+    while (t->all.next != &t->all)
+        session_kill(t->all.next, "gateway stopped");
+    while (t->dirty) {
+        struct session *s = t->dirty;
+        t->dirty = s->next_dirty;
+        s->ops->close(s->io, s->end_why);
+        session_free(s);
+    }
+    buf_release(&t->scratch);
+    free(t);
+}
+
+size_t sessions_count(const struct sessions *t)
+{
+    return t->count;
+}
+
+void sessions_quiesce(struct sessions *t)
+{
+    for (struct session *s = t->all.next; s != &t->all; s = s->next) {
+        s->bye_when_drained = true;
+        mark_dirty(s);
+    }
+}
+
+struct session *session_open(struct sessions *t, enum gw_transport transport, const char *peer,
+                             const struct session_io_ops *ops, void *io)
+{
+    struct session *s = gw_xcalloc(1, sizeof(*s));
+    unsigned char rnd[8];
+
+    s->t = t;
+    s->ops = ops;
+    s->io = io;
+    s->transport = transport;
+    s->state = S_OPEN;
+    outq_init(&s->out);
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        uint64_t x = loop_now_us() ^ ((uint64_t)(uintptr_t)s << 16);
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    s->opened_ms = s->last_cmd_ms = s->last_progress_ms = now_ms();
+    s->next = &t->all;
+    s->prev = t->all.prev;
+    t->all.prev->next = s;
+    t->all.prev = s;
+    t->count++;
+    t->metrics->open[transport]++;
+    codec_line_hello(scratch(t), s->id, t->server, t->o.heartbeat);
+    queue_scratch(s);
+    log_debug("%s session %s %s opened", gw_transport_name(transport), s->id, s->peer);
+    return s;
+}
+
+const char *session_id(const struct session *s)
+{
+    return s->id;
+}
+
+struct outq *session_outq(struct session *s)
+{
+    return &s->out;
+}
+
+void session_sent(struct session *s, size_t bytes)
+{
+    if (!bytes)
+        return;
+    outq_consume(&s->out, bytes);
+    s->t->metrics->bytes_out[s->transport] += bytes;
+    s->last_progress_ms = now_ms();
+    /* Room again: input held back for the bound may go on. */
+    if (s->input_paused)
+        mark_dirty(s);
+}
+
+void session_received(struct session *s, size_t bytes)
+{
+    s->t->metrics->bytes_in[s->transport] += bytes;
+}

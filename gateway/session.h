@@ -1,0 +1,121 @@
+/*
+ * session.h - the session tier: the rules of a live session (docs/protocol.md)
+ * whatever carries it, shared by every session-like front (TCP today;
+ * WebSocket and the others next).
+ *
+ * A front moves bytes, frames or datagrams; the tier does the rest: command
+ * dispatch and the one rendering of errors to the wire, replies in command
+ * order, the window of PUBs in flight, subscriptions with replay pumped into
+ * the room the output bound leaves, the output bound itself (commands are
+ * not read while a session's queue is over it; a session whose pushes pass
+ * it is a slow consumer, told its last seq per channel on a line of its
+ * own), heartbeat and idle rules, the consecutive-error rule, and teardown
+ * deferred to the loop's before-sleep pass (redis's beforeSleep and
+ * freeClientAsync).
+ *
+ * Calls core, proto_line, codec_json, outq, loop, log. Loop thread only.
+ */
+#ifndef GW_SESSION_H
+#define GW_SESSION_H
+
+#include "gw.h"
+#include "model.h"
+#include "outq.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct core;
+struct loop;
+struct session;
+struct sessions;
+
+struct session_options {
+    unsigned heartbeat;    /* seconds of silence before a ping */
+    unsigned idle_timeout; /* seconds without a command, unsubscribed, before closing */
+    size_t max_outbuf;     /* bytes queued to one session */
+    unsigned max_subs;     /* subscriptions per session */
+    size_t page_bytes;     /* a HIST page's bound, reserved while one is read */
+};
+
+/*
+ * What a front gives the tier for each session: the operations on its
+ * connection. io is the front's own pointer, handed back to each.
+ */
+struct session_io_ops {
+    /*
+     * Send what the session's queue (session_outq) holds, as far as the peer
+     * takes it now, and report it with session_sent. Called whenever output
+     * is queued, possibly from inside a fan-out: it must not end anything.
+     * Returns false when the connection is broken (the tier then ends the
+     * session from its next pass).
+     */
+    bool (*flush)(void *io);
+    /* The session takes commands again: offer the lines held back (session_line). */
+    void (*resume_input)(void *io);
+    /*
+     * The session is over: close the connection and forget the session (it
+     * is freed after this returns). Called once, from the tier's pass, never
+     * from inside a call the front made.
+     */
+    void (*close)(void *io, const char *why);
+};
+
+/* The tier: every session of every front. core and loop are borrowed. */
+struct sessions *sessions_new(struct core *core, struct loop *loop,
+                              const struct session_options *opts);
+/* Closes every session at once and frees. NULL is a no-op. */
+void sessions_free(struct sessions *t);
+
+/* Sessions not yet closed, of every front. */
+size_t sessions_count(const struct sessions *t);
+
+/*
+ * Stops every session: each gets its pending replies, then a bye line, then
+ * is closed.
+ */
+void sessions_quiesce(struct sessions *t);
+
+/*
+ * A new session on a connection of transport, from peer ("ip:port"). Its
+ * hello line is queued at once. io and ops stay the front's; ops->close ends
+ * them.
+ */
+struct session *session_open(struct sessions *t, enum gw_transport transport, const char *peer,
+                             const struct session_io_ops *ops, void *io);
+
+/* The session's id (16 hex digits), for the front's traces. */
+const char *session_id(const struct session *s);
+
+/*
+ * One command line from the peer, without its line end. Returns false when
+ * the session cannot take it now (replies outstanding, the PUB window full,
+ * the output queue over its bound): the front keeps it and offers it again
+ * after ops->resume_input. True: consumed (run, queued, or answered).
+ */
+bool session_line(struct session *s, const char *line, size_t len);
+
+/*
+ * Input that cannot be framed: a line over the front's limit (err
+ * GW_E_LINE_TOO_LONG) and the like. The session answers err with why after
+ * its pending replies, and closes.
+ */
+void session_input_error(struct session *s, enum gw_err err, const char *why);
+
+/*
+ * The peer sends no more (end of stream on its side): the session answers
+ * what it was sent, then closes.
+ */
+void session_input_end(struct session *s);
+
+/* The connection broke: the session ends (ops->close follows from the tier's pass). */
+void session_abort(struct session *s, const char *why);
+
+/* The lines waiting to be sent; the front sends from its head. */
+struct outq *session_outq(struct session *s);
+/* The front sent bytes from the head of the queue. */
+void session_sent(struct session *s, size_t bytes);
+/* Counts bytes received from the peer (metrics). */
+void session_received(struct session *s, size_t bytes);
+
+#endif

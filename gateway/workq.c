@@ -1,0 +1,211 @@
+/*
+ * workq.c - a worker thread with a job queue and an eventfd; see workq.h.
+ *
+ * Batching falls out of the shape: while the worker runs one batch, new jobs
+ * pile up, and the next call of run takes them all (up to batch_max). For the
+ * writer that is group commit; for the reader, one wake-up for many reads.
+ */
+#include "workq.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct job_list {
+    struct workq_job *head, *tail;
+};
+
+struct workq {
+    workq_run_fn *run;
+    void *arg;
+    size_t batch_max;
+    char name[16];
+    pthread_t thread;
+    bool started;
+    int efd;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job_list queue; /* submitted, not yet taken by the thread */
+    struct job_list done;  /* run, not yet completed */
+    bool stopping;
+    size_t pending; /* loop thread only */
+};
+
+static void list_push(struct job_list *l, struct workq_job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static void list_splice(struct job_list *dst, struct job_list *src)
+{
+    if (!src->head)
+        return;
+    if (dst->tail)
+        dst->tail->next = src->head;
+    else
+        dst->head = src->head;
+    dst->tail = src->tail;
+    src->head = src->tail = NULL;
+}
+
+/* Takes up to batch_max jobs off the queue (caller holds mu). */
+static size_t take_batch(struct workq *q, struct workq_job **batch)
+{
+    size_t n = 0;
+
+    while (q->queue.head && n < q->batch_max) {
+        struct workq_job *j = q->queue.head;
+        q->queue.head = j->next;
+        batch[n++] = j;
+    }
+    if (!q->queue.head)
+        q->queue.tail = NULL;
+    return n;
+}
+
+static void *workq_main(void *arg)
+{
+    struct workq *q = arg;
+    struct workq_job **batch = gw_xmalloc(q->batch_max * sizeof(*batch));
+
+    pthread_setname_np(pthread_self(), q->name);
+    for (;;) {
+        size_t n;
+
+        pthread_mutex_lock(&q->mu);
+        while (!q->queue.head && !q->stopping)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (!q->queue.head && q->stopping) {
+            pthread_mutex_unlock(&q->mu);
+            break;
+        }
+        n = take_batch(q, batch);
+        pthread_mutex_unlock(&q->mu);
+
+        q->run(q->arg, batch, n);
+
+        struct job_list finished = {NULL, NULL};
+        for (size_t i = 0; i < n; i++)
+            list_push(&finished, batch[i]);
+        pthread_mutex_lock(&q->mu);
+        list_splice(&q->done, &finished);
+        pthread_mutex_unlock(&q->mu);
+        uint64_t one = 1;
+        /* Only fails if the counter would overflow: the loop is reading it anyway. */
+        ssize_t wr = write(q->efd, &one, sizeof(one));
+        (void)wr;
+    }
+    free(batch);
+    return NULL;
+}
+
+struct workq *workq_new(const char *name, workq_run_fn *run, void *arg, size_t batch_max,
+                        char why[GW_ERRLEN])
+{
+    struct workq *q = gw_xcalloc(1, sizeof(*q));
+    int rc;
+
+    q->run = run;
+    q->arg = arg;
+    q->batch_max = batch_max ? batch_max : 1;
+    snprintf(q->name, sizeof(q->name), "%s", name);
+    q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q->efd < 0) {
+        snprintf(why, GW_ERRLEN, "eventfd: %s", strerror(errno));
+        free(q);
+        return NULL;
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    rc = pthread_create(&q->thread, NULL, workq_main, q);
+    if (rc != 0) {
+        snprintf(why, GW_ERRLEN, "pthread_create: %s", strerror(rc));
+        close(q->efd);
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+        free(q);
+        return NULL;
+    }
+    q->started = true;
+    return q;
+}
+
+int workq_fd(const struct workq *q)
+{
+    return q->efd;
+}
+
+void workq_submit(struct workq *q, struct workq_job *job)
+{
+    q->pending++;
+    pthread_mutex_lock(&q->mu);
+    list_push(&q->queue, job);
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+size_t workq_complete(struct workq *q)
+{
+    struct job_list done;
+    uint64_t count;
+    size_t n = 0;
+
+    /* Reset the counter first: a signal racing with us then wakes the loop again. */
+    ssize_t rd = read(q->efd, &count, sizeof(count));
+    (void)rd;
+    pthread_mutex_lock(&q->mu);
+    done = q->done;
+    q->done.head = q->done.tail = NULL;
+    pthread_mutex_unlock(&q->mu);
+    while (done.head) {
+        struct workq_job *j = done.head;
+        done.head = j->next;
+        q->pending--;
+        n++;
+        j->done(j); /* may free j */
+    }
+    return n;
+}
+
+size_t workq_pending(const struct workq *q)
+{
+    return q->pending;
+}
+
+bool workq_stopping(const struct workq *q)
+{
+    return q->stopping;
+}
+
+void workq_stop(struct workq *q)
+{
+    if (!q->started)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stopping = true;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    q->started = false;
+}
+
+void workq_free(struct workq *q)
+{
+    if (!q)
+        return;
+    workq_stop(q);
+    workq_complete(q);
+    close(q->efd);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+}

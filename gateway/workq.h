@@ -1,0 +1,61 @@
+/*
+ * workq.h - a worker thread fed by the loop: jobs go in on the loop thread,
+ * run on the worker in batches, and come back to the loop through an eventfd,
+ * where their done callbacks run in the order they were submitted.
+ *
+ * The shape the store writer and the store reader share (DESIGN.md: "Reads
+ * run on reader thread(s) the same way"). A job belongs to the queue from
+ * workq_submit until its done callback starts; the queue's mutex is the one
+ * piece of state both threads touch. Depends on gw.h and pthreads.
+ */
+#ifndef GW_WORKQ_H
+#define GW_WORKQ_H
+
+#include "gw.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct workq_job {
+    struct workq_job *next;
+    /* Loop thread, once the job has run; may free the job. */
+    void (*done)(struct workq_job *job);
+};
+
+/*
+ * Worker thread: runs jobs[0..n-1], in order (n >= 1, at most the batch size
+ * given to workq_new). arg is workq_new's.
+ */
+typedef void workq_run_fn(void *arg, struct workq_job **jobs, size_t n);
+
+struct workq;
+
+/*
+ * Starts the thread (named name, for ps and debuggers). batch_max bounds how
+ * many queued jobs one call of run takes. NULL + why on failure.
+ */
+struct workq *workq_new(const char *name, workq_run_fn *run, void *arg, size_t batch_max,
+                        char why[GW_ERRLEN]);
+
+/* The eventfd that turns readable when jobs are done: the loop watches it. */
+int workq_fd(const struct workq *q);
+
+/* Loop thread. Takes job until its done callback runs. */
+void workq_submit(struct workq *q, struct workq_job *job);
+
+/* Loop thread. Runs done() of every finished job, in order; returns how many. */
+size_t workq_complete(struct workq *q);
+
+/* Jobs submitted whose done callback has not run yet. */
+size_t workq_pending(const struct workq *q);
+
+/* Whether workq_stop has been called. */
+bool workq_stopping(const struct workq *q);
+
+/* Runs what is queued, then ends the thread. Call workq_complete after. */
+void workq_stop(struct workq *q);
+
+/* Stops if needed and frees; every job must have completed. NULL is a no-op. */
+void workq_free(struct workq *q);
+
+#endif
