@@ -32,10 +32,12 @@
 #include "codec_json.h"
 
 /* Unparsed input held per connection before reading pauses. */
-#define INPUT_HOLD    (256 * 1024)
-#define READ_CHUNK    (64 * 1024)
+#define INPUT_HOLD      (256 * 1024)
+#define READ_CHUNK      (64 * 1024)
 /* Lines handed to one writev. */
-#define IOV_MAX_LINES 64
+#define IOV_MAX_LINES   64
+/* After the last line, input is read and dropped this long before the socket closes. */
+#define LINGER_CLOSE_MS 2000
 
 struct conn {
     struct front_tcp *ft;
@@ -48,6 +50,9 @@ struct conn {
     bool held;       /* the session refused a line: wait for resume_input */
     bool eof;        /* the peer's side has ended */
     bool input_done; /* no more input will be offered */
+    bool lingering;  /* the session is over: draining input until the peer closes */
+    struct loop_timer *linger;
+    struct conn *prev_l, *next_l; /* in ft->lingering */
 };
 
 struct front_tcp {
@@ -56,6 +61,8 @@ struct front_tcp {
     int listen_fd;
     struct front_tcp_options o;
     unsigned nconns;
+    struct conn *lingering; /* connections whose session is over, draining input */
+    size_t nlingering;
 };
 
 static void update_events(struct conn *c)
@@ -194,17 +201,85 @@ static void conn_resume(void *io)
         offer(c);
 }
 
-/* session_io_ops.close */
-static void conn_close(void *io, const char *why)
+static void conn_free(struct conn *c)
 {
-    struct conn *c = io;
+    struct front_tcp *ft = c->ft;
 
-    log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
+    if (c->lingering) {
+        if (c->prev_l)
+            c->prev_l->next_l = c->next_l;
+        else
+            ft->lingering = c->next_l;
+        if (c->next_l)
+            c->next_l->prev_l = c->prev_l;
+        ft->nlingering--;
+    }
+    loop_timer_cancel(c->ft->loop, c->linger);
     loop_del_fd(c->ft->loop, c->fd);
     close(c->fd);
     c->ft->nconns--;
     buf_release(&c->in);
     free(c);
+}
+
+static void on_linger_over(struct loop *loop, void *ctx)
+{
+    struct conn *c = ctx;
+
+    (void)loop;
+    c->linger = NULL; /* a timer is gone once it has run */
+    conn_free(c);
+}
+
+/* Reads and drops what the peer still sends, until it closes or the linger time is over. */
+static void on_linger_io(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct conn *c = ctx;
+    char sink[READ_CHUNK];
+
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(fd, sink, sizeof(sink), 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        conn_free(c); /* end of stream, or an error */
+        return;
+    }
+}
+
+/*
+ * session_io_ops.close. Closing a socket that still has unread input makes
+ * the kernel send a reset, which can destroy the last lines before the peer
+ * reads them (a farewell, a bye). So, when the peer may still be sending:
+ * shut our side (a FIN after the last line), read and drop its input until
+ * it closes, and close only then, or after LINGER_CLOSE_MS (the "lingering
+ * close" of HTTP servers).
+ */
+static void conn_close(void *io, const char *why)
+{
+    struct conn *c = io;
+
+    log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
+    c->s = NULL;
+    if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
+        conn_free(c);
+        return;
+    }
+    loop_del_fd(c->ft->loop, c->fd);
+    if (loop_add_fd(c->ft->loop, c->fd, LOOP_READ, on_linger_io, c) < 0) {
+        conn_free(c);
+        return;
+    }
+    c->lingering = true;
+    c->next_l = c->ft->lingering;
+    if (c->next_l)
+        c->next_l->prev_l = c;
+    c->ft->lingering = c;
+    c->ft->nlingering++;
+    c->linger = loop_timer_add(c->ft->loop, LINGER_CLOSE_MS, on_linger_over, c);
 }
 
 static const struct session_io_ops conn_ops = {
@@ -349,6 +424,11 @@ struct front_tcp *front_tcp_new(struct sessions *tier, struct loop *loop, int li
     return ft;
 }
 
+size_t front_tcp_lingering(const struct front_tcp *ft)
+{
+    return ft->nlingering;
+}
+
 void front_tcp_quiesce(struct front_tcp *ft)
 {
     if (ft->listen_fd < 0)
@@ -363,5 +443,8 @@ void front_tcp_free(struct front_tcp *ft)
     if (!ft)
         return;
     front_tcp_quiesce(ft);
+    /* Connections still lingering are closed now. */
+    while (ft->lingering)
+        conn_free(ft->lingering);
     free(ft);
 }

@@ -31,6 +31,9 @@ struct front_tcp_options {
 struct front_tcp *front_tcp_new(struct sessions *tier, struct loop *loop, int listen_fd,
                                 const struct front_tcp_options *opts, char why[GW_ERRLEN]);
 
+/* Connections whose session is over, still reading the peer's last input before they close. */
+size_t front_tcp_lingering(const struct front_tcp *ft);
+
 /* Stops accepting; the sessions themselves are stopped through the tier. */
 void front_tcp_quiesce(struct front_tcp *ft);
 

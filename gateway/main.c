@@ -99,7 +99,7 @@ static int stop_when_idle(struct loop *loop, void *ctx)
         return -1;
     now = loop_now_ms();
     if ((front_http_in_flight(gw->http) == 0 && sessions_count(gw->sessions) == 0 &&
-         core_pending(gw->core) == 0) ||
+         front_tcp_lingering(gw->tcp) == 0 && core_pending(gw->core) == 0) ||
         now >= gw->stop_deadline_ms) {
         if (now >= gw->stop_deadline_ms)
             log_warn("stop: grace period over with %zu requests and %zu sessions still open",

@@ -3,6 +3,7 @@
  */
 #include "outq.h"
 
+#include "buf.h"
 #include "gw.h"
 
 #include <stdlib.h>
@@ -14,7 +15,17 @@ struct wline *wline_new(const char *data, size_t len)
 
     w->refs = 1;
     w->len = len;
+    w->data = w->inline_data;
     memcpy(w->data, data, len);
+    return w;
+}
+
+struct wline *wline_take(struct buf *b)
+{
+    struct wline *w = gw_xmalloc(sizeof(*w));
+
+    w->refs = 1;
+    w->data = buf_detach(b, &w->len);
     return w;
 }
 
@@ -26,8 +37,11 @@ struct wline *wline_ref(struct wline *w)
 
 void wline_unref(struct wline *w)
 {
-    if (w && --w->refs == 0)
+    if (w && --w->refs == 0) {
+        if (w->data != w->inline_data)
+            free(w->data);
         free(w);
+    }
 }
 
 void outq_init(struct outq *q)

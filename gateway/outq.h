@@ -21,11 +21,16 @@
 struct wline {
     unsigned refs;
     size_t len;
-    char data[];
+    char *data; /* inline_data, or storage of its own */
+    char inline_data[];
 };
+
+struct buf;
 
 /* A new line of (data, len) with one reference, the caller's. */
 struct wline *wline_new(const char *data, size_t len);
+/* A new line that takes b's storage without copying it (b is left empty). */
+struct wline *wline_take(struct buf *b);
 struct wline *wline_ref(struct wline *w);
 /* Drops a reference; frees the line with the last. NULL is a no-op. */
 void wline_unref(struct wline *w);

@@ -110,6 +110,7 @@ struct session {
     bool input_ended;      /* the peer sends no more */
     bool bye_when_drained; /* the gateway is stopping */
     bool broken;           /* a flush found the connection broken */
+    bool wants_room;       /* a replay waits for the queue to drain below the low water */
 };
 
 struct sessions {
@@ -155,9 +156,14 @@ static struct buf *scratch(struct sessions *t)
     return &t->scratch;
 }
 
+/* Lines longer than this are not copied out of the scratch buffer but take its storage. */
+#define SCRATCH_KEEP (16 * 1024)
+
 /* The scratch buffer's line as a new wline (one reference, the caller's). */
 static struct wline *scratch_line(struct sessions *t)
 {
+    if (t->scratch.len > SCRATCH_KEEP)
+        return wline_take(&t->scratch); /* a page: no second copy of a megabyte */
     return wline_new(t->scratch.data, t->scratch.len);
 }
 
@@ -807,11 +813,15 @@ static void pump(struct session *s)
 {
     size_t low_water = s->t->o.max_outbuf / 4;
 
+    s->wants_room = false;
     for (size_t i = 0; i < s->nsubs && s->state == S_OPEN; i++) {
         struct sub_slot *slot = s->subs[i];
-        if (slot->pending || core_sub_live(slot->sub) || s->out.bytes >= low_water)
+        if (slot->pending || core_sub_live(slot->sub))
             continue;
-        core_sub_pump(s->t->core, slot->sub, low_water - s->out.bytes);
+        if (s->out.bytes >= low_water)
+            s->wants_room = true; /* session_sent calls again when there is room */
+        else
+            core_sub_pump(s->t->core, slot->sub, low_water - s->out.bytes);
     }
 }
 
@@ -1017,8 +1027,8 @@ void session_sent(struct session *s, size_t bytes)
     outq_consume(&s->out, bytes);
     s->t->metrics->bytes_out[s->transport] += bytes;
     s->last_progress_ms = now_ms();
-    /* Room again: input held back for the bound may go on. */
-    if (s->input_paused)
+    /* Room again: input held back for the bound, or a replay, may go on. */
+    if (s->input_paused || (s->wants_room && s->out.bytes < s->t->o.max_outbuf / 4))
         mark_dirty(s);
 }
 

@@ -178,11 +178,12 @@ class Gateway:
     _starts = 0
 
     def __init__(self, db=None, args=(), env=None, base_args=True, tmpdir=None,
-                 start=True, persistent=False, log_level='info'):
+                 start=True, persistent=False, log_level='info', prefix=()):
         self.tmpdir = tmpdir or (os.path.dirname(os.path.abspath(db)) if db
                                  else tempfile.mkdtemp(prefix='visavis-it-'))
         self.db = db or os.path.join(self.tmpdir, 't.db')
         self.args = list(args)
+        self.prefix = list(prefix)  # e.g. ['prlimit', '--as=...', '--']: runs the gateway under it
         self.env = dict(env or {})
         self.base_args = base_args
         self.log_level = log_level
@@ -205,7 +206,7 @@ class Gateway:
     # -- life cycle --------------------------------------------------------
 
     def argv(self):
-        argv = [gateway_bin()]
+        argv = self.prefix + [gateway_bin()]
         if self.base_args:
             argv += ['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
                      '--db', self.db, '--log-level', self.log_level]
@@ -1094,6 +1095,29 @@ def raise_nofile(n):
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         soft = want
     return soft
+
+
+_sanitized = None
+
+
+def sanitized():
+    """Whether the gateway binary is built with AddressSanitizer (its own
+    memory map and speed are then not the gateway's)."""
+    global _sanitized
+    if _sanitized is None:
+        with open(gateway_bin(), 'rb') as f:
+            _sanitized = b'__asan_init' in f.read()
+    return _sanitized
+
+
+def address_limit(mb):
+    """A Gateway prefix that caps the gateway's address space at mb MiB, so
+    that a memory regression fails the test instead of the machine. Empty
+    under AddressSanitizer, whose shadow memory needs terabytes of address
+    space: such tests sample RSS instead."""
+    if sanitized() or not shutil.which('prlimit'):
+        return []
+    return ['prlimit', '--as=%d' % (mb * 1024 * 1024), '--']
 
 
 def small_asan_quarantine():

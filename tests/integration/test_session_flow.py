@@ -288,6 +288,66 @@ def replay_larger_than_outbuf():
 
 
 # --------------------------------------------------------------------------
+# Half-close: the client ends its side (nc -N, shutdown(SHUT_WR))
+
+@test
+def half_close_gets_every_reply():
+    """PUB then shutdown(SHUT_WR): the ok (after commit), then bye "end of input", then EOF; the message is stored"""
+    gw = harness.Gateway()
+    s = Session(gw)
+    s.cmd('PUB hc-one hello')
+    s.shutdown_write()
+    lines = s.until_eof(timeout=15)
+    eq([x['type'] for x in lines], ['ok', 'bye'], 'lines after the half-close')
+    eq(lines[0]['message']['body'], 'hello', 'the ok carries the message')
+    eq(lines[1], {'type': 'bye', 'reason': 'end of input'}, 'the farewell')
+    check(not s.reset, 'closed with a reset')
+    s.close()
+    eq([m['body'] for m in gw.read_all('hc-one')], ['hello'], 'stored')
+
+
+@test
+def half_close_after_pipelining():
+    """200 PUBs, a HIST and a PING in one write, then shutdown(SHUT_WR): every reply in order, then bye"""
+    gw = harness.Gateway()
+    s = Session(gw)
+    s.send(''.join('PUB hc-many p%d\n' % i for i in range(200)) + 'HIST hc-many 0 5\nPING last\n')
+    s.shutdown_write()
+    lines = s.until_eof(timeout=30)
+    eq(len(lines), 203, 'replies + bye')
+    eq([x['message']['body'] for x in lines[:200]], ['p%d' % i for i in range(200)], 'PUB oks in order')
+    eq([m['seq'] for m in lines[200]['messages']], [1, 2, 3, 4, 5], 'HIST after the PUBs')
+    eq((lines[201]['type'], lines[201]['token']), ('pong', 'last'), 'PING')
+    eq(lines[202], {'type': 'bye', 'reason': 'end of input'}, 'bye')
+    s.close()
+
+
+@test
+def half_close_last_line_without_newline():
+    """a last line without its LF before the half-close still runs (nc -N, printf without \\n)"""
+    gw = harness.Gateway()
+    s = Session(gw)
+    s.send('PING one\nPING two')
+    s.shutdown_write()
+    lines = s.until_eof(timeout=15)
+    eq([(x['type'], x.get('token')) for x in lines], [('pong', 'one'), ('pong', 'two'), ('bye', None)],
+       'both pings answered, then bye')
+    s.close()
+
+
+@test
+def quit_with_more_input_behind_it():
+    """QUIT followed by more pipelined input: bye arrives whole and the close is clean (no reset)"""
+    gw = harness.Gateway()
+    s = Session(gw)
+    s.send('QUIT\n' + 'PING never\n' * 20000)
+    lines = s.until_eof(timeout=15)
+    eq(lines, [{'type': 'bye', 'reason': 'quit'}], 'lines after QUIT')
+    check(not s.reset, 'closed with a reset: the bye could have been lost')
+    s.close()
+
+
+# --------------------------------------------------------------------------
 # Shutdown
 
 @test

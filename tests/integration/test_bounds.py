@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Every byte queued to a client is bounded, and no large read stalls the
+others: replies go through the session's output bound (a non-reader that
+pipelines HIST is paused, then closed as a slow consumer, memory bounded);
+pages are bounded in encoded bytes (REST and HIST alike) and say where to go
+on; a bystander's PING stays fast during a 60 MB history read; a slow but
+reading consumer gets its farewell on a line of its own.
+
+Memory-hungry cases run the gateway under an address-space limit (prlimit
+--as), so a regression fails the test, not the machine."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import json
+import re
+import select
+import socket
+import subprocess
+import threading
+import time
+
+import harness
+from harness import test, check, eq, check_error, check_session_error, Session
+
+PAGE = 1024 * 1024
+
+
+def seed(gw, channel, n, body_len, fill='x'):
+    """n messages of body_len bytes on channel, pipelined over one session
+    in bursts whose acknowledgements fit the session's output bound."""
+    with Session(gw, timeout=60) as s:
+        done = 0
+        burst = max(1, min(200, 256 * 1024 // (6 * body_len + 200)))
+        while done < n:
+            k = min(burst, n - done)
+            s.send(''.join(json.dumps({'op': 'pub', 'channel': channel,
+                                       'body': ('%d ' % (done + i)).ljust(body_len, fill)}) + '\n'
+                           for i in range(k)))
+            for _ in range(k):
+                r = s.reply(timeout=60)
+                eq(r.get('type'), 'ok', 'seed reply')
+            done += k
+
+
+PINGER = r"""
+import json, socket, sys, time
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+f = s.makefile('rb')
+f.readline()  # hello
+rtts = []
+sys.stdout.write('ready\n')
+sys.stdout.flush()
+end = time.monotonic() + float(sys.argv[2])
+i = 0
+while time.monotonic() < end:
+    t0 = time.monotonic()
+    s.sendall(b'PING b%d\n' % i)
+    line = f.readline()
+    rtts.append(time.monotonic() - t0)
+    assert json.loads(line)['type'] == 'pong', line
+    i += 1
+    time.sleep(0.002)
+print(json.dumps(rtts))
+"""
+
+
+class Pinger:
+    """A bystander session in a process of its own (so this test's JSON
+    parsing never delays it), PINGing for a while; its round trips."""
+
+    def __init__(self, gw, seconds):
+        self.p = subprocess.Popen([sys.executable, '-c', PINGER, str(gw.tcp_port), str(seconds)],
+                                  stdout=subprocess.PIPE, text=True)
+        eq(self.p.stdout.readline().strip(), 'ready', 'the bystander is connected')
+
+    def finish(self):
+        out, _ = self.p.communicate(timeout=120)
+        eq(self.p.returncode, 0, 'bystander exit status')
+        rtts = sorted(json.loads(out))
+        check(len(rtts) >= 20, 'bystander made only %d round trips' % len(rtts))
+        return rtts[len(rtts) // 2], rtts[int(len(rtts) * 0.99)], rtts[-1]
+
+
+def stall_bound():
+    """What a bystander's p99 may be: a few ms, more under AddressSanitizer's slowdown."""
+    return 0.050 if harness.sanitized() else 0.005
+
+
+@test
+def pipelined_hist_by_a_non_reader_is_bounded():
+    """a client that pipelines 'HIST big 0 1000' and never reads: input paused at the bound, RSS bounded, then closed as a slow consumer with whole lines; a bystander keeps its pace"""
+    gw = harness.Gateway(args=['--sync', 'normal'], env=harness.small_asan_quarantine(),
+                         prefix=harness.address_limit(1024))
+    seed(gw, 'big', 300, 16000)  # ~4.8 MB: several pages
+    rss0 = harness.rss_kb(gw)
+    hog = Session(gw, rcvbuf=4096, timeout=60)
+    hog.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    hog.sock.setblocking(False)
+    line = b'HIST big 0 1000\n'
+    sent = 0
+    t_end = time.monotonic() + 3
+    while time.monotonic() < t_end:  # as much as the gateway takes in 3 s
+        try:
+            sent += hog.sock.send(line * 256)
+        except BlockingIOError:
+            select.select([], [hog.sock], [], 0.05)
+    hog.sock.setblocking(True)
+    pinger = Pinger(gw, 3)
+    peak = rss0
+    t_end = time.monotonic() + 3
+    while time.monotonic() < t_end:
+        peak = max(peak, harness.rss_kb(gw))
+        time.sleep(0.05)
+    p50, p99, worst = pinger.finish()
+    print('# %d bytes of HIST commands sent; RSS %d -> peak %d kB; bystander PING p50 %.2f ms, '
+          'p99 %.2f ms, max %.2f ms' % (sent, rss0, peak, p50 * 1e3, p99 * 1e3, worst * 1e3))
+    check(peak - rss0 < 64 * 1024, 'RSS grew by %d kB while a non-reader pipelined HIST'
+          % (peak - rss0))
+    check(p99 < 4 * stall_bound(), 'bystander PING p99 %.1f ms' % (p99 * 1e3))
+    # stuck over the bound without reading: a slow consumer after the stuck time; then it
+    # reads, and finds every line whole and the farewell last
+    gw.wait_stderr(r'slow consumer', timeout=30)
+    lines = hog.until_eof(timeout=60)
+    check(lines, 'the non-reader got nothing')
+    check_session_error(lines[-1], 'slow_consumer', what='last line of the non-reader')
+    eq(lines[-1].get('last_seq'), {}, 'last_seq of a session with no subscription')
+    for x in lines[:-1]:
+        check(x['type'] in ('hello', 'ok', 'ping'), 'a line before the farewell: %s'
+              % harness._short(x, 200))
+    hog.close()
+    with Session(gw) as s:
+        eq(s.request('PING after').get('type'), 'pong', 'the gateway goes on')
+
+
+@test
+def pages_are_bounded_in_bytes():
+    """a 60 MB channel read with limit=1000: each page (REST and HIST) holds at most about 1 MiB, next_since chains through every message once; a bystander's PING p99 stays low"""
+    gw = harness.Gateway(args=['--sync', 'normal'], env=harness.small_asan_quarantine(),
+                         prefix=harness.address_limit(2048))
+    n, size = 1000, 60000
+    seed(gw, 'huge', n, size)
+    pinger = Pinger(gw, 4)
+    seen = []
+    passes = 0
+    seq_re = re.compile(rb'"seq":(\d+),"sender"')
+    with Session(gw, timeout=60) as s:
+        # read it all, again, while the bystander pings; the lines are checked with
+        # regular expressions, not parsed, so that this client leaves the CPU to the others
+        while passes == 0 or pinger.p.poll() is None:
+            since = 0
+            while True:
+                s.cmd('HIST huge %d 1000' % since)
+                raw = s.read_raw(timeout=60)
+                check(raw.startswith(b'{"type":"ok","op":"hist","channel":"huge","messages":['),
+                      'HIST huge %d: %s' % (since, harness._short(raw, 200)))
+                check(len(raw) <= PAGE + 4096, 'HIST reply of %d bytes' % len(raw))
+                seqs = [int(x) for x in seq_re.findall(raw)]
+                nxt = int(re.search(rb'"next_since":(\d+)}$', raw).group(1))
+                if not seqs:
+                    eq(nxt, since, 'an empty page keeps next_since')
+                    break
+                check(len(seqs) < n, 'HIST returned all %d messages in one page' % n)
+                if passes == 0:
+                    seen += seqs
+                eq(nxt, seqs[-1], 'next_since is the last seq')
+                since = nxt
+            passes += 1
+    p50, p99, worst = pinger.finish()
+    eq(seen, list(range(1, n + 1)), 'seqs read by following next_since')
+    print('# HIST of %d x %d B, %d passes: bystander PING p50 %.2f ms, p99 %.2f ms, max %.2f ms'
+          % (n, size, passes, p50 * 1e3, p99 * 1e3, worst * 1e3))
+    check(p99 < stall_bound(), 'bystander PING p99 %.2f ms during a 60 MB history read (bound %.0f ms)'
+          % (p99 * 1e3, stall_bound() * 1e3))
+    conn = gw.connect()
+    r = gw.get('/v1/channels/huge/messages?since=0&limit=1000', conn=conn)
+    eq(r.status, 200, 'REST page')
+    check(len(r.raw) <= PAGE + 4096, 'REST page of %d bytes' % len(r.raw))
+    k = len(r.json['messages'])
+    check(1 <= k < n, 'REST page holds %d messages' % k)
+    eq(r.json['next_since'], k, 'REST next_since')
+    conn.close()
+
+
+@test
+def one_message_larger_than_the_page():
+    """--page-bytes 4096 and 10 kB messages: every page still holds one message"""
+    gw = harness.Gateway(args=['--page-bytes', '4096'])
+    seed(gw, 'fat', 3, 10000)
+    for since in range(3):
+        r = gw.get('/v1/channels/fat/messages?since=%d&limit=100' % since)
+        eq([m['seq'] for m in r.json['messages']], [since + 1], 'page after %d' % since)
+        eq(r.json['next_since'], since + 1, 'next_since after %d' % since)
+    with Session(gw) as s:
+        r = s.request('HIST fat 0 100')
+        eq([m['seq'] for m in r['messages']], [1], 'HIST: one message per page')
+        eq(s.request('SUB fat 0').get('since'), 0, 'SUB fat 0')
+        eq([p['seq'] for p in s.messages(3)], [1, 2, 3], 'replay in 4 KiB steps')
+
+
+@test
+def escaping_counts_in_the_page_bound():
+    """bodies of control characters (6 bytes each once escaped): the REST page stays about 1 MiB, not 6x"""
+    gw = harness.Gateway(args=['--sync', 'normal'], prefix=harness.address_limit(1024))
+    seed(gw, 'ctl', 300, 10000, fill='\x01')  # 10 kB of \x01: ~60 kB each on the wire
+    r = gw.get('/v1/channels/ctl/messages?since=0&limit=1000')
+    eq(r.status, 200, 'status')
+    check(len(r.raw) <= PAGE + 4096, 'page of %d bytes for a 1 MiB bound' % len(r.raw))
+    k = len(r.json['messages'])
+    check(10 <= k <= 20, '%d messages of ~60 kB encoded in one page' % k)
+    with Session(gw) as s:
+        s.request('HIST ctl 0 1000')
+        check(len(s.last_raw) <= PAGE + 4096, 'HIST line of %d bytes' % len(s.last_raw))
+
+
+@test
+def slow_but_reading_consumer_gets_its_farewell_whole():
+    """--max-outbuf 64K: a subscriber that reads, but slower than the flood, is cut off with slow_consumer on a line of its own, naming the last seq it received"""
+    gw = harness.Gateway(args=['--max-outbuf', '65536', '--sync', 'normal'],
+                         env=harness.small_asan_quarantine())
+    slow = Session(gw, rcvbuf=4096, timeout=60)
+    eq(slow.request('SUB drip').get('type'), 'ok', 'SUB drip')
+    stop = threading.Event()
+
+    def flood():
+        with Session(gw, timeout=60) as p:
+            i = 0
+            while not stop.is_set() and i < 2000:
+                p.send(''.join(json.dumps({'op': 'pub', 'channel': 'drip',
+                                           'body': ('%d ' % (i + k)).ljust(16000, 'd')}) + '\n'
+                               for k in range(20)))
+                for _ in range(20):
+                    p.reply(timeout=60)
+                i += 20
+
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    data = b''
+    t_end = time.monotonic() + 60
+    while time.monotonic() < t_end:  # 4 kB every 20 ms: ~200 kB/s, slower than the flood
+        chunk = slow.sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+        time.sleep(0.02)
+    stop.set()
+    t.join(timeout=60)
+    check(data.endswith(b'\n'), 'the stream ends inside a line: ...%r' % data[-80:])
+    lines = [json.loads(x) for x in data.split(b'\n')[:-1]]
+    check_session_error(lines[-1], 'slow_consumer', what='last line')
+    seqs = [x['seq'] for x in lines if x['type'] == 'message']
+    eq(seqs, list(range(1, len(seqs) + 1)), 'seqs received, in order, no hole')
+    eq(lines[-1]['last_seq'], {'drip': seqs[-1] if seqs else 0},
+       'last_seq names the last seq received')
+    print('# the slow reader received %d messages before its farewell' % len(seqs))
+    slow.close()
+
+
+harness.main()

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Gaps are said, never hidden (DESIGN.md, guarantee 4): when a cursor asks
+for messages the store no longer has (removed here by hand, from outside the
+gateway, as retention will later), a session gets {"type":"gap"} events in
+their place and a REST page says so in "gaps"; neither skips in silence nor
+replays everything."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import sqlite3
+
+import harness
+from harness import test, check, eq, check_push, Session
+
+shared = harness.Shared()
+
+
+def holed(gw, channel, n, missing):
+    """n messages on channel, then the rows of seqs missing deleted behind the gateway's back."""
+    conn = gw.connect()
+    msgs = [gw.publish(channel, 'm%d' % i, conn=conn) for i in range(1, n + 1)]
+    conn.close()
+    db = sqlite3.connect(gw.db, timeout=10)
+    with db:
+        db.execute('DELETE FROM messages WHERE channel_id = (SELECT id FROM channels WHERE name = ?)'
+                   ' AND seq IN (%s)' % ','.join('?' * len(missing)), [channel] + list(missing))
+    db.close()
+    return msgs
+
+
+def gap(frm, to, channel):
+    return {'type': 'gap', 'channel': channel, 'from': frm, 'to': to, 'first_seq': to + 1}
+
+
+@test
+def replay_says_each_gap_in_place():
+    """SUB ch 0 over holes 3..4 and 9..10: pushes 1 2, gap 3..4, 5..8, gap 9..10, then live 11"""
+    gw = shared.get()
+    holed(gw, 'g-sub', 10, [3, 4, 9, 10])
+    with Session(gw) as s:
+        r = s.request('SUB g-sub 0')
+        eq((r['type'], r['since'], r['top']), ('ok', 0, 10), 'SUB reply')
+        got = [s.push(types=('message', 'gap')) for _ in range(8)]
+        eq([x['seq'] if x['type'] == 'message' else (x['from'], x['to']) for x in got],
+           [1, 2, (3, 4), 5, 6, 7, 8, (9, 10)], 'pushes and gaps in order')
+        eq(got[2], gap(3, 4, 'g-sub'), 'the first gap event')
+        eq(got[7], gap(9, 10, 'g-sub'), 'the gap at the end')
+        m = gw.publish('g-sub', 'live')
+        eq(check_push(s.push()), m, 'live after the replay')
+        eq(m['seq'], 11, 'seq of the live message')
+    check(gw.wait_stderr(r"'g-sub' lacks seqs 3 to 4"), 'the log says so too')
+
+
+@test
+def resume_inside_a_gap():
+    """SUB ch 3 (inside a hole): the rest of the hole first, then the messages"""
+    gw = shared.get()
+    holed(gw, 'g-mid', 6, [2, 3, 4])
+    with Session(gw) as s:
+        eq(s.request('SUB g-mid 3')['type'], 'ok', 'SUB g-mid 3')
+        eq(s.push(types=('message', 'gap')), gap(4, 4, 'g-mid'), 'the rest of the hole')
+        eq([p['seq'] for p in s.messages(2)], [5, 6], 'then 5 and 6')
+
+
+@test
+def rest_pages_say_gaps():
+    """GET over holes: "gaps" lists them, next_since goes past them; a long-poll is answered at once"""
+    gw = shared.get()
+    holed(gw, 'g-rest', 10, [3, 4, 9, 10])
+    r = gw.get('/v1/channels/g-rest/messages?since=0')
+    eq(r.status, 200, 'status')
+    eq(list(r.json.keys()), ['channel', 'messages', 'gaps', 'next_since'], 'keys in order')
+    eq([m['seq'] for m in r.json['messages']], [1, 2, 5, 6, 7, 8], 'seqs')
+    eq(r.json['gaps'], [{'from': 3, 'to': 4}, {'from': 9, 'to': 10}], 'gaps')
+    eq(r.json['next_since'], 10, 'next_since past the last hole')
+    r = gw.get('/v1/channels/g-rest/messages?since=8&wait=30')
+    eq((r.json['messages'], r.json['gaps'], r.json['next_since']), ([], [{'from': 9, 'to': 10}], 10),
+       'a long-poll over a trailing hole is answered at once with it')
+    r = gw.get('/v1/channels/g-rest/messages?since=0&limit=3')
+    eq(([m['seq'] for m in r.json['messages']], r.json['gaps'], r.json['next_since']),
+       ([1, 2, 5], [{'from': 3, 'to': 4}], 5), 'a page of three over the first hole')
+    r = gw.get('/v1/channels/g-rest/messages?since=10')
+    eq(r.json, {'channel': 'g-rest', 'messages': [], 'next_since': 10}, 'no gaps key without a hole')
+
+
+@test
+def hist_says_gaps():
+    """HIST over holes answers what REST answers, gaps included"""
+    gw = shared.get()
+    holed(gw, 'g-hist', 5, [1, 5])
+    env = gw.read('g-hist', since=0)
+    with Session(gw) as s:
+        r = s.request('HIST g-hist 0')
+        eq(list(r.keys()), ['type', 'op', 'channel', 'messages', 'gaps', 'next_since'], 'keys')
+        eq((r['messages'], r['gaps'], r['next_since']),
+           (env['messages'], env['gaps'], env['next_since']), 'HIST vs REST')
+        eq(r['gaps'], [{'from': 1, 'to': 1}, {'from': 5, 'to': 5}], 'gaps')
+
+
+harness.main()
