@@ -292,6 +292,36 @@ char *codec_error_encode(enum gw_err err, const char *message, size_t *len)
     return buf_detach(&b, len);
 }
 
+char *codec_index_encode(const char *name, const char *version, const char *docs,
+                         const struct codec_endpoint *eps, size_t n, const char *sessions,
+                         size_t *len)
+{
+    struct buf b = BUF_INIT;
+
+    PUT(&b, "{\"name\":");
+    put_cstr(&b, name);
+    PUT(&b, ",\"version\":");
+    put_cstr(&b, version);
+    PUT(&b, ",\"docs\":");
+    put_cstr(&b, docs);
+    PUT(&b, ",\"endpoints\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            PUT(&b, ",");
+        PUT(&b, "{\"method\":");
+        put_cstr(&b, eps[i].method);
+        PUT(&b, ",\"path\":");
+        put_cstr(&b, eps[i].path);
+        PUT(&b, ",\"what\":");
+        put_cstr(&b, eps[i].what);
+        PUT(&b, "}");
+    }
+    PUT(&b, "],\"sessions\":");
+    put_cstr(&b, sessions);
+    PUT(&b, "}");
+    return buf_detach(&b, len);
+}
+
 char *codec_status_encode(const char *status, size_t *len)
 {
     struct buf b = BUF_INIT;

@@ -34,6 +34,18 @@ char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, size_
 /* {"error":{"code","message"}}; message is borrowed for the call. */
 char *codec_error_encode(enum gw_err err, const char *message, size_t *len);
 
+/* One line of the API index: {"method","path","what"}. */
+struct codec_endpoint {
+    const char *method;
+    const char *path;
+    const char *what;
+};
+
+/* {"name","version","docs","endpoints":[{"method","path","what"}...],"sessions"}: GET / */
+char *codec_index_encode(const char *name, const char *version, const char *docs,
+                         const struct codec_endpoint *eps, size_t n, const char *sessions,
+                         size_t *len);
+
 /* {"status":status} */
 char *codec_status_encode(const char *status, size_t *len);
 

@@ -47,7 +47,8 @@ struct front_http {
     bool quiescing;
     struct req *waiters; /* long-polls, so shutdown can answer them all */
     struct metrics *metrics;
-    uint64_t conns; /* connections accepted, to number them in traces */
+    uint64_t conns;         /* connections accepted, to number them in traces */
+    char sessions_hint[96]; /* how to open a session, for the index */
 };
 
 enum req_phase {
@@ -514,12 +515,30 @@ static enum MHD_Result get_stats(struct req *r)
     return reply_ok(r, body, len);
 }
 
+static enum MHD_Result get_index(struct req *r)
+{
+    struct codec_endpoint eps[16];
+    size_t n, len;
+    const struct router_endpoint *re = router_endpoints(&n);
+
+    if (n > GW_ARRAY_SIZE(eps))
+        n = GW_ARRAY_SIZE(eps);
+    for (size_t i = 0; i < n; i++)
+        eps[i] = (struct codec_endpoint){re[i].method, re[i].path, re[i].what};
+    char *body = codec_index_encode("visavis", VISAVIS_VERSION,
+                                    "docs/api.md (this API) and docs/protocol.md (sessions)", eps,
+                                    n, r->fh->sessions_hint, &len);
+    return reply_ok(r, body, len);
+}
+
 static enum MHD_Result dispatch(struct req *r)
 {
     char *body;
     size_t len;
 
     switch (r->route.id) {
+    case ROUTE_INDEX:
+        return get_index(r);
     case ROUTE_HEALTH:
         body = codec_status_encode("ok", &len);
         return reply_ok(r, body, len);
@@ -787,6 +806,11 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     fh->loop = loop;
     fh->listen_fd = listen_fd;
     fh->max_body = opts->max_body;
+    if (opts->tcp_port > 0)
+        snprintf(fh->sessions_hint, sizeof(fh->sessions_hint),
+                 "TCP port %d: nc <host> %d, then type HELP", opts->tcp_port, opts->tcp_port);
+    else
+        snprintf(fh->sessions_hint, sizeof(fh->sessions_hint), "off");
     fh->daemon = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL, NULL,
         on_request, fh,

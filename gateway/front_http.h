@@ -21,6 +21,7 @@ struct front_http_options {
     size_t max_body;          /* bytes; larger bodies get 413 */
     unsigned max_connections; /* connections at once */
     unsigned idle_timeout;    /* seconds an idle keep-alive connection is kept */
+    int tcp_port;             /* the session port, for the index at /; 0: none */
 };
 
 /*

@@ -175,12 +175,17 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     http_port = net_local_port(http_fd);
     log_trace("http bind %s (port %d), listen fd %d", gw->cfg.http_addr, http_port, http_fd);
-    if (!(gw->http = front_http_new(gw->core, gw->loop, http_fd, &hopts, why)))
+    if ((tcp_fd = net_listen(gw->cfg.tcp_addr, 1024, why)) < 0) {
+        close(http_fd);
         return -1;
-    if ((tcp_fd = net_listen(gw->cfg.tcp_addr, 1024, why)) < 0)
-        return -1;
+    }
     tcp_port = net_local_port(tcp_fd);
     log_trace("tcp bind %s (port %d), listen fd %d", gw->cfg.tcp_addr, tcp_port, tcp_fd);
+    hopts.tcp_port = tcp_port;
+    if (!(gw->http = front_http_new(gw->core, gw->loop, http_fd, &hopts, why))) {
+        close(tcp_fd);
+        return -1;
+    }
     if (!(gw->tcp = front_tcp_new(gw->sessions, gw->loop, tcp_fd, &topts, why)))
         return -1;
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||

@@ -3,6 +3,8 @@
  */
 #include "router.h"
 
+#include "gw.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -30,15 +32,33 @@ static bool segment(const char *rest, const char *suffix, struct route *out)
     return true;
 }
 
-enum gw_err router_match(const char *method, const char *path, struct route *out,
-                         char why[GW_ERRLEN])
+static const struct router_endpoint endpoints[] = {
+    {"POST", "/v1/channels/{channel}/messages", "publish a message (JSON or text/plain body)"},
+    {"GET", "/v1/channels/{channel}/messages?since=N&limit=M&wait=S",
+     "read a channel after seq N; wait=S holds the request until a message comes (long-poll)"},
+    {"GET", "/v1/messages/{id}", "one message"},
+    {"GET", "/v1/channels", "every channel, with its last seq"},
+    {"GET", "/healthz", "liveness"},
+    {"GET", "/v1/version", "version and schema"},
+    {"GET", "/metrics", "Prometheus metrics"},
+    {"GET", "/v1/stats", "the metrics as JSON"},
+};
+
+const struct router_endpoint *router_endpoints(size_t *n)
+{
+    *n = GW_ARRAY_SIZE(endpoints);
+    return endpoints;
+}
+
+static enum gw_err match(const char *path, struct route *out)
 {
     const char *rest;
-    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    bool post = strcmp(method, "POST") == 0;
 
     memset(out, 0, sizeof(*out));
-    if (strcmp(path, "/healthz") == 0) {
+    if (strcmp(path, "/") == 0 || strcmp(path, "/v1") == 0 || strcmp(path, "/v1/") == 0) {
+        out->id = ROUTE_INDEX;
+        out->allow = ALLOW_READ;
+    } else if (strcmp(path, "/healthz") == 0) {
         out->id = ROUTE_HEALTH;
         out->allow = ALLOW_READ;
     } else if (strcmp(path, "/metrics") == 0) {
@@ -60,7 +80,54 @@ enum gw_err router_match(const char *method, const char *path, struct route *out
         out->id = ROUTE_MESSAGE;
         out->allow = ALLOW_READ;
     } else {
-        snprintf(why, GW_ERRLEN, "no such path: %.200s", path);
+        return GW_E_NOT_FOUND;
+    }
+    return GW_OK;
+}
+
+/* A path close to one that exists, into hint (empty when none is). */
+static void suggest(const char *path, char *hint, size_t cap)
+{
+    char try[256];
+    size_t len = strlen(path);
+    struct route r;
+
+    hint[0] = '\0';
+    if (len + sizeof("/messages") + 3 > sizeof(try))
+        return;
+    /* a trailing slash */
+    if (len > 1 && path[len - 1] == '/') {
+        snprintf(try, sizeof(try), "%.*s", (int)len - 1, path);
+        if (match(try, &r) == GW_OK && r.id != ROUTE_INDEX) {
+            snprintf(hint, cap, "%s", try);
+            return;
+        }
+    }
+    /* a channel without /messages */
+    snprintf(try, sizeof(try), "%s%s", path, path[len - 1] == '/' ? "messages" : "/messages");
+    if (match(try, &r) == GW_OK && r.id == ROUTE_CHANNEL_MESSAGES) {
+        snprintf(hint, cap, "%s", try);
+        return;
+    }
+    /* no /v1 */
+    snprintf(try, sizeof(try), "/v1%s", path);
+    if (match(try, &r) == GW_OK && r.id != ROUTE_INDEX)
+        snprintf(hint, cap, "%s", try);
+}
+
+enum gw_err router_match(const char *method, const char *path, struct route *out,
+                         char why[GW_ERRLEN])
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool post = strcmp(method, "POST") == 0;
+
+    if (match(path, out) != GW_OK) {
+        char hint[256];
+        suggest(path, hint, sizeof(hint));
+        if (hint[0])
+            snprintf(why, GW_ERRLEN, "no such path: %.100s (did you mean %.120s)", path, hint);
+        else
+            snprintf(why, GW_ERRLEN, "no such path: %.200s (GET / lists the endpoints)", path);
         return GW_E_NOT_FOUND;
     }
     if (get) {

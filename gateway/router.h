@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 enum route_id {
+    ROUTE_INDEX,            /* / and /v1: what there is */
     ROUTE_HEALTH,           /* /healthz */
     ROUTE_VERSION,          /* /v1/version */
     ROUTE_CHANNELS,         /* /v1/channels */
@@ -37,11 +38,23 @@ struct route {
 };
 
 /*
- * Matches method and path. GW_OK fills *out. GW_E_NOT_FOUND: no such path.
- * GW_E_METHOD: the path exists (out->allow says for what). why says which.
+ * Matches method and path. GW_OK fills *out. GW_E_NOT_FOUND: no such path
+ * (why suggests the path that was likely meant: a trailing slash, a missing
+ * /messages or /v1). GW_E_METHOD: the path exists (out->allow says for
+ * what). why says which.
  */
 enum gw_err router_match(const char *method, const char *path, struct route *out,
                          char why[GW_ERRLEN]);
+
+/* One endpoint of the API, for the index at / (the same table the router matches). */
+struct router_endpoint {
+    const char *method;
+    const char *path;
+    const char *what;
+};
+
+/* The endpoints, in the order the index lists them; *n is set. */
+const struct router_endpoint *router_endpoints(size_t *n);
 
 /* True for "application/json", any case, with optional parameters, charset utf-8 if given. */
 bool router_is_json(const char *content_type);

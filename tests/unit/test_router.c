@@ -70,14 +70,15 @@ static const struct route_case route_cases[] = {
     R_405("DELETE", "/v1/messages/42", ROUTE_MESSAGE, READ),
     /* No such path, whatever the method. */
     R_404("GET", ""),
-    R_404("GET", "/"),
+    R_OK("GET", "/", ROUTE_INDEX, ROUTE_GET, NULL, READ),
     R_404("GET", "/healthz/"),
     R_404("GET", "/healthz/x"),
     R_404("GET", "/healthzz"),
     R_404("GET", "//healthz"),
     R_404("GET", "healthz"),
-    R_404("GET", "/v1"),
-    R_404("GET", "/v1/"),
+    R_OK("GET", "/v1", ROUTE_INDEX, ROUTE_GET, NULL, READ),
+    R_OK("HEAD", "/v1/", ROUTE_INDEX, ROUTE_GET, NULL, READ),
+    R_405("POST", "/", ROUTE_INDEX, READ),
     R_404("GET", "/v1/version/"),
     R_404("GET", "/v2/version"),
     R_404("GET", "/V1/channels"),
@@ -102,6 +103,41 @@ static const struct route_case route_cases[] = {
     R_404("POST", "/nope"),
     R_404("DELETE", "/nope"),
 };
+
+/* A path that does not exist, and the one its message suggests ("" for none). */
+static const struct {
+    const char *path, *hint;
+} hints[] = {
+    {"/v1/channels/", "/v1/channels)"},
+    {"/v1/channels/news", "/v1/channels/news/messages)"},
+    {"/v1/channels/news/", "/v1/channels/news/messages)"},
+    {"/v1/channels/news/messages/", "/v1/channels/news/messages)"},
+    {"/channels/news/messages", "/v1/channels/news/messages)"},
+    {"/healthz/", "/healthz)"},
+    {"/version", "/v1/version)"},
+    {"/v1/messages/42/", "/v1/messages/42)"},
+    {"/nope", ""},
+    {"/v2/version", ""},
+};
+
+static void test_hints(void)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(hints); i++) {
+        struct route r;
+        char why[GW_ERRLEN] = "";
+        enum gw_err err = router_match("GET", hints[i].path, &r, why);
+        is_str(gw_err_code(err), "not_found", "'%s' does not exist", hints[i].path);
+        if (hints[i].hint[0]) {
+            char want[128];
+            snprintf(want, sizeof(want), "did you mean %s", hints[i].hint);
+            ok(strstr(why, want) != NULL, "'%s' suggests %.*s (%s)", hints[i].path,
+               (int)strlen(hints[i].hint) - 1, hints[i].hint, why);
+        } else {
+            ok(strstr(why, "did you mean") == NULL && strstr(why, "GET / lists") != NULL,
+               "'%s' suggests nothing but the index (%s)", hints[i].path, why);
+        }
+    }
+}
 
 static void test_routes(void)
 {
@@ -218,6 +254,7 @@ static void test_is_json(void)
 int main(void)
 {
     test_routes();
+    test_hints();
     test_arg_is_borrowed();
     test_is_json();
     return done_testing();
