@@ -14,6 +14,7 @@
  */
 #include "front_sock.h"
 
+#include "acceptor.h"
 #include "buf.h"
 #include "codec_json.h"
 #include "core.h"
@@ -102,7 +103,7 @@ struct session {
 struct front_sock {
     struct core *core;
     struct loop *loop;
-    int listen_fd;
+    struct acceptor *acceptor; /* NULL once quiescing */
     struct front_sock_options o;
     struct metrics *metrics;
     struct session all; /* list head */
@@ -905,25 +906,17 @@ static void session_open(struct front_sock *fs, int fd)
     log_debug("tcp session %s %s opened", s->id, s->peer);
 }
 
-static void on_accept(struct loop *loop, int fd, unsigned events, void *ctx)
+static void on_accept(void *ctx, int c, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct front_sock *fs = ctx;
 
-    (void)loop;
-    (void)events;
-    for (int i = 0; i < 256; i++) {
-        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                log_warn("tcp: accept: %s", strerror(errno));
-            return;
-        }
-        if (fs->nsessions >= fs->o.max_sessions) {
-            log_trace("tcp accept fd %d, refused (%u sessions open), close", c, fs->o.max_sessions);
-            refuse(c, fs->o.max_sessions);
-        } else {
-            session_open(fs, c);
-        }
+    (void)addr;
+    (void)addrlen;
+    if (fs->nsessions >= fs->o.max_sessions) {
+        log_trace("tcp accept fd %d, refused (%u sessions open), close", c, fs->o.max_sessions);
+        refuse(c, fs->o.max_sessions);
+    } else {
+        session_open(fs, c);
     }
 }
 
@@ -936,16 +929,13 @@ struct front_sock *front_sock_new(struct core *core, struct loop *loop, int list
     fs->core = core;
     fs->metrics = core_metrics(core);
     fs->loop = loop;
-    fs->listen_fd = listen_fd;
     fs->o = *opts;
     fs->all.next = fs->all.prev = &fs->all;
     /* Timers fire within a quarter of the shortest period, at most once a second. */
     fs->tick_ms = shortest * 250 < 1000 ? shortest * 250 : 1000;
     fs->next_tick_ms = now_ms() + fs->tick_ms;
     snprintf(fs->server, sizeof(fs->server), "visavis %s", VISAVIS_VERSION);
-    if (loop_add_fd(loop, listen_fd, LOOP_READ, on_accept, fs) < 0) {
-        snprintf(why, GW_ERRLEN, "cannot watch the TCP listener: %s", strerror(errno));
-        close(listen_fd);
+    if (!(fs->acceptor = acceptor_new(loop, listen_fd, "tcp", on_accept, fs, why))) {
         free(fs);
         return NULL;
     }
@@ -958,9 +948,8 @@ void front_sock_quiesce(struct front_sock *fs)
     if (fs->quiescing)
         return;
     fs->quiescing = true;
-    loop_del_fd(fs->loop, fs->listen_fd);
-    close(fs->listen_fd);
-    fs->listen_fd = -1;
+    acceptor_free(fs->acceptor);
+    fs->acceptor = NULL;
     for (struct session *s = fs->all.next; s != &fs->all; s = s->next) {
         s->bye_when_drained = true;
         mark_dirty(s);
@@ -983,9 +972,6 @@ void front_sock_free(struct front_sock *fs)
         fs->dirty = s->next_dirty;
         session_free(s);
     }
-    if (fs->listen_fd >= 0) {
-        loop_del_fd(fs->loop, fs->listen_fd);
-        close(fs->listen_fd);
-    }
+    acceptor_free(fs->acceptor);
     free(fs);
 }
