@@ -120,6 +120,9 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_body = gw->cfg.max_body,
         .max_connections = gw->cfg.max_connections,
         .idle_timeout = gw->cfg.http_idle_timeout,
+        .header_timeout = gw->cfg.http_header_timeout,
+        .body_timeout = gw->cfg.http_body_timeout,
+        .body_rate = gw->cfg.http_body_rate,
     };
     struct front_sock_options sopts = {
         .heartbeat = gw->cfg.heartbeat,
