@@ -1,13 +1,14 @@
 /*
  * front_http.c - the REST front; see front_http.h.
  *
- * libmicrohttpd's handler contract: the first call for a request only
- * creates its state (answering then would make libmicrohttpd 0.9.75 close a
- * keep-alive connection), later calls hand over body chunks, and the call
- * with no data left answers. A publish suspends the connection until its
- * commit comes back from the writer, then resumes it to answer. State is
- * freed only in the completion callback, which also runs for aborted
- * requests.
+ * libmicrohttpd's handler contract: a request's state is created when its
+ * request line is in (the URI callback), the first handler call judges its
+ * head and answers only to refuse it (answering then makes libmicrohttpd
+ * 0.9.75 close a keep-alive connection), later calls hand over body chunks,
+ * and the call with no data left answers. A publish suspends the connection
+ * until its commit comes back from the writer, then resumes it to answer.
+ * State is freed in the completion callback, which also runs for aborted
+ * requests, or when the connection closes if no handler call ever came.
  *
  * Around libmicrohttpd, each connection has a phase the front tracks itself
  * (struct hconn): idle (no request under way), head (a request's first
@@ -815,6 +816,13 @@ static void req_finish(struct req *r, const char *ended)
         core_unsubscribe(fh->core, r->watch);
     if (r->ended)
         ended = r->ended;
+    if (!r->status) {
+        /* libmicrohttpd answered it itself (a head too large, say). */
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (info)
+            r->status = info->http_status;
+    }
     if (log_enabled(GW_LOG_INFO))
         log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
                  loop_now_us() - r->start_us, ended ? " ended: " : "", ended ? ended : "");

@@ -212,6 +212,8 @@ def dripped_head_cut_at_deadline():
         check_cut(d, 408, 'idle_timeout', 'dripped head')
     finally:
         d.close()
+    # The shut-down socket is reaped by libmicrohttpd through its usual callbacks.
+    wait_for(lambda: open_gauge(gw, 'rest') == 1, 'only the /metrics connection open')
     # On a keep-alive connection the deadline runs from the next request's first byte.
     with gw.raw(timeout=10) as rc:
         rc.send(head('GET', '/healthz', []))
@@ -266,6 +268,7 @@ def slow_body_cut_at_deadline():
 def drippers_at_the_limit_lock_nobody_out():
     """4 slow senders hold all of --max-connections 4: a normal client's requests are still answered at once"""
     gw = harness.Gateway(args=['--max-connections', '4'])
+    fds = harness.fd_count(gw)
     drippers = [Dripper(gw, head('GET', '/v1/channels', ['X-Slow: ' + 'y' * 400]), 0.2)
                 for _ in range(4)]
     try:
@@ -285,6 +288,7 @@ def drippers_at_the_limit_lock_nobody_out():
         for d in drippers:
             d.close()
     gw.wait_stderr(r'http conn \d+ closed with 429: request head still arriving after')
+    wait_for(lambda: harness.fd_count(gw) <= fds, 'the descriptors of every closed connection back')
 
 
 @test
