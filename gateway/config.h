@@ -36,6 +36,11 @@ struct gw_config {
     unsigned max_subs;          /* subscriptions per session */
     size_t page_bytes;          /* encoded bytes of messages in one history or replay page */
     bool trace;                 /* log every socket step */
+
+    /* How long an HTTP request may take to arrive (docs/api.md) */
+    unsigned http_header_timeout; /* seconds from its first byte to its whole head */
+    unsigned http_body_timeout;   /* seconds any body may take */
+    unsigned http_body_rate;      /* bytes/s a larger body must keep up */
 };
 
 enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION };

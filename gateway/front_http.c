@@ -1,25 +1,44 @@
 /*
  * front_http.c - the REST front; see front_http.h.
  *
- * libmicrohttpd's handler contract: the first call for a request only
- * creates its state (answering then would make libmicrohttpd 0.9.75 close a
- * keep-alive connection), later calls hand over body chunks, and the call
- * with no data left answers. A publish suspends the connection until its
- * commit comes back from the writer, then resumes it to answer. State is
- * freed only in the completion callback, which also runs for aborted
- * requests.
+ * libmicrohttpd's handler contract: a request's state is created when its
+ * request line is in (the URI callback), the first handler call judges its
+ * head and answers only to refuse it (answering then makes libmicrohttpd
+ * 0.9.75 close a keep-alive connection), later calls hand over body chunks,
+ * and the call with no data left answers. A publish suspends the connection
+ * until its commit comes back from the writer, then resumes it to answer.
+ * State is freed in the completion callback, which also runs for aborted
+ * requests, or when the connection closes if no handler call ever came.
+ *
+ * Around libmicrohttpd, each connection has a phase the front tracks itself
+ * (struct hconn): idle (no request under way), head (a request's first
+ * bytes are in), body, busy (answering, or suspended). libmicrohttpd only
+ * knows a per-byte idle timeout, so a request dripped a byte at a time
+ * would never end; the phases give it deadlines, and tell which connection
+ * can give its place to a newcomer at --max-connections. The front learns
+ * of a request's first byte by watching an idle connection's socket itself
+ * (libmicrohttpd then reads it; libmicrohttpd runs after every callback of a
+ * loop turn, so the watch hears of the byte first), of its request line
+ * from libmicrohttpd's URI callback, and of its whole head from the first
+ * handler call. To end a connection, the front writes its answer on the
+ * socket if one is due and shuts the socket down; libmicrohttpd sees the
+ * end and cleans up through its usual callbacks (it owns the descriptor:
+ * never close() it).
  */
 #include "front_http.h"
 
+#include "acceptor.h"
 #include "buf.h"
 #include "codec_json.h"
 #include "core.h"
+#include "http_edge.h"
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
 #include "router.h"
 #include "text.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -28,26 +47,60 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_PATH_MAX        200
 /* Body bytes we read and drop to answer a refused request on a live connection. */
 #define DRAIN_MAX(max_body) (4 * (max_body) + 1024 * 1024)
 
+enum conn_phase {
+    CONN_IDLE, /* no request under way: just opened, or between requests */
+    CONN_HEAD, /* a request has begun, its head is not all in */
+    CONN_BODY, /* head in, body arriving */
+    CONN_BUSY  /* the request is whole: being answered, suspended, or closing */
+};
+
+/* The connections in one phase, oldest first: the candidates to make room. */
+struct conn_list {
+    struct hconn *first, *last;
+};
+
+/* One connection, kept in libmicrohttpd's socket context slot. */
+struct hconn {
+    struct front_http *fh;
+    struct MHD_Connection *conn;
+    int fd;                    /* libmicrohttpd's: shut down, never closed, here */
+    unsigned long long number; /* for logs and traces */
+    enum conn_phase phase;
+    uint64_t phase_ms; /* when the phase began */
+    struct loop_timer *deadline;
+    unsigned watching;      /* LOOP_* events the loop watches fd for; 0: none */
+    struct req *req;        /* the request under way, from its request line on */
+    struct conn_list *list; /* fh->idle or fh->heads, or NULL */
+    struct hconn *prev, *next;
+    bool cut; /* ended by the front: shut down, no longer counted */
+    char cut_why[160];
+};
+
 struct front_http {
     struct MHD_Daemon *daemon;
     struct core *core;
     struct loop *loop;
-    int listen_fd;
+    struct acceptor *acceptor; /* NULL once quiescing */
     int epoll_fd;
-    size_t max_body;
+    struct front_http_options o;
     size_t in_flight;
-    bool need_run;      /* a connection was resumed: let libmicrohttpd see it */
+    bool need_run;      /* a connection was added, resumed or cut: let libmicrohttpd see it */
     uint64_t run_at_ms; /* libmicrohttpd's next timeout */
     bool quiescing;
-    struct req *waiters; /* long-polls, so shutdown can answer them all */
+    bool closing_on_purpose; /* a handler returned MHD_NO to end a connection */
+    struct req *waiters;     /* long-polls, so shutdown can answer them all */
     struct metrics *metrics;
-    uint64_t conns;         /* connections accepted, to number them in traces */
+    uint64_t conns; /* connections accepted, to number them in traces */
+    unsigned open;  /* connections counted against max_connections */
+    struct conn_list idle, heads;
     char sessions_hint[96]; /* how to open a session, for the index */
 };
 
@@ -60,6 +113,7 @@ enum req_phase {
 
 struct req {
     struct front_http *fh;
+    struct hconn *hc;
     struct MHD_Connection *conn;
     struct route route;
     enum req_phase phase;
@@ -71,7 +125,11 @@ struct req {
     unsigned status;
     size_t bytes;
     char method[16];
-    char path[LOG_PATH_MAX + 1];
+    char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
+    bool headers_seen;           /* the first handler call has run */
+    bool close;                  /* answer with Connection: close */
+    bool gone;                   /* the client left while the request was suspended */
+    const char *ended;           /* why it ended early, when the front ended it */
     /* the answer, built when the commit or the read comes back */
     unsigned reply_status;
     char *reply_body;
@@ -89,6 +147,8 @@ struct req {
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
 };
+
+static void conn_watch(struct hconn *hc, unsigned events);
 
 /* The one translation from error to HTTP status. */
 static unsigned http_status(enum gw_err err)
@@ -156,7 +216,7 @@ static enum MHD_Result reply_as(struct req *r, unsigned status, const char *ctyp
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (header)
         MHD_add_response_header(resp, header, value);
-    if (r->fh->quiescing)
+    if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
     r->bytes = len;
@@ -235,13 +295,11 @@ static void end_watch(struct req *r)
 
 static void read_page(struct req *r);
 
-/* Ends a long-poll's wait: one more read answers it, with whatever there is. */
-static void wake(struct req *r)
+/* Takes a long-poll out of its wait: the waiters, its deadline, its hang-up watch. */
+static void unhold(struct req *r)
 {
     struct front_http *fh = r->fh;
 
-    if (r->phase != REQ_WAITING)
-        return;
     fh->metrics->open[GW_T_LONGPOLL]--;
     if (r->prev_waiter)
         r->prev_waiter->next_waiter = r->next_waiter;
@@ -252,6 +310,15 @@ static void wake(struct req *r)
     r->prev_waiter = r->next_waiter = NULL;
     loop_timer_cancel(fh->loop, r->deadline);
     r->deadline = NULL;
+    conn_watch(r->hc, 0); /* the hang-up watch */
+}
+
+/* Ends a long-poll's wait: one more read answers it, with whatever there is. */
+static void wake(struct req *r)
+{
+    if (r->phase != REQ_WAITING)
+        return;
+    unhold(r);
     r->last_read = true;
     read_page(r);
 }
@@ -292,6 +359,7 @@ static void hold(struct req *r)
     if (fh->waiters)
         fh->waiters->prev_waiter = r;
     fh->waiters = r;
+    conn_watch(r->hc, LOOP_HUP); /* a client that leaves ends the wait at once */
 }
 
 static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw_page *page)
@@ -559,124 +627,277 @@ static enum MHD_Result dispatch(struct req *r)
     return MHD_NO;
 }
 
-/* The number on_connection gave conn, for traces. */
-static unsigned long long conn_number(struct MHD_Connection *conn)
+/* ---- connections: phases, deadlines, room at the limit ---- */
+
+static struct hconn *conn_of(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return info ? (unsigned long long)(uintptr_t)info->socket_context : 0;
+    return info ? info->socket_context : NULL;
 }
 
-/* Keeps logs one line per event whatever bytes a client put in its path. */
-static void copy_printable(char *dst, size_t cap, const char *src)
+static void list_append(struct conn_list *l, struct hconn *hc)
 {
-    size_t i = 0;
-    for (; src[i] && i + 1 < cap; i++) {
-        unsigned char c = (unsigned char)src[i];
-        dst[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-    }
-    dst[i] = '\0';
+    hc->list = l;
+    hc->prev = l->last;
+    hc->next = NULL;
+    if (l->last)
+        l->last->next = hc;
+    else
+        l->first = hc;
+    l->last = hc;
 }
 
-static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, const char *method,
-                           const char *url)
+static void list_remove(struct hconn *hc)
+{
+    struct conn_list *l = hc->list;
+
+    if (!l)
+        return;
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        l->first = hc->next;
+    if (hc->next)
+        hc->next->prev = hc->prev;
+    else
+        l->last = hc->prev;
+    hc->list = NULL;
+    hc->prev = hc->next = NULL;
+}
+
+static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx);
+
+/* Watches the connection's socket for events (0: not at all). */
+static void conn_watch(struct hconn *hc, unsigned events)
+{
+    int rc = 0;
+
+    if (!hc || events == hc->watching)
+        return;
+    struct loop *loop = hc->fh->loop;
+    if (events == 0)
+        loop_del_fd(loop, hc->fd);
+    else if (hc->watching == 0)
+        rc = loop_add_fd(loop, hc->fd, events, on_conn_io, hc);
+    else
+        rc = loop_mod_fd(loop, hc->fd, events);
+    if (rc < 0) {
+        /* libmicrohttpd still serves it; only the first-byte or hang-up hint is lost. */
+        log_warn("http conn %llu: cannot watch its socket: %s", hc->number, strerror(errno));
+        loop_del_fd(loop, hc->fd);
+        events = 0;
+    }
+    hc->watching = events;
+}
+
+/* Seconds since the phase began, for messages. */
+static double phase_seconds(const struct hconn *hc)
+{
+    return (double)(loop_now_ms() - hc->phase_ms) / 1000.0;
+}
+
+static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool log_it,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void on_conn_deadline(struct loop *loop, void *ctx)
+{
+    struct hconn *hc = ctx;
+
+    (void)loop;
+    hc->deadline = NULL; /* a timer is gone once it has run */
+    if (hc->phase == CONN_HEAD)
+        conn_cut(hc, GW_E_IDLE, NULL, true, "request head not complete within %u s",
+                 hc->fh->o.header_timeout);
+    else
+        conn_cut(hc, GW_E_IDLE, NULL, true, "request body not complete within %.1f s",
+                 phase_seconds(hc));
+}
+
+/* Moves hc to phase; deadline_ms (BODY only) is how long the body may take. */
+static void conn_enter(struct hconn *hc, enum conn_phase phase, uint64_t deadline_ms)
+{
+    struct front_http *fh = hc->fh;
+
+    if (hc->cut)
+        return;
+    list_remove(hc);
+    loop_timer_cancel(fh->loop, hc->deadline);
+    hc->deadline = NULL;
+    hc->phase = phase;
+    hc->phase_ms = loop_now_ms();
+    switch (phase) {
+    case CONN_IDLE:
+        list_append(&fh->idle, hc);
+        conn_watch(hc, LOOP_READ); /* for the next request's first byte */
+        break;
+    case CONN_HEAD:
+        list_append(&fh->heads, hc);
+        conn_watch(hc, 0);
+        hc->deadline =
+            loop_timer_add(fh->loop, (uint64_t)fh->o.header_timeout * 1000, on_conn_deadline, hc);
+        break;
+    case CONN_BODY:
+        conn_watch(hc, 0);
+        hc->deadline = loop_timer_add(fh->loop, deadline_ms, on_conn_deadline, hc);
+        break;
+    case CONN_BUSY:
+        conn_watch(hc, 0);
+        break;
+    }
+}
+
+/*
+ * A connection with no request under way: idle, or already into the next
+ * request if its first bytes wait on the socket (libmicrohttpd may read
+ * them before the loop would tell of them).
+ */
+static void conn_await_request(struct hconn *hc)
+{
+    char c;
+
+    if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        conn_enter(hc, CONN_HEAD, 0);
+    else
+        conn_enter(hc, CONN_IDLE, 0);
+}
+
+/*
+ * Writes a whole error answer on a socket nothing else is writing to; a
+ * short write is left short (the peer is gone or not reading). Returns the
+ * status sent and the body bytes in *bytes.
+ */
+static unsigned send_error(int fd, enum gw_err err, const char *why, const char *extra,
+                           size_t *bytes)
+{
+    struct buf out = BUF_INIT;
+    size_t len;
+    unsigned status = http_status(err);
+    char *body = codec_error_encode(err, why, &len);
+
+    http_edge_response(&out, status, MHD_get_reason_phrase_for(status), extra, body, len,
+                       time(NULL));
+    ssize_t n = send(fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    *bytes = len + 1;
+    free(body);
+    buf_release(&out);
+    return status;
+}
+
+/*
+ * Ends a connection from the front: answers err with why when err is not
+ * GW_OK, shuts the socket down, and frees its place at once; libmicrohttpd
+ * reaps it on its next run. The request under way, if any, is logged as
+ * ended for why; with none, a line says so when log_it.
+ */
+static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool log_it,
+                     const char *fmt, ...)
+{
+    struct front_http *fh = hc->fh;
+    unsigned status = 0;
+    size_t bytes = 0;
+    va_list ap;
+
+    if (hc->cut)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(hc->cut_why, sizeof(hc->cut_why), fmt, ap);
+    va_end(ap);
+    /* An answer libmicrohttpd has queued already (its own error) is not to be doubled. */
+    if (err != GW_OK && !MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+        status = send_error(hc->fd, err, hc->cut_why, extra, &bytes);
+    shutdown(hc->fd, SHUT_RDWR);
+    conn_enter(hc, CONN_BUSY, 0); /* out of the lists, no timer, no watch */
+    hc->cut = true;
+    fh->open--;
+    fh->need_run = true;
+    if (hc->req) {
+        hc->req->ended = hc->cut_why;
+        if (status) {
+            hc->req->status = status;
+            hc->req->bytes = bytes;
+        }
+    } else if (log_it) {
+        if (status)
+            log_info("http conn %llu closed with %u: %s", hc->number, status, hc->cut_why);
+        else
+            log_info("http conn %llu closed: %s", hc->number, hc->cut_why);
+    }
+    log_trace("http conn %llu shutdown: %s", hc->number, hc->cut_why);
+}
+
+/*
+ * At the limit: closes the connection that has waited longest without a
+ * request under way, idle or still sending a request's head (whichever
+ * began first). False when every connection has a request under way.
+ */
+static bool make_room(struct front_http *fh)
+{
+    struct hconn *idle = fh->idle.first, *head = fh->heads.first;
+
+    if (!idle && !head)
+        return false;
+    if (!head || (idle && idle->phase_ms <= head->phase_ms))
+        conn_cut(idle, GW_OK, NULL, true,
+                 "idle for %.1f s: closed to make room for a new connection at the limit of %u",
+                 phase_seconds(idle), fh->o.max_connections);
+    else
+        conn_cut(head, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
+                 "request head still arriving after %.1f s while the gateway is at its "
+                 "connection limit (%u): closed to make room; try again",
+                 phase_seconds(head), fh->o.max_connections);
+    return true;
+}
+
+/* Every connection has a request under way: the newcomer is told so and closed. */
+static void refuse(struct front_http *fh, int fd)
+{
+    char why[128], sink[4096];
+    size_t bytes;
+
+    snprintf(why, sizeof(why), "all %u connections are busy with requests: try again later",
+             fh->o.max_connections);
+    send_error(fd, GW_E_TOO_MANY_SESSIONS, why, "Retry-After: 1", &bytes);
+    shutdown(fd, SHUT_WR);
+    /* Read what the client sent already, so that the close does not reset the answer away. */
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
+    log_info("http: refused a connection: %s", why);
+}
+
+static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct front_http *fh = ctx;
+
+    if (fh->open >= fh->o.max_connections && !make_room(fh)) {
+        refuse(fh, fd);
+        return;
+    }
+    /* libmicrohttpd owns fd from here, and closes it even when it refuses. */
+    if (MHD_add_connection(fh->daemon, fd, addr, addrlen) != MHD_YES) {
+        log_warn("http: a new connection could not be served: %s", strerror(errno));
+        return;
+    }
+    fh->need_run = true;
+}
+
+/* ---- requests: state, framing, logging ---- */
+
+static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, const char *uri)
 {
     struct req *r = gw_xcalloc(1, sizeof(*r));
+
     r->fh = fh;
     r->conn = conn;
+    r->hc = conn_of(conn);
     r->start_us = loop_now_us();
-    copy_printable(r->method, sizeof(r->method), method);
-    copy_printable(r->path, sizeof(r->path), url);
+    snprintf(r->method, sizeof(r->method), "-");
+    snprintf(r->path, sizeof(r->path), "%s", uri);
     buf_init(&r->body);
     fh->in_flight++;
     return r;
-}
-
-/* First call for a request: route it and judge its headers, answer nothing yet. */
-static enum MHD_Result on_headers(struct req *r, const char *method, const char *url)
-{
-    struct front_http *fh = r->fh;
-
-    if (log_tracing())
-        log_trace("http conn %llu recv request %s %s", conn_number(r->conn), r->method, r->path);
-    r->err = router_match(method, url, &r->route, r->why);
-    if (r->err != GW_OK || r->route.method != ROUTE_POST)
-        return MHD_YES;
-
-    const char *cl =
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    uint64_t declared;
-    if (cl && text_parse_u64(cl, UINT64_MAX, &declared) && declared > fh->max_body) {
-        /* Refuse before reading a byte of it; libmicrohttpd then closes the connection. */
-        snprintf(r->why, GW_ERRLEN, "request body is %" PRIu64 " bytes, the limit is %zu", declared,
-                 fh->max_body);
-        return reply_error(r, GW_E_TOO_LARGE, r->why);
-    }
-    const char *ct =
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!router_is_json(ct)) {
-        snprintf(r->why, GW_ERRLEN, "Content-Type must be application/json, got '%.60s'",
-                 ct ? ct : "(none)");
-        r->err = GW_E_MEDIA_TYPE;
-    }
-    return MHD_YES;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **req_cls)
-{
-    struct front_http *fh = cls;
-    struct req *r = *req_cls;
-
-    (void)version;
-    if (!r) {
-        r = req_new(fh, conn, method, url);
-        *req_cls = r;
-        return on_headers(r, method, url);
-    }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        r->body_in += n;
-        if (r->err == GW_OK && r->route.method == ROUTE_POST && r->body.len + n > fh->max_body) {
-            /* Chunked bodies give no length up front: stop buffering at the limit. */
-            snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes",
-                     fh->max_body);
-            buf_release(&r->body);
-            r->err = GW_E_TOO_LARGE;
-        }
-        if (r->err != GW_OK || r->route.method != ROUTE_POST) {
-            /*
-             * An answer is decided already, but libmicrohttpd only lets us give
-             * it once the body is in: drain it, within reason, then close.
-             */
-            r->drained += n;
-            return r->drained > DRAIN_MAX(fh->max_body) ? MHD_NO : MHD_YES;
-        }
-        buf_append(&r->body, upload_data, n);
-        return MHD_YES;
-    }
-    switch (r->phase) {
-    case REQ_READING:
-        if (r->err != GW_OK)
-            return reply_error(r, r->err, r->why);
-        return dispatch(r);
-    case REQ_BUSY:
-    case REQ_WAITING:
-        return MHD_YES; /* not resumed yet; cannot happen while suspended */
-    case REQ_READY: {
-        char *body = r->reply_body;
-        r->reply_body = NULL;
-        r->err = r->reply_err;
-        return reply(r, r->reply_status, body, r->reply_len,
-                     r->reply_status == MHD_HTTP_CREATED ? MHD_HTTP_HEADER_LOCATION
-                     : r->reply_err == GW_E_METHOD       ? MHD_HTTP_HEADER_ALLOW
-                                                         : NULL,
-                     r->reply_status == MHD_HTTP_CREATED ? r->location : r->route.allow);
-    }
-    }
-    return MHD_NO;
 }
 
 static const char *termination_name(enum MHD_RequestTerminationCode toe)
@@ -698,54 +919,311 @@ static const char *termination_name(enum MHD_RequestTerminationCode toe)
     return "unknown";
 }
 
+/* Logs the request's one line, counts it, and frees it. */
+static void req_finish(struct req *r, const char *ended)
+{
+    struct front_http *fh = r->fh;
+
+    core_unwatch(fh->core, r->watch);
+    if (r->ended)
+        ended = r->ended;
+    if (!r->status) {
+        /* libmicrohttpd answered it itself (a head too large, say). */
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (info)
+            r->status = info->http_status;
+    }
+    if (log_enabled(GW_LOG_INFO))
+        log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
+                 loop_now_us() - r->start_us, ended ? " ended: " : "", ended ? ended : "");
+    log_trace("http conn %llu send response %u, %zu body bytes", r->hc ? r->hc->number : 0,
+              r->status, r->bytes);
+    enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
+    fh->metrics->requests[t]++;
+    fh->metrics->bytes_in[t] += r->body_in;
+    fh->metrics->bytes_out[t] += r->bytes;
+    if (r->hc && r->hc->req == r)
+        r->hc->req = NULL;
+    buf_release(&r->body);
+    free(r->reply_body);
+    free(r);
+    fh->in_flight--;
+}
+
+/* Its request line is in: the request exists from here, for the log and its deadline. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct front_http *fh = cls;
+    struct req *r = req_new(fh, conn, uri);
+    struct hconn *hc = r->hc;
+
+    if (hc) {
+        if (hc->req) /* cannot happen: the last one ended before this line was read */
+            req_finish(hc->req, "replaced");
+        hc->req = r;
+        if (hc->phase == CONN_IDLE)
+            conn_enter(hc, CONN_HEAD, 0);
+    }
+    return r;
+}
+
+static enum MHD_Result note_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    http_framing_add(cls, key, value ? value : "");
+    return MHD_YES;
+}
+
+/* The verdict of http_edge on the request's framing headers. */
+static enum gw_err judge_framing(struct MHD_Connection *conn, bool http10, uint64_t *length,
+                                 bool *chunked, char why[GW_ERRLEN])
+{
+    struct http_framing f = {0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, note_field, &f);
+    return http_framing_judge(&f, http10, length, chunked, why);
+}
+
+/*
+ * libmicrohttpd 0.9.75 answers a request whose Content-Length it cannot
+ * parse (too large, not a number) itself, before any handler call, and
+ * sends that answer's head twice. It logs first: when it does, and a
+ * connection's head is in with no handler call and no answer queued yet,
+ * that connection is the one (libmicrohttpd parses heads one at a time, on
+ * this thread). The front answers it with the usual JSON error and ends it;
+ * libmicrohttpd's own answer then meets a closed socket.
+ */
+static void catch_refused_head(struct front_http *fh)
+{
+    struct hconn *found = NULL;
+    char why[GW_ERRLEN];
+    uint64_t length;
+    bool chunked;
+
+    for (struct hconn *hc = fh->heads.first; hc; hc = hc->next) {
+        if (!MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) ||
+            MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+            continue;
+        if (found)
+            return; /* not sure which: libmicrohttpd answers */
+        found = hc;
+    }
+    if (!found)
+        return;
+    enum gw_err err = judge_framing(found->conn, false, &length, &chunked, why);
+    if (err != GW_OK)
+        conn_cut(found, err, NULL, true, "%s", why);
+}
+
+/* The first byte of a request, or the client of a suspended one leaving. */
+static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct hconn *hc = ctx;
+
+    (void)loop;
+    (void)fd;
+    if (hc->phase == CONN_IDLE) {
+        /* libmicrohttpd reads it; the head is due from now. */
+        conn_enter(hc, CONN_HEAD, 0);
+        return;
+    }
+    struct req *r = hc->req;
+    if ((events & LOOP_HUP) && r && r->phase == REQ_WAITING) {
+        /* Nobody is left to answer: free the watch and the slot now. */
+        r->gone = true;
+        r->ended = "client closed";
+        end_watch(r);
+        unhold(r);
+        r->phase = REQ_READY;
+        MHD_resume_connection(r->conn);
+        r->fh->need_run = true;
+        return;
+    }
+    conn_watch(hc, 0); /* nothing else to hear from it */
+}
+
+/* First call for a request: judge its framing, route it and judge its headers, answer nothing yet.
+ */
+static enum MHD_Result on_headers(struct req *r, const char *method, const char *url,
+                                  const char *version, uint64_t *body_len, bool *chunked)
+{
+    struct front_http *fh = r->fh;
+    bool http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    if (log_tracing())
+        log_trace("http conn %llu recv request %s %s", r->hc ? r->hc->number : 0, r->method,
+                  r->path);
+    enum gw_err err = judge_framing(r->conn, http10, body_len, chunked, r->why);
+    if (err != GW_OK) {
+        /* Its body cannot be found safely, nor the next request after it. */
+        r->close = true;
+        return reply_error(r, err, r->why);
+    }
+    r->err = router_match(method, url, &r->route, r->why);
+    if (r->err != GW_OK || r->route.method != ROUTE_POST)
+        return MHD_YES;
+
+    if (*body_len > fh->o.max_body) {
+        /* Refuse before reading a byte of it; libmicrohttpd then closes the connection. */
+        snprintf(r->why, GW_ERRLEN, "request body is %" PRIu64 " bytes, the limit is %zu",
+                 *body_len, fh->o.max_body);
+        r->close = true;
+        return reply_error(r, GW_E_TOO_LARGE, r->why);
+    }
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!router_is_json(ct)) {
+        snprintf(r->why, GW_ERRLEN, "Content-Type must be application/json, got '%.60s'",
+                 ct ? ct : "(none)");
+        r->err = GW_E_MEDIA_TYPE;
+    }
+    return MHD_YES;
+}
+
+/* The head is in: the body, if one comes, is due within its own deadline. */
+static void head_done(struct req *r, uint64_t body_len, bool chunked)
+{
+    struct front_http *fh = r->fh;
+    struct hconn *hc = r->hc;
+
+    if (!hc)
+        return;
+    if (r->status || (body_len == 0 && !chunked)) {
+        conn_enter(hc, CONN_BUSY, 0); /* answered already, or nothing more to read */
+        return;
+    }
+    /* A body we keep is at most max_body; one we drop is read up to DRAIN_MAX. */
+    uint64_t cap = r->err == GW_OK && r->route.method == ROUTE_POST ? fh->o.max_body
+                                                                    : DRAIN_MAX(fh->o.max_body);
+    uint64_t bytes = chunked || body_len > cap ? cap : body_len;
+    conn_enter(hc, CONN_BODY, http_body_deadline_ms(bytes, fh->o.body_timeout, fh->o.body_rate));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct front_http *fh = cls;
+    struct req *r = *req_cls;
+
+    if (!r) /* no URI callback: cannot happen with libmicrohttpd 0.9.75 */
+        *req_cls = r = on_uri(fh, url, conn);
+    if (!r->headers_seen) {
+        uint64_t body_len;
+        bool chunked;
+        r->headers_seen = true;
+        enum MHD_Result ret = on_headers(r, method, url, version, &body_len, &chunked);
+        head_done(r, body_len, chunked);
+        return ret;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r->body_in += n;
+        if (r->err == GW_OK && r->route.method == ROUTE_POST && r->body.len + n > fh->o.max_body) {
+            /* Chunked bodies give no length up front: stop buffering at the limit. */
+            snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes",
+                     fh->o.max_body);
+            buf_release(&r->body);
+            r->err = GW_E_TOO_LARGE;
+        }
+        if (r->err != GW_OK || r->route.method != ROUTE_POST) {
+            /*
+             * An answer is decided already, but libmicrohttpd only lets us give
+             * it once the body is in: drain it, within reason, then close.
+             */
+            r->drained += n;
+            return r->drained > DRAIN_MAX(fh->o.max_body) ? MHD_NO : MHD_YES;
+        }
+        buf_append(&r->body, upload_data, n);
+        return MHD_YES;
+    }
+    switch (r->phase) {
+    case REQ_READING:
+        if (r->hc && r->hc->phase == CONN_BODY)
+            conn_enter(r->hc, CONN_BUSY, 0); /* the body is whole */
+        if (r->err != GW_OK)
+            return reply_error(r, r->err, r->why);
+        return dispatch(r);
+    case REQ_BUSY:
+    case REQ_WAITING:
+        return MHD_YES; /* not resumed yet; cannot happen while suspended */
+    case REQ_READY: {
+        if (r->gone) {
+            /* Nobody to answer: libmicrohttpd closes the connection, and says why next. */
+            fh->closing_on_purpose = true;
+            return MHD_NO;
+        }
+        char *body = r->reply_body;
+        r->reply_body = NULL;
+        r->err = r->reply_err;
+        return reply(r, r->reply_status, body, r->reply_len,
+                     r->reply_status == MHD_HTTP_CREATED ? MHD_HTTP_HEADER_LOCATION
+                     : r->reply_err == GW_E_METHOD       ? MHD_HTTP_HEADER_ALLOW
+                                                         : NULL,
+                     r->reply_status == MHD_HTTP_CREATED ? r->location : r->route.allow);
+    }
+    }
+    return MHD_NO;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct front_http *fh = cls;
     struct req *r = *req_cls;
+    struct hconn *hc;
 
+    (void)conn;
     if (!r)
         return;
     GW_ASSERT(r->phase != REQ_BUSY && r->phase != REQ_WAITING);
-    core_unwatch(fh->core, r->watch);
-    if (log_enabled(GW_LOG_INFO)) {
-        const char *ended = termination_name(toe);
-        log_info("http %s %s %u %zuB %" PRIu64 "us%s%s", r->method, r->path, r->status, r->bytes,
-                 loop_now_us() - r->start_us, ended ? " ended: " : "", ended ? ended : "");
-    }
-    log_trace("http conn %llu send response %u, %zu body bytes", conn_number(conn), r->status,
-              r->bytes);
-    enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
-    fh->metrics->requests[t]++;
-    fh->metrics->bytes_in[t] += r->body_in;
-    fh->metrics->bytes_out[t] += r->bytes;
-    buf_release(&r->body);
-    free(r->reply_body);
-    free(r);
+    hc = r->hc;
+    req_finish(r, termination_name(toe));
     *req_cls = NULL;
-    fh->in_flight--;
+    /* Kept alive: idle until the next request's first byte. */
+    if (hc && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !fh->quiescing)
+        conn_await_request(hc);
 }
 
-/*
- * At --max-connections libmicrohttpd stops watching its listening socket and
- * only watches it again in a later MHD_run, which nothing would trigger once
- * the last event was the close itself: ask for that run.
- */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct front_http *fh = cls;
+    struct hconn *hc;
 
-    (void)conn;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hc = gw_xcalloc(1, sizeof(*hc));
+        hc->fh = fh;
+        hc->conn = conn;
+        hc->fd = info ? info->connect_fd : -1;
+        hc->number = ++fh->conns;
+        *socket_ctx = hc;
+        fh->open++;
         fh->metrics->open[GW_T_REST]++;
-        /* A number for traces, kept in the connection's own slot. */
-        *socket_ctx = (void *)(uintptr_t)++fh->conns;
-        log_trace("http conn %llu accept", (unsigned long long)fh->conns);
+        log_trace("http conn %llu accept", hc->number);
+        if (hc->fd >= 0)
+            conn_await_request(hc);
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        log_trace("http conn %llu close", (unsigned long long)(uintptr_t)*socket_ctx);
+        hc = *socket_ctx;
+        if (!hc)
+            return;
+        log_trace("http conn %llu close", hc->number);
+        /* A request whose handler never ran: libmicrohttpd will not complete it. */
+        if (hc->req)
+            req_finish(hc->req, "closed before its head was read");
+        conn_enter(hc, CONN_BUSY, 0);
+        list_remove(hc);
+        if (!hc->cut)
+            fh->open--;
         fh->metrics->open[GW_T_REST]--;
-        fh->need_run = true;
+        free(hc);
+        *socket_ctx = NULL;
     }
 }
 
@@ -754,12 +1232,20 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     size_t n;
 
-    (void)cls;
+    struct front_http *fh = cls;
+
     vsnprintf(line, sizeof(line), fmt, ap);
     n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
+    if (fh->closing_on_purpose) {
+        /* "Application reported internal error": the front ended it, and logs that itself. */
+        fh->closing_on_purpose = false;
+        log_debug("http: %s", line);
+        return;
+    }
     log_warn("http: %s", line);
+    catch_refused_head(fh);
 }
 
 static void run_mhd(struct front_http *fh)
@@ -768,15 +1254,18 @@ static void run_mhd(struct front_http *fh)
     MHD_run(fh->daemon);
 }
 
+/* libmicrohttpd runs in before_sleep, after every other callback of the turn. */
 static void on_mhd_ready(struct loop *loop, int fd, unsigned events, void *ctx)
 {
+    struct front_http *fh = ctx;
+
     (void)loop;
     (void)fd;
     (void)events;
-    run_mhd(ctx);
+    fh->need_run = true;
 }
 
-/* Gives libmicrohttpd its timeouts and the connections we resumed. */
+/* Gives libmicrohttpd its events, its timeouts and the connections we added, resumed or cut. */
 static int before_sleep(struct loop *loop, void *ctx)
 {
     struct front_http *fh = ctx;
@@ -785,6 +1274,8 @@ static int before_sleep(struct loop *loop, void *ctx)
     (void)loop;
     if (fh->need_run || (fh->run_at_ms && loop_now_ms() >= fh->run_at_ms))
         run_mhd(fh);
+    if (fh->need_run)
+        return 0; /* its callbacks asked for another run */
     if (MHD_get_timeout(fh->daemon, &timeout) != MHD_YES) {
         fh->run_at_ms = 0;
         return -1;
@@ -804,21 +1295,26 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     fh->core = core;
     fh->metrics = core_metrics(core);
     fh->loop = loop;
-    fh->listen_fd = listen_fd;
-    fh->max_body = opts->max_body;
+    fh->o = *opts;
+    /*
+     * The front keeps max_connections itself; libmicrohttpd gets room for
+     * the connections cut to make room and not yet reaped (at most one
+     * acceptor batch between two runs).
+     */
     if (opts->tcp_port > 0)
         snprintf(fh->sessions_hint, sizeof(fh->sessions_hint),
                  "TCP port %d: nc <host> %d, then type HELP", opts->tcp_port, opts->tcp_port);
     else
         snprintf(fh->sessions_hint, sizeof(fh->sessions_hint), "off");
     fh->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO, 0, NULL, NULL,
-        on_request, fh,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+            MHD_USE_NO_LISTEN_SOCKET,
+        0, NULL, NULL, on_request, fh,
         /* first, so that no message goes to libmicrohttpd's own logger */
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fh, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fh, MHD_OPTION_URI_LOG_CALLBACK, on_uri, fh,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, fh, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         fh, MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_connections, MHD_OPTION_END);
+        opts->max_connections + 2 * ACCEPTOR_BATCH, MHD_OPTION_END);
     if (!fh->daemon) {
         snprintf(why, GW_ERRLEN, "cannot start the HTTP daemon");
         goto fail;
@@ -833,13 +1329,18 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
         snprintf(why, GW_ERRLEN, "cannot watch the HTTP daemon");
         goto fail;
     }
+    if (!(fh->acceptor = acceptor_new(loop, listen_fd, "http", on_accept, fh, why))) {
+        loop_del_fd(loop, fh->epoll_fd);
+        MHD_stop_daemon(fh->daemon);
+        free(fh);
+        return NULL; /* acceptor_new closed listen_fd */
+    }
     loop_add_hook(loop, before_sleep, fh);
     return fh;
 fail:
     if (fh->daemon)
-        MHD_stop_daemon(fh->daemon); /* closes listen_fd too */
-    else
-        close(listen_fd);
+        MHD_stop_daemon(fh->daemon);
+    close(listen_fd);
     free(fh);
     return NULL;
 }
@@ -849,12 +1350,17 @@ void front_http_quiesce(struct front_http *fh)
     if (fh->quiescing)
         return;
     fh->quiescing = true;
+    acceptor_free(fh->acceptor);
+    fh->acceptor = NULL;
     /* Every long-poll is answered now, with what there is. */
     while (fh->waiters)
         wake(fh->waiters);
-    MHD_quiesce_daemon(fh->daemon);
-    close(fh->listen_fd);
-    fh->listen_fd = -1;
+    /* No request under way: nothing to finish. Part of a head: it would not be served. */
+    while (fh->idle.first)
+        conn_cut(fh->idle.first, GW_OK, NULL, false, "the gateway is stopping");
+    while (fh->heads.first)
+        conn_cut(fh->heads.first, GW_E_SHUTDOWN, NULL, true, "the gateway is stopping");
+    fh->need_run = true;
 }
 
 size_t front_http_in_flight(const struct front_http *fh)
@@ -866,6 +1372,7 @@ void front_http_free(struct front_http *fh)
 {
     if (!fh)
         return;
+    acceptor_free(fh->acceptor);
     /*
      * A suspended connection cannot be closed: answer the long-polls still
      * waiting now (the reader has stopped), let them end.
@@ -879,7 +1386,6 @@ void front_http_free(struct front_http *fh)
     }
     MHD_run(fh->daemon);
     loop_del_fd(fh->loop, fh->epoll_fd);
-    /* Closes the listening socket too, unless front_http_quiesce already did. */
     MHD_stop_daemon(fh->daemon);
     free(fh);
 }

@@ -3,8 +3,15 @@
  * our loop, the routes of docs/api.md, bodies capped before buffering, and
  * the one mapping from enum gw_err to an HTTP status.
  *
+ * The front owns the listening socket (acceptor.h) and hands each accepted
+ * connection to libmicrohttpd. Around it, the front holds every connection
+ * to the rules of http_edge.h: a request's head and body must arrive within
+ * their deadlines, framing that could be read two ways is refused, and at
+ * --max-connections a newcomer gets the place of the connection that has
+ * waited longest without a request under way (docs/api.md).
+ *
  * The only module that includes microhttpd.h. Calls core, codec_json,
- * router, loop, log. Loop thread only.
+ * router, http_edge, acceptor, loop, log. Loop thread only.
  */
 #ifndef GW_FRONT_HTTP_H
 #define GW_FRONT_HTTP_H
@@ -21,6 +28,9 @@ struct front_http_options {
     size_t max_body;          /* bytes; larger bodies get 413 */
     unsigned max_connections; /* connections at once */
     unsigned idle_timeout;    /* seconds an idle keep-alive connection is kept */
+    unsigned header_timeout;  /* seconds from a request's first byte to its whole head */
+    unsigned body_timeout;    /* seconds any body may take */
+    unsigned body_rate;       /* bytes per second a larger body must keep up, > 0 */
     int tcp_port;             /* the session port, for the index at /; 0: none */
 };
 
@@ -32,7 +42,11 @@ struct front_http_options {
 struct front_http *front_http_new(struct core *core, struct loop *loop, int listen_fd,
                                   const struct front_http_options *opts, char why[GW_ERRLEN]);
 
-/* Stops accepting connections; requests under way go on, answered with Connection: close. */
+/*
+ * Stops accepting connections and closes those with no request under way
+ * (or only part of one's head); requests under way go on, answered with
+ * Connection: close.
+ */
 void front_http_quiesce(struct front_http *fh);
 
 /* Requests received and not yet completely answered. */

@@ -11,6 +11,7 @@
  */
 #include "front_tcp.h"
 
+#include "acceptor.h"
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
@@ -58,7 +59,7 @@ struct conn {
 struct front_tcp {
     struct sessions *tier;
     struct loop *loop;
-    int listen_fd;
+    struct acceptor *acceptor; /* NULL once quiescing */
     struct front_tcp_options o;
     unsigned nconns;
     struct conn *lingering; /* connections whose session is over, draining input */
@@ -384,25 +385,17 @@ static void conn_open(struct front_tcp *ft, int fd)
     log_trace("tcp conn %s accept fd %d from %s", session_id(c->s), fd, peer);
 }
 
-static void on_accept(struct loop *loop, int fd, unsigned events, void *ctx)
+static void on_accept(void *ctx, int c, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct front_tcp *ft = ctx;
 
-    (void)loop;
-    (void)events;
-    for (int i = 0; i < 256; i++) {
-        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                log_warn("tcp: accept: %s", strerror(errno));
-            return;
-        }
-        if (ft->nconns >= ft->o.max_sessions) {
-            log_trace("tcp accept fd %d, refused (%u sessions open), close", c, ft->o.max_sessions);
-            refuse(c, ft->o.max_sessions);
-        } else {
-            conn_open(ft, c);
-        }
+    (void)addr;
+    (void)addrlen;
+    if (ft->nconns >= ft->o.max_sessions) {
+        log_trace("tcp accept fd %d, refused (%u sessions open), close", c, ft->o.max_sessions);
+        refuse(c, ft->o.max_sessions);
+    } else {
+        conn_open(ft, c);
     }
 }
 
@@ -413,11 +406,8 @@ struct front_tcp *front_tcp_new(struct sessions *tier, struct loop *loop, int li
 
     ft->tier = tier;
     ft->loop = loop;
-    ft->listen_fd = listen_fd;
     ft->o = *opts;
-    if (loop_add_fd(loop, listen_fd, LOOP_READ, on_accept, ft) < 0) {
-        snprintf(why, GW_ERRLEN, "cannot watch the TCP listener: %s", strerror(errno));
-        close(listen_fd);
+    if (!(ft->acceptor = acceptor_new(loop, listen_fd, "tcp", on_accept, ft, why))) {
         free(ft);
         return NULL;
     }
@@ -431,11 +421,8 @@ size_t front_tcp_lingering(const struct front_tcp *ft)
 
 void front_tcp_quiesce(struct front_tcp *ft)
 {
-    if (ft->listen_fd < 0)
-        return;
-    loop_del_fd(ft->loop, ft->listen_fd);
-    close(ft->listen_fd);
-    ft->listen_fd = -1;
+    acceptor_free(ft->acceptor);
+    ft->acceptor = NULL;
 }
 
 void front_tcp_free(struct front_tcp *ft)

@@ -9,6 +9,7 @@
 #define GW_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { GW_LOG_DEBUG = 0, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR };
 
@@ -18,7 +19,10 @@ bool log_enabled(enum log_level level);
 int log_level_parse(const char *name, enum log_level *out);
 const char *log_level_name(enum log_level level);
 
-/* "<RFC 3339 time> <level> <message>\n" on stderr. */
+/*
+ * "<RFC 3339 time> <level> <message>\n" on stderr. The message is escaped
+ * as log_escape does, so it always stays one line of printable ASCII.
+ */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
@@ -33,6 +37,15 @@ void log_trace_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
         if (log_tracing())                                                                         \
             log_trace_msg(__VA_ARGS__);                                                            \
     } while (0)
+
+/*
+ * Copies src[0..len) into dst as printable ASCII: a backslash becomes two
+ * (\\), control characters, DEL and every byte >= 0x80 become \xNN (two
+ * lower-case hex digits). Stops before an escape that would not fit whole
+ * in cap - 1 bytes; dst is always NUL-terminated (cap > 0). Returns the
+ * bytes written, NUL excluded. Pure; the escaping every log line gets.
+ */
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len);
 
 #define log_debug(...) log_msg(GW_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(GW_LOG_INFO, __VA_ARGS__)

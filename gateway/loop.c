@@ -85,7 +85,8 @@ void loop_free(struct loop *loop)
 
 static uint32_t to_epoll(unsigned events)
 {
-    return ((events & LOOP_READ) ? EPOLLIN : 0u) | ((events & LOOP_WRITE) ? EPOLLOUT : 0u);
+    return ((events & LOOP_READ) ? EPOLLIN : 0u) | ((events & LOOP_WRITE) ? EPOLLOUT : 0u) |
+           ((events & LOOP_HUP) ? EPOLLRDHUP : 0u);
 }
 
 int loop_add_fd(struct loop *loop, int fd, unsigned events, loop_fd_cb *cb, void *ctx)
@@ -255,6 +256,8 @@ int loop_run(struct loop *loop)
                 ev |= LOOP_READ;
             if (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                 ev |= LOOP_WRITE;
+            if (events[i].events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+                ev |= LOOP_HUP;
             /* A callback earlier in this batch may have removed fd. */
             if ((size_t)fd < loop->nhandlers && loop->handlers[fd].cb)
                 loop->handlers[fd].cb(loop, fd, ev, loop->handlers[fd].ctx);

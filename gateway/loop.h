@@ -16,10 +16,18 @@
 
 #define LOOP_READ  1u
 #define LOOP_WRITE 2u
+/*
+ * The peer closed its side or the connection broke (EPOLLRDHUP, EPOLLHUP,
+ * EPOLLERR). Watched alone, it tells of a hang-up without waking for data.
+ */
+#define LOOP_HUP   4u
 
 struct loop;
 
-/* events: LOOP_READ and/or LOOP_WRITE that are ready; errors/hangups count as both. */
+/*
+ * events: LOOP_READ and/or LOOP_WRITE that are ready; errors/hangups count as
+ * both, and add LOOP_HUP, as does the peer's close when LOOP_HUP is watched.
+ */
 typedef void loop_fd_cb(struct loop *loop, int fd, unsigned events, void *ctx);
 
 /*

@@ -24,11 +24,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 /* Requests and commits under way get this long after SIGTERM (the promise is 5 s). */
 #define STOP_GRACE_MS 4000
+
+/*
+ * Descriptors the gateway needs besides one per connection: stdio, the
+ * listeners, epoll, eventfds, signalfd, the database and its WAL files,
+ * and connections closed to make room but not yet reaped.
+ */
+#define FD_RESERVE 128
 
 struct gateway {
     struct gw_config cfg;
@@ -110,6 +118,46 @@ static int stop_when_idle(struct loop *loop, void *ctx)
     return (int)(gw->stop_deadline_ms - now);
 }
 
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit, and says so when the
+ * connection limits cannot all be open at once: past the limit the acceptors
+ * pause (acceptor.h) rather than fail, but the flags promise more.
+ */
+static void raise_fd_limit(const struct gw_config *cfg)
+{
+    struct rlimit rl;
+    unsigned long long need =
+        (unsigned long long)cfg->max_sessions + cfg->max_connections + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur != rl.rlim_max) {
+        struct rlimit raised = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("only %llu file descriptors (RLIMIT_NOFILE) for --max-sessions %u + "
+                 "--max-connections %u + %u for the gateway itself = %llu: beyond them new "
+                 "connections wait until others close; lower --max-sessions "
+                 "(VISAVIS_MAX_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or raise "
+                 "the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
+                 (unsigned long long)rl.rlim_cur, cfg->max_sessions, cfg->max_connections,
+                 FD_RESERVE, need);
+}
+
+/* A listener that cannot open says which setting chooses its address. */
+static int listen_on(const char *addr, const char *flag, const char *env, char why[GW_ERRLEN])
+{
+    char reason[GW_ERRLEN];
+    int fd = net_listen(addr, 1024, reason);
+
+    if (fd < 0)
+        snprintf(why, GW_ERRLEN, "%.150s (choose another address with --%s or %s)", reason, flag,
+                 env);
+    return fd;
+}
+
 static int setup_signals(char why[GW_ERRLEN])
 {
     sigset_t set;
@@ -135,6 +183,9 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_body = gw->cfg.max_body,
         .max_connections = gw->cfg.max_connections,
         .idle_timeout = gw->cfg.http_idle_timeout,
+        .header_timeout = gw->cfg.http_header_timeout,
+        .body_timeout = gw->cfg.http_body_timeout,
+        .body_rate = gw->cfg.http_body_rate,
     };
     struct session_options sopts = {
         .heartbeat = gw->cfg.heartbeat,
@@ -158,6 +209,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
 
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
+    raise_fd_limit(&gw->cfg);
     if (store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason) !=
             GW_OK ||
         store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason) != GW_OK) {
@@ -171,11 +223,11 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     if (!(gw->loop = loop_new(why)))
         return -1;
     gw->sessions = sessions_new(gw->core, gw->loop, &sopts);
-    if ((http_fd = net_listen(gw->cfg.http_addr, 1024, why)) < 0)
+    if ((http_fd = listen_on(gw->cfg.http_addr, "http-addr", "VISAVIS_HTTP_ADDR", why)) < 0)
         return -1;
     http_port = net_local_port(http_fd);
     log_trace("http bind %s (port %d), listen fd %d", gw->cfg.http_addr, http_port, http_fd);
-    if ((tcp_fd = net_listen(gw->cfg.tcp_addr, 1024, why)) < 0) {
+    if ((tcp_fd = listen_on(gw->cfg.tcp_addr, "tcp-addr", "VISAVIS_TCP_ADDR", why)) < 0) {
         close(http_fd);
         return -1;
     }

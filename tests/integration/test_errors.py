@@ -171,7 +171,7 @@ case('invalid_channel or not_found: empty channel name', 'POST', '/v1/channels//
 
 # -- not_found ---------------------------------------------------------------
 NF = (404, 'not_found')
-for _p in ['/', '/nope', '/v1', '/v1/', '/v1/channel', '/v1/channels/errs', '/v1/channels/errs/messages/1',
+for _p in ['/nope', '/v1/channel', '/v1/channels/errs', '/v1/channels/errs/messages/1',
            '/v1/channels/errs/messagesx', '/v2/channels', '/V1/channels', '/healthz/x', '/v1/messages',
            '/v1/messages/999999', '/v1/messages/1/x']:
     case('not_found: GET %s' % _p, 'GET', _p, NF)

@@ -70,6 +70,9 @@ static void test_defaults(void)
     is_uint(cfg.max_body, 65536, "defaults: max_body 64 KiB");
     is_uint(cfg.max_connections, 4096, "defaults: max_connections");
     is_uint(cfg.http_idle_timeout, 60, "defaults: http_idle_timeout");
+    is_uint(cfg.http_header_timeout, 10, "defaults: http_header_timeout");
+    is_uint(cfg.http_body_timeout, 10, "defaults: http_body_timeout");
+    is_uint(cfg.http_body_rate, 4096, "defaults: http_body_rate");
     ok(cfg.sync_full, "defaults: sync full");
 }
 
@@ -97,6 +100,12 @@ static void field(const struct gw_config *cfg, const char *flag, char out[64])
         snprintf(out, 64, "%u", cfg->max_connections);
     else if (strcmp(flag, "http-idle-timeout") == 0)
         snprintf(out, 64, "%u", cfg->http_idle_timeout);
+    else if (strcmp(flag, "http-header-timeout") == 0)
+        snprintf(out, 64, "%u", cfg->http_header_timeout);
+    else if (strcmp(flag, "http-body-timeout") == 0)
+        snprintf(out, 64, "%u", cfg->http_body_timeout);
+    else if (strcmp(flag, "http-body-rate") == 0)
+        snprintf(out, 64, "%u", cfg->http_body_rate);
     else if (strcmp(flag, "sync") == 0)
         snprintf(out, 64, "%.63s", cfg->sync_full ? "full" : "normal");
     else if (strcmp(flag, "heartbeat") == 0)
@@ -123,6 +132,9 @@ static const struct setting_case settings[] = {
     {"max-body", "VISAVIS_MAX_BODY", "1", "16777216"},
     {"max-connections", "VISAVIS_MAX_CONNECTIONS", "1", "100"},
     {"http-idle-timeout", "VISAVIS_HTTP_IDLE_TIMEOUT", "86400", "5"},
+    {"http-header-timeout", "VISAVIS_HTTP_HEADER_TIMEOUT", "3600", "1"},
+    {"http-body-timeout", "VISAVIS_HTTP_BODY_TIMEOUT", "1", "86400"},
+    {"http-body-rate", "VISAVIS_HTTP_BODY_RATE", "1073741824", "1"},
     {"sync", "VISAVIS_SYNC", "normal", "full"},
     /* The session settings, each at both ends of its range. */
     {"heartbeat", "VISAVIS_HEARTBEAT", "1", "3600"},
@@ -306,6 +318,16 @@ static const struct bad_case bad_cases[] = {
     {"max-subs decimal point", NO_ENV, ARGS("--max-subs=6.4"), "--max-subs", NULL},
     {"max-subs -1 in env", ENV({"VISAVIS_MAX_SUBS", "-1"}), NO_ARGS, "VISAVIS_MAX_SUBS", NULL},
     {"max-subs missing value", NO_ENV, ARGS("--max-subs"), "--max-subs", NULL},
+    /* The HTTP deadlines: zero would cut every request, and each has a ceiling. */
+    {"http-header-timeout 0", NO_ENV, ARGS("--http-header-timeout=0"), "--http-header-timeout",
+     NULL},
+    {"http-header-timeout 3601", NO_ENV, ARGS("--http-header-timeout", "3601"),
+     "--http-header-timeout", "3601"},
+    {"http-body-timeout 0 in env", ENV({"VISAVIS_HTTP_BODY_TIMEOUT", "0"}), NO_ARGS,
+     "VISAVIS_HTTP_BODY_TIMEOUT", NULL},
+    {"http-body-rate 0", NO_ENV, ARGS("--http-body-rate=0"), "--http-body-rate", NULL},
+    {"http-body-rate 2^30 + 1", NO_ENV, ARGS("--http-body-rate=1073741825"), "--http-body-rate",
+     NULL},
 };
 
 static void test_errors(void)
@@ -382,7 +404,8 @@ static void test_session_fields_apart(void)
         {"--max-outbuf", "1073741824"},   {"--max-line", "16777216"},
         {"--max-sessions", "1000000"},    {"--max-subs", "100000"},
         {"--max-body", "16777216"},       {"--max-connections", "1000000"},
-        {"--http-idle-timeout", "86400"},
+        {"--http-idle-timeout", "86400"}, {"--http-header-timeout", "3600"},
+        {"--http-body-timeout", "86400"}, {"--http-body-rate", "1073741824"},
     };
     struct gw_config def, cfg;
     enum config_action action;
@@ -415,6 +438,12 @@ static void test_session_fields_apart(void)
             cfg.max_connections = def.max_connections;
         else if (strcmp(cases[i].flag, "--http-idle-timeout") == 0)
             cfg.http_idle_timeout = def.http_idle_timeout;
+        else if (strcmp(cases[i].flag, "--http-header-timeout") == 0)
+            cfg.http_header_timeout = def.http_header_timeout;
+        else if (strcmp(cases[i].flag, "--http-body-timeout") == 0)
+            cfg.http_body_timeout = def.http_body_timeout;
+        else if (strcmp(cases[i].flag, "--http-body-rate") == 0)
+            cfg.http_body_rate = def.http_body_rate;
         ok(memcmp(&cfg, &def, sizeof(cfg)) == 0, "%s %s: no other field changed", cases[i].flag,
            cases[i].value);
     }

@@ -1,0 +1,65 @@
+/*
+ * http_edge.h - the rules the REST front holds a request to before any
+ * handler sees it: how its body is framed (RFC 9112 section 6), how long it
+ * may take to arrive, and the error answer the front writes on the socket
+ * itself when libmicrohttpd cannot give one.
+ *
+ * Pure: no sockets, no libmicrohttpd, no clock. Depends on gw.h and buf.h.
+ * front_http feeds it the request's header fields and acts on its verdicts.
+ */
+#ifndef GW_HTTP_EDGE_H
+#define GW_HTTP_EDGE_H
+
+#include "buf.h"
+#include "gw.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* What a request's header fields say about its body, gathered field by field. */
+struct http_framing {
+    unsigned content_lengths;      /* Content-Length fields */
+    unsigned transfer_encodings;   /* Transfer-Encoding fields */
+    const char *content_length;    /* the first one's value (borrowed) */
+    const char *transfer_encoding; /* the first one's value (borrowed) */
+};
+
+/*
+ * Notes one header field (name matched without regard to case; value as
+ * libmicrohttpd keeps it, without surrounding blanks). The strings are
+ * borrowed and must outlive the verdict.
+ */
+void http_framing_add(struct http_framing *f, const char *name, const char *value);
+
+/*
+ * The verdict on a request's framing. GW_OK with the body's length in
+ * *length (0 without a body) and *chunked set when Transfer-Encoding is
+ * chunked. Otherwise the request cannot be read safely and the connection
+ * must be closed after the answer (why says what was wrong):
+ *   GW_E_PARAM      Transfer-Encoding together with Content-Length; more
+ *                   than one Content-Length (equal or not); a Content-Length
+ *                   that is not a decimal number; a Transfer-Encoding other
+ *                   than exactly one "chunked"; any Transfer-Encoding in an
+ *                   HTTP/1.0 request (http10)
+ *   GW_E_TOO_LARGE  a Content-Length too large for 63 bits
+ */
+enum gw_err http_framing_judge(const struct http_framing *f, bool http10, uint64_t *length,
+                               bool *chunked, char why[GW_ERRLEN]);
+
+/*
+ * Milliseconds a body of `bytes` may take to arrive: floor_s seconds, or
+ * longer at `rate` bytes per second for a large one. rate > 0.
+ */
+uint64_t http_body_deadline_ms(uint64_t bytes, unsigned floor_s, unsigned rate);
+
+/*
+ * Appends a whole HTTP/1.1 response that ends the connection: the status
+ * line (status, reason), Date (now), Content-Type: application/json,
+ * Content-Length, Connection: close, one optional extra header line
+ * ("Name: value", NULL for none), then body[0..len) and a newline.
+ */
+void http_edge_response(struct buf *out, unsigned status, const char *reason, const char *extra,
+                        const char *body, size_t len, time_t now);
+
+#endif
