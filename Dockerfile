@@ -22,17 +22,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Only the binaries: the tests are configured (meson reads their lists) but not
-# built, so their dependencies are not needed. gwbench is built and shipped
-# once meson knows it.
+# Only the three programs: the tests are configured (meson reads their lists)
+# but not built, so their dependencies are not needed. They are installed as
+# `make install` does, with meson install (the "runtime" tag), into /out.
 RUN meson setup build --buildtype=release \
- && ninja -C build gateway/gateway clients/gwsh \
- && install -D -m 0755 build/gateway/gateway /out/usr/local/bin/visavis-gateway \
- && install -D -m 0755 build/clients/gwsh /out/usr/local/bin/gwsh \
- && if ninja -C build -t query clients/gwbench >/dev/null 2>&1; then \
-        ninja -C build clients/gwbench \
-        && install -D -m 0755 build/clients/gwbench /out/usr/local/bin/gwbench; \
-    fi \
+ && ninja -C build gateway/visavis-gateway clients/gwsh/gwsh clients/gwbench/gwbench \
+ && meson install -C build --tags runtime --no-rebuild --destdir /out \
  && strip /out/usr/local/bin/*
 
 FROM debian:bookworm-slim AS runtime

@@ -151,6 +151,18 @@ void client_conn_release(struct client_conn *c)
     buf_release(&c->out);
 }
 
+void client_conn_trim(struct client_conn *c)
+{
+    if (c->in_off == c->in.len) {
+        buf_release(&c->in);
+        c->in_off = c->in_scan = 0;
+    }
+    if (c->out_off == c->out.len) {
+        buf_release(&c->out);
+        c->out_off = 0;
+    }
+}
+
 void client_conn_queue(struct client_conn *c, const void *p, size_t len)
 {
     if (c->out_off && c->out_off == c->out.len) {
@@ -332,10 +344,12 @@ int client_conn_wait(struct client_conn *c, int64_t deadline_ns, const sigset_t 
         ts.tv_nsec = (long)(left % 1000000000LL);
         rc = ppoll(&pfd, 1, &ts, sigmask);
         if (rc < 0) {
-            if (errno == EINTR)
+            int saved = errno;
+            if (saved == EINTR)
                 snprintf(err, GW_ERRLEN, "interrupted");
             else
-                snprintf(err, GW_ERRLEN, "poll: %s", strerror(errno));
+                snprintf(err, GW_ERRLEN, "poll: %s", strerror(saved));
+            errno = saved;
             return -1;
         }
         if (rc == 0)

@@ -109,6 +109,13 @@ int client_conn_finish(struct client_conn *c, char err[GW_ERRLEN]);
 void client_conn_close(struct client_conn *c);
 /* client_conn_close, and frees the buffers' storage. */
 void client_conn_release(struct client_conn *c);
+/*
+ * Frees the storage of whichever buffer is empty (nothing unread, nothing
+ * unsent), keeping the connection: a client that holds thousands of quiet
+ * connections then pays for their sockets only. The next fill or queue
+ * allocates again.
+ */
+void client_conn_trim(struct client_conn *c);
 
 /* Queues (p, len) for client_conn_flush. */
 void client_conn_queue(struct client_conn *c, const void *p, size_t len);

@@ -166,6 +166,18 @@ static void test_open_and_lines(void)
     }
     is_uint(st.bytes_out, 14, "bytes out are counted");
 
+    /* Trim: an idle connection keeps no buffer, and works as before afterwards. */
+    client_conn_send_line(&c, "x", 1);
+    client_conn_trim(&c);
+    ok(c.in.data == NULL && c.out.data != NULL, "trim frees the empty input, keeps unsent output");
+    ok(client_conn_flush(&c, err) == 0, "flush after trim");
+    client_conn_trim(&c);
+    ok(c.in.data == NULL && c.out.data == NULL, "trim frees both once empty");
+    {
+        char got[4];
+        is_uint(recv_n(s, got, 2), 2, "the server got the line queued before the trim");
+    }
+
     /* The server closes after one more line: it can still be read, then EOF. */
     send_all(s, "bye\n", 4);
     close(s);
