@@ -6,7 +6,7 @@
 # Stages:
 #   build    compiles the binaries with meson (build tools only here)
 #   runtime  the runtime libraries, curl, a non-root user and the binaries
-#   demo     runtime + the demo's client scripts (poster, poller, bench);
+#   demo     runtime + the demo's client scripts (poster, poller);
 #            no volume and no healthcheck, so client containers carry neither
 #   gateway  runtime + the gateway's settings, volume, ports and healthcheck
 #
@@ -45,10 +45,10 @@ COPY LICENSE /usr/share/doc/visavis/LICENSE
 FROM runtime AS demo
 COPY demo/poster.sh /usr/local/bin/visavis-poster
 COPY demo/poller.sh /usr/local/bin/visavis-poller
-COPY demo/bench.sh /usr/local/bin/visavis-bench
 USER visavis
 WORKDIR /data
-# The clients find the gateway through these (gwsh reads VISAVIS_TCP_ADDR).
+# The clients find the gateway through these (gwsh reads VISAVIS_TCP_ADDR,
+# gwbench both).
 ENV VISAVIS_HTTP_ADDR=gateway:8080 VISAVIS_TCP_ADDR=gateway:12345
 CMD ["gwsh", "--help"]
 
