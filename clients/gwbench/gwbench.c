@@ -401,8 +401,11 @@ static void describe_machine(struct gwbench_opts *o)
         strcpy(u.release, "?");
         strcpy(u.machine, "?");
     }
-    snprintf(o->machine, sizeof(o->machine), "%ld CPUs, %s %s %s, load %.2f at the start",
-             sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine, load);
+    /* Cut if need be (the return value is checked, which says so to the compiler too). */
+    if (snprintf(o->machine, sizeof(o->machine), "%ld CPUs, %s %s %s, load %.2f at the start",
+                 sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine,
+                 load) >= (int)sizeof(o->machine))
+        o->machine[sizeof(o->machine) - 1] = '\0';
     gmtime_r(&now, &tm);
     strftime(o->started, sizeof(o->started), "%Y-%m-%d %H:%M UTC", &tm);
 }

@@ -649,8 +649,15 @@ static int run_reqresp(void)
            100.0 * (cpu_s() - cpu0) / el, is_pub ? "msgs_per_s" : "ops_per_s", (double)done / el);
     h_print(h, "");
     printf("\n");
-    for (long i = 0; i < nc; i++)
+    for (long i = 0; i < nc; i++) {
         client_conn_release(&cs[i].c);
+        free(cs[i].sent);
+    }
+    free(cs);
+    free(h);
+    free(body);
+    free(req);
+    close(ep);
     return 0;
 }
 
@@ -979,6 +986,12 @@ static int run_fanout(void)
     printf("\n");
     for (long i = 0; i < ns; i++)
         client_conn_release(&subs[i].c);
+    free(subs);
+    free(maxlat);
+    free(got);
+    free(each);
+    free(last);
+    close(ep);
     return 0;
 }
 
@@ -1161,6 +1174,9 @@ static int run_idle(void)
     for (long i = 0; i < n; i++)
         close_abort(&cs[i].c);
     client_conn_release(&ctl);
+    free(cs);
+    free(pf);
+    close(ep);
     return 0;
 }
 
