@@ -9,7 +9,7 @@
  * machine touches every style alike), and the exit status. The styles are
  * gwbench_styles.c, the report gwbench_out.c.
  */
-#include "gwbench.h"
+#include "gwbench_types.h"
 
 #include "client_conn.h"
 #include "gwbench_cols.h"

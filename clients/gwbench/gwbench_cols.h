@@ -3,7 +3,7 @@
  * style's value in each, its median and spread over the runs, whether a
  * delivery style kept up, and which style wins a column within its kind.
  *
- * Pure: no I/O. Depends on gwbench.h and gwbench_styles.h. The table, CSV
+ * Pure: no I/O. Depends on gwbench_types.h and gwbench_styles.h. The table, CSV
  * and chart (gwbench_out.c) and the JSON report (gwbench_json.c) all read
  * this, so that they cannot disagree.
  *
@@ -17,7 +17,7 @@
 #ifndef GWBENCH_COLS_H
 #define GWBENCH_COLS_H
 
-#include "gwbench.h"
+#include "gwbench_types.h"
 #include "gwbench_styles.h"
 
 #include <stdbool.h>

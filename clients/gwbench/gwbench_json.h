@@ -3,12 +3,12 @@
  *
  * The one gwbench file that uses jansson (gwbench's own output format; what
  * it reads from the gateway is common/server_line's). Depends on
- * gwbench.h, gwbench_cols.h and libc; no I/O.
+ * gwbench_types.h, gwbench_cols.h and libc; no I/O.
  */
 #ifndef GWBENCH_JSON_H
 #define GWBENCH_JSON_H
 
-#include "gwbench.h"
+#include "gwbench_types.h"
 #include "gwbench_cols.h"
 
 #include <stddef.h>

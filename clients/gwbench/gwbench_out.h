@@ -2,14 +2,14 @@
  * gwbench_out.h - what gwbench prints: the report in each format (the
  * table, --json, --csv) and the --svg chart.
  *
- * Depends on gwbench.h and gwbench_cols.h (what to show), gwbench_json.h
+ * Depends on gwbench_types.h and gwbench_cols.h (what to show), gwbench_json.h
  * (the --json text) and libc. Writes to stdout, stderr (notes that do not
  * belong in a machine-read report) and the chart's file only.
  */
 #ifndef GWBENCH_OUT_H
 #define GWBENCH_OUT_H
 
-#include "gwbench.h"
+#include "gwbench_types.h"
 #include "gwbench_cols.h"
 
 #include <stddef.h>

@@ -2,13 +2,13 @@
  * gwbench_progress.h - what gwbench says on stderr while it runs: a
  * progress line on a terminal, and messages.
  *
- * Depends on gwbench.h (the options) and libc. One run of gwbench at a time
+ * Depends on gwbench_types.h (the options) and libc. One run of gwbench at a time
  * per process: the state is this file's.
  */
 #ifndef GWBENCH_PROGRESS_H
 #define GWBENCH_PROGRESS_H
 
-#include "gwbench.h"
+#include "gwbench_types.h"
 
 #include <stdint.h>
 

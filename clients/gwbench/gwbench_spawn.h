@@ -2,13 +2,13 @@
  * gwbench_spawn.h - --spawn: a gateway of gwbench's own for the run, on
  * free loopback ports with a fresh database, stopped and removed after.
  *
- * Depends on gwbench.h (the options) and libc. The child is in its own
+ * Depends on gwbench_types.h (the options) and libc. The child is in its own
  * process group and gets SIGTERM should gwbench die first.
  */
 #ifndef GWBENCH_SPAWN_H
 #define GWBENCH_SPAWN_H
 
-#include "gwbench.h"
+#include "gwbench_types.h"
 
 #include <sys/types.h>
 

@@ -10,12 +10,12 @@
  * role does is adding a row; a new way of talking (WebSocket, SSE, UDP, …)
  * is a row and a role: the code of that client in gwbench_styles.c.
  *
- * Depends on gwbench.h and common/ (client_conn, server_line, hist).
+ * Depends on gwbench_types.h and common/ (client_conn, server_line, hist).
  */
 #ifndef GWBENCH_STYLES_H
 #define GWBENCH_STYLES_H
 
-#include "gwbench.h"
+#include "gwbench_types.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,7 +12,7 @@
  * server_line), the framing of commands it must recognise (proto_parse,
  * the server's own parser), and the checks of names.
  */
-#include "gwsh.h"
+#include "gwsh_opts.h"
 
 #include "client_conn.h"
 #include "gwsh_edit.h"

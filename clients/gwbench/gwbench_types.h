@@ -1,6 +1,7 @@
 /*
- * gwbench.h - the types gwbench's parts share: the options, one style's
- * result in one run, the exit codes. Types only, no functions.
+ * gwbench_types.h - the types gwbench's parts share: the options, one
+ * style's result in one run, the exit codes. Types only, no functions, so
+ * that every part can include it and none depends on main (gwbench.c).
  *
  * gwbench (docs/comparison.md) runs one workload against a running gateway
  * over every interaction style and prints one table. Its parts:
@@ -16,8 +17,8 @@
  * are common/'s (client_conn, server_line, hist). It talks to the gateway
  * only through its two public protocols, never through its code.
  */
-#ifndef GWBENCH_H
-#define GWBENCH_H
+#ifndef GWBENCH_TYPES_H
+#define GWBENCH_TYPES_H
 
 #include "client_conn.h"
 #include "gw.h"

@@ -1,10 +1,11 @@
 /*
- * gwsh.h - what gwsh's modes share: the options and the exit codes. Types
- * only: gwsh.c holds main, the shell and -c; gwsh_sub.c the --sub
- * follower; gwsh_sig.c the waits; gwsh_show.c what a person sees.
+ * gwsh_opts.h - what gwsh's modes share: the options and the exit codes.
+ * Types only, so that a mode can include it without depending on main:
+ * gwsh.c holds main, the shell and -c; gwsh_sub.c the --sub follower;
+ * gwsh_sig.c the waits; gwsh_show.c what a person sees.
  */
-#ifndef GWSH_H
-#define GWSH_H
+#ifndef GWSH_OPTS_H
+#define GWSH_OPTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
