@@ -237,7 +237,7 @@ static enum gw_err channel_entry(struct store *s, const char *channel, struct se
                                  char why[GW_ERRLEN])
 {
     sqlite3_stmt *get = s->st[ST_CHANNEL_GET];
-    int64_t id, last_seq = 0;
+    int64_t id = 0, last_seq = 0;
     enum gw_err err;
     int rc;
 
