@@ -70,6 +70,8 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
              strsignal((int)si.ssi_signo), front_http_in_flight(gw->http),
              front_sock_sessions(gw->sock));
     gw->stop_deadline_ms = loop_now_ms() + STOP_GRACE_MS;
+    /* A commit waiting on another writer's lock fails now instead of holding up the stop. */
+    store_stop_waiting(gw->wstore);
     front_http_quiesce(gw->http);
     front_sock_quiesce(gw->sock);
 }
@@ -100,6 +102,8 @@ static int setup_signals(char why[GW_ERRLEN])
     sigset_t set;
 
     signal(SIGPIPE, SIG_IGN);
+    /* Past a file size limit a write fails (EFBIG: store_full) instead of killing us. */
+    signal(SIGXFSZ, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
