@@ -138,6 +138,7 @@ static unsigned http_status(enum gw_err err)
     case GW_E_STORE_FULL:
         return MHD_HTTP_INSUFFICIENT_STORAGE;
     case GW_E_STORE:
+    case GW_E_STORE_IN_USE:
     case GW_E_SCHEMA:
     case GW_E_CONFIG:
     case GW_E__COUNT:

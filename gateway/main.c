@@ -135,13 +135,20 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     };
     char reason[GW_ERRLEN];
     int http_fd, http_port, tcp_fd, tcp_port;
+    enum gw_err err;
 
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
-    if (store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason) !=
+    if ((err = store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason)) !=
             GW_OK ||
-        store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason) != GW_OK) {
-        snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
+        (err = store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason)) != GW_OK) {
+        if (err == GW_E_STORE_IN_USE)
+            snprintf(why, GW_ERRLEN,
+                     "database %.100s is in use: %.50s; one gateway per database file: "
+                     "give this one its own with --db (or VISAVIS_DB)",
+                     gw->cfg.db_path, reason);
+        else
+            snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
         return -1;
     }
     if (!(gw->writer = writer_new(gw->wstore, why)))

@@ -15,12 +15,17 @@
 #include "seqcache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * How long a statement waits for a lock another connection holds before it
@@ -91,9 +96,11 @@ struct store {
     size_t scratch_cap;
     struct seqcache seqs;
     struct seqcache_entry **touched; /* channels of the batch under way */
+    int lock_fd;                     /* the writer's flock() on the file, or -1 */
     unsigned busy_ms;                /* how long one wait for a lock may last */
     uint64_t busy_since_ms;          /* when the wait under way began */
     atomic_bool stop_waiting;        /* set by store_stop_waiting, from any thread */
+    bool opened;                     /* store_open succeeded */
     bool refused;                    /* the last error was a refused row */
     bool cache_used;                 /* the batch under way used cached channel rows */
 };
@@ -199,6 +206,60 @@ void store_stop_waiting(struct store *s)
     atomic_store(&s->stop_waiting, true);
 }
 
+/* The pid holding a flock on fd's file, from /proc/locks; 0 if not known. */
+static long lock_holder(int fd)
+{
+    struct stat st;
+    char line[256];
+    long found = 0;
+    FILE *f;
+
+    if (fstat(fd, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+        return 0;
+    /* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters' lines hold "->". */
+    while (!found && fgets(line, sizeof(line), f)) {
+        char kind[16], mode[16];
+        unsigned maj, min;
+        unsigned long ino;
+        long pid;
+        if (strstr(line, "->") || sscanf(line, "%*s %15s %*s %15s %ld %x:%x:%lu", kind, mode, &pid,
+                                         &maj, &min, &ino) != 6)
+            continue;
+        if (strcmp(kind, "FLOCK") == 0 && strcmp(mode, "WRITE") == 0 && ino == st.st_ino &&
+            maj == major(st.st_dev) && min == minor(st.st_dev))
+            found = pid;
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * Takes the writer's exclusive flock on path, kept in s->lock_fd. Opened
+ * read-only: the lock needs no more, and a read-only file still opens.
+ */
+static enum gw_err lock_file(struct store *s, const char *path, char why[GW_ERRLEN])
+{
+    s->lock_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (s->lock_fd < 0) {
+        snprintf(why, GW_ERRLEN, "%s: %s", path, strerror(errno));
+        return GW_E_STORE;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return GW_OK;
+    if (errno == EWOULDBLOCK) {
+        long pid = lock_holder(s->lock_fd);
+        if (pid > 0)
+            snprintf(why, GW_ERRLEN, "another gateway (pid %ld) is writing it", pid);
+        else
+            snprintf(why, GW_ERRLEN, "another gateway is writing it");
+        return GW_E_STORE_IN_USE;
+    }
+    /* A file system without flock: go on, unguarded, but say so. */
+    log_warn("store: cannot lock %s (%s): nothing stops a second gateway on it", path,
+             strerror(errno));
+    return GW_OK;
+}
+
 static enum gw_err user_version(struct store *s, int *version, char why[GW_ERRLEN])
 {
     sqlite3_stmt *st;
@@ -255,6 +316,7 @@ enum gw_err store_open(struct store **out, const char *path, enum store_role rol
 
     *out = NULL;
     s->role = role;
+    s->lock_fd = -1;
     atomic_init(&s->stop_waiting, false);
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -266,7 +328,9 @@ enum gw_err store_open(struct store **out, const char *path, enum store_role rol
     s->busy_ms = STORE_OPEN_BUSY_MS;
     sqlite3_busy_handler(s->db, on_busy, s);
     if (role == STORE_WRITER) {
-        if ((err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
+        /* Before the first statement: a second gateway must not touch the file. */
+        if ((err = lock_file(s, path, why)) != GW_OK ||
+            (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
             (err = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
                         why)) != GW_OK ||
             (err = exec(s, "PRAGMA foreign_keys = ON", why)) != GW_OK ||
@@ -293,6 +357,7 @@ enum gw_err store_open(struct store **out, const char *path, enum store_role rol
         }
     }
     s->busy_ms = role == STORE_WRITER ? STORE_WRITER_BUSY_MS : STORE_READER_BUSY_MS;
+    s->opened = true;
     *out = s;
     return GW_OK;
 fail:
@@ -306,7 +371,8 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
-    if (s->db && s->role == STORE_WRITER) {
+    /* Not after a refused open: the file may be another gateway's. */
+    if (s->db && s->role == STORE_WRITER && s->opened) {
         char why[GW_ERRLEN];
         /* Leaves a lone database file behind, easy to copy or inspect. */
         if (exec(s, "PRAGMA wal_checkpoint(TRUNCATE)", why) != GW_OK)
@@ -314,6 +380,12 @@ void store_close(struct store *s)
     }
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_warn("store: close: %s", sqlite3_errmsg(s->db));
+    /*
+     * Only now: closing any descriptor of the file drops every POSIX lock
+     * this process holds on it, SQLite's included.
+     */
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s->scratch);
     free(s->touched);
     seqcache_release(&s->seqs);

@@ -12,7 +12,7 @@
  *   GW_E_STORE        anything else: a message refused (a constraint, too
  *                     big: see store_append's *refused) or the database
  *                     broken (I/O error, corrupt, read-only, gone)
- *   GW_E_SCHEMA, GW_E_NOT_FOUND   as each call says
+ *   GW_E_SCHEMA, GW_E_STORE_IN_USE, GW_E_NOT_FOUND   as each call says
  *
  * Depends on gw.h, model.h, log.h.
  *
@@ -47,6 +47,13 @@ int store_schema_version(void);
  * schema up to date and refuses a database newer than this binary with
  * GW_E_SCHEMA. sync_full: fsync at every commit, so an acknowledged message
  * survives power loss, not only a crash of the process.
+ *
+ * The writer holds an exclusive flock() on the file until store_close, so a
+ * second writer, in this process or another, gets GW_E_STORE_IN_USE (why
+ * names the holder's pid when the system says it); the lock goes with the
+ * process, kill -9 included. SQLite's own locks are POSIX locks, which flock
+ * does not touch: other tools still read (and may write) the file. Close
+ * every reader of the file before the writer.
  */
 enum gw_err store_open(struct store **out, const char *path, enum store_role role, bool sync_full,
                        char why[GW_ERRLEN]);

@@ -765,6 +765,49 @@ static void test_full(void)
     store_close(w);
 }
 
+/* One writer per file: a second one is refused, the first goes on. */
+static void test_in_use(void)
+{
+    const char *path = db_path("in_use.db");
+    struct store *w = NULL, *w2 = (struct store *)1, *r = NULL;
+    char why[GW_ERRLEN], pid[32];
+    struct gw_msg m[1];
+
+    if (store_open(&w, path, STORE_WRITER, false, why) != GW_OK)
+        bail_out("in use: cannot open: %s", why);
+    m[0] = mk("u", "s", "1", 1, GW_VIA_REST);
+    is_int(append(w, m, 1, why), GW_OK, "in use: the first writer appends");
+    release_all(m, 1);
+
+    why[0] = '\0';
+    enum gw_err err = store_open(&w2, path, STORE_WRITER, false, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE_IN_USE),
+           "in use: a second writer on the file: GW_E_STORE_IN_USE");
+    ok(w2 == NULL, "in use: *out NULL");
+    snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
+    ok(strstr(why, pid) != NULL, "in use: why names the holder, %s (\"%s\")", pid, why);
+    if (err == GW_OK)
+        store_close(w2);
+
+    is_int(store_open(&r, path, STORE_READER, false, why), GW_OK, "in use: a reader still opens");
+    m[0] = mk("u", "s", "2", 1, GW_VIA_REST);
+    is_int(append(w, m, 1, why), GW_OK, "in use: the first writer still appends");
+    is_int(m[0].seq, 2, "in use: its seq goes on");
+    release_all(m, 1);
+    is_int(count_history(r, "u"), 2, "in use: the reader sees both");
+    is_int(sql_int(path, "SELECT count(*) FROM messages"), 2,
+           "in use: an outside connection reads the file");
+    is_int(sql_exec(path, "CREATE TABLE outside_note(x);"), 0,
+           "in use: an outside connection may even write it");
+    store_close(r);
+    store_close(w);
+
+    w2 = NULL;
+    is_int(store_open(&w2, path, STORE_WRITER, false, why), GW_OK,
+           "in use: once the first is closed, a writer opens");
+    store_close(w2);
+}
+
 static void test_reopen(const char *path, struct ids *seen)
 {
     struct store *w = NULL, *r = NULL;
@@ -934,6 +977,7 @@ int main(void)
     test_stale_cache();
     test_broken();
     test_full();
+    test_in_use();
 
     remove_dir();
     return done_testing();
