@@ -1,7 +1,8 @@
 /*
  * main.c - builds every module in dependency order, runs the loop, and on
- * SIGTERM/SIGINT stops the way DESIGN.md promises: stop accepting, finish
- * requests and queued commits, close the database cleanly, exit 0.
+ * SIGTERM/SIGINT/SIGQUIT stops the way DESIGN.md promises: stop accepting,
+ * finish requests and queued commits, close the database cleanly, exit 0.
+ * SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored (README.md, "Signals").
  *
  * No logic of its own beyond that order.
  */
@@ -61,6 +62,11 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     (void)events;
     if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
         return;
+    if (si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGUSR2) {
+        /* A terminal closing, a supervisor's nudge: no reason to drop work. */
+        log_info("%s (from pid %u): ignored", strsignal((int)si.ssi_signo), si.ssi_pid);
+        return;
+    }
     if (gw->stop_deadline_ms) {
         log_warn("second signal %s: stopping now", strsignal((int)si.ssi_signo));
         loop_stop(loop);
@@ -107,6 +113,10 @@ static int setup_signals(char why[GW_ERRLEN])
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     /* Blocked before any thread starts, so only the signalfd ever sees them. */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
         snprintf(why, GW_ERRLEN, "cannot block signals");
