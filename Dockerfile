@@ -6,7 +6,7 @@
 # Stages:
 #   build    compiles the binaries with meson (build tools only here)
 #   runtime  the runtime libraries, curl, a non-root user and the binaries
-#   demo     runtime + the demo's client scripts (poster, poller, bench);
+#   demo     runtime + the demo's client scripts (poster, poller);
 #            no volume and no healthcheck, so client containers carry neither
 #   gateway  runtime + the gateway's settings, volume, ports and healthcheck
 #
@@ -22,17 +22,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Only the binaries: the tests are configured (meson reads their lists) but not
-# built, so their dependencies are not needed. gwbench is built and shipped
-# once meson knows it.
+# Only the three programs: the tests are configured (meson reads their lists)
+# but not built, so their dependencies are not needed. They are installed as
+# `make install` does, with meson install (the "runtime" tag), into /out.
 RUN meson setup build --buildtype=release \
- && ninja -C build gateway/gateway clients/gwsh \
- && install -D -m 0755 build/gateway/gateway /out/usr/local/bin/visavis-gateway \
- && install -D -m 0755 build/clients/gwsh /out/usr/local/bin/gwsh \
- && if ninja -C build -t query clients/gwbench >/dev/null 2>&1; then \
-        ninja -C build clients/gwbench \
-        && install -D -m 0755 build/clients/gwbench /out/usr/local/bin/gwbench; \
-    fi \
+ && ninja -C build gateway/visavis-gateway clients/gwsh/gwsh clients/gwbench/gwbench \
+ && meson install -C build --tags runtime --no-rebuild --destdir /out \
  && strip /out/usr/local/bin/*
 
 FROM debian:bookworm-slim AS runtime
@@ -50,10 +45,10 @@ COPY LICENSE /usr/share/doc/visavis/LICENSE
 FROM runtime AS demo
 COPY demo/poster.sh /usr/local/bin/visavis-poster
 COPY demo/poller.sh /usr/local/bin/visavis-poller
-COPY demo/bench.sh /usr/local/bin/visavis-bench
 USER visavis
 WORKDIR /data
-# The clients find the gateway through these (gwsh reads VISAVIS_TCP_ADDR).
+# The clients find the gateway through these (gwsh reads VISAVIS_TCP_ADDR,
+# gwbench both).
 ENV VISAVIS_HTTP_ADDR=gateway:8080 VISAVIS_TCP_ADDR=gateway:12345
 CMD ["gwsh", "--help"]
 

@@ -1,15 +1,25 @@
 # The README's two commands, and the chores around them.
 #
-#   make run    install what is missing, build, start the gateway with its defaults
-#   make test   install what is missing, run every test (plain and sanitized builds)
+#   make run      install what is missing, build, start the gateway with its defaults
+#   make test     install what is missing, run every test (plain and sanitized builds)
+#   make install  build, then install visavis-gateway, gwsh and gwbench into
+#                 $(PREFIX)/bin (PREFIX=/usr/local by default; DESTDIR is honoured)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+PREFIX     ?= /usr/local
 
-.PHONY: run test deps build format format-check clean
+.PHONY: run test deps build install format format-check clean
 
 run: deps build
-	./$(BUILD)/gateway/gateway
+	./$(BUILD)/gateway/visavis-gateway
+
+# meson install of the programs only (install tag "runtime"), at the prefix
+# asked for now, whatever the build directory was set up with (meson install
+# reconfigures and rebuilds first, so the new prefix is the one used).
+install: deps build
+	meson configure $(BUILD) --prefix=$(abspath $(PREFIX)) >/dev/null
+	meson install -C $(BUILD) --tags runtime
 
 test: deps
 	scripts/test.sh

@@ -59,7 +59,7 @@ ensure_packages() { # package...
 }
 
 build_release() { # [ninja target...]
-    say "building the gateway (release)"
+    say "building${*:+ $*} in build-release/ (release)"
     if [[ ! -f build-release/build.ninja ]]; then
         meson setup build-release --buildtype=release >/dev/null || die "meson setup failed"
     fi

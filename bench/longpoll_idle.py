@@ -3,7 +3,7 @@
 
 usage: python3 bench/longpoll_idle.py [GATEWAY_BINARY] [WAITERS] [SECONDS]
 
-Starts the gateway (default build-release/gateway/gateway) on port 0 with a
+Starts the gateway (default build-release/gateway/visavis-gateway) on port 0 with a
 temporary database, measures its CPU time for SECONDS with no client, then
 opens WAITERS long-polls (GET ...?since=0&wait=60 on an empty channel), waits
 until its open{longpoll} gauge shows them all held, and measures its CPU time
@@ -33,7 +33,7 @@ def stats(port):
 
 
 def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else 'build-release/gateway/gateway'
+    binary = sys.argv[1] if len(sys.argv) > 1 else 'build-release/gateway/visavis-gateway'
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
     secs = float(sys.argv[3]) if len(sys.argv) > 3 else 10
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

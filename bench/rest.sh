@@ -48,7 +48,7 @@ ensure_packages wrk redis-server webdis meson ninja-build pkg-config libmicrohtt
     libjansson-dev libsqlite3-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
-GW=build-release/gateway/gateway
+GW=build-release/gateway/visavis-gateway
 if [[ $SKIP_GATEWAY != 1 ]]; then
     # shellcheck disable=SC2119  # no target: ninja builds everything
     build_release

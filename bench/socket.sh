@@ -18,7 +18,7 @@
 #       both driven by sockbench
 #   5 RSS per idle session: 10,000 sessions that read their hello (redis: 10,000
 #       idle clients); VmRSS of the server before and after
-# sockbench (bench/sockbench.c, compiled here into build-release/) also drives
+# sockbench (clients/sockbench/, built here into build-release/) also drives
 # redis for the PING and SET runs, so each redis-benchmark line has a
 # same-client twin.
 #
@@ -51,7 +51,7 @@ source bench/lib.sh
 : "${DURATION:=5}" "${CONNECTIONS:=50}" "${PIPELINE:=16}" "${SIZE:=100}" "${FANOUT_SUBS:=100}" \
     "${FANOUT_RATE:=2000}" "${FANOUT_SECONDS:=3}" "${IDLE_SESSIONS:=10000}" "${MAX_SESSIONS:=20000}"
 GATEWAY_BIN=${GATEWAY_BIN:-}
-GW=${GATEWAY_BIN:-build-release/gateway/gateway}
+GW=${GATEWAY_BIN:-build-release/gateway/visavis-gateway}
 PING_TARGET=1.1        # gateway PING p50 <= 1.1x redis
 PUB_TARGET=0.8         # gateway PUB -c50 msgs/s >= 0.8x redis SET -c50
 PIPE_TARGET=150000     # gateway PUB -P16 durable msgs/s, absolute
@@ -73,20 +73,19 @@ ensure_packages redis-server redis-tools gcc libc6-dev meson ninja-build pkg-con
     libjansson-dev libsqlite3-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
+# The two binaries alone: a test that does not build yet must not stop the benchmark.
+SB=build-release/clients/sockbench/sockbench
+if [[ $SKIP_GATEWAY != 1 && -z $GATEWAY_BIN ]]; then
+    build_release gateway/visavis-gateway clients/sockbench/sockbench
+else
+    build_release clients/sockbench/sockbench
+fi
+[[ -x $SB ]] || die "$SB was not built"
 if [[ $SKIP_GATEWAY != 1 ]]; then
-    if [[ -z $GATEWAY_BIN ]]; then
-        # The gateway alone: a test that does not build yet must not stop the benchmark.
-        build_release gateway/gateway
-    fi
     [[ -x $GW ]] || die "$GW was not built"
     help=$("$GW" --help 2>&1) || true
     grep -q -- '--tcp-addr' <<<"$help" || die "$GW has no --tcp-addr: no TCP session front to measure"
 fi
-mkdir -p build-release
-SB=build-release/sockbench
-say "compiling $SB"
-cc -O2 -Wall -Wextra -Werror -std=c17 -D_GNU_SOURCE -o "$SB" bench/sockbench.c ||
-    die "bench/sockbench.c does not compile"
 
 # Open files: IDLE_SESSIONS sockets in sockbench, and as many in the server.
 NOFILE_NEED=$((IDLE_SESSIONS + 1024))

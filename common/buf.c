@@ -55,17 +55,29 @@ void buf_append(struct buf *b, const void *ptr, size_t len)
 void buf_appendf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;
+    size_t room;
     int n;
 
+    /*
+     * Format into the spare room first: most appends fit, and a second pass
+     * is needed only when the text is longer. (A sizing pass with a NULL
+     * buffer also trips gcc's -Wformat-truncation under UBSan at -O2.)
+     */
+    buf_grow(b, 64);
+    room = b->cap - b->len;
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(b->data + b->len, room, fmt, ap);
     va_end(ap);
-    if (n <= 0)
+    if (n <= 0) {
+        b->data[b->len] = '\0';
         return;
-    buf_grow(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
+    if ((size_t)n >= room) {
+        buf_grow(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -12,7 +12,7 @@
 #include "buf.h"
 #include "gw.h"
 #include "model.h"
-#include "proto_line.h"
+#include "proto_cmd.h"
 
 #include <stdbool.h>
 #include <stddef.h>

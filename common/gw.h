@@ -28,7 +28,10 @@ enum gw_err {
     GW_E_METHOD,        /* resource exists, not for this method */
     GW_E_TOO_LARGE,     /* request larger than the configured limit */
     GW_E_MEDIA_TYPE,    /* body sent in a form we do not read */
-    GW_E_STORE,         /* the database failed */
+    GW_E_STORE,         /* the database failed (I/O error, corrupt, read-only, ...) */
+    GW_E_STORE_BUSY,    /* the database is locked by another writer: try again shortly */
+    GW_E_STORE_FULL,    /* no room left: the disk, or a size limit, is full */
+    GW_E_STORE_IN_USE,  /* another gateway writes this database (at start only) */
     GW_E_SHUTDOWN,      /* the gateway is stopping */
     GW_E_SCHEMA,        /* database schema unknown to this binary */
     GW_E_CONFIG,        /* bad setting */

@@ -11,35 +11,8 @@
 #include "text.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static const char *const op_names[PROTO__COUNT] = {
-    [PROTO_NONE] = NULL,           [PROTO_HELP] = "help",   [PROTO_PUB] = "pub",
-    [PROTO_SUB] = "sub",           [PROTO_UNSUB] = "unsub", [PROTO_HIST] = "hist",
-    [PROTO_CHANNELS] = "channels", [PROTO_PING] = "ping",   [PROTO_PONG] = "pong",
-    [PROTO_QUIT] = "quit",
-};
-
-const char *const proto_usage[] = {
-    "HELP: this list",
-    "PUB <channel> <text>: publish; answered once stored",
-    "SUB <channel> [<since>]: the stored messages after <since>, then new ones as they come",
-    "UNSUB <channel>: end a subscription",
-    "HIST <channel> [<since> [<limit>]]: read stored messages",
-    "CHANNELS: every channel",
-    "PING [<token>]: answered at once with the server's time",
-    "PONG: the optional answer to a heartbeat ping; no reply",
-    "QUIT: end the session",
-    "{\"op\":\"pub\",\"channel\":\"...\",\"body\":\"...\"}: the JSON form of any command",
-    NULL,
-};
-
-const char *proto_op_name(enum proto_op op)
-{
-    return (unsigned)op < PROTO__COUNT ? op_names[op] : NULL;
-}
 
 enum proto_frame proto_frame(const char *buf, size_t len, size_t max_line, size_t *line_len,
                              size_t *consumed)
@@ -119,7 +92,8 @@ static enum gw_err parse_text(const char *p, size_t n, struct proto_cmd *cmd, ch
     if (!next_word(&p, &n, &verb, &vlen))
         return GW_OK; /* blank line */
     for (unsigned i = 1; i < PROTO__COUNT; i++) {
-        if (strlen(op_names[i]) == vlen && strncasecmp(op_names[i], verb, vlen) == 0) {
+        const char *name = proto_op_name((enum proto_op)i);
+        if (strlen(name) == vlen && strncasecmp(name, verb, vlen) == 0) {
             cmd->op = (enum proto_op)i;
             break;
         }
@@ -193,10 +167,4 @@ enum gw_err proto_parse(const char *line, size_t len, struct proto_cmd *cmd, cha
     if (i < len && line[i] == '{')
         return codec_cmd_decode(line + i, len - i, cmd, why);
     return parse_text(line + i, len - i, cmd, why);
-}
-
-void proto_cmd_release(struct proto_cmd *cmd)
-{
-    free(cmd->owned);
-    cmd->owned = NULL;
 }

@@ -3,21 +3,18 @@
  * framing of a byte stream into lines, and a line into a command.
  *
  * Pure: no I/O, no globals; shared by the gateway and the clients. Depends
- * on gw.h, model.h; the JSON form is decoded by codec_json.
+ * on gw.h and proto_cmd.h (the command both forms parse to); the JSON form
+ * is decoded by codec_json.
  */
 #ifndef GW_PROTO_LINE_H
 #define GW_PROTO_LINE_H
 
 #include "gw.h"
+#include "proto_cmd.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define PROTO_VERSION   1
-#define PROTO_NAME      "visavis"
-#define PROTO_TAG_MAX   128
-#define PROTO_TOKEN_MAX 128
 
 enum proto_frame {
     PROTO_LINE,      /* a whole line is there */
@@ -34,47 +31,6 @@ enum proto_frame {
 enum proto_frame proto_frame(const char *buf, size_t len, size_t max_line, size_t *line_len,
                              size_t *consumed);
 
-enum proto_op {
-    PROTO_NONE = 0, /* empty line: nothing to do */
-    PROTO_HELP,
-    PROTO_PUB,
-    PROTO_SUB,
-    PROTO_UNSUB,
-    PROTO_HIST,
-    PROTO_CHANNELS,
-    PROTO_PING,
-    PROTO_PONG,
-    PROTO_QUIT,
-    PROTO__COUNT
-};
-
-/* "pub", "sub", ...; NULL for PROTO_NONE. */
-const char *proto_op_name(enum proto_op op);
-
-/*
- * A parsed command. Strings are (ptr, len) and borrowed: from the line for the
- * text form, from owned for the JSON form; either way valid until
- * proto_cmd_release and, for the text form, while the line is.
- */
-struct proto_cmd {
-    enum proto_op op;
-    const char *channel;
-    size_t channel_len;
-    const char *body;
-    size_t body_len;
-    const char *sender; /* NULL: none given */
-    size_t sender_len;
-    const char *token;
-    size_t token_len;
-    const char *tag; /* NULL: none given */
-    size_t tag_len;
-    bool has_since;
-    uint64_t since;
-    bool has_limit;
-    uint64_t limit;
-    char *owned; /* storage of the JSON form's strings */
-};
-
 /*
  * Parses one line (without its line end). GW_OK: *cmd is filled (op
  * PROTO_NONE for a blank line). Otherwise the error (GW_E_UTF8,
@@ -84,9 +40,5 @@ struct proto_cmd {
  * Always call proto_cmd_release afterwards.
  */
 enum gw_err proto_parse(const char *line, size_t len, struct proto_cmd *cmd, char why[GW_ERRLEN]);
-void proto_cmd_release(struct proto_cmd *cmd);
-
-/* The usage lines HELP answers with, NULL-terminated. */
-extern const char *const proto_usage[];
 
 #endif

@@ -2,10 +2,11 @@
 # visavis-poller: the demo's REST reader, the way clients read before push.
 # Every POLL_INTERVAL seconds (default 3) it asks channel CHANNEL (default
 # demo) for the messages after its cursor, and prints what it got: one line
-# per poll that found something, then each message as it came:
+# per poll that found something, with how long before the poll the oldest
+# of the batch was committed, then each message:
 #
-#   poll since=9: 3 new (seq 10..12), the oldest stored 2.87 s before this poll
-#   got {"id":10,"channel":"demo","seq":10,"sender":"poster","body":"hello #10",...}
+#   poll since=9: 3 new (seq 10..12), the oldest committed 2.87 s ago
+#   got seq 10 "hello #10"
 #
 # Beside the subscriber, which prints each message the moment it is stored,
 # this shows polling's price: messages arrive late and in batches. It starts
@@ -29,20 +30,21 @@ while :; do
         # a JSON string every quote is escaped, so the text },{"id": can only
         # be the border between two messages, and the last "next_since" is
         # the real one.
-        next=$(printf '%s\n' "$page" | sed -n 's/.*"next_since":\([0-9]*\)}$/\1/p')
+        next=$(printf '%s\n' "$page" | sed -n 's/.*"next_since":\([0-9]*\)[,}].*$/\1/p')
         if [ -n "$next" ] && [ "$next" != "$since" ]; then
             msgs=$(printf '%s\n' "$page" | sed -e 's/^{"channel":"[^"]*","messages":\[//' \
-                       -e 's/\],"next_since":[0-9]*}$//' -e 's/},{"id":/}\n{"id":/g')
+                       -e 's/\],"next_since":[0-9]*[,}].*$//' -e 's/},{"id":/}\n{"id":/g')
             count=$(printf '%s\n' "$msgs" | wc -l)
             ts=$(printf '%s\n' "$msgs" | sed -n '1s/.*"ts":"\([^"]*\)".*/\1/p')
             age=""
             if then_ms=$(date -d "$ts" +%s%3N 2>/dev/null); then
                 ms=$(($(date +%s%3N) - then_ms))
-                age=$(printf ', the oldest stored %d.%02d s before this poll' \
+                age=$(printf ', the oldest committed %d.%02d s ago' \
                           $((ms / 1000)) $((ms % 1000 / 10)))
             fi
             printf 'poll since=%s: %d new (seq %d..%d)%s\n' "$since" "$count" $((since + 1)) "$next" "$age"
-            printf '%s\n' "$msgs" | sed 's/^/got /'
+            printf '%s\n' "$msgs" |
+                sed -n 's/^{"id":[0-9]*,"channel":"[^"]*","seq":\([0-9]*\),"sender":"\([^"\\]\|\\.\)*","body":"\(\([^"\\]\|\\.\)*\)".*/got seq \1 "\3"/p'
             since=$next
         fi
     else

@@ -150,7 +150,18 @@ struct req {
 
 static void conn_watch(struct hconn *hc, unsigned events);
 
-/* The one translation from error to HTTP status. */
+/*
+ * Seconds a client is told to wait (Retry-After) after store_busy: the
+ * writer waits up to a second for another writer's lock before it answers.
+ */
+#define HTTP_STORE_BUSY_RETRY_AFTER "1"
+
+/*
+ * The one translation from error to HTTP status. store_busy passes by
+ * itself: 503 with Retry-After. store_full does not pass until someone frees
+ * room: 507 Insufficient Storage (RFC 4918), the status for a server that
+ * cannot store what it was sent.
+ */
 static unsigned http_status(enum gw_err err)
 {
     switch (err) {
@@ -186,8 +197,12 @@ static unsigned http_status(enum gw_err err)
     case GW_E_MEDIA_TYPE:
         return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
     case GW_E_SHUTDOWN:
+    case GW_E_STORE_BUSY:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case GW_E_STORE_FULL:
+        return MHD_HTTP_INSUFFICIENT_STORAGE;
     case GW_E_STORE:
+    case GW_E_STORE_IN_USE:
     case GW_E_SCHEMA:
     case GW_E_CONFIG:
     case GW_E__COUNT:
@@ -231,12 +246,28 @@ static enum MHD_Result reply(struct req *r, unsigned status, char *body, size_t 
     return reply_as(r, status, "application/json", body, len, header, value);
 }
 
+/* The header an error answer carries besides the body, if any (its value in *value). */
+static const char *error_header(const struct req *r, enum gw_err err, const char **value)
+{
+    *value = NULL;
+    if (err == GW_E_METHOD) {
+        *value = r->route.allow;
+        return MHD_HTTP_HEADER_ALLOW;
+    }
+    if (err == GW_E_STORE_BUSY) {
+        *value = HTTP_STORE_BUSY_RETRY_AFTER;
+        return MHD_HTTP_HEADER_RETRY_AFTER;
+    }
+    return NULL;
+}
+
 static enum MHD_Result reply_error(struct req *r, enum gw_err err, const char *why)
 {
     size_t len;
+    const char *value;
+    const char *header = error_header(r, err, &value);
     char *body = codec_error_encode(err, why, &len);
-    return reply(r, http_status(err), body, len, err == GW_E_METHOD ? MHD_HTTP_HEADER_ALLOW : NULL,
-                 r->route.allow);
+    return reply(r, http_status(err), body, len, header, value);
 }
 
 static enum MHD_Result reply_ok(struct req *r, char *body, size_t len)
@@ -1158,13 +1189,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         }
         char *body = r->reply_body;
+        const char *value = r->location, *header = NULL;
         r->reply_body = NULL;
         r->err = r->reply_err;
-        return reply(r, r->reply_status, body, r->reply_len,
-                     r->reply_status == MHD_HTTP_CREATED ? MHD_HTTP_HEADER_LOCATION
-                     : r->reply_err == GW_E_METHOD       ? MHD_HTTP_HEADER_ALLOW
-                                                         : NULL,
-                     r->reply_status == MHD_HTTP_CREATED ? r->location : r->route.allow);
+        if (r->reply_status == MHD_HTTP_CREATED)
+            header = MHD_HTTP_HEADER_LOCATION;
+        else if (r->err != GW_OK)
+            header = error_header(r, r->err, &value);
+        return reply(r, r->reply_status, body, r->reply_len, header, value);
     }
     }
     return MHD_NO;

@@ -1,7 +1,8 @@
 /*
  * main.c - builds every module in dependency order, runs the loop, and on
- * SIGTERM/SIGINT stops the way DESIGN.md promises: stop accepting, finish
- * requests and queued commits, close the database cleanly, exit 0.
+ * SIGTERM/SIGINT/SIGQUIT stops the way DESIGN.md promises: stop accepting,
+ * finish requests and queued commits, close the database cleanly, exit 0.
+ * SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored (README.md, "Signals").
  *
  * No logic of its own beyond that order.
  */
@@ -83,6 +84,11 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     (void)events;
     if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
         return;
+    if (si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGUSR2) {
+        /* A terminal closing, a supervisor's nudge: no reason to drop work. */
+        log_info("%s (from pid %u): ignored", strsignal((int)si.ssi_signo), si.ssi_pid);
+        return;
+    }
     if (gw->stop_deadline_ms) {
         log_warn("second signal %s: stopping now", strsignal((int)si.ssi_signo));
         loop_stop(loop);
@@ -92,6 +98,8 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
              strsignal((int)si.ssi_signo), front_http_in_flight(gw->http),
              sessions_count(gw->sessions));
     gw->stop_deadline_ms = loop_now_ms() + STOP_GRACE_MS;
+    /* A commit waiting on another writer's lock fails now instead of holding up the stop. */
+    store_stop_waiting(gw->wstore);
     front_http_quiesce(gw->http);
     front_tcp_quiesce(gw->tcp);
     sessions_quiesce(gw->sessions);
@@ -163,9 +171,15 @@ static int setup_signals(char why[GW_ERRLEN])
     sigset_t set;
 
     signal(SIGPIPE, SIG_IGN);
+    /* Past a file size limit a write fails (EFBIG: store_full) instead of killing us. */
+    signal(SIGXFSZ, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     /* Blocked before any thread starts, so only the signalfd ever sees them. */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
         snprintf(why, GW_ERRLEN, "cannot block signals");
@@ -206,14 +220,21 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     };
     char reason[GW_ERRLEN];
     int http_fd, http_port, tcp_fd, tcp_port;
+    enum gw_err err;
 
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
     raise_fd_limit(&gw->cfg);
-    if (store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason) !=
+    if ((err = store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason)) !=
             GW_OK ||
-        store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason) != GW_OK) {
-        snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
+        (err = store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason)) != GW_OK) {
+        if (err == GW_E_STORE_IN_USE)
+            snprintf(why, GW_ERRLEN,
+                     "database %.100s is in use: %.50s; one gateway per database file: "
+                     "give this one its own with --db (or VISAVIS_DB)",
+                     gw->cfg.db_path, reason);
+        else
+            snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
         return -1;
     }
     if (!(gw->writer = writer_new(gw->wstore, why)) ||

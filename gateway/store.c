@@ -4,17 +4,42 @@
  * Every statement is prepared once (SQLITE_PREPARE_PERSISTENT) and kept in
  * struct store; each use is bind, step, check, and always reset. Time is
  * assigned here, at commit, and never goes backwards, so ts follows id.
+ *
+ * Every SQLite error goes through fail() or exec(), which classify it
+ * (store_error_of). Waits for other connections' locks go through on_busy,
+ * which bounds them and lets store_stop_waiting cut them short.
  */
 #include "store.h"
 
 #include "log.h"
 #include "seqcache.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
+
+/*
+ * How long a statement waits for a lock another connection holds before it
+ * fails with GW_E_STORE_BUSY. In WAL mode only another writer holds one, so
+ * a wait is someone else writing the file: worth a moment, not a stall. The
+ * reader runs on a thread of its own, so its wait stalls only the reads
+ * queued behind it, never the loop. Opening waits longer: nothing else waits on it, and a start should not fail
+ * on a moment's contention.
+ */
+#define STORE_OPEN_BUSY_MS   5000
+#define STORE_WRITER_BUSY_MS 1000
+#define STORE_READER_BUSY_MS 1000
+/* The longest single sleep in a wait: how soon store_stop_waiting is seen. */
+#define STORE_BUSY_STEP_MS   10
 
 /* The numbered files of db/migrations/, embedded at build time. */
 extern const char *const store_migrations[];
@@ -76,6 +101,13 @@ struct store {
     size_t scratch_cap;
     struct seqcache seqs;
     struct seqcache_entry **touched; /* channels of the batch under way */
+    int lock_fd;                     /* the writer's flock() on the file, or -1 */
+    unsigned busy_ms;                /* how long one wait for a lock may last */
+    uint64_t busy_since_ms;          /* when the wait under way began */
+    atomic_bool stop_waiting;        /* set by store_stop_waiting, from any thread */
+    bool opened;                     /* store_open succeeded */
+    bool refused;                    /* the last error was a refused row */
+    bool cache_used;                 /* the batch under way used cached channel rows */
 };
 
 int store_schema_version(void)
@@ -83,21 +115,153 @@ int store_schema_version(void)
     return store_migrations_count;
 }
 
+enum gw_err store_error_of(int sqlite_rc, int sys_errno, bool *refused)
+{
+    *refused = false;
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_PROTOCOL: /* WAL lock races that outlasted SQLite's own retries */
+        return GW_E_STORE_BUSY;
+    case SQLITE_FULL:
+    case SQLITE_NOLFS:
+        return GW_E_STORE_FULL;
+    case SQLITE_IOERR:
+        /* SQLite calls only ENOSPC on a write "full"; a quota or RLIMIT_FSIZE is full too. */
+        if (sys_errno == ENOSPC || sys_errno == EDQUOT || sys_errno == EFBIG)
+            return GW_E_STORE_FULL;
+        return GW_E_STORE;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+        *refused = true;
+        return GW_E_STORE;
+    default:
+        return GW_E_STORE; /* corrupt, read-only, gone, misused: broken */
+    }
+}
+
+/*
+ * Classifies the last error on s->db into s->refused and the result. errno
+ * is the caller's, read right after the failed call: SQLite records its
+ * system errno for errors met in a statement, not for those met while
+ * committing (a WAL write past a file size limit), and errno still holds it.
+ */
+static enum gw_err classify(struct store *s, int sys_errno)
+{
+    int recorded = sqlite3_system_errno(s->db);
+    return store_error_of(sqlite3_extended_errcode(s->db), recorded ? recorded : sys_errno,
+                          &s->refused);
+}
+
+/* Right after a failed sqlite3_step: why, and the classified error. */
 static enum gw_err fail(struct store *s, const char *what, char why[GW_ERRLEN])
 {
+    int sys_errno = errno;
     snprintf(why, GW_ERRLEN, "%s: %s", what, sqlite3_errmsg(s->db));
-    return GW_E_STORE;
+    return classify(s, sys_errno);
 }
 
 static enum gw_err exec(struct store *s, const char *sql, char why[GW_ERRLEN])
 {
     char *msg = NULL;
+    errno = 0;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int sys_errno = errno;
         /* The reason first: a migration's SQL would push it out of why. */
         snprintf(why, GW_ERRLEN, "%s (in: %.80s)", msg ? msg : sqlite3_errmsg(s->db), sql);
         sqlite3_free(msg);
+        return classify(s, sys_errno);
+    }
+    return GW_OK;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * SQLite's busy handler: called while another connection holds a lock this
+ * one needs, count times so far in this wait; 0 gives up (SQLITE_BUSY).
+ * Short sleeps, growing, so a brief lock costs little and a stop is seen.
+ */
+static int on_busy(void *ctx, int count)
+{
+    struct store *s = ctx;
+    uint64_t now = mono_ms();
+
+    if (count == 0)
+        s->busy_since_ms = now;
+    if (atomic_load(&s->stop_waiting) || now - s->busy_since_ms >= s->busy_ms)
+        return 0;
+    uint64_t left = s->busy_ms - (now - s->busy_since_ms);
+    uint64_t step = count < 4 ? 1u << count : STORE_BUSY_STEP_MS;
+    if (step > left)
+        step = left;
+    struct timespec ts = {0, (long)(step * 1000000u)};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+void store_stop_waiting(struct store *s)
+{
+    atomic_store(&s->stop_waiting, true);
+}
+
+/* The pid holding a flock on fd's file, from /proc/locks; 0 if not known. */
+static long lock_holder(int fd)
+{
+    struct stat st;
+    char line[256];
+    long found = 0;
+    FILE *f;
+
+    if (fstat(fd, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+        return 0;
+    /* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters' lines hold "->". */
+    while (!found && fgets(line, sizeof(line), f)) {
+        char kind[16], mode[16];
+        unsigned maj, min;
+        unsigned long ino;
+        long pid;
+        if (strstr(line, "->") || sscanf(line, "%*s %15s %*s %15s %ld %x:%x:%lu", kind, mode, &pid,
+                                         &maj, &min, &ino) != 6)
+            continue;
+        if (strcmp(kind, "FLOCK") == 0 && strcmp(mode, "WRITE") == 0 && ino == st.st_ino &&
+            maj == major(st.st_dev) && min == minor(st.st_dev))
+            found = pid;
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * Takes the writer's exclusive flock on path, kept in s->lock_fd. Opened
+ * read-only: the lock needs no more, and a read-only file still opens.
+ */
+static enum gw_err lock_file(struct store *s, const char *path, char why[GW_ERRLEN])
+{
+    s->lock_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (s->lock_fd < 0) {
+        snprintf(why, GW_ERRLEN, "%s: %s", path, strerror(errno));
         return GW_E_STORE;
     }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return GW_OK;
+    if (errno == EWOULDBLOCK) {
+        long pid = lock_holder(s->lock_fd);
+        if (pid > 0)
+            snprintf(why, GW_ERRLEN, "another gateway (pid %ld) is writing it", pid);
+        else
+            snprintf(why, GW_ERRLEN, "another gateway is writing it");
+        return GW_E_STORE_IN_USE;
+    }
+    /* A file system without flock: go on, unguarded, but say so. */
+    log_warn("store: cannot lock %s (%s): nothing stops a second gateway on it", path,
+             strerror(errno));
     return GW_OK;
 }
 
@@ -118,7 +282,7 @@ static enum gw_err user_version(struct store *s, int *version, char why[GW_ERRLE
 
 static enum gw_err migrate(struct store *s, char why[GW_ERRLEN])
 {
-    int version;
+    int version = 0;
     enum gw_err err;
     char sql[64];
 
@@ -153,10 +317,12 @@ enum gw_err store_open(struct store **out, const char *path, enum store_role rol
     enum gw_err err;
 
     seqcache_init(&s->seqs);
-    int version;
+    int version = 0;
 
     *out = NULL;
     s->role = role;
+    s->lock_fd = -1;
+    atomic_init(&s->stop_waiting, false);
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -164,9 +330,12 @@ enum gw_err store_open(struct store **out, const char *path, enum store_role rol
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, 5000);
+    s->busy_ms = STORE_OPEN_BUSY_MS;
+    sqlite3_busy_handler(s->db, on_busy, s);
     if (role == STORE_WRITER) {
-        if ((err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
+        /* Before the first statement: a second gateway must not touch the file. */
+        if ((err = lock_file(s, path, why)) != GW_OK ||
+            (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
             (err = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
                         why)) != GW_OK ||
             (err = exec(s, "PRAGMA foreign_keys = ON", why)) != GW_OK ||
@@ -192,6 +361,8 @@ enum gw_err store_open(struct store **out, const char *path, enum store_role rol
             goto fail;
         }
     }
+    s->busy_ms = role == STORE_WRITER ? STORE_WRITER_BUSY_MS : STORE_READER_BUSY_MS;
+    s->opened = true;
     *out = s;
     return GW_OK;
 fail:
@@ -205,7 +376,8 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
-    if (s->db && s->role == STORE_WRITER) {
+    /* Not after a refused open: the file may be another gateway's. */
+    if (s->db && s->role == STORE_WRITER && s->opened) {
         char why[GW_ERRLEN];
         /* Leaves a lone database file behind, easy to copy or inspect. */
         if (exec(s, "PRAGMA wal_checkpoint(TRUNCATE)", why) != GW_OK)
@@ -213,6 +385,12 @@ void store_close(struct store *s)
     }
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_warn("store: close: %s", sqlite3_errmsg(s->db));
+    /*
+     * Only now: closing any descriptor of the file drops every POSIX lock
+     * this process holds on it, SQLite's included.
+     */
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s->scratch);
     free(s->touched);
     seqcache_release(&s->seqs);
@@ -224,6 +402,7 @@ static enum gw_err step_done(struct store *s, enum stmt_id id, const char *what,
                              char why[GW_ERRLEN])
 {
     sqlite3_stmt *st = s->st[id];
+    errno = 0; /* so that fail() sees this step's, not an old one */
     int rc = sqlite3_step(st);
     enum gw_err err = rc == SQLITE_DONE ? GW_OK : fail(s, what, why);
     sqlite3_reset(st);
@@ -242,13 +421,18 @@ static enum gw_err channel_entry(struct store *s, const char *channel, struct se
                                  char why[GW_ERRLEN])
 {
     sqlite3_stmt *get = s->st[ST_CHANNEL_GET];
-    int64_t id, last_seq = 0;
+    int64_t id = 0, last_seq = 0;
     enum gw_err err;
     int rc;
 
-    if ((*out = seqcache_find(&s->seqs, channel)))
+    if ((*out = seqcache_find(&s->seqs, channel))) {
+        /* Read before this transaction, so maybe stale: not one this transaction read. */
+        if ((*out)->txn != s->seqs.txn)
+            s->cache_used = true;
         return GW_OK;
+    }
     sqlite3_bind_text(get, 1, channel, -1, SQLITE_STATIC);
+    errno = 0;
     rc = sqlite3_step(get);
     if (rc == SQLITE_ROW) {
         id = sqlite3_column_int64(get, 0);
@@ -313,10 +497,50 @@ static enum gw_err update_channels(struct store *s, size_t ntouched, int64_t ts,
     return GW_OK;
 }
 
-enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, char why[GW_ERRLEN])
+/*
+ * One try at appending msgs in a transaction; ids and seqs go to s->scratch.
+ * On failure the transaction is rolled back and the cache cleared.
+ */
+static enum gw_err append_txn(struct store *s, struct gw_msg *const *msgs, size_t n, int64_t ts,
+                              char why[GW_ERRLEN])
+{
+    size_t ntouched = 0;
+    enum gw_err err;
+
+    s->refused = false;
+    s->cache_used = false;
+    seqcache_begin(&s->seqs, n);
+    if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        if ((err = append_one(s, msgs[i], ts, &s->scratch[2 * i], &s->scratch[2 * i + 1], &ntouched,
+                              why)) != GW_OK)
+            goto rollback;
+    }
+    if ((err = update_channels(s, ntouched, ts, why)) != GW_OK ||
+        (err = step_done(s, ST_COMMIT, "committing", why)) != GW_OK)
+        goto rollback;
+    /* Committed: only now does the cache learn the results. */
+    seqcache_commit(&s->seqs, s->touched, ntouched);
+    return GW_OK;
+
+rollback:
+    /* A failed COMMIT may already have ended the transaction. */
+    if (!sqlite3_get_autocommit(s->db)) {
+        char ignored[GW_ERRLEN];
+        bool refused = s->refused;
+        step_done(s, ST_ROLLBACK, "rolling back", ignored);
+        s->refused = refused;
+    }
+    /* Channel rows created in it are gone too: reload from disk next time. */
+    seqcache_clear(&s->seqs);
+    return err;
+}
+
+enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, bool *refused,
+                         char why[GW_ERRLEN])
 {
     int64_t ts = now_ms();
-    size_t ntouched = 0;
     enum gw_err err;
 
     GW_ASSERT(s->role == STORE_WRITER);
@@ -329,19 +553,20 @@ enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, 
         s->touched = grown_touched;
         s->scratch_cap = n;
     }
-    seqcache_begin(&s->seqs, n);
-    if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
-        return err;
-    for (size_t i = 0; i < n; i++) {
-        if ((err = append_one(s, msgs[i], ts, &s->scratch[2 * i], &s->scratch[2 * i + 1], &ntouched,
-                              why)) != GW_OK)
-            goto rollback;
+    err = append_txn(s, msgs, n, ts, why);
+    if (err != GW_OK && s->refused && s->cache_used) {
+        /*
+         * Another process may have written a channel behind the cache (a
+         * seq taken, a row gone): the cache is cleared now, so one more try
+         * reads every channel from disk. Only a refusal then is the row's.
+         */
+        log_warn("store: %s; retrying with the channels read from disk", why);
+        err = append_txn(s, msgs, n, ts, why);
     }
-    if ((err = update_channels(s, ntouched, ts, why)) != GW_OK ||
-        (err = step_done(s, ST_COMMIT, "committing", why)) != GW_OK)
-        goto rollback;
-    /* Committed: only now do the messages, and the cache, learn the results. */
-    seqcache_commit(&s->seqs, s->touched, ntouched);
+    if (refused)
+        *refused = err != GW_OK && s->refused;
+    if (err != GW_OK)
+        return err;
     for (size_t i = 0; i < n; i++) {
         msgs[i]->id = s->scratch[2 * i];
         msgs[i]->seq = s->scratch[2 * i + 1];
@@ -349,16 +574,6 @@ enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, 
     }
     s->last_ts_ms = ts;
     return GW_OK;
-
-rollback:
-    /* A failed COMMIT may already have ended the transaction. */
-    if (!sqlite3_get_autocommit(s->db)) {
-        char ignored[GW_ERRLEN];
-        step_done(s, ST_ROLLBACK, "rolling back", ignored);
-    }
-    /* Channel rows created in it are gone too: reload from disk next time. */
-    seqcache_clear(&s->seqs);
-    return err;
 }
 
 /* Copies row columns (id, seq, sender, body, ts, via) of st into m. */

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 /* Bounds one transaction, so one huge burst cannot delay every ack behind it. */
-#define WRITER_BATCH_MAX 1024
+#define WRITER_BATCH_MAX  1024
+/* The pause after a full or broken database failed a batch (see back_off). */
+#define WRITER_BACKOFF_MS 100
 
 struct job_list {
     struct writer_job *head, *tail;
@@ -38,6 +40,8 @@ struct writer {
     int stopping;
     size_t pending; /* loop thread only */
     struct metrics_commits stats;
+    enum gw_err failing; /* writer thread only: the database's error, GW_OK while it works */
+    size_t failed;       /* publishes failed since it began */
 };
 
 static void list_push(struct job_list *l, struct writer_job *j)
@@ -83,19 +87,33 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Gives every job of the batch the same error. */
+static void fail_all(struct writer_job **batch, size_t n, enum gw_err err, const char *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->err = err;
+        snprintf(batch[i]->why, sizeof(batch[i]->why), "%s", why);
+    }
+}
+
 static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
                          struct gw_msg **msgs)
 {
     char why[GW_ERRLEN];
     enum gw_err err;
+    bool refused;
 
     for (size_t i = 0; i < n; i++)
         msgs[i] = &batch[i]->msg;
     uint64_t t0 = now_us();
-    err = store_append(w->store, msgs, n, why);
+    err = store_append(w->store, msgs, n, &refused, why);
     if (err == GW_OK) {
         for (size_t i = 0; i < n; i++)
             batch[i]->err = GW_OK;
+        if (w->failing != GW_OK)
+            log_info("store: writes work again (%zu publishes failed meanwhile)", w->failed);
+        w->failing = GW_OK;
+        w->failed = 0;
         pthread_mutex_lock(&w->mu);
         w->stats.commits++;
         w->stats.messages += n;
@@ -104,16 +122,45 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
         pthread_mutex_unlock(&w->mu);
         return;
     }
-    if (n == 1) {
-        log_error("store: publish to '%s' failed: %s", batch[0]->msg.channel, why);
-        batch[0]->err = err;
-        memcpy(batch[0]->why, why, sizeof(why));
+    if (refused && n > 1) {
+        /* One bad message must not sink the others: retry each alone. */
+        log_warn("store: batch of %zu refused (%s); retrying one by one", n, why);
+        for (size_t i = 0; i < n; i++)
+            commit_batch(w, &batch[i], 1, &msgs[i]);
         return;
     }
-    /* One bad message must not sink the others: retry each alone. */
-    log_warn("store: batch of %zu failed (%s); retrying one by one", n, why);
-    for (size_t i = 0; i < n; i++)
-        commit_batch(w, &batch[i], 1, &msgs[i]);
+    if (refused) {
+        log_error("store: publish to '%s' refused: %s", batch[0]->msg.channel, why);
+    } else {
+        /* Busy, full or broken: every message would fail alike, so all fail now. */
+        if (w->failing != err)
+            log_error("store: %s: %s (publishes fail until the cause is gone)", gw_err_code(err),
+                      why);
+        w->failing = err;
+        w->failed += n;
+    }
+    fail_all(batch, n, err, why);
+}
+
+/*
+ * After the database failed (busy, full, broken), a short pause before the
+ * next batch: jobs that come meanwhile fail together, instead of one fast
+ * failed transaction each. Not while stopping (caller holds mu).
+ */
+static void back_off(struct writer *w)
+{
+    struct timespec until;
+
+    if (w->failing == GW_OK || w->failing == GW_E_STORE_BUSY || w->stopping)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += WRITER_BACKOFF_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
+        ;
 }
 
 static void *writer_main(void *arg)
@@ -125,6 +172,7 @@ static void *writer_main(void *arg)
     for (;;) {
         size_t n;
         pthread_mutex_lock(&w->mu);
+        back_off(w);
         while (!w->queue.head && !w->stopping)
             pthread_cond_wait(&w->cv, &w->mu);
         if (!w->queue.head && w->stopping) {
@@ -165,7 +213,12 @@ struct writer *writer_new(struct store *store, char why[GW_ERRLEN])
         return NULL;
     }
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    /* back_off waits on the monotonic clock: a clock step must not stretch it. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
     metrics_hist_init(&w->stats.batch_size, metrics_size_bounds);
     metrics_hist_init(&w->stats.commit_seconds, metrics_seconds_bounds);
     rc = pthread_create(&w->thread, NULL, writer_main, w);

@@ -8,6 +8,11 @@
  * eventfd. The loop watches writer_fd() and calls writer_complete(), which
  * runs each job's done callback on the loop thread, in commit order. A job
  * belongs to the writer from writer_submit until its done callback starts.
+ *
+ * When a transaction fails, only a message the database refused (a
+ * constraint, too big) sends the batch back one message at a time; a busy,
+ * full or broken database (store.h) fails every job of the batch with the
+ * same error at once, and the next batch tries again.
  */
 #ifndef GW_WRITER_H
 #define GW_WRITER_H

@@ -14,11 +14,16 @@
 #   3. docker-compose config -q, build (DOCKER_BUILDKIT=0), up -d, waits for
 #      the gateway to be healthy;
 #   4. checks that the subscriber printed the poster's messages and the poller
-#      saw them (the same JSON: content and seq), that the REST API and the
-#      session port answer from the host on 127.0.0.1, that the bench
-#      profile runs gwbench (or says the image has none), that `down` takes
-#      < 5 s with every container ending on SIGTERM, and that the data
-#      survives down + up (named volume);
+#      saw them (the same seq and body), each in the form the README shows
+#      (`201 seq 8 "hello #8"`, `push seq 8 "hello #8" 1.2 ms after commit`,
+#      a poll's batch with the age of its oldest message) and in lines that
+#      fit 100 columns with compose's prefix; that the REST API and the
+#      session port answer from the host on 127.0.0.1; that the documented
+#      bench command (`--profile bench run --rm bench --duration 2 ...`)
+#      runs gwbench with those options, with docker-compose and, when it is
+#      there, `docker compose` v2; that `down` takes < 5 s with every
+#      container ending on SIGTERM, and that the data survives down + up
+#      (named volume);
 #   5. removes what it created: the project's containers, networks and
 #      volumes; and, if it started dockerd, stops that one process (and the
 #      containerd it spawned), then removes the bridge, the iptables rules and
@@ -166,11 +171,19 @@ svc_stdout() {
     [ -n "$id" ] && docker logs "$id" 2>/dev/null
 }
 
-# The JSON line of every message the poster was answered 201 for.
-poster_msgs() { svc_stdout poster | sed -n 's/^posted //p'; }
+# Each client's messages, as `<seq> "<body>"` lines, from the forms it prints:
+#   poster      201 seq 8 "hello #8"
+#   subscriber  push seq 8 "hello #8" 1.2 ms after commit
+#   poller      got seq 8 "hello #8"   (after its "poll since=..." line)
+poster_msgs() { svc_stdout poster | sed -n 's/^201 seq \([0-9]*\) \(".*"\)$/\1 \2/p'; }
+sub_msgs() {
+    svc_stdout subscriber |
+        sed -n 's/^push seq \([0-9]*\) \(".*"\) [0-9]*\.[0-9]* m\{0,1\}s after commit$/\1 \2/p'
+}
+poll_msgs() { svc_stdout poller | sed -n 's/^got seq \([0-9]*\) \(".*"\)$/\1 \2/p'; }
 
 # seq of each message line on stdin.
-seqs() { sed -n 's/^{"id":[0-9]*,"channel":"[^"]*","seq":\([0-9]*\),.*/\1/p'; }
+seqs() { sed -n 's/^\([0-9]*\) .*/\1/p'; }
 
 # consecutive FILE: the messages' seqs go up by one, no hole, no repeat.
 consecutive() {
@@ -621,7 +634,7 @@ check_follower() { # NAME FILE-OF-ITS-MESSAGES MIN-COMMON
     consecutive "$got" || { echo "$name's seqs are not consecutive: $(seqs <"$got" | tr '\n' ' ')"; return 1; }
     lo=$(seqs <"$got" | head -n 1)
     hi=$(seqs <"$got" | tail -n 1)
-    missing=$(awk -v lo="$lo" -v hi="$hi" -F'"seq":' '{ split($2, a, ","); if (a[1] + 0 >= lo && a[1] + 0 <= hi) print }' \
+    missing=$(awk -v lo="$lo" -v hi="$hi" '$1 + 0 >= lo && $1 + 0 <= hi' \
         "$work/poster.txt" | grep -vxFf "$got" | head -n 3)
     [ -z "$missing" ] || { echo "$name lacks messages the poster posted while it followed: $missing"; return 1; }
     echo "$c"
@@ -629,12 +642,12 @@ check_follower() { # NAME FILE-OF-ITS-MESSAGES MIN-COMMON
 good=0
 deadline=$((SECONDS + 60))
 while [ $SECONDS -lt $deadline ]; do
-    svc_stdout subscriber >"$work/sub.txt"
+    sub_msgs >"$work/sub.txt"
     why=$(check_follower subscriber "$work/sub.txt" 4) && { good=1; break; }
     sleep 1
 done
 if [ $good = 1 ]; then
-    ok "the subscriber (gwsh --sub demo) printed the poster's messages, same content and seq ($why so far)"
+    ok "the subscriber (gwsh --sub demo --text) printed the poster's messages, same seq and body ($why so far)"
 else
     not_ok "the subscriber printed the poster's messages" "$why"
 fi
@@ -643,14 +656,38 @@ fi
 good=0
 deadline=$((SECONDS + 60))
 while [ $SECONDS -lt $deadline ]; do
-    svc_stdout poller | sed -n 's/^got //p' >"$work/poll.txt"
+    poll_msgs >"$work/poll.txt"
     why=$(check_follower poller "$work/poll.txt" 4) && { good=1; break; }
     sleep 1
 done
 if [ $good = 1 ]; then
-    ok "the poller (REST, every 3 s, since=) got the poster's messages, same content and seq ($why so far)"
+    ok "the poller (REST, every 3 s, since=) got the poster's messages, same seq and body ($why so far)"
 else
     not_ok "the poller got the poster's messages" "$why"
+fi
+
+# 7b. the logs teach: every line of the clients is in its documented form and
+# fits 100 columns behind compose's prefix (up to 24 columns: "visavis-subscriber-1  | ").
+why=""
+for svc in poster subscriber poller; do
+    svc_stdout "$svc" >"$work/$svc.out"
+    long=$(awk 'length($0) > 76' "$work/$svc.out" | head -n 1)
+    [ -z "$long" ] || why="$why $svc has a line over 76 columns: $long;"
+done
+odd=$(grep -cvE '^201 seq [0-9]+ ".*"$' "$work/poster.out")
+[ "$odd" = 0 ] || why="$why $odd poster lines not '201 seq N \"body\"';"
+odd=$(grep -cvE '^push seq [0-9]+ ".*" [0-9]+\.[0-9] ms after commit$|^push seq [0-9]+ ".*" [0-9]+\.[0-9]{2} s after commit$' \
+    "$work/subscriber.out")
+[ "$odd" = 0 ] || why="$why $odd subscriber lines not 'push seq N \"body\" X ms after commit';"
+grep -qE ' ms after commit$' "$work/subscriber.out" || why="$why no push arrived within a second of its commit;"
+batches=$(grep -cE '^poll since=[0-9]+: [0-9]+ new \(seq [0-9]+\.\.[0-9]+\), the oldest committed [0-9]+\.[0-9]{2} s ago$' \
+    "$work/poller.out")
+odd=$(grep -cvE '^poll since=|^got seq [0-9]+ ".*"$' "$work/poller.out")
+[ "$batches" -ge 1 ] && [ "$odd" = 0 ] || why="$why poller: $batches batch lines, $odd lines of neither form;"
+if [ -z "$why" ]; then
+    ok "the logs: '201 seq N', pushes with their delay after commit, the poller's batches with their oldest message's age; every line fits"
+else
+    not_ok "the clients' lines are in their documented form and fit 100 columns" "$why"
 fi
 
 # 8. the REST API from the host: liveness, version, and a POST that the
@@ -662,9 +699,10 @@ posted=$(curl -fsS --max-time 10 -H 'content-type: application/json' \
     -d "{\"sender\":\"host\",\"body\":\"$body\"}" \
     "http://127.0.0.1:$VISAVIS_HTTP_PORT/v1/channels/demo/messages" 2>&1)
 pushed=0
+want_push=$(printf '%s\n' "$posted" | sed -n 's/^{"id":[0-9]*,"channel":"demo","seq":\([0-9]*\),.*/\1 "'"$body"'"/p')
 deadline=$((SECONDS + 15))
 while [ $SECONDS -lt $deadline ]; do
-    if [ -n "$posted" ] && svc_stdout subscriber | grep -qxF "$posted"; then
+    if [ -n "$want_push" ] && sub_msgs | grep -qxF "$want_push"; then
         pushed=1
         break
     fi
@@ -692,15 +730,28 @@ else
     not_ok "the session port answers on 127.0.0.1 from the host" "greeting: $greet" "reply to PING: $reply"
 fi
 
-# 10. the bench profile: gwbench when the image has it, else a clear word
-out=$(dct 120 --profile bench run --rm -T bench visavis-bench --version 2>&1)
-rc=$?
-if [ $rc = 0 ] && [[ $out == *gwbench* ]]; then
-    ok "the bench service runs gwbench: $(grep -m1 gwbench <<<"$out")"
-elif [ $rc = 1 ] && [[ $out == *"gwbench is not in this image"* ]]; then
-    ok "the bench service says that this image has no gwbench"
+# 10. the bench profile: the README's command, options after the service name
+# go to gwbench (its entrypoint), with both compose front ends when there are.
+bench_check() { # NAME COMPOSE-COMMAND...
+    local name=$1 out rc
+    shift
+    out=$(timeout 180 "$@" --profile bench run --rm -T bench --duration 2 \
+        --styles tcp,rest-keepalive 2>&1)
+    rc=$?
+    if [ $rc = 0 ] && grep -q '^publish styles ' <<<"$out" && grep -q '^tcp ' <<<"$out" &&
+        grep -q '^rest-keepalive ' <<<"$out" && grep -q '^best publish:' <<<"$out" &&
+        ! grep -q '^tcp-push ' <<<"$out"; then
+        ok "$name --profile bench run --rm bench --duration 2 --styles tcp,rest-keepalive: gwbench ran those two"
+    else
+        not_ok "$name --profile bench run --rm bench --duration 2 ... runs gwbench with those options" \
+            "status $rc" "$(tail -n 12 <<<"$out")"
+    fi
+}
+bench_check docker-compose docker-compose -f "$compose_file" -p "$project"
+if docker compose version >/dev/null 2>&1; then
+    bench_check "docker compose" docker compose -f "$compose_file" -p "$project"
 else
-    not_ok "the bench service runs gwbench or says it is missing" "status $rc" "$(tail -n 5 <<<"$out")"
+    skip_one "the bench command with docker compose v2" "no compose v2 plugin on this machine"
 fi
 
 # 11. down is quick, and every container ends on SIGTERM with status 0 (no

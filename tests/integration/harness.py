@@ -63,6 +63,15 @@ class Failure(AssertionError):
     """A test assertion failed; the message is the diagnostic."""
 
 
+class Skip(Exception):
+    """The test cannot run here (a missing privilege, tool or file system)."""
+
+
+def skip(reason):
+    """End the running test as skipped: TAP "ok N - name # SKIP reason"."""
+    raise Skip(reason)
+
+
 def check(cond, msg):
     if not cond:
         raise Failure(msg)
@@ -700,9 +709,12 @@ def main():
         n += 1
         del _owned[:]
         problems = []
+        skipped = None
         t0 = time.monotonic()
         try:
             fn()
+        except Skip as e:
+            skipped = str(e).replace('#', '(hash)').replace('\n', ' ')
         except Exception as e:  # noqa: BLE001 - any exception fails the test
             problems.append(_describe(e))
         for g in list(_owned):
@@ -729,7 +741,7 @@ def main():
             for g in _owned:
                 _diag('tmpdir kept: %s' % g.tmpdir)
         else:
-            print('ok %d - %s' % (n, name))
+            print('ok %d - %s%s' % (n, name, ' # SKIP ' + skipped if skipped else ''))
             if dt > 5:
                 _diag('took %.2fs' % dt)
             if not keep:

@@ -4,25 +4,29 @@ gateway with a tiny workload: every style and column is in its --json
 output and the numbers relate as they must (pipelined TCP outruns a new
 connection per POST, push delivers well inside a poll interval, rest-close
 opens a connection per message and the others almost none, REST costs more
-bytes than the session protocol); --csv and --svg are well-formed; an
-unreachable gateway, a gateway lost mid-run and a bad command line give
-clear errors and non-zero exits.
+bytes than the session protocol); publish and delivery styles are shown and
+ranked apart (a delivery style's rate is the one offered, never a winner of
+msgs/s); --runs gives medians and their spread; --csv and --svg are
+well-formed; the run's channels share one prefix; an unreachable gateway, a
+gateway lost mid-run and a bad command line give clear errors and non-zero
+exits.
 
-Run as `python3 test_gwbench.py build/gateway/gateway`: gwbench is found
-next to the gateway, at ../clients/gwbench from the gateway's directory (or
+Run as `python3 test_gwbench.py build/gateway/visavis-gateway`: gwbench is found
+next to the gateway, at ../clients/gwbench/gwbench from the gateway's directory (or
 set VISAVIS_GWBENCH)."""
 
 import sys
 sys.dont_write_bytecode = True
 
 import csv
+import http.client
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
-import time
 import xml.etree.ElementTree as ET
 
 import harness
@@ -34,16 +38,23 @@ TIMEOUT = 60
 STYLES = ['rest-close', 'rest-keepalive', 'tcp', 'tcp-pipelined', 'tcp-push', 'rest-longpoll',
           'rest-poll']
 DELIVERY = {'tcp-push', 'rest-longpoll', 'rest-poll'}
+PUBLISH = [s for s in STYLES if s not in DELIVERY]
 POLLING = {'rest-longpoll', 'rest-poll'}
-COLUMNS = ['msgs_per_s', 'p50_us', 'p90_us', 'p99_us', 'max_us', 'bytes_per_msg',
-           'connections_per_1k', 'empty_poll_share']
+COLUMNS = ['msgs_per_s', 'offered_per_s', 'delivered_share', 'p50_us', 'p90_us', 'p99_us',
+           'max_us', 'bytes_per_msg', 'connections_per_1k', 'empty_poll_share']
+DELIVERY_ONLY = {'offered_per_s', 'delivered_share'}
+# What each kind is ranked on: never msgs/s for the delivery styles, whose rate is the offered one.
+RANKED = {'publish': ['msgs_per_s', 'p50_us', 'p90_us', 'p99_us', 'max_us', 'bytes_per_msg',
+                      'connections_per_1k'],
+          'delivery': ['p50_us', 'p90_us', 'p99_us', 'max_us', 'bytes_per_msg',
+                       'connections_per_1k', 'empty_poll_share']}
 POLL_MS = 250
 TINY = ['--messages', '200', '--connections', '4']
 
 
 def gwbench_bin():
     path = os.environ.get('VISAVIS_GWBENCH') or os.path.normpath(
-        os.path.join(os.path.dirname(harness.gateway_bin()), '..', 'clients', 'gwbench'))
+        os.path.join(os.path.dirname(harness.gateway_bin()), '..', 'clients', 'gwbench', 'gwbench'))
     if not os.access(path, os.X_OK):
         print('Bail out! gwbench binary %s is missing or not executable' % path)
         sys.exit(1)
@@ -54,11 +65,11 @@ def fronts(gw):
     return ['--http', '127.0.0.1:%d' % gw.http_port, '--tcp', '127.0.0.1:%d' % gw.tcp_port]
 
 
-def run_gwbench(args, timeout=TIMEOUT):
+def run_gwbench(args, timeout=TIMEOUT, env=None):
     """Run gwbench to completion; returns (rc, stdout, stderr) as text."""
     p = subprocess.Popen([gwbench_bin()] + list(args), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=harness.clean_env(), start_new_session=True)
+                         env=harness.clean_env(env), start_new_session=True)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -111,29 +122,46 @@ def json_every_style_and_column():
     eq([s['name'] for s in doc['styles']], STYLES, 'styles, in order')
     for s in doc['styles']:
         eq(s['error'], None, '%s error' % s['name'])
+        eq(s['kind'], 'delivery' if s['name'] in DELIVERY else 'publish', '%s kind' % s['name'])
         for col in COLUMNS:
             check(col in s, '%s has no %s: %r' % (s['name'], col, s))
-            if col == 'empty_poll_share' and s['name'] not in POLLING:
-                eq(s[col], None, '%s %s (not a polling style)' % (s['name'], col))
+            if (col == 'empty_poll_share' and s['name'] not in POLLING) or \
+                    (col in DELIVERY_ONLY and s['name'] not in DELIVERY):
+                eq(s[col], None, '%s %s (not that kind of style)' % (s['name'], col))
                 continue
             check(isinstance(s[col], (int, float)) and s[col] >= 0,
                   '%s %s is a non-negative number: %r' % (s['name'], col, s[col]))
+        eq(len(s['per_run']), 1, '%s: one run' % s['name'])
+        check(s['per_run'][0]['channel'].startswith(doc['config']['channel_prefix']),
+              '%s: its channel has the run\'s prefix: %r' % (s['name'], s['per_run'][0]))
         check(s['p50_us'] > 0 and s['p50_us'] <= s['p90_us'] <= s['p99_us'] <= s['max_us'],
               '%s: 0 < p50 <= p90 <= p99 <= max: %r' % (s['name'], s))
         check(s['msgs_per_s'] > 0, '%s msgs_per_s > 0' % s['name'])
         if s['name'] in DELIVERY:
             eq(s['published'], 200, '%s messages published' % s['name'])
             eq(s['messages'], 800, '%s deliveries (200 messages x 4 receivers)' % s['name'])
+            eq(s['offered_per_s'], 1000.0, '%s offered rate (the default)' % s['name'])
+            check(0 < s['delivered_share'] <= 1, '%s share got: %r' % (s['name'], s))
+            eq(s['fell_short'], s['delivered_share'] < 0.9, '%s fell_short' % s['name'])
         else:
             eq(s['messages'], 200, '%s messages acknowledged' % s['name'])
+            eq(s['fell_short'], None, '%s fell_short (a publish style)' % s['name'])
     cfg = doc['config']
-    eq((cfg['connections'], cfg['messages'], cfg['duration_s'], cfg['poll_interval_ms']),
-       (4, 200, None, POLL_MS), 'config')
+    eq((cfg['connections'], cfg['messages'], cfg['duration_s'], cfg['poll_interval_ms'],
+        cfg['runs']), (4, 200, None, POLL_MS, 1), 'config')
     eq(cfg['styles'], STYLES, 'config styles')
-    eq(sorted(doc['winners'].keys()), sorted(COLUMNS), 'winners columns')
-    for col, name in doc['winners'].items():
-        check(name in STYLES, 'winner of %s is a style: %r' % (col, name))
-    eq(doc['winners']['empty_poll_share'] in POLLING, True, 'empty_poll_share winner polls')
+    check(re.match(r'^gwbench-[0-9a-f]{8}-$', cfg['channel_prefix']),
+          'channel prefix: %r' % cfg['channel_prefix'])
+    eq(cfg['channels_kept'], True, 'a live gateway keeps the channels')
+    check(re.match(r'^\d+ CPUs, ', cfg['machine']) and cfg['started'].endswith(' UTC'),
+          'where and when: %r, %r' % (cfg['machine'], cfg['started']))
+    eq(sorted(doc['winners'].keys()), ['delivery', 'publish'], 'winners per kind')
+    for kind, cols in RANKED.items():
+        eq(sorted(doc['winners'][kind].keys()), sorted(cols), '%s winners columns' % kind)
+        for col, name in doc['winners'][kind].items():
+            check(name in (PUBLISH if kind == 'publish' else DELIVERY),
+                  '%s winner of %s is a %s style: %r' % (kind, col, kind, name))
+    check(doc['winners']['delivery']['empty_poll_share'] in POLLING, 'empty_poll_share winner polls')
 
 
 @test
@@ -161,9 +189,10 @@ def json_relations():
                   % (rest, tcp, s[rest]['bytes_per_msg'], s[tcp]['bytes_per_msg']))
     for name in POLLING:
         share = s[name]['empty_poll_share']
+        run = s[name]['per_run'][0]
         check(0 <= share <= 1, '%s empty poll share in [0, 1]: %r' % (name, share))
-        check(s[name]['polls'] >= 1 and s[name]['empty_polls'] <= s[name]['polls'],
-              '%s polls %s, empty %s' % (name, s[name]['polls'], s[name]['empty_polls']))
+        check(run['polls'] >= 1 and run['empty_polls'] <= run['polls'],
+              '%s polls %s, empty %s' % (name, run['polls'], run['empty_polls']))
     # A poller wakes every 250 ms: its median delivery waits a good part of that.
     check(s['rest-poll']['p50_us'] > s['tcp-push']['p50_us'],
           'rest-poll p50 %s us above tcp-push p50 %s us'
@@ -177,22 +206,38 @@ def json_relations():
 
 @test
 def table_and_winners_line():
-    """the default table: a row per style, aligned, and a line naming the winners"""
+    """the table: publish and delivery styles in blocks of their own, one winners line each"""
     gw = shared.get()
     rc, out, err = run_gwbench(fronts(gw) + ['--messages', '60', '--connections', '2',
                                              '--styles', 'tcp,rest-keepalive,tcp-push'])
     eq(rc, 0, 'exit status (stderr:\n%s)' % err)
     lines = out.splitlines()
-    header = [i for i, l in enumerate(lines) if l.startswith('style ')]
-    eq(len(header), 1, 'one header line in:\n%s' % out)
-    h = header[0]
-    check('msgs/s' in lines[h] and 'p99' in lines[h] and 'bytes/msg' in lines[h]
-          and 'conns/1k' in lines[h], 'header columns: %r' % lines[h])
-    rows = lines[h + 1:h + 4]
-    eq([r.split()[0] for r in rows], ['rest-keepalive', 'tcp', 'tcp-push'],
-       'rows in the order the styles run:\n%s' % out)
-    eq(len(set(len(r) for r in rows + [lines[h]])), 1, 'aligned rows:\n%s' % out)
-    check(any(l.startswith('best: msgs/s ') for l in lines), 'a winners line in:\n%s' % out)
+    pub = [i for i, l in enumerate(lines) if l.startswith('publish styles ')]
+    dlv = [i for i, l in enumerate(lines) if l.startswith('delivery styles ')]
+    eq((len(pub), len(dlv)), (1, 1), 'a header per kind in:\n%s' % out)
+    p, d = pub[0], dlv[0]
+    for col in ('msgs/s', 'p99', 'bytes/msg', 'conns/1k'):
+        check(col in lines[p], 'publish header has %s: %r' % (col, lines[p]))
+    for col in ('offered', 'got', 'p99', 'bytes/msg', 'conns/1k'):
+        check(col in lines[d], 'delivery header has %s: %r' % (col, lines[d]))
+    check('msgs/s' not in lines[d], 'no msgs/s for delivery styles: %r' % lines[d])
+    rows = lines[p + 1:p + 3]
+    eq([r.split()[0] for r in rows], ['rest-keepalive', 'tcp'],
+       'publish rows in the order the styles run:\n%s' % out)
+    eq(len(set(len(r) for r in rows + [lines[p]])), 1, 'aligned publish rows:\n%s' % out)
+    eq(lines[d + 1].split()[0], 'tcp-push', 'the delivery row:\n%s' % out)
+    eq(len(lines[d + 1]), len(lines[d]), 'aligned delivery row:\n%s' % out)
+    check(re.search(r'\s1,000\s+\d+%\*?\s', lines[d + 1]),
+          'offered 1,000/s and the share got: %r' % lines[d + 1])
+    best_pub = [l for l in lines if l.startswith('best publish:')]
+    best_dlv = [l for l in lines if l.startswith('best delivery:')]
+    eq((len(best_pub), len(best_dlv)), (1, 1), 'a winners line per kind in:\n%s' % out)
+    check(re.search(r'msgs/s (rest-keepalive|tcp)\b', best_pub[0]),
+          'msgs/s won by a publish style: %r' % best_pub[0])
+    check('msgs/s' not in best_dlv[0] and 'p50 tcp-push' in best_dlv[0],
+          'delivery ranked on latency, not msgs/s: %r' % best_dlv[0])
+    check(any(l.startswith('channels: gwbench-') for l in lines),
+          'the run\'s channels are named:\n%s' % out)
 
 
 @test
@@ -202,12 +247,14 @@ def csv_header_and_rows():
     rc, out, err = run_gwbench(fronts(gw) + TINY + ['--csv'])
     eq(rc, 0, 'exit status (stderr:\n%s)' % err)
     rows = list(csv.reader(io.StringIO(out)))
-    eq(rows[0], ['style'] + COLUMNS + ['messages', 'error'], 'CSV header')
+    eq(rows[0], ['style', 'kind', 'run'] + COLUMNS + ['messages', 'error'], 'CSV header')
     eq([r[0] for r in rows[1:]], STYLES, 'one row per style, in order')
     for r in rows[1:]:
         eq(len(r), len(rows[0]), 'fields in the row of %s' % r[0])
-        for col, v in zip(COLUMNS, r[1:]):
-            if col == 'empty_poll_share' and r[0] not in POLLING:
+        eq((r[1], r[2]), ('delivery' if r[0] in DELIVERY else 'publish', '1'), 'kind and run')
+        for col, v in zip(COLUMNS, r[3:]):
+            if (col == 'empty_poll_share' and r[0] not in POLLING) or \
+                    (col in DELIVERY_ONLY and r[0] not in DELIVERY):
                 eq(v, '', '%s %s' % (r[0], col))
             else:
                 check(float(v) >= 0, '%s %s = %r' % (r[0], col, v))
@@ -232,7 +279,11 @@ def svg_chart_is_valid():
         texts = [''.join(t.itertext()) for t in root.iter(ns + 'text')]
         for name in STYLES:
             check(texts.count(name) == 2, 'style %s labels both panels: %r' % (name, texts))
-        check(len(list(root.iter(ns + 'rect'))) >= 3 * len(STYLES), 'bars drawn')
+        # Bars: the background, 4 for publish throughput, 2 per style for latency, 2 legend keys.
+        eq(len(list(root.iter(ns + 'rect'))), 1 + len(PUBLISH) + 2 * len(STYLES) + 2,
+           'no throughput bar for a delivery style')
+        eq(len([t for t in texts if t.startswith('paced, not a capacity: 1,000 msgs/s offered')]),
+           len(DELIVERY), 'each delivery style says it is paced: %r' % texts)
     finally:
         if os.path.exists(path):
             os.unlink(path)
@@ -274,9 +325,22 @@ def gateway_lost_mid_run():
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=harness.clean_env(), start_new_session=True)
     try:
-        time.sleep(1.0)  # no readiness signal to wait for: gwbench is publishing by now
+        # gwbench names its channels once the gateway answered; the tcp style's first
+        # commit then releases a long-poll on its channel: gwbench is publishing.
+        first = p.stderr.readline().decode('utf-8', 'replace')
+        m = re.match(r"^gwbench: this run's channels: (gwbench-[0-9a-f]{8}-)\*$", first.strip())
+        check(m, 'the first stderr line names the channels: %r' % first)
+        conn = http.client.HTTPConnection('127.0.0.1', gw.http_port, timeout=40)
+        try:
+            r = gw.get('/v1/channels/%stcp/messages?since=0&limit=1&wait=30' % m.group(1),
+                       conn=conn)
+        finally:
+            conn.close()
+        eq(r.status, 200, 'the long-poll on the tcp style\'s channel (%s)' % r)
+        check(r.json['messages'], 'released by a message: %r' % r.json)
         gw.kill9()
         out, err = p.communicate(timeout=TIMEOUT)
+        err = first.encode() + err
     finally:
         if p.poll() is None:
             p.kill()
@@ -296,6 +360,7 @@ def gateway_lost_mid_run():
 def usage_errors():
     """bad command lines exit 2 with a message; --help exits 0"""
     for args in (['--styles', 'bogus'], ['--messages', '0'], ['--duration', '1', '--messages', '5'],
+                 ['--runs', '0'], ['--runs', '101'], ['--runs', 'x'],
                  ['--json', '--csv'], ['--size', '10'], ['--http', 'nocolon'], ['--tcp', 'x:0'],
                  ['--bogus'], ['extra'], ['--spawn', 'x', '--http', '127.0.0.1:1']):
         rc, out, err = run_gwbench(args)
@@ -303,20 +368,87 @@ def usage_errors():
         check(err.startswith('gwbench: '), 'a message on stderr for %r: %r' % (args, err))
     rc, out, err = run_gwbench(['--help'])
     eq(rc, 0, '--help exit status')
-    for word in STYLES + ['--rate', '--svg', 'Exit status']:
+    for word in STYLES + ['--rate', '--svg', '--runs', 'Exit status']:
         check(word in out, '--help mentions %s' % word)
 
 
 @test
 def spawn_own_gateway():
-    """--spawn GATEWAY: gwbench starts a gateway of its own, runs, stops it"""
-    rc, out, err = run_gwbench(['--spawn', harness.gateway_bin(), '--messages', '50',
-                                '--connections', '2', '--styles', 'tcp,rest-poll',
-                                '--poll-interval', '50', '--json'])
+    """--spawn GATEWAY (a path, or a name on PATH): a gateway of gwbench's own, run, stopped"""
+    gwdir, gwname = os.path.split(os.path.abspath(harness.gateway_bin()))
+    for spawn, env in ((harness.gateway_bin(), None),
+                       (gwname, {'PATH': gwdir + os.pathsep + os.environ.get('PATH', '')})):
+        rc, out, err = run_gwbench(['--spawn', spawn, '--messages', '50', '--connections', '2',
+                                    '--styles', 'tcp,rest-poll', '--poll-interval', '50',
+                                    '--json'], env=env)
+        eq(rc, 0, 'exit status with --spawn %s (stderr:\n%s)' % (spawn, err))
+        doc = json.loads(out)
+        eq([s['name'] for s in doc['styles']], ['tcp', 'rest-poll'], 'styles')
+        check(doc['config']['http'].startswith('127.0.0.1:'),
+              'the spawned address: %r' % doc['config'])
+        eq(doc['config']['channels_kept'], False, 'a spawned gateway takes its channels along')
+        check('this run\'s channels' not in err, 'no channels to speak of: %r' % err)
+
+
+# --------------------------------------------------------------------------
+# --runs
+
+def median(v):
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+@test
+def runs_json_median_and_spread():
+    """--runs 3: each style runs 3 times on channels of their own; medians, min and max of them"""
+    gw = shared.get()
+    rc, out, err = run_gwbench(fronts(gw) + ['--runs', '3', '--messages', '100',
+                                             '--connections', '2', '--styles', 'tcp,tcp-push',
+                                             '--json'])
     eq(rc, 0, 'exit status (stderr:\n%s)' % err)
     doc = json.loads(out)
-    eq([s['name'] for s in doc['styles']], ['tcp', 'rest-poll'], 'styles')
-    check(doc['config']['http'].startswith('127.0.0.1:'), 'the spawned address: %r' % doc['config'])
+    eq(doc['config']['runs'], 3, 'config runs')
+    prefix = doc['config']['channel_prefix']
+    for s in doc['styles']:
+        eq(s['runs'], 3, '%s runs' % s['name'])
+        eq([r['run'] for r in s['per_run']], [1, 2, 3], '%s per_run' % s['name'])
+        eq([r['channel'] for r in s['per_run']],
+           ['%sr%d-%s' % (prefix, k, s['name']) for k in (1, 2, 3)], '%s channels' % s['name'])
+        for col in ('msgs_per_s', 'p50_us', 'p99_us', 'bytes_per_msg'):
+            vals = [r[col] for r in s['per_run']]
+            check(abs(s[col] - median(vals)) <= 0.11, '%s %s is the median of %r: %r'
+                  % (s['name'], col, vals, s[col]))
+            eq((s['spread'][col]['min'], s['spread'][col]['max']), (min(vals), max(vals)),
+               '%s %s spread' % (s['name'], col))
+        expect = 200 if s['name'] == 'tcp-push' else 100
+        eq([r['messages'] for r in s['per_run']], [expect] * 3, '%s messages per run' % s['name'])
+    # Each run published on its own channel: the gateway holds 100 messages in each.
+    chans = {c['name']: c['messages'] for c in gw.channels() if c['name'].startswith(prefix)}
+    eq(len(chans), 6, 'six channels with the run\'s prefix: %r' % chans)
+    check(all(v == 100 for v in chans.values()), '100 messages each: %r' % chans)
+
+
+@test
+def runs_table_and_csv():
+    """--runs 2: the table says median of 2 runs and gives a spread row; the CSV has each run"""
+    gw = shared.get()
+    args = fronts(gw) + ['--runs', '2', '--messages', '60', '--connections', '2',
+                         '--styles', 'tcp,rest-poll', '--poll-interval', '50']
+    rc, out, err = run_gwbench(args)
+    eq(rc, 0, 'exit status (stderr:\n%s)' % err)
+    lines = out.splitlines()
+    check('the median of 2 runs' in lines[0], 'the head says so: %r' % lines[0])
+    for name in ('tcp', 'rest-poll'):
+        i = [k for k, l in enumerate(lines) if l.split()[:1] == [name]]
+        eq(len(i), 1, 'one row for %s:\n%s' % (name, out))
+        check(lines[i[0] + 1].startswith('  spread ') and re.search(r'\d%', lines[i[0] + 1]),
+              'a spread row under %s: %r' % (name, lines[i[0] + 1]))
+    rc, out, err = run_gwbench(args + ['--csv'])
+    eq(rc, 0, 'exit status (stderr:\n%s)' % err)
+    rows = list(csv.reader(io.StringIO(out)))
+    eq([(r[0], r[2]) for r in rows[1:]],
+       [('tcp', '1'), ('tcp', '2'), ('tcp', 'median'), ('rest-poll', '1'), ('rest-poll', '2'),
+        ('rest-poll', 'median')], 'a row per style and run, then the median')
 
 
 harness.main()

@@ -5,8 +5,8 @@ message once, as JSON, and resumes across a gateway restart without a gap or
 a repeat; --since replays; the shell under a pseudo-terminal prints pushes
 without mangling the line being typed.
 
-Run as `python3 test_gwsh.py build/gateway/gateway`: gwsh is found next to
-the gateway, at ../clients/gwsh from the gateway's directory (or set
+Run as `python3 test_gwsh.py build/gateway/visavis-gateway`: gwsh is found next to
+the gateway, at ../clients/gwsh/gwsh from the gateway's directory (or set
 VISAVIS_GWSH)."""
 
 import sys
@@ -34,7 +34,7 @@ TIMEOUT = harness.SESSION_TIMEOUT
 
 def gwsh_bin():
     path = os.environ.get('VISAVIS_GWSH') or os.path.normpath(
-        os.path.join(os.path.dirname(harness.gateway_bin()), '..', 'clients', 'gwsh'))
+        os.path.join(os.path.dirname(harness.gateway_bin()), '..', 'clients', 'gwsh', 'gwsh'))
     if not os.access(path, os.X_OK):
         print('Bail out! gwsh binary %s is missing or not executable' % path)
         sys.exit(1)
@@ -271,7 +271,8 @@ def usage_errors_exit_2():
     """usage errors exit 2 with a message; --help exits 0"""
     for args in (['--since', '3'], ['--sub', 'bad/ch'], ['--sub', 'x', '--since', '-1'],
                  ['--sub', 'x', '-c', 'PING'], ['a:1', 'b:2'], ['nocolon'], ['--bogus'],
-                 ['-c'], ['-c', 'PUB x a\nb'], ['--timeout', '0'], ['127.0.0.1:0']):
+                 ['-c'], ['-c', 'PUB x a\nb'], ['--timeout', '0'], ['127.0.0.1:0'],
+                 ['--text'], ['--sub', 'x', '--text', '--json']):
         rc, out, err = run_gwsh(args)
         eq(rc, 2, 'exit status of gwsh %r (stderr %r)' % (args, err))
         check(err.startswith('gwsh: '), 'a message on stderr for %r: %r' % (args, err))
@@ -316,6 +317,34 @@ def sub_prints_messages_as_json():
         eq(list(json.loads(line).keys()), harness.MESSAGE_KEYS, 'keys of %r' % line)
     f.stop(signal.SIGINT)
     eq(len(f.out), 3, 'lines printed in all: %r' % f.out)
+
+
+@test
+@with_cleanup
+def sub_text_shows_delay():
+    """--sub --text: a line per message, `push seq N "body" X ms after commit`, body cut to fit"""
+    gw = shared.get()
+    f = Follower(['--sub', 'gw-text', '--text', addr(gw)])
+    f.wait_err(r'^gwsh: following gw-text at .* after seq 0$')
+    before = time.time()
+    long_body = 'é' * 60
+    sent = publish_n(gw, 'gw-text', ['hello #1', 'tab\there', long_body])
+    after = time.time()
+    f._wait(lambda: len(f.out) >= 3, '3 lines on stdout', None)
+    rx = re.compile(r'^push seq (\d+) "(.*)" (\d+\.\d) ms after commit$')
+    shown = ['hello #1', 'tab\\there', 'é' * 40 + '\u2026']
+    for i, line in enumerate(f.out[:3]):
+        m = rx.match(line)
+        check(m, 'line %d has the form: %r' % (i, line))
+        eq(int(m.group(1)), sent[i]['seq'], 'seq of line %d' % i)
+        eq(m.group(2), shown[i], 'body of line %d (escaped, cut to 40 characters)' % i)
+        # ts is the commit time in ms; the push came after it, within the publish calls.
+        delay = float(m.group(3))
+        check(0 <= delay <= (after - before) * 1000 + 1000,
+              'delay %.1f ms within the %.1f ms the publishes took, and a second'
+              % (delay, (after - before) * 1000))
+        check(len(line) <= 80, 'line %d fits 80 columns: %d' % (i, len(line)))
+    f.stop()
 
 
 @test

@@ -166,7 +166,10 @@ class Dripper:
                 pass
             except ConnectionResetError:
                 self.closed_at = now
-        if self.closed_at is None and now >= self.next_at and self.sent < len(self.data):
+        # A client that has been answered stops sending (its unread bytes would make the
+        # server's close a reset, which may destroy the answer before it is read).
+        if (self.closed_at is None and not self.got and now >= self.next_at
+                and self.sent < len(self.data)):
             try:
                 self.sock.send(self.data[self.sent:self.sent + 1])
             except (BrokenPipeError, ConnectionResetError):

@@ -146,6 +146,28 @@ static void test_appendf(void)
     is_int((long long)b.len, 5 + 2999, "appendf takes text longer than any fixed buffer");
     ok(b.data[b.len] == '\0', "and keeps the terminator");
     buf_release(&b);
+
+    /* Every length around the spare room: formatted in place, or sized and redone. */
+    static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrst"
+                               "uvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghij";
+    int same = 1;
+    for (size_t start = 0; start < 70; start++) {
+        for (size_t n = 0; n < sizeof(text); n++) {
+            struct buf f = BUF_INIT, want = BUF_INIT;
+            buf_append(&f, big, start);
+            buf_append(&want, big, start);
+            buf_appendf(&f, "%.*s", (int)n, text);
+            buf_append(&want, text, n);
+            if (f.len != want.len || memcmp(f.data, want.data, want.len + 1) != 0) {
+                if (same)
+                    diag("after %zu bytes, appendf of %zu bytes gave %zu bytes", start, n, f.len);
+                same = 0;
+            }
+            buf_release(&f);
+            buf_release(&want);
+        }
+    }
+    ok(same, "appendf gives what append gives, at every length around the spare room");
 }
 
 int main(void)

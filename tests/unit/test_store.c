@@ -3,7 +3,9 @@
  * directory: appends, reads, reopening, schema versions and migrations.
  *
  * This test may include sqlite3.h: it checks what the store leaves on disk,
- * builds the old-schema fixtures and provokes a failed append with a trigger.
+ * builds the old-schema fixtures, provokes failed appends (a trigger, a lock
+ * held, a table dropped, a file size limit) and writes behind the store's
+ * back, and checks how each failure is told apart.
  */
 #include "store.h"
 
@@ -13,10 +15,15 @@
 #include "tap.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,7 +112,9 @@ static struct gw_msg mk(const char *channel, const char *sender, const char *bod
     return m;
 }
 
-static enum gw_err append(struct store *s, struct gw_msg *msgs, size_t n, char why[GW_ERRLEN])
+/* store_append of msgs[0..n-1]; *refused as store_append sets it (refused may be NULL). */
+static enum gw_err append_r(struct store *s, struct gw_msg *msgs, size_t n, bool *refused,
+                            char why[GW_ERRLEN])
 {
     struct gw_msg *ptrs[16];
     if (n > GW_ARRAY_SIZE(ptrs))
@@ -113,7 +122,12 @@ static enum gw_err append(struct store *s, struct gw_msg *msgs, size_t n, char w
     for (size_t i = 0; i < n; i++)
         ptrs[i] = &msgs[i];
     why[0] = '\0';
-    return store_append(s, ptrs, n, why);
+    return store_append(s, ptrs, n, refused, why);
+}
+
+static enum gw_err append(struct store *s, struct gw_msg *msgs, size_t n, char why[GW_ERRLEN])
+{
+    return append_r(s, msgs, n, NULL, why);
 }
 
 static void release_all(struct gw_msg *msgs, size_t n)
@@ -396,11 +410,13 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     }
 
     struct gw_msg m[3];
+    bool refused = false;
     m[0] = mk("alpha", "s", "fine", 4, GW_T_REST);
     m[1] = mk("newchan", "s", "fine too", 8, GW_T_REST);
     m[2] = mk("alpha", "s", "boom", 4, GW_T_REST);
-    enum gw_err err = append(w, m, 3, why);
+    enum gw_err err = append_r(w, m, 3, &refused, why);
     is_str(gw_err_code(err), gw_err_code(GW_E_STORE), "append with a failing message: GW_E_STORE");
+    ok(refused, "append with a failing message: the row was refused, not the database");
     ok(strstr(why, "boom trigger") != NULL, "failed append: why has SQLite's reason (\"%s\")", why);
     int untouched = 1;
     for (size_t i = 0; i < 3; i++)
@@ -419,8 +435,10 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     m[0].id = m[1].id = -7;
     m[0].seq = m[1].seq = -8;
     m[0].ts_ms = m[1].ts_ms = -9;
-    err = append(w, m, 2, why);
+    refused = false;
+    err = append_r(w, m, 2, &refused, why);
     is_int(err, GW_E_STORE, "failed append with preset fields: GW_E_STORE");
+    ok(refused, "failed append with preset fields: refused");
     is_int(m[1].id, -7, "failed append: the failing message's id unchanged");
     ok(m[0].id == -7 && m[0].seq == -8 && m[0].ts_ms == -9,
        "failed append: messages before the failing one unchanged (got id %lld seq %lld ts %lld)",
@@ -572,6 +590,372 @@ static void test_page_gaps(struct store *w, struct store *r, const char *path)
     gw_page_release(&p);
 }
 
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A connection of the test's own to path, or bail out. */
+static sqlite3 *outside(const char *path)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        bail_out("cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+    return db;
+}
+
+static int outside_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        diag("outside_exec(%s): %s", sql, msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return rc;
+}
+
+/* A writer and a reader on a fresh file name in the test directory, or bail out. */
+static const char *open_pair(const char *name, struct store **w, struct store **r)
+{
+    const char *path = db_path(name);
+    char why[GW_ERRLEN];
+
+    *w = *r = NULL;
+    if (store_open(w, path, STORE_WRITER, false, why) != GW_OK ||
+        store_open(r, path, STORE_READER, false, why) != GW_OK)
+        bail_out("%s: cannot open: %s", name, why);
+    return path;
+}
+
+static void test_error_of(void)
+{
+    static const struct {
+        int rc, sys_errno;
+        enum gw_err want;
+        bool refused;
+    } cases[] = {
+        {SQLITE_BUSY, 0, GW_E_STORE_BUSY, false},
+        {SQLITE_BUSY_RECOVERY, 0, GW_E_STORE_BUSY, false},
+        {SQLITE_BUSY_SNAPSHOT, 0, GW_E_STORE_BUSY, false},
+        {SQLITE_BUSY_TIMEOUT, 0, GW_E_STORE_BUSY, false},
+        {SQLITE_LOCKED, 0, GW_E_STORE_BUSY, false},
+        {SQLITE_LOCKED_SHAREDCACHE, 0, GW_E_STORE_BUSY, false},
+        {SQLITE_PROTOCOL, 0, GW_E_STORE_BUSY, false},
+        {SQLITE_FULL, 0, GW_E_STORE_FULL, false},
+        {SQLITE_FULL, ENOSPC, GW_E_STORE_FULL, false},
+        {SQLITE_NOLFS, 0, GW_E_STORE_FULL, false},
+        {SQLITE_IOERR_WRITE, ENOSPC, GW_E_STORE_FULL, false},
+        {SQLITE_IOERR_WRITE, EDQUOT, GW_E_STORE_FULL, false},
+        {SQLITE_IOERR_WRITE, EFBIG, GW_E_STORE_FULL, false},
+        {SQLITE_IOERR_FSYNC, ENOSPC, GW_E_STORE_FULL, false},
+        {SQLITE_IOERR_WRITE, EIO, GW_E_STORE, false},
+        {SQLITE_IOERR_FSYNC, EIO, GW_E_STORE, false},
+        {SQLITE_IOERR_READ, 0, GW_E_STORE, false},
+        {SQLITE_IOERR_NOMEM, 0, GW_E_STORE, false},
+        {SQLITE_CORRUPT, 0, GW_E_STORE, false},
+        {SQLITE_NOTADB, 0, GW_E_STORE, false},
+        {SQLITE_READONLY, 0, GW_E_STORE, false},
+        {SQLITE_READONLY_DBMOVED, 0, GW_E_STORE, false},
+        {SQLITE_CANTOPEN, ENOENT, GW_E_STORE, false},
+        {SQLITE_PERM, EACCES, GW_E_STORE, false},
+        {SQLITE_ERROR, 0, GW_E_STORE, false},
+        {SQLITE_MISUSE, 0, GW_E_STORE, false},
+        {SQLITE_NOMEM, 0, GW_E_STORE, false},
+        {SQLITE_ABORT, 0, GW_E_STORE, false},
+        {SQLITE_CONSTRAINT, 0, GW_E_STORE, true},
+        {SQLITE_CONSTRAINT_UNIQUE, 0, GW_E_STORE, true},
+        {SQLITE_CONSTRAINT_FOREIGNKEY, 0, GW_E_STORE, true},
+        {SQLITE_CONSTRAINT_NOTNULL, 0, GW_E_STORE, true},
+        {SQLITE_CONSTRAINT_TRIGGER, 0, GW_E_STORE, true},
+        {SQLITE_CONSTRAINT_CHECK, 0, GW_E_STORE, true},
+        {SQLITE_TOOBIG, 0, GW_E_STORE, true},
+        {SQLITE_MISMATCH, 0, GW_E_STORE, true},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        bool refused = !cases[i].refused;
+        enum gw_err got = store_error_of(cases[i].rc, cases[i].sys_errno, &refused);
+        is_str(gw_err_code(got), gw_err_code(cases[i].want), "%s (errno %d): %s",
+               sqlite3_errstr(cases[i].rc), cases[i].sys_errno, gw_err_code(cases[i].want));
+        is_int(refused, cases[i].refused, "%s (errno %d): %s", sqlite3_errstr(cases[i].rc),
+               cases[i].sys_errno, cases[i].refused ? "the row refused" : "not the row's fault");
+    }
+}
+
+/* Another connection holds the write lock: the writer fails fast, whole, and then recovers. */
+static void test_busy(void)
+{
+    struct store *w, *r;
+    const char *path = open_pair("busy.db", &w, &r);
+    char why[GW_ERRLEN];
+    struct gw_msg m[5];
+    struct timespec t0;
+    bool refused = true;
+
+    m[0] = mk("b", "s", "before", 6, GW_T_REST);
+    is_int(append(w, m, 1, why), GW_OK, "busy: an append before the lock");
+    release_all(m, 1);
+
+    sqlite3 *db = outside(path);
+    is_int(outside_exec(db, "BEGIN IMMEDIATE"), SQLITE_OK, "busy: the test holds the write lock");
+    for (size_t i = 0; i < 5; i++)
+        m[i] = mk(i % 2 ? "b" : "other", "s", "held", 4, GW_T_REST);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    enum gw_err err = append_r(w, m, 5, &refused, why);
+    double ms = elapsed_ms(&t0);
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE_BUSY),
+           "busy: a batch of 5 gets GW_E_STORE_BUSY");
+    ok(!refused, "busy: not a refused row");
+    ok(why[0] != '\0', "busy: why set (\"%s\")", why);
+    ok(ms >= 500 && ms < 3000, "busy: one bounded wait for the whole batch (%.0f ms)", ms);
+    ok(m[0].id == 0 && m[0].seq == 0 && m[4].seq == 0, "busy: the messages are unchanged");
+    is_int(count_history(r, "b"), 1, "busy: nothing new stored");
+    is_int(count_history(r, "other"), 0, "busy: no channel created");
+
+    /* Readers are not blocked by a writer in WAL mode. */
+    is_int(sql_int(path, "SELECT count(*) FROM messages"), 1,
+           "busy: an outside reader still reads");
+
+    is_int(outside_exec(db, "ROLLBACK"), SQLITE_OK, "busy: the test lets go");
+    err = append(w, m, 5, why);
+    if (!is_int(err, GW_OK, "busy: the same batch passes once the lock is gone"))
+        diag("why: %s", why);
+    is_int(m[1].seq, 2, "busy: seq goes on without a gap");
+    is_int(m[0].seq, 1, "busy: the channel the failed try would have created starts at 1");
+    release_all(m, 5);
+
+    sqlite3_close(db);
+    store_close(r);
+    store_close(w);
+}
+
+struct stopper {
+    struct store *s;
+    unsigned after_ms;
+};
+
+static void *stop_later(void *arg)
+{
+    struct stopper *st = arg;
+    struct timespec ts = {0, (long)st->after_ms * 1000000L};
+    nanosleep(&ts, NULL);
+    store_stop_waiting(st->s);
+    return NULL;
+}
+
+/* store_stop_waiting ends a wait under way at once, and every later one. */
+static void test_stop_waiting(void)
+{
+    const char *path = db_path("stop.db");
+    struct store *w = NULL;
+    char why[GW_ERRLEN];
+    struct gw_msg m[1];
+    struct timespec t0;
+    pthread_t th;
+
+    if (store_open(&w, path, STORE_WRITER, false, why) != GW_OK)
+        bail_out("stop: cannot open: %s", why);
+    sqlite3 *db = outside(path);
+    outside_exec(db, "BEGIN IMMEDIATE");
+    struct stopper st = {w, 150};
+    m[0] = mk("s", "s", "x", 1, GW_T_REST);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (pthread_create(&th, NULL, stop_later, &st) != 0)
+        bail_out("pthread_create failed");
+    enum gw_err err = append(w, m, 1, why);
+    double ms = elapsed_ms(&t0);
+    pthread_join(th, NULL);
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE_BUSY),
+           "stop: the wait ends in GW_E_STORE_BUSY");
+    ok(ms >= 100 && ms < 600, "stop: it ended when told, not at the 1 s bound (%.0f ms)", ms);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    err = append(w, m, 1, why);
+    ms = elapsed_ms(&t0);
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE_BUSY), "stop: later appends fail busy too");
+    ok(ms < 100, "stop: without waiting (%.0f ms)", ms);
+
+    outside_exec(db, "COMMIT");
+    sqlite3_close(db);
+    err = append(w, m, 1, why);
+    is_int(err, GW_OK, "stop: with nobody holding the lock an append needs no wait");
+    release_all(m, 1);
+    store_close(w);
+}
+
+/* Writes behind the writer's back make its channel cache stale: one retry from disk. */
+static void test_stale_cache(void)
+{
+    struct store *w, *r;
+    const char *path = open_pair("stale.db", &w, &r);
+    char why[GW_ERRLEN];
+    struct gw_msg m[3];
+    bool refused = true;
+
+    m[0] = mk("st", "s", "1", 1, GW_T_REST);
+    m[1] = mk("st", "s", "2", 1, GW_T_REST);
+    m[2] = mk("gone", "s", "g", 1, GW_T_REST);
+    is_int(append(w, m, 3, why), GW_OK, "stale: appends that fill the cache");
+    release_all(m, 3);
+
+    /* Another process takes seq 3 of st, and removes the channel gone. */
+    sqlite3 *db = outside(path);
+    is_int(outside_exec(db,
+                        "INSERT INTO messages(channel_id, seq, sender, body, ts, via) "
+                        "SELECT id, 3, 'x', 'outside', 0, 'rest' FROM channels WHERE name = 'st';"
+                        "UPDATE channels SET last_seq = 3, msg_count = 3 WHERE name = 'st';"
+                        "DELETE FROM messages WHERE channel_id = "
+                        "(SELECT id FROM channels WHERE name = 'gone');"
+                        "DELETE FROM channels WHERE name = 'gone';"),
+           SQLITE_OK, "stale: the outside writes");
+    sqlite3_close(db);
+
+    m[0] = mk("st", "s", "4", 1, GW_T_REST);
+    m[1] = mk("gone", "s", "again", 5, GW_T_REST);
+    m[2] = mk("st", "s", "5", 1, GW_T_REST);
+    enum gw_err err = append_r(w, m, 3, &refused, why);
+    if (!is_int(err, GW_OK, "stale: the append after them passes, read again from disk"))
+        diag("why: %s", why);
+    ok(!refused, "stale: nothing refused");
+    is_int(m[0].seq, 4, "stale: st goes on after the outside seq 3");
+    is_int(m[2].seq, 5, "stale: st's next in the batch");
+    is_int(m[1].seq, 1, "stale: the removed channel starts over");
+    is_int(count_history(r, "st"), 5, "stale: st holds 5 messages");
+    release_all(m, 3);
+    store_close(r);
+    store_close(w);
+}
+
+/* A database gone wrong under the writer fails any batch alike: not a refused row. */
+static void test_broken(void)
+{
+    const char *path = db_path("broken.db");
+    struct store *w = NULL;
+    char why[GW_ERRLEN];
+    struct gw_msg m[2];
+    bool refused = true;
+
+    if (store_open(&w, path, STORE_WRITER, false, why) != GW_OK)
+        bail_out("broken: cannot open: %s", why);
+    m[0] = mk("c", "s", "1", 1, GW_T_REST);
+    is_int(append(w, m, 1, why), GW_OK, "broken: an append while whole");
+    release_all(m, 1);
+    is_int(sql_exec(path, "DROP TABLE messages;"), 0, "broken: the messages table dropped");
+    m[0] = mk("c", "s", "2", 1, GW_T_REST);
+    m[1] = mk("d", "s", "3", 1, GW_T_REST);
+    enum gw_err err = append_r(w, m, 2, &refused, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE), "broken: GW_E_STORE");
+    ok(!refused, "broken: the database's fault, not a row's (\"%s\")", why);
+    release_all(m, 2);
+    store_close(w);
+}
+
+/* The largest size of path and its -wal, in bytes. */
+static off_t db_files_size(const char *path)
+{
+    char wal[200];
+    struct stat st;
+    off_t size = 0;
+
+    if (stat(path, &st) == 0)
+        size = st.st_size;
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    if (stat(wal, &st) == 0 && st.st_size > size)
+        size = st.st_size;
+    return size;
+}
+
+/*
+ * Full: a file size limit (RLIMIT_FSIZE) stops the WAL from growing, as a
+ * full disk does. Nothing is printed while it holds: stdout may be a file.
+ */
+static void test_full(void)
+{
+    struct store *w, *r;
+    const char *path = open_pair("full.db", &w, &r);
+    char why[GW_ERRLEN], why_full[GW_ERRLEN];
+    struct gw_msg m[2];
+    struct rlimit old, lim;
+    bool refused = true;
+
+    m[0] = mk("f", "s", "1", 1, GW_T_REST);
+    is_int(append(w, m, 1, why), GW_OK, "full: an append with room");
+    release_all(m, 1);
+
+    size_t big_len = 256 * 1024;
+    char *big = gw_xmalloc(big_len);
+    memset(big, 'b', big_len);
+    m[0] = mk("f", "s", "2", 1, GW_T_REST);
+    m[1] = mk("f", "s", big, big_len, GW_T_REST);
+    free(big);
+
+    if (getrlimit(RLIMIT_FSIZE, &old) < 0)
+        bail_out("getrlimit: %s", strerror(errno));
+    lim = old;
+    lim.rlim_cur = (rlim_t)db_files_size(path) + 16 * 1024;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+        bail_out("setrlimit: %s", strerror(errno));
+    enum gw_err err = append_r(w, m, 2, &refused, why_full);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, old_handler);
+
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE_FULL), "full: past the limit, GW_E_STORE_FULL");
+    ok(!refused, "full: not a refused row (\"%s\")", why_full);
+    is_int(count_history(r, "f"), 1, "full: nothing of the batch stored");
+    err = append(w, m, 2, why);
+    if (!is_int(err, GW_OK, "full: with room again the same batch passes"))
+        diag("why: %s", why);
+    is_int(m[0].seq, 2, "full: seq goes on without a gap");
+    release_all(m, 2);
+    store_close(r);
+    store_close(w);
+}
+
+/* One writer per file: a second one is refused, the first goes on. */
+static void test_in_use(void)
+{
+    const char *path = db_path("in_use.db");
+    struct store *w = NULL, *w2 = (struct store *)1, *r = NULL;
+    char why[GW_ERRLEN], pid[32];
+    struct gw_msg m[1];
+
+    if (store_open(&w, path, STORE_WRITER, false, why) != GW_OK)
+        bail_out("in use: cannot open: %s", why);
+    m[0] = mk("u", "s", "1", 1, GW_T_REST);
+    is_int(append(w, m, 1, why), GW_OK, "in use: the first writer appends");
+    release_all(m, 1);
+
+    why[0] = '\0';
+    enum gw_err err = store_open(&w2, path, STORE_WRITER, false, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_STORE_IN_USE),
+           "in use: a second writer on the file: GW_E_STORE_IN_USE");
+    ok(w2 == NULL, "in use: *out NULL");
+    snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
+    ok(strstr(why, pid) != NULL, "in use: why names the holder, %s (\"%s\")", pid, why);
+    if (err == GW_OK)
+        store_close(w2);
+
+    is_int(store_open(&r, path, STORE_READER, false, why), GW_OK, "in use: a reader still opens");
+    m[0] = mk("u", "s", "2", 1, GW_T_REST);
+    is_int(append(w, m, 1, why), GW_OK, "in use: the first writer still appends");
+    is_int(m[0].seq, 2, "in use: its seq goes on");
+    release_all(m, 1);
+    is_int(count_history(r, "u"), 2, "in use: the reader sees both");
+    is_int(sql_int(path, "SELECT count(*) FROM messages"), 2,
+           "in use: an outside connection reads the file");
+    is_int(sql_exec(path, "CREATE TABLE outside_note(x);"), 0,
+           "in use: an outside connection may even write it");
+    store_close(r);
+    store_close(w);
+
+    w2 = NULL;
+    is_int(store_open(&w2, path, STORE_WRITER, false, why), GW_OK,
+           "in use: once the first is closed, a writer opens");
+    store_close(w2);
+}
+
 static void test_reopen(const char *path, struct ids *seen)
 {
     struct store *w = NULL, *r = NULL;
@@ -664,7 +1048,7 @@ static void test_migrations(void)
     if (w && r) {
         struct gw_msg m = mk("c", "s", "b", 1, GW_T_REST);
         struct gw_msg *p = &m;
-        is_int(store_append(w, &p, 1, why), GW_OK, "migrated fixture takes an append");
+        is_int(store_append(w, &p, 1, NULL, why), GW_OK, "migrated fixture takes an append");
         is_int(m.seq, 1, "migrated fixture: first seq is 1");
         is_int(count_history(r, "c"), 1, "migrated fixture: reader sees it");
         gw_msg_release(&m);
@@ -737,6 +1121,13 @@ int main(void)
     test_reopen(path, &seen);
     test_schema_newer(path);
     test_migrations();
+    test_error_of();
+    test_busy();
+    test_stop_waiting();
+    test_stale_cache();
+    test_broken();
+    test_full();
+    test_in_use();
 
     remove_dir();
     return done_testing();

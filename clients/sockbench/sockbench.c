@@ -2,12 +2,15 @@
  * sockbench.c - load generator for bench/socket.sh: the visavis session
  * protocol (docs/protocol.md) and, as the reference, redis (RESP).
  *
- *   cc -O2 -Wall -Wextra -Werror -std=c17 -D_GNU_SOURCE -o sockbench bench/sockbench.c
+ *   ninja -C build-release clients/sockbench/sockbench     (bench/socket.sh does it)
  *
- * libc only. Non-blocking sockets on epoll; one thread, plus one publisher
- * thread in the fan-out modes. Latencies are CLOCK_MONOTONIC differences kept
- * in a log-linear histogram (128 sub-buckets per power of two: under 0.8 %
- * error). Each run prints one line
+ * Built by meson beside the other clients, on common/'s client connection
+ * (client_conn), server-line decoder (server_line) and histogram (hist); the
+ * RESP reader is its own, since nothing else speaks to redis. Non-blocking
+ * sockets on epoll; one thread, plus one publisher thread in the fan-out
+ * modes, each with its own connections. Latencies are CLOCK_MONOTONIC
+ * differences kept in the log-linear histogram (under 0.8 % error). Each run
+ * prints one line
  *
  *   RESULT mode=<mode> key=value ...
  *
@@ -27,13 +30,16 @@
  *                          each has read its hello line; redis: INFO clients
  *                          counts them), reads VmRSS of --pid before and after
  */
+#include "client_conn.h"
+#include "gw.h"
+#include "hist.h"
+#include "server_line.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,9 +61,7 @@
 
 static uint64_t now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return (uint64_t)client_now_ns();
 }
 
 static const char *g_mode = "?";
@@ -72,30 +76,6 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
     fputc('\n', stderr);
     fflush(stderr);
     _exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die("out of memory (%zu bytes)", n);
-    return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p)
-        die("out of memory (%zu x %zu bytes)", n, size);
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n);
-    if (!p)
-        die("out of memory (%zu bytes)", n);
-    return p;
 }
 
 /* A line for an error message: printable ASCII, at most 160 bytes. */
@@ -113,80 +93,20 @@ static const char *shown(const char *p, size_t n)
     return buf;
 }
 
-static bool starts(const char *p, size_t n, const char *prefix)
-{
-    size_t k = strlen(prefix);
-    return n >= k && memcmp(p, prefix, k) == 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* histogram: values in ns; exact below 256, then 128 sub-buckets per octave */
-
-#define H_SUB     128
-#define H_BUCKETS (256 + 56 * H_SUB)
-
-struct hist {
-    uint64_t count[H_BUCKETS];
-    uint64_t n, min, max;
-    double sum;
-};
-
-static unsigned h_index(uint64_t v)
-{
-    if (v < 256)
-        return (unsigned)v;
-    unsigned b = 63u - (unsigned)__builtin_clzll(v); /* >= 8 */
-    unsigned shift = b - 7;
-    unsigned m = (unsigned)(v >> shift); /* 128..255 */
-    unsigned i = 256 + (b - 8) * H_SUB + (m - 128);
-    return i < H_BUCKETS ? i : H_BUCKETS - 1;
-}
-
-static uint64_t h_value(unsigned i) /* middle of bucket i */
-{
-    if (i < 256)
-        return i;
-    unsigned b = (i - 256) / H_SUB + 8, m = (i - 256) % H_SUB + 128, shift = b - 7;
-    return ((uint64_t)m << shift) + ((1ull << shift) >> 1);
-}
-
-static void h_add(struct hist *h, uint64_t v)
-{
-    h->count[h_index(v)]++;
-    if (h->n == 0 || v < h->min)
-        h->min = v;
-    if (v > h->max)
-        h->max = v;
-    h->n++;
-    h->sum += (double)v;
-}
-
-/* The q-quantile (0 < q <= 1) in ns, clamped to the exact min and max. */
-static uint64_t h_q(const struct hist *h, double q)
-{
-    if (!h->n)
-        return 0;
-    uint64_t rank = (uint64_t)(q * (double)h->n + 0.5);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (unsigned i = 0; i < H_BUCKETS; i++) {
-        seen += h->count[i];
-        if (seen >= rank) {
-            uint64_t v = h_value(i);
-            return v < h->min ? h->min : v > h->max ? h->max : v;
-        }
-    }
-    return h->max;
-}
-
-/* " <pfx>p50_us=… <pfx>p90_us=… …" */
+/* " <pfx>avg_us=… <pfx>p50_us=… …" */
 static void h_print(const struct hist *h, const char *pfx)
 {
     printf(" %savg_us=%.1f %sp50_us=%.1f %sp90_us=%.1f %sp99_us=%.1f %sp999_us=%.1f %smax_us=%.1f",
-           pfx, h->n ? h->sum / (double)h->n / 1e3 : 0.0, pfx, (double)h_q(h, 0.50) / 1e3, pfx,
-           (double)h_q(h, 0.90) / 1e3, pfx, (double)h_q(h, 0.99) / 1e3, pfx,
-           (double)h_q(h, 0.999) / 1e3, pfx, (double)h->max / 1e3);
+           pfx, hist_mean(h) / 1e3, pfx, (double)hist_quantile(h, 0.50) / 1e3, pfx,
+           (double)hist_quantile(h, 0.90) / 1e3, pfx, (double)hist_quantile(h, 0.99) / 1e3, pfx,
+           (double)hist_quantile(h, 0.999) / 1e3, pfx, h->n ? (double)h->max / 1e3 : 0.0);
+}
+
+static struct hist *hist_new(void)
+{
+    struct hist *h = gw_xmalloc(sizeof(*h));
+    hist_init(h);
+    return h;
 }
 
 /* This process's CPU time (all threads), in seconds. */
@@ -215,6 +135,8 @@ static struct {
     long pid;
     double timeout; /* s: connects, handshakes, drains */
 } opt = {"127.0.0.1", 0, 0, 1, 5.0, 0, 2000.0, 100, 100, NULL, 0, 15.0};
+
+static bool g_redis;
 
 static void usage(void)
 {
@@ -270,40 +192,35 @@ static void raise_nofile(long need)
         die("setrlimit(RLIMIT_NOFILE, %ld): %s", (long)want, strerror(errno));
 }
 
-static struct sockaddr_in g_addr;
+static struct client_addr g_addr;
+static char g_addr_text[80];
 
+/*
+ * The server's address, from --host (IPv4) and --port, without connecting:
+ * a connection made only to resolve would be one more client for redis's
+ * INFO to count.
+ */
 static void resolve(void)
 {
+    struct sockaddr_in *sin = (struct sockaddr_in *)&g_addr.ss;
+
     memset(&g_addr, 0, sizeof g_addr);
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((uint16_t)opt.port);
-    if (inet_pton(AF_INET, opt.host, &g_addr.sin_addr) != 1)
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)opt.port);
+    if (inet_pton(AF_INET, opt.host, &sin->sin_addr) != 1)
         die("--host must be an IPv4 address, not '%s'", opt.host);
-}
-
-static void set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        die("fcntl(O_NONBLOCK): %s", strerror(errno));
-}
-
-static int new_socket(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        die("socket: %s", strerror(errno));
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
+    g_addr.len = sizeof(*sin);
+    snprintf(g_addr_text, sizeof g_addr_text, "%s:%d", opt.host, opt.port);
+    g_addr.text = g_addr_text;
 }
 
 /* Closes with a RST: no TIME_WAIT left behind to eat the ephemeral ports. */
-static void close_abort(int fd)
+static void close_abort(struct client_conn *c)
 {
     struct linger lg = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close(fd);
+    if (c->fd >= 0)
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    client_conn_release(c);
 }
 
 /* Waits for fd to be readable (POLLIN) or writable (POLLOUT) until deadline. */
@@ -324,95 +241,84 @@ static void wait_fd(int fd, short events, uint64_t deadline, const char *what)
     }
 }
 
-/* A non-blocking connected socket, connected within --timeout. */
-static int connect_to(const char *what)
+static uint64_t deadline_from_now(void)
 {
-    int fd = new_socket();
-    set_nonblock(fd);
-    if (connect(fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0) {
-        if (errno != EINPROGRESS)
-            die("%s: connect to %s:%d: %s", what, opt.host, opt.port, strerror(errno));
-        wait_fd(fd, POLLOUT, now_ns() + (uint64_t)(opt.timeout * 1e9), what);
-        int err = 0;
-        socklen_t len = sizeof err;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err)
-            die("%s: connect to %s:%d: %s", what, opt.host, opt.port, strerror(err));
-    }
-    return fd;
+    return now_ns() + (uint64_t)(opt.timeout * 1e9);
 }
 
-/* Writes all of (p, n) to a non-blocking socket within --timeout. */
-static void write_all(int fd, const char *p, size_t n, const char *what)
+/* Connects c to the server within --timeout. */
+static void connect_to(struct client_conn *c, const char *what)
 {
-    uint64_t deadline = now_ns() + (uint64_t)(opt.timeout * 1e9);
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            wait_fd(fd, POLLOUT, deadline, what);
-        } else if (w < 0 && errno != EINTR) {
-            die("%s: write: %s", what, strerror(errno));
-        }
+    char err[GW_ERRLEN];
+
+    if (client_conn_start(c, &g_addr, err) < 0)
+        die("%s: %s", what, err);
+    if (c->connecting) {
+        wait_fd(c->fd, POLLOUT, deadline_from_now(), what);
+        if (client_conn_finish(c, err) < 0)
+            die("%s: %s", what, err);
     }
+}
+
+/* Queues (p, n) on c and sends it all within --timeout. */
+static void send_all(struct client_conn *c, const char *p, size_t n, const char *what)
+{
+    uint64_t deadline = deadline_from_now();
+    char err[GW_ERRLEN];
+
+    client_conn_queue(c, p, n);
+    for (;;) {
+        if (client_conn_flush(c, err) < 0)
+            die("%s: %s", what, err);
+        if (!client_conn_want_write(c))
+            return;
+        wait_fd(c->fd, POLLOUT, deadline, what);
+    }
+}
+
+/* Reads what is there; dies on an error or, unless eof_ok, on the server's close. */
+static void fill(struct client_conn *c, const char *what, bool eof_ok)
+{
+    char err[GW_ERRLEN];
+    int r = client_conn_fill(c, err);
+
+    if (r < 0)
+        die("%s: %s", what, err);
+    if (r == 0 && !eof_ok)
+        die("%s: the server closed the connection", what);
+}
+
+/* Waits for more input within deadline. */
+static void wait_input(struct client_conn *c, uint64_t deadline, const char *what)
+{
+    char err[GW_ERRLEN];
+
+    if (c->eof)
+        die("%s: the server closed the connection", what);
+    if (client_conn_wait(c, (int64_t)deadline, NULL, err) < 0)
+        die("%s: %s", what, err);
+    if (c->eof && c->in.len == c->in_off)
+        die("%s: the server closed the connection", what);
+}
+
+/* The next server line (gateway), or NULL when none is whole yet; dies when framing is lost. */
+static char *next_line(struct client_conn *c, size_t *n, const char *what)
+{
+    char *l;
+
+    switch (client_conn_line(c, &l, n)) {
+    case CLIENT_LINE:
+        return l;
+    case CLIENT_TOO_LONG:
+        die("%s: a line longer than %zu bytes", what, c->line_max);
+    case CLIENT_MORE:
+        break;
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
-/* input buffers and the two reply syntaxes                                 */
-
-struct rbuf {
-    char *p;
-    size_t len, off, cap; /* unread bytes are p[off..len) */
-};
-
-/* Reads what is there (non-blocking), with one recv. 2: filled the free
- * space (there may be more), 1: read less (the socket is very likely empty:
- * epoll, level-triggered, says so if not), 0: nothing now (EAGAIN), -1: EOF.
- * Dies on a socket error. */
-static int rb_fill(struct rbuf *b, int fd, const char *what)
-{
-    if (b->off && b->off == b->len)
-        b->off = b->len = 0;
-    if (b->cap - b->len < 4096) {
-        if (b->off) {
-            memmove(b->p, b->p + b->off, b->len - b->off);
-            b->len -= b->off;
-            b->off = 0;
-        }
-        if (b->cap - b->len < 4096) {
-            b->cap = b->cap ? b->cap * 2 : 16384;
-            b->p = xrealloc(b->p, b->cap);
-        }
-    }
-    for (;;) {
-        size_t room = b->cap - b->len;
-        ssize_t r = recv(fd, b->p + b->len, room, 0);
-        if (r > 0) {
-            b->len += (size_t)r;
-            return (size_t)r == room ? 2 : 1;
-        }
-        if (r == 0)
-            return -1;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return 0;
-        if (errno != EINTR)
-            die("%s: read: %s", what, strerror(errno));
-    }
-}
-
-/* The next whole line (without its LF) or NULL. */
-static const char *rb_line(struct rbuf *b, size_t *n)
-{
-    const char *s = b->p + b->off;
-    const char *nl = memchr(s, '\n', b->len - b->off);
-    if (!nl)
-        return NULL;
-    *n = (size_t)(nl - s);
-    b->off += *n + 1;
-    return s;
-}
+/* the two reply syntaxes                                                   */
 
 /* RESP: one value. type is its first byte; for arrays, the first 4 elements
  * are kept (scalars only). */
@@ -508,55 +414,48 @@ static size_t resp_parse(const char *p, size_t n, struct resp *v, int depth)
     }
 }
 
-static bool rb_resp(struct rbuf *b, struct resp *v)
+/* The next whole RESP value of c, consumed; its strings are borrowed until the next fill. */
+static bool next_resp(struct client_conn *c, struct resp *v)
 {
-    size_t u = resp_parse(b->p + b->off, b->len - b->off, v, 0);
-    b->off += u;
+    size_t n;
+    const char *p = client_conn_data(c, &n);
+    size_t u = resp_parse(p, n, v, 0);
+
+    client_conn_consume(c, u);
     return u != 0;
 }
 
-/* Reads one line (gateway) within --timeout, skipping ping pushes. */
-static const char *read_line_blocking(int fd, struct rbuf *b, size_t *n, const char *what)
+/* Reads one line (gateway) within --timeout, skipping heartbeats. */
+static char *read_line_blocking(struct client_conn *c, size_t *n, const char *what)
 {
-    uint64_t deadline = now_ns() + (uint64_t)(opt.timeout * 1e9);
+    uint64_t deadline = deadline_from_now();
     for (;;) {
-        const char *l;
-        while ((l = rb_line(b, n)))
-            if (!starts(l, *n, "{\"type\":\"ping\""))
+        char *l;
+        while ((l = next_line(c, n, what)))
+            if (server_line_type(l, *n, NULL) != SL_PING)
                 return l;
-        int r = rb_fill(b, fd, what);
-        if (r < 0)
-            die("%s: the server closed the connection", what);
-        if (r == 0)
-            wait_fd(fd, POLLIN, deadline, what);
+        wait_input(c, deadline, what);
     }
 }
 
-static void read_resp_blocking(int fd, struct rbuf *b, struct resp *v, const char *what)
+static void read_resp_blocking(struct client_conn *c, struct resp *v, const char *what)
 {
-    uint64_t deadline = now_ns() + (uint64_t)(opt.timeout * 1e9);
-    for (;;) {
-        if (rb_resp(b, v))
-            return;
-        int r = rb_fill(b, fd, what);
-        if (r < 0)
-            die("%s: the server closed the connection", what);
-        if (r == 0)
-            wait_fd(fd, POLLIN, deadline, what);
-    }
+    uint64_t deadline = deadline_from_now();
+    while (!next_resp(c, v))
+        wait_input(c, deadline, what);
 }
 
-static void expect_hello(int fd, struct rbuf *b, const char *what)
+static void expect_hello(struct client_conn *c, const char *what)
 {
     size_t n;
-    const char *l = read_line_blocking(fd, b, &n, what);
-    if (!starts(l, n, "{\"type\":\"hello\""))
+    const char *l = read_line_blocking(c, &n, what);
+    if (server_line_type(l, n, NULL) != SL_HELLO)
         die("%s: the first line is not a hello: %s", what, shown(l, n));
 }
 
 static char *make_body(size_t size)
 {
-    char *s = xmalloc(size + 1);
+    char *s = gw_xmalloc(size + 1);
     for (size_t i = 0; i < size; i++)
         s[i] = (char)('0' + i % 10);
     s[size] = 0;
@@ -567,69 +466,39 @@ static char *make_body(size_t size)
 /* request/response: ping, pub, redis-ping, redis-set                       */
 
 struct conn {
-    int fd;
-    struct rbuf in;
-    char *out;
-    size_t olen, ooff, ocap;
+    struct client_conn c;
     uint64_t *sent; /* ring of send times, --pipeline long */
     unsigned head, inflight, unstamped;
-    bool want_out;
 };
 
-static bool g_redis;
 static const char *g_req;
 static size_t g_req_len;
-static const char *g_expect; /* prefix of a good reply line (gateway) or status (redis) */
+static const char *g_expect;       /* what a good reply is, for messages */
+static enum sl_type g_expect_type; /* gateway: the reply's type ... */
+static enum proto_op g_expect_op;  /* ... and op (PROTO_NONE: any) */
 static uint64_t g_errors;
 
 static void queue_req(struct conn *c)
 {
-    if (c->ocap - c->olen < g_req_len) {
-        if (c->ooff) {
-            memmove(c->out, c->out + c->ooff, c->olen - c->ooff);
-            c->olen -= c->ooff;
-            c->ooff = 0;
-        }
-        while (c->ocap - c->olen < g_req_len) {
-            c->ocap = c->ocap ? c->ocap * 2 : 4096;
-            c->out = xrealloc(c->out, c->ocap);
-        }
-    }
-    memcpy(c->out + c->olen, g_req, g_req_len);
-    c->olen += g_req_len;
+    client_conn_queue(&c->c, g_req, g_req_len);
     c->inflight++;
     c->unstamped++;
 }
 
 static void flush_conn(struct conn *c, int ep)
 {
+    char err[GW_ERRLEN];
+
     if (c->unstamped) {
         uint64_t t = now_ns();
         unsigned cap = (unsigned)opt.pipeline;
         for (; c->unstamped; c->unstamped--)
             c->sent[(c->head + c->inflight - c->unstamped) % cap] = t;
     }
-    while (c->ooff < c->olen) {
-        ssize_t w = send(c->fd, c->out + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
-        if (w > 0) {
-            c->ooff += (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        die("write: %s", strerror(errno));
-    }
-    if (c->ooff == c->olen)
-        c->ooff = c->olen = 0;
-    bool want = c->olen != 0;
-    if (want != c->want_out) {
-        struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
-        if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
-            die("epoll_ctl: %s", strerror(errno));
-        c->want_out = want;
-    }
+    if (client_conn_flush(&c->c, err) < 0)
+        die("%s", err);
+    if (client_conn_watch(&c->c, ep, err) < 0)
+        die("%s", err);
 }
 
 static void bad_reply(const char *p, size_t n)
@@ -648,14 +517,18 @@ static int run_reqresp(void)
     char *req;
     const char *channel = opt.channel ? opt.channel : "bench";
     size_t cap = (size_t)opt.size + 256;
-    req = xmalloc(cap);
+    req = gw_xmalloc(cap);
     bool is_pub = !strcmp(g_mode, "pub") || !strcmp(g_mode, "redis-set");
     if (!strcmp(g_mode, "ping")) {
         snprintf(req, cap, "PING\n");
-        g_expect = "{\"type\":\"pong\"";
+        g_expect = "a pong";
+        g_expect_type = SL_PONG;
+        g_expect_op = PROTO_NONE;
     } else if (!strcmp(g_mode, "pub")) {
         snprintf(req, cap, "PUB %s %s\n", channel, body);
-        g_expect = "{\"type\":\"ok\",\"op\":\"pub\"";
+        g_expect = "the ok of a PUB";
+        g_expect_type = SL_OK;
+        g_expect_op = PROTO_PUB;
     } else if (!strcmp(g_mode, "redis-ping")) {
         snprintf(req, cap, "PING\r\n"); /* inline, as redis-benchmark's PING_INLINE */
         g_expect = "PONG";
@@ -670,21 +543,18 @@ static int run_reqresp(void)
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         die("epoll_create1: %s", strerror(errno));
-    struct conn *cs = xcalloc((size_t)nc, sizeof *cs);
+    struct conn *cs = gw_xcalloc((size_t)nc, sizeof *cs);
     for (long i = 0; i < nc; i++) {
         struct conn *c = &cs[i];
-        c->fd = connect_to("connect");
-        c->sent = xcalloc((size_t)opt.pipeline, sizeof *c->sent);
+        client_conn_init(&c->c, NULL);
+        c->c.owner = c;
+        connect_to(&c->c, "connect");
+        c->sent = gw_xcalloc((size_t)opt.pipeline, sizeof *c->sent);
         if (!g_redis)
-            expect_hello(c->fd, &c->in, "hello");
-    }
-    for (long i = 0; i < nc; i++) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cs[i]};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) != 0)
-            die("epoll_ctl: %s", strerror(errno));
+            expect_hello(&c->c, "hello");
     }
 
-    struct hist *h = xcalloc(1, sizeof *h);
+    struct hist *h = hist_new();
     uint64_t done = 0, pushes = 0, inflight = 0, last = 0;
     double cpu0 = cpu_s();
     uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(opt.duration * 1e9), drain_until = 0;
@@ -720,53 +590,50 @@ static int run_reqresp(void)
             die("epoll_wait: %s", strerror(errno));
         }
         for (int e = 0; e < n; e++) {
-            struct conn *c = evs[e].data.ptr;
+            struct conn *c = ((struct client_conn *)evs[e].data.ptr)->owner;
             if (evs[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-                for (int r = 2; r == 2;) {
-                    r = rb_fill(&c->in, c->fd, "read");
-                    if (r < 0)
-                        die("the server closed a connection (%" PRIu64 " replies done)", done);
-                    if (r == 0)
-                        break;
-                    uint64_t tr = now_ns();
-                    bool more = sending && tr < deadline;
-                    for (;;) {
-                        const char *l = NULL;
-                        size_t ln = 0;
-                        bool ok;
-                        if (g_redis) {
-                            struct resp v;
-                            if (!rb_resp(&c->in, &v))
-                                break;
-                            ok = v.type == '+' && v.slen == strlen(g_expect) &&
-                                 !memcmp(v.s, g_expect, v.slen);
-                            l = v.s ? v.s - 1 : "?";
-                            ln = v.s ? v.slen + 1 : 1;
-                        } else {
-                            l = rb_line(&c->in, &ln);
-                            if (!l)
-                                break;
-                            if (ln == 0 || starts(l, ln, "{\"type\":\"ping\"") ||
-                                starts(l, ln, "{\"type\":\"message\"")) {
-                                pushes++;
-                                continue;
-                            }
-                            ok = starts(l, ln, g_expect);
+                fill(&c->c, "read", false);
+                uint64_t tr = now_ns();
+                bool more = sending && tr < deadline;
+                for (;;) {
+                    const char *l = NULL;
+                    size_t ln = 0;
+                    bool ok;
+                    if (g_redis) {
+                        struct resp v;
+                        if (!next_resp(&c->c, &v))
+                            break;
+                        ok = v.type == '+' && v.slen == strlen(g_expect) &&
+                             !memcmp(v.s, g_expect, v.slen);
+                        l = v.s ? v.s - 1 : "?";
+                        ln = v.s ? v.slen + 1 : 1;
+                    } else {
+                        enum proto_op op;
+                        enum sl_type type;
+                        l = next_line(&c->c, &ln, "read");
+                        if (!l)
+                            break;
+                        type = ln ? server_line_type(l, ln, &op) : SL_PING;
+                        if (sl_type_is_push(type)) {
+                            pushes++;
+                            continue;
                         }
-                        if (!c->inflight)
-                            die("a reply with no command in flight: %s", shown(l, ln));
-                        if (!ok)
-                            bad_reply(l, ln);
-                        h_add(h, tr - c->sent[c->head]);
-                        c->head = (c->head + 1) % (unsigned)opt.pipeline;
-                        c->inflight--;
-                        inflight--;
-                        done++;
-                        last = tr;
-                        if (more) {
-                            queue_req(c);
-                            inflight++;
-                        }
+                        ok = type == g_expect_type &&
+                             (g_expect_op == PROTO_NONE || op == g_expect_op);
+                    }
+                    if (!c->inflight)
+                        die("a reply with no command in flight: %s", shown(l, ln));
+                    if (!ok)
+                        bad_reply(l, ln);
+                    hist_add(h, (int64_t)(tr - c->sent[c->head]));
+                    c->head = (c->head + 1) % (unsigned)opt.pipeline;
+                    c->inflight--;
+                    inflight--;
+                    done++;
+                    last = tr;
+                    if (more) {
+                        queue_req(c);
+                        inflight++;
                     }
                 }
             }
@@ -774,7 +641,7 @@ static int run_reqresp(void)
         }
     }
     if (g_errors)
-        die("%" PRIu64 " of %" PRIu64 " replies were not '%s...'", g_errors, done, g_expect);
+        die("%" PRIu64 " of %" PRIu64 " replies were not %s", g_errors, done, g_expect);
     double el = (double)(last - t0) / 1e9;
     printf("RESULT mode=%s connections=%ld pipeline=%ld size=%ld ops=%" PRIu64
            " errors=0 pushes=%" PRIu64 " elapsed_s=%.3f client_cpu_pct=%.0f %s=%.0f",
@@ -782,8 +649,15 @@ static int run_reqresp(void)
            100.0 * (cpu_s() - cpu0) / el, is_pub ? "msgs_per_s" : "ops_per_s", (double)done / el);
     h_print(h, "");
     printf("\n");
-    for (long i = 0; i < nc; i++)
-        close(cs[i].fd);
+    for (long i = 0; i < nc; i++) {
+        client_conn_release(&cs[i].c);
+        free(cs[i].sent);
+    }
+    free(cs);
+    free(h);
+    free(body);
+    free(req);
+    close(ep);
     return 0;
 }
 
@@ -819,18 +693,33 @@ static struct pubstats g_pub;
 static volatile int g_pub_failed;
 static char g_pub_err[256];
 
+static void *pub_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The publisher thread's failure: said by the main thread, which stops the run. */
+static void *pub_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_pub_err, sizeof g_pub_err, fmt, ap);
+    va_end(ap);
+    g_pub_failed = 1;
+    return NULL;
+}
+
 static void *publisher(void *arg)
 {
     (void)arg;
     const char *ch = opt.channel;
-    struct rbuf in = {0};
-    int fd = connect_to("publisher connect");
+    struct client_conn c;
+    char err[GW_ERRLEN];
+    client_conn_init(&c, NULL);
+    connect_to(&c, "publisher connect");
     if (!g_redis)
-        expect_hello(fd, &in, "publisher hello");
+        expect_hello(&c, "publisher hello");
     uint64_t n = (uint64_t)opt.messages;
-    uint64_t *sent = xcalloc(n, sizeof *sent);
+    uint64_t *sent = gw_xcalloc(n, sizeof *sent);
     size_t cap = (size_t)opt.size + 256;
-    char *body = xmalloc((size_t)opt.size + 1), *req = xmalloc(cap);
+    char *body = gw_xmalloc((size_t)opt.size + 1), *req = gw_xmalloc(cap);
     uint64_t period = (uint64_t)(1e9 / opt.rate);
     uint64_t t0 = now_ns() + 1000000u, ack_deadline = 0;
     struct pubstats *s = &g_pub;
@@ -842,12 +731,8 @@ static void *publisher(void *arg)
             if (t >= due) {
                 int k =
                     snprintf(body, (size_t)opt.size + 1, "%" PRIu64 ":%" PRIu64 ":", s->sent, t);
-                if (k < 0 || k >= opt.size) {
-                    snprintf(g_pub_err, sizeof g_pub_err,
-                             "--size %ld is too small for the timestamp", opt.size);
-                    g_pub_failed = 1;
-                    return NULL;
-                }
+                if (k < 0 || k >= opt.size)
+                    return pub_fail("--size %ld is too small for the timestamp", opt.size);
                 memset(body + k, 'x', (size_t)opt.size - (size_t)k);
                 body[opt.size] = 0;
                 int len;
@@ -857,7 +742,9 @@ static void *publisher(void *arg)
                 else
                     len = snprintf(req, cap, "PUB %s %s\n", ch, body);
                 sent[s->sent] = t;
-                write_all(fd, req, (size_t)len, "publisher");
+                client_conn_queue(&c, req, (size_t)len);
+                if (client_conn_flush(&c, err) < 0)
+                    return pub_fail("%s", err);
                 if (t - due > s->max_lag_ns)
                     s->max_lag_ns = t - due;
                 s->t_last = t;
@@ -866,24 +753,25 @@ static void *publisher(void *arg)
                 continue;
             }
         } else if (t >= ack_deadline) {
-            snprintf(g_pub_err, sizeof g_pub_err,
-                     "%" PRIu64 " publish replies missing after %.0f s", n - s->acked, opt.timeout);
-            g_pub_failed = 1;
-            return NULL;
+            return pub_fail("%" PRIu64 " publish replies missing after %.0f s", n - s->acked,
+                            opt.timeout);
         }
         uint64_t until = s->sent < n ? t0 + s->sent * period : ack_deadline;
-        struct pollfd p = {fd, POLLIN, 0};
+        struct pollfd p = {c.fd, (short)(POLLIN | (client_conn_want_write(&c) ? POLLOUT : 0)), 0};
         struct timespec ts = {(time_t)((until - t) / 1000000000u),
                               (long)((until - t) % 1000000000u)};
         int r = ppoll(&p, 1, &ts, NULL);
         if (r <= 0)
             continue;
-        r = rb_fill(&in, fd, "publisher");
-        if (r < 0) {
-            snprintf(g_pub_err, sizeof g_pub_err, "the server closed the publisher's connection");
-            g_pub_failed = 1;
-            return NULL;
-        }
+        if ((p.revents & POLLOUT) && client_conn_flush(&c, err) < 0)
+            return pub_fail("%s", err);
+        if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        r = client_conn_fill(&c, err);
+        if (r < 0)
+            return pub_fail("%s", err);
+        if (r == 0)
+            return pub_fail("the server closed the publisher's connection");
         uint64_t tr = now_ns();
         for (;;) {
             bool ok;
@@ -891,49 +779,50 @@ static void *publisher(void *arg)
             size_t ln;
             if (g_redis) {
                 struct resp v;
-                if (!rb_resp(&in, &v))
+                if (!next_resp(&c, &v))
                     break;
                 ok = v.type == ':' && v.i == opt.subscribers;
                 l = v.s ? v.s : "(integer)";
                 ln = v.s ? v.slen : 9;
-                if (v.type == ':' && !ok) {
-                    snprintf(g_pub_err, sizeof g_pub_err,
-                             "PUBLISH reached %lld subscribers, not %ld", v.i, opt.subscribers);
-                    g_pub_failed = 1;
-                    return NULL;
-                }
+                if (v.type == ':' && !ok)
+                    return pub_fail("PUBLISH reached %lld subscribers, not %ld", v.i,
+                                    opt.subscribers);
             } else {
-                l = rb_line(&in, &ln);
-                if (!l)
+                enum proto_op op;
+                enum sl_type type;
+                char *line;
+                enum client_line got = client_conn_line(&c, &line, &ln);
+                if (got == CLIENT_TOO_LONG)
+                    return pub_fail("a line longer than %zu bytes", c.line_max);
+                if (got == CLIENT_MORE)
                     break;
-                if (ln == 0 || starts(l, ln, "{\"type\":\"ping\""))
+                l = line;
+                type = ln ? server_line_type(l, ln, &op) : SL_PING;
+                if (type == SL_PING)
                     continue;
-                ok = starts(l, ln, "{\"type\":\"ok\",\"op\":\"pub\"");
+                ok = type == SL_OK && op == PROTO_PUB;
             }
-            if (s->acked >= s->sent) {
-                snprintf(g_pub_err, sizeof g_pub_err, "a reply with no publish in flight: %s",
-                         shown(l, ln));
-                g_pub_failed = 1;
-                return NULL;
-            }
+            if (s->acked >= s->sent)
+                return pub_fail("a reply with no publish in flight: %s", shown(l, ln));
             if (!ok) {
                 if (s->errors < 5)
                     fprintf(stderr, "sockbench %s: publisher: unexpected reply: %s\n", g_mode,
                             shown(l, ln));
                 s->errors++;
             }
-            h_add(&s->ack, tr - sent[s->acked]);
+            hist_add(&s->ack, (int64_t)(tr - sent[s->acked]));
             s->acked++;
         }
     }
-    close(fd);
+    client_conn_release(&c);
     free(sent);
+    free(body);
+    free(req);
     return NULL;
 }
 
 struct sub {
-    int fd;
-    struct rbuf in;
+    struct client_conn c;
     int64_t next; /* index of the next message it must get */
 };
 
@@ -954,40 +843,43 @@ static int run_fanout(void)
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         die("epoll_create1: %s", strerror(errno));
-    struct sub *subs = xcalloc((size_t)ns, sizeof *subs);
-    char cmd[160];
+    struct sub *subs = gw_xcalloc((size_t)ns, sizeof *subs);
+    char cmd[160], err[GW_ERRLEN];
     for (long i = 0; i < ns; i++) {
         struct sub *s = &subs[i];
-        s->fd = connect_to("subscriber connect");
+        client_conn_init(&s->c, NULL);
+        s->c.owner = s;
+        connect_to(&s->c, "subscriber connect");
         if (g_redis) {
             int k = snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
                              strlen(opt.channel), opt.channel);
-            write_all(s->fd, cmd, (size_t)k, "SUBSCRIBE");
+            send_all(&s->c, cmd, (size_t)k, "SUBSCRIBE");
             struct resp v;
-            read_resp_blocking(s->fd, &s->in, &v, "SUBSCRIBE");
+            read_resp_blocking(&s->c, &v, "SUBSCRIBE");
             if (v.type != '*' || v.nel != 3 || v.el[0].slen != 9 ||
                 memcmp(v.el[0].s, "subscribe", 9))
                 die("SUBSCRIBE %s: unexpected reply (type %c)", opt.channel, v.type);
         } else {
-            expect_hello(s->fd, &s->in, "subscriber hello");
+            enum proto_op op;
+            expect_hello(&s->c, "subscriber hello");
             int k = snprintf(cmd, sizeof cmd, "SUB %s\n", opt.channel);
-            write_all(s->fd, cmd, (size_t)k, "SUB");
+            send_all(&s->c, cmd, (size_t)k, "SUB");
             size_t n;
-            const char *l = read_line_blocking(s->fd, &s->in, &n, "SUB");
-            if (!starts(l, n, "{\"type\":\"ok\",\"op\":\"sub\""))
+            const char *l = read_line_blocking(&s->c, &n, "SUB");
+            if (server_line_type(l, n, &op) != SL_OK || op != PROTO_SUB)
                 die("SUB %s: unexpected reply: %s", opt.channel, shown(l, n));
         }
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev) != 0)
-            die("epoll_ctl: %s", strerror(errno));
+        if (client_conn_watch(&s->c, ep, err) != 0)
+            die("%s", err);
     }
 
     uint64_t nm = (uint64_t)opt.messages;
-    uint64_t *maxlat = xcalloc(nm, sizeof *maxlat);
-    uint32_t *got = xcalloc(nm, sizeof *got);
-    struct hist *each = xcalloc(1, sizeof *each), *last = xcalloc(1, sizeof *last);
+    uint64_t *maxlat = gw_xcalloc(nm, sizeof *maxlat);
+    uint32_t *got = gw_xcalloc(nm, sizeof *got);
+    struct hist *each = hist_new(), *last = hist_new();
     uint64_t want = nm * (uint64_t)ns, deliveries = 0, complete = 0;
 
+    hist_init(&g_pub.ack);
     double cpu0 = cpu_s();
     uint64_t t0 = now_ns();
     pthread_t th;
@@ -1011,60 +903,59 @@ static int run_fanout(void)
             die("epoll_wait: %s", strerror(errno));
         }
         for (int e = 0; e < n; e++) {
-            struct sub *s = evs[e].data.ptr;
-            for (int r = 2; r == 2;) {
-                r = rb_fill(&s->in, s->fd, "subscriber");
-                if (r < 0)
-                    die("the server closed a subscriber's connection");
-                if (r == 0)
-                    break;
-                uint64_t tr = now_ns();
-                for (;;) {
-                    const char *body = NULL;
-                    size_t blen = 0;
-                    if (g_redis) {
-                        struct resp v;
-                        if (!rb_resp(&s->in, &v))
-                            break;
-                        if (v.type != '*' || v.nel != 3 || v.el[0].slen != 7 ||
-                            memcmp(v.el[0].s, "message", 7) || v.el[2].type != '$')
-                            die("subscriber: not a message push (type %c, %d elements)", v.type,
-                                v.nel);
-                        body = v.el[2].s;
-                        blen = v.el[2].slen;
-                    } else {
-                        size_t ln;
-                        const char *l = rb_line(&s->in, &ln);
-                        if (!l)
-                            break;
-                        if (ln == 0 || starts(l, ln, "{\"type\":\"ping\""))
-                            continue;
-                        if (!starts(l, ln, "{\"type\":\"message\""))
-                            die("subscriber: not a message push: %s", shown(l, ln));
-                        const char *k = memmem(l, ln, "\"body\":\"", 8);
-                        if (!k)
-                            die("subscriber: a message with no body: %s", shown(l, ln));
-                        body = k + 8;
-                        blen = ln - (size_t)(body - l);
+            struct sub *s = ((struct client_conn *)evs[e].data.ptr)->owner;
+            fill(&s->c, "subscriber", false);
+            uint64_t tr = now_ns();
+            for (;;) {
+                const char *body = NULL;
+                size_t blen = 0;
+                if (g_redis) {
+                    struct resp v;
+                    if (!next_resp(&s->c, &v))
+                        break;
+                    if (v.type != '*' || v.nel != 3 || v.el[0].slen != 7 ||
+                        memcmp(v.el[0].s, "message", 7) || v.el[2].type != '$')
+                        die("subscriber: not a message push (type %c, %d elements)", v.type, v.nel);
+                    body = v.el[2].s;
+                    blen = v.el[2].slen;
+                } else {
+                    struct server_line sl;
+                    size_t ln;
+                    const char *l = next_line(&s->c, &ln, "subscriber");
+                    if (!l)
+                        break;
+                    if (ln == 0)
+                        continue;
+                    /* Pushes the gateway's way are read without jansson (server_line.h). */
+                    server_line_parse(&sl, l, ln);
+                    if (sl.type == SL_PING) {
+                        server_line_release(&sl);
+                        continue;
                     }
-                    uint64_t idx, ts;
-                    if (!parse_body(body, blen, &idx, &ts) || idx >= nm)
-                        die("subscriber: a message this run did not publish: %s",
-                            shown(body, blen));
-                    if ((int64_t)idx != s->next)
-                        die("subscriber %ld: got message %" PRIu64 ", expected %" PRId64
-                            " (lost, repeated or out of order)",
-                            (long)(s - subs), idx, s->next);
-                    s->next++;
-                    uint64_t lat = tr > ts ? tr - ts : 0;
-                    h_add(each, lat);
-                    if (lat > maxlat[idx])
-                        maxlat[idx] = lat;
-                    deliveries++;
-                    if (++got[idx] == (uint32_t)ns) {
-                        h_add(last, maxlat[idx]);
-                        complete++;
-                    }
+                    if (sl.type != SL_MESSAGE || !sl.msg.body.s)
+                        die("subscriber: not a message push: %s", shown(l, ln));
+                    body = sl.msg.body.s;
+                    blen = sl.msg.body.len;
+                    server_line_release(&sl); /* body stays: it points into the line */
+                    if (body < l || body >= l + ln)
+                        die("subscriber: a message with an escaped body: %s", shown(l, ln));
+                }
+                uint64_t idx, ts;
+                if (!parse_body(body, blen, &idx, &ts) || idx >= nm)
+                    die("subscriber: a message this run did not publish: %s", shown(body, blen));
+                if ((int64_t)idx != s->next)
+                    die("subscriber %ld: got message %" PRIu64 ", expected %" PRId64
+                        " (lost, repeated or out of order)",
+                        (long)(s - subs), idx, s->next);
+                s->next++;
+                uint64_t lat = tr > ts ? tr - ts : 0;
+                hist_add(each, (int64_t)lat);
+                if (lat > maxlat[idx])
+                    maxlat[idx] = lat;
+                deliveries++;
+                if (++got[idx] == (uint32_t)ns) {
+                    hist_add(last, (int64_t)maxlat[idx]);
+                    complete++;
                 }
             }
         }
@@ -1076,13 +967,12 @@ static int run_fanout(void)
         die("%" PRIu64 " of %" PRIu64 " publish replies were errors", g_pub.errors, g_pub.acked);
     /* Nothing more may come: a repeat would show up here. */
     for (long i = 0; i < ns; i++) {
-        int r = rb_fill(&subs[i].in, subs[i].fd, "subscriber");
-        if (r > 0 && subs[i].in.len > subs[i].in.off) {
-            const char *p = subs[i].in.p + subs[i].in.off;
-            size_t n = subs[i].in.len - subs[i].in.off;
-            if (!(starts(p, n, "{\"type\":\"ping\"")))
-                die("subscriber %ld: got more than every message once: %s", i, shown(p, n));
-        }
+        size_t n;
+        const char *p;
+        fill(&subs[i].c, "subscriber", true);
+        p = client_conn_data(&subs[i].c, &n);
+        if (n && (g_redis || server_line_type(p, n, NULL) != SL_PING))
+            die("subscriber %ld: got more than every message once: %s", i, shown(p, n));
     }
     double span = (double)(g_pub.t_last - g_pub.t_first) / 1e9;
     double el = (double)(now_ns() - t0) / 1e9;
@@ -1095,7 +985,13 @@ static int run_fanout(void)
     h_print(&g_pub.ack, "ack_"); /* publish -> its reply */
     printf("\n");
     for (long i = 0; i < ns; i++)
-        close(subs[i].fd);
+        client_conn_release(&subs[i].c);
+    free(subs);
+    free(maxlat);
+    free(got);
+    free(each);
+    free(last);
+    close(ep);
     return 0;
 }
 
@@ -1122,24 +1018,55 @@ static long vmrss_kb(long pid)
 enum { I_CONNECTING, I_HELLO, I_DONE };
 
 struct idle {
-    int fd;
+    struct client_conn c;
     int state;
-    unsigned hlen;
-    char hello[16];
 };
 
-static long redis_connected_clients(int fd, struct rbuf *b)
+static long redis_connected_clients(struct client_conn *c)
 {
     static const char q[] = "*2\r\n$4\r\nINFO\r\n$7\r\nclients\r\n";
-    write_all(fd, q, sizeof q - 1, "INFO clients");
+    send_all(c, q, sizeof q - 1, "INFO clients");
     struct resp v;
-    read_resp_blocking(fd, b, &v, "INFO clients");
+    read_resp_blocking(c, &v, "INFO clients");
     if (v.type != '$' || !v.s)
         die("INFO clients: unexpected reply (type %c)", v.type);
     const char *k = memmem(v.s, v.slen, "connected_clients:", 18);
     if (!k)
         die("INFO clients: no connected_clients");
     return strtol(k + 18, NULL, 10);
+}
+
+/* One event on a session being opened; returns true once it is open and quiet (I_DONE). */
+static bool idle_step(struct idle *c, uint32_t events, long done, long index)
+{
+    char err[GW_ERRLEN], *line;
+    size_t len;
+
+    if (c->state == I_CONNECTING) {
+        if (client_conn_finish(&c->c, err) < 0)
+            die("connection %ld: %s", index, err);
+        c->state = g_redis ? I_DONE : I_HELLO;
+    }
+    if (c->state == I_HELLO && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        int r = client_conn_fill(&c->c, err);
+        if (r < 0)
+            die("session %ld: %s", index, err);
+        switch (client_conn_line(&c->c, &line, &len)) {
+        case CLIENT_LINE:
+            if (server_line_type(line, len, NULL) != SL_HELLO)
+                die("session %ld (after %ld sessions): the first line is not a hello: %s", index,
+                    done, shown(line, len));
+            c->state = I_DONE;
+            break;
+        case CLIENT_TOO_LONG:
+            die("session %ld: its first line is longer than %zu bytes", index, c->c.line_max);
+        case CLIENT_MORE:
+            if (r == 0)
+                die("session %ld: closed before its hello (after %ld sessions)", index, done);
+            break;
+        }
+    }
+    return c->state == I_DONE;
 }
 
 static int run_idle(void)
@@ -1149,35 +1076,40 @@ static int run_idle(void)
         die("--pid (the server's process id) is required");
     raise_nofile(n + 16);
     resolve();
-    int ctl = -1;
-    struct rbuf cin = {0};
+    struct client_conn ctl;
     long base_clients = 0;
+    char err[GW_ERRLEN];
+    client_conn_init(&ctl, NULL);
     if (g_redis) {
-        ctl = connect_to("INFO connection");
-        base_clients = redis_connected_clients(ctl, &cin);
+        connect_to(&ctl, "INFO connection");
+        base_clients = redis_connected_clients(&ctl);
     }
     long before = vmrss_kb(opt.pid);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         die("epoll_create1: %s", strerror(errno));
-    struct idle *cs = xcalloc((size_t)n, sizeof *cs);
+    struct idle *cs = gw_xcalloc((size_t)n, sizeof *cs);
     long next = 0, pending = 0, done = 0;
     const long window = 256; /* handshakes in progress at once: never overflow the backlog */
     uint64_t t0 = now_ns(), limit = t0 + (uint64_t)(opt.timeout * 4 * 1e9);
     struct epoll_event evs[256];
-    static const char hello[] = "{\"type\":\"hello\"";
     while (done < n) {
         while (pending < window && next < n) {
             struct idle *c = &cs[next++];
-            c->fd = new_socket();
-            set_nonblock(c->fd);
+            client_conn_init(&c->c, NULL);
+            c->c.owner = c;
             c->state = I_CONNECTING;
-            if (connect(c->fd, (struct sockaddr *)&g_addr, sizeof g_addr) != 0 &&
-                errno != EINPROGRESS)
-                die("connect %ld: %s", next, strerror(errno));
-            struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
-            if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
-                die("epoll_ctl: %s", strerror(errno));
+            if (client_conn_start(&c->c, &g_addr, err) < 0)
+                die("connect %ld: %s", next, err);
+            if (!c->c.connecting)
+                c->state = g_redis ? I_DONE : I_HELLO; /* connected at once */
+            if (c->state == I_DONE) {
+                client_conn_trim(&c->c);
+                done++;
+                continue;
+            }
+            if (client_conn_watch(&c->c, ep, err) != 0)
+                die("%s", err);
             pending++;
         }
         if (now_ns() >= limit)
@@ -1189,60 +1121,25 @@ static int run_idle(void)
             die("epoll_wait: %s", strerror(errno));
         }
         for (int e = 0; e < k; e++) {
-            struct idle *c = evs[e].data.ptr;
-            if (c->state == I_CONNECTING) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-                if (err)
-                    die("connection %ld: %s", (long)(c - cs), strerror(err));
-                if (!(evs[e].events & (EPOLLOUT | EPOLLIN)))
-                    continue;
-                c->state = g_redis ? I_DONE : I_HELLO;
-                if (c->state == I_HELLO) {
-                    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-                    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-                }
+            struct idle *c = ((struct client_conn *)evs[e].data.ptr)->owner;
+            if (!idle_step(c, evs[e].events, done, (long)(c - cs))) {
+                if (client_conn_watch(&c->c, ep, err) != 0)
+                    die("%s", err);
+                continue;
             }
-            if (c->state == I_HELLO && (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-                /* Reads the hello line byte-exactly: never past its LF. */
-                char buf[512];
-                ssize_t r = recv(c->fd, buf, sizeof buf, MSG_PEEK);
-                if (r == 0)
-                    die("session %ld: closed before its hello (after %ld sessions)", (long)(c - cs),
-                        done);
-                if (r < 0) {
-                    if (errno == EAGAIN || errno == EINTR)
-                        continue;
-                    die("session %ld: read: %s", (long)(c - cs), strerror(errno));
-                }
-                char *nl = memchr(buf, '\n', (size_t)r);
-                size_t take = nl ? (size_t)(nl - buf) + 1 : (size_t)r;
-                if (recv(c->fd, buf, take, 0) != (ssize_t)take)
-                    die("session %ld: read", (long)(c - cs));
-                for (size_t i = 0; i < take && c->hlen < sizeof hello - 1; i++)
-                    c->hello[c->hlen++] = buf[i];
-                if (memcmp(c->hello, hello, c->hlen))
-                    die("session %ld (after %ld sessions): the first line is not a hello: %s",
-                        (long)(c - cs), done, shown(buf, take));
-                if (nl) {
-                    if (c->hlen < sizeof hello - 1)
-                        die("session %ld: short first line", (long)(c - cs));
-                    c->state = I_DONE;
-                }
-            }
-            if (c->state == I_DONE) {
-                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-                pending--;
-                done++;
-            }
+            epoll_ctl(ep, EPOLL_CTL_DEL, c->c.fd, NULL);
+            c->c.watched = 0;
+            /* It stays open, quiet: it costs its socket, not a buffer. */
+            client_conn_trim(&c->c);
+            pending--;
+            done++;
         }
     }
     double open_s = (double)(now_ns() - t0) / 1e9;
     if (g_redis) {
         uint64_t until = now_ns() + (uint64_t)(opt.timeout * 1e9);
         long have;
-        while ((have = redis_connected_clients(ctl, &cin)) < base_clients + n) {
+        while ((have = redis_connected_clients(&ctl)) < base_clients + n) {
             if (now_ns() >= until)
                 die("redis counts %ld clients, expected %ld", have, base_clients + n);
             struct timespec ts = {0, 10000000};
@@ -1251,20 +1148,23 @@ static int run_idle(void)
     }
     long after = vmrss_kb(opt.pid);
     /* Every session must still be open and quiet (a closed one reads as EOF). */
-    struct pollfd *pf = xcalloc((size_t)n, sizeof *pf);
+    struct pollfd *pf = gw_xcalloc((size_t)n, sizeof *pf);
     for (long i = 0; i < n; i++)
-        pf[i] = (struct pollfd){cs[i].fd, POLLIN, 0};
+        pf[i] = (struct pollfd){cs[i].c.fd, POLLIN, 0};
     int ready = poll(pf, (nfds_t)n, 0);
     if (ready < 0)
         die("poll: %s", strerror(errno));
     for (long i = 0; i < n && ready > 0; i++)
         if (pf[i].revents) {
-            char buf[256];
-            ssize_t r = recv(cs[i].fd, buf, sizeof buf, MSG_DONTWAIT);
-            if (r == 0)
+            size_t len;
+            const char *p;
+            if (client_conn_fill(&cs[i].c, err) < 0)
+                die("session %ld: %s", i, err);
+            if (cs[i].c.eof)
                 die("session %ld was closed by the server while idle", i);
-            if (r > 0 && !starts(buf, (size_t)r, "{\"type\":\"ping\""))
-                die("session %ld got a line while idle: %s", i, shown(buf, (size_t)r));
+            p = client_conn_data(&cs[i].c, &len);
+            if (len && server_line_type(p, len, NULL) != SL_PING)
+                die("session %ld got a line while idle: %s", i, shown(p, len));
         }
     printf("RESULT mode=%s sessions=%ld pid=%ld rss_before_kb=%ld rss_after_kb=%ld "
            "per_session_bytes=%.0f open_s=%.2f errors=0\n",
@@ -1272,9 +1172,11 @@ static int run_idle(void)
            open_s);
     fflush(stdout);
     for (long i = 0; i < n; i++)
-        close_abort(cs[i].fd);
-    if (ctl >= 0)
-        close(ctl);
+        close_abort(&cs[i].c);
+    client_conn_release(&ctl);
+    free(cs);
+    free(pf);
+    close(ep);
     return 0;
 }
 

@@ -27,12 +27,14 @@
  * channel once, in order, each carrying the body that was sent. Anything
  * else fails the style with a message that says what happened.
  */
-#include "gwbench.h"
+#include "gwbench_styles.h"
 
-#include "gwbench_conn.h"
+#include "client_conn.h"
 #include "gwbench_http.h"
-#include "gwbench_json.h"
-#include "gwbench_lat.h"
+#include "gwbench_progress.h"
+#include "hist.h"
+#include "model.h"
+#include "server_line.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -53,40 +55,54 @@
 /* A long-poll answered empty sooner than this share of its wait was not held. */
 #define EARLY_SHARE      0.5
 #define EVENTS_MAX       256
+/* How long a long-poll asks the gateway to hold it (docs/api.md: 0-60). */
+#define LONGPOLL_WAIT_S  30
+/* Messages per GET page (the API's maximum). */
+#define PAGE_LIMIT       1000
 
-const struct style_info gwbench_styles[STYLE__COUNT] = {
-    [STYLE_REST_CLOSE] = {"rest-close", false, false, true, false},
-    [STYLE_REST_KEEPALIVE] = {"rest-keepalive", false, false, true, false},
-    [STYLE_TCP] = {"tcp", false, false, false, true},
-    [STYLE_TCP_PIPELINED] = {"tcp-pipelined", false, false, false, true},
-    [STYLE_TCP_PUSH] = {"tcp-push", true, false, false, true},
-    [STYLE_REST_LONGPOLL] = {"rest-longpoll", true, true, true, true},
-    [STYLE_REST_POLL] = {"rest-poll", true, true, true, true},
+/*
+ * The styles, in the order they run and are shown: the one place a style
+ * is defined (see gwbench_styles.h). Every delivery style also needs the
+ * session front, for its publisher.
+ */
+const struct style_info gwbench_styles[] = {
+    {"rest-close", "POST with a new TCP connection for each message (like curl)", STYLE_PUBLISH,
+     ROLE_REST_CLOSE, true, false, false, 0},
+    {"rest-keepalive", "POST on kept-alive connections, one in flight on each", STYLE_PUBLISH,
+     ROLE_REST_KEEP, true, false, false, 0},
+    {"tcp", "PUB on sessions, one in flight on each", STYLE_PUBLISH, ROLE_TCP, false, true, false,
+     0},
+    {"tcp-pipelined", "PUB on sessions, --window in flight on each", STYLE_PUBLISH, ROLE_TCP, false,
+     true, true, 0},
+    {"tcp-push", "subscribers get each message pushed (SUB)", STYLE_DELIVERY, ROLE_SUB, false, true,
+     false, 0},
+    {"rest-longpoll", "GET ...?since=N&wait=30, held until a message commits", STYLE_DELIVERY,
+     ROLE_POLL, true, true, false, LONGPOLL_WAIT_S},
+    {"rest-poll", "GET ...?since=N every --poll-interval", STYLE_DELIVERY, ROLE_POLL, true, true,
+     false, 0},
 };
+
+const size_t gwbench_nstyles = GW_ARRAY_SIZE(gwbench_styles);
 
 int gwbench_style_find(const char *name, size_t len)
 {
-    for (int i = 0; i < STYLE__COUNT; i++) {
+    for (size_t i = 0; i < gwbench_nstyles; i++) {
         if (strlen(gwbench_styles[i].name) == len && memcmp(gwbench_styles[i].name, name, len) == 0)
-            return i;
+            return (int)i;
     }
     return -1;
 }
 
-enum role {
-    ROLE_REST_CLOSE, /* POST, connection: close */
-    ROLE_REST_KEEP,  /* POST, kept alive */
-    ROLE_TCP,        /* PUB, up to window in flight */
-    ROLE_PUBLISHER,  /* delivery styles' publisher: PUB on a schedule */
-    ROLE_SUB,        /* tcp-push receiver */
-    ROLE_POLL        /* rest-longpoll and rest-poll receiver */
-};
+bool gwbench_style_polls(const struct style_info *si)
+{
+    return si->role == ROLE_POLL;
+}
 
 struct client {
-    enum role role;
+    enum style_role role;
     size_t idx;
-    struct bconn c;
-    struct bconn closing; /* rest-close: the last connection, until the gateway's FIN is in */
+    struct client_conn c;
+    struct client_conn closing; /* rest-close: the last connection, until the gateway's FIN is in */
     /* publish: intended send times of the requests in flight, oldest first */
     int64_t *fifo;
     unsigned window, head, inflight;
@@ -103,7 +119,7 @@ struct client {
 
 struct run {
     const struct gwbench_opts *o;
-    enum style_id id;
+    const struct style_info *si;
     char channel[GW_CHANNEL_MAX + 1];
     char path[GW_CHANNEL_MAX + 32]; /* /v1/channels/<channel>/messages */
     int ep;
@@ -111,9 +127,9 @@ struct run {
     size_t ncl;
     struct client pub; /* delivery styles */
     bool delivery;
-    struct wire wire;     /* the measured side */
-    struct wire pub_wire; /* the delivery publisher */
-    struct lat *lat;
+    struct client_stats wire;     /* the measured side */
+    struct client_stats pub_wire; /* the delivery publisher */
+    struct hist *lat;
     /* publish styles */
     bool open_loop;
     int64_t interval_ns; /* open loop: between one client's requests */
@@ -130,6 +146,7 @@ struct run {
     /* both */
     int64_t t_start, t_stop; /* t_stop: no request is started from then on */
     int64_t t_last;          /* the last completion */
+    int64_t t_first;         /* delivery styles: the first delivery; 0 before */
     int64_t last_progress_ns;
     int64_t drain_deadline; /* 0 until nothing is left to send */
     int64_t timer_ns;       /* the next time a client has something due */
@@ -206,7 +223,7 @@ static bool body_parse(const char *p, size_t n, uint64_t *index, int64_t *ts)
 /* Queues a POST (REST roles) or a PUB line (sessions) of one message. */
 static void queue_publish(struct run *r, struct client *cl, uint64_t index, int64_t intended)
 {
-    struct bconn *c = &cl->c;
+    struct client_conn *c = &cl->c;
 
     body_make(r, index, intended);
     if (cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP) {
@@ -222,9 +239,9 @@ static void queue_publish(struct run *r, struct client *cl, uint64_t index, int6
     } else {
         char head[GW_CHANNEL_MAX + 8];
         int n = snprintf(head, sizeof(head), "PUB %s ", r->channel);
-        bconn_queue(c, head, (size_t)n);
-        bconn_queue(c, r->line.data, r->line.len);
-        bconn_queue(c, "\n", 1);
+        client_conn_queue(c, head, (size_t)n);
+        client_conn_queue(c, r->line.data, r->line.len);
+        client_conn_queue(c, "\n", 1);
     }
 }
 
@@ -286,11 +303,11 @@ static void client_sync(struct run *r, struct client *cl)
 
     if (cl->c.fd < 0)
         return;
-    if (bconn_flush(&cl->c, err) < 0) {
+    if (client_conn_flush(&cl->c, err) < 0) {
         run_fail(r, "%s: %s", cl->role == ROLE_PUBLISHER ? "the publisher" : "a client", err);
         return;
     }
-    if (bconn_watch(&cl->c, r->ep, err) < 0)
+    if (client_conn_watch(&cl->c, r->ep, err) < 0)
         run_fail(r, "%s", err);
 }
 
@@ -313,13 +330,13 @@ static int64_t fifo_pop(struct client *cl)
 }
 
 /* Opens cl's connection if it has none (REST roles: lazily, inside the measured time). */
-static bool ensure_connected(struct run *r, struct client *cl, const struct gwbench_addr *a)
+static bool ensure_connected(struct run *r, struct client *cl, const struct client_addr *a)
 {
     char err[GW_ERRLEN];
 
     if (cl->c.fd >= 0)
         return true;
-    if (bconn_connect(&cl->c, a, err) < 0) {
+    if (client_conn_start(&cl->c, a, err) < 0) {
         run_fail(r, "%s", err);
         return false;
     }
@@ -332,12 +349,12 @@ static void poll_send(struct run *r, struct client *cl, int64_t now)
 
     if (!ensure_connected(r, cl, &r->o->http))
         return;
-    if (r->id == STYLE_REST_LONGPOLL)
+    if (r->si->wait_s)
         snprintf(target, sizeof(target), "%s?since=%" PRId64 "&limit=%d&wait=%d", r->path,
-                 cl->last_seq, GWBENCH_PAGE_LIMIT, GWBENCH_LONGPOLL_WAIT_S);
+                 cl->last_seq, PAGE_LIMIT, r->si->wait_s);
     else
         snprintf(target, sizeof(target), "%s?since=%" PRId64 "&limit=%d", r->path, cl->last_seq,
-                 GWBENCH_PAGE_LIMIT);
+                 PAGE_LIMIT);
     http_get(&cl->c.out, r->o->http.text, target);
     cl->polling = true;
     cl->poll_sent_ns = now;
@@ -352,16 +369,10 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
         return INT64_MAX;
     switch (cl->role) {
     case ROLE_REST_CLOSE:
-        if (cl->inflight == 0 && cl->c.fd < 0 && next_request(r, cl, now, &intended)) {
-            if (!ensure_connected(r, cl, &r->o->http))
-                return INT64_MAX;
-            queue_publish(r, cl, cl->sent++, intended);
-            fifo_push(cl, intended);
-            r->inflight++;
-        }
-        break;
     case ROLE_REST_KEEP:
-        if (cl->inflight == 0 && next_request(r, cl, now, &intended)) {
+        /* One request in flight; rest-close also waits for its last connection to be retired. */
+        if (cl->inflight == 0 && (cl->role == ROLE_REST_KEEP || cl->c.fd < 0) &&
+            next_request(r, cl, now, &intended)) {
             if (!ensure_connected(r, cl, &r->o->http))
                 return INT64_MAX;
             queue_publish(r, cl, cl->sent++, intended);
@@ -401,56 +412,59 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
 
 static void record(struct run *r, int64_t intended, int64_t now)
 {
-    lat_add(r->lat, now - intended);
+    hist_add(r->lat, now - intended);
     r->done++;
     r->t_last = now;
     r->last_progress_ns = now;
 }
 
+/* A decoded string for "%.*s": "?" when absent. */
+#define TEXT(t) (int)((t).s ? (t).len : 1), ((t).s ? (t).s : "?")
+
 /* The text of a session error line, for a failure message. */
 static void session_error(struct run *r, const char *who, const char *line, size_t len)
 {
-    struct gj_line l;
+    struct server_line l;
     char tmp[160];
 
-    gj_line_parse(line, len, &l);
-    if (l.kind == GJ_ERROR)
-        run_fail(r, "%s: the gateway answered error %s: %s", who, l.code ? l.code : "?",
-                 l.message ? l.message : "?");
-    else if (l.kind == GJ_BYE)
-        run_fail(r, "%s: the gateway ended the session (bye: %s)", who, l.reason ? l.reason : "?");
+    server_line_parse(&l, line, len);
+    if (l.type == SL_ERROR)
+        run_fail(r, "%s: the gateway answered error %.*s: %.*s", who, TEXT(l.code),
+                 TEXT(l.message));
+    else if (l.type == SL_BYE)
+        run_fail(r, "%s: the gateway ended the session (bye: %.*s)", who, TEXT(l.reason));
     else
         run_fail(r, "%s: unexpected line from the gateway: %s", who,
                  shown(line, len, tmp, sizeof(tmp)));
-    gj_line_release(&l);
+    server_line_release(&l);
 }
 
 static bool is_push(const char *line, size_t len)
 {
-    static const char *const pushes[] = {"{\"type\":\"ping\"", "{\"type\":\"message\"",
-                                         "{\"type\":\"gap\""};
-
-    for (size_t i = 0; i < GW_ARRAY_SIZE(pushes); i++) {
-        size_t n = strlen(pushes[i]);
-        if (len >= n && memcmp(line, pushes[i], n) == 0)
-            return true;
-    }
-    return false;
+    return sl_type_is_push(server_line_type(line, len, NULL));
 }
 
-/* Is this line the ok of a PUB? The fast way first: the gateway writes "type" and "op" first. */
+/* Is this line the ok of a PUB? Read from its head alone, the fast way, when it can be. */
 static bool is_pub_ok(const char *line, size_t len)
 {
-    static const char prefix[] = "{\"type\":\"ok\",\"op\":\"pub\"";
-    struct gj_line l;
-    bool ok;
+    enum proto_op op;
 
-    if (len >= sizeof(prefix) - 1 && memcmp(line, prefix, sizeof(prefix) - 1) == 0)
+    return server_line_type(line, len, &op) == SL_OK && op == PROTO_PUB;
+}
+
+/* The next line of a session, or false (framing lost fails the run). */
+static bool next_line(struct run *r, struct client_conn *c, char **line, size_t *len)
+{
+    switch (client_conn_line(c, line, len)) {
+    case CLIENT_LINE:
         return true;
-    gj_line_parse(line, len, &l);
-    ok = l.kind == GJ_OK && l.op && strcmp(l.op, "pub") == 0;
-    gj_line_release(&l);
-    return ok;
+    case CLIENT_TOO_LONG:
+        run_fail(r, "%s sent a line longer than %zu bytes", c->peer, c->line_max);
+        return false;
+    case CLIENT_MORE:
+        break;
+    }
+    return false;
 }
 
 /* Session lines of a publishing client (role tcp) or of the delivery publisher. */
@@ -460,7 +474,7 @@ static void on_pub_lines(struct run *r, struct client *cl, int64_t now)
     char *line;
     size_t len;
 
-    while (!r->failed && bconn_line(&cl->c, &line, &len)) {
+    while (!r->failed && next_line(r, &cl->c, &line, &len)) {
         if (len == 0 || is_push(line, len))
             continue;
         if (!is_pub_ok(line, len)) {
@@ -507,6 +521,8 @@ static void deliver(struct run *r, struct client *cl, int64_t seq, const char *b
         return;
     }
     cl->last_seq = seq;
+    if (!r->t_first)
+        r->t_first = now;
     record(r, ts, now);
     if (cl->last_seq == (int64_t)r->to_publish)
         r->receivers_done++;
@@ -517,28 +533,22 @@ static void on_sub_lines(struct run *r, struct client *cl, int64_t now)
     char *line;
     size_t len;
 
-    while (!r->failed && bconn_line(&cl->c, &line, &len)) {
-        struct gj_line l;
-        const char *body;
-        size_t blen;
-        int64_t seq;
+    while (!r->failed && next_line(r, &cl->c, &line, &len)) {
+        struct server_line l;
 
         if (len == 0)
             continue;
-        if (gj_push_fast(line, len, &seq, &body, &blen)) {
-            deliver(r, cl, seq, body, blen, now);
-            continue;
-        }
-        gj_line_parse(line, len, &l);
-        if (l.kind == GJ_MESSAGE) {
-            if (l.seq < 1 || !l.body)
+        /* A push the gateway's way is read without jansson: receivers must keep up. */
+        server_line_parse(&l, line, len);
+        if (l.type == SL_MESSAGE) {
+            if (l.msg.seq < 1 || !l.msg.body.s)
                 run_fail(r, "receiver %zu: a message push without seq or body", cl->idx);
             else
-                deliver(r, cl, l.seq, l.body, l.body_len, now);
-        } else if (l.kind != GJ_PING) {
+                deliver(r, cl, l.msg.seq, l.msg.body.s, l.msg.body.len, now);
+        } else if (l.type != SL_PING) {
             session_error(r, "a subscriber", line, len);
         }
-        gj_line_release(&l);
+        server_line_release(&l);
     }
 }
 
@@ -548,52 +558,51 @@ static void on_response(struct run *r, struct client *cl, const struct http_resp
     char text[GW_ERRLEN];
 
     if (cl->role == ROLE_POLL) {
-        struct gj_page pg;
+        struct server_line pg;
         char err[GW_ERRLEN];
 
         if (h->status != 200) {
-            gj_error_text(h->body, h->body_len, text, sizeof(text));
+            server_line_rest_error(h->body, h->body_len, text, sizeof(text));
             run_fail(r, "GET %s?since=%" PRId64 " answered %d (%s)", r->path, cl->last_seq,
                      h->status, text);
             return;
         }
-        if (gj_page_parse(h->body, h->body_len, &pg, err) < 0) {
+        if (server_line_page(&pg, h->body, h->body_len, err) < 0) {
+            server_line_release(&pg);
             run_fail(r, "GET %s: %s", r->path, err);
             return;
         }
         r->polls++;
-        if (pg.n == 0) {
+        if (pg.n_messages == 0) {
             r->empty_polls++;
-            if (r->id == STYLE_REST_LONGPOLL &&
-                (double)(now - cl->poll_sent_ns) <
-                    EARLY_SHARE * GWBENCH_LONGPOLL_WAIT_S * (double)NS_PER_S)
+            if (r->si->wait_s &&
+                (double)(now - cl->poll_sent_ns) < EARLY_SHARE * r->si->wait_s * (double)NS_PER_S)
                 r->early_empty++;
         }
-        for (size_t i = 0; i < pg.n && !r->failed; i++) {
-            int64_t seq;
-            const char *body;
-            size_t len;
-            if (!gj_page_msg(&pg, i, &seq, &body, &len))
+        for (size_t i = 0; i < pg.n_messages && !r->failed; i++) {
+            struct sl_msg m;
+            server_line_hist_msg(&pg, i, &m);
+            if (m.seq < 0 || !m.body.s)
                 run_fail(r, "GET %s: message %zu of the page has no seq or body", r->path, i);
             else
-                deliver(r, cl, seq, body, len, now);
+                deliver(r, cl, m.seq, m.body.s, m.body.len, now);
         }
         if (!r->failed && pg.next_since != cl->last_seq)
             run_fail(r, "GET %s: next_since %" PRId64 " after seq %" PRId64, r->path, pg.next_since,
                      cl->last_seq);
         cl->polling = false;
-        if (r->id == STYLE_REST_LONGPOLL || pg.n == GWBENCH_PAGE_LIMIT) {
+        if (r->si->wait_s || pg.n_messages == PAGE_LIMIT) {
             cl->next_poll_ns = now; /* at once: a long-poll, or more than a page waits */
         } else {
             int64_t base = r->t_start + cl->phase_ns, p = r->o->poll_ms * NS_PER_MS;
             int64_t k = now < base ? 0 : (now - base) / p + 1;
             cl->next_poll_ns = base + k * p;
         }
-        gj_page_release(&pg);
+        server_line_release(&pg);
         return;
     }
     if (h->status != 201) {
-        gj_error_text(h->body, h->body_len, text, sizeof(text));
+        server_line_rest_error(h->body, h->body_len, text, sizeof(text));
         run_fail(r, "POST %s answered %d (%s)", r->path, h->status, text);
         return;
     }
@@ -616,11 +625,11 @@ static void on_response(struct run *r, struct client *cl, const struct http_resp
 static void retire(struct run *r, struct client *cl)
 {
     char err[GW_ERRLEN];
-    struct bconn tmp;
+    struct client_conn tmp;
     struct epoll_event ev;
 
-    if (!cl->c.eof && bconn_fill(&cl->c, err) == 1 && !cl->c.eof) {
-        bconn_close(&cl->closing);
+    if (!cl->c.eof && client_conn_fill(&cl->c, err) == 1 && !cl->c.eof) {
+        client_conn_close(&cl->closing);
         tmp = cl->closing;
         cl->closing = cl->c;
         cl->c = tmp;
@@ -631,10 +640,10 @@ static void retire(struct run *r, struct client *cl)
             cl->closing.watched = EPOLLIN;
             return;
         }
-        bconn_close(&cl->closing);
+        client_conn_close(&cl->closing);
         return;
     }
-    bconn_close(&cl->c);
+    client_conn_close(&cl->c);
 }
 
 /* The gateway's FIN (or anything else) on a retired connection: close it now. */
@@ -642,10 +651,10 @@ static void on_closing(struct client *cl)
 {
     char err[GW_ERRLEN];
 
-    if (bconn_fill(&cl->closing, err) == 1 && !cl->closing.eof &&
+    if (client_conn_fill(&cl->closing, err) == 1 && !cl->closing.eof &&
         cl->closing.in.len == cl->closing.in_off)
         return; /* nothing after all */
-    bconn_close(&cl->closing);
+    client_conn_close(&cl->closing);
 }
 
 static void on_http_input(struct run *r, struct client *cl, int64_t now)
@@ -657,14 +666,14 @@ static void on_http_input(struct run *r, struct client *cl, int64_t now)
         char err[GW_ERRLEN];
         enum http_parse rc;
 
-        p = bconn_data(&cl->c, &len);
+        p = client_conn_data(&cl->c, &len);
         if (len == 0 && !cl->c.eof)
             return;
         if (len == 0 && cl->c.eof) {
             /* Closed with nothing pending is a kept-alive connection ending: open another. */
             if (cl->inflight || cl->polling)
                 run_fail(r, "the gateway closed the connection before answering");
-            bconn_close(&cl->c);
+            client_conn_close(&cl->c);
             return;
         }
         rc = http_parse_response(p, len, cl->c.eof, &cl->scratch, &h, err);
@@ -678,7 +687,7 @@ static void on_http_input(struct run *r, struct client *cl, int64_t now)
             run_fail(r, "an HTTP response with no request in flight (status %d)", h.status);
             return;
         }
-        bconn_consume(&cl->c, h.consumed);
+        client_conn_consume(&cl->c, h.consumed);
         on_response(r, cl, &h, now);
         if (r->failed)
             return;
@@ -687,17 +696,17 @@ static void on_http_input(struct run *r, struct client *cl, int64_t now)
             return;
         }
         if (h.close) {
-            bconn_close(&cl->c); /* the next request opens another */
+            client_conn_close(&cl->c); /* the next request opens another */
             return;
         }
     }
 }
 
-static void on_event(struct run *r, struct bconn *b, uint32_t events)
+static void on_event(struct run *r, struct client_conn *b, uint32_t events)
 {
     struct client *cl = b->owner;
     char err[GW_ERRLEN];
-    const struct gwbench_addr *a =
+    const struct client_addr *a =
         cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP || cl->role == ROLE_POLL
             ? &r->o->http
             : &r->o->tcp;
@@ -709,7 +718,7 @@ static void on_event(struct run *r, struct bconn *b, uint32_t events)
         return;
     }
     if (cl->c.connecting) {
-        if (bconn_connected(&cl->c, a, err) < 0) {
+        if (client_conn_finish(&cl->c, err) < 0) {
             run_fail(r, "%s", err);
             return;
         }
@@ -720,8 +729,8 @@ static void on_event(struct run *r, struct bconn *b, uint32_t events)
         client_sync(r, cl);
     if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || r->failed)
         return;
-    rc = bconn_fill(&cl->c, err);
-    now = gwbench_now_ns();
+    rc = client_conn_fill(&cl->c, err);
+    now = client_now_ns();
     if (rc < 0) {
         run_fail(r, "connection to %s: %s", a->text, err);
         return;
@@ -755,21 +764,23 @@ static void on_event(struct run *r, struct bconn *b, uint32_t events)
 /* ---- setup: sessions open and greeted, subscriptions confirmed, before the clock starts ---- */
 
 /* The next line on a session being set up, skipping pushes. */
-static int setup_line(struct run *r, struct bconn *c, int64_t deadline, char **line, size_t *len,
-                      const char *what)
+static int setup_line(struct run *r, struct client_conn *c, int64_t deadline, char **line,
+                      size_t *len, const char *what)
 {
     char err[GW_ERRLEN];
 
     for (;;) {
-        while (bconn_line(c, line, len)) {
+        while (next_line(r, c, line, len)) {
             if (*len && !is_push(*line, *len))
                 return 0;
         }
+        if (r->failed)
+            return -1;
         if (c->eof) {
             run_fail(r, "%s: the gateway closed the session", what);
             return -1;
         }
-        if (bconn_wait(c, &r->o->tcp, deadline, err) < 0) {
+        if (client_conn_wait(c, deadline, NULL, err) < 0) {
             run_fail(r, "%s: %s", what, err);
             return -1;
         }
@@ -782,13 +793,13 @@ static int session_open(struct run *r, struct client *cl, int64_t deadline)
     char err[GW_ERRLEN], *line;
     size_t len;
 
-    if (bconn_connect(&cl->c, &r->o->tcp, err) < 0) {
+    if (client_conn_start(&cl->c, &r->o->tcp, err) < 0) {
         run_fail(r, "%s", err);
         return -1;
     }
     if (setup_line(r, &cl->c, deadline, &line, &len, "opening a session") < 0)
         return -1;
-    if (len < 16 || memcmp(line, "{\"type\":\"hello\"", 15) != 0) {
+    if (server_line_type(line, len, NULL) != SL_HELLO) {
         session_error(r, "opening a session", line, len);
         return -1;
     }
@@ -800,30 +811,26 @@ static int subscribe(struct run *r, struct client *cl, int64_t deadline)
     char cmd[GW_CHANNEL_MAX + 16], *line;
     size_t len;
     int n = snprintf(cmd, sizeof(cmd), "SUB %s 0\n", r->channel);
-    struct gj_line l;
-    bool ok;
+    enum proto_op op;
 
-    bconn_queue(&cl->c, cmd, (size_t)n);
+    client_conn_queue(&cl->c, cmd, (size_t)n);
     if (setup_line(r, &cl->c, deadline, &line, &len, "subscribing") < 0)
         return -1;
-    gj_line_parse(line, len, &l);
-    ok = l.kind == GJ_OK && l.op && strcmp(l.op, "sub") == 0;
-    gj_line_release(&l);
-    if (!ok) {
+    if (server_line_type(line, len, &op) != SL_OK || op != PROTO_SUB) {
         session_error(r, "SUB", line, len);
         return -1;
     }
     return 0;
 }
 
-static void client_init(struct client *cl, enum role role, size_t idx, unsigned window,
-                        struct wire *w)
+static void client_init(struct client *cl, enum style_role role, size_t idx, unsigned window,
+                        struct client_stats *w)
 {
     memset(cl, 0, sizeof(*cl));
     cl->role = role;
     cl->idx = idx;
-    bconn_init(&cl->c, w);
-    bconn_init(&cl->closing, w);
+    client_conn_init(&cl->c, w);
+    client_conn_init(&cl->closing, w);
     cl->c.owner = cl->closing.owner = cl;
     cl->window = window;
     cl->fifo = gw_xcalloc(window, sizeof(*cl->fifo));
@@ -832,8 +839,8 @@ static void client_init(struct client *cl, enum role role, size_t idx, unsigned 
 
 static void client_release(struct client *cl)
 {
-    bconn_release(&cl->c);
-    bconn_release(&cl->closing);
+    client_conn_release(&cl->c);
+    client_conn_release(&cl->closing);
     free(cl->fifo);
     cl->fifo = NULL;
     buf_release(&cl->scratch);
@@ -924,16 +931,18 @@ static void run_loop(struct run *r)
 {
     struct epoll_event evs[EVENTS_MAX];
     int64_t timeout_ns = (int64_t)(r->o->timeout_s * (double)NS_PER_S);
-    int64_t grace_ns = timeout_ns + (r->id == STYLE_REST_POLL ? r->o->poll_ms * NS_PER_MS : 0);
+    /* A plain poller may see the last message only at its next poll. */
+    bool interval_poll = r->si->role == ROLE_POLL && !r->si->wait_s;
+    int64_t grace_ns = timeout_ns + (interval_poll ? r->o->poll_ms * NS_PER_MS : 0);
     uint64_t expect = r->delivery ? r->to_publish * r->ncl : r->total;
 
-    r->last_progress_ns = gwbench_now_ns();
+    r->last_progress_ns = client_now_ns();
     scan(r, r->last_progress_ns);
     while (!r->failed) {
-        int64_t now = gwbench_now_ns(), wake;
+        int64_t now = client_now_ns(), wake;
         int n, wait_ms;
 
-        if (gwbench_stop) {
+        if (*r->o->stop) {
             run_fail(r, "interrupted");
             break;
         }
@@ -955,7 +964,7 @@ static void run_loop(struct run *r)
                      r->done);
             break;
         }
-        gwbench_progress(r->o, r->id, r->t_start, r->done, expect);
+        gwbench_progress(r->o, r->si->name, r->delivery, r->t_start, r->done, expect);
 
         wake = now + 200 * NS_PER_MS; /* progress, and the checks above */
         if (r->timer_ns < wake)
@@ -989,7 +998,7 @@ static void account_backlog(struct run *r, int64_t end)
             int64_t due = r->t_start + cl->phase_ns + (int64_t)j * r->interval_ns;
             if (due >= r->t_stop)
                 break;
-            lat_add(r->lat, end - due);
+            hist_add(r->lat, end - due);
             r->backlog++;
         }
     }
@@ -998,33 +1007,12 @@ static void account_backlog(struct run *r, int64_t end)
 static int setup(struct run *r)
 {
     const struct gwbench_opts *o = r->o;
-    int64_t now = gwbench_now_ns();
+    int64_t now = client_now_ns();
     int64_t deadline = now + (int64_t)(o->timeout_s * (double)NS_PER_S);
     int64_t n = o->connections;
-    enum role role;
-    unsigned window = 1;
+    enum style_role role = r->si->role;
+    unsigned window = r->si->pipelined ? (unsigned)o->window : 1;
 
-    switch (r->id) {
-    case STYLE_REST_CLOSE:
-        role = ROLE_REST_CLOSE;
-        break;
-    case STYLE_REST_KEEPALIVE:
-        role = ROLE_REST_KEEP;
-        break;
-    case STYLE_TCP:
-        role = ROLE_TCP;
-        break;
-    case STYLE_TCP_PIPELINED:
-        role = ROLE_TCP;
-        window = (unsigned)o->window;
-        break;
-    case STYLE_TCP_PUSH:
-        role = ROLE_SUB;
-        break;
-    default:
-        role = ROLE_POLL;
-        break;
-    }
     r->ncl = (size_t)n;
     r->cl = gw_xcalloc(r->ncl, sizeof(*r->cl));
     for (size_t i = 0; i < r->ncl; i++)
@@ -1044,7 +1032,7 @@ static int setup(struct run *r)
     if (r->delivery && session_open(r, &r->pub, deadline) < 0)
         return -1;
 
-    now = gwbench_now_ns();
+    now = client_now_ns();
     if (r->delivery) {
         double rate = o->deliver_rate;
         r->to_publish =
@@ -1058,7 +1046,7 @@ static int setup(struct run *r)
             struct client *cl = &r->cl[i];
             cl->phase_ns = (int64_t)i * o->poll_ms * NS_PER_MS / n;
             /* A long-poll is parked before the first publish; a short poll keeps its beat. */
-            cl->next_poll_ns = r->id == STYLE_REST_LONGPOLL ? now : r->t_start + cl->phase_ns;
+            cl->next_poll_ns = r->si->wait_s ? now : r->t_start + cl->phase_ns;
         }
     } else {
         r->open_loop = o->rate > 0;
@@ -1078,18 +1066,48 @@ static int setup(struct run *r)
     }
     r->timer_ns = now;
     for (size_t i = 0; i < r->ncl; i++) {
-        if (r->cl[i].c.fd >= 0 && bconn_watch(&r->cl[i].c, r->ep, r->err) < 0)
+        if (r->cl[i].c.fd >= 0 && client_conn_watch(&r->cl[i].c, r->ep, r->err) < 0)
             return -1;
     }
-    if (r->delivery && bconn_watch(&r->pub.c, r->ep, r->err) < 0)
+    if (r->delivery && client_conn_watch(&r->pub.c, r->ep, r->err) < 0)
         return -1;
     return 0;
 }
 
-int gwbench_style_run(const struct gwbench_opts *o, enum style_id id, struct style_result *res)
+/*
+ * Whether the receivers kept up with the publisher: the time the schedule
+ * took to publish, over the time from the first delivery to the last. A
+ * style that keeps up delivers over the same span, only later; one that
+ * cannot falls further behind with every message, and its span grows. A
+ * receiver that polls every P ms may see the last message up to P ms late,
+ * so that much is not counted against it. 1 at most.
+ */
+static double got_share(const struct run *r)
+{
+    int64_t offered = (int64_t)(r->to_publish - 1) * r->pub_interval_ns;
+    int64_t span = r->t_last - r->t_first;
+
+    if (r->si->role == ROLE_POLL && !r->si->wait_s)
+        span -= r->o->poll_ms * NS_PER_MS;
+    if (offered <= 0 || span <= offered)
+        return 1.0;
+    return (double)offered / (double)span;
+}
+
+/* What the table shows of a histogram, in µs. */
+static void summarize(const struct hist *h, struct lat_summary *s)
+{
+    s->n = h->n;
+    s->p50_us = (double)hist_quantile(h, 0.50) / 1e3;
+    s->p90_us = (double)hist_quantile(h, 0.90) / 1e3;
+    s->p99_us = (double)hist_quantile(h, 0.99) / 1e3;
+    s->max_us = h->n ? (double)h->max / 1e3 : 0.0;
+}
+
+int gwbench_style_run(const struct gwbench_opts *o, size_t id, const char *channel,
+                      struct style_result *res)
 {
     struct run r;
-    struct timespec ts;
     int rc = 0;
 
     memset(&r, 0, sizeof(r));
@@ -1097,15 +1115,14 @@ int gwbench_style_run(const struct gwbench_opts *o, enum style_id id, struct sty
     res->id = id;
     res->ran = true;
     r.o = o;
-    r.id = id;
-    r.delivery = gwbench_styles[id].delivery;
+    r.si = &gwbench_styles[id];
+    r.delivery = r.si->kind == STYLE_DELIVERY;
     r.lat = gw_xmalloc(sizeof(*r.lat));
-    lat_init(r.lat);
+    hist_init(r.lat);
     buf_init(&r.line);
     /* A channel of its own for each style and run, so that nothing else is in it. */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(r.channel, sizeof(r.channel), "gwbench-%s-%ld-%04lx", gwbench_styles[id].name,
-             (long)getpid(), (long)((ts.tv_sec * 1000 + ts.tv_nsec / 1000000) & 0xffff));
+    snprintf(r.channel, sizeof(r.channel), "%s", channel);
+    snprintf(res->channel, sizeof(res->channel), "%s", channel);
     snprintf(r.path, sizeof(r.path), "/v1/channels/%s/messages", r.channel);
     r.ep = epoll_create1(EPOLL_CLOEXEC);
     if (r.ep < 0) {
@@ -1118,8 +1135,8 @@ int gwbench_style_run(const struct gwbench_opts *o, enum style_id id, struct sty
     gwbench_progress_end();
 
     if (!r.failed) {
-        int64_t end = r.t_last > r.t_start ? r.t_last : gwbench_now_ns();
-        struct lat *corrected;
+        int64_t end = r.t_last > r.t_start ? r.t_last : client_now_ns();
+        struct hist *corrected;
 
         account_backlog(&r, end);
         res->messages = r.done;
@@ -1127,18 +1144,22 @@ int gwbench_style_run(const struct gwbench_opts *o, enum style_id id, struct sty
         res->seconds = (double)(end - r.t_start) / 1e9;
         res->msgs_per_s = res->seconds > 0 ? (double)r.done / res->seconds : 0.0;
         res->backlog = r.backlog;
+        if (r.delivery) {
+            res->offered_per_s = (double)NS_PER_S / (double)r.pub_interval_ns;
+            res->got_share = got_share(&r);
+        }
         if (!r.delivery && !r.open_loop) {
             /*
              * Closed loop: each connection meant to send again as soon as it
              * could, so one expected interval is the typical service time.
              */
             corrected = gw_xmalloc(sizeof(*corrected));
-            lat_correct(r.lat, lat_quantile(r.lat, 0.5), corrected);
-            lat_summarize(corrected, &res->lat);
+            hist_correct(r.lat, hist_quantile(r.lat, 0.5), corrected);
+            summarize(corrected, &res->lat);
             free(corrected);
             res->lat_corrected = true;
         } else {
-            lat_summarize(r.lat, &res->lat);
+            summarize(r.lat, &res->lat);
         }
         res->polls = r.polls;
         res->empty_polls = r.empty_polls;

@@ -1,14 +1,14 @@
 /*
- * gwbench_lat.c - latency histogram; see gwbench_lat.h.
+ * hist.c - the log-linear histogram; see hist.h.
  *
- * Bucket i < 2 * LAT_SUB is the value i itself. Above, a value v with its
- * highest bit at position e (e >= LAT_SUB_BITS + 1) keeps its top
- * LAT_SUB_BITS + 1 bits, m = v >> (e - LAT_SUB_BITS), in [LAT_SUB, 2 LAT_SUB):
- * bucket (e - LAT_SUB_BITS + 1) * LAT_SUB + (m - LAT_SUB). Each bucket is
- * then [m << s, (m + 1) << s) with s = e - LAT_SUB_BITS: a width of at most
- * 1/LAT_SUB of its lower end.
+ * Bucket i < 2 * HIST_SUB is the value i itself. Above, a value v whose
+ * highest bit is at position e (e >= HIST_SUB_BITS + 1) keeps its top
+ * HIST_SUB_BITS + 1 bits, m = v >> (e - HIST_SUB_BITS), in
+ * [HIST_SUB, 2 HIST_SUB): bucket (e - HIST_SUB_BITS + 1) * HIST_SUB +
+ * (m - HIST_SUB). Bucket i then holds [m << s, (m + 1) << s) with
+ * s = e - HIST_SUB_BITS: a width of at most 1/HIST_SUB of its lower end.
  */
-#include "gwbench_lat.h"
+#include "hist.h"
 
 #include <string.h>
 
@@ -17,11 +17,11 @@ static unsigned bucket_of(int64_t ns)
     uint64_t v = ns < 0 ? 0 : (uint64_t)ns;
     unsigned e, shift;
 
-    if (v < 2 * LAT_SUB)
+    if (v < 2 * HIST_SUB)
         return (unsigned)v;
     e = 63u - (unsigned)__builtin_clzll(v);
-    shift = e - LAT_SUB_BITS;
-    return (e - LAT_SUB_BITS + 1) * LAT_SUB + (unsigned)((v >> shift) - LAT_SUB);
+    shift = e - HIST_SUB_BITS;
+    return (e - HIST_SUB_BITS + 1) * HIST_SUB + (unsigned)((v >> shift) - HIST_SUB);
 }
 
 /* [lo, hi) of bucket i. */
@@ -30,14 +30,14 @@ static void bucket_range(unsigned i, uint64_t *lo, uint64_t *hi)
     unsigned row, shift;
     uint64_t m;
 
-    if (i < 2 * LAT_SUB) {
+    if (i < 2 * HIST_SUB) {
         *lo = i;
         *hi = (uint64_t)i + 1;
         return;
     }
-    row = i / LAT_SUB;
+    row = i / HIST_SUB;
     shift = row - 1;
-    m = LAT_SUB + i % LAT_SUB;
+    m = HIST_SUB + i % HIST_SUB;
     *lo = m << shift;
     *hi = (m + 1) << shift;
 }
@@ -51,64 +51,71 @@ static int64_t bucket_value(unsigned i)
     return (int64_t)(lo + (hi - lo - 1) / 2);
 }
 
-void lat_init(struct lat *l)
+void hist_init(struct hist *h)
 {
-    memset(l, 0, sizeof(*l));
+    memset(h, 0, sizeof(*h));
 }
 
-void lat_add_n(struct lat *l, int64_t ns, uint64_t n)
+void hist_add_n(struct hist *h, int64_t ns, uint64_t n)
 {
     if (ns < 0)
         ns = 0;
     if (n == 0)
         return;
-    l->count[bucket_of(ns)] += n;
-    if (l->n == 0 || ns < l->min)
-        l->min = ns;
-    if (l->n == 0 || ns > l->max)
-        l->max = ns;
-    l->n += n;
+    h->count[bucket_of(ns)] += n;
+    if (h->n == 0 || ns < h->min)
+        h->min = ns;
+    if (h->n == 0 || ns > h->max)
+        h->max = ns;
+    h->n += n;
+    h->sum += (double)ns * (double)n;
 }
 
-void lat_add(struct lat *l, int64_t ns)
+void hist_add(struct hist *h, int64_t ns)
 {
-    lat_add_n(l, ns, 1);
+    hist_add_n(h, ns, 1);
 }
 
-void lat_merge(struct lat *dst, const struct lat *src)
+void hist_merge(struct hist *dst, const struct hist *src)
 {
     if (src->n == 0)
         return;
-    for (unsigned i = 0; i < LAT_BUCKETS; i++)
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
         dst->count[i] += src->count[i];
     if (dst->n == 0 || src->min < dst->min)
         dst->min = src->min;
     if (dst->n == 0 || src->max > dst->max)
         dst->max = src->max;
     dst->n += src->n;
+    dst->sum += src->sum;
 }
 
-int64_t lat_quantile(const struct lat *l, double q)
+int64_t hist_quantile(const struct hist *h, double q)
 {
     uint64_t rank, seen = 0;
 
-    if (l->n == 0)
+    if (h->n == 0)
         return 0;
     if (q >= 1.0)
-        return l->max;
-    rank = (uint64_t)(q * (double)l->n);
-    if ((double)rank < q * (double)l->n)
+        return h->max;
+    rank = (uint64_t)(q * (double)h->n);
+    if ((double)rank < q * (double)h->n)
         rank++;
     if (rank < 1)
         rank = 1;
-    for (unsigned i = 0; i < LAT_BUCKETS; i++) {
-        seen += l->count[i];
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        seen += h->count[i];
         if (seen >= rank) {
             int64_t v = bucket_value(i);
-            return v < l->min ? l->min : v > l->max ? l->max : v;
+            return v < h->min ? h->min : v > h->max ? h->max : v;
         }
     }
-    return l->max;
+    return h->max;
+}
+
+double hist_mean(const struct hist *h)
+{
+    return h->n ? h->sum / (double)h->n : 0.0;
 }
 
 /* Terms of v - k*step (k >= 1) that are >= x. */
@@ -117,12 +124,12 @@ static uint64_t terms_at_least(int64_t v, int64_t step, int64_t x)
     return v < x ? 0 : (uint64_t)((v - x) / step);
 }
 
-void lat_correct(const struct lat *src, int64_t interval_ns, struct lat *out)
+void hist_correct(const struct hist *src, int64_t interval_ns, struct hist *out)
 {
     *out = *src;
     if (interval_ns <= 0 || src->n == 0)
         return;
-    for (unsigned i = 0; i < LAT_BUCKETS; i++) {
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
         int64_t v;
         unsigned first, last;
 
@@ -150,18 +157,10 @@ void lat_correct(const struct lat *src, int64_t interval_ns, struct lat *out)
             if (k) {
                 out->count[j] += k * src->count[i];
                 out->n += k * src->count[i];
+                out->sum += (double)bucket_value(j) * (double)(k * src->count[i]);
             }
         }
         if (interval_ns < out->min)
             out->min = interval_ns;
     }
-}
-
-void lat_summarize(const struct lat *l, struct lat_summary *s)
-{
-    s->n = l->n;
-    s->p50_us = (double)lat_quantile(l, 0.50) / 1e3;
-    s->p90_us = (double)lat_quantile(l, 0.90) / 1e3;
-    s->p99_us = (double)lat_quantile(l, 0.99) / 1e3;
-    s->max_us = l->n ? (double)l->max / 1e3 : 0.0;
 }

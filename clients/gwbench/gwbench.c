@@ -4,30 +4,34 @@
  * one table at the end.
  *
  * This file holds main: the options, the checks that the gateway is there
- * and is a visavis gateway, --spawn (start one for the run), the order in
- * which the styles run, progress on a terminal and the exit status. The
- * workloads are gwbench_styles.c, the report gwbench_out.c.
+ * and is a visavis gateway, the order of the runs (with --runs, every style
+ * once per run, the runs one after the other, so that a slow minute of the
+ * machine touches every style alike), and the exit status. The styles are
+ * gwbench_styles.c, the report gwbench_out.c.
  */
-#include "gwbench.h"
+#include "gwbench_types.h"
 
-#include "gwbench_conn.h"
+#include "client_conn.h"
+#include "gwbench_cols.h"
 #include "gwbench_http.h"
 #include "gwbench_out.h"
+#include "gwbench_progress.h"
+#include "gwbench_spawn.h"
+#include "gwbench_styles.h"
 #include "net.h"
 #include "proto_line.h"
+#include "server_line.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,81 +46,15 @@
 /* Room for "<index>:<send time>:" in every body. */
 #define SIZE_MIN             40
 #define SIZE_MAX_            60000
+#define RUNS_MAX             100
 /* How long the session front gets to greet. */
 #define HELLO_WAIT_S         3.0
-#define PROGRESS_AFTER_NS    (2 * 1000000000LL)
-#define PROGRESS_EVERY_NS    (200 * 1000000LL)
 
-volatile sig_atomic_t gwbench_stop;
-
-int64_t gwbench_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* ---- progress and messages on stderr ---- */
-
-static struct {
-    int64_t t0;       /* the start of the whole run */
-    int64_t last;     /* the last time a line was drawn */
-    bool shown;       /* a line is on the screen */
-    bool expect_long; /* the run is expected to last over 2 s */
-    int index, count; /* the style running, of how many */
-} prog;
-
-void gwbench_progress_end(void)
-{
-    if (prog.shown)
-        fputs("\r\033[K", stderr);
-    prog.shown = false;
-}
-
-void gwbench_progress(const struct gwbench_opts *o, enum style_id id, int64_t t_start_ns,
-                      uint64_t done, uint64_t total)
-{
-    int64_t now;
-    char line[160];
-    double el;
-
-    if (!o->progress)
-        return;
-    now = gwbench_now_ns();
-    if (now - prog.last < PROGRESS_EVERY_NS)
-        return;
-    if (!prog.expect_long && now - prog.t0 < PROGRESS_AFTER_NS)
-        return;
-    prog.last = now;
-    el = now > t_start_ns ? (double)(now - t_start_ns) / 1e9 : 0.0;
-    if (total)
-        snprintf(line, sizeof(line),
-                 "gwbench: [%d/%d] %-15s %5.1f s  %" PRIu64 " of %" PRIu64 " %s", prog.index,
-                 prog.count, gwbench_styles[id].name, el, done, total,
-                 gwbench_styles[id].delivery ? "deliveries" : "messages");
-    else
-        snprintf(line, sizeof(line), "gwbench: [%d/%d] %-15s %5.1f of %g s  %" PRIu64 " %s",
-                 prog.index, prog.count, gwbench_styles[id].name, el, o->duration_s, done,
-                 gwbench_styles[id].delivery ? "deliveries" : "messages");
-    fprintf(stderr, "\r\033[K%s", line);
-    prog.shown = true;
-}
-
-void gwbench_status(const char *fmt, ...)
-{
-    va_list ap;
-
-    gwbench_progress_end();
-    fputs("gwbench: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
+static volatile sig_atomic_t stop_signal;
 
 static void on_stop_signal(int sig)
 {
-    gwbench_stop = sig;
+    stop_signal = sig;
 }
 
 static void signals_init(void)
@@ -133,48 +71,63 @@ static void signals_init(void)
 
 /* ---- the command line ---- */
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: gwbench [--http HOST:PORT] [--tcp HOST:PORT] [options]\n"
     "       gwbench --spawn GATEWAY [options]\n"
     "\n"
     "Runs the same workload against a running visavis gateway over each interaction\n"
-    "style and prints one table (docs/comparison.md). Styles, in the order they run:\n"
-    "  rest-close      POST with a new TCP connection for each message (like curl)\n"
-    "  rest-keepalive  POST on kept-alive connections, one in flight on each\n"
-    "  tcp             PUB on sessions, one in flight on each\n"
-    "  tcp-pipelined   PUB on sessions, --window in flight on each\n"
-    "  tcp-push        delivery: subscribers get each message pushed (SUB)\n"
-    "  rest-longpoll   delivery: GET ...?since=N&wait=30, held until a message commits\n"
-    "  rest-poll       delivery: GET ...?since=N every --poll-interval\n"
-    "Latency is publish -> ack for the first four, publish -> received for the\n"
-    "others, whose publisher is one TCP session pipelining PUBs on a fixed schedule.\n"
+    "style and prints one table (docs/comparison.md). Styles, in the order they run:\n";
+
+static const char usage_tail[] =
+    "Publish styles: --connections clients publish; latency is publish -> ack and\n"
+    "msgs/s their capacity. Delivery styles: one TCP session publishes on a fixed\n"
+    "schedule to --connections receivers; latency is publish -> received, and the\n"
+    "rate is the one offered, not a capacity (the table says how much of it the\n"
+    "receivers got).\n"
     "\n"
     "      --http HOST:PORT     the REST front (default $VISAVIS_HTTP_ADDR, "
     "else " GWBENCH_DEFAULT_HTTP ")\n"
     "      --tcp HOST:PORT      the session front (default $VISAVIS_TCP_ADDR, "
     "else " GWBENCH_DEFAULT_TCP ")\n"
-    "      --spawn GATEWAY      start this gateway binary on free ports with a fresh\n"
-    "                           database under $TMPDIR (else /var/tmp) for the run\n"
+    "      --spawn GATEWAY      start this gateway binary (a path, or a name on PATH,\n"
+    "                           e.g. visavis-gateway) on free ports with a fresh\n"
+    "                           database under $TMPDIR (else /var/tmp), removed after\n"
     "  -c, --connections N      clients per style; receivers for delivery styles (4)\n"
     "  -d, --duration S         seconds per style (5)\n"
     "  -n, --messages N         instead: messages each style publishes\n"
+    "  -r, --runs N             run every style N times (1 to 100); show the median\n"
+    "                           and the spread of the runs\n"
     "  -s, --size B             message body bytes (100; 40 to 60000)\n"
-    "  -w, --window W           tcp-pipelined: PUBs in flight per session (16)\n"
-    "      --poll-interval MS   rest-poll: time between polls (250)\n"
+    "  -w, --window W           pipelined styles: PUBs in flight per session (16)\n"
+    "      --poll-interval MS   polling styles without a wait: time between polls (250)\n"
     "      --rate R             messages/s: publish styles run open loop at R in all\n"
     "                           (default: closed loop, as fast as answers come); the\n"
     "                           delivery publisher's rate (default 1000)\n"
     "      --styles LIST        comma-separated styles to run (default: all)\n"
     "      --json               the results as one JSON document\n"
-    "      --csv                the results as CSV: a header, one row per style\n"
+    "      --csv                the results as CSV: a header, a row per style and run\n"
     "      --svg FILE           also draw throughput and p50/p99 latency to FILE\n"
     "      --timeout S          for connects, setup, and answers at the end (10)\n"
     "  -h, --help               this text\n"
     "      --version            gwbench's version\n"
     "\n"
+    "Against a running gateway, each style publishes on a channel of its own,\n"
+    "gwbench-<run id>-<style>; they stay there (the gateway cannot delete a channel\n"
+    "yet). --spawn leaves nothing behind.\n"
+    "\n"
     "Exit status: 0 every style ran; 1 a style failed (the table says which and why)\n"
     "or an output could not be written; 2 a bad command line; 3 the gateway could\n"
     "not be reached.\n";
+
+static void usage(void)
+{
+    fputs(usage_head, stdout);
+    for (size_t i = 0; i < gwbench_nstyles; i++)
+        printf("  %-15s %s%s\n", gwbench_styles[i].name,
+               gwbench_styles[i].kind == STYLE_DELIVERY ? "delivery: " : "",
+               gwbench_styles[i].help);
+    fputs(usage_tail, stdout);
+}
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -221,7 +174,7 @@ static int parse_styles(const char *list, struct gwbench_opts *o)
     const char *p = list;
     bool any = false;
 
-    memset(o->run, 0, sizeof(o->run));
+    memset(o->run, 0, gwbench_nstyles * sizeof(*o->run));
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -236,13 +189,14 @@ static int parse_styles(const char *list, struct gwbench_opts *o)
         if (len) {
             id = gwbench_style_find(p, len);
             if (id < 0) {
-                char names[256] = "";
-                for (int i = 0; i < STYLE__COUNT; i++) {
-                    strcat(names, i ? ", " : "");
-                    strcat(names, gwbench_styles[i].name);
-                }
-                return usage_error("--styles: unknown style '%.*s' (styles: %s)", (int)len, p,
-                                   names);
+                struct buf names = BUF_INIT;
+                int rc;
+                for (size_t i = 0; i < gwbench_nstyles; i++)
+                    buf_appendf(&names, "%s%s", i ? ", " : "", gwbench_styles[i].name);
+                rc = usage_error("--styles: unknown style '%.*s' (styles: %s)", (int)len, p,
+                                 names.data);
+                buf_release(&names);
+                return rc;
             }
             o->run[id] = true;
             any = true;
@@ -279,6 +233,7 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
         {"connections", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'},
         {"messages", required_argument, NULL, 'n'},
+        {"runs", required_argument, NULL, 'r'},
         {"size", required_argument, NULL, 's'},
         {"window", required_argument, NULL, 'w'},
         {"poll-interval", required_argument, NULL, OPT_POLL},
@@ -305,14 +260,15 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
     o->window = DEFAULT_WINDOW;
     o->poll_ms = DEFAULT_POLL_MS;
     o->timeout_s = DEFAULT_TIMEOUT_S;
-    for (int i = 0; i < STYLE__COUNT; i++)
+    o->runs = 1;
+    for (size_t i = 0; i < gwbench_nstyles; i++)
         o->run[i] = true;
     env = getenv("VISAVIS_HTTP_ADDR");
     o->http.text = env && *env ? env : GWBENCH_DEFAULT_HTTP;
     env = getenv("VISAVIS_TCP_ADDR");
     o->tcp.text = env && *env ? env : GWBENCH_DEFAULT_TCP;
 
-    while ((opt = getopt_long(argc, argv, ":c:d:n:s:w:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:d:n:r:s:w:h", longopts, NULL)) != -1) {
         switch (opt) {
         case OPT_HTTP:
             o->http.text = optarg;
@@ -337,6 +293,10 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
         case 'n':
             if (!parse_long(optarg, 1, 100000000, &o->messages))
                 return usage_error("--messages '%s': expected 1 to 100000000", optarg);
+            break;
+        case 'r':
+            if (!parse_long(optarg, 1, RUNS_MAX, &o->runs))
+                return usage_error("--runs '%s': expected 1 to %d", optarg, RUNS_MAX);
             break;
         case 's':
             if (!parse_long(optarg, SIZE_MIN, SIZE_MAX_, &o->size))
@@ -375,7 +335,7 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
                 return usage_error("--timeout '%s': expected seconds, 0.1 to 600", optarg);
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            usage();
             *done = true;
             return GWBENCH_EXIT_OK;
         case OPT_VERSION:
@@ -410,45 +370,72 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
     return GWBENCH_EXIT_OK;
 }
 
+/* ---- where and when ---- */
+
+/* The run's id: 8 hex digits, so that its channels are told from any other run's. */
+static void make_run_id(struct gwbench_opts *o)
+{
+    uint32_t r = 0;
+
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = (uint32_t)client_now_ns() ^ ((uint32_t)getpid() << 16);
+    snprintf(o->run_id, sizeof(o->run_id), "%08x", (unsigned)r);
+}
+
+/* What the numbers depend on besides the gateway: CPUs, kernel, load, date. */
+static void describe_machine(struct gwbench_opts *o)
+{
+    struct utsname u;
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        fclose(f);
+    }
+    if (uname(&u) != 0) {
+        strcpy(u.sysname, "?");
+        strcpy(u.release, "?");
+        strcpy(u.machine, "?");
+    }
+    /* Cut if need be (the return value is checked, which says so to the compiler too). */
+    if (snprintf(o->machine, sizeof(o->machine), "%ld CPUs, %s %s %s, load %.2f at the start",
+                 sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine,
+                 load) >= (int)sizeof(o->machine))
+        o->machine[sizeof(o->machine) - 1] = '\0';
+    gmtime_r(&now, &tm);
+    strftime(o->started, sizeof(o->started), "%Y-%m-%d %H:%M UTC", &tm);
+}
+
 /* ---- the gateway: there, and a visavis gateway ---- */
 
-/*
- * Connects once to a front with net_connect, which says clearly why it could
- * not, and keeps the address that answered for every later connect.
- */
-static int reach(struct gwbench_addr *a, const char *front, int timeout_ms)
+/* Resolves a front once, saying clearly why it cannot be reached. */
+static int reach(struct client_addr *a, const char *front, int timeout_ms)
 {
     char err[GW_ERRLEN];
-    int fd = net_connect(a->text, timeout_ms, err);
 
-    if (fd < 0) {
+    if (client_addr_resolve(a, a->text, timeout_ms, err) < 0) {
         gwbench_status("%s (the %s)", err, front);
         return -1;
     }
-    a->len = sizeof(a->ss);
-    if (getpeername(fd, (struct sockaddr *)&a->ss, &a->len) < 0) {
-        gwbench_status("cannot connect to %s: getpeername: %s (the %s)", a->text, strerror(errno),
-                       front);
-        close(fd);
-        return -1;
-    }
-    close(fd);
     return 0;
 }
 
-/* GET /healthz must answer 200 {"status":"ok"}. */
+/* GET /healthz must answer 200. */
 static int check_rest(const struct gwbench_opts *o, bool quiet)
 {
-    struct wire w = {0, 0, 0};
-    struct bconn c;
+    struct client_conn c;
     struct buf scratch = BUF_INIT;
     struct http_resp h;
     char err[GW_ERRLEN];
-    int64_t deadline = gwbench_now_ns() + (int64_t)(o->timeout_s * 1e9);
+    int64_t deadline = client_now_ns() + (int64_t)(o->timeout_s * 1e9);
     int rc = -1;
 
-    bconn_init(&c, &w);
-    if (bconn_connect(&c, &o->http, err) < 0)
+    client_conn_init(&c, NULL);
+    if (client_conn_start(&c, &o->http, err) < 0)
         goto out;
     http_get(&c.out, o->http.text, "/healthz");
     for (;;) {
@@ -456,9 +443,9 @@ static int check_rest(const struct gwbench_opts *o, bool quiet)
         size_t len;
         enum http_parse pr;
 
-        if (bconn_wait(&c, &o->http, deadline, err) < 0)
+        if (client_conn_wait(&c, deadline, NULL, err) < 0)
             goto out;
-        p = bconn_data(&c, &len);
+        p = client_conn_data(&c, &len);
         pr = http_parse_response(p, len, c.eof, &scratch, &h, err);
         if (pr == HTTP_BAD)
             goto out;
@@ -478,7 +465,7 @@ out:
     if (rc < 0 && !quiet)
         gwbench_status("%s does not answer as a visavis REST front (--http): %s", o->http.text,
                        err);
-    bconn_release(&c);
+    client_conn_release(&c);
     buf_release(&scratch);
     return rc;
 }
@@ -486,165 +473,47 @@ out:
 /* The session front greets with {"type":"hello","protocol":"visavis",...}. */
 static int check_tcp(const struct gwbench_opts *o, bool quiet)
 {
-    struct wire w = {0, 0, 0};
-    struct bconn c;
-    char err[GW_ERRLEN], *line;
-    size_t len;
+    struct client_conn c;
+    struct server_line l;
+    char err[GW_ERRLEN], *line = NULL;
+    size_t len = 0;
     /* The greeting comes at once; a server that says nothing first (HTTP) should not take long. */
     double wait_s = o->timeout_s < HELLO_WAIT_S ? o->timeout_s : HELLO_WAIT_S;
-    int64_t deadline = gwbench_now_ns() + (int64_t)(wait_s * 1e9);
+    int64_t deadline = client_now_ns() + (int64_t)(wait_s * 1e9);
+    enum client_line got;
     int rc = -1;
 
-    bconn_init(&c, &w);
-    if (bconn_connect(&c, &o->tcp, err) < 0)
+    client_conn_init(&c, NULL);
+    c.line_max = 65536; /* a greeting is short: anything else is not a visavis gateway */
+    if (client_conn_start(&c, &o->tcp, err) < 0)
         goto out;
-    while (!bconn_line(&c, &line, &len)) {
+    while ((got = client_conn_line(&c, &line, &len)) != CLIENT_LINE) {
+        if (got == CLIENT_TOO_LONG) {
+            snprintf(err, sizeof(err), "no greeting line");
+            goto out;
+        }
         if (c.eof) {
             snprintf(err, sizeof(err), "the connection closed before a greeting");
             goto out;
         }
-        if (c.in.len - c.in_off > 65536) {
-            snprintf(err, sizeof(err), "no greeting line");
-            goto out;
-        }
-        if (bconn_wait(&c, &o->tcp, deadline, err) < 0) {
-            if (!gwbench_stop && gwbench_now_ns() >= deadline)
+        if (client_conn_wait(&c, deadline, NULL, err) < 0) {
+            if (!*o->stop && client_now_ns() >= deadline)
                 snprintf(err, sizeof(err), "no greeting line within %g s", wait_s);
             goto out;
         }
     }
-    if (strncmp(line, "{\"type\":\"hello\"", 15) != 0 ||
-        !strstr(line, "\"protocol\":\"visavis\"")) {
+    server_line_parse(&l, line, len);
+    rc = l.type == SL_HELLO && sl_text_is(l.protocol, PROTO_NAME) ? 0 : -1;
+    server_line_release(&l);
+    if (rc < 0)
         snprintf(err, sizeof(err), "its first line is not a visavis hello: %.80s", line);
-        goto out;
-    }
-    rc = 0;
 out:
     if (rc < 0 && !quiet)
         gwbench_status("%s does not answer as a visavis session front (--tcp): %s", o->tcp.text,
                        err);
-    bconn_release(&c);
+    client_conn_release(&c);
     return rc;
 }
-
-/* ---- --spawn: a gateway of our own for the run ---- */
-
-struct spawned {
-    pid_t pid;
-    char dir[256];
-    char http[64], tcp[64];
-};
-
-static int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned *s)
-{
-    const char *tmp = getenv("TMPDIR");
-    char db[300], line[256];
-    size_t used = 0;
-    int pfd[2];
-    int64_t deadline = gwbench_now_ns() + (int64_t)(o->timeout_s * 2e9);
-
-    memset(s, 0, sizeof(s->http) + sizeof(s->tcp));
-    s->pid = -1;
-    /* Not tmpfs if we can help it: there an fsync costs nothing and the publish numbers lie. */
-    snprintf(s->dir, sizeof(s->dir), "%s/gwbench-XXXXXX", tmp && *tmp ? tmp : "/var/tmp");
-    if (!mkdtemp(s->dir)) {
-        gwbench_status("--spawn: cannot make a directory %s: %s", s->dir, strerror(errno));
-        s->dir[0] = '\0';
-        return -1;
-    }
-    snprintf(db, sizeof(db), "%s/gwbench.db", s->dir);
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
-        gwbench_status("--spawn: pipe: %s", strerror(errno));
-        return -1;
-    }
-    s->pid = fork();
-    if (s->pid < 0) {
-        gwbench_status("--spawn: fork: %s", strerror(errno));
-        close(pfd[0]);
-        close(pfd[1]);
-        return -1;
-    }
-    if (s->pid == 0) {
-        /* Its own process group: a ^C stops gwbench, which then stops the gateway. */
-        setpgid(0, 0);
-        /* And should gwbench die without stopping it, it goes too. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(pfd[1], STDOUT_FILENO);
-        execl(path, path, "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--db", db,
-              "--log-level", "warn", (char *)NULL);
-        fprintf(stderr, "gwbench: --spawn: cannot run %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(pfd[1]);
-    for (;;) {
-        struct pollfd p = {pfd[0], POLLIN, 0};
-        int64_t left = deadline - gwbench_now_ns();
-        char *nl;
-        ssize_t n;
-        int hp, tp;
-
-        if (left <= 0 || gwbench_stop) {
-            gwbench_status("--spawn: %s did not print READY in time", path);
-            break;
-        }
-        if (poll(&p, 1, (int)(left / 1000000 + 1)) <= 0)
-            continue;
-        n = read(pfd[0], line + used, sizeof(line) - 1 - used);
-        if (n <= 0) {
-            gwbench_status("--spawn: %s exited before it was ready", path);
-            break;
-        }
-        used += (size_t)n;
-        line[used] = '\0';
-        while ((nl = strchr(line, '\n')) != NULL) {
-            *nl = '\0';
-            if (sscanf(line, "READY http=%d tcp=%d", &hp, &tp) == 2) {
-                snprintf(s->http, sizeof(s->http), "127.0.0.1:%d", hp);
-                snprintf(s->tcp, sizeof(s->tcp), "127.0.0.1:%d", tp);
-                close(pfd[0]); /* it writes nothing more there; a late write gets EPIPE, harmless */
-                return 0;
-            }
-            memmove(line, nl + 1, used - (size_t)(nl + 1 - line) + 1);
-            used -= (size_t)(nl + 1 - line);
-        }
-        if (used == sizeof(line) - 1)
-            used = 0;
-    }
-    close(pfd[0]);
-    return -1;
-}
-
-static void spawn_stop(struct spawned *s)
-{
-    static const char *const files[] = {"gwbench.db", "gwbench.db-wal", "gwbench.db-shm"};
-    char path[320];
-
-    if (s->pid > 0) {
-        int status;
-        int64_t deadline = gwbench_now_ns() + 10 * 1000000000LL;
-        kill(s->pid, SIGTERM);
-        while (waitpid(s->pid, &status, WNOHANG) == 0) {
-            struct timespec ts = {0, 20 * 1000000L};
-            if (gwbench_now_ns() > deadline) {
-                kill(s->pid, SIGKILL);
-                waitpid(s->pid, &status, 0);
-                break;
-            }
-            nanosleep(&ts, NULL);
-        }
-        s->pid = -1;
-    }
-    if (s->dir[0]) {
-        for (size_t i = 0; i < GW_ARRAY_SIZE(files); i++) {
-            snprintf(path, sizeof(path), "%s/%s", s->dir, files[i]);
-            unlink(path);
-        }
-        rmdir(s->dir);
-        s->dir[0] = '\0';
-    }
-}
-
-/* ---- main ---- */
 
 static void raise_nofile(long need)
 {
@@ -663,7 +532,7 @@ static int check_gateway(struct gwbench_opts *o)
     bool http = false, tcp = false;
     int timeout_ms = (int)(o->timeout_s * 1000);
 
-    for (int i = 0; i < STYLE__COUNT; i++) {
+    for (size_t i = 0; i < gwbench_nstyles; i++) {
         if (!o->run[i])
             continue;
         http = http || gwbench_styles[i].http;
@@ -686,64 +555,54 @@ static int check_gateway(struct gwbench_opts *o)
  */
 static bool gateway_gone(const struct gwbench_opts *o)
 {
-    if (gwbench_stop)
+    if (*o->stop)
         return true;
     if (o->http.len && check_rest(o, true) < 0)
         return true;
     return o->tcp.len && check_tcp(o, true) < 0;
 }
 
-int main(int argc, char **argv)
+/* ---- main ---- */
+
+/* gwbench-<run id>-<style>, and -r<k>- before the style when there are runs to tell apart. */
+static void channel_of(const struct gwbench_opts *o, size_t style, long run, char *out, size_t len)
 {
-    struct gwbench_opts o;
-    struct style_result res[STYLE__COUNT];
-    struct spawned sp;
-    const char *spawn = NULL;
-    char err[GW_ERRLEN];
-    bool done, failed = false, gone = false;
-    int rc;
+    if (o->runs > 1)
+        snprintf(out, len, "%s%s-r%ld-%s", GWBENCH_CHANNEL_PREFIX, o->run_id, run + 1,
+                 gwbench_styles[style].name);
+    else
+        snprintf(out, len, "%s%s-%s", GWBENCH_CHANNEL_PREFIX, o->run_id,
+                 gwbench_styles[style].name);
+}
 
-    memset(&o, 0, sizeof(o));
-    memset(res, 0, sizeof(res));
-    memset(&sp, 0, sizeof(sp));
-    sp.pid = -1;
-    rc = parse_args(argc, argv, &o, &spawn, &done);
-    if (rc != GWBENCH_EXIT_OK || done)
-        return rc;
-    signals_init();
-    o.progress = isatty(STDERR_FILENO);
-    raise_nofile(o.connections * 2 + 64);
+/* Runs every chosen style o->runs times into res (runs x n). Returns 0, or -1 if any failed. */
+static int run_all(struct gwbench_opts *o, struct style_result *res)
+{
+    size_t n = gwbench_nstyles;
+    int count = 0, rc = 0;
+    bool gone = false;
 
-    if (spawn) {
-        if (spawn_gateway(spawn, &o, &sp) < 0) {
-            spawn_stop(&sp);
-            return GWBENCH_EXIT_CONNECT;
-        }
-        o.http.text = sp.http;
-        o.tcp.text = sp.tcp;
-    }
-    if (check_gateway(&o) < 0) {
-        spawn_stop(&sp);
-        return GWBENCH_EXIT_CONNECT;
-    }
+    for (size_t i = 0; i < n; i++)
+        count += o->run[i] ? (int)o->runs : 0;
+    gwbench_progress_begin(o, count);
+    for (long k = 0; k < o->runs && !gone; k++) {
+        for (size_t i = 0; i < n && !gone; i++) {
+            struct style_result *r = &res[(size_t)k * n + i];
+            char channel[64];
 
-    prog.t0 = gwbench_now_ns();
-    for (int i = 0; i < STYLE__COUNT; i++) {
-        if (o.run[i])
-            prog.count++;
-    }
-    prog.expect_long = !o.messages && o.duration_s * prog.count > 2.0;
-    for (int i = 0; i < STYLE__COUNT; i++) {
-        res[i].id = (enum style_id)i;
-        if (!o.run[i] || gone)
-            continue;
-        prog.index++;
-        if (gwbench_style_run(&o, (enum style_id)i, &res[i]) < 0) {
-            failed = true;
-            gwbench_status("%s failed: %s", gwbench_styles[i].name, res[i].error);
-            if (gateway_gone(&o)) {
+            r->id = i;
+            if (!o->run[i])
+                continue;
+            gwbench_progress_next();
+            channel_of(o, i, k, channel, sizeof(channel));
+            if (gwbench_style_run(o, i, channel, r) == 0)
+                continue;
+            rc = -1;
+            gwbench_status("%s failed%s: %s", gwbench_styles[i].name,
+                           o->runs > 1 ? " in a run" : "", r->error);
+            if (gateway_gone(o)) {
                 gone = true;
-                if (!gwbench_stop && prog.index < prog.count)
+                if (!*o->stop)
                     gwbench_status("the gateway does not answer any more: the styles after %s "
                                    "were not run",
                                    gwbench_styles[i].name);
@@ -751,13 +610,68 @@ int main(int argc, char **argv)
         }
     }
     gwbench_progress_end();
+    return rc;
+}
 
-    if (out_report(&o, res, STYLE__COUNT) < 0)
+int main(int argc, char **argv)
+{
+    struct gwbench_opts o;
+    struct style_result *res = NULL;
+    struct style_summary *sum = NULL;
+    struct spawned sp;
+    const char *spawn = NULL;
+    char err[GW_ERRLEN];
+    bool done, failed = false;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    memset(&sp, 0, sizeof(sp));
+    sp.pid = -1;
+    o.run = gw_xcalloc(gwbench_nstyles, sizeof(*o.run));
+    o.stop = &stop_signal;
+    rc = parse_args(argc, argv, &o, &spawn, &done);
+    if (rc != GWBENCH_EXIT_OK || done) {
+        free(o.run);
+        return rc;
+    }
+    signals_init();
+    o.progress = isatty(STDERR_FILENO);
+    raise_nofile(o.connections * 2 + 64);
+    make_run_id(&o);
+    describe_machine(&o);
+
+    if (spawn) {
+        if (spawn_gateway(spawn, &o, &sp) < 0) {
+            spawn_stop(&sp);
+            free(o.run);
+            return GWBENCH_EXIT_CONNECT;
+        }
+        o.http.text = sp.http;
+        o.tcp.text = sp.tcp;
+        o.spawned = true;
+    }
+    if (check_gateway(&o) < 0) {
+        spawn_stop(&sp);
+        free(o.run);
+        return GWBENCH_EXIT_CONNECT;
+    }
+    if (!o.spawned)
+        gwbench_status("this run's channels: %s%s-*", GWBENCH_CHANNEL_PREFIX, o.run_id);
+
+    res = gw_xcalloc((size_t)o.runs * gwbench_nstyles, sizeof(*res));
+    sum = gw_xcalloc(gwbench_nstyles, sizeof(*sum));
+    if (run_all(&o, res) < 0)
         failed = true;
-    if (o.svg && out_svg(&o, res, STYLE__COUNT, o.svg, err) < 0) {
+    out_summarize(res, gwbench_nstyles, (size_t)o.runs, sum);
+    if (out_report(&o, sum, gwbench_nstyles, res, (size_t)o.runs) < 0)
+        failed = true;
+    if (o.svg && out_svg(&o, sum, gwbench_nstyles, o.svg, err) < 0) {
         gwbench_status("--svg: %s", err);
         failed = true;
     }
     spawn_stop(&sp);
+    free(res);
+    free(sum);
+    free(o.run);
     return failed ? GWBENCH_EXIT_FAILED : GWBENCH_EXIT_OK;
 }

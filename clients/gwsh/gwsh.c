@@ -8,14 +8,17 @@
  * editor (gwsh_edit.c), and every asynchronous line is printed by hiding
  * the typed line, printing, and drawing the line again. It talks to the
  * gateway only through the protocol, never through gateway code; it uses
- * common/ for the connection, the framing of commands it must recognise
- * (proto_parse, the server's own parser), and the checks of names.
+ * common/ for the connection and the reading of server lines (client_conn,
+ * server_line), the framing of commands it must recognise (proto_parse,
+ * the server's own parser), and the checks of names.
  */
-#include "gwsh.h"
+#include "gwsh_opts.h"
 
-#include "gwsh_conn.h"
+#include "client_conn.h"
 #include "gwsh_edit.h"
-#include "gwsh_json.h"
+#include "gwsh_show.h"
+#include "gwsh_sig.h"
+#include "gwsh_sub.h"
 #include "model.h"
 #include "net.h"
 #include "proto_line.h"
@@ -40,91 +43,6 @@
 #define PING_SLOTS         64
 #define PING_PREFIX        "gwsh-"
 #define STDIN_CHUNK        4096
-
-volatile sig_atomic_t gwsh_stop;
-static sigset_t wait_mask; /* the mask while waiting: the stop signals let in */
-
-static void on_stop_signal(int sig)
-{
-    gwsh_stop = sig;
-}
-
-static void signals_init(void)
-{
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    struct sigaction sa;
-    sigset_t block;
-
-    sigemptyset(&block);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < GW_ARRAY_SIZE(sigs); i++) {
-        sigaddset(&block, sigs[i]);
-        sigaction(sigs[i], &sa, NULL); /* no SA_RESTART: the wait must end */
-    }
-    sigprocmask(SIG_BLOCK, &block, &wait_mask);
-    for (size_t i = 0; i < GW_ARRAY_SIZE(sigs); i++)
-        sigdelset(&wait_mask, sigs[i]);
-}
-
-int gwsh_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
-{
-    struct timespec ts, *tsp = NULL;
-
-    if (gwsh_stop) {
-        errno = EINTR;
-        return -1;
-    }
-    if (timeout_ms >= 0) {
-        ts.tv_sec = timeout_ms / 1000;
-        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-        tsp = &ts;
-    }
-    return ppoll(fds, n, tsp, &wait_mask);
-}
-
-int gwsh_connect(struct conn *c, const char *addr, int timeout_ms, char err[GW_ERRLEN])
-{
-    sigset_t blocked;
-    int rc;
-
-    /* A stop signal already pending is delivered here, before the check. */
-    sigprocmask(SIG_SETMASK, &wait_mask, &blocked);
-    if (gwsh_stop) {
-        snprintf(err, GW_ERRLEN, "interrupted");
-        errno = EINTR;
-        rc = -1;
-    } else {
-        rc = conn_open(c, addr, timeout_ms, err);
-    }
-    sigprocmask(SIG_SETMASK, &blocked, NULL);
-    return rc;
-}
-
-int64_t gwsh_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int gwsh_ms_until(int64_t deadline_us)
-{
-    int64_t left = deadline_us - gwsh_now_us();
-    return left <= 0 ? 0 : (int)((left + 999) / 1000);
-}
-
-void gwsh_status(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("gwsh: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
 
 /* Writes all of (p, len) to fd; false if it could not. */
 static bool write_all(int fd, const char *p, size_t len)
@@ -208,44 +126,49 @@ struct pings {
     uint64_t next;
     struct {
         uint64_t n;
-        int64_t sent_us; /* 0: free */
+        int64_t sent_ns; /* 0: free */
     } slot[PING_SLOTS];
 };
 
 /* Queues PING gwsh-<n> on c and notes when it left. */
-static void ping_send(struct pings *p, struct conn *c)
+static void ping_send(struct pings *p, struct client_conn *c)
 {
     char line[64];
     uint64_t n = ++p->next;
     int len = snprintf(line, sizeof(line), "PING " PING_PREFIX "%" PRIu64, n);
 
     p->slot[n % PING_SLOTS].n = n;
-    p->slot[n % PING_SLOTS].sent_us = gwsh_now_us();
-    conn_send(c, line, (size_t)len);
+    p->slot[n % PING_SLOTS].sent_ns = client_now_ns();
+    client_conn_send_line(c, line, (size_t)len);
 }
 
 /* The round trip of the pong to one of our pings, in µs; -1 for any other. */
-static int64_t ping_rtt(struct pings *p, const struct gwsh_line *l)
+static int64_t ping_rtt(struct pings *p, const struct server_line *l)
 {
+    const size_t plen = strlen(PING_PREFIX);
+    char digits[24];
     uint64_t n;
-    int64_t now = gwsh_now_us();
+    int64_t now = client_now_ns();
 
-    if (l->kind != GWSH_PONG || !l->token ||
-        strncmp(l->token, PING_PREFIX, strlen(PING_PREFIX)) != 0 ||
-        !text_parse_u64(l->token + strlen(PING_PREFIX), UINT64_MAX, &n))
+    if (l->type != SL_PONG || !l->token.s || l->token.len <= plen ||
+        l->token.len - plen >= sizeof(digits) || memcmp(l->token.s, PING_PREFIX, plen) != 0)
         return -1;
-    if (p->slot[n % PING_SLOTS].n != n || !p->slot[n % PING_SLOTS].sent_us)
+    memcpy(digits, l->token.s + plen, l->token.len - plen);
+    digits[l->token.len - plen] = '\0';
+    if (!text_parse_u64(digits, UINT64_MAX, &n))
         return -1;
-    now -= p->slot[n % PING_SLOTS].sent_us;
-    p->slot[n % PING_SLOTS].sent_us = 0;
-    return now;
+    if (p->slot[n % PING_SLOTS].n != n || !p->slot[n % PING_SLOTS].sent_ns)
+        return -1;
+    now -= p->slot[n % PING_SLOTS].sent_ns;
+    p->slot[n % PING_SLOTS].sent_ns = 0;
+    return now / 1000;
 }
 
 /*
  * A server line as the user sees it: the raw line with --json, else text;
  * the pong to a /ping also gets its round trip. Appends to out.
  */
-static void show_line(const struct gwsh_opts *o, struct pings *p, const struct gwsh_line *l,
+static void show_line(const struct gwsh_opts *o, struct pings *p, const struct server_line *l,
                       const char *raw, size_t raw_len, struct buf *out)
 {
     int64_t rtt = ping_rtt(p, l);
@@ -254,7 +177,7 @@ static void show_line(const struct gwsh_opts *o, struct pings *p, const struct g
         buf_append(out, raw, raw_len);
         buf_append(out, "\n", 1);
     } else if (rtt < 0) {
-        gwsh_line_format(l, raw, raw_len, out);
+        gwsh_show_line(l, raw, raw_len, out);
     }
     if (rtt >= 0) {
         char tmp[64];
@@ -264,7 +187,7 @@ static void show_line(const struct gwsh_opts *o, struct pings *p, const struct g
 }
 
 /* "connected to <addr> (visavis 0.1.0, session …, heartbeat 30 s)" */
-static void show_hello(const struct gwsh_opts *o, const struct gwsh_line *l, const char *raw,
+static void show_hello(const struct gwsh_opts *o, const struct server_line *l, const char *raw,
                        size_t raw_len, struct buf *out)
 {
     char tmp[64];
@@ -277,9 +200,9 @@ static void show_hello(const struct gwsh_opts *o, const struct gwsh_line *l, con
     buf_append(out, "connected to ", 13);
     buf_append(out, o->addr, strlen(o->addr));
     buf_append(out, " (", 2);
-    gwsh_put_safe(out, l->server ? l->server : "?", l->server ? strlen(l->server) : 1);
+    gwsh_put_safe(out, l->server.s ? l->server.s : "?", l->server.s ? l->server.len : 1);
     buf_append(out, ", session ", 10);
-    gwsh_put_safe(out, l->session ? l->session : "?", l->session ? strlen(l->session) : 1);
+    gwsh_put_safe(out, l->session.s ? l->session.s : "?", l->session.s ? l->session.len : 1);
     snprintf(tmp, sizeof(tmp), ", heartbeat %" PRId64 " s); /help for help\n", l->heartbeat);
     buf_append(out, tmp, strlen(tmp));
 }
@@ -288,7 +211,7 @@ static void show_hello(const struct gwsh_opts *o, const struct gwsh_line *l, con
 
 struct shell {
     const struct gwsh_opts *o;
-    struct conn c;
+    struct client_conn c;
     struct pings pings;
     bool tty; /* the editor runs (stdin and stdout are a terminal) */
     struct edit e;
@@ -297,7 +220,7 @@ struct shell {
     bool stdin_eof;
     bool got_hello;
     bool quitting; /* QUIT sent: the server's close is expected */
-    int64_t quit_deadline_us;
+    int64_t quit_deadline_ns;
 };
 
 /* Something to print while the user may be typing: the line is hidden first. */
@@ -340,8 +263,8 @@ static void shell_quit(struct shell *sh)
     if (sh->quitting)
         return;
     sh->quitting = true;
-    sh->quit_deadline_us = gwsh_now_us() + (int64_t)QUIT_GRACE_MS * 1000;
-    conn_send(&sh->c, "QUIT", 4);
+    sh->quit_deadline_ns = client_now_ns() + (int64_t)QUIT_GRACE_MS * 1000000;
+    client_conn_send_line(&sh->c, "QUIT", 4);
 }
 
 /* One line the user entered. */
@@ -371,10 +294,10 @@ static void shell_line(struct shell *sh, const char *line, size_t len)
         i++;
     if (i == len)
         return; /* the server ignores blank lines: spare it them */
-    conn_send(&sh->c, line, len);
+    client_conn_send_line(&sh->c, line, len);
     if (is_quit(line, len)) {
         sh->quitting = true;
-        sh->quit_deadline_us = gwsh_now_us() + (int64_t)QUIT_GRACE_MS * 1000;
+        sh->quit_deadline_ns = client_now_ns() + (int64_t)QUIT_GRACE_MS * 1000000;
     }
 }
 
@@ -426,20 +349,20 @@ static void shell_plain_input(struct shell *sh, const char *p, size_t n, bool eo
 /* One line from the server. */
 static void shell_server_line(struct shell *sh, const char *raw, size_t len)
 {
-    struct gwsh_line l;
+    struct server_line l;
 
-    gwsh_line_parse(raw, len, &l);
-    if (!sh->got_hello && l.kind == GWSH_HELLO) {
+    server_line_parse(&l, raw, len);
+    if (!sh->got_hello && l.type == SL_HELLO) {
         sh->got_hello = true;
         show_hello(sh->o, &l, raw, len, shell_out(sh));
     } else {
-        if (l.kind == GWSH_PING && !sh->o->json) {
-            gwsh_line_release(&l);
+        if (l.type == SL_PING && !sh->o->json) {
+            server_line_release(&l);
             return; /* nothing to show: keep the line undisturbed */
         }
         show_line(sh->o, &sh->pings, &l, raw, len, shell_out(sh));
     }
-    gwsh_line_release(&l);
+    server_line_release(&l);
 }
 
 /* Sends what stdout owes the terminal; draws the line again if it was hidden. */
@@ -462,7 +385,7 @@ static int run_shell(const struct gwsh_opts *o)
 
     memset(&sh, 0, sizeof(sh));
     sh.o = o;
-    conn_init(&sh.c);
+    client_conn_init(&sh.c, NULL);
     buf_init(&sh.screen);
     buf_init(&sh.typed);
     if (gwsh_connect(&sh.c, o->addr, o->timeout_ms, err) < 0) {
@@ -483,7 +406,7 @@ static int run_shell(const struct gwsh_opts *o)
         nfds_t nfds = 0;
         int timeout = -1, rc, in_idx = -1;
 
-        if (conn_flush(&sh.c, err) < 0) {
+        if (client_conn_flush(&sh.c, err) < 0) {
             shell_note(&sh, "connection to %s lost: %s", o->addr, err);
             status = GWSH_EXIT_ERROR;
             break;
@@ -493,7 +416,7 @@ static int run_shell(const struct gwsh_opts *o)
             break;
         }
         pfd[nfds].fd = sh.c.fd;
-        pfd[nfds].events = (short)(POLLIN | (conn_want_write(&sh.c) ? POLLOUT : 0));
+        pfd[nfds].events = (short)(POLLIN | (client_conn_want_write(&sh.c) ? POLLOUT : 0));
         nfds++;
         if (!sh.stdin_eof && !sh.quitting) {
             in_idx = (int)nfds;
@@ -502,7 +425,7 @@ static int run_shell(const struct gwsh_opts *o)
             nfds++;
         }
         if (sh.quitting)
-            timeout = gwsh_ms_until(sh.quit_deadline_us);
+            timeout = gwsh_ms_until(sh.quit_deadline_ns);
         rc = gwsh_poll(pfd, nfds, timeout);
         if (rc < 0) {
             if (errno == EINTR && !gwsh_stop)
@@ -517,7 +440,7 @@ static int run_shell(const struct gwsh_opts *o)
             break; /* the server did not close in time: we do */
 
         if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            rc = conn_fill(&sh.c, err);
+            rc = client_conn_fill(&sh.c, err);
             if (rc < 0) {
                 shell_note(&sh, "connection to %s lost: %s", o->addr, err);
                 status = sh.got_hello ? GWSH_EXIT_ERROR : GWSH_EXIT_CONNECT;
@@ -525,8 +448,14 @@ static int run_shell(const struct gwsh_opts *o)
             }
             char *line;
             size_t len;
-            while (conn_line(&sh.c, &line, &len))
+            enum client_line got;
+            while ((got = client_conn_line(&sh.c, &line, &len)) == CLIENT_LINE)
                 shell_server_line(&sh, line, len);
+            if (got == CLIENT_TOO_LONG) {
+                shell_note(&sh, "%s sent a line longer than %zu bytes", o->addr, sh.c.line_max);
+                status = GWSH_EXIT_ERROR;
+                break;
+            }
             if (rc == 0) {
                 if (!sh.quitting) {
                     shell_note(&sh, "the server closed the connection");
@@ -535,7 +464,7 @@ static int run_shell(const struct gwsh_opts *o)
                 break;
             }
             if (sh.quitting) /* the server is still talking: give it time */
-                sh.quit_deadline_us = gwsh_now_us() + (int64_t)QUIT_GRACE_MS * 1000;
+                sh.quit_deadline_ns = client_now_ns() + (int64_t)QUIT_GRACE_MS * 1000000;
         }
         if (in_idx >= 0 && pfd[in_idx].revents) {
             ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
@@ -561,7 +490,7 @@ static int run_shell(const struct gwsh_opts *o)
     write_all(STDOUT_FILENO, sh.screen.data ? sh.screen.data : "", sh.screen.len);
     if (sh.tty)
         edit_stop(&sh.e);
-    conn_close(&sh.c);
+    client_conn_release(&sh.c);
     buf_release(&sh.screen);
     buf_release(&sh.typed);
     return status;
@@ -574,80 +503,71 @@ static int run_shell(const struct gwsh_opts *o)
  * 1, 0 when the connection ended first, -1 on timeout, signal or error (the
  * reason in err).
  */
-static int next_reply(struct conn *c, int timeout_ms, bool want_hello, struct gwsh_line *l,
+static int next_reply(struct client_conn *c, int timeout_ms, bool want_hello, struct server_line *l,
                       char **raw, size_t *raw_len, char err[GW_ERRLEN])
 {
-    int64_t deadline = gwsh_now_us() + (int64_t)timeout_ms * 1000;
+    int64_t deadline = client_now_ns() + (int64_t)timeout_ms * 1000000;
 
     for (;;) {
-        struct pollfd pfd;
-        int rc;
+        enum client_line got;
 
-        while (conn_line(c, raw, raw_len)) {
-            gwsh_line_parse(*raw, *raw_len, l);
+        while ((got = client_conn_line(c, raw, raw_len)) == CLIENT_LINE) {
+            server_line_parse(l, *raw, *raw_len);
             /* The greeting, or an error in its place (too_many_sessions). */
-            if (want_hello || (!gwsh_kind_is_push(l->kind) && l->kind != GWSH_HELLO))
+            if (want_hello || (!sl_type_is_push(l->type) && l->type != SL_HELLO))
                 return 1;
-            gwsh_line_release(l);
+            server_line_release(l);
         }
-        if (conn_flush(c, err) < 0)
+        if (got == CLIENT_TOO_LONG) {
+            snprintf(err, GW_ERRLEN, "the server sent a line longer than %zu bytes", c->line_max);
             return -1;
-        pfd.fd = c->fd;
-        pfd.events = (short)(POLLIN | (conn_want_write(c) ? POLLOUT : 0));
-        rc = gwsh_poll(&pfd, 1, gwsh_ms_until(deadline));
-        if (rc < 0) {
+        }
+        if (c->eof)
+            return 0;
+        if (client_conn_wait(c, deadline, gwsh_sig_wait_mask(), err) < 0) {
             if (errno == EINTR && !gwsh_stop)
                 continue;
-            snprintf(err, GW_ERRLEN, "%s", gwsh_stop ? "interrupted" : strerror(errno));
+            if (client_now_ns() >= deadline)
+                snprintf(err, GW_ERRLEN, "no reply within %d ms", timeout_ms);
             return -1;
-        }
-        if (rc == 0) {
-            snprintf(err, GW_ERRLEN, "no reply within %d ms", timeout_ms);
-            return -1;
-        }
-        if (pfd.revents & POLLOUT && conn_flush(c, err) < 0)
-            return -1;
-        if (pfd.revents & ~POLLOUT) {
-            rc = conn_fill(c, err);
-            if (rc <= 0)
-                return rc;
         }
     }
 }
 
 static int run_commands(const struct gwsh_opts *o)
 {
-    struct conn c;
+    struct client_conn c;
     struct pings pings;
-    struct gwsh_line l;
+    struct server_line l;
     struct buf out = BUF_INIT;
     char err[GW_ERRLEN], *raw;
     size_t raw_len;
     int rc, status = GWSH_EXIT_OK;
 
     memset(&pings, 0, sizeof(pings));
-    conn_init(&c);
+    client_conn_init(&c, NULL);
     if (gwsh_connect(&c, o->addr, o->timeout_ms, err) < 0) {
         gwsh_status("%s", err);
+        client_conn_release(&c);
         return gwsh_stop ? GWSH_EXIT_ERROR : GWSH_EXIT_CONNECT;
     }
     rc = next_reply(&c, o->timeout_ms, true, &l, &raw, &raw_len, err);
-    if (rc <= 0 || l.kind != GWSH_HELLO) {
+    if (rc <= 0 || l.type != SL_HELLO) {
         if (rc > 0) {
-            gwsh_line_format(&l, raw, raw_len, &out);
+            gwsh_show_line(&l, raw, raw_len, &out);
             if (out.len && out.data[out.len - 1] == '\n')
                 out.len--;
             gwsh_status("cannot open a session at %s: %s", o->addr, out.data);
-            gwsh_line_release(&l);
+            server_line_release(&l);
         } else {
             gwsh_status("cannot open a session at %s: %s", o->addr,
                         rc == 0 ? "the server closed the connection before its greeting" : err);
         }
-        conn_close(&c);
+        client_conn_release(&c);
         buf_release(&out);
         return GWSH_EXIT_CONNECT;
     }
-    gwsh_line_release(&l);
+    server_line_release(&l);
 
     for (size_t i = 0; i < o->ncmds; i++) {
         const char *cmd = o->cmds[i];
@@ -668,7 +588,7 @@ static int run_commands(const struct gwsh_opts *o)
             status = GWSH_EXIT_ERROR;
             continue;
         case LOCAL_NONE:
-            conn_send(&c, cmd, len);
+            client_conn_send_line(&c, cmd, len);
             if (!expects_reply(cmd, len))
                 continue;
             break;
@@ -685,18 +605,18 @@ static int run_commands(const struct gwsh_opts *o)
             break;
         }
         show_line(o, &pings, &l, raw, raw_len, &out);
-        if (l.kind == GWSH_ERROR || l.kind == GWSH_INVALID)
+        if (l.type == SL_ERROR || l.type == SL_INVALID)
             status = GWSH_EXIT_ERROR;
-        gwsh_line_release(&l);
+        server_line_release(&l);
     }
-    if (conn_flush(&c, err) < 0 && status == GWSH_EXIT_OK) {
+    if (client_conn_flush(&c, err) < 0 && status == GWSH_EXIT_OK) {
         gwsh_status("sending to %s: %s", o->addr, err);
         status = GWSH_EXIT_ERROR;
     }
     fwrite(out.data ? out.data : "", 1, out.len, stdout);
     if (fflush(stdout) != 0)
         status = GWSH_EXIT_ERROR;
-    conn_close(&c);
+    client_conn_release(&c);
     buf_release(&out);
     return status;
 }
@@ -704,9 +624,9 @@ static int run_commands(const struct gwsh_opts *o)
 /* ---- the command line ---- */
 
 static const char usage_text[] =
-    "usage: gwsh [--json] [host:port]                         the shell\n"
-    "       gwsh -c COMMAND [-c COMMAND]... [--json] [host:port]  commands, for scripts\n"
-    "       gwsh --sub CHANNEL [--since SEQ] [host:port]      follow a channel, JSON lines\n"
+    "usage: gwsh [--json] [host:port]                              the shell\n"
+    "       gwsh -c COMMAND [-c COMMAND]... [--json] [host:port]   commands, for scripts\n"
+    "       gwsh --sub CHANNEL [--since SEQ] [--text] [host:port]  follow a channel\n"
     "\n"
     "The live-session client of visavis (docs/protocol.md, docs/gwsh.md). The\n"
     "address defaults to $VISAVIS_TCP_ADDR, else " GWSH_DEFAULT_ADDR ".\n"
@@ -718,6 +638,9 @@ static const char usage_text[] =
     "                       ever; after a lost connection, reconnect and resume\n"
     "                       where it stopped (status on stderr; SIGINT/SIGTERM end it)\n"
     "      --since SEQ      with --sub: start after message SEQ (default: from now)\n"
+    "      --text           with --sub: a line per message for a person, with how\n"
+    "                       long after its commit it arrived:\n"
+    "                       push seq 8 \"hello #8\" 1.2 ms after commit\n"
     "  -t, --timeout SEC    to connect, and for each reply with -c (default 10)\n"
     "  -h, --help           this text\n"
     "      --version        gwsh's version\n"
@@ -742,15 +665,20 @@ static int usage_error(const char *fmt, ...)
     return GWSH_EXIT_USAGE;
 }
 
-enum { OPT_JSON = 256, OPT_SUB, OPT_SINCE, OPT_VERSION };
+enum { OPT_JSON = 256, OPT_SUB, OPT_SINCE, OPT_TEXT, OPT_VERSION };
 
 static int parse_args(int argc, char **argv, struct gwsh_opts *o, bool *done)
 {
     static const struct option longopts[] = {
-        {"command", required_argument, NULL, 'c'},   {"json", no_argument, NULL, OPT_JSON},
-        {"sub", required_argument, NULL, OPT_SUB},   {"since", required_argument, NULL, OPT_SINCE},
-        {"timeout", required_argument, NULL, 't'},   {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION}, {NULL, 0, NULL, 0},
+        {"command", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"sub", required_argument, NULL, OPT_SUB},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"text", no_argument, NULL, OPT_TEXT},
+        {NULL, 0, NULL, 0},
     };
     char host[NET_HOST_MAX], err[GW_ERRLEN];
     const char *env;
@@ -785,6 +713,9 @@ static int parse_args(int argc, char **argv, struct gwsh_opts *o, bool *done)
             o->has_since = true;
             o->since = (int64_t)v;
             break;
+        case OPT_TEXT:
+            o->text = true;
+            break;
         case 't':
             if (!text_parse_u64(optarg, 86400, &v) || v == 0)
                 return usage_error("--timeout '%s': expected whole seconds, 1 to 86400", optarg);
@@ -818,6 +749,10 @@ static int parse_args(int argc, char **argv, struct gwsh_opts *o, bool *done)
         return usage_error("--sub and -c do not go together");
     if (o->has_since && !o->sub)
         return usage_error("--since goes with --sub");
+    if (o->text && !o->sub)
+        return usage_error("--text goes with --sub");
+    if (o->text && o->json)
+        return usage_error("--text and --json do not go together");
     return GWSH_EXIT_OK;
 }
 
@@ -834,7 +769,7 @@ int main(int argc, char **argv)
         free(o.cmds);
         return rc;
     }
-    signals_init();
+    gwsh_sig_init();
     if (o.sub)
         rc = gwsh_sub_run(&o);
     else if (o.ncmds)

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""When the store cannot write: a database another connection holds
+(store_busy), a full disk or a file size limit (store_full), rows written
+behind the gateway's back. Each fails fast with its own code on every front,
+stores nothing half, and publishing resumes by itself once the cause is gone;
+a stop does not hang on a held database."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import os
+import resource
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+
+import harness
+from harness import test, check, eq
+
+# The writer waits this long for another writer's lock (STORE_WRITER_BUSY_MS),
+# once per batch: a bound for a batch's failure, with room for a slow machine.
+BUSY_BOUND = 4.0
+
+
+def held_gateway(channel):
+    """A gateway with one message in channel, and the test's own connection
+    to its database holding the write lock (BEGIN IMMEDIATE)."""
+    gw = harness.Gateway()
+    gw.publish(channel, 'before')
+    con = sqlite3.connect(gw.db, isolation_level=None, timeout=0)
+    con.execute('BEGIN IMMEDIATE')
+    return gw, con
+
+
+def stored(db, channel):
+    """Messages of channel on disk, read by a connection of the test's own."""
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return con.execute('SELECT count(*) FROM messages m JOIN channels c ON c.id = m.channel_id '
+                           'WHERE c.name = ?', (channel,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def check_busy_http(r, what):
+    harness.check_error(r, 503, 'store_busy', what)
+    eq(r.header('Retry-After'), '1', what + ': Retry-After')
+
+
+@test
+def busy_fails_fast_then_resumes():
+    """database held (BEGIN IMMEDIATE): 6 pipelined PUBs and 3 POSTs fail fast with store_busy (503 + Retry-After), nothing stored; then all pass"""
+    gw, con = held_gateway('busy')
+    try:
+        s = harness.Session(gw)
+        results = [None] * 3
+
+        def poster(i):
+            t = time.monotonic()
+            try:
+                r = gw.post('busy', {'body': 'rest %d' % i})
+            except OSError as e:  # a timeout: the check below says so
+                r = e
+            results[i] = (r, time.monotonic() - t)
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=poster, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        s.send(b''.join(b'PUB busy tcp %d\n' % i for i in range(6)))
+        replies = [s.reply(timeout=30) for _ in range(6)]
+        tcp_s = time.monotonic() - t0
+        for t in threads:
+            t.join(30)
+        for i, r in enumerate(replies):
+            harness.check_session_error(r, 'store_busy', op='pub', what='PUB %d' % i)
+        check(tcp_s < BUSY_BOUND, '6 pipelined PUBs took %.1fs to fail, want < %.0fs' % (tcp_s, BUSY_BOUND))
+        for i, res in enumerate(results):
+            check(res is not None and isinstance(res[0], harness.Resp),
+                  'POST %d got no answer: %s' % (i, res and res[0]))
+            check_busy_http(res[0], 'POST %d' % i)
+            check(res[1] < BUSY_BOUND, 'POST %d took %.1fs to fail, want < %.0fs' % (i, res[1], BUSY_BOUND))
+
+        # Reads are not blocked by a writer: the page shows only what was there.
+        eq([m['body'] for m in gw.read('busy')['messages']], ['before'], 'messages while held')
+        eq(con.execute('SELECT count(*) FROM messages').fetchone()[0], 1, 'rows on disk while held')
+    finally:
+        con.execute('ROLLBACK')
+        con.close()
+
+    # The cause is gone: both fronts publish again, no restart, seq without a gap.
+    r = s.request('PUB busy after')
+    eq(r.get('type'), 'ok', 'PUB after the lock is gone (%s)' % r)
+    eq(r['message']['seq'], 2, 'seq of the PUB after the lock is gone')
+    eq(gw.publish('busy', 'after rest')['seq'], 3, 'seq of the POST after the lock is gone')
+    s.close()
+    eq(stored(gw.db, 'busy'), 3, 'rows on disk at the end')
+
+
+@test
+def sigterm_while_held():
+    """SIGTERM while the database is held: pending PUBs and POSTs are answered, exit 0 within the 4 s grace"""
+    gw, con = held_gateway('term')
+    try:
+        s = harness.Session(gw)
+        raw = gw.raw(timeout=30)
+        # A keep-alive connection MHD already watches, so the POST below is
+        # read in the loop's next round, as the session's PUBs are.
+        raw.send(b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+        eq(raw.read_response().status, 200, 'healthz on the raw connection')
+        s.send(b'PUB term a\nPUB term b\nPUB term c\n')
+        body = b'{"body":"rest"}'
+        raw.send(b'POST /v1/channels/term/messages HTTP/1.1\r\nHost: x\r\n'
+                 b'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' % (len(body), body))
+        # A round trip on another session: the loop has read the bytes above.
+        with harness.Session(gw) as barrier:
+            eq(barrier.request('PING x').get('type'), 'pong', 'barrier PING')
+        eq(gw.stop(grace=10), 0, 'exit status')
+        check(gw.stop_seconds < 4.0, 'took %.2fs to stop with the database held (grace: 4 s)'
+              % gw.stop_seconds)
+        lines = s.until_eof(timeout=10)
+        errors = [x for x in lines if x.get('type') == 'error']
+        eq(len(errors), 3, 'answers to the 3 PUBs (%s)' % lines)
+        for e in errors:
+            harness.check_session_error(e, ('store_busy', 'shutting_down'), op='pub')
+        r = raw.read_response()
+        check(r is not None, 'no answer to the POST')
+        check(r.status == 503, 'POST during the stop: %s' % r)
+        s.close()
+        raw.close()
+    finally:
+        con.execute('ROLLBACK')
+        con.close()
+    eq(stored(gw.db, 'term'), 1, 'rows on disk: only the one from before')
+
+
+@test
+def outside_write_stale_cache():
+    """rows written behind the gateway's back (seq taken, channel removed): the next publish passes, read again from disk"""
+    gw = harness.Gateway()
+    for i in range(2):
+        gw.publish('ext', 'g%d' % i)
+    gw.publish('ext-gone', 'x')
+    con = sqlite3.connect(gw.db, isolation_level=None, timeout=5)
+    try:
+        con.executescript(
+            "BEGIN IMMEDIATE;"
+            "INSERT INTO messages(channel_id, seq, sender, body, ts, via) "
+            "  SELECT id, 3, 'tool', 'outside', 0, 'rest' FROM channels WHERE name = 'ext';"
+            "UPDATE channels SET last_seq = 3, msg_count = 3 WHERE name = 'ext';"
+            "DELETE FROM messages WHERE channel_id = (SELECT id FROM channels WHERE name = 'ext-gone');"
+            "DELETE FROM channels WHERE name = 'ext-gone';"
+            "COMMIT;")
+    finally:
+        con.close()
+    m = gw.publish('ext', 'after')
+    eq(m['seq'], 4, 'seq after the outside row')
+    eq(gw.publish('ext-gone', 'again')['seq'], 1, 'seq of the removed channel, created again')
+    eq([x['body'] for x in gw.read_all('ext')], ['g0', 'g1', 'outside', 'after'], 'ext on disk')
+    with harness.Session(gw) as s:
+        r = s.request('PUB ext tcp')
+        eq(r.get('type'), 'ok', 'PUB after the outside write (%s)' % r)
+        eq(r['message']['seq'], 5, 'PUB seq')
+
+
+def fill(path):
+    """Writes path until the file system says ENOSPC; returns the bytes written."""
+    n = 0
+    chunk = b'\0' * 65536
+    with open(path, 'wb', buffering=0) as f:
+        while True:
+            try:
+                n += f.write(chunk)
+            except OSError as e:
+                if e.errno != 28:  # ENOSPC
+                    raise
+                break
+        # Whatever is left is less than a chunk: take it byte by byte, in small steps.
+        for size in (4096, 512, 1):
+            while True:
+                try:
+                    n += f.write(b'\0' * size)
+                except OSError:
+                    break
+    return n
+
+
+def check_full_then_resumes(gw, channel, free_room):
+    r = gw.post(channel, {'body': 'x' * 60000})
+    harness.check_error(r, 507, 'store_full', 'POST on a full disk')
+    check(r.header('Retry-After') is None, 'Retry-After on store_full: %s' % r)
+    with harness.Session(gw) as s:
+        e = s.request('PUB %s %s' % (channel, 'y' * 60000))
+        harness.check_session_error(e, 'store_full', op='pub', what='PUB on a full disk')
+        eq([m['body'] for m in gw.read(channel)['messages']], ['room'], 'messages while full')
+        free_room()
+        r = s.request('PUB %s tcp after' % channel)
+        eq(r.get('type'), 'ok', 'PUB once there is room (%s)' % r)
+        eq(r['message']['seq'], 2, 'seq once there is room')
+    eq(gw.publish(channel, 'z' * 60000)['seq'], 3, 'POST once there is room')
+    gw.wait_stderr(r'writes work again')
+
+
+@test
+def full_disk():
+    """a full file system (small tmpfs filled up): 507 store_full and a store_full line; room again: both pass"""
+    mnt = tempfile.mkdtemp(prefix='visavis-it-full-')
+    p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        os.rmdir(mnt)
+        harness.skip('cannot mount a tmpfs here (%s): the file size limit test covers store_full'
+                     % p.stdout.decode(errors='replace').strip())
+    gw = None
+    try:
+        gw = harness.Gateway(db=os.path.join(mnt, 't.db'), tmpdir=tempfile.mkdtemp(prefix='visavis-it-'))
+        gw.publish('full', 'room')
+        filler = os.path.join(mnt, 'filler')
+        fill(filler)
+        check_full_then_resumes(gw, 'full', lambda: os.unlink(filler))
+        eq(gw.stop(), 0, 'exit status')
+    finally:
+        if gw is not None and gw.running:
+            gw.kill9()
+        subprocess.run(['umount', '-l', mnt])
+        os.rmdir(mnt)
+
+
+@test
+def file_size_limit():
+    """a file size limit (RLIMIT_FSIZE) reached: 507 store_full, not a SIGXFSZ death; limit raised: both pass"""
+    gw = harness.Gateway()
+    gw.publish('fsize', 'room')
+    size = max(os.path.getsize(f) for f in (gw.db, gw.db + '-wal') if os.path.exists(f))
+    pid = gw.proc.pid
+    old = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size + 16384, old[1]))
+    check_full_then_resumes(gw, 'fsize', lambda: resource.prlimit(pid, resource.RLIMIT_FSIZE, old))
+
+
+harness.main()
