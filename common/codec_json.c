@@ -55,14 +55,13 @@ static void put_str(struct buf *b, const char *s, size_t len)
     buf_grow(b, len + 2);
     PUT(b, "\"");
     while (i < len) {
+        i += text_json_plain_run(s + i, len - i);
+        if (i == len)
+            break;
         unsigned char c = (unsigned char)s[i];
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t esclen = 2;
 
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
-        }
         if (c >= 0x80) {
             size_t n = text_utf8_seq(s + i, len - i);
             if (n) {

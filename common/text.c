@@ -3,6 +3,8 @@
  */
 #include "text.h"
 
+#include <string.h>
+
 #include "model.h"
 
 size_t text_utf8_seq(const char *s, size_t len)
@@ -100,11 +102,44 @@ bool text_parse_u64(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
+/* SWAR: the 0x80 bit of each byte of v that is zero. */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t zero_bytes(uint64_t v)
+{
+    return (v - ONES) & ~v & HIGHS;
+}
+
+size_t text_json_plain_run(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        /* >= 0x80, < 0x20, '"' or '\\' anywhere in the eight: finish byte by byte */
+        if ((x & HIGHS) || zero_bytes(x & 0xe0e0e0e0e0e0e0e0ull) || zero_bytes(x ^ (ONES * '"')) ||
+            zero_bytes(x ^ (ONES * '\\')))
+            break;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            break;
+    }
+    return i;
+}
+
 size_t text_json_len(const char *s, size_t len)
 {
     size_t out = 2, i = 0;
 
     while (i < len) {
+        size_t run = text_json_plain_run(s + i, len - i);
+        out += run;
+        i += run;
+        if (i == len)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x80) {
             out += (c == '"' || c == '\\') ? 2 : 1;

@@ -6,6 +6,8 @@
  */
 #include "loop.h"
 
+#include "metrics.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@ struct loop {
     size_t nhandlers;
     struct hook *hooks;
     size_t nhooks;
+    struct metrics_hist *busy; /* per wake-up work, when measured */
 };
 
 uint64_t loop_now_ms(void)
@@ -224,6 +227,11 @@ static int run_timers(struct loop *loop)
     return wait > INT32_MAX ? INT32_MAX : (int)wait;
 }
 
+void loop_measure_busy(struct loop *loop, struct metrics_hist *h)
+{
+    loop->busy = h;
+}
+
 void loop_stop(struct loop *loop)
 {
     loop->stop = 1;
@@ -232,6 +240,7 @@ void loop_stop(struct loop *loop)
 int loop_run(struct loop *loop)
 {
     struct epoll_event events[LOOP_MAX_EVENTS];
+    uint64_t woke_us = 0;
 
     loop->stop = 0;
     while (!loop->stop) {
@@ -243,7 +252,10 @@ int loop_run(struct loop *loop)
         }
         if (loop->stop)
             break;
+        if (loop->busy && woke_us)
+            metrics_hist_observe(loop->busy, (double)(loop_now_us() - woke_us) / 1e6);
         int n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout);
+        woke_us = loop->busy ? loop_now_us() : 0;
         if (n < 0) {
             if (errno == EINTR)
                 continue;

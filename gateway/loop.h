@@ -60,6 +60,14 @@ struct loop_timer *loop_timer_add(struct loop *loop, uint64_t delay_ms, loop_tim
 /* Cancels a timer that has not run yet. NULL is a no-op. */
 void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
 
+struct metrics_hist;
+/*
+ * From now on, the time each wake-up's work takes (callbacks, timers,
+ * hooks: from epoll_wait's return to the next call) goes into h (borrowed,
+ * must outlive the loop). NULL stops it.
+ */
+void loop_measure_busy(struct loop *loop, struct metrics_hist *h);
+
 /* Dispatches until loop_stop; returns 0, or -1 if epoll_wait failed. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);

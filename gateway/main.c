@@ -12,6 +12,7 @@
 #include "front_tcp.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "net.h"
 #include "reader.h"
 #include "session.h"
@@ -243,6 +244,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     gw->core = core_new(gw->reader, gw->writer, &copts);
     if (!(gw->loop = loop_new(why)))
         return -1;
+    loop_measure_busy(gw->loop, &core_metrics(gw->core)->loop_busy_seconds);
     gw->sessions = sessions_new(gw->core, gw->loop, &sopts);
     if ((http_fd = listen_on(gw->cfg.http_addr, "http-addr", "VISAVIS_HTTP_ADDR", why)) < 0)
         return -1;

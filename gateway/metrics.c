@@ -61,6 +61,7 @@ void metrics_init(struct metrics *m)
     memset(m, 0, sizeof(*m));
     for (int t = 0; t < GW_T__COUNT; t++)
         metrics_hist_init(&m->delivery_seconds[t], metrics_seconds_bounds);
+    metrics_hist_init(&m->loop_busy_seconds, metrics_seconds_bounds);
 }
 
 static void head(struct buf *out, const char *name, const char *type, const char *help)
@@ -128,6 +129,9 @@ void metrics_render_prometheus(const struct metrics *m, const struct metrics_com
         snprintf(label, sizeof(label), "transport=\"%s\"", transport_names[t]);
         hist(out, "visavis_delivery_seconds", label, &m->delivery_seconds[t]);
     }
+    head(out, "visavis_loop_busy_seconds", "histogram",
+         "the event loop's work per wake-up: the longest any client may wait behind others");
+    hist(out, "visavis_loop_busy_seconds", NULL, &m->loop_busy_seconds);
     head(out, "visavis_commits_total", "counter", "store transactions committed");
     buf_appendf(out, "visavis_commits_total %llu\n", (unsigned long long)c->commits);
     head(out, "visavis_commit_batch_size", "histogram", "messages per committed transaction");
@@ -183,6 +187,9 @@ void metrics_visit(const struct metrics *m, const struct metrics_commits *c, met
     for (int t = 0; t < GW_T__COUNT; t++)
         delivery[t] = &m->delivery_seconds[t];
     visit_hists("delivery_seconds", transport_names, delivery, GW_T__COUNT, fn, ctx);
+    const char *no_label[] = {NULL};
+    const struct metrics_hist *busy[] = {&m->loop_busy_seconds};
+    visit_hists("loop_busy_seconds", no_label, busy, 1, fn, ctx);
     fn(ctx, "commits_total", NULL, (double)c->commits);
     const char *none[] = {NULL};
     const struct metrics_hist *batch[] = {&c->batch_size}, *commit[] = {&c->commit_seconds};

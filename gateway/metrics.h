@@ -42,6 +42,8 @@ struct metrics {
     int64_t open[GW_T__COUNT]; /* HTTP connections, waiting long-polls, sessions */
     /* accepted publish -> message handed to a reader's connection */
     struct metrics_hist delivery_seconds[GW_T__COUNT];
+    /* the loop's work per wake-up: what every client may wait behind */
+    struct metrics_hist loop_busy_seconds;
 };
 
 void metrics_init(struct metrics *m);

@@ -32,8 +32,8 @@
  * fails with GW_E_STORE_BUSY. In WAL mode only another writer holds one, so
  * a wait is someone else writing the file: worth a moment, not a stall. The
  * reader runs on a thread of its own, so its wait stalls only the reads
- * queued behind it, never the loop. Opening waits longer: nothing else waits on it, and a start should not fail
- * on a moment's contention.
+ * queued behind it, never the loop. Opening waits longer: nothing else waits on it, and a start
+ * should not fail on a moment's contention.
  */
 #define STORE_OPEN_BUSY_MS   5000
 #define STORE_WRITER_BUSY_MS 1000

@@ -83,8 +83,30 @@ class Pinger:
 
 
 def stall_bound():
-    """What a bystander's p99 may be: a few ms, more under AddressSanitizer's slowdown."""
-    return 0.050 if harness.sanitized() else 0.005
+    """What a bystander's PING p99 may be. The round trip also holds the
+    scheduling of three busy processes on this machine's cores, which the
+    gateway does not control: its own measure is loop_busy() below."""
+    return 0.080 if harness.sanitized() else 0.020
+
+
+def loop_busy(gw):
+    """The gateway's own histogram of its loop's work per wake-up (/metrics):
+    {upper bound in seconds: cumulative count}."""
+    out = {}
+    for line in gw.get('/metrics').raw.decode().splitlines():
+        m = re.match(r'visavis_loop_busy_seconds_bucket\{le="([^"]+)"\} (\d+)$', line)
+        if m:
+            out[float('inf') if m.group(1) == '+Inf' else float(m.group(1))] = int(m.group(2))
+    check(out, 'no visavis_loop_busy_seconds in /metrics')
+    return out
+
+
+def over(before, after, bound):
+    """Of the wake-ups between two loop_busy() readings: (how many, how many took over bound)."""
+    inf = float('inf')
+    total = after[inf] - before[inf]
+    within = after[bound] - before[bound]
+    return total, total - within
 
 
 @test
@@ -140,6 +162,7 @@ def pages_are_bounded_in_bytes():
                          prefix=harness.address_limit(2048))
     n, size = 1000, 60000
     seed(gw, 'huge', n, size)
+    busy0 = loop_busy(gw)
     pinger = Pinger(gw, 4)
     seen = []
     passes = 0
@@ -167,9 +190,13 @@ def pages_are_bounded_in_bytes():
                 since = nxt
             passes += 1
     p50, p99, worst = pinger.finish()
+    wakeups, slow = over(busy0, loop_busy(gw), 0.005)
     eq(seen, list(range(1, n + 1)), 'seqs read by following next_since')
-    print('# HIST of %d x %d B, %d passes: bystander PING p50 %.2f ms, p99 %.2f ms, max %.2f ms'
-          % (n, size, passes, p50 * 1e3, p99 * 1e3, worst * 1e3))
+    print('# HIST of %d x %d B, %d passes: bystander PING p50 %.2f ms, p99 %.2f ms, max %.2f ms; '
+          '%d loop wake-ups, %d over 5 ms'
+          % (n, size, passes, p50 * 1e3, p99 * 1e3, worst * 1e3, wakeups, slow))
+    check(wakeups > 0 and slow <= wakeups // 100,
+          '%d of %d loop wake-ups took over 5 ms during a 60 MB history read' % (slow, wakeups))
     check(p99 < stall_bound(), 'bystander PING p99 %.2f ms during a 60 MB history read (bound %.0f ms)'
           % (p99 * 1e3, stall_bound() * 1e3))
     conn = gw.connect()

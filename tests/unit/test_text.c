@@ -347,8 +347,39 @@ static void test_parse_u64(void)
     ok(!text_parse_u64(NULL, UINT64_MAX, &out), "parse_u64(NULL) rejected");
 }
 
+/* The plain run stops at the first byte JSON would escape, wherever it sits among the eight. */
+static void test_json_plain_run(void)
+{
+    char buf[24];
+    int bad = 0, checked = 0;
+
+    for (int c = 0; c < 256; c++) {
+        int plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+        for (size_t pos = 0; pos < sizeof(buf); pos++) {
+            memset(buf, 'a', sizeof(buf));
+            buf[pos] = (char)c;
+            size_t want = plain ? sizeof(buf) : pos;
+            for (size_t len = pos + 1; len <= sizeof(buf); len += 7) {
+                size_t w = want < len ? want : len;
+                checked++;
+                if (text_json_plain_run(buf, len) != w) {
+                    if (!bad++)
+                        diag("byte 0x%02x at %zu of %zu: run %zu, want %zu", c, pos, len,
+                             text_json_plain_run(buf, len), w);
+                }
+            }
+        }
+    }
+    ok(bad == 0, "text_json_plain_run stops at every escaped byte value and position (%d cases)",
+       checked);
+    is_uint(text_json_plain_run("", 0), 0, "empty: 0");
+    is_uint(text_json_len("a\"b\\c\n\x01\xc3\xa9\xff", 10), 2 + 1 + 2 + 1 + 2 + 1 + 2 + 6 + 2 + 6,
+            "text_json_len counts each kind of byte");
+}
+
 int main(void)
 {
+    test_json_plain_run();
     test_utf8();
     test_utf8_seq();
     test_utf8_exhaustive();
