@@ -43,7 +43,10 @@
 #define SESSION_MAX_ERRORS 10
 /* A closing or slow session gets this long to take its last lines. */
 #define SESSION_LINGER_MS  10000
-/* A session whose queue stays over the bound this long without taking a byte is a slow consumer. */
+/*
+ * A session whose queue stays over the bound this long without taking a byte
+ * is a slow consumer (unless session_options.stuck_ms says otherwise).
+ */
 #define SESSION_STUCK_MS   10000
 /* Room a reply is assumed to take besides its message or page. */
 #define REPLY_OVERHEAD     256
@@ -872,7 +875,7 @@ static void tick(struct sessions *t, uint64_t now)
         }
         if (s->state != S_OPEN)
             continue;
-        if (s->out.bytes >= t->o.max_outbuf && now - s->last_progress_ms >= SESSION_STUCK_MS) {
+        if (s->out.bytes >= t->o.max_outbuf && now - s->last_progress_ms >= t->o.stuck_ms) {
             go_slow(s);
             mark_dirty(s);
         } else if (s->nsubs == 0 && !s->rhead && now - s->last_cmd_ms >= idle) {
@@ -928,11 +931,15 @@ struct sessions *sessions_new(struct core *core, struct loop *loop,
     t->core = core;
     t->loop = loop;
     t->o = *opts;
+    if (!t->o.stuck_ms)
+        t->o.stuck_ms = SESSION_STUCK_MS;
     t->metrics = core_metrics(core);
     t->all.next = t->all.prev = &t->all;
     buf_init(&t->scratch);
     /* Timers fire within a quarter of the shortest period, at most once a second. */
     t->tick_ms = shortest * 250 < 1000 ? shortest * 250 : 1000;
+    if (t->o.stuck_ms / 4 < t->tick_ms)
+        t->tick_ms = t->o.stuck_ms / 4 ? t->o.stuck_ms / 4 : 1;
     t->next_tick_ms = now_ms() + t->tick_ms;
     snprintf(t->server, sizeof(t->server), "visavis %s", VISAVIS_VERSION);
     loop_add_hook(loop, before_sleep, t);
