@@ -859,7 +859,8 @@ static void service(struct session *s)
         session_kill(s, "connection lost");
         return;
     }
-    if ((s->state == S_CLOSING || s->state == S_SLOW) && s->out.n == 0)
+    /* A closing session sends every reply due first: the line that closes it is the last one. */
+    if (s->out.n == 0 && (s->state == S_SLOW || (s->state == S_CLOSING && !s->rhead)))
         session_kill(s, s->state == S_SLOW ? "slow consumer" : "closed by the server");
 }
 
