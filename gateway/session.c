@@ -769,25 +769,31 @@ static const struct core_sub_ops sub_ops = {
  * The slow consumer's farewell. Lines not yet started are dropped, so the
  * farewell follows at once what the peer is being sent; last_seq names, per
  * channel, the last seq it was really sent: the cursor before the first
- * dropped push of that channel, or the last one queued.
+ * dropped push of that channel, or the last one queued. A SUB not answered
+ * yet gave the peer no cursor: it is left out (a SUB again keeps its
+ * channel named once, by the subscription it replaces).
  */
 static void go_slow(struct session *s)
 {
-    size_t n = s->nsubs ? s->nsubs : 1, first = outq_head_started(&s->out) ? 1 : 0;
-    const char **names = gw_xcalloc(n, sizeof(*names));
-    int64_t *seqs = gw_xcalloc(n, sizeof(*seqs));
+    size_t n = 0, first = outq_head_started(&s->out) ? 1 : 0;
+    const char **names = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*names));
+    int64_t *seqs = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*seqs));
     char msg[160];
 
     for (size_t i = 0; i < s->nsubs; i++) {
-        names[i] = s->subs[i]->channel;
-        seqs[i] = s->subs[i]->last_seq;
+        const struct sub_slot *slot = s->subs[i];
+        if (slot->pending)
+            continue;
+        names[n] = slot->channel;
+        seqs[n] = slot->last_seq;
         for (size_t k = first; k < s->out.n; k++) {
             const struct outq_item *it = outq_at(&s->out, k);
-            if (it->sub_id == s->subs[i]->id) {
-                seqs[i] = it->prev_seq;
+            if (it->sub_id == slot->id) {
+                seqs[n] = it->prev_seq;
                 break;
             }
         }
+        n++;
     }
     log_warn("%s session %s %s: slow consumer, %zu bytes queued", gw_transport_name(s->transport),
              s->id, s->peer, s->out.bytes);
@@ -796,7 +802,7 @@ static void go_slow(struct session *s)
              "more than %zu bytes queued for this session: closing; resume with SUB <channel> "
              "<last_seq>",
              s->t->o.max_outbuf);
-    codec_line_slow_consumer(scratch(s->t), msg, names, seqs, s->nsubs);
+    codec_line_slow_consumer(scratch(s->t), msg, names, seqs, n);
     queue_scratch(s);
     free(names);
     free(seqs);
