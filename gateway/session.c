@@ -172,6 +172,10 @@ static void enqueue(struct session *s, struct wline *w, uint32_t sub_id, int64_t
 {
     uint64_t now = now_ms();
 
+    /* A slow consumer's farewell is its last line: a reply that comes due after it is dropped. */
+    if (s->state == S_SLOW)
+        return;
+
     /* Stuck is judged from when the queue last moved, or started to fill. */
     if (!s->out.bytes)
         s->last_progress_ms = now;
