@@ -26,6 +26,7 @@
 #include "tap.h"
 #include "sqlfile.h"
 #include "tmpdir.h"
+#include "stack.h"
 #include "workq.h"
 #include "writer.h"
 
@@ -42,11 +43,10 @@
 /* Every wait for the other threads has this deadline. */
 #define DEADLINE_MS 10000
 
-static char dir[64];
-static char path[128];
-static struct store *wstore, *rstore;
-static struct writer *writer;
+static struct stack st;
+static struct writer *writer; /* st's, for short */
 static struct workq *reader;
+static const char *path;
 static struct core *core;
 
 static const struct core_caller rest = {.transport = GW_T_REST, .peer = "127.0.0.1:4000"};
@@ -78,30 +78,6 @@ static int64_t wall_ms(void)
 
 /* ---- playing the loop ---- */
 
-#define WR 1u /* the writer's completions */
-#define RD 2u /* the reader's completions */
-
-/*
- * Waits up to ms for the eventfds in which, then completes those sides. The
- * completion runs whatever the poll said: an eventfd may have been read by a
- * wait below, or signalled for jobs an earlier completion already took.
- */
-static void turn(unsigned which, int ms)
-{
-    struct pollfd p[2];
-    nfds_t n = 0;
-
-    if (which & WR)
-        p[n++] = (struct pollfd){.fd = writer_fd(writer), .events = POLLIN};
-    if (which & RD)
-        p[n++] = (struct pollfd){.fd = workq_fd(reader), .events = POLLIN};
-    poll(p, n, ms);
-    if (which & WR)
-        writer_complete(writer);
-    if (which & RD)
-        workq_complete(reader);
-}
-
 /* Plays the loop (the sides in which) until pred(arg) holds; false after DEADLINE_MS. */
 static int run_until(int (*pred)(const void *), const void *arg, unsigned which)
 {
@@ -111,7 +87,7 @@ static int run_until(int (*pred)(const void *), const void *arg, unsigned which)
         int64_t left = deadline - mono_ms();
         if (left <= 0)
             return 0;
-        turn(which, left < 50 ? (int)left : 50);
+        stack_turn(&st, which, left < 50 ? (int)left : 50);
     }
     return 1;
 }
@@ -2056,31 +2032,16 @@ static void test_sub_after_shutdown(void)
 
 int main(void)
 {
-    char why[GW_ERRLEN];
-
     log_set_level(GW_LOG_ERROR);
     if (sem_init(&gate_entered, 0, 0) != 0 || sem_init(&gate_open, 0, 0) != 0 ||
         sem_init(&reads_run, 0, 0) != 0)
         bail_out("sem_init: %s", strerror(errno));
     /* Every connection opened from now on, the store's included, has test_gate(). */
     sqlite3_auto_extension((void (*)(void))gate_register);
-    tmpdir_make(dir, sizeof(dir), "core");
-    snprintf(path, sizeof(path), "%s/core.db", dir);
-    if (store_open(&wstore, path, STORE_WRITER, false, why) != GW_OK ||
-        store_open(&rstore, path, STORE_READER, false, why) != GW_OK) {
-        store_close(wstore);
-        tmpdir_remove(dir);
-        bail_out("store_open: %s", why);
-    }
-    writer = writer_new(wstore, why);
-    reader = writer ? workq_new("test-reader", test_reader_run, rstore, 64, why) : NULL;
-    if (!reader) {
-        writer_free(writer);
-        store_close(rstore);
-        store_close(wstore);
-        tmpdir_remove(dir);
-        bail_out("starting the threads: %s", why);
-    }
+    stack_open(&st, "core", test_reader_run);
+    writer = st.writer;
+    reader = st.reader;
+    path = st.path;
     struct core_options o = {.max_body = MAX_BODY, .page_bytes = GW_PAGE_BYTES_DEFAULT};
     core = core_new(reader, writer, &o);
 
@@ -2111,19 +2072,12 @@ int main(void)
     test_shutdown();
     test_sub_after_shutdown();
 
-    writer_stop(writer);
-    writer_complete(writer);
-    workq_stop(reader);
-    workq_complete(reader);
+    stack_drain(&st);
     core_free(core);
-    writer_free(writer);
-    workq_free(reader);
-    store_close(rstore);
-    store_close(wstore);
+    stack_close(&st);
     sqlite3_reset_auto_extension();
     sem_destroy(&gate_entered);
     sem_destroy(&gate_open);
     sem_destroy(&reads_run);
-    tmpdir_remove(dir);
     return done_testing();
 }
