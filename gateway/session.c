@@ -1035,9 +1035,12 @@ void session_sent(struct session *s, size_t bytes)
     outq_consume(&s->out, bytes);
     s->t->metrics->bytes_out[s->transport] += bytes;
     s->last_progress_ms = now_ms();
-    /* Room again: input held back for the bound may go on. */
-    if (s->input_paused)
-        mark_dirty(s);
+    /*
+     * Room again, and the front sent it on its own: the next pass must look
+     * at the session, for input held back for the bound, a replay waiting
+     * for room, or a closing session whose last line is now out.
+     */
+    mark_dirty(s);
 }
 
 void session_received(struct session *s, size_t bytes)
