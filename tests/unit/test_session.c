@@ -242,6 +242,21 @@ static void peer_read(struct peer *p, size_t n)
         session_abort(p->s, "connection lost");
 }
 
+/*
+ * A peer that had stopped reading takes everything after the tier's pass has
+ * looked at the session (so the pass cannot be what sends it); then two
+ * passes: the session is ended in the first and closed in the second.
+ * Returns whether it was closed then, without waiting for a timer.
+ */
+static int peer_read_last(struct peer *p)
+{
+    pass(p->e);
+    peer_read(p, SIZE_MAX);
+    pass(p->e);
+    pass(p->e);
+    return p->closes > 0;
+}
+
 static void peer_resume(void *io)
 {
     struct peer *p = io;
@@ -886,6 +901,36 @@ static void test_replay_paced(void)
     env_close(&e);
 }
 
+/*
+ * A replay whose messages are each bigger than the room a session keeps for
+ * replay: after each page the queue is full, and the replay must go on when
+ * the peer has emptied it, with nothing else happening on the session.
+ */
+static void test_replay_big_messages(void)
+{
+    struct env e;
+    struct peer p;
+    struct session_options o = default_options();
+
+    o.max_outbuf = 8 * 1024;
+    env_open(&e, &o);
+    ok(publish_n(&e, "bigrep", 6, 3000), "big replay: 6 messages of 3 KB, each over the room");
+    peer_open(&p, &e);
+    say(&p, "SUB bigrep 0");
+    int64_t deadline = mono_ms() + DEADLINE_MS;
+    while (p.nlines < 2 + 6 && mono_ms() < deadline) {
+        p.allow = 0; /* the socket is full while the tier's pass runs */
+        turn(&e, WR | RD, 5);
+        pass(&e);
+        peer_read(&p, SIZE_MAX); /* then it turns writable: the peer takes it all */
+    }
+    is_str(pushes(&p, "bigrep"), range_str(1, 6), "big replay: 1..6, each once, as room is made");
+    session_abort(p.s, "test over");
+    pass(&e);
+    peer_release(&p);
+    env_close(&e);
+}
+
 /* Messages the store lacks are said in their place with gap events. */
 static void test_gaps(void)
 {
@@ -981,8 +1026,7 @@ static void test_output_bound(void)
     ok(slow_after >= 1000, "bound: not before the stuck time (%lld ms after the last byte taken)",
        (long long)slow_after);
     int nlines = p.nlines;
-    peer_read(&p, SIZE_MAX);
-    ok(play(&e, closed, &p), "bound: the peer reads: closed after the farewell");
+    ok(peer_read_last(&p), "bound: the peer reads: closed at once after the farewell");
     json_t *last = p.nlines ? p.lines[p.nlines - 1] : NULL;
     ok(last && str_is(last, "code", "slow_consumer"),
        "bound: the last line is the slow_consumer farewell");
@@ -1041,8 +1085,7 @@ static void test_slow_consumer(void)
     /* Pushes past the bound: the farewell. */
     ok(publish_n(&e, "sa", 30, 300), "slow: 30 more on sa, far past the bound");
     ok(q->n == 2 && outq_head_started(q), "slow: the half-sent line and the farewell are left");
-    peer_read(&p, SIZE_MAX);
-    ok(play(&e, closed, &p), "slow: closed once the farewell is out");
+    ok(peer_read_last(&p), "slow: closed as soon as the farewell is out");
     is_int(p.bad_lines, 0, "slow: the half-sent line was finished: every line whole");
     is_str(shape(&p, 0), "hello ok/sub ok/sub message/sa message/sb error/slow_consumer",
            "slow: the lines sent, then the farewell, nothing in between dropped lines");
@@ -1086,9 +1129,7 @@ static void test_slow_consumer_pending_sub(void)
     int64_t deadline = mono_ms() + DEADLINE_MS;
     while (published < target && mono_ms() < deadline)
         turn(&e, WR, 20);
-    peer_read(&p, SIZE_MAX);
-    peer_read(&q, SIZE_MAX);
-    ok(play(&e, closed, &p) && play(&e, closed, &q), "pending: slow consumers, closed");
+    ok(peer_read_last(&p) && peer_read_last(&q), "pending: slow consumers, closed");
     const char *rp = p.nlines ? p.raw[p.nlines - 1] : "", *rq = q.nlines ? q.raw[q.nlines - 1] : "";
     ok(strstr(rp, "slow_consumer") && strstr(rq, "slow_consumer"),
        "pending: both got the farewell");
@@ -1127,8 +1168,7 @@ static void test_slow_consumer_reply_due(void)
     int64_t deadline = mono_ms() + DEADLINE_MS;
     while ((published < target || core_pending(core)) && mono_ms() < deadline)
         turn(&e, WR | RD, 20);
-    peer_read(&p, SIZE_MAX);
-    ok(play(&e, closed, &p), "reply due: closed as a slow consumer");
+    ok(peer_read_last(&p), "reply due: closed as a slow consumer");
     const json_t *last = p.nlines ? p.lines[p.nlines - 1] : NULL;
     ok(last && str_is(last, "code", "slow_consumer"),
        "reply due: the farewell is the last line (%s)", shape(&p, 0));
@@ -1161,8 +1201,17 @@ static void test_half_close(void)
     say_end(&q);
     ok(play(&e, closed, &q), "half-close: a subscribed session closes too");
     is_str(shape(&q, 0), "hello ok/sub bye/end of input", "half-close: bye after the SUB reply");
+    /* QUIT to a peer that reads its bye only later: closed once it has. */
+    struct peer r;
+    peer_open(&r, &e);
+    pass(&e);
+    r.allow = 0;
+    say(&r, "QUIT");
+    ok(peer_read_last(&r), "QUIT read late: closed as soon as bye is out");
+    is_str(shape(&r, 0), "hello bye/quit", "QUIT read late: the bye");
     peer_release(&p);
     peer_release(&q);
+    peer_release(&r);
     env_close(&e);
 }
 
@@ -1302,6 +1351,7 @@ int main(void)
     test_hist_bytes();
     test_sub_replay_live();
     test_replay_paced();
+    test_replay_big_messages();
     test_gaps();
     test_output_bound();
     test_slow_consumer();
