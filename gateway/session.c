@@ -435,8 +435,6 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
     slot->s = s;
     slot->id = ++s->next_sub_id ? s->next_sub_id : ++s->next_sub_id; /* never 0 */
     slot->pending = true;
-    memcpy(slot->channel, cmd->channel, cmd->channel_len);
-    slot->channel[cmd->channel_len] = '\0';
     err = core_subscribe(s->t->core, &caller, cmd->channel, cmd->channel_len, cmd->has_since,
                          cmd->since, &sub_ops, slot,
                          s->out.bytes < low_water ? low_water - s->out.bytes : 1, &slot->sub, why);
@@ -444,6 +442,9 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
         free(slot);
         return err;
     }
+    /* core_subscribe took the name: it fits (ready comes later, from the loop). */
+    memcpy(slot->channel, cmd->channel, cmd->channel_len);
+    slot->channel[cmd->channel_len] = '\0';
     /* Answered when the subscription is set up (sub_ready); the old one, if any, goes then. */
     slot->reply = reply_new(s, cmd, REPLY_OVERHEAD);
     slot->reply->slot = slot;
