@@ -658,6 +658,12 @@ static void test_pub_window(void)
     env_close(&e);
 }
 
+/* 130 bytes: twice the longest channel name, and a bit. */
+#define LONG_NAME                                                                                  \
+    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" \
+    "cc"                                                                                           \
+    "cccccccccccccccccccccccccccccccccccc"
+
 /* Each error is rendered once, in its command's place, with the command's op and tag. */
 static void test_errors(void)
 {
@@ -683,6 +689,15 @@ static void test_errors(void)
         {"{\"op\":\"hist\",\"channel\":\"errs\",\"since\":99,\"tag\":\"h3\"}", "invalid_cursor",
          "hist", "h3"},
         {"PUB a/b x", "invalid_channel", "pub", NULL},
+        /* Channel names over 64 bytes, on every command that takes one. */
+        {"SUB " LONG_NAME, "invalid_channel", "sub", NULL},
+        {"{\"op\":\"sub\",\"channel\":\"" LONG_NAME LONG_NAME "\",\"since\":0}", "invalid_channel",
+         "sub", NULL},
+        {"UNSUB " LONG_NAME, "not_subscribed", "unsub", NULL},
+        {"HIST " LONG_NAME, "invalid_channel", "hist", NULL},
+        {"PUB " LONG_NAME " x", "invalid_channel", "pub", NULL},
+        /* A tag over 128 bytes is not echoed: it is the error. */
+        {"{\"op\":\"ping\",\"tag\":\"" LONG_NAME "\"}", "invalid_field", NULL, NULL},
         {"{\"op\":\"pub\",\"channel\":\"errs\",\"body\":\"x\",\"sender\":\"\",\"tag\":\"p4\"}",
          "invalid_field", "pub", "p4"},
         {"PING \xff", "invalid_utf8", NULL, NULL},
