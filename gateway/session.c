@@ -43,7 +43,10 @@
 #define SESSION_MAX_ERRORS 10
 /* A closing or slow session gets this long to take its last lines. */
 #define SESSION_LINGER_MS  10000
-/* A session whose queue stays over the bound this long without taking a byte is a slow consumer. */
+/*
+ * A session whose queue stays over the bound this long without taking a byte
+ * is a slow consumer (unless session_options.stuck_ms says otherwise).
+ */
 #define SESSION_STUCK_MS   10000
 /* Room a reply is assumed to take besides its message or page. */
 #define REPLY_OVERHEAD     256
@@ -174,6 +177,10 @@ static struct wline *scratch_line(struct sessions *t)
 static void enqueue(struct session *s, struct wline *w, uint32_t sub_id, int64_t prev_seq)
 {
     uint64_t now = now_ms();
+
+    /* A slow consumer's farewell is its last line: a reply that comes due after it is dropped. */
+    if (s->state == S_SLOW)
+        return;
 
     /* Stuck is judged from when the queue last moved, or started to fill. */
     if (!s->out.bytes)
@@ -434,8 +441,6 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
     slot->s = s;
     slot->id = ++s->next_sub_id ? s->next_sub_id : ++s->next_sub_id; /* never 0 */
     slot->pending = true;
-    memcpy(slot->channel, cmd->channel, cmd->channel_len);
-    slot->channel[cmd->channel_len] = '\0';
     err = core_subscribe(s->t->core, &caller, cmd->channel, cmd->channel_len, cmd->has_since,
                          cmd->since, &sub_ops, slot,
                          s->out.bytes < low_water ? low_water - s->out.bytes : 1, &slot->sub, why);
@@ -443,6 +448,9 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
         free(slot);
         return err;
     }
+    /* core_subscribe took the name: it fits (ready comes later, from the loop). */
+    memcpy(slot->channel, cmd->channel, cmd->channel_len);
+    slot->channel[cmd->channel_len] = '\0';
     /* Answered when the subscription is set up (sub_ready); the old one, if any, goes then. */
     slot->reply = reply_new(s, cmd, REPLY_OVERHEAD);
     slot->reply->slot = slot;
@@ -772,25 +780,31 @@ static const struct core_sub_ops sub_ops = {
  * The slow consumer's farewell. Lines not yet started are dropped, so the
  * farewell follows at once what the peer is being sent; last_seq names, per
  * channel, the last seq it was really sent: the cursor before the first
- * dropped push of that channel, or the last one queued.
+ * dropped push of that channel, or the last one queued. A SUB not answered
+ * yet gave the peer no cursor: it is left out (a SUB again keeps its
+ * channel named once, by the subscription it replaces).
  */
 static void go_slow(struct session *s)
 {
-    size_t n = s->nsubs ? s->nsubs : 1, first = outq_head_started(&s->out) ? 1 : 0;
-    const char **names = gw_xcalloc(n, sizeof(*names));
-    int64_t *seqs = gw_xcalloc(n, sizeof(*seqs));
+    size_t n = 0, first = outq_head_started(&s->out) ? 1 : 0;
+    const char **names = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*names));
+    int64_t *seqs = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*seqs));
     char msg[160];
 
     for (size_t i = 0; i < s->nsubs; i++) {
-        names[i] = s->subs[i]->channel;
-        seqs[i] = s->subs[i]->last_seq;
+        const struct sub_slot *slot = s->subs[i];
+        if (slot->pending)
+            continue;
+        names[n] = slot->channel;
+        seqs[n] = slot->last_seq;
         for (size_t k = first; k < s->out.n; k++) {
             const struct outq_item *it = outq_at(&s->out, k);
-            if (it->sub_id == s->subs[i]->id) {
-                seqs[i] = it->prev_seq;
+            if (it->sub_id == slot->id) {
+                seqs[n] = it->prev_seq;
                 break;
             }
         }
+        n++;
     }
     log_warn("%s session %s %s: slow consumer, %zu bytes queued", gw_transport_name(s->transport),
              s->id, s->peer, s->out.bytes);
@@ -799,7 +813,7 @@ static void go_slow(struct session *s)
              "more than %zu bytes queued for this session: closing; resume with SUB <channel> "
              "<last_seq>",
              s->t->o.max_outbuf);
-    codec_line_slow_consumer(scratch(s->t), msg, names, seqs, s->nsubs);
+    codec_line_slow_consumer(scratch(s->t), msg, names, seqs, n);
     queue_scratch(s);
     free(names);
     free(seqs);
@@ -866,7 +880,8 @@ static void service(struct session *s)
         session_kill(s, "connection lost");
         return;
     }
-    if ((s->state == S_CLOSING || s->state == S_SLOW) && s->out.n == 0)
+    /* A closing session sends every reply due first: the line that closes it is the last one. */
+    if (s->out.n == 0 && (s->state == S_SLOW || (s->state == S_CLOSING && !s->rhead)))
         session_kill(s, s->state == S_SLOW ? "slow consumer" : "closed by the server");
 }
 
@@ -882,7 +897,7 @@ static void tick(struct sessions *t, uint64_t now)
         }
         if (s->state != S_OPEN)
             continue;
-        if (s->out.bytes >= t->o.max_outbuf && now - s->last_progress_ms >= SESSION_STUCK_MS) {
+        if (s->out.bytes >= t->o.max_outbuf && now - s->last_progress_ms >= t->o.stuck_ms) {
             go_slow(s);
             mark_dirty(s);
         } else if (s->nsubs == 0 && !s->rhead && now - s->last_cmd_ms >= idle) {
@@ -938,11 +953,15 @@ struct sessions *sessions_new(struct core *core, struct loop *loop,
     t->core = core;
     t->loop = loop;
     t->o = *opts;
+    if (!t->o.stuck_ms)
+        t->o.stuck_ms = SESSION_STUCK_MS;
     t->metrics = core_metrics(core);
     t->all.next = t->all.prev = &t->all;
     buf_init(&t->scratch);
     /* Timers fire within a quarter of the shortest period, at most once a second. */
     t->tick_ms = shortest * 250 < 1000 ? shortest * 250 : 1000;
+    if (t->o.stuck_ms / 4 < t->tick_ms)
+        t->tick_ms = t->o.stuck_ms / 4 ? t->o.stuck_ms / 4 : 1;
     t->next_tick_ms = now_ms() + t->tick_ms;
     snprintf(t->server, sizeof(t->server), "visavis %s", VISAVIS_VERSION);
     loop_add_hook(loop, before_sleep, t);
@@ -1027,8 +1046,13 @@ void session_sent(struct session *s, size_t bytes)
     outq_consume(&s->out, bytes);
     s->t->metrics->bytes_out[s->transport] += bytes;
     s->last_progress_ms = now_ms();
-    /* Room again: input held back for the bound, or a replay, may go on. */
-    if (s->input_paused || (s->wants_room && s->out.bytes < s->t->o.max_outbuf / 4))
+    /*
+     * The front may send on its own (EPOLLOUT): the next pass must look at
+     * the session when that matters, for input held back for the bound, a
+     * replay waiting for room, or a closing session whose last line is out.
+     */
+    if (s->input_paused || (s->wants_room && s->out.bytes < s->t->o.max_outbuf / 4) ||
+        (s->state != S_OPEN && s->out.n == 0))
         mark_dirty(s);
 }
 

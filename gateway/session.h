@@ -36,6 +36,12 @@ struct session_options {
     size_t max_outbuf;     /* bytes queued to one session */
     unsigned max_subs;     /* subscriptions per session */
     size_t page_bytes;     /* a HIST page's bound, reserved while one is read */
+    /*
+     * Milliseconds a session may stay over max_outbuf without taking a byte
+     * before it is a slow consumer; 0 for the default, 10 s. A setting for
+     * the tier's tests, which have no 10 s to wait.
+     */
+    unsigned stuck_ms;
 };
 
 /*

@@ -1,74 +1,72 @@
 /*
  * test_core.c - gateway/core.h over a real store (a SQLite file in a
- * temporary directory) and a real writer thread.
+ * temporary directory), a real writer thread and a real reader thread.
  *
- * The test plays the loop: it waits on writer_fd() with poll() and calls
- * writer_complete(), which runs the publish callbacks on this thread. A
- * recording callback copies what it is handed into a slot per publish.
+ * The test plays the loop: it polls writer_fd() and workq_fd() and calls
+ * writer_complete() and workq_complete(), which run the callbacks on this
+ * thread. Some tests complete one side only, or wait for a side's eventfd
+ * without completing it, to put commits and reads in the order they need.
+ * Recording callbacks copy what they are handed.
+ *
+ * This test includes sqlite3.h: it changes the store behind the gateway's
+ * back (rows deleted or inserted by another connection, a table renamed),
+ * and it gives every connection the process opens (sqlite3_auto_extension)
+ * a SQL function test_gate() that a trigger calls: it holds the writer
+ * inside a transaction until the test lets it go, the signal that orders the
+ * "same batch" case without a sleep.
  */
 #include "core.h"
 
 #include "gw.h"
 #include "log.h"
+#include "metrics.h"
 #include "model.h"
+#include "reader.h"
 #include "store.h"
 #include "tap.h"
+#include "sqlfile.h"
+#include "tmpdir.h"
+#include "stack.h"
+#include "workq.h"
 #include "writer.h"
 
-#include <dirent.h>
+#include <errno.h>
 #include <poll.h>
-#include <sqlite3.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_BODY 1024
+#define MAX_BODY    1024
+/* Every wait for the other threads has this deadline. */
+#define DEADLINE_MS 10000
 
-static char dir[64];
-static char path[128];
-static struct store *wstore, *rstore;
-static struct writer *writer;
+static struct stack st;
+static struct writer *writer; /* st's, for short */
+static struct workq *reader;
+static const char *path;
 static struct core *core;
 
-/* What one publish's callback saw. */
-struct slot {
-    int calls;
-    int order; /* 1 + how many callbacks ran before this one's first */
-    enum gw_err err;
-    char why[GW_ERRLEN];
-    struct gw_msg msg; /* deep copy */
-};
+static const struct core_caller rest = {.transport = GW_T_REST, .peer = "127.0.0.1:4000"};
+static const struct core_caller tcp = {.transport = GW_T_TCP, .peer = "127.0.0.1:4001"};
 
-static int completed; /* callbacks run so far */
-
-static void record(void *ctx, enum gw_err err, const char *why, const struct gw_msg *msg)
-{
-    struct slot *s = ctx;
-
-    if (s->calls++ == 0) {
-        s->order = ++completed;
-        s->err = err;
-        snprintf(s->why, sizeof(s->why), "%s", why ? why : "");
-        s->msg = *msg;
-        s->msg.sender = msg->sender ? gw_xmemdup(msg->sender, msg->sender_len) : NULL;
-        s->msg.body = msg->body ? gw_xmemdup(msg->body, msg->body_len) : NULL;
-    } else {
-        completed++;
-    }
-}
-
-static void slot_release(struct slot *s)
-{
-    gw_msg_release(&s->msg);
-}
+static int completed;       /* answers (publish, read, ready) run so far */
+static int early_callbacks; /* answers that ran before the call that asked for them returned */
 
 static int64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static int64_t wall_ms(void)
@@ -78,36 +76,157 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Plays the loop until `completed` reaches target or timeout_ms pass: waits
- * for the eventfd, then lets writer_complete run the callbacks. Returns
- * whether target was reached.
- */
-static int settle(int target, int timeout_ms)
-{
-    int64_t deadline = mono_ms() + timeout_ms;
+/* ---- playing the loop ---- */
 
-    while (completed < target) {
+/* Plays the loop (the sides in which) until pred(arg) holds; false after DEADLINE_MS. */
+static int run_until(int (*pred)(const void *), const void *arg, unsigned which)
+{
+    int64_t deadline = mono_ms() + DEADLINE_MS;
+
+    while (!pred(arg)) {
         int64_t left = deadline - mono_ms();
         if (left <= 0)
-            break;
-        struct pollfd p = {.fd = writer_fd(writer), .events = POLLIN};
-        int rc = poll(&p, 1, left < 50 ? (int)left : 50);
-        if (rc > 0 && (p.revents & POLLIN))
-            writer_complete(writer);
+            return 0;
+        stack_turn(&st, which, left < 50 ? (int)left : 50);
     }
-    return completed >= target;
+    return 1;
 }
 
-/* Runs the loop for ms milliseconds, completing whatever turns up. */
-static void idle(int ms)
+static int reached(const void *target)
 {
-    int64_t deadline = mono_ms() + ms;
-    while (mono_ms() < deadline) {
-        struct pollfd p = {.fd = writer_fd(writer), .events = POLLIN};
-        if (poll(&p, 1, 20) > 0)
-            writer_complete(writer);
+    return completed >= *(const int *)target;
+}
+
+/* Plays the loop until `completed` reaches target. */
+static int settle(int target)
+{
+    return run_until(reached, &target, WR | RD);
+}
+
+static int reads_idle(const void *arg)
+{
+    (void)arg;
+    return workq_pending(reader) == 0;
+}
+
+static int writes_idle(const void *arg)
+{
+    (void)arg;
+    return writer_pending(writer) == 0;
+}
+
+static int all_idle(const void *arg)
+{
+    (void)arg;
+    return core_pending(core) == 0;
+}
+
+/*
+ * The reader's workq runs this around reader_run: each read run on the
+ * reader thread posts reads_run before it is handed back to the loop, the
+ * signal that a read is done but not yet answered. Posted before the job
+ * reaches the done list, so once nothing is pending every post has been
+ * made and drain_reads_run() leaves the count exact.
+ */
+static sem_t reads_run;
+
+static void test_reader_run(void *arg, struct workq_job **jobs, size_t n)
+{
+    reader_run(arg, jobs, n);
+    for (size_t i = 0; i < n; i++)
+        sem_post(&reads_run);
+}
+
+static int sem_wait_ms(sem_t *sem, int ms);
+
+static void drain_reads_run(void)
+{
+    if (workq_pending(reader) != 0)
+        bail_out("drain_reads_run with reads under way");
+    while (sem_trywait(&reads_run) == 0)
+        ;
+}
+
+/* Waits until k more reads have run on the reader thread, completing nothing. */
+static int wait_reads_run(int k)
+{
+    for (int i = 0; i < k; i++) {
+        if (!sem_wait_ms(&reads_run, DEADLINE_MS))
+            return 0;
     }
+    return 1;
+}
+
+/*
+ * Waits until the store file holds seq of channel (committed), completing
+ * nothing: the writer's eventfd is the wake-up, the file is the truth (a
+ * readable eventfd may be left over from jobs already completed).
+ */
+static int wait_stored(const char *channel, int64_t seq)
+{
+    char sql[160];
+    int64_t deadline = mono_ms() + DEADLINE_MS;
+
+    snprintf(sql, sizeof(sql), "SELECT last_seq FROM channels WHERE name = '%s'", channel);
+    while (sql_int(path, sql) < seq) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = writer_fd(writer), .events = POLLIN};
+        if (poll(&p, 1, left < 50 ? (int)left : 50) > 0) {
+            uint64_t count;
+            /* Taken here, so the next poll waits for the next commit; turn() completes anyway. */
+            ssize_t rd = read(writer_fd(writer), &count, sizeof(count));
+            (void)rd;
+        }
+    }
+    return 1;
+}
+
+/*
+ * Counts an answer (publish, read) and, on its first call, records its order
+ * and outcome; false on a repeated call, which the tests count as a bug.
+ */
+static bool first_answer(int *calls, int *order, enum gw_err *err_out, char why_out[GW_ERRLEN],
+                         enum gw_err err, const char *why)
+{
+    completed++;
+    if ((*calls)++)
+        return false;
+    *order = completed;
+    *err_out = err;
+    snprintf(why_out, GW_ERRLEN, "%s", why ? why : "");
+    return true;
+}
+
+/* ---- publishing ---- */
+
+/* What one publish's callback saw. */
+struct slot {
+    int calls;
+    int order; /* the value of `completed` its first call made */
+    enum gw_err err;
+    char why[GW_ERRLEN];
+    struct gw_msg msg; /* deep copy */
+};
+
+static void record(void *ctx, enum gw_err err, const char *why, const struct gw_msg *msg)
+{
+    struct slot *s = ctx;
+
+    if (first_answer(&s->calls, &s->order, &s->err, s->why, err, why))
+        gw_msg_copy(&s->msg, msg);
+}
+
+static void slot_release(struct slot *s)
+{
+    gw_msg_release(&s->msg);
+}
+
+static void release_slots(struct slot *slots, int n)
+{
+    for (int i = 0; i < n; i++)
+        slot_release(&slots[i]);
 }
 
 static struct core_publish_req req_of(const char *channel, size_t channel_len, const char *sender,
@@ -121,38 +240,195 @@ static struct core_publish_req req_of(const char *channel, size_t channel_len, c
     r.sender_len = sender_len;
     r.body = body;
     r.body_len = body_len;
-    r.via = GW_T_REST;
     return r;
 }
 
-static void remove_dir(void)
+static enum gw_err publish(const struct core_caller *caller, const struct core_publish_req *req,
+                           struct slot *s, char why[GW_ERRLEN])
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
+    memset(s, 0, sizeof(*s));
+    enum gw_err err = core_publish(core, caller, req, record, s, why);
+    if (s->calls)
+        early_callbacks++;
+    return err;
+}
 
-    if (!d)
+/* ---- reading ---- */
+
+struct page_rec {
+    int calls, order;
+    enum gw_err err;
+    char why[GW_ERRLEN];
+    int has_page;
+    struct gw_page page; /* deep copy */
+};
+
+static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw_page *p)
+{
+    struct page_rec *r = ctx;
+
+    if (!first_answer(&r->calls, &r->order, &r->err, r->why, err, why) || !p)
         return;
-    while ((e = readdir(d)) != NULL) {
-        char p[512];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
+    r->has_page = 1;
+    r->page = *p;
+    r->page.msgs = p->n ? gw_xcalloc(p->n, sizeof(*p->msgs)) : NULL;
+    for (size_t i = 0; i < p->n; i++)
+        gw_msg_copy(&r->page.msgs[i], &p->msgs[i]);
+    r->page.gaps = p->ngaps ? gw_xcalloc(p->ngaps, sizeof(*p->gaps)) : NULL;
+    if (p->ngaps)
+        memcpy(r->page.gaps, p->gaps, p->ngaps * sizeof(*p->gaps));
+}
+
+static void page_rec_release(struct page_rec *r)
+{
+    gw_page_release(&r->page);
+}
+
+/* core_history on c, played to its answer when accepted. */
+static enum gw_err history(struct core *c, const char *channel, size_t len, uint64_t since,
+                           uint64_t limit, struct page_rec *r, char why[GW_ERRLEN])
+{
+    int target = completed + 1;
+
+    memset(r, 0, sizeof(*r));
+    why[0] = '\0';
+    enum gw_err err = core_history(c, &rest, channel, len, since, limit, on_page, r, why);
+    if (r->calls)
+        early_callbacks++;
+    if (err == GW_OK && !settle(target))
+        diag("history of %.*s: no answer within %d ms", (int)len, channel, DEADLINE_MS);
+    return err;
+}
+
+struct msg_rec {
+    int calls, order;
+    enum gw_err err;
+    char why[GW_ERRLEN];
+    struct gw_msg msg;
+};
+
+static void on_message(void *ctx, enum gw_err err, const char *why, const struct gw_msg *m)
+{
+    struct msg_rec *r = ctx;
+
+    if (first_answer(&r->calls, &r->order, &r->err, r->why, err, why) && m)
+        gw_msg_copy(&r->msg, m);
+}
+
+static enum gw_err message(uint64_t id, struct msg_rec *r, char why[GW_ERRLEN])
+{
+    int target = completed + 1;
+
+    memset(r, 0, sizeof(*r));
+    why[0] = '\0';
+    enum gw_err err = core_message(core, &rest, id, on_message, r, why);
+    if (r->calls)
+        early_callbacks++;
+    if (err == GW_OK)
+        settle(target);
+    return err;
+}
+
+struct chans_rec {
+    int calls, order;
+    enum gw_err err;
+    char why[GW_ERRLEN];
+    struct gw_channel_info *chans;
+    size_t n;
+};
+
+static void on_channels(void *ctx, enum gw_err err, const char *why,
+                        const struct gw_channel_info *chans, size_t n)
+{
+    struct chans_rec *r = ctx;
+
+    if (!first_answer(&r->calls, &r->order, &r->err, r->why, err, why))
+        return;
+    r->n = n;
+    r->chans = n ? gw_xcalloc(n, sizeof(*chans)) : NULL;
+    if (n)
+        memcpy(r->chans, chans, n * sizeof(*chans));
+}
+
+static enum gw_err channels(struct chans_rec *r)
+{
+    char why[GW_ERRLEN];
+    int target = completed + 1;
+
+    memset(r, 0, sizeof(*r));
+    enum gw_err err = core_channels(core, &rest, on_channels, r, why);
+    if (r->calls)
+        early_callbacks++;
+    if (err == GW_OK)
+        settle(target);
+    return err;
 }
 
 static size_t channel_count(void)
 {
-    struct gw_channel_info *chans = NULL;
-    size_t n = 0;
-    char why[GW_ERRLEN];
-    if (core_channels(core, &chans, &n, why) != GW_OK)
-        return (size_t)-1;
-    free(chans);
+    struct chans_rec r;
+    size_t n = channels(&r) == GW_OK && r.err == GW_OK ? r.n : (size_t)-1;
+    free(r.chans);
     return n;
 }
+
+/* The bytes of JSON of the k messages of channel after seq from, as a page would count them. */
+static size_t wire_of(const char *channel, uint64_t from, unsigned k)
+{
+    struct page_rec r;
+    char why[GW_ERRLEN];
+    size_t sum = 0;
+
+    if (history(core, channel, strlen(channel), from, k, &r, why) != GW_OK || r.err != GW_OK ||
+        r.page.n != k)
+        bail_out("wire_of(%s, %llu, %u): %s", channel, (unsigned long long)from, k, r.why);
+    for (size_t i = 0; i < r.page.n; i++)
+        sum += gw_msg_wire_len(&r.page.msgs[i]);
+    page_rec_release(&r);
+    return sum;
+}
+
+/* ---- the store behind the gateway's back ---- */
+
+/*
+ * test_gate(): posts gate_entered, then waits for gate_open (with a
+ * deadline, so that a failing test cannot hang the writer for ever).
+ */
+static sem_t gate_entered, gate_open;
+
+static int sem_wait_ms(sem_t *sem, int ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    int rc;
+    while ((rc = sem_timedwait(sem, &dl)) < 0 && errno == EINTR)
+        ;
+    return rc == 0;
+}
+
+static void gate_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sem_post(&gate_entered);
+    sem_wait_ms(&gate_open, DEADLINE_MS);
+    sqlite3_result_int(cx, 1);
+}
+
+static int gate_register(sqlite3 *db, char **err, const sqlite3_api_routines *api)
+{
+    (void)err;
+    (void)api;
+    return sqlite3_create_function(db, "test_gate", 0, SQLITE_UTF8, NULL, gate_fn, NULL, NULL);
+}
+
+/* ---- validation, publishing ---- */
 
 static void test_validation(void)
 {
@@ -193,24 +469,21 @@ static void test_validation(void)
 #undef CH
     struct slot slots[GW_ARRAY_SIZE(cases)];
 
-    memset(slots, 0, sizeof(slots));
     for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
         char why[GW_ERRLEN] = "";
-        enum gw_err err = core_publish(core, &cases[i].req, record, &slots[i], why);
+        enum gw_err err = publish(&rest, &cases[i].req, &slots[i], why);
         is_str(gw_err_code(err), gw_err_code(cases[i].err), "publish %s: %s", cases[i].name,
                gw_err_code(cases[i].err));
         ok(why[0] != '\0', "publish %s: why set (\"%s\")", cases[i].name, why);
         is_uint(core_pending(core), 0, "publish %s: nothing pending", cases[i].name);
     }
-    idle(200);
     int called = 0;
     for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++)
         called += slots[i].calls;
     is_int(called, 0, "refused publishes never call back");
     is_int(completed, 0, "no callback ran at all");
     is_uint(channel_count(), 0, "refused publishes stored nothing");
-    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++)
-        slot_release(&slots[i]);
+    is_int(completed, 1, "...and only the channel listing answered since");
 }
 
 static void test_good_publish(void)
@@ -220,11 +493,10 @@ static void test_good_publish(void)
     char channel[] = "news", sender[] = "ann", body[] = "hello";
     struct core_publish_req req = req_of(channel, 4, sender, 3, body, 5);
     int base = completed;
+    uint64_t published = core_metrics(core)->published[GW_T_TCP];
 
-    memset(&s, 0, sizeof(s));
-    req.via = GW_T_TCP;
     int64_t before = wall_ms();
-    is_int(core_publish(core, &req, record, &s, why), GW_OK, "good publish accepted");
+    is_int(publish(&tcp, &req, &s, why), GW_OK, "good publish accepted");
     is_int(s.calls, 0, "good publish: no callback before the loop completes it");
     is_uint(core_pending(core), 1, "good publish: 1 pending");
     /* Every pointer in the request is borrowed for the call only. */
@@ -232,7 +504,9 @@ static void test_good_publish(void)
     memcpy(sender, "YYY", 3);
     memcpy(body, "ZZZZZ", 5);
 
-    ok(settle(base + 1, 10000), "good publish: callback within 10 s");
+    ok(wait_stored("news", 1), "good publish: committed in the file");
+    is_int(s.calls, 0, "good publish: committed, but no callback until the loop completes it");
+    ok(settle(base + 1), "good publish: callback within the deadline");
     int64_t after = wall_ms();
     is_int(s.calls, 1, "good publish: callback ran once");
     is_int(s.err, GW_OK, "good publish: err GW_OK");
@@ -240,19 +514,21 @@ static void test_good_publish(void)
     is_int(s.msg.seq, 1, "good publish: seq 1 in a new channel");
     ok(s.msg.ts_ms >= before - 1000 && s.msg.ts_ms <= after + 1000,
        "good publish: ts %lld is the commit time", (long long)s.msg.ts_ms);
-    is_int(s.msg.via, GW_T_TCP, "good publish: via tcp");
+    is_int(s.msg.via, GW_T_TCP, "good publish: via is the caller's transport");
     is_str(s.msg.channel, "news", "good publish: channel (copied at publish)");
     is_mem(s.msg.sender, s.msg.sender_len, "ann", 3, "good publish: sender (copied at publish)");
     is_mem(s.msg.body, s.msg.body_len, "hello", 5, "good publish: body (copied at publish)");
     is_uint(core_pending(core), 0, "good publish: nothing pending after the callback");
-    idle(100);
-    is_int(s.calls, 1, "good publish: still exactly one callback later");
+    is_uint(core_metrics(core)->published[GW_T_TCP], published + 1,
+            "good publish: counted as published via tcp");
 
-    struct gw_msg m;
-    is_int(core_message(core, (uint64_t)s.msg.id, &m, why), GW_OK, "good publish: readable by id");
-    is_mem(m.body, m.body_len, "hello", 5, "good publish: stored body");
-    is_int(m.via, GW_T_TCP, "good publish: stored via");
-    gw_msg_release(&m);
+    struct msg_rec m;
+    is_int(message((uint64_t)s.msg.id, &m, why), GW_OK, "good publish: read by id accepted");
+    is_int(m.err, GW_OK, "good publish: readable by id");
+    is_mem(m.msg.body, m.msg.body_len, "hello", 5, "good publish: stored body");
+    is_int(m.msg.via, GW_T_TCP, "good publish: stored via");
+    is_int(s.calls, 1, "good publish: still exactly one callback later");
+    gw_msg_release(&m.msg);
     slot_release(&s);
 }
 
@@ -281,11 +557,10 @@ static void test_edge_publishes(void)
     int base = completed;
     char why[GW_ERRLEN];
 
-    memset(slots, 0, sizeof(slots));
     for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++)
-        is_int(core_publish(core, &cases[i].req, record, &slots[i], why), GW_OK,
-               "publish %s: accepted", cases[i].name);
-    ok(settle(base + (int)GW_ARRAY_SIZE(cases), 10000), "edge publishes all completed");
+        is_int(publish(&rest, &cases[i].req, &slots[i], why), GW_OK, "publish %s: accepted",
+               cases[i].name);
+    ok(settle(base + (int)GW_ARRAY_SIZE(cases)), "edge publishes all completed");
     for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
         is_int(slots[i].calls, 1, "publish %s: one callback", cases[i].name);
         is_int(slots[i].err, GW_OK, "publish %s: committed", cases[i].name);
@@ -296,15 +571,15 @@ static void test_edge_publishes(void)
         is_mem(slots[i].msg.channel, strlen(slots[i].msg.channel), cases[i].req.channel,
                cases[i].req.channel_len, "publish %s: channel", cases[i].name);
 
-        struct gw_msg m;
-        if (is_int(core_message(core, (uint64_t)slots[i].msg.id, &m, why), GW_OK,
-                   "publish %s: stored", cases[i].name)) {
-            is_mem(m.body, m.body_len, cases[i].req.body, cases[i].req.body_len,
+        struct msg_rec m;
+        message((uint64_t)slots[i].msg.id, &m, why);
+        if (is_int(m.err, GW_OK, "publish %s: stored", cases[i].name)) {
+            is_mem(m.msg.body, m.msg.body_len, cases[i].req.body, cases[i].req.body_len,
                    "publish %s: stored body", cases[i].name);
-            is_mem(m.sender, m.sender_len, cases[i].sender, cases[i].sender_len,
+            is_mem(m.msg.sender, m.msg.sender_len, cases[i].sender, cases[i].sender_len,
                    "publish %s: stored sender", cases[i].name);
-            gw_msg_release(&m);
         }
+        gw_msg_release(&m.msg);
         slot_release(&slots[i]);
     }
 }
@@ -317,15 +592,14 @@ static void test_burst(void)
     char why[GW_ERRLEN], body[16];
     int base = completed, accepted = 0;
 
-    memset(slots, 0, sizeof(slots));
     for (int i = 0; i < BURST; i++) {
         int n = snprintf(body, sizeof(body), "m%d", i + 1);
         struct core_publish_req req = req_of("burst", 5, "b", 1, body, (size_t)n);
-        accepted += core_publish(core, &req, record, &slots[i], why) == GW_OK;
+        accepted += publish(&rest, &req, &slots[i], why) == GW_OK;
     }
     is_int(accepted, BURST, "burst: %d publishes accepted", BURST);
     is_uint(core_pending(core), BURST, "burst: %d pending before any completion", BURST);
-    ok(settle(base + BURST, 20000), "burst: all %d callbacks within 20 s", BURST);
+    ok(settle(base + BURST), "burst: all %d callbacks within the deadline", BURST);
     is_uint(core_pending(core), 0, "burst: nothing pending after");
 
     int once = 1, in_order = 1, seq_ok = 1, ids_up = 1, ts_up = 1, all_ok = 1, bodies = 1;
@@ -350,16 +624,15 @@ static void test_burst(void)
     ok(ids_up, "burst: ids increase in submit order");
     ok(ts_up, "burst: ts non-decreasing in submit order");
     ok(bodies, "burst: each callback got its own body");
-    for (int i = 0; i < BURST; i++)
-        slot_release(&slots[i]);
+    release_slots(slots, BURST);
 }
+
+/* ---- reads ---- */
 
 static void test_history(void)
 {
     char why[GW_ERRLEN];
-    struct gw_msg *out;
-    size_t n;
-    int64_t next;
+    struct page_rec r;
     enum gw_err err;
 
     static const struct {
@@ -367,57 +640,52 @@ static void test_history(void)
         size_t n;
         int64_t first_seq, next_since;
     } pages[] = {
-        {0, 10, 10, 1, 10},      {10, 10, 10, 11, 20}, {95, 10, 5, 96, 100},
-        {99, 1000, 1, 100, 100}, {100, 10, 0, 0, 100}, {500, 10, 0, 0, 500},
-        {0, 1000, 100, 1, 100},  {7, 0, 0, 0, 7},      {0, 0, 0, 0, 0},
+        {0, 10, 10, 1, 10},   {10, 10, 10, 11, 20},   {95, 10, 5, 96, 100}, {99, 1000, 1, 100, 100},
+        {100, 10, 0, 0, 100}, {0, 1000, 100, 1, 100}, {7, 0, 0, 0, 7},      {0, 0, 0, 0, 0},
     };
     for (size_t i = 0; i < GW_ARRAY_SIZE(pages); i++) {
-        out = (struct gw_msg *)1;
-        n = 999;
-        next = -42;
-        err = core_history(core, "burst", 5, pages[i].since, pages[i].limit, &out, &n, &next, why);
-        is_int(err, GW_OK, "history since %llu limit %llu: ok", (unsigned long long)pages[i].since,
-               (unsigned long long)pages[i].limit);
-        is_uint(n, pages[i].n, "history since %llu limit %llu: %zu messages",
-                (unsigned long long)pages[i].since, (unsigned long long)pages[i].limit, pages[i].n);
-        is_int(next, pages[i].next_since, "history since %llu limit %llu: next_since %lld",
-               (unsigned long long)pages[i].since, (unsigned long long)pages[i].limit,
+        unsigned long long since = pages[i].since, limit = pages[i].limit;
+        err = history(core, "burst", 5, pages[i].since, pages[i].limit, &r, why);
+        is_int(err, GW_OK, "history since %llu limit %llu: accepted", since, limit);
+        is_int(r.calls, 1, "history since %llu limit %llu: answered once", since, limit);
+        is_int(r.err, GW_OK, "history since %llu limit %llu: ok", since, limit);
+        is_uint(r.page.n, pages[i].n, "history since %llu limit %llu: %zu messages", since, limit,
+                pages[i].n);
+        is_int(r.page.next_since, pages[i].next_since,
+               "history since %llu limit %llu: next_since %lld", since, limit,
                (long long)pages[i].next_since);
-        if (n == 0) {
-            ok(out == NULL, "history since %llu limit %llu: *out NULL when empty",
-               (unsigned long long)pages[i].since, (unsigned long long)pages[i].limit);
-            continue;
-        }
-        if (n == pages[i].n && pages[i].n > 0)
-            ok(out[0].seq == pages[i].first_seq && out[n - 1].seq == pages[i].next_since &&
-                   strcmp(out[0].channel, "burst") == 0,
-               "history since %llu limit %llu: seq %lld..%lld of burst",
-               (unsigned long long)pages[i].since, (unsigned long long)pages[i].limit,
+        is_int(r.page.top, BURST, "history since %llu limit %llu: top %d", since, limit, BURST);
+        is_uint(r.page.ngaps, 0, "history since %llu limit %llu: no gaps", since, limit);
+        if (r.page.n == pages[i].n && pages[i].n > 0)
+            ok(r.page.msgs[0].seq == pages[i].first_seq &&
+                   r.page.msgs[r.page.n - 1].seq == pages[i].next_since &&
+                   strcmp(r.page.msgs[0].channel, "burst") == 0,
+               "history since %llu limit %llu: seq %lld..%lld of burst", since, limit,
                (long long)pages[i].first_seq, (long long)pages[i].next_since);
-        gw_msgs_free(out, n);
+        page_rec_release(&r);
     }
 
     /* Following next_since page by page visits every message once, in order. */
     uint64_t since = 0;
-    int64_t expect = 1;
+    int64_t expect = 1, next = -1;
     int pages_read = 0, good = 1;
     for (;;) {
-        err = core_history(core, "burst", 5, since, 7, &out, &n, &next, why);
-        if (err != GW_OK || n == 0 || ++pages_read > 100)
+        err = history(core, "burst", 5, since, 7, &r, why);
+        if (err != GW_OK || r.err != GW_OK || r.page.n == 0 || ++pages_read > 100)
             break;
-        for (size_t k = 0; k < n; k++)
-            good &= out[k].seq == expect++;
-        gw_msgs_free(out, n);
-        since = (uint64_t)next;
+        for (size_t k = 0; k < r.page.n; k++)
+            good &= r.page.msgs[k].seq == expect++;
+        since = (uint64_t)r.page.next_since;
+        page_rec_release(&r);
     }
-    if (err == GW_OK && n == 0)
-        gw_msgs_free(out, n);
-    is_int(err, GW_OK, "paging with next_since: no error");
+    next = r.page.next_since;
+    is_int(r.err, GW_OK, "paging with next_since: no error");
+    page_rec_release(&r);
     ok(good && expect == BURST + 1, "paging with next_since: seq 1..%d each once", BURST);
     is_int(pages_read, (BURST + 6) / 7, "paging with next_since: %d pages of 7", (BURST + 6) / 7);
     is_int(next, BURST, "paging with next_since: ends at next_since %d", BURST);
 
-    /* Parameters out of range. */
+    /* Parameters out of range: refused at once, and nothing follows. */
     static const struct {
         const char *name;
         const char *channel;
@@ -434,132 +702,261 @@ static void test_history(void)
          65, 0, 10, GW_E_CHANNEL},
     };
     for (size_t i = 0; i < GW_ARRAY_SIZE(bad); i++) {
-        out = (struct gw_msg *)1;
-        n = 999;
-        why[0] = '\0';
-        err = core_history(core, bad[i].channel, bad[i].channel_len, bad[i].since, bad[i].limit,
-                           &out, &n, &next, why);
+        err =
+            history(core, bad[i].channel, bad[i].channel_len, bad[i].since, bad[i].limit, &r, why);
         is_str(gw_err_code(err), gw_err_code(bad[i].err), "history %s: %s", bad[i].name,
                gw_err_code(bad[i].err));
         ok(why[0] != '\0', "history %s: why set", bad[i].name);
-        ok(out == NULL && n == 0, "history %s: *out NULL, *n 0", bad[i].name);
+        ok(r.calls == 0 && core_pending(core) == 0, "history %s: nothing queued, no callback",
+           bad[i].name);
     }
 
-    err = core_history(core, "burst", 5, 0, GW_LIMIT_MAX, &out, &n, &next, why);
-    is_int(err, GW_OK, "history limit %d (the maximum) is allowed", GW_LIMIT_MAX);
-    gw_msgs_free(out, n);
+    err = history(core, "burst", 5, 0, GW_LIMIT_MAX, &r, why);
+    ok(err == GW_OK && r.err == GW_OK, "history limit %d (the maximum) is allowed", GW_LIMIT_MAX);
+    page_rec_release(&r);
 
     /* The channel is (ptr, len): bytes after len are not part of the name. */
-    err = core_history(core, "burst/extra", 5, 0, 3, &out, &n, &next, why);
-    is_int(err, GW_OK, "history with channel_len shorter than the string");
-    is_uint(n, 3, "history with channel_len: reads channel 'burst'");
-    gw_msgs_free(out, n);
+    err = history(core, "burst/extra", 5, 0, 3, &r, why);
+    ok(err == GW_OK && r.err == GW_OK, "history with channel_len shorter than the string");
+    is_uint(r.page.n, 3, "history with channel_len: reads channel 'burst'");
+    page_rec_release(&r);
+}
 
-    err = core_history(core, "unknown", 7, 3, 10, &out, &n, &next, why);
-    is_int(err, GW_OK, "history of an unknown channel: ok");
-    is_uint(n, 0, "history of an unknown channel: empty");
-    is_int(next, 3, "history of an unknown channel: next_since == since");
+/*
+ * The cursor rule, the same for history and subscriptions (a subscription's
+ * side is in test_sub_errors): since up to the channel's last seq is fine,
+ * beyond it is invalid_cursor, said through the callback.
+ */
+static void test_history_cursor(void)
+{
+    char why[GW_ERRLEN];
+    struct page_rec r;
+
+    history(core, "burst", 5, BURST, 10, &r, why);
+    ok(r.err == GW_OK && r.page.n == 0 && r.page.next_since == BURST,
+       "history since the top: an empty page, next_since the top");
+    page_rec_release(&r);
+
+    enum gw_err err = history(core, "burst", 5, BURST + 1, 10, &r, why);
+    is_int(err, GW_OK, "history since top + 1: accepted (the top is the store's to say)");
+    is_str(gw_err_code(r.err), gw_err_code(GW_E_CURSOR), "history since top + 1: invalid_cursor");
+    ok(strstr(r.why, "beyond") != NULL, "history invalid_cursor: why says so (\"%s\")", r.why);
+    ok(!r.has_page, "history invalid_cursor: no page");
+    history(core, "burst", 5, (uint64_t)INT64_MAX, 10, &r, why);
+    is_str(gw_err_code(r.err), gw_err_code(GW_E_CURSOR), "history since INT64_MAX: invalid_cursor");
+
+    history(core, "unknown", 7, 0, 10, &r, why);
+    ok(r.err == GW_OK && r.page.n == 0 && r.page.top == 0 && r.page.next_since == 0,
+       "history since 0 of an unknown channel: an empty page");
+    page_rec_release(&r);
+    history(core, "unknown", 7, 3, 10, &r, why);
+    is_str(gw_err_code(r.err), gw_err_code(GW_E_CURSOR),
+           "history since 3 of an unknown channel: invalid_cursor");
 }
 
 static void test_message(void)
 {
     char why[GW_ERRLEN];
-    struct gw_msg m;
+    struct msg_rec m;
     enum gw_err err;
-    struct gw_msg *out;
-    size_t n;
-    int64_t next;
 
-    why[0] = '\0';
-    err = core_message(core, 0, &m, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_PARAM), "message id 0: GW_E_PARAM");
-    ok(why[0] != '\0', "message id 0: why set");
-    err = core_message(core, (uint64_t)INT64_MAX + 1, &m, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_PARAM), "message id above INT64_MAX: GW_E_PARAM");
-    err = core_message(core, UINT64_MAX, &m, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_PARAM), "message id 2^64-1: GW_E_PARAM");
-    why[0] = '\0';
-    err = core_message(core, (uint64_t)INT64_MAX, &m, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_NOT_FOUND), "message id INT64_MAX: GW_E_NOT_FOUND");
-    ok(why[0] != '\0', "message not found: why set");
+    static const uint64_t bad[] = {0, (uint64_t)INT64_MAX + 1, UINT64_MAX};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(bad); i++) {
+        err = message(bad[i], &m, why);
+        is_str(gw_err_code(err), gw_err_code(GW_E_PARAM), "message id %llu: GW_E_PARAM at once",
+               (unsigned long long)bad[i]);
+        ok(why[0] != '\0' && m.calls == 0 && core_pending(core) == 0,
+           "message id %llu: why set, nothing queued", (unsigned long long)bad[i]);
+    }
+    err = message((uint64_t)INT64_MAX, &m, why);
+    is_int(err, GW_OK, "message id INT64_MAX: accepted");
+    is_str(gw_err_code(m.err), gw_err_code(GW_E_NOT_FOUND), "message id INT64_MAX: not_found");
+    ok(m.why[0] != '\0', "message not found: why set");
 
-    if (core_history(core, "burst", 5, 41, 1, &out, &n, &next, why) == GW_OK && n == 1) {
-        err = core_message(core, (uint64_t)out[0].id, &m, why);
-        is_int(err, GW_OK, "message by the id history gave");
-        is_int(m.seq, 42, "message: seq 42");
-        is_str(m.channel, "burst", "message: channel");
-        is_mem(m.body, m.body_len, "m42", 3, "message: body");
-        is_int(m.ts_ms, out[0].ts_ms, "message: ts as in history");
-        if (err == GW_OK)
-            gw_msg_release(&m);
+    struct page_rec r;
+    history(core, "burst", 5, 41, 1, &r, why);
+    if (r.err == GW_OK && r.page.n == 1) {
+        message((uint64_t)r.page.msgs[0].id, &m, why);
+        is_int(m.err, GW_OK, "message by the id history gave");
+        is_int(m.msg.seq, 42, "message: seq 42");
+        is_str(m.msg.channel, "burst", "message: channel");
+        is_mem(m.msg.body, m.msg.body_len, "m42", 3, "message: body");
+        is_int(m.msg.ts_ms, r.page.msgs[0].ts_ms, "message: ts as in history");
+        gw_msg_release(&m.msg);
     } else {
         ok(0, "history of burst at 42 for the message test");
     }
-    gw_msgs_free(out, n);
+    page_rec_release(&r);
 }
 
 static void test_channels(void)
 {
-    struct gw_channel_info *chans = NULL;
-    size_t n = 0;
-    char why[GW_ERRLEN];
+    struct chans_rec r;
 
-    is_int(core_channels(core, &chans, &n, why), GW_OK, "channels");
+    is_int(channels(&r), GW_OK, "channels accepted");
+    is_int(r.err, GW_OK, "channels answered");
     /* burst, edge, kkk...(64), news: sorted by name. */
-    if (is_uint(n, 4, "channels: 4")) {
-        is_str(chans[0].name, "burst", "channels[0] burst");
-        is_int(chans[0].messages, BURST, "channels[0] has %d messages", BURST);
-        is_int(chans[0].last_seq, BURST, "channels[0] last_seq %d", BURST);
-        is_str(chans[1].name, "edge", "channels[1] edge");
-        is_int(chans[1].messages, 7, "channels[1] has 7 messages");
-        is_uint(strlen(chans[2].name), GW_CHANNEL_MAX, "channels[2] is the 64-byte name");
-        is_str(chans[3].name, "news", "channels[3] news");
+    if (is_uint(r.n, 4, "channels: 4")) {
+        is_str(r.chans[0].name, "burst", "channels[0] burst");
+        is_int(r.chans[0].messages, BURST, "channels[0] has %d messages", BURST);
+        is_int(r.chans[0].last_seq, BURST, "channels[0] last_seq %d", BURST);
+        is_str(r.chans[1].name, "edge", "channels[1] edge");
+        is_int(r.chans[1].messages, 7, "channels[1] has 7 messages");
+        is_uint(strlen(r.chans[2].name), GW_CHANNEL_MAX, "channels[2] is the 64-byte name");
+        is_str(r.chans[3].name, "news", "channels[3] news");
     }
-    free(chans);
+    free(r.chans);
     is_int(core_schema_version(), store_schema_version(), "core_schema_version is the store's");
+}
+
+/*
+ * Pages are bounded in bytes of their JSON form too (a second core over the
+ * same threads, with a small page_bytes), hold at least one message, and
+ * following next_since still visits every message once.
+ */
+static void test_history_bytes(void)
+{
+    char why[GW_ERRLEN];
+    struct page_rec r;
+    size_t three = wire_of("burst", 0, 3);
+    struct core_options o = {.max_body = MAX_BODY, .page_bytes = three};
+    struct core *small = core_new(reader, writer, &o);
+
+    history(small, "burst", 5, 0, 1000, &r, why);
+    is_uint(r.page.n, 3, "page_bytes = the size of 3 messages: a page of 3");
+    is_int(r.page.next_since, 3, "a page cut by bytes: next_since after its last message");
+    ok(r.page.full, "a page cut by bytes says more may follow");
+    page_rec_release(&r);
+
+    uint64_t since = 0;
+    int64_t expect = 1;
+    int pages_read = 0, good = 1, bounded = 1, filled = 1;
+    for (;;) {
+        history(small, "burst", 5, since, 1000, &r, why);
+        if (r.err != GW_OK || r.page.n == 0 || ++pages_read > 200)
+            break;
+        size_t bytes = 0;
+        for (size_t k = 0; k < r.page.n; k++) {
+            good &= r.page.msgs[k].seq == expect++;
+            bytes += gw_msg_wire_len(&r.page.msgs[k]);
+        }
+        bounded &= bytes <= three;
+        /* Three fit in the first page; ids and seqs grow by a digit at most, so two always do. */
+        filled &= r.page.n >= 2 || !r.page.full;
+        since = (uint64_t)r.page.next_since;
+        page_rec_release(&r);
+    }
+    page_rec_release(&r);
+    ok(good && expect == BURST + 1, "byte-bounded pages: seq 1..%d each once, in order", BURST);
+    ok(bounded, "byte-bounded pages: none holds more than page_bytes of JSON");
+    ok(filled, "byte-bounded pages: only the last one holds less than two");
+
+    /* A message bigger than a page is a page of its own. */
+    static char big[MAX_BODY];
+    struct slot s;
+    memset(big, 'x', sizeof(big));
+    struct core_publish_req req = req_of("big", 3, NULL, 0, big, sizeof(big));
+    int base = completed;
+    publish(&rest, &req, &s, why);
+    publish(&rest, &req, &s, why);
+    settle(base + 2);
+    slot_release(&s);
+    history(small, "big", 3, 0, 1000, &r, why);
+    ok(r.err == GW_OK && r.page.n == 1 && gw_msg_wire_len(&r.page.msgs[0]) > three,
+       "a message over page_bytes: a page of one message");
+    is_int(r.page.next_since, 1, "a page of one big message: next_since 1");
+    page_rec_release(&r);
+
+    /* Escaped bytes count as sent: a body of control characters takes 6 bytes each. */
+    static char ctl[200];
+    memset(ctl, 0x01, sizeof(ctl));
+    req = req_of("esc", 3, NULL, 0, ctl, sizeof(ctl));
+    base = completed;
+    for (int i = 0; i < 3; i++)
+        publish(&rest, &req, &s, why);
+    settle(base + 3);
+    slot_release(&s);
+    size_t esc = wire_of("esc", 0, 1);
+    ok(esc > 6 * sizeof(ctl), "a control character counts as its escaped form (%zu bytes)", esc);
+    core_free(small);
+    o.page_bytes = 2 * esc;
+    small = core_new(reader, writer, &o);
+    history(small, "esc", 3, 0, 1000, &r, why);
+    is_uint(r.page.n, 2, "page_bytes of two escaped messages: a page of two, not of three");
+    page_rec_release(&r);
+    core_free(small);
+}
+
+/* Reads are answered through their callbacks only, once the loop completes them, in order. */
+static void test_read_order(void)
+{
+    char why[GW_ERRLEN];
+    struct page_rec a, b;
+    struct msg_rec m;
+    struct chans_rec c;
+    int base = completed;
+
+    drain_reads_run();
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    memset(&m, 0, sizeof(m));
+    memset(&c, 0, sizeof(c));
+    ok(core_history(core, &rest, "burst", 5, 0, 1, on_page, &a, why) == GW_OK &&
+           core_message(core, &rest, 1, on_message, &m, why) == GW_OK &&
+           core_channels(core, &rest, on_channels, &c, why) == GW_OK &&
+           core_history(core, &rest, "burst", 5, 50, 1, on_page, &b, why) == GW_OK,
+       "four reads accepted");
+    is_uint(core_pending(core), 4, "four reads pending");
+    ok(wait_reads_run(4), "the reader thread has run the four");
+    ok(a.calls + m.calls + c.calls + b.calls == 0,
+       "done on the reader thread, but nothing answered before the loop completes them");
+    ok(run_until(reads_idle, NULL, RD), "the loop completes the four");
+    ok(a.calls == 1 && m.calls == 1 && c.calls == 1 && b.calls == 1, "each answered once");
+    ok(a.order == base + 1 && m.order == base + 2 && c.order == base + 3 && b.order == base + 4,
+       "answered in the order asked");
+    ok(a.err == GW_OK && a.page.n == 1 && a.page.msgs[0].seq == 1, "the first page: seq 1");
+    ok(b.err == GW_OK && b.page.n == 1 && b.page.msgs[0].seq == 51, "the second page: seq 51");
+    page_rec_release(&a);
+    page_rec_release(&b);
+    gw_msg_release(&m.msg);
+    free(c.chans);
 }
 
 /* A store failure reaches the callback, once, and does not sink the others. */
 static void test_store_failure(void)
 {
-    sqlite3 *db = NULL;
-    char *msg = NULL;
     char why[GW_ERRLEN];
 
-    if (sqlite3_open(path, &db) != SQLITE_OK ||
-        sqlite3_exec(db,
-                     "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
-                     "BEGIN SELECT RAISE(ABORT, 'boom trigger'); END;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        skip("store failure: cannot install a trigger (%s)", msg ? msg : "open failed");
-        sqlite3_free(msg);
-        sqlite3_close(db);
+    if (sql_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
+                       "BEGIN SELECT RAISE(ABORT, 'boom trigger'); END;"
+                       "CREATE TRIGGER gate BEFORE INSERT ON messages WHEN NEW.body = 'blocker' "
+                       "BEGIN SELECT test_gate(); END;") != 0) {
+        skip("store failure: cannot install the triggers");
         return;
     }
 
     /*
-     * To get ok1, boom and ok2 into one transaction, this connection holds
-     * the write lock while they are queued: the writer thread takes the
-     * blocker, waits on the lock (its busy timeout is 5 s), and meanwhile the
-     * three pile up behind it.
+     * ok1, boom and ok2 must go into one transaction: they are queued while
+     * the writer is provably inside the blocker's (test_gate() has been
+     * called), so its next batch takes the three.
      */
     static const char *const bodies[] = {"blocker", "ok1", "boom", "ok2"};
     struct slot slots[4];
+    struct metrics_commits before, after;
     int base = completed;
-    int locked = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK;
 
-    ok(locked, "store failure: test connection holds the write lock");
-    memset(slots, 0, sizeof(slots));
+    core_commit_stats(core, &before);
     for (size_t i = 0; i < 4; i++) {
         struct core_publish_req req = req_of("fail", 4, NULL, 0, bodies[i], strlen(bodies[i]));
-        is_int(core_publish(core, &req, record, &slots[i], why), GW_OK,
-               "store failure: publish %s accepted", bodies[i]);
+        is_int(publish(&rest, &req, &slots[i], why), GW_OK, "store failure: publish %s accepted",
+               bodies[i]);
         if (i == 0)
-            usleep(100 * 1000);
+            ok(sem_wait_ms(&gate_entered, DEADLINE_MS),
+               "store failure: the writer is inside the blocker's transaction");
     }
-    if (locked)
-        sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL);
-    ok(settle(base + 4, 10000), "store failure: four callbacks");
+    is_uint(core_pending(core), 4, "store failure: four pending");
+    sem_post(&gate_open);
+    ok(settle(base + 4), "store failure: four callbacks");
     for (size_t i = 0; i < 4; i++) {
         is_int(slots[i].calls, 1, "store failure: %s called back once", bodies[i]);
         is_int(slots[i].order, base + (int)i + 1, "store failure: %s in submit order", bodies[i]);
@@ -574,104 +971,257 @@ static void test_store_failure(void)
     is_int(ok2->err, GW_OK, "store failure: ok2 in the same batch, after it, still commits");
     is_int(ok1->msg.seq, 2, "store failure: ok1 seq 2");
     is_int(ok2->msg.seq, 3, "store failure: ok2 seq 3 (no gap for the failed one)");
-    for (size_t i = 0; i < 4; i++)
-        slot_release(&slots[i]);
-    sqlite3_exec(db, "DROP TRIGGER boom;", NULL, NULL, NULL);
-    sqlite3_close(db);
+    core_commit_stats(core, &after);
+    is_uint(after.commits - before.commits, 3,
+            "store failure: the blocker's transaction, then ok1 and ok2 each alone");
+    is_uint(after.messages - before.messages, 3, "store failure: three messages committed");
+    release_slots(slots, 4);
+    sql_exec(path, "DROP TRIGGER boom; DROP TRIGGER gate;");
     is_uint(core_pending(core), 0, "store failure: nothing pending");
-}
-
-static void test_shutdown(void)
-{
-    char why[GW_ERRLEN];
-    struct slot queued, refused, refused_bad;
-    struct core_publish_req req = req_of("late", 4, NULL, 0, "x", 1);
-    struct core_publish_req bad = req_of("a b", 3, NULL, 0, "x", 1);
-    int base = completed;
-
-    memset(&queued, 0, sizeof(queued));
-    memset(&refused, 0, sizeof(refused));
-    memset(&refused_bad, 0, sizeof(refused_bad));
-    is_int(core_publish(core, &req, record, &queued, why), GW_OK, "publish before shutdown");
-    core_begin_shutdown(core);
-    why[0] = '\0';
-    is_str(gw_err_code(core_publish(core, &req, record, &refused, why)), gw_err_code(GW_E_SHUTDOWN),
-           "publish after core_begin_shutdown: GW_E_SHUTDOWN");
-    ok(why[0] != '\0', "publish after shutdown: why set");
-    ok(core_publish(core, &bad, record, &refused_bad, why) != GW_OK,
-       "bad publish after shutdown: refused");
-    ok(settle(base + 1, 10000), "the publish queued before shutdown still completes");
-    is_int(queued.err, GW_OK, "the publish queued before shutdown commits");
-    idle(100);
-    ok(refused.calls == 0 && refused_bad.calls == 0, "refused publishes never call back");
-    is_uint(core_pending(core), 0, "nothing pending after shutdown");
-    slot_release(&queued);
 }
 
 /* ---- subscriptions ---- */
 
-#define MAX_SEEN 256
+#define MAX_EV 512
 
-/* A recording deliver callback: what one subscription was handed. */
-struct seen {
-    int n;
-    int64_t seqs[MAX_SEEN];
-    char channel_ok; /* every delivery was of the subscribed channel */
-    char bodies_ok;  /* every body was "b<seq>" */
-    const char *channel;
+struct ev {
+    char kind; /* 'm' a message (a = seq), 'g' a gap (a..b) */
+    bool live;
+    int page; /* the read it came in (seen.page when it was delivered) */
+    int64_t a, b;
+    size_t wire;
 };
+
+/* A recording subscriber: what one subscription was handed, in order. */
+struct seen {
+    const char *channel;
+    int ready_calls, ready_order;
+    enum gw_err ready_err;
+    char why[GW_ERRLEN];
+    int64_t since, top;
+    int wakes, failed_calls;
+    enum gw_err failed_err;
+    int n;
+    struct ev ev[MAX_EV];
+    int page;
+    size_t budget[64]; /* the byte budget of each read */
+    bool channel_ok, bodies_ok, ready_first;
+    bool ended;     /* the test ended the subscription */
+    int after_end;  /* callbacks after that */
+    int cache_hits; /* deliveries that found another subscriber's encoding */
+};
+
+static int cache_made, cache_released;
+
+static void cache_release(void *p)
+{
+    cache_released++;
+    free(p);
+}
 
 static void seen_init(struct seen *s, const char *channel)
 {
     memset(s, 0, sizeof(*s));
     s->channel = channel;
-    s->channel_ok = 1;
-    s->bodies_ok = 1;
+    s->channel_ok = s->bodies_ok = s->ready_first = true;
 }
 
-static void deliver(void *ctx, const struct gw_msg *m)
+static void seen_note(struct seen *s, bool is_ready)
+{
+    if (s->ended)
+        s->after_end++;
+    if (!is_ready && s->ready_calls == 0)
+        s->ready_first = false;
+}
+
+static void on_ready(void *ctx, enum gw_err err, const char *why, int64_t since, int64_t top)
 {
     struct seen *s = ctx;
+
+    seen_note(s, true);
+    completed++;
+    if (s->ready_calls++)
+        return;
+    s->ready_order = completed;
+    s->ready_err = err;
+    snprintf(s->why, sizeof(s->why), "%s", why ? why : "");
+    s->since = since;
+    s->top = top;
+}
+
+static void on_deliver(void *ctx, struct core_delivery *d)
+{
+    struct seen *s = ctx;
+    const struct gw_msg *m = d->m;
     char want[32];
     int n = snprintf(want, sizeof(want), "b%lld", (long long)m->seq);
 
-    if (s->n < MAX_SEEN)
-        s->seqs[s->n] = m->seq;
+    seen_note(s, false);
+    if (s->n < MAX_EV)
+        s->ev[s->n] = (struct ev){
+            .kind = 'm', .live = d->live, .page = s->page, .a = m->seq, .wire = gw_msg_wire_len(m)};
     s->n++;
     if (strcmp(m->channel, s->channel) != 0)
-        s->channel_ok = 0;
+        s->channel_ok = false;
     if (m->body_len != (size_t)n || memcmp(m->body, want, (size_t)n) != 0)
-        s->bodies_ok = 0;
-}
-
-/* True when s holds exactly seqs from..to, in order, each once. */
-static int seen_exactly(const struct seen *s, int64_t from, int64_t to)
-{
-    if (s->n != (int)(to - from + 1) || s->n > MAX_SEEN)
-        return 0;
-    for (int i = 0; i < s->n; i++) {
-        if (s->seqs[i] != from + i)
-            return 0;
+        s->bodies_ok = false;
+    /* The fronts' encode-once cache: the first subscriber of a fan-out fills it. */
+    if (d->cache[0].p) {
+        s->cache_hits++;
+    } else {
+        d->cache[0].p = gw_xmalloc(1);
+        d->cache[0].release = cache_release;
+        cache_made++;
     }
-    return s->channel_ok && s->bodies_ok;
 }
 
-static void seen_diag(const struct seen *s)
+static void on_gap(void *ctx, const char *channel, int64_t from, int64_t to)
 {
-    char line[512];
+    struct seen *s = ctx;
+
+    seen_note(s, false);
+    if (s->n < MAX_EV)
+        s->ev[s->n] = (struct ev){.kind = 'g', .page = s->page, .a = from, .b = to};
+    s->n++;
+    if (strcmp(channel, s->channel) != 0)
+        s->channel_ok = false;
+}
+
+static void on_wake(void *ctx)
+{
+    struct seen *s = ctx;
+    seen_note(s, false);
+    s->wakes++;
+}
+
+static void on_failed(void *ctx, enum gw_err err, const char *why)
+{
+    struct seen *s = ctx;
+    seen_note(s, false);
+    s->failed_calls++;
+    s->failed_err = err;
+    snprintf(s->why, sizeof(s->why), "%s", why ? why : "");
+}
+
+static const struct core_sub_ops ops = {
+    .ready = on_ready,
+    .deliver = on_deliver,
+    .gap = on_gap,
+    .wake = on_wake,
+    .failed = on_failed,
+};
+
+/* The events as "1,2,[3-4],5,[7]": messages by seq, gaps in brackets. */
+static const char *seen_str(const struct seen *s)
+{
+    static char buf[4096];
     size_t n = 0;
 
-    line[0] = '\0';
-    for (int i = 0; i < s->n && i < MAX_SEEN && n < sizeof(line) - 24; i++)
-        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%lld", i ? "," : "",
-                              (long long)s->seqs[i]);
-    diag("delivered %d: [%s] channel_ok %d bodies_ok %d", s->n, line, s->channel_ok, s->bodies_ok);
+    buf[0] = '\0';
+    for (int i = 0; i < s->n && i < MAX_EV && n < sizeof(buf) - 48; i++) {
+        const struct ev *e = &s->ev[i];
+        if (e->kind == 'm')
+            n +=
+                (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%lld", i ? "," : "", (long long)e->a);
+        else if (e->a == e->b)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s[%lld]", i ? "," : "",
+                                  (long long)e->a);
+        else
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s[%lld-%lld]", i ? "," : "",
+                                  (long long)e->a, (long long)e->b);
+    }
+    return buf;
 }
 
-static int64_t next_seq_of[16];
-static const char *next_seq_channel[16];
+/* "from,from+1,...,to" (empty when to < from). */
+static const char *range_str(int64_t from, int64_t to)
+{
+    static char buf[4096];
+    size_t n = 0;
 
-/* The next seq to publish on channel, as this test counts them. */
+    buf[0] = '\0';
+    for (int64_t i = from; i <= to && n < sizeof(buf) - 24; i++)
+        n +=
+            (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%lld", i > from ? "," : "", (long long)i);
+    return buf;
+}
+
+/* Whether s was handed exactly want, ready first, nothing after its end, right channel and bodies.
+ */
+static int seen_is(const struct seen *s, const char *want)
+{
+    const char *got = seen_str(s);
+    int good = strcmp(got, want) == 0 && s->channel_ok && s->bodies_ok && s->ready_first &&
+               s->after_end == 0 && s->n <= MAX_EV;
+
+    if (!good)
+        diag("handed [%s]\n  want [%s]\n  channel_ok %d bodies_ok %d ready first %d after end %d",
+             got, want, s->channel_ok, s->bodies_ok, s->ready_first, s->after_end);
+    return good;
+}
+
+static int seen_exactly(const struct seen *s, int64_t from, int64_t to)
+{
+    char want[4096];
+    snprintf(want, sizeof(want), "%s", range_str(from, to));
+    return seen_is(s, want);
+}
+
+/* Starts a read of s's with this byte budget: what it delivers is counted as one page. */
+static void page_start(struct seen *s, size_t budget)
+{
+    s->page++;
+    if (s->page < (int)GW_ARRAY_SIZE(s->budget))
+        s->budget[s->page] = budget;
+}
+
+/*
+ * Whether every page of replay (messages read from the store, grouped by the
+ * read they came in) holds at most its budget of JSON, or one message; with
+ * strict, also that it could not have taken the message after it (no
+ * commits landed between the pages). *multi: some page held more than one.
+ */
+static int pages_bounded(const struct seen *s, bool strict, int *multi)
+{
+    int good = 1;
+
+    *multi = 0;
+    for (int i = 0; i < s->n && i < MAX_EV;) {
+        const struct ev *e = &s->ev[i];
+        if (e->kind != 'm' || e->live) {
+            i++;
+            continue;
+        }
+        int page = e->page, j = i, last = i;
+        size_t sum = 0, k = 0, budget = s->budget[page];
+        for (; j < s->n && j < MAX_EV && s->ev[j].page == page; j++) {
+            if (s->ev[j].kind == 'm' && !s->ev[j].live) {
+                sum += s->ev[j].wire;
+                k++;
+                last = j;
+            }
+        }
+        if (k > 1)
+            *multi = 1;
+        if (k > 1 && sum > budget) {
+            diag("page %d: %zu messages, %zu bytes, over its budget of %zu", page, k, sum, budget);
+            good = 0;
+        }
+        if (strict && j < s->n && j < MAX_EV && s->ev[j].kind == 'm' && !s->ev[j].live &&
+            s->ev[j].a == s->ev[last].a + 1 && sum + s->ev[j].wire <= budget) {
+            diag("page %d: %zu bytes; the next message (%zu bytes) fitted in %zu", page, sum,
+                 s->ev[j].wire, budget);
+            good = 0;
+        }
+        i = j;
+    }
+    return good;
+}
+
+/* The test's idea of the next seq of a channel, for the bodies "b<seq>". */
+static int64_t next_seq_of[32];
+static const char *next_seq_channel[32];
+
 static int64_t *seq_counter(const char *channel)
 {
     for (size_t i = 0; i < GW_ARRAY_SIZE(next_seq_channel); i++) {
@@ -685,10 +1235,7 @@ static int64_t *seq_counter(const char *channel)
     bail_out("too many channels in the subscription tests");
 }
 
-/*
- * Queues n publishes on channel, bodies "b<seq>", without completing them.
- * Returns how many were accepted.
- */
+/* Queues n publishes on channel, bodies "b<seq>", without completing them; returns how many. */
 static int submit(const char *channel, int n, struct slot *slots)
 {
     int64_t *next = seq_counter(channel);
@@ -698,16 +1245,9 @@ static int submit(const char *channel, int n, struct slot *slots)
     for (int i = 0; i < n; i++) {
         int len = snprintf(body, sizeof(body), "b%lld", (long long)(*next)++);
         struct core_publish_req req = req_of(channel, strlen(channel), NULL, 0, body, (size_t)len);
-        memset(&slots[i], 0, sizeof(slots[i]));
-        accepted += core_publish(core, &req, record, &slots[i], why) == GW_OK;
+        accepted += publish(&rest, &req, &slots[i], why) == GW_OK;
     }
     return accepted;
-}
-
-static void release_slots(struct slot *slots, int n)
-{
-    for (int i = 0; i < n; i++)
-        slot_release(&slots[i]);
 }
 
 /* Publishes n on channel and plays the loop until they are all complete. */
@@ -719,7 +1259,7 @@ static int publish_n(const char *channel, int n)
     if (n > (int)GW_ARRAY_SIZE(slots))
         bail_out("publish_n: %d is too many", n);
     int accepted = submit(channel, n, slots);
-    int done = settle(target, 10000);
+    int done = settle(target);
     int good = accepted == n && done;
     for (int i = 0; i < n; i++)
         good &= slots[i].err == GW_OK;
@@ -727,54 +1267,108 @@ static int publish_n(const char *channel, int n)
     return good;
 }
 
-/* Waits until the writer has signalled done jobs, without completing them. */
-static int wait_committed(int timeout_ms)
+static int ready_seen(const void *s)
 {
-    struct pollfd p = {.fd = writer_fd(writer), .events = POLLIN};
-    return poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN);
+    return ((const struct seen *)s)->ready_calls > 0;
 }
 
-static enum gw_err sub(const char *channel, bool has_since, uint64_t since, struct seen *s,
-                       struct core_sub **out, int64_t *since_out, int64_t *top_out, char *why)
+/* Subscribes s (seen_init first), playing nothing: its first read is under way. */
+static enum gw_err sub_start(const char *channel, bool has_since, uint64_t since, size_t budget,
+                             struct seen *s, struct core_sub **out, char *why)
 {
     *out = NULL;
-    *since_out = -42;
-    *top_out = -42;
     why[0] = '\0';
-    return core_subscribe(core, channel, strlen(channel), has_since, since, deliver, s, out,
-                          since_out, top_out, why);
+    page_start(s, budget);
+    enum gw_err err = core_subscribe(core, &tcp, channel, strlen(channel), has_since, since, &ops,
+                                     s, budget, out, why);
+    if (s->ready_calls)
+        early_callbacks++;
+    return err;
+}
+
+/*
+ * Subscribes s (seen_init first) and, when accepted, plays the sides in which
+ * until it is ready; budget is the room for the first page.
+ */
+static enum gw_err sub_on(const char *channel, bool has_since, uint64_t since, size_t budget,
+                          struct seen *s, struct core_sub **out, unsigned which, char *why)
+{
+    enum gw_err err = sub_start(channel, has_since, since, budget, s, out, why);
+
+    if (err == GW_OK && !run_until(ready_seen, s, which))
+        diag("subscription to %s: not ready within %d ms", channel, DEADLINE_MS);
+    return err;
+}
+
+static enum gw_err sub(const char *channel, bool has_since, uint64_t since, size_t budget,
+                       struct seen *s, struct core_sub **out, char *why)
+{
+    return sub_on(channel, has_since, since, budget, s, out, WR | RD, why);
+}
+
+static void unsub(struct core_sub *cs, struct seen *s)
+{
+    core_unsubscribe(core, cs);
+    s->ended = true;
+}
+
+/* One pump of max_bytes, played until the reader is idle (completing the sides in which). */
+static void pump_on(struct core_sub *cs, struct seen *s, size_t max_bytes, unsigned which)
+{
+    page_start(s, max_bytes);
+    core_sub_pump(core, cs, max_bytes);
+    run_until(reads_idle, NULL, which);
+}
+
+/* Pumps until live (at most 200 pages); returns how many pumps it took. */
+static int catch_up_on(struct core_sub *cs, struct seen *s, size_t max_bytes, unsigned which)
+{
+    int pumps = 0;
+
+    while (!core_sub_live(cs) && pumps < 200 && s->failed_calls == 0) {
+        pump_on(cs, s, max_bytes, which);
+        pumps++;
+    }
+    return pumps;
+}
+
+static int catch_up(struct core_sub *cs, struct seen *s, size_t max_bytes)
+{
+    return catch_up_on(cs, s, max_bytes, WR | RD);
 }
 
 static void test_sub_from_now(void)
 {
     struct core_sub *cs;
     struct seen s;
-    int64_t since, top;
     char why[GW_ERRLEN];
     size_t base = core_subscribed_channels(core);
 
     ok(publish_n("s-now", 3), "sub from now: 3 stored before");
     seen_init(&s, "s-now");
-    is_int(sub("s-now", false, 0, &s, &cs, &since, &top, why), GW_OK, "sub from now: ok");
-    is_int(since, 3, "sub from now: since is the top, 3");
-    is_int(top, 3, "sub from now: top 3");
+    is_int(sub("s-now", false, 0, SIZE_MAX, &s, &cs, why), GW_OK, "sub from now: accepted");
+    is_int(s.ready_calls, 1, "sub from now: ready once");
+    is_int(s.ready_err, GW_OK, "sub from now: ready with GW_OK");
+    is_int(s.since, 3, "sub from now: since is the top, 3");
+    is_int(s.top, 3, "sub from now: top 3");
+    is_int(core_sub_cursor(cs), 3, "sub from now: cursor 3");
     ok(cs && core_sub_live(cs), "sub from now: live at once");
     is_uint(core_subscribed_channels(core), base + 1, "sub from now: the channel is in the hub");
-    is_int(core_sub_pump(core, cs, 10, SIZE_MAX, why), GW_OK,
-           "sub from now: pump on a live one is ok");
+    core_sub_pump(core, cs, SIZE_MAX);
+    is_uint(core_pending(core), 0, "sub from now: a pump on a live one reads nothing");
     is_int(s.n, 0, "sub from now: no replay");
 
     ok(publish_n("s-now", 2), "sub from now: 2 more published");
-    if (!ok(seen_exactly(&s, 4, 5), "sub from now: 4, 5 delivered live, once each"))
-        seen_diag(&s);
-    idle(50);
-    is_int(s.n, 2, "sub from now: nothing more later");
+    ok(seen_exactly(&s, 4, 5), "sub from now: 4, 5 delivered live, once each");
+    ok(s.ev[0].live && s.ev[1].live, "sub from now: delivered as live commits");
+    is_int(core_sub_cursor(cs), 5, "sub from now: cursor 5");
+    is_uint(core_pending(core), 0, "sub from now: nothing pending, so nothing more can come");
 
     /* Other channels' commits are not delivered. */
     ok(publish_n("s-other", 2), "sub from now: 2 published on another channel");
     is_int(s.n, 2, "sub from now: another channel's messages are not delivered");
 
-    core_unsubscribe(core, cs);
+    unsub(cs, &s);
     is_uint(core_subscribed_channels(core), base, "unsubscribe: the channel leaves the hub");
     ok(publish_n("s-now", 2), "after unsubscribe: 2 more published");
     is_int(s.n, 2, "after unsubscribe: nothing delivered");
@@ -786,90 +1380,102 @@ static void test_sub_replay(void)
 {
     struct core_sub *cs;
     struct seen s;
-    int64_t since, top;
     char why[GW_ERRLEN];
+    int multi;
 
     ok(publish_n("s-replay", 10), "replay: 10 stored");
+    size_t three = wire_of("s-replay", 3, 3);
     seen_init(&s, "s-replay");
-    is_int(sub("s-replay", true, 3, &s, &cs, &since, &top, why), GW_OK, "replay: sub since 3");
-    is_int(since, 3, "replay: since 3");
-    is_int(top, 10, "replay: top 10");
+    is_int(sub("s-replay", true, 3, three, &s, &cs, why), GW_OK, "replay: sub since 3");
+    is_int(s.since, 3, "replay: ready with since 3");
+    is_int(s.top, 10, "replay: ready with top 10");
+    ok(seen_exactly(&s, 4, 6), "replay: the first page, in the room given: 4..6");
+    ok(!s.ev[0].live, "replay: a page from the store is not live");
     ok(cs && !core_sub_live(cs), "replay: catching up, not live");
-    is_int(s.n, 0, "replay: subscribe itself delivers nothing");
+    is_int(s.wakes, 1, "replay: woken to pump the rest");
+    is_int(core_sub_cursor(cs), 6, "replay: cursor 6");
 
-    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump 3");
-    ok(seen_exactly(&s, 4, 6), "replay: first page 4..6");
-    ok(!core_sub_live(cs), "replay: not live after the first page");
-    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump 3 again");
+    pump_on(cs, &s, wire_of("s-replay", 6, 3), WR | RD);
     ok(seen_exactly(&s, 4, 9), "replay: second page 7..9");
     ok(!core_sub_live(cs), "replay: not live with 10 left");
-    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump 3 a third time");
-    if (!ok(seen_exactly(&s, 4, 10), "replay: last page is 10 alone"))
-        seen_diag(&s);
+    pump_on(cs, &s, SIZE_MAX, WR | RD);
+    ok(seen_exactly(&s, 4, 10), "replay: last page is 10 alone");
     ok(core_sub_live(cs), "replay: live once at the top");
-    is_int(core_sub_pump(core, cs, 3, SIZE_MAX, why), GW_OK, "replay: pump when live");
-    is_int(s.n, 7, "replay: pump when live delivers nothing");
+    ok(pages_bounded(&s, true, &multi) && multi, "replay: each page as big as its budget allows");
+    core_sub_pump(core, cs, SIZE_MAX);
+    is_uint(core_pending(core), 0, "replay: a pump when live reads nothing");
 
     ok(publish_n("s-replay", 1), "replay: one more published");
-    if (!ok(seen_exactly(&s, 4, 11), "replay: 11 delivered live"))
-        seen_diag(&s);
-    core_unsubscribe(core, cs);
+    ok(seen_exactly(&s, 4, 11), "replay: 11 delivered live");
+    ok(s.ev[s.n - 1].live, "replay: and marked live");
+    unsub(cs, &s);
 
     /* since 0: everything; since == top: live at once. */
     seen_init(&s, "s-replay");
-    is_int(sub("s-replay", true, 0, &s, &cs, &since, &top, why), GW_OK, "replay: sub since 0");
-    ok(since == 0 && top == 11, "replay since 0: since 0, top 11");
-    for (int i = 0; i < 20 && !core_sub_live(cs); i++)
-        core_sub_pump(core, cs, 256, SIZE_MAX, why);
-    ok(seen_exactly(&s, 1, 11), "replay since 0: 1..11 in one big page");
-    core_unsubscribe(core, cs);
+    is_int(sub("s-replay", true, 0, SIZE_MAX, &s, &cs, why), GW_OK, "replay: sub since 0");
+    ok(s.since == 0 && s.top == 11, "replay since 0: since 0, top 11");
+    ok(seen_exactly(&s, 1, 11) && core_sub_live(cs), "replay since 0: 1..11 in one page, live");
+    unsub(cs, &s);
 
     seen_init(&s, "s-replay");
-    is_int(sub("s-replay", true, 11, &s, &cs, &since, &top, why), GW_OK, "replay: sub since top");
-    ok(core_sub_live(cs), "replay since top: live at once");
-    core_unsubscribe(core, cs);
+    is_int(sub("s-replay", true, 11, SIZE_MAX, &s, &cs, why), GW_OK, "replay: sub since top");
+    ok(core_sub_live(cs) && s.n == 0 && s.wakes == 0, "replay since top: live at once, no replay");
+    unsub(cs, &s);
 
-    /* A channel with no messages: since 0 is fine, 1 is not. */
+    /* A channel with no messages: since 0 is fine. */
     seen_init(&s, "s-empty");
-    is_int(sub("s-empty", true, 0, &s, &cs, &since, &top, why), GW_OK,
+    is_int(sub("s-empty", true, 0, SIZE_MAX, &s, &cs, why), GW_OK,
            "empty channel: since 0 is fine");
-    ok(since == 0 && top == 0 && core_sub_live(cs), "empty channel: since 0, top 0, live");
+    ok(s.ready_err == GW_OK && s.since == 0 && s.top == 0 && core_sub_live(cs),
+       "empty channel: since 0, top 0, live");
     ok(publish_n("s-empty", 1), "empty channel: first message");
     ok(seen_exactly(&s, 1, 1), "empty channel: its first message delivered");
-    core_unsubscribe(core, cs);
+    unsub(cs, &s);
 }
 
 static void test_sub_errors(void)
 {
     struct core_sub *cs, *keep;
     struct seen s, k;
-    int64_t since, top;
     char why[GW_ERRLEN];
     size_t base = core_subscribed_channels(core);
     enum gw_err err;
 
     ok(publish_n("s-cur", 4), "cursor: 4 stored");
     seen_init(&s, "s-cur");
-    err = sub("s-cur", true, 5, &s, &cs, &since, &top, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 5 beyond top 4: invalid_cursor");
-    ok(why[0] != '\0', "invalid_cursor: why set (\"%s\")", why);
+    err = sub("s-cur", true, 5, SIZE_MAX, &s, &cs, why);
+    is_int(err, GW_OK, "since 5 beyond top 4: accepted (the top is the store's to say)");
+    is_str(gw_err_code(s.ready_err), gw_err_code(GW_E_CURSOR),
+           "since 5 beyond top 4: ready says invalid_cursor");
+    ok(strstr(s.why, "beyond") != NULL, "invalid_cursor: why says so (\"%s\")", s.why);
+    ok(s.ready_calls == 1 && s.n == 0 && s.wakes == 0, "invalid_cursor: nothing else follows");
     is_uint(core_subscribed_channels(core), base, "invalid_cursor: the channel is not left in hub");
-    err = sub("s-cur", true, UINT64_MAX, &s, &cs, &since, &top, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 2^64-1: invalid_cursor");
-    err = sub("s-never", true, 1, &s, &cs, &since, &top, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 1 on an empty channel");
+    seen_init(&s, "s-cur");
+    sub("s-cur", true, (uint64_t)INT64_MAX, SIZE_MAX, &s, &cs, why);
+    is_str(gw_err_code(s.ready_err), gw_err_code(GW_E_CURSOR), "since INT64_MAX: invalid_cursor");
+    seen_init(&s, "s-never");
+    sub("s-never", true, 1, SIZE_MAX, &s, &cs, why);
+    is_str(gw_err_code(s.ready_err), gw_err_code(GW_E_CURSOR), "since 1 on an empty channel");
     is_uint(core_subscribed_channels(core), base, "still nothing in the hub");
+
+    seen_init(&s, "s-cur");
+    err = sub("s-cur", true, UINT64_MAX, SIZE_MAX, &s, &cs, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_PARAM), "since 2^64-1: invalid_parameter at once");
+    ok(why[0] != '\0' && cs == NULL && s.ready_calls == 0 && core_pending(core) == 0,
+       "since 2^64-1: why set, no subscription, nothing queued");
 
     /* With a subscription on the channel already, a bad cursor leaves it alone. */
     seen_init(&k, "s-cur");
-    is_int(sub("s-cur", false, 0, &k, &keep, &since, &top, why), GW_OK, "cursor: one live sub");
-    err = sub("s-cur", true, 9, &s, &cs, &since, &top, why);
-    is_str(gw_err_code(err), gw_err_code(GW_E_CURSOR), "since 9 with a live sub: invalid_cursor");
+    is_int(sub("s-cur", false, 0, SIZE_MAX, &k, &keep, why), GW_OK, "cursor: one live sub");
+    seen_init(&s, "s-cur");
+    sub("s-cur", true, 9, SIZE_MAX, &s, &cs, why);
+    is_str(gw_err_code(s.ready_err), gw_err_code(GW_E_CURSOR),
+           "since 9 with a live sub: invalid_cursor");
     is_uint(core_subscribed_channels(core), base + 1, "the live sub's channel stays");
     ok(publish_n("s-cur", 1), "cursor: one more published");
     ok(seen_exactly(&k, 5, 5), "the live sub still gets 5");
     is_int(s.n, 0, "the refused one gets nothing");
-    core_unsubscribe(core, keep);
+    unsub(keep, &k);
 
     static const struct {
         const char *name;
@@ -885,19 +1491,22 @@ static void test_sub_errors(void)
     for (size_t i = 0; i < GW_ARRAY_SIZE(bad); i++) {
         why[0] = '\0';
         cs = NULL;
-        err = core_subscribe(core, bad[i].channel, bad[i].len, false, 0, deliver, &s, &cs, &since,
-                             &top, why);
+        seen_init(&s, "bad");
+        err = core_subscribe(core, &tcp, bad[i].channel, bad[i].len, false, 0, &ops, &s, SIZE_MAX,
+                             &cs, why);
         is_str(gw_err_code(err), gw_err_code(GW_E_CHANNEL), "subscribe channel %s: %s", bad[i].name,
                gw_err_code(GW_E_CHANNEL));
-        ok(why[0] != '\0' && cs == NULL, "subscribe channel %s: why set, no subscription",
-           bad[i].name);
+        ok(why[0] != '\0' && cs == NULL && core_pending(core) == 0,
+           "subscribe channel %s: why set, no subscription, nothing queued", bad[i].name);
     }
     /* (ptr, len): the bytes after len are not part of the name. */
-    err = core_subscribe(core, "s-cur/x", 5, true, 5, deliver, &s, &cs, &since, &top, why);
+    seen_init(&s, "s-cur");
+    err = core_subscribe(core, &tcp, "s-cur/x", 5, true, 5, &ops, &s, SIZE_MAX, &cs, why);
     is_int(err, GW_OK, "subscribe with channel_len shorter than the string");
-    ok(err == GW_OK && top == 5, "... is channel s-cur (top 5)");
+    run_until(ready_seen, &s, WR | RD);
+    ok(s.ready_err == GW_OK && s.top == 5, "... is channel s-cur (top 5)");
     if (err == GW_OK)
-        core_unsubscribe(core, cs);
+        unsub(cs, &s);
     is_uint(core_subscribed_channels(core), base, "errors: the hub is back where it was");
 }
 
@@ -909,245 +1518,543 @@ static void test_sub_handover(void)
 {
     struct core_sub *cs;
     struct seen s;
-    int64_t since, top;
     char why[GW_ERRLEN];
-    int pumps = 0;
+    int pumps = 0, multi;
 
     ok(publish_n("s-hand", 20), "hand-over: 20 stored");
+    size_t four = wire_of("s-hand", 5, 4);
     seen_init(&s, "s-hand");
-    is_int(sub("s-hand", true, 5, &s, &cs, &since, &top, why), GW_OK, "hand-over: sub since 5");
-    ok(since == 5 && top == 20, "hand-over: since 5, top 20");
-    is_int(core_sub_pump(core, cs, 4, SIZE_MAX, why), GW_OK, "hand-over: pump 4");
+    is_int(sub("s-hand", true, 5, four, &s, &cs, why), GW_OK, "hand-over: sub since 5");
+    ok(s.since == 5 && s.top == 20, "hand-over: since 5, top 20");
     ok(seen_exactly(&s, 6, 9), "hand-over: 6..9 so far");
     ok(publish_n("s-hand", 5), "hand-over: 5 published while catching up (21..25)");
     ok(seen_exactly(&s, 6, 9), "hand-over: not live yet, so nothing pushed");
     while (!core_sub_live(cs) && pumps++ < 50) {
-        if (core_sub_pump(core, cs, 4, SIZE_MAX, why) != GW_OK)
-            break;
+        pump_on(cs, &s, four, WR | RD);
         if (pumps % 2)
             publish_n("s-hand", 1); /* more commits between pages */
     }
     ok(core_sub_live(cs), "hand-over: live after %d pumps", pumps);
     int64_t last = *seq_counter("s-hand") - 1;
-    if (!ok(seen_exactly(&s, 6, last), "hand-over: 6..%lld each once, in order", (long long)last))
-        seen_diag(&s);
+    ok(seen_exactly(&s, 6, last), "hand-over: 6..%lld each once, in order", (long long)last);
+    ok(pages_bounded(&s, false, &multi) && multi, "hand-over: pages within their budgets");
     ok(publish_n("s-hand", 3), "hand-over: 3 more once live");
-    if (!ok(seen_exactly(&s, 6, last + 3), "hand-over: then %lld..%lld live", (long long)last + 1,
-            (long long)last + 3))
-        seen_diag(&s);
-    core_unsubscribe(core, cs);
+    ok(seen_exactly(&s, 6, last + 3), "hand-over: then %lld..%lld live", (long long)last + 1,
+       (long long)last + 3);
+    unsub(cs, &s);
 }
 
 /*
  * Commits that the store holds but whose completion has not reached the loop:
- * neither read twice (store, then fan-out) nor lost between them.
+ * neither delivered twice (store, then fan-out) nor lost between them.
  */
 static void test_sub_uncompleted(void)
 {
     struct slot slots[8];
     struct core_sub *cs, *cs2;
     struct seen s, s2;
-    int64_t since, top;
     char why[GW_ERRLEN];
 
     /* A new channel: the subscription arrives between commit and completion. */
-    int base = completed;
     is_int(submit("s-race", 5, slots), 5, "race: 5 queued");
-    ok(wait_committed(10000), "race: the writer has committed some");
+    ok(wait_stored("s-race", 1), "race: the writer has committed some");
     seen_init(&s, "s-race");
-    is_int(sub("s-race", true, 0, &s, &cs, &since, &top, why), GW_OK, "race: sub since 0");
-    ok(top >= 1 && top <= 5, "race: top %lld counts what the store holds", (long long)top);
-    for (int i = 0; i < 10 && !core_sub_live(cs); i++)
-        core_sub_pump(core, cs, 2, SIZE_MAX, why);
-    ok(settle(base + 5, 10000), "race: the 5 complete");
-    for (int i = 0; i < 10 && !core_sub_live(cs); i++)
-        core_sub_pump(core, cs, 2, SIZE_MAX, why);
-    if (!ok(seen_exactly(&s, 1, 5), "race: 1..5 each once"))
-        seen_diag(&s);
+    is_int(sub_on("s-race", true, 0, SIZE_MAX, &s, &cs, RD, why), GW_OK, "race: sub since 0");
+    ok(s.top >= 1 && s.top <= 5, "race: top %lld counts what the store holds", (long long)s.top);
+    catch_up_on(cs, &s, SIZE_MAX, RD);
+    ok(core_sub_live(cs), "race: live from the store alone");
+    ok(run_until(writes_idle, NULL, WR), "race: the 5 complete");
+    ok(seen_exactly(&s, 1, 5), "race: 1..5 each once");
     release_slots(slots, 5);
 
     /* A channel already in the hub: catching up while commits wait for the loop. */
+    size_t two = wire_of("s-race", 2, 2);
     seen_init(&s2, "s-race");
-    is_int(sub("s-race", true, 2, &s2, &cs2, &since, &top, why), GW_OK, "race: second sub since 2");
-    base = completed;
+    is_int(sub("s-race", true, 2, two, &s2, &cs2, why), GW_OK, "race: second sub since 2");
     is_int(submit("s-race", 6, slots), 6, "race: 6 more queued (6..11)");
-    ok(wait_committed(10000), "race: the writer has committed some");
+    ok(wait_stored("s-race", 6), "race: the writer has committed some");
     for (int i = 0; i < 10 && !core_sub_live(cs2); i++)
-        core_sub_pump(core, cs2, 2, SIZE_MAX, why);
-    ok(settle(base + 6, 10000), "race: the 6 complete");
-    for (int i = 0; i < 10 && !core_sub_live(cs2); i++)
-        core_sub_pump(core, cs2, 2, SIZE_MAX, why);
-    if (!ok(seen_exactly(&s2, 3, 11), "race: second sub gets 3..11 each once"))
-        seen_diag(&s2);
-    if (!ok(seen_exactly(&s, 1, 11), "race: the live sub gets 6..11 pushed, each once"))
-        seen_diag(&s);
+        pump_on(cs2, &s2, two, RD);
+    ok(run_until(writes_idle, NULL, WR), "race: the 6 complete");
+    catch_up(cs2, &s2, two);
+    ok(seen_exactly(&s2, 3, 11), "race: second sub gets 3..11 each once");
+    ok(seen_exactly(&s, 1, 11), "race: the live sub gets 6..11 pushed, each once");
     release_slots(slots, 6);
-    core_unsubscribe(core, cs);
-    core_unsubscribe(core, cs2);
+    unsub(cs, &s);
+    unsub(cs2, &s2);
 }
 
 static void test_sub_two(void)
 {
     struct core_sub *a, *b, *c;
     struct seen sa, sb, sc;
-    int64_t since, top;
     char why[GW_ERRLEN];
     size_t base = core_subscribed_channels(core);
 
     ok(publish_n("s-two", 3), "two subs: 3 stored");
+    size_t two = wire_of("s-two", 0, 2);
     seen_init(&sa, "s-two");
     seen_init(&sb, "s-two");
     seen_init(&sc, "s-two");
-    is_int(sub("s-two", false, 0, &sa, &a, &since, &top, why), GW_OK, "two subs: a from now");
-    is_int(sub("s-two", true, 0, &sb, &b, &since, &top, why), GW_OK, "two subs: b from 0");
-    is_int(sub("s-two", false, 0, &sc, &c, &since, &top, why), GW_OK, "two subs: c from now");
+    is_int(sub("s-two", false, 0, SIZE_MAX, &sa, &a, why), GW_OK, "two subs: a from now");
+    is_int(sub("s-two", true, 0, two, &sb, &b, why), GW_OK, "two subs: b from 0");
+    is_int(sub("s-two", false, 0, SIZE_MAX, &sc, &c, why), GW_OK, "two subs: c from now");
     ok(a != b && b != c && a != c, "two subs: distinct subscriptions");
     is_uint(core_subscribed_channels(core), base + 1, "two subs: one channel in the hub");
+    ok(seen_exactly(&sb, 1, 2), "two subs: b has its first page");
 
+    int made = cache_made, released = cache_released;
     ok(publish_n("s-two", 2), "two subs: 2 published");
     ok(seen_exactly(&sa, 4, 5) && seen_exactly(&sc, 4, 5), "two subs: both live ones get 4, 5");
-    is_int(sb.n, 0, "two subs: the catching-up one got nothing pushed");
-    for (int i = 0; i < 10 && !core_sub_live(b); i++)
-        core_sub_pump(core, b, 2, SIZE_MAX, why);
+    ok(seen_exactly(&sb, 1, 2), "two subs: the catching-up one got nothing pushed");
+    is_int(cache_made - made, 2, "two subs: one encoding per fan-out");
+    is_int(sa.cache_hits + sc.cache_hits, 2, "two subs: the second live sub reuses it");
+    is_int(cache_released - released, 2, "two subs: released when each fan-out is over");
+    catch_up(b, &sb, two);
     ok(publish_n("s-two", 1), "two subs: 1 more");
     ok(seen_exactly(&sa, 4, 6) && seen_exactly(&sc, 4, 6), "two subs: live ones get 6");
-    if (!ok(seen_exactly(&sb, 1, 6), "two subs: b gets 1..6 each once"))
-        seen_diag(&sb);
+    ok(seen_exactly(&sb, 1, 6), "two subs: b gets 1..6 each once");
 
     /* Unsubscribing one stops it; the others go on; the last one out empties the hub. */
-    core_unsubscribe(core, a);
+    unsub(a, &sa);
     is_uint(core_subscribed_channels(core), base + 1, "one of three left: the channel stays");
     ok(publish_n("s-two", 1), "two subs: 1 more after a left");
-    is_int(sa.n, 3, "a left: gets nothing more");
+    ok(seen_exactly(&sa, 4, 6), "a left: gets nothing more");
     ok(seen_exactly(&sb, 1, 7) && seen_exactly(&sc, 4, 7), "b and c: 7");
-    core_unsubscribe(core, c);
+    unsub(c, &sc);
     is_uint(core_subscribed_channels(core), base + 1, "one left: the channel stays");
-    core_unsubscribe(core, b);
+    unsub(b, &sb);
     is_uint(core_subscribed_channels(core), base, "the last one out: the channel leaves the hub");
     ok(publish_n("s-two", 1), "two subs: 1 more after all left");
     ok(sa.n == 3 && sb.n == 7 && sc.n == 4, "nobody gets anything after unsubscribing");
 
     /* A catching-up subscription can be ended too, and then gets nothing. */
     seen_init(&sb, "s-two");
-    is_int(sub("s-two", true, 1, &sb, &b, &since, &top, why), GW_OK, "catching up from 1");
-    core_sub_pump(core, b, 2, SIZE_MAX, why);
-    core_unsubscribe(core, b);
+    is_int(sub("s-two", true, 1, wire_of("s-two", 1, 2), &sb, &b, why), GW_OK,
+           "catching up from 1");
+    unsub(b, &sb);
     is_uint(core_subscribed_channels(core), base, "ending a catching-up sub empties the hub");
     ok(publish_n("s-two", 1), "1 more after it ended");
-    ok(seen_exactly(&sb, 2, 3), "the ended catching-up sub got only its pumped page");
+    ok(seen_exactly(&sb, 2, 3), "the ended catching-up sub got only its first page");
 
     /* Re-subscribing after the channel left the hub starts from the store's top. */
     seen_init(&sa, "s-two");
-    is_int(sub("s-two", false, 0, &sa, &a, &since, &top, why), GW_OK, "sub again from now");
-    is_int(top, 9, "sub again: top 9 from the store");
+    is_int(sub("s-two", false, 0, SIZE_MAX, &sa, &a, why), GW_OK, "sub again from now");
+    is_int(sa.top, 9, "sub again: top 9 from the store");
     ok(publish_n("s-two", 1), "1 more");
     ok(seen_exactly(&sa, 10, 10), "sub again: gets 10");
-    core_unsubscribe(core, a);
-}
-
-/* core_sub_pump with max 0 delivers nothing; it must not skip to the top either. */
-static void test_sub_pump_zero(void)
-{
-    struct core_sub *cs;
-    struct seen s;
-    int64_t since, top;
-    char why[GW_ERRLEN];
-
-    ok(publish_n("s-zero", 3), "pump 0: 3 stored");
-    seen_init(&s, "s-zero");
-    is_int(sub("s-zero", true, 0, &s, &cs, &since, &top, why), GW_OK, "pump 0: sub since 0");
-    is_int(core_sub_pump(core, cs, 0, SIZE_MAX, why), GW_OK, "pump 0: ok");
-    is_int(s.n, 0, "pump 0: nothing delivered");
-    ok(!core_sub_live(cs), "pump 0: still catching up");
-    for (int i = 0; i < 10 && !core_sub_live(cs); i++)
-        core_sub_pump(core, cs, 2, SIZE_MAX, why);
-    ok(seen_exactly(&s, 1, 3), "pump 0, then real pumps: 1..3 delivered");
-    core_unsubscribe(core, cs);
+    unsub(a, &sa);
+    is_int(cache_made, cache_released, "every delivery cache filled was released");
 }
 
 /*
- * The byte budget of core_sub_pump: each page holds at least one message and
- * stops once about max_bytes of sender and body went out; pages of any size
- * still deliver every message once, in order.
+ * The byte budget of a pump: each page holds at least one message and at most
+ * max_bytes of JSON, and pages of any size deliver every message once, in
+ * order.
  */
 static void test_sub_pump_bytes(void)
 {
     struct core_sub *cs;
     struct seen s;
-    int64_t since, top;
     char why[GW_ERRLEN];
+    int multi;
 
-    ok(publish_n("s-bytes", 10), "pump bytes: 10 stored (each 11 bytes of sender and body)");
+    ok(publish_n("s-bytes", 10), "pump bytes: 10 stored");
     seen_init(&s, "s-bytes");
-    is_int(sub("s-bytes", true, 0, &s, &cs, &since, &top, why), GW_OK, "pump bytes: sub since 0");
-    is_int(core_sub_pump(core, cs, 100, 0, why), GW_OK, "pump bytes: budget 0");
+    is_int(sub("s-bytes", true, 0, 0, &s, &cs, why), GW_OK, "pump bytes: sub since 0, no room");
     ok(seen_exactly(&s, 1, 1), "pump bytes: budget 0 still delivers one message, and only one");
-    ok(!core_sub_live(cs), "pump bytes: not live after one");
-    int pumps = 0, sizes_ok = 1;
-    while (!core_sub_live(cs) && pumps++ < 20) {
-        int before = s.n;
-        if (core_sub_pump(core, cs, 100, 15, why) != GW_OK)
-            break;
-        int got = s.n - before;
-        if (got < 1 || got > 2) {
-            sizes_ok = 0;
-            diag("a pump with a 15-byte budget delivered %d messages of 11 bytes", got);
-        }
-    }
-    ok(sizes_ok, "pump bytes: a 15-byte budget gives pages of 1 or 2 messages of 11 bytes");
+    pump_on(cs, &s, 0, WR | RD);
+    ok(seen_exactly(&s, 1, 2), "pump bytes: a pump of 0 bytes delivers one more");
+    ok(!core_sub_live(cs), "pump bytes: not live after two");
+    size_t budget = wire_of("s-bytes", 2, 2) + wire_of("s-bytes", 4, 1) / 2;
+    int pumps = catch_up(cs, &s, budget);
     ok(core_sub_live(cs), "pump bytes: live after %d budgeted pumps", pumps);
-    if (!ok(seen_exactly(&s, 1, 10), "pump bytes: 1..10 each once, in order"))
-        seen_diag(&s);
+    ok(seen_exactly(&s, 1, 10), "pump bytes: 1..10 each once, in order");
+    ok(pages_bounded(&s, true, &multi) && multi,
+       "pump bytes: a budget of two and a half messages gives pages of two");
+    is_int(pumps, 4, "pump bytes: 8 messages in pages of two: 4 pumps");
     ok(publish_n("s-bytes", 1), "pump bytes: one more");
     ok(seen_exactly(&s, 1, 11), "pump bytes: 11 pushed live");
-    core_unsubscribe(core, cs);
+    unsub(cs, &s);
+}
+
+/* Rows removed from the store are reported in their place, never skipped. */
+static void test_sub_gaps(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    struct page_rec r;
+    char why[GW_ERRLEN];
+
+    ok(publish_n("s-gap", 12), "gaps: 12 stored");
+    ok(sql_exec(path, "DELETE FROM messages WHERE seq IN (3, 4, 7, 11, 12) AND channel_id = "
+                      "(SELECT id FROM channels WHERE name = 's-gap')") == 0,
+       "gaps: seqs 3, 4, 7, 11 and 12 removed behind the gateway's back");
+
+    history(core, "s-gap", 5, 0, 100, &r, why);
+    ok(r.err == GW_OK && r.page.n == 7 && r.page.ngaps == 3, "history: 7 messages, 3 gaps");
+    if (r.page.ngaps == 3)
+        ok(r.page.gaps[0].from == 3 && r.page.gaps[0].to == 4 && r.page.gaps[0].before == 2 &&
+               r.page.gaps[1].from == 7 && r.page.gaps[1].to == 7 && r.page.gaps[1].before == 4 &&
+               r.page.gaps[2].from == 11 && r.page.gaps[2].to == 12 && r.page.gaps[2].before == 7,
+           "history: gaps 3-4 before seq 5, 7 before seq 8, 11-12 at the end");
+    is_int(r.page.next_since, 12, "history: next_since covers the gap at the end");
+    page_rec_release(&r);
+
+    seen_init(&s, "s-gap");
+    is_int(sub("s-gap", true, 0, SIZE_MAX, &s, &cs, why), GW_OK, "gaps: sub since 0");
+    ok(seen_is(&s, "1,2,[3-4],5,6,[7],8,9,10,[11-12]"), "gaps: reported in place, in one page");
+    ok(core_sub_live(cs), "gaps: live after the gap at the end");
+    is_int(core_sub_cursor(cs), 12, "gaps: the cursor is past the gap");
+    ok(publish_n("s-gap", 1), "gaps: one more");
+    ok(seen_is(&s, "1,2,[3-4],5,6,[7],8,9,10,[11-12],13"), "gaps: then 13 live");
+    unsub(cs, &s);
+
+    /* One message per page: the gaps still come in their places. */
+    seen_init(&s, "s-gap");
+    sub("s-gap", true, 0, 0, &s, &cs, why);
+    catch_up(cs, &s, 0);
+    ok(seen_is(&s, "1,2,[3-4],5,6,[7],8,9,10,[11-12],13"), "gaps: the same in pages of one");
+    ok(core_sub_live(cs), "gaps: live");
+    unsub(cs, &s);
+
+    /* A cursor inside a gap: the rest of the gap first. */
+    seen_init(&s, "s-gap");
+    sub("s-gap", true, 3, SIZE_MAX, &s, &cs, why);
+    ok(seen_is(&s, "[4],5,6,[7],8,9,10,[11-12],13"), "gaps: since 3 starts with the rest of 3-4");
+    unsub(cs, &s);
+    seen_init(&s, "s-gap");
+    sub("s-gap", true, 11, SIZE_MAX, &s, &cs, why);
+    ok(seen_is(&s, "[12],13"), "gaps: since 11 starts with the rest of 11-12");
+    unsub(cs, &s);
+}
+
+/*
+ * A live subscription that misses a commit (a row another connection wrote
+ * behind the gateway's back) falls behind at the next commit it sees, and
+ * catches up from the store: nothing lost, nothing repeated.
+ */
+static void test_sub_behind(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    char why[GW_ERRLEN], sql[1024];
+    int64_t ts = wall_ms();
+
+    /* A channel the gateway has never written, so its writer learns the top from the file. */
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO channels(name, last_seq, msg_count, last_ts) VALUES ('s-behind', 3, 3, "
+             "%lld);"
+             "INSERT INTO messages(channel_id, seq, sender, body, ts, via) SELECT id, 1, 'o', "
+             "'b1', %lld, 'rest' FROM channels WHERE name = 's-behind';"
+             "INSERT INTO messages(channel_id, seq, sender, body, ts, via) SELECT id, 2, 'o', "
+             "'b2', %lld, 'rest' FROM channels WHERE name = 's-behind';"
+             "INSERT INTO messages(channel_id, seq, sender, body, ts, via) SELECT id, 3, 'o', "
+             "'b3', %lld, 'rest' FROM channels WHERE name = 's-behind';",
+             (long long)ts, (long long)ts, (long long)ts, (long long)ts);
+    ok(sql_exec(path, sql) == 0, "behind: 3 messages written by another connection");
+    *seq_counter("s-behind") = 4;
+    seen_init(&s, "s-behind");
+    is_int(sub("s-behind", false, 0, SIZE_MAX, &s, &cs, why), GW_OK, "behind: sub from now");
+    ok(s.top == 3 && core_sub_live(cs), "behind: top 3, live");
+
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO messages(channel_id, seq, sender, body, ts, via) SELECT id, 4, 'o', "
+             "'b4', %lld, 'rest' FROM channels WHERE name = 's-behind';"
+             "UPDATE channels SET last_seq = 4, msg_count = 4 WHERE name = 's-behind';",
+             (long long)ts);
+    ok(sql_exec(path, sql) == 0, "behind: seq 4 written behind the gateway's back");
+    *seq_counter("s-behind") = 5;
+    ok(publish_n("s-behind", 1), "behind: the gateway commits 5");
+    is_int(s.n, 0, "behind: 5 is not pushed to a subscription whose cursor is 3");
+    ok(!core_sub_live(cs), "behind: the subscription fell behind");
+    is_int(s.wakes, 1, "behind: woken to read from the store");
+    catch_up(cs, &s, SIZE_MAX);
+    ok(core_sub_live(cs), "behind: live again after reading the store");
+    ok(seen_exactly(&s, 4, 5), "behind: 4 and 5 from the store, each once");
+    ok(!s.ev[0].live && !s.ev[1].live, "behind: both read from the store");
+    ok(publish_n("s-behind", 1), "behind: one more");
+    ok(seen_exactly(&s, 4, 6), "behind: then 6 live");
+    unsub(cs, &s);
+}
+
+/*
+ * Commits whose completion reaches the loop while a subscription's first read
+ * is under way are delivered exactly once, whether the read saw them or not
+ * (the commits the hub keeps while reads are under way).
+ */
+static void test_sub_recent(void)
+{
+    struct slot slots[4];
+    struct core_sub *cs, *cs2;
+    struct seen s, s2;
+    char why[GW_ERRLEN];
+    size_t base = core_subscribed_channels(core);
+
+    ok(publish_n("s-recent", 3), "recent: 3 stored");
+
+    /* After the read's snapshot: the kept commits bring the subscription to the top. */
+    seen_init(&s, "s-recent");
+    seen_init(&s2, "s-recent");
+    drain_reads_run();
+    ok(sub_start("s-recent", false, 0, SIZE_MAX, &s, &cs, why) == GW_OK &&
+           sub_start("s-recent", true, 1, SIZE_MAX, &s2, &cs2, why) == GW_OK,
+       "recent: one sub from now, one since 1");
+    ok(wait_reads_run(2), "recent: the reader has read (top 3), the loop not told yet");
+    is_int(submit("s-recent", 2, slots), 2, "recent: 4 and 5 published");
+    ok(run_until(writes_idle, NULL, WR), "recent: their commits reach the loop first");
+    ok(s.ready_calls == 0 && s2.ready_calls == 0 && s.n == 0 && s2.n == 0,
+       "recent: nothing delivered before the subscriptions are ready");
+    ok(run_until(reads_idle, NULL, RD), "recent: then the reads complete");
+    ok(s.ready_err == GW_OK && s.since == 3 && s.top == 5,
+       "recent: from now is the snapshot's top (3); the top is 5");
+    ok(seen_exactly(&s, 4, 5) && core_sub_live(cs), "recent: 4, 5 once each, then live");
+    ok(seen_exactly(&s2, 2, 5) && core_sub_live(cs2), "recent: since 1: 2..5 once each, live");
+    release_slots(slots, 2);
+    ok(publish_n("s-recent", 1), "recent: one more");
+    ok(seen_exactly(&s, 4, 6) && seen_exactly(&s2, 2, 6), "recent: 6 live to both");
+    unsub(cs, &s);
+    unsub(cs2, &s2);
+    is_uint(core_subscribed_channels(core), base, "recent: the hub is back where it was");
+
+    /*
+     * In the read's snapshot and kept too (7): not delivered twice; and kept
+     * on both sides of the snapshot (8 in it, 9 after): the older skipped,
+     * the newer delivered, live without another read.
+     */
+    is_int(submit("s-recent", 2, slots), 2, "recent: 7 and 8 published");
+    ok(wait_stored("s-recent", 8), "recent: 7 and 8 committed, the loop not told yet");
+    seen_init(&s, "s-recent");
+    seen_init(&s2, "s-recent");
+    drain_reads_run();
+    ok(sub_start("s-recent", false, 0, SIZE_MAX, &s, &cs, why) == GW_OK &&
+           sub_start("s-recent", true, 5, SIZE_MAX, &s2, &cs2, why) == GW_OK,
+       "recent: one sub from now, one since 5");
+    ok(wait_reads_run(2), "recent: the reader has read (top 8)");
+    is_int(submit("s-recent", 1, &slots[2]), 1, "recent: 9 published after the reads");
+    ok(run_until(writes_idle, NULL, WR), "recent: 7, 8 and 9 reach the loop during the reads");
+    ok(run_until(reads_idle, NULL, RD), "recent: then the reads complete");
+    ok(s.since == 8 && seen_exactly(&s, 9, 9), "recent: from now is 8, then 9 from the kept");
+    ok(seen_exactly(&s2, 6, 9), "recent: since 5: 6..9 once each");
+    ok(core_sub_live(cs) && core_sub_live(cs2) && s.wakes == 0 && s2.wakes == 0,
+       "recent: both live at once, without another read");
+    release_slots(slots, 3);
+    ok(publish_n("s-recent", 1), "recent: one more");
+    ok(seen_exactly(&s, 9, 10) && seen_exactly(&s2, 6, 10), "recent: 10 live to both, once");
+    unsub(cs, &s);
+    unsub(cs2, &s2);
+}
+
+/* Ending a subscription while its read is under way: no callback after, nothing left behind. */
+static void test_sub_unsub_reading(void)
+{
+    struct slot slots[2];
+    struct core_sub *cs;
+    struct seen s;
+    char why[GW_ERRLEN];
+    size_t base = core_subscribed_channels(core);
+
+    ok(publish_n("s-gone", 6), "unsub reading: 6 stored");
+
+    /* During the first read. */
+    seen_init(&s, "s-gone");
+    is_int(sub_start("s-gone", true, 0, SIZE_MAX, &s, &cs, why), GW_OK,
+           "unsub reading: sub since 0");
+    unsub(cs, &s);
+    is_uint(core_subscribed_channels(core), base + 1,
+            "unsub reading: the channel stays for the read");
+    is_int(submit("s-gone", 2, slots), 2, "unsub reading: 7, 8 published during the read");
+    ok(run_until(all_idle, NULL, WR | RD), "unsub reading: the read and the commits complete");
+    ok(s.ready_calls == 0 && s.n == 0 && s.after_end == 0, "unsub reading: no callback at all");
+    is_uint(core_subscribed_channels(core), base, "unsub reading: then the channel leaves the hub");
+    release_slots(slots, 2);
+
+    /* During a pump. */
+    seen_init(&s, "s-gone");
+    sub("s-gone", true, 0, wire_of("s-gone", 0, 2), &s, &cs, why);
+    ok(seen_exactly(&s, 1, 2) && !core_sub_live(cs), "unsub reading: a first page of two");
+    page_start(&s, SIZE_MAX);
+    core_sub_pump(core, cs, SIZE_MAX);
+    is_uint(workq_pending(reader), 1, "unsub reading: a pump under way");
+    unsub(cs, &s);
+    is_int(submit("s-gone", 2, slots), 2, "unsub reading: 9, 10 published during the pump");
+    ok(run_until(all_idle, NULL, WR | RD), "unsub reading: the pump and the commits complete");
+    ok(s.n == 2 && s.after_end == 0, "unsub reading: nothing after the end");
+    is_uint(core_subscribed_channels(core), base, "unsub reading: the channel leaves the hub");
+    release_slots(slots, 2);
+}
+
+/* A read that fails: refused at ready, or said through failed; the subscription then stays. */
+static void test_sub_read_failure(void)
+{
+    struct core_sub *cs, *cs2;
+    struct seen s, s2;
+    struct page_rec r;
+    char why[GW_ERRLEN];
+    size_t base = core_subscribed_channels(core);
+
+    ok(publish_n("s-fail", 4), "read failure: 4 stored");
+    seen_init(&s, "s-fail");
+    sub("s-fail", true, 0, wire_of("s-fail", 0, 1), &s, &cs, why);
+    ok(seen_exactly(&s, 1, 1) && !core_sub_live(cs), "read failure: catching up, one read");
+    if (sql_exec(path, "ALTER TABLE messages RENAME TO messages_away") != 0) {
+        skip("read failure: cannot hide the messages table");
+        unsub(cs, &s);
+        return;
+    }
+    history(core, "s-fail", 6, 0, 10, &r, why);
+    is_str(gw_err_code(r.err), gw_err_code(GW_E_STORE), "read failure: history says store_failed");
+    ok(r.why[0] != '\0' && !r.has_page, "read failure: history why set, no page");
+
+    seen_init(&s2, "s-fail");
+    sub("s-fail", true, 0, SIZE_MAX, &s2, &cs2, why);
+    is_str(gw_err_code(s2.ready_err), gw_err_code(GW_E_STORE),
+           "read failure: a new subscription is refused at ready");
+    ok(s2.ready_calls == 1 && s2.n == 0, "read failure: and nothing else follows");
+
+    pump_on(cs, &s, SIZE_MAX, WR | RD);
+    is_int(s.failed_calls, 1, "read failure: a pump's read failing is said once");
+    is_str(gw_err_code(s.failed_err), gw_err_code(GW_E_STORE), "read failure: as store_failed");
+    ok(seen_exactly(&s, 1, 1) && core_sub_cursor(cs) == 1 && !core_sub_live(cs),
+       "read failure: the subscription stays where it was");
+
+    ok(sql_exec(path, "ALTER TABLE messages_away RENAME TO messages") == 0,
+       "read failure: table back");
+    s.failed_calls = 0;
+    catch_up(cs, &s, SIZE_MAX);
+    ok(seen_exactly(&s, 1, 4) && core_sub_live(cs), "read failure: a later pump catches up");
+    unsub(cs, &s);
+    is_uint(core_subscribed_channels(core), base, "read failure: the hub is back where it was");
+}
+
+struct watch_rec {
+    int calls;
+    uint64_t accepted_us;
+};
+
+static void on_watch(void *ctx, uint64_t accepted_us)
+{
+    struct watch_rec *w = ctx;
+    w->calls++;
+    w->accepted_us = accepted_us;
+}
+
+static void test_watch(void)
+{
+    struct core_watch *a, *b, *c, *d;
+    struct watch_rec ra = {0}, rb = {0}, rc = {0}, rd = {0};
+    char why[GW_ERRLEN];
+    size_t base = core_subscribed_channels(core);
+
+    ok(publish_n("w", 2), "watch: 2 stored");
+    ok(core_watch(core, "w", 1, 2, on_watch, &ra, &a, why) == GW_OK &&
+           core_watch(core, "w", 1, 3, on_watch, &rb, &b, why) == GW_OK &&
+           core_watch(core, "w", 1, 0, on_watch, &rd, &d, why) == GW_OK &&
+           core_watch(core, "w-other", 7, 0, on_watch, &rc, &c, why) == GW_OK,
+       "watch: since 2, since 3 and since 0 on w, since 0 on w-other");
+    is_uint(core_subscribed_channels(core), base + 2, "watch: both channels in the hub");
+    is_uint(core_pending(core), 0, "watch: a watch reads nothing");
+    ok(ra.calls + rb.calls + rc.calls + rd.calls == 0, "watch: none fires when set");
+
+    uint64_t before = mono_us();
+    ok(publish_n("w", 1), "watch: 3 committed");
+    uint64_t after = mono_us();
+    is_int(ra.calls, 1, "watch: since 2 fires on seq 3");
+    ok(ra.accepted_us >= before && ra.accepted_us <= after,
+       "watch: with the accept time of the message that fired it");
+    is_int(rd.calls, 1, "watch: since 0 fires on the first commit it sees, not before");
+    is_int(rb.calls, 0, "watch: since 3 does not fire on seq 3");
+    is_int(rc.calls, 0, "watch: another channel's commit does not fire it");
+    ok(publish_n("w", 1), "watch: 4 committed");
+    is_int(ra.calls, 1, "watch: a watch fires once");
+    is_int(rb.calls, 1, "watch: since 3 fires on seq 4");
+    core_unwatch(core, a);
+    core_unwatch(core, b);
+    core_unwatch(core, d);
+    is_uint(core_subscribed_channels(core), base + 1, "watch: ended, w leaves the hub");
+    core_unwatch(core, c);
+    ok(publish_n("w-other", 1), "watch: a commit after w-other's watch ended");
+    is_int(rc.calls, 0, "watch: an ended watch never fires");
+    is_uint(core_subscribed_channels(core), base, "watch: the hub is back where it was");
+    core_unwatch(core, NULL);
+
+    why[0] = '\0';
+    is_str(gw_err_code(core_watch(core, "a b", 3, 0, on_watch, &ra, &a, why)),
+           gw_err_code(GW_E_CHANNEL), "watch: a bad channel is invalid_channel");
+    ok(why[0] != '\0', "watch: why set");
+    is_str(gw_err_code(core_watch(core, "w", 1, (uint64_t)INT64_MAX + 1, on_watch, &ra, &a, why)),
+           gw_err_code(GW_E_PARAM), "watch: since above INT64_MAX is invalid_parameter");
+    is_uint(core_subscribed_channels(core), base, "watch: refused ones leave nothing");
+
+    is_int(core_check_wait(GW_WAIT_MAX, why), GW_OK, "wait %d s is allowed", GW_WAIT_MAX);
+    why[0] = '\0';
+    is_str(gw_err_code(core_check_wait(GW_WAIT_MAX + 1, why)), gw_err_code(GW_E_PARAM),
+           "wait %d s is invalid_parameter", GW_WAIT_MAX + 1);
+    ok(why[0] != '\0', "wait too long: why set");
+}
+
+static void test_shutdown(void)
+{
+    char why[GW_ERRLEN];
+    struct slot queued, refused, refused_bad;
+    struct core_publish_req req = req_of("late", 4, NULL, 0, "x", 1);
+    struct core_publish_req bad = req_of("a b", 3, NULL, 0, "x", 1);
+    int base = completed;
+
+    is_int(publish(&rest, &req, &queued, why), GW_OK, "publish before shutdown");
+    core_begin_shutdown(core);
+    why[0] = '\0';
+    is_str(gw_err_code(publish(&rest, &req, &refused, why)), gw_err_code(GW_E_SHUTDOWN),
+           "publish after core_begin_shutdown: GW_E_SHUTDOWN");
+    ok(why[0] != '\0', "publish after shutdown: why set");
+    ok(publish(&rest, &bad, &refused_bad, why) != GW_OK, "bad publish after shutdown: refused");
+    ok(settle(base + 1), "the publish queued before shutdown still completes");
+    is_int(queued.err, GW_OK, "the publish queued before shutdown commits");
+    is_uint(core_pending(core), 0, "nothing pending after shutdown");
+    ok(refused.calls == 0 && refused_bad.calls == 0, "refused publishes never call back");
+    slot_release(&queued);
 }
 
 static void test_sub_after_shutdown(void)
 {
     struct core_sub *cs = NULL;
     struct seen s;
-    int64_t since, top;
     char why[GW_ERRLEN];
 
     seen_init(&s, "s-late");
-    is_str(gw_err_code(sub("s-late", false, 0, &s, &cs, &since, &top, why)),
-           gw_err_code(GW_E_SHUTDOWN), "subscribe after core_begin_shutdown: GW_E_SHUTDOWN");
-    ok(why[0] != '\0' && cs == NULL, "subscribe after shutdown: why set, no subscription");
+    is_str(gw_err_code(sub("s-late", false, 0, SIZE_MAX, &s, &cs, why)), gw_err_code(GW_E_SHUTDOWN),
+           "subscribe after core_begin_shutdown: GW_E_SHUTDOWN");
+    ok(why[0] != '\0' && cs == NULL && s.ready_calls == 0,
+       "subscribe after shutdown: why set, no subscription");
     is_uint(core_subscribed_channels(core), 0, "no channel left in the hub at the end");
+    is_int(early_callbacks, 0, "no answer ever ran before the call that asked for it returned");
 }
 
 int main(void)
 {
-    char why[GW_ERRLEN];
-
     log_set_level(GW_LOG_ERROR);
-    snprintf(dir, sizeof(dir), "/tmp/visavis-test-core-XXXXXX");
-    if (!mkdtemp(dir))
-        bail_out("mkdtemp failed");
-    snprintf(path, sizeof(path), "%s/core.db", dir);
-    if (store_open(&wstore, path, STORE_WRITER, false, why) != GW_OK ||
-        store_open(&rstore, path, STORE_READER, false, why) != GW_OK) {
-        store_close(wstore);
-        remove_dir();
-        bail_out("store_open: %s", why);
-    }
-    writer = writer_new(wstore, why);
-    if (!writer) {
-        store_close(rstore);
-        store_close(wstore);
-        remove_dir();
-        bail_out("writer_new: %s", why);
-    }
-    core = core_new(rstore, writer, MAX_BODY);
+    if (sem_init(&gate_entered, 0, 0) != 0 || sem_init(&gate_open, 0, 0) != 0 ||
+        sem_init(&reads_run, 0, 0) != 0)
+        bail_out("sem_init: %s", strerror(errno));
+    /* Every connection opened from now on, the store's included, has test_gate(). */
+    sqlite3_auto_extension((void (*)(void))gate_register);
+    stack_open(&st, "core", test_reader_run);
+    writer = st.writer;
+    reader = st.reader;
+    path = st.path;
+    struct core_options o = {.max_body = MAX_BODY, .page_bytes = GW_PAGE_BYTES_DEFAULT};
+    core = core_new(reader, writer, &o);
 
     test_validation();
     test_good_publish();
     test_edge_publishes();
     test_burst();
     test_history();
+    test_history_cursor();
     test_message();
     test_channels();
+    test_history_bytes();
+    test_read_order();
     test_store_failure();
     test_sub_from_now();
     test_sub_replay();
@@ -1155,17 +2062,22 @@ int main(void)
     test_sub_handover();
     test_sub_uncompleted();
     test_sub_two();
-    test_sub_pump_zero();
     test_sub_pump_bytes();
+    test_sub_gaps();
+    test_sub_behind();
+    test_sub_recent();
+    test_sub_unsub_reading();
+    test_sub_read_failure();
+    test_watch();
     test_shutdown();
     test_sub_after_shutdown();
 
-    writer_stop(writer);
-    writer_complete(writer);
+    stack_drain(&st);
     core_free(core);
-    writer_free(writer);
-    store_close(rstore);
-    store_close(wstore);
-    remove_dir();
+    stack_close(&st);
+    sqlite3_reset_auto_extension();
+    sem_destroy(&gate_entered);
+    sem_destroy(&gate_open);
+    sem_destroy(&reads_run);
     return done_testing();
 }

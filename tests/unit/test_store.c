@@ -13,8 +13,9 @@
 #include "log.h"
 #include "model.h"
 #include "tap.h"
+#include "sqlfile.h"
+#include "tmpdir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,63 +39,11 @@ static const char *db_path(const char *name)
     return p;
 }
 
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char p[512];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Runs sql on its own connection to path; returns the first column of the first row, or -1. */
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    else
-        diag("sql_int(%s): %s", sql, db ? sqlite3_errmsg(db) : "no connection");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-/* Runs sql (any number of statements) on its own connection; returns 0 or -1. */
-static int sql_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    char *msg = NULL;
-    int rc = -1;
-
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
-        sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-        rc = 0;
-    else
-        diag("sql_exec(%s): %s", sql, msg ? msg : db ? sqlite3_errmsg(db) : "no connection");
-    sqlite3_free(msg);
-    sqlite3_close(db);
-    return rc;
 }
 
 /* A message to append, owning copies of its strings. */
@@ -1076,9 +1025,7 @@ int main(void)
     struct ids seen = {0, 0};
 
     log_set_level(GW_LOG_WARN);
-    snprintf(dir, sizeof(dir), "/tmp/visavis-test-store-XXXXXX");
-    if (!mkdtemp(dir))
-        bail_out("mkdtemp failed");
+    tmpdir_make(dir, sizeof(dir), "store");
 
     test_reader_needs_schema();
 
@@ -1089,7 +1036,7 @@ int main(void)
     if (!is_int(store_open(&r, path, STORE_READER, false, why), GW_OK, "open the reader"))
         diag("why: %s", why);
     if (!w || !r) {
-        remove_dir();
+        tmpdir_remove(dir);
         bail_out("cannot open the store: %s", why);
     }
     is_int(sql_int(path, "PRAGMA user_version"), store_schema_version(),
@@ -1129,6 +1076,6 @@ int main(void)
     test_full();
     test_in_use();
 
-    remove_dir();
+    tmpdir_remove(dir);
     return done_testing();
 }
