@@ -1,27 +1,27 @@
 /*
- * store.h - the SQLite store: schema migrations, durable appends, reads.
+ * store.h - the durable store, whatever holds it: schema migrations,
+ * durable appends with their seqs, reads.
  *
- * The only module that includes sqlite3.h; it turns SQLite result codes
- * into enum gw_err with the library's reason in why:
+ * An interface: the target given to store_open picks the backend
+ * (store_backend.h; SQLite for a file path, store_sqlite.h), and every call
+ * goes to it. Nothing outside a backend knows which one it is. Errors are
+ * enum gw_err with the backend's reason in why:
  *
- *   GW_E_STORE_BUSY   another connection holds a lock, and a short wait for
- *                     it ran out (5 s in store_open; then 1 s for the
- *                     writer and for the reader): nothing was done, the
- *                     same call may pass soon
- *   GW_E_STORE_FULL   the disk, a quota or a file size limit is full
- *   GW_E_STORE        anything else: a message refused (a constraint, too
- *                     big: see store_append's *refused) or the database
- *                     broken (I/O error, corrupt, read-only, gone)
+ *   GW_E_STORE_BUSY   the database is held by someone else and a short wait
+ *                     for it ran out: nothing was done, the same call may
+ *                     pass soon
+ *   GW_E_STORE_FULL   no room: the disk, a quota or a file size limit
+ *   GW_E_STORE        anything else: a message refused (see store_append's
+ *                     *refused) or the database broken
  *   GW_E_SCHEMA, GW_E_STORE_IN_USE, GW_E_NOT_FOUND   as each call says
  *
- * Depends on gw.h, model.h, log.h.
+ * Depends on gw.h, model.h.
  *
  * One struct store is one connection and is used by one thread at a time:
  * the writer's by the writer thread (store_append), the reader's by the
  * reader thread (store_page, store_channel_top, store_message,
- * store_channels). WAL lets the reader
- * run beside the writer and see every transaction committed before its
- * statement began. Only store_stop_waiting may be called from another thread.
+ * store_channels). A read sees every transaction committed before it
+ * began. Only store_stop_waiting may be called from another thread.
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H
@@ -43,23 +43,21 @@ enum store_role {
 /* The schema version this binary writes (the number of migrations it knows). */
 int store_schema_version(void);
 
+/* The name of the backend target selects ("sqlite"), for logs. */
+const char *store_backend_name(const char *target);
+
 /*
- * Opens (creating if needed) the database at path. The writer brings the
- * schema up to date and refuses a database newer than this binary with
- * GW_E_SCHEMA. sync_full: fsync at every commit, so an acknowledged message
- * survives power loss, not only a crash of the process.
- *
- * The writer holds an exclusive flock() on the file until store_close, so a
- * second writer, in this process or another, gets GW_E_STORE_IN_USE (why
- * names the holder's pid when the system says it); the lock goes with the
- * process, kill -9 included. SQLite's own locks are POSIX locks, which flock
- * does not touch: other tools still read (and may write) the file. Close
- * every reader of the file before the writer.
+ * Opens (creating if needed) the database target names (a file path for
+ * SQLite). The writer brings the schema up to date and refuses a database
+ * newer than this binary with GW_E_SCHEMA; a writer where another gateway
+ * writes already is GW_E_STORE_IN_USE (why names it). sync_full: an
+ * acknowledged message survives power loss, not only a crash of the process.
+ * Close every reader of a database before its writer.
  */
-enum gw_err store_open(struct store **out, const char *path, enum store_role role, bool sync_full,
+enum gw_err store_open(struct store **out, const char *target, enum store_role role, bool sync_full,
                        char why[GW_ERRLEN]);
 
-/* Finalizes everything; the writer also checkpoints the WAL. NULL is a no-op. */
+/* Ends the connection (the SQLite writer also checkpoints its WAL). NULL is a no-op. */
 void store_close(struct store *s);
 
 /*
@@ -77,22 +75,14 @@ void store_stop_waiting(struct store *s);
  * failure nothing was stored and the messages are unchanged.
  *
  * *refused (may be NULL) tells the two kinds of GW_E_STORE apart: true when
- * SQLite refused a message (a constraint, a value too big), so that the
- * batch without it may pass; false when the database failed, which fails
- * any batch alike. A constraint error met while using the writer's cached
- * channel rows (another process may have written the channel since) is
- * retried once from disk before it counts.
+ * the database refused a message (a constraint, a value too big), so that
+ * the batch without it may pass; false when the database failed, which
+ * fails any batch alike. Seqs are allocated inside the transaction: a
+ * backend whose memory of a channel's seq is stale (another process wrote
+ * it) reads it again before a refusal counts.
  */
 enum gw_err store_append(struct store *s, struct gw_msg *const *msgs, size_t n, bool *refused,
                          char why[GW_ERRLEN]);
-
-/*
- * The classification above, of a SQLite result code (extended codes) and the
- * errno the library saw (sqlite3_system_errno): GW_E_STORE_BUSY,
- * GW_E_STORE_FULL or GW_E_STORE, and *refused as store_append says. Pure;
- * exposed for its unit test.
- */
-enum gw_err store_error_of(int sqlite_rc, int sys_errno, bool *refused);
 
 /*
  * A page of channel (see struct gw_page in model.h): messages with since <

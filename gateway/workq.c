@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct job_list {
@@ -125,7 +126,12 @@ struct workq *workq_new(const char *name, workq_run_fn *run, void *arg, size_t b
         return NULL;
     }
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
+    /* workq_pause waits on the monotonic clock: a clock step must not stretch it. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cv, &ca);
+    pthread_condattr_destroy(&ca);
     rc = pthread_create(&q->thread, NULL, workq_main, q);
     if (rc != 0) {
         snprintf(why, GW_ERRLEN, "pthread_create: %s", strerror(rc));
@@ -179,6 +185,24 @@ size_t workq_complete(struct workq *q)
 size_t workq_pending(const struct workq *q)
 {
     return q->pending;
+}
+
+void workq_pause(struct workq *q, unsigned ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&q->mu);
+    /* Woken by every submit too: only the deadline or a stop end the pause. */
+    while (!q->stopping && pthread_cond_timedwait(&q->cv, &q->mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&q->mu);
 }
 
 bool workq_stopping(const struct workq *q)

@@ -49,6 +49,12 @@ size_t workq_complete(struct workq *q);
 /* Jobs submitted whose done callback has not run yet. */
 size_t workq_pending(const struct workq *q);
 
+/*
+ * Worker thread: waits ms milliseconds, or less if workq_stop is called
+ * meanwhile (a back-off that must not hold up a stop).
+ */
+void workq_pause(struct workq *q, unsigned ms);
+
 /* Whether workq_stop has been called. */
 bool workq_stopping(const struct workq *q);
 

@@ -1,84 +1,37 @@
 /*
  * writer.c - group-commit thread; see writer.h.
  *
- * The queue is the one piece of state shared between threads, behind one
- * mutex. Group commit falls out of the shape: while a commit (and its fsync)
- * runs, new jobs pile up, and the next transaction takes them all.
+ * The thread and its queue are a workq (workq.h). Group commit falls out of
+ * the shape: while a commit (and its fsync) runs, new jobs pile up, and the
+ * next transaction takes them all.
  */
 #include "writer.h"
 
 #include "log.h"
 #include "store.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 /* Bounds one transaction, so one huge burst cannot delay every ack behind it. */
 #define WRITER_BATCH_MAX  1024
 /* The pause after a full or broken database failed a batch (see back_off). */
 #define WRITER_BACKOFF_MS 100
 
-struct job_list {
-    struct writer_job *head, *tail;
-};
-
 struct writer {
     struct store *store;
-    pthread_t thread;
-    int started;
-    int efd;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct job_list queue; /* submitted, not yet taken by the thread */
-    struct job_list done;  /* committed or failed, not yet completed */
-    int stopping;
-    size_t pending; /* loop thread only */
+    struct workq *q;
+    pthread_mutex_t stats_mu;
     struct metrics_commits stats;
-    enum gw_err failing; /* writer thread only: the database's error, GW_OK while it works */
+    /* writer thread only */
+    struct writer_job **batch;
+    struct gw_msg **msgs;
+    enum gw_err failing; /* the database's error, GW_OK while it works */
     size_t failed;       /* publishes failed since it began */
 };
-
-static void list_push(struct job_list *l, struct writer_job *j)
-{
-    j->next = NULL;
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
-}
-
-static void list_splice(struct job_list *dst, struct job_list *src)
-{
-    if (!src->head)
-        return;
-    if (dst->tail)
-        dst->tail->next = src->head;
-    else
-        dst->head = src->head;
-    dst->tail = src->tail;
-    src->head = src->tail = NULL;
-}
-
-/* Takes up to WRITER_BATCH_MAX jobs off the queue (caller holds mu). */
-static size_t take_batch(struct writer *w, struct writer_job **batch)
-{
-    size_t n = 0;
-    while (w->queue.head && n < WRITER_BATCH_MAX) {
-        struct writer_job *j = w->queue.head;
-        w->queue.head = j->next;
-        batch[n++] = j;
-    }
-    if (!w->queue.head)
-        w->queue.tail = NULL;
-    return n;
-}
 
 static uint64_t now_us(void)
 {
@@ -114,12 +67,12 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
             log_info("store: writes work again (%zu publishes failed meanwhile)", w->failed);
         w->failing = GW_OK;
         w->failed = 0;
-        pthread_mutex_lock(&w->mu);
+        pthread_mutex_lock(&w->stats_mu);
         w->stats.commits++;
         w->stats.messages += n;
         metrics_hist_observe(&w->stats.batch_size, (double)n);
         metrics_hist_observe(&w->stats.commit_seconds, (double)(now_us() - t0) / 1e6);
-        pthread_mutex_unlock(&w->mu);
+        pthread_mutex_unlock(&w->stats_mu);
         return;
     }
     if (refused && n > 1) {
@@ -143,169 +96,88 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
 }
 
 /*
- * After the database failed (busy, full, broken), a short pause before the
- * next batch: jobs that come meanwhile fail together, instead of one fast
- * failed transaction each. Not while stopping (caller holds mu).
+ * The workq's run function: one transaction for the batch. After a full or
+ * broken database failed the last one, a short pause first, so that a
+ * database that cannot write is not sent one failing transaction per
+ * publish (a busy one has waited already, in the store).
  */
-static void back_off(struct writer *w)
-{
-    struct timespec until;
-
-    if (w->failing == GW_OK || w->failing == GW_E_STORE_BUSY || w->stopping)
-        return;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += WRITER_BACKOFF_MS * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
-        ;
-}
-
-static void *writer_main(void *arg)
+static void run(void *arg, struct workq_job **jobs, size_t n)
 {
     struct writer *w = arg;
-    struct writer_job **batch = gw_xmalloc(WRITER_BATCH_MAX * sizeof(*batch));
-    struct gw_msg **msgs = gw_xmalloc(WRITER_BATCH_MAX * sizeof(*msgs));
 
-    for (;;) {
-        size_t n;
-        pthread_mutex_lock(&w->mu);
-        back_off(w);
-        while (!w->queue.head && !w->stopping)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (!w->queue.head && w->stopping) {
-            pthread_mutex_unlock(&w->mu);
-            break;
-        }
-        n = take_batch(w, batch);
-        pthread_mutex_unlock(&w->mu);
+    if (w->failing != GW_OK && w->failing != GW_E_STORE_BUSY)
+        workq_pause(w->q, WRITER_BACKOFF_MS);
+    for (size_t i = 0; i < n; i++)
+        w->batch[i] = (struct writer_job *)jobs[i];
+    commit_batch(w, w->batch, n, w->msgs);
+}
 
-        commit_batch(w, batch, n, msgs);
-
-        struct job_list finished = {NULL, NULL};
-        for (size_t i = 0; i < n; i++)
-            list_push(&finished, batch[i]);
-        pthread_mutex_lock(&w->mu);
-        list_splice(&w->done, &finished);
-        pthread_mutex_unlock(&w->mu);
-        uint64_t one = 1;
-        /* Only fails if the counter would overflow: the loop is reading it anyway. */
-        ssize_t wr = write(w->efd, &one, sizeof(one));
-        (void)wr;
-    }
-    free(batch);
-    free(msgs);
-    return NULL;
+static void job_done(struct workq_job *wq)
+{
+    struct writer_job *job = (struct writer_job *)wq;
+    job->done(job); /* may free job */
 }
 
 struct writer *writer_new(struct store *store, char why[GW_ERRLEN])
 {
     struct writer *w = gw_xcalloc(1, sizeof(*w));
-    int rc;
 
     w->store = store;
-    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->efd < 0) {
-        snprintf(why, GW_ERRLEN, "eventfd: %s", strerror(errno));
-        free(w);
-        return NULL;
-    }
-    pthread_mutex_init(&w->mu, NULL);
-    /* back_off waits on the monotonic clock: a clock step must not stretch it. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    w->batch = gw_xmalloc(WRITER_BATCH_MAX * sizeof(*w->batch));
+    w->msgs = gw_xmalloc(WRITER_BATCH_MAX * sizeof(*w->msgs));
+    pthread_mutex_init(&w->stats_mu, NULL);
     metrics_hist_init(&w->stats.batch_size, metrics_size_bounds);
     metrics_hist_init(&w->stats.commit_seconds, metrics_seconds_bounds);
-    rc = pthread_create(&w->thread, NULL, writer_main, w);
-    if (rc != 0) {
-        snprintf(why, GW_ERRLEN, "pthread_create: %s", strerror(rc));
-        close(w->efd);
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cv);
-        free(w);
+    if (!(w->q = workq_new("visavis-writer", run, w, WRITER_BATCH_MAX, why))) {
+        writer_free(w);
         return NULL;
     }
-    w->started = 1;
     return w;
 }
 
 int writer_fd(const struct writer *w)
 {
-    return w->efd;
+    return workq_fd(w->q);
 }
 
 void writer_submit(struct writer *w, struct writer_job *job)
 {
     job->err = GW_OK;
     job->why[0] = '\0';
-    w->pending++;
-    pthread_mutex_lock(&w->mu);
-    GW_ASSERT(!w->stopping);
-    list_push(&w->queue, job);
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    job->wq.done = job_done;
+    GW_ASSERT(!workq_stopping(w->q));
+    workq_submit(w->q, &job->wq);
 }
 
 size_t writer_complete(struct writer *w)
 {
-    struct job_list done;
-    uint64_t count;
-    size_t n = 0;
-
-    /* Reset the counter first: a signal racing with us then wakes the loop again. */
-    ssize_t rd = read(w->efd, &count, sizeof(count));
-    (void)rd;
-    pthread_mutex_lock(&w->mu);
-    done = w->done;
-    w->done.head = w->done.tail = NULL;
-    pthread_mutex_unlock(&w->mu);
-    while (done.head) {
-        struct writer_job *j = done.head;
-        done.head = j->next;
-        w->pending--;
-        n++;
-        j->done(j); /* may free j */
-    }
-    return n;
+    return workq_complete(w->q);
 }
 
 size_t writer_pending(const struct writer *w)
 {
-    return w->pending;
+    return workq_pending(w->q);
 }
 
 void writer_stop(struct writer *w)
 {
-    if (!w->started)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->stopping = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    w->started = 0;
+    workq_stop(w->q);
 }
 
 void writer_free(struct writer *w)
 {
     if (!w)
         return;
-    writer_stop(w);
-    GW_ASSERT(!w->done.head && !w->queue.head);
-    close(w->efd);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    workq_free(w->q);
+    pthread_mutex_destroy(&w->stats_mu);
+    free(w->batch);
+    free(w->msgs);
     free(w);
 }
 
 void writer_stats(struct writer *w, struct metrics_commits *out)
 {
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&w->stats_mu);
     *out = w->stats;
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&w->stats_mu);
 }

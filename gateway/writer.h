@@ -2,9 +2,9 @@
  * writer.h - the store writer thread: group commit, and the hand-back of
  * committed messages to the loop.
  *
- * Depends on store.h, model.h, gw.h. Jobs are queued from the loop thread;
- * the writer thread commits everything queued while its previous commit ran
- * in one transaction, then puts the jobs on a done list and signals an
+ * Depends on store.h, workq.h, model.h, gw.h. Jobs are queued from the loop
+ * thread; the writer thread (a workq) commits everything queued while its
+ * previous commit ran in one transaction, and hands the jobs back through an
  * eventfd. The loop watches writer_fd() and calls writer_complete(), which
  * runs each job's done callback on the loop thread, in commit order. A job
  * belongs to the writer from writer_submit until its done callback starts.
@@ -20,6 +20,7 @@
 #include "gw.h"
 #include "metrics.h"
 #include "model.h"
+#include "workq.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,13 +29,13 @@ struct store;
 struct writer;
 
 struct writer_job {
+    struct workq_job wq; /* the writer's; first */
     /* in: channel, sender, body, via; out on success: id, seq, ts_ms */
     struct gw_msg msg;
     enum gw_err err; /* set before done runs */
     char why[GW_ERRLEN];
     void (*done)(struct writer_job *job);
     void *ctx; /* the submitter's */
-    struct writer_job *next;
 };
 
 /* Starts the thread on store (borrowed; must outlive writer_free). NULL + why on failure. */

@@ -8,6 +8,7 @@
  * back, and checks how each failure is told apart.
  */
 #include "store.h"
+#include "store_sqlite.h"
 
 #include "gw.h"
 #include "log.h"
