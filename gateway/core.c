@@ -359,6 +359,30 @@ static void fan_out(struct core *core, const struct gw_msg *m)
     }
 }
 
+void core_channel_moved(struct core *core, const char *channel, int64_t top)
+{
+    struct hub_channel *ch = hub_find(core->hub, channel);
+
+    if (!ch || top <= ch->top)
+        return;
+    ch->top = top;
+    for (struct hub_link *l = ch->live.next, *next; l != &ch->live; l = next) {
+        struct core_sub *sub = (struct core_sub *)l;
+        next = l->next;
+        if (sub->cursor < top)
+            fall_behind(sub);
+    }
+    for (struct hub_link *l = ch->watches.next, *next; l != &ch->watches; l = next) {
+        struct core_watch *w = (struct core_watch *)l;
+        next = l->next;
+        if (top > w->since) {
+            hub_list_remove(&w->link);
+            w->fired = true;
+            w->cb(w->ctx, 0);
+        }
+    }
+}
+
 /* ---- reads ---- */
 
 static void read_done(struct workq_job *job);

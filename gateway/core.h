@@ -191,6 +191,15 @@ enum gw_err core_watch(struct core *core, const char *channel, size_t channel_le
                        core_watch_cb *cb, void *ctx, struct core_watch **out, char why[GW_ERRLEN]);
 void core_unwatch(struct core *core, struct core_watch *w);
 
+/*
+ * A commit this loop did not see: the store says channel's last seq is top
+ * now (another gateway on the same database committed it; its backend
+ * tells). Subscriptions behind it read the rest from the store, watches past
+ * their cursor fire. Coalesced or late notices cost latency, never a
+ * message: a subscription catches up from wherever it is.
+ */
+void core_channel_moved(struct core *core, const char *channel, int64_t top);
+
 /* GW_OK when a reader may wait wait_s seconds (at most GW_WAIT_MAX), else GW_E_PARAM. */
 enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN]);
 

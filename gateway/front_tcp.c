@@ -259,10 +259,11 @@ static void on_linger_io(struct loop *loop, int fd, unsigned events, void *ctx)
  * it closes, and close only then, or after LINGER_CLOSE_MS (the "lingering
  * close" of HTTP servers).
  */
-static void conn_close(void *io, const char *why)
+static void conn_close(void *io, enum gw_err err, const char *why)
 {
     struct conn *c = io;
 
+    (void)err; /* a TCP session says why in its last line */
     log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
     c->s = NULL;
     if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
@@ -381,7 +382,7 @@ static void conn_open(struct front_tcp *ft, int fd)
     }
     c->reading = true;
     ft->nconns++;
-    c->s = session_open(ft->tier, GW_T_TCP, peer, &conn_ops, c);
+    c->s = session_open(ft->tier, GW_T_TCP, SESSION_LINES, peer, &conn_ops, c);
     log_trace("tcp conn %s accept fd %d from %s", session_id(c->s), fd, peer);
 }
 

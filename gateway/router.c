@@ -93,7 +93,7 @@ static void suggest(const char *path, char *hint, size_t cap)
     struct route r;
 
     hint[0] = '\0';
-    if (len + sizeof("/messages") + 3 > sizeof(try))
+    if (len == 0 || len + sizeof("/messages") + 3 > sizeof(try))
         return;
     /* a trailing slash */
     if (len > 1 && path[len - 1] == '/') {

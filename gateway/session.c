@@ -51,8 +51,9 @@
 /* Room a reply is assumed to take besides its message or page. */
 #define REPLY_OVERHEAD     256
 
-/* The delivery cache slot of the JSON line form (TCP, WebSocket). */
-#define SLOT_JSON_LINE 0
+/* The delivery cache slots: one encoding of a message per wire form. */
+#define SLOT_JSON_LINE 0 /* TCP, WebSocket */
+#define SLOT_SSE       1 /* Server-Sent Events */
 
 enum session_state {
     S_OPEN,    /* reading commands */
@@ -95,10 +96,12 @@ struct session {
     const struct session_io_ops *ops;
     void *io;
     enum gw_transport transport;
+    enum session_format format;
     enum session_state state;
     char id[17];
     char peer[64];
-    char end_why[96]; /* why it ended, once S_DEAD */
+    char end_why[96];    /* why it ended, once S_DEAD */
+    enum gw_err end_err; /* the same as a code, for ops->close */
     struct outq out;
     struct reply *rhead, *rtail;
     size_t inflight; /* PUBs submitted, not yet answered */
@@ -195,18 +198,63 @@ static void queue(struct session *s, struct wline *w)
     enqueue(s, w, 0, 0);
 }
 
+/* Whether the JSON line starts with {"type":"<type>". */
+static bool line_is(const struct buf *b, const char *type)
+{
+    size_t n = strlen(type);
+    return b->len > 10 + n && memcmp(b->data, "{\"type\":\"", 9) == 0 &&
+           memcmp(b->data + 9, type, n) == 0 && b->data[9 + n] == '"';
+}
+
+/*
+ * The scratch buffer's JSON line in an SSE stream (see enum session_format):
+ * which form a line takes follows from its type.
+ */
+static void sse_of_line(struct sessions *t, struct buf *out)
+{
+    struct buf *in = &t->scratch;
+    size_t len = in->len && in->data[in->len - 1] == '\n' ? in->len - 1 : in->len;
+
+    if (line_is(in, "ping")) {
+        buf_append(out, ": ping\n\n", 8);
+        return;
+    }
+    if (line_is(in, "hello"))
+        buf_appendf(out, "retry: %u\n", 2000u); /* EventSource reconnects after 2 s */
+    if (line_is(in, "ok") || line_is(in, "hello") || line_is(in, "pong")) {
+        buf_append(out, ": ", 2); /* for a person reading the stream; EventSource skips it */
+    } else {
+        const char *ev = line_is(in, "error") ? "error" : line_is(in, "bye") ? "bye" : "notice";
+        buf_appendf(out, "event: %s\ndata: ", ev);
+    }
+    buf_append(out, in->data, len);
+    buf_append(out, "\n\n", 2);
+}
+
+/* The scratch buffer's line as a new wline in s's format (one reference, the caller's). */
+static struct wline *line_for(struct session *s)
+{
+    struct buf sse = BUF_INIT;
+
+    if (s->format == SESSION_LINES)
+        return scratch_line(s->t);
+    sse_of_line(s->t, &sse);
+    return wline_take(&sse);
+}
+
 /* Queues the scratch buffer's line. */
 static void queue_scratch(struct session *s)
 {
-    struct wline *w = scratch_line(s->t);
+    struct wline *w = line_for(s);
     queue(s, w);
     wline_unref(w);
 }
 
-static void close_after_flush(struct session *s)
+static void close_after_flush(struct session *s, enum gw_err err)
 {
     if (s->state != S_OPEN)
         return;
+    s->end_err = err;
     s->state = S_CLOSING;
     s->linger_until_ms = now_ms() + SESSION_LINGER_MS;
     mark_dirty(s);
@@ -309,11 +357,12 @@ static void flush_replies(struct session *s)
  */
 static void reply_complete(struct reply *r, struct sessions *t)
 {
+    (void)t;
     if (!r->s) {
         free(r);
         return;
     }
-    r->line = scratch_line(t);
+    r->line = line_for(r->s);
     r->done = true;
     flush_replies(r->s);
 }
@@ -340,7 +389,7 @@ static void render_error(struct session *s, struct reply *r, const struct proto_
         char msg[96];
         snprintf(msg, sizeof(msg), "%d errors in a row: closing the session", SESSION_MAX_ERRORS);
         codec_line_error(b, GW_E_TOO_MANY_ERRORS, msg, NULL, NULL, 0);
-        close_after_flush(s);
+        close_after_flush(s, GW_E_TOO_MANY_ERRORS);
     }
     if (r)
         reply_complete(r, s->t);
@@ -586,7 +635,7 @@ static void dispatch(struct session *s, const struct proto_cmd *cmd)
     case PROTO_QUIT:
         codec_line_bye(b = scratch(s->t), "quit", cmd->tag, cmd->tag_len);
         queue_scratch(s);
-        close_after_flush(s);
+        close_after_flush(s, GW_OK);
         break;
     case PROTO_NONE:
     case PROTO__COUNT:
@@ -650,7 +699,7 @@ void session_input_error(struct session *s, enum gw_err err, const char *why)
         codec_line_error(scratch(s->t), err, why, NULL, NULL, 0);
         queue_scratch(s);
     }
-    close_after_flush(s);
+    close_after_flush(s, err);
 }
 
 void session_input_end(struct session *s)
@@ -706,17 +755,28 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
     struct sub_slot *slot = ctx;
     struct session *s = slot->s;
     struct sessions *t = s->t;
-    struct wline *w = d->cache[SLOT_JSON_LINE].p;
+    int form = s->format == SESSION_SSE ? SLOT_SSE : SLOT_JSON_LINE;
+    struct wline *w = d->cache[form].p;
 
     /* A closing session's last line is its farewell: nothing follows it. */
     if (s->state != S_OPEN)
         return;
     if (!w) {
-        /* Encoded once per fan-out: every subscriber's queue points at this line. */
-        codec_line_message(scratch(t), d->m);
+        /* Encoded once per fan-out and form: every subscriber's queue points at this line. */
+        struct buf *b = scratch(t);
+        if (form == SLOT_SSE) {
+            size_t len;
+            char *json = codec_msg_encode(d->m, &len);
+            buf_appendf(b, "id: %lld\nevent: message\ndata: ", (long long)d->m->seq);
+            buf_append(b, json, len);
+            buf_append(b, "\n\n", 2);
+            free(json);
+        } else {
+            codec_line_message(b, d->m);
+        }
         w = scratch_line(t);
-        d->cache[SLOT_JSON_LINE].p = w;
-        d->cache[SLOT_JSON_LINE].release = wline_release;
+        d->cache[form].p = w;
+        d->cache[form].release = wline_release;
     }
     enqueue(s, w, slot->id, slot->last_seq);
     slot->last_seq = d->m->seq;
@@ -741,8 +801,18 @@ static void sub_gap(void *ctx, const char *channel, int64_t from, int64_t to)
 
     if (s->state != S_OPEN)
         return;
-    codec_line_gap(scratch(s->t), channel, from, to);
-    w = scratch_line(s->t);
+    if (s->format == SESSION_SSE) {
+        /* Its id is the hole's last seq: a reconnecting EventSource resumes after it. */
+        struct buf *b = scratch(s->t);
+        buf_appendf(b, "id: %lld\nevent: gap\ndata: ", (long long)to);
+        codec_line_gap(b, channel, from, to);
+        b->len--; /* its LF: the event ends with a blank line instead */
+        buf_append(b, "\n\n", 2);
+        w = scratch_line(s->t);
+    } else {
+        codec_line_gap(scratch(s->t), channel, from, to);
+        w = scratch_line(s->t);
+    }
     enqueue(s, w, slot->id, slot->last_seq);
     wline_unref(w);
     slot->last_seq = to;
@@ -765,7 +835,7 @@ static void sub_failed(void *ctx, enum gw_err err, const char *why)
               slot->channel, why);
     codec_line_error(scratch(s->t), err, why, "sub", NULL, 0);
     queue_scratch(s);
-    close_after_flush(s);
+    close_after_flush(s, err);
 }
 
 static const struct core_sub_ops sub_ops = {
@@ -819,6 +889,7 @@ static void go_slow(struct session *s)
     free(seqs);
     /* Subscriptions end in the next pass: we may be inside a fan-out now. */
     s->state = S_SLOW;
+    s->end_err = GW_E_SLOW_CONSUMER;
     s->linger_until_ms = now_ms() + SESSION_LINGER_MS;
 }
 
@@ -871,7 +942,7 @@ static void service(struct session *s)
             codec_line_bye(scratch(s->t), s->bye_when_drained ? "shutdown" : "end of input", NULL,
                            0);
             queue_scratch(s);
-            close_after_flush(s);
+            close_after_flush(s, s->bye_when_drained ? GW_E_SHUTDOWN : GW_OK);
         }
     }
     if (s->state == S_OPEN)
@@ -906,10 +977,15 @@ static void tick(struct sessions *t, uint64_t now)
                      t->o.idle_timeout);
             codec_line_error(scratch(t), GW_E_IDLE, why, NULL, NULL, 0);
             queue_scratch(s);
-            close_after_flush(s);
+            close_after_flush(s, GW_E_IDLE);
         } else if (now - s->last_send_ms >= hb) {
-            codec_line_ping(scratch(t), realtime_us());
-            queue_scratch(s);
+            if (s->ops->heartbeat) {
+                s->ops->heartbeat(s->io); /* the transport's own */
+                s->last_send_ms = now;
+            } else {
+                codec_line_ping(scratch(t), realtime_us());
+                queue_scratch(s);
+            }
         }
     }
 }
@@ -934,7 +1010,7 @@ static int before_sleep(struct loop *loop, void *ctx)
         if (s->state != S_DEAD)
             service(s);
         if (s->state == S_DEAD && !s->dirty) {
-            s->ops->close(s->io, s->end_why);
+            s->ops->close(s->io, s->end_err, s->end_why);
             session_free(s);
         }
     }
@@ -977,7 +1053,7 @@ void sessions_free(struct sessions *t)
     while (t->dirty) {
         struct session *s = t->dirty;
         t->dirty = s->next_dirty;
-        s->ops->close(s->io, s->end_why);
+        s->ops->close(s->io, s->end_err, s->end_why);
         session_free(s);
     }
     buf_release(&t->scratch);
@@ -997,7 +1073,8 @@ void sessions_quiesce(struct sessions *t)
     }
 }
 
-struct session *session_open(struct sessions *t, enum gw_transport transport, const char *peer,
+struct session *session_open(struct sessions *t, enum gw_transport transport,
+                             enum session_format format, const char *peer,
                              const struct session_io_ops *ops, void *io)
 {
     struct session *s = gw_xcalloc(1, sizeof(*s));
@@ -1007,6 +1084,7 @@ struct session *session_open(struct sessions *t, enum gw_transport transport, co
     s->ops = ops;
     s->io = io;
     s->transport = transport;
+    s->format = format;
     s->state = S_OPEN;
     outq_init(&s->out);
     if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {

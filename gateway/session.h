@@ -61,11 +61,31 @@ struct session_io_ops {
     void (*resume_input)(void *io);
     /*
      * The session is over: close the connection and forget the session (it
-     * is freed after this returns). Called once, from the tier's pass, never
-     * from inside a call the front made.
+     * is freed after this returns). err says why, for a transport that has
+     * codes of its own (a WebSocket close code): GW_OK for an ordinary end
+     * (QUIT, the end of the client's input, the connection lost),
+     * GW_E_SHUTDOWN, GW_E_SLOW_CONSUMER, GW_E_IDLE, GW_E_TOO_MANY_ERRORS,
+     * GW_E_LINE_TOO_LONG or another input error; why is for a person. Called
+     * once, from the tier's pass, never from inside a call the front made.
      */
-    void (*close)(void *io, const char *why);
+    void (*close)(void *io, enum gw_err err, const char *why);
+    /*
+     * Optional: the heartbeat, for a transport that has one of its own (a
+     * WebSocket ping frame). NULL: the tier queues a ping line.
+     */
+    void (*heartbeat)(void *io);
 };
+
+/*
+ * How a session's lines are written. SESSION_LINES: one JSON object per line
+ * (TCP; a WebSocket front sends each line as a text frame). SESSION_SSE: a
+ * Server-Sent Events stream (text/event-stream): a message is "id: <seq>",
+ * "event: message", "data: <message JSON>"; a gap "event: gap" with the id of
+ * its last seq; errors and farewells "event: error" / "event: bye"; replies
+ * and heartbeats are comments. Commands still come in as lines (the SSE
+ * front subscribes with one).
+ */
+enum session_format { SESSION_LINES, SESSION_SSE };
 
 /* The tier: every session of every front. core and loop are borrowed. */
 struct sessions *sessions_new(struct core *core, struct loop *loop,
@@ -87,7 +107,8 @@ void sessions_quiesce(struct sessions *t);
  * hello line is queued at once. io and ops stay the front's; ops->close ends
  * them.
  */
-struct session *session_open(struct sessions *t, enum gw_transport transport, const char *peer,
+struct session *session_open(struct sessions *t, enum gw_transport transport,
+                             enum session_format format, const char *peer,
                              const struct session_io_ops *ops, void *io);
 
 /* The session's id (16 hex digits), for the front's traces. */

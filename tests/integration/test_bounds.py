@@ -190,13 +190,16 @@ def pages_are_bounded_in_bytes():
                 since = nxt
             passes += 1
     p50, p99, worst = pinger.finish()
-    wakeups, slow = over(busy0, loop_busy(gw), 0.005)
+    # a few ms; AddressSanitizer's unoptimized build encodes several times slower
+    busy_bound = 0.025 if harness.sanitized() else 0.005
+    wakeups, slow = over(busy0, loop_busy(gw), busy_bound)
     eq(seen, list(range(1, n + 1)), 'seqs read by following next_since')
     print('# HIST of %d x %d B, %d passes: bystander PING p50 %.2f ms, p99 %.2f ms, max %.2f ms; '
-          '%d loop wake-ups, %d over 5 ms'
-          % (n, size, passes, p50 * 1e3, p99 * 1e3, worst * 1e3, wakeups, slow))
+          '%d loop wake-ups, %d over %.0f ms'
+          % (n, size, passes, p50 * 1e3, p99 * 1e3, worst * 1e3, wakeups, slow, busy_bound * 1e3))
     check(wakeups > 0 and slow <= wakeups // 100,
-          '%d of %d loop wake-ups took over 5 ms during a 60 MB history read' % (slow, wakeups))
+          '%d of %d loop wake-ups took over %.0f ms during a 60 MB history read'
+          % (slow, wakeups, busy_bound * 1e3))
     check(p99 < stall_bound(), 'bystander PING p99 %.2f ms during a 60 MB history read (bound %.0f ms)'
           % (p99 * 1e3, stall_bound() * 1e3))
     conn = gw.connect()

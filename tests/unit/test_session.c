@@ -159,6 +159,7 @@ struct peer {
     int in_head, in_n;
     bool end_pending; /* the peer's input ends once every line is taken */
     int refused, resumes, flushes, closes;
+    enum gw_err close_err;
     char close_why[128];
 };
 
@@ -264,10 +265,11 @@ static void peer_resume(void *io)
     offer(p);
 }
 
-static void peer_close(void *io, const char *why)
+static void peer_close(void *io, enum gw_err err, const char *why)
 {
     struct peer *p = io;
     p->closes++;
+    p->close_err = err;
     snprintf(p->close_why, sizeof(p->close_why), "%s", why);
     p->s = NULL;
 }
@@ -284,7 +286,7 @@ static void peer_open(struct peer *p, struct env *e)
     p->e = e;
     p->allow = SIZE_MAX;
     buf_init(&p->got);
-    p->s = session_open(e->t, GW_T_TCP, "127.0.0.1:5000", &peer_ops, p);
+    p->s = session_open(e->t, GW_T_TCP, SESSION_LINES, "127.0.0.1:5000", &peer_ops, p);
     snprintf(p->id, sizeof(p->id), "%s", session_id(p->s));
 }
 
