@@ -15,10 +15,10 @@
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
+#include "net.h"
 #include "proto_line.h"
 #include "session.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -328,27 +328,6 @@ static void tune_socket(const struct front_tcp *ft, int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
-static void peer_name(int fd, char *out, size_t cap)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        }
-    }
-    snprintf(out, cap, "%s:%d", host, port);
-}
-
 static void refuse(int fd, unsigned max)
 {
     struct buf line = BUF_INIT;
@@ -372,7 +351,7 @@ static void conn_open(struct front_tcp *ft, int fd)
     c->ft = ft;
     c->fd = fd;
     buf_init(&c->in);
-    peer_name(fd, peer, sizeof(peer));
+    net_peer_name(fd, peer, sizeof(peer));
     tune_socket(ft, fd);
     if (loop_add_fd(ft->loop, fd, LOOP_READ, on_conn_io, c) < 0) {
         log_error("tcp: cannot watch a new session: %s", strerror(errno));
