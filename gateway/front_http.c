@@ -792,6 +792,9 @@ static enum MHD_Result sse_start(struct req *r)
     char peer[64], line[GW_CHANNEL_MAX + 40];
     int len;
 
+    /* The stop began while the cursor was read: the tier says goodbye to no new session. */
+    if (fh->quiescing)
+        return reply_error(r, GW_E_SHUTDOWN, "the gateway is stopping");
     if (strcmp(r->method, "HEAD") == 0)
         return sse_respond(r, NULL);
     struct sse *x = gw_xcalloc(1, sizeof(*x));

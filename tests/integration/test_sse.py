@@ -447,6 +447,21 @@ def shutdown_says_bye_and_ends_the_stream():
 
 
 @test
+def shutdown_with_a_stream_that_does_not_read():
+    """SIGTERM while a stream's reader reads nothing: the stop ends it at the grace period, exit 0"""
+    gw = harness.Gateway(args=['--max-outbuf', '67108864'])
+    st = Stream(gw, events_path('h-stuck', 0), rcvbuf=4096)
+    conn = gw.connect()
+    for i in range(150):  # 9 MB: the socket buffers fill, the rest waits in the queue
+        gw.publish('h-stuck', '%04d%s' % (i, 'y' * 60000), conn=conn)
+    conn.close()
+    gw.proc.send_signal(signal.SIGTERM)
+    gw.wait_stderr(r'grace period over', timeout=15)
+    eq(gw.stop(), 0, 'exit status')
+    st.close()
+
+
+@test
 def index_is_the_page_for_a_browser_and_json_otherwise():
     """GET /: the page (with its CSP) when Accept prefers text/html; the JSON index otherwise"""
     gw = shared.get()
