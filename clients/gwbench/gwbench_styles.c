@@ -701,7 +701,7 @@ static void on_sse_input(struct run *r, struct client *cl, int64_t now)
         return;
     if (!sse_dechunk(r, cl))
         return;
-    while (!r->failed) {
+    while (!r->failed && cl->scratch.len - done >= 2) {
         char *p = cl->scratch.data + done;
         char *end = memmem(p, cl->scratch.len - done, "\n\n", 2);
         if (!end)
