@@ -120,6 +120,7 @@ struct req {
     enum gw_err err; /* decided while reading, answered at the end */
     char why[GW_ERRLEN];
     struct buf body;
+    bool text_body; /* a text/plain publish: the body is the message */
     size_t drained; /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
@@ -560,9 +561,20 @@ static enum MHD_Result post_message(struct req *r)
     struct core_publish_req preq;
     enum gw_err err;
 
-    if ((err = codec_publish_decode(r->body.data ? r->body.data : "", r->body.len, &pub, r->why)) !=
-        GW_OK)
+    if (r->text_body) {
+        /* The body is the message, byte for byte; the sender may come in the query. */
+        const char *sender = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "sender");
+        memset(&pub, 0, sizeof(pub));
+        pub.body = gw_xmemdup(r->body.data ? r->body.data : "", r->body.len);
+        pub.body_len = r->body.len;
+        if (sender) {
+            pub.sender = gw_xstrdup(sender);
+            pub.sender_len = strlen(sender);
+        }
+    } else if ((err = codec_publish_decode(r->body.data ? r->body.data : "", r->body.len, &pub,
+                                           r->why)) != GW_OK) {
         return reply_error(r, err, r->why);
+    }
     preq = (struct core_publish_req){
         .channel = r->route.arg,
         .channel_len = r->route.arg_len,
@@ -1106,8 +1118,14 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     }
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!router_is_json(ct)) {
-        snprintf(r->why, GW_ERRLEN, "Content-Type must be application/json, got '%.60s'",
+    if (router_is_text(ct)) {
+        r->text_body = true;
+    } else if (!router_is_json(ct)) {
+        /* curl -d sends a form: show the command that works instead. */
+        snprintf(r->why, GW_ERRLEN,
+                 "a body of type '%.50s' is not read: send JSON, -H 'content-type: "
+                 "application/json' -d '{\"body\":\"hi\"}' (or curl --json), or plain text, -H "
+                 "'content-type: text/plain' -d 'hi'",
                  ct ? ct : "(none)");
         r->err = GW_E_MEDIA_TYPE;
     }

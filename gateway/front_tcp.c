@@ -316,7 +316,11 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
 static void tune_socket(const struct front_tcp *ft, int fd)
 {
     int one = 1, idle = (int)ft->o.heartbeat, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
-    unsigned user_timeout = ft->o.idle_timeout * 1000u;
+    /*
+     * A peer that vanished with data unacknowledged: three heartbeats (a
+     * ping is sent at least every heartbeat), and never less than 30 s.
+     */
+    unsigned user_timeout = (ft->o.heartbeat * 3 > 30 ? ft->o.heartbeat * 3 : 30) * 1000u;
 
     /* Replies and pushes are whole lines: send them now. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -59,4 +59,7 @@ const struct router_endpoint *router_endpoints(size_t *n);
 /* True for "application/json", any case, with optional parameters, charset utf-8 if given. */
 bool router_is_json(const char *content_type);
 
+/* True for "text/plain" under the same rules. */
+bool router_is_text(const char *content_type);
+
 #endif

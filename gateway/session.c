@@ -109,6 +109,8 @@ struct session {
     struct sub_slot **subs;
     size_t nsubs;
     uint32_t next_sub_id;
+    char *name; /* NAME: the sender of what it publishes without one; NULL: none */
+    size_t name_len;
     unsigned errors; /* consecutive */
     uint64_t last_send_ms, last_cmd_ms, last_progress_ms, linger_until_ms, opened_ms;
     bool dirty;
@@ -429,15 +431,15 @@ static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char 
     struct core_publish_req req = {
         .channel = cmd->channel,
         .channel_len = cmd->channel_len,
-        .sender = cmd->sender,
-        .sender_len = cmd->sender_len,
+        .sender = cmd->sender ? cmd->sender : s->name,
+        .sender_len = cmd->sender ? cmd->sender_len : s->name_len,
         .body = cmd->body,
         .body_len = cmd->body_len,
     };
     struct core_caller caller = caller_of(s);
     /* The ok line carries the message: room for its escaped body and sender. */
     size_t reserve = REPLY_OVERHEAD + text_json_len(cmd->body, cmd->body_len) +
-                     (cmd->sender ? text_json_len(cmd->sender, cmd->sender_len) : 16);
+                     text_json_len(req.sender ? req.sender : "", req.sender_len);
     struct reply *r = reply_alloc(s, cmd, reserve);
     enum gw_err err = core_publish(s->t->core, &caller, &req, on_published, r, why);
 
@@ -522,6 +524,21 @@ static enum gw_err cmd_unsub(struct session *s, const struct proto_cmd *cmd, cha
     codec_line_ok_unsub(scratch(s->t), slot->channel, cmd->tag, cmd->tag_len);
     queue_scratch(s);
     free(slot);
+    return GW_OK;
+}
+
+/* NAME: the session's sender from now on, checked as any sender is. */
+static enum gw_err cmd_name(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    enum gw_err err = core_check_sender(cmd->sender, cmd->sender_len, why);
+
+    if (err != GW_OK)
+        return err;
+    free(s->name);
+    s->name = gw_xmemdup(cmd->sender, cmd->sender_len);
+    s->name_len = cmd->sender_len;
+    codec_line_ok_name(scratch(s->t), s->name, s->name_len, cmd->tag, cmd->tag_len);
+    queue_scratch(s);
     return GW_OK;
 }
 
@@ -622,8 +639,20 @@ static void dispatch(struct session *s, const struct proto_cmd *cmd)
         err = cmd_channels(s, cmd, why);
         break;
     case PROTO_HELP:
-        codec_line_ok_help(b = scratch(s->t), proto_usage, cmd->tag, cmd->tag_len);
-        queue_scratch(s);
+        if (cmd->text_form && s->format == SESSION_LINES) {
+            /* Typed by a person: words to read, not a JSON array. */
+            struct wline *w;
+            codec_text_help(b = scratch(s->t), proto_usage);
+            w = scratch_line(s->t);
+            queue(s, w);
+            wline_unref(w);
+        } else {
+            codec_line_ok_help(b = scratch(s->t), proto_usage, cmd->tag, cmd->tag_len);
+            queue_scratch(s);
+        }
+        break;
+    case PROTO_NAME:
+        err = cmd_name(s, cmd, why);
         break;
     case PROTO_PING:
         codec_line_pong(b = scratch(s->t), cmd->token, cmd->token_len, realtime_us(), cmd->tag,
@@ -914,6 +943,7 @@ static void pump(struct session *s)
 
 static void session_free(struct session *s)
 {
+    free(s->name);
     outq_release(&s->out);
     free(s->subs);
     free(s);

@@ -777,7 +777,7 @@ import struct  # noqa: E402
 
 SESSION_TIMEOUT = float(os.environ.get('VISAVIS_TEST_SESSION_TIMEOUT', '20'))
 PUSH_TYPES = ('message', 'ping', 'gap')
-HELLO_KEYS = ['type', 'protocol', 'version', 'server', 'session', 'heartbeat']
+HELLO_KEYS = ['type', 'protocol', 'version', 'server', 'session', 'heartbeat', 'hint']
 SESSION_ID_RE = re.compile(r'^[0-9a-f]{16}$')
 
 
