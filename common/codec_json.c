@@ -609,6 +609,7 @@ void codec_text_help(struct buf *out, const char *const *usage)
     }
     PUT(out,
         "  Replies and pushes are JSON, one per line. Try: SUB general 0, then PUB general hi\n");
+    PUT(out, "\n"); /* an empty line ends the words: a program reading them knows where */
 }
 
 void codec_line_ok_name(struct buf *out, const char *name, size_t name_len, const char *tag,

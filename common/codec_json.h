@@ -118,7 +118,8 @@ void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans
 void codec_line_ok_help(struct buf *out, const char *const *usage, const char *tag, size_t tag_len);
 /*
  * HELP typed as text, for a person: one plain-text line per command, each
- * starting with two blanks (the one kind of server line that is not JSON).
+ * starting with two blanks, then an empty line (the one answer that is not
+ * JSON).
  */
 void codec_text_help(struct buf *out, const char *const *usage);
 void codec_line_ok_name(struct buf *out, const char *name, size_t name_len, const char *tag,

@@ -232,6 +232,8 @@ void gwsh_show_line(const struct server_line *l, const char *raw, size_t raw_len
     switch (l->type) {
     case SL_INVALID:
         /* HELP typed as text answers in words: show them as they are. */
+        if (raw_len == 0)
+            return; /* the empty line that ends them */
         if (!(raw_len >= 2 && raw[0] == ' ' && raw[1] == ' '))
             put(out, "(not a protocol line) ");
         gwsh_put_safe(out, raw, raw_len);

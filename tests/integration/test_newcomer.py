@@ -98,16 +98,14 @@ def a_session_for_a_person():
         eq(s.hello.get('hint'), 'type HELP for the commands', 'the greeting says how to start')
         s.cmd('HELP')
         s.cmd('PING end')
-        words = []
-        while True:
-            raw = s.read_raw()
-            if not raw.startswith(b'  '):
-                break
-            words.append(raw.decode())
+        r = s.reply()
+        eq(r['type'], 'help-text', 'HELP typed as text answers in words')
+        words = r['lines']
         check(len(words) >= 10, 'HELP in words: %d lines' % len(words))
+        check(all(w.startswith('  ') for w in words), 'each line starts with two blanks')
         check(any(w.strip().startswith('PUB <channel> <text>') for w in words), 'PUB explained')
         check(any('NAME' in w for w in words) and any('EXIT' in w for w in words), 'NAME, EXIT')
-        eq(json.loads(raw)['type'], 'pong', 'after the words, the next reply in JSON')
+        eq(s.reply()['type'], 'pong', 'after the words (and their empty line), the next reply')
     with Session(gw) as s:
         r = s.request_json({'op': 'help', 'tag': 'h'})
         eq((r['type'], r['op'], r['tag']), ('ok', 'help', 'h'), 'HELP in JSON stays structured')

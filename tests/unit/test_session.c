@@ -547,14 +547,16 @@ static void test_person(void)
     say(&p, "PING after-help");
     ok(play(&e, got_pong, &p), "text HELP, then a PING: answered");
     int text = 0;
-    for (int i = 1; i < p.nlines && !p.lines[i]; i++)
+    for (int i = 1; i < p.nlines && !p.lines[i] && p.raw[i][0]; i++)
         text++;
     ok(text >= 10, "text HELP: %d lines of words, not JSON", text);
     ok(strncmp(raw_at(&p, 1), "  HELP", 6) == 0, "text HELP: each starts with two blanks (%s)",
        raw_at(&p, 1));
     ok(strstr(raw_at(&p, 2), "PUB <channel> <text>") && strstr(raw_at(&p, 2), "publish"),
        "text HELP: a command and what it does on one line (%s)", raw_at(&p, 2));
-    is_int(p.bad_lines, text, "text HELP: only its own lines are not JSON");
+    ok(p.nlines > text + 1 && !p.lines[text + 1] && p.raw[text + 1][0] == '\0',
+       "text HELP: ends with an empty line");
+    is_int(p.bad_lines, text + 1, "text HELP: only its own lines are not JSON");
     is_str(type_of(p.lines[p.nlines - 1]), "pong", "text HELP: then the next reply, as JSON");
 
     int before = p.nlines;
