@@ -61,7 +61,7 @@ struct front_tcp {
     struct loop *loop;
     struct acceptor *acceptor; /* NULL once quiescing */
     struct front_tcp_options o;
-    unsigned nconns;
+    unsigned nconns; /* connections with a session: what --max-sessions counts */
     struct conn *lingering; /* connections whose session is over, draining input */
     size_t nlingering;
     char rbuf[READ_CHUNK]; /* every connection's reads land here first */
@@ -221,7 +221,6 @@ static void conn_free(struct conn *c)
     loop_timer_cancel(c->ft->loop, c->linger);
     loop_del_fd(c->ft->loop, c->fd);
     close(c->fd);
-    c->ft->nconns--;
     buf_release(&c->in);
     free(c);
 }
@@ -269,6 +268,8 @@ static void conn_close(void *io, enum gw_err err, const char *why)
     (void)err; /* a TCP session says why in its last line */
     log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
     c->s = NULL;
+    /* Its session's place is free now, lingering or not: the peer has seen its last line. */
+    c->ft->nconns--;
     if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
         conn_free(c);
         return;
