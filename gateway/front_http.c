@@ -127,6 +127,7 @@ struct req {
     enum gw_err err; /* decided while reading, answered at the end */
     char why[GW_ERRLEN];
     struct buf body;
+    bool text_body; /* a text/plain publish: the body is the message */
     size_t drained; /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
@@ -571,9 +572,20 @@ static enum MHD_Result post_message(struct req *r)
     struct core_publish_req preq;
     enum gw_err err;
 
-    if ((err = codec_publish_decode(r->body.data ? r->body.data : "", r->body.len, &pub, r->why)) !=
-        GW_OK)
+    if (r->text_body) {
+        /* The body is the message, byte for byte; the sender may come in the query. */
+        const char *sender = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "sender");
+        memset(&pub, 0, sizeof(pub));
+        pub.body = gw_xmemdup(r->body.data ? r->body.data : "", r->body.len);
+        pub.body_len = r->body.len;
+        if (sender) {
+            pub.sender = gw_xstrdup(sender);
+            pub.sender_len = strlen(sender);
+        }
+    } else if ((err = codec_publish_decode(r->body.data ? r->body.data : "", r->body.len, &pub,
+                                           r->why)) != GW_OK) {
         return reply_error(r, err, r->why);
+    }
     preq = (struct core_publish_req){
         .channel = r->route.arg,
         .channel_len = r->route.arg_len,
@@ -736,7 +748,7 @@ static const struct session_io_ops sse_ops = {
 };
 
 /* libmicrohttpd is done with the stream's request (completed, or the connection closed). */
-static void sse_detach(struct sse *x, const char *why)
+static void sse_detach(struct sse *x)
 {
     struct front_http *fh = x->fh;
 
@@ -749,7 +761,8 @@ static void sse_detach(struct sse *x, const char *why)
     x->r = NULL;
     x->suspended = false;
     if (x->s)
-        session_abort(x->s, why ? why : "stream ended"); /* sse_close frees it */
+        /* A literal: the tier keeps why (the request's own line logs the details). */
+        session_abort(x->s, "the HTTP connection ended"); /* sse_close frees it */
     else
         sse_free(x);
 }
@@ -1262,7 +1275,7 @@ static void req_finish(struct req *r, const char *ended)
     if (r->ended)
         ended = r->ended;
     if (r->sse)
-        sse_detach(r->sse, ended);
+        sse_detach(r->sse);
     if (!r->status) {
         /* libmicrohttpd answered it itself (a head too large, say). */
         const union MHD_ConnectionInfo *info =
@@ -1420,8 +1433,14 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     }
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!router_is_json(ct)) {
-        snprintf(r->why, GW_ERRLEN, "Content-Type must be application/json, got '%.60s'",
+    if (router_is_text(ct)) {
+        r->text_body = true;
+    } else if (!router_is_json(ct)) {
+        /* curl -d sends a form: show the command that works instead. */
+        snprintf(r->why, GW_ERRLEN,
+                 "a body of type '%.50s' is not read: send JSON, -H 'content-type: "
+                 "application/json' -d '{\"body\":\"hi\"}' (or curl --json), or plain text, -H "
+                 "'content-type: text/plain' -d 'hi'",
                  ct ? ct : "(none)");
         r->err = GW_E_MEDIA_TYPE;
     }

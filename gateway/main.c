@@ -211,7 +211,6 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     };
     struct front_tcp_options topts = {
         .heartbeat = gw->cfg.heartbeat,
-        .idle_timeout = gw->cfg.idle_timeout,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_sessions,
     };

@@ -156,17 +156,18 @@ static const char *ows(const char *p)
     return p;
 }
 
-bool router_is_json(const char *ct)
+/* ct is type, any case, with optional parameters, charset utf-8 if given. */
+static bool media_is(const char *ct, const char *type)
 {
-    static const char type[] = "application/json";
+    size_t tlen = strlen(type);
     const char *p;
 
     if (!ct)
         return false;
     p = ows(ct);
-    if (strncasecmp(p, type, sizeof(type) - 1) != 0)
+    if (strncasecmp(p, type, tlen) != 0)
         return false;
-    p = ows(p + sizeof(type) - 1);
+    p = ows(p + tlen);
     while (*p == ';') {
         const char *name = ows(p + 1), *end = strchr(name, ';');
         size_t plen = end ? (size_t)(end - name) : strlen(name);
@@ -188,6 +189,16 @@ bool router_is_json(const char *ct)
         p = name + plen;
     }
     return *p == '\0';
+}
+
+bool router_is_json(const char *ct)
+{
+    return media_is(ct, "application/json");
+}
+
+bool router_is_text(const char *ct)
+{
+    return media_is(ct, "text/plain");
 }
 
 /*

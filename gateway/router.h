@@ -60,6 +60,9 @@ const struct router_endpoint *router_endpoints(size_t *n);
 /* True for "application/json", any case, with optional parameters, charset utf-8 if given. */
 bool router_is_json(const char *content_type);
 
+/* True for "text/plain" under the same rules. */
+bool router_is_text(const char *content_type);
+
 /*
  * Whether an Accept header asks for the page rather than the JSON index:
  * text/html named (or "text/" + "*") with a quality above the one
