@@ -1181,8 +1181,17 @@ static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool 
  */
 static bool make_room(struct front_http *fh)
 {
-    struct hconn *idle = fh->idle.first, *head = fh->heads.first;
+    struct hconn *idle, *head;
+    char c;
 
+    /*
+     * An "idle" connection whose next request already waits in its socket is
+     * not idle: the loop has not heard of those bytes yet (a busy turn). It is
+     * a head being sent, and is told 429 if it must go, not closed unheard.
+     */
+    while ((idle = fh->idle.first) && recv(idle->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        conn_enter(idle, CONN_HEAD, 0);
+    head = fh->heads.first;
     if (!idle && !head)
         return false;
     if (!head || (idle && idle->phase_ms <= head->phase_ms))
