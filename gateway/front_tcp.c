@@ -15,13 +15,11 @@
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
+#include "net.h"
 #include "proto_line.h"
 #include "session.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,42 +311,6 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
 
 /* ---- accepting ---- */
 
-static void tune_socket(const struct front_tcp *ft, int fd)
-{
-    int one = 1, idle = (int)ft->o.heartbeat, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
-    unsigned user_timeout = ft->o.idle_timeout * 1000u;
-
-    /* Replies and pushes are whole lines: send them now. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* A vanished peer: keepalive probes when silent, unacknowledged data otherwise. */
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
-}
-
-static void peer_name(int fd, char *out, size_t cap)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        }
-    }
-    snprintf(out, cap, "%s:%d", host, port);
-}
-
 static void refuse(int fd, unsigned max)
 {
     struct buf line = BUF_INIT;
@@ -372,8 +334,9 @@ static void conn_open(struct front_tcp *ft, int fd)
     c->ft = ft;
     c->fd = fd;
     buf_init(&c->in);
-    peer_name(fd, peer, sizeof(peer));
-    tune_socket(ft, fd);
+    net_peer_name(fd, peer, sizeof(peer));
+    /* A vanished peer: keepalive probes when silent, unacknowledged data otherwise. */
+    net_tune_session(fd, ft->o.heartbeat, ft->o.idle_timeout);
     if (loop_add_fd(ft->loop, fd, LOOP_READ, on_conn_io, c) < 0) {
         log_error("tcp: cannot watch a new session: %s", strerror(errno));
         close(fd);
