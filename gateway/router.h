@@ -21,7 +21,8 @@ enum route_id {
     ROUTE_CHANNEL_MESSAGES, /* /v1/channels/{channel}/messages */
     ROUTE_MESSAGE,          /* /v1/messages/{id} */
     ROUTE_METRICS,          /* /metrics */
-    ROUTE_STATS             /* /v1/stats */
+    ROUTE_STATS,            /* /v1/stats */
+    ROUTE_WS                /* /v1/ws: the WebSocket upgrade */
 };
 
 enum route_method {

@@ -4,7 +4,7 @@
 # Needs root or sudo only when something is missing.
 set -eu
 
-pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev python3 git $*"
+pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libwslay-dev nettle-dev python3 git $*"
 
 missing=""
 for p in $pkgs; do
