@@ -17,10 +17,9 @@
  * counts them out.
  *
  * An idle connection costs little: wslay's context holds two 4 KiB buffers,
- * so it exists only while frames move. It is dropped when nothing is half
- * read or half sent and no message has passed for a second (checked when a
- * heartbeat goes out and after a read), and made again on the next byte
- * either way. Whether wslay holds part of a frame is known by counting: the
+ * so it exists only while frames move. It is dropped whenever nothing is
+ * half read or half sent (after a read, a send, a heartbeat), and made
+ * again on the next byte either way. Whether wslay holds part of a frame is known by counting: the
  * bytes it was given against the bytes of the whole frames it reported
  * (RFC 6455 5.2 fixes a frame's header length from its payload length, and
  * wslay refuses lengths not written the shortest way).
@@ -52,8 +51,6 @@
 #define READ_BUDGET     (256 * 1024)
 /* After the close frame, input is read and dropped this long before the socket closes. */
 #define LINGER_CLOSE_MS 2000
-/* A connection's framing context is dropped when no message has passed for this long. */
-#define QUIET_MS        1000
 /* Heartbeats without a frame from the peer after which it is taken for gone. */
 #define SILENT_BEATS    3
 /* The farewell a slow consumer gets as its last text message (codec_line_slow_consumer). */
@@ -83,7 +80,6 @@ struct wconn {
     uint64_t frame_len;         /* the current frame's bytes, header included */
     size_t pass_bytes;          /* read in this wake-up */
     uint64_t last_recv_ms;      /* the peer's last byte */
-    uint64_t last_data_ms;      /* the last message either way */
     uint8_t frame_op;
     bool frame_fin;
     bool in_fragmented; /* a text message's continuation frames are due */
@@ -92,11 +88,13 @@ struct wconn {
     bool held_back;     /* the session refused a message: wait for resume_input */
     bool input_done;    /* no more input is offered: an error, a close, the end */
     bool omsg_open;     /* wslay is reading a line from the session's queue */
+    bool omsg_started;  /* ... and has read its first bytes */
     bool send_blocked;  /* the socket took less than offered */
     bool broken;        /* the connection failed: close without a close frame */
     bool eof;           /* the peer's side has ended */
     bool closing;       /* the tier closed the session: the close frame is under way */
     bool lingering;     /* the close frame is out: draining input until the peer closes */
+    char *why;          /* why the front ended input, for the close reason */
     char *farewell;     /* a slow consumer's last line, for its close reason */
     size_t farewell_len;
     struct loop_timer *linger;
@@ -115,6 +113,7 @@ struct front_ws {
 };
 
 static bool pump_out(struct wconn *c);
+static void maybe_drop_ctx(struct wconn *c);
 static void conn_free(struct wconn *c);
 
 static const char *op_name(uint8_t op)
@@ -244,6 +243,8 @@ static void refuse(struct wconn *c, wslay_event_context_ptr ctx, enum gw_err err
     c->input_done = true;
     wslay_event_shutdown_read(ctx);
     hold(c, REC_ERROR, err, why, strlen(why) + 1);
+    free(c->why);
+    c->why = gw_xstrdup(why);
     buf_release(&c->msg);
 }
 
@@ -310,10 +311,13 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
         len--;
     hold(c, REC_MESSAGE, GW_OK, c->msg.data ? c->msg.data : "", len);
     buf_clear(&c->msg);
-    c->last_data_ms = loop_now_ms();
 }
 
-/* wslay reads a text message from the head of the session's queue: one line, without its LF. */
+/*
+ * wslay reads a text message from the head of the session's queue: one
+ * line, without its LF (a queued item may hold several lines: an error and
+ * the one that closes the session; each is a message of its own).
+ */
 static ssize_t read_line(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                          const union wslay_event_msg_source *source, int *eof, void *user)
 {
@@ -329,26 +333,28 @@ static ssize_t read_line(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         c->omsg_open = false;
         return 0;
     }
-    size_t body = it->w->len;
-    if (body && it->w->data[body - 1] == '\n')
-        body--;
-    size_t off = q->head_sent, n = body - off < len ? body - off : len, taken = n;
-    bool first = off == 0;
-    memcpy(buf, it->w->data + off, n);
-    if (off + n == body) {
+    const char *p = it->w->data + q->head_sent;
+    size_t rest = it->w->len - q->head_sent;
+    const char *nl = memchr(p, '\n', rest);
+    size_t body = nl ? (size_t)(nl - p) : rest; /* what is left of this line */
+    size_t n = body < len ? body : len, taken = n;
+    bool first = !c->omsg_started;
+
+    if (first && body >= sizeof(SLOW_FAREWELL) - 1 &&
+        memcmp(p, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
+        free(c->farewell);
+        c->farewell = gw_xmemdup(p, body);
+        c->farewell_len = body;
+    }
+    memcpy(buf, p, n);
+    c->omsg_started = true;
+    if (n == body) {
         *eof = 1;
         c->omsg_open = false;
-        taken = it->w->len - off; /* the LF too */
-        if (it->w->len >= sizeof(SLOW_FAREWELL) - 1 &&
-            memcmp(it->w->data, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
-            free(c->farewell);
-            c->farewell = gw_xmemdup(it->w->data, it->w->len);
-            c->farewell_len = it->w->len;
-        }
+        taken += nl ? 1 : 0; /* the LF too */
     }
     log_trace("ws conn %s send frame %s%s, %zu bytes", c->sid, first ? "text" : "continuation",
               *eof ? "" : " (more follow)", n);
-    c->last_data_ms = loop_now_ms();
     session_sent(c->s, taken);
     return (ssize_t)n;
 }
@@ -380,12 +386,15 @@ static bool ensure_ctx(struct wconn *c)
     return true;
 }
 
-/* Drops the framing context of a connection that has nothing in flight and has been quiet. */
+/*
+ * Drops the framing context of a connection that has nothing in flight.
+ * At once, not after a quiet time: connections opened in a burst would
+ * otherwise each hold one for that time, and the heap would keep the peak.
+ */
 static void maybe_drop_ctx(struct wconn *c)
 {
     if (!c->ws || c->closing || c->input_done || c->in_fragmented || c->omsg_open ||
-        c->in_fed != c->in_framed || c->msg.len || wslay_event_want_write(c->ws) ||
-        loop_now_ms() - c->last_data_ms < QUIET_MS)
+        c->in_fed != c->in_framed || c->msg.len || wslay_event_want_write(c->ws))
         return;
     wslay_event_context_free(c->ws);
     c->ws = NULL;
@@ -424,11 +433,35 @@ static void read_input(struct wconn *c)
     if (!c->s || !ensure_ctx(c))
         return;
     c->pass_bytes = 0;
+    bool out_idle = !c->omsg_open && !wslay_event_want_write(c->ws);
     int rv = wslay_event_recv(c->ws);
     offer(c);
-    if (c->broken || (rv != 0 && !c->eof)) {
+    if (c->broken || (rv != 0 && rv != WSLAY_ERR_CALLBACK_FAILURE)) {
         set_reading(c, false);
         session_abort(c->s, "connection lost");
+        return;
+    }
+    if (rv != 0 && !c->eof) {
+        /*
+         * wslay's frame parser refused a header (a control frame over 125
+         * bytes or fragmented, a length not written the shortest way) and
+         * queued a close without a code. When no frame of ours is half
+         * sent, a fresh context says 1002 instead.
+         */
+        static const char why[] = "a frame header that breaks RFC 6455 (5.2, 5.5)";
+        if (out_idle) {
+            wslay_event_context_free(c->ws);
+            c->ws = NULL;
+            if (!ensure_ctx(c))
+                return;
+            wslay_event_queue_close(c->ws, WS_CLOSE_PROTOCOL, (const uint8_t *)why,
+                                    sizeof(why) - 1);
+        }
+        log_trace("ws conn %s send close %u (%s)", c->sid, WS_CLOSE_PROTOCOL, why);
+        c->input_done = true;
+        pump_out(c);
+        set_reading(c, false);
+        session_abort(c->s, why);
         return;
     }
     if (!c->input_done && (c->eof || !wslay_event_want_read(c->ws))) {
@@ -488,6 +521,7 @@ static bool pump_out(struct wconn *c)
             };
             if (wslay_event_queue_fragmented_msg(c->ws, &m) == 0) {
                 c->omsg_open = true;
+                c->omsg_started = false;
             } else {
                 /* A close frame is queued: nothing may follow it, so the lines go nowhere. */
                 session_sent(c->s, session_outq(c->s)->bytes);
@@ -501,6 +535,7 @@ static bool pump_out(struct wconn *c)
             break;
     }
     set_writing(c, wslay_event_want_write(c->ws) != 0);
+    maybe_drop_ctx(c);
     return true;
 }
 
@@ -538,6 +573,8 @@ static void ws_heartbeat(void *io)
                  "no frame from the peer for %llu s (%d heartbeats unanswered): closing",
                  (unsigned long long)(now - c->last_recv_ms) / 1000, SILENT_BEATS);
         c->input_done = true;
+        free(c->why);
+        c->why = gw_xstrdup(why);
         session_input_error(c->s, GW_E_IDLE, why);
         return;
     }
@@ -585,6 +622,7 @@ static void conn_free(struct wconn *c)
     buf_release(&c->msg);
     buf_release(&c->held);
     free(c->head);
+    free(c->why);
     free(c->farewell);
     free(c);
 }
@@ -647,7 +685,8 @@ static void ws_close(void *io, enum gw_err err, const char *why)
         return;
     }
     unsigned code = ws_close_code(err);
-    size_t rlen = ws_close_reason(err, why, c->farewell, c->farewell_len, reason);
+    size_t rlen =
+        ws_close_reason(err, err == GW_OK ? why : c->why, c->farewell, c->farewell_len, reason);
     /* A close the peer sent, or one wslay queued for a bad frame, is answered already. */
     if (wslay_event_queue_close(c->ws, (uint16_t)code, (const uint8_t *)reason, rlen) == 0)
         log_trace("ws conn %s send close %u (%s)", c->sid, code, reason);
@@ -784,7 +823,7 @@ void front_ws_adopt(struct front_ws *fw, int fd, const char *head, size_t len, c
         c->head = gw_xmemdup(head, len);
         c->head_len = len;
     }
-    c->last_recv_ms = c->last_data_ms = loop_now_ms();
+    c->last_recv_ms = loop_now_ms();
     c->next = fw->conns;
     if (c->next)
         c->next->prev = c;

@@ -267,17 +267,25 @@ static size_t slow_reason(const char *line, size_t len, char *out)
     return n;
 }
 
-size_t ws_close_reason(enum gw_err err, const char *why, const char *farewell, size_t flen,
+size_t ws_close_reason(enum gw_err err, const char *detail, const char *farewell, size_t flen,
                        char out[WS_REASON_MAX + 1])
 {
+    char text[GW_ERRLEN + 64];
     size_t n;
 
     if (err == GW_E_SLOW_CONSUMER) {
         n = slow_reason(farewell, flen, out);
-    } else {
-        n = why ? utf8_fit(why, strlen(why), WS_REASON_MAX) : 0;
-        memcpy(out, why ? why : "", n);
+        out[n] = '\0';
+        return n;
     }
+    if (err == GW_OK)
+        snprintf(text, sizeof(text), "%s", detail ? detail : "");
+    else if (detail && *detail)
+        snprintf(text, sizeof(text), "%s: %s", gw_err_code(err), detail);
+    else
+        snprintf(text, sizeof(text), "%s", gw_err_code(err));
+    n = utf8_fit(text, strlen(text), WS_REASON_MAX);
+    memcpy(out, text, n);
     out[n] = '\0';
     return n;
 }

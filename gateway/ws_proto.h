@@ -84,14 +84,16 @@ unsigned ws_close_code(enum gw_err err);
 
 /*
  * The close frame's reason, at most WS_REASON_MAX bytes of whole UTF-8
- * characters, into out; returns its length. For GW_E_SLOW_CONSUMER with
+ * characters, into out; returns its length. GW_OK: detail as it is (the
+ * tier's "closed by the server", "end of input"). GW_E_SLOW_CONSUMER with
  * the farewell line (the session's last, {"type":"error",
- * "code":"slow_consumer",...,"last_seq":{...}}), it is "slow consumer;
- * last_seq {...}" with as many channels as fit (", ..." when some do not:
- * the farewell, sent as the last text frame, has them all). Otherwise why,
- * cut to fit.
+ * "code":"slow_consumer",...,"last_seq":{...}}): "slow consumer; last_seq
+ * {...}" with as many channels as fit (", ..." when some do not: the
+ * farewell, sent as the last text message, has them all). Any other error:
+ * its code (gw_err_code), then ": " and detail when there is one. Cut to
+ * fit either way.
  */
-size_t ws_close_reason(enum gw_err err, const char *why, const char *farewell, size_t flen,
+size_t ws_close_reason(enum gw_err err, const char *detail, const char *farewell, size_t flen,
                        char out[WS_REASON_MAX + 1]);
 
 #endif

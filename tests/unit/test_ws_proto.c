@@ -165,8 +165,12 @@ static void test_close_reason(void)
     size_t n;
 
     n = ws_close_reason(GW_OK, "closed by the server", NULL, 0, out);
-    is_str(out, "closed by the server", "why as it is");
+    is_str(out, "closed by the server", "an ordinary end: the detail as it is");
     is_uint(n, strlen(out), "its length");
+    ws_close_reason(GW_E_TOO_MANY_ERRORS, NULL, NULL, 0, out);
+    is_str(out, "too_many_errors", "an error: its code");
+    ws_close_reason(GW_E_MEDIA_TYPE, "send text", NULL, 0, out);
+    is_str(out, "unsupported_media_type: send text", "an error: its code and the detail");
 
     n = ws_close_reason(GW_E_SLOW_CONSUMER, "slow consumer", farewell, sizeof(farewell) - 1, out);
     is_str(out, "slow consumer; last_seq {\"general\":42,\"news\":7}", "the last seqs");
@@ -195,7 +199,7 @@ static void test_close_reason(void)
     memset(why, 0, sizeof(why));
     for (int i = 0; i < 100; i++)
         memcpy(why + 2 * i, "\xc3\xa9", 2); /* é */
-    n = ws_close_reason(GW_E_IDLE, why, NULL, 0, out);
+    n = ws_close_reason(GW_OK, why, NULL, 0, out);
     ok(n <= WS_REASON_MAX && n % 2 == 0, "cut to %zu bytes, between characters", n);
     ok(text_utf8_valid(out, n), "still UTF-8");
 }
