@@ -18,7 +18,7 @@ import time
 
 import harness
 from harness import test, check, eq, check_push, check_session_error, Session
-from wsclient import WsSession, Closed
+from wsclient import WsSession, frame, OP_TEXT
 
 shared = harness.Shared()
 
@@ -65,6 +65,20 @@ def tcp_and_rest_publish_reach_ws():
     eq(got, [m1, m2], 'pushes')
     eq([m['via'] for m in got], ['rest', 'tcp'], 'via of each')
     eq([x for x in ws.collect(0.3) if x['type'] == 'message'], [], 'nothing more')
+    ws.sock.close()
+
+
+@test
+def pipelined_past_the_window():
+    """600 PUBs written at once (past the session's window of 256): input is held back and resumed, every one answered once, in order"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    ws.send(b''.join(frame(OP_TEXT, 'PUB wss-pipe m%d' % i) for i in range(600)))
+    replies = [ws.reply() for _ in range(600)]
+    eq([r['type'] for r in replies], ['ok'] * 600, 'replies')
+    eq([r['message']['body'] for r in replies], ['m%d' % i for i in range(600)], 'in order')
+    eq([r['message']['seq'] for r in replies], list(range(1, 601)), 'seqs')
+    eq(ws.request('PING after')['token'], 'after', 'the session goes on')
     ws.sock.close()
 
 
