@@ -51,6 +51,8 @@
 #define READ_BUDGET     (256 * 1024)
 /* After the close frame, input is read and dropped this long before the socket closes. */
 #define LINGER_CLOSE_MS 2000
+/* Frame bytes gathered for one send: wslay writes a header and its payload apart. */
+#define OUT_BATCH       (64 * 1024)
 /* Heartbeats without a frame from the peer after which it is taken for gone. */
 #define SILENT_BEATS    3
 /* The farewell a slow consumer gets as its last text message (codec_line_slow_consumer). */
@@ -75,6 +77,8 @@ struct wconn {
     size_t head_len, head_off;
     struct buf msg;  /* the text message being put together */
     struct buf held; /* records (struct rec_head + bytes) the session has yet to take */
+    struct buf pend; /* frame bytes the socket did not take yet (none, mostly: no storage) */
+    size_t pend_off;
     size_t held_off;
     uint64_t in_fed, in_framed; /* bytes given to wslay; bytes of the whole frames it reported */
     uint64_t frame_len;         /* the current frame's bytes, header included */
@@ -89,7 +93,7 @@ struct wconn {
     bool input_done;    /* no more input is offered: an error, a close, the end */
     bool omsg_open;     /* wslay is reading a line from the session's queue */
     bool omsg_started;  /* ... and has read its first bytes */
-    bool send_blocked;  /* the socket took less than offered */
+    bool batch_full;    /* wslay was stopped: fw->out is full */
     bool broken;        /* the connection failed: close without a close frame */
     bool eof;           /* the peer's side has ended */
     bool closing;       /* the tier closed the session: the close frame is under way */
@@ -109,7 +113,8 @@ struct front_ws {
     size_t nsessions;
     size_t nlingering; /* connections whose session is over, not yet closed */
     bool quiescing;
-    bool adopted; /* a session opened since the tier's last pass */
+    bool adopted;   /* a session opened since the tier's last pass */
+    struct buf out; /* the frames of the connection being sent, gathered for one send() */
 };
 
 static bool pump_out(struct wconn *c);
@@ -205,27 +210,76 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     }
 }
 
+/*
+ * wslay's output is gathered in fw->out (shared: only one connection sends
+ * at a time) and sent in one go by send_out, instead of a send() for each
+ * header and each payload. Nothing is taken while bytes wait in c->pend.
+ */
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
     struct wconn *c = user;
-    int more = (flags & WSLAY_MSG_MORE) ? MSG_MORE : 0;
+    struct buf *out = &c->fw->out;
 
-    for (;;) {
-        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL | more);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->send_blocked = true;
-            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        } else {
-            c->broken = true;
-            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        }
+    (void)flags;
+    if (c->pend.len > c->pend_off || (out->len && out->len + len > OUT_BATCH)) {
+        c->batch_full = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
+    buf_append(out, data, len);
+    return (ssize_t)len;
+}
+
+/* Sends (p, len) as far as the socket takes it; returns the bytes sent, or -1 when broken. */
+static ssize_t send_some(struct wconn *c, const char *p, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        c->broken = true;
+        return -1;
+    }
+    return (ssize_t)done;
+}
+
+/* Sends what waits in c->pend, then fw->out; what the socket does not take waits in c->pend. */
+static bool send_out(struct wconn *c)
+{
+    struct buf *out = &c->fw->out;
+    ssize_t n;
+
+    if (c->pend.len > c->pend_off) {
+        if ((n = send_some(c, c->pend.data + c->pend_off, c->pend.len - c->pend_off)) < 0)
+            return false;
+        c->pend_off += (size_t)n;
+        if (c->pend_off < c->pend.len)
+            return true;
+        buf_release(&c->pend);
+        c->pend_off = 0;
+    }
+    if (!out->len)
+        return true;
+    n = send_some(c, out->data, out->len);
+    if (n >= 0 && (size_t)n < out->len)
+        buf_append(&c->pend, out->data + n, out->len - (size_t)n);
+    buf_clear(out);
+    return n >= 0;
+}
+
+/* Whether frames wait to be sent: in c->pend, or in wslay. */
+static bool out_waiting(const struct wconn *c)
+{
+    return c->pend.len > c->pend_off || (c->ws && wslay_event_want_write(c->ws));
 }
 
 /* Adds a record to the messages the session has yet to take. */
@@ -394,7 +448,7 @@ static bool ensure_ctx(struct wconn *c)
 static void maybe_drop_ctx(struct wconn *c)
 {
     if (!c->ws || c->closing || c->input_done || c->in_fragmented || c->omsg_open ||
-        c->in_fed != c->in_framed || c->msg.len || wslay_event_want_write(c->ws))
+        c->batch_full || c->in_fed != c->in_framed || c->msg.len || wslay_event_want_write(c->ws))
         return;
     wslay_event_context_free(c->ws);
     c->ws = NULL;
@@ -507,8 +561,12 @@ static void read_input(struct wconn *c)
  */
 static bool pump_out(struct wconn *c)
 {
-    if (c->broken)
+    if (c->broken || !send_out(c))
         return false;
+    if (c->pend.len > c->pend_off) {
+        set_writing(c, true);
+        return true;
+    }
     if (!c->ws && !(c->s && session_outq(c->s)->n))
         return true;
     if (!ensure_ctx(c))
@@ -527,14 +585,26 @@ static bool pump_out(struct wconn *c)
                 session_sent(c->s, session_outq(c->s)->bytes);
             }
         }
-        c->send_blocked = false;
-        if (wslay_event_send(c->ws) != 0 || c->broken)
+        c->batch_full = false;
+        if (wslay_event_send(c->ws) != 0 || c->broken) {
+            buf_clear(&c->fw->out);
             return false;
-        if (c->send_blocked || c->omsg_open || !c->s || !session_outq(c->s)->n ||
+        }
+        if (c->batch_full) {
+            /* A batch is gathered: send it, and go on while the socket takes it all. */
+            if (!send_out(c))
+                return false;
+            if (c->pend.len > c->pend_off)
+                break;
+            continue;
+        }
+        if (c->omsg_open || !c->s || !session_outq(c->s)->n ||
             !wslay_event_get_write_enabled(c->ws))
             break;
     }
-    set_writing(c, wslay_event_want_write(c->ws) != 0);
+    if (!send_out(c))
+        return false;
+    set_writing(c, out_waiting(c));
     maybe_drop_ctx(c);
     return true;
 }
@@ -621,6 +691,7 @@ static void conn_free(struct wconn *c)
         wslay_event_context_free(c->ws);
     buf_release(&c->msg);
     buf_release(&c->held);
+    buf_release(&c->pend);
     free(c->head);
     free(c->why);
     free(c->farewell);
@@ -695,7 +766,7 @@ static void ws_close(void *io, enum gw_err err, const char *why)
         conn_free(c);
         return;
     }
-    if (!wslay_event_want_write(c->ws))
+    if (!out_waiting(c))
         start_linger(c);
 }
 
@@ -722,7 +793,7 @@ static void on_io(struct loop *loop, int fd, unsigned events, void *ctx)
             conn_free(c);
             return;
         }
-        if (!wslay_event_want_write(c->ws))
+        if (!out_waiting(c))
             start_linger(c);
         return;
     }
@@ -888,5 +959,6 @@ void front_ws_free(struct front_ws *fw)
         return;
     while (fw->conns)
         conn_free(fw->conns);
+    buf_release(&fw->out);
     free(fw);
 }

@@ -18,7 +18,10 @@ struct gwbench_ws {
     bool upgraded; /* the 101 is in */
     bool closed;   /* the gateway's close frame is in */
     uint16_t close_code;
-    struct buf lines; /* messages received, each ended by a NUL */
+    struct buf lines; /* messages received, each ended by a NUL; then part of the next */
+    size_t complete;  /* lines[0, complete): whole messages */
+    uint8_t op;       /* the frame being received */
+    bool fin;
     size_t lines_off;
     uint64_t rng; /* masks: xorshift, seeded from getrandom */
 };
@@ -66,16 +69,48 @@ static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
     return 0;
 }
 
+/*
+ * Text is taken frame by frame, straight into the lines (wslay runs without
+ * its buffering: a receiver must keep up with the gateway's pushes).
+ */
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *a, void *user)
+{
+    struct gwbench_ws *w = user;
+
+    (void)ctx;
+    w->op = a->opcode;
+    w->fin = a->fin;
+}
+
+static void on_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *a, void *user)
+{
+    struct gwbench_ws *w = user;
+
+    (void)ctx;
+    if (w->op == WSLAY_TEXT_FRAME || w->op == WSLAY_CONTINUATION_FRAME)
+        buf_append(&w->lines, a->data, a->data_length);
+}
+
+static void on_frame_end(wslay_event_context_ptr ctx, void *user)
+{
+    struct gwbench_ws *w = user;
+
+    (void)ctx;
+    if (w->fin && (w->op == WSLAY_TEXT_FRAME || w->op == WSLAY_CONTINUATION_FRAME)) {
+        buf_append(&w->lines, "", 1);
+        w->complete = w->lines.len;
+    }
+}
+
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
                    void *user)
 {
     struct gwbench_ws *w = user;
 
     (void)ctx;
-    if (a->opcode == WSLAY_TEXT_FRAME) {
-        buf_append(&w->lines, a->msg, a->msg_length);
-        buf_append(&w->lines, "", 1);
-    } else if (a->opcode == WSLAY_CONNECTION_CLOSE) {
+    if (a->opcode == WSLAY_CONNECTION_CLOSE) {
         w->closed = true;
         w->close_code = a->status_code;
     }
@@ -85,6 +120,9 @@ static const struct wslay_event_callbacks callbacks = {
     .recv_callback = on_recv,
     .send_callback = on_send,
     .genmask_callback = on_genmask,
+    .on_frame_recv_start_callback = on_frame_start,
+    .on_frame_recv_chunk_callback = on_frame_chunk,
+    .on_frame_recv_end_callback = on_frame_end,
     .on_msg_recv_callback = on_msg,
 };
 
@@ -100,6 +138,7 @@ struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host)
         w->rng = (uint64_t)client_now_ns() | 1;
     if (wslay_event_context_client_init(&w->ctx, &callbacks, w) != 0)
         abort(); /* out of memory, as gw_x* would */
+    wslay_event_config_set_no_buffering(w->ctx, 1);
     on_genmask(w->ctx, key, sizeof(key), w);
     /* The key is 16 bytes in base64: any 16 bytes do, the accept is the gateway's to compute. */
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -142,7 +181,8 @@ int gwbench_ws_input(struct gwbench_ws *w, char err[GW_ERRLEN])
         client_conn_consume(w->c, (size_t)(end + 4 - p));
         w->upgraded = true;
     }
-    if (wslay_event_recv(w->ctx) != 0 || wslay_event_send(w->ctx) != 0) {
+    if (wslay_event_recv(w->ctx) != 0 ||
+        (wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)) {
         snprintf(err, GW_ERRLEN, "a WebSocket frame the client could not read");
         return -1;
     }
@@ -155,9 +195,15 @@ int gwbench_ws_input(struct gwbench_ws *w, char err[GW_ERRLEN])
 
 bool gwbench_ws_line(struct gwbench_ws *w, char **line, size_t *len)
 {
-    if (w->lines_off >= w->lines.len) {
-        buf_clear(&w->lines);
-        w->lines_off = 0;
+    if (w->lines_off >= w->complete) {
+        /* Whole messages all taken: what is left is the start of the next. */
+        size_t part = w->lines.len - w->complete;
+        if (part)
+            memmove(w->lines.data, w->lines.data + w->complete, part);
+        w->lines.len = part;
+        if (w->lines.data)
+            w->lines.data[part] = '\0';
+        w->lines_off = w->complete = 0;
         return false;
     }
     *line = w->lines.data + w->lines_off;
