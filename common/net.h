@@ -42,4 +42,12 @@ int net_set_nonblock(int fd, char err[GW_ERRLEN]);
  */
 int net_connect(const char *addr, int timeout_ms, char err[GW_ERRLEN]);
 
+/*
+ * Tunes an accepted session socket, best effort: TCP_NODELAY (whole lines
+ * or messages go at once), keepalive probes after idle_s of silence (3 of
+ * them, a third of that apart), and TCP_USER_TIMEOUT of user_timeout_s for
+ * data the peer does not acknowledge.
+ */
+void net_tune_session(int fd, unsigned idle_s, unsigned user_timeout_s);
+
 #endif

@@ -22,7 +22,8 @@ enum setting_kind {
     K_SYNC,      /* bool: "full" or "normal" */
     K_BOOL,      /* bool: on/off; the flag alone means on */
     K_UNSIGNED,  /* unsigned in [lo, hi] */
-    K_SIZE       /* size_t in [lo, hi] */
+    K_SIZE,      /* size_t in [lo, hi] */
+    K_ORIGINS    /* char[CONFIG_ORIGINS_MAX]: "", "*" or a comma-separated list of origins */
 };
 
 /* A setting is a row: where it lives in struct gw_config and how it is read. */
@@ -87,6 +88,12 @@ static const struct setting settings[] = {
     {"trace", "VISAVIS_TRACE", "off",
      "log every socket step: bind, listen, accept, recv, send, close (--trace alone: on)", K_BOOL,
      AT(trace), 0, 0},
+    {"ws-origins", "VISAVIS_WS_ORIGINS", "",
+     "Origins whose pages may open /v1/ws: comma-separated (http://host:port), * for any; "
+     "empty: the request's own host. Clients that send no Origin are always let in",
+     K_ORIGINS, AT(ws_origins), 0, 0},
+    {"max-ws-sessions", "VISAVIS_MAX_WS_SESSIONS", "10000", "WebSocket sessions open at once",
+     K_UNSIGNED, AT(max_ws_sessions), 1, 1000000},
 };
 
 /* Parses value into the field s describes. Returns 0, or -1 with the complaint in why. */
@@ -112,6 +119,20 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
         if (!*value || strlen(value) >= PATH_MAX) {
             snprintf(why, GW_ERRLEN, "'%s': expected a file path", value);
             return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    case K_ORIGINS:
+        if (strlen(value) >= CONFIG_ORIGINS_MAX) {
+            snprintf(why, GW_ERRLEN, "at most %d bytes of origins", CONFIG_ORIGINS_MAX - 1);
+            return -1;
+        }
+        for (const char *p = value; *p; p++) {
+            if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+                snprintf(why, GW_ERRLEN,
+                         "'%.100s': origins are ASCII, comma-separated, without spaces", value);
+                return -1;
+            }
         }
         strcpy(field, value);
         return 0;
@@ -248,7 +269,8 @@ void config_usage(FILE *out, const char *prog)
             prog);
     for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
         fprintf(out, "  --%-19s %s\n  %-21s env %s, default %s\n", settings[i].flag,
-                settings[i].help, "", settings[i].env, settings[i].def);
+                settings[i].help, "", settings[i].env,
+                settings[i].def[0] ? settings[i].def : "(empty)");
     }
     fprintf(out, "  --%-19s %s\n  --%-19s %s\n", "help", "show this and exit", "version",
             "print the version and exit");

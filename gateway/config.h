@@ -17,7 +17,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CONFIG_ADDR_MAX 300
+#define CONFIG_ADDR_MAX    300
+#define CONFIG_ORIGINS_MAX 1024
 
 struct gw_config {
     char http_addr[CONFIG_ADDR_MAX];
@@ -36,6 +37,11 @@ struct gw_config {
     unsigned max_subs;          /* subscriptions per session */
     size_t page_bytes;          /* encoded bytes of messages in one history or replay page */
     bool trace;                 /* log every socket step */
+
+    /* WebSocket (docs/websocket.md) */
+    char
+        ws_origins[CONFIG_ORIGINS_MAX]; /* Origins allowed to open /v1/ws; "": the request's host */
+    unsigned max_ws_sessions;           /* WebSocket sessions at once */
 
     /* How long an HTTP request may take to arrive (docs/api.md) */
     unsigned http_header_timeout; /* seconds from its first byte to its whole head */

@@ -41,8 +41,10 @@
 #include "router.h"
 #include "session.h"
 #include "text.h"
+#include "ws_proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -84,7 +86,8 @@ struct hconn {
     struct req *req;        /* the request under way, from its request line on */
     struct conn_list *list; /* fh->idle or fh->heads, or NULL */
     struct hconn *prev, *next;
-    bool cut; /* ended by the front: shut down, no longer counted */
+    bool cut;      /* ended by the front: shut down, no longer counted */
+    bool upgraded; /* handed to the WebSocket front: libmicrohttpd only cleans up */
     char cut_why[160];
 };
 
@@ -135,6 +138,8 @@ struct req {
     char method[16];
     char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
     bool headers_seen;           /* the first handler call has run */
+    bool http11;                 /* HTTP/1.1 or later */
+    const char *ws_protocol;     /* an upgrade: the subprotocol agreed (static), or NULL */
     bool close;                  /* answer with Connection: close */
     bool gone;                   /* the client left while the request was suspended */
     const char *ended;           /* why it ended early, when the front ended it */
@@ -204,6 +209,10 @@ static unsigned http_status(enum gw_err err)
         return MHD_HTTP_NOT_FOUND;
     case GW_E_METHOD:
         return MHD_HTTP_METHOD_NOT_ALLOWED;
+    case GW_E_UPGRADE_REQUIRED:
+        return MHD_HTTP_UPGRADE_REQUIRED;
+    case GW_E_ORIGIN:
+        return MHD_HTTP_FORBIDDEN;
     case GW_E_TOO_LARGE:
         return MHD_HTTP_CONTENT_TOO_LARGE;
     case GW_E_MEDIA_TYPE:
@@ -223,9 +232,9 @@ static unsigned http_status(enum gw_err err)
     return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* Queues body (taken) as the answer, of type ctype, with one optional extra header. */
-static enum MHD_Result reply_as(struct req *r, unsigned status, const char *ctype, char *body,
-                                size_t len, const char *header, const char *value)
+/* Queues body (taken) as the answer, of type ctype, with up to two extra headers. */
+static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ctype, char *body,
+                                  size_t len, const char *const hdrs[4])
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
@@ -241,8 +250,8 @@ static enum MHD_Result reply_as(struct req *r, unsigned status, const char *ctyp
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (header)
-        MHD_add_response_header(resp, header, value);
+    for (int i = 0; i < 4 && hdrs[i]; i += 2)
+        MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
     if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
@@ -250,6 +259,14 @@ static enum MHD_Result reply_as(struct req *r, unsigned status, const char *ctyp
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* Queues body (taken) as the answer, of type ctype, with one optional extra header. */
+static enum MHD_Result reply_as(struct req *r, unsigned status, const char *ctype, char *body,
+                                size_t len, const char *header, const char *value)
+{
+    const char *hdrs[4] = {header, value, NULL, NULL};
+    return reply_with(r, status, ctype, body, len, hdrs);
 }
 
 static enum MHD_Result reply(struct req *r, unsigned status, char *body, size_t len,
@@ -944,6 +961,108 @@ static enum MHD_Result get_index(struct req *r)
     return reply(r, MHD_HTTP_OK, body, len, MHD_HTTP_HEADER_VARY, "Accept");
 }
 
+/* ---- the WebSocket upgrade: the handshake here, the connection to front_ws ---- */
+
+/*
+ * The handshake is answered: the socket goes to the WebSocket front. Its
+ * descriptor is duplicated and libmicrohttpd's released at once, so the
+ * connection's memory pool (tens of KiB) does not stay with every
+ * WebSocket for its life; libmicrohttpd then cleans up, closing only its
+ * own descriptor.
+ */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
+                       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct req *r = cls;
+    struct front_http *fh = r->fh;
+    int fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+
+    (void)conn;
+    (void)req_cls;
+    if (r->hc)
+        r->hc->upgraded = true;
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    fh->need_run = true;
+    if (fd < 0) {
+        log_warn("http conn %llu: cannot take the upgraded connection: %s",
+                 r->hc ? r->hc->number : 0, strerror(errno));
+        return;
+    }
+    log_trace("http conn %llu upgrade to websocket (subprotocol %s): fd %d handed over, %zu bytes "
+              "read ahead",
+              r->hc ? r->hc->number : 0, r->ws_protocol ? r->ws_protocol : "none", fd, extra_len);
+    fh->o.ws.adopt(fh->o.ws.ctx, fd, extra, extra_len, r->ws_protocol);
+}
+
+static const char *header_of(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result ws_upgrade(struct req *r)
+{
+    struct front_http *fh = r->fh;
+    struct ws_request rq = {
+        .get = strcmp(r->method, "GET") == 0,
+        .http11 = r->http11,
+        .upgrade = header_of(r, MHD_HTTP_HEADER_UPGRADE),
+        .connection = header_of(r, MHD_HTTP_HEADER_CONNECTION),
+        .version = header_of(r, "Sec-WebSocket-Version"),
+        .key = header_of(r, "Sec-WebSocket-Key"),
+        .protocol = header_of(r, "Sec-WebSocket-Protocol"),
+        .origin = header_of(r, "Origin"),
+        .host = header_of(r, MHD_HTTP_HEADER_HOST),
+    };
+    struct ws_verdict v;
+    enum gw_err err = ws_handshake_judge(&rq, fh->o.ws.origins ? fh->o.ws.origins : "", &v, r->why);
+
+    if (err == GW_OK && fh->quiescing) {
+        err = GW_E_SHUTDOWN;
+        snprintf(r->why, GW_ERRLEN, "the gateway is stopping");
+    } else if (err == GW_OK && !fh->o.ws.adopt) {
+        err = GW_E_SHUTDOWN;
+        snprintf(r->why, GW_ERRLEN, "WebSocket sessions are not served here");
+    } else if (err == GW_OK && fh->o.ws.room && !fh->o.ws.room(fh->o.ws.ctx)) {
+        err = GW_E_TOO_MANY_SESSIONS;
+        snprintf(r->why, GW_ERRLEN,
+                 "as many WebSocket sessions as --max-ws-sessions allows are open: try again "
+                 "later");
+    }
+    if (err != GW_OK) {
+        const char *hdrs[4] = {NULL, NULL, NULL, NULL}, *value;
+        size_t len;
+        char *body = codec_error_encode(err, r->why, &len);
+        if (err == GW_E_UPGRADE_REQUIRED) {
+            /* RFC 9110 15.5.22: a 426 names the protocol to switch to. */
+            hdrs[0] = MHD_HTTP_HEADER_UPGRADE;
+            hdrs[1] = "websocket";
+            if (v.version_hint) {
+                hdrs[2] = "Sec-WebSocket-Version";
+                hdrs[3] = "13";
+            }
+        } else if (err == GW_E_TOO_MANY_SESSIONS) {
+            hdrs[0] = MHD_HTTP_HEADER_RETRY_AFTER;
+            hdrs[1] = "1";
+        } else {
+            hdrs[0] = error_header(r, err, &value);
+            hdrs[1] = value;
+        }
+        return reply_with(r, http_status(err), "application/json", body, len, hdrs);
+    }
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, r);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", v.accept);
+    if (v.protocol)
+        MHD_add_response_header(resp, "Sec-WebSocket-Protocol", v.protocol);
+    r->ws_protocol = v.protocol;
+    r->status = MHD_HTTP_SWITCHING_PROTOCOLS;
+    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result dispatch(struct req *r)
 {
     char *body;
@@ -970,6 +1089,8 @@ static enum MHD_Result dispatch(struct req *r)
         return r->route.method == ROUTE_POST ? post_message(r) : get_history(r);
     case ROUTE_CHANNEL_EVENTS:
         return get_events(r);
+    case ROUTE_WS:
+        return ws_upgrade(r);
     }
     return MHD_NO;
 }
@@ -1420,6 +1541,7 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     bool http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 
     snprintf(r->method, sizeof(r->method), "%s", method);
+    r->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
     if (log_tracing())
         log_trace("http conn %llu recv request %s %s", r->hc ? r->hc->number : 0, r->method,
                   r->path);
@@ -1564,7 +1686,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     req_finish(r, termination_name(toe));
     *req_cls = NULL;
     /* Kept alive: idle until the next request's first byte. */
-    if (hc && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !fh->quiescing)
+    if (hc && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !fh->quiescing && !hc->upgraded)
         conn_await_request(hc);
 }
 
@@ -1691,8 +1813,8 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     else
         snprintf(fh->sessions_hint, sizeof(fh->sessions_hint), "off");
     fh->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-            MHD_USE_NO_LISTEN_SOCKET,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
+            MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET,
         0, NULL, NULL, on_request, fh,
         /* first, so that no message goes to libmicrohttpd's own logger */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fh, MHD_OPTION_URI_LOG_CALLBACK, on_uri, fh,

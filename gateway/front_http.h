@@ -18,12 +18,28 @@
 
 #include "gw.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct core;
 struct loop;
 struct front_http;
 struct sessions;
+
+/*
+ * Where GET /v1/ws leads (main wires it to the WebSocket front). room:
+ * whether one more WebSocket session may open (false: 429, or 503 while
+ * stopping). adopt: the handshake is answered (101); fd is the callee's
+ * from now on, head holds the len bytes the client sent after its request,
+ * protocol is the subprotocol agreed or NULL. Both run on the loop thread,
+ * inside libmicrohttpd's run. NULL adopt: /v1/ws answers 503.
+ */
+struct front_http_ws {
+    bool (*room)(void *ctx);
+    void (*adopt)(void *ctx, int fd, const char *head, size_t len, const char *protocol);
+    void *ctx;
+    const char *origins; /* --ws-origins (ws_proto.h), borrowed */
+};
 
 struct front_http_options {
     size_t max_body;          /* bytes; larger bodies get 413 */
@@ -33,6 +49,7 @@ struct front_http_options {
     unsigned body_timeout;    /* seconds any body may take */
     unsigned body_rate;       /* bytes per second a larger body must keep up, > 0 */
     int tcp_port;             /* the session port, for the index at /; 0: none */
+    struct front_http_ws ws;  /* the WebSocket hand-off */
 };
 
 /*

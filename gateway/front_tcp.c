@@ -20,8 +20,6 @@
 #include "session.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,25 +315,6 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
 
 /* ---- accepting ---- */
 
-static void tune_socket(const struct front_tcp *ft, int fd)
-{
-    int one = 1, idle = (int)ft->o.heartbeat, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
-    /*
-     * A peer that vanished with data unacknowledged: three heartbeats (a
-     * ping is sent at least every heartbeat), and never less than 30 s.
-     */
-    unsigned user_timeout = (ft->o.heartbeat * 3 > 30 ? ft->o.heartbeat * 3 : 30) * 1000u;
-
-    /* Replies and pushes are whole lines: send them now. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* A vanished peer: keepalive probes when silent, unacknowledged data otherwise. */
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
-}
-
 static void refuse(int fd, unsigned max)
 {
     struct buf line = BUF_INIT;
@@ -360,7 +339,11 @@ static void conn_open(struct front_tcp *ft, int fd)
     c->fd = fd;
     buf_init(&c->in);
     net_peer_name(fd, peer, sizeof(peer));
-    tune_socket(ft, fd);
+    /*
+     * A vanished peer: keepalive probes when silent; unacknowledged data for
+     * three heartbeats (a ping goes out at least every heartbeat), 30 s at least.
+     */
+    net_tune_session(fd, ft->o.heartbeat, ft->o.heartbeat * 3 > 30 ? ft->o.heartbeat * 3 : 30);
     if (loop_add_fd(ft->loop, fd, LOOP_READ, on_conn_io, c) < 0) {
         log_error("tcp: cannot watch a new session: %s", strerror(errno));
         close(fd);

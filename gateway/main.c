@@ -10,6 +10,7 @@
 #include "core.h"
 #include "front_http.h"
 #include "front_tcp.h"
+#include "front_ws.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -50,6 +51,7 @@ struct gateway {
     struct sessions *sessions;
     struct front_http *http;
     struct front_tcp *tcp;
+    struct front_ws *ws;
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
 };
@@ -57,6 +59,19 @@ struct gateway {
 static const char *env_lookup(const char *name)
 {
     return getenv(name);
+}
+
+/* The WebSocket hand-off: front_http's upgrades go to front_ws, which it never calls itself. */
+static bool ws_room(void *ctx)
+{
+    struct gateway *gw = ctx;
+    return gw->ws && front_ws_has_room(gw->ws);
+}
+
+static void ws_adopt(void *ctx, int fd, const char *head, size_t len, const char *protocol)
+{
+    struct gateway *gw = ctx;
+    front_ws_adopt(gw->ws, fd, head, len, protocol);
 }
 
 static void on_writer_done(struct loop *loop, int fd, unsigned events, void *ctx)
@@ -103,6 +118,7 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     store_stop_waiting(gw->wstore);
     front_http_quiesce(gw->http);
     front_tcp_quiesce(gw->tcp);
+    front_ws_quiesce(gw->ws);
     sessions_quiesce(gw->sessions);
 }
 
@@ -116,7 +132,8 @@ static int stop_when_idle(struct loop *loop, void *ctx)
         return -1;
     now = loop_now_ms();
     if ((front_http_in_flight(gw->http) == 0 && sessions_count(gw->sessions) == 0 &&
-         front_tcp_lingering(gw->tcp) == 0 && core_pending(gw->core) == 0) ||
+         front_tcp_lingering(gw->tcp) == 0 && front_ws_lingering(gw->ws) == 0 &&
+         core_pending(gw->core) == 0) ||
         now >= gw->stop_deadline_ms) {
         if (now >= gw->stop_deadline_ms)
             log_warn("stop: grace period over with %zu requests and %zu sessions still open",
@@ -135,8 +152,8 @@ static int stop_when_idle(struct loop *loop, void *ctx)
 static void raise_fd_limit(const struct gw_config *cfg)
 {
     struct rlimit rl;
-    unsigned long long need =
-        (unsigned long long)cfg->max_sessions + cfg->max_connections + FD_RESERVE;
+    unsigned long long need = (unsigned long long)cfg->max_sessions + cfg->max_ws_sessions +
+                              cfg->max_connections + FD_RESERVE;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
@@ -147,12 +164,13 @@ static void raise_fd_limit(const struct gw_config *cfg)
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         log_warn("only %llu file descriptors (RLIMIT_NOFILE) for --max-sessions %u + "
-                 "--max-connections %u + %u for the gateway itself = %llu: beyond them new "
-                 "connections wait until others close; lower --max-sessions "
-                 "(VISAVIS_MAX_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or raise "
-                 "the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
-                 (unsigned long long)rl.rlim_cur, cfg->max_sessions, cfg->max_connections,
-                 FD_RESERVE, need);
+                 "--max-ws-sessions %u + --max-connections %u + %u for the gateway itself = "
+                 "%llu: beyond them new connections wait until others close; lower "
+                 "--max-sessions (VISAVIS_MAX_SESSIONS), --max-ws-sessions "
+                 "(VISAVIS_MAX_WS_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or "
+                 "raise the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
+                 (unsigned long long)rl.rlim_cur, cfg->max_sessions, cfg->max_ws_sessions,
+                 cfg->max_connections, FD_RESERVE, need);
 }
 
 /* A listener that cannot open says which setting chooses its address. */
@@ -201,6 +219,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .header_timeout = gw->cfg.http_header_timeout,
         .body_timeout = gw->cfg.http_body_timeout,
         .body_rate = gw->cfg.http_body_rate,
+        .ws = {.room = ws_room, .adopt = ws_adopt, .ctx = gw, .origins = gw->cfg.ws_origins},
     };
     struct session_options sopts = {
         .heartbeat = gw->cfg.heartbeat,
@@ -213,6 +232,11 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .heartbeat = gw->cfg.heartbeat,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_sessions,
+    };
+    struct front_ws_options wopts = {
+        .heartbeat = gw->cfg.heartbeat,
+        .max_line = gw->cfg.max_line,
+        .max_sessions = gw->cfg.max_ws_sessions,
     };
     struct core_options copts = {
         .max_body = gw->cfg.max_body,
@@ -263,6 +287,8 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     front_http_serve_sse(gw->http, gw->sessions);
     if (!(gw->tcp = front_tcp_new(gw->sessions, gw->loop, tcp_fd, &topts, why)))
         return -1;
+    /* After front_http: its hook runs after libmicrohttpd's, which hands it new sessions. */
+    gw->ws = front_ws_new(gw->sessions, gw->loop, &wopts);
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
         loop_add_fd(gw->loop, workq_fd(gw->reader), LOOP_READ, on_reader_done, gw) < 0 ||
         loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
@@ -296,6 +322,7 @@ static void stop(struct gateway *gw)
     front_http_free(gw->http);
     sessions_free(gw->sessions);
     front_tcp_free(gw->tcp);
+    front_ws_free(gw->ws);
     core_free(gw->core);
     writer_free(gw->writer);
     workq_free(gw->reader);

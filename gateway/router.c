@@ -11,6 +11,7 @@
 
 #define ALLOW_READ      "GET, HEAD"
 #define ALLOW_READ_POST "GET, HEAD, POST"
+#define ALLOW_UPGRADE   "GET"
 
 /* If path starts with prefix, returns what follows it, else NULL. */
 static const char *skip(const char *path, const char *prefix)
@@ -44,6 +45,7 @@ static const struct router_endpoint endpoints[] = {
     {"GET", "/v1/version", "version and schema"},
     {"GET", "/metrics", "Prometheus metrics"},
     {"GET", "/v1/stats", "the metrics as JSON"},
+    {"GET", "/v1/ws", "WebSocket: the session protocol, one command per text message"},
 };
 
 const struct router_endpoint *router_endpoints(size_t *n)
@@ -72,6 +74,9 @@ static enum gw_err match(const char *path, struct route *out)
     } else if (strcmp(path, "/v1/version") == 0) {
         out->id = ROUTE_VERSION;
         out->allow = ALLOW_READ;
+    } else if (strcmp(path, "/v1/ws") == 0) {
+        out->id = ROUTE_WS;
+        out->allow = ALLOW_UPGRADE;
     } else if (strcmp(path, "/v1/channels") == 0) {
         out->id = ROUTE_CHANNELS;
         out->allow = ALLOW_READ;

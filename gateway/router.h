@@ -22,7 +22,8 @@ enum route_id {
     ROUTE_MESSAGE,          /* /v1/messages/{id} */
     ROUTE_METRICS,          /* /metrics */
     ROUTE_STATS,            /* /v1/stats */
-    ROUTE_CHANNEL_EVENTS    /* /v1/channels/{channel}/events: Server-Sent Events */
+    ROUTE_CHANNEL_EVENTS,   /* /v1/channels/{channel}/events: Server-Sent Events */
+    ROUTE_WS                /* /v1/ws: the WebSocket upgrade */
 };
 
 enum route_method {

@@ -14,7 +14,7 @@ if [ "${1:-}" = "--test" ]; then
     extra="chromium"
     command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || extra="$extra nodejs npm"
 fi
-pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev python3 git curl $extra $*"
+pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libwslay-dev nettle-dev python3 git curl $extra $*"
 
 missing=""
 for p in $pkgs; do

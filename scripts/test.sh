@@ -8,6 +8,15 @@ set -u
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
+
+# The npm ws client of tests/integration/test_ws_node.py (pinned by its
+# package-lock.json); node and npm from Debian when missing. Without them
+# that test says it skips.
+command -v npm >/dev/null 2>&1 || scripts/install-deps.sh nodejs npm || true
+if command -v npm >/dev/null 2>&1; then
+    (cd tests/node/ws && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+        echo "warning: npm ci in tests/node/ws failed: test_ws_node will skip" >&2
+fi
 ASAN_BUILD=${ASAN_BUILD:-build-asan}
 status=0
 

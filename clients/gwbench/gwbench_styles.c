@@ -32,6 +32,7 @@
 #include "client_conn.h"
 #include "gwbench_http.h"
 #include "gwbench_progress.h"
+#include "gwbench_ws.h"
 #include "hist.h"
 #include "model.h"
 #include "server_line.h"
@@ -74,8 +75,12 @@ const struct style_info gwbench_styles[] = {
      0},
     {"tcp-pipelined", "PUB on sessions, --window in flight on each", STYLE_PUBLISH, ROLE_TCP, false,
      true, true, 0},
+    {"ws", "PUB in text messages on WebSockets, one in flight on each", STYLE_PUBLISH, ROLE_WS,
+     true, false, false, 0},
     {"tcp-push", "subscribers get each message pushed (SUB)", STYLE_DELIVERY, ROLE_SUB, false, true,
      false, 0},
+    {"ws-push", "WebSocket subscribers get each message pushed (SUB in a text message)",
+     STYLE_DELIVERY, ROLE_WS_SUB, true, true, false, 0},
     {"sse", "GET .../events: each message pushed as a Server-Sent Event", STYLE_DELIVERY, ROLE_SSE,
      true, true, false, 0},
     {"rest-longpoll", "GET ...?since=N&wait=30, held until a message commits", STYLE_DELIVERY,
@@ -117,6 +122,7 @@ struct client {
     int64_t poll_sent_ns;
     int64_t next_poll_ns;
     struct buf scratch; /* de-chunked bodies; sse: the stream not yet cut into events */
+    struct gwbench_ws *ws; /* WebSocket roles: the framing over c */
     /* sse: where the chunked stream is */
     bool sse_head;     /* the response head is in */
     bool sse_ready;    /* the SUB behind the stream is answered */
@@ -243,6 +249,13 @@ static void queue_publish(struct run *r, struct client *cl, uint64_t index, int6
         http_post(&c->out, r->o->http.text, r->path, json.data, json.len,
                   cl->role == ROLE_REST_CLOSE);
         buf_release(&json);
+    } else if (cl->ws) {
+        /* One command per text message, no line end. */
+        struct buf cmd = BUF_INIT;
+        buf_appendf(&cmd, "PUB %s ", r->channel);
+        buf_append(&cmd, r->line.data, r->line.len);
+        gwbench_ws_send(cl->ws, cmd.data, cmd.len);
+        buf_release(&cmd);
     } else {
         char head[GW_CHANNEL_MAX + 8];
         int n = snprintf(head, sizeof(head), "PUB %s ", r->channel);
@@ -281,7 +294,8 @@ static int64_t next_due(struct run *r, struct client *cl)
     switch (cl->role) {
     case ROLE_REST_CLOSE:
     case ROLE_REST_KEEP:
-    case ROLE_TCP: {
+    case ROLE_TCP:
+    case ROLE_WS: {
         if (!r->open_loop || cl->inflight >= cl->window || (r->total && cl->sent >= cl->quota))
             return INT64_MAX;
         if (cl->role == ROLE_REST_CLOSE && cl->c.fd >= 0)
@@ -299,6 +313,7 @@ static int64_t next_due(struct run *r, struct client *cl)
         return cl->next_poll_ns;
     case ROLE_SUB:
     case ROLE_SSE:
+    case ROLE_WS_SUB:
         break;
     }
     return INT64_MAX;
@@ -389,6 +404,7 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
         }
         break;
     case ROLE_TCP:
+    case ROLE_WS:
         while (cl->inflight < cl->window && next_request(r, cl, now, &intended)) {
             queue_publish(r, cl, cl->sent++, intended);
             fifo_push(cl, intended);
@@ -411,6 +427,7 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
         break;
     case ROLE_SUB:
     case ROLE_SSE:
+    case ROLE_WS_SUB:
         break;
     }
     client_sync(r, cl);
@@ -476,6 +493,12 @@ static bool next_line(struct run *r, struct client_conn *c, char **line, size_t 
     return false;
 }
 
+/* The next line of cl's session: a line on TCP, a text message on a WebSocket. */
+static bool client_line(struct run *r, struct client *cl, char **line, size_t *len)
+{
+    return cl->ws ? gwbench_ws_line(cl->ws, line, len) : next_line(r, &cl->c, line, len);
+}
+
 /* Session lines of a publishing client (role tcp) or of the delivery publisher. */
 static void on_pub_lines(struct run *r, struct client *cl, int64_t now)
 {
@@ -483,7 +506,7 @@ static void on_pub_lines(struct run *r, struct client *cl, int64_t now)
     char *line;
     size_t len;
 
-    while (!r->failed && next_line(r, &cl->c, &line, &len)) {
+    while (!r->failed && client_line(r, cl, &line, &len)) {
         if (len == 0 || is_push(line, len))
             continue;
         if (!is_pub_ok(line, len)) {
@@ -542,7 +565,7 @@ static void on_sub_lines(struct run *r, struct client *cl, int64_t now)
     char *line;
     size_t len;
 
-    while (!r->failed && next_line(r, &cl->c, &line, &len)) {
+    while (!r->failed && client_line(r, cl, &line, &len)) {
         struct server_line l;
 
         if (len == 0)
@@ -870,7 +893,7 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
     struct client *cl = b->owner;
     char err[GW_ERRLEN];
     const struct client_addr *a = cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP ||
-                                          cl->role == ROLE_POLL || cl->role == ROLE_SSE
+                                          cl->role == ROLE_POLL || cl->role == ROLE_SSE || cl->ws
                                       ? &r->o->http
                                       : &r->o->tcp;
     int rc;
@@ -921,6 +944,19 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
         if (rc == 0)
             run_fail(r, "the gateway closed an SSE stream");
         break;
+    case ROLE_WS:
+    case ROLE_WS_SUB:
+        if (gwbench_ws_input(cl->ws, err) < 0) {
+            run_fail(r, "%s", err);
+            return;
+        }
+        if (cl->role == ROLE_WS)
+            on_pub_lines(r, cl, now);
+        else
+            on_sub_lines(r, cl, now);
+        if (rc == 0)
+            run_fail(r, "the gateway closed a WebSocket");
+        break;
     }
     if (r->failed)
         return;
@@ -932,13 +968,14 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
 /* ---- setup: sessions open and greeted, subscriptions confirmed, before the clock starts ---- */
 
 /* The next line on a session being set up, skipping pushes. */
-static int setup_line(struct run *r, struct client_conn *c, int64_t deadline, char **line,
-                      size_t *len, const char *what)
+static int setup_line(struct run *r, struct client *cl, int64_t deadline, char **line, size_t *len,
+                      const char *what)
 {
+    struct client_conn *c = &cl->c;
     char err[GW_ERRLEN];
 
     for (;;) {
-        while (next_line(r, c, line, len)) {
+        while (client_line(r, cl, line, len)) {
             if (*len && !is_push(*line, *len))
                 return 0;
         }
@@ -948,7 +985,8 @@ static int setup_line(struct run *r, struct client_conn *c, int64_t deadline, ch
             run_fail(r, "%s: the gateway closed the session", what);
             return -1;
         }
-        if (client_conn_wait(c, deadline, NULL, err) < 0) {
+        if (client_conn_wait(c, deadline, NULL, err) < 0 ||
+            (cl->ws && gwbench_ws_input(cl->ws, err) < 0)) {
             run_fail(r, "%s: %s", what, err);
             return -1;
         }
@@ -961,11 +999,15 @@ static int session_open(struct run *r, struct client *cl, int64_t deadline)
     char err[GW_ERRLEN], *line;
     size_t len;
 
-    if (client_conn_start(&cl->c, &r->o->tcp, err) < 0) {
+    bool ws = cl->role == ROLE_WS || cl->role == ROLE_WS_SUB;
+
+    if (client_conn_start(&cl->c, ws ? &r->o->http : &r->o->tcp, err) < 0) {
         run_fail(r, "%s", err);
         return -1;
     }
-    if (setup_line(r, &cl->c, deadline, &line, &len, "opening a session") < 0)
+    if (ws)
+        cl->ws = gwbench_ws_new(&cl->c, r->o->http.text);
+    if (setup_line(r, cl, deadline, &line, &len, "opening a session") < 0)
         return -1;
     if (server_line_type(line, len, NULL) != SL_HELLO) {
         session_error(r, "opening a session", line, len);
@@ -981,8 +1023,11 @@ static int subscribe(struct run *r, struct client *cl, int64_t deadline)
     int n = snprintf(cmd, sizeof(cmd), "SUB %s 0\n", r->channel);
     enum proto_op op;
 
-    client_conn_queue(&cl->c, cmd, (size_t)n);
-    if (setup_line(r, &cl->c, deadline, &line, &len, "subscribing") < 0)
+    if (cl->ws)
+        gwbench_ws_send(cl->ws, cmd, (size_t)n - 1);
+    else
+        client_conn_queue(&cl->c, cmd, (size_t)n);
+    if (setup_line(r, cl, deadline, &line, &len, "subscribing") < 0)
         return -1;
     if (server_line_type(line, len, &op) != SL_OK || op != PROTO_SUB) {
         session_error(r, "SUB", line, len);
@@ -1034,6 +1079,8 @@ static void client_init(struct client *cl, enum style_role role, size_t idx, uns
 
 static void client_release(struct client *cl)
 {
+    gwbench_ws_free(cl->ws);
+    cl->ws = NULL;
     client_conn_release(&cl->c);
     client_conn_release(&cl->closing);
     free(cl->fifo);
@@ -1220,11 +1267,11 @@ static int setup(struct run *r)
      * starts; the other HTTP connections are not.
      */
     for (size_t i = 0; i < r->ncl; i++) {
-        if (role == ROLE_TCP || role == ROLE_SUB) {
+        if (role == ROLE_TCP || role == ROLE_SUB || role == ROLE_WS || role == ROLE_WS_SUB) {
             if (session_open(r, &r->cl[i], deadline) < 0)
                 return -1;
         }
-        if (role == ROLE_SUB && subscribe(r, &r->cl[i], deadline) < 0)
+        if ((role == ROLE_SUB || role == ROLE_WS_SUB) && subscribe(r, &r->cl[i], deadline) < 0)
             return -1;
         if (role == ROLE_SSE && sse_open(r, &r->cl[i], deadline) < 0)
             return -1;

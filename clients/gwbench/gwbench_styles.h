@@ -34,6 +34,8 @@ enum style_role {
     ROLE_SUB,        /* a session subscribed: the gateway pushes */
     ROLE_SSE,        /* GET .../events: a Server-Sent Events stream the gateway pushes on */
     ROLE_POLL,       /* GET ...?since=N, again after each answer (wait= or an interval) */
+    ROLE_WS,         /* PUB in text messages on a WebSocket, one in flight */
+    ROLE_WS_SUB,     /* a WebSocket subscribed: the gateway pushes */
     ROLE_PUBLISHER   /* never a style's: the delivery styles' publisher, PUBs on a schedule */
 };
 
@@ -42,7 +44,7 @@ struct style_info {
     const char *help; /* one line for --help: what it does on the wire */
     enum style_kind kind;
     enum style_role role;
-    bool http;      /* needs the REST front */
+    bool http;      /* needs the REST front (WebSockets open there too) */
     bool tcp;       /* needs the session front (every delivery style's publisher does) */
     bool pipelined; /* ROLE_TCP: --window PUBs in flight, not one */
     int wait_s;     /* ROLE_POLL: the GET's wait= (a long-poll); 0: every --poll-interval */

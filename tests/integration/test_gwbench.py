@@ -35,9 +35,9 @@ from harness import test, check, eq, Failure
 shared = harness.Shared()
 TIMEOUT = 60
 
-STYLES = ['rest-close', 'rest-keepalive', 'tcp', 'tcp-pipelined', 'tcp-push', 'sse',
-          'rest-longpoll', 'rest-poll']
-DELIVERY = {'tcp-push', 'sse', 'rest-longpoll', 'rest-poll'}
+STYLES = ['rest-close', 'rest-keepalive', 'tcp', 'tcp-pipelined', 'ws', 'tcp-push', 'ws-push',
+          'sse', 'rest-longpoll', 'rest-poll']
+DELIVERY = {'tcp-push', 'ws-push', 'sse', 'rest-longpoll', 'rest-poll'}
 PUBLISH = [s for s in STYLES if s not in DELIVERY]
 POLLING = {'rest-longpoll', 'rest-poll'}
 COLUMNS = ['msgs_per_s', 'offered_per_s', 'delivered_share', 'p50_us', 'p90_us', 'p99_us',

@@ -693,6 +693,8 @@ static void test_err_codes(void)
         [GW_E_IDLE] = "idle_timeout",
         [GW_E_SLOW_CONSUMER] = "slow_consumer",
         [GW_E_TOO_MANY_SESSIONS] = "too_many_sessions",
+        [GW_E_UPGRADE_REQUIRED] = "upgrade_required",
+        [GW_E_ORIGIN] = "origin_not_allowed",
     };
     for (int e = 0; e < GW_E__COUNT; e++) {
         if (want[e])

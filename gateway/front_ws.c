@@ -1,0 +1,965 @@
+/*
+ * front_ws.c - WebSocket sessions as frames; see front_ws.h.
+ *
+ * wslay's event API does the framing: unmasked client frames, bad opcodes,
+ * bad continuation, control frames too long or fragmented (close 1002),
+ * text that is not UTF-8 (1007), pings answered with pongs, the close
+ * handshake. It runs without buffering: this file puts each text message
+ * together itself, bounded by --max-line before its end arrives (1009), so
+ * the close says why; a binary message is refused (1003). Messages the
+ * session cannot take yet are kept in order and reading stops (wslay reads
+ * nothing while they wait) until the session asks for input again.
+ *
+ * Output: the session's queue is the only buffer. Each queued line becomes
+ * one text message, read by wslay from the head of the queue as it sends
+ * (a "fragmented" message source): a line of up to 4 KiB is one frame, a
+ * longer one a text frame and continuations, all sent as the session
+ * counts them out.
+ *
+ * An idle connection costs little: wslay's context holds two 4 KiB buffers,
+ * so it exists only while frames move. It is dropped whenever nothing is
+ * half read or half sent (after a read, a send, a heartbeat), and made
+ * again on the next byte either way. Whether wslay holds part of a frame is known by counting: the
+ * bytes it was given against the bytes of the whole frames it reported
+ * (RFC 6455 5.2 fixes a frame's header length from its payload length, and
+ * wslay refuses lengths not written the shortest way).
+ *
+ * Close: the tier's reason (ws_proto.h) becomes the close frame; then our
+ * side is shut and the peer's input read and dropped until it closes or
+ * LINGER_CLOSE_MS pass, as front_tcp does.
+ */
+#include "front_ws.h"
+
+#include "buf.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "session.h"
+#include "ws_proto.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <wslay/wslay.h>
+
+/* Bytes read from one connection per wake-up, so one busy client cannot hold the loop. */
+#define READ_BUDGET     (256 * 1024)
+/* After the close frame, input is read and dropped this long before the socket closes. */
+#define LINGER_CLOSE_MS 2000
+/* Frame bytes gathered for one send: wslay writes a header and its payload apart. */
+#define OUT_BATCH       (64 * 1024)
+/* Heartbeats without a frame from the peer after which it is taken for gone. */
+#define SILENT_BEATS    3
+/* The farewell a slow consumer gets as its last text message (codec_line_slow_consumer). */
+#define SLOW_FAREWELL   "{\"type\":\"error\",\"code\":\"slow_consumer\""
+
+/* What a record of c->held is: a message for the session, or the error that ended input. */
+enum rec_kind { REC_MESSAGE, REC_ERROR };
+
+struct rec_head {
+    size_t len; /* bytes that follow; an error's why is NUL-terminated */
+    enum rec_kind kind;
+    enum gw_err err;
+};
+
+struct wconn {
+    struct front_ws *fw;
+    struct session *s; /* NULL once the tier closed it */
+    wslay_event_context_ptr ws;
+    int fd;
+    char sid[17]; /* the session's id, for traces after it is gone */
+    char *head;   /* bytes the HTTP front read past the request, fed first */
+    size_t head_len, head_off;
+    struct buf msg;  /* the text message being put together */
+    struct buf held; /* records (struct rec_head + bytes) the session has yet to take */
+    struct buf pend; /* frame bytes the socket did not take yet (none, mostly: no storage) */
+    size_t pend_off;
+    size_t held_off;
+    uint64_t in_fed, in_framed; /* bytes given to wslay; bytes of the whole frames it reported */
+    uint64_t frame_len;         /* the current frame's bytes, header included */
+    size_t pass_bytes;          /* read in this wake-up */
+    uint64_t last_recv_ms;      /* the peer's last byte */
+    uint8_t frame_op;
+    bool frame_fin;
+    bool in_fragmented; /* a text message's continuation frames are due */
+    bool reading;       /* EPOLLIN is on */
+    bool want_write;    /* EPOLLOUT is on */
+    bool held_back;     /* the session refused a message: wait for resume_input */
+    bool input_done;    /* no more input is offered: an error, a close, the end */
+    bool omsg_open;     /* wslay is reading a line from the session's queue */
+    bool omsg_started;  /* ... and has read its first bytes */
+    bool batch_full;    /* wslay was stopped: fw->out is full */
+    bool broken;        /* the connection failed: close without a close frame */
+    bool eof;           /* the peer's side has ended */
+    bool closing;       /* the tier closed the session: the close frame is under way */
+    bool lingering;     /* the close frame is out: draining input until the peer closes */
+    char *why;          /* why the front ended input, for the close reason */
+    char *farewell;     /* a slow consumer's last line, for its close reason */
+    size_t farewell_len;
+    struct loop_timer *linger;
+    struct wconn *prev, *next; /* fw->conns */
+};
+
+struct front_ws {
+    struct sessions *tier;
+    struct loop *loop;
+    struct front_ws_options o;
+    struct wconn *conns; /* every connection, open or lingering */
+    size_t nsessions;
+    size_t nlingering; /* connections whose session is over, not yet closed */
+    bool quiescing;
+    bool adopted;   /* a session opened since the tier's last pass */
+    struct buf out; /* the frames of the connection being sent, gathered for one send() */
+};
+
+static bool pump_out(struct wconn *c);
+static void maybe_drop_ctx(struct wconn *c);
+static void conn_free(struct wconn *c);
+
+static const char *op_name(uint8_t op)
+{
+    switch (op) {
+    case WSLAY_CONTINUATION_FRAME:
+        return "continuation";
+    case WSLAY_TEXT_FRAME:
+        return "text";
+    case WSLAY_BINARY_FRAME:
+        return "binary";
+    case WSLAY_CONNECTION_CLOSE:
+        return "close";
+    case WSLAY_PING:
+        return "ping";
+    case WSLAY_PONG:
+        return "pong";
+    }
+    return "reserved";
+}
+
+static void update_events(struct wconn *c)
+{
+    unsigned ev = (c->reading ? LOOP_READ : 0) | (c->want_write ? LOOP_WRITE : 0);
+    loop_mod_fd(c->fw->loop, c->fd, ev);
+}
+
+static void set_reading(struct wconn *c, bool on)
+{
+    if (c->reading == on)
+        return;
+    c->reading = on;
+    update_events(c);
+}
+
+static void set_writing(struct wconn *c, bool on)
+{
+    if (c->want_write == on)
+        return;
+    c->want_write = on;
+    update_events(c);
+}
+
+/* ---- wslay's callbacks ---- */
+
+static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    struct wconn *c = user;
+
+    (void)flags;
+    if (c->held_back || c->input_done || c->pass_bytes >= READ_BUDGET) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (c->head_off < c->head_len) {
+        size_t n = c->head_len - c->head_off < len ? c->head_len - c->head_off : len;
+        memcpy(buf, c->head + c->head_off, n);
+        c->head_off += n;
+        if (c->head_off == c->head_len)
+            GW_FREE_AND_NULL(c->head);
+        c->in_fed += n;
+        return (ssize_t)n;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, len, 0);
+        if (n > 0) {
+            c->in_fed += (uint64_t)n;
+            c->pass_bytes += (size_t)n;
+            c->last_recv_ms = loop_now_ms();
+            if (c->s)
+                session_received(c->s, (size_t)n);
+            log_trace("ws conn %s recv %zd bytes", c->sid, n);
+            return n;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+            return -1;
+        }
+        if (n == 0) {
+            log_trace("ws conn %s recv end of stream", c->sid);
+            c->eof = true;
+        } else {
+            c->broken = true;
+        }
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+}
+
+/*
+ * wslay's output is gathered in fw->out (shared: only one connection sends
+ * at a time) and sent in one go by send_out, instead of a send() for each
+ * header and each payload. Nothing is taken while bytes wait in c->pend.
+ */
+static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    struct wconn *c = user;
+    struct buf *out = &c->fw->out;
+
+    (void)flags;
+    if (c->pend.len > c->pend_off || (out->len && out->len + len > OUT_BATCH)) {
+        c->batch_full = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    buf_append(out, data, len);
+    return (ssize_t)len;
+}
+
+/* Sends (p, len) as far as the socket takes it; returns the bytes sent, or -1 when broken. */
+static ssize_t send_some(struct wconn *c, const char *p, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        c->broken = true;
+        return -1;
+    }
+    return (ssize_t)done;
+}
+
+/* Sends what waits in c->pend, then fw->out; what the socket does not take waits in c->pend. */
+static bool send_out(struct wconn *c)
+{
+    struct buf *out = &c->fw->out;
+    ssize_t n;
+
+    if (c->pend.len > c->pend_off) {
+        if ((n = send_some(c, c->pend.data + c->pend_off, c->pend.len - c->pend_off)) < 0)
+            return false;
+        c->pend_off += (size_t)n;
+        if (c->pend_off < c->pend.len)
+            return true;
+        buf_release(&c->pend);
+        c->pend_off = 0;
+    }
+    if (!out->len)
+        return true;
+    n = send_some(c, out->data, out->len);
+    if (n >= 0 && (size_t)n < out->len)
+        buf_append(&c->pend, out->data + n, out->len - (size_t)n);
+    buf_clear(out);
+    return n >= 0;
+}
+
+/* Whether frames wait to be sent: in c->pend, or in wslay. */
+static bool out_waiting(const struct wconn *c)
+{
+    return c->pend.len > c->pend_off || (c->ws && wslay_event_want_write(c->ws));
+}
+
+/* Adds a record to the messages the session has yet to take. */
+static void hold(struct wconn *c, enum rec_kind kind, enum gw_err err, const char *p, size_t len)
+{
+    struct rec_head h = {.len = len, .kind = kind, .err = err};
+
+    buf_append(&c->held, &h, sizeof(h));
+    buf_append(&c->held, p, len);
+}
+
+/* Input ends with err: the session answers it after the messages before it. */
+static void refuse(struct wconn *c, wslay_event_context_ptr ctx, enum gw_err err, const char *why)
+{
+    c->input_done = true;
+    wslay_event_shutdown_read(ctx);
+    hold(c, REC_ERROR, err, why, strlen(why) + 1);
+    free(c->why);
+    c->why = gw_xstrdup(why);
+    buf_release(&c->msg);
+}
+
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *a, void *user)
+{
+    struct wconn *c = user;
+    uint64_t len = a->payload_length;
+    char why[GW_ERRLEN];
+
+    /* RFC 6455 5.2: 2 bytes, the extended length if any, the mask key (wslay refuses no mask). */
+    c->frame_len = 2 + (len < 126 ? 0 : len <= 0xffff ? 2 : 8) + 4 + len;
+    c->frame_op = a->opcode;
+    c->frame_fin = a->fin;
+    log_trace("ws conn %s recv frame %s%s, %llu bytes", c->sid, op_name(a->opcode),
+              a->fin ? "" : " (more follow)", (unsigned long long)len);
+    if (c->input_done)
+        return;
+    switch (a->opcode) {
+    case WSLAY_BINARY_FRAME:
+        refuse(c, ctx, GW_E_MEDIA_TYPE,
+               "binary messages are not taken: send each command as a text message (UTF-8)");
+        return;
+    case WSLAY_TEXT_FRAME:
+    case WSLAY_CONTINUATION_FRAME:
+        c->in_fragmented = !a->fin;
+        if (c->msg.len + len > c->fw->o.max_line) {
+            snprintf(why, sizeof(why),
+                     "a message (one command) is at most %zu bytes: closing the session",
+                     c->fw->o.max_line);
+            refuse(c, ctx, GW_E_LINE_TOO_LONG, why);
+        }
+        return;
+    default:
+        return; /* control frames: wslay answers pings and closes */
+    }
+}
+
+static void on_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *a, void *user)
+{
+    struct wconn *c = user;
+
+    (void)ctx;
+    if (!c->input_done &&
+        (c->frame_op == WSLAY_TEXT_FRAME || c->frame_op == WSLAY_CONTINUATION_FRAME))
+        buf_append(&c->msg, a->data, a->data_length);
+}
+
+static void on_frame_end(wslay_event_context_ptr ctx, void *user)
+{
+    struct wconn *c = user;
+    size_t len = c->msg.len;
+
+    (void)ctx;
+    c->in_framed += c->frame_len;
+    if (c->input_done || !c->frame_fin ||
+        (c->frame_op != WSLAY_TEXT_FRAME && c->frame_op != WSLAY_CONTINUATION_FRAME))
+        return;
+    /* One command per message; a line end after it is not part of it. */
+    if (len && c->msg.data[len - 1] == '\n')
+        len--;
+    if (len && c->msg.data[len - 1] == '\r')
+        len--;
+    hold(c, REC_MESSAGE, GW_OK, c->msg.data ? c->msg.data : "", len);
+    buf_clear(&c->msg);
+}
+
+/*
+ * wslay reads a text message from the head of the session's queue: one
+ * line, without its LF (a queued item may hold several lines: an error and
+ * the one that closes the session; each is a message of its own).
+ */
+static ssize_t read_line(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                         const union wslay_event_msg_source *source, int *eof, void *user)
+{
+    struct wconn *c = user;
+    struct outq *q = c->s ? session_outq(c->s) : NULL;
+    const struct outq_item *it = q ? outq_at(q, 0) : NULL;
+
+    (void)ctx;
+    (void)source;
+    if (!it) {
+        /* The session is gone with the line unfinished: end the message here. */
+        *eof = 1;
+        c->omsg_open = false;
+        return 0;
+    }
+    const char *p = it->w->data + q->head_sent;
+    size_t rest = it->w->len - q->head_sent;
+    const char *nl = memchr(p, '\n', rest);
+    size_t body = nl ? (size_t)(nl - p) : rest; /* what is left of this line */
+    size_t n = body < len ? body : len, taken = n;
+    bool first = !c->omsg_started;
+
+    if (first && body >= sizeof(SLOW_FAREWELL) - 1 &&
+        memcmp(p, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
+        free(c->farewell);
+        c->farewell = gw_xmemdup(p, body);
+        c->farewell_len = body;
+    }
+    memcpy(buf, p, n);
+    c->omsg_started = true;
+    if (n == body) {
+        *eof = 1;
+        c->omsg_open = false;
+        taken += nl ? 1 : 0; /* the LF too */
+    }
+    log_trace("ws conn %s send frame %s%s, %zu bytes", c->sid, first ? "text" : "continuation",
+              *eof ? "" : " (more follow)", n);
+    session_sent(c->s, taken);
+    return (ssize_t)n;
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = on_recv,
+    .send_callback = on_send,
+    .on_frame_recv_start_callback = on_frame_start,
+    .on_frame_recv_chunk_callback = on_frame_chunk,
+    .on_frame_recv_end_callback = on_frame_end,
+};
+
+/* ---- the framing context, there only while frames move ---- */
+
+static bool ensure_ctx(struct wconn *c)
+{
+    if (c->ws)
+        return true;
+    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+        c->ws = NULL;
+        log_error("ws conn %s: no memory for its framing", c->sid);
+        c->broken = true;
+        return false;
+    }
+    /* Messages are put together here, bounded by --max-line with a reason given. */
+    wslay_event_config_set_no_buffering(c->ws, 1);
+    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_C(1) << 62);
+    c->in_fed = c->in_framed = 0;
+    return true;
+}
+
+/*
+ * Drops the framing context of a connection that has nothing in flight.
+ * At once, not after a quiet time: connections opened in a burst would
+ * otherwise each hold one for that time, and the heap would keep the peak.
+ */
+static void maybe_drop_ctx(struct wconn *c)
+{
+    if (!c->ws || c->closing || c->input_done || c->in_fragmented || c->omsg_open ||
+        c->batch_full || c->in_fed != c->in_framed || c->msg.len || wslay_event_want_write(c->ws))
+        return;
+    wslay_event_context_free(c->ws);
+    c->ws = NULL;
+    buf_release(&c->msg);
+    if (c->held_off == c->held.len)
+        buf_release(&c->held);
+}
+
+/* ---- input ---- */
+
+/* Offers the messages held, in order, as far as the session takes them. */
+static void offer(struct wconn *c)
+{
+    c->held_back = false;
+    while (c->s && c->held_off < c->held.len) {
+        struct rec_head h;
+        memcpy(&h, c->held.data + c->held_off, sizeof(h));
+        const char *p = c->held.data + c->held_off + sizeof(h);
+        if (h.kind == REC_ERROR) {
+            log_trace("ws conn %s input refused: %s", c->sid, p);
+            session_input_error(c->s, h.err, p);
+        } else if (!session_line(c->s, p, h.len)) {
+            c->held_back = true;
+            break;
+        }
+        c->held_off += sizeof(h) + h.len;
+    }
+    if (c->held_off == c->held.len) {
+        buf_clear(&c->held);
+        c->held_off = 0;
+    }
+}
+
+static void read_input(struct wconn *c)
+{
+    if (!c->s || !ensure_ctx(c))
+        return;
+    c->pass_bytes = 0;
+    bool out_idle = !c->omsg_open && !wslay_event_want_write(c->ws);
+    int rv = wslay_event_recv(c->ws);
+    offer(c);
+    if (c->broken || (rv != 0 && rv != WSLAY_ERR_CALLBACK_FAILURE)) {
+        set_reading(c, false);
+        session_abort(c->s, "connection lost");
+        return;
+    }
+    if (rv != 0 && !c->eof) {
+        /*
+         * wslay's frame parser refused a header (a control frame over 125
+         * bytes or fragmented, a length not written the shortest way) and
+         * queued a close without a code. When no frame of ours is half
+         * sent, a fresh context says 1002 instead.
+         */
+        static const char why[] = "a frame header that breaks RFC 6455 (5.2, 5.5)";
+        if (out_idle) {
+            wslay_event_context_free(c->ws);
+            c->ws = NULL;
+            if (!ensure_ctx(c))
+                return;
+            wslay_event_queue_close(c->ws, WS_CLOSE_PROTOCOL, (const uint8_t *)why,
+                                    sizeof(why) - 1);
+        }
+        log_trace("ws conn %s send close %u (%s)", c->sid, WS_CLOSE_PROTOCOL, why);
+        c->input_done = true;
+        pump_out(c);
+        set_reading(c, false);
+        session_abort(c->s, why);
+        return;
+    }
+    if (!c->input_done && (c->eof || !wslay_event_want_read(c->ws))) {
+        c->input_done = true;
+        pump_out(c); /* wslay's close frame, if it queued one */
+        if (c->eof && !wslay_event_get_close_received(c->ws)) {
+            session_abort(c->s, "the peer closed the connection without a close frame");
+        } else if (wslay_event_get_close_received(c->ws)) {
+            char why[64];
+            snprintf(why, sizeof(why), "the peer closed the WebSocket (%u)",
+                     wslay_event_get_status_code_received(c->ws));
+            log_trace("ws conn %s recv close %u", c->sid,
+                      wslay_event_get_status_code_received(c->ws));
+            session_abort(c->s, why);
+        } else {
+            /* wslay refused a frame and queued its close (1002, or 1007 for bad UTF-8). */
+            unsigned code = wslay_event_get_status_code_sent(c->ws);
+            char why[96];
+            snprintf(why, sizeof(why), "%s: closed with %u",
+                     code == WS_CLOSE_INVALID_DATA ? "a text message that is not UTF-8"
+                                                   : "a frame that breaks RFC 6455",
+                     code);
+            log_trace("ws conn %s send close %u", c->sid, code);
+            session_abort(c->s, why);
+        }
+        set_reading(c, false);
+        return;
+    }
+    if (!pump_out(c)) {
+        session_abort(c->s, "connection lost");
+        return;
+    }
+    set_reading(c, !c->held_back && !c->input_done);
+    maybe_drop_ctx(c);
+}
+
+/* ---- output ---- */
+
+/*
+ * Sends what wslay has queued (control frames) and the session's lines, one
+ * text message at a time, until the socket is full. False when the
+ * connection is broken.
+ */
+static bool pump_out(struct wconn *c)
+{
+    if (c->broken || !send_out(c))
+        return false;
+    if (c->pend.len > c->pend_off) {
+        set_writing(c, true);
+        return true;
+    }
+    if (!c->ws && !(c->s && session_outq(c->s)->n))
+        return true;
+    if (!ensure_ctx(c))
+        return false;
+    for (;;) {
+        if (c->s && !c->omsg_open && session_outq(c->s)->n) {
+            struct wslay_event_fragmented_msg m = {
+                .opcode = WSLAY_TEXT_FRAME,
+                .read_callback = read_line,
+            };
+            if (wslay_event_queue_fragmented_msg(c->ws, &m) == 0) {
+                c->omsg_open = true;
+                c->omsg_started = false;
+            } else {
+                /* A close frame is queued: nothing may follow it, so the lines go nowhere. */
+                session_sent(c->s, session_outq(c->s)->bytes);
+            }
+        }
+        c->batch_full = false;
+        if (wslay_event_send(c->ws) != 0 || c->broken) {
+            buf_clear(&c->fw->out);
+            return false;
+        }
+        if (c->batch_full) {
+            /* A batch is gathered: send it, and go on while the socket takes it all. */
+            if (!send_out(c))
+                return false;
+            if (c->pend.len > c->pend_off)
+                break;
+            continue;
+        }
+        if (c->omsg_open || !c->s || !session_outq(c->s)->n ||
+            !wslay_event_get_write_enabled(c->ws))
+            break;
+    }
+    if (!send_out(c))
+        return false;
+    set_writing(c, out_waiting(c));
+    maybe_drop_ctx(c);
+    return true;
+}
+
+/* session_io_ops.flush */
+static bool ws_flush(void *io)
+{
+    struct wconn *c = io;
+
+    return c->closing || pump_out(c);
+}
+
+/* session_io_ops.resume_input */
+static void ws_resume(void *io)
+{
+    struct wconn *c = io;
+
+    offer(c);
+    if (!c->held_back && !c->input_done)
+        read_input(c); /* what wslay has buffered is not in the socket's readiness */
+}
+
+/* session_io_ops.heartbeat: a ping, unless the peer has been silent for too long. */
+static void ws_heartbeat(void *io)
+{
+    struct wconn *c = io;
+    uint64_t now = loop_now_ms(), beat = (uint64_t)c->fw->o.heartbeat * 1000;
+    char why[GW_ERRLEN], stamp[24];
+    struct timespec ts;
+
+    if (c->input_done || c->closing)
+        return;
+    /* A session holding input back reads nothing, pongs included: its queue is the judge. */
+    if (!c->held_back && now - c->last_recv_ms >= SILENT_BEATS * beat + beat / 2) {
+        snprintf(why, sizeof(why),
+                 "no frame from the peer for %llu s (%d heartbeats unanswered): closing",
+                 (unsigned long long)(now - c->last_recv_ms) / 1000, SILENT_BEATS);
+        c->input_done = true;
+        free(c->why);
+        c->why = gw_xstrdup(why);
+        session_input_error(c->s, GW_E_IDLE, why);
+        return;
+    }
+    if (!ensure_ctx(c))
+        return;
+    /* The payload is the send time (ms since the epoch): the pong brings it back. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n =
+        snprintf(stamp, sizeof(stamp), "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    struct wslay_event_msg ping = {
+        .opcode = WSLAY_PING, .msg = (const uint8_t *)stamp, .msg_length = (size_t)n};
+    if (wslay_event_queue_msg(c->ws, &ping) == 0)
+        log_trace("ws conn %s send frame ping, %d bytes", c->sid, n);
+    if (!pump_out(c)) {
+        session_abort(c->s, "connection lost");
+        return;
+    }
+    maybe_drop_ctx(c);
+}
+
+/* ---- closing ---- */
+
+static void unlink_conn(struct wconn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->fw->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+static void conn_free(struct wconn *c)
+{
+    struct front_ws *fw = c->fw;
+
+    if (c->closing)
+        fw->nlingering--;
+    unlink_conn(c);
+    loop_timer_cancel(fw->loop, c->linger);
+    loop_del_fd(fw->loop, c->fd);
+    close(c->fd);
+    if (c->ws)
+        wslay_event_context_free(c->ws);
+    buf_release(&c->msg);
+    buf_release(&c->held);
+    buf_release(&c->pend);
+    free(c->head);
+    free(c->why);
+    free(c->farewell);
+    free(c);
+}
+
+static void on_linger_over(struct loop *loop, void *ctx)
+{
+    struct wconn *c = ctx;
+
+    (void)loop;
+    c->linger = NULL; /* a timer is gone once it has run */
+    log_trace("ws conn %s close fd %d: linger time over", c->sid, c->fd);
+    conn_free(c);
+}
+
+/* The close frame is out: shut our side, read and drop until the peer closes. */
+static void start_linger(struct wconn *c)
+{
+    if (c->lingering)
+        return;
+    c->lingering = true;
+    if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
+        conn_free(c);
+        return;
+    }
+    c->want_write = false;
+    c->reading = true;
+    update_events(c);
+}
+
+static void drain(struct wconn *c)
+{
+    char sink[16 * 1024];
+
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        log_trace("ws conn %s close fd %d", c->sid, c->fd);
+        conn_free(c); /* end of stream, or an error */
+        return;
+    }
+}
+
+/* session_io_ops.close: the close frame with the tier's reason, then the lingering close. */
+static void ws_close(void *io, enum gw_err err, const char *why)
+{
+    struct wconn *c = io;
+    char reason[WS_REASON_MAX + 1];
+
+    c->s = NULL;
+    c->fw->nsessions--;
+    c->fw->nlingering++;
+    c->closing = true;
+    c->input_done = true;
+    if (c->broken || !ensure_ctx(c)) {
+        log_trace("ws conn %s close fd %d: %s", c->sid, c->fd, why);
+        conn_free(c);
+        return;
+    }
+    unsigned code = ws_close_code(err);
+    size_t rlen =
+        ws_close_reason(err, err == GW_OK ? why : c->why, c->farewell, c->farewell_len, reason);
+    /* A close the peer sent, or one wslay queued for a bad frame, is answered already. */
+    if (wslay_event_queue_close(c->ws, (uint16_t)code, (const uint8_t *)reason, rlen) == 0)
+        log_trace("ws conn %s send close %u (%s)", c->sid, code, reason);
+    c->linger = loop_timer_add(c->fw->loop, LINGER_CLOSE_MS, on_linger_over, c);
+    if (!pump_out(c)) {
+        conn_free(c);
+        return;
+    }
+    if (!out_waiting(c))
+        start_linger(c);
+}
+
+static const struct session_io_ops ws_ops = {
+    .flush = ws_flush,
+    .resume_input = ws_resume,
+    .close = ws_close,
+    .heartbeat = ws_heartbeat,
+};
+
+static void on_io(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct wconn *c = ctx;
+
+    (void)loop;
+    (void)fd;
+    if (c->lingering) {
+        drain(c);
+        return;
+    }
+    if (c->closing) {
+        /* The close frame is on its way: nothing else is read. */
+        if (!pump_out(c) || (events & LOOP_HUP)) {
+            conn_free(c);
+            return;
+        }
+        if (!out_waiting(c))
+            start_linger(c);
+        return;
+    }
+    if (events & LOOP_READ) {
+        if (!c->reading) {
+            /* Not watching input: only an error or a hang-up gets here. */
+            set_writing(c, false);
+            loop_mod_fd(c->fw->loop, c->fd, 0);
+            session_abort(c->s, "connection lost");
+            return;
+        }
+        read_input(c);
+        if (!c->s)
+            return;
+    }
+    if ((events & LOOP_WRITE) && c->want_write && c->s && !c->closing && !pump_out(c)) {
+        loop_mod_fd(c->fw->loop, c->fd, 0);
+        session_abort(c->s, "connection lost");
+    }
+}
+
+/* ---- taking connections ---- */
+
+/* Best effort on a fresh socket: a close frame fits in its send buffer. */
+static ssize_t refuse_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                           void *user)
+{
+    ssize_t n = send(*(int *)user, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    (void)flags;
+    if (n < 0)
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return n;
+}
+
+static ssize_t refuse_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                           void *user)
+{
+    (void)buf;
+    (void)len;
+    (void)flags;
+    (void)user;
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+}
+
+/* Closes a connection that gets no session, with code and why in a close frame. */
+static void refuse_conn(int fd, unsigned code, const char *why)
+{
+    static const struct wslay_event_callbacks cb = {.recv_callback = refuse_recv,
+                                                    .send_callback = refuse_send};
+    wslay_event_context_ptr ctx;
+    char sink[4096];
+
+    if (wslay_event_context_server_init(&ctx, &cb, &fd) == 0) {
+        wslay_event_queue_close(ctx, (uint16_t)code, (const uint8_t *)why, strlen(why));
+        wslay_event_send(ctx);
+        wslay_event_context_free(ctx);
+    }
+    shutdown(fd, SHUT_WR);
+    /* Read what the client sent already, so that the close does not reset the frame away. */
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
+}
+
+void front_ws_adopt(struct front_ws *fw, int fd, const char *head, size_t len, const char *protocol)
+{
+    char peer[64];
+
+    if (fw->quiescing || fw->nsessions >= fw->o.max_sessions) {
+        char why[WS_REASON_MAX + 1];
+        if (fw->quiescing)
+            snprintf(why, sizeof(why), "the gateway is stopping");
+        else
+            snprintf(why, sizeof(why), "%u WebSocket sessions are open already: try again later",
+                     fw->o.max_sessions);
+        log_info("ws: refused a connection: %s", why);
+        refuse_conn(fd, fw->quiescing ? WS_CLOSE_GOING_AWAY : WS_CLOSE_TRY_AGAIN, why);
+        return;
+    }
+    struct wconn *c = gw_xcalloc(1, sizeof(*c));
+    char why[GW_ERRLEN];
+    c->fw = fw;
+    c->fd = fd;
+    if (net_set_nonblock(fd, why) < 0)
+        log_warn("ws: %s", why);
+    /* As a TCP session: unacknowledged data for three heartbeats, 30 s at least. */
+    net_tune_session(fd, fw->o.heartbeat, fw->o.heartbeat * 3 > 30 ? fw->o.heartbeat * 3 : 30);
+    net_peer_name(fd, peer, sizeof(peer));
+    if (loop_add_fd(fw->loop, fd, LOOP_READ, on_io, c) < 0) {
+        log_error("ws: cannot watch a new session: %s", strerror(errno));
+        close(fd);
+        free(c);
+        return;
+    }
+    c->reading = true;
+    if (len) {
+        c->head = gw_xmemdup(head, len);
+        c->head_len = len;
+    }
+    c->last_recv_ms = loop_now_ms();
+    c->next = fw->conns;
+    if (c->next)
+        c->next->prev = c;
+    fw->conns = c;
+    fw->nsessions++;
+    fw->adopted = true;
+    c->s = session_open(fw->tier, GW_T_WS, SESSION_LINES, peer, &ws_ops, c);
+    snprintf(c->sid, sizeof(c->sid), "%s", session_id(c->s));
+    log_trace("ws conn %s adopt fd %d from %s, subprotocol %s, %zu bytes read ahead", c->sid, fd,
+              peer, protocol ? protocol : "none", len);
+    if (len)
+        read_input(c); /* frames that came with the request: the socket will not tell of them */
+}
+
+/* A session opened inside libmicrohttpd's run, after the tier's pass: the loop must not sleep. */
+static int before_sleep(struct loop *loop, void *ctx)
+{
+    struct front_ws *fw = ctx;
+
+    (void)loop;
+    if (!fw->adopted)
+        return -1;
+    fw->adopted = false;
+    return 0;
+}
+
+struct front_ws *front_ws_new(struct sessions *tier, struct loop *loop,
+                              const struct front_ws_options *opts)
+{
+    struct front_ws *fw = gw_xcalloc(1, sizeof(*fw));
+
+    fw->tier = tier;
+    fw->loop = loop;
+    fw->o = *opts;
+    loop_add_hook(loop, before_sleep, fw);
+    return fw;
+}
+
+bool front_ws_has_room(const struct front_ws *fw)
+{
+    return !fw->quiescing && fw->nsessions < fw->o.max_sessions;
+}
+
+size_t front_ws_count(const struct front_ws *fw)
+{
+    return fw->nsessions;
+}
+
+size_t front_ws_lingering(const struct front_ws *fw)
+{
+    return fw->nlingering;
+}
+
+void front_ws_quiesce(struct front_ws *fw)
+{
+    fw->quiescing = true;
+}
+
+void front_ws_free(struct front_ws *fw)
+{
+    if (!fw)
+        return;
+    while (fw->conns)
+        conn_free(fw->conns);
+    buf_release(&fw->out);
+    free(fw);
+}

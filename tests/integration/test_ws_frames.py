@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""WebSocket framing and the close handshake (RFC 6455, docs/websocket.md):
+masking required, fragmentation with control frames in between, ping/pong,
+heartbeats, and every way a session ends with its close code: 1000 (QUIT,
+the client's close), 1002 (frames that break the protocol), 1003 (binary),
+1007 (bad UTF-8), 1008 (too many errors, idle, a silent peer), 1009 (a
+message over --max-line), each after the replies due and an error message
+that says why where one can still be sent."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import struct
+import time
+
+import harness
+from harness import test, check, eq, check_session_error
+import wsclient
+from wsclient import WsSession, frame, OP_TEXT, OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_CLOSE
+
+shared = harness.Shared()
+
+
+def closes_with(ws, code, what, reason_has=None):
+    got, reason, msgs = ws.expect_close()
+    eq(got, code, 'close code: %s (reason %r, messages before it %s)' % (what, reason, msgs))
+    if reason_has:
+        check(reason_has in reason, '%s: close reason %r lacks %r' % (what, reason, reason_has))
+    ws.sock.close()
+    return reason, msgs
+
+
+@test
+def unmasked_frame_is_1002():
+    """a client frame without a mask: close 1002, nothing run"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    ws.send_frame(OP_TEXT, 'PUB ws-unmasked no', mask=False)
+    closes_with(ws, 1002, 'an unmasked frame')
+    eq(gw.read('ws-unmasked')['messages'], [], 'nothing was published')
+    eq(WsSession(gw).request('PING')['type'], 'pong', 'the gateway goes on')
+
+
+@test
+def protocol_errors_are_1002():
+    """reserved opcode, RSV bit, a fragmented ping, a continuation with nothing to continue, a new text frame inside a message, a bad close code: each closed with 1002"""
+    gw = shared.get()
+    cases = [
+        ('reserved opcode 3', frame(3, 'x')),
+        ('RSV1 set', frame(OP_TEXT, 'PING', rsv=4)),
+        ('fragmented ping', frame(OP_PING, 'p', fin=False)),
+        ('ping of 126 bytes', frame(OP_PING, 'p' * 126)),
+        ('continuation first', frame(OP_CONT, 'PING')),
+        ('text inside a message', frame(OP_TEXT, 'PI', fin=False) + frame(OP_TEXT, 'NG')),
+        ('close code 999', frame(OP_CLOSE, struct.pack('!H', 999))),
+        ('length 5 written long', b'\x81\xfe\x00\x05' + b'\x00' * 4 + b'PING ' ),
+    ]
+    for what, data in cases:
+        ws = WsSession(gw)
+        ws.send(data)
+        closes_with(ws, 1002, what)
+
+
+@test
+def fragmented_with_interleaved_ping():
+    """a command in three frames with a ping between them: the pong comes back at once, then the command's reply, with the whole body"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    ws.send_frame(OP_TEXT, 'PUB ws-frag hel', fin=False)
+    ws.send_frame(OP_PING, 'in-between')
+    ws.send_frame(OP_CONT, 'lo wor', fin=False)
+    ws.send_frame(OP_CONT, 'ld')
+    r = ws.reply()
+    eq(r.get('type'), 'ok', 'reply to the fragmented PUB: %s' % r)
+    eq(r['message']['body'], 'hello world', 'body put together')
+    eq(r['message']['via'], 'ws', 'via')
+    eq(ws.pongs, [b'in-between'], 'the pong, with the ping payload')
+    # an empty message is no command; a message with a trailing line end is one
+    ws.send_frame(OP_TEXT, '')
+    ws.send_text('PING end\r\n')
+    eq(ws.reply().get('token'), 'end', 'PING with its line end')
+    ws.sock.close()
+
+
+@test
+def ping_pong_and_heartbeat():
+    """the client's ping gets its pong; with --heartbeat 1 the gateway pings a quiet session, and one that answers lives on"""
+    gw = harness.Gateway(args=['--heartbeat', '1'])
+    ws = WsSession(gw)
+    ws.ping(b'12345')
+    r = ws.request('PING')
+    eq(r['type'], 'pong', 'PING reply')
+    eq(ws.pongs, [b'12345'], 'pong to the client ping')
+    eq(ws.request('SUB ws-hb')['type'], 'ok', 'SUB')
+    # heartbeats come as ping frames (no ping line), answered by the client
+    harness.wait_for(lambda: (ws.collect(0.5), len(ws.server_pings) >= 4)[1],
+                     'four heartbeat pings', timeout=15)
+    check(all(p.isdigit() for p in ws.server_pings), 'ping payloads: %s' % ws.server_pings)
+    eq(ws.request('PING alive')['token'], 'alive', 'after four heartbeats the session lives')
+    ws.sock.close()
+
+
+@test
+def silent_peer_is_closed():
+    """--heartbeat 1: a subscribed client that answers no ping and sends nothing is closed after about three heartbeats (1008)"""
+    gw = harness.Gateway(args=['--heartbeat', '1'])
+    ws = WsSession(gw, auto_pong=False)
+    eq(ws.request('SUB ws-silent')['type'], 'ok', 'SUB')
+    t0 = time.monotonic()
+    reason, msgs = closes_with(ws, 1008, 'a silent peer', reason_has='heartbeat')
+    took = time.monotonic() - t0
+    check(2.5 <= took <= 8, 'closed after %.1f s, want about 3.5' % took)
+    check_session_error(msgs[-1], 'idle_timeout', what='the last message')
+    check(len(ws.server_pings) >= 2, 'pinged first: %d pings' % len(ws.server_pings))
+
+
+@test
+def quit_and_client_close_are_1000():
+    """QUIT: the bye message, then close 1000; the client's close 1000 is echoed"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    ws.send_text('QUIT')
+    reason, msgs = closes_with(ws, 1000, 'QUIT')
+    eq([m['type'] for m in msgs], ['bye'], 'messages before the close')
+    ws = WsSession(gw)
+    ws.close(1000, 'done')
+    code, reason, msgs = ws.expect_close()
+    eq((code, reason), (1000, 'done'), 'the client close, echoed')
+    ws.sock.close()
+
+
+@test
+def binary_is_1003():
+    """a binary message: an error message that says to send text, then close 1003"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    ws.send_frame(OP_BINARY, b'PING')
+    reason, msgs = closes_with(ws, 1003, 'a binary message', reason_has='text')
+    check_session_error(msgs[-1], 'unsupported_media_type', what='the error before the close')
+
+
+@test
+def bad_utf8_is_1007():
+    """a text message that is not UTF-8 (also split across frames): close 1007, nothing published"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    ws.send_frame(OP_TEXT, b'PUB ws-utf8 \xc3\x28')
+    closes_with(ws, 1007, 'bad UTF-8')
+    ws = WsSession(gw)
+    ws.send_frame(OP_TEXT, b'PUB ws-utf8 \xe2\x82', fin=False)
+    ws.send_frame(OP_CONT, b'')
+    closes_with(ws, 1007, 'a message ending inside a character')
+    eq(gw.read('ws-utf8')['messages'], [], 'nothing was published')
+
+
+@test
+def oversize_is_1009():
+    """--max-line 1024: a message of 2000 bytes, in one frame or many small ones, is refused before its end with line_too_long and close 1009; replies due come first"""
+    gw = harness.Gateway(args=['--max-line', '1024'])
+    ws = WsSession(gw)
+    ws.send_text('PING first')
+    ws.send_text('PUB ws-big ' + 'x' * 2000)
+    reason, msgs = closes_with(ws, 1009, 'one big frame', reason_has='1024')
+    eq(msgs[0].get('token'), 'first', 'the reply due before it')
+    check_session_error(msgs[-1], 'line_too_long', what='the error before the close')
+    ws = WsSession(gw)
+    ws.send_frame(OP_TEXT, 'PUB ws-big ', fin=False)
+    for _ in range(10):  # 10 x 200 bytes: over the limit at the 6th, the last never sent
+        ws.send_frame(OP_CONT, 'y' * 200, fin=False)
+    closes_with(ws, 1009, 'many small frames')
+    eq(gw.read('ws-big')['messages'], [], 'nothing was published')
+    # exactly at the limit is fine
+    ws = WsSession(gw)
+    body = 'z' * (1024 - len('PUB ws-big '))
+    r = ws.request('PUB ws-big ' + body)
+    eq((r['type'], r['message']['body']), ('ok', body), 'a message of exactly --max-line bytes')
+    ws.sock.close()
+
+
+@test
+def too_many_errors_is_1008():
+    """ten bad commands in a row: ten error messages, then too_many_errors and close 1008"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    for i in range(10):
+        ws.send_text('NOPE %d' % i)
+    reason, msgs = closes_with(ws, 1008, 'too many errors')
+    eq([m['code'] for m in msgs], ['unknown_command'] * 10 + ['too_many_errors'], 'errors')
+
+
+@test
+def idle_session_is_1008():
+    """--idle-timeout 1: a session with no command and no subscription is told idle_timeout and closed with 1008"""
+    gw = harness.Gateway(args=['--idle-timeout', '1', '--heartbeat', '5'])
+    ws = WsSession(gw)
+    reason, msgs = closes_with(ws, 1008, 'idle')
+    check_session_error(msgs[-1], 'idle_timeout', what='the error before the close')
+
+
+@test
+def large_lines_go_as_continuations():
+    """a reply over 4 KiB is one text message: a text frame and continuation frames"""
+    gw = shared.get()
+    ws = WsSession(gw)
+    body = 'b' * 20000
+    r = ws.request('PUB ws-long ' + body)
+    eq(r['message']['body'], body, 'the whole body in the reply')
+    ops = [(fin, op) for fin, op, _ in ws.frames[1:]]
+    eq(ops[0], (False, OP_TEXT), 'first frame of the reply')
+    eq(ops[-1], (True, OP_CONT), 'last frame of the reply')
+    check(all(o == (False, OP_CONT) for o in ops[1:-1]), 'frames in between: %s' % ops)
+    ws.sock.close()
+
+
+harness.main()
