@@ -25,12 +25,10 @@ install: deps build
 test: test-deps
 	scripts/test.sh
 
-# What only the tests need: Debian packages (chromium, Node.js), then the
-# browser test's npm packages as its lock pins them (never committed).
+# What only the tests need: Debian packages (chromium, Node.js); their npm
+# packages are installed by scripts/test.sh, as their locks pin them.
 test-deps:
 	@scripts/install-deps.sh --test
-	@[ tests/browser/node_modules/.package-lock.json -nt tests/browser/package-lock.json ] || \
-		(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 deps:
 	@scripts/install-deps.sh

@@ -9,14 +9,18 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 
-# The npm ws client of tests/integration/test_ws_node.py (pinned by its
-# package-lock.json); node and npm from Debian when missing. Without them
-# that test says it skips.
+# The tests' npm packages, as their package-lock.json pin them (never
+# committed): the ws client of test_ws_node.py, playwright-core for the
+# browser test. Node.js and npm from Debian when missing (make test's
+# install-deps.sh --test installs them with chromium).
 command -v npm >/dev/null 2>&1 || scripts/install-deps.sh nodejs npm || true
-if command -v npm >/dev/null 2>&1; then
-    (cd tests/node/ws && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
-        echo "warning: npm ci in tests/node/ws failed: test_ws_node will skip" >&2
-fi
+for dir in tests/node/ws tests/browser; do
+    [ -f "$dir/package-lock.json" ] || continue
+    [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && continue
+    command -v npm >/dev/null 2>&1 &&
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+        echo "warning: npm ci in $dir failed: its tests will say so" >&2
+done
 ASAN_BUILD=${ASAN_BUILD:-build-asan}
 status=0
 
