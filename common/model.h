@@ -30,7 +30,7 @@
     X(REST, "rest", 1)         /* plain HTTP requests */                                           \
     X(LONGPOLL, "longpoll", 0) /* HTTP reads that waited */                                        \
     X(TCP, "tcp", 1)           /* TCP sessions */                                                  \
-    X(SSE, "sse", 0)           /* Server-Sent Events streams (read only) */ \
+    X(SSE, "sse", 0)           /* Server-Sent Events streams (read only) */                        \
     X(WS, "ws", 1)             /* WebSocket sessions (GET /v1/ws) */
 
 enum gw_transport {

@@ -59,7 +59,7 @@ struct front_tcp {
     struct loop *loop;
     struct acceptor *acceptor; /* NULL once quiescing */
     struct front_tcp_options o;
-    unsigned nconns; /* connections with a session: what --max-sessions counts */
+    unsigned nconns;        /* connections with a session: what --max-sessions counts */
     struct conn *lingering; /* connections whose session is over, draining input */
     size_t nlingering;
     char rbuf[READ_CHUNK]; /* every connection's reads land here first */

@@ -121,7 +121,7 @@ struct client {
     bool polling;     /* a GET is in flight */
     int64_t poll_sent_ns;
     int64_t next_poll_ns;
-    struct buf scratch; /* de-chunked bodies; sse: the stream not yet cut into events */
+    struct buf scratch;    /* de-chunked bodies; sse: the stream not yet cut into events */
     struct gwbench_ws *ws; /* WebSocket roles: the framing over c */
     /* sse: where the chunked stream is */
     bool sse_head;     /* the response head is in */
