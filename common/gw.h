@@ -49,6 +49,8 @@ enum gw_err {
     /* WebSocket upgrades */
     GW_E_UPGRADE_REQUIRED, /* a plain request, or an unusable handshake, on a WebSocket endpoint */
     GW_E_ORIGIN,           /* a browser page of an origin that is not allowed */
+    /* HTTP */
+    GW_E_HEAD_TOO_LARGE, /* a request line and header fields over the limit */
     GW_E__COUNT
 };
 

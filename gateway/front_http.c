@@ -60,6 +60,18 @@
 #define LOG_PATH_MAX        200
 /* Body bytes we read and drop to answer a refused request on a live connection. */
 #define DRAIN_MAX(max_body) (4 * (max_body) + 1024 * 1024)
+/*
+ * Each connection's libmicrohttpd memory pool holds the request's head, the
+ * read buffer and the answer's head, and libmicrohttpd zeroes all of it
+ * between two requests: its 32 KiB default cost a 32 KiB memset per request.
+ * A head that nearly fills the pool leaves no room for the answer's head
+ * (libmicrohttpd then closes the connection without a word, after the
+ * request was served), so heads are held to HTTP_HEAD_MAX, well inside it,
+ * and answered 431 above (catch_refused_head answers those too large for the
+ * pool at all, which libmicrohttpd refuses itself).
+ */
+#define HTTP_CONN_POOL      (20 * 1024)
+#define HTTP_HEAD_MAX       (8 * 1024)
 
 enum conn_phase {
     CONN_IDLE, /* no request under way: just opened, or between requests */
@@ -215,6 +227,8 @@ static unsigned http_status(enum gw_err err)
         return MHD_HTTP_FORBIDDEN;
     case GW_E_TOO_LARGE:
         return MHD_HTTP_CONTENT_TOO_LARGE;
+    case GW_E_HEAD_TOO_LARGE:
+        return MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
     case GW_E_MEDIA_TYPE:
         return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
     case GW_E_SHUTDOWN:
@@ -1477,16 +1491,24 @@ static enum gw_err judge_framing(struct MHD_Connection *conn, bool http10, uint6
  * this thread). The front answers it with the usual JSON error and ends it;
  * libmicrohttpd's own answer then meets a closed socket.
  */
-static void catch_refused_head(struct front_http *fh)
+static void catch_refused_head(struct front_http *fh, const char *line)
 {
     struct hconn *found = NULL;
     char why[GW_ERRLEN];
     uint64_t length;
     bool chunked;
+    /* A head larger than the pool, refused before any handler call. */
+    bool too_large = strstr(line, "response code is 431") || strstr(line, "response code is 414");
 
     for (struct hconn *hc = fh->heads.first; hc; hc = hc->next) {
-        if (!MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) ||
+        /* Too large: its head may be whole, its cookies not parsed for want of room. */
+        bool whole = MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        if ((!whole && !too_large) ||
             MHD_get_connection_info(hc->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+            continue;
+        /* An idle connection whose client just closed it is woken as a head too. */
+        char c;
+        if (!whole && recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
             continue;
         if (found)
             return; /* not sure which: libmicrohttpd answers */
@@ -1494,6 +1516,13 @@ static void catch_refused_head(struct front_http *fh)
     }
     if (!found)
         return;
+    if (too_large) {
+        conn_cut(found, GW_E_HEAD_TOO_LARGE, NULL, true,
+                 "the request line and header fields are over %d bytes: send fewer or smaller "
+                 "cookies and headers",
+                 HTTP_HEAD_MAX);
+        return;
+    }
     enum gw_err err = judge_framing(found->conn, false, &length, &chunked, why);
     if (err != GW_OK)
         conn_cut(found, err, NULL, true, "%s", why);
@@ -1545,6 +1574,18 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     if (log_tracing())
         log_trace("http conn %llu recv request %s %s", r->hc ? r->hc->number : 0, r->method,
                   r->path);
+    const union MHD_ConnectionInfo *head =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (head && head->header_size > HTTP_HEAD_MAX) {
+        snprintf(r->why, GW_ERRLEN,
+                 "the request line and header fields are %zu bytes, the limit is %d: send fewer "
+                 "or smaller cookies and headers",
+                 head->header_size, HTTP_HEAD_MAX);
+        r->close = true;
+        *body_len = 0;
+        *chunked = false;
+        return reply_error(r, GW_E_HEAD_TOO_LARGE, r->why);
+    }
     enum gw_err err = judge_framing(r->conn, http10, body_len, chunked, r->why);
     if (err != GW_OK) {
         /* Its body cannot be found safely, nor the next request after it. */
@@ -1746,7 +1787,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         return;
     }
     log_warn("http: %s", line);
-    catch_refused_head(fh);
+    catch_refused_head(fh, line);
 }
 
 static void run_mhd(struct front_http *fh)
@@ -1820,7 +1861,8 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fh, MHD_OPTION_URI_LOG_CALLBACK, on_uri, fh,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, fh, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         fh, MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_connections + 2 * ACCEPTOR_BATCH, MHD_OPTION_END);
+        opts->max_connections + 2 * ACCEPTOR_BATCH, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONN_POOL, MHD_OPTION_END);
     if (!fh->daemon) {
         snprintf(why, GW_ERRLEN, "cannot start the HTTP daemon");
         goto fail;

@@ -103,6 +103,33 @@ def content_length_overflow():
 
 
 @test
+def head_too_large():
+    """a head over 8 KiB: one JSON 431 head_too_large and close, nothing stored; 7 KiB is served"""
+    gw = shared.get()
+    cookie = 'Cookie: ' + 'c' * 7000
+    with gw.raw(timeout=10) as rc:
+        rc.send(head('POST', '/v1/channels/edge-head/messages',
+                      ['Content-Type: application/json', 'Content-Length: 13', cookie])
+                + b'{"body":"ok"}')
+        r = rc.read_response()
+        check(r is not None and r.status == 201, 'a 7 KiB head is served: %s' % r)
+    for size in (8300, 9000, 9800):
+        r = refused_once(gw, head('POST', '/v1/channels/edge-head/messages',
+                                  ['Content-Type: application/json', 'Content-Length: 15',
+                                   'Cookie: ' + 'c' * size]) + b'{"body":"evil"}',
+                         431, 'head_too_large', 'a %d-byte cookie' % size)
+        check('8192' in r.json['error']['message'], 'the message names the limit: %s' % r)
+    # Larger than libmicrohttpd's buffer: it refuses the head itself, and
+    # the front answers in its place (not its doubled HTML page).
+    for size in (10500, 15000):
+        refused_once(gw, head('GET', '/v1/channels/edge-head/messages',
+                              ['Cookie: ' + 'c' * size]), 431, 'head_too_large',
+                     'a %d-byte cookie on a GET' % size)
+    eq(len(gw.get('/v1/channels/edge-head/messages').json['messages']), 1,
+       'only the 7 KiB publish stored')
+
+
+@test
 def unknown_transfer_encoding():
     """a Transfer-Encoding other than chunked: 400 at once (not after 60 s) and close"""
     gw = shared.get()
