@@ -179,9 +179,10 @@ struct run {
     uint64_t inflight;
     uint64_t backlog;
     /* udp, udp-ping */
-    uint64_t lost;       /* udp-ping: pongs not back in time; udp: datagrams never stored */
-    int64_t t_sent_last; /* udp: the last datagram sent */
-    uint64_t udp_index;  /* udp: datagrams sent, the index in the next one's body */
+    uint64_t lost;         /* udp-ping: pongs not back in time; udp: datagrams never stored */
+    int64_t t_sent_last;   /* udp: the last datagram sent */
+    int64_t wall_start_ms; /* udp: t_start on the wall clock, to read the messages' ts against */
+    uint64_t udp_index;    /* udp: datagrams sent, the index in the next one's body */
     double drops_before[GWBENCH_UDP_DROPS];
     bool drops_known;
     /* delivery styles */
@@ -448,8 +449,9 @@ static void udp_pump(struct run *r, struct client *cl, int64_t now)
     int hn = snprintf(head, sizeof(head), "PUB %s ", r->channel);
     struct buf *d = &cl->scratch;
     int64_t intended;
+    int k;
 
-    for (int k = 0; k < UDP_BURST && !r->failed && next_request(r, cl, now, &intended); k++) {
+    for (k = 0; k < UDP_BURST && !r->failed && next_request(r, cl, now, &intended); k++) {
         /* One count across the run's sockets, so that the read-back can tell each one. */
         body_make(r, r->udp_index++, intended);
         buf_clear(d);
@@ -457,8 +459,9 @@ static void udp_pump(struct run *r, struct client *cl, int64_t now)
         buf_append(d, r->line.data, r->line.len);
         udp_send(r, cl, d->data, d->len); /* lost or not, it was offered */
         cl->sent++;
-        r->t_sent_last = now;
     }
+    if (k)
+        r->t_sent_last = client_now_ns(); /* the burst is out */
 }
 
 /* udp-ping: a pong not back in time is lost; then the next PING, when one may go. */
@@ -1168,7 +1171,8 @@ static void run_loop(struct run *r)
  * waited. */
 static void account_backlog(struct run *r, int64_t end)
 {
-    if (!r->open_loop || r->total || r->delivery)
+    /* Fire and forget has no latency to charge: what was never sent was never offered. */
+    if (!r->open_loop || r->total || r->delivery || r->si->role == ROLE_UDP)
         return;
     for (size_t i = 0; i < r->ncl; i++) {
         struct client *cl = &r->cl[i];
@@ -1180,6 +1184,14 @@ static void account_backlog(struct run *r, int64_t end)
             r->backlog++;
         }
     }
+}
+
+/* CLOCK_REALTIME in ms: the clock of a message's ts. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int setup(struct run *r)
@@ -1240,6 +1252,7 @@ static int setup(struct run *r)
         r->open_loop = o->rate > 0;
         r->total = (uint64_t)o->messages;
         r->t_start = now;
+        r->wall_start_ms = wall_ms();
         r->t_stop = r->total ? INT64_MAX : now + (int64_t)(o->duration_s * (double)NS_PER_S);
         if (r->open_loop) {
             r->interval_ns = (int64_t)((double)NS_PER_S * (double)n / o->rate);
@@ -1286,10 +1299,10 @@ static double got_share(const struct run *r)
 /*
  * udp: what was stored, read back over REST page by page until a long-poll
  * of UDP_SETTLE_S finds nothing new (the last commits are in). Every message
- * must be one this run sent, once. Returns how many there are; r->t_last is
- * when the last page with messages came back.
+ * must be one this run sent, once. Returns how many there are; *last_ts_ms
+ * is the latest commit time among them (the messages' ts; 0 when none).
  */
-static uint64_t udp_read_back(struct run *r, uint64_t sent)
+static uint64_t udp_read_back(struct run *r, uint64_t sent, int64_t *last_ts_ms)
 {
     struct buf body = BUF_INIT;
     uint8_t *seen = gw_xcalloc(sent ? sent : 1, 1);
@@ -1325,8 +1338,10 @@ static uint64_t udp_read_back(struct run *r, uint64_t sent)
         for (size_t i = 0; i < pg.n_messages && !r->failed; i++) {
             struct sl_msg m;
             uint64_t index;
-            int64_t ts;
+            int64_t ts, ms;
             server_line_hist_msg(&pg, i, &m);
+            if (server_line_ts_ms(m.ts, &ms) && ms > *last_ts_ms)
+                *last_ts_ms = ms;
             if (!m.body.s || !body_parse(m.body.s, m.body.len, &index, &ts) || index >= sent ||
                 seen[index]++)
                 run_fail(r, "reading back: seq %" PRId64 " is not a message gwbench sent once (%s)",
@@ -1335,9 +1350,6 @@ static uint64_t udp_read_back(struct run *r, uint64_t sent)
         }
         since = pg.next_since;
         bool empty = pg.n_messages == 0;
-        /* Stored by now: the run's messages/s counts up to the last page that had any. */
-        if (!empty)
-            r->t_last = client_now_ns();
         server_line_release(&pg);
         if (empty)
             break;
@@ -1411,9 +1423,17 @@ int gwbench_style_run(const struct gwbench_opts *o, size_t id, const char *chann
     for (size_t i = 0; i < r.ncl; i++)
         res->sent += r.cl[i].sent;
     if (r.si->role == ROLE_UDP && !r.failed) {
-        r.t_last = 0;
-        r.done = udp_read_back(&r, res->sent);
+        int64_t last_ts_ms = 0, read_back = client_now_ns(), end;
+        r.done = udp_read_back(&r, res->sent, &last_ts_ms);
         r.lost = res->sent - r.done;
+        /*
+         * Stored per second counts to the last commit: its ts, on the wall
+         * clock, put on this run's clock. The gateway's clock is trusted no
+         * further than the run's own bounds: after the last send, before
+         * the read-back began.
+         */
+        end = r.t_start + (last_ts_ms - r.wall_start_ms) * NS_PER_MS;
+        r.t_last = end < r.t_sent_last ? r.t_sent_last : end > read_back ? read_back : end;
     }
     if (r.si->udp && !r.failed)
         udp_drops_text(&r, res);

@@ -308,6 +308,23 @@ def table_udp_and_round_trips():
 
 
 @test
+def udp_open_loop():
+    """--rate: udp sends on the schedule, offers that rate, has no latency, and stores every datagram at a rate the gateway carries"""
+    gw = shared.get()
+    rc, out, err = run_gwbench(fronts(gw) + ['--rate', '5000', '--duration', '1',
+                                             '--styles', 'udp', '--json'])
+    eq(rc, 0, 'exit status (stderr:\n%s)' % err)
+    s = by_name(json.loads(out))['udp']
+    run = s['per_run'][0]
+    check(4500 <= run['sent'] <= 5000, '%s sent in 1 s at 5000/s' % run['sent'])
+    eq((s['messages'], run['lost']), (run['sent'], 0), 'stored, lost')
+    check(4000 <= s['offered_per_s'] <= 6000, 'offered %s, about --rate 5000' % s['offered_per_s'])
+    check(s['msgs_per_s'] <= s['offered_per_s'] * 1.05,
+          'stored %s per second, not above what was offered' % s['msgs_per_s'])
+    eq([s[c] for c in LATENCIES], [None] * 4, 'no latency, even open loop')
+
+
+@test
 def csv_header_and_rows():
     """--csv: a header and one row per style, the same columns as --json"""
     gw = shared.get()
