@@ -55,9 +55,10 @@ CMD ["gwsh", "--help"]
 FROM runtime AS gateway
 USER visavis
 WORKDIR /data
-ENV VISAVIS_HTTP_ADDR=0.0.0.0:8080 VISAVIS_TCP_ADDR=0.0.0.0:12345 VISAVIS_DB=/data/visavis.db
+ENV VISAVIS_HTTP_ADDR=0.0.0.0:8080 VISAVIS_TCP_ADDR=0.0.0.0:12345 VISAVIS_UDP_ADDR=0.0.0.0:12345 \
+    VISAVIS_DB=/data/visavis.db
 VOLUME /data
-EXPOSE 8080 12345
+EXPOSE 8080 12345 12345/udp
 # The port is taken from VISAVIS_HTTP_ADDR, so moving the listener keeps the
 # check right.
 HEALTHCHECK --interval=3s --timeout=2s --start-period=20s --retries=3 \

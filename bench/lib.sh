@@ -170,6 +170,11 @@ start_gateway() { # [--need-tcp] gateway-args...
         need_tcp=1
         shift
     fi
+    # No UDP front (its default port is fixed): nothing here measures it, and
+    # two benches, or a gateway already running, must not collide on it.
+    if "$GW" --help 2>/dev/null | grep -q -- '--udp-addr'; then
+        set -- --udp-addr= "$@"
+    fi
     mkfifo "$TMP/gateway.fifo"
     "$GW" "$@" >"$TMP/gateway.fifo" 2>"$TMP/gateway.log" &
     GW_PID=$!

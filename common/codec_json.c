@@ -175,8 +175,9 @@ static void put_ts(struct buf *b, int64_t ts_ms)
     PUT(b, "\"");
 }
 
-/* The message's fields, without braces, so a push can put "type" first. */
-static void msg_fields(struct buf *b, const struct gw_msg *m)
+/* The message's fields, without braces, so a push can put "type" first; body false leaves it out.
+ */
+static void msg_fields_of(struct buf *b, const struct gw_msg *m, bool body)
 {
     buf_grow(b, m->body_len + m->sender_len + 160);
     PUT(b, "\"id\":");
@@ -187,12 +188,19 @@ static void msg_fields(struct buf *b, const struct gw_msg *m)
     put_i64(b, m->seq);
     PUT(b, ",\"sender\":");
     put_str(b, m->sender, m->sender_len);
-    PUT(b, ",\"body\":");
-    put_str(b, m->body, m->body_len);
+    if (body) {
+        PUT(b, ",\"body\":");
+        put_str(b, m->body, m->body_len);
+    }
     PUT(b, ",\"ts\":");
     put_ts(b, m->ts_ms);
     PUT(b, ",\"via\":");
     put_cstr(b, gw_transport_name(m->via));
+}
+
+static void msg_fields(struct buf *b, const struct gw_msg *m)
+{
+    msg_fields_of(b, m, true);
 }
 
 static void msg_append(struct buf *b, const struct gw_msg *m)
@@ -750,6 +758,76 @@ void codec_line_error(struct buf *out, enum gw_err err, const char *message, con
         put_cstr(out, op);
     }
     end_line(out, tag, tag_len);
+}
+
+/* Drops what was appended to b after its first len bytes. */
+static void cut(struct buf *b, size_t len)
+{
+    b->len = len;
+    if (b->data)
+        b->data[len] = '\0';
+}
+
+bool codec_line_ok_pub_within(struct buf *out, const struct gw_msg *m, const char *tag,
+                              size_t tag_len, size_t max)
+{
+    size_t start = out->len;
+
+    /* The whole line, then the message without its body, then no message. */
+    for (int form = 0; form < 3; form++) {
+        cut(out, start);
+        ok_head(out, "pub");
+        if (form < 2) {
+            PUT(out, ",\"message\":{");
+            msg_fields_of(out, m, form == 0);
+            PUT(out, "}");
+        }
+        end_line(out, tag, tag_len);
+        if (out->len - start <= max)
+            return true;
+    }
+    cut(out, start);
+    return false;
+}
+
+bool codec_line_error_within(struct buf *out, enum gw_err err, const char *message, const char *op,
+                             const char *tag, size_t tag_len, size_t max)
+{
+    size_t start = out->len, len = strlen(message), keep = 0, room, used = 0;
+
+    codec_line_error(out, err, message, op, tag, tag_len);
+    if (out->len - start <= max)
+        return true;
+    cut(out, start);
+    codec_line_error(out, err, "", op, tag, tag_len);
+    if (out->len - start > max) {
+        cut(out, start);
+        return false;
+    }
+    /* The longest prefix of whole characters whose escaped form fits in the room left. */
+    room = max - (out->len - start);
+    while (keep < len) {
+        size_t n = text_utf8_seq(message + keep, len - keep);
+        size_t w;
+        if (!n)
+            n = 1; /* a stray byte: written as \ufffd */
+        w = text_json_len(message + keep, n) - 2;
+        if (used + w > room)
+            break;
+        used += w;
+        keep += n;
+    }
+    cut(out, start);
+    PUT(out, "{\"type\":\"error\",\"code\":");
+    put_cstr(out, gw_err_code(err));
+    PUT(out, ",\"message\":");
+    put_str(out, message, keep);
+    if (op) {
+        PUT(out, ",\"op\":");
+        put_cstr(out, op);
+    }
+    end_line(out, tag, tag_len);
+    return true;
 }
 
 void codec_line_slow_consumer(struct buf *out, const char *message, const char *const *channels,

@@ -130,6 +130,20 @@ void codec_line_bye(struct buf *out, const char *reason, const char *tag, size_t
 /* op may be NULL. */
 void codec_line_error(struct buf *out, enum gw_err err, const char *message, const char *op,
                       const char *tag, size_t tag_len);
+/*
+ * Lines no longer than max bytes (LF included), for a transport that must
+ * never answer with more bytes than it was sent (UDP, docs/udp.md). Each
+ * appends to out and returns true, or returns false and leaves out as it
+ * was when not even its shortest form fits.
+ *
+ * The ok of a PUB: the whole line when it fits; else its message without
+ * "body"; else no "message" at all ({"type":"ok","op":"pub"[,"tag"]}).
+ */
+bool codec_line_ok_pub_within(struct buf *out, const struct gw_msg *m, const char *tag,
+                              size_t tag_len, size_t max);
+/* An error line whose "message" is cut, at a character boundary, as far as needed. */
+bool codec_line_error_within(struct buf *out, enum gw_err err, const char *message, const char *op,
+                             const char *tag, size_t tag_len, size_t max);
 /* The slow_consumer farewell: last_seq is {channels[i]: seqs[i]}. */
 void codec_line_slow_consumer(struct buf *out, const char *message, const char *const *channels,
                               const int64_t *seqs, size_t n);

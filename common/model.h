@@ -31,7 +31,8 @@
     X(LONGPOLL, "longpoll", 0) /* HTTP reads that waited */                                        \
     X(TCP, "tcp", 1)           /* TCP sessions */                                                  \
     X(SSE, "sse", 0)           /* Server-Sent Events streams (read only) */                        \
-    X(WS, "ws", 1)             /* WebSocket sessions (GET /v1/ws) */
+    X(WS, "ws", 1)             /* WebSocket sessions (GET /v1/ws) */                               \
+    X(UDP, "udp", 1)           /* UDP datagrams */
 
 enum gw_transport {
 #define GW_TRANSPORT_ENUM(id, name, publishes) GW_T_##id,

@@ -76,7 +76,11 @@ int net_set_nonblock(int fd, char err[GW_ERRLEN])
     return 0;
 }
 
-int net_listen(const char *addr, int backlog, char err[GW_ERRLEN])
+/*
+ * A non-blocking, close-on-exec socket of type bound to the first address
+ * addr resolves to that takes it; listening (backlog) when it is a stream.
+ */
+static int bind_first(const char *addr, int type, int backlog, char err[GW_ERRLEN])
 {
     char host[NET_HOST_MAX], portstr[8];
     struct addrinfo hints, *res = NULL, *ai;
@@ -87,7 +91,7 @@ int net_listen(const char *addr, int backlog, char err[GW_ERRLEN])
     snprintf(portstr, sizeof(portstr), "%d", port);
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_socktype = type;
     hints.ai_flags = AI_PASSIVE;
     rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {
@@ -100,8 +104,14 @@ int net_listen(const char *addr, int backlog, char err[GW_ERRLEN])
             saved = errno;
             continue;
         }
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+        /*
+         * SO_REUSEADDR lets a listener restart past TIME_WAIT; on UDP it would
+         * let a second gateway share the port and take half the datagrams.
+         */
+        if ((type != SOCK_STREAM ||
+             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0) &&
+            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            (type != SOCK_STREAM || listen(fd, backlog) == 0))
             break;
         saved = errno;
         close(fd);
@@ -109,7 +119,8 @@ int net_listen(const char *addr, int backlog, char err[GW_ERRLEN])
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        snprintf(err, GW_ERRLEN, "cannot listen on %s: %s", addr, strerror(saved));
+        snprintf(err, GW_ERRLEN, "cannot %s on %s: %s", type == SOCK_STREAM ? "listen" : "bind",
+                 addr, strerror(saved));
         errno = saved;
     }
     return fd;
@@ -134,6 +145,16 @@ void net_peer_name(int fd, char *out, size_t cap)
         }
     }
     snprintf(out, cap, "%s:%d", host, port);
+}
+
+int net_listen(const char *addr, int backlog, char err[GW_ERRLEN])
+{
+    return bind_first(addr, SOCK_STREAM, backlog, err);
+}
+
+int net_bind_udp(const char *addr, char err[GW_ERRLEN])
+{
+    return bind_first(addr, SOCK_DGRAM, 0, err);
 }
 
 int net_local_port(int fd)

@@ -24,6 +24,12 @@ int net_split_hostport(const char *addr, char host[NET_HOST_MAX], int *port, cha
  */
 int net_listen(const char *addr, int backlog, char err[GW_ERRLEN]);
 
+/*
+ * Resolves addr ("host:port", port 0 = any free port) and returns a
+ * non-blocking, close-on-exec UDP socket bound to it.
+ */
+int net_bind_udp(const char *addr, char err[GW_ERRLEN]);
+
 /* The local port a bound socket ended up on, or -1. */
 int net_local_port(int fd);
 

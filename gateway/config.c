@@ -17,6 +17,8 @@
 
 enum setting_kind {
     K_ADDR,      /* char[CONFIG_ADDR_MAX], "host:port" */
+    K_ADDR_OFF,  /* the same, or "" for off */
+    K_CHANNEL,   /* char[GW_CHANNEL_MAX + 1], a valid channel name */
     K_PATH,      /* char[PATH_MAX] */
     K_LOG_LEVEL, /* enum log_level */
     K_SYNC,      /* bool: "full" or "normal" */
@@ -44,6 +46,20 @@ static const struct setting settings[] = {
      K_ADDR, AT(http_addr), 0, 0},
     {"tcp-addr", "VISAVIS_TCP_ADDR", "127.0.0.1:12345",
      "TCP session address (port 0: any free port)", K_ADDR, AT(tcp_addr), 0, 0},
+    {"udp-addr", "VISAVIS_UDP_ADDR", "127.0.0.1:12345",
+     "UDP datagram address (port 0: any free port; empty: no UDP)", K_ADDR_OFF, AT(udp_addr), 0, 0},
+    {"udp-channel", "VISAVIS_UDP_CHANNEL", "udp",
+     "channel a UDP datagram that is not a command is published on", K_CHANNEL, AT(udp_channel), 0,
+     0},
+    {"max-datagram", "VISAVIS_MAX_DATAGRAM", "1400",
+     "largest UDP datagram in bytes (larger ones are dropped)", K_SIZE, AT(max_datagram), 64,
+     65507},
+    {"udp-rate", "VISAVIS_UDP_RATE", "1000",
+     "UDP datagrams per second from one source address (0: no limit)", K_UNSIGNED, AT(udp_rate), 0,
+     10000000},
+    {"udp-burst", "VISAVIS_UDP_BURST", "1000",
+     "UDP datagrams one source address may send at once, above --udp-rate", K_UNSIGNED,
+     AT(udp_burst), 1, 10000000},
     {"db", "VISAVIS_DB", "./visavis.db", "SQLite database file, created if absent", K_PATH,
      AT(db_path), 0, 0},
     {"log-level", "VISAVIS_LOG_LEVEL", "info", "debug, info (one line per request), warn, error",
@@ -106,6 +122,12 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
     int port;
 
     switch (s->kind) {
+    case K_ADDR_OFF:
+        if (!*value) {
+            *field = '\0';
+            return 0;
+        }
+        /* fall through */
     case K_ADDR:
         if (strlen(value) >= CONFIG_ADDR_MAX) {
             snprintf(why, GW_ERRLEN, "address too long");
@@ -113,6 +135,14 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
         }
         if (net_split_hostport(value, host, &port, why) < 0)
             return -1;
+        strcpy(field, value);
+        return 0;
+    case K_CHANNEL:
+        if (!text_channel_valid(value, strlen(value))) {
+            snprintf(why, GW_ERRLEN, "'%.80s': a channel name matches [A-Za-z0-9._-]{1,%d}", value,
+                     GW_CHANNEL_MAX);
+            return -1;
+        }
         strcpy(field, value);
         return 0;
     case K_PATH:
@@ -262,9 +292,9 @@ void config_usage(FILE *out, const char *prog)
     fprintf(out,
             "usage: %s [--option value | --option=value]...\n"
             "\n"
-            "visavis gateway: one message service over a REST API and TCP sessions,\n"
-            "on one SQLite store. Each option can also be set by its environment\n"
-            "variable; the flag wins.\n"
+            "visavis gateway: one message service over a REST API, TCP sessions and\n"
+            "UDP datagrams, on one SQLite store. Each option can also be set by its\n"
+            "environment variable; the flag wins.\n"
             "\n",
             prog);
     for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
@@ -274,5 +304,6 @@ void config_usage(FILE *out, const char *prog)
     }
     fprintf(out, "  --%-19s %s\n  --%-19s %s\n", "help", "show this and exit", "version",
             "print the version and exit");
-    fprintf(out, "\nOnce listening it prints 'READY http=<port> tcp=<port>' on stdout.\n");
+    fprintf(out, "\nOnce listening it prints 'READY http=<port> tcp=<port> udp=<port>' on stdout\n"
+                 "(without udp= when UDP is off).\n");
 }

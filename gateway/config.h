@@ -11,6 +11,7 @@
 
 #include "gw.h"
 #include "log.h"
+#include "model.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -23,6 +24,7 @@
 struct gw_config {
     char http_addr[CONFIG_ADDR_MAX];
     char tcp_addr[CONFIG_ADDR_MAX];
+    char udp_addr[CONFIG_ADDR_MAX]; /* "": no UDP front */
     char db_path[PATH_MAX];
     enum log_level log_level;
     size_t max_body;            /* bytes in one request body */
@@ -37,6 +39,10 @@ struct gw_config {
     unsigned max_subs;          /* subscriptions per session */
     size_t page_bytes;          /* encoded bytes of messages in one history or replay page */
     bool trace;                 /* log every socket step */
+    char udp_channel[GW_CHANNEL_MAX + 1]; /* where a datagram that is not a command goes */
+    size_t max_datagram;                  /* bytes in one UDP datagram */
+    unsigned udp_rate;                    /* datagrams per second per source address; 0: no limit */
+    unsigned udp_burst;                   /* datagrams a source may send at once */
 
     /* WebSocket (docs/websocket.md) */
     char

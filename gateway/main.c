@@ -11,6 +11,7 @@
 #include "front_http.h"
 #include "front_tcp.h"
 #include "front_ws.h"
+#include "front_udp.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -52,6 +53,7 @@ struct gateway {
     struct front_http *http;
     struct front_tcp *tcp;
     struct front_ws *ws;
+    struct front_udp *udp; /* NULL when UDP is off */
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
 };
@@ -119,6 +121,7 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     front_http_quiesce(gw->http);
     front_tcp_quiesce(gw->tcp);
     front_ws_quiesce(gw->ws);
+    front_udp_quiesce(gw->udp);
     sessions_quiesce(gw->sessions);
 }
 
@@ -242,8 +245,14 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_body = gw->cfg.max_body,
         .page_bytes = gw->cfg.page_bytes,
     };
-    char reason[GW_ERRLEN];
-    int http_fd, http_port, tcp_fd, tcp_port;
+    struct front_udp_options uopts = {
+        .channel = gw->cfg.udp_channel,
+        .max_datagram = gw->cfg.max_datagram,
+        .rate = gw->cfg.udp_rate,
+        .burst = gw->cfg.udp_burst,
+    };
+    char reason[GW_ERRLEN], udp_ready[32] = "";
+    int http_fd, http_port, tcp_fd, tcp_port, udp_fd, udp_port = 0;
     enum gw_err err;
 
     if ((gw->sigfd = setup_signals(why)) < 0)
@@ -289,6 +298,21 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     /* After front_http: its hook runs after libmicrohttpd's, which hands it new sessions. */
     gw->ws = front_ws_new(gw->sessions, gw->loop, &wopts);
+    if (gw->cfg.udp_addr[0]) {
+        if ((udp_fd = net_bind_udp(gw->cfg.udp_addr, reason)) < 0) {
+            snprintf(why, GW_ERRLEN,
+                     "%.150s (choose another address with --udp-addr or "
+                     "VISAVIS_UDP_ADDR, or none to turn UDP off)",
+                     reason);
+            return -1;
+        }
+        udp_port = net_local_port(udp_fd);
+        log_trace("udp bind %s (port %d), fd %d", gw->cfg.udp_addr, udp_port, udp_fd);
+        if (!(gw->udp = front_udp_new(gw->sessions, gw->loop, core_metrics(gw->core), udp_fd,
+                                      &uopts, why)))
+            return -1;
+        snprintf(udp_ready, sizeof(udp_ready), " udp=%d", udp_port);
+    }
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
         loop_add_fd(gw->loop, workq_fd(gw->reader), LOOP_READ, on_reader_done, gw) < 0 ||
         loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
@@ -297,11 +321,13 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     }
     loop_add_hook(gw->loop, stop_when_idle, gw);
 
-    log_info("visavis %s: http on %s (port %d), tcp on %s (port %d), database %s (schema %d, "
-             "sync %s)",
+    log_info("visavis %s: http on %s (port %d), tcp on %s (port %d), udp %s%s (port %d), "
+             "database %s (schema %d, sync %s)",
              VISAVIS_VERSION, gw->cfg.http_addr, http_port, gw->cfg.tcp_addr, tcp_port,
-             gw->cfg.db_path, store_schema_version(), gw->cfg.sync_full ? "full" : "normal");
-    printf("READY http=%d tcp=%d\n", http_port, tcp_port);
+             gw->udp ? "on " : "off", gw->udp ? gw->cfg.udp_addr : "", udp_port, gw->cfg.db_path,
+             store_schema_version(), gw->cfg.sync_full ? "full" : "normal");
+    /* udp= last, so that parsers of "READY http=<port> tcp=<port>" go on working. */
+    printf("READY http=%d tcp=%d%s\n", http_port, tcp_port, udp_ready);
     fflush(stdout);
     return 0;
 }
@@ -323,6 +349,8 @@ static void stop(struct gateway *gw)
     sessions_free(gw->sessions);
     front_tcp_free(gw->tcp);
     front_ws_free(gw->ws);
+    /* After the writer's last callbacks: they may still answer datagrams. */
+    front_udp_free(gw->udp);
     core_free(gw->core);
     writer_free(gw->writer);
     workq_free(gw->reader);

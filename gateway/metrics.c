@@ -22,6 +22,17 @@ static const char *const transport_names[GW_T__COUNT] = {
 #undef TRANSPORT_NAME
 };
 
+static const char *const udp_drop_names[METRICS_UDP__COUNT] = {
+#define UDP_DROP_NAME(id, label, help) [METRICS_UDP_##id] = label,
+    METRICS_UDP_DROPS(UDP_DROP_NAME)
+#undef UDP_DROP_NAME
+};
+
+const char *metrics_udp_drop_name(enum metrics_udp_drop r)
+{
+    return (unsigned)r < METRICS_UDP__COUNT ? udp_drop_names[r] : "unknown";
+}
+
 void metrics_hist_init(struct metrics_hist *h, const double *bounds)
 {
     memset(h, 0, sizeof(*h));
@@ -133,6 +144,15 @@ void metrics_render_prometheus(const struct metrics *m, const struct metrics_com
     head(out, "visavis_loop_busy_seconds", "histogram",
          "the event loop's work per wake-up: the longest any client may wait behind others");
     hist(out, "visavis_loop_busy_seconds", NULL, &m->loop_busy_seconds);
+    head(out, "visavis_udp_dropped_total", "counter",
+         "UDP datagrams received but not carried out, by reason");
+    for (int r = 0; r < METRICS_UDP__COUNT; r++)
+        buf_appendf(out, "visavis_udp_dropped_total{reason=\"%s\"} %llu\n", udp_drop_names[r],
+                    (unsigned long long)m->udp_dropped[r]);
+    head(out, "visavis_udp_replies_withheld_total", "counter",
+         "UDP replies not sent: larger than the datagram that asked for them, even cut");
+    buf_appendf(out, "visavis_udp_replies_withheld_total %llu\n",
+                (unsigned long long)m->udp_withheld);
     head(out, "visavis_commits_total", "counter", "store transactions committed");
     buf_appendf(out, "visavis_commits_total %llu\n", (unsigned long long)c->commits);
     head(out, "visavis_commit_batch_size", "histogram", "messages per committed transaction");
@@ -191,6 +211,9 @@ void metrics_visit(const struct metrics *m, const struct metrics_commits *c, met
     const char *no_label[] = {NULL};
     const struct metrics_hist *busy[] = {&m->loop_busy_seconds};
     visit_hists("loop_busy_seconds", no_label, busy, 1, fn, ctx);
+    for (int r = 0; r < METRICS_UDP__COUNT; r++)
+        fn(ctx, "udp_dropped_total", udp_drop_names[r], (double)m->udp_dropped[r]);
+    fn(ctx, "udp_replies_withheld_total", NULL, (double)m->udp_withheld);
     fn(ctx, "commits_total", NULL, (double)c->commits);
     const char *none[] = {NULL};
     const struct metrics_hist *batch[] = {&c->batch_size}, *commit[] = {&c->commit_seconds};

@@ -33,6 +33,31 @@ void metrics_hist_observe(struct metrics_hist *h, double v);
 /* The q-quantile (0..1) estimated from the buckets; 0 when empty. */
 double metrics_hist_quantile(const struct metrics_hist *h, double q);
 
+/*
+ * Why a UDP datagram was not carried out: X(ID, label, help). The front's
+ * limits (size, rate, utf8, empty, backlog, and the kernel's overflow),
+ * then the tier's outcomes (refused, store).
+ */
+#define METRICS_UDP_DROPS(X)                                                                       \
+    X(SIZE, "size", "over --max-datagram (the kernel cut it: MSG_TRUNC)")                          \
+    X(RATE, "rate", "over its source address's --udp-rate")                                        \
+    X(UTF8, "utf8", "not valid UTF-8")                                                             \
+    X(EMPTY, "empty", "no bytes, or only a line end")                                              \
+    X(BACKLOG, "backlog", "too many UDP publishes waiting for their commit")                       \
+    X(OVERFLOW, "overflow", "dropped by the kernel: the socket's receive buffer was full")         \
+    X(REFUSED, "refused", "a command or publish refused with an error")                            \
+    X(STORE, "store", "its publish did not commit")
+
+enum metrics_udp_drop {
+#define METRICS_UDP_DROP_ENUM(id, label, help) METRICS_UDP_##id,
+    METRICS_UDP_DROPS(METRICS_UDP_DROP_ENUM)
+#undef METRICS_UDP_DROP_ENUM
+        METRICS_UDP__COUNT
+};
+
+/* "size", "rate", ...: the reason label of visavis_udp_dropped_total. */
+const char *metrics_udp_drop_name(enum metrics_udp_drop r);
+
 struct metrics {
     uint64_t requests[GW_T__COUNT];  /* HTTP requests, session commands */
     uint64_t published[GW_T__COUNT]; /* by via */
@@ -44,6 +69,10 @@ struct metrics {
     struct metrics_hist delivery_seconds[GW_T__COUNT];
     /* the loop's work per wake-up: what every client may wait behind */
     struct metrics_hist loop_busy_seconds;
+    /* UDP datagrams received but not carried out, by reason */
+    uint64_t udp_dropped[METRICS_UDP__COUNT];
+    /* UDP replies not sent: larger than the datagram that asked, even cut */
+    uint64_t udp_withheld;
 };
 
 void metrics_init(struct metrics *m);

@@ -452,9 +452,10 @@ static struct core_caller caller_of(const struct session *s)
     return (struct core_caller){.transport = s->transport, .peer = s->peer};
 }
 
-static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+/* What a PUB asks the core for, in a session or a datagram. */
+static struct core_publish_req pub_req_of(const struct proto_cmd *cmd)
 {
-    struct core_publish_req req = {
+    return (struct core_publish_req){
         .channel = cmd->channel,
         .channel_len = cmd->channel_len,
         .sender = cmd->sender ? cmd->sender : s->name,
@@ -462,6 +463,17 @@ static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char 
         .body = cmd->body,
         .body_len = cmd->body_len,
     };
+}
+
+/* PING's answer, in a session or a datagram: the server's clock, for round trips. */
+static void put_pong(struct buf *b, const struct proto_cmd *cmd)
+{
+    codec_line_pong(b, cmd->token, cmd->token_len, realtime_us(), cmd->tag, cmd->tag_len);
+}
+
+static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    struct core_publish_req req = pub_req_of(cmd);
     struct core_caller caller = caller_of(s);
     /* The ok line carries the message: room for its escaped body and sender. */
     size_t reserve = REPLY_OVERHEAD + text_json_len(cmd->body, cmd->body_len) +
@@ -681,8 +693,7 @@ static void dispatch(struct session *s, const struct proto_cmd *cmd)
         err = cmd_name(s, cmd, why);
         break;
     case PROTO_PING:
-        codec_line_pong(b = scratch(s->t), cmd->token, cmd->token_len, realtime_us(), cmd->tag,
-                        cmd->tag_len);
+        put_pong(b = scratch(s->t), cmd);
         queue_scratch(s);
         break;
     case PROTO_PONG:
@@ -1188,4 +1199,146 @@ void session_sent(struct session *s, size_t bytes)
 void session_received(struct session *s, size_t bytes)
 {
     s->t->metrics->bytes_in[s->transport] += bytes;
+}
+
+/* ---- datagrams ---- */
+
+/* One datagram: where its answer goes, and whether it wants one. */
+struct dgram {
+    struct sessions *t;
+    session_dgram_done_fn *done;
+    void *front;
+    size_t max_reply;
+    bool ack; /* a PUB that carries a tag: answered after its commit */
+    bool has_tag;
+    size_t tag_len;
+    char tag[PROTO_TAG_MAX + 1];
+    size_t route_len;
+    unsigned char route[SESSION_ROUTE_MAX];
+};
+
+/* Hands the datagram's end to its front; answer is the scratch buffer holding the reply, or NULL.
+ */
+static void dgram_finish(struct dgram *g, enum session_dgram_end end, const char *why,
+                         const struct buf *answer, bool withheld)
+{
+    struct session_dgram_result r = {
+        .end = end,
+        .why = why,
+        .line = answer ? answer->data : NULL,
+        .len = answer ? answer->len : 0,
+        .withheld = withheld,
+        .route = g->route,
+        .route_len = g->route_len,
+    };
+
+    g->done(g->front, &r);
+}
+
+/* Ends the datagram with an error; answered (as far as it fits) when answer is true. */
+static void dgram_error(struct dgram *g, enum session_dgram_end end, enum gw_err err,
+                        const char *why, enum proto_op op, bool answer)
+{
+    struct buf *b = scratch(g->t);
+    bool fits =
+        answer && codec_line_error_within(b, err, why, proto_op_name(op),
+                                          g->has_tag ? g->tag : NULL, g->tag_len, g->max_reply);
+
+    dgram_finish(g, end, why, fits ? b : NULL, answer && !fits);
+}
+
+static void on_dgram_published(void *ctx, enum gw_err err, const char *why, const struct gw_msg *m)
+{
+    struct dgram *g = ctx;
+
+    if (err != GW_OK) {
+        dgram_error(g, SESSION_DGRAM_STORE, err, why, PROTO_PUB, g->ack);
+    } else if (g->ack) {
+        struct buf *b = scratch(g->t);
+        bool fits = codec_line_ok_pub_within(b, m, g->tag, g->tag_len, g->max_reply);
+        dgram_finish(g, SESSION_DGRAM_DONE, NULL, fits ? b : NULL, !fits);
+    } else {
+        dgram_finish(g, SESSION_DGRAM_DONE, NULL, NULL, false);
+    }
+    free(g);
+}
+
+/* Publishes req for g; what follows comes through on_dgram_published, or at once on a refusal. */
+static void dgram_publish(struct dgram *g, enum gw_transport transport, const char *peer,
+                          const struct core_publish_req *req)
+{
+    struct core_caller caller = {.transport = transport, .peer = peer};
+    struct dgram *p = gw_xmalloc(sizeof(*p));
+    char why[GW_ERRLEN];
+    enum gw_err err;
+
+    *p = *g;
+    err = core_publish(g->t->core, &caller, req, on_dgram_published, p, why);
+    if (err != GW_OK) {
+        free(p);
+        dgram_error(g, SESSION_DGRAM_REFUSED, err, why, PROTO_PUB, g->ack);
+    }
+}
+
+void session_datagram(struct sessions *t, const struct session_dgram *d, const char *line,
+                      size_t len)
+{
+    struct proto_cmd cmd;
+    char why[GW_ERRLEN];
+    enum gw_err err = proto_parse(line, len, &cmd, why);
+    struct dgram g = {
+        .t = t,
+        .done = d->done,
+        .front = d->front,
+        .max_reply = d->max_reply,
+        .route_len = d->route_len < SESSION_ROUTE_MAX ? d->route_len : SESSION_ROUTE_MAX,
+    };
+
+    if (g.route_len)
+        memcpy(g.route, d->route, g.route_len);
+    if (cmd.tag) {
+        g.has_tag = true;
+        g.tag_len = cmd.tag_len;
+        memcpy(g.tag, cmd.tag, cmd.tag_len);
+        g.tag[cmd.tag_len] = '\0';
+    }
+    g.ack = g.has_tag && cmd.op == PROTO_PUB;
+    t->metrics->requests[d->transport]++;
+    if (cmd.op == PROTO_NONE) {
+        /* Not a command (or a blank one): the datagram is a message body, as it came. */
+        struct core_publish_req req = {
+            .channel = d->channel,
+            .channel_len = strlen(d->channel),
+            .sender = d->peer,
+            .sender_len = strlen(d->peer),
+            .body = line,
+            .body_len = len,
+        };
+        g.ack = g.has_tag = false;
+        dgram_publish(&g, d->transport, d->peer, &req);
+    } else if (err != GW_OK) {
+        /* A PUB without a tag asked for no answer, not even an error. */
+        dgram_error(&g, SESSION_DGRAM_REFUSED, err, why, cmd.op, cmd.op != PROTO_PUB || g.ack);
+    } else if (cmd.op == PROTO_PUB) {
+        struct core_publish_req req = pub_req_of(&cmd);
+        dgram_publish(&g, d->transport, d->peer, &req);
+    } else if (cmd.op == PROTO_PING) {
+        struct buf *b = scratch(t);
+        put_pong(b, &cmd);
+        if (b->len <= g.max_reply)
+            dgram_finish(&g, SESSION_DGRAM_DONE, NULL, b, false);
+        else
+            dgram_finish(&g, SESSION_DGRAM_DONE, NULL, NULL, true);
+    } else {
+        char verb[16];
+        const char *name = proto_op_name(cmd.op);
+        size_t i;
+        for (i = 0; name[i] && i < sizeof(verb) - 1; i++)
+            verb[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
+        verb[i] = '\0';
+        snprintf(why, sizeof(why), "%s is not offered over %s: only PUB and PING are", verb,
+                 gw_transport_name(d->transport));
+        dgram_error(&g, SESSION_DGRAM_REFUSED, GW_E_UNKNOWN_COMMAND, why, cmd.op, true);
+    }
+    proto_cmd_release(&cmd);
 }

@@ -146,4 +146,70 @@ void session_sent(struct session *s, size_t bytes);
 /* Counts bytes received from the peer (metrics). */
 void session_received(struct session *s, size_t bytes);
 
+/*
+ * ---- Datagrams: one command, no session ----
+ *
+ * A datagram front (UDP) has no connection to hold a session on: each
+ * datagram is one command, run by the same parser, the same core calls and
+ * rendered as the same ok and error lines as in a session, with no session
+ * state around it (no order, window, subscription or heartbeat). Only
+ * commands that write are offered, PUB and PING; the others (and nothing
+ * that reads the store) are answered unknown_command. A datagram that is not
+ * a command (its first word, or its JSON "op", is none of the verbs) is the
+ * body of a message published on the front's channel, its sender the peer.
+ *
+ * Answers (docs/udp.md): PING gets its pong; a PUB gets its ok or error only
+ * when it carries a tag (the JSON form), after the commit; another command
+ * gets its error; a bare body gets nothing. An answer is never longer than
+ * the datagram that asked for it: it is cut as its kind allows
+ * (codec_line_*_within), or withheld.
+ */
+
+/* Bytes of the front's reply route (a socket address) the tier keeps while a publish commits. */
+#define SESSION_ROUTE_MAX 128
+
+/* How a datagram ended, for the front's counters. */
+enum session_dgram_end {
+    SESSION_DGRAM_DONE,    /* carried out: a PING answered, a message committed */
+    SESSION_DGRAM_REFUSED, /* an error: a malformed command, one not offered, a publish refused */
+    SESSION_DGRAM_STORE    /* its publish reached the store and did not commit */
+};
+
+/* The end of one datagram, as the tier hands it to the front. */
+struct session_dgram_result {
+    enum session_dgram_end end;
+    const char *why;   /* the error, for a person; NULL when done */
+    const char *line;  /* the answer to send (len bytes, LF included), or NULL */
+    size_t len;        /* never more than the datagram's max_reply */
+    bool withheld;     /* an answer was due but does not fit, even cut: not sent */
+    const void *route; /* the datagram's route, as the front gave it */
+    size_t route_len;
+};
+
+/*
+ * Called exactly once per session_datagram, on the loop thread: from inside
+ * it, or later for a publish (once committed or failed). r and what it
+ * points to are borrowed for the call.
+ */
+typedef void session_dgram_done_fn(void *front, const struct session_dgram_result *r);
+
+/* One datagram as a front hands it over; every pointer is borrowed for the call. */
+struct session_dgram {
+    enum gw_transport transport; /* the via of what it publishes */
+    const char *peer;            /* "ip:port", the sender of a bare body */
+    const char *channel;         /* where a datagram that is not a command is published */
+    size_t max_reply;            /* bytes an answer may take: the datagram's size */
+    const void *route;           /* where the answer goes: copied (at most SESSION_ROUTE_MAX) */
+    size_t route_len;
+    session_dgram_done_fn *done;
+    void *front;
+};
+
+/*
+ * Runs the command in (line, len), one datagram without its line end, valid
+ * UTF-8 (the front drops the rest). d->done follows, exactly once.
+ */
+void session_datagram(struct sessions *t, const struct session_dgram *d, const char *line,
+                      size_t len);
+
 #endif

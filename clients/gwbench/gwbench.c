@@ -13,11 +13,13 @@
 
 #include "client_conn.h"
 #include "gwbench_cols.h"
+#include "gwbench_fetch.h"
 #include "gwbench_http.h"
 #include "gwbench_out.h"
 #include "gwbench_progress.h"
 #include "gwbench_spawn.h"
 #include "gwbench_styles.h"
+#include "gwbench_udp.h"
 #include "net.h"
 #include "proto_line.h"
 #include "server_line.h"
@@ -72,7 +74,7 @@ static void signals_init(void)
 /* ---- the command line ---- */
 
 static const char usage_head[] =
-    "usage: gwbench [--http HOST:PORT] [--tcp HOST:PORT] [options]\n"
+    "usage: gwbench [--http HOST:PORT] [--tcp HOST:PORT] [--udp HOST:PORT] [options]\n"
     "       gwbench --spawn GATEWAY [options]\n"
     "\n"
     "Runs the same workload against a running visavis gateway over each interaction\n"
@@ -83,15 +85,22 @@ static const char usage_tail[] =
     "msgs/s their capacity. Delivery styles: one TCP session publishes on a fixed\n"
     "schedule to --connections receivers; latency is publish -> received, and the\n"
     "rate is the one offered, not a capacity (the table says how much of it the\n"
-    "receivers got).\n"
+    "receivers got). udp sends PUB datagrams, fire and forget, and reads back over\n"
+    "REST what was stored: offered, stored, lost. Round trips: --connections clients\n"
+    "PING; latency is PING -> pong, nothing is stored.\n"
     "\n"
     "      --http HOST:PORT     the REST front (default $VISAVIS_HTTP_ADDR, "
     "else " GWBENCH_DEFAULT_HTTP ")\n"
     "      --tcp HOST:PORT      the session front (default $VISAVIS_TCP_ADDR, "
     "else " GWBENCH_DEFAULT_TCP ")\n"
+    "      --udp HOST:PORT      the UDP front (default $VISAVIS_UDP_ADDR, "
+    "else " GWBENCH_DEFAULT_UDP "); its\n"
+    "                           per-source rate limit (--udp-rate) holds gwbench's\n"
+    "                           sockets, which share one address, to it\n"
     "      --spawn GATEWAY      start this gateway binary (a path, or a name on PATH,\n"
     "                           e.g. visavis-gateway) on free ports with a fresh\n"
-    "                           database under $TMPDIR (else /var/tmp), removed after\n"
+    "                           database under $TMPDIR (else /var/tmp), removed after,\n"
+    "                           and no UDP rate limit\n"
     "  -c, --connections N      clients per style; receivers for delivery styles (4)\n"
     "  -d, --duration S         seconds per style (5)\n"
     "  -n, --messages N         instead: messages each style publishes\n"
@@ -124,7 +133,9 @@ static void usage(void)
     fputs(usage_head, stdout);
     for (size_t i = 0; i < gwbench_nstyles; i++)
         printf("  %-15s %s%s\n", gwbench_styles[i].name,
-               gwbench_styles[i].kind == STYLE_DELIVERY ? "delivery: " : "",
+               gwbench_styles[i].kind == STYLE_DELIVERY    ? "delivery: "
+               : gwbench_styles[i].kind == STYLE_ROUNDTRIP ? "round trip: "
+                                                           : "",
                gwbench_styles[i].help);
     fputs(usage_tail, stdout);
 }
@@ -213,6 +224,7 @@ static int parse_styles(const char *list, struct gwbench_opts *o)
 enum {
     OPT_HTTP = 256,
     OPT_TCP,
+    OPT_UDP,
     OPT_SPAWN,
     OPT_POLL,
     OPT_RATE,
@@ -229,6 +241,7 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
     static const struct option longopts[] = {
         {"http", required_argument, NULL, OPT_HTTP},
         {"tcp", required_argument, NULL, OPT_TCP},
+        {"udp", required_argument, NULL, OPT_UDP},
         {"spawn", required_argument, NULL, OPT_SPAWN},
         {"connections", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'},
@@ -249,7 +262,7 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
     };
     char host[NET_HOST_MAX], err[GW_ERRLEN];
     const char *env;
-    bool has_duration = false, http_given = false, tcp_given = false;
+    bool has_duration = false, http_given = false, tcp_given = false, udp_given = false;
     int opt, port, rc;
 
     *done = false;
@@ -267,6 +280,8 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
     o->http.text = env && *env ? env : GWBENCH_DEFAULT_HTTP;
     env = getenv("VISAVIS_TCP_ADDR");
     o->tcp.text = env && *env ? env : GWBENCH_DEFAULT_TCP;
+    env = getenv("VISAVIS_UDP_ADDR");
+    o->udp.text = env && *env ? env : GWBENCH_DEFAULT_UDP;
 
     while ((opt = getopt_long(argc, argv, ":c:d:n:r:s:w:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -277,6 +292,10 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
         case OPT_TCP:
             o->tcp.text = optarg;
             tcp_given = true;
+            break;
+        case OPT_UDP:
+            o->udp.text = optarg;
+            udp_given = true;
             break;
         case OPT_SPAWN:
             *spawn = optarg;
@@ -350,12 +369,12 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
         }
     }
     if (optind < argc)
-        return usage_error("unexpected argument '%s' (addresses go with --http and --tcp)",
+        return usage_error("unexpected argument '%s' (addresses go with --http, --tcp and --udp)",
                            argv[optind]);
     if (has_duration && o->messages)
         return usage_error("--duration and --messages do not go together");
-    if (*spawn && (http_given || tcp_given))
-        return usage_error("--spawn chooses the addresses: no --http or --tcp with it");
+    if (*spawn && (http_given || tcp_given || udp_given))
+        return usage_error("--spawn chooses the addresses: no --http, --tcp or --udp with it");
     if (!*spawn) {
         if (net_split_hostport(o->http.text, host, &port, err) < 0)
             return usage_error("--http %s", err);
@@ -365,6 +384,10 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
             return usage_error("--tcp %s", err);
         if (port == 0)
             return usage_error("--tcp '%s': port 0 names no server", o->tcp.text);
+        if (net_split_hostport(o->udp.text, host, &port, err) < 0)
+            return usage_error("--udp %s", err);
+        if (port == 0)
+            return usage_error("--udp '%s': port 0 names no server", o->udp.text);
     }
     o->deliver_rate = o->rate > 0 ? o->rate : DEFAULT_DELIVER_RATE;
     return GWBENCH_EXIT_OK;
@@ -427,37 +450,14 @@ static int reach(struct client_addr *a, const char *front, int timeout_ms)
 /* GET /healthz must answer 200. */
 static int check_rest(const struct gwbench_opts *o, bool quiet)
 {
-    struct client_conn c;
-    struct buf scratch = BUF_INIT;
-    struct http_resp h;
+    struct buf body = BUF_INIT;
     char err[GW_ERRLEN];
-    int64_t deadline = client_now_ns() + (int64_t)(o->timeout_s * 1e9);
-    int rc = -1;
+    int status, rc = -1;
 
-    client_conn_init(&c, NULL);
-    if (client_conn_start(&c, &o->http, err) < 0)
+    if (fetch_get(&o->http, "/healthz", o->timeout_s, &status, &body, err) < 0)
         goto out;
-    http_get(&c.out, o->http.text, "/healthz");
-    for (;;) {
-        const char *p;
-        size_t len;
-        enum http_parse pr;
-
-        if (client_conn_wait(&c, deadline, NULL, err) < 0)
-            goto out;
-        p = client_conn_data(&c, &len);
-        pr = http_parse_response(p, len, c.eof, &scratch, &h, err);
-        if (pr == HTTP_BAD)
-            goto out;
-        if (pr == HTTP_DONE)
-            break;
-        if (c.eof) {
-            snprintf(err, sizeof(err), "the connection closed without an answer");
-            goto out;
-        }
-    }
-    if (h.status != 200) {
-        snprintf(err, sizeof(err), "GET /healthz answered %d", h.status);
+    if (status != 200) {
+        snprintf(err, sizeof(err), "GET /healthz answered %d", status);
         goto out;
     }
     rc = 0;
@@ -465,8 +465,7 @@ out:
     if (rc < 0 && !quiet)
         gwbench_status("%s does not answer as a visavis REST front (--http): %s", o->http.text,
                        err);
-    client_conn_release(&c);
-    buf_release(&scratch);
+    buf_release(&body);
     return rc;
 }
 
@@ -526,10 +525,26 @@ static void raise_nofile(long need)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-/* Both fronts the chosen styles need: reached and answering as visavis. */
+/* The UDP front answers a PING with a pong (a datagram may be lost: it is sent again). */
+static int check_udp(struct gwbench_opts *o)
+{
+    char err[GW_ERRLEN];
+
+    if (udp_resolve(&o->udp, err) < 0) {
+        gwbench_status("%s (the UDP front; choose it with --udp)", err);
+        return -1;
+    }
+    if (udp_check(&o->udp, o->timeout_s < HELLO_WAIT_S ? o->timeout_s : HELLO_WAIT_S, err) < 0) {
+        gwbench_status("%s does not answer as a visavis UDP front (--udp): %s", o->udp.text, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The fronts the chosen styles need: reached and answering as visavis. */
 static int check_gateway(struct gwbench_opts *o)
 {
-    bool http = false, tcp = false;
+    bool http = false, tcp = false, udp = false;
     int timeout_ms = (int)(o->timeout_s * 1000);
 
     for (size_t i = 0; i < gwbench_nstyles; i++) {
@@ -537,12 +552,20 @@ static int check_gateway(struct gwbench_opts *o)
             continue;
         http = http || gwbench_styles[i].http;
         tcp = tcp || gwbench_styles[i].tcp;
+        udp = udp || gwbench_styles[i].udp;
+    }
+    if (udp && !o->udp.text[0]) {
+        gwbench_status("the gateway has no UDP front (its READY line has no udp=): leave the "
+                       "udp styles out with --styles");
+        return -1;
     }
     if (http && (reach(&o->http, "REST front; choose it with --http", timeout_ms) < 0 ||
                  check_rest(o, false) < 0))
         return -1;
     if (tcp && (reach(&o->tcp, "session front; choose it with --tcp", timeout_ms) < 0 ||
                 check_tcp(o, false) < 0))
+        return -1;
+    if (udp && check_udp(o) < 0)
         return -1;
     return 0;
 }
@@ -648,6 +671,7 @@ int main(int argc, char **argv)
         }
         o.http.text = sp.http;
         o.tcp.text = sp.tcp;
+        o.udp.text = sp.udp;
         o.spawned = true;
     }
     if (check_gateway(&o) < 0) {

@@ -9,25 +9,35 @@
 #include <string.h>
 
 const struct out_col_info out_cols[COL__COUNT] = {
-    /* key, title, higher_better, publish, delivery, ranked */
-    [COL_MSGS] = {"msgs_per_s", "msgs/s", true, true, false, true},
-    [COL_OFFERED] = {"offered_per_s", "offered", true, false, true, false},
-    [COL_GOT] = {"delivered_share", "got", true, false, true, false},
-    [COL_P50] = {"p50_us", "p50", false, true, true, true},
-    [COL_P90] = {"p90_us", "p90", false, true, true, true},
-    [COL_P99] = {"p99_us", "p99", false, true, true, true},
-    [COL_MAX] = {"max_us", "max", false, true, true, true},
-    [COL_BYTES] = {"bytes_per_msg", "bytes/msg", false, true, true, true},
-    [COL_CONNS] = {"connections_per_1k", "conns/1k", false, true, true, true},
-    [COL_EMPTY] = {"empty_poll_share", "empty polls", false, false, true, true},
+    /* key, title, higher_better, {publish, delivery, round trip}, ranked */
+    [COL_MSGS] = {"msgs_per_s", "msgs/s", true, {true, false, true}, true},
+    [COL_OFFERED] = {"offered_per_s", "offered", true, {true, true, true}, false},
+    [COL_GOT] = {"delivered_share", "got", true, {false, true, false}, false},
+    [COL_P50] = {"p50_us", "p50", false, {true, true, true}, true},
+    [COL_P90] = {"p90_us", "p90", false, {true, true, true}, true},
+    [COL_P99] = {"p99_us", "p99", false, {true, true, true}, true},
+    [COL_MAX] = {"max_us", "max", false, {true, true, true}, true},
+    [COL_BYTES] = {"bytes_per_msg", "bytes/msg", false, {true, true, true}, true},
+    [COL_CONNS] = {"connections_per_1k", "conns/1k", false, {true, true, true}, true},
+    [COL_EMPTY] = {"empty_poll_share", "empty polls", false, {false, true, false}, true},
+    /* Not ranked: every reliable style loses nothing, and would win by being first. */
+    [COL_LOST] = {"lost_share", "lost", false, {true, false, true}, false},
 };
+
+bool out_col_in(enum out_col col, enum style_kind kind)
+{
+    return (unsigned)kind < STYLE__KINDS && out_cols[col].in[kind];
+}
 
 bool out_value(const struct style_result *r, enum out_col col, double *v)
 {
     const struct style_info *si = &gwbench_styles[r->id];
     bool delivery = si->kind == STYLE_DELIVERY;
 
-    if (!r->ran || r->failed || r->messages == 0)
+    if (!r->ran || r->failed)
+        return false;
+    /* What was offered and lost is known even when nothing came through. */
+    if (r->messages == 0 && col != COL_OFFERED && col != COL_LOST)
         return false;
     switch (col) {
     case COL_MSGS:
@@ -35,22 +45,23 @@ bool out_value(const struct style_result *r, enum out_col col, double *v)
         return true;
     case COL_OFFERED:
         *v = r->offered_per_s;
-        return delivery;
+        return true;
     case COL_GOT:
         *v = r->got_share;
         return delivery;
+    /* Fire and forget has no answer, so no latency. */
     case COL_P50:
         *v = r->lat.p50_us;
-        return true;
+        return r->lat.n > 0;
     case COL_P90:
         *v = r->lat.p90_us;
-        return true;
+        return r->lat.n > 0;
     case COL_P99:
         *v = r->lat.p99_us;
-        return true;
+        return r->lat.n > 0;
     case COL_MAX:
         *v = r->lat.max_us;
-        return true;
+        return r->lat.n > 0;
     case COL_BYTES:
         *v = (double)(r->bytes_in + r->bytes_out) / (double)r->messages;
         return true;
@@ -62,6 +73,9 @@ bool out_value(const struct style_result *r, enum out_col col, double *v)
             return false;
         *v = (double)r->empty_polls / (double)r->polls;
         return true;
+    case COL_LOST:
+        *v = r->sent ? (double)r->lost / (double)r->sent : 0.0;
+        return !delivery;
     case COL__COUNT:
         break;
     }
@@ -160,7 +174,7 @@ int out_winner(const struct style_summary *sum, size_t n, enum out_col col, enum
     int best = -1;
     double bv = 0;
 
-    if (!ci->ranked || !(kind == STYLE_PUBLISH ? ci->publish : ci->delivery))
+    if (!ci->ranked || !out_col_in(col, kind))
         return -1;
     for (size_t i = 0; i < n; i++) {
         const struct style_summary *s = &sum[i];
@@ -190,7 +204,7 @@ const char *out_latency_method(const struct gwbench_opts *o)
 {
     static char text[512];
 
-    snprintf(text, sizeof(text), "publish styles: %s; delivery styles: %s", out_publish_method(o),
-             OUT_DELIVERY_METHOD);
+    snprintf(text, sizeof(text), "publish styles and round trips: %s; delivery styles: %s",
+             out_publish_method(o), OUT_DELIVERY_METHOD);
     return text;
 }

@@ -13,6 +13,10 @@
  * purpose. So msgs/s is ranked among publish styles only; a delivery style
  * shows the rate it was offered and the share of it its receivers got; and
  * latencies, bytes and connections are ranked within each kind, never across.
+ * Round trips (PING -> pong) store nothing: their rate is ranked among
+ * themselves. A publish or round-trip style shows what it offered (requests
+ * sent per second) and what was lost (never answered, or, for the fire and
+ * forget udp style, never stored).
  */
 #ifndef GWBENCH_COLS_H
 #define GWBENCH_COLS_H
@@ -24,8 +28,8 @@
 #include <stddef.h>
 
 enum out_col {
-    COL_MSGS,    /* messages/s: acks (publish), deliveries to all receivers (delivery) */
-    COL_OFFERED, /* delivery: the publisher's rate, per receiver */
+    COL_MSGS,    /* messages/s: acks (publish; stored, udp), pongs, deliveries to all receivers */
+    COL_OFFERED, /* requests sent per second; delivery: the publisher's rate, per receiver */
     COL_GOT,     /* delivery: the share of the offered rate the receivers got */
     COL_P50,     /* latency, µs */
     COL_P90,
@@ -34,6 +38,7 @@ enum out_col {
     COL_BYTES, /* bytes on the wire per message, both directions */
     COL_CONNS, /* TCP connections opened per 1,000 messages */
     COL_EMPTY, /* share of polls that returned nothing (polling styles) */
+    COL_LOST,  /* publish, round trip: the share of requests never answered (udp: never stored) */
     COL__COUNT
 };
 
@@ -41,15 +46,17 @@ struct out_col_info {
     const char *key;   /* in --json and --csv */
     const char *title; /* in the table */
     bool higher_better;
-    bool publish;  /* in the publish table, ranked among publish styles */
-    bool delivery; /* in the delivery table, ranked among delivery styles */
-    bool ranked;   /* has a winner */
+    bool in[STYLE__KINDS]; /* in the block of each kind (enum style_kind), ranked within it */
+    bool ranked;           /* has a winner */
 };
 
 extern const struct out_col_info out_cols[COL__COUNT];
 
 /* A delivery style whose receivers got less than this share of the offered rate fell short. */
 #define OUT_GOT_SHORT 0.90
+
+/* Whether col is shown (and ranked, when it is) for styles of kind. */
+bool out_col_in(enum out_col col, enum style_kind kind);
 
 /* r's value in col; false when it has none (did not run, failed, not that kind of style). */
 bool out_value(const struct style_result *r, enum out_col col, double *v);

@@ -5,6 +5,7 @@
 #include "gwbench_json.h"
 
 #include "buf.h"
+#include "gwbench_udp.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -13,9 +14,20 @@
 #include <string.h>
 
 static const int places[COL__COUNT] = {
-    [COL_MSGS] = 1, [COL_OFFERED] = 1, [COL_GOT] = 4,   [COL_P50] = 1,   [COL_P90] = 1,
-    [COL_P99] = 1,  [COL_MAX] = 1,     [COL_BYTES] = 1, [COL_CONNS] = 3, [COL_EMPTY] = 4,
+    [COL_MSGS] = 1,  [COL_OFFERED] = 1, [COL_GOT] = 4,  [COL_P50] = 1,
+    [COL_P90] = 1,   [COL_P99] = 1,     [COL_MAX] = 1,  [COL_BYTES] = 1,
+    [COL_CONNS] = 3, [COL_EMPTY] = 4,   [COL_LOST] = 4,
 };
+
+/* What a style's latency is the time of. */
+static json_t *latency_of(const struct style_info *si)
+{
+    if (si->role == ROLE_UDP)
+        return json_null(); /* fire and forget: nothing answers */
+    return json_string(si->kind == STYLE_DELIVERY    ? "publish->received"
+                       : si->kind == STYLE_ROUNDTRIP ? "ping->pong"
+                                                     : "publish->ack");
+}
 
 /* x rounded to places decimals, as a JSON number. */
 static json_t *num(double x, int decimals)
@@ -45,6 +57,9 @@ static json_t *run_json(const struct gwbench_opts *o, const struct style_result 
     }
     json_object_set_new(j, "published",
                         delivery ? json_integer((json_int_t)r->published) : json_null());
+    json_object_set_new(j, "sent", delivery ? json_null() : json_integer((json_int_t)r->sent));
+    json_object_set_new(j, "lost", delivery ? json_null() : json_integer((json_int_t)r->lost));
+    json_object_set_new(j, "udp_drops", si->udp ? json_string(r->drops) : json_null());
     json_object_set_new(j, "seconds", num(r->seconds, 3));
     json_object_set_new(j, "bytes_out", json_integer((json_int_t)r->bytes_out));
     json_object_set_new(j, "bytes_in", json_integer((json_int_t)r->bytes_in));
@@ -71,9 +86,8 @@ static json_t *style_json(const struct gwbench_opts *o, const struct style_summa
     json_t *j = json_object(), *per_run = json_array();
 
     json_object_set_new(j, "name", json_string(si->name));
-    json_object_set_new(j, "kind", json_string(delivery ? "delivery" : "publish"));
-    json_object_set_new(j, "latency_of",
-                        json_string(delivery ? "publish->received" : "publish->ack"));
+    json_object_set_new(j, "kind", json_string(gwbench_kind_name(si->kind)));
+    json_object_set_new(j, "latency_of", latency_of(si));
     for (int c = 0; c < COL__COUNT; c++)
         json_object_set_new(j, out_cols[c].key,
                             s->has[c] ? num(s->med[c], places[c]) : json_null());
@@ -118,7 +132,7 @@ static json_t *style_json(const struct gwbench_opts *o, const struct style_summa
 static json_t *config_json(const struct gwbench_opts *o, const struct style_summary *sum, size_t n)
 {
     json_t *c = json_object(), *names = json_array();
-    bool http = false, tcp = false;
+    bool http = false, tcp = false, udp = false;
 
     for (size_t i = 0; i < n; i++) {
         const struct style_info *si = &gwbench_styles[sum[i].id];
@@ -126,10 +140,13 @@ static json_t *config_json(const struct gwbench_opts *o, const struct style_summ
             continue;
         http = http || si->http;
         tcp = tcp || si->tcp;
+        udp = udp || si->udp;
         json_array_append_new(names, json_string(si->name));
     }
     json_object_set_new(c, "http", http ? json_string(o->http.text) : json_null());
     json_object_set_new(c, "tcp", tcp ? json_string(o->tcp.text) : json_null());
+    json_object_set_new(c, "udp", udp ? json_string(o->udp.text) : json_null());
+    json_object_set_new(c, "udp_ping_lost_ms", json_integer(GWBENCH_UDP_LOST_MS));
     json_object_set_new(c, "connections", json_integer(o->connections));
     json_object_set_new(c, "duration_s", o->messages ? json_null() : num(o->duration_s, 3));
     json_object_set_new(c, "messages", o->messages ? json_integer(o->messages) : json_null());
@@ -157,8 +174,7 @@ static json_t *winners_json(const struct style_summary *sum, size_t n, enum styl
 
     for (int c = 0; c < COL__COUNT; c++) {
         int i;
-        if (!out_cols[c].ranked ||
-            !(kind == STYLE_PUBLISH ? out_cols[c].publish : out_cols[c].delivery))
+        if (!out_cols[c].ranked || !out_col_in((enum out_col)c, kind))
             continue;
         i = out_winner(sum, n, (enum out_col)c, kind);
         json_object_set_new(w, out_cols[c].key,
@@ -178,8 +194,9 @@ char *gj_report(const struct gwbench_opts *o, const struct style_summary *sum, s
         if (sum[i].ran)
             json_array_append_new(styles, style_json(o, &sum[i], res, n, runs));
     }
-    json_object_set_new(win, "publish", winners_json(sum, n, STYLE_PUBLISH));
-    json_object_set_new(win, "delivery", winners_json(sum, n, STYLE_DELIVERY));
+    for (int k = 0; k < STYLE__KINDS; k++)
+        json_object_set_new(win, gwbench_kind_name((enum style_kind)k),
+                            winners_json(sum, n, (enum style_kind)k));
     json_object_set_new(root, "styles", styles);
     json_object_set_new(root, "config", config_json(o, sum, n));
     json_object_set_new(root, "winners", win);

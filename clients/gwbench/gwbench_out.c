@@ -1,14 +1,16 @@
 /*
  * gwbench_out.c - the table, the CSV and the SVG chart; see gwbench_out.h.
  *
- * The table has two blocks, publish styles and delivery styles, each with
- * its own columns and its own winners (gwbench_cols.h says why). With
+ * The table has a block per kind of style, publish, delivery and round
+ * trips, each with its own columns and its own winners (gwbench_cols.h says
+ * why). With
  * --runs, each row is the median of the runs and a second row gives the
  * spread of each column, (max - min) / median.
  *
  * The chart is written by hand, element by element: two panels, the publish
- * styles' messages/s on a linear axis (the delivery styles are paced, so
- * their rows say so in words instead of a bar) and every style's p50/p99
+ * and round-trip styles' messages/s on a linear axis (the delivery styles
+ * are paced, so their rows say so in words instead of a bar) and every
+ * style's p50/p99
  * latency on a logarithmic one (the styles differ by orders of magnitude
  * there), labelled with the values so that the picture can be read without
  * the table.
@@ -18,6 +20,7 @@
 #include "buf.h"
 #include "gwbench_json.h"
 #include "gwbench_progress.h"
+#include "gwbench_udp.h"
 
 #include <errno.h>
 #include <math.h>
@@ -100,6 +103,7 @@ static const char *cell(const struct style_summary *s, enum out_col col, char *o
     case COL_CONNS:
         return fmt_small(v, out, len);
     case COL_EMPTY:
+    case COL_LOST:
         snprintf(out, len, "%.1f%%", v * 100);
         return out;
     default:
@@ -153,21 +157,29 @@ static void wrappedf(struct buf *out, const char *head, const char *fmt, ...)
     wrapped(out, head, text);
 }
 
-/* The styles of the run: which fronts, which kinds. */
-static void kinds(const struct style_summary *sum, size_t n, bool *http, bool *tcp, bool *publish,
-                  bool *delivery)
+/* The block of each kind: its title, the head of its winners line, its colour in the chart. */
+static const struct {
+    const char *title, *best, *colour;
+} kind_info[STYLE__KINDS] = {
+    [STYLE_PUBLISH] = {"publish styles", "best publish:    ", "#2b6cb0"},
+    [STYLE_DELIVERY] = {"delivery styles", "best delivery:   ", "#d9822b"},
+    [STYLE_ROUNDTRIP] = {"round trips", "best round trip: ", "#2f855a"},
+};
+
+/* The styles of the run: which fronts, which kinds (ran[kind]). */
+static void kinds(const struct style_summary *sum, size_t n, bool *http, bool *tcp, bool *udp,
+                  bool ran[STYLE__KINDS])
 {
-    *http = *tcp = *publish = *delivery = false;
+    *http = *tcp = *udp = false;
+    memset(ran, 0, STYLE__KINDS * sizeof(*ran));
     for (size_t i = 0; i < n; i++) {
         const struct style_info *si = &gwbench_styles[sum[i].id];
         if (!sum[i].ran)
             continue;
         *http = *http || si->http;
         *tcp = *tcp || si->tcp;
-        if (si->kind == STYLE_DELIVERY)
-            *delivery = true;
-        else
-            *publish = true;
+        *udp = *udp || si->udp;
+        ran[si->kind] = true;
     }
 }
 
@@ -176,11 +188,12 @@ static void describe(const struct gwbench_opts *o, const struct style_summary *s
                      struct buf *out)
 {
     char num[32];
-    bool http, tcp, publish, delivery, any_pipe = false;
+    bool http, tcp, udp, ran[STYLE__KINDS], any_pipe = false;
 
-    kinds(sum, n, &http, &tcp, &publish, &delivery);
-    buf_appendf(out, "gwbench %s against%s%s%s%s; ", VISAVIS_VERSION, http ? " REST " : "",
-                http ? o->http.text : "", tcp ? " TCP " : "", tcp ? o->tcp.text : "");
+    kinds(sum, n, &http, &tcp, &udp, ran);
+    buf_appendf(out, "gwbench %s against%s%s%s%s%s%s; ", VISAVIS_VERSION, http ? " REST " : "",
+                http ? o->http.text : "", tcp ? " TCP " : "", tcp ? o->tcp.text : "",
+                udp ? " UDP " : "", udp ? o->udp.text : "");
     if (o->messages)
         buf_appendf(out, "%s messages per style", fmt_count((double)o->messages, num, sizeof(num)));
     else
@@ -192,18 +205,21 @@ static void describe(const struct gwbench_opts *o, const struct style_summary *s
     buf_appendf(out, "on %s; %s\n", o->machine, o->started);
     for (size_t i = 0; i < n; i++)
         any_pipe = any_pipe || (sum[i].ran && gwbench_styles[sum[i].id].pipelined);
-    if (publish) {
-        buf_appendf(out, "publish:  %ld connection%s, ", o->connections,
-                    o->connections == 1 ? "" : "s");
+    if (ran[STYLE_PUBLISH] || ran[STYLE_ROUNDTRIP]) {
+        buf_appendf(out, "%s%ld client%s each, ",
+                    ran[STYLE_ROUNDTRIP] ? "publish and round trips: " : "publish:  ",
+                    o->connections, o->connections == 1 ? "" : "s");
         if (o->rate > 0)
             buf_appendf(out, "open loop at %s msg/s", fmt_count(o->rate, num, sizeof(num)));
         else
             buf_appendf(out, "closed loop");
         if (any_pipe)
             buf_appendf(out, "; pipelined window %ld", o->window);
+        if (o->spawned && udp)
+            buf_appendf(out, "; UDP with no rate limit per source (--spawn)");
         buf_appendf(out, "\n");
     }
-    if (delivery) {
+    if (ran[STYLE_DELIVERY]) {
         buf_appendf(out, "delivery: %ld receiver%s; one TCP session publishes %s msg/s",
                     o->connections, o->connections == 1 ? "" : "s",
                     fmt_count(o->deliver_rate, num, sizeof(num)));
@@ -254,6 +270,12 @@ static void notes(const struct gwbench_opts *o, const struct style_summary *sum,
                      "%s* fell short of the offered rate: its receivers kept up with %.0f%% of "
                      "it, falling further behind the publisher as the run went on",
                      si->name, s->med[COL_GOT] * 100);
+        /* Where the lost datagrams went, as the gateway counted them (the first run's). */
+        if (si->udp && s->first && s->first->drops[0])
+            wrappedf(out, "note: ",
+                     "%s%s: the gateway dropped datagrams (visavis_udp_dropped_total, by reason): "
+                     "%s",
+                     si->name, o->runs > 1 ? " (first run)" : "", s->first->drops);
     }
     if (any && !o->spawned)
         wrappedf(out, "channels: ",
@@ -272,7 +294,7 @@ static void winners_line(const struct style_summary *sum, size_t n, enum style_k
         if (w < 0)
             continue;
         if (!any)
-            buf_appendf(out, "%s", kind == STYLE_PUBLISH ? "best publish: " : "best delivery:");
+            buf_appendf(out, "%s", kind_info[kind].best);
         buf_appendf(out, "%s %s %s", any ? "," : "", out_cols[c].title,
                     gwbench_styles[sum[w].id].name);
         any = true;
@@ -284,13 +306,14 @@ static void winners_line(const struct style_summary *sum, size_t n, enum style_k
 /* ---- the table ---- */
 
 static const int widths[COL__COUNT] = {
-    [COL_MSGS] = 10, [COL_OFFERED] = 9, [COL_GOT] = 7,    [COL_P50] = 8,   [COL_P90] = 8,
-    [COL_P99] = 8,   [COL_MAX] = 8,     [COL_BYTES] = 10, [COL_CONNS] = 9, [COL_EMPTY] = 12,
+    [COL_MSGS] = 11, [COL_OFFERED] = 12, [COL_GOT] = 7,  [COL_P50] = 8,
+    [COL_P90] = 8,   [COL_P99] = 8,      [COL_MAX] = 8,  [COL_BYTES] = 10,
+    [COL_CONNS] = 9, [COL_EMPTY] = 12,   [COL_LOST] = 7,
 };
 
 static bool shown_in(enum out_col c, enum style_kind kind)
 {
-    return kind == STYLE_PUBLISH ? out_cols[c].publish : out_cols[c].delivery;
+    return out_col_in(c, kind);
 }
 
 /* One block: the header, a row per style of the kind (and its spread row with --runs). */
@@ -299,7 +322,7 @@ static void block(const struct gwbench_opts *o, const struct style_summary *sum,
 {
     char tmp[64];
 
-    buf_appendf(out, "%-*s", NAME_W, kind == STYLE_PUBLISH ? "publish styles" : "delivery styles");
+    buf_appendf(out, "%-*s", NAME_W, kind_info[kind].title);
     for (int c = 0; c < COL__COUNT; c++) {
         if (shown_in((enum out_col)c, kind))
             buf_appendf(out, "%*s", widths[c], out_cols[c].title);
@@ -343,27 +366,38 @@ static void block(const struct gwbench_opts *o, const struct style_summary *sum,
 static void table(const struct gwbench_opts *o, const struct style_summary *sum, size_t n,
                   struct buf *out)
 {
-    bool http, tcp, pub, del;
+    bool http, tcp, udp, ran[STYLE__KINDS], fire = false;
 
-    kinds(sum, n, &http, &tcp, &pub, &del);
+    kinds(sum, n, &http, &tcp, &udp, ran);
+    for (size_t i = 0; i < n; i++)
+        fire = fire || (sum[i].ran && gwbench_styles[sum[i].id].role == ROLE_UDP);
     describe(o, sum, n, out);
-    if (pub) {
+    for (int k = 0; k < STYLE__KINDS; k++) {
+        if (!ran[k])
+            continue;
         buf_appendf(out, "\n");
-        block(o, sum, n, STYLE_PUBLISH, out);
-    }
-    if (del) {
-        buf_appendf(out, "\n");
-        block(o, sum, n, STYLE_DELIVERY, out);
+        block(o, sum, n, (enum style_kind)k, out);
     }
     buf_appendf(out, "\n");
-    winners_line(sum, n, STYLE_PUBLISH, out);
-    winners_line(sum, n, STYLE_DELIVERY, out);
+    for (int k = 0; k < STYLE__KINDS; k++)
+        winners_line(sum, n, (enum style_kind)k, out);
     buf_appendf(out, "\n");
-    if (pub)
-        wrappedf(out,
-                 "publish:  ", "msgs/s is acks per second, a capacity; latency publish -> ack, %s.",
+    if (ran[STYLE_PUBLISH])
+        wrappedf(out, "publish:  ",
+                 "msgs/s is acks per second, a capacity; offered, requests sent per second; "
+                 "latency publish -> ack, %s.",
                  out_publish_method(o));
-    if (del)
+    if (fire)
+        wrapped(out, "udp:      ",
+                "fire and forget: nothing answers, so msgs/s is messages stored per second "
+                "(read back over REST), offered the datagrams sent per second, lost the "
+                "share never stored, and there is no latency.");
+    if (ran[STYLE_ROUNDTRIP])
+        wrappedf(out, "ping:     ",
+                 "round trips PING -> pong, nothing stored; msgs/s is pongs per second; lost, "
+                 "PINGs whose pong did not come back (UDP: within %d ms).",
+                 GWBENCH_UDP_LOST_MS);
+    if (ran[STYLE_DELIVERY])
         wrappedf(out, "delivery: ",
                  "paced on purpose, so no msgs/s: \"offered\" is the publisher's rate to each "
                  "receiver, \"got\" the share of it the receivers kept up with (* under "
@@ -397,9 +431,9 @@ static void csv_field(struct buf *out, const char *s)
 }
 
 static const char *const csv_fmt[COL__COUNT] = {
-    [COL_MSGS] = "%.1f",  [COL_OFFERED] = "%.1f", [COL_GOT] = "%.4f", [COL_P50] = "%.1f",
-    [COL_P90] = "%.1f",   [COL_P99] = "%.1f",     [COL_MAX] = "%.1f", [COL_BYTES] = "%.1f",
-    [COL_CONNS] = "%.3f", [COL_EMPTY] = "%.4f",
+    [COL_MSGS] = "%.1f",  [COL_OFFERED] = "%.1f", [COL_GOT] = "%.4f",  [COL_P50] = "%.1f",
+    [COL_P90] = "%.1f",   [COL_P99] = "%.1f",     [COL_MAX] = "%.1f",  [COL_BYTES] = "%.1f",
+    [COL_CONNS] = "%.3f", [COL_EMPTY] = "%.4f",   [COL_LOST] = "%.4f",
 };
 
 /* One row of CSV: a run's values (r), or the medians (s) when r is NULL. */
@@ -408,7 +442,7 @@ static void csv_row(const struct style_summary *s, const struct style_result *r,
 {
     const struct style_info *si = &gwbench_styles[s->id];
 
-    buf_appendf(out, "%s,%s,%s", si->name, si->kind == STYLE_PUBLISH ? "publish" : "delivery", run);
+    buf_appendf(out, "%s,%s,%s", si->name, gwbench_kind_name(si->kind), run);
     for (int c = 0; c < COL__COUNT; c++) {
         double v;
         bool has = r ? out_value(r, (enum out_col)c, &v) : s->has[c];
@@ -545,7 +579,7 @@ static double nice_max(double v)
 
 static const char *style_colour(const struct style_summary *s)
 {
-    return gwbench_styles[s->id].kind == STYLE_DELIVERY ? "#d9822b" : "#2b6cb0";
+    return kind_info[gwbench_styles[s->id].kind].colour;
 }
 
 static void svg_label(struct buf *out, int y, const struct style_summary *s)
@@ -569,14 +603,15 @@ static void svg_throughput(const struct style_summary *sum, size_t n, size_t row
     int y;
 
     for (size_t i = 0; i < n; i++) {
-        if (sum[i].ran && gwbench_styles[sum[i].id].kind == STYLE_PUBLISH && sum[i].has[COL_MSGS] &&
-            sum[i].hi[COL_MSGS] > tmax)
+        if (sum[i].ran && gwbench_styles[sum[i].id].kind != STYLE_DELIVERY &&
+            sum[i].has[COL_MSGS] && sum[i].hi[COL_MSGS] > tmax)
             tmax = sum[i].hi[COL_MSGS];
     }
     tmax = nice_max(tmax);
     buf_appendf(out,
-                "<text x=\"20\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">Publish throughput "
-                "(messages acknowledged per second)</text>\n",
+                "<text x=\"20\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">Throughput "
+                "(publishes acknowledged, or stored for udp, and PINGs answered per second)"
+                "</text>\n",
                 top);
     for (int t = 0; t <= 4; t++) {
         double v = tmax * t / 4;
@@ -663,7 +698,8 @@ static void svg_latency(const struct style_summary *sum, size_t n, size_t rows, 
 
     buf_appendf(out,
                 "<text x=\"20\" y=\"%d\" font-size=\"15\" font-weight=\"bold\">Latency p50 and "
-                "p99 (log scale; publish -&gt; ack, or publish -&gt; received)</text>\n",
+                "p99 (log scale; publish -&gt; ack, publish -&gt; received, or PING -&gt; "
+                "pong)</text>\n",
                 top);
     for (double d = dlo; d <= dhi * 1.0001; d *= 10) {
         int x = SVG_LEFT + (int)(SVG_PLOT_W * log10(d / dlo) / decades);
@@ -680,7 +716,12 @@ static void svg_latency(const struct style_summary *sum, size_t n, size_t rows, 
         if (!s->ran)
             continue;
         svg_label(out, y + 19, s);
-        if (s->has[COL_P50] && s->has[COL_P99]) {
+        if (gwbench_styles[s->id].role == ROLE_UDP && !s->failed) {
+            buf_appendf(out,
+                        "<text x=\"%d\" y=\"%d\" fill=\"#666666\" font-size=\"12\">fire and "
+                        "forget: no answer to time</text>\n",
+                        SVG_LEFT + 6, y + 19);
+        } else if (s->has[COL_P50] && s->has[COL_P99]) {
             double p50 = s->med[COL_P50], p99 = s->med[COL_P99];
             double a = p50 < dlo ? dlo : p50, b = p99 < dlo ? dlo : p99;
             int w50 = (int)(SVG_PLOT_W * log10(a / dlo) / decades);
@@ -751,14 +792,16 @@ static void svg_build(const struct gwbench_opts *o, const struct style_summary *
 
     /* Legend and footnote. */
     y = top2 + 50 + (int)rows * (SVG_ROW_H + 8);
-    buf_appendf(
-        out,
-        "<rect x=\"20\" y=\"%d\" width=\"14\" height=\"12\" fill=\"#2b6cb0\"/>\n"
-        "<text x=\"40\" y=\"%d\">publish styles (latency: publish -&gt; ack)</text>\n"
-        "<rect x=\"340\" y=\"%d\" width=\"14\" height=\"12\" fill=\"#d9822b\"/>\n"
-        "<text x=\"360\" y=\"%d\">delivery styles (latency: publish -&gt; received)</text>\n"
-        "<text x=\"680\" y=\"%d\" fill=\"#444444\">solid: p50, light: p99</text>\n",
-        y, y + 11, y, y + 11, y + 11);
+    buf_appendf(out,
+                "<rect x=\"20\" y=\"%d\" width=\"14\" height=\"12\" fill=\"%s\"/>\n"
+                "<text x=\"40\" y=\"%d\">publish (publish -&gt; ack)</text>\n"
+                "<rect x=\"250\" y=\"%d\" width=\"14\" height=\"12\" fill=\"%s\"/>\n"
+                "<text x=\"270\" y=\"%d\">delivery (publish -&gt; received)</text>\n"
+                "<rect x=\"500\" y=\"%d\" width=\"14\" height=\"12\" fill=\"%s\"/>\n"
+                "<text x=\"520\" y=\"%d\">round trips (PING -&gt; pong)</text>\n"
+                "<text x=\"740\" y=\"%d\" fill=\"#444444\">solid: p50, light: p99</text>\n",
+                y, kind_info[STYLE_PUBLISH].colour, y + 11, y, kind_info[STYLE_DELIVERY].colour,
+                y + 11, y, kind_info[STYLE_ROUNDTRIP].colour, y + 11, y + 11);
     buf_appendf(out, "<text x=\"20\" y=\"%d\" fill=\"#666666\" font-size=\"11\">", y + 34);
     svg_text(out, o->rate > 0 ? "Open loop: latency from each publish's intended send time. "
                                 "Delivery latency from the send time carried in each body."

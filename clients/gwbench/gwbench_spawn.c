@@ -26,6 +26,7 @@ int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned
     int64_t deadline = client_now_ns() + (int64_t)(o->timeout_s * 2e9);
 
     memset(s, 0, sizeof(s->http) + sizeof(s->tcp));
+    s->udp[0] = '\0';
     s->pid = -1;
     /* Not tmpfs if we can help it: there an fsync costs nothing and the publish numbers lie. */
     snprintf(s->dir, sizeof(s->dir), "%s/gwbench-XXXXXX", tmp && *tmp ? tmp : "/var/tmp");
@@ -53,8 +54,8 @@ int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(pfd[1], STDOUT_FILENO);
         /* execlp: a bare name is looked up on PATH, a path is taken as it is. */
-        execlp(path, path, "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--db", db,
-               "--log-level", "warn", (char *)NULL);
+        execlp(path, path, "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--udp-addr",
+               "127.0.0.1:0", "--udp-rate", "0", "--db", db, "--log-level", "warn", (char *)NULL);
         fprintf(stderr, "gwbench: --spawn: cannot run %s: %s\n", path, strerror(errno));
         _exit(127);
     }
@@ -64,7 +65,7 @@ int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned
         int64_t left = deadline - client_now_ns();
         char *nl;
         ssize_t n;
-        int hp, tp;
+        int hp, tp, up;
 
         if (left <= 0 || *o->stop) {
             gwbench_status("--spawn: %s did not print READY in time", path);
@@ -81,9 +82,12 @@ int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned
         line[used] = '\0';
         while ((nl = strchr(line, '\n')) != NULL) {
             *nl = '\0';
-            if (sscanf(line, "READY http=%d tcp=%d", &hp, &tp) == 2) {
+            int got = sscanf(line, "READY http=%d tcp=%d udp=%d", &hp, &tp, &up);
+            if (got >= 2) {
                 snprintf(s->http, sizeof(s->http), "127.0.0.1:%d", hp);
                 snprintf(s->tcp, sizeof(s->tcp), "127.0.0.1:%d", tp);
+                if (got == 3)
+                    snprintf(s->udp, sizeof(s->udp), "127.0.0.1:%d", up);
                 close(pfd[0]); /* it writes nothing more there; a late write gets EPIPE, harmless */
                 return 0;
             }

@@ -17,12 +17,14 @@ struct spawned {
     char dir[256]; /* its database's folder; "" once removed */
     char http[64]; /* "127.0.0.1:<port>" it listens on, from its READY line */
     char tcp[64];
+    char udp[64]; /* "" when its READY line has no udp= (a gateway without UDP) */
 };
 
 /*
  * Starts the gateway binary path (a name without '/' is looked up on PATH,
  * so `--spawn visavis-gateway` finds an installed one) with
- * --http-addr/--tcp-addr 127.0.0.1:0 and a database under $TMPDIR (else
+ * --http-addr/--tcp-addr/--udp-addr 127.0.0.1:0 (UDP with no rate limit per
+ * source: gwbench's sockets all share one address) and a database under $TMPDIR (else
  * /var/tmp, not tmpfs: there an fsync costs nothing and the publish numbers
  * would lie), and waits for its READY line within 2 * o->timeout_s.
  * Returns 0 with s filled, or -1 after saying why on stderr (call

@@ -11,7 +11,18 @@
  *   schedule and its latency counts from that time, whether or not the
  *   client could send it then).
  *
- *   delivery (tcp-push, sse, rest-longpoll, rest-poll): one publisher, a TCP
+ *   udp: --connections UDP sockets send PUB datagrams, fire and forget, as
+ *   fast as the sockets take them (or at --rate). Nothing answers; when the
+ *   sending is over, the channel is read back over REST until a long-poll
+ *   of a second finds nothing more: messages stored, and lost (sent, never
+ *   stored). No latency: there is no answer to time.
+ *
+ *   round trips (tcp-ping, udp-ping): --connections clients PING, one in
+ *   flight each, closed or open loop as the publish styles; latency PING ->
+ *   pong. A UDP pong not back within UDP_LOST_NS is lost, and its PING's
+ *   client goes on.
+ *
+ *   delivery (tcp-push, ws-push, sse, rest-longpoll, rest-poll): one publisher, a TCP
  *   session pipelining PUBs on a fixed schedule (--rate, or the default
  *   delivery rate), and --connections receivers that each receive every
  *   message; a message's body carries its intended send time, so latency is
@@ -31,8 +42,10 @@
 
 #include "client_conn.h"
 #include "gwbench_http.h"
+#include "gwbench_fetch.h"
 #include "gwbench_progress.h"
 #include "gwbench_ws.h"
+#include "gwbench_udp.h"
 #include "hist.h"
 #include "model.h"
 #include "server_line.h"
@@ -44,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +74,13 @@
 #define LONGPOLL_WAIT_S  30
 /* Messages per GET page (the API's maximum). */
 #define PAGE_LIMIT       1000
+/* udp, closed loop: datagrams one socket sends per turn of the loop before the others get theirs.
+ */
+#define UDP_BURST        64
+/* udp-ping: a pong not back this long after its PING is lost (a late one is ignored). */
+#define UDP_LOST_NS      (GWBENCH_UDP_LOST_MS * NS_PER_MS)
+/* udp: reading back stops when a long-poll of this many seconds finds nothing new. */
+#define UDP_SETTLE_S     1
 
 /*
  * The styles, in the order they run and are shown: the one place a style
@@ -68,25 +89,31 @@
  */
 const struct style_info gwbench_styles[] = {
     {"rest-close", "POST with a new TCP connection for each message (like curl)", STYLE_PUBLISH,
-     ROLE_REST_CLOSE, true, false, false, 0},
+     ROLE_REST_CLOSE, true, false, false, false, 0},
     {"rest-keepalive", "POST on kept-alive connections, one in flight on each", STYLE_PUBLISH,
-     ROLE_REST_KEEP, true, false, false, 0},
+     ROLE_REST_KEEP, true, false, false, false, 0},
     {"tcp", "PUB on sessions, one in flight on each", STYLE_PUBLISH, ROLE_TCP, false, true, false,
-     0},
+     false, 0},
     {"tcp-pipelined", "PUB on sessions, --window in flight on each", STYLE_PUBLISH, ROLE_TCP, false,
-     true, true, 0},
+     true, false, true, 0},
     {"ws", "PUB in text messages on WebSockets, one in flight on each", STYLE_PUBLISH, ROLE_WS,
-     true, false, false, 0},
+     true, false, false, false, 0},
+    {"udp", "PUB datagrams, fire and forget; what was stored is read back over REST", STYLE_PUBLISH,
+     ROLE_UDP, true, false, true, false, 0},
     {"tcp-push", "subscribers get each message pushed (SUB)", STYLE_DELIVERY, ROLE_SUB, false, true,
-     false, 0},
+     false, false, 0},
     {"ws-push", "WebSocket subscribers get each message pushed (SUB in a text message)",
-     STYLE_DELIVERY, ROLE_WS_SUB, true, true, false, 0},
+     STYLE_DELIVERY, ROLE_WS_SUB, true, true, false, false, 0},
     {"sse", "GET .../events: each message pushed as a Server-Sent Event", STYLE_DELIVERY, ROLE_SSE,
-     true, true, false, 0},
+     true, true, false, false, 0},
     {"rest-longpoll", "GET ...?since=N&wait=30, held until a message commits", STYLE_DELIVERY,
-     ROLE_POLL, true, true, false, LONGPOLL_WAIT_S},
+     ROLE_POLL, true, true, false, false, LONGPOLL_WAIT_S},
     {"rest-poll", "GET ...?since=N every --poll-interval", STYLE_DELIVERY, ROLE_POLL, true, true,
-     false, 0},
+     false, false, 0},
+    {"tcp-ping", "PING on sessions, one in flight on each", STYLE_ROUNDTRIP, ROLE_TCP_PING, false,
+     true, false, false, 0},
+    {"udp-ping", "PING datagrams, one in flight per socket", STYLE_ROUNDTRIP, ROLE_UDP_PING, false,
+     false, true, false, 0},
 };
 
 const size_t gwbench_nstyles = GW_ARRAY_SIZE(gwbench_styles);
@@ -103,6 +130,17 @@ int gwbench_style_find(const char *name, size_t len)
 bool gwbench_style_polls(const struct style_info *si)
 {
     return si->role == ROLE_POLL;
+}
+
+const char *gwbench_kind_name(enum style_kind kind)
+{
+    static const char *const names[STYLE__KINDS] = {"publish", "delivery", "roundtrip"};
+    return (unsigned)kind < STYLE__KINDS ? names[kind] : "?";
+}
+
+static bool role_udp(enum style_role role)
+{
+    return role == ROLE_UDP || role == ROLE_UDP_PING;
 }
 
 struct client {
@@ -128,6 +166,9 @@ struct client {
     bool sse_ready;    /* the SUB behind the stream is answered */
     size_t chunk_left; /* bytes of the current chunk still to come */
     bool chunk_crlf;   /* the CRLF after a chunk is due */
+    /* udp-ping: the PING in flight, and when it is lost */
+    uint64_t ping_seq;
+    int64_t lost_at;
 };
 
 struct run {
@@ -150,6 +191,13 @@ struct run {
     uint64_t issued;     /* closed loop: requests started */
     uint64_t inflight;
     uint64_t backlog;
+    /* udp, udp-ping */
+    uint64_t lost;         /* udp-ping: pongs not back in time; udp: datagrams never stored */
+    int64_t t_sent_last;   /* udp: the last datagram sent */
+    int64_t wall_start_ms; /* udp: t_start on the wall clock, to read the messages' ts against */
+    uint64_t udp_index;    /* udp: datagrams sent, the index in the next one's body */
+    double drops_before[GWBENCH_UDP_DROPS];
+    bool drops_known;
     /* delivery styles */
     uint64_t to_publish, acked;
     int64_t pub_interval_ns;
@@ -233,11 +281,17 @@ static bool body_parse(const char *p, size_t n, uint64_t *index, int64_t *ts)
 
 /* ---- requests ---- */
 
-/* Queues a POST (REST roles) or a PUB line (sessions) of one message. */
+/* Queues a POST (REST roles) or a PUB line (sessions) of one message; a PING for tcp-ping. */
 static void queue_publish(struct run *r, struct client *cl, uint64_t index, int64_t intended)
 {
     struct client_conn *c = &cl->c;
 
+    if (cl->role == ROLE_TCP_PING) {
+        char ping[48];
+        int n = snprintf(ping, sizeof(ping), "PING p%" PRIu64 "\n", index);
+        client_conn_queue(c, ping, (size_t)n);
+        return;
+    }
     body_make(r, index, intended);
     if (cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP) {
         /* {"body":"..."}: the body is digits, ':' and 'x', nothing to escape. */
@@ -291,11 +345,20 @@ static bool next_request(struct run *r, struct client *cl, int64_t now, int64_t 
 /* When cl will next have something to do on its own (not in answer to the gateway). */
 static int64_t next_due(struct run *r, struct client *cl)
 {
+    /* udp, closed loop: always more to send, until the run is over. */
+    if (cl->role == ROLE_UDP && !r->open_loop)
+        return (r->total ? r->issued < r->total : client_now_ns() < r->t_stop) ? 0 : INT64_MAX;
+    /* udp-ping: its PING in flight is lost at lost_at; closed loop, the next goes with the pong. */
+    if (cl->role == ROLE_UDP_PING && cl->inflight)
+        return cl->lost_at;
     switch (cl->role) {
+    case ROLE_UDP:
+    case ROLE_UDP_PING:
     case ROLE_REST_CLOSE:
     case ROLE_REST_KEEP:
     case ROLE_TCP:
-    case ROLE_WS: {
+    case ROLE_WS:
+    case ROLE_TCP_PING: {
         if (!r->open_loop || cl->inflight >= cl->window || (r->total && cl->sent >= cl->quota))
             return INT64_MAX;
         if (cl->role == ROLE_REST_CLOSE && cl->c.fd >= 0)
@@ -383,6 +446,71 @@ static void poll_send(struct run *r, struct client *cl, int64_t now)
     cl->poll_sent_ns = now;
 }
 
+/* Sends a datagram on cl's socket; false when it did not leave (the reason is r's, or a drop). */
+static bool udp_send(struct run *r, struct client *cl, const char *p, size_t n)
+{
+    ssize_t k = send(cl->c.fd, p, n, MSG_DONTWAIT);
+
+    if (k < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+            return false; /* the host's own buffers are full: lost before it left */
+        if (errno == ECONNREFUSED)
+            run_fail(r, "%s: nothing receives datagrams there (ICMP port unreachable)",
+                     r->o->udp.text);
+        else
+            run_fail(r, "sending to %s: %s", r->o->udp.text, strerror(errno));
+        return false;
+    }
+    cl->c.stats->bytes_out += (uint64_t)k;
+    return true;
+}
+
+/* udp: PUB datagrams, a burst per turn (closed loop) or what the schedule says is due. */
+static void udp_pump(struct run *r, struct client *cl, int64_t now)
+{
+    char head[GW_CHANNEL_MAX + 8];
+    int hn = snprintf(head, sizeof(head), "PUB %s ", r->channel);
+    struct buf *d = &cl->scratch;
+    int64_t intended;
+    int k;
+
+    for (k = 0; k < UDP_BURST && !r->failed && next_request(r, cl, now, &intended); k++) {
+        /* One count across the run's sockets, so that the read-back can tell each one. */
+        body_make(r, r->udp_index++, intended);
+        buf_clear(d);
+        buf_append(d, head, (size_t)hn);
+        buf_append(d, r->line.data, r->line.len);
+        udp_send(r, cl, d->data, d->len); /* lost or not, it was offered */
+        cl->sent++;
+    }
+    if (k)
+        r->t_sent_last = client_now_ns(); /* the burst is out */
+}
+
+/* udp-ping: a pong not back in time is lost; then the next PING, when one may go. */
+static void ping_pump(struct run *r, struct client *cl, int64_t now)
+{
+    char ping[GWBENCH_UDP_PING_SIZE], token[48];
+    int64_t intended;
+
+    if (cl->inflight && now >= cl->lost_at) {
+        fifo_pop(cl);
+        r->inflight--;
+        r->lost++;
+    }
+    if (cl->inflight || r->failed || !next_request(r, cl, now, &intended))
+        return;
+    cl->ping_seq = cl->sent++;
+    snprintf(token, sizeof(token), "u%zu-%" PRIu64, cl->idx, cl->ping_seq);
+    if (!udp_send(r, cl, ping, udp_ping_make(ping, token))) {
+        r->lost++;
+        return;
+    }
+    fifo_push(cl, intended);
+    r->inflight++;
+    cl->lost_at = now + UDP_LOST_NS;
+}
+
 /* Starts whatever cl may start now; returns when it next has something due. */
 static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
 {
@@ -405,12 +533,19 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
         break;
     case ROLE_TCP:
     case ROLE_WS:
+    case ROLE_TCP_PING:
         while (cl->inflight < cl->window && next_request(r, cl, now, &intended)) {
             queue_publish(r, cl, cl->sent++, intended);
             fifo_push(cl, intended);
             r->inflight++;
         }
         break;
+    case ROLE_UDP:
+        udp_pump(r, cl, now);
+        return next_due(r, cl);
+    case ROLE_UDP_PING:
+        ping_pump(r, cl, now);
+        return next_due(r, cl);
     case ROLE_PUBLISHER:
         while (cl->sent < r->to_publish && cl->sent - r->acked < PUB_INFLIGHT_MAX) {
             int64_t due = r->t_start + (int64_t)cl->sent * r->pub_interval_ns;
@@ -509,7 +644,8 @@ static void on_pub_lines(struct run *r, struct client *cl, int64_t now)
     while (!r->failed && client_line(r, cl, &line, &len)) {
         if (len == 0 || is_push(line, len))
             continue;
-        if (!is_pub_ok(line, len)) {
+        if (cl->role == ROLE_TCP_PING ? server_line_type(line, len, NULL) != SL_PONG
+                                      : !is_pub_ok(line, len)) {
             session_error(r, who, line, len);
             return;
         }
@@ -888,6 +1024,38 @@ static void on_http_input(struct run *r, struct client *cl, int64_t now)
     }
 }
 
+/* Datagrams on a UDP client's socket: pongs for udp-ping; nothing is due to a udp sender. */
+static void on_datagrams(struct run *r, struct client *cl)
+{
+    char got[4096], token[48], want[48];
+
+    while (!r->failed) {
+        ssize_t k = recv(cl->c.fd, got, sizeof(got), MSG_DONTWAIT);
+        int64_t now = client_now_ns();
+        if (k < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            if (errno == ECONNREFUSED)
+                run_fail(r, "%s: nothing receives datagrams there (ICMP port unreachable)",
+                         r->o->udp.text);
+            else
+                run_fail(r, "receiving from %s: %s", r->o->udp.text, strerror(errno));
+            return;
+        }
+        cl->c.stats->bytes_in += (uint64_t)k;
+        if (cl->role != ROLE_UDP_PING || !udp_pong_token(got, (size_t)k, token, sizeof(token))) {
+            session_error(r, "a UDP client", got,
+                          k && got[k - 1] == '\n' ? (size_t)k - 1 : (size_t)k);
+            return;
+        }
+        snprintf(want, sizeof(want), "u%zu-%" PRIu64, cl->idx, cl->ping_seq);
+        if (!cl->inflight || strcmp(token, want) != 0)
+            continue; /* the pong of a PING already counted lost */
+        r->inflight--;
+        record(r, fifo_pop(cl), now);
+    }
+}
+
 static void on_event(struct run *r, struct client_conn *b, uint32_t events)
 {
     struct client *cl = b->owner;
@@ -901,6 +1069,15 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
 
     if (b == &cl->closing) {
         on_closing(cl);
+        return;
+    }
+    if (role_udp(cl->role)) {
+        on_datagrams(r, cl);
+        if (!r->failed) {
+            int64_t due = client_pump(r, cl, client_now_ns());
+            if (due < r->timer_ns)
+                r->timer_ns = due;
+        }
         return;
     }
     if (cl->c.connecting) {
@@ -928,6 +1105,7 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
         on_http_input(r, cl, now);
         break;
     case ROLE_TCP:
+    case ROLE_TCP_PING:
     case ROLE_PUBLISHER:
         on_pub_lines(r, cl, now);
         if (rc == 0)
@@ -956,6 +1134,9 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
             on_sub_lines(r, cl, now);
         if (rc == 0)
             run_fail(r, "the gateway closed a WebSocket");
+        break;
+    case ROLE_UDP:
+    case ROLE_UDP_PING:
         break;
     }
     if (r->failed)
@@ -1232,7 +1413,8 @@ static void run_loop(struct run *r)
  * waited. */
 static void account_backlog(struct run *r, int64_t end)
 {
-    if (!r->open_loop || r->total || r->delivery)
+    /* Fire and forget has no latency to charge: what was never sent was never offered. */
+    if (!r->open_loop || r->total || r->delivery || r->si->role == ROLE_UDP)
         return;
     for (size_t i = 0; i < r->ncl; i++) {
         struct client *cl = &r->cl[i];
@@ -1244,6 +1426,14 @@ static void account_backlog(struct run *r, int64_t end)
             r->backlog++;
         }
     }
+}
+
+/* CLOCK_REALTIME in ms: the clock of a message's ts. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int setup(struct run *r)
@@ -1267,9 +1457,20 @@ static int setup(struct run *r)
      * starts; the other HTTP connections are not.
      */
     for (size_t i = 0; i < r->ncl; i++) {
-        if (role == ROLE_TCP || role == ROLE_SUB || role == ROLE_WS || role == ROLE_WS_SUB) {
+        if (role == ROLE_TCP || role == ROLE_SUB || role == ROLE_TCP_PING || role == ROLE_WS ||
+            role == ROLE_WS_SUB) {
             if (session_open(r, &r->cl[i], deadline) < 0)
                 return -1;
+        }
+        if (role_udp(role)) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r->cl[i].c};
+            if ((r->cl[i].c.fd = udp_open(&o->udp, r->err)) < 0)
+                return -1;
+            /* Its own registration: a datagram socket is not a client_conn's stream. */
+            if (epoll_ctl(r->ep, EPOLL_CTL_ADD, r->cl[i].c.fd, &ev) < 0) {
+                snprintf(r->err, sizeof(r->err), "epoll_ctl: %s", strerror(errno));
+                return -1;
+            }
         }
         if ((role == ROLE_SUB || role == ROLE_WS_SUB) && subscribe(r, &r->cl[i], deadline) < 0)
             return -1;
@@ -1299,6 +1500,7 @@ static int setup(struct run *r)
         r->open_loop = o->rate > 0;
         r->total = (uint64_t)o->messages;
         r->t_start = now;
+        r->wall_start_ms = wall_ms();
         r->t_stop = r->total ? INT64_MAX : now + (int64_t)(o->duration_s * (double)NS_PER_S);
         if (r->open_loop) {
             r->interval_ns = (int64_t)((double)NS_PER_S * (double)n / o->rate);
@@ -1313,7 +1515,8 @@ static int setup(struct run *r)
     }
     r->timer_ns = now;
     for (size_t i = 0; i < r->ncl; i++) {
-        if (r->cl[i].c.fd >= 0 && client_conn_watch(&r->cl[i].c, r->ep, r->err) < 0)
+        if (r->cl[i].c.fd >= 0 && !role_udp(role) &&
+            client_conn_watch(&r->cl[i].c, r->ep, r->err) < 0)
             return -1;
     }
     if (r->delivery && client_conn_watch(&r->pub.c, r->ep, r->err) < 0)
@@ -1339,6 +1542,91 @@ static double got_share(const struct run *r)
     if (offered <= 0 || span <= offered)
         return 1.0;
     return (double)offered / (double)span;
+}
+
+/*
+ * udp: what was stored, read back over REST page by page until a long-poll
+ * of UDP_SETTLE_S finds nothing new (the last commits are in). Every message
+ * must be one this run sent, once. Returns how many there are; *last_ts_ms
+ * is the latest commit time among them (the messages' ts; 0 when none).
+ */
+static uint64_t udp_read_back(struct run *r, uint64_t sent, int64_t *last_ts_ms)
+{
+    struct buf body = BUF_INIT;
+    uint8_t *seen = gw_xcalloc(sent ? sent : 1, 1);
+    char target[GW_CHANNEL_MAX + 96], tmp[80];
+    uint64_t stored = 0;
+    int64_t since = 0;
+    int status;
+
+    while (!r->failed) {
+        struct server_line pg;
+        char err[GW_ERRLEN];
+        snprintf(target, sizeof(target), "%s?since=%" PRId64 "&limit=%d&wait=%d", r->path, since,
+                 PAGE_LIMIT, UDP_SETTLE_S);
+        if (*r->o->stop) {
+            run_fail(r, "interrupted");
+            break;
+        }
+        if (fetch_get(&r->o->http, target, r->o->timeout_s + UDP_SETTLE_S, &status, &body, err) <
+            0) {
+            run_fail(r, "reading back %s: %s", r->path, err);
+            break;
+        }
+        if (status != 200) {
+            server_line_rest_error(body.data, body.len, tmp, sizeof(tmp));
+            run_fail(r, "reading back: GET %s answered %d (%s)", r->path, status, tmp);
+            break;
+        }
+        if (server_line_page(&pg, body.data, body.len, err) < 0) {
+            server_line_release(&pg);
+            run_fail(r, "reading back %s: %s", r->path, err);
+            break;
+        }
+        for (size_t i = 0; i < pg.n_messages && !r->failed; i++) {
+            struct sl_msg m;
+            uint64_t index;
+            int64_t ts, ms;
+            server_line_hist_msg(&pg, i, &m);
+            if (server_line_ts_ms(m.ts, &ms) && ms > *last_ts_ms)
+                *last_ts_ms = ms;
+            if (!m.body.s || !body_parse(m.body.s, m.body.len, &index, &ts) || index >= sent ||
+                seen[index]++)
+                run_fail(r, "reading back: seq %" PRId64 " is not a message gwbench sent once (%s)",
+                         m.seq, m.body.s ? shown(m.body.s, m.body.len, tmp, sizeof(tmp)) : "?");
+            stored++;
+        }
+        since = pg.next_since;
+        bool empty = pg.n_messages == 0;
+        server_line_release(&pg);
+        if (empty)
+            break;
+    }
+    buf_release(&body);
+    free(seen);
+    return stored;
+}
+
+/* The UDP drops of the run (the gateway's counters after, less before) as "rate 12, ..." text. */
+static void udp_drops_text(struct run *r, struct style_result *res)
+{
+    double after[GWBENCH_UDP_DROPS];
+    char err[GW_ERRLEN];
+    size_t o = 0;
+
+    /*
+     * The kernel's drops reach the gateway's count with the next datagram it
+     * reads (SO_RXQ_OVFL): a PING answered first brings the last of them in.
+     */
+    if (!r->drops_known || udp_check(&r->o->udp, r->o->timeout_s, err) < 0 ||
+        udp_drops_read(&r->o->http, r->o->timeout_s, after, err) < 0)
+        return;
+    for (size_t i = 0; i < GWBENCH_UDP_DROPS; i++) {
+        double d = after[i] - r->drops_before[i];
+        if (d > 0 && o < sizeof(res->drops))
+            o += (size_t)snprintf(res->drops + o, sizeof(res->drops) - o, "%s%s %.0f",
+                                  o ? ", " : "", gwbench_udp_drop_names[i], d);
+    }
 }
 
 /* What the table shows of a histogram, in µs. */
@@ -1372,6 +1660,11 @@ int gwbench_style_run(const struct gwbench_opts *o, size_t id, const char *chann
     snprintf(res->channel, sizeof(res->channel), "%s", channel);
     snprintf(r.path, sizeof(r.path), "/v1/channels/%s/messages", r.channel);
     r.ep = epoll_create1(EPOLL_CLOEXEC);
+    /* The gateway's own account of the datagrams it dropped, when its REST front is known. */
+    if (r.si->udp && o->http.len) {
+        char err[GW_ERRLEN];
+        r.drops_known = udp_drops_read(&o->http, o->timeout_s, r.drops_before, err) == 0;
+    }
     if (r.ep < 0) {
         run_fail(&r, "epoll_create1: %s", strerror(errno));
     } else if (setup(&r) == 0 && !r.failed) {
@@ -1380,6 +1673,23 @@ int gwbench_style_run(const struct gwbench_opts *o, size_t id, const char *chann
         r.failed = true; /* setup wrote r.err */
     }
     gwbench_progress_end();
+    for (size_t i = 0; i < r.ncl; i++)
+        res->sent += r.cl[i].sent;
+    if (r.si->role == ROLE_UDP && !r.failed) {
+        int64_t last_ts_ms = 0, read_back = client_now_ns(), end;
+        r.done = udp_read_back(&r, res->sent, &last_ts_ms);
+        r.lost = res->sent - r.done;
+        /*
+         * Stored per second counts to the last commit: its ts, on the wall
+         * clock, put on this run's clock. The gateway's clock is trusted no
+         * further than the run's own bounds: after the last send, before
+         * the read-back began.
+         */
+        end = r.t_start + (last_ts_ms - r.wall_start_ms) * NS_PER_MS;
+        r.t_last = end < r.t_sent_last ? r.t_sent_last : end > read_back ? read_back : end;
+    }
+    if (r.si->udp && !r.failed)
+        udp_drops_text(&r, res);
 
     if (!r.failed) {
         int64_t end = r.t_last > r.t_start ? r.t_last : client_now_ns();
@@ -1391,11 +1701,18 @@ int gwbench_style_run(const struct gwbench_opts *o, size_t id, const char *chann
         res->seconds = (double)(end - r.t_start) / 1e9;
         res->msgs_per_s = res->seconds > 0 ? (double)r.done / res->seconds : 0.0;
         res->backlog = r.backlog;
+        res->lost = r.lost;
         if (r.delivery) {
             res->offered_per_s = (double)NS_PER_S / (double)r.pub_interval_ns;
             res->got_share = got_share(&r);
+        } else {
+            /* What was offered is the sending's: for udp, until its last datagram left. */
+            double sending = r.si->role == ROLE_UDP && r.t_sent_last > r.t_start
+                                 ? (double)(r.t_sent_last - r.t_start) / 1e9
+                                 : res->seconds;
+            res->offered_per_s = sending > 0 ? (double)res->sent / sending : 0.0;
         }
-        if (!r.delivery && !r.open_loop) {
+        if (!r.delivery && !r.open_loop && r.lat->n) {
             /*
              * Closed loop: each connection meant to send again as soon as it
              * could, so one expected interval is the typical service time.

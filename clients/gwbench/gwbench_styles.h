@@ -22,9 +22,14 @@
 
 enum style_kind {
     STYLE_PUBLISH, /* --connections clients publish; latency publish -> ack; msgs/s is a capacity */
-    STYLE_DELIVERY /* one publisher at a fixed rate, --connections receivers; latency publish ->
-                      received; msgs/s is the offered rate, not a capacity */
+    STYLE_DELIVERY, /* one publisher at a fixed rate, --connections receivers; latency publish ->
+                       received; msgs/s is the offered rate, not a capacity */
+    STYLE_ROUNDTRIP /* --connections clients PING; latency PING -> pong; nothing is stored */
 };
+#define STYLE__KINDS 3
+
+/* "publish", "delivery", "roundtrip": the kind in --json and --csv. */
+const char *gwbench_kind_name(enum style_kind kind);
 
 /* The client that plays a style: the code that talks to the gateway. */
 enum style_role {
@@ -36,7 +41,10 @@ enum style_role {
     ROLE_POLL,       /* GET ...?since=N, again after each answer (wait= or an interval) */
     ROLE_WS,         /* PUB in text messages on a WebSocket, one in flight */
     ROLE_WS_SUB,     /* a WebSocket subscribed: the gateway pushes */
-    ROLE_PUBLISHER   /* never a style's: the delivery styles' publisher, PUBs on a schedule */
+    ROLE_PUBLISHER,  /* never a style's: the delivery styles' publisher, PUBs on a schedule */
+    ROLE_UDP,        /* PUB datagrams, fire and forget; what was stored is read back over REST */
+    ROLE_TCP_PING,   /* PING on a session, one in flight */
+    ROLE_UDP_PING    /* PING datagrams, one in flight per socket; a pong not back in time is lost */
 };
 
 struct style_info {
@@ -46,6 +54,7 @@ struct style_info {
     enum style_role role;
     bool http;      /* needs the REST front (WebSockets open there too) */
     bool tcp;       /* needs the session front (every delivery style's publisher does) */
+    bool udp;       /* needs the UDP front */
     bool pipelined; /* ROLE_TCP: --window PUBs in flight, not one */
     int wait_s;     /* ROLE_POLL: the GET's wait= (a long-poll); 0: every --poll-interval */
 };

@@ -30,6 +30,7 @@
 
 #define GWBENCH_DEFAULT_HTTP   "127.0.0.1:8080"
 #define GWBENCH_DEFAULT_TCP    "127.0.0.1:12345"
+#define GWBENCH_DEFAULT_UDP    "127.0.0.1:12345"
 /* What every channel gwbench makes starts with, then the run's id. */
 #define GWBENCH_CHANNEL_PREFIX "gwbench-"
 
@@ -42,6 +43,7 @@ enum gwbench_exit {
 
 struct gwbench_opts {
     struct client_addr http, tcp; /* the two fronts, resolved once at the start */
+    struct client_addr udp;       /* the UDP front, resolved once (no connect: datagrams) */
     long connections;             /* clients per style (receivers for delivery styles) */
     double duration_s;            /* per style, when messages == 0 */
     long messages;                /* per style: publishes to complete; 0: run for duration_s */
@@ -77,9 +79,12 @@ struct style_result {
     bool failed;
     char error[GW_ERRLEN * 2 + 64]; /* when failed: what went wrong, for a person */
     char channel[64];               /* the channel it used */
-    uint64_t messages;              /* acks (publish styles) or deliveries (delivery styles) */
-    uint64_t published;             /* delivery styles: messages the publisher sent */
-    double seconds;                 /* from the first intended send to the last completion */
+    uint64_t messages;  /* acks (publish styles; stored, for udp), pongs, or deliveries */
+    uint64_t sent;      /* publish and round-trip styles: requests sent (datagrams, for udp) */
+    uint64_t lost;      /* of those, never answered (udp-ping) or never stored (udp) */
+    char drops[160];    /* udp: the gateway's drops during the run, by reason ("rate 12, ...") */
+    uint64_t published; /* delivery styles: messages the publisher sent */
+    double seconds;     /* from the first intended send to the last completion */
     double msgs_per_s;
     double offered_per_s; /* delivery styles: the publisher's schedule, per receiver */
     double got_share;     /* delivery styles: the share of that rate the receivers kept up with */

@@ -21,8 +21,8 @@ failed. An optional second argument (or VISAVIS_TEST_FILTER) runs only the
 tests whose name contains it.
 
 The gateway is started on port 0 with its database in a fresh temporary
-directory, and is ready when it prints `READY http=<port>[ tcp=<port>]` on
-stdout; there is a deadline, never a sleep. A gateway a test starts is stopped
+directory, and is ready when it prints `READY http=<port>[ tcp=<port>[
+udp=<port>]]` on stdout; there is a deadline, never a sleep. A gateway a test starts is stopped
 when the test ends (SIGTERM, then SIGKILL after STOP_GRACE seconds), and the
 test fails if it died from a signal it was not sent on purpose, exited
 non-zero, or left a sanitizer report on stderr.
@@ -49,7 +49,7 @@ START_DEADLINE = float(os.environ.get('VISAVIS_TEST_START_DEADLINE', '20'))
 STOP_GRACE = 10.0
 HTTP_TIMEOUT = float(os.environ.get('VISAVIS_TEST_HTTP_TIMEOUT', '30'))
 
-READY_RE = re.compile(r'^READY http=(\d+)(?: tcp=(\d+))?\s*$')
+READY_RE = re.compile(r'^READY http=(\d+)(?: tcp=(\d+))?(?: udp=(\d+))?\s*$')
 TS_RE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$')
 SANITIZER_RE = re.compile(r'Sanitizer|runtime error')
 
@@ -199,6 +199,7 @@ class Gateway:
         self.proc = None
         self.http_port = None
         self.tcp_port = None
+        self.udp_port = None
         self.killed_on_purpose = False
         self.stopped = False
         self.stop_seconds = None
@@ -218,7 +219,7 @@ class Gateway:
         argv = self.prefix + [gateway_bin()]
         if self.base_args:
             argv += ['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
-                     '--db', self.db, '--log-level', self.log_level]
+                     '--udp-addr', '127.0.0.1:0', '--db', self.db, '--log-level', self.log_level]
         return argv + self.args
 
     @property
@@ -233,7 +234,7 @@ class Gateway:
         self._stdout_eof = False
         self.killed_on_purpose = False
         self.stopped = False
-        self.http_port = self.tcp_port = None
+        self.http_port = self.tcp_port = self.udp_port = None
         with open(self.stderr_path, 'wb') as errf:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=errf,
@@ -268,6 +269,7 @@ class Gateway:
                 if m and self.http_port is None:
                     self.http_port = int(m.group(1))
                     self.tcp_port = int(m.group(2)) if m.group(2) else None
+                    self.udp_port = int(m.group(3)) if m.group(3) else None
                     self._ready.notify_all()
         with self._ready:
             self._stdout_eof = True

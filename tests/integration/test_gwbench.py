@@ -4,9 +4,11 @@ gateway with a tiny workload: every style and column is in its --json
 output and the numbers relate as they must (pipelined TCP outruns a new
 connection per POST, push delivers well inside a poll interval, rest-close
 opens a connection per message and the others almost none, REST costs more
-bytes than the session protocol); publish and delivery styles are shown and
-ranked apart (a delivery style's rate is the one offered, never a winner of
-msgs/s); --runs gives medians and their spread; --csv and --svg are
+bytes than the session protocol, udp's stored and lost add up to what it
+sent and match what the gateway holds); publish, delivery and round-trip
+styles are shown and ranked apart (a delivery style's rate is the one
+offered, never a winner of msgs/s); --runs gives medians and their spread;
+--csv and --svg are
 well-formed; the run's channels share one prefix; an unreachable gateway, a
 gateway lost mid-run and a bad command line give clear errors and non-zero
 exits.
@@ -32,22 +34,35 @@ import xml.etree.ElementTree as ET
 import harness
 from harness import test, check, eq, Failure
 
-shared = harness.Shared()
+# No UDP rate limit per source, as with --spawn: gwbench's sockets share one address.
+shared = harness.Shared(args=['--udp-rate', '0'])
 TIMEOUT = 60
 
-STYLES = ['rest-close', 'rest-keepalive', 'tcp', 'tcp-pipelined', 'ws', 'tcp-push', 'ws-push',
-          'sse', 'rest-longpoll', 'rest-poll']
+STYLES = ['rest-close', 'rest-keepalive', 'tcp', 'tcp-pipelined', 'ws', 'udp', 'tcp-push',
+          'ws-push', 'sse', 'rest-longpoll', 'rest-poll', 'tcp-ping', 'udp-ping']
 DELIVERY = {'tcp-push', 'ws-push', 'sse', 'rest-longpoll', 'rest-poll'}
-PUBLISH = [s for s in STYLES if s not in DELIVERY]
+ROUNDTRIP = {'tcp-ping', 'udp-ping'}
+PUBLISH = [s for s in STYLES if s not in DELIVERY and s not in ROUNDTRIP]
 POLLING = {'rest-longpoll', 'rest-poll'}
-COLUMNS = ['msgs_per_s', 'offered_per_s', 'delivered_share', 'p50_us', 'p90_us', 'p99_us',
-           'max_us', 'bytes_per_msg', 'connections_per_1k', 'empty_poll_share']
-DELIVERY_ONLY = {'offered_per_s', 'delivered_share'}
+LATENCIES = ['p50_us', 'p90_us', 'p99_us', 'max_us']
+COLUMNS = ['msgs_per_s', 'offered_per_s', 'delivered_share'] + LATENCIES + \
+    ['bytes_per_msg', 'connections_per_1k', 'empty_poll_share', 'lost_share']
 # What each kind is ranked on: never msgs/s for the delivery styles, whose rate is the offered one.
-RANKED = {'publish': ['msgs_per_s', 'p50_us', 'p90_us', 'p99_us', 'max_us', 'bytes_per_msg',
-                      'connections_per_1k'],
-          'delivery': ['p50_us', 'p90_us', 'p99_us', 'max_us', 'bytes_per_msg',
-                       'connections_per_1k', 'empty_poll_share']}
+RANKED = {'publish': ['msgs_per_s'] + LATENCIES + ['bytes_per_msg', 'connections_per_1k'],
+          'delivery': LATENCIES + ['bytes_per_msg', 'connections_per_1k', 'empty_poll_share'],
+          'roundtrip': ['msgs_per_s'] + LATENCIES + ['bytes_per_msg', 'connections_per_1k']}
+
+
+def kind_of(name):
+    return 'delivery' if name in DELIVERY else 'roundtrip' if name in ROUNDTRIP else 'publish'
+
+
+def has_no(name, col):
+    """True where a style has no value in a column (null in JSON, empty in CSV)."""
+    return ((col == 'empty_poll_share' and name not in POLLING) or
+            (col == 'delivered_share' and name not in DELIVERY) or
+            (col == 'lost_share' and name in DELIVERY) or
+            (col in LATENCIES and name == 'udp'))  # fire and forget: nothing to time
 POLL_MS = 250
 TINY = ['--messages', '200', '--connections', '4']
 
@@ -62,7 +77,8 @@ def gwbench_bin():
 
 
 def fronts(gw):
-    return ['--http', '127.0.0.1:%d' % gw.http_port, '--tcp', '127.0.0.1:%d' % gw.tcp_port]
+    return ['--http', '127.0.0.1:%d' % gw.http_port, '--tcp', '127.0.0.1:%d' % gw.tcp_port,
+            '--udp', '127.0.0.1:%d' % gw.udp_port]
 
 
 def run_gwbench(args, timeout=TIMEOUT, env=None):
@@ -122,11 +138,10 @@ def json_every_style_and_column():
     eq([s['name'] for s in doc['styles']], STYLES, 'styles, in order')
     for s in doc['styles']:
         eq(s['error'], None, '%s error' % s['name'])
-        eq(s['kind'], 'delivery' if s['name'] in DELIVERY else 'publish', '%s kind' % s['name'])
+        eq(s['kind'], kind_of(s['name']), '%s kind' % s['name'])
         for col in COLUMNS:
             check(col in s, '%s has no %s: %r' % (s['name'], col, s))
-            if (col == 'empty_poll_share' and s['name'] not in POLLING) or \
-                    (col in DELIVERY_ONLY and s['name'] not in DELIVERY):
+            if has_no(s['name'], col):
                 eq(s[col], None, '%s %s (not that kind of style)' % (s['name'], col))
                 continue
             check(isinstance(s[col], (int, float)) and s[col] >= 0,
@@ -134,10 +149,20 @@ def json_every_style_and_column():
         eq(len(s['per_run']), 1, '%s: one run' % s['name'])
         check(s['per_run'][0]['channel'].startswith(doc['config']['channel_prefix']),
               '%s: its channel has the run\'s prefix: %r' % (s['name'], s['per_run'][0]))
-        check(s['p50_us'] > 0 and s['p50_us'] <= s['p90_us'] <= s['p99_us'] <= s['max_us'],
-              '%s: 0 < p50 <= p90 <= p99 <= max: %r' % (s['name'], s))
+        if s['name'] != 'udp':
+            check(s['p50_us'] > 0 and s['p50_us'] <= s['p90_us'] <= s['p99_us'] <= s['max_us'],
+                  '%s: 0 < p50 <= p90 <= p99 <= max: %r' % (s['name'], s))
         check(s['msgs_per_s'] > 0, '%s msgs_per_s > 0' % s['name'])
-        if s['name'] in DELIVERY:
+        run = s['per_run'][0]
+        if s['name'] in ('udp', 'udp-ping'):
+            # Datagrams: what was not stored (answered) was lost, and said so.
+            eq(run['sent'], 200, '%s datagrams sent' % s['name'])
+            eq(s['messages'] + run['lost'], 200, '%s stored (answered) + lost' % s['name'])
+            eq(s['lost_share'], round(run['lost'] / 200, 4), '%s lost_share' % s['name'])
+            check(isinstance(run['udp_drops'], str), '%s udp_drops: %r' % (s['name'], run))
+            eq(s['latency_of'], None if s['name'] == 'udp' else 'ping->pong',
+               '%s latency_of' % s['name'])
+        elif s['name'] in DELIVERY:
             eq(s['published'], 200, '%s messages published' % s['name'])
             eq(s['messages'], 800, '%s deliveries (200 messages x 4 receivers)' % s['name'])
             eq(s['offered_per_s'], 1000.0, '%s offered rate (the default)' % s['name'])
@@ -145,7 +170,9 @@ def json_every_style_and_column():
             eq(s['fell_short'], s['delivered_share'] < 0.9, '%s fell_short' % s['name'])
         else:
             eq(s['messages'], 200, '%s messages acknowledged' % s['name'])
-            eq(s['fell_short'], None, '%s fell_short (a publish style)' % s['name'])
+            eq((run['sent'], run['lost'], s['lost_share']), (200, 0, 0.0),
+               '%s sent, lost (a reliable style)' % s['name'])
+            eq(s['fell_short'], None, '%s fell_short (not a delivery style)' % s['name'])
     cfg = doc['config']
     eq((cfg['connections'], cfg['messages'], cfg['duration_s'], cfg['poll_interval_ms'],
         cfg['runs']), (4, 200, None, POLL_MS, 1), 'config')
@@ -155,11 +182,12 @@ def json_every_style_and_column():
     eq(cfg['channels_kept'], True, 'a live gateway keeps the channels')
     check(re.match(r'^\d+ CPUs, ', cfg['machine']) and cfg['started'].endswith(' UTC'),
           'where and when: %r, %r' % (cfg['machine'], cfg['started']))
-    eq(sorted(doc['winners'].keys()), ['delivery', 'publish'], 'winners per kind')
+    eq(cfg['udp'], '127.0.0.1:%d' % shared.get().udp_port, 'config udp')
+    eq(sorted(doc['winners'].keys()), ['delivery', 'publish', 'roundtrip'], 'winners per kind')
     for kind, cols in RANKED.items():
         eq(sorted(doc['winners'][kind].keys()), sorted(cols), '%s winners columns' % kind)
         for col, name in doc['winners'][kind].items():
-            check(name in (PUBLISH if kind == 'publish' else DELIVERY),
+            check(kind_of(name) == kind,
                   '%s winner of %s is a %s style: %r' % (kind, col, kind, name))
     check(doc['winners']['delivery']['empty_poll_share'] in POLLING, 'empty_poll_share winner polls')
 
@@ -180,6 +208,8 @@ def json_relations():
     for name in STYLES:
         if name == 'rest-close':
             continue
+        if name in ('udp', 'udp-ping'):
+            eq(s[name]['connections_per_1k'], 0.0, '%s opens no connection' % name)
         # 4 connections for 200 (or 800) messages: 20 (or 5) per 1,000; a new one per message is 1,000.
         check(s[name]['connections_per_1k'] <= 25,
               '%s keeps its connections: %s per 1k' % (name, s[name]['connections_per_1k']))
@@ -200,6 +230,16 @@ def json_relations():
           % (s['rest-poll']['p50_us'], s['tcp-push']['p50_us']))
     check(s['rest-poll']['max_us'] < (POLL_MS + 2000) * 1000,
           'rest-poll max %s us within a poll interval (and slack)' % s['rest-poll']['max_us'])
+    # What udp says it stored is what the gateway holds on its channel.
+    udp = s['udp']['per_run'][0]
+    held = [c['messages'] for c in shared.get().channels() if c['name'] == udp['channel']]
+    eq(held, [s['udp']['messages']], 'messages on %s' % udp['channel'])
+    check(s['udp']['offered_per_s'] >= s['udp']['msgs_per_s'],
+          'udp offered %s >= stored %s per second' % (s['udp']['offered_per_s'],
+                                                      s['udp']['msgs_per_s']))
+    eq(s['tcp-ping']['bytes_per_msg'] < s['tcp']['bytes_per_msg'], True,
+       'a PING round trip costs fewer bytes than a PUB: %s vs %s'
+       % (s['tcp-ping']['bytes_per_msg'], s['tcp']['bytes_per_msg']))
 
 
 # --------------------------------------------------------------------------
@@ -242,6 +282,50 @@ def table_and_winners_line():
 
 
 @test
+def table_udp_and_round_trips():
+    """the table: udp among the publish styles with no latency, a round-trips block, a winners line for it"""
+    gw = shared.get()
+    rc, out, err = run_gwbench(fronts(gw) + ['--messages', '60', '--connections', '2',
+                                             '--styles', 'tcp,udp,tcp-ping,udp-ping'])
+    eq(rc, 0, 'exit status (stderr:\n%s)' % err)
+    lines = out.splitlines()
+    pub = [i for i, l in enumerate(lines) if l.startswith('publish styles ')]
+    rtt = [i for i, l in enumerate(lines) if l.startswith('round trips ')]
+    eq((len(pub), len(rtt)), (1, 1), 'a header per kind in:\n%s' % out)
+    p, t = pub[0], rtt[0]
+    for col in ('msgs/s', 'offered', 'p99', 'bytes/msg', 'lost'):
+        check(col in lines[p] and col in lines[t], 'both headers have %s:\n%s' % (col, out))
+    udp = lines[p + 2].split()
+    eq(udp[0], 'udp', 'the udp row:\n%s' % out)
+    eq(udp[3:7], ['-'] * 4, 'udp has no latency: %r' % lines[p + 2])
+    eq([lines[t + 1].split()[0], lines[t + 2].split()[0]], ['tcp-ping', 'udp-ping'],
+       'round-trip rows:\n%s' % out)
+    eq(len(set(len(r) for r in lines[t:t + 3])), 1, 'aligned round-trip rows:\n%s' % out)
+    best = [l for l in lines if l.startswith('best round trip:')]
+    eq(len(best), 1, 'a winners line for round trips:\n%s' % out)
+    check(re.search(r'msgs/s (tcp|udp)-ping\b', best[0]), 'round trips ranked: %r' % best[0])
+    check(any(l.startswith('udp:      fire and forget') for l in lines),
+          'the udp footnote:\n%s' % out)
+
+
+@test
+def udp_open_loop():
+    """--rate: udp sends on the schedule, offers that rate, has no latency, and stores every datagram at a rate the gateway carries"""
+    gw = shared.get()
+    rc, out, err = run_gwbench(fronts(gw) + ['--rate', '5000', '--duration', '1',
+                                             '--styles', 'udp', '--json'])
+    eq(rc, 0, 'exit status (stderr:\n%s)' % err)
+    s = by_name(json.loads(out))['udp']
+    run = s['per_run'][0]
+    check(4500 <= run['sent'] <= 5000, '%s sent in 1 s at 5000/s' % run['sent'])
+    eq((s['messages'], run['lost']), (run['sent'], 0), 'stored, lost')
+    check(4000 <= s['offered_per_s'] <= 6000, 'offered %s, about --rate 5000' % s['offered_per_s'])
+    check(s['msgs_per_s'] <= s['offered_per_s'] * 1.05,
+          'stored %s per second, not above what was offered' % s['msgs_per_s'])
+    eq([s[c] for c in LATENCIES], [None] * 4, 'no latency, even open loop')
+
+
+@test
 def csv_header_and_rows():
     """--csv: a header and one row per style, the same columns as --json"""
     gw = shared.get()
@@ -252,10 +336,9 @@ def csv_header_and_rows():
     eq([r[0] for r in rows[1:]], STYLES, 'one row per style, in order')
     for r in rows[1:]:
         eq(len(r), len(rows[0]), 'fields in the row of %s' % r[0])
-        eq((r[1], r[2]), ('delivery' if r[0] in DELIVERY else 'publish', '1'), 'kind and run')
+        eq((r[1], r[2]), (kind_of(r[0]), '1'), 'kind and run')
         for col, v in zip(COLUMNS, r[3:]):
-            if (col == 'empty_poll_share' and r[0] not in POLLING) or \
-                    (col in DELIVERY_ONLY and r[0] not in DELIVERY):
+            if has_no(r[0], col):
                 eq(v, '', '%s %s' % (r[0], col))
             else:
                 check(float(v) >= 0, '%s %s = %r' % (r[0], col, v))
@@ -280,9 +363,12 @@ def svg_chart_is_valid():
         texts = [''.join(t.itertext()) for t in root.iter(ns + 'text')]
         for name in STYLES:
             check(texts.count(name) == 2, 'style %s labels both panels: %r' % (name, texts))
-        # Bars: the background, 4 for publish throughput, 2 per style for latency, 2 legend keys.
-        eq(len(list(root.iter(ns + 'rect'))), 1 + len(PUBLISH) + 2 * len(STYLES) + 2,
-           'no throughput bar for a delivery style')
+        # Bars: the background, one per publish and round-trip style for throughput, 2 per
+        # style for latency but udp (fire and forget, nothing to time), 3 legend keys.
+        eq(len(list(root.iter(ns + 'rect'))),
+           1 + len(PUBLISH) + len(ROUNDTRIP) + 2 * (len(STYLES) - 1) + 3,
+           'no throughput bar for a delivery style, no latency bar for udp')
+        eq(len([t for t in texts if t.startswith('fire and forget')]), 1, 'udp says why: %r' % texts)
         eq(len([t for t in texts if t.startswith('paced, not a capacity: 1,000 msgs/s offered')]),
            len(DELIVERY), 'each delivery style says it is paced: %r' % texts)
     finally:
@@ -305,6 +391,14 @@ def unreachable_gateway():
         check('cannot connect to 127.0.0.1:%d: Connection refused' % port in err,
               'message on stderr: %r' % err)
         eq(out, '', 'stdout')
+    # UDP has no connect: nothing answers, and the port says so.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        udp_port = s.getsockname()[1]
+    rc, out, err = run_gwbench(['--udp', '127.0.0.1:%d' % udp_port, '--styles', 'udp-ping',
+                                '--messages', '10', '--timeout', '2'])
+    eq(rc, 3, 'exit status with no UDP front (stderr: %r)' % err)
+    check('does not answer as a visavis UDP front (--udp)' in err, 'message on stderr: %r' % err)
 
 
 @test
@@ -363,13 +457,14 @@ def usage_errors():
     for args in (['--styles', 'bogus'], ['--messages', '0'], ['--duration', '1', '--messages', '5'],
                  ['--runs', '0'], ['--runs', '101'], ['--runs', 'x'],
                  ['--json', '--csv'], ['--size', '10'], ['--http', 'nocolon'], ['--tcp', 'x:0'],
+                 ['--udp', 'x:0'], ['--spawn', 'x', '--udp', '127.0.0.1:1'],
                  ['--bogus'], ['extra'], ['--spawn', 'x', '--http', '127.0.0.1:1']):
         rc, out, err = run_gwbench(args)
         eq(rc, 2, 'exit status of gwbench %r (stderr %r)' % (args, err))
         check(err.startswith('gwbench: '), 'a message on stderr for %r: %r' % (args, err))
     rc, out, err = run_gwbench(['--help'])
     eq(rc, 0, '--help exit status')
-    for word in STYLES + ['--rate', '--svg', '--runs', 'Exit status']:
+    for word in STYLES + ['--rate', '--svg', '--runs', '--udp', 'Exit status']:
         check(word in out, '--help mentions %s' % word)
 
 
@@ -380,13 +475,14 @@ def spawn_own_gateway():
     for spawn, env in ((harness.gateway_bin(), None),
                        (gwname, {'PATH': gwdir + os.pathsep + os.environ.get('PATH', '')})):
         rc, out, err = run_gwbench(['--spawn', spawn, '--messages', '50', '--connections', '2',
-                                    '--styles', 'tcp,rest-poll', '--poll-interval', '50',
+                                    '--styles', 'tcp,udp,rest-poll', '--poll-interval', '50',
                                     '--json'], env=env)
         eq(rc, 0, 'exit status with --spawn %s (stderr:\n%s)' % (spawn, err))
         doc = json.loads(out)
-        eq([s['name'] for s in doc['styles']], ['tcp', 'rest-poll'], 'styles')
-        check(doc['config']['http'].startswith('127.0.0.1:'),
-              'the spawned address: %r' % doc['config'])
+        eq([s['name'] for s in doc['styles']], ['tcp', 'udp', 'rest-poll'], 'styles')
+        check(doc['config']['http'].startswith('127.0.0.1:') and
+              doc['config']['udp'].startswith('127.0.0.1:'),
+              'the spawned addresses: %r' % doc['config'])
         eq(doc['config']['channels_kept'], False, 'a spawned gateway takes its channels along')
         check('this run\'s channels' not in err, 'no channels to speak of: %r' % err)
 

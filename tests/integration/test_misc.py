@@ -305,7 +305,7 @@ def env_settings_used():
     db = os.path.join(tmp, 'env.db')
     gw = harness.Gateway(base_args=False, tmpdir=tmp, db=db,
                          env={'VISAVIS_HTTP_ADDR': '127.0.0.1:0', 'VISAVIS_TCP_ADDR': '127.0.0.1:0',
-                              'VISAVIS_DB': db, 'VISAVIS_MAX_BODY': '1000',
+                              'VISAVIS_UDP_ADDR': '127.0.0.1:0', 'VISAVIS_DB': db, 'VISAVIS_MAX_BODY': '1000',
                               'VISAVIS_LOG_LEVEL': 'info'})
     eq(gw.request('POST', '/v1/channels/env/messages', body=body_of(1000)).status, 201, '1000 bytes')
     check_error(gw.request('POST', '/v1/channels/env/messages', body=body_of(1001)), 413,

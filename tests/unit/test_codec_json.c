@@ -695,6 +695,7 @@ static void test_err_codes(void)
         [GW_E_TOO_MANY_SESSIONS] = "too_many_sessions",
         [GW_E_UPGRADE_REQUIRED] = "upgrade_required",
         [GW_E_ORIGIN] = "origin_not_allowed",
+        [GW_E_HEAD_TOO_LARGE] = "head_too_large",
     };
     for (int e = 0; e < GW_E__COUNT; e++) {
         if (want[e])

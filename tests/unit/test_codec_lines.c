@@ -859,6 +859,143 @@ static void test_round_trip_each_cp(void)
     is_uint(bad_json, 0, "json form: each of %lu code points comes back", checked);
 }
 
+/* ---- answers that must fit a size (UDP: never more bytes than the request) ---- */
+
+/*
+ * codec_line_ok_pub_within at every max from 0 to past the whole line: the
+ * whole line, then the message without its body, then no message; false
+ * below that, with out as it was. Appends after what out holds.
+ */
+static void test_ok_pub_within(void)
+{
+    struct gw_msg m = sample_msg();
+    struct buf whole = BUF_INIT, b = BUF_INIT;
+    json_t *want = msg_json(&m);
+    size_t nobody_len = 0, bare_len = 0, wrong = 0, checked = 0;
+    int forms[3] = {0, 0, 0};
+
+    codec_line_ok_pub(&whole, &m, B("p1"));
+    json_object_del(want, "body");
+    for (size_t max = 0; max <= whole.len + 4; max++) {
+        buf_clear(&b);
+        buf_append(&b, "PREFIX", 6);
+        bool fits = codec_line_ok_pub_within(&b, &m, B("p1"), max);
+        const char *line = b.data + 6;
+        size_t len = b.len - 6;
+        if (!fits) {
+            if (b.len != 6 || memcmp(b.data, "PREFIX", 7) != 0)
+                wrong++;
+            if (bare_len)
+                wrong++; /* a shorter max fitted: this one must too */
+            continue;
+        }
+        checked++;
+        if (len > max)
+            wrong++;
+        json_t *root = json_loadb(line, len - 1, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
+        json_t *msg = json_object_get(root, "message");
+        if (!root || line[len - 1] != '\n' || !str_is(json_object_get(root, "tag"), B("p1")) ||
+            !str_is(json_object_get(root, "op"), B("pub"))) {
+            wrong++;
+        } else if (max >= whole.len) {
+            forms[0]++;
+            if (len != whole.len || memcmp(line, whole.data, len) != 0)
+                wrong++;
+        } else if (msg) {
+            forms[1]++;
+            if (!nobody_len)
+                nobody_len = len;
+            if (!json_equal(msg, want) || json_object_size(root) != 4)
+                wrong++;
+        } else {
+            forms[2]++;
+            if (!bare_len)
+                bare_len = len;
+            if (json_object_size(root) != 3)
+                wrong++;
+        }
+        json_decref(root);
+    }
+    is_uint(wrong, 0, "ok_pub_within: %zu sizes, each the largest form that fits, or none",
+            checked);
+    ok(forms[0] && forms[1] && forms[2], "ok_pub_within: all three forms met (%d, %d, %d)",
+       forms[0], forms[1], forms[2]);
+    buf_clear(&b);
+    ok(codec_line_ok_pub_within(&b, &m, NULL, 0, SIZE_MAX), "ok_pub_within: no tag");
+    ok(strncmp(b.data, "{\"type\":\"ok\",\"op\":\"pub\",\"message\":{", 35) == 0 &&
+           strstr(b.data, "\"tag\"") == NULL,
+       "ok_pub_within: no tag, the whole line");
+    buf_clear(&b);
+    ok(codec_line_ok_pub_within(&b, &m, NULL, 0, 25), "ok_pub_within: bare, no tag, 25 bytes");
+    is_str(b.data, "{\"type\":\"ok\",\"op\":\"pub\"}\n", "ok_pub_within: the bare ok, exactly");
+    json_decref(want);
+    buf_release(&whole);
+    buf_release(&b);
+}
+
+/*
+ * codec_line_error_within at every max: the message cut at a character
+ * boundary to the longest prefix that fits, whatever its escapes; false
+ * below the line with an empty message, with out as it was.
+ */
+static void test_error_within(void)
+{
+    /* Quotes, a newline, 2- and 4-byte characters, a control and a stray byte: escapes of every
+     * width. */
+    static const char msg[] = "\xc3\xa9t\xc3\xa9 \"q\"\n\xf0\x9f\x98\x80 \x01 \xff end";
+    struct buf whole = BUF_INIT, empty = BUF_INIT, b = BUF_INIT;
+    size_t wrong = 0, cut = 0, last = 0;
+
+    codec_line_error(&whole, GW_E_UNKNOWN_COMMAND, msg, "hist", B("t"));
+    codec_line_error(&empty, GW_E_UNKNOWN_COMMAND, "", "hist", B("t"));
+    for (size_t max = 0; max <= whole.len + 2; max++) {
+        buf_clear(&b);
+        buf_append(&b, "P", 1);
+        bool fits = codec_line_error_within(&b, GW_E_UNKNOWN_COMMAND, msg, "hist", B("t"), max);
+        if (fits != (max >= empty.len)) {
+            wrong++;
+            continue;
+        }
+        if (!fits) {
+            if (b.len != 1)
+                wrong++;
+            continue;
+        }
+        const char *line = b.data + 1;
+        size_t len = b.len - 1;
+        json_t *root = json_loadb(line, len - 1, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
+        json_t *m = json_object_get(root, "message");
+        if (len > max || !root || json_object_size(root) != 5 || !json_is_string(m) ||
+            !str_is(json_object_get(root, "op"), B("hist")) ||
+            !str_is(json_object_get(root, "tag"), B("t"))) {
+            wrong++;
+        } else {
+            size_t n = json_string_length(m);
+            /* The cut copy of the original: its bytes, the stray one as U+FFFD. */
+            json_t *w = json_loadb(whole.data, whole.len - 1, JSON_ALLOW_NUL, NULL);
+            const char *full = json_string_value(json_object_get(w, "message"));
+            if (n > strlen(full) || memcmp(json_string_value(m), full, n) != 0 || n < last)
+                wrong++;
+            if (max >= whole.len && (len != whole.len || memcmp(line, whole.data, len) != 0))
+                wrong++;
+            /* Longest: one byte more room would not have fitted the next character, unless whole.
+             */
+            if (n < strlen(full) && len + 6 <= max)
+                wrong++;
+            if (n < strlen(full))
+                cut++;
+            last = n;
+            json_decref(w);
+        }
+        json_decref(root);
+    }
+    is_uint(wrong, 0, "error_within: every size from 0 to %zu", whole.len + 2);
+    ok(cut > 10, "error_within: %zu sizes cut the message", cut);
+    buf_release(&whole);
+    buf_release(&empty);
+    buf_release(&b);
+}
+
 int main(void)
 {
     setup_fixtures();
@@ -875,6 +1012,8 @@ int main(void)
     test_bye();
     test_error();
     test_slow_consumer();
+    test_ok_pub_within();
+    test_error_within();
     test_round_trip_random();
     test_round_trip_each_cp();
     return done_testing();

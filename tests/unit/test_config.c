@@ -71,6 +71,11 @@ static void test_defaults(void)
     is_int(action, CONFIG_RUN, "defaults: action is run");
     is_str(cfg.http_addr, "127.0.0.1:8080", "defaults: http_addr");
     is_str(cfg.tcp_addr, "127.0.0.1:12345", "defaults: tcp_addr");
+    is_str(cfg.udp_addr, "127.0.0.1:12345", "defaults: udp_addr, the TCP port's number");
+    is_str(cfg.udp_channel, "udp", "defaults: udp_channel");
+    is_uint(cfg.max_datagram, 1400, "defaults: max_datagram");
+    is_uint(cfg.udp_rate, 1000, "defaults: udp_rate");
+    is_uint(cfg.udp_burst, 1000, "defaults: udp_burst");
     is_str(cfg.db_path, "./visavis.db", "defaults: db_path");
     is_int(cfg.log_level, GW_LOG_INFO, "defaults: log_level info");
     is_uint(cfg.max_body, 65536, "defaults: max_body 64 KiB");
@@ -96,6 +101,16 @@ static void field(const struct gw_config *cfg, const char *flag, char out[64])
         snprintf(out, 64, "%.63s", cfg->http_addr);
     else if (strcmp(flag, "tcp-addr") == 0)
         snprintf(out, 64, "%.63s", cfg->tcp_addr);
+    else if (strcmp(flag, "udp-addr") == 0)
+        snprintf(out, 64, "%.63s", cfg->udp_addr);
+    else if (strcmp(flag, "udp-channel") == 0)
+        snprintf(out, 64, "%.63s", cfg->udp_channel);
+    else if (strcmp(flag, "max-datagram") == 0)
+        snprintf(out, 64, "%zu", cfg->max_datagram);
+    else if (strcmp(flag, "udp-rate") == 0)
+        snprintf(out, 64, "%u", cfg->udp_rate);
+    else if (strcmp(flag, "udp-burst") == 0)
+        snprintf(out, 64, "%u", cfg->udp_burst);
     else if (strcmp(flag, "db") == 0)
         snprintf(out, 64, "%.63s", cfg->db_path);
     else if (strcmp(flag, "log-level") == 0)
@@ -133,6 +148,13 @@ static void field(const struct gw_config *cfg, const char *flag, char out[64])
 static const struct setting_case settings[] = {
     {"http-addr", "VISAVIS_HTTP_ADDR", "0.0.0.0:80", "localhost:0"},
     {"tcp-addr", "VISAVIS_TCP_ADDR", "10.0.0.1:9000", "[::1]:0"},
+    /* UDP: an empty address is off, either way round. */
+    {"udp-addr", "VISAVIS_UDP_ADDR", "", "[::1]:0"},
+    {"udp-addr", "VISAVIS_UDP_ADDR", "0.0.0.0:9999", ""},
+    {"udp-channel", "VISAVIS_UDP_CHANNEL", "a.b_c-D9", "x"},
+    {"max-datagram", "VISAVIS_MAX_DATAGRAM", "64", "65507"},
+    {"udp-rate", "VISAVIS_UDP_RATE", "0", "10000000"},
+    {"udp-burst", "VISAVIS_UDP_BURST", "10000000", "1"},
     {"db", "VISAVIS_DB", "/var/lib/visavis/env.db", "flag.db"},
     {"log-level", "VISAVIS_LOG_LEVEL", "debug", "error"},
     {"max-body", "VISAVIS_MAX_BODY", "1", "16777216"},
@@ -291,6 +313,24 @@ static const struct bad_case bad_cases[] = {
     {"sync maybe in env", ENV({"VISAVIS_SYNC", "maybe"}), NO_ARGS, "VISAVIS_SYNC", "maybe"},
     {"sync empty", NO_ENV, ARGS("--sync="), "--sync", NULL},
     {"db empty", NO_ENV, ARGS("--db="), "--db", NULL},
+    /* UDP: only the address may be empty (off). */
+    {"http-addr empty", NO_ENV, ARGS("--http-addr="), "--http-addr", NULL},
+    {"udp-addr no port", NO_ENV, ARGS("--udp-addr", "nohost"), "--udp-addr", "nohost"},
+    {"udp-addr port 70000 in env", ENV({"VISAVIS_UDP_ADDR", "127.0.0.1:70000"}), NO_ARGS,
+     "VISAVIS_UDP_ADDR", "70000"},
+    {"udp-channel empty", NO_ENV, ARGS("--udp-channel="), "--udp-channel", NULL},
+    {"udp-channel slash", NO_ENV, ARGS("--udp-channel", "a/b"), "--udp-channel", "a/b"},
+    {"udp-channel 65 bytes", NO_ENV,
+     ARGS("--udp-channel", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+     "--udp-channel", NULL},
+    {"udp-channel bad in env", ENV({"VISAVIS_UDP_CHANNEL", "a b"}), NO_ARGS, "VISAVIS_UDP_CHANNEL",
+     NULL},
+    {"max-datagram 63", NO_ENV, ARGS("--max-datagram=63"), "--max-datagram", "63"},
+    {"max-datagram 65508", NO_ENV, ARGS("--max-datagram=65508"), "--max-datagram", NULL},
+    {"udp-rate 10000001", NO_ENV, ARGS("--udp-rate=10000001"), "--udp-rate", NULL},
+    {"udp-rate negative in env", ENV({"VISAVIS_UDP_RATE", "-1"}), NO_ARGS, "VISAVIS_UDP_RATE",
+     NULL},
+    {"udp-burst 0", NO_ENV, ARGS("--udp-burst=0"), "--udp-burst", NULL},
     {"db empty in env", ENV({"VISAVIS_DB", ""}), NO_ARGS, "VISAVIS_DB", NULL},
     /* The session settings: below and above each range, and not numbers. */
     {"heartbeat 0", NO_ENV, ARGS("--heartbeat", "0"), "--heartbeat", NULL},
