@@ -44,6 +44,7 @@ struct gateway {
     struct gw_config cfg;
     struct loop *loop;
     struct store *wstore, *rstore;
+    struct store_feed *feed; /* other gateways' commits (PostgreSQL), or NULL */
     struct writer *writer;
     struct workq *reader;
     struct core *core;
@@ -75,6 +76,22 @@ static void on_reader_done(struct loop *loop, int fd, unsigned events, void *ctx
     (void)fd;
     (void)events;
     workq_complete(gw->reader);
+}
+
+static void on_moved(void *ctx, const char *channel, int64_t top)
+{
+    struct gateway *gw = ctx;
+    core_channel_moved(gw->core, channel, top);
+}
+
+static void on_feed(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct gateway *gw = ctx;
+    (void)loop;
+    (void)fd;
+    (void)events;
+    if (store_feed_drain(gw->feed, on_moved, gw))
+        core_recheck(gw->core);
 }
 
 static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
@@ -219,23 +236,25 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_body = gw->cfg.max_body,
         .page_bytes = gw->cfg.page_bytes,
     };
-    char reason[GW_ERRLEN];
+    char reason[GW_ERRLEN], db[200];
     int http_fd, http_port, tcp_fd, tcp_port;
     enum gw_err err;
 
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
     raise_fd_limit(&gw->cfg);
+    store_target_describe(gw->cfg.db_path, db, sizeof(db));
     if ((err = store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason)) !=
             GW_OK ||
-        (err = store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason)) != GW_OK) {
+        (err = store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason)) != GW_OK ||
+        (err = store_feed_open(&gw->feed, gw->wstore, reason)) != GW_OK) {
         if (err == GW_E_STORE_IN_USE)
             snprintf(why, GW_ERRLEN,
                      "database %.100s is in use: %.50s; one gateway per database file: "
                      "give this one its own with --db (or VISAVIS_DB)",
-                     gw->cfg.db_path, reason);
+                     db, reason);
         else
-            snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
+            snprintf(why, GW_ERRLEN, "database %.100s: %.140s", db, reason);
         return -1;
     }
     if (!(gw->writer = writer_new(gw->wstore, why)) ||
@@ -265,7 +284,8 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
         loop_add_fd(gw->loop, workq_fd(gw->reader), LOOP_READ, on_reader_done, gw) < 0 ||
-        loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
+        loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0 ||
+        (gw->feed && loop_add_fd(gw->loop, store_feed_fd(gw->feed), LOOP_READ, on_feed, gw) < 0)) {
         snprintf(why, GW_ERRLEN, "cannot watch internal descriptors: %s", strerror(errno));
         return -1;
     }
@@ -273,8 +293,8 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
 
     log_info("visavis %s: http on %s (port %d), tcp on %s (port %d), database %s (schema %d, "
              "sync %s)",
-             VISAVIS_VERSION, gw->cfg.http_addr, http_port, gw->cfg.tcp_addr, tcp_port,
-             gw->cfg.db_path, store_schema_version(), gw->cfg.sync_full ? "full" : "normal");
+             VISAVIS_VERSION, gw->cfg.http_addr, http_port, gw->cfg.tcp_addr, tcp_port, db,
+             store_schema_version(), store_sync_name(gw->wstore, gw->cfg.sync_full));
     printf("READY http=%d tcp=%d\n", http_port, tcp_port);
     fflush(stdout);
     return 0;
@@ -283,6 +303,9 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
 /* Tears down whatever start() built, in reverse; every step takes NULL. */
 static void stop(struct gateway *gw)
 {
+    /* No more notices: what other gateways commit from now on is theirs to push. */
+    store_feed_close(gw->feed);
+    gw->feed = NULL;
     if (gw->core) {
         /* Whatever is still queued commits or reads, and is answered before connections close. */
         core_begin_shutdown(gw->core);
