@@ -422,6 +422,16 @@ static void recheck_one(struct hub_channel *ch, void *ctx)
     workq_submit(core->reader, &r->job.wq);
 }
 
+bool core_stalled(const struct core *core)
+{
+    return core->stalled.next != &core->stalled;
+}
+
+void core_retry_stalled(struct core *core)
+{
+    unstall(core);
+}
+
 void core_recheck(struct core *core)
 {
     log_info("core: reading the last seq of %zu followed channels again", hub_channels(core->hub));

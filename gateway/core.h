@@ -213,6 +213,16 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top);
  */
 void core_recheck(struct core *core);
 
+/* Whether subscriptions wait for the store (their read found it unavailable). */
+bool core_stalled(const struct core *core);
+
+/*
+ * Wakes them to read again; those whose store still does not answer wait
+ * again. The core retries by itself on every answer of the store; the
+ * caller also retries now and then, for a store that came back in silence.
+ */
+void core_retry_stalled(struct core *core);
+
 /* GW_OK when a reader may wait wait_s seconds (at most GW_WAIT_MAX), else GW_E_PARAM. */
 enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN]);
 

@@ -40,6 +40,9 @@
  */
 #define FD_RESERVE 128
 
+/* How often subscriptions waiting for an unavailable database try again. */
+#define STALL_RETRY_MS 1000
+
 struct gateway {
     struct gw_config cfg;
     struct loop *loop;
@@ -53,6 +56,7 @@ struct gateway {
     struct front_tcp *tcp;
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
+    uint64_t stall_retry_ms;   /* when subscriptions waiting for the store try again */
 };
 
 static const char *env_lookup(const char *name)
@@ -121,6 +125,26 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     front_http_quiesce(gw->http);
     front_tcp_quiesce(gw->tcp);
     sessions_quiesce(gw->sessions);
+}
+
+/*
+ * Subscriptions that found the database unavailable read again every
+ * STALL_RETRY_MS, for a database that came back while nothing else asked it.
+ */
+static int retry_stalled(struct loop *loop, void *ctx)
+{
+    struct gateway *gw = ctx;
+    uint64_t now;
+
+    (void)loop;
+    if (!core_stalled(gw->core))
+        return -1;
+    now = loop_now_ms();
+    if (now >= gw->stall_retry_ms) {
+        core_retry_stalled(gw->core);
+        gw->stall_retry_ms = now + STALL_RETRY_MS;
+    }
+    return (int)(gw->stall_retry_ms - now);
 }
 
 /* While stopping: ends the loop once nothing is under way, or at the deadline. */
@@ -290,6 +314,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     }
     loop_add_hook(gw->loop, stop_when_idle, gw);
+    loop_add_hook(gw->loop, retry_stalled, gw);
 
     log_info("visavis %s: http on %s (port %d), tcp on %s (port %d), database %s (schema %d, "
              "sync %s)",
