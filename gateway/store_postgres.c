@@ -545,6 +545,8 @@ static enum gw_err connect_once(struct pg *s, char why[GW_ERRLEN])
 {
     /*
      * Defaults first: the target (dbname, expanded) comes last and wins.
+     * The application name tells an operator's pg_stat_activity which
+     * connection is which.
      * Keepalives find a server that vanished without a word within about
      * 25 s, the feed's connection included, which otherwise only listens.
      */
@@ -552,7 +554,8 @@ static enum gw_err connect_once(struct pg *s, char why[GW_ERRLEN])
                                        "keepalives_idle",  "keepalives_interval",
                                        "keepalives_count", "fallback_application_name",
                                        "dbname",           NULL};
-    const char *values[] = {"5", "1", "10", "5", "3", "visavis-gateway", s->target, NULL};
+    static const char *const app_names[] = {"visavis writer", "visavis reader", "visavis feed"};
+    const char *values[] = {"5", "1", "10", "5", "3", app_names[s->role], s->target, NULL};
     uint64_t deadline = mono_ms() + PG_CONNECT_MS;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     PGconn *c = PQconnectStartParams(keys, values, 1);
