@@ -4,7 +4,8 @@
 # Needs root or sudo only when something is missing.
 set -eu
 
-pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev python3 git $*"
+# postgresql: the server the tests start for the PostgreSQL backend.
+pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev postgresql python3 git $*"
 
 missing=""
 for p in $pkgs; do
