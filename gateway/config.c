@@ -43,7 +43,8 @@ static const struct setting settings[] = {
      K_ADDR, AT(http_addr), 0, 0},
     {"tcp-addr", "VISAVIS_TCP_ADDR", "127.0.0.1:12345",
      "TCP session address (port 0: any free port)", K_ADDR, AT(tcp_addr), 0, 0},
-    {"db", "VISAVIS_DB", "./visavis.db", "SQLite database file, created if absent", K_PATH,
+    {"db", "VISAVIS_DB", "./visavis.db",
+     "SQLite file (created if absent), or a PostgreSQL URL or 'host=... dbname=...'", K_PATH,
      AT(db_path), 0, 0},
     {"log-level", "VISAVIS_LOG_LEVEL", "info", "debug, info (one line per request), warn, error",
      K_LOG_LEVEL, AT(log_level), 0, 0},
@@ -64,7 +65,8 @@ static const struct setting settings[] = {
      "bytes per second a large request body must arrive at (408 and close below)", K_UNSIGNED,
      AT(http_body_rate), 1, 1u << 30},
     {"sync", "VISAVIS_SYNC", "full",
-     "full: fsync at every commit (survives power loss); normal: survives a crash of the process",
+     "full: fsync at every commit (survives power loss); normal: survives a crash of the process "
+     "(SQLite; on PostgreSQL the server's synchronous_commit decides)",
      K_SYNC, AT(sync_full), 0, 0},
     {"heartbeat", "VISAVIS_HEARTBEAT", "30",
      "seconds without output after which a session is sent a ping", K_UNSIGNED, AT(heartbeat), 1,
@@ -242,8 +244,8 @@ void config_usage(FILE *out, const char *prog)
             "usage: %s [--option value | --option=value]...\n"
             "\n"
             "visavis gateway: one message service over a REST API and TCP sessions,\n"
-            "on one SQLite store. Each option can also be set by its environment\n"
-            "variable; the flag wins.\n"
+            "on one store (SQLite, or PostgreSQL shared by several gateways). Each\n"
+            "option can also be set by its environment variable; the flag wins.\n"
             "\n",
             prog);
     for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
