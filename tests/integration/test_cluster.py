@@ -418,6 +418,33 @@ def subscriber_waits_for_the_database():
 
 
 @test
+def refused_message_fails_alone():
+    """a message PostgreSQL refuses (a CHECK another tool added) fails alone, store_failed; the rest of its batch is stored, seqs without a hole"""
+    a, b = pair()
+    srv = harness.pg_server()
+    srv.sql("ALTER TABLE messages ADD CONSTRAINT no_boom CHECK (sender <> 'boom')",
+            a.db.rsplit('/', 1)[1])
+    with Session(a) as s:
+        lines = []
+        for i in range(12):
+            sender = 'boom' if i in (3, 8) else 'ok'
+            lines.append(json.dumps({'op': 'pub', 'channel': 'refuse', 'body': 'm%d' % i,
+                                     'sender': sender}))
+        s.send(''.join(line + '\n' for line in lines))  # pipelined: batched together
+        replies = [s.reply() for _ in lines]
+    for i, r in enumerate(replies):
+        if i in (3, 8):
+            harness.check_session_error(r, 'store_failed', op='pub', what='PUB from boom')
+        else:
+            eq(r.get('type'), 'ok', 'reply to PUB %d: %s' % (i, r))
+    stored = b.read_all('refuse')
+    eq([m['body'] for m in stored], ['m%d' % i for i in range(12) if i not in (3, 8)],
+       'the others are stored, in order')
+    consecutive([m['seq'] for m in stored])
+    a.wait_stderr(r"store: publish to 'refuse' refused: .*no_boom")
+
+
+@test
 def kill9_under_load():
     """kill -9 gateway A under load: its publisher and subscriber move to B, nothing acknowledged is lost or pushed twice"""
     a, b = pair()
