@@ -62,9 +62,6 @@
 #define PG_NOTIFY_CHANNEL   "visavis"
 #define PG_MIGRATE_LOCK_KEY "7597125498458043185" /* "visavis1" */
 
-#define STR_(x) #x
-#define STR(x)  STR_(x)
-
 /* The numbered files of db/postgres/, embedded at build time. */
 extern const char *const store_pg_migrations[];
 extern const int store_pg_migrations_count;
@@ -150,10 +147,11 @@ struct pg {
     PGconn *conn;  /* NULL while there is none */
     char self[17]; /* the writer's mark on its notices (random hex) */
     atomic_bool stop_waiting;
-    bool refused; /* the last error was a refused row */
-    bool opened;  /* store_open succeeded: failures since are reconnections */
-    bool fresh;   /* (re)connected since the owner last looked */
-    bool doomed;  /* the server said FATAL: the connection is about to end */
+    bool refused;     /* the last error was a refused row */
+    char sqlstate[6]; /* of the last error the server answered, "" if none */
+    bool opened;      /* store_open succeeded: failures since are reconnections */
+    bool fresh;       /* (re)connected since the owner last looked */
+    bool doomed;      /* the server said FATAL: the connection is about to end */
     unsigned query_ms;
     /* while down */
     uint64_t down_since_ms, retry_at_ms;
@@ -364,6 +362,7 @@ static enum gw_err failed(struct pg *s, const PGresult *r, const char *what, cha
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     enum gw_err err;
 
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state ? state : "");
     snprintf(why, GW_ERRLEN, "%s: %s%s%s%s", what, msg ? msg : PQerrorMessage(s->conn),
              state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
     one_line(why);
@@ -475,6 +474,7 @@ static enum gw_err collect(struct pg *s, const char *what, PGresult **out, char 
     enum gw_err err = GW_OK, ioerr;
     PGresult *keep = NULL, *r;
 
+    s->sqlstate[0] = '\0';
     if (out)
         *out = NULL;
     if ((ioerr = flush_out(s, started, deadline, why)) != GW_OK)
@@ -605,8 +605,8 @@ static enum gw_err read_version(struct pg *s, int *version, char why[GW_ERRLEN])
     err = exec_sql(s, "SELECT coalesce(max(version), 0) FROM visavis_schema",
                    "reading the schema version", &r, why);
     if (err != GW_OK) {
-        /* No table yet: no migration ever ran. */
-        return strstr(why, "(SQLSTATE 42P01)") ? GW_OK : err;
+        /* No table yet (undefined_table): no migration ever ran. */
+        return strcmp(s->sqlstate, "42P01") == 0 ? GW_OK : err;
     }
     if (PQntuples(r) == 1)
         *version = atoi(PQgetvalue(r, 0, 0));
@@ -676,24 +676,30 @@ static enum gw_err check_version(struct pg *s, char why[GW_ERRLEN])
 /* What a new connection needs before its first use: settings, schema, statements. */
 static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
 {
-    static const char *const settings[] = {
-        [PG_WRITER] =
-            "SET lock_timeout = " STR(PG_LOCK_MS) ";"
-                                                  " SET statement_timeout = " STR(PG_STATEMENT_MS),
-        [PG_READER] = "SET statement_timeout = " STR(
-            PG_STATEMENT_MS) ";"
-                             " SET default_transaction_read_only = on",
-        [PG_FEED] = "LISTEN " PG_NOTIFY_CHANNEL,
-    };
+    char settings[160];
     enum gw_err err;
     PGresult *r;
 
+    switch (s->role) {
+    case PG_WRITER:
+        snprintf(settings, sizeof(settings), "SET lock_timeout = %d; SET statement_timeout = %d",
+                 PG_LOCK_MS, PG_STATEMENT_MS);
+        break;
+    case PG_READER:
+        snprintf(settings, sizeof(settings),
+                 "SET statement_timeout = %d; SET default_transaction_read_only = on",
+                 PG_STATEMENT_MS);
+        break;
+    case PG_FEED:
+        snprintf(settings, sizeof(settings), "LISTEN " PG_NOTIFY_CHANNEL);
+        break;
+    }
     if (s->role == PG_WRITER && !s->opened)
         err = migrate(s, why);
     else
         err = s->role == PG_FEED ? GW_OK : check_version(s, why);
     if (err != GW_OK ||
-        (err = exec_sql(s, settings[s->role], "setting up the connection", NULL, why)) != GW_OK)
+        (err = exec_sql(s, settings, "setting up the connection", NULL, why)) != GW_OK)
         return err;
     for (size_t i = 0; i < GW_ARRAY_SIZE(stmt_defs); i++) {
         if (stmt_defs[i].role != s->role)
