@@ -60,7 +60,7 @@ else
     build_release clients/sockbench/sockbench
 fi
 [[ -x $GW && -x $SB ]] || die "$GW or $SB was not built"
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 [[ -x $PG_BIN/postgres ]] || die "no PostgreSQL server under /usr/lib/postgresql/*/bin"
 
 make_tmp visavis-cluster
@@ -90,6 +90,7 @@ psql_do() { "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "
 say "PostgreSQL $(psql_do 'SHOW server_version') on 127.0.0.1:$PG_PORT (synchronous_commit $(psql_do 'SHOW synchronous_commit'), fsync $(psql_do 'SHOW fsync'))"
 
 # --- 3. runs ---------------------------------------------------------------------
+# shellcheck disable=SC2034  # LABEL: sb (lib.sh) fills it
 declare -A F LABEL
 PIN=()
 ORDER=()
