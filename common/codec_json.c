@@ -526,7 +526,8 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
     }
     if ((err = opt_string(root, "channel", 0, &channel, why)) != GW_OK ||
         (err = opt_string(root, "body", 0, &body, why)) != GW_OK ||
-        (err = opt_string(root, "sender", 0, &sender, why)) != GW_OK ||
+        (err = opt_string(root, cmd->op == PROTO_NAME ? "name" : "sender", 0, &sender, why)) !=
+            GW_OK ||
         (err = opt_string(root, "token", PROTO_TOKEN_MAX, &token, why)) != GW_OK ||
         (err = opt_count(root, "since", &cmd->has_since, &cmd->since, why)) != GW_OK ||
         (err = opt_count(root, "limit", &cmd->has_limit, &cmd->limit, why)) != GW_OK)
@@ -543,6 +544,13 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
         }
         if (cmd->op == PROTO_PUB && !body) {
             snprintf(why, GW_ERRLEN, "field \"body\" is required for pub");
+            err = GW_E_MISSING_FIELD;
+            goto keep_tag;
+        }
+        break;
+    case PROTO_NAME:
+        if (!sender) {
+            snprintf(why, GW_ERRLEN, "field \"name\" is required for name");
             err = GW_E_MISSING_FIELD;
             goto keep_tag;
         }
@@ -592,9 +600,30 @@ static void end_line(struct buf *b, const char *tag, size_t tag_len)
     PUT(b, "}\n");
 }
 
+void codec_text_help(struct buf *out, const char *const *usage)
+{
+    for (size_t i = 0; usage[i]; i++) {
+        const char *colon = strstr(usage[i], ": ");
+        int cmd = colon ? (int)(colon - usage[i]) : (int)strlen(usage[i]);
+        buf_appendf(out, "  %-36.*s %s\n", cmd, usage[i], colon ? colon + 2 : "");
+    }
+    PUT(out,
+        "  Replies and pushes are JSON, one per line. Try: SUB general 0, then PUB general hi\n");
+    PUT(out, "\n"); /* an empty line ends the words: a program reading them knows where */
+}
+
+void codec_line_ok_name(struct buf *out, const char *name, size_t name_len, const char *tag,
+                        size_t tag_len)
+{
+    ok_head(out, "name");
+    PUT(out, ",\"name\":");
+    put_str(out, name, name_len);
+    end_line(out, tag, tag_len);
+}
+
 void codec_line_hello(struct buf *out, const char *session, const char *server, unsigned heartbeat)
 {
-    PUT(out, "{\"type\":\"hello\",\"protocol\":\"" PROTO_NAME "\",\"version\":");
+    PUT(out, "{\"type\":\"hello\",\"protocol\":\"" PROTO_PROTOCOL "\",\"version\":");
     put_i64(out, PROTO_VERSION);
     PUT(out, ",\"server\":");
     put_cstr(out, server);
@@ -602,7 +631,7 @@ void codec_line_hello(struct buf *out, const char *session, const char *server, 
     put_cstr(out, session);
     PUT(out, ",\"heartbeat\":");
     put_i64(out, heartbeat);
-    PUT(out, "}\n");
+    PUT(out, ",\"hint\":\"type HELP for the commands\"}\n");
 }
 
 void codec_line_message(struct buf *out, const struct gw_msg *m)

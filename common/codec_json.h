@@ -116,6 +116,14 @@ void codec_line_gap(struct buf *out, const char *channel, int64_t from, int64_t 
 void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans, size_t n,
                             const char *tag, size_t tag_len);
 void codec_line_ok_help(struct buf *out, const char *const *usage, const char *tag, size_t tag_len);
+/*
+ * HELP typed as text, for a person: one plain-text line per command, each
+ * starting with two blanks, then an empty line (the one answer that is not
+ * JSON).
+ */
+void codec_text_help(struct buf *out, const char *const *usage);
+void codec_line_ok_name(struct buf *out, const char *name, size_t name_len, const char *tag,
+                        size_t tag_len);
 void codec_line_pong(struct buf *out, const char *token, size_t token_len, int64_t time_us,
                      const char *tag, size_t tag_len);
 void codec_line_bye(struct buf *out, const char *reason, const char *tag, size_t tag_len);

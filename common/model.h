@@ -29,7 +29,8 @@
 #define GW_TRANSPORTS(X)                                                                           \
     X(REST, "rest", 1)         /* plain HTTP requests */                                           \
     X(LONGPOLL, "longpoll", 0) /* HTTP reads that waited */                                        \
-    X(TCP, "tcp", 1)           /* TCP sessions */
+    X(TCP, "tcp", 1)           /* TCP sessions */                                                  \
+    X(SSE, "sse", 0)           /* Server-Sent Events streams (read only) */
 
 enum gw_transport {
 #define GW_TRANSPORT_ENUM(id, name, publishes) GW_T_##id,

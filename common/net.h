@@ -27,6 +27,9 @@ int net_listen(const char *addr, int backlog, char err[GW_ERRLEN]);
 /* The local port a bound socket ended up on, or -1. */
 int net_local_port(int fd);
 
+/* The peer of a connected socket as "ip:port" into out (cap bytes); "?:0" when unknown. */
+void net_peer_name(int fd, char *out, size_t cap);
+
 int net_set_nonblock(int fd, char err[GW_ERRLEN]);
 
 /*

@@ -9,7 +9,7 @@ static const char *const op_names[PROTO__COUNT] = {
     [PROTO_NONE] = NULL,           [PROTO_HELP] = "help",   [PROTO_PUB] = "pub",
     [PROTO_SUB] = "sub",           [PROTO_UNSUB] = "unsub", [PROTO_HIST] = "hist",
     [PROTO_CHANNELS] = "channels", [PROTO_PING] = "ping",   [PROTO_PONG] = "pong",
-    [PROTO_QUIT] = "quit",
+    [PROTO_QUIT] = "quit",         [PROTO_NAME] = "name",
 };
 
 const char *const proto_usage[] = {
@@ -20,8 +20,9 @@ const char *const proto_usage[] = {
     "HIST <channel> [<since> [<limit>]]: read stored messages",
     "CHANNELS: every channel",
     "PING [<token>]: answered at once with the server's time",
+    "NAME <name>: who you are: the sender of what you publish from now on",
     "PONG: the optional answer to a heartbeat ping; no reply",
-    "QUIT: end the session",
+    "QUIT (or EXIT): end the session",
     "{\"op\":\"pub\",\"channel\":\"...\",\"body\":\"...\"}: the JSON form of any command",
     NULL,
 };

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define PROTO_VERSION   1
-#define PROTO_NAME      "visavis"
+#define PROTO_PROTOCOL  "visavis"
 #define PROTO_TAG_MAX   128
 #define PROTO_TOKEN_MAX 128
 
@@ -31,6 +31,7 @@ enum proto_op {
     PROTO_PING,
     PROTO_PONG,
     PROTO_QUIT,
+    PROTO_NAME,
     PROTO__COUNT
 };
 
@@ -48,7 +49,7 @@ struct proto_cmd {
     size_t channel_len;
     const char *body;
     size_t body_len;
-    const char *sender; /* NULL: none given */
+    const char *sender; /* NULL: none given; NAME's name */
     size_t sender_len;
     const char *token;
     size_t token_len;
@@ -58,7 +59,8 @@ struct proto_cmd {
     uint64_t since;
     bool has_limit;
     uint64_t limit;
-    char *owned; /* storage of the JSON form's strings */
+    bool text_form; /* typed as text (a person), not JSON (a program) */
+    char *owned;    /* storage of the JSON form's strings */
 };
 
 /* Frees what the JSON form allocated; the command is empty afterwards. */

@@ -98,6 +98,9 @@ static enum gw_err parse_text(const char *p, size_t n, struct proto_cmd *cmd, ch
             break;
         }
     }
+    /* What a person types to leave a shell ends a session too. */
+    if (cmd->op == PROTO_NONE && vlen == 4 && strncasecmp(verb, "exit", 4) == 0)
+        cmd->op = PROTO_QUIT;
     if (cmd->op == PROTO_NONE) {
         snprintf(why, GW_ERRLEN, "unknown command '%.*s' (try HELP)", (int)(vlen > 40 ? 40 : vlen),
                  verb);
@@ -139,6 +142,21 @@ static enum gw_err parse_text(const char *p, size_t n, struct proto_cmd *cmd, ch
             cmd->has_limit = true;
         }
         break;
+    case PROTO_NAME:
+        /* The rest of the line, blanks inside kept: "NAME Ana Lopez". */
+        while (n && blank(*p)) {
+            p++;
+            n--;
+        }
+        while (n && blank(p[n - 1]))
+            n--;
+        if (!n) {
+            snprintf(why, GW_ERRLEN, "NAME needs a name: NAME <name>");
+            return GW_E_MISSING_ARGUMENT;
+        }
+        cmd->sender = p;
+        cmd->sender_len = n;
+        return GW_OK;
     case PROTO_PING:
         if (next_word(&p, &n, &cmd->token, &cmd->token_len) && cmd->token_len > PROTO_TOKEN_MAX) {
             snprintf(why, GW_ERRLEN, "a PING token is at most %d bytes", PROTO_TOKEN_MAX);
@@ -166,5 +184,6 @@ enum gw_err proto_parse(const char *line, size_t len, struct proto_cmd *cmd, cha
         i++;
     if (i < len && line[i] == '{')
         return codec_cmd_decode(line + i, len - i, cmd, why);
+    cmd->text_form = true;
     return parse_text(line + i, len - i, cmd, why);
 }

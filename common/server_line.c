@@ -58,7 +58,7 @@ static void clear(struct server_line *l)
     l->type = SL_INVALID;
     l->op = PROTO_NONE;
     l->version = l->heartbeat = l->since = l->top = l->next_since = -1;
-    l->first_seq = l->time_us = -1;
+    l->first_seq = l->time_us = l->gap_from = l->gap_to = -1;
     l->msg.id = l->msg.seq = -1;
 }
 
@@ -222,6 +222,8 @@ static void parse_json(struct server_line *l, const char *line, size_t len)
     l->top = get_int(root, "top");
     l->next_since = get_int(root, "next_since");
     l->first_seq = get_int(root, "first_seq");
+    l->gap_from = get_int(root, "from");
+    l->gap_to = get_int(root, "to");
     l->time_us = get_int(root, "time_us");
     if (l->type == SL_MESSAGE) {
         l->has_msg = true;

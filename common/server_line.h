@@ -86,7 +86,8 @@ struct server_line {
     int64_t version, heartbeat;               /* hello */
     int64_t since, top;                       /* ok of sub */
     int64_t next_since;                       /* ok of hist */
-    int64_t first_seq;                        /* gap */
+    int64_t first_seq;                        /* gap: the next seq that can come */
+    int64_t gap_from, gap_to;                 /* gap: the seqs not stored */
     int64_t time_us;                          /* ping, pong */
     bool has_msg;
     struct sl_msg msg; /* a message push's message, or the ok of a PUB's */

@@ -172,7 +172,7 @@ static enum gw_err check_shutdown(const struct core *core, char why[GW_ERRLEN])
     return GW_OK;
 }
 
-static enum gw_err check_sender(const char *s, size_t len, char why[GW_ERRLEN])
+enum gw_err core_check_sender(const char *s, size_t len, char why[GW_ERRLEN])
 {
     if (len == 0 || len > GW_SENDER_MAX) {
         snprintf(why, GW_ERRLEN, "sender must be 1 to %d bytes long, got %zu", GW_SENDER_MAX, len);
@@ -596,7 +596,7 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
 
     if ((err = check_shutdown(core, why)) != GW_OK ||
         (err = check_channel(req->channel, req->channel_len, why)) != GW_OK ||
-        (err = check_sender(sender, sender_len, why)) != GW_OK)
+        (err = core_check_sender(sender, sender_len, why)) != GW_OK)
         return err;
     if (req->body_len > core->o.max_body) {
         snprintf(why, GW_ERRLEN, "body is %zu bytes, the limit is %zu", req->body_len,

@@ -78,6 +78,12 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
                          const struct core_publish_req *req, core_publish_cb *cb, void *ctx,
                          char why[GW_ERRLEN]);
 
+/*
+ * Whether (s, len) may be a sender: 1 to 128 bytes of UTF-8 without control
+ * characters. GW_E_FIELD or GW_E_UTF8 with why otherwise.
+ */
+enum gw_err core_check_sender(const char *s, size_t len, char why[GW_ERRLEN]);
+
 /* A page read: page is borrowed for the call (NULL when err != GW_OK). */
 typedef void core_page_cb(void *ctx, enum gw_err err, const char *why, const struct gw_page *page);
 

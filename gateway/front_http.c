@@ -35,7 +35,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
+#include "net.h"
+#include "outq.h"
+#include "page.h"
 #include "router.h"
+#include "session.h"
 #include "text.h"
 
 #include <errno.h>
@@ -102,6 +106,9 @@ struct front_http {
     unsigned open;  /* connections counted against max_connections */
     struct conn_list idle, heads;
     char sessions_hint[96]; /* how to open a session, for the index */
+    struct sessions *tier;  /* the session tier SSE streams are sessions of; NULL: no SSE */
+    struct sse *streams;    /* SSE streams libmicrohttpd still serves */
+    bool sse_moved;         /* a stream took bytes from its session in this run */
 };
 
 enum req_phase {
@@ -120,6 +127,7 @@ struct req {
     enum gw_err err; /* decided while reading, answered at the end */
     char why[GW_ERRLEN];
     struct buf body;
+    bool text_body; /* a text/plain publish: the body is the message */
     size_t drained; /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
@@ -146,6 +154,10 @@ struct req {
     size_t body_in;       /* request body bytes received */
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
+    /* SSE */
+    bool sse_go;     /* the cursor is valid: start the stream when resumed */
+    bool has_since;  /* a cursor was given (Last-Event-ID or since=) */
+    struct sse *sse; /* the stream, once started */
 };
 
 static void conn_watch(struct hconn *hc, unsigned events);
@@ -563,9 +575,20 @@ static enum MHD_Result post_message(struct req *r)
     struct core_publish_req preq;
     enum gw_err err;
 
-    if ((err = codec_publish_decode(r->body.data ? r->body.data : "", r->body.len, &pub, r->why)) !=
-        GW_OK)
+    if (r->text_body) {
+        /* The body is the message, byte for byte; the sender may come in the query. */
+        const char *sender = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "sender");
+        memset(&pub, 0, sizeof(pub));
+        pub.body = gw_xmemdup(r->body.data ? r->body.data : "", r->body.len);
+        pub.body_len = r->body.len;
+        if (sender) {
+            pub.sender = gw_xstrdup(sender);
+            pub.sender_len = strlen(sender);
+        }
+    } else if ((err = codec_publish_decode(r->body.data ? r->body.data : "", r->body.len, &pub,
+                                           r->why)) != GW_OK) {
         return reply_error(r, err, r->why);
+    }
     preq = (struct core_publish_req){
         .channel = r->route.arg,
         .channel_len = r->route.arg_len,
@@ -617,11 +640,302 @@ static enum MHD_Result get_stats(struct req *r)
     return reply_ok(r, body, len);
 }
 
+/* ---- Server-Sent Events: a session of the tier, streamed as a response ---- */
+
+/*
+ * One stream: a session in the SESSION_SSE form whose queue a content reader
+ * hands to libmicrohttpd. While the queue is empty the connection is
+ * suspended (no busy loop: libmicrohttpd would call the reader again at
+ * once); the session's flush resumes it. The stream is freed once both
+ * sides are done with it: libmicrohttpd (the request completed) and the tier
+ * (its close op ran).
+ */
+struct sse {
+    struct front_http *fh;
+    struct req *r;           /* NULL once the request has completed */
+    struct session *s;       /* NULL once the tier has closed the session */
+    bool suspended;          /* waiting for the session's next bytes */
+    bool ended;              /* the session is over: end the stream */
+    bool cut;                /* end it with an error: its last bytes did not all go */
+    struct sse *prev, *next; /* fh->streams, while r is set */
+};
+
+/* Whether the stream's request is still libmicrohttpd's, to resume. */
+static void sse_wake(struct sse *x)
+{
+    if (x->r && x->suspended) {
+        x->suspended = false;
+        MHD_resume_connection(x->r->conn);
+        x->fh->need_run = true;
+    }
+}
+
+/*
+ * libmicrohttpd wants body bytes: whatever the session's queue holds, up to
+ * max. Nothing queued: suspend until the session's flush resumes us.
+ */
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct sse *x = cls;
+    struct iovec iov[16];
+    size_t n = 0;
+
+    (void)pos;
+    if (!x) /* HEAD: the stream's head alone */
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (x->ended || !x->s)
+        return x->cut ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    struct outq *q = session_outq(x->s);
+    if (!q->bytes) {
+        x->suspended = true;
+        MHD_suspend_connection(x->r->conn);
+        return 0;
+    }
+    size_t k = outq_iov(q, iov, GW_ARRAY_SIZE(iov));
+    for (size_t i = 0; i < k && n < max; i++) {
+        size_t take = iov[i].iov_len < max - n ? iov[i].iov_len : max - n;
+        memcpy(out + n, iov[i].iov_base, take);
+        n += take;
+    }
+    x->r->bytes += n;
+    log_trace("http conn %llu sse %s send %zu bytes", x->r->hc ? x->r->hc->number : 0,
+              session_id(x->s), n);
+    session_sent(x->s, n);
+    /* The session may need its pass again (room for a replay, its last line out). */
+    x->fh->sse_moved = true;
+    return (ssize_t)n;
+}
+
+/* session_io_ops.flush: the session has bytes; the content reader takes them. */
+static bool sse_flush(void *io)
+{
+    struct sse *x = io;
+
+    sse_wake(x);
+    return x->r != NULL;
+}
+
+/* session_io_ops.resume_input: the stream's one command was taken at once. */
+static void sse_resume(void *io)
+{
+    (void)io;
+}
+
+static void sse_free(struct sse *x)
+{
+    free(x);
+}
+
+/* session_io_ops.close: the session is over; the stream ends once libmicrohttpd sees it. */
+static void sse_close(void *io, enum gw_err err, const char *why)
+{
+    struct sse *x = io;
+
+    (void)err; /* the stream said why in its last event */
+    /* Its last bytes did not all go (the client is not reading, or gone): no clean end. */
+    x->cut = x->cut || session_outq(x->s)->bytes > 0;
+    x->s = NULL;
+    x->ended = true;
+    if (!x->r) {
+        sse_free(x);
+        return;
+    }
+    log_trace("http conn %llu sse close: %s", x->r->hc ? x->r->hc->number : 0, why);
+    sse_wake(x);
+}
+
+static const struct session_io_ops sse_ops = {
+    .flush = sse_flush,
+    .resume_input = sse_resume,
+    .close = sse_close,
+};
+
+/* libmicrohttpd is done with the stream's request (completed, or the connection closed). */
+static void sse_detach(struct sse *x)
+{
+    struct front_http *fh = x->fh;
+
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        fh->streams = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->r = NULL;
+    x->suspended = false;
+    if (x->s)
+        /* A literal: the tier keeps why (the request's own line logs the details). */
+        session_abort(x->s, "the HTTP connection ended"); /* sse_close frees it */
+    else
+        sse_free(x);
+}
+
+/* The client left while its stream waited: end the session and let libmicrohttpd close. */
+static void sse_gone(struct sse *x)
+{
+    x->cut = true;
+    x->ended = true;
+    if (x->s)
+        session_abort(x->s, "client closed");
+    sse_wake(x);
+}
+
+/* The response that streams: the event-stream head, the body from sse_read. */
+static enum MHD_Result sse_respond(struct req *r, struct sse *x)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, x, NULL);
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    /* Not to be stored, nor held back by a proxy (nginx reads X-Accel-Buffering). */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    if (r->fh->quiescing)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = MHD_HTTP_OK;
+    ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* The cursor is valid: answer with the stream, and open its session on the channel. */
+static enum MHD_Result sse_start(struct req *r)
+{
+    struct front_http *fh = r->fh;
+    char peer[64], line[GW_CHANNEL_MAX + 40];
+    int len;
+
+    /* The stop began while the cursor was read: the tier says goodbye to no new session. */
+    if (fh->quiescing)
+        return reply_error(r, GW_E_SHUTDOWN, "the gateway is stopping");
+    if (strcmp(r->method, "HEAD") == 0)
+        return sse_respond(r, NULL);
+    struct sse *x = gw_xcalloc(1, sizeof(*x));
+    x->fh = fh;
+    x->r = r;
+    if (sse_respond(r, x) != MHD_YES) {
+        free(x);
+        return MHD_NO;
+    }
+    r->sse = x;
+    x->next = fh->streams;
+    if (fh->streams)
+        fh->streams->prev = x;
+    fh->streams = x;
+    net_peer_name(r->hc ? r->hc->fd : -1, peer, sizeof(peer));
+    x->s = session_open(fh->tier, GW_T_SSE, SESSION_SSE, peer, &sse_ops, x);
+    if (r->has_since)
+        len = snprintf(line, sizeof(line), "SUB %.*s %" PRIu64, (int)r->route.arg_len, r->route.arg,
+                       r->since);
+    else
+        len = snprintf(line, sizeof(line), "SUB %.*s", (int)r->route.arg_len, r->route.arg);
+    log_trace("http conn %llu sse %s: %s", r->hc ? r->hc->number : 0, session_id(x->s), line);
+    /* A fresh session takes its first command at once: nothing is ahead of it. */
+    if (!session_line(x->s, line, (size_t)len))
+        session_abort(x->s, "could not subscribe");
+    /* The client leaving is heard while the stream waits for bytes. */
+    conn_watch(r->hc, LOOP_HUP);
+    return MHD_YES;
+}
+
+/* The read that checked the channel and the cursor came back. */
+static void on_events_checked(void *ctx, enum gw_err err, const char *why,
+                              const struct gw_page *page)
+{
+    struct req *r = ctx;
+
+    (void)page;
+    if (err != GW_OK) {
+        answer_error_later(r, err, why);
+        return;
+    }
+    r->sse_go = true;
+    r->phase = REQ_READY;
+    MHD_resume_connection(r->conn);
+    r->fh->need_run = true;
+}
+
+/*
+ * GET /v1/channels/{ch}/events. The cursor: Last-Event-ID when sent (an
+ * EventSource reconnecting sends it with the URL it was first given, since=
+ * included, so it must win), else since=, else none (from now on). The
+ * channel and the cursor are checked by a read of the channel's top before
+ * the stream starts, so that a bad one is a 400 and not a stream that ends.
+ */
+static enum MHD_Result get_events(struct req *r)
+{
+    struct front_http *fh = r->fh;
+    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    struct core_caller caller = caller_of(r);
+    enum gw_err err;
+
+    if (!fh->tier) {
+        snprintf(r->why, GW_ERRLEN, "Server-Sent Events are not served here");
+        return reply_error(r, GW_E_NOT_FOUND, r->why);
+    }
+    if (fh->quiescing)
+        return reply_error(r, GW_E_SHUTDOWN, "the gateway is stopping");
+    if (last && *last) {
+        if (!text_parse_u64(last, INT64_MAX, &r->since)) {
+            snprintf(r->why, GW_ERRLEN,
+                     "Last-Event-ID must be a seq (a non-negative integer), got '%.40s'", last);
+            return reply_error(r, GW_E_PARAM, r->why);
+        }
+        r->has_since = true;
+    } else {
+        if ((err = query_u64(r, "since", 0, &r->since)) != GW_OK)
+            return reply_error(r, err, r->why);
+        r->has_since = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "since") != NULL;
+    }
+    err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, 0,
+                       on_events_checked, r, r->why);
+    if (err != GW_OK)
+        return reply_error(r, err, r->why);
+    r->phase = REQ_BUSY;
+    MHD_suspend_connection(r->conn);
+    return MHD_YES;
+}
+
+/* ---- the page ---- */
+
+/* GET / for a browser: the page (web/index.html), which loads nothing from elsewhere. */
+static enum MHD_Result get_page(struct req *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        web_page_len, (void *)(uintptr_t)web_page, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Security-Policy", web_page_csp);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
+    if (r->fh->quiescing || r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = MHD_HTTP_OK;
+    r->bytes = web_page_len;
+    ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result get_index(struct req *r)
 {
     struct codec_endpoint eps[16];
     size_t n, len;
     const struct router_endpoint *re = router_endpoints(&n);
+
+    /* The page at / only: /v1 is the API's own index, for programs. */
+    if (r->path[0] == '/' && (r->path[1] == '\0' || r->path[1] == '?') &&
+        router_prefers_html(
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT)))
+        return get_page(r);
 
     if (n > GW_ARRAY_SIZE(eps))
         n = GW_ARRAY_SIZE(eps);
@@ -630,7 +944,7 @@ static enum MHD_Result get_index(struct req *r)
     char *body = codec_index_encode("visavis", VISAVIS_VERSION,
                                     "docs/api.md (this API) and docs/protocol.md (sessions)", eps,
                                     n, r->fh->sessions_hint, &len);
-    return reply_ok(r, body, len);
+    return reply(r, MHD_HTTP_OK, body, len, MHD_HTTP_HEADER_VARY, "Accept");
 }
 
 static enum MHD_Result dispatch(struct req *r)
@@ -657,6 +971,8 @@ static enum MHD_Result dispatch(struct req *r)
         return get_message(r);
     case ROUTE_CHANNEL_MESSAGES:
         return r->route.method == ROUTE_POST ? post_message(r) : get_history(r);
+    case ROUTE_CHANNEL_EVENTS:
+        return get_events(r);
     }
     return MHD_NO;
 }
@@ -961,6 +1277,8 @@ static void req_finish(struct req *r, const char *ended)
     core_unwatch(fh->core, r->watch);
     if (r->ended)
         ended = r->ended;
+    if (r->sse)
+        sse_detach(r->sse);
     if (!r->status) {
         /* libmicrohttpd answered it itself (a head too large, say). */
         const union MHD_ConnectionInfo *info =
@@ -974,9 +1292,12 @@ static void req_finish(struct req *r, const char *ended)
     log_trace("http conn %llu send response %u, %zu body bytes", r->hc ? r->hc->number : 0,
               r->status, r->bytes);
     enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
-    fh->metrics->requests[t]++;
-    fh->metrics->bytes_in[t] += r->body_in;
-    fh->metrics->bytes_out[t] += r->bytes;
+    /* A stream's bytes and its SUB are counted by the session tier, as sse. */
+    if (!r->sse) {
+        fh->metrics->requests[t]++;
+        fh->metrics->bytes_in[t] += r->body_in;
+        fh->metrics->bytes_out[t] += r->bytes;
+    }
     if (r->hc && r->hc->req == r)
         r->hc->req = NULL;
     buf_release(&r->body);
@@ -1064,6 +1385,12 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
         return;
     }
     struct req *r = hc->req;
+    if ((events & LOOP_HUP) && r && r->sse) {
+        conn_watch(hc, 0);
+        r->ended = "client closed";
+        sse_gone(r->sse);
+        return;
+    }
     if ((events & LOOP_HUP) && r && r->phase == REQ_WAITING) {
         /* Nobody is left to answer: free the watch and the slot now. */
         r->gone = true;
@@ -1109,8 +1436,14 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     }
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!router_is_json(ct)) {
-        snprintf(r->why, GW_ERRLEN, "Content-Type must be application/json, got '%.60s'",
+    if (router_is_text(ct)) {
+        r->text_body = true;
+    } else if (!router_is_json(ct)) {
+        /* curl -d sends a form: show the command that works instead. */
+        snprintf(r->why, GW_ERRLEN,
+                 "a body of type '%.50s' is not read: send JSON, -H 'content-type: "
+                 "application/json' -d '{\"body\":\"hi\"}' (or curl --json), or plain text, -H "
+                 "'content-type: text/plain' -d 'hi'",
                  ct ? ct : "(none)");
         r->err = GW_E_MEDIA_TYPE;
     }
@@ -1186,6 +1519,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case REQ_WAITING:
         return MHD_YES; /* not resumed yet; cannot happen while suspended */
     case REQ_READY: {
+        if (r->sse_go) {
+            r->sse_go = false;
+            r->phase = REQ_READING; /* streaming: nothing more to resume for */
+            return sse_start(r);
+        }
         if (r->gone) {
             /* Nobody to answer: libmicrohttpd closes the connection, and says why next. */
             fh->closing_on_purpose = true;
@@ -1311,6 +1649,11 @@ static int before_sleep(struct loop *loop, void *ctx)
         run_mhd(fh);
     if (fh->need_run)
         return 0; /* its callbacks asked for another run */
+    if (fh->sse_moved) {
+        /* Streams took bytes after the session tier's pass: it may have work again. */
+        fh->sse_moved = false;
+        return 0;
+    }
     if (MHD_get_timeout(fh->daemon, &timeout) != MHD_YES) {
         fh->run_at_ms = 0;
         return -1;
@@ -1398,6 +1741,11 @@ void front_http_quiesce(struct front_http *fh)
     fh->need_run = true;
 }
 
+void front_http_serve_sse(struct front_http *fh, struct sessions *tier)
+{
+    fh->tier = tier;
+}
+
 size_t front_http_in_flight(const struct front_http *fh)
 {
     return fh->in_flight;
@@ -1419,6 +1767,9 @@ void front_http_free(struct front_http *fh)
         if (r->phase == REQ_BUSY)
             answer_error_later(r, GW_E_SHUTDOWN, "the gateway is stopping");
     }
+    /* Streams still open end now, cut; their sessions are closed with the tier. */
+    for (struct sse *x = fh->streams; x; x = x->next)
+        sse_gone(x);
     MHD_run(fh->daemon);
     loop_del_fd(fh->loop, fh->epoll_fd);
     MHD_stop_daemon(fh->daemon);

@@ -23,6 +23,7 @@
 struct core;
 struct loop;
 struct front_http;
+struct sessions;
 
 struct front_http_options {
     size_t max_body;          /* bytes; larger bodies get 413 */
@@ -41,6 +42,13 @@ struct front_http_options {
  */
 struct front_http *front_http_new(struct core *core, struct loop *loop, int listen_fd,
                                   const struct front_http_options *opts, char why[GW_ERRLEN]);
+
+/*
+ * Serves GET /v1/channels/{ch}/events (Server-Sent Events) as sessions of
+ * tier (borrowed; it must outlive the front's streams). Without it that
+ * path answers 404.
+ */
+void front_http_serve_sse(struct front_http *fh, struct sessions *tier);
 
 /*
  * Stops accepting connections and closes those with no request under way

@@ -15,10 +15,10 @@
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
+#include "net.h"
 #include "proto_line.h"
 #include "session.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -61,9 +61,10 @@ struct front_tcp {
     struct loop *loop;
     struct acceptor *acceptor; /* NULL once quiescing */
     struct front_tcp_options o;
-    unsigned nconns;
+    unsigned nconns; /* connections with a session: what --max-sessions counts */
     struct conn *lingering; /* connections whose session is over, draining input */
     size_t nlingering;
+    char rbuf[READ_CHUNK]; /* every connection's reads land here first */
 };
 
 static void update_events(struct conn *c)
@@ -118,10 +119,8 @@ static void offer(struct conn *c)
         c->in_off += consumed;
     }
     if (c->in_off == c->in.len) {
-        buf_clear(&c->in);
+        buf_release(&c->in); /* a quiet session keeps no buffer */
         c->in_off = 0;
-        if (c->in.cap > READ_CHUNK * 2)
-            buf_release(&c->in); /* a quiet session keeps no large buffer */
     } else if (c->in_off > READ_CHUNK) {
         memmove(c->in.data, c->in.data + c->in_off, buffered(c));
         c->in.len -= c->in_off;
@@ -134,13 +133,18 @@ static void offer(struct conn *c)
     set_reading(c, !c->eof && !c->input_done && !c->held && buffered(c) < INPUT_HOLD);
 }
 
+/*
+ * Reads into the front's one receive buffer and keeps, per connection, only
+ * what was received and not yet taken: an idle session holds no buffer at
+ * all, so ten thousand of them cost little.
+ */
 static void read_input(struct conn *c)
 {
+    char *rbuf = c->ft->rbuf;
     size_t got = 0;
 
     while (c->reading && got < 4 * READ_CHUNK) {
-        buf_grow(&c->in, READ_CHUNK);
-        ssize_t n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
+        ssize_t n = recv(c->fd, rbuf, READ_CHUNK, 0);
         if (n == 0) {
             log_trace("tcp conn %s recv end of stream", session_id(c->s));
             c->eof = true;
@@ -156,8 +160,7 @@ static void read_input(struct conn *c)
             }
             return;
         }
-        c->in.len += (size_t)n;
-        c->in.data[c->in.len] = '\0';
+        buf_append(&c->in, rbuf, (size_t)n);
         session_received(c->s, (size_t)n);
         log_trace("tcp conn %s recv %zd bytes", session_id(c->s), n);
         got += (size_t)n;
@@ -218,7 +221,6 @@ static void conn_free(struct conn *c)
     loop_timer_cancel(c->ft->loop, c->linger);
     loop_del_fd(c->ft->loop, c->fd);
     close(c->fd);
-    c->ft->nconns--;
     buf_release(&c->in);
     free(c);
 }
@@ -266,6 +268,8 @@ static void conn_close(void *io, enum gw_err err, const char *why)
     (void)err; /* a TCP session says why in its last line */
     log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
     c->s = NULL;
+    /* Its session's place is free now, lingering or not: the peer has seen its last line. */
+    c->ft->nconns--;
     if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
         conn_free(c);
         return;
@@ -316,7 +320,11 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
 static void tune_socket(const struct front_tcp *ft, int fd)
 {
     int one = 1, idle = (int)ft->o.heartbeat, intvl = idle / 3 ? idle / 3 : 1, cnt = 3;
-    unsigned user_timeout = ft->o.idle_timeout * 1000u;
+    /*
+     * A peer that vanished with data unacknowledged: three heartbeats (a
+     * ping is sent at least every heartbeat), and never less than 30 s.
+     */
+    unsigned user_timeout = (ft->o.heartbeat * 3 > 30 ? ft->o.heartbeat * 3 : 30) * 1000u;
 
     /* Replies and pushes are whole lines: send them now. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -326,27 +334,6 @@ static void tune_socket(const struct front_tcp *ft, int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
-}
-
-static void peer_name(int fd, char *out, size_t cap)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        }
-    }
-    snprintf(out, cap, "%s:%d", host, port);
 }
 
 static void refuse(int fd, unsigned max)
@@ -372,7 +359,7 @@ static void conn_open(struct front_tcp *ft, int fd)
     c->ft = ft;
     c->fd = fd;
     buf_init(&c->in);
-    peer_name(fd, peer, sizeof(peer));
+    net_peer_name(fd, peer, sizeof(peer));
     tune_socket(ft, fd);
     if (loop_add_fd(ft->loop, fd, LOOP_READ, on_conn_io, c) < 0) {
         log_error("tcp: cannot watch a new session: %s", strerror(errno));

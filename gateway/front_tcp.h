@@ -18,7 +18,6 @@ struct front_tcp;
 
 struct front_tcp_options {
     unsigned heartbeat;    /* seconds: keepalive probes start after this much silence */
-    unsigned idle_timeout; /* seconds: TCP_USER_TIMEOUT */
     size_t max_line;       /* bytes in a command line */
     unsigned max_sessions; /* TCP sessions at once */
 };

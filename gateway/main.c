@@ -252,7 +252,6 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     };
     struct front_tcp_options topts = {
         .heartbeat = gw->cfg.heartbeat,
-        .idle_timeout = gw->cfg.idle_timeout,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_sessions,
     };
@@ -304,6 +303,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         close(tcp_fd);
         return -1;
     }
+    front_http_serve_sse(gw->http, gw->sessions);
     if (!(gw->tcp = front_tcp_new(gw->sessions, gw->loop, tcp_fd, &topts, why)))
         return -1;
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||

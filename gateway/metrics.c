@@ -122,7 +122,8 @@ void metrics_render_prometheus(const struct metrics *m, const struct metrics_com
     for (int t = 0; t < GW_T__COUNT; t++)
         open[t] = m->open[t] > 0 ? (uint64_t)m->open[t] : 0;
     per_transport(out, "visavis_open", "gauge",
-                  "open HTTP connections (rest), waiting long-polls, open sessions (tcp)", open);
+                  "open HTTP connections (rest), waiting long-polls, open sessions (tcp, sse)",
+                  open);
     head(out, "visavis_delivery_seconds", "histogram",
          "from an accepted publish to the message handed to a reader's connection");
     for (int t = 0; t < GW_T__COUNT; t++) {

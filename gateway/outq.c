@@ -127,7 +127,7 @@ void outq_consume(struct outq *q, size_t bytes)
         pop(q);
     }
     /* An idle session keeps no ring: memory per idle subscriber stays small. */
-    if (q->n == 0 && q->cap > 8) {
+    if (q->n == 0 && q->cap) {
         free(q->ring);
         q->ring = NULL;
         q->cap = 0;

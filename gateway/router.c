@@ -36,6 +36,8 @@ static const struct router_endpoint endpoints[] = {
     {"POST", "/v1/channels/{channel}/messages", "publish a message (JSON or text/plain body)"},
     {"GET", "/v1/channels/{channel}/messages?since=N&limit=M&wait=S",
      "read a channel after seq N; wait=S holds the request until a message comes (long-poll)"},
+    {"GET", "/v1/channels/{channel}/events?since=N",
+     "Server-Sent Events: every message after seq N (or Last-Event-ID), then live"},
     {"GET", "/v1/messages/{id}", "one message"},
     {"GET", "/v1/channels", "every channel, with its last seq"},
     {"GET", "/healthz", "liveness"},
@@ -76,6 +78,9 @@ static enum gw_err match(const char *path, struct route *out)
     } else if ((rest = skip(path, "/v1/channels/")) && segment(rest, "/messages", out)) {
         out->id = ROUTE_CHANNEL_MESSAGES;
         out->allow = ALLOW_READ_POST;
+    } else if ((rest = skip(path, "/v1/channels/")) && segment(rest, "/events", out)) {
+        out->id = ROUTE_CHANNEL_EVENTS;
+        out->allow = ALLOW_READ;
     } else if ((rest = skip(path, "/v1/messages/")) && segment(rest, "", out)) {
         out->id = ROUTE_MESSAGE;
         out->allow = ALLOW_READ;
@@ -151,17 +156,18 @@ static const char *ows(const char *p)
     return p;
 }
 
-bool router_is_json(const char *ct)
+/* ct is type, any case, with optional parameters, charset utf-8 if given. */
+static bool media_is(const char *ct, const char *type)
 {
-    static const char type[] = "application/json";
+    size_t tlen = strlen(type);
     const char *p;
 
     if (!ct)
         return false;
     p = ows(ct);
-    if (strncasecmp(p, type, sizeof(type) - 1) != 0)
+    if (strncasecmp(p, type, tlen) != 0)
         return false;
-    p = ows(p + sizeof(type) - 1);
+    p = ows(p + tlen);
     while (*p == ';') {
         const char *name = ows(p + 1), *end = strchr(name, ';');
         size_t plen = end ? (size_t)(end - name) : strlen(name);
@@ -183,4 +189,113 @@ bool router_is_json(const char *ct)
         p = name + plen;
     }
     return *p == '\0';
+}
+
+bool router_is_json(const char *ct)
+{
+    return media_is(ct, "application/json");
+}
+
+bool router_is_text(const char *ct)
+{
+    return media_is(ct, "text/plain");
+}
+
+/*
+ * The quality of one media range ("type/sub;q=0.5"), from its parameters:
+ * 1 without q, -1 when q is not a number from 0 to 1.
+ */
+static double range_quality(const char *params, size_t len)
+{
+    const char *p = params, *end = params + len;
+
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *stop = semi ? semi : end;
+        const char *name = ows(p);
+        if (stop - name >= 2 && (name[0] == 'q' || name[0] == 'Q') && name[1] == '=') {
+            char num[8];
+            size_t n = (size_t)(stop - name - 2);
+            while (n && (name[2 + n - 1] == ' ' || name[2 + n - 1] == '\t'))
+                n--;
+            if (n == 0 || n >= sizeof(num))
+                return -1;
+            memcpy(num, name + 2, n);
+            num[n] = '\0';
+            /* RFC 9110 qvalue: 0, 1 or 0.d{1,3}, 1.0{0,3}. */
+            if (!(num[0] == '0' || num[0] == '1') || (n > 1 && num[1] != '.'))
+                return -1;
+            double q = num[0] - '0', scale = 0.1;
+            for (size_t i = 2; i < n; i++, scale /= 10) {
+                if (num[i] < '0' || num[i] > '9' || i > 4)
+                    return -1;
+                q += (num[i] - '0') * scale;
+            }
+            return q > 1 ? -1 : q;
+        }
+        p = stop + 1;
+    }
+    return 1;
+}
+
+/*
+ * How specifically range (len bytes) matches type/sub: 3 exactly, 2 as all
+ * of type, 1 as the catch-all, 0 not at all.
+ */
+static int range_match(const char *range, size_t len, const char *type, const char *sub)
+{
+    size_t tl = strlen(type), sl = strlen(sub);
+
+    if (len == 3 && memcmp(range, "*/*", 3) == 0)
+        return 1;
+    if (len < tl + 2 || strncasecmp(range, type, tl) != 0 || range[tl] != '/')
+        return 0;
+    if (len == tl + 2 && range[tl + 1] == '*')
+        return 2;
+    return len == tl + 1 + sl && strncasecmp(range + tl + 1, sub, sl) == 0 ? 3 : 0;
+}
+
+/*
+ * The quality Accept gives type/sub: that of its most specific matching
+ * range, 0 if none; *level says how it matched (range_match).
+ */
+static double accept_quality(const char *accept, const char *type, const char *sub, int *level)
+{
+    const char *p = accept;
+    double q = 0;
+
+    *level = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *range = ows(p), *end = p + len;
+        const char *semi = range < end ? memchr(range, ';', (size_t)(end - range)) : NULL;
+        const char *rend = semi ? semi : end;
+        while (rend > range && (rend[-1] == ' ' || rend[-1] == '\t'))
+            rend--;
+        int m = rend > range ? range_match(range, (size_t)(rend - range), type, sub) : 0;
+        if (m > *level) {
+            double rq = semi ? range_quality(semi + 1, (size_t)(end - semi - 1)) : 1;
+            if (rq >= 0) {
+                *level = m;
+                q = rq;
+            }
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return q;
+}
+
+bool router_prefers_html(const char *accept)
+{
+    int html_level, json_level;
+
+    if (!accept)
+        return false;
+    double html = accept_quality(accept, "text", "html", &html_level);
+    double json = accept_quality(accept, "application", "json", &json_level);
+    /* text/html, or all of text, named: a catch-all alone is not a browser asking for a page. */
+    return html_level >= 2 && html > 0 && html > json;
 }

@@ -21,7 +21,8 @@ enum route_id {
     ROUTE_CHANNEL_MESSAGES, /* /v1/channels/{channel}/messages */
     ROUTE_MESSAGE,          /* /v1/messages/{id} */
     ROUTE_METRICS,          /* /metrics */
-    ROUTE_STATS             /* /v1/stats */
+    ROUTE_STATS,            /* /v1/stats */
+    ROUTE_CHANNEL_EVENTS    /* /v1/channels/{channel}/events: Server-Sent Events */
 };
 
 enum route_method {
@@ -58,5 +59,17 @@ const struct router_endpoint *router_endpoints(size_t *n);
 
 /* True for "application/json", any case, with optional parameters, charset utf-8 if given. */
 bool router_is_json(const char *content_type);
+
+/* True for "text/plain" under the same rules. */
+bool router_is_text(const char *content_type);
+
+/*
+ * Whether an Accept header asks for the page rather than the JSON index:
+ * text/html named (or "text/" + "*") with a quality above the one
+ * application/json gets (named, through "application/" + "*", or through the
+ * catch-all). A browser's Accept does; curl's (the catch-all alone), a
+ * program's (application/json) and none at all do not, nor a tie.
+ */
+bool router_prefers_html(const char *accept);
 
 #endif

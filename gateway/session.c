@@ -48,6 +48,12 @@
  * is a slow consumer (unless session_options.stuck_ms says otherwise).
  */
 #define SESSION_STUCK_MS   10000
+/*
+ * Sessions one pass before the loop sleeps services at most: a fan-out to
+ * ten thousand subscribers is sent in slices, and the loop hears other
+ * clients between them; the first subscribers get their bytes at once.
+ */
+#define PASS_MAX           512
 /* Room a reply is assumed to take besides its message or page. */
 #define REPLY_OVERHEAD     256
 
@@ -100,7 +106,7 @@ struct session {
     enum session_state state;
     char id[17];
     char peer[64];
-    char end_why[96];    /* why it ended, once S_DEAD */
+    const char *end_why; /* why it ended, once S_DEAD: a string that lives for ever */
     enum gw_err end_err; /* the same as a code, for ops->close */
     struct outq out;
     struct reply *rhead, *rtail;
@@ -109,6 +115,8 @@ struct session {
     struct sub_slot **subs;
     size_t nsubs;
     uint32_t next_sub_id;
+    char *name; /* NAME: the sender of what it publishes without one; NULL: none */
+    size_t name_len;
     unsigned errors; /* consecutive */
     uint64_t last_send_ms, last_cmd_ms, last_progress_ms, linger_until_ms, opened_ms;
     bool dirty;
@@ -126,7 +134,8 @@ struct sessions {
     struct metrics *metrics;
     struct session all; /* list head */
     size_t count;
-    struct session *dirty;
+    struct session *dirty, *dirty_tail; /* to service, oldest first */
+    size_t ndirty;
     uint64_t next_tick_ms;
     unsigned tick_ms;
     char server[48];
@@ -149,11 +158,30 @@ static int64_t realtime_us(void)
 
 static void mark_dirty(struct session *s)
 {
+    struct sessions *t = s->t;
+
     if (s->dirty)
         return;
     s->dirty = true;
-    s->next_dirty = s->t->dirty;
-    s->t->dirty = s;
+    s->next_dirty = NULL;
+    if (t->dirty_tail)
+        t->dirty_tail->next_dirty = s;
+    else
+        t->dirty = s;
+    t->dirty_tail = s;
+    t->ndirty++;
+}
+
+static struct session *pop_dirty(struct sessions *t)
+{
+    struct session *s = t->dirty;
+
+    t->dirty = s->next_dirty;
+    if (!t->dirty)
+        t->dirty_tail = NULL;
+    t->ndirty--;
+    s->dirty = false;
+    return s;
 }
 
 static struct buf *scratch(struct sessions *t)
@@ -268,7 +296,7 @@ static void session_kill(struct session *s, const char *why)
     log_info("%s session %s %s closed: %s (%llu ms)", gw_transport_name(s->transport), s->id,
              s->peer, why, (unsigned long long)(now_ms() - s->opened_ms));
     s->state = S_DEAD;
-    snprintf(s->end_why, sizeof(s->end_why), "%s", why);
+    s->end_why = why;
     for (size_t i = 0; i < s->nsubs; i++) {
         core_unsubscribe(s->t->core, s->subs[i]->sub);
         free(s->subs[i]);
@@ -429,15 +457,15 @@ static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char 
     struct core_publish_req req = {
         .channel = cmd->channel,
         .channel_len = cmd->channel_len,
-        .sender = cmd->sender,
-        .sender_len = cmd->sender_len,
+        .sender = cmd->sender ? cmd->sender : s->name,
+        .sender_len = cmd->sender ? cmd->sender_len : s->name_len,
         .body = cmd->body,
         .body_len = cmd->body_len,
     };
     struct core_caller caller = caller_of(s);
     /* The ok line carries the message: room for its escaped body and sender. */
     size_t reserve = REPLY_OVERHEAD + text_json_len(cmd->body, cmd->body_len) +
-                     (cmd->sender ? text_json_len(cmd->sender, cmd->sender_len) : 16);
+                     text_json_len(req.sender ? req.sender : "", req.sender_len);
     struct reply *r = reply_alloc(s, cmd, reserve);
     enum gw_err err = core_publish(s->t->core, &caller, &req, on_published, r, why);
 
@@ -522,6 +550,21 @@ static enum gw_err cmd_unsub(struct session *s, const struct proto_cmd *cmd, cha
     codec_line_ok_unsub(scratch(s->t), slot->channel, cmd->tag, cmd->tag_len);
     queue_scratch(s);
     free(slot);
+    return GW_OK;
+}
+
+/* NAME: the session's sender from now on, checked as any sender is. */
+static enum gw_err cmd_name(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
+{
+    enum gw_err err = core_check_sender(cmd->sender, cmd->sender_len, why);
+
+    if (err != GW_OK)
+        return err;
+    free(s->name);
+    s->name = gw_xmemdup(cmd->sender, cmd->sender_len);
+    s->name_len = cmd->sender_len;
+    codec_line_ok_name(scratch(s->t), s->name, s->name_len, cmd->tag, cmd->tag_len);
+    queue_scratch(s);
     return GW_OK;
 }
 
@@ -622,8 +665,20 @@ static void dispatch(struct session *s, const struct proto_cmd *cmd)
         err = cmd_channels(s, cmd, why);
         break;
     case PROTO_HELP:
-        codec_line_ok_help(b = scratch(s->t), proto_usage, cmd->tag, cmd->tag_len);
-        queue_scratch(s);
+        if (cmd->text_form && s->format == SESSION_LINES) {
+            /* Typed by a person: words to read, not a JSON array. */
+            struct wline *w;
+            codec_text_help(b = scratch(s->t), proto_usage);
+            w = scratch_line(s->t);
+            queue(s, w);
+            wline_unref(w);
+        } else {
+            codec_line_ok_help(b = scratch(s->t), proto_usage, cmd->tag, cmd->tag_len);
+            queue_scratch(s);
+        }
+        break;
+    case PROTO_NAME:
+        err = cmd_name(s, cmd, why);
         break;
     case PROTO_PING:
         codec_line_pong(b = scratch(s->t), cmd->token, cmd->token_len, realtime_us(), cmd->tag,
@@ -914,6 +969,7 @@ static void pump(struct session *s)
 
 static void session_free(struct session *s)
 {
+    free(s->name);
     outq_release(&s->out);
     free(s->subs);
     free(s);
@@ -994,19 +1050,16 @@ static int before_sleep(struct loop *loop, void *ctx)
 {
     struct sessions *t = ctx;
     uint64_t now = now_ms();
-    struct session *list;
 
     (void)loop;
     if (now >= t->next_tick_ms) {
         tick(t, now);
         t->next_tick_ms = now + t->tick_ms;
     }
-    list = t->dirty;
-    t->dirty = NULL;
-    while (list) {
-        struct session *s = list;
-        list = s->next_dirty;
-        s->dirty = false;
+    /* Those marked before this pass, up to PASS_MAX; the others (and those
+     * marked again meanwhile, a replay with more to do) on the next turn. */
+    for (size_t n = t->ndirty < PASS_MAX ? t->ndirty : PASS_MAX; n; n--) {
+        struct session *s = pop_dirty(t);
         if (s->state != S_DEAD)
             service(s);
         if (s->state == S_DEAD && !s->dirty) {
@@ -1014,8 +1067,7 @@ static int before_sleep(struct loop *loop, void *ctx)
             session_free(s);
         }
     }
-    /* Sessions marked again above (replay left to do) run on the next turn. */
-    return t->dirty ? 0 : (int)(t->next_tick_ms - now);
+    return t->ndirty ? 0 : (int)(t->next_tick_ms - now);
 }
 
 /* ---- the tier ---- */
@@ -1051,8 +1103,7 @@ void sessions_free(struct sessions *t)
     while (t->all.next != &t->all)
         session_kill(t->all.next, "gateway stopped");
     while (t->dirty) {
-        struct session *s = t->dirty;
-        t->dirty = s->next_dirty;
+        struct session *s = pop_dirty(t);
         s->ops->close(s->io, s->end_err, s->end_why);
         session_free(s);
     }

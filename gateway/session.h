@@ -137,6 +137,7 @@ void session_input_end(struct session *s);
 
 /* The connection broke: the session ends (ops->close follows from the tier's pass). */
 void session_abort(struct session *s, const char *why);
+/* (why, here and in ops->close, is a string that lives for ever: a literal, strerror()'s.) */
 
 /* The lines waiting to be sent; the front sends from its head. */
 struct outq *session_outq(struct session *s);

@@ -1,11 +1,22 @@
 #!/bin/sh
-# Installs the Debian packages the build and the tests need, if any is
-# missing. Extra package names on the command line are checked too.
-# Needs root or sudo only when something is missing.
+# Installs the Debian packages the build needs, if any is missing; with
+# --test first, also what only the tests need (`make test`). Extra package
+# names on the command line are checked too. Needs root or sudo only when
+# something is missing.
 set -eu
 
-# postgresql: the server the tests start for the PostgreSQL backend.
-pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev postgresql python3 git $*"
+extra=""
+if [ "${1:-}" = "--test" ]; then
+    shift
+    # The browser test (tests/browser): chromium, and Node.js for its driver:
+    # Debian's, unless a node and an npm are there already (from another
+    # source, whose packages Debian's would replace).
+    extra="chromium"
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || extra="$extra nodejs npm"
+    # The PostgreSQL backend's tests start a server of their own.
+    extra="$extra postgresql"
+fi
+pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev python3 git curl $extra $*"
 
 missing=""
 for p in $pkgs; do

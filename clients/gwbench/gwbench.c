@@ -340,7 +340,7 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
             return GWBENCH_EXIT_OK;
         case OPT_VERSION:
             printf("gwbench (visavis %s), protocol %s version %d, REST API v1\n", VISAVIS_VERSION,
-                   PROTO_NAME, PROTO_VERSION);
+                   PROTO_PROTOCOL, PROTO_VERSION);
             *done = true;
             return GWBENCH_EXIT_OK;
         case ':':
@@ -503,7 +503,7 @@ static int check_tcp(const struct gwbench_opts *o, bool quiet)
         }
     }
     server_line_parse(&l, line, len);
-    rc = l.type == SL_HELLO && sl_text_is(l.protocol, PROTO_NAME) ? 0 : -1;
+    rc = l.type == SL_HELLO && sl_text_is(l.protocol, PROTO_PROTOCOL) ? 0 : -1;
     server_line_release(&l);
     if (rc < 0)
         snprintf(err, sizeof(err), "its first line is not a visavis hello: %.80s", line);

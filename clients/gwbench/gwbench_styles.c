@@ -11,7 +11,7 @@
  *   schedule and its latency counts from that time, whether or not the
  *   client could send it then).
  *
- *   delivery (tcp-push, rest-longpoll, rest-poll): one publisher, a TCP
+ *   delivery (tcp-push, sse, rest-longpoll, rest-poll): one publisher, a TCP
  *   session pipelining PUBs on a fixed schedule (--rate, or the default
  *   delivery rate), and --connections receivers that each receive every
  *   message; a message's body carries its intended send time, so latency is
@@ -19,7 +19,7 @@
  *
  * What the table reports per message (bytes, connections) is counted on
  * the measured side only: the publishing clients, or the receivers. The
- * delivery publisher is the same in all three delivery styles and is what
+ * delivery publisher is the same in every delivery style and is what
  * the tcp style measures.
  *
  * Every reply and every delivery is checked: a publish must be
@@ -76,6 +76,8 @@ const struct style_info gwbench_styles[] = {
      true, true, 0},
     {"tcp-push", "subscribers get each message pushed (SUB)", STYLE_DELIVERY, ROLE_SUB, false, true,
      false, 0},
+    {"sse", "GET .../events: each message pushed as a Server-Sent Event", STYLE_DELIVERY, ROLE_SSE,
+     true, true, false, 0},
     {"rest-longpoll", "GET ...?since=N&wait=30, held until a message commits", STYLE_DELIVERY,
      ROLE_POLL, true, true, false, LONGPOLL_WAIT_S},
     {"rest-poll", "GET ...?since=N every --poll-interval", STYLE_DELIVERY, ROLE_POLL, true, true,
@@ -114,7 +116,12 @@ struct client {
     bool polling;     /* a GET is in flight */
     int64_t poll_sent_ns;
     int64_t next_poll_ns;
-    struct buf scratch; /* de-chunked bodies */
+    struct buf scratch; /* de-chunked bodies; sse: the stream not yet cut into events */
+    /* sse: where the chunked stream is */
+    bool sse_head;     /* the response head is in */
+    bool sse_ready;    /* the SUB behind the stream is answered */
+    size_t chunk_left; /* bytes of the current chunk still to come */
+    bool chunk_crlf;   /* the CRLF after a chunk is due */
 };
 
 struct run {
@@ -291,6 +298,7 @@ static int64_t next_due(struct run *r, struct client *cl)
             return INT64_MAX;
         return cl->next_poll_ns;
     case ROLE_SUB:
+    case ROLE_SSE:
         break;
     }
     return INT64_MAX;
@@ -402,6 +410,7 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
             poll_send(r, cl, now);
         break;
     case ROLE_SUB:
+    case ROLE_SSE:
         break;
     }
     client_sync(r, cl);
@@ -549,6 +558,160 @@ static void on_sub_lines(struct run *r, struct client *cl, int64_t now)
             session_error(r, "a subscriber", line, len);
         }
         server_line_release(&l);
+    }
+}
+
+/* ---- Server-Sent Events ---- */
+
+/*
+ * The stream's head: 200, text/event-stream, chunked. 1 when it is in and
+ * consumed, 0 when more is needed, -1 (run failed) otherwise.
+ */
+static int sse_head(struct run *r, struct client *cl)
+{
+    size_t len;
+    const char *p = client_conn_data(&cl->c, &len);
+    const char *end = memmem(p, len, "\r\n\r\n", 4);
+    char tmp[160];
+
+    if (!end) {
+        if (len <= HTTP_HEAD_MAX)
+            return 0;
+        run_fail(r, "an SSE response head over %d bytes", HTTP_HEAD_MAX);
+        return -1;
+    }
+    size_t head = (size_t)(end - p) + 4;
+    if (len < 12 || memcmp(p, "HTTP/1.1 200", 12) != 0) {
+        /* A refusal is a whole JSON answer: quote it. */
+        run_fail(r, "GET /v1/channels/%s/events answered %s", r->channel,
+                 shown(p, len < 150 ? len : 150, tmp, sizeof(tmp)));
+        return -1;
+    }
+    if (!memmem(p, head, "text/event-stream", 17) ||
+        !memmem(p, head, "Transfer-Encoding: chunked", 26)) {
+        run_fail(r, "an SSE response that is not a chunked text/event-stream: %s",
+                 shown(p, head, tmp, sizeof(tmp)));
+        return -1;
+    }
+    client_conn_consume(&cl->c, head);
+    cl->sse_head = true;
+    return 1;
+}
+
+/* Moves the chunks' data that came in to cl->scratch. False (run failed) when the stream ends. */
+static bool sse_dechunk(struct run *r, struct client *cl)
+{
+    for (;;) {
+        size_t len;
+        const char *p = client_conn_data(&cl->c, &len);
+
+        if (cl->chunk_left) {
+            size_t n = len < cl->chunk_left ? len : cl->chunk_left;
+            if (!n)
+                return true;
+            buf_append(&cl->scratch, p, n);
+            client_conn_consume(&cl->c, n);
+            if (!(cl->chunk_left -= n))
+                cl->chunk_crlf = true;
+            continue;
+        }
+        if (cl->chunk_crlf) {
+            if (len < 2)
+                return true;
+            if (memcmp(p, "\r\n", 2) != 0) {
+                run_fail(r, "an SSE stream: no CRLF after a chunk");
+                return false;
+            }
+            client_conn_consume(&cl->c, 2);
+            cl->chunk_crlf = false;
+            continue;
+        }
+        const char *nl = memmem(p, len, "\r\n", 2);
+        if (!nl)
+            return true;
+        char *stop;
+        unsigned long size = strtoul(p, &stop, 16);
+        if (stop == p || (stop != nl && *stop != ';')) {
+            run_fail(r, "an SSE stream: a bad chunk size");
+            return false;
+        }
+        client_conn_consume(&cl->c, (size_t)(nl - p) + 2);
+        if (size == 0) {
+            run_fail(r, "receiver %zu: the gateway ended its SSE stream (%.*s)", cl->idx,
+                     (int)(cl->scratch.len < 200 ? cl->scratch.len : 200),
+                     cl->scratch.data ? cl->scratch.data : "");
+            return false;
+        }
+        cl->chunk_left = size;
+    }
+}
+
+/* One event (its lines, without the blank line that ends it). */
+static void sse_event(struct run *r, struct client *cl, char *ev, size_t len, int64_t now)
+{
+    const char *name = "message", *data = NULL;
+    size_t name_len = 7, data_len = 0;
+    char tmp[160];
+
+    for (char *line = ev, *end = ev + len; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (n >= 6 && memcmp(line, "data: ", 6) == 0) {
+            data = line + 6;
+            data_len = n - 6;
+        } else if (n >= 7 && memcmp(line, "event: ", 7) == 0) {
+            name = line + 7;
+            name_len = n - 7;
+        } else if (!cl->sse_ready && n > 2 && memcmp(line, ": ", 2) == 0) {
+            /* The replies are comments: the SUB's says the stream is set up. */
+            enum proto_op op;
+            if (server_line_type(line + 2, n - 2, &op) == SL_OK && op == PROTO_SUB)
+                cl->sse_ready = true;
+        }
+        line += n + 1;
+    }
+    if (!data)
+        return; /* comments only: the greeting, a reply, a heartbeat */
+    if (name_len != 7 || memcmp(name, "message", 7) != 0) {
+        run_fail(r, "receiver %zu: SSE event %.*s: %s", cl->idx, (int)name_len, name,
+                 shown(data, data_len, tmp, sizeof(tmp)));
+        return;
+    }
+    /* The data is the message object; as a push line it reads the fast way. */
+    struct server_line l;
+    buf_clear(&r->line);
+    static const char push[] = "{\"type\":\"message\",";
+    buf_append(&r->line, push, sizeof(push) - 1);
+    buf_append(&r->line, data + 1, data_len - 1);
+    server_line_parse(&l, r->line.data, r->line.len);
+    if (l.type != SL_MESSAGE || l.msg.seq < 1 || !l.msg.body.s)
+        run_fail(r, "receiver %zu: an SSE message without seq or body: %s", cl->idx,
+                 shown(data, data_len, tmp, sizeof(tmp)));
+    else
+        deliver(r, cl, l.msg.seq, l.msg.body.s, l.msg.body.len, now);
+    server_line_release(&l);
+}
+
+/* What came in on an SSE stream: the head, then chunks cut into events. */
+static void on_sse_input(struct run *r, struct client *cl, int64_t now)
+{
+    size_t done = 0;
+
+    if (!cl->sse_head && sse_head(r, cl) <= 0)
+        return;
+    if (!sse_dechunk(r, cl))
+        return;
+    while (!r->failed && cl->scratch.len - done >= 2) {
+        char *p = cl->scratch.data + done;
+        char *end = memmem(p, cl->scratch.len - done, "\n\n", 2);
+        if (!end)
+            break;
+        sse_event(r, cl, p, (size_t)(end - p), now);
+        done += (size_t)(end - p) + 2;
+    }
+    if (done) {
+        memmove(cl->scratch.data, cl->scratch.data + done, cl->scratch.len - done);
+        cl->scratch.len -= done;
     }
 }
 
@@ -706,10 +869,10 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
 {
     struct client *cl = b->owner;
     char err[GW_ERRLEN];
-    const struct client_addr *a =
-        cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP || cl->role == ROLE_POLL
-            ? &r->o->http
-            : &r->o->tcp;
+    const struct client_addr *a = cl->role == ROLE_REST_CLOSE || cl->role == ROLE_REST_KEEP ||
+                                          cl->role == ROLE_POLL || cl->role == ROLE_SSE
+                                      ? &r->o->http
+                                      : &r->o->tcp;
     int rc;
     int64_t now;
 
@@ -752,6 +915,11 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
         on_sub_lines(r, cl, now);
         if (rc == 0)
             run_fail(r, "the gateway closed a subscriber's session");
+        break;
+    case ROLE_SSE:
+        on_sse_input(r, cl, now);
+        if (rc == 0)
+            run_fail(r, "the gateway closed an SSE stream");
         break;
     }
     if (r->failed)
@@ -819,6 +987,33 @@ static int subscribe(struct run *r, struct client *cl, int64_t deadline)
     if (server_line_type(line, len, &op) != SL_OK || op != PROTO_SUB) {
         session_error(r, "SUB", line, len);
         return -1;
+    }
+    return 0;
+}
+
+/* Opens an SSE stream from the channel's start, and waits until its SUB is answered. */
+static int sse_open(struct run *r, struct client *cl, int64_t deadline)
+{
+    char err[GW_ERRLEN], target[GW_CHANNEL_MAX + 48];
+
+    if (client_conn_start(&cl->c, &r->o->http, err) < 0) {
+        run_fail(r, "%s", err);
+        return -1;
+    }
+    snprintf(target, sizeof(target), "/v1/channels/%s/events?since=0", r->channel);
+    http_get(&cl->c.out, r->o->http.text, target);
+    while (!cl->sse_ready) {
+        if (client_conn_wait(&cl->c, deadline, NULL, err) < 0) {
+            run_fail(r, "opening an SSE stream: %s", err);
+            return -1;
+        }
+        on_sse_input(r, cl, client_now_ns());
+        if (r->failed)
+            return -1;
+        if (cl->c.eof) {
+            run_fail(r, "opening an SSE stream: the gateway closed the connection");
+            return -1;
+        }
     }
     return 0;
 }
@@ -1020,13 +1215,18 @@ static int setup(struct run *r)
     if (r->delivery)
         client_init(&r->pub, ROLE_PUBLISHER, 0, 1, &r->pub_wire);
 
-    /* Sessions are opened and greeted before the clock starts; HTTP connections are not. */
+    /*
+     * Sessions and SSE streams are opened and subscribed before the clock
+     * starts; the other HTTP connections are not.
+     */
     for (size_t i = 0; i < r->ncl; i++) {
         if (role == ROLE_TCP || role == ROLE_SUB) {
             if (session_open(r, &r->cl[i], deadline) < 0)
                 return -1;
         }
         if (role == ROLE_SUB && subscribe(r, &r->cl[i], deadline) < 0)
+            return -1;
+        if (role == ROLE_SSE && sse_open(r, &r->cl[i], deadline) < 0)
             return -1;
     }
     if (r->delivery && session_open(r, &r->pub, deadline) < 0)

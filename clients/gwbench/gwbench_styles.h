@@ -32,6 +32,7 @@ enum style_role {
     ROLE_REST_KEEP,  /* POST on a kept-alive connection, one in flight */
     ROLE_TCP,        /* PUB on a session, up to the style's window in flight */
     ROLE_SUB,        /* a session subscribed: the gateway pushes */
+    ROLE_SSE,        /* GET .../events: a Server-Sent Events stream the gateway pushes on */
     ROLE_POLL,       /* GET ...?since=N, again after each answer (wait= or an interval) */
     ROLE_PUBLISHER   /* never a style's: the delivery styles' publisher, PUBs on a schedule */
 };

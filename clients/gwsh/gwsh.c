@@ -726,7 +726,7 @@ static int parse_args(int argc, char **argv, struct gwsh_opts *o, bool *done)
             *done = true;
             return GWSH_EXIT_OK;
         case OPT_VERSION:
-            printf("gwsh (visavis %s), protocol %s version %d\n", VISAVIS_VERSION, PROTO_NAME,
+            printf("gwsh (visavis %s), protocol %s version %d\n", VISAVIS_VERSION, PROTO_PROTOCOL,
                    PROTO_VERSION);
             *done = true;
             return GWSH_EXIT_OK;

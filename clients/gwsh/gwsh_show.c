@@ -231,7 +231,11 @@ void gwsh_show_line(const struct server_line *l, const char *raw, size_t raw_len
 {
     switch (l->type) {
     case SL_INVALID:
-        put(out, "(not a protocol line) ");
+        /* HELP typed as text answers in words: show them as they are. */
+        if (raw_len == 0)
+            return; /* the empty line that ends them */
+        if (!(raw_len >= 2 && raw[0] == ' ' && raw[1] == ' '))
+            put(out, "(not a protocol line) ");
         gwsh_put_safe(out, raw, raw_len);
         put(out, "\n");
         return;
@@ -253,9 +257,17 @@ void gwsh_show_line(const struct server_line *l, const char *raw, size_t raw_len
     case SL_GAP:
         put(out, "gap ");
         put_text(out, l->channel);
-        put(out, ": messages before #");
-        put_int(out, l->first_seq);
-        put(out, " are no longer stored\n");
+        if (l->gap_from >= 0 && l->gap_to >= l->gap_from) {
+            put(out, ": messages #");
+            put_int(out, l->gap_from);
+            put(out, " to #");
+            put_int(out, l->gap_to);
+            put(out, " are not stored\n");
+        } else {
+            put(out, ": messages before #");
+            put_int(out, l->first_seq);
+            put(out, " are no longer stored\n");
+        }
         return;
     case SL_OK:
         show_ok(l, out);

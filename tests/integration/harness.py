@@ -861,7 +861,7 @@ import struct  # noqa: E402
 
 SESSION_TIMEOUT = float(os.environ.get('VISAVIS_TEST_SESSION_TIMEOUT', '20'))
 PUSH_TYPES = ('message', 'ping', 'gap')
-HELLO_KEYS = ['type', 'protocol', 'version', 'server', 'session', 'heartbeat']
+HELLO_KEYS = ['type', 'protocol', 'version', 'server', 'session', 'heartbeat', 'hint']
 SESSION_ID_RE = re.compile(r'^[0-9a-f]{16}$')
 
 
@@ -988,10 +988,20 @@ class Session:
         return obj
 
     def read_line(self, timeout=None):
-        """The next line, parsed; EOF fails."""
+        """The next line, parsed; EOF fails. HELP typed as text answers in
+        words (lines starting with two blanks, then an empty line): they come
+        back as one {"type": "help-text", "lines": [...]}."""
         raw = self.read_raw(timeout)
         check(raw is not None, 'the server closed the session%s where a line was expected'
               % (' (reset)' if self.reset else ''))
+        if raw.startswith(b'  '):
+            lines = []
+            while raw:
+                check(raw.startswith(b'  '), 'a line of HELP words without its two blanks: %r' % raw)
+                lines.append(raw.decode('utf-8'))
+                raw = self.read_raw(timeout)
+                check(raw is not None, 'the server closed the session inside the HELP words')
+            return {'type': 'help-text', 'lines': lines}
         return self.parse(raw)
 
     def reply(self, timeout=None):

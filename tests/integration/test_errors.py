@@ -200,12 +200,13 @@ for _m, _p, _allow, _body in [
 
 # -- unsupported_media_type --------------------------------------------------
 UMT = (415, 'unsupported_media_type')
-for _ct in ['text/plain', None, 'application/x-www-form-urlencoded', 'application/jsonx',
-            'text/json', 'application/json-patch+json', 'multipart/form-data; boundary=x', '']:
+for _ct in ['text/plain; charset=latin-1', None, 'application/x-www-form-urlencoded',
+            'application/jsonx', 'text/json', 'text/plainx', 'application/json-patch+json',
+            'multipart/form-data; boundary=x', '']:
     case('unsupported_media_type: Content-Type %r' % _ct, 'POST', POST_ERRS, UMT, body=VALID, ct=_ct,
          headers={'Content-Type': _ct} if _ct == '' else None)
 case('unsupported_media_type on a new channel creates nothing', 'POST', POST_NEW, UMT, body=VALID,
-     ct='text/plain')
+     ct='application/x-www-form-urlencoded')
 
 
 # -- hand-made requests on a raw socket --------------------------------------

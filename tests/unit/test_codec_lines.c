@@ -227,7 +227,7 @@ static const struct line_kind {
     {"error", emit_error, "error", NULL, true, KEYS("type", "code", "message", "op")},
     {"error without op", emit_error_no_op, "error", NULL, true, KEYS("type", "code", "message")},
     {"hello", emit_hello, "hello", NULL, false,
-     KEYS("type", "protocol", "version", "server", "session", "heartbeat")},
+     KEYS("type", "protocol", "version", "server", "session", "heartbeat", "hint")},
     {"message", emit_message, "message", NULL, false,
      KEYS("type", "id", "channel", "seq", "sender", "body", "ts", "via")},
     {"ping", emit_ping, "ping", NULL, false, KEYS("type", "time_us")},
@@ -319,16 +319,18 @@ static void test_hello(void)
     codec_line_hello(&b, "c9e75ce930b543d0", "visavis 0.1.0", 30);
     is_str(b.data,
            "{\"type\":\"hello\",\"protocol\":\"visavis\",\"version\":1,\"server\":\"visavis "
-           "0.1.0\",\"session\":\"c9e75ce930b543d0\",\"heartbeat\":30}\n",
+           "0.1.0\",\"session\":\"c9e75ce930b543d0\",\"heartbeat\":30,\"hint\":\"type HELP for "
+           "the commands\"}\n",
            "hello: exactly the documented greeting");
     buf_release(&b);
 
     codec_line_hello(&b, "s\"x", "srv\\1", 3600);
-    json_t *root = check_line(b.data, b.len, "hello",
-                              KEYS("type", "protocol", "version", "server", "session", "heartbeat"),
-                              "hello with odd strings");
+    json_t *root =
+        check_line(b.data, b.len, "hello",
+                   KEYS("type", "protocol", "version", "server", "session", "heartbeat", "hint"),
+                   "hello with odd strings");
     if (root) {
-        ok(str_is(json_object_get(root, "protocol"), B(PROTO_NAME)), "hello: protocol visavis");
+        ok(str_is(json_object_get(root, "protocol"), B(PROTO_PROTOCOL)), "hello: protocol visavis");
         ok(int_is(json_object_get(root, "version"), PROTO_VERSION), "hello: version %d",
            PROTO_VERSION);
         ok(str_is(json_object_get(root, "server"), B("srv\\1")), "hello: server escaped");

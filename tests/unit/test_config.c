@@ -388,7 +388,7 @@ static void test_session_defaults(void)
     memset(&cfg, 0xa5, sizeof(cfg));
     is_int(parse(&cfg, NO_ENV, NO_ARGS, &action, why), GW_OK, "session defaults: parsed");
     is_uint(cfg.heartbeat, 30, "defaults: heartbeat 30 s");
-    is_uint(cfg.idle_timeout, 90, "defaults: idle_timeout 90 s");
+    is_uint(cfg.idle_timeout, 3600, "defaults: idle_timeout 3600 s");
     is_uint(cfg.max_outbuf, 1024 * 1024, "defaults: max_outbuf 1 MiB");
     is_uint(cfg.max_line, 64 * 1024, "defaults: max_line 64 KiB");
     is_uint(cfg.max_sessions, 10000, "defaults: max_sessions 10000");

@@ -952,7 +952,7 @@ static void test_every_verb(void)
         {PROTO_SUB, "sub", true},    {PROTO_UNSUB, "unsub", true},
         {PROTO_HIST, "hist", true},  {PROTO_CHANNELS, "channels", false},
         {PROTO_PING, "ping", false}, {PROTO_PONG, "pong", false},
-        {PROTO_QUIT, "quit", false},
+        {PROTO_QUIT, "quit", false}, {PROTO_NAME, "name", true},
     };
 
     is_int(GW_ARRAY_SIZE(ops), PROTO__COUNT - 1, "the table covers every op");
@@ -983,7 +983,8 @@ static void test_every_verb(void)
             is_int(cmd.op, ops[i].op, "text '%s': op %s", spell[s], ops[i].name);
             proto_cmd_release(&cmd);
         }
-        int len = snprintf(line, sizeof(line), "{\"op\":\"%s\",\"channel\":\"c\",\"body\":\"b\"}",
+        int len = snprintf(line, sizeof(line),
+                           "{\"op\":\"%s\",\"channel\":\"c\",\"body\":\"b\",\"name\":\"n\"}",
                            ops[i].name);
         err = proto_parse(line, (size_t)len, &cmd, why);
         is_int(err, GW_OK, "json op %s: ok", ops[i].name);

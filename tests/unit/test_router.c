@@ -63,6 +63,12 @@ static const struct route_case route_cases[] = {
     R_405("OPTIONS", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, READ_POST),
     R_405("post", "/v1/channels/news/messages", ROUTE_CHANNEL_MESSAGES, READ_POST),
     R_405("get", "/healthz", ROUTE_HEALTH, READ),
+    R_OK("GET", "/v1/channels/news/events", ROUTE_CHANNEL_EVENTS, ROUTE_GET, "news", READ),
+    R_OK("HEAD", "/v1/channels/news/events", ROUTE_CHANNEL_EVENTS, ROUTE_GET, "news", READ),
+    R_405("POST", "/v1/channels/news/events", ROUTE_CHANNEL_EVENTS, READ),
+    R_404("GET", "/v1/channels/news/events/"),
+    R_404("GET", "/v1/channels//events"),
+    R_404("GET", "/v1/channels/news/event"),
     R_OK("GET", "/v1/messages/42", ROUTE_MESSAGE, ROUTE_GET, "42", READ),
     R_OK("HEAD", "/v1/messages/42", ROUTE_MESSAGE, ROUTE_GET, "42", READ),
     R_OK("GET", "/v1/messages/abc", ROUTE_MESSAGE, ROUTE_GET, "abc", READ),
@@ -251,8 +257,51 @@ static void test_is_json(void)
        "is_json('application/json; x; charset=latin1') is false");
 }
 
+struct accept_case {
+    const char *accept;
+    bool html;
+};
+
+static const struct accept_case accept_cases[] = {
+    /* Chromium's and Firefox's for a page. */
+    {"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;"
+     "q=0.8,application/signed-exchange;v=b3;q=0.7",
+     true},
+    {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},
+    {"text/html", true},
+    {"TEXT/HTML", true},
+    {"text/*", true},
+    {"text/html;q=0.5", true},
+    {"text/html, application/json;q=0.9", true},
+    {" text/html ; q=1.0 , */*;q=0.1", true},
+    /* Programs: the JSON index. */
+    {"*/*", false},
+    {"application/json", false},
+    {"application/json, text/html;q=0.9", false},
+    {"application/json, text/html", false}, /* a tie: the form for programs */
+    {"text/html, */*", false},              /* a tie again: JSON by */
+    {"text/html;q=0.5, application/*", false},
+    {"text/html;q=0", false},
+    {"text/plain", false},
+    {"text/htmlx", false},
+    {"application/xhtml+xml", false},
+    {"", false},
+    {",,,", false},
+    {"text/html;q=2", false},   /* not a quality: the range is ignored */
+    {"text/html;q=abc", false}, /* likewise */
+};
+
+static void test_prefers_html(void)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(accept_cases); i++)
+        is_int(router_prefers_html(accept_cases[i].accept), accept_cases[i].html, "Accept '%s': %s",
+               accept_cases[i].accept, accept_cases[i].html ? "the page" : "the JSON index");
+    ok(!router_prefers_html(NULL), "no Accept: the JSON index");
+}
+
 int main(void)
 {
+    test_prefers_html();
     test_routes();
     test_hints();
     test_arg_is_borrowed();

@@ -498,6 +498,7 @@ static void test_hello(void)
         is_str(str_of(h, "server"), "visavis " VISAVIS_VERSION, "hello: server");
         is_str(str_of(h, "session"), p.id, "hello: session is session_id()");
         is_int(int_of(h, "heartbeat"), 25, "hello: the heartbeat setting");
+        is_str(str_of(h, "hint"), "type HELP for the commands", "hello: how to start");
     }
     ok(strlen(p.id) == 16 && strspn(p.id, "0123456789abcdef") == 16,
        "hello: the session id is 16 hex digits (%s)", p.id);
@@ -512,6 +513,86 @@ static void test_hello(void)
     is_uint(sessions_count(e.t), before, "session_abort: no longer counted");
     peer_release(&p);
     peer_release(&q);
+    env_close(&e);
+}
+
+/* The last line the peer took is a pong. */
+static int got_pong(const void *arg)
+{
+    const struct peer *p = arg;
+    return p->nlines && p->lines[p->nlines - 1] &&
+           strcmp(json_string_value(json_object_get(p->lines[p->nlines - 1], "type")), "pong") == 0;
+}
+
+/* A peer's raw line i, or "". */
+static const char *raw_at(const struct peer *p, int i)
+{
+    return i < p->nlines ? p->raw[i] : "";
+}
+
+/*
+ * For a person with nc: HELP typed as text answers in words (the one answer
+ * that is not JSON), NAME makes them the sender of what they publish, EXIT
+ * leaves like QUIT.
+ */
+static void test_person(void)
+{
+    struct env e;
+    struct peer p;
+    struct session_options o = default_options();
+
+    env_open(&e, &o);
+    peer_open(&p, &e);
+    say(&p, "help");
+    say(&p, "PING after-help");
+    ok(play(&e, got_pong, &p), "text HELP, then a PING: answered");
+    int text = 0;
+    for (int i = 1; i < p.nlines && !p.lines[i] && p.raw[i][0]; i++)
+        text++;
+    ok(text >= 10, "text HELP: %d lines of words, not JSON", text);
+    ok(strncmp(raw_at(&p, 1), "  HELP", 6) == 0, "text HELP: each starts with two blanks (%s)",
+       raw_at(&p, 1));
+    ok(strstr(raw_at(&p, 2), "PUB <channel> <text>") && strstr(raw_at(&p, 2), "publish"),
+       "text HELP: a command and what it does on one line (%s)", raw_at(&p, 2));
+    ok(p.nlines > text + 1 && !p.lines[text + 1] && p.raw[text + 1][0] == '\0',
+       "text HELP: ends with an empty line");
+    is_int(p.bad_lines, text + 1, "text HELP: only its own lines are not JSON");
+    is_str(type_of(p.lines[p.nlines - 1]), "pong", "text HELP: then the next reply, as JSON");
+
+    int before = p.nlines;
+    say(&p, "NAME Ana Lopez ");
+    say(&p, "PUB person hello");
+    say(&p, "{\"op\":\"pub\",\"channel\":\"person\",\"body\":\"x\",\"sender\":\"bob\"}");
+    say(&p, "{\"op\":\"name\",\"name\":\"\",\"tag\":\"n1\"}");
+    say(&p, "NAME");
+    say(&p, "{\"op\":\"name\",\"name\":\"eve\",\"tag\":\"n2\"}");
+    say(&p, "{\"op\":\"pub\",\"channel\":\"person\",\"body\":\"y\"}");
+    say(&p, "exit");
+    ok(play(&e, closed, &p), "EXIT: closed like QUIT");
+    is_str(shape(&p, before),
+           "ok/name ok/pub ok/pub error/invalid_field error/missing_argument ok/name ok/pub "
+           "bye/quit",
+           "NAME, PUBs, bad NAMEs, EXIT: the replies");
+    json_t *r;
+    if ((r = reply_at(&p, before)))
+        ok(str_is(r, "name", "Ana Lopez"), "NAME: the rest of the line, inner blank kept");
+    if ((r = reply_at(&p, before + 1)))
+        ok(str_is(json_object_get(r, "message"), "sender", "Ana Lopez"),
+           "a text PUB after NAME: sent by that name");
+    if ((r = reply_at(&p, before + 2)))
+        ok(str_is(json_object_get(r, "message"), "sender", "bob"),
+           "a JSON PUB with its own sender keeps it");
+    if ((r = reply_at(&p, before + 3)))
+        ok(str_is(r, "code", "invalid_field") && str_is(r, "tag", "n1"),
+           "NAME with an empty name: invalid_field, tag echoed");
+    if ((r = reply_at(&p, before + 4)))
+        ok(str_is(r, "code", "missing_argument") && str_is(r, "op", "name"),
+           "NAME alone: missing_argument");
+    if ((r = reply_at(&p, before + 6)))
+        ok(str_is(json_object_get(r, "message"), "sender", "eve"),
+           "a JSON PUB without a sender: the session's name (eve, from the JSON form of NAME)");
+    is_int(p.close_err, GW_OK, "EXIT: close says an ordinary end");
+    peer_release(&p);
     env_close(&e);
 }
 
@@ -537,7 +618,7 @@ static void test_replies_in_order(void)
         "pub ord three",
         "CHANNELS",
         "{\"op\":\"channels\",\"tag\":\"c8\"}",
-        "HELP",
+        "{\"op\":\"help\"}",
         "{\"op\":\"help\",\"tag\":\"h10\"}",
         "SUB ord",
         "{\"op\":\"hist\",\"channel\":\"ord\",\"since\":1,\"limit\":1,\"tag\":\"h12\"}",
@@ -1362,6 +1443,7 @@ int main(void)
 
     test_hello();
     test_replies_in_order();
+    test_person();
     test_pub_window();
     test_errors();
     test_ten_errors();
