@@ -29,6 +29,20 @@ def pair(**kw):
     return harness.Gateway(db=url, **kw), harness.Gateway(db=url, **kw)
 
 
+def sse_next_message(resp):
+    """The data of the next "message" event of an SSE response (http.client
+    reads the chunks; the socket's timeout bounds the wait)."""
+    event = None
+    while True:
+        line = resp.readline()
+        check(line, 'the SSE stream ended')
+        line = line.decode('utf-8').rstrip('\r\n')
+        if line.startswith('event: '):
+            event = line[7:]
+        elif line.startswith('data: ') and event == 'message':
+            return json.loads(line[6:])
+
+
 def held(gw):
     """Long-polls the gateway holds right now."""
     return gw.get('/v1/stats').json['open']['longpoll']
@@ -205,17 +219,28 @@ def check_store(gw, channel, acked):
 
 @test
 def publish_on_a_reaches_b():
-    """publish on A: a TCP subscriber and a long-poll on B get it, a read on B sees it"""
+    """publish on A: a TCP subscriber, an SSE stream and a long-poll on B get it, a read on B sees it"""
     a, b = pair()
     with Session(b) as s:
         eq(s.request('SUB across')['type'], 'ok', 'SUB on B')
         c = b.connect(timeout=60)
         c.request('GET', '/v1/channels/across/messages?since=0&wait=30')
         harness.wait_for(lambda: held(b) == 1, 'the long-poll to be held by B')
+        ev = b.connect(timeout=30)
+        # since=0: whether the stream's subscription is set up before the
+        # commit or after, the message comes (the channel is empty now).
+        ev.request('GET', '/v1/channels/across/events?since=0',
+                   headers={'Accept': 'text/event-stream'})
+        stream = ev.getresponse()
+        eq(stream.status, 200, 'SSE stream status on B')
+        harness.wait_for(lambda: b.get('/v1/stats').json['open']['sse'] == 1,
+                         'the SSE stream to be open on B')
         t0 = time.monotonic()
         m = a.publish('across', 'from A', sender='ana')
         eq(check_push(s.push(), channel='across', body='from A', sender='ana'), m,
            'the push on B is the message A answered')
+        eq(sse_next_message(stream), m, 'the SSE event on B is the message A answered')
+        ev.close()
         r = c.getresponse()
         env = json.loads(r.read())
         took = time.monotonic() - t0
