@@ -43,6 +43,14 @@ def sse_next_message(resp):
             return json.loads(line[6:])
 
 
+def cut(gw, role):
+    """Ends the database connections of one kind (writer, reader, feed) of
+    every gateway on gw's database, as pg_terminate_backend does; how many."""
+    return int(harness.pg_server().sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name ="
+        " 'visavis %s' AND datname = '%s'" % (role, gw.db.rsplit('/', 1)[1]))[0])
+
+
 def held(gw):
     """Long-polls the gateway holds right now."""
     return gw.get('/v1/stats').json['open']['longpoll']
@@ -405,9 +413,7 @@ def recheck_after_the_feed_reconnects():
                 " WHERE name = 'quiet'", dbname)
         eq(s.collect(0.5), [], 'no push without a notice')
         # Cut every feed's connection: on reconnecting, each reads its channels again.
-        n = srv.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = 'visavis feed' AND datname = '%s'" % dbname)
-        eq(n, ['2'], 'feed connections cut (one per gateway)')
+        eq(cut(b, 'feed'), 2, 'feed connections cut (one per gateway)')
         p = check_push(s.push(timeout=30), channel='quiet', body='unheard', sender='psql')
         eq(p['seq'], 2, 'seq of the unheard commit')
     b.wait_stderr(r'store feed: connected to the database again')
@@ -426,9 +432,7 @@ def subscriber_waits_for_the_database():
         eq(check_push(s.push()), m1, 'live first')
         srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
         try:
-            n = srv.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                        " WHERE application_name = 'visavis reader' AND datname = '%s'" % dbname)
-            eq(n, ['2'], 'reader connections cut (one per gateway)')
+            eq(cut(b, 'reader'), 2, 'reader connections cut (one per gateway)')
             # A's writer still works: its commit reaches B as a notice, and
             # B's subscriber must read it from the store, which B cannot now.
             m2 = a.publish('wait', 'two')
