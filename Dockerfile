@@ -18,7 +18,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev \
-        libmicrohttpd-dev libjansson-dev libsqlite3-dev libwslay-dev nettle-dev python3 \
+        libmicrohttpd-dev libjansson-dev libsqlite3-dev libwslay-dev nettle-dev libpq-dev python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -33,7 +33,7 @@ RUN meson setup build --buildtype=release \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libjansson4 libsqlite3-0 libwslay1 libnettle8 curl \
+        libmicrohttpd12 libjansson4 libsqlite3-0 libwslay1 libnettle8 libpq5 curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 visavis \
  && useradd --system --uid 10001 --gid visavis --home-dir /data --no-create-home \

@@ -16,7 +16,11 @@
 #   wait_ready PID NAME LOG EARLY LATE CMD...   poll CMD until it succeeds
 #   spawn_redis NAME PORT ARGS...    start a redis-server in $TMP/NAME (REDIS_PID)
 #   start_gateway [--need-tcp] ARGS...  start $GW with ARGS, wait for its READY line
-#                                    (GW_PID GW_PORT GW_TCP)
+#                                    (GW_PID GW_PORT GW_TCP; its files in
+#                                    $TMP/$GW_NAME.*, GW_NAME=gateway unless set)
+#   sb KEY LABEL MODE ARGS...        run $SB (sockbench) once, within SB_TIMEOUT s,
+#                                    its RESULT fields into F[KEY.*], LABEL[KEY]
+#                                    and KEY onto ORDER (the script declares them)
 #   check_json WHAT JSON EXPR        die unless the python EXPR over d=JSON holds
 #   print_gateway_log                the last lines of the gateway's stderr, if any
 #   finish                           exit 1 when STRICT=1 and MISSED > 0, else exit 0
@@ -165,7 +169,7 @@ spawn_redis() { # name port extra-args...
 # Sets GW_PID, GW_PORT and GW_TCP (empty when the line has no tcp=).
 # With --need-tcp, a READY line without tcp= is fatal.
 start_gateway() { # [--need-tcp] gateway-args...
-    local need_tcp=0 end left line=
+    local need_tcp=0 end left line= f=$TMP/${GW_NAME:-gateway}
     if [[ ${1:-} == --need-tcp ]]; then
         need_tcp=1
         shift
@@ -175,21 +179,21 @@ start_gateway() { # [--need-tcp] gateway-args...
     if "$GW" --help 2>/dev/null | grep -q -- '--udp-addr'; then
         set -- --udp-addr= "$@"
     fi
-    mkfifo "$TMP/gateway.fifo"
-    "$GW" "$@" >"$TMP/gateway.fifo" 2>"$TMP/gateway.log" &
+    mkfifo "$f.fifo"
+    "$GW" "$@" >"$f.fifo" 2>"$f.log" &
     GW_PID=$!
     PIDS+=("$GW_PID")
-    exec 3<"$TMP/gateway.fifo"
+    exec 3<"$f.fifo"
     end=$((SECONDS + READY_DEADLINE))
     while :; do
         left=$((end - SECONDS))
         ((left > 0)) || die "gateway printed no READY line within $READY_DEADLINE s"
         if IFS= read -r -t "$left" -u 3 line; then
             [[ $line == READY* ]] && break
-            printf '%s\n' "$line" >>"$TMP/gateway.out"
+            printf '%s\n' "$line" >>"$f.out"
         else
             die "gateway printed no READY line (exited or timed out); its stderr:
-$(tail -n 20 "$TMP/gateway.log")"
+$(tail -n 20 "$f.log")"
         fi
     done
     GW_PORT=$(sed -n 's/.*http=\([0-9][0-9]*\).*/\1/p' <<<"$line")
@@ -199,11 +203,38 @@ $(tail -n 20 "$TMP/gateway.log")"
         die "no tcp=<port> in the gateway's READY line '$line': no TCP session front"
     fi
     # Keep draining its stdout so it can never block on a full pipe.
-    cat <&3 >>"$TMP/gateway.out" &
+    cat <&3 >>"$f.out" &
     PIDS+=($!)
     exec 3<&-
     say "gateway pid $GW_PID: $line"
     curl -fsS -m 5 "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || die "gateway /healthz failed"
+}
+
+# --- sockbench -------------------------------------------------------------------
+# Stores the key=value fields of a RESULT line under F[key.*].
+take_result() { # key line
+    local kv
+    for kv in $2; do
+        [[ $kv == *=* ]] && F["$1.${kv%%=*}"]=${kv#*=}
+    done
+}
+
+# Runs sockbench once (bounded by SB_TIMEOUT); dies on any error it reports.
+sb() { # key label mode args...
+    local key=$1 label=$2 mode=$3 out="$TMP/sb-$1.out" r
+    shift 3
+    say "sockbench $mode $* ($label)"
+    if ! timeout -k 5 "${SB_TIMEOUT:-180}" "${PIN[@]}" "$SB" "$mode" "$@" \
+        >"$out" 2>"$TMP/sb-$key.err"; then
+        sed 's/^/    /' "$TMP/sb-$key.err" "$out" >&2
+        die "sockbench $mode failed ($label)"
+    fi
+    r=$(grep '^RESULT ' "$out" | tail -n 1)
+    [[ -n $r ]] || die "no RESULT line from sockbench $mode ($label)"
+    printf '    %s\n' "$r"
+    take_result "$key" "$r"
+    LABEL[$key]=$label
+    ORDER+=("$key")
 }
 
 # --- checks and report -----------------------------------------------------------

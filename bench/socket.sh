@@ -70,7 +70,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. packages -------------------------------------------------------------
 ensure_packages redis-server redis-tools gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev \
-    libjansson-dev libsqlite3-dev curl python3
+    libjansson-dev libsqlite3-dev libpq-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
 # The two binaries alone: a test that does not build yet must not stop the benchmark.
@@ -133,32 +133,7 @@ fi
 declare -A F LABEL   # F[key.field] from RESULT lines; LABEL[key]
 PIN=()               # a command prefix for sb and rb (taskset in the PING runs)
 ORDER=()
-
-# Stores the key=value fields of a RESULT line under F[key.*].
-take_result() { # key line
-    local kv
-    for kv in $2; do
-        [[ $kv == *=* ]] && F["$1.${kv%%=*}"]=${kv#*=}
-    done
-}
-
-# Runs sockbench once (bounded); dies on any error it reports.
-sb() { # key label mode args...
-    local key=$1 label=$2 mode=$3 out="$TMP/sb-$1.out" r
-    shift 3
-    say "sockbench $mode $* ($label)"
-    if ! timeout -k 5 $((DURATION + FANOUT_SECONDS + 120)) "${PIN[@]}" "$SB" "$mode" "$@" \
-        >"$out" 2>"$TMP/sb-$key.err"; then
-        sed 's/^/    /' "$TMP/sb-$key.err" "$out" >&2
-        die "sockbench $mode failed ($label)"
-    fi
-    r=$(grep '^RESULT ' "$out" | tail -n 1)
-    [[ -n $r ]] || die "no RESULT line from sockbench $mode ($label)"
-    printf '    %s\n' "$r"
-    take_result "$key" "$r"
-    LABEL[$key]=$label
-    ORDER+=("$key")
-}
+SB_TIMEOUT=$((DURATION + FANOUT_SECONDS + 120))
 
 # Runs redis-benchmark for about DURATION s: a short calibration run with
 # cal_n requests, then rps x DURATION requests. Dies on errors.

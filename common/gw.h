@@ -35,6 +35,8 @@ enum gw_err {
     GW_E_SHUTDOWN,      /* the gateway is stopping */
     GW_E_SCHEMA,        /* database schema unknown to this binary */
     GW_E_CONFIG,        /* bad setting */
+    /* no connection to the database server (the store reconnects by itself) */
+    GW_E_STORE_UNAVAILABLE,
     /* sessions */
     GW_E_UNKNOWN_COMMAND,   /* verb or op not known */
     GW_E_MISSING_ARGUMENT,  /* a required argument is absent */

@@ -73,6 +73,16 @@ void gw_page_release(struct gw_page *p)
     memset(p, 0, sizeof(*p));
 }
 
+void gw_page_add_gap(struct gw_page *p, size_t *cap, int64_t from, int64_t to)
+{
+    if (p->ngaps == *cap) {
+        *cap = *cap ? 2 * *cap : 4;
+        struct gw_gap *gaps = gw_xrealloc(p->gaps, *cap * sizeof(*gaps));
+        p->gaps = gaps;
+    }
+    p->gaps[p->ngaps++] = (struct gw_gap){.from = from, .to = to, .before = p->n};
+}
+
 /* Decimal digits of v, with its sign. */
 static size_t int_len(int64_t v)
 {

@@ -2,7 +2,7 @@
  * model.h - the domain as plain data: a message, a channel summary, and the
  * size limits every front checks before it allocates.
  *
- * Depends on nothing but libc; gw_msg_release (model.c) is the only function.
+ * Depends on nothing but libc; model.c has the few functions the structs need.
  */
 #ifndef GW_MODEL_H
 #define GW_MODEL_H
@@ -109,6 +109,11 @@ void gw_msgs_free(struct gw_msg *msgs, size_t n);
 void gw_msg_copy(struct gw_msg *out, const struct gw_msg *m);
 /* Frees a page's messages and gaps and empties it. */
 void gw_page_release(struct gw_page *p);
+/*
+ * Appends the hole from..to to p, before the message that comes next
+ * (msgs[n]); *cap is the room p->gaps has (0 at first), grown as needed.
+ */
+void gw_page_add_gap(struct gw_page *p, size_t *cap, int64_t from, int64_t to);
 
 /*
  * The bytes m takes in its JSON form (the message object of the REST API and

@@ -60,7 +60,8 @@ static const struct setting settings[] = {
     {"udp-burst", "VISAVIS_UDP_BURST", "1000",
      "UDP datagrams one source address may send at once, above --udp-rate", K_UNSIGNED,
      AT(udp_burst), 1, 10000000},
-    {"db", "VISAVIS_DB", "./visavis.db", "SQLite database file, created if absent", K_PATH,
+    {"db", "VISAVIS_DB", "./visavis.db",
+     "SQLite file (created if absent), or a PostgreSQL URL or 'host=... dbname=...'", K_PATH,
      AT(db_path), 0, 0},
     {"log-level", "VISAVIS_LOG_LEVEL", "info", "debug, info (one line per request), warn, error",
      K_LOG_LEVEL, AT(log_level), 0, 0},
@@ -81,7 +82,8 @@ static const struct setting settings[] = {
      "bytes per second a large request body must arrive at (408 and close below)", K_UNSIGNED,
      AT(http_body_rate), 1, 1u << 30},
     {"sync", "VISAVIS_SYNC", "full",
-     "full: fsync at every commit (survives power loss); normal: survives a crash of the process",
+     "full: fsync at every commit (survives power loss); normal: survives a crash of the process "
+     "(SQLite; on PostgreSQL the server's synchronous_commit decides)",
      K_SYNC, AT(sync_full), 0, 0},
     {"heartbeat", "VISAVIS_HEARTBEAT", "30",
      "seconds without output after which a session is sent a ping", K_UNSIGNED, AT(heartbeat), 1,
@@ -292,9 +294,10 @@ void config_usage(FILE *out, const char *prog)
     fprintf(out,
             "usage: %s [--option value | --option=value]...\n"
             "\n"
-            "visavis gateway: one message service over a REST API, TCP sessions and\n"
-            "UDP datagrams, on one SQLite store. Each option can also be set by its\n"
-            "environment variable; the flag wins.\n"
+            "visavis gateway: one message service over a REST API, TCP sessions,\n"
+            "WebSocket, Server-Sent Events and UDP datagrams, on one store (SQLite,\n"
+            "or PostgreSQL shared by several gateways). Each option can also be set\n"
+            "by its environment variable; the flag wins.\n"
             "\n",
             prog);
     for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {

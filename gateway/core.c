@@ -17,6 +17,11 @@
  *   snapshot and the kept commits together cover everything, and a reader
  *   that reached the end of the snapshot takes the rest from them and goes
  *   live without another round trip.
+ * - A commit made elsewhere (another gateway on the same database) reaches
+ *   the loop only as a notice, (channel, top): core_channel_moved. When
+ *   notices may have been lost, core_recheck reads the top of every channel
+ *   in the hub again. A subscription whose read found the store unavailable
+ *   waits (core->stalled) and reads again once the store answers something.
  */
 #include "core.h"
 
@@ -44,6 +49,7 @@ struct core {
     struct workq *reader;
     struct writer *writer;
     struct hub *hub;
+    struct hub_link stalled; /* subscriptions waiting for the store to come back */
     struct core_options o;
     bool shutting_down;
     struct metrics metrics;
@@ -68,6 +74,7 @@ struct core_sub {
     int64_t since; /* as asked */
     int64_t cursor;
     struct read *read; /* under way, or NULL */
+    bool stalled;      /* in core->stalled (by link): its last read found no store */
 };
 
 struct core_watch {
@@ -86,7 +93,7 @@ struct hub_recent {
     size_t bytes;
 };
 
-enum read_kind { R_HISTORY, R_MESSAGE, R_CHANNELS, R_SUB };
+enum read_kind { R_HISTORY, R_MESSAGE, R_CHANNELS, R_SUB, R_TOP };
 
 /* A reader job and who asked for it. */
 struct read {
@@ -100,6 +107,7 @@ struct read {
     } cb;
     void *ctx;
     struct core_sub *sub;
+    struct hub_channel *ch; /* R_TOP */
 };
 
 /* A queued publish: the writer job plus who to tell. */
@@ -117,6 +125,7 @@ struct core *core_new(struct workq *reader, struct writer *writer, const struct 
     core->writer = writer;
     core->o = *o;
     core->hub = hub_new();
+    hub_list_init(&core->stalled);
     metrics_init(&core->metrics);
     return core;
 }
@@ -383,9 +392,52 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top)
     }
 }
 
+/*
+ * The store answered: subscriptions that found it unavailable read again
+ * (each is woken, and pumps when its front has room).
+ */
+static void unstall(struct core *core)
+{
+    while (core->stalled.next != &core->stalled) {
+        struct core_sub *sub = (struct core_sub *)core->stalled.next;
+        hub_list_remove(&sub->link);
+        sub->stalled = false;
+        sub->ops->wake(sub->ctx);
+    }
+}
+
 /* ---- reads ---- */
 
 static void read_done(struct workq_job *job);
+static struct read *read_new(struct core *core, enum read_kind kind, enum reader_op op, void *ctx);
+
+static void recheck_one(struct hub_channel *ch, void *ctx)
+{
+    struct core *core = ctx;
+    struct read *r = read_new(core, R_TOP, READER_TOP, NULL);
+
+    r->ch = ch;
+    snprintf(r->job.channel, sizeof(r->job.channel), "%s", ch->name);
+    ch->reads++;
+    workq_submit(core->reader, &r->job.wq);
+}
+
+bool core_stalled(const struct core *core)
+{
+    return core->stalled.next != &core->stalled;
+}
+
+void core_retry_stalled(struct core *core)
+{
+    unstall(core);
+}
+
+void core_recheck(struct core *core)
+{
+    log_info("core: reading the last seq of %zu followed channels again", hub_channels(core->hub));
+    hub_each(core->hub, recheck_one, core);
+    unstall(core);
+}
 
 static struct read *read_new(struct core *core, enum read_kind kind, enum reader_op op, void *ctx)
 {
@@ -422,11 +474,19 @@ static void sub_read(struct core *core, struct core_sub *sub, enum reader_op op,
 }
 
 /* A subscription's read came back: set it up, hand it the page, then live or more reading. */
-static void sub_read_done(struct core_sub *sub, struct reader_job *job)
+static void sub_read_done(struct core *core, struct core_sub *sub, struct reader_job *job)
 {
     struct hub_channel *ch = sub->ch;
     const struct gw_page *p = &job->page;
 
+    if (job->err == GW_E_STORE_UNAVAILABLE && sub->state == SUB_CATCHING) {
+        /* Not a failure of the subscription: it goes on once the database is back. */
+        log_warn("core: reading '%s' for a subscriber: %s; it waits for the database", ch->name,
+                 job->why);
+        sub->stalled = true;
+        hub_list_push(&core->stalled, &sub->link);
+        return;
+    }
     if (job->err != GW_OK) {
         log_error("core: reading '%s' for a subscriber failed: %s", ch->name, job->why);
         if (sub->state == SUB_PENDING) {
@@ -491,11 +551,21 @@ static void read_done(struct workq_job *wq)
         if (sub->state == SUB_DEAD)
             sub_free(sub);
         else
-            sub_read_done(sub, job);
+            sub_read_done(core, sub, job);
+        channel_release(core, ch);
+        break;
+    }
+    case R_TOP: {
+        struct hub_channel *ch = r->ch;
+        ch->reads--;
+        if (job->err == GW_OK)
+            core_channel_moved(core, ch->name, job->page.top);
         channel_release(core, ch);
         break;
     }
     }
+    if (job->err == GW_OK)
+        unstall(core);
     reader_job_release(job);
     free(r);
 }
@@ -509,6 +579,7 @@ static void pub_done(struct writer_job *job)
     if (job->err == GW_OK) {
         p->core->metrics.published[job->msg.via]++;
         fan_out(p->core, &job->msg);
+        unstall(p->core);
     }
     gw_msg_release(&job->msg);
     free(p);
@@ -668,7 +739,7 @@ void core_unsubscribe(struct core *core, struct core_sub *sub)
 {
     if (!sub)
         return;
-    if (sub->state == SUB_LIVE)
+    if (sub->state == SUB_LIVE || sub->stalled)
         hub_list_remove(&sub->link);
     if (sub->read) {
         sub->state = SUB_DEAD; /* freed when its read returns */

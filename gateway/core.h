@@ -149,7 +149,12 @@ struct core_sub_ops {
     void (*gap)(void *ctx, const char *channel, int64_t from, int64_t to);
     /* Stored messages wait to be caught up on: call core_sub_pump when there is room. */
     void (*wake)(void *ctx);
-    /* A read for the subscription failed after ready (err, why); it stays, idle. */
+    /*
+     * A read for the subscription failed after ready (err, why); it stays,
+     * idle. Not for GW_E_STORE_UNAVAILABLE: such a subscription waits, and
+     * is woken to read again once the store answers (a commit, a read, or
+     * core_recheck).
+     */
     void (*failed)(void *ctx, enum gw_err err, const char *why);
 };
 
@@ -205,6 +210,24 @@ void core_unwatch(struct core *core, struct core_watch *w);
  * message: a subscription catches up from wherever it is.
  */
 void core_channel_moved(struct core *core, const char *channel, int64_t top);
+
+/*
+ * Commits made elsewhere may have gone unannounced (the store's feed lost
+ * its connection, or had too much to tell): reads the last seq of every
+ * channel with subscriptions or watches again, and hands each to
+ * core_channel_moved; wakes the subscriptions waiting for the store.
+ */
+void core_recheck(struct core *core);
+
+/* Whether subscriptions wait for the store (their read found it unavailable). */
+bool core_stalled(const struct core *core);
+
+/*
+ * Wakes them to read again; those whose store still does not answer wait
+ * again. The core retries by itself on every answer of the store; the
+ * caller also retries now and then, for a store that came back in silence.
+ */
+void core_retry_stalled(struct core *core);
 
 /* GW_OK when a reader may wait wait_s seconds (at most GW_WAIT_MAX), else GW_E_PARAM. */
 enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN]);

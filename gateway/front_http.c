@@ -181,7 +181,9 @@ static void conn_watch(struct hconn *hc, unsigned events);
 
 /*
  * Seconds a client is told to wait (Retry-After) after store_busy: the
- * writer waits up to a second for another writer's lock before it answers.
+ * writer waits up to a second for another writer's lock before it answers;
+ * and after store_unavailable: the store tries to reconnect at least every
+ * two seconds.
  */
 #define HTTP_STORE_BUSY_RETRY_AFTER "1"
 
@@ -233,6 +235,7 @@ static unsigned http_status(enum gw_err err)
         return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
     case GW_E_SHUTDOWN:
     case GW_E_STORE_BUSY:
+    case GW_E_STORE_UNAVAILABLE:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     case GW_E_STORE_FULL:
         return MHD_HTTP_INSUFFICIENT_STORAGE;
@@ -297,7 +300,7 @@ static const char *error_header(const struct req *r, enum gw_err err, const char
         *value = r->route.allow;
         return MHD_HTTP_HEADER_ALLOW;
     }
-    if (err == GW_E_STORE_BUSY) {
+    if (err == GW_E_STORE_BUSY || err == GW_E_STORE_UNAVAILABLE) {
         *value = HTTP_STORE_BUSY_RETRY_AFTER;
         return MHD_HTTP_HEADER_RETRY_AFTER;
     }

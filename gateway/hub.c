@@ -118,3 +118,11 @@ size_t hub_channels(const struct hub *hub)
 {
     return hub->count;
 }
+
+void hub_each(struct hub *hub, void (*fn)(struct hub_channel *ch, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < hub->nbuckets; i++) {
+        for (struct hub_channel *ch = hub->buckets[i]; ch; ch = ch->next_in_bucket)
+            fn(ch, ctx);
+    }
+}

@@ -55,5 +55,7 @@ struct hub_channel *hub_add(struct hub *hub, const char *name, int64_t top);
 /* Removes and frees a channel that has no subscriptions, watches or reads left. */
 void hub_remove(struct hub *hub, struct hub_channel *ch);
 size_t hub_channels(const struct hub *hub);
+/* Calls fn for every channel; fn must not add or remove channels. */
+void hub_each(struct hub *hub, void (*fn)(struct hub_channel *ch, void *ctx), void *ctx);
 
 #endif

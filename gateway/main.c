@@ -42,10 +42,14 @@
  */
 #define FD_RESERVE 128
 
+/* How often subscriptions waiting for an unavailable database try again. */
+#define STALL_RETRY_MS 1000
+
 struct gateway {
     struct gw_config cfg;
     struct loop *loop;
     struct store *wstore, *rstore;
+    struct store_feed *feed; /* other gateways' commits (PostgreSQL), or NULL */
     struct writer *writer;
     struct workq *reader;
     struct core *core;
@@ -56,6 +60,7 @@ struct gateway {
     struct front_udp *udp; /* NULL when UDP is off */
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
+    uint64_t stall_retry_ms;   /* when subscriptions waiting for the store try again */
 };
 
 static const char *env_lookup(const char *name)
@@ -94,6 +99,22 @@ static void on_reader_done(struct loop *loop, int fd, unsigned events, void *ctx
     workq_complete(gw->reader);
 }
 
+static void on_moved(void *ctx, const char *channel, int64_t top)
+{
+    struct gateway *gw = ctx;
+    core_channel_moved(gw->core, channel, top);
+}
+
+static void on_feed(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct gateway *gw = ctx;
+    (void)loop;
+    (void)fd;
+    (void)events;
+    if (store_feed_drain(gw->feed, on_moved, gw))
+        core_recheck(gw->core);
+}
+
 static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
 {
     struct gateway *gw = ctx;
@@ -123,6 +144,26 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     front_ws_quiesce(gw->ws);
     front_udp_quiesce(gw->udp);
     sessions_quiesce(gw->sessions);
+}
+
+/*
+ * Subscriptions that found the database unavailable read again every
+ * STALL_RETRY_MS, for a database that came back while nothing else asked it.
+ */
+static int retry_stalled(struct loop *loop, void *ctx)
+{
+    struct gateway *gw = ctx;
+    uint64_t now;
+
+    (void)loop;
+    if (!core_stalled(gw->core))
+        return -1;
+    now = loop_now_ms();
+    if (now >= gw->stall_retry_ms) {
+        core_retry_stalled(gw->core);
+        gw->stall_retry_ms = now + STALL_RETRY_MS;
+    }
+    return (int)(gw->stall_retry_ms - now);
 }
 
 /* While stopping: ends the loop once nothing is under way, or at the deadline. */
@@ -251,23 +292,25 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .rate = gw->cfg.udp_rate,
         .burst = gw->cfg.udp_burst,
     };
-    char reason[GW_ERRLEN], udp_ready[32] = "";
+    char reason[GW_ERRLEN], db[200], udp_ready[32] = "";
     int http_fd, http_port, tcp_fd, tcp_port, udp_fd, udp_port = 0;
     enum gw_err err;
 
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
     raise_fd_limit(&gw->cfg);
+    store_target_describe(gw->cfg.db_path, db, sizeof(db));
     if ((err = store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason)) !=
             GW_OK ||
-        (err = store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason)) != GW_OK) {
+        (err = store_open(&gw->rstore, gw->cfg.db_path, STORE_READER, false, reason)) != GW_OK ||
+        (err = store_feed_open(&gw->feed, gw->wstore, reason)) != GW_OK) {
         if (err == GW_E_STORE_IN_USE)
             snprintf(why, GW_ERRLEN,
                      "database %.100s is in use: %.50s; one gateway per database file: "
                      "give this one its own with --db (or VISAVIS_DB)",
-                     gw->cfg.db_path, reason);
+                     db, reason);
         else
-            snprintf(why, GW_ERRLEN, "database %.100s: %.140s", gw->cfg.db_path, reason);
+            snprintf(why, GW_ERRLEN, "database %.100s: %.140s", db, reason);
         return -1;
     }
     if (!(gw->writer = writer_new(gw->wstore, why)) ||
@@ -315,17 +358,19 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     }
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
         loop_add_fd(gw->loop, workq_fd(gw->reader), LOOP_READ, on_reader_done, gw) < 0 ||
-        loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
+        loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0 ||
+        (gw->feed && loop_add_fd(gw->loop, store_feed_fd(gw->feed), LOOP_READ, on_feed, gw) < 0)) {
         snprintf(why, GW_ERRLEN, "cannot watch internal descriptors: %s", strerror(errno));
         return -1;
     }
     loop_add_hook(gw->loop, stop_when_idle, gw);
+    loop_add_hook(gw->loop, retry_stalled, gw);
 
     log_info("visavis %s: http on %s (port %d), tcp on %s (port %d), udp %s%s (port %d), "
              "database %s (schema %d, sync %s)",
              VISAVIS_VERSION, gw->cfg.http_addr, http_port, gw->cfg.tcp_addr, tcp_port,
-             gw->udp ? "on " : "off", gw->udp ? gw->cfg.udp_addr : "", udp_port, gw->cfg.db_path,
-             store_schema_version(), gw->cfg.sync_full ? "full" : "normal");
+             gw->udp ? "on " : "off", gw->udp ? gw->cfg.udp_addr : "", udp_port, db,
+             store_schema_version(), store_sync_name(gw->wstore, gw->cfg.sync_full));
     /* udp= last, so that parsers of "READY http=<port> tcp=<port>" go on working. */
     printf("READY http=%d tcp=%d%s\n", http_port, tcp_port, udp_ready);
     fflush(stdout);
@@ -335,6 +380,9 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
 /* Tears down whatever start() built, in reverse; every step takes NULL. */
 static void stop(struct gateway *gw)
 {
+    /* No more notices: what other gateways commit from now on is theirs to push. */
+    store_feed_close(gw->feed);
+    gw->feed = NULL;
     if (gw->core) {
         /* Whatever is still queued commits or reads, and is answered before connections close. */
         core_begin_shutdown(gw->core);

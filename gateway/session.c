@@ -452,14 +452,16 @@ static struct core_caller caller_of(const struct session *s)
     return (struct core_caller){.transport = s->transport, .peer = s->peer};
 }
 
-/* What a PUB asks the core for, in a session or a datagram. */
-static struct core_publish_req pub_req_of(const struct proto_cmd *cmd)
+/* What a PUB asks the core for, in a session (its NAME, if any, when the PUB names no sender) or a
+ * datagram (name NULL). */
+static struct core_publish_req pub_req_of(const struct proto_cmd *cmd, const char *name,
+                                          size_t name_len)
 {
     return (struct core_publish_req){
         .channel = cmd->channel,
         .channel_len = cmd->channel_len,
-        .sender = cmd->sender ? cmd->sender : s->name,
-        .sender_len = cmd->sender ? cmd->sender_len : s->name_len,
+        .sender = cmd->sender ? cmd->sender : name,
+        .sender_len = cmd->sender ? cmd->sender_len : name_len,
         .body = cmd->body,
         .body_len = cmd->body_len,
     };
@@ -473,7 +475,7 @@ static void put_pong(struct buf *b, const struct proto_cmd *cmd)
 
 static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
-    struct core_publish_req req = pub_req_of(cmd);
+    struct core_publish_req req = pub_req_of(cmd, s->name, s->name_len);
     struct core_caller caller = caller_of(s);
     /* The ok line carries the message: room for its escaped body and sender. */
     size_t reserve = REPLY_OVERHEAD + text_json_len(cmd->body, cmd->body_len) +
@@ -1320,7 +1322,7 @@ void session_datagram(struct sessions *t, const struct session_dgram *d, const c
         /* A PUB without a tag asked for no answer, not even an error. */
         dgram_error(&g, SESSION_DGRAM_REFUSED, err, why, cmd.op, cmd.op != PROTO_PUB || g.ack);
     } else if (cmd.op == PROTO_PUB) {
-        struct core_publish_req req = pub_req_of(&cmd);
+        struct core_publish_req req = pub_req_of(&cmd, NULL, 0);
         dgram_publish(&g, d->transport, d->peer, &req);
     } else if (cmd.op == PROTO_PING) {
         struct buf *b = scratch(t);

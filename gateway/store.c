@@ -5,14 +5,21 @@
 #include "store.h"
 
 #include "store_backend.h"
+#include "store_postgres.h"
 #include "store_sqlite.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 
-/* Backends in the order they are tried; the last one takes any target. */
+/* The backend of the first database opened, for store_schema_version. */
+static _Atomic(const struct store_ops *) first_opened;
+
+/* A PostgreSQL URL or connection string is PostgreSQL's; anything else is a SQLite file. */
 static const struct store_ops *backend_of(const char *target)
 {
-    (void)target;
+    if (store_pg_is_target(target))
+        return &store_postgres_ops;
     return &store_sqlite_ops;
 }
 
@@ -21,15 +28,39 @@ const char *store_backend_name(const char *target)
     return backend_of(target)->name;
 }
 
+void store_target_describe(const char *target, char *out, size_t len)
+{
+    const struct store_ops *ops = backend_of(target);
+
+    if (ops->describe)
+        ops->describe(target, out, len);
+    else
+        snprintf(out, len, "%s", target);
+}
+
+const char *store_sync_name(const struct store *s, bool sync_full)
+{
+    if (s->ops->sync_name)
+        return s->ops->sync_name(s);
+    return sync_full ? "full" : "normal";
+}
+
 int store_schema_version(void)
 {
-    return store_sqlite_ops.schema_version();
+    const struct store_ops *ops = atomic_load(&first_opened);
+
+    return (ops ? ops : &store_sqlite_ops)->schema_version();
 }
 
 enum gw_err store_open(struct store **out, const char *target, enum store_role role, bool sync_full,
                        char why[GW_ERRLEN])
 {
-    return backend_of(target)->open(out, target, role, sync_full, why);
+    const struct store_ops *ops = backend_of(target), *none = NULL;
+    enum gw_err err = ops->open(out, target, role, sync_full, why);
+
+    if (err == GW_OK)
+        atomic_compare_exchange_strong(&first_opened, &none, ops);
+    return err;
 }
 
 void store_close(struct store *s)
@@ -70,4 +101,28 @@ enum gw_err store_channels(struct store *s, struct gw_channel_info **out, size_t
                            char why[GW_ERRLEN])
 {
     return s->ops->channels(s, out, n, why);
+}
+
+enum gw_err store_feed_open(struct store_feed **out, struct store *writer, char why[GW_ERRLEN])
+{
+    *out = NULL;
+    if (!writer->ops->feed_open)
+        return GW_OK;
+    return writer->ops->feed_open(out, writer, why);
+}
+
+int store_feed_fd(const struct store_feed *f)
+{
+    return f->ops->feed_fd(f);
+}
+
+bool store_feed_drain(struct store_feed *f, store_moved_fn *moved, void *ctx)
+{
+    return f->ops->feed_drain(f, moved, ctx);
+}
+
+void store_feed_close(struct store_feed *f)
+{
+    if (f)
+        f->ops->feed_close(f);
 }

@@ -3,14 +3,19 @@
  * durable appends with their seqs, reads.
  *
  * An interface: the target given to store_open picks the backend
- * (store_backend.h; SQLite for a file path, store_sqlite.h), and every call
- * goes to it. Nothing outside a backend knows which one it is. Errors are
- * enum gw_err with the backend's reason in why:
+ * (store_backend.h; PostgreSQL for a postgres:// or postgresql:// URL or a
+ * libpq key=value string, store_postgres.h; SQLite for anything else, a
+ * file path, store_sqlite.h), and every call goes to it. Nothing outside a
+ * backend knows which one it is. Errors are enum gw_err with the backend's
+ * reason in why:
  *
  *   GW_E_STORE_BUSY   the database is held by someone else and a short wait
  *                     for it ran out: nothing was done, the same call may
  *                     pass soon
  *   GW_E_STORE_FULL   no room: the disk, a quota or a file size limit
+ *   GW_E_STORE_UNAVAILABLE   no connection to a database server: the
+ *                     backend reconnects by itself, with back-off, and fails
+ *                     calls at once meanwhile
  *   GW_E_STORE        anything else: a message refused (see store_append's
  *                     *refused) or the database broken
  *   GW_E_SCHEMA, GW_E_STORE_IN_USE, GW_E_NOT_FOUND   as each call says
@@ -40,19 +45,36 @@ enum store_role {
     STORE_READER  /* query-only; needs the schema a writer has applied */
 };
 
-/* The schema version this binary writes (the number of migrations it knows). */
+/*
+ * The schema version this binary writes (the number of migrations it knows)
+ * for the backend of the first database the process opened (SQLite before
+ * any is opened).
+ */
 int store_schema_version(void);
 
-/* The name of the backend target selects ("sqlite"), for logs. */
+/* The name of the backend target selects ("sqlite", "postgres"), for logs. */
 const char *store_backend_name(const char *target);
 
 /*
- * Opens (creating if needed) the database target names (a file path for
- * SQLite). The writer brings the schema up to date and refuses a database
- * newer than this binary with GW_E_SCHEMA; a writer where another gateway
- * writes already is GW_E_STORE_IN_USE (why names it). sync_full: an
- * acknowledged message survives power loss, not only a crash of the process.
- * Close every reader of a database before its writer.
+ * target as a log line or an error may show it: a PostgreSQL target without
+ * its password. Into out (len bytes, NUL-terminated, cut if need be).
+ */
+void store_target_describe(const char *target, char *out, size_t len);
+
+/*
+ * How durable an acknowledged commit is on s, for the start's log line:
+ * "full" or "normal" for SQLite (sync_full, as opened); for PostgreSQL the
+ * server's synchronous_commit, which decides it there.
+ */
+const char *store_sync_name(const struct store *s, bool sync_full);
+
+/*
+ * Opens (creating if needed) the database target names. The writer brings
+ * the schema up to date and refuses a database newer than this binary with
+ * GW_E_SCHEMA; a SQLite writer where another gateway writes already is
+ * GW_E_STORE_IN_USE (why names it). sync_full (SQLite): an acknowledged
+ * message survives power loss, not only a crash of the process. Close every
+ * reader of a database before its writer.
  */
 enum gw_err store_open(struct store **out, const char *target, enum store_role role, bool sync_full,
                        char why[GW_ERRLEN]);
@@ -106,5 +128,40 @@ enum gw_err store_message(struct store *s, int64_t id, struct gw_msg *out, char 
 /* Every channel, by name. *out is a new array (free()), NULL when *n is 0. */
 enum gw_err store_channels(struct store *s, struct gw_channel_info **out, size_t *n,
                            char why[GW_ERRLEN]);
+
+/*
+ * The feed: commits other gateways made on the same database, heard as
+ * (channel, top) notices for core_channel_moved. A backend with one writer
+ * per database (SQLite) has none: store_feed_open gives GW_OK and NULL.
+ *
+ * A feed has a connection and a thread of its own, and coalesces: per
+ * channel only the highest top waits to be drained. Notices may be lost
+ * (the connection broke, too many channels waited): then the drain says
+ * "recheck", and every channel the caller follows must be read again. The
+ * writer's own commits are not echoed back (the loop has seen them).
+ */
+struct store_feed;
+
+/* Called by store_feed_drain once per channel that moved, on the caller's thread. */
+typedef void store_moved_fn(void *ctx, const char *channel, int64_t top);
+
+/*
+ * Starts the feed of writer (an open STORE_WRITER; borrowed, must outlive the
+ * feed): listening has begun when it returns GW_OK. Loop thread.
+ */
+enum gw_err store_feed_open(struct store_feed **out, struct store *writer, char why[GW_ERRLEN]);
+
+/* An fd that turns readable when notices wait: the loop watches it. */
+int store_feed_fd(const struct store_feed *f);
+
+/*
+ * Hands every notice waiting to moved(ctx, channel, top); returns true when
+ * some may have been lost since the last call (every followed channel must
+ * be read again). Loop thread.
+ */
+bool store_feed_drain(struct store_feed *f, store_moved_fn *moved, void *ctx);
+
+/* Stops the thread, ends the connection, frees. NULL is a no-op. */
+void store_feed_close(struct store_feed *f);
 
 #endif

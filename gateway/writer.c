@@ -99,13 +99,15 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
  * The workq's run function: one transaction for the batch. After a full or
  * broken database failed the last one, a short pause first, so that a
  * database that cannot write is not sent one failing transaction per
- * publish (a busy one has waited already, in the store).
+ * publish (a busy one has waited already, in the store; an unavailable one
+ * is retried on the store's own back-off, and fails at once in between).
  */
 static void run(void *arg, struct workq_job **jobs, size_t n)
 {
     struct writer *w = arg;
 
-    if (w->failing != GW_OK && w->failing != GW_E_STORE_BUSY)
+    if (w->failing != GW_OK && w->failing != GW_E_STORE_BUSY &&
+        w->failing != GW_E_STORE_UNAVAILABLE)
         workq_pause(w->q, WRITER_BACKOFF_MS);
     for (size_t i = 0; i < n; i++)
         w->batch[i] = (struct writer_job *)jobs[i];

@@ -195,6 +195,7 @@ unsigned ws_close_code(enum gw_err err)
         return WS_CLOSE_POLICY;
     case GW_E_STORE:
     case GW_E_STORE_BUSY:
+    case GW_E_STORE_UNAVAILABLE:
     case GW_E_STORE_FULL:
     case GW_E_STORE_IN_USE:
     case GW_E_SCHEMA:

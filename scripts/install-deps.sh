@@ -13,8 +13,10 @@ if [ "${1:-}" = "--test" ]; then
     # source, whose packages Debian's would replace).
     extra="chromium"
     command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || extra="$extra nodejs npm"
+    # The PostgreSQL backend's tests start a server of their own.
+    extra="$extra postgresql"
 fi
-pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libwslay-dev nettle-dev python3 git curl $extra $*"
+pkgs="meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libwslay-dev nettle-dev libpq-dev python3 git curl $extra $*"
 
 missing=""
 for p in $pkgs; do

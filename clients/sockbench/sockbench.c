@@ -29,6 +29,10 @@
  *   idle   / redis-idle    opens --connections sessions that stay idle (gateway:
  *                          each has read its hello line; redis: INFO clients
  *                          counts them), reads VmRSS of --pid before and after
+ *
+ * --ports P1,P2,... spreads the connections of ping and pub, and the
+ * subscribers of fanout, over several servers of --host in turn (gateways on
+ * one database, bench/cluster.sh); fanout's publisher stays on --port.
  */
 #include "client_conn.h"
 #include "gw.h"
@@ -143,6 +147,7 @@ static void usage(void)
     fputs("usage: sockbench MODE --port P [--host 127.0.0.1] [--connections N] [--pipeline N]\n"
           "                 [--duration S] [--messages N] [--rate R] [--size B]\n"
           "                 [--subscribers N] [--channel NAME] [--pid PID] [--timeout S]\n"
+          "                 [--ports P1,P2,...]\n"
           "modes: ping pub fanout idle  redis-ping redis-set redis-fanout redis-idle\n",
           stderr);
     exit(2);
@@ -192,26 +197,45 @@ static void raise_nofile(long need)
         die("setrlimit(RLIMIT_NOFILE, %ld): %s", (long)want, strerror(errno));
 }
 
+#define MAX_PORTS 16
+
 static struct client_addr g_addr;
 static char g_addr_text[80];
+/* --ports: where the spread connections go, in turn (g_addr alone without it). */
+static struct client_addr g_spread[MAX_PORTS];
+static char g_spread_text[MAX_PORTS][80];
+static int g_ports[MAX_PORTS], g_nports;
+
+static void address_of(struct client_addr *a, char *text, int port)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+
+    memset(a, 0, sizeof *a);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, opt.host, &sin->sin_addr) != 1)
+        die("--host must be an IPv4 address, not '%s'", opt.host);
+    a->len = sizeof(*sin);
+    snprintf(text, 80, "%s:%d", opt.host, port);
+    a->text = text;
+}
 
 /*
  * The server's address, from --host (IPv4) and --port, without connecting:
  * a connection made only to resolve would be one more client for redis's
- * INFO to count.
+ * INFO to count. And those of --ports.
  */
 static void resolve(void)
 {
-    struct sockaddr_in *sin = (struct sockaddr_in *)&g_addr.ss;
+    address_of(&g_addr, g_addr_text, opt.port);
+    for (int i = 0; i < g_nports; i++)
+        address_of(&g_spread[i], g_spread_text[i], g_ports[i]);
+}
 
-    memset(&g_addr, 0, sizeof g_addr);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)opt.port);
-    if (inet_pton(AF_INET, opt.host, &sin->sin_addr) != 1)
-        die("--host must be an IPv4 address, not '%s'", opt.host);
-    g_addr.len = sizeof(*sin);
-    snprintf(g_addr_text, sizeof g_addr_text, "%s:%d", opt.host, opt.port);
-    g_addr.text = g_addr_text;
+/* The address of spread connection i: --ports in turn, else --port. */
+static const struct client_addr *spread_addr(long i)
+{
+    return g_nports ? &g_spread[i % g_nports] : &g_addr;
 }
 
 /* Closes with a RST: no TIME_WAIT left behind to eat the ephemeral ports. */
@@ -246,18 +270,24 @@ static uint64_t deadline_from_now(void)
     return now_ns() + (uint64_t)(opt.timeout * 1e9);
 }
 
-/* Connects c to the server within --timeout. */
-static void connect_to(struct client_conn *c, const char *what)
+/* Connects c to the server at a within --timeout. */
+static void connect_addr(struct client_conn *c, const struct client_addr *a, const char *what)
 {
     char err[GW_ERRLEN];
 
-    if (client_conn_start(c, &g_addr, err) < 0)
+    if (client_conn_start(c, a, err) < 0)
         die("%s: %s", what, err);
     if (c->connecting) {
         wait_fd(c->fd, POLLOUT, deadline_from_now(), what);
         if (client_conn_finish(c, err) < 0)
             die("%s: %s", what, err);
     }
+}
+
+/* Connects c to the server (--port) within --timeout. */
+static void connect_to(struct client_conn *c, const char *what)
+{
+    connect_addr(c, &g_addr, what);
 }
 
 /* Queues (p, n) on c and sends it all within --timeout. */
@@ -548,7 +578,7 @@ static int run_reqresp(void)
         struct conn *c = &cs[i];
         client_conn_init(&c->c, NULL);
         c->c.owner = c;
-        connect_to(&c->c, "connect");
+        connect_addr(&c->c, spread_addr(i), "connect");
         c->sent = gw_xcalloc((size_t)opt.pipeline, sizeof *c->sent);
         if (!g_redis)
             expect_hello(&c->c, "hello");
@@ -849,7 +879,7 @@ static int run_fanout(void)
         struct sub *s = &subs[i];
         client_conn_init(&s->c, NULL);
         s->c.owner = s;
-        connect_to(&s->c, "subscriber connect");
+        connect_addr(&s->c, spread_addr(i), "subscriber connect");
         if (g_redis) {
             int k = snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
                              strlen(opt.channel), opt.channel);
@@ -1182,6 +1212,24 @@ static int run_idle(void)
 
 /* ------------------------------------------------------------------------ */
 
+/* --ports P1,P2,...: up to MAX_PORTS ports. */
+static void parse_ports(const char *v)
+{
+    char buf[256], *save = NULL;
+
+    if (strlen(v) >= sizeof buf)
+        die("--ports: too long");
+    strcpy(buf, v);
+    g_nports = 0;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (g_nports == MAX_PORTS)
+            die("--ports: at most %d", MAX_PORTS);
+        g_ports[g_nports++] = (int)num_arg("--ports", t, 1, 65535);
+    }
+    if (!g_nports)
+        die("--ports: no port in '%s'", v);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -1217,6 +1265,8 @@ int main(int argc, char **argv)
             opt.pid = num_arg(a, v, 1, LONG_MAX);
         else if (!strcmp(a, "--timeout"))
             opt.timeout = dbl_arg(a, v, 0.1, 3600);
+        else if (!strcmp(a, "--ports"))
+            parse_ports(v);
         else
             usage();
     }

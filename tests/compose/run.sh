@@ -3,6 +3,8 @@
 # Prints TAP; quiet unless something fails (then the compose logs go to stderr).
 #
 #   bash tests/compose/run.sh          (root, or sudo without a password)
+#   bash tests/compose/run.sh cluster  the profile `cluster` instead of the demo
+#                                      (tests/compose/cluster.sh says what it checks)
 #   meson test -C build --suite compose
 #
 # What it does, in order:
@@ -38,6 +40,16 @@
 # Environment: COMPOSE_TEST_KEEP=1 leaves the containers up after a failure.
 
 set -uo pipefail
+
+mode=${1:-demo}
+case $mode in
+demo) ;;
+cluster) export COMPOSE_PROFILES=cluster ;; # every compose command sees its services
+*)
+    echo "usage: $0 [demo|cluster]" >&2
+    exit 2
+    ;;
+esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 compose_file=$root/docker-compose.yml
@@ -175,9 +187,9 @@ svc_stdout() {
 #   poster      201 seq 8 "hello #8"
 #   subscriber  push seq 8 "hello #8" 1.2 ms after commit
 #   poller      got seq 8 "hello #8"   (after its "poll since=..." line)
-poster_msgs() { svc_stdout poster | sed -n 's/^201 seq \([0-9]*\) \(".*"\)$/\1 \2/p'; }
+poster_msgs() { svc_stdout "${1:-poster}" | sed -n 's/^201 seq \([0-9]*\) \(".*"\)$/\1 \2/p'; }
 sub_msgs() {
-    svc_stdout subscriber |
+    svc_stdout "${1:-subscriber}" |
         sed -n 's/^push seq \([0-9]*\) \(".*"\) [0-9]*\.[0-9]* m\{0,1\}s after commit$/\1 \2/p'
 }
 poll_msgs() { svc_stdout poller | sed -n 's/^got seq \([0-9]*\) \(".*"\)$/\1 \2/p'; }
@@ -196,25 +208,44 @@ common_lines() {
     grep -cFxf "$1" "$2"
 }
 
-# wait_healthy: the gateway container runs and its healthcheck passes.
+# wait_healthy [SERVICE]: the gateway's (or SERVICE's) container runs and its
+# healthcheck passes.
 wait_healthy() {
-    local deadline=$((SECONDS + 90)) id state
+    local svc=${1:-gateway} deadline=$((SECONDS + 90)) id state
     while :; do
-        id=$(svc_id gateway)
+        id=$(svc_id "$svc")
         if [ -n "$id" ]; then
             state=$(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' \
                 "$id" 2>/dev/null)
             case $state in
             "running healthy") return 0 ;;
-            exited* | dead*) echo "the gateway container is $state"; return 1 ;;
+            exited* | dead*) echo "the $svc container is $state"; return 1 ;;
             esac
         fi
         if [ $SECONDS -ge $deadline ]; then
-            echo "the gateway is not healthy after 90 s (${state:-no container})"
+            echo "the $svc is not healthy after 90 s (${state:-no container})"
             return 1
         fi
         sleep 0.5
     done
+}
+
+# check_follower NAME FILE-OF-ITS-MESSAGES MIN-COMMON [POSTER-SERVICE]: NAME
+# printed at least MIN-COMMON of the poster's messages, with consecutive
+# seqs, and none the poster posted while it followed is missing; prints how
+# many it has in common, or why not (status 1).
+check_follower() {
+    local name=$1 got=$2 want=$3 c lo hi missing
+    poster_msgs "${4:-poster}" >"$work/poster.txt"
+    c=$(common_lines "$work/poster.txt" "$got")
+    [ "$c" -ge "$want" ] || { echo "$name printed $c of the poster's messages, wanted $want"; return 1; }
+    consecutive "$got" || { echo "$name's seqs are not consecutive: $(seqs <"$got" | tr '\n' ' ')"; return 1; }
+    lo=$(seqs <"$got" | head -n 1)
+    hi=$(seqs <"$got" | tail -n 1)
+    missing=$(awk -v lo="$lo" -v hi="$hi" '$1 + 0 >= lo && $1 + 0 <= hi' \
+        "$work/poster.txt" | grep -vxFf "$got" | head -n 3)
+    [ -z "$missing" ] || { echo "$name lacks messages the poster posted while it followed: $missing"; return 1; }
+    echo "$c"
 }
 
 free_port() {
@@ -389,6 +420,79 @@ stop_engine() {
     [ -f "$work/net.before" ] && cp "$work/net.before" "$work/net.before.kept"
     restore_net
     we_started=2 # stopped
+}
+
+# build_images IMAGE...: docker-compose build (a TAP line; bails out when it
+# fails); images this build replaced are removed, being no one's cache any more.
+build_images() {
+    local old_images new_images id kv t0=$SECONDS build_args=()
+    old_images=$(docker image inspect -f '{{.Id}}' "$@" 2>/dev/null)
+    for kv in $(apt_proxies); do build_args+=(--build-arg "$kv"); done
+    if qw dct 840 build --force-rm "${build_args[@]}"; then
+        ok "docker-compose build: images $* in $((SECONDS - t0)) s"
+        new_images=$(docker image inspect -f '{{.Id}}' "$@" 2>/dev/null)
+        for id in $old_images; do
+            grep -qxF "$id" <<<"$new_images" || q docker rmi "$id"
+        done
+    else
+        not_ok "docker-compose build" "its output follows on stderr"
+        bail "the images do not build"
+    fi
+}
+
+# watched_down SECONDS: docker-compose down within SECONDS, with a watch on
+# the containers' deaths. Sets rc (its status), down_ms, dies (how many
+# containers ended), bad (those whose status was not 0) and left (what
+# still exists).
+watched_down() {
+    docker events --filter "label=com.docker.compose.project=$project" --filter event=die \
+        --format '{{.Actor.Attributes.name}} exit {{.Actor.Attributes.exitCode}}' >"$work/events.txt" 2>>"$log" &
+    events_pid=$!
+    sleep 0.5
+    local t0
+    t0=$(now_ms)
+    q dct "$1" down
+    rc=$?
+    down_ms=$(($(now_ms) - t0))
+    sleep 1
+    kill "$events_pid" 2>/dev/null
+    wait "$events_pid" 2>/dev/null
+    events_pid=""
+    dies=$(grep -c . "$work/events.txt")
+    bad=$(grep -v ' exit 0$' "$work/events.txt")
+    left=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
+}
+
+# remove_all: down -v; prints what of the project is left (containers,
+# networks, volumes), status 1 if anything is.
+remove_all() {
+    local kind ids left=""
+    q dct 120 down -v --remove-orphans -t 5
+    for kind in "ps -a" "network ls" "volume ls"; do
+        # shellcheck disable=SC2086
+        ids=$(docker $kind -q --filter "label=com.docker.compose.project=$project" 2>/dev/null)
+        [ -n "$ids" ] && left="$left $kind: $(tr '\n' ' ' <<<"$ids")"
+    done
+    echo "$left"
+    [ -z "$left" ]
+}
+
+# engine_gone: the engine, if this run started it, is stopped and its traces
+# removed (a TAP line either way); once the project is down.
+engine_gone() {
+    local pid residue
+    if [ "$we_started" = 1 ] && [ "$project_up" = 0 ]; then
+        pid=$dockerd_pid
+        stop_engine
+        residue=$(net_residue)
+        if kill -0 "$pid" 2>/dev/null || [ -n "$residue" ]; then
+            not_ok "dockerd (PID $pid) stopped, its bridge, iptables rules and sysctls removed" "$residue"
+        else
+            ok "dockerd (PID $pid) stopped; its bridge, iptables rules and chains and sysctls are gone"
+        fi
+    else
+        skip_one "stop the engine" "this run did not start it"
+    fi
 }
 
 # ---- the base image -----------------------------------------------------------
@@ -574,6 +678,13 @@ else
     fi
 fi
 
+if [ "$mode" = cluster ]; then
+    # shellcheck source=cluster.sh
+    source "$root/tests/compose/cluster.sh"
+    echo "1..$n"
+    exit $failed
+fi
+
 # 3. the compose file
 VISAVIS_HTTP_PORT=$(free_port)
 VISAVIS_TCP_PORT=$(free_port)
@@ -587,21 +698,7 @@ else
 fi
 
 # 4. the images
-old_images=$(docker image inspect -f '{{.Id}}' visavis visavis-demo 2>/dev/null)
-build_args=()
-for kv in $(apt_proxies); do build_args+=(--build-arg "$kv"); done
-t0=$SECONDS
-if qw dct 840 build --force-rm "${build_args[@]}"; then
-    ok "docker-compose build: images visavis and visavis-demo in $((SECONDS - t0)) s"
-    # Images this build replaced are no one's cache any more.
-    new_images=$(docker image inspect -f '{{.Id}}' visavis visavis-demo 2>/dev/null)
-    for id in $old_images; do
-        grep -qxF "$id" <<<"$new_images" || q docker rmi "$id"
-    done
-else
-    not_ok "docker-compose build" "its output follows on stderr"
-    bail "the images do not build"
-fi
+build_images visavis visavis-demo
 
 # 5. up, healthy, published on the host's loopback only
 project_up=1
@@ -626,19 +723,6 @@ fi
 # 6. the subscriber prints what the poster posted: the same JSON lines (id,
 # seq, body, ts ...), in seq order without holes, and nothing the poster
 # posted while it followed is missing.
-check_follower() { # NAME FILE-OF-ITS-MESSAGES MIN-COMMON
-    local name=$1 got=$2 want=$3 c lo hi missing
-    poster_msgs >"$work/poster.txt"
-    c=$(common_lines "$work/poster.txt" "$got")
-    [ "$c" -ge "$want" ] || { echo "$name printed $c of the poster's messages, wanted $want"; return 1; }
-    consecutive "$got" || { echo "$name's seqs are not consecutive: $(seqs <"$got" | tr '\n' ' ')"; return 1; }
-    lo=$(seqs <"$got" | head -n 1)
-    hi=$(seqs <"$got" | tail -n 1)
-    missing=$(awk -v lo="$lo" -v hi="$hi" '$1 + 0 >= lo && $1 + 0 <= hi' \
-        "$work/poster.txt" | grep -vxFf "$got" | head -n 3)
-    [ -z "$missing" ] || { echo "$name lacks messages the poster posted while it followed: $missing"; return 1; }
-    echo "$c"
-}
 good=0
 deadline=$((SECONDS + 60))
 while [ $SECONDS -lt $deadline ]; do
@@ -758,21 +842,7 @@ fi
 # SIGKILL after the grace period: that would be 137).
 first=$(http '/v1/channels/demo/messages?since=0&limit=1' | sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*}$/\1/p')
 top=$(http /v1/channels | sed -n 's/.*{"name":"demo","messages":[0-9]*,"last_seq":\([0-9]*\).*/\1/p')
-docker events --filter "label=com.docker.compose.project=$project" --filter event=die \
-    --format '{{.Actor.Attributes.name}} exit {{.Actor.Attributes.exitCode}}' >"$work/events.txt" 2>>"$log" &
-events_pid=$!
-sleep 0.5
-t0=$(now_ms)
-q dct 60 down
-rc=$?
-down_ms=$(($(now_ms) - t0))
-sleep 1
-kill "$events_pid" 2>/dev/null
-wait "$events_pid" 2>/dev/null
-events_pid=""
-dies=$(grep -c . "$work/events.txt")
-bad=$(grep -v ' exit 0$' "$work/events.txt")
-left=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
+watched_down 60
 if [ $rc = 0 ] && [ "$down_ms" -lt 5000 ] && [ "$dies" -ge 4 ] && [ -z "$bad" ] && [ -z "$left" ]; then
     ok "down took $down_ms ms (< 5 s); the $dies containers exited 0 on SIGTERM"
 else
@@ -805,7 +875,10 @@ else
     hid=$(sed -n 's/^{"id":\([0-9]*\),.*/\1/p' <<<"$posted")
     [ -z "$why" ] && [ "$(http "/v1/messages/$hid" 2>&1)" != "$posted" ] &&
         why="the host's message $hid is not what was posted: $(http "/v1/messages/$hid" 2>&1)"
-    vols=$(docker volume ls -q --filter "label=com.docker.compose.project=$project" | tr '\n' ' ')
+    # docker-compose 1.29 also makes the volumes of profiles that are not
+    # running (the cluster's pgdata): empty, and no container of the demo's.
+    vols=$(docker volume ls -q --filter "label=com.docker.compose.project=$project" |
+        grep -vxF "${project}_pgdata" | tr '\n' ' ')
     [ -z "$why" ] && [ "$vols" != "${project}_data " ] && why="volumes of the project: $vols (wanted ${project}_data only)"
 fi
 if [ -z "$why" ]; then
@@ -815,14 +888,7 @@ else
 fi
 
 # 13. everything the project made is gone
-q dct 120 down -v --remove-orphans -t 5
-left=""
-for kind in "ps -a" "network ls" "volume ls"; do
-    # shellcheck disable=SC2086
-    ids=$(docker $kind -q --filter "label=com.docker.compose.project=$project" 2>/dev/null)
-    [ -n "$ids" ] && left="$left $kind: $(tr '\n' ' ' <<<"$ids")"
-done
-if [ -z "$left" ]; then
+if left=$(remove_all); then
     project_up=0
     ok "down -v removed the project's containers, network and volume"
 else
@@ -830,18 +896,7 @@ else
 fi
 
 # 14. the engine, if this run started it: stopped, and its traces removed
-if [ "$we_started" = 1 ] && [ "$project_up" = 0 ]; then
-    pid=$dockerd_pid
-    stop_engine
-    residue=$(net_residue)
-    if kill -0 "$pid" 2>/dev/null || [ -n "$residue" ]; then
-        not_ok "dockerd (PID $pid) stopped, its bridge, iptables rules and sysctls removed" "$residue"
-    else
-        ok "dockerd (PID $pid) stopped; its bridge, iptables rules and chains and sysctls are gone"
-    fi
-else
-    skip_one "stop the engine" "this run did not start it"
-fi
+engine_gone
 
 echo "1..$n"
 exit $failed

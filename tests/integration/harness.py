@@ -21,8 +21,11 @@ failed. An optional second argument (or VISAVIS_TEST_FILTER) runs only the
 tests whose name contains it.
 
 The gateway is started on port 0 with its database in a fresh temporary
-directory, and is ready when it prints `READY http=<port>[ tcp=<port>[
-udp=<port>]]` on stdout; there is a deadline, never a sleep. A gateway a test starts is stopped
+directory (with VISAVIS_TEST_BACKEND=postgres: a fresh database on a
+PostgreSQL server the test process starts on first use and shares, see
+pgserver.py; where no server can run, such tests skip with the reason), and
+is ready when it prints `READY http=<port>[ tcp=<port>[ udp=<port>]]` on
+stdout; there is a deadline, never a sleep. A gateway a test starts is stopped
 when the test ends (SIGTERM, then SIGKILL after STOP_GRACE seconds), and the
 test fails if it died from a signal it was not sent on purpose, exited
 non-zero, or left a sanitizer report on stderr.
@@ -54,6 +57,9 @@ TS_RE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$')
 SANITIZER_RE = re.compile(r'Sanitizer|runtime error')
 
 MESSAGE_KEYS = ['id', 'channel', 'seq', 'sender', 'body', 'ts', 'via']
+
+# The store a Gateway() gets when no db is given: 'sqlite' (a file) or 'postgres'.
+BACKEND = os.environ.get('VISAVIS_TEST_BACKEND', 'sqlite')
 
 
 # --------------------------------------------------------------------------
@@ -170,6 +176,77 @@ def _on_stop_signal(signum, frame):
 
 import atexit  # noqa: E402 - next to the registry it serves
 atexit.register(_kill_leftovers)
+
+
+def free_port():
+    """A port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def register_child(proc):
+    """A process of the test's (a database server) that must not outlive it."""
+    _procs.add(proc)
+
+
+_pg = None
+
+
+def pg_server():
+    """The PostgreSQL server this test process shares, started on first use
+    (pgserver.Server) and stopped at exit. Skips the running test where no
+    server can run here."""
+    global _pg
+    import pgserver
+    if _pg is None:
+        why = pgserver.installed()
+        if why:
+            skip(why)
+        try:
+            _pg = pgserver.Server(on_child=register_child)
+        except RuntimeError as e:
+            raise Failure('cannot start a PostgreSQL server: %s' % e)
+        atexit.register(_pg.close)
+    if not _pg.running:
+        _pg.start()  # a test stopped it and failed before it started it again
+    return _pg
+
+
+def is_postgres(db):
+    return db.startswith('postgresql://') or db.startswith('postgres://')
+
+
+def db_sql(db, sql):
+    """Runs sql on a gateway's database behind its back (its db: a SQLite
+    file or a PostgreSQL URL of pg_server()); returns the rows as tuples of
+    strings."""
+    if is_postgres(db):
+        return [tuple(line.split('|')) for line in pg_server().sql(sql, db.rsplit('/', 1)[1])]
+    import sqlite3
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        with conn:
+            return [tuple(str(v) for v in row) for row in conn.execute(sql).fetchall()]
+    finally:
+        conn.close()
+
+
+def schema_version(db):
+    """The schema version the gateway recorded in db (SQLite's user_version,
+    PostgreSQL's visavis_schema table)."""
+    if is_postgres(db):
+        return int(db_sql(db, 'SELECT version FROM visavis_schema')[0][0])
+    return int(db_sql(db, 'PRAGMA user_version')[0][0])
+
+
+def set_schema_version(db, version):
+    if is_postgres(db):
+        db_sql(db, 'UPDATE visavis_schema SET version = %d' % version)
+    else:
+        db_sql(db, 'PRAGMA user_version = %d' % version)
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, _on_stop_signal)
 _persistent = []
@@ -179,7 +256,8 @@ class Gateway:
     """The real gateway as a child process.
 
     Gateway()                        fresh database in a new temporary directory
-    Gateway(db=path)                 that database (restart on the same store)
+    Gateway(db=path)                 that database (restart on the same store; a
+                                     PostgreSQL URL: a second gateway on it)
     Gateway(args=[...], env={...})   extra flags (after the standard ones) / environment
     Gateway(base_args=False, ...)    no standard flags at all (environment tests)
     """
@@ -188,9 +266,15 @@ class Gateway:
 
     def __init__(self, db=None, args=(), env=None, base_args=True, tmpdir=None,
                  start=True, persistent=False, log_level='info', prefix=()):
-        self.tmpdir = tmpdir or (os.path.dirname(os.path.abspath(db)) if db
+        self.tmpdir = tmpdir or (os.path.dirname(os.path.abspath(db))
+                                 if db and not is_postgres(db)
                                  else tempfile.mkdtemp(prefix='visavis-it-'))
-        self.db = db or os.path.join(self.tmpdir, 't.db')
+        if db:
+            self.db = db
+        elif BACKEND == 'postgres':
+            self.db = pg_server().new_database()
+        else:
+            self.db = os.path.join(self.tmpdir, 't.db')
         self.args = list(args)
         self.prefix = list(prefix)  # e.g. ['prlimit', '--as=...', '--']: runs the gateway under it
         self.env = dict(env or {})

@@ -8,7 +8,6 @@ sys.dont_write_bytecode = True
 
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 
@@ -166,40 +165,27 @@ def restart_twice_empty_store():
 
 @test
 def schema_version_set():
-    """the gateway records its schema version (PRAGMA user_version = 1) in a new database"""
+    """the gateway records its schema version (1) in a new database"""
     gw = harness.Gateway()
     gw.publish('dur-sv', 'x')
     eq(gw.stop(), 0, 'exit status')
-    con = sqlite3.connect(gw.db)
-    try:
-        eq(con.execute('PRAGMA user_version').fetchone()[0], 1, 'user_version')
-    finally:
-        con.close()
+    eq(harness.schema_version(gw.db), 1, 'schema version')
 
 
 @test
 def newer_schema_refused():
-    """a database with a newer schema (user_version 999) is refused: non-zero exit, 'schema' on stderr, no READY"""
+    """a database with a newer schema (version 999) is refused: non-zero exit, 'schema' on stderr, no READY"""
     gw = harness.Gateway()
     gw.publish('dur-new', 'x')
     eq(gw.stop(), 0, 'exit status')
-    con = sqlite3.connect(gw.db)
-    try:
-        con.execute('PRAGMA user_version = 999')
-        con.commit()
-    finally:
-        con.close()
+    harness.set_schema_version(gw.db, 999)
     rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
                                        '--db', gw.db, '--log-level', 'info'])
     check(rc != 0, 'exit status 0 on a newer database (stderr %r)' % err[-500:])
     check(rc > 0, 'died from signal %d instead of exiting (stderr %r)' % (-rc, err[-500:]))
     check('READY' not in out, 'printed READY on a newer database: %r' % out)
     check('schema' in err.lower(), 'stderr does not mention the schema: %r' % err[-500:])
-    con = sqlite3.connect(gw.db)
-    try:
-        eq(con.execute('PRAGMA user_version').fetchone()[0], 999, 'user_version left untouched')
-    finally:
-        con.close()
+    eq(harness.schema_version(gw.db), 999, 'schema version left untouched')
 
 
 @test

@@ -8,8 +8,6 @@ replays everything."""
 import sys
 sys.dont_write_bytecode = True
 
-import sqlite3
-
 import harness
 from harness import test, check, eq, check_push, Session
 
@@ -21,11 +19,8 @@ def holed(gw, channel, n, missing):
     conn = gw.connect()
     msgs = [gw.publish(channel, 'm%d' % i, conn=conn) for i in range(1, n + 1)]
     conn.close()
-    db = sqlite3.connect(gw.db, timeout=10)
-    with db:
-        db.execute('DELETE FROM messages WHERE channel_id = (SELECT id FROM channels WHERE name = ?)'
-                   ' AND seq IN (%s)' % ','.join('?' * len(missing)), [channel] + list(missing))
-    db.close()
+    harness.db_sql(gw.db, "DELETE FROM messages WHERE channel_id = (SELECT id FROM channels"
+                   " WHERE name = '%s') AND seq IN (%s)" % (channel, ','.join(map(str, missing))))
     return msgs
 
 

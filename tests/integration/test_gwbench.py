@@ -26,7 +26,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
@@ -98,13 +97,7 @@ def run_gwbench(args, timeout=TIMEOUT, env=None):
     return p.returncode, out, err
 
 
-def free_port():
-    """A port nothing listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 _report = {}

@@ -18,7 +18,6 @@ import os
 import re
 import select
 import signal
-import socket
 import struct
 import subprocess
 import termios
@@ -63,13 +62,7 @@ def run_gwsh(args, timeout=None, env=None, stdin_data=None):
     return p.returncode, out, err
 
 
-def free_port():
-    """A port nothing listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 class Follower:

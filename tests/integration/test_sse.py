@@ -11,7 +11,6 @@ sys.dont_write_bytecode = True
 import json
 import re
 import socket
-import sqlite3
 import threading
 import time
 
@@ -288,15 +287,12 @@ def bad_cursor_is_a_400_before_the_stream():
 
 @test
 def gap_event_in_place():
-    """rows deleted from the SQLite file: event gap with the id of the hole's end, then the rest"""
+    """rows deleted from the database: event gap with the id of the hole's end, then the rest"""
     gw = shared.get()
     for i in range(1, 8):
         gw.publish('h-gap', 'm%d' % i)
-    db = sqlite3.connect(gw.db, timeout=10)
-    with db:
-        db.execute('DELETE FROM messages WHERE channel_id = (SELECT id FROM channels WHERE name = ?)'
-                   ' AND seq IN (3, 4, 5)', ['h-gap'])
-    db.close()
+    harness.db_sql(gw.db, "DELETE FROM messages WHERE channel_id = (SELECT id FROM channels"
+                   " WHERE name = 'h-gap') AND seq IN (3, 4, 5)")
     with Stream(gw, events_path('h-gap', 0)) as st:
         evs = [st.next_of(kinds=('message', 'gap')) for _ in range(5)]
         eq([(e['event'], e['id']) for e in evs],

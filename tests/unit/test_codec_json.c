@@ -679,6 +679,7 @@ static void test_err_codes(void)
         [GW_E_STORE] = "store_failed",
         [GW_E_STORE_BUSY] = "store_busy",
         [GW_E_STORE_FULL] = "store_full",
+        [GW_E_STORE_UNAVAILABLE] = "store_unavailable",
         [GW_E_STORE_IN_USE] = "store_in_use",
         [GW_E_SHUTDOWN] = "shutting_down",
         [GW_E_SCHEMA] = "schema_mismatch",

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,11 +131,21 @@ static int all_idle(const void *arg)
  */
 static sem_t reads_run;
 
+/* While set, every page read answers as a store that lost its database would. */
+static atomic_bool pages_unavailable;
+
 static void test_reader_run(void *arg, struct workq_job **jobs, size_t n)
 {
     reader_run(arg, jobs, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        struct reader_job *j = (struct reader_job *)jobs[i];
+        if (atomic_load(&pages_unavailable) && j->op == READER_PAGE) {
+            gw_page_release(&j->page);
+            j->err = GW_E_STORE_UNAVAILABLE;
+            snprintf(j->why, sizeof(j->why), "no connection to the database (test)");
+        }
         sem_post(&reads_run);
+    }
 }
 
 static int sem_wait_ms(sem_t *sem, int ms);
@@ -1993,6 +2004,103 @@ static void test_watch(void)
     ok(why[0] != '\0', "wait too long: why set");
 }
 
+/* Writes message seq of channel (body "b<seq>") behind the gateway's back, as another gateway
+ * would. */
+static int write_behind(const char *channel, int64_t seq)
+{
+    char sql[1024];
+
+    snprintf(sql, sizeof(sql),
+             "INSERT OR IGNORE INTO channels(name) VALUES ('%s');"
+             "INSERT INTO messages(channel_id, seq, sender, body, ts, via) SELECT id, %lld, 'o', "
+             "'b%lld', %lld, 'rest' FROM channels WHERE name = '%s';"
+             "UPDATE channels SET last_seq = %lld, msg_count = msg_count + 1 WHERE name = '%s';",
+             channel, (long long)seq, (long long)seq, (long long)wall_ms(), channel, (long long)seq,
+             channel);
+    return sql_exec(path, sql) == 0;
+}
+
+/* Commits the loop never heard of: core_recheck reads the top of every followed channel again. */
+static void test_recheck(void)
+{
+    struct core_sub *cs;
+    struct core_watch *w;
+    struct watch_rec rw = {0};
+    struct seen s;
+    char why[GW_ERRLEN];
+
+    ok(publish_n("r-chk", 1), "recheck: 1 stored");
+    seen_init(&s, "r-chk");
+    sub("r-chk", false, 0, SIZE_MAX, &s, &cs, why);
+    ok(core_sub_live(cs) && s.top == 1, "recheck: live at 1");
+    ok(core_watch(core, "r-watch", 7, 0, on_watch, &rw, &w, why) == GW_OK,
+       "recheck: a watch on a channel with nothing yet");
+    ok(write_behind("r-chk", 2) && write_behind("r-watch", 1),
+       "recheck: commits behind the gateway's back");
+    ok(run_until(all_idle, NULL, WR | RD), "recheck: nothing under way");
+    ok(s.n == 0 && s.wakes == 0 && rw.calls == 0, "recheck: unheard of, nothing moves");
+
+    core_recheck(core);
+    is_uint(workq_pending(reader), core_subscribed_channels(core),
+            "recheck: one read per channel in the hub");
+    ok(run_until(reads_idle, NULL, RD), "recheck: the reads complete");
+    is_int(s.wakes, 1, "recheck: the subscription behind is woken");
+    ok(!core_sub_live(cs), "recheck: and reads from the store");
+    is_int(rw.calls, 1, "recheck: the watch past its cursor fires");
+    catch_up(cs, &s, SIZE_MAX);
+    ok(seen_exactly(&s, 2, 2) && core_sub_live(cs), "recheck: it reads 2 and is live again");
+
+    core_recheck(core);
+    ok(run_until(reads_idle, NULL, RD), "recheck again: the reads complete");
+    ok(s.wakes == 1 && s.n == 1 && core_sub_live(cs), "recheck again: nothing new, nothing moves");
+    core_unwatch(core, w);
+    unsub(cs, &s);
+}
+
+/*
+ * A subscription whose read finds the store unavailable is not failed: it
+ * waits, and reads again when the store answers something, or when told to.
+ */
+static void test_sub_unavailable(void)
+{
+    struct core_sub *cs;
+    struct seen s;
+    char why[GW_ERRLEN];
+
+    ok(publish_n("u-wait", 1), "unavailable: 1 stored");
+    seen_init(&s, "u-wait");
+    sub("u-wait", false, 0, SIZE_MAX, &s, &cs, why);
+    ok(core_sub_live(cs), "unavailable: live at 1");
+    ok(write_behind("u-wait", 2), "unavailable: 2 written elsewhere");
+    core_channel_moved(core, "u-wait", 2);
+    ok(!core_sub_live(cs) && s.wakes == 1, "unavailable: told, it falls behind");
+
+    atomic_store(&pages_unavailable, true);
+    pump_on(cs, &s, SIZE_MAX, RD);
+    ok(s.failed_calls == 0 && s.n == 0, "unavailable: its read fails, and it is not failed");
+    ok(core_stalled(core), "unavailable: it waits for the store");
+    core_retry_stalled(core);
+    is_int(s.wakes, 2, "unavailable: retried: woken");
+    ok(!core_stalled(core), "unavailable: waiting no more once woken");
+    pump_on(cs, &s, SIZE_MAX, RD);
+    ok(core_stalled(core) && s.failed_calls == 0, "unavailable: still none: waits again");
+
+    atomic_store(&pages_unavailable, false);
+    ok(publish_n("u-other", 1), "unavailable: a commit elsewhere: the store answers");
+    is_int(s.wakes, 3, "unavailable: which wakes it");
+    catch_up(cs, &s, SIZE_MAX);
+    ok(seen_exactly(&s, 2, 2) && core_sub_live(cs), "unavailable: it reads 2, live again");
+
+    ok(write_behind("u-wait", 3), "unavailable: 3 written elsewhere");
+    core_channel_moved(core, "u-wait", 3);
+    atomic_store(&pages_unavailable, true);
+    pump_on(cs, &s, SIZE_MAX, RD);
+    atomic_store(&pages_unavailable, false);
+    ok(core_stalled(core), "unavailable: waiting again");
+    unsub(cs, &s);
+    ok(!core_stalled(core), "unavailable: an ended subscription waits no more");
+}
+
 static void test_shutdown(void)
 {
     char why[GW_ERRLEN];
@@ -2069,6 +2177,8 @@ int main(void)
     test_sub_unsub_reading();
     test_sub_read_failure();
     test_watch();
+    test_recheck();
+    test_sub_unavailable();
     test_shutdown();
     test_sub_after_shutdown();
 

@@ -200,6 +200,24 @@ static bool all_findable(struct hub *hub, struct hub_channel **chans, int n, int
     return true;
 }
 
+/* What hub_each showed: every channel of chans[] once, nothing else. */
+struct each_rec {
+    struct hub_channel **chans;
+    size_t visits, strangers;
+};
+
+static void each_visit(struct hub_channel *ch, void *ctx)
+{
+    struct each_rec *rec = ctx;
+    int i = (int)ch->top; /* test_many gives channel i the top i */
+
+    rec->visits++;
+    if (i < 0 || i >= MANY || rec->chans[i] != ch)
+        rec->strangers++;
+    else
+        rec->chans[i]->top = -1 - i; /* seen: a second visit is a stranger */
+}
+
 static void test_many(void)
 {
     struct hub *hub = hub_new();
@@ -263,6 +281,9 @@ static void test_many(void)
     for (int i = 0; i < MANY; i++)
         left += chans[i] != NULL;
     is_uint(hub_channels(hub), left, "hub_channels counts the %zu left", left);
+    struct each_rec rec = {.chans = chans};
+    hub_each(hub, each_visit, &rec);
+    ok(rec.visits == left && rec.strangers == 0, "hub_each visits the %zu left, each once", left);
     for (int i = 0; i < MANY; i++) {
         if (chans[i])
             hub_remove(hub, chans[i]);

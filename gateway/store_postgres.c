@@ -1,0 +1,1539 @@
+/*
+ * store_postgres.c - the PostgreSQL backend of the store (store.h,
+ * store_backend.h, store_postgres.h) and its feed of other gateways'
+ * commits; the only file that includes libpq-fe.h.
+ *
+ * Every connection is nonblocking and every wait is ours: a poll on its
+ * socket with a deadline, in short steps, so that nothing waits for a
+ * server without end and store_stop_waiting is seen (wait_conn). A
+ * connection that breaks is dropped; the next call
+ * makes a new one, and while that fails, calls fail at once until the
+ * back-off allows another try (ensure_conn).
+ *
+ * The writer sends a batch as one pipeline (BEGIN, a locking upsert per
+ * channel in name order, an INSERT per message, COMMIT, then one sync): one
+ * round trip, whatever the batch holds. The reader answers each read with
+ * one statement, so that a page and its channel's top come from one
+ * snapshot. The feed is a thread with a LISTEN connection of its own.
+ */
+#include "store_postgres.h"
+
+#include "log.h"
+#include "seqcache.h"
+#include "text.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One attempt to connect, at open and at each retry. */
+#define PG_CONNECT_MS       5000
+/* statement_timeout: the server gives up on a statement after this (store_busy). */
+#define PG_STATEMENT_MS     10000
+/* A statement's answer: past this the server counts as gone (a little after statement_timeout). */
+#define PG_QUERY_MS         15000
+/* A migration may rewrite big tables: its own, longer deadline. */
+#define PG_MIGRATE_MS       300000
+/* lock_timeout of the writer: how long a publish waits for another gateway's channel row. */
+#define PG_LOCK_MS          1000
+/* Reconnection back-off: the first retry, doubled per failure up to the last. */
+#define PG_BACKOFF_FIRST_MS 100
+#define PG_BACKOFF_MAX_MS   2000
+/* The longest single poll of a wait: how soon store_stop_waiting is seen. */
+#define PG_STEP_MS          10
+/* After store_stop_waiting, how long a statement may still take (from its start). */
+#define PG_STOP_GRACE_MS    2000
+/* Channels of a batch that may or may not have committed, to announce again. */
+#define PG_INDOUBT_MAX      4096
+/* Channels a feed keeps waiting before it says "recheck everything" instead. */
+#define PG_FEED_MAX         4096
+/* What the LISTEN/NOTIFY channel is called, and the key of the migration lock. */
+#define PG_NOTIFY_CHANNEL   "visavis"
+#define PG_MIGRATE_LOCK_KEY "7597125498458043185" /* "visavis1" */
+
+/* The numbered files of db/postgres/, embedded at build time. */
+extern const char *const store_pg_migrations[];
+extern const int store_pg_migrations_count;
+
+enum pg_role { PG_WRITER, PG_READER, PG_FEED };
+
+static const char *const role_names[] = {"writer", "reader", "feed"};
+
+struct stmt_def {
+    enum pg_role role;
+    const char *name;
+    const char *sql;
+};
+
+/*
+ * vv_lock takes a channel's row (making it on first use), moves its counters
+ * past the batch and notifies its new top, all at once: the seqs of the
+ * batch are then last_seq - count + 1 .. last_seq, which vv_insert reads
+ * back from the row this transaction holds. ON CONFLICT draws an identity
+ * value for every batch, used or not: channel ids have holes, nothing reads
+ * them outside the database. ts: the gateway's clock, but never below the
+ * channel's last, so that ts does not go back within a channel whichever
+ * gateway's clock is behind.
+ */
+static const struct stmt_def stmt_defs[] = {
+    {PG_WRITER, "vv_lock",
+     "WITH moved AS ("
+     " INSERT INTO channels AS c (name, last_seq, msg_count, last_ts)"
+     " VALUES ($1::text, $2::bigint, $2::bigint, $3::bigint)"
+     " ON CONFLICT (name) DO UPDATE SET last_seq = c.last_seq + excluded.last_seq,"
+     " msg_count = c.msg_count + excluded.msg_count,"
+     " last_ts = greatest(c.last_ts, excluded.last_ts)"
+     " RETURNING name, last_seq)"
+     " SELECT pg_notify('" PG_NOTIFY_CHANNEL "', $4::text || ' ' || last_seq || ' ' || name)"
+     " FROM moved"},
+    {PG_WRITER, "vv_insert",
+     "INSERT INTO messages (channel_id, seq, sender, body, ts, via)"
+     " SELECT id, last_seq - $2::bigint, $3::text, $4::bytea, last_ts, $5::text"
+     " FROM channels WHERE name = $1::text RETURNING id, seq, ts"},
+    /* After a commit whose outcome is unknown: its channels' tops, from no gateway in particular.
+     */
+    {PG_WRITER, "vv_announce",
+     "SELECT pg_notify('" PG_NOTIFY_CHANNEL "', '0 ' || last_seq || ' ' || name)"
+     " FROM channels WHERE name = ANY($1::text[])"},
+    {PG_READER, "vv_top", "SELECT last_seq FROM channels WHERE name = $1::text"},
+    /*
+     * A page: the channel's top and its messages after since, from one
+     * snapshot (one statement). Bodies go over the wire only while the
+     * bytes before them, counted low (raw, unescaped), stay within the
+     * page's budget, plus always the first two: the page stops on the first
+     * message that does not fit, which the gateway needs to see to know the
+     * page is full (see page_from).
+     */
+    {PG_READER, "vv_page",
+     "SELECT c.last_seq, m.id, m.seq, m.sender, m.body, m.ts, m.via FROM channels c"
+     " LEFT JOIN LATERAL (SELECT * FROM ("
+     "  SELECT id, seq, sender, body, ts, via, row_number() OVER w AS n,"
+     "   coalesce(sum(octet_length(sender) + octet_length(body))"
+     "    OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before"
+     "  FROM (SELECT * FROM messages WHERE channel_id = c.id AND seq > $2::bigint"
+     "   AND seq <= least($4::bigint, c.last_seq) ORDER BY seq LIMIT $3::bigint) page"
+     "  WINDOW w AS (ORDER BY seq)) sized"
+     " WHERE n <= 2 OR before <= $5::bigint) m ON true"
+     " WHERE c.name = $1::text ORDER BY m.seq"},
+    {PG_READER, "vv_message",
+     "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via, c.name"
+     " FROM messages m JOIN channels c ON c.id = m.channel_id WHERE m.id = $1::bigint"},
+    /* Byte order, as SQLite sorts: not the database's collation. */
+    {PG_READER, "vv_channels",
+     "SELECT name, msg_count, last_seq, last_ts FROM channels ORDER BY name COLLATE \"C\""},
+};
+
+/* A message of the batch under way, by channel: the sort that groups and orders them. */
+struct pg_item {
+    const char *channel;
+    size_t msg;
+};
+
+struct pg {
+    struct store base; /* first: a struct store pointer is a struct pg pointer */
+    enum pg_role role;
+    char *target;
+    PGconn *conn;  /* NULL while there is none */
+    char self[17]; /* the writer's mark on its notices (random hex) */
+    atomic_bool stop_waiting;
+    bool refused;     /* the last error was a refused row */
+    char sqlstate[6]; /* of the last error the server answered, "" if none */
+    bool opened;      /* store_open succeeded: failures since are reconnections */
+    bool fresh;       /* (re)connected since the owner last looked */
+    bool doomed;      /* the server said FATAL: the connection is about to end */
+    unsigned query_ms;
+    /* while down */
+    uint64_t down_since_ms, retry_at_ms;
+    unsigned backoff_ms;
+    unsigned failures;
+    char down_why[GW_ERRLEN];
+    char sync_commit[32]; /* the server's synchronous_commit, at open */
+    char sync_name[80];   /* what store_sync_name says */
+    int64_t last_ts_ms;
+    /* the batch under way (writer) */
+    struct pg_item *items;
+    size_t *groups;  /* index into items of each channel's first message */
+    int64_t *offset; /* per message: its seq is the channel's new last_seq minus this */
+    int64_t *out;    /* per message: id, seq, ts */
+    size_t cap;
+    /* channels of batches that may have committed unseen (writer) */
+    char (*indoubt)[GW_CHANNEL_MAX + 1];
+    size_t nindoubt;
+};
+
+static void pg_close(struct store *base);
+
+/* ---- pure parts ---- */
+
+bool store_pg_is_target(const char *target)
+{
+    PQconninfoOption *opts;
+    char *err = NULL;
+
+    if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
+        return true;
+    if (!strchr(target, '='))
+        return false;
+    /* key=value with keys libpq knows; a file name with '=' in it is not one. */
+    opts = PQconninfoParse(target, &err);
+    PQfreemem(err);
+    if (!opts)
+        return false;
+    PQconninfoFree(opts);
+    return true;
+}
+
+enum gw_err store_pg_error_of(const char *sqlstate, bool connection_ok, bool *refused)
+{
+    *refused = false;
+    if (!connection_ok || !sqlstate || strlen(sqlstate) != 5)
+        return connection_ok ? GW_E_STORE : GW_E_STORE_UNAVAILABLE;
+    if (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
+        strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0 ||
+        strcmp(sqlstate, "53300") == 0)
+        return GW_E_STORE_UNAVAILABLE;
+    if (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0 ||
+        strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "57014") == 0)
+        return GW_E_STORE_BUSY;
+    if (strcmp(sqlstate, "53100") == 0)
+        return GW_E_STORE_FULL;
+    if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+        strncmp(sqlstate, "54", 2) == 0) {
+        *refused = true;
+        return GW_E_STORE;
+    }
+    return GW_E_STORE;
+}
+
+bool store_pg_parse_notice(const char *payload, char gw[17], int64_t *top, char *channel)
+{
+    const char *sp1 = strchr(payload, ' '), *sp2, *name;
+    size_t gwlen, namelen;
+    uint64_t v;
+    char num[21];
+
+    if (!sp1 || !(sp2 = strchr(sp1 + 1, ' ')))
+        return false;
+    gwlen = (size_t)(sp1 - payload);
+    if (gwlen == 0 || gwlen > 16 || (size_t)(sp2 - sp1 - 1) >= sizeof(num))
+        return false;
+    memcpy(num, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+    num[sp2 - sp1 - 1] = '\0';
+    if (!text_parse_u64(num, INT64_MAX, &v) || v == 0)
+        return false;
+    name = sp2 + 1;
+    namelen = strlen(name);
+    if (!text_channel_valid(name, namelen))
+        return false;
+    memcpy(gw, payload, gwlen);
+    gw[gwlen] = '\0';
+    *top = (int64_t)v;
+    memcpy(channel, name, namelen + 1);
+    return true;
+}
+
+/* host, port, dbname and user of target: never its password. */
+static void pg_describe(const char *target, char *out, size_t len)
+{
+    static const char *const shown[] = {"host", "hostaddr", "port", "dbname", "user"};
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(target, &err);
+    size_t used;
+
+    PQfreemem(err);
+    used = (size_t)snprintf(out, len, "postgres");
+    if (!opts) {
+        snprintf(out, len, "postgres (a connection string libpq cannot read)");
+        return;
+    }
+    for (size_t i = 0; i < GW_ARRAY_SIZE(shown); i++) {
+        for (PQconninfoOption *o = opts; o->keyword && used < len; o++) {
+            if (strcmp(o->keyword, shown[i]) == 0 && o->val && *o->val)
+                used += (size_t)snprintf(out + used, len - used, " %s=%s", o->keyword, o->val);
+        }
+    }
+    PQconninfoFree(opts);
+}
+
+/* ---- time, waits, errors ---- */
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libpq's messages end in a newline, or span several lines: one line for ours. */
+static void one_line(char *s)
+{
+    char *out = s;
+    bool space = false;
+
+    for (const char *p = s; *p; p++) {
+        bool blank = *p == '\n' || *p == '\t' || *p == ' ';
+        if (blank) {
+            space = out != s;
+            continue;
+        }
+        if (space)
+            *out++ = ' ';
+        space = false;
+        *out++ = *p;
+    }
+    *out = '\0';
+}
+
+/*
+ * What the server says outside an answer: a notice, or, on an idle
+ * connection, the FATAL that comes before the server closes it (a restart,
+ * pg_terminate_backend): the connection is not used again.
+ */
+static void on_notice(void *arg, const PGresult *r)
+{
+    struct pg *s = arg;
+    const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    char msg[GW_ERRLEN];
+
+    snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
+    one_line(msg);
+    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)) {
+        s->doomed = true;
+        log_warn("store %s: the database server says: %s", role_names[s->role], msg);
+        return;
+    }
+    log_debug("store %s: the database server says: %s", role_names[s->role], msg);
+}
+
+/* Ends the connection without a word (a setup that failed, a close). */
+static void forget_conn(struct pg *s)
+{
+    if (s->conn)
+        PQfinish(s->conn);
+    s->conn = NULL;
+    s->doomed = false;
+}
+
+/*
+ * The connection broke (what, and libpq's reason, in why): dropped, and the
+ * next call tries a new one at once. Returns GW_E_STORE_UNAVAILABLE.
+ */
+static enum gw_err lost(struct pg *s, const char *what, char why[GW_ERRLEN])
+{
+    if (s->conn) {
+        const char *reason = PQerrorMessage(s->conn);
+        snprintf(why, GW_ERRLEN, "%s%s%s", what, *reason ? ": " : "", reason);
+        one_line(why);
+        log_warn("store %s: lost the connection to the database (%s); reconnecting",
+                 role_names[s->role], why);
+    }
+    forget_conn(s);
+    if (!s->down_since_ms)
+        s->down_since_ms = mono_ms();
+    s->retry_at_ms = 0;
+    s->backoff_ms = 0;
+    s->failures = 0;
+    snprintf(s->down_why, sizeof(s->down_why), "%s", why);
+    return GW_E_STORE_UNAVAILABLE;
+}
+
+/* A statement the server answered with an error: why, and its class. */
+static enum gw_err failed(struct pg *s, const PGresult *r, const char *what, char why[GW_ERRLEN])
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    enum gw_err err;
+
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state ? state : "");
+    snprintf(why, GW_ERRLEN, "%s: %s%s%s%s", what, msg ? msg : PQerrorMessage(s->conn),
+             state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+    one_line(why);
+    err = store_pg_error_of(state, PQstatus(s->conn) == CONNECTION_OK, &s->refused);
+    return err;
+}
+
+/*
+ * Waits until fd is ready for events, or the deadline, or (with stop) a stop.
+ * 1: ready (*revents), 0: the deadline or the stop came first, -1: poll failed.
+ */
+static int wait_fd(int fd, short events, uint64_t deadline, atomic_bool *stop, short *revents)
+{
+    for (;;) {
+        uint64_t now = mono_ms();
+        if (now >= deadline || (stop && atomic_load(stop)))
+            return 0;
+        uint64_t step = deadline - now < PG_STEP_MS ? deadline - now : PG_STEP_MS;
+        struct pollfd p = {.fd = fd, .events = events};
+        int rc = poll(&p, 1, (int)step);
+        if (rc > 0) {
+            *revents = p.revents;
+            return 1;
+        }
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/*
+ * Waits for the connection's socket, for a statement sent at started, until
+ * the deadline: past it the server counts as gone. After store_stop_waiting
+ * a statement gets PG_STOP_GRACE_MS from its start (the feed's none): a
+ * commit under way ends, a server that does not answer is left (the
+ * connection dropped), so that a stop never waits long for a database.
+ */
+static enum gw_err wait_conn(struct pg *s, short events, uint64_t started, uint64_t deadline,
+                             short *revents, char why[GW_ERRLEN])
+{
+    for (;;) {
+        bool stopping = atomic_load(&s->stop_waiting);
+        uint64_t until = deadline, grace = s->role == PG_FEED ? 0 : PG_STOP_GRACE_MS;
+        if (stopping && started + grace < until)
+            until = started + grace;
+        int rc =
+            wait_fd(PQsocket(s->conn), events, until, stopping ? NULL : &s->stop_waiting, revents);
+        if (rc > 0)
+            return GW_OK;
+        if (rc < 0)
+            return lost(s, "waiting for the database", why);
+        uint64_t now = mono_ms();
+        if (now >= until && (stopping || now >= deadline)) {
+            char what[80];
+            if (stopping)
+                snprintf(what, sizeof(what), "stopped waiting for the database: the gateway stops");
+            else
+                snprintf(what, sizeof(what), "no answer from the database within %u ms",
+                         s->query_ms);
+            lost(s, what, why);
+            snprintf(why, GW_ERRLEN, "%s", what);
+            return GW_E_STORE_UNAVAILABLE;
+        }
+        /* The stop was raised meanwhile: wait again, with its grace. */
+    }
+}
+
+/* Sends what libpq holds, reading what comes meanwhile (the server may be answering). */
+static enum gw_err flush_out(struct pg *s, uint64_t started, uint64_t deadline, char why[GW_ERRLEN])
+{
+    enum gw_err err;
+    short rev;
+    int rc;
+
+    while ((rc = PQflush(s->conn)) == 1) {
+        if ((err = wait_conn(s, POLLIN | POLLOUT, started, deadline, &rev, why)) != GW_OK)
+            return err;
+        if ((rev & (POLLIN | POLLHUP | POLLERR)) && !PQconsumeInput(s->conn))
+            return lost(s, "sending to the database", why);
+    }
+    return rc == 0 ? GW_OK : lost(s, "sending to the database", why);
+}
+
+/* The next result of what was sent (NULL: that statement has no more), within the deadline. */
+static enum gw_err next_result(struct pg *s, PGresult **out, uint64_t started, uint64_t deadline,
+                               char why[GW_ERRLEN])
+{
+    enum gw_err err;
+    short rev;
+
+    *out = NULL;
+    while (PQisBusy(s->conn)) {
+        if ((err = wait_conn(s, POLLIN, started, deadline, &rev, why)) != GW_OK)
+            return err;
+        if (!PQconsumeInput(s->conn))
+            return lost(s, "reading from the database", why);
+    }
+    *out = PQgetResult(s->conn);
+    return GW_OK;
+}
+
+/*
+ * After a send: flushes, then reads every result of the statement(s). The
+ * last successful result goes to *out (if out; PQclear it), the first error
+ * becomes the return value.
+ */
+static enum gw_err collect(struct pg *s, const char *what, PGresult **out, char why[GW_ERRLEN])
+{
+    uint64_t started = mono_ms(), deadline = started + s->query_ms;
+    enum gw_err err = GW_OK, ioerr;
+    PGresult *keep = NULL, *r;
+
+    s->sqlstate[0] = '\0';
+    if (out)
+        *out = NULL;
+    if ((ioerr = flush_out(s, started, deadline, why)) != GW_OK)
+        return ioerr;
+    for (;;) {
+        if ((ioerr = next_result(s, &r, started, deadline, why)) != GW_OK) {
+            PQclear(keep);
+            return ioerr;
+        }
+        if (!r)
+            break;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            PQclear(keep);
+            keep = r;
+            continue;
+        }
+        if (err == GW_OK)
+            err = failed(s, r, what, why);
+        PQclear(r);
+    }
+    if (err == GW_E_STORE_UNAVAILABLE || PQstatus(s->conn) != CONNECTION_OK) {
+        char reason[GW_ERRLEN];
+        snprintf(reason, sizeof(reason), "%s", why);
+        lost(s, what, why);
+        snprintf(why, GW_ERRLEN, "%s", reason);
+        err = GW_E_STORE_UNAVAILABLE;
+    }
+    if (err != GW_OK || !out)
+        PQclear(keep);
+    else
+        *out = keep;
+    return err;
+}
+
+/* sql by the simple protocol (several statements allowed); see collect. */
+static enum gw_err exec_sql(struct pg *s, const char *sql, const char *what, PGresult **out,
+                            char why[GW_ERRLEN])
+{
+    if (!PQsendQuery(s->conn, sql))
+        return lost(s, what, why);
+    return collect(s, what, out, why);
+}
+
+/* A prepared statement with text parameters, results in binary; see collect. */
+static enum gw_err exec_stmt(struct pg *s, const char *name, int n, const char *const *values,
+                             const char *what, PGresult **out, char why[GW_ERRLEN])
+{
+    if (!PQsendQueryPrepared(s->conn, name, n, values, NULL, NULL, 1))
+        return lost(s, what, why);
+    return collect(s, what, out, why);
+}
+
+/* A bigint column of a binary result. */
+static int64_t col_i64(const PGresult *r, int row, int col)
+{
+    uint64_t v = 0;
+
+    if (PQgetlength(r, row, col) == (int)sizeof(v))
+        memcpy(&v, PQgetvalue(r, row, col), sizeof(v));
+    return (int64_t)be64toh(v);
+}
+
+/* ---- connecting ---- */
+
+/* A new connection to s->target into s->conn, made within PG_CONNECT_MS. */
+static enum gw_err connect_once(struct pg *s, char why[GW_ERRLEN])
+{
+    /*
+     * Defaults first: the target (dbname, expanded) comes last and wins.
+     * The application name tells an operator's pg_stat_activity which
+     * connection is which.
+     * Keepalives find a server that vanished without a word within about
+     * 25 s, the feed's connection included, which otherwise only listens.
+     */
+    static const char *const keys[] = {"connect_timeout",  "keepalives",
+                                       "keepalives_idle",  "keepalives_interval",
+                                       "keepalives_count", "fallback_application_name",
+                                       "dbname",           NULL};
+    static const char *const app_names[] = {"visavis writer", "visavis reader", "visavis feed"};
+    const char *values[] = {"5", "1", "10", "5", "3", app_names[s->role], s->target, NULL};
+    uint64_t deadline = mono_ms() + PG_CONNECT_MS;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    PGconn *c = PQconnectStartParams(keys, values, 1);
+
+    if (!c) {
+        snprintf(why, GW_ERRLEN, "connecting: out of memory");
+        return GW_E_STORE_UNAVAILABLE;
+    }
+    while (PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        short rev;
+        int rc = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline,
+                         &s->stop_waiting, &rev);
+        if (rc <= 0) {
+            snprintf(why, GW_ERRLEN, "connecting: %s",
+                     rc < 0                          ? strerror(errno)
+                     : atomic_load(&s->stop_waiting) ? "stopped (the gateway is stopping)"
+                                                     : "no answer within 5 s");
+            PQfinish(c);
+            return GW_E_STORE_UNAVAILABLE;
+        }
+        st = PQconnectPoll(c);
+    }
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(why, GW_ERRLEN, "connecting: %s", PQerrorMessage(c));
+        one_line(why);
+        PQfinish(c);
+        return GW_E_STORE_UNAVAILABLE;
+    }
+    if (PQsetnonblocking(c, 1) != 0) {
+        snprintf(why, GW_ERRLEN, "connecting: %s", PQerrorMessage(c));
+        one_line(why);
+        PQfinish(c);
+        return GW_E_STORE_UNAVAILABLE;
+    }
+    PQsetNoticeReceiver(c, on_notice, s);
+    s->conn = c;
+    return GW_OK;
+}
+
+/* The schema version the database is at: 0 before the first migration. */
+static enum gw_err read_version(struct pg *s, int *version, char why[GW_ERRLEN])
+{
+    PGresult *r;
+    enum gw_err err;
+
+    *version = 0;
+    err = exec_sql(s, "SELECT coalesce(max(version), 0) FROM visavis_schema",
+                   "reading the schema version", &r, why);
+    if (err != GW_OK) {
+        /* No table yet (undefined_table): no migration ever ran. */
+        return strcmp(s->sqlstate, "42P01") == 0 ? GW_OK : err;
+    }
+    if (PQntuples(r) == 1)
+        *version = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return GW_OK;
+}
+
+/*
+ * Brings the schema up to date, in one transaction, under a lock that the
+ * other gateways starting now wait for: the first migrates, the others find
+ * it done.
+ */
+static enum gw_err migrate(struct pg *s, char why[GW_ERRLEN])
+{
+    char sql[128], ignored[GW_ERRLEN];
+    int version = 0;
+    enum gw_err err;
+
+    s->query_ms = PG_MIGRATE_MS;
+    if ((err = exec_sql(s,
+                        "BEGIN; SET LOCAL lock_timeout = 60000;"
+                        " SELECT pg_advisory_xact_lock(" PG_MIGRATE_LOCK_KEY ");"
+                        " CREATE TABLE IF NOT EXISTS visavis_schema (version integer NOT NULL)",
+                        "taking the migration lock", NULL, why)) != GW_OK ||
+        (err = read_version(s, &version, why)) != GW_OK)
+        goto fail;
+    if (version > store_pg_migrations_count) {
+        snprintf(why, GW_ERRLEN,
+                 "database schema version %d is newer than this gateway knows (%d): "
+                 "run a newer visavis on it",
+                 version, store_pg_migrations_count);
+        err = GW_E_SCHEMA;
+        goto fail;
+    }
+    for (int v = version; v < store_pg_migrations_count; v++) {
+        if ((err = exec_sql(s, store_pg_migrations[v], "migrating", NULL, why)) != GW_OK)
+            goto fail;
+        log_info("store: applied PostgreSQL migration %d", v + 1);
+    }
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM visavis_schema; INSERT INTO visavis_schema VALUES (%d); COMMIT",
+             store_pg_migrations_count);
+    if ((err = exec_sql(s, sql, "recording the schema version", NULL, why)) != GW_OK)
+        goto fail;
+    s->query_ms = PG_QUERY_MS;
+    return GW_OK;
+fail:
+    if (s->conn && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        exec_sql(s, "ROLLBACK", "rolling back", NULL, ignored);
+    s->query_ms = PG_QUERY_MS;
+    return err;
+}
+
+static enum gw_err check_version(struct pg *s, char why[GW_ERRLEN])
+{
+    int version;
+    enum gw_err err = read_version(s, &version, why);
+
+    if (err == GW_OK && version != store_pg_migrations_count) {
+        snprintf(why, GW_ERRLEN, "database schema version %d, this gateway reads %d", version,
+                 store_pg_migrations_count);
+        err = GW_E_SCHEMA;
+    }
+    return err;
+}
+
+/* What a new connection needs before its first use: settings, schema, statements. */
+static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
+{
+    char settings[160];
+    enum gw_err err;
+    PGresult *r;
+
+    switch (s->role) {
+    case PG_WRITER:
+        snprintf(settings, sizeof(settings), "SET lock_timeout = %d; SET statement_timeout = %d",
+                 PG_LOCK_MS, PG_STATEMENT_MS);
+        break;
+    case PG_READER:
+        snprintf(settings, sizeof(settings),
+                 "SET statement_timeout = %d; SET default_transaction_read_only = on",
+                 PG_STATEMENT_MS);
+        break;
+    case PG_FEED:
+        snprintf(settings, sizeof(settings), "LISTEN " PG_NOTIFY_CHANNEL);
+        break;
+    }
+    if (s->role == PG_WRITER && !s->opened)
+        err = migrate(s, why);
+    else
+        err = s->role == PG_FEED ? GW_OK : check_version(s, why);
+    if (err != GW_OK ||
+        (err = exec_sql(s, settings, "setting up the connection", NULL, why)) != GW_OK)
+        return err;
+    for (size_t i = 0; i < GW_ARRAY_SIZE(stmt_defs); i++) {
+        if (stmt_defs[i].role != s->role)
+            continue;
+        if (!PQsendPrepare(s->conn, stmt_defs[i].name, stmt_defs[i].sql, 0, NULL))
+            return lost(s, "preparing statements", why);
+        if ((err = collect(s, "preparing statements", NULL, why)) != GW_OK)
+            return err;
+    }
+    if (s->role == PG_WRITER && !s->opened) {
+        if ((err = exec_sql(s, "SHOW synchronous_commit", "reading synchronous_commit", &r, why)) !=
+            GW_OK)
+            return err;
+        snprintf(s->sync_commit, sizeof(s->sync_commit), "%s",
+                 PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?");
+        snprintf(s->sync_name, sizeof(s->sync_name), "%s (the server's synchronous_commit)",
+                 s->sync_commit);
+        PQclear(r);
+    }
+    return GW_OK;
+}
+
+static enum gw_err pg_connect(struct pg *s, char why[GW_ERRLEN])
+{
+    enum gw_err err = connect_once(s, why);
+
+    if (err == GW_OK && (err = set_up(s, why)) != GW_OK)
+        forget_conn(s);
+    return err;
+}
+
+/*
+ * Whether an idle connection still works: a server that went away has said
+ * so by now (a FATAL, then the end of the stream), and it is cheaper to
+ * find out here than halfway through a commit.
+ */
+static bool conn_alive(struct pg *s)
+{
+    for (int i = 0; i < 4 && !s->doomed && PQstatus(s->conn) == CONNECTION_OK; i++) {
+        struct pollfd p = {.fd = PQsocket(s->conn), .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(s->conn))
+            return false;
+        if (s->role == PG_FEED)
+            break; /* notices: PQnotifies has them */
+    }
+    return !s->doomed && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+static void announce_indoubt(struct pg *s);
+
+/*
+ * A working connection in s->conn: the one there is, or a new one when the
+ * back-off allows a try. GW_E_STORE_UNAVAILABLE (or what setting up a new
+ * one met, GW_E_SCHEMA...) otherwise, at once.
+ */
+static enum gw_err ensure_conn(struct pg *s, char why[GW_ERRLEN])
+{
+    uint64_t now;
+    enum gw_err err;
+
+    if (s->conn && conn_alive(s))
+        return GW_OK;
+    if (s->conn)
+        lost(s, "the connection ended", why);
+    now = mono_ms();
+    if (atomic_load(&s->stop_waiting)) {
+        snprintf(why, GW_ERRLEN, "no connection to the database (%.180s); the gateway is stopping",
+                 s->down_why);
+        return GW_E_STORE_UNAVAILABLE;
+    }
+    if (now < s->retry_at_ms) {
+        snprintf(why, GW_ERRLEN,
+                 "no connection to the database (%.180s); next try in %" PRIu64 " ms", s->down_why,
+                 s->retry_at_ms - now);
+        return GW_E_STORE_UNAVAILABLE;
+    }
+    if ((err = pg_connect(s, why)) == GW_OK) {
+        log_info("store %s: connected to the database again after %.1f s", role_names[s->role],
+                 (double)(mono_ms() - s->down_since_ms) / 1000.0);
+        s->down_since_ms = 0;
+        s->backoff_ms = 0;
+        s->failures = 0;
+        s->fresh = true;
+        if (s->nindoubt)
+            announce_indoubt(s);
+        return GW_OK;
+    }
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : PG_BACKOFF_FIRST_MS;
+    if (s->backoff_ms > PG_BACKOFF_MAX_MS)
+        s->backoff_ms = PG_BACKOFF_MAX_MS;
+    s->retry_at_ms = mono_ms() + s->backoff_ms;
+    snprintf(s->down_why, sizeof(s->down_why), "%s", why);
+    /* The first failure, then every 30th (about a minute at the longest back-off). */
+    if (s->failures++ % 30 == 0)
+        log_warn("store %s: cannot reconnect to the database (%s); trying again every %.1f s at "
+                 "most",
+                 role_names[s->role], why, PG_BACKOFF_MAX_MS / 1000.0);
+    return err == GW_E_SCHEMA ? err : GW_E_STORE_UNAVAILABLE;
+}
+
+/* ---- open, close ---- */
+
+static void make_mark(char out[17])
+{
+    uint64_t v = 0;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+        v = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)out;
+    snprintf(out, 17, "%016" PRIx64, v);
+}
+
+static struct pg *pg_new(const char *target, enum pg_role role)
+{
+    struct pg *s = gw_xcalloc(1, sizeof(*s));
+
+    s->base.ops = &store_postgres_ops;
+    s->role = role;
+    s->target = gw_xstrdup(target);
+    s->query_ms = PG_QUERY_MS;
+    atomic_init(&s->stop_waiting, false);
+    make_mark(s->self);
+    return s;
+}
+
+static enum gw_err pg_open(struct store **out, const char *target, enum store_role role,
+                           bool sync_full, char why[GW_ERRLEN])
+{
+    struct pg *s = pg_new(target, role == STORE_WRITER ? PG_WRITER : PG_READER);
+    enum gw_err err;
+
+    (void)sync_full; /* the server's synchronous_commit decides (store_postgres.h) */
+    *out = NULL;
+    if ((err = pg_connect(s, why)) != GW_OK) {
+        pg_close(&s->base);
+        return err;
+    }
+    if (s->role == PG_WRITER &&
+        (strcmp(s->sync_commit, "off") == 0 || strcmp(s->sync_commit, "local") == 0))
+        log_warn("store: the database's synchronous_commit is %s: a publish is answered before "
+                 "its commit is %s",
+                 s->sync_commit, strcmp(s->sync_commit, "off") == 0 ? "on disk" : "on the standby");
+    s->opened = true;
+    *out = &s->base;
+    return GW_OK;
+}
+
+static void pg_close(struct store *base)
+{
+    struct pg *s = (struct pg *)base;
+
+    if (!s)
+        return;
+    forget_conn(s);
+    free(s->target);
+    free(s->items);
+    free(s->groups);
+    free(s->offset);
+    free(s->out);
+    free(s->indoubt);
+    free(s);
+}
+
+static void pg_stop_waiting(struct store *base)
+{
+    atomic_store(&((struct pg *)base)->stop_waiting, true);
+}
+
+static int pg_schema_version(void)
+{
+    return store_pg_migrations_count;
+}
+
+static const char *pg_sync_name(const struct store *base)
+{
+    return ((const struct pg *)base)->sync_name;
+}
+
+/* ---- the writer ---- */
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct pg_item *x = a, *y = b;
+    int c = strcmp(x->channel, y->channel);
+    return c ? c : (x->msg > y->msg) - (x->msg < y->msg);
+}
+
+/* Remembers the channels of the batch: they may have moved without anyone hearing. */
+static void note_indoubt(struct pg *s, size_t ngroups)
+{
+    if (!s->indoubt)
+        s->indoubt = gw_xcalloc(PG_INDOUBT_MAX, sizeof(*s->indoubt));
+    for (size_t g = 0; g < ngroups; g++) {
+        const char *name = s->items[s->groups[g]].channel;
+        size_t i = 0;
+        while (i < s->nindoubt && strcmp(s->indoubt[i], name) != 0)
+            i++;
+        if (i < s->nindoubt)
+            continue;
+        if (s->nindoubt == PG_INDOUBT_MAX) {
+            log_warn("store: too many channels with commits in doubt: '%s' is not announced", name);
+            continue;
+        }
+        snprintf(s->indoubt[s->nindoubt++], GW_CHANNEL_MAX + 1, "%s", name);
+    }
+}
+
+/*
+ * The tops of the channels whose last commit may have happened unseen, as
+ * notices every feed hears (this gateway's included): the subscribers read
+ * what is there. Channel names need no quoting inside an array literal but
+ * the quotes (a channel called NULL would be a null).
+ */
+static void announce_indoubt(struct pg *s)
+{
+    size_t len = 3;
+    char why[GW_ERRLEN];
+    enum gw_err err;
+    char *list, *p;
+
+    for (size_t i = 0; i < s->nindoubt; i++)
+        len += strlen(s->indoubt[i]) + 3;
+    p = list = gw_xmalloc(len);
+    *p++ = '{';
+    for (size_t i = 0; i < s->nindoubt; i++)
+        p += sprintf(p, "%s\"%s\"", i ? "," : "", s->indoubt[i]);
+    *p++ = '}';
+    *p = '\0';
+    const char *values[] = {list};
+    err = exec_stmt(s, "vv_announce", 1, values, "announcing channels", NULL, why);
+    free(list);
+    if (err != GW_OK) {
+        log_warn("store: announcing %zu channels whose last commit is in doubt failed: %s",
+                 s->nindoubt, why);
+        return;
+    }
+    log_info("store: announced the tops of %zu channels whose last commit was in doubt",
+             s->nindoubt);
+    s->nindoubt = 0;
+}
+
+/* Room for a batch of n in the writer's arrays. */
+static void reserve(struct pg *s, size_t n)
+{
+    if (n <= s->cap)
+        return;
+    struct pg_item *items = gw_xrealloc(s->items, n * sizeof(*items));
+    s->items = items;
+    size_t *groups = gw_xrealloc(s->groups, n * sizeof(*groups));
+    s->groups = groups;
+    int64_t *offset = gw_xrealloc(s->offset, n * sizeof(*offset));
+    s->offset = offset;
+    int64_t *out = gw_xrealloc(s->out, 3 * n * sizeof(*out));
+    s->out = out;
+    s->cap = n;
+}
+
+/* Groups the batch by channel, in name order; returns how many channels. */
+static size_t group(struct pg *s, struct gw_msg *const *msgs, size_t n)
+{
+    size_t ngroups = 0;
+
+    for (size_t i = 0; i < n; i++)
+        s->items[i] = (struct pg_item){.channel = msgs[i]->channel, .msg = i};
+    qsort(s->items, n, sizeof(*s->items), item_cmp);
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || strcmp(s->items[k].channel, s->items[k - 1].channel) != 0)
+            s->groups[ngroups++] = k;
+    }
+    for (size_t g = 0; g < ngroups; g++) {
+        size_t end = g + 1 < ngroups ? s->groups[g + 1] : n;
+        for (size_t k = s->groups[g]; k < end; k++)
+            s->offset[s->items[k].msg] = (int64_t)(end - 1 - k);
+    }
+    return ngroups;
+}
+
+/*
+ * Queues the batch's statements in the pipeline, and sends them. *commit_sent:
+ * the COMMIT may have left, whole, before a failure.
+ */
+static enum gw_err send_batch(struct pg *s, struct gw_msg *const *msgs, size_t n, size_t ngroups,
+                              int64_t ts, uint64_t started, uint64_t deadline, bool *commit_sent,
+                              char why[GW_ERRLEN])
+{
+    char count[24], stamp[24], offset[24];
+    enum gw_err err;
+
+    snprintf(stamp, sizeof(stamp), "%" PRId64, ts);
+    if (!PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+        return lost(s, "starting a transaction", why);
+    for (size_t g = 0; g < ngroups; g++) {
+        size_t end = g + 1 < ngroups ? s->groups[g + 1] : n;
+        snprintf(count, sizeof(count), "%zu", end - s->groups[g]);
+        const char *values[] = {s->items[s->groups[g]].channel, count, stamp, s->self};
+        if (!PQsendQueryPrepared(s->conn, "vv_lock", 4, values, NULL, NULL, 0))
+            return lost(s, "locking a channel", why);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_msg *m = msgs[i];
+        snprintf(offset, sizeof(offset), "%" PRId64, s->offset[i]);
+        const char *values[] = {m->channel, offset, m->sender, m->body, gw_transport_name(m->via)};
+        const int lengths[] = {0, 0, 0, (int)m->body_len, 0};
+        const int formats[] = {0, 0, 0, 1, 0}; /* the body as bytes: it may hold NULs */
+        if (!PQsendQueryPrepared(s->conn, "vv_insert", 5, values, lengths, formats, 0))
+            return lost(s, "inserting a message", why);
+        /* Sent as it goes: libpq's buffer holds one message, not the batch. */
+        if ((err = flush_out(s, started, deadline, why)) != GW_OK)
+            return err;
+    }
+    *commit_sent = true;
+    if (!PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQpipelineSync(s->conn))
+        return lost(s, "committing", why);
+    return flush_out(s, started, deadline, why);
+}
+
+/*
+ * One try at the batch, as one pipeline; ids, seqs and ts go to s->out. On
+ * failure nothing was stored, or (*in_doubt) the connection broke after the
+ * COMMIT was sent and before its answer came: the commit may have happened.
+ */
+static enum gw_err append_txn(struct pg *s, struct gw_msg *const *msgs, size_t n, int64_t ts,
+                              bool *in_doubt, char why[GW_ERRLEN])
+{
+    uint64_t started = mono_ms(), deadline = started + s->query_ms;
+    size_t ngroups = group(s, msgs, n), q = 0;
+    bool committed = false, synced = false, answered_error = false, commit_sent = false;
+    enum gw_err err = GW_OK, ioerr;
+    PGresult *r;
+
+    *in_doubt = false;
+    s->refused = false;
+    if (!PQenterPipelineMode(s->conn))
+        return lost(s, "entering pipeline mode", why);
+    if ((err = send_batch(s, msgs, n, ngroups, ts, started, deadline, &commit_sent, why)) !=
+        GW_OK) {
+        /* The connection is gone; unless the COMMIT may have left, the server rolls back. */
+        if ((*in_doubt = commit_sent))
+            note_indoubt(s, ngroups);
+        return err;
+    }
+    /* Results: BEGIN, one per channel, one per message, COMMIT, then the sync. */
+    while (!synced) {
+        if ((ioerr = next_result(s, &r, started, deadline, why)) != GW_OK) {
+            *in_doubt = !committed && !answered_error;
+            if (*in_doubt)
+                note_indoubt(s, ngroups);
+            return committed ? GW_OK : ioerr;
+        }
+        if (!r) {
+            q++; /* the end of one statement's results */
+            continue;
+        }
+        switch (PQresultStatus(r)) {
+        case PGRES_PIPELINE_SYNC:
+            synced = true;
+            break;
+        case PGRES_PIPELINE_ABORTED:
+            break;
+        case PGRES_COMMAND_OK:
+            if (q == 1 + ngroups + n)
+                committed = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+            break;
+        case PGRES_TUPLES_OK:
+            if (q > ngroups && q <= ngroups + n) {
+                size_t i = q - ngroups - 1;
+                if (PQntuples(r) != 1 && err == GW_OK) {
+                    snprintf(why, GW_ERRLEN, "inserting a message: its channel row is missing");
+                    err = GW_E_STORE;
+                    answered_error = true;
+                    break;
+                }
+                s->out[3 * i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+                s->out[3 * i + 1] = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+                s->out[3 * i + 2] = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+            }
+            break;
+        default:
+            answered_error = true;
+            if (err == GW_OK)
+                err = failed(s, r, q == 1 + ngroups + n ? "committing" : "appending", why);
+            break;
+        }
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(s->conn))
+        return lost(s, "leaving pipeline mode", why);
+    if (err == GW_OK && !committed) {
+        snprintf(why, GW_ERRLEN, "committing: the transaction did not commit");
+        err = GW_E_STORE;
+    }
+    if (err != GW_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        char ignored[GW_ERRLEN];
+        bool refused = s->refused;
+        exec_sql(s, "ROLLBACK", "rolling back", NULL, ignored);
+        s->refused = refused;
+    }
+    if (err == GW_E_STORE_UNAVAILABLE && s->conn)
+        lost(s, "the database refused the connection's work", why);
+    return err;
+}
+
+static enum gw_err pg_append(struct store *base, struct gw_msg *const *msgs, size_t n,
+                             bool *refused, char why[GW_ERRLEN])
+{
+    struct pg *s = (struct pg *)base;
+    int64_t ts = now_ms();
+    bool in_doubt = false;
+    enum gw_err err;
+
+    GW_ASSERT(s->role == PG_WRITER);
+    if (ts < s->last_ts_ms)
+        ts = s->last_ts_ms;
+    reserve(s, n);
+    s->refused = false;
+    for (int attempt = 0;; attempt++) {
+        if ((err = ensure_conn(s, why)) != GW_OK)
+            break;
+        bool fresh = s->fresh;
+        s->fresh = false;
+        err = append_txn(s, msgs, n, ts, &in_doubt, why);
+        /*
+         * A connection that had ended unseen (a restart the server did not
+         * announce in time) fails before the COMMIT: nothing was stored, so
+         * one more try, on a new connection.
+         */
+        if (err != GW_E_STORE_UNAVAILABLE || in_doubt || fresh || attempt > 0)
+            break;
+    }
+    if (refused)
+        *refused = err != GW_OK && s->refused;
+    if (in_doubt) {
+        char reason[GW_ERRLEN];
+        snprintf(reason, sizeof(reason), "%s", why);
+        snprintf(why, GW_ERRLEN,
+                 "the connection to the database broke before the commit was confirmed; the "
+                 "message may or may not be stored (%.120s)",
+                 reason);
+    }
+    if (err != GW_OK)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        msgs[i]->id = s->out[3 * i];
+        msgs[i]->seq = s->out[3 * i + 1];
+        msgs[i]->ts_ms = s->out[3 * i + 2];
+        if (msgs[i]->ts_ms > s->last_ts_ms)
+            s->last_ts_ms = msgs[i]->ts_ms;
+    }
+    return GW_OK;
+}
+
+/* ---- the reader ---- */
+
+/*
+ * A read, on the connection there is or a new one. A read is safe to repeat:
+ * one that meets a connection that had ended unseen tries once more on a
+ * new one.
+ */
+static enum gw_err read_stmt(struct pg *s, const char *name, int n, const char *const *values,
+                             const char *what, PGresult **out, char why[GW_ERRLEN])
+{
+    enum gw_err err;
+
+    for (int attempt = 0;; attempt++) {
+        if ((err = ensure_conn(s, why)) != GW_OK)
+            return err;
+        bool fresh = s->fresh;
+        s->fresh = false;
+        err = exec_stmt(s, name, n, values, what, out, why);
+        if (err != GW_E_STORE_UNAVAILABLE || fresh || attempt > 0)
+            return err;
+    }
+}
+
+/* Columns col..col+5 of row (id, seq, sender, body, ts, via; binary) into m. */
+static void read_msg(const PGresult *r, int row, int col, struct gw_msg *m)
+{
+    m->id = col_i64(r, row, col);
+    m->seq = col_i64(r, row, col + 1);
+    m->sender_len = (size_t)PQgetlength(r, row, col + 2);
+    m->sender = gw_xmemdup(PQgetvalue(r, row, col + 2), m->sender_len);
+    m->body_len = (size_t)PQgetlength(r, row, col + 3);
+    m->body = gw_xmemdup(PQgetvalue(r, row, col + 3), m->body_len);
+    m->ts_ms = col_i64(r, row, col + 4);
+    if (gw_via_parse(PQgetvalue(r, row, col + 5), &m->via) < 0)
+        m->via = GW_T_REST; /* NEEDSWORK: a via written by a newer binary */
+}
+
+/*
+ * The page of vv_page's rows (the first may carry the channel only), as
+ * store.h says: the messages up to the count or byte bound, each hole
+ * before the message that follows it, and after the last message a hole up
+ * to hi unless the page stopped early.
+ */
+static void page_from(const PGresult *r, const char *channel, int64_t since, int64_t hi,
+                      unsigned limit, size_t max_bytes, struct gw_page *p)
+{
+    size_t bytes = 0, gcap = 0, mcap = 0;
+    int64_t want = since + 1; /* the seq that should come next */
+    int rows = PQntuples(r);
+
+    for (int row = 0; row < rows && !p->full; row++) {
+        struct gw_msg m = {0};
+        if (PQgetisnull(r, row, 1))
+            continue;
+        read_msg(r, row, 1, &m);
+        snprintf(m.channel, sizeof(m.channel), "%s", channel);
+        if (m.seq != want)
+            gw_page_add_gap(p, &gcap, want, m.seq - 1);
+        size_t size = gw_msg_wire_len(&m);
+        if (p->n > 0 && bytes + size > max_bytes) {
+            p->full = 1; /* the hole before it is said; the message comes next time */
+            gw_msg_release(&m);
+            break;
+        }
+        if (p->n == mcap) {
+            mcap = mcap ? 2 * mcap : 16;
+            struct gw_msg *msgs = gw_xrealloc(p->msgs, mcap * sizeof(*msgs));
+            p->msgs = msgs;
+        }
+        p->msgs[p->n++] = m;
+        bytes += size;
+        want = m.seq + 1;
+        if (p->n == limit)
+            p->full = 1;
+    }
+    if (!p->full && want <= hi)
+        gw_page_add_gap(p, &gcap, want, hi);
+    p->next_since = want - 1;
+    if (p->ngaps && p->gaps[p->ngaps - 1].to > p->next_since)
+        p->next_since = p->gaps[p->ngaps - 1].to;
+}
+
+static enum gw_err pg_page(struct store *base, const char *channel, int64_t since, int64_t upto,
+                           unsigned limit, size_t max_bytes, struct gw_page *out,
+                           char why[GW_ERRLEN])
+{
+    struct pg *s = (struct pg *)base;
+    char a[24], b[24], c[24], d[24];
+    enum gw_err err;
+    PGresult *r;
+
+    memset(out, 0, sizeof(*out));
+    out->next_since = since;
+    snprintf(a, sizeof(a), "%" PRId64, since);
+    snprintf(b, sizeof(b), "%u", limit);
+    snprintf(c, sizeof(c), "%" PRId64, upto);
+    snprintf(d, sizeof(d), "%zu", max_bytes);
+    const char *values[] = {channel, a, b, c, d};
+    if ((err = read_stmt(s, "vv_page", 5, values, "reading the channel", &r, why)) != GW_OK)
+        return err;
+    if (PQntuples(r) > 0)
+        out->top = col_i64(r, 0, 0);
+    if (limit > 0 && since < out->top && since < upto)
+        page_from(r, channel, since, upto < out->top ? upto : out->top, limit, max_bytes, out);
+    PQclear(r);
+    return GW_OK;
+}
+
+static enum gw_err pg_channel_top(struct store *base, const char *channel, int64_t *top,
+                                  char why[GW_ERRLEN])
+{
+    struct pg *s = (struct pg *)base;
+    const char *values[] = {channel};
+    enum gw_err err;
+    PGresult *r;
+
+    if ((err = read_stmt(s, "vv_top", 1, values, "reading the channel's last seq", &r, why)) !=
+        GW_OK)
+        return err;
+    *top = PQntuples(r) > 0 ? col_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return GW_OK;
+}
+
+static enum gw_err pg_message(struct store *base, int64_t id, struct gw_msg *out,
+                              char why[GW_ERRLEN])
+{
+    struct pg *s = (struct pg *)base;
+    char num[24];
+    enum gw_err err;
+    PGresult *r;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(num, sizeof(num), "%" PRId64, id);
+    const char *values[] = {num};
+    if ((err = read_stmt(s, "vv_message", 1, values, "reading the message", &r, why)) != GW_OK)
+        return err;
+    if (PQntuples(r) == 0) {
+        snprintf(why, GW_ERRLEN, "no message with id %" PRId64, id);
+        err = GW_E_NOT_FOUND;
+    } else {
+        read_msg(r, 0, 0, out);
+        snprintf(out->channel, sizeof(out->channel), "%s", PQgetvalue(r, 0, 6));
+    }
+    PQclear(r);
+    return err;
+}
+
+static enum gw_err pg_channels(struct store *base, struct gw_channel_info **out, size_t *n,
+                               char why[GW_ERRLEN])
+{
+    struct pg *s = (struct pg *)base;
+    enum gw_err err;
+    PGresult *r;
+
+    *out = NULL;
+    *n = 0;
+    if ((err = read_stmt(s, "vv_channels", 0, NULL, "listing channels", &r, why)) != GW_OK)
+        return err;
+    if (PQntuples(r) > 0) {
+        *out = gw_xcalloc((size_t)PQntuples(r), sizeof(**out));
+        for (int row = 0; row < PQntuples(r); row++) {
+            struct gw_channel_info *c = &(*out)[row];
+            snprintf(c->name, sizeof(c->name), "%s", PQgetvalue(r, row, 0));
+            c->messages = col_i64(r, row, 1);
+            c->last_seq = col_i64(r, row, 2);
+            c->last_ts_ms = col_i64(r, row, 3);
+        }
+        *n = (size_t)PQntuples(r);
+    }
+    PQclear(r);
+    return GW_OK;
+}
+
+/* ---- the feed ---- */
+
+struct pg_feed {
+    struct store_feed base; /* first */
+    struct pg *pg;          /* its connection (the feed thread's) */
+    char self[17];          /* the writer's mark: its notices are not echoed */
+    int efd;                /* readable while notices wait (the loop's) */
+    int stopfd;             /* written by store_feed_close: the thread ends */
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    struct seqcache waiting, spare; /* channel -> highest top heard (waiting: under mu) */
+    bool recheck;                   /* under mu */
+};
+
+static void feed_signal(struct pg_feed *f)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(f->efd, &one, sizeof(one));
+    (void)rc; /* a full counter is readable already */
+}
+
+/* Moves the notices libpq holds into waiting. Feed thread. */
+static void feed_take(struct pg_feed *f)
+{
+    PGnotify *n;
+    bool any = false;
+
+    pthread_mutex_lock(&f->mu);
+    while ((n = PQnotifies(f->pg->conn))) {
+        char gw[17], channel[GW_CHANNEL_MAX + 1];
+        int64_t top;
+        if (strcmp(n->relname, PG_NOTIFY_CHANNEL) != 0 ||
+            !store_pg_parse_notice(n->extra, gw, &top, channel)) {
+            log_debug("store feed: a notice that is not ours: %s", n->extra);
+        } else if (strcmp(gw, f->self) != 0) {
+            struct seqcache_entry *e = seqcache_find(&f->waiting, channel);
+            if (e) {
+                if (top > e->last_seq)
+                    e->last_seq = top;
+            } else if (f->waiting.count < PG_FEED_MAX) {
+                seqcache_begin(&f->waiting, 1);
+                seqcache_add(&f->waiting, channel, 0, top);
+            } else {
+                f->recheck = true; /* bounded: past that, everything is read again */
+            }
+            any = true;
+        }
+        PQfreemem(n);
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (any)
+        feed_signal(f);
+}
+
+/* Sleeps until ms (monotonic), or until the feed is closed. */
+static void feed_sleep(struct pg_feed *f, uint64_t until)
+{
+    uint64_t now = mono_ms();
+    struct pollfd p = {.fd = f->stopfd, .events = POLLIN};
+
+    if (until > now)
+        poll(&p, 1, (int)(until - now));
+}
+
+static void *feed_main(void *arg)
+{
+    struct pg_feed *f = arg;
+    struct pg *s = f->pg;
+    char why[GW_ERRLEN];
+
+    while (!atomic_load(&s->stop_waiting)) {
+        if (ensure_conn(s, why) != GW_OK) {
+            feed_sleep(f, s->retry_at_ms);
+            continue;
+        }
+        if (s->fresh) {
+            /* Listening again: whatever was said meanwhile was not heard. */
+            s->fresh = false;
+            pthread_mutex_lock(&f->mu);
+            f->recheck = true;
+            pthread_mutex_unlock(&f->mu);
+            feed_signal(f);
+        }
+        feed_take(f);
+        struct pollfd p[2] = {{.fd = PQsocket(s->conn), .events = POLLIN},
+                              {.fd = f->stopfd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR) {
+            log_error("store feed: poll: %s", strerror(errno));
+            feed_sleep(f, mono_ms() + PG_BACKOFF_MAX_MS);
+            continue;
+        }
+        if (p[1].revents)
+            break;
+        if (p[0].revents && !PQconsumeInput(s->conn))
+            lost(s, "listening", why);
+    }
+    return NULL;
+}
+
+static void pg_feed_close(struct store_feed *base)
+{
+    struct pg_feed *f = (struct pg_feed *)base;
+    uint64_t one = 1;
+
+    if (!f)
+        return;
+    if (f->started) {
+        atomic_store(&f->pg->stop_waiting, true);
+        if (write(f->stopfd, &one, sizeof(one)) < 0)
+            log_error("store feed: cannot wake its thread: %s", strerror(errno));
+        pthread_join(f->thread, NULL);
+    }
+    pg_close(&f->pg->base);
+    if (f->efd >= 0)
+        close(f->efd);
+    if (f->stopfd >= 0)
+        close(f->stopfd);
+    pthread_mutex_destroy(&f->mu);
+    seqcache_release(&f->waiting);
+    seqcache_release(&f->spare);
+    free(f);
+}
+
+static enum gw_err pg_feed_open(struct store_feed **out, struct store *writer, char why[GW_ERRLEN])
+{
+    struct pg *w = (struct pg *)writer;
+    struct pg_feed *f = gw_xcalloc(1, sizeof(*f));
+    enum gw_err err;
+    int rc;
+
+    *out = NULL;
+    f->base.ops = &store_postgres_ops;
+    f->pg = pg_new(w->target, PG_FEED);
+    memcpy(f->self, w->self, sizeof(f->self));
+    f->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    f->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&f->mu, NULL);
+    seqcache_init(&f->waiting);
+    seqcache_init(&f->spare);
+    if (f->efd < 0 || f->stopfd < 0) {
+        snprintf(why, GW_ERRLEN, "eventfd: %s", strerror(errno));
+        pg_feed_close(&f->base);
+        return GW_E_STORE;
+    }
+    /* Listening before the gateway says it is ready: no commit after that goes unheard. */
+    if ((err = pg_connect(f->pg, why)) != GW_OK) {
+        pg_feed_close(&f->base);
+        return err;
+    }
+    f->pg->opened = true;
+    if ((rc = pthread_create(&f->thread, NULL, feed_main, f)) != 0) {
+        snprintf(why, GW_ERRLEN, "cannot start the feed's thread: %s", strerror(rc));
+        pg_feed_close(&f->base);
+        return GW_E_STORE;
+    }
+    pthread_setname_np(f->thread, "visavis-feed");
+    f->started = true;
+    *out = &f->base;
+    return GW_OK;
+}
+
+static int pg_feed_fd(const struct store_feed *base)
+{
+    return ((const struct pg_feed *)base)->efd;
+}
+
+static bool pg_feed_drain(struct store_feed *base, store_moved_fn *moved, void *ctx)
+{
+    struct pg_feed *f = (struct pg_feed *)base;
+    struct seqcache taken;
+    uint64_t count;
+    bool recheck;
+
+    /* First the counter, then the notices: one that comes between signals again. */
+    if (read(f->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        log_error("store feed: reading its eventfd: %s", strerror(errno));
+    pthread_mutex_lock(&f->mu);
+    taken = f->waiting;
+    f->waiting = f->spare;
+    recheck = f->recheck;
+    f->recheck = false;
+    pthread_mutex_unlock(&f->mu);
+    for (size_t i = 0; i < taken.cap; i++) {
+        if (taken.slots[i].name[0])
+            moved(ctx, taken.slots[i].name, taken.slots[i].last_seq);
+    }
+    seqcache_clear(&taken);
+    f->spare = taken;
+    return recheck;
+}
+
+const struct store_ops store_postgres_ops = {
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .append = pg_append,
+    .page = pg_page,
+    .channel_top = pg_channel_top,
+    .message = pg_message,
+    .channels = pg_channels,
+    .stop_waiting = pg_stop_waiting,
+    .schema_version = pg_schema_version,
+    .describe = pg_describe,
+    .sync_name = pg_sync_name,
+    .feed_open = pg_feed_open,
+    .feed_fd = pg_feed_fd,
+    .feed_drain = pg_feed_drain,
+    .feed_close = pg_feed_close,
+};

@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""Several gateways on one PostgreSQL database (docs/scaling.md): a commit on
+one reaches the subscribers of the other, seqs stay 1, 2, 3 ... whoever
+publishes, and neither a gateway killed under load nor a database restarted
+under load loses an acknowledged message or pushes one twice.
+
+Every test starts its own gateways on a fresh database of the test's
+PostgreSQL server (pgserver.py); the file skips where no server can run.
+Load is bounded: a few hundred publishes per test, on loopback.
+"""
+
+import sys
+sys.dont_write_bytecode = True
+
+import http.client
+import json
+import socket
+import threading
+import time
+
+import harness
+from harness import test, check, eq, check_push, Session
+
+
+def pair(**kw):
+    """Two gateways, A and B, on one fresh database."""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    return harness.Gateway(db=url, **kw), harness.Gateway(db=url, **kw)
+
+
+def sse_next_message(resp):
+    """The data of the next "message" event of an SSE response (http.client
+    reads the chunks; the socket's timeout bounds the wait)."""
+    event = None
+    while True:
+        line = resp.readline()
+        check(line, 'the SSE stream ended')
+        line = line.decode('utf-8').rstrip('\r\n')
+        if line.startswith('event: '):
+            event = line[7:]
+        elif line.startswith('data: ') and event == 'message':
+            return json.loads(line[6:])
+
+
+def cut(gw, role):
+    """Ends the database connections of one kind (writer, reader, feed) of
+    every gateway on gw's database, as pg_terminate_backend does; how many."""
+    return int(harness.pg_server().sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name ="
+        " 'visavis %s' AND datname = '%s'" % (role, gw.db.rsplit('/', 1)[1]))[0])
+
+
+def held(gw):
+    """Long-polls the gateway holds right now."""
+    return gw.get('/v1/stats').json['open']['longpoll']
+
+
+def gone(gw):
+    """The gateway was killed, or is not running (set before the kill itself)."""
+    return gw.killed_on_purpose or not gw.running
+
+
+def consecutive(seqs, first=1):
+    """seqs is first, first + 1, ... with no hole and no repeat."""
+    want = list(range(first, first + len(seqs)))
+    if seqs != want:
+        bad = next(i for i, (a, b) in enumerate(zip(seqs, want)) if a != b) if \
+            len(seqs) == len(want) else min(len(seqs), len(want))
+        raise harness.Failure('seqs are not %d..%d: around index %d: %s' % (
+            first, first + len(seqs) - 1, bad, seqs[max(0, bad - 3):bad + 4]))
+
+
+class Publisher(threading.Thread):
+    """POSTs body prefix-N to channel on one gateway after another (keep-alive),
+    until stopped or count reached; records every answer. A gateway that is
+    gone (connection refused, reset) sends it to the next one in gws, as a
+    load balancer would."""
+
+    def __init__(self, gws, channel, prefix, count=None, pause=0.0):
+        super().__init__(daemon=True)
+        self.gws = list(gws)
+        self.channel = channel
+        self.prefix = prefix
+        self.count = count
+        self.pause = pause
+        self.acked = []        # message objects answered 201
+        self.refused = []      # (status, error code, seconds) of every other answer
+        self.lost = []         # bodies sent when the connection broke (no answer)
+        self.halt = threading.Event()
+        self.error = None
+        self.n = 0
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # noqa: BLE001 - reported by finish()
+            self.error = e
+
+    def _run(self):
+        conn = None
+        while not self.halt.is_set() and (self.count is None or self.n < self.count):
+            gw = self.gws[0]
+            if conn is None:
+                conn = http.client.HTTPConnection('127.0.0.1', gw.http_port, timeout=30)
+            body = '%s-%d' % (self.prefix, self.n)
+            t0 = time.monotonic()
+            try:
+                conn.request('POST', '/v1/channels/%s/messages' % self.channel,
+                             body=json.dumps({'sender': self.prefix, 'body': body}),
+                             headers={'Content-Type': 'application/json'})
+                r = conn.getresponse()
+                raw = r.read()
+            except (ConnectionError, http.client.HTTPException, socket.timeout, OSError):
+                conn.close()
+                conn = None
+                self.lost.append(body)
+                if gone(gw) and len(self.gws) > 1:
+                    self.gws.pop(0)  # that gateway is gone: on to the next
+                else:
+                    time.sleep(0.01)
+                self.n += 1
+                continue
+            dt = time.monotonic() - t0
+            obj = json.loads(raw)
+            if r.status == 201:
+                self.acked.append(obj)
+            else:
+                self.refused.append((r.status, obj.get('error', {}).get('code'), dt))
+                time.sleep(0.01)  # as a client told Retry-After would, briefly
+            self.n += 1
+            if self.pause:
+                time.sleep(self.pause)
+        if conn:
+            conn.close()
+
+    def finish(self, timeout=120):
+        self.halt.set()
+        self.join(timeout)
+        check(not self.is_alive(), 'a publisher is still running after %ds' % timeout)
+        check(self.error is None, 'publisher %s failed: %r' % (self.prefix, self.error))
+        return self
+
+
+class Follower(threading.Thread):
+    """A TCP subscriber of channel from since 0 that records every push; when
+    its gateway goes away it resumes on the next of gws with SUB channel
+    <last seq>, as a client does."""
+
+    def __init__(self, gws, channel):
+        super().__init__(daemon=True)
+        self.gws = list(gws)
+        self.channel = channel
+        self.seqs = []
+        self.msgs = []
+        self.moves = 0
+        self.eofs = 0
+        self.halt = threading.Event()
+        self.subscribed = threading.Event()
+        self.error = None
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # noqa: BLE001 - reported by finish()
+            self.error = e
+
+    def _run(self):
+        while not self.halt.is_set():
+            gw = self.gws[0]
+            s = Session(gw, timeout=30)
+            last = self.seqs[-1] if self.seqs else 0
+            r = s.request('SUB %s %d' % (self.channel, last))
+            eq(r.get('type'), 'ok', 'SUB answer on resume from %d' % last)
+            self.subscribed.set()
+            while not self.halt.is_set():
+                try:
+                    lines = s.collect(0.2)
+                except harness.Failure:
+                    break
+                for p in lines:
+                    if p['type'] == 'message':
+                        self.seqs.append(p['seq'])
+                        self.msgs.append(p)
+                    elif p['type'] not in ('ping',):
+                        raise harness.Failure('unexpected line from %s: %s' % (self.channel, p))
+                if s.eof:
+                    break
+            s.close()
+            if self.halt.is_set():
+                return
+            self.eofs += 1
+            if not gone(gw):
+                raise harness.Failure('the session of a subscriber ended while its gateway runs')
+            check(len(self.gws) > 1, 'the gateway of a subscriber went away, and no other is left')
+            self.gws.pop(0)
+            self.moves += 1
+
+    def wait_for(self, top, timeout=60):
+        harness.wait_for(lambda: self.error or (self.seqs and self.seqs[-1] >= top),
+                         'subscriber of %s to reach seq %d (at %s)'
+                         % (self.channel, top, self.seqs[-1:] or 'nothing'), timeout=timeout)
+        check(self.error is None, 'subscriber failed: %r' % (self.error,))
+
+    def finish(self):
+        self.halt.set()
+        self.join(30)
+        check(not self.is_alive(), 'a subscriber is still running')
+        check(self.error is None, 'subscriber failed: %r' % (self.error,))
+        return self
+
+
+def check_store(gw, channel, acked):
+    """The channel is seqs 1..top without a hole; every acknowledged message
+    is in it, unchanged; ids are unique and grow with seq."""
+    stored = gw.read_all(channel)
+    consecutive([m['seq'] for m in stored])
+    by_id = {m['id']: m for m in stored}
+    eq(len(by_id), len(stored), 'distinct ids in the channel')
+    ids = [m['id'] for m in stored]
+    eq(ids, sorted(ids), 'ids in seq order')
+    missing = [m for m in acked if by_id.get(m['id']) != m]
+    check(not missing, '%d acknowledged messages are not in the store as answered, first: %s'
+          % (len(missing), missing[:3]))
+    return stored
+
+
+@test
+def publish_on_a_reaches_b():
+    """publish on A: a TCP subscriber, an SSE stream and a long-poll on B get it, a read on B sees it"""
+    a, b = pair()
+    with Session(b) as s:
+        eq(s.request('SUB across')['type'], 'ok', 'SUB on B')
+        c = b.connect(timeout=60)
+        c.request('GET', '/v1/channels/across/messages?since=0&wait=30')
+        harness.wait_for(lambda: held(b) == 1, 'the long-poll to be held by B')
+        ev = b.connect(timeout=30)
+        # since=0: whether the stream's subscription is set up before the
+        # commit or after, the message comes (the channel is empty now).
+        ev.request('GET', '/v1/channels/across/events?since=0',
+                   headers={'Accept': 'text/event-stream'})
+        stream = ev.getresponse()
+        eq(stream.status, 200, 'SSE stream status on B')
+        harness.wait_for(lambda: b.get('/v1/stats').json['open']['sse'] == 1,
+                         'the SSE stream to be open on B')
+        t0 = time.monotonic()
+        m = a.publish('across', 'from A', sender='ana')
+        eq(check_push(s.push(), channel='across', body='from A', sender='ana'), m,
+           'the push on B is the message A answered')
+        eq(sse_next_message(stream), m, 'the SSE event on B is the message A answered')
+        ev.close()
+        r = c.getresponse()
+        env = json.loads(r.read())
+        took = time.monotonic() - t0
+        c.close()
+        eq(r.status, 200, 'long-poll status')
+        eq(env['messages'], [m], 'the long-poll on B returns the message')
+        check(took < 10, 'the long-poll returned %.1f s after the publish on A' % took)
+        eq(b.read('across', since=0)['messages'], [m], 'GET on B')
+        m2 = b.publish('across', 'from B')
+        eq(m2['seq'], 2, 'seq of the next message, published on B')
+        eq(check_push(s.push(), body='from B'), m2, 'B pushes its own commit too')
+    # And the other way, over a session on A.
+    with Session(a) as s:
+        eq(s.request('SUB across 2')['type'], 'ok', 'SUB on A')
+        m3 = b.publish('across', 'from B to A')
+        eq(check_push(s.push(), body='from B to A'), m3, 'a commit on B reaches A')
+
+
+@test
+def concurrent_publishers_on_both():
+    """20 publishers on A and B (10 each, 15 POSTs each) to one channel: seqs 1..300 exactly once, both fan out all"""
+    a, b = pair()
+    subs = [Follower([a], 'crowd'), Follower([b], 'crowd')]
+    for f in subs:
+        f.start()
+        check(f.subscribed.wait(30), 'a subscriber did not subscribe')
+    pubs = [Publisher([a if i % 2 else b], 'crowd', 'p%02d' % i, count=15) for i in range(20)]
+    for p in pubs:
+        p.start()
+    for p in pubs:
+        p.join(120)
+        p.finish()
+        eq(p.refused, [], 'answers other than 201 to %s' % p.prefix)
+        eq(p.lost, [], 'publishes without an answer from %s' % p.prefix)
+    acked = [m for p in pubs for m in p.acked]
+    eq(len(acked), 300, 'acknowledged publishes')
+    consecutive(sorted(m['seq'] for m in acked))
+    eq(len({m['id'] for m in acked}), 300, 'distinct ids')
+    for p in pubs:
+        seqs = [m['seq'] for m in p.acked]
+        eq(seqs, sorted(seqs), 'one publisher\'s seqs grow in the order it was answered')
+    check_store(a, 'crowd', acked)
+    by_seq = {m['seq']: m for m in acked}
+    for f, name in zip(subs, 'AB'):
+        f.wait_for(300)
+        f.finish()
+        consecutive(f.seqs)
+        eq(len(f.seqs), 300, 'pushes to the subscriber on %s' % name)
+        bad = [p for p in f.msgs if {k: p[k] for k in harness.MESSAGE_KEYS} != by_seq[p['seq']]]
+        check(not bad, 'pushes on %s that differ from the answer: %s' % (name, bad[:2]))
+
+
+class Spreader(threading.Thread):
+    """A TCP session that sends count PUBs at once (pipelined: the gateway
+    batches them), going round channels in the order given; then reads the
+    replies."""
+
+    def __init__(self, gw, channels, count):
+        super().__init__(daemon=True)
+        self.gw = gw
+        self.channels = channels
+        self.count = count
+        self.replies = []
+        self.error = None
+
+    def run(self):
+        try:
+            with Session(self.gw, timeout=60) as s:
+                s.send(''.join('PUB %s m%d\n' % (self.channels[i % len(self.channels)], i)
+                               for i in range(self.count)))
+                self.replies = [s.reply() for _ in range(self.count)]
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+
+@test
+def many_channels_both_ways():
+    """3 rounds of 8 sessions on A and B pipelining 100 PUBs round 6 channels in opposite orders: all pass (no two batches wait for each other in a circle), each channel 1..n"""
+    a, b = pair()
+    names = ['ring%d' % i for i in range(6)]
+    acked = []
+    for _ in range(3):
+        spreaders = [Spreader(a if i % 2 else b, names if i % 2 else names[::-1], 100)
+                     for i in range(8)]
+        for sp in spreaders:
+            sp.start()
+        for sp in spreaders:
+            sp.join(120)
+            check(not sp.is_alive(), 'a session is still publishing')
+            check(sp.error is None, 'a session failed: %r' % (sp.error,))
+            bad = [r for r in sp.replies if r.get('type') != 'ok']
+            check(not bad, '%d PUBs refused, first: %s' % (len(bad), bad[:2]))
+            acked += [r['message'] for r in sp.replies]
+    eq(len(acked), 3 * 8 * 100, 'acknowledged publishes')
+    for ch in names:
+        mine = [m for m in acked if m['channel'] == ch]
+        eq(len(check_store(b, ch, mine)), len(mine), 'messages in %s' % ch)
+
+
+@test
+def resume_on_the_other_gateway():
+    """a client on A reconnects to B with its last seq: exactly what it missed, then live"""
+    a, b = pair()
+    with Session(a) as s:
+        eq(s.request('SUB moving')['type'], 'ok', 'SUB on A')
+        first = [a.publish('moving', 'm%d' % i) for i in range(1, 4)]
+        got = [check_push(p) for p in s.messages(3)]
+        eq(got, first, 'live on A')
+    last = got[-1]['seq']
+    missed = [a.publish('moving', 'a%d' % i) for i in range(3)] + \
+        [b.publish('moving', 'b%d' % i) for i in range(3)]
+    with Session(b) as s:
+        r = s.request('SUB moving %d' % last)
+        eq((r['type'], r['since'], r['top']), ('ok', last, last + 6), 'SUB on B from the last seq')
+        eq([check_push(p) for p in s.messages(6)], missed, 'exactly what it missed, in order')
+        live = a.publish('moving', 'live from A')
+        eq(check_push(s.push()), live, 'then live, from a commit on A')
+        eq(s.collect(0.3), [], 'nothing twice')
+
+
+@test
+def gateways_start_together():
+    """four gateways started at once on an empty database: one migrates, all serve it"""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    gws = [harness.Gateway(db=url, start=False) for _ in range(4)]
+    errors = []
+
+    def start(g):
+        try:
+            g.start()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(g,)) for g in gws]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    check(not errors, 'a gateway did not start: %s' % errors[:1])
+    applied = sum(g.stderr_text().count('applied PostgreSQL migration 1') for g in gws)
+    eq(applied, 1, 'gateways that applied migration 1')
+    eq(harness.schema_version(url), 1, 'schema version')
+    seqs = [g.publish('together', 'x')['seq'] for g in gws]
+    eq(seqs, [1, 2, 3, 4], 'seqs, one publish on each in turn')
+
+
+@test
+def recheck_after_the_feed_reconnects():
+    """a commit B never heard of (made behind its back, feed cut): B's subscriber gets it once B listens again"""
+    a, b = pair()
+    srv = harness.pg_server()
+    dbname = a.db.rsplit('/', 1)[1]
+    with Session(b) as s:
+        eq(s.request('SUB quiet')['type'], 'ok', 'SUB on B')
+        m1 = a.publish('quiet', 'heard')
+        eq(check_push(s.push()), m1, 'a notice carried the first')
+        # A commit without a notice: nobody hears of it.
+        srv.sql("UPDATE channels SET last_seq = 2, msg_count = 2 WHERE name = 'quiet';"
+                " INSERT INTO messages (channel_id, seq, sender, body, ts, via)"
+                " SELECT id, 2, 'psql', 'unheard'::bytea, 0, 'rest' FROM channels"
+                " WHERE name = 'quiet'", dbname)
+        eq(s.collect(0.5), [], 'no push without a notice')
+        # Cut every feed's connection: on reconnecting, each reads its channels again.
+        eq(cut(b, 'feed'), 2, 'feed connections cut (one per gateway)')
+        p = check_push(s.push(timeout=30), channel='quiet', body='unheard', sender='psql')
+        eq(p['seq'], 2, 'seq of the unheard commit')
+    b.wait_stderr(r'store feed: connected to the database again')
+    b.wait_stderr(r'core: reading the last seq of \d+ followed channels again')
+
+
+@test
+def subscriber_waits_for_the_database():
+    """B's subscriber must read from the store and cannot (its reader's connection cut, new ones refused): it waits, then catches up by itself"""
+    a, b = pair()
+    srv = harness.pg_server()
+    dbname = a.db.rsplit('/', 1)[1]
+    with Session(b) as s:
+        eq(s.request('SUB wait')['type'], 'ok', 'SUB on B')
+        m1 = a.publish('wait', 'one')
+        eq(check_push(s.push()), m1, 'live first')
+        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
+        try:
+            eq(cut(b, 'reader'), 2, 'reader connections cut (one per gateway)')
+            # A's writer still works: its commit reaches B as a notice, and
+            # B's subscriber must read it from the store, which B cannot now.
+            m2 = a.publish('wait', 'two')
+            b.wait_stderr(r"core: reading 'wait' for a subscriber: .*; it waits for the database")
+            eq(s.collect(0.3), [], 'nothing yet, and no error: the session stays')
+        finally:
+            srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbname)
+        # Nothing on B asks the store now: B tries again by itself, now and then.
+        m3 = a.publish('wait', 'three')
+        eq([check_push(p) for p in s.messages(2)], [m2, m3], 'caught up, in order')
+        eq(s.collect(0.3), [], 'nothing twice')
+
+
+@test
+def refused_message_fails_alone():
+    """a message PostgreSQL refuses (a CHECK another tool added) fails alone, store_failed; the rest of its batch is stored, seqs without a hole"""
+    a, b = pair()
+    srv = harness.pg_server()
+    srv.sql("ALTER TABLE messages ADD CONSTRAINT no_boom CHECK (sender <> 'boom')",
+            a.db.rsplit('/', 1)[1])
+    with Session(a) as s:
+        lines = []
+        for i in range(12):
+            sender = 'boom' if i in (3, 8) else 'ok'
+            lines.append(json.dumps({'op': 'pub', 'channel': 'refuse', 'body': 'm%d' % i,
+                                     'sender': sender}))
+        s.send(''.join(line + '\n' for line in lines))  # pipelined: batched together
+        replies = [s.reply() for _ in lines]
+    for i, r in enumerate(replies):
+        if i in (3, 8):
+            harness.check_session_error(r, 'store_failed', op='pub', what='PUB from boom')
+        else:
+            eq(r.get('type'), 'ok', 'reply to PUB %d: %s' % (i, r))
+    stored = b.read_all('refuse')
+    eq([m['body'] for m in stored], ['m%d' % i for i in range(12) if i not in (3, 8)],
+       'the others are stored, in order')
+    consecutive([m['seq'] for m in stored])
+    a.wait_stderr(r"store: publish to 'refuse' refused: .*no_boom")
+
+
+@test
+def kill9_under_load():
+    """kill -9 gateway A under load: its publisher and subscriber move to B, nothing acknowledged is lost or pushed twice"""
+    a, b = pair()
+    subs = [Follower([a, b], 'k9'), Follower([b], 'k9')]
+    for f in subs:
+        f.start()
+        check(f.subscribed.wait(30), 'a subscriber did not subscribe')
+    pubs = [Publisher([a, b], 'k9', 'pa'), Publisher([b], 'k9', 'pb')]
+    for p in pubs:
+        p.start()
+    harness.wait_for(lambda: len(pubs[0].acked) >= 50 and len(pubs[1].acked) >= 50,
+                     '50 publishes acknowledged on each gateway', timeout=60)
+    a.kill9()
+    harness.wait_for(lambda: len(pubs[0].acked) >= 150 and subs[0].moves == 1,
+                     "A's publisher and subscriber to go on on B", timeout=60)
+    for p in pubs:
+        p.finish()
+        eq(p.refused, [], 'answers other than 201 to %s' % p.prefix)
+    check(len(pubs[0].lost) <= 1, 'publishes without an answer: %s (one may be cut by the kill)'
+          % pubs[0].lost)
+    acked = pubs[0].acked + pubs[1].acked
+    stored = check_store(b, 'k9', acked)
+    top = stored[-1]['seq']
+    for f, name in zip(subs, ('the one that moved from A to B', 'the one on B')):
+        f.wait_for(top)
+        f.finish()
+        consecutive(f.seqs)
+        eq(len(f.seqs), top, 'pushes to %s' % name)
+    eq(subs[0].moves, 1, 'the subscriber of A moved once')
+
+
+@test
+def database_restart_under_load():
+    """PostgreSQL restarted under load: publishes fail fast with 503 store_unavailable, then pass again; subscribers stay and lose nothing"""
+    a, b = pair()
+    srv = harness.pg_server()
+    subs = [Follower([a], 'rs'), Follower([b], 'rs')]
+    for f in subs:
+        f.start()
+        check(f.subscribed.wait(30), 'a subscriber did not subscribe')
+    pubs = [Publisher([a], 'rs', 'pa', pause=0.005), Publisher([b], 'rs', 'pb', pause=0.005)]
+    for p in pubs:
+        p.start()
+    harness.wait_for(lambda: all(len(p.acked) >= 30 for p in pubs), '30 publishes on each',
+                     timeout=60)
+    srv.stop()
+    try:
+        harness.wait_for(lambda: all(len(p.refused) >= 5 for p in pubs),
+                         'publishes refused on both gateways while the database is down',
+                         timeout=30)
+    finally:
+        srv.start()
+    before = [len(p.acked) for p in pubs]
+    harness.wait_for(lambda: all(len(p.acked) >= n + 30 for p, n in zip(pubs, before)),
+                     '30 more publishes acknowledged on each after the restart', timeout=60)
+    for p in pubs:
+        p.finish()
+        codes = {(st, code) for st, code, _ in p.refused}
+        eq(codes, {(503, 'store_unavailable')}, 'refusals of %s' % p.prefix)
+        slow = max(dt for _, _, dt in p.refused)
+        check(slow < 2.5, 'a refusal of %s took %.2f s: not fast' % (p.prefix, slow))
+        eq(p.lost, [], 'publishes without an answer from %s' % p.prefix)
+    acked = pubs[0].acked + pubs[1].acked
+    stored = check_store(a, 'rs', acked)
+    top = stored[-1]['seq']
+    for f, name in zip(subs, 'AB'):
+        f.wait_for(top)
+        f.finish()
+        consecutive(f.seqs)
+        eq(len(f.seqs), top, 'pushes to the subscriber on %s' % name)
+        eq(f.eofs, 0, 'the subscriber on %s stayed connected' % name)
+    for g in (a, b):
+        g.wait_stderr(r'store writer: connected to the database again')
+
+
+harness.main()

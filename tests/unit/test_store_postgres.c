@@ -1,0 +1,177 @@
+/*
+ * test_store_postgres.c - what the PostgreSQL backend decides without a
+ * server: which targets are its own, what a target looks like in a log,
+ * which error class means what, and what a notice carries. The backend
+ * against a real server is tested by tests/integration (test_cluster.py, and
+ * the suites run with VISAVIS_TEST_BACKEND=postgres).
+ */
+#include "store.h"
+#include "store_postgres.h"
+
+#include "tap.h"
+
+#include <string.h>
+
+static void test_targets(void)
+{
+    static const struct {
+        const char *target;
+        bool postgres;
+    } cases[] = {
+        {"postgres://gw:secret@db:5432/visavis", true},
+        {"postgresql://db/visavis", true},
+        {"postgresql:///visavis?host=/run/postgresql", true},
+        {"postgresql://", true},
+        {"host=db dbname=visavis user=gw", true},
+        {"dbname=visavis", true},
+        {"  host = db   port=5433", true},
+        {"service=visavis", true},
+        {"./visavis.db", false},
+        {"visavis.db", false},
+        {"/data/visavis.db", false},
+        {"a=b.db", false},                 /* no libpq keyword: a file name */
+        {"./host=db", false},              /* the key would be "./host" */
+        {"host=db nosuchkey=1", false},    /* libpq refuses it: a file name then */
+        {"dbname='unterminated", false},   /* libpq cannot read it */
+        {"postgres:/not-a-url.db", false}, /* one slash: a relative path */
+        {"POSTGRES.db", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        is_int(store_pg_is_target(cases[i].target), cases[i].postgres, "'%s' is %s",
+               cases[i].target, cases[i].postgres ? "PostgreSQL's" : "a SQLite file");
+        is_str(store_backend_name(cases[i].target), cases[i].postgres ? "postgres" : "sqlite",
+               "'%s': backend name", cases[i].target);
+    }
+}
+
+static void test_describe(void)
+{
+    static const struct {
+        const char *target, *want;
+    } cases[] = {
+        {"postgres://gw:secret@db.example:5433/visavis",
+         "postgres host=db.example port=5433 dbname=visavis user=gw"},
+        {"host=db dbname=visavis user=gw password=secret",
+         "postgres host=db dbname=visavis user=gw"},
+        {"postgresql:///visavis", "postgres dbname=visavis"},
+        {"./t.db", "./t.db"},
+    };
+    char out[200];
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        store_target_describe(cases[i].target, out, sizeof(out));
+        is_str(out, cases[i].want, "describe '%s'", cases[i].target);
+        ok(!strstr(out, "secret"), "describe '%s': no password", cases[i].target);
+    }
+    store_target_describe("host=db password=secret", out, 12);
+    is_str(out, "postgres ho", "describe into a short buffer: cut, NUL-terminated");
+}
+
+static void test_error_of(void)
+{
+    static const struct {
+        const char *state;
+        bool connection_ok;
+        enum gw_err want;
+        bool refused;
+    } cases[] = {
+        /* the connection is gone, whatever the state */
+        {NULL, false, GW_E_STORE_UNAVAILABLE, false},
+        {"", false, GW_E_STORE_UNAVAILABLE, false},
+        {"23505", false, GW_E_STORE_UNAVAILABLE, false},
+        {"08006", true, GW_E_STORE_UNAVAILABLE, false}, /* connection_failure */
+        {"08001", true, GW_E_STORE_UNAVAILABLE, false}, /* cannot connect */
+        {"57P01", true, GW_E_STORE_UNAVAILABLE, false}, /* admin_shutdown */
+        {"57P02", true, GW_E_STORE_UNAVAILABLE, false}, /* crash_shutdown */
+        {"57P03", true, GW_E_STORE_UNAVAILABLE, false}, /* cannot_connect_now */
+        {"53300", true, GW_E_STORE_UNAVAILABLE, false}, /* too_many_connections */
+        /* waits and conflicts that may pass */
+        {"40001", true, GW_E_STORE_BUSY, false}, /* serialization_failure */
+        {"40P01", true, GW_E_STORE_BUSY, false}, /* deadlock_detected */
+        {"55P03", true, GW_E_STORE_BUSY, false}, /* lock_not_available: lock_timeout */
+        {"57014", true, GW_E_STORE_BUSY, false}, /* query_canceled: statement_timeout */
+        /* no room */
+        {"53100", true, GW_E_STORE_FULL, false}, /* disk_full */
+        /* the row's fault */
+        {"22001", true, GW_E_STORE, true}, /* string_data_right_truncation */
+        {"22021", true, GW_E_STORE, true}, /* character_not_in_repertoire */
+        {"22P05", true, GW_E_STORE, true}, /* untranslatable_character */
+        {"23505", true, GW_E_STORE, true}, /* unique_violation */
+        {"23503", true, GW_E_STORE, true}, /* foreign_key_violation */
+        {"54000", true, GW_E_STORE, true}, /* program_limit_exceeded: a row too big */
+        /* broken */
+        {"53200", true, GW_E_STORE, false}, /* out_of_memory */
+        {"42P01", true, GW_E_STORE, false}, /* undefined_table */
+        {"25006", true, GW_E_STORE, false}, /* read_only_sql_transaction: a standby */
+        {"XX000", true, GW_E_STORE, false}, /* internal_error */
+        {"XX001", true, GW_E_STORE, false}, /* data_corrupted */
+        {NULL, true, GW_E_STORE, false},
+        {"57P0", true, GW_E_STORE, false}, /* not a state */
+        {"5", true, GW_E_STORE, false},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        bool refused = !cases[i].refused;
+        enum gw_err got = store_pg_error_of(cases[i].state, cases[i].connection_ok, &refused);
+        const char *state = cases[i].state ? cases[i].state : "(none)";
+        is_str(gw_err_code(got), gw_err_code(cases[i].want), "SQLSTATE %s, connection %s: %s",
+               state, cases[i].connection_ok ? "up" : "down", gw_err_code(cases[i].want));
+        is_int(refused, cases[i].refused, "SQLSTATE %s: %s", state,
+               cases[i].refused ? "the row refused" : "not the row's fault");
+    }
+}
+
+static void test_notices(void)
+{
+    static const struct {
+        const char *payload;
+        bool valid;
+        const char *gw;
+        int64_t top;
+        const char *channel;
+    } cases[] = {
+        {"0123456789abcdef 42 general", true, "0123456789abcdef", 42, "general"},
+        {"0 7 a.b-c_D9", true, "0", 7, "a.b-c_D9"},
+        {"0 9223372036854775807 x", true, "0", INT64_MAX, "x"},
+        {"0 1 "
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         true, "0", 1, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+        {"0 1 "
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         false, NULL, 0, NULL}, /* a 65-byte channel name */
+        {"0 9223372036854775808 x", false, NULL, 0, NULL},
+        {"0 0 x", false, NULL, 0, NULL},
+        {"0 -1 x", false, NULL, 0, NULL},
+        {"0 1x x", false, NULL, 0, NULL},
+        {"0  x", false, NULL, 0, NULL},
+        {"0 1 ", false, NULL, 0, NULL},
+        {"0 1 a b", false, NULL, 0, NULL},
+        {"0 1 a/b", false, NULL, 0, NULL},
+        {" 1 a", false, NULL, 0, NULL},
+        {"0123456789abcdef0 1 a", false, NULL, 0, NULL}, /* a mark of 17 */
+        {"0 1", false, NULL, 0, NULL},
+        {"", false, NULL, 0, NULL},
+        {"hello", false, NULL, 0, NULL},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        char gw[17] = "", channel[GW_CHANNEL_MAX + 1] = "";
+        int64_t top = -5;
+        bool valid = store_pg_parse_notice(cases[i].payload, gw, &top, channel);
+        is_int(valid, cases[i].valid, "notice '%s' is %s", cases[i].payload,
+               cases[i].valid ? "read" : "refused");
+        if (!cases[i].valid || !valid)
+            continue;
+        is_str(gw, cases[i].gw, "notice '%s': gateway", cases[i].payload);
+        is_int(top, cases[i].top, "notice '%s': top", cases[i].payload);
+        is_str(channel, cases[i].channel, "notice '%s': channel", cases[i].payload);
+    }
+}
+
+int main(void)
+{
+    test_targets();
+    test_describe();
+    test_error_of();
+    test_notices();
+    return done_testing();
+}
