@@ -712,12 +712,32 @@ if ! why=$(wait_healthy); then
 fi
 gw_id=$(svc_id gateway)
 ports=$(docker port "$gw_id" 2>/dev/null | sort)
-want=$(printf '12345/tcp -> 127.0.0.1:%s\n8080/tcp -> 127.0.0.1:%s\n' "$VISAVIS_TCP_PORT" "$VISAVIS_HTTP_PORT" | sort)
+want=$(printf '12345/tcp -> 127.0.0.1:%s\n12345/udp -> 127.0.0.1:%s\n8080/tcp -> 127.0.0.1:%s\n' \
+    "$VISAVIS_TCP_PORT" "$VISAVIS_TCP_PORT" "$VISAVIS_HTTP_PORT" | sort)
 if [ "$ports" = "$want" ]; then
-    ok "up -d: the gateway is healthy, published on 127.0.0.1:$VISAVIS_HTTP_PORT and :$VISAVIS_TCP_PORT only"
+    ok "up -d: the gateway is healthy, published on 127.0.0.1:$VISAVIS_HTTP_PORT and :$VISAVIS_TCP_PORT (TCP and UDP) only"
 else
     not_ok "the gateway's ports are published on 127.0.0.1 only" "published: $(tr '\n' ';' <<<"$ports")" \
         "wanted: $(tr '\n' ';' <<<"$want")"
+fi
+
+# 5b. a datagram from the host reaches the gateway through the published UDP
+# port and is stored on channel udp, "via":"udp" (docs/udp.md)
+token="compose-udp-$$-$RANDOM"
+got=""
+deadline=$((SECONDS + 20))
+while [ $SECONDS -lt $deadline ]; do
+    python3 -c 'import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", int(sys.argv[2])))' \
+        "$token" "$VISAVIS_TCP_PORT"
+    got=$(http "/v1/channels/udp/messages?since=0&limit=1000" 2>/dev/null | grep -o "\"body\":\"$token\"[^}]*\"via\":\"udp\"" | head -n 1)
+    [ -n "$got" ] && break
+    sleep 1
+done
+if [ -n "$got" ]; then
+    ok "a datagram sent to 127.0.0.1:$VISAVIS_TCP_PORT/udp is stored on channel udp, via udp"
+else
+    not_ok "a datagram from the host reaches the gateway" \
+        "channel udp: $(http "/v1/channels/udp/messages?since=0&limit=5" 2>&1 | head -c 400)"
 fi
 
 # 6. the subscriber prints what the poster posted: the same JSON lines (id,

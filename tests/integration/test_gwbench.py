@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET

@@ -332,14 +332,21 @@ def slow_consumer_gets_error_event_then_the_end():
     slow = Stream(gw, events_path('h-slow', 0), rcvbuf=4096)
     fast = Stream(gw, events_path('h-slow', 0))
     n = 250  # 15 MB: more than the socket buffers hold
-    fast_got = []
-    reader = threading.Thread(target=lambda: fast_got.extend(m['seq'] for m in fast.messages(n)))
+    fast_got, fast_err = [], []
+
+    def read_all():
+        try:
+            fast_got.extend(m['seq'] for m in fast.messages(n))
+        except Exception as e:  # reported by the check below, with its cause
+            fast_err.append(repr(e))
+    reader = threading.Thread(target=read_all)
     reader.start()
     conn = gw.connect()
     for i in range(n):
         gw.publish('h-slow', '%04d%s' % (i + 1, body), conn=conn)
     conn.close()
     reader.join(TIMEOUT)
+    eq(fast_err, [], 'the reader that reads met no error')
     eq(fast_got, list(range(1, n + 1)), 'the reader that reads got everything')
     gw.wait_stderr(r'sse session \w+ \S+: slow consumer')
     seqs, farewell = [], None
