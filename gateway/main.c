@@ -417,11 +417,11 @@ int main(int argc, char **argv)
     int rc = 0;
 
     if (config_parse(&gw.cfg, argc, argv, env_lookup, &action, why) != GW_OK) {
-        fprintf(stderr, "gateway: %s\n", why);
+        fprintf(stderr, "visavis-gateway: %s\n", why);
         return 2;
     }
     if (action == CONFIG_HELP) {
-        config_usage(stdout, "gateway");
+        config_usage(stdout, "visavis-gateway");
         return 0;
     }
     if (action == CONFIG_VERSION) {

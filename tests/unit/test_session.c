@@ -154,6 +154,7 @@ struct peer {
     int nlines;
     size_t parsed; /* bytes of got made into lines */
     int bad_lines; /* lines that were not one JSON object */
+    bool sse;      /* an SSE session: its bytes are kept raw in got, not parsed */
     /* the lines the front holds for the session, offered in order */
     char *in[MAX_IN];
     int in_head, in_n;
@@ -184,7 +185,7 @@ static void offer(struct peer *p)
 /* Parses the complete lines taken since last time. */
 static void collect(struct peer *p)
 {
-    while (p->parsed < p->got.len) {
+    while (!p->sse && p->parsed < p->got.len) {
         char *start = p->got.data + p->parsed;
         char *nl = memchr(start, '\n', p->got.len - p->parsed);
         if (!nl)
@@ -280,14 +281,20 @@ static const struct session_io_ops peer_ops = {
     .close = peer_close,
 };
 
-static void peer_open(struct peer *p, struct env *e)
+static void peer_open_as(struct peer *p, struct env *e, enum session_format format)
 {
     memset(p, 0, sizeof(*p));
     p->e = e;
     p->allow = SIZE_MAX;
+    p->sse = format == SESSION_SSE;
     buf_init(&p->got);
-    p->s = session_open(e->t, GW_T_TCP, SESSION_LINES, "127.0.0.1:5000", &peer_ops, p);
+    p->s = session_open(e->t, p->sse ? GW_T_SSE : GW_T_TCP, format, "127.0.0.1:5000", &peer_ops, p);
     snprintf(p->id, sizeof(p->id), "%s", session_id(p->s));
+}
+
+static void peer_open(struct peer *p, struct env *e)
+{
+    peer_open_as(p, e, SESSION_LINES);
 }
 
 /* Frees what the test kept; the session must be closed. */
@@ -1376,6 +1383,95 @@ static void test_broken(void)
     env_close(&e);
 }
 
+/* Whether the SSE peer has been sent an event with id seq. */
+static bool sse_has(const struct peer *p, int64_t seq)
+{
+    char id[32];
+    int n = snprintf(id, sizeof(id), "id: %lld\nevent: message\ndata: ", (long long)seq);
+
+    for (size_t i = 0; i + (size_t)n <= p->got.len; i++)
+        if (memcmp(p->got.data + i, id, (size_t)n) == 0)
+            return true;
+    return false;
+}
+
+static int sse_has_first(const void *ctx)
+{
+    return sse_has(ctx, 1);
+}
+
+static int sse_has_last(const void *ctx)
+{
+    return sse_has(ctx, 21);
+}
+
+/*
+ * One message for three sessions of two wire forms: each form is encoded
+ * once and shared by the sessions of that form. A session closed mid-line,
+ * or one left behind holding the last reference, spoils nothing the others
+ * get (AddressSanitizer watches the lines' lifetimes).
+ */
+static void test_shared_lines(void)
+{
+    struct env e;
+    struct peer a, b, c;
+    struct session_options o = default_options();
+
+    o.max_outbuf = 4 * 1024;
+    env_open(&e, &o);
+    peer_open(&a, &e);
+    peer_open(&c, &e);
+    peer_open_as(&b, &e, SESSION_SSE);
+    say(&a, "SUB shared");
+    say(&c, "SUB shared");
+    say(&b, "SUB shared");
+    ok(wait_lines(&a, 2) && wait_lines(&c, 2), "shared: two line sessions subscribed");
+
+    /* a takes 10 bytes of the push, c none, b (SSE) all. */
+    a.allow = 10;
+    c.allow = 0;
+    ok(publish_n(&e, "shared", 1, 200), "shared: one message published");
+    ok(play(&e, sse_has_first, &b), "shared: the SSE session got it as an event");
+    struct outq *qa = session_outq(a.s), *qc = session_outq(c.s);
+    ok(qa->n == 1 && qc->n == 1 && outq_at(qa, 0)->w == outq_at(qc, 0)->w,
+       "shared: both line sessions queue the very same line");
+    ok(outq_head_started(qa) && !outq_head_started(qc), "shared: a has taken 10 bytes of it");
+    struct wline *line = outq_at(qc, 0)->w;
+    char *want = gw_xmemdup(line->data, line->len);
+    size_t want_len = line->len;
+    const char *body = memmem(want, want_len, "\"body\":\"", 8);
+    ok(body && memmem(b.got.data, b.got.len, body, 100) != NULL,
+       "shared: the event carries the same message");
+
+    /* a's connection is lost mid-line: the line stays c's, whole. */
+    a.broken = true;
+    session_abort(a.s, "connection lost");
+    pass(&e);
+    ok(a.closes == 1 && qc->n == 1 && outq_at(qc, 0)->w->len == want_len,
+       "shared: a closed mid-line, c still holds the line");
+
+    /* c takes 5 bytes of it, then stops; past its bound it is a slow consumer that
+     * still owes the rest of that line, and holds the last reference to it. */
+    peer_read(&c, 5);
+    c.allow = 0;
+    ok(outq_head_started(qc), "shared: c has started the line");
+    ok(publish_n(&e, "shared", 20, 300), "shared: 20 more, past c's bound");
+    ok(play(&e, sse_has_last, &b), "shared: the SSE session got all 21");
+    ok(peer_read_last(&c), "shared: c, a slow consumer, closed once it read its farewell");
+    ok(c.nlines >= 3 && c.raw[2] && strlen(c.raw[2]) + 1 == want_len &&
+           memcmp(c.raw[2], want, want_len - 1) == 0,
+       "shared: c's started push arrived whole, byte for byte the line a was cut in");
+    is_int(c.bad_lines, 0, "shared: every line c got is whole");
+    is_str(c.close_why, "slow consumer", "shared: c closed as a slow consumer");
+    free(want);
+    session_abort(b.s, "done");
+    pass(&e);
+    peer_release(&a);
+    peer_release(&b);
+    peer_release(&c);
+    env_close(&e);
+}
+
 /* Subscription limits, and SUB again on a channel. */
 static void test_subs(void)
 {
@@ -1460,6 +1556,7 @@ int main(void)
     test_input_error();
     test_quiesce();
     test_broken();
+    test_shared_lines();
     test_subs();
     test_timers();
 
