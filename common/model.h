@@ -30,8 +30,9 @@
     X(REST, "rest", 1)         /* plain HTTP requests */                                           \
     X(LONGPOLL, "longpoll", 0) /* HTTP reads that waited */                                        \
     X(TCP, "tcp", 1)           /* TCP sessions */                                                  \
-    X(SSE, "sse", 0)           /* Server-Sent Events streams (read only) */ \
-    X(WS, "ws", 1)             /* WebSocket sessions (GET /v1/ws) */
+    X(SSE, "sse", 0)           /* Server-Sent Events streams (read only) */                        \
+    X(WS, "ws", 1)             /* WebSocket sessions (GET /v1/ws) */                               \
+    X(SOCKETIO, "socketio", 1) /* Socket.IO sessions (/socket.io/) */
 
 enum gw_transport {
 #define GW_TRANSPORT_ENUM(id, name, publishes) GW_T_##id,

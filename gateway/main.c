@@ -9,6 +9,7 @@
 #include "config.h"
 #include "core.h"
 #include "front_http.h"
+#include "front_sio.h"
 #include "front_tcp.h"
 #include "front_ws.h"
 #include "log.h"
@@ -52,6 +53,7 @@ struct gateway {
     struct front_http *http;
     struct front_tcp *tcp;
     struct front_ws *ws;
+    struct front_sio *sio;
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
 };
@@ -72,6 +74,25 @@ static void ws_adopt(void *ctx, int fd, const char *head, size_t len, const char
 {
     struct gateway *gw = ctx;
     front_ws_adopt(gw->ws, fd, head, len, protocol);
+}
+
+/* The Socket.IO hand-off: /socket.io/ requests and upgrades go to front_sio. */
+static bool sio_poll(void *ctx, struct sio_poll *p)
+{
+    struct gateway *gw = ctx;
+    return front_sio_poll(gw->sio, p);
+}
+
+static void sio_cancel(void *ctx, struct sio_poll *p)
+{
+    struct gateway *gw = ctx;
+    front_sio_cancel(gw->sio, p);
+}
+
+static void sio_adopt(void *ctx, int fd, const char *head, size_t len, const char *sid)
+{
+    struct gateway *gw = ctx;
+    front_sio_adopt(gw->sio, fd, head, len, sid);
 }
 
 static void on_writer_done(struct loop *loop, int fd, unsigned events, void *ctx)
@@ -119,6 +140,7 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     front_http_quiesce(gw->http);
     front_tcp_quiesce(gw->tcp);
     front_ws_quiesce(gw->ws);
+    front_sio_quiesce(gw->sio);
     sessions_quiesce(gw->sessions);
 }
 
@@ -133,7 +155,7 @@ static int stop_when_idle(struct loop *loop, void *ctx)
     now = loop_now_ms();
     if ((front_http_in_flight(gw->http) == 0 && sessions_count(gw->sessions) == 0 &&
          front_tcp_lingering(gw->tcp) == 0 && front_ws_lingering(gw->ws) == 0 &&
-         core_pending(gw->core) == 0) ||
+         front_sio_lingering(gw->sio) == 0 && core_pending(gw->core) == 0) ||
         now >= gw->stop_deadline_ms) {
         if (now >= gw->stop_deadline_ms)
             log_warn("stop: grace period over with %zu requests and %zu sessions still open",
@@ -153,7 +175,7 @@ static void raise_fd_limit(const struct gw_config *cfg)
 {
     struct rlimit rl;
     unsigned long long need = (unsigned long long)cfg->max_sessions + cfg->max_ws_sessions +
-                              cfg->max_connections + FD_RESERVE;
+                              cfg->max_sio_sessions + cfg->max_connections + FD_RESERVE;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
@@ -220,6 +242,11 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .body_timeout = gw->cfg.http_body_timeout,
         .body_rate = gw->cfg.http_body_rate,
         .ws = {.room = ws_room, .adopt = ws_adopt, .ctx = gw, .origins = gw->cfg.ws_origins},
+        .sio = {.poll = sio_poll,
+                .cancel = sio_cancel,
+                .adopt = sio_adopt,
+                .ctx = gw,
+                .max_payload = gw->cfg.max_line},
     };
     struct session_options sopts = {
         .heartbeat = gw->cfg.heartbeat,
@@ -237,6 +264,12 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .heartbeat = gw->cfg.heartbeat,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_ws_sessions,
+    };
+    struct front_sio_options iopts = {
+        .ping_interval_ms = gw->cfg.heartbeat * 1000,
+        .ping_timeout_ms = gw->cfg.sio_ping_timeout * 1000,
+        .max_payload = gw->cfg.max_line,
+        .max_sessions = gw->cfg.max_sio_sessions,
     };
     struct core_options copts = {
         .max_body = gw->cfg.max_body,
@@ -289,6 +322,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     /* After front_http: its hook runs after libmicrohttpd's, which hands it new sessions. */
     gw->ws = front_ws_new(gw->sessions, gw->loop, &wopts);
+    gw->sio = front_sio_new(gw->sessions, gw->loop, &iopts);
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
         loop_add_fd(gw->loop, workq_fd(gw->reader), LOOP_READ, on_reader_done, gw) < 0 ||
         loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0) {
@@ -323,6 +357,7 @@ static void stop(struct gateway *gw)
     sessions_free(gw->sessions);
     front_tcp_free(gw->tcp);
     front_ws_free(gw->ws);
+    front_sio_free(gw->sio);
     core_free(gw->core);
     writer_free(gw->writer);
     workq_free(gw->reader);

@@ -60,6 +60,7 @@
 /* The delivery cache slots: one encoding of a message per wire form. */
 #define SLOT_JSON_LINE 0 /* TCP, WebSocket */
 #define SLOT_SSE       1 /* Server-Sent Events */
+#define SLOT_SIO       2 /* Socket.IO */
 
 enum session_state {
     S_OPEN,    /* reading commands */
@@ -259,22 +260,90 @@ static void sse_of_line(struct sessions *t, struct buf *out)
     buf_append(out, "\n\n", 2);
 }
 
-/* The scratch buffer's line as a new wline in s's format (one reference, the caller's). */
+/*
+ * A reply the Socket.IO front asked for ends with ,"tag":"<ack id>"} (the
+ * front's tags are ack ids, digits only): where that tag starts, and the id.
+ */
+static bool sio_ack_of(const char *p, size_t len, size_t *at, const char **id, size_t *id_len)
+{
+    static const char key[] = ",\"tag\":\"";
+    size_t end = len - 2, i = end; /* the tag's closing quote, before the final brace */
+
+    if (len < sizeof(key) + 3 || memcmp(p + end, "\"}", 2) != 0)
+        return false;
+    while (i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9')
+        i--;
+    if (i == end || i < sizeof(key) - 1 || memcmp(p + i - (sizeof(key) - 1), key, sizeof(key) - 1))
+        return false;
+    *id = p + i;
+    *id_len = end - i;
+    *at = i - (sizeof(key) - 1);
+    return true;
+}
+
+/*
+ * The scratch buffer's JSON line in the Socket.IO form (see enum
+ * session_format), appended to out; false when it has none.
+ */
+static bool sio_of_line(struct session *s, struct buf *out)
+{
+    struct buf *in = &s->t->scratch;
+    size_t len = in->len && in->data[in->len - 1] == '\n' ? in->len - 1 : in->len, at, id_len;
+    const char *id, *type = in->data + 9, *end;
+
+    if (line_is(in, "hello")) {
+        buf_appendf(out, "40{\"sid\":\"%s\"}\n", s->id);
+        return true;
+    }
+    if (line_is(in, "ping") || line_is(in, "pong") || line_is(in, "bye"))
+        return false; /* Engine.IO has heartbeats and closes of its own */
+    if (sio_ack_of(in->data, len, &at, &id, &id_len)) {
+        /* The answer to an event sent with an ack: the reply, as on every front. */
+        buf_append(out, "43", 2);
+        buf_append(out, id, id_len);
+        buf_append(out, "[", 1);
+        buf_append(out, in->data, at);
+        buf_append(out, "}]\n", 3);
+        return true;
+    }
+    if (line_is(in, "ok"))
+        return false; /* an event sent without an ack wants no answer */
+    /* Everything else is an event named by its type: its object is the line's other fields. */
+    end = memchr(type, '"', len - 9);
+    buf_append(out, "42[\"", 4);
+    buf_append(out, type, (size_t)(end - type));
+    buf_append(out, "\",{", 3);
+    if (end[1] == ',')
+        buf_append(out, end + 2, len - (size_t)(end + 2 - in->data));
+    else
+        buf_append(out, "}", 1);
+    buf_append(out, "]\n", 2);
+    return true;
+}
+
+/*
+ * The scratch buffer's line as a new wline in s's format (one reference,
+ * the caller's); NULL when the line has no form in it.
+ */
 static struct wline *line_for(struct session *s)
 {
-    struct buf sse = BUF_INIT;
+    struct buf out = BUF_INIT;
 
     if (s->format == SESSION_LINES)
         return scratch_line(s->t);
-    sse_of_line(s->t, &sse);
-    return wline_take(&sse);
+    if (s->format == SESSION_SSE)
+        sse_of_line(s->t, &out);
+    else if (!sio_of_line(s, &out))
+        return NULL;
+    return wline_take(&out);
 }
 
-/* Queues the scratch buffer's line. */
+/* Queues the scratch buffer's line, if it has a form in the session's. */
 static void queue_scratch(struct session *s)
 {
     struct wline *w = line_for(s);
-    queue(s, w);
+    if (w)
+        queue(s, w);
     wline_unref(w);
 }
 
@@ -742,6 +811,23 @@ bool session_line(struct session *s, const char *line, size_t len)
     return true;
 }
 
+bool session_refuse(struct session *s, enum gw_err err, const char *why, const char *tag,
+                    size_t tag_len)
+{
+    struct proto_cmd cmd = {.tag = tag, .tag_len = tag_len};
+
+    if (s->state != S_OPEN || s->bye_when_drained)
+        return s->state != S_OPEN;
+    if (s->rhead) {
+        s->input_paused = true;
+        return false;
+    }
+    s->last_cmd_ms = now_ms();
+    s->t->metrics->requests[s->transport]++;
+    render_error(s, NULL, &cmd, err, why);
+    return true;
+}
+
 void session_input_error(struct session *s, enum gw_err err, const char *why)
 {
     if (s->state != S_OPEN)
@@ -810,7 +896,9 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
     struct sub_slot *slot = ctx;
     struct session *s = slot->s;
     struct sessions *t = s->t;
-    int form = s->format == SESSION_SSE ? SLOT_SSE : SLOT_JSON_LINE;
+    int form = s->format == SESSION_SSE        ? SLOT_SSE
+               : s->format == SESSION_SOCKETIO ? SLOT_SIO
+                                               : SLOT_JSON_LINE;
     struct wline *w = d->cache[form].p;
 
     /* A closing session's last line is its farewell: nothing follows it. */
@@ -826,6 +914,8 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
             buf_append(b, json, len);
             buf_append(b, "\n\n", 2);
             free(json);
+        } else if (form == SLOT_SIO) {
+            codec_sio_message_event(b, d->m);
         } else {
             codec_line_message(b, d->m);
         }
@@ -866,7 +956,7 @@ static void sub_gap(void *ctx, const char *channel, int64_t from, int64_t to)
         w = scratch_line(s->t);
     } else {
         codec_line_gap(scratch(s->t), channel, from, to);
-        w = scratch_line(s->t);
+        w = line_for(s);
     }
     enqueue(s, w, slot->id, slot->last_seq);
     wline_unref(w);
