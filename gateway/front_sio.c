@@ -740,6 +740,7 @@ static bool poll_get(struct front_sio *fs, struct sio_poll *p)
     }
     e->get = p;
     p->sio = e;
+    log_trace("sio %s poll held", e->sid);
     return false;
 }
 

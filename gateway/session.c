@@ -227,12 +227,18 @@ static void queue(struct session *s, struct wline *w)
     enqueue(s, w, 0, 0);
 }
 
+/* Whether the JSON line (p, len) starts with {"type":"<type>". */
+static bool line_is_at(const char *p, size_t len, const char *type)
+{
+    size_t n = strlen(type);
+    return len > 10 + n && memcmp(p, "{\"type\":\"", 9) == 0 && memcmp(p + 9, type, n) == 0 &&
+           p[9 + n] == '"';
+}
+
 /* Whether the JSON line starts with {"type":"<type>". */
 static bool line_is(const struct buf *b, const char *type)
 {
-    size_t n = strlen(type);
-    return b->len > 10 + n && memcmp(b->data, "{\"type\":\"", 9) == 0 &&
-           memcmp(b->data + 9, type, n) == 0 && b->data[9 + n] == '"';
+    return line_is_at(b->data, b->len, type);
 }
 
 /*
@@ -281,44 +287,58 @@ static bool sio_ack_of(const char *p, size_t len, size_t *at, const char **id, s
     return true;
 }
 
-/*
- * The scratch buffer's JSON line in the Socket.IO form (see enum
- * session_format), appended to out; false when it has none.
- */
-static bool sio_of_line(struct session *s, struct buf *out)
+/* One JSON line (p, len, without its LF) in the Socket.IO form, appended to out with its LF. */
+static void sio_of_one(struct session *s, const char *p, size_t len, struct buf *out)
 {
-    struct buf *in = &s->t->scratch;
-    size_t len = in->len && in->data[in->len - 1] == '\n' ? in->len - 1 : in->len, at, id_len;
-    const char *id, *type = in->data + 9, *end;
+    size_t at, id_len;
+    const char *id, *type = p + 9, *end;
 
-    if (line_is(in, "hello")) {
+    if (line_is_at(p, len, "hello")) {
         buf_appendf(out, "40{\"sid\":\"%s\"}\n", s->id);
-        return true;
+        return;
     }
-    if (line_is(in, "ping") || line_is(in, "pong") || line_is(in, "bye"))
-        return false; /* Engine.IO has heartbeats and closes of its own */
-    if (sio_ack_of(in->data, len, &at, &id, &id_len)) {
+    if (line_is_at(p, len, "ping") || line_is_at(p, len, "pong") || line_is_at(p, len, "bye"))
+        return; /* Engine.IO has heartbeats and closes of its own */
+    if (sio_ack_of(p, len, &at, &id, &id_len)) {
         /* The answer to an event sent with an ack: the reply, as on every front. */
         buf_append(out, "43", 2);
         buf_append(out, id, id_len);
         buf_append(out, "[", 1);
-        buf_append(out, in->data, at);
+        buf_append(out, p, at);
         buf_append(out, "}]\n", 3);
-        return true;
+        return;
     }
-    if (line_is(in, "ok"))
-        return false; /* an event sent without an ack wants no answer */
+    if (line_is_at(p, len, "ok") || len < 12)
+        return; /* an event sent without an ack wants no answer */
     /* Everything else is an event named by its type: its object is the line's other fields. */
     end = memchr(type, '"', len - 9);
     buf_append(out, "42[\"", 4);
     buf_append(out, type, (size_t)(end - type));
     buf_append(out, "\",{", 3);
     if (end[1] == ',')
-        buf_append(out, end + 2, len - (size_t)(end + 2 - in->data));
+        buf_append(out, end + 2, len - (size_t)(end + 2 - p));
     else
         buf_append(out, "}", 1);
     buf_append(out, "]\n", 2);
-    return true;
+}
+
+/*
+ * The scratch buffer's JSON lines (one, or an error and the one that
+ * closes the session) in the Socket.IO form, appended to out; false when
+ * none has one.
+ */
+static bool sio_of_line(struct session *s, struct buf *out)
+{
+    const struct buf *in = &s->t->scratch;
+    size_t off = 0;
+
+    while (off < in->len) {
+        const char *p = in->data + off, *nl = memchr(p, '\n', in->len - off);
+        size_t len = nl ? (size_t)(nl - p) : in->len - off;
+        sio_of_one(s, p, len, out);
+        off += len + 1;
+    }
+    return out->len > 0;
 }
 
 /*

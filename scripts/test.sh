@@ -9,13 +9,16 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 
-# The npm ws client of tests/integration/test_ws_node.py (pinned by its
+# The npm ws client of tests/integration/test_ws_node.py and the npm
+# socket.io-client of test_sio_node.py (each pinned by its
 # package-lock.json); node and npm from Debian when missing. Without them
-# that test says it skips.
+# those tests say they skip.
 command -v npm >/dev/null 2>&1 || scripts/install-deps.sh nodejs npm || true
 if command -v npm >/dev/null 2>&1; then
-    (cd tests/node/ws && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
-        echo "warning: npm ci in tests/node/ws failed: test_ws_node will skip" >&2
+    for t in ws:test_ws_node socketio:test_sio_node; do
+        (cd "tests/node/${t%%:*}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            echo "warning: npm ci in tests/node/${t%%:*} failed: ${t#*:} will skip" >&2
+    done
 fi
 ASAN_BUILD=${ASAN_BUILD:-build-asan}
 status=0
