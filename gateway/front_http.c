@@ -1110,6 +1110,8 @@ static void sio_unhold(struct req *r)
 {
     struct front_http *fh = r->fh;
 
+    if (!r->sio_held)
+        return;
     r->sio_held = false;
     if (r->sio_prev)
         r->sio_prev->sio_next = r->sio_next;

@@ -106,6 +106,7 @@ struct eio {
     bool closed;             /* over: the close packet is due, then the end */
     bool awaiting_pong;      /* a ping is out */
     bool closed_sent;        /* the close packet went out in a poll */
+    bool posting;            /* inside the POST's own request: its answer needs no ready */
     unsigned drop_binary;    /* attachments of a refused binary packet still to drop */
     struct sio_poll *get;    /* the held poll */
     struct sio_poll *post;   /* the held POST */
@@ -316,7 +317,8 @@ static void answer_post(struct eio *e)
     e->post = NULL;
     p->sio = NULL;
     answer(p, 200, TEXT_PLAIN, "ok", 2);
-    p->ready(p);
+    if (!e->posting)
+        p->ready(p);
 }
 
 static void queue_ctl(struct wsc *c, struct eio *e);
@@ -765,7 +767,9 @@ static bool poll_post(struct front_sio *fs, struct sio_poll *p)
         take_packet(e, pkt, len);
     e->post = p;
     p->sio = e;
+    e->posting = true;
     offer(e); /* answers the POST once every packet is taken */
+    e->posting = false;
     return e->post != p;
 }
 

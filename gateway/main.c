@@ -186,13 +186,14 @@ static void raise_fd_limit(const struct gw_config *cfg)
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         log_warn("only %llu file descriptors (RLIMIT_NOFILE) for --max-sessions %u + "
-                 "--max-ws-sessions %u + --max-connections %u + %u for the gateway itself = "
-                 "%llu: beyond them new connections wait until others close; lower "
-                 "--max-sessions (VISAVIS_MAX_SESSIONS), --max-ws-sessions "
-                 "(VISAVIS_MAX_WS_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or "
-                 "raise the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
+                 "--max-ws-sessions %u + --max-sio-sessions %u + --max-connections %u + %u for "
+                 "the gateway itself = %llu: beyond them new connections wait until others "
+                 "close; lower --max-sessions (VISAVIS_MAX_SESSIONS), --max-ws-sessions "
+                 "(VISAVIS_MAX_WS_SESSIONS), --max-sio-sessions (VISAVIS_MAX_SIO_SESSIONS) or "
+                 "--max-connections (VISAVIS_MAX_CONNECTIONS), or raise the limit (ulimit -n, "
+                 "systemd LimitNOFILE=, docker --ulimit nofile=)",
                  (unsigned long long)rl.rlim_cur, cfg->max_sessions, cfg->max_ws_sessions,
-                 cfg->max_connections, FD_RESERVE, need);
+                 cfg->max_sio_sessions, cfg->max_connections, FD_RESERVE, need);
 }
 
 /* A listener that cannot open says which setting chooses its address. */

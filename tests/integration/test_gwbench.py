@@ -36,8 +36,8 @@ shared = harness.Shared()
 TIMEOUT = 60
 
 STYLES = ['rest-close', 'rest-keepalive', 'tcp', 'tcp-pipelined', 'ws', 'tcp-push', 'ws-push',
-          'sse', 'rest-longpoll', 'rest-poll']
-DELIVERY = {'tcp-push', 'ws-push', 'sse', 'rest-longpoll', 'rest-poll'}
+          'socketio', 'sse', 'rest-longpoll', 'rest-poll']
+DELIVERY = {'tcp-push', 'ws-push', 'socketio', 'sse', 'rest-longpoll', 'rest-poll'}
 PUBLISH = [s for s in STYLES if s not in DELIVERY]
 POLLING = {'rest-longpoll', 'rest-poll'}
 COLUMNS = ['msgs_per_s', 'offered_per_s', 'delivered_share', 'p50_us', 'p90_us', 'p99_us',

@@ -245,6 +245,29 @@ def bad_packets():
 
 
 @test
+def client_closes():
+    """a close packet in a POST ends the session; the POST is still answered ok"""
+    g = gw()
+    held = Eio(g)  # a held poll of another session must not be disturbed
+    held.connect()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(p=held.get()))
+    t.start()
+    g.wait_stderr(r'sio %s poll held' % re.escape(held.sid))
+    e = Eio(g)
+    e.connect()
+    e.post('421["channels",{}]', '1')
+    g.wait_stderr(r'socketio session \S+ \S+ closed: the client closed the session')
+    r = g.get(e.path)
+    check(r.status == 400 or r.raw == b'1', 'the session is over: %s' % r)
+    g.publish('closes', 'x')  # nothing for the held poll: it waits on
+    check(t.is_alive(), 'the other session\'s poll is still held')
+    held.post('1')
+    t.join(10)
+    check(not t.is_alive() and result['p'][-1] == '1', 'it ends with its own close: %s' % result)
+
+
+@test
 def too_many_errors():
     """ten bad packets in a row: an error, then DISCONNECT and the close packet"""
     g = gw()
