@@ -265,6 +265,8 @@ def client_closes():
     held.post('1')
     t.join(10)
     check(not t.is_alive() and result['p'][-1] == '1', 'it ends with its own close: %s' % result)
+    warned = [l for l in g.stderr_text().splitlines() if ' warn ' in l and 'http:' in l]
+    check(not warned, 'libmicrohttpd saw nothing amiss: %s' % warned)
 
 
 @test
