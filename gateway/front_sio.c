@@ -54,6 +54,8 @@
 #define LINGER_MS        2000
 /* A closed polling session waits this long for the poll that takes its close packet. */
 #define CLOSED_KEEP_MS   5000
+/* Frame bytes gathered for one send(): wslay writes a header and its payload apart. */
+#define OUT_BATCH        (64 * 1024)
 
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
 
@@ -86,7 +88,11 @@ struct wsc {
     bool omsg_open;  /* wslay is reading a line from the session's queue */
     bool input_done; /* nothing more is read (an error, a close) */
     bool broken, eof, closing, lingering;
-    bool busy;                /* inside wsc_pump or wsc_send: nested calls only ask again */
+    bool busy;         /* inside wsc_pump or wsc_send: nested calls only ask again */
+    bool batch_full;   /* wslay was stopped: fs->out is full */
+    unsigned watching; /* the LOOP_* events the loop watches fd for */
+    struct buf pend;   /* frame bytes the socket did not take yet */
+    size_t pend_off;
     bool again;               /* ... and one did */
     unsigned close_code;      /* a close asked for while busy, done on the way out */
     const char *close_reason; /* its reason, a literal */
@@ -125,7 +131,8 @@ struct front_sio {
     struct wsc *conns;
     size_t nlingering;
     bool quiescing;
-    bool touched; /* a call from front_http, inside libmicrohttpd's run: the tier may have work */
+    bool touched;   /* a call from front_http, inside libmicrohttpd's run: the tier may have work */
+    struct buf out; /* the frames of the WebSocket being sent, gathered for one send() */
 };
 
 static void eio_finish(struct eio *e);
@@ -826,6 +833,10 @@ void front_sio_cancel(struct front_sio *fs, struct sio_poll *p)
 static void wsc_events(struct wsc *c)
 {
     unsigned ev = (c->reading ? LOOP_READ : 0) | (c->want_write ? LOOP_WRITE : 0);
+
+    if (ev == c->watching)
+        return;
+    c->watching = ev;
     loop_mod_fd(c->fs->loop, c->fd, ev);
 }
 
@@ -868,25 +879,102 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return -1;
 }
 
+/*
+ * wslay's output is gathered in fs->out (one WebSocket sends at a time)
+ * and put on the socket by out_flush in one send(): a push is two writes
+ * of wslay's, a header and a payload, and a syscall each would cost more
+ * than the rest of its delivery. Nothing is taken while bytes wait in
+ * c->pend.
+ */
 static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
     struct wsc *c = user;
-    ssize_t n;
+    struct buf *out = &c->fs->out;
 
     (void)flags;
-    do
-        n = send(c->fd, data, len, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0)
-        return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (c->pend.len > c->pend_off || (out->len && out->len + len > OUT_BATCH)) {
+        c->batch_full = true;
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
+    buf_append(out, data, len);
+    return (ssize_t)len;
+}
+
+/* Sends (p, len) as far as the socket takes it: the bytes sent, or -1 when broken. */
+static ssize_t send_some(struct wsc *c, const char *p, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
+        if (n >= 0)
+            done += (size_t)n;
+        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        else if (errno != EINTR)
+            return -1;
+    }
+    return (ssize_t)done;
+}
+
+/* Whether frame bytes wait for the socket. */
+static bool out_waiting(const struct wsc *c)
+{
+    return c->pend.len > c->pend_off;
+}
+
+/* Puts c->pend, then fs->out, on the socket; what it does not take waits in c->pend. */
+static bool out_flush(struct wsc *c)
+{
+    struct buf *out = &c->fs->out;
+    ssize_t n;
+
+    if (out_waiting(c)) {
+        if ((n = send_some(c, c->pend.data + c->pend_off, c->pend.len - c->pend_off)) < 0)
+            goto broken;
+        c->pend_off += (size_t)n;
+        if (out_waiting(c))
+            return true;
+        buf_release(&c->pend);
+        c->pend_off = 0;
+    }
+    if (!out->len)
+        return true;
+    if ((n = send_some(c, out->data, out->len)) < 0)
+        goto broken;
+    if ((size_t)n < out->len)
+        buf_append(&c->pend, out->data + n, out->len - (size_t)n);
+    buf_clear(out);
+    return true;
+broken:
+    buf_clear(out);
     c->broken = true;
-    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
+    return false;
+}
+
+/* Runs wslay's sending and puts what it wrote on the socket, batch by batch. False: broken. */
+static bool drive_send(struct wsc *c)
+{
+    for (;;) {
+        c->batch_full = false;
+        if (wslay_event_send(c->ws) != 0) {
+            buf_clear(&c->fs->out);
+            c->broken = true;
+            return false;
+        }
+        if (!out_flush(c))
+            return false;
+        if (!c->batch_full || out_waiting(c))
+            return true;
+    }
+}
+
+/* Whether there is anything to send: bytes waiting, or frames wslay has queued. */
+static bool wants_write(const struct wsc *c)
+{
+    return out_waiting(c) || wslay_event_want_write(c->ws);
 }
 
 /* Input ends with an error the session answers (or, before CONNECT, a close). */
@@ -1027,8 +1115,7 @@ static void send_queued(struct wsc *c)
     struct eio *e = c->e;
 
     if (!e || !e->websocket || e->closed || c->closing) {
-        if (wslay_event_send(c->ws) != 0)
-            c->broken = true;
+        drive_send(c);
         return;
     }
     if (e->ctl.len)
@@ -1043,14 +1130,23 @@ static void send_queued(struct wsc *c)
                 break;
             c->omsg_open = true;
         }
-        if (wslay_event_send(c->ws) != 0 || c->broken) {
+        /* Frames gather in fs->out: one send() for a batch, not one per message. */
+        c->batch_full = false;
+        if (wslay_event_send(c->ws) != 0) {
+            buf_clear(&c->fs->out);
             c->broken = true;
-            break;
+            return;
+        }
+        if (c->batch_full) {
+            if (!out_flush(c) || out_waiting(c))
+                break;
+            continue;
         }
         if (c->omsg_open || wslay_event_get_queued_msg_count(c->ws) ||
             !(e->s && session_outq(e->s)->n))
             break; /* the socket is full, or nothing is left */
     }
+    out_flush(c);
 }
 
 /* Reads what the socket has, unless the session holds input back. */
@@ -1100,7 +1196,7 @@ static void pass_end(struct wsc *c)
         return;
     }
     c->reading = !c->input_done && !c->held;
-    c->want_write = wslay_event_want_write(c->ws);
+    c->want_write = wants_write(c);
     wsc_events(c);
 }
 
@@ -1188,6 +1284,7 @@ static void wsc_free(struct wsc *c)
     close(c->fd);
     wslay_event_context_free(c->ws);
     buf_release(&c->msg);
+    buf_release(&c->pend);
     free(c->head);
     free(c);
 }
@@ -1237,15 +1334,14 @@ static void wsc_close_now(struct wsc *c, unsigned code, const char *reason)
     c->input_done = true;
     c->fs->nlingering++;
     wslay_event_queue_close(c->ws, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
-    if (wslay_event_send(c->ws) != 0)
-        c->broken = true;
+    drive_send(c);
     loop_timer_cancel(c->fs->loop, c->timer);
     c->timer = loop_timer_add(c->fs->loop, LINGER_MS, on_wsc_timer, c);
     if (c->broken || c->eof) {
         wsc_free(c);
         return;
     }
-    if (!wslay_event_want_write(c->ws)) {
+    if (!wants_write(c)) {
         c->lingering = true;
         shutdown(c->fd, SHUT_WR);
     }
@@ -1263,11 +1359,11 @@ static void on_wsc_io(struct loop *loop, int fd, unsigned events, void *ctx)
     (void)fd;
     if (c->closing) {
         if (!c->lingering) {
-            if (wslay_event_send(c->ws) != 0 || (events & LOOP_HUP)) {
+            if (!drive_send(c) || (events & LOOP_HUP)) {
                 wsc_free(c);
                 return;
             }
-            if (!wslay_event_want_write(c->ws)) {
+            if (!wants_write(c)) {
                 c->lingering = true;
                 shutdown(c->fd, SHUT_WR);
                 c->reading = true;
@@ -1322,6 +1418,7 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
         c->next->prev = c;
     fs->conns = c;
     c->reading = true;
+    c->watching = LOOP_READ;
     fs->touched = true;
     if (sid) {
         e = lookup(fs, sid);
@@ -1412,6 +1509,7 @@ void front_sio_free(struct front_sio *fs)
             free_eio(fs->table[b]);
     while (fs->conns)
         wsc_free(fs->conns);
+    buf_release(&fs->out);
     free(fs->table);
     free(fs);
 }
