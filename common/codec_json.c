@@ -906,3 +906,91 @@ void codec_stats_end(struct codec_stats *st)
         PUT(st->out, "}");
     PUT(st->out, "}");
 }
+
+/* ---- Socket.IO (docs/socketio.md) ---- */
+
+/* The events a Socket.IO client may emit, each the session command of the same name. */
+static const char *const sio_events[] = {"sub", "unsub", "pub", "hist", "channels"};
+
+enum gw_err codec_sio_event_line(const char *json, size_t len, const char *tag, size_t tag_len,
+                                 struct buf *out, char why[GW_ERRLEN])
+{
+    json_error_t jerr;
+    json_t *root, *name, *arg, *cmd = NULL;
+    enum gw_err err = GW_OK;
+    const char *event = NULL;
+
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    if (!root) {
+        snprintf(why, GW_ERRLEN, "an EVENT's data is not JSON (column %d: %s)", jerr.column,
+                 jerr.text);
+        return GW_E_JSON;
+    }
+    if (!json_is_array(root) || !json_array_size(root) ||
+        !json_is_string(name = json_array_get(root, 0))) {
+        snprintf(why, GW_ERRLEN,
+                 "an EVENT's data is an array that starts with the event's name: "
+                 "[\"sub\",{\"channel\":\"general\"}]");
+        err = GW_E_PARAM;
+        goto out;
+    }
+    for (size_t i = 0; i < GW_ARRAY_SIZE(sio_events); i++)
+        if (json_string_length(name) == strlen(sio_events[i]) &&
+            memcmp(json_string_value(name), sio_events[i], strlen(sio_events[i])) == 0)
+            event = sio_events[i];
+    if (!event) {
+        snprintf(why, GW_ERRLEN,
+                 "unknown event '%.40s': the events are sub, unsub, pub, hist and channels",
+                 json_string_value(name));
+        err = GW_E_UNKNOWN_COMMAND;
+        goto out;
+    }
+    arg = json_array_get(root, 1);
+    if (arg && !json_is_object(arg)) {
+        snprintf(why, GW_ERRLEN, "the argument of '%s' must be an object, got %s", event,
+                 type_name(arg));
+        err = GW_E_NOT_OBJECT;
+        goto out;
+    }
+    /* The command: the argument's fields, its op the event, its tag the ack id. */
+    cmd = arg ? json_deep_copy(arg) : json_object();
+    json_object_del(cmd, "tag");
+    json_object_set_new(cmd, "op", json_string(event));
+    if (tag)
+        json_object_set_new(cmd, "tag", json_stringn(tag, tag_len));
+    char *line = json_dumps(cmd, JSON_COMPACT);
+    if (!line) {
+        snprintf(why, GW_ERRLEN, "the event could not be re-encoded");
+        err = GW_E_JSON;
+        goto out;
+    }
+    buf_append(out, line, strlen(line));
+    free(line);
+out:
+    json_decref(cmd);
+    json_decref(root);
+    return err;
+}
+
+void codec_sio_message_event(struct buf *out, const struct gw_msg *m)
+{
+    PUT(out, "42[\"message\",");
+    msg_append(out, m);
+    PUT(out, "]\n");
+}
+
+void codec_sio_error_data(struct buf *out, const char *message)
+{
+    PUT(out, "{\"message\":");
+    put_cstr(out, message);
+    PUT(out, "}");
+}
+
+void codec_eio_error(struct buf *out, unsigned code, const char *message)
+{
+    PUT(out, "{\"code\":");
+    put_u64(out, code);
+    PUT(out, ",\"message\":");
+    put_cstr(out, message);
+    PUT(out, "}");
+}

@@ -148,4 +148,23 @@ bool codec_line_error_within(struct buf *out, enum gw_err err, const char *messa
 void codec_line_slow_consumer(struct buf *out, const char *message, const char *const *channels,
                               const int64_t *seqs, size_t n);
 
+/*
+ * Socket.IO (docs/socketio.md). codec_sio_event_line: an EVENT's data
+ * (["sub", {...}]) as the session command line of the same name, appended
+ * to out without a line end: the argument object's fields, "op" the event,
+ * "tag" the ack id when tag is not NULL (a "tag" the client sent is
+ * dropped). GW_E_JSON, GW_E_PARAM (not an array starting with a name),
+ * GW_E_UNKNOWN_COMMAND (an event other than sub, unsub, pub, hist,
+ * channels) or GW_E_NOT_OBJECT (an argument that is not an object), with a
+ * reason, and out untouched.
+ */
+enum gw_err codec_sio_event_line(const char *json, size_t len, const char *tag, size_t tag_len,
+                                 struct buf *out, char why[GW_ERRLEN]);
+/* A push as an Engine.IO message with its LF: 42["message",{...the message...}] */
+void codec_sio_message_event(struct buf *out, const struct gw_msg *m);
+/* A CONNECT_ERROR's data: {"message":message} */
+void codec_sio_error_data(struct buf *out, const char *message);
+/* An Engine.IO HTTP error body: {"code":code,"message":message} */
+void codec_eio_error(struct buf *out, unsigned code, const char *message);
+
 #endif

@@ -32,7 +32,8 @@
     X(TCP, "tcp", 1)           /* TCP sessions */                                                  \
     X(SSE, "sse", 0)           /* Server-Sent Events streams (read only) */                        \
     X(WS, "ws", 1)             /* WebSocket sessions (GET /v1/ws) */                               \
-    X(UDP, "udp", 1)           /* UDP datagrams */
+    X(UDP, "udp", 1)           /* UDP datagrams */                                                 \
+    X(SOCKETIO, "socketio", 1) /* Socket.IO sessions (/socket.io/) */
 
 enum gw_transport {
 #define GW_TRANSPORT_ENUM(id, name, publishes) GW_T_##id,

@@ -112,6 +112,11 @@ static const struct setting settings[] = {
      K_ORIGINS, AT(ws_origins), 0, 0},
     {"max-ws-sessions", "VISAVIS_MAX_WS_SESSIONS", "10000", "WebSocket sessions open at once",
      K_UNSIGNED, AT(max_ws_sessions), 1, 1000000},
+    {"max-sio-sessions", "VISAVIS_MAX_SIO_SESSIONS", "10000",
+     "Socket.IO (Engine.IO) sessions open at once", K_UNSIGNED, AT(max_sio_sessions), 1, 1000000},
+    {"sio-ping-timeout", "VISAVIS_SIO_PING_TIMEOUT", "20",
+     "seconds a Socket.IO client has to answer a ping (sent every --heartbeat seconds)", K_UNSIGNED,
+     AT(sio_ping_timeout), 1, 3600},
 };
 
 /* Parses value into the field s describes. Returns 0, or -1 with the complaint in why. */

@@ -49,6 +49,10 @@ struct gw_config {
         ws_origins[CONFIG_ORIGINS_MAX]; /* Origins allowed to open /v1/ws; "": the request's host */
     unsigned max_ws_sessions;           /* WebSocket sessions at once */
 
+    /* Socket.IO (docs/socketio.md) */
+    unsigned max_sio_sessions; /* Engine.IO sessions at once */
+    unsigned sio_ping_timeout; /* seconds to answer a ping */
+
     /* How long an HTTP request may take to arrive (docs/api.md) */
     unsigned http_header_timeout; /* seconds from its first byte to its whole head */
     unsigned http_body_timeout;   /* seconds any body may take */

@@ -40,6 +40,7 @@
 #include "page.h"
 #include "router.h"
 #include "session.h"
+#include "sio_poll.h"
 #include "text.h"
 #include "ws_proto.h"
 
@@ -124,6 +125,7 @@ struct front_http {
     struct sessions *tier;  /* the session tier SSE streams are sessions of; NULL: no SSE */
     struct sse *streams;    /* SSE streams libmicrohttpd still serves */
     bool sse_moved;         /* a stream took bytes from its session in this run */
+    struct req *sio_held;   /* /socket.io/ requests the Socket.IO front holds */
 };
 
 enum req_phase {
@@ -175,6 +177,12 @@ struct req {
     bool sse_go;     /* the cursor is valid: start the stream when resumed */
     bool has_since;  /* a cursor was given (Last-Event-ID or since=) */
     struct sse *sse; /* the stream, once started */
+    /* Socket.IO (/socket.io/) */
+    struct sio_poll sio;
+    bool sio_held;  /* held by the Socket.IO front, suspended */
+    bool sio_ready; /* its answer is in: resumed to send it */
+    char sio_sid[48];
+    struct req *sio_prev, *sio_next; /* fh->sio_held */
 };
 
 static void conn_watch(struct hconn *hc, unsigned events);
@@ -1008,8 +1016,13 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, co
     log_trace("http conn %llu upgrade to websocket (subprotocol %s): fd %d handed over, %zu bytes "
               "read ahead",
               r->hc ? r->hc->number : 0, r->ws_protocol ? r->ws_protocol : "none", fd, extra_len);
-    fh->o.ws.adopt(fh->o.ws.ctx, fd, extra, extra_len, r->ws_protocol);
+    if (r->route.id == ROUTE_SIO)
+        fh->o.sio.adopt(fh->o.sio.ctx, fd, extra, extra_len, r->sio_sid[0] ? r->sio_sid : NULL);
+    else
+        fh->o.ws.adopt(fh->o.ws.ctx, fd, extra, extra_len, r->ws_protocol);
 }
+
+static enum MHD_Result sio_reply(struct req *r);
 
 static const char *header_of(struct req *r, const char *name)
 {
@@ -1036,6 +1049,11 @@ static enum MHD_Result ws_upgrade(struct req *r)
     if (err == GW_OK && fh->quiescing) {
         err = GW_E_SHUTDOWN;
         snprintf(r->why, GW_ERRLEN, "the gateway is stopping");
+    } else if (err == GW_OK && r->route.id == ROUTE_SIO) {
+        /* The Socket.IO front judges the rest (EIO, sid, room), in Engine.IO's words. */
+        if (fh->o.sio.poll(fh->o.sio.ctx, &r->sio) && r->sio.status)
+            return sio_reply(r);
+        v.protocol = NULL; /* Engine.IO names no subprotocol */
     } else if (err == GW_OK && !fh->o.ws.adopt) {
         err = GW_E_SHUTDOWN;
         snprintf(r->why, GW_ERRLEN, "WebSocket sessions are not served here");
@@ -1080,6 +1098,132 @@ static enum MHD_Result ws_upgrade(struct req *r)
     return ret;
 }
 
+/* ---- Socket.IO: polling requests and the upgrade, for the Socket.IO front ---- */
+
+/* Queues the Socket.IO front's answer exactly as it is (a payload has no line end). */
+static enum MHD_Result sio_reply(struct req *r)
+{
+    size_t len = r->sio.answer.len;
+    char *body = buf_detach(&r->sio.answer, &len);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, body ? body : gw_xstrdup(""), free);
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->sio.ctype ? r->sio.ctype : "text/plain; charset=UTF-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->fh->quiescing || r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = r->sio.status;
+    r->bytes = len;
+    ret = MHD_queue_response(r->conn, r->sio.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void sio_unhold(struct req *r)
+{
+    struct front_http *fh = r->fh;
+
+    if (!r->sio_held)
+        return;
+    r->sio_held = false;
+    if (r->sio_prev)
+        r->sio_prev->sio_next = r->sio_next;
+    else
+        fh->sio_held = r->sio_next;
+    if (r->sio_next)
+        r->sio_next->sio_prev = r->sio_prev;
+    r->sio_prev = r->sio_next = NULL;
+    conn_watch(r->hc, 0);
+}
+
+/* sio_poll.ready: the Socket.IO front answered a held request. */
+static void sio_on_ready(struct sio_poll *p)
+{
+    struct req *r = p->http;
+
+    sio_unhold(r);
+    r->sio_ready = true;
+    r->phase = REQ_READY;
+    MHD_resume_connection(r->conn);
+    r->fh->need_run = true;
+}
+
+/* A held request ends without its answer: the Socket.IO front forgets it. */
+static void sio_drop(struct req *r, const char *why)
+{
+    struct front_http *fh = r->fh;
+
+    fh->o.sio.cancel(fh->o.sio.ctx, &r->sio);
+    sio_unhold(r);
+    r->gone = true;
+    r->ended = why;
+    r->phase = REQ_READY;
+    MHD_resume_connection(r->conn);
+    fh->need_run = true;
+}
+
+static const char *query_of(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result ws_upgrade(struct req *r);
+
+/*
+ * /socket.io/: a poll, a POST of packets, or the WebSocket handshake of
+ * transport=websocket, each judged and answered by the Socket.IO front.
+ */
+static enum MHD_Result sio_request(struct req *r)
+{
+    struct front_http *fh = r->fh;
+    const char *sid = query_of(r, "sid");
+
+    if (!fh->o.sio.poll) {
+        snprintf(r->why, GW_ERRLEN, "Socket.IO is not served here");
+        return reply_error(r, GW_E_NOT_FOUND, r->why);
+    }
+    if (strcmp(r->method, "HEAD") == 0) {
+        snprintf(r->why, GW_ERRLEN, "HEAD is not allowed on /socket.io/ (allowed: GET, POST)");
+        return reply_error(r, GW_E_METHOD, r->why);
+    }
+    r->sio = (struct sio_poll){
+        .kind = r->route.method == ROUTE_POST ? SIO_POLL_POST : SIO_POLL_GET,
+        .eio = query_of(r, "EIO"),
+        .transport = query_of(r, "transport"),
+        .sid = sid,
+        .body = r->body.data ? r->body.data : "",
+        .body_len = r->body.len,
+        .ready = sio_on_ready,
+        .http = r,
+    };
+    snprintf(r->sio_sid, sizeof(r->sio_sid), "%s", sid ? sid : "");
+    char peer[64];
+    net_peer_name(r->hc ? r->hc->fd : -1, peer, sizeof(peer));
+    r->sio.peer = peer;
+    if (r->sio.transport && strcmp(r->sio.transport, "websocket") == 0 &&
+        r->route.method == ROUTE_GET) {
+        r->sio.kind = SIO_POLL_UPGRADE;
+        return ws_upgrade(r);
+    }
+    if (fh->o.sio.poll(fh->o.sio.ctx, &r->sio))
+        return sio_reply(r);
+    /* Held until the Socket.IO front has something (a ping comes every interval). */
+    r->sio.peer = NULL;
+    r->sio_held = true;
+    r->phase = REQ_BUSY;
+    r->sio_next = fh->sio_held;
+    if (fh->sio_held)
+        fh->sio_held->sio_prev = r;
+    fh->sio_held = r;
+    MHD_suspend_connection(r->conn);
+    conn_watch(r->hc, LOOP_HUP); /* a client that leaves ends the wait at once */
+    return MHD_YES;
+}
+
 static enum MHD_Result dispatch(struct req *r)
 {
     char *body;
@@ -1108,6 +1252,8 @@ static enum MHD_Result dispatch(struct req *r)
         return get_events(r);
     case ROUTE_WS:
         return ws_upgrade(r);
+    case ROUTE_SIO:
+        return sio_request(r);
     }
     return MHD_NO;
 }
@@ -1423,6 +1569,8 @@ static void req_finish(struct req *r, const char *ended)
         ended = r->ended;
     if (r->sse)
         sse_detach(r->sse);
+    if (r->sio_held)
+        sio_drop(r, "ended"); /* cannot happen: a held request is suspended */
     if (!r->status) {
         /* libmicrohttpd answered it itself (a head too large, say). */
         const union MHD_ConnectionInfo *info =
@@ -1436,8 +1584,8 @@ static void req_finish(struct req *r, const char *ended)
     log_trace("http conn %llu send response %u, %zu body bytes", r->hc ? r->hc->number : 0,
               r->status, r->bytes);
     enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
-    /* A stream's bytes and its SUB are counted by the session tier, as sse. */
-    if (!r->sse) {
+    /* A stream's bytes and its SUB are counted by the session tier, as sse; Socket.IO's too. */
+    if (!r->sse && r->route.id != ROUTE_SIO) {
         fh->metrics->requests[t]++;
         fh->metrics->bytes_in[t] += r->body_in;
         fh->metrics->bytes_out[t] += r->bytes;
@@ -1445,6 +1593,7 @@ static void req_finish(struct req *r, const char *ended)
     if (r->hc && r->hc->req == r)
         r->hc->req = NULL;
     buf_release(&r->body);
+    buf_release(&r->sio.answer);
     free(r->reply_body);
     free(r);
     fh->in_flight--;
@@ -1544,6 +1693,11 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
         return;
     }
     struct req *r = hc->req;
+    if ((events & LOOP_HUP) && r && r->sio_held) {
+        conn_watch(hc, 0);
+        sio_drop(r, "client closed");
+        return;
+    }
     if ((events & LOOP_HUP) && r && r->sse) {
         conn_watch(hc, 0);
         r->ended = "client closed";
@@ -1564,12 +1718,17 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
     conn_watch(hc, 0); /* nothing else to hear from it */
 }
 
+/* Bytes a POST body may have: an Engine.IO payload is bounded by maxPayload. */
+static size_t body_cap(const struct req *r)
+{
+    return r->route.id == ROUTE_SIO ? r->fh->o.sio.max_payload : r->fh->o.max_body;
+}
+
 /* First call for a request: judge its framing, route it and judge its headers, answer nothing yet.
  */
 static enum MHD_Result on_headers(struct req *r, const char *method, const char *url,
                                   const char *version, uint64_t *body_len, bool *chunked)
 {
-    struct front_http *fh = r->fh;
     bool http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 
     snprintf(r->method, sizeof(r->method), "%s", method);
@@ -1599,13 +1758,15 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     if (r->err != GW_OK || r->route.method != ROUTE_POST)
         return MHD_YES;
 
-    if (*body_len > fh->o.max_body) {
+    if (*body_len > body_cap(r)) {
         /* Refuse before reading a byte of it; libmicrohttpd then closes the connection. */
         snprintf(r->why, GW_ERRLEN, "request body is %" PRIu64 " bytes, the limit is %zu",
-                 *body_len, fh->o.max_body);
+                 *body_len, body_cap(r));
         r->close = true;
         return reply_error(r, GW_E_TOO_LARGE, r->why);
     }
+    if (r->route.id == ROUTE_SIO)
+        return MHD_YES; /* Engine.IO payloads are text, whatever the type says */
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (router_is_text(ct)) {
@@ -1635,8 +1796,8 @@ static void head_done(struct req *r, uint64_t body_len, bool chunked)
         return;
     }
     /* A body we keep is at most max_body; one we drop is read up to DRAIN_MAX. */
-    uint64_t cap = r->err == GW_OK && r->route.method == ROUTE_POST ? fh->o.max_body
-                                                                    : DRAIN_MAX(fh->o.max_body);
+    uint64_t cap =
+        r->err == GW_OK && r->route.method == ROUTE_POST ? body_cap(r) : DRAIN_MAX(fh->o.max_body);
     uint64_t bytes = chunked || body_len > cap ? cap : body_len;
     conn_enter(hc, CONN_BODY, http_body_deadline_ms(bytes, fh->o.body_timeout, fh->o.body_rate));
 }
@@ -1662,10 +1823,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->body_in += n;
-        if (r->err == GW_OK && r->route.method == ROUTE_POST && r->body.len + n > fh->o.max_body) {
+        if (r->err == GW_OK && r->route.method == ROUTE_POST && r->body.len + n > body_cap(r)) {
             /* Chunked bodies give no length up front: stop buffering at the limit. */
-            snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes",
-                     fh->o.max_body);
+            snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes", body_cap(r));
             buf_release(&r->body);
             r->err = GW_E_TOO_LARGE;
         }
@@ -1691,6 +1851,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case REQ_WAITING:
         return MHD_YES; /* not resumed yet; cannot happen while suspended */
     case REQ_READY: {
+        if (r->sio_ready) {
+            r->sio_ready = false;
+            r->phase = REQ_READING;
+            return sio_reply(r);
+        }
         if (r->sse_go) {
             r->sse_go = false;
             r->phase = REQ_READING; /* streaming: nothing more to resume for */
@@ -1940,6 +2105,9 @@ void front_http_free(struct front_http *fh)
         if (r->phase == REQ_BUSY)
             answer_error_later(r, GW_E_SHUTDOWN, "the gateway is stopping");
     }
+    /* Socket.IO requests still held end now, unanswered. */
+    while (fh->sio_held)
+        sio_drop(fh->sio_held, "the gateway is stopping");
     /* Streams still open end now, cut; their sessions are closed with the tier. */
     for (struct sse *x = fh->streams; x; x = x->next)
         sse_gone(x);

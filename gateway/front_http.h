@@ -41,6 +41,24 @@ struct front_http_ws {
     const char *origins; /* --ws-origins (ws_proto.h), borrowed */
 };
 
+/*
+ * Where /socket.io/ leads (main wires it to the Socket.IO front). poll: a
+ * polling request, or the verdict on a WebSocket handshake (sio_poll.h):
+ * true when p's answer is set, false when p is held and answered later
+ * through p->ready. cancel: a held request ends unanswered (its client
+ * left, the front stops). adopt: as front_http_ws.adopt, with the session
+ * id the upgrade is for (NULL: a new session). NULL poll: /socket.io/
+ * answers 404.
+ */
+struct sio_poll;
+struct front_http_sio {
+    bool (*poll)(void *ctx, struct sio_poll *p);
+    void (*cancel)(void *ctx, struct sio_poll *p);
+    void (*adopt)(void *ctx, int fd, const char *head, size_t len, const char *sid);
+    void *ctx;
+    size_t max_payload; /* bytes in a POST to /socket.io/; 413 above */
+};
+
 struct front_http_options {
     size_t max_body;          /* bytes; larger bodies get 413 */
     unsigned max_connections; /* connections at once */
@@ -50,6 +68,9 @@ struct front_http_options {
     unsigned body_rate;       /* bytes per second a larger body must keep up, > 0 */
     int tcp_port;             /* the session port, for the index at /; 0: none */
     struct front_http_ws ws;  /* the WebSocket hand-off */
+
+    /* the Socket.IO hand-off */
+    struct front_http_sio sio;
 };
 
 /*

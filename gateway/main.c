@@ -9,6 +9,7 @@
 #include "config.h"
 #include "core.h"
 #include "front_http.h"
+#include "front_sio.h"
 #include "front_tcp.h"
 #include "front_ws.h"
 #include "front_udp.h"
@@ -58,6 +59,7 @@ struct gateway {
     struct front_tcp *tcp;
     struct front_ws *ws;
     struct front_udp *udp; /* NULL when UDP is off */
+    struct front_sio *sio;
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
     uint64_t stall_retry_ms;   /* when subscriptions waiting for the store try again */
@@ -79,6 +81,25 @@ static void ws_adopt(void *ctx, int fd, const char *head, size_t len, const char
 {
     struct gateway *gw = ctx;
     front_ws_adopt(gw->ws, fd, head, len, protocol);
+}
+
+/* The Socket.IO hand-off: /socket.io/ requests and upgrades go to front_sio. */
+static bool sio_poll(void *ctx, struct sio_poll *p)
+{
+    struct gateway *gw = ctx;
+    return front_sio_poll(gw->sio, p);
+}
+
+static void sio_cancel(void *ctx, struct sio_poll *p)
+{
+    struct gateway *gw = ctx;
+    front_sio_cancel(gw->sio, p);
+}
+
+static void sio_adopt(void *ctx, int fd, const char *head, size_t len, const char *sid)
+{
+    struct gateway *gw = ctx;
+    front_sio_adopt(gw->sio, fd, head, len, sid);
 }
 
 static void on_writer_done(struct loop *loop, int fd, unsigned events, void *ctx)
@@ -143,6 +164,7 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     front_tcp_quiesce(gw->tcp);
     front_ws_quiesce(gw->ws);
     front_udp_quiesce(gw->udp);
+    front_sio_quiesce(gw->sio);
     sessions_quiesce(gw->sessions);
 }
 
@@ -177,7 +199,7 @@ static int stop_when_idle(struct loop *loop, void *ctx)
     now = loop_now_ms();
     if ((front_http_in_flight(gw->http) == 0 && sessions_count(gw->sessions) == 0 &&
          front_tcp_lingering(gw->tcp) == 0 && front_ws_lingering(gw->ws) == 0 &&
-         core_pending(gw->core) == 0) ||
+         front_sio_lingering(gw->sio) == 0 && core_pending(gw->core) == 0) ||
         now >= gw->stop_deadline_ms) {
         if (now >= gw->stop_deadline_ms)
             log_warn("stop: grace period over with %zu requests and %zu sessions still open",
@@ -197,7 +219,7 @@ static void raise_fd_limit(const struct gw_config *cfg)
 {
     struct rlimit rl;
     unsigned long long need = (unsigned long long)cfg->max_sessions + cfg->max_ws_sessions +
-                              cfg->max_connections + FD_RESERVE;
+                              cfg->max_sio_sessions + cfg->max_connections + FD_RESERVE;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
@@ -208,13 +230,14 @@ static void raise_fd_limit(const struct gw_config *cfg)
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         log_warn("only %llu file descriptors (RLIMIT_NOFILE) for --max-sessions %u + "
-                 "--max-ws-sessions %u + --max-connections %u + %u for the gateway itself = "
-                 "%llu: beyond them new connections wait until others close; lower "
-                 "--max-sessions (VISAVIS_MAX_SESSIONS), --max-ws-sessions "
-                 "(VISAVIS_MAX_WS_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or "
-                 "raise the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
+                 "--max-ws-sessions %u + --max-sio-sessions %u + --max-connections %u + %u for "
+                 "the gateway itself = %llu: beyond them new connections wait until others "
+                 "close; lower --max-sessions (VISAVIS_MAX_SESSIONS), --max-ws-sessions "
+                 "(VISAVIS_MAX_WS_SESSIONS), --max-sio-sessions (VISAVIS_MAX_SIO_SESSIONS) or "
+                 "--max-connections (VISAVIS_MAX_CONNECTIONS), or raise the limit (ulimit -n, "
+                 "systemd LimitNOFILE=, docker --ulimit nofile=)",
                  (unsigned long long)rl.rlim_cur, cfg->max_sessions, cfg->max_ws_sessions,
-                 cfg->max_connections, FD_RESERVE, need);
+                 cfg->max_sio_sessions, cfg->max_connections, FD_RESERVE, need);
 }
 
 /* A listener that cannot open says which setting chooses its address. */
@@ -264,6 +287,11 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .body_timeout = gw->cfg.http_body_timeout,
         .body_rate = gw->cfg.http_body_rate,
         .ws = {.room = ws_room, .adopt = ws_adopt, .ctx = gw, .origins = gw->cfg.ws_origins},
+        .sio = {.poll = sio_poll,
+                .cancel = sio_cancel,
+                .adopt = sio_adopt,
+                .ctx = gw,
+                .max_payload = gw->cfg.max_line},
     };
     struct session_options sopts = {
         .heartbeat = gw->cfg.heartbeat,
@@ -281,6 +309,12 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .heartbeat = gw->cfg.heartbeat,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_ws_sessions,
+    };
+    struct front_sio_options iopts = {
+        .ping_interval_ms = gw->cfg.heartbeat * 1000,
+        .ping_timeout_ms = gw->cfg.sio_ping_timeout * 1000,
+        .max_payload = gw->cfg.max_line,
+        .max_sessions = gw->cfg.max_sio_sessions,
     };
     struct core_options copts = {
         .max_body = gw->cfg.max_body,
@@ -356,6 +390,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
             return -1;
         snprintf(udp_ready, sizeof(udp_ready), " udp=%d", udp_port);
     }
+    gw->sio = front_sio_new(gw->sessions, gw->loop, &iopts);
     if (loop_add_fd(gw->loop, writer_fd(gw->writer), LOOP_READ, on_writer_done, gw) < 0 ||
         loop_add_fd(gw->loop, workq_fd(gw->reader), LOOP_READ, on_reader_done, gw) < 0 ||
         loop_add_fd(gw->loop, gw->sigfd, LOOP_READ, on_signal, gw) < 0 ||
@@ -399,6 +434,7 @@ static void stop(struct gateway *gw)
     front_ws_free(gw->ws);
     /* After the writer's last callbacks: they may still answer datagrams. */
     front_udp_free(gw->udp);
+    front_sio_free(gw->sio);
     core_free(gw->core);
     writer_free(gw->writer);
     workq_free(gw->reader);

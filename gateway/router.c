@@ -12,6 +12,7 @@
 #define ALLOW_READ      "GET, HEAD"
 #define ALLOW_READ_POST "GET, HEAD, POST"
 #define ALLOW_UPGRADE   "GET"
+#define ALLOW_SIO       "GET, POST"
 
 /* If path starts with prefix, returns what follows it, else NULL. */
 static const char *skip(const char *path, const char *prefix)
@@ -46,6 +47,8 @@ static const struct router_endpoint endpoints[] = {
     {"GET", "/metrics", "Prometheus metrics"},
     {"GET", "/v1/stats", "the metrics as JSON"},
     {"GET", "/v1/ws", "WebSocket: the session protocol, one command per text message"},
+    {"GET", "/socket.io/",
+     "Socket.IO (Engine.IO 4: polling and WebSocket): emit sub, pub, unsub, hist; on message"},
 };
 
 const struct router_endpoint *router_endpoints(size_t *n)
@@ -77,6 +80,9 @@ static enum gw_err match(const char *path, struct route *out)
     } else if (strcmp(path, "/v1/ws") == 0) {
         out->id = ROUTE_WS;
         out->allow = ALLOW_UPGRADE;
+    } else if (strcmp(path, "/socket.io/") == 0 || strcmp(path, "/socket.io") == 0) {
+        out->id = ROUTE_SIO;
+        out->allow = ALLOW_SIO;
     } else if (strcmp(path, "/v1/channels") == 0) {
         out->id = ROUTE_CHANNELS;
         out->allow = ALLOW_READ;
@@ -144,7 +150,7 @@ enum gw_err router_match(const char *method, const char *path, struct route *out
         out->method = ROUTE_GET;
         return GW_OK;
     }
-    if (post && out->id == ROUTE_CHANNEL_MESSAGES) {
+    if (post && (out->id == ROUTE_CHANNEL_MESSAGES || out->id == ROUTE_SIO)) {
         out->method = ROUTE_POST;
         return GW_OK;
     }

@@ -23,7 +23,8 @@ enum route_id {
     ROUTE_METRICS,          /* /metrics */
     ROUTE_STATS,            /* /v1/stats */
     ROUTE_CHANNEL_EVENTS,   /* /v1/channels/{channel}/events: Server-Sent Events */
-    ROUTE_WS                /* /v1/ws: the WebSocket upgrade */
+    ROUTE_WS,               /* /v1/ws: the WebSocket upgrade */
+    ROUTE_SIO               /* /socket.io/: Engine.IO polling and its WebSocket (Socket.IO) */
 };
 
 enum route_method {

@@ -60,6 +60,7 @@
 /* The delivery cache slots: one encoding of a message per wire form. */
 #define SLOT_JSON_LINE 0 /* TCP, WebSocket */
 #define SLOT_SSE       1 /* Server-Sent Events */
+#define SLOT_SIO       2 /* Socket.IO */
 
 enum session_state {
     S_OPEN,    /* reading commands */
@@ -226,12 +227,18 @@ static void queue(struct session *s, struct wline *w)
     enqueue(s, w, 0, 0);
 }
 
+/* Whether the JSON line (p, len) starts with {"type":"<type>". */
+static bool line_is_at(const char *p, size_t len, const char *type)
+{
+    size_t n = strlen(type);
+    return len > 10 + n && memcmp(p, "{\"type\":\"", 9) == 0 && memcmp(p + 9, type, n) == 0 &&
+           p[9 + n] == '"';
+}
+
 /* Whether the JSON line starts with {"type":"<type>". */
 static bool line_is(const struct buf *b, const char *type)
 {
-    size_t n = strlen(type);
-    return b->len > 10 + n && memcmp(b->data, "{\"type\":\"", 9) == 0 &&
-           memcmp(b->data + 9, type, n) == 0 && b->data[9 + n] == '"';
+    return line_is_at(b->data, b->len, type);
 }
 
 /*
@@ -259,22 +266,104 @@ static void sse_of_line(struct sessions *t, struct buf *out)
     buf_append(out, "\n\n", 2);
 }
 
-/* The scratch buffer's line as a new wline in s's format (one reference, the caller's). */
+/*
+ * A reply the Socket.IO front asked for ends with ,"tag":"<ack id>"} (the
+ * front's tags are ack ids, digits only): where that tag starts, and the id.
+ */
+static bool sio_ack_of(const char *p, size_t len, size_t *at, const char **id, size_t *id_len)
+{
+    static const char key[] = ",\"tag\":\"";
+    size_t end = len - 2, i = end; /* the tag's closing quote, before the final brace */
+
+    if (len < sizeof(key) + 3 || memcmp(p + end, "\"}", 2) != 0)
+        return false;
+    while (i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9')
+        i--;
+    if (i == end || i < sizeof(key) - 1 || memcmp(p + i - (sizeof(key) - 1), key, sizeof(key) - 1))
+        return false;
+    *id = p + i;
+    *id_len = end - i;
+    *at = i - (sizeof(key) - 1);
+    return true;
+}
+
+/* One JSON line (p, len, without its LF) in the Socket.IO form, appended to out with its LF. */
+static void sio_of_one(struct session *s, const char *p, size_t len, struct buf *out)
+{
+    size_t at, id_len;
+    const char *id, *type = p + 9, *end;
+
+    if (line_is_at(p, len, "hello")) {
+        buf_appendf(out, "40{\"sid\":\"%s\"}\n", s->id);
+        return;
+    }
+    if (line_is_at(p, len, "ping") || line_is_at(p, len, "pong") || line_is_at(p, len, "bye"))
+        return; /* Engine.IO has heartbeats and closes of its own */
+    if (sio_ack_of(p, len, &at, &id, &id_len)) {
+        /* The answer to an event sent with an ack: the reply, as on every front. */
+        buf_append(out, "43", 2);
+        buf_append(out, id, id_len);
+        buf_append(out, "[", 1);
+        buf_append(out, p, at);
+        buf_append(out, "}]\n", 3);
+        return;
+    }
+    if (line_is_at(p, len, "ok") || len < 12)
+        return; /* an event sent without an ack wants no answer */
+    /* Everything else is an event named by its type: its object is the line's other fields. */
+    end = memchr(type, '"', len - 9);
+    buf_append(out, "42[\"", 4);
+    buf_append(out, type, (size_t)(end - type));
+    buf_append(out, "\",{", 3);
+    if (end[1] == ',')
+        buf_append(out, end + 2, len - (size_t)(end + 2 - p));
+    else
+        buf_append(out, "}", 1);
+    buf_append(out, "]\n", 2);
+}
+
+/*
+ * The scratch buffer's JSON lines (one, or an error and the one that
+ * closes the session) in the Socket.IO form, appended to out; false when
+ * none has one.
+ */
+static bool sio_of_line(struct session *s, struct buf *out)
+{
+    const struct buf *in = &s->t->scratch;
+    size_t off = 0;
+
+    while (off < in->len) {
+        const char *p = in->data + off, *nl = memchr(p, '\n', in->len - off);
+        size_t len = nl ? (size_t)(nl - p) : in->len - off;
+        sio_of_one(s, p, len, out);
+        off += len + 1;
+    }
+    return out->len > 0;
+}
+
+/*
+ * The scratch buffer's line as a new wline in s's format (one reference,
+ * the caller's); NULL when the line has no form in it.
+ */
 static struct wline *line_for(struct session *s)
 {
-    struct buf sse = BUF_INIT;
+    struct buf out = BUF_INIT;
 
     if (s->format == SESSION_LINES)
         return scratch_line(s->t);
-    sse_of_line(s->t, &sse);
-    return wline_take(&sse);
+    if (s->format == SESSION_SSE)
+        sse_of_line(s->t, &out);
+    else if (!sio_of_line(s, &out))
+        return NULL;
+    return wline_take(&out);
 }
 
-/* Queues the scratch buffer's line. */
+/* Queues the scratch buffer's line, if it has a form in the session's. */
 static void queue_scratch(struct session *s)
 {
     struct wline *w = line_for(s);
-    queue(s, w);
+    if (w)
+        queue(s, w);
     wline_unref(w);
 }
 
@@ -755,6 +844,23 @@ bool session_line(struct session *s, const char *line, size_t len)
     return true;
 }
 
+bool session_refuse(struct session *s, enum gw_err err, const char *why, const char *tag,
+                    size_t tag_len)
+{
+    struct proto_cmd cmd = {.tag = tag, .tag_len = tag_len};
+
+    if (s->state != S_OPEN || s->bye_when_drained)
+        return s->state != S_OPEN;
+    if (s->rhead) {
+        s->input_paused = true;
+        return false;
+    }
+    s->last_cmd_ms = now_ms();
+    s->t->metrics->requests[s->transport]++;
+    render_error(s, NULL, &cmd, err, why);
+    return true;
+}
+
 void session_input_error(struct session *s, enum gw_err err, const char *why)
 {
     if (s->state != S_OPEN)
@@ -823,7 +929,9 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
     struct sub_slot *slot = ctx;
     struct session *s = slot->s;
     struct sessions *t = s->t;
-    int form = s->format == SESSION_SSE ? SLOT_SSE : SLOT_JSON_LINE;
+    int form = s->format == SESSION_SSE        ? SLOT_SSE
+               : s->format == SESSION_SOCKETIO ? SLOT_SIO
+                                               : SLOT_JSON_LINE;
     struct wline *w = d->cache[form].p;
 
     /* A closing session's last line is its farewell: nothing follows it. */
@@ -839,6 +947,8 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
             buf_append(b, json, len);
             buf_append(b, "\n\n", 2);
             free(json);
+        } else if (form == SLOT_SIO) {
+            codec_sio_message_event(b, d->m);
         } else {
             codec_line_message(b, d->m);
         }
@@ -879,7 +989,7 @@ static void sub_gap(void *ctx, const char *channel, int64_t from, int64_t to)
         w = scratch_line(s->t);
     } else {
         codec_line_gap(scratch(s->t), channel, from, to);
-        w = scratch_line(s->t);
+        w = line_for(s);
     }
     enqueue(s, w, slot->id, slot->last_seq);
     wline_unref(w);

@@ -85,7 +85,16 @@ struct session_io_ops {
  * and heartbeats are comments. Commands still come in as lines (the SSE
  * front subscribes with one).
  */
-enum session_format { SESSION_LINES, SESSION_SSE };
+/*
+ * SESSION_SOCKETIO: each line is an Engine.IO message packet carrying a
+ * Socket.IO packet (docs/socketio.md): the hello is the CONNECT answer
+ * 40{"sid":"<session>"}; a reply whose tag is an ack id (digits, as the
+ * Socket.IO front sets it) is the ACK 43<id>[<the reply without its tag>];
+ * other replies are dropped (the event asked for none); pushes, gaps and
+ * errors are events, 42["message"|"gap"|"error",<the line's other fields>];
+ * pings, pongs and byes are dropped (Engine.IO has its own).
+ */
+enum session_format { SESSION_LINES, SESSION_SSE, SESSION_SOCKETIO };
 
 /* The tier: every session of every front. core and loop are borrowed. */
 struct sessions *sessions_new(struct core *core, struct loop *loop,
@@ -121,6 +130,16 @@ const char *session_id(const struct session *s);
  * after ops->resume_input. True: consumed (run, queued, or answered).
  */
 bool session_line(struct session *s, const char *line, size_t len);
+
+/*
+ * A command the front could not translate into a line (a Socket.IO packet
+ * that is not a command): answered with err and why in its place, as a
+ * line that does not parse would be, tagged with (tag, tag_len) when tag is
+ * not NULL, and counted as an error. Returns false, as session_line, when
+ * it cannot be answered now.
+ */
+bool session_refuse(struct session *s, enum gw_err err, const char *why, const char *tag,
+                    size_t tag_len);
 
 /*
  * Input that cannot be framed: a line over the front's limit (err

@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 
 # The tests' npm packages, as their package-lock.json pin them (never
-# committed): the ws client of test_ws_node.py, playwright-core for the
-# browser test. Node.js and npm from Debian when missing (make test's
-# install-deps.sh --test installs them with chromium).
+# committed): the ws client of test_ws_node.py, socket.io-client of
+# test_sio_node.py, playwright-core for the browser test. Node.js and npm
+# from Debian when missing (make test's install-deps.sh --test installs them
+# with chromium). Without them those tests say they skip.
 command -v npm >/dev/null 2>&1 || scripts/install-deps.sh nodejs npm || true
-for dir in tests/node/ws tests/browser; do
+for dir in tests/node/ws tests/node/socketio tests/browser; do
     [ -f "$dir/package-lock.json" ] || continue
     [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && continue
     command -v npm >/dev/null 2>&1 &&

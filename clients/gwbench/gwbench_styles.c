@@ -72,6 +72,8 @@
 #define EVENTS_MAX       256
 /* How long a long-poll asks the gateway to hold it (docs/api.md: 0-60). */
 #define LONGPOLL_WAIT_S  30
+/* Where a Socket.IO client opens its WebSocket (transports: ["websocket"]). */
+#define SIO_TARGET       "/socket.io/?EIO=4&transport=websocket"
 /* Messages per GET page (the API's maximum). */
 #define PAGE_LIMIT       1000
 /* udp, closed loop: datagrams one socket sends per turn of the loop before the others get theirs.
@@ -104,6 +106,8 @@ const struct style_info gwbench_styles[] = {
      false, false, 0},
     {"ws-push", "WebSocket subscribers get each message pushed (SUB in a text message)",
      STYLE_DELIVERY, ROLE_WS_SUB, true, true, false, false, 0},
+    {"socketio", "Socket.IO clients (Engine.IO over WebSocket) get each message pushed (emit sub)",
+     STYLE_DELIVERY, ROLE_SIO_SUB, true, true, false, false, 0},
     {"sse", "GET .../events: each message pushed as a Server-Sent Event", STYLE_DELIVERY, ROLE_SSE,
      true, true, false, false, 0},
     {"rest-longpoll", "GET ...?since=N&wait=30, held until a message commits", STYLE_DELIVERY,
@@ -161,6 +165,7 @@ struct client {
     int64_t next_poll_ns;
     struct buf scratch;    /* de-chunked bodies; sse: the stream not yet cut into events */
     struct gwbench_ws *ws; /* WebSocket roles: the framing over c */
+    struct buf sio;        /* ROLE_SIO_SUB: the line the last packet carried */
     /* sse: where the chunked stream is */
     bool sse_head;     /* the response head is in */
     bool sse_ready;    /* the SUB behind the stream is answered */
@@ -377,6 +382,7 @@ static int64_t next_due(struct run *r, struct client *cl)
     case ROLE_SUB:
     case ROLE_SSE:
     case ROLE_WS_SUB:
+    case ROLE_SIO_SUB:
         break;
     }
     return INT64_MAX;
@@ -563,6 +569,7 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
     case ROLE_SUB:
     case ROLE_SSE:
     case ROLE_WS_SUB:
+    case ROLE_SIO_SUB:
         break;
     }
     client_sync(r, cl);
@@ -629,9 +636,55 @@ static bool next_line(struct run *r, struct client_conn *c, char **line, size_t 
 }
 
 /* The next line of cl's session: a line on TCP, a text message on a WebSocket. */
+/*
+ * A Socket.IO packet as the session line it carries, in cl->sio (the rest
+ * of gwbench reads lines): the CONNECT answer as a hello, an ACK as its
+ * reply, an event as {"type":"<event>",...}. A ping is answered and
+ * skipped, as is the open packet; anything else stays as it is (and is
+ * no line gwbench expects: the run fails on it, showing it).
+ */
+static bool sio_line(struct client *cl, char **line, size_t *len)
+{
+    char *p = *line;
+    size_t n = *len;
+    struct buf *b = &cl->sio;
+
+    buf_clear(b);
+    if (n == 1 && p[0] == '2') {
+        gwbench_ws_send(cl->ws, "3", 1);
+        return false;
+    }
+    if (n && p[0] == '0')
+        return false;
+    if (n > 2 && memcmp(p, "40", 2) == 0) {
+        buf_appendf(b, "{\"type\":\"hello\"}");
+    } else if (n > 4 && memcmp(p, "43", 2) == 0 && p[n - 1] == ']') {
+        const char *open = memchr(p, '[', n);
+        buf_append(b, open + 1, (size_t)(p + n - 1 - (open + 1)));
+    } else if (n > 6 && memcmp(p, "42[\"", 4) == 0 && p[n - 1] == ']') {
+        const char *q = memchr(p + 4, '"', n - 4);
+        if (!q || q + 3 > p + n || q[1] != ',' || q[2] != '{')
+            return true;
+        buf_appendf(b, "{\"type\":\"%.*s\"%s", (int)(q - (p + 4)), p + 4, q[3] == '}' ? "" : ",");
+        buf_append(b, q + 3, (size_t)(p + n - 1 - (q + 3)));
+    } else {
+        return true;
+    }
+    buf_append(b, "", 1);
+    *line = b->data;
+    *len = b->len - 1;
+    return true;
+}
+
 static bool client_line(struct run *r, struct client *cl, char **line, size_t *len)
 {
-    return cl->ws ? gwbench_ws_line(cl->ws, line, len) : next_line(r, &cl->c, line, len);
+    if (!cl->ws)
+        return next_line(r, &cl->c, line, len);
+    while (gwbench_ws_line(cl->ws, line, len)) {
+        if (cl->role != ROLE_SIO_SUB || sio_line(cl, line, len))
+            return true;
+    }
+    return false;
 }
 
 /* Session lines of a publishing client (role tcp) or of the delivery publisher. */
@@ -1124,6 +1177,7 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
         break;
     case ROLE_WS:
     case ROLE_WS_SUB:
+    case ROLE_SIO_SUB:
         if (gwbench_ws_input(cl->ws, err) < 0) {
             run_fail(r, "%s", err);
             return;
@@ -1180,14 +1234,18 @@ static int session_open(struct run *r, struct client *cl, int64_t deadline)
     char err[GW_ERRLEN], *line;
     size_t len;
 
-    bool ws = cl->role == ROLE_WS || cl->role == ROLE_WS_SUB;
+    bool ws = cl->role == ROLE_WS || cl->role == ROLE_WS_SUB || cl->role == ROLE_SIO_SUB;
 
     if (client_conn_start(&cl->c, ws ? &r->o->http : &r->o->tcp, err) < 0) {
         run_fail(r, "%s", err);
         return -1;
     }
     if (ws)
-        cl->ws = gwbench_ws_new(&cl->c, r->o->http.text);
+        cl->ws = cl->role == ROLE_SIO_SUB
+                     ? gwbench_ws_new(&cl->c, r->o->http.text, SIO_TARGET, NULL)
+                     : gwbench_ws_new(&cl->c, r->o->http.text, "/v1/ws", "visavis.v1");
+    if (cl->role == ROLE_SIO_SUB)
+        gwbench_ws_send(cl->ws, "40", 2); /* CONNECT: answered after the open packet */
     if (setup_line(r, cl, deadline, &line, &len, "opening a session") < 0)
         return -1;
     if (server_line_type(line, len, NULL) != SL_HELLO) {
@@ -1199,11 +1257,14 @@ static int session_open(struct run *r, struct client *cl, int64_t deadline)
 
 static int subscribe(struct run *r, struct client *cl, int64_t deadline)
 {
-    char cmd[GW_CHANNEL_MAX + 16], *line;
+    char cmd[GW_CHANNEL_MAX + 48], *line;
     size_t len;
     int n = snprintf(cmd, sizeof(cmd), "SUB %s 0\n", r->channel);
     enum proto_op op;
 
+    if (cl->role == ROLE_SIO_SUB)
+        n = snprintf(cmd, sizeof(cmd), "421[\"sub\",{\"channel\":\"%s\",\"since\":0}]\n",
+                     r->channel);
     if (cl->ws)
         gwbench_ws_send(cl->ws, cmd, (size_t)n - 1);
     else
@@ -1262,6 +1323,7 @@ static void client_release(struct client *cl)
 {
     gwbench_ws_free(cl->ws);
     cl->ws = NULL;
+    buf_release(&cl->sio);
     client_conn_release(&cl->c);
     client_conn_release(&cl->closing);
     free(cl->fifo);
@@ -1458,7 +1520,7 @@ static int setup(struct run *r)
      */
     for (size_t i = 0; i < r->ncl; i++) {
         if (role == ROLE_TCP || role == ROLE_SUB || role == ROLE_TCP_PING || role == ROLE_WS ||
-            role == ROLE_WS_SUB) {
+            role == ROLE_WS_SUB || role == ROLE_SIO_SUB) {
             if (session_open(r, &r->cl[i], deadline) < 0)
                 return -1;
         }
@@ -1472,7 +1534,8 @@ static int setup(struct run *r)
                 return -1;
             }
         }
-        if ((role == ROLE_SUB || role == ROLE_WS_SUB) && subscribe(r, &r->cl[i], deadline) < 0)
+        if ((role == ROLE_SUB || role == ROLE_WS_SUB || role == ROLE_SIO_SUB) &&
+            subscribe(r, &r->cl[i], deadline) < 0)
             return -1;
         if (role == ROLE_SSE && sse_open(r, &r->cl[i], deadline) < 0)
             return -1;

@@ -41,6 +41,7 @@ enum style_role {
     ROLE_POLL,       /* GET ...?since=N, again after each answer (wait= or an interval) */
     ROLE_WS,         /* PUB in text messages on a WebSocket, one in flight */
     ROLE_WS_SUB,     /* a WebSocket subscribed: the gateway pushes */
+    ROLE_SIO_SUB,    /* a Socket.IO client (WebSocket transport) subscribed: the gateway pushes */
     ROLE_PUBLISHER,  /* never a style's: the delivery styles' publisher, PUBs on a schedule */
     ROLE_UDP,        /* PUB datagrams, fire and forget; what was stored is read back over REST */
     ROLE_TCP_PING,   /* PING on a session, one in flight */

@@ -126,7 +126,8 @@ static const struct wslay_event_callbacks callbacks = {
     .on_msg_recv_callback = on_msg,
 };
 
-struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host)
+struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host, const char *target,
+                                  const char *protocol)
 {
     struct gwbench_ws *w = gw_xcalloc(1, sizeof(*w));
     uint8_t key[16];
@@ -148,10 +149,11 @@ struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host)
     k[21] = 'A';
     memcpy(k + 22, "==", 3);
     int n = snprintf(req, sizeof(req),
-                     "GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Protocol: visavis.v1\r\n\r\n",
-                     host, k);
+                     "Sec-WebSocket-Key: %s\r\n%s%s%s\r\n",
+                     target, host, k, protocol ? "Sec-WebSocket-Protocol: " : "",
+                     protocol ? protocol : "", protocol ? "\r\n" : "");
     client_conn_queue(c, req, (size_t)n);
     return w;
 }

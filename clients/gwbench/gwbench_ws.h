@@ -19,8 +19,13 @@
 
 struct gwbench_ws;
 
-/* A WebSocket on c (connected or connecting): queues the upgrade request for host ("host:port"). */
-struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host);
+/*
+ * A WebSocket on c (connected or connecting): queues the upgrade request
+ * for target ("/v1/ws") on host ("host:port"), offering protocol (NULL:
+ * none).
+ */
+struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host, const char *target,
+                                  const char *protocol);
 /* NULL is a no-op. */
 void gwbench_ws_free(struct gwbench_ws *w);
 

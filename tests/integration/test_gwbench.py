@@ -39,8 +39,8 @@ shared = harness.Shared(args=['--udp-rate', '0'])
 TIMEOUT = 60
 
 STYLES = ['rest-close', 'rest-keepalive', 'tcp', 'tcp-pipelined', 'ws', 'udp', 'tcp-push',
-          'ws-push', 'sse', 'rest-longpoll', 'rest-poll', 'tcp-ping', 'udp-ping']
-DELIVERY = {'tcp-push', 'ws-push', 'sse', 'rest-longpoll', 'rest-poll'}
+          'ws-push', 'socketio', 'sse', 'rest-longpoll', 'rest-poll', 'tcp-ping', 'udp-ping']
+DELIVERY = {'tcp-push', 'ws-push', 'socketio', 'sse', 'rest-longpoll', 'rest-poll'}
 ROUNDTRIP = {'tcp-ping', 'udp-ping'}
 PUBLISH = [s for s in STYLES if s not in DELIVERY and s not in ROUNDTRIP]
 POLLING = {'rest-longpoll', 'rest-poll'}

@@ -281,20 +281,20 @@ static const struct session_io_ops peer_ops = {
     .close = peer_close,
 };
 
-static void peer_open_as(struct peer *p, struct env *e, enum session_format format)
+static void peer_open_as(struct peer *p, struct env *e, enum gw_transport t, enum session_format f)
 {
     memset(p, 0, sizeof(*p));
     p->e = e;
     p->allow = SIZE_MAX;
-    p->sse = format == SESSION_SSE;
+    p->sse = f == SESSION_SSE;
     buf_init(&p->got);
-    p->s = session_open(e->t, p->sse ? GW_T_SSE : GW_T_TCP, format, "127.0.0.1:5000", &peer_ops, p);
+    p->s = session_open(e->t, t, f, "127.0.0.1:5000", &peer_ops, p);
     snprintf(p->id, sizeof(p->id), "%s", session_id(p->s));
 }
 
 static void peer_open(struct peer *p, struct env *e)
 {
-    peer_open_as(p, e, SESSION_LINES);
+    peer_open_as(p, e, GW_T_TCP, SESSION_LINES);
 }
 
 /* Frees what the test kept; the session must be closed. */
@@ -1421,7 +1421,7 @@ static void test_shared_lines(void)
     env_open(&e, &o);
     peer_open(&a, &e);
     peer_open(&c, &e);
-    peer_open_as(&b, &e, SESSION_SSE);
+    peer_open_as(&b, &e, GW_T_SSE, SESSION_SSE);
     say(&a, "SUB shared");
     say(&c, "SUB shared");
     say(&b, "SUB shared");
@@ -1530,6 +1530,66 @@ static void test_timers(void)
     env_close(&e);
 }
 
+/* Lines of p (raw) that start with prefix. */
+static int count_prefix(const struct peer *p, const char *prefix)
+{
+    int n = 0;
+    for (int i = 0; i < p->nlines; i++)
+        n += strncmp(p->raw[i], prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+/*
+ * The Socket.IO form: the hello is the CONNECT answer, a tagged reply an
+ * ACK, an untagged one nothing, pushes and untagged errors events; a
+ * packet refused by the front is answered in its place; two lines built
+ * together (an error and too_many_errors) are two packets.
+ */
+static void test_socketio_form(void)
+{
+    struct env e;
+    struct peer p;
+    struct session_options o = default_options();
+    char want[64];
+
+    env_open(&e, &o);
+    peer_open_as(&p, &e, GW_T_SOCKETIO, SESSION_SOCKETIO);
+
+    say(&p, "{\"op\":\"sub\",\"channel\":\"sio\",\"tag\":\"1\"}");
+    say(&p, "{\"op\":\"pub\",\"channel\":\"sio\",\"body\":\"x\"}");
+    say(&p, "{\"op\":\"pub\",\"channel\":\"sio\",\"body\":\"y\",\"tag\":\"2\"}");
+    say(&p, "{\"op\":\"sub\",\"channel\":\"bad channel\",\"tag\":\"3\"}");
+    say(&p, "{\"op\":\"pub\",\"channel\":\"bad channel\",\"body\":\"z\"}");
+    ok(wait_lines(&p, 7), "socket.io: every command answered");
+    ok(session_refuse(p.s, GW_E_MEDIA_TYPE, "binary", "4", 1), "socket.io: a refusal is taken");
+    ok(wait_lines(&p, 8), "socket.io: the refusal answered");
+    snprintf(want, sizeof(want), "40{\"sid\":\"%s\"}", p.id);
+    is_str(p.raw[0], want, "socket.io: the hello is the CONNECT answer");
+    is_str(p.raw[1],
+           "431[{\"type\":\"ok\",\"op\":\"sub\",\"channel\":\"sio\",\"since\":0,\"top\":0}]",
+           "socket.io: a tagged reply is an ACK, without its tag");
+    is_int(count_prefix(&p, "42[\"message\",{\"id\":"), 2, "socket.io: two pushes as events");
+    is_int(count_prefix(&p, "432[{\"type\":\"ok\",\"op\":\"pub\",\"message\":{"), 1,
+           "socket.io: the tagged pub's ACK");
+    is_int(count_prefix(&p, "43"), 4, "socket.io: ACKs for the tagged four only");
+    is_int(count_prefix(&p, "433[{\"type\":\"error\",\"code\":\"invalid_channel\""), 1,
+           "socket.io: a tagged error is an ACK");
+    is_int(count_prefix(&p, "42[\"error\",{\"code\":\"invalid_channel\""), 1,
+           "socket.io: an untagged error is an error event");
+    is_int(count_prefix(&p, "434[{\"type\":\"error\",\"code\":\"unsupported_media_type\""), 1,
+           "socket.io: a refusal answers through its ack");
+
+    for (int i = 0; i < 10; i++)
+        session_refuse(p.s, GW_E_PARAM, "bad", NULL, 0);
+    ok(play(&e, closed, &p), "socket.io: ten refusals close the session");
+    is_int(count_prefix(&p, "42[\"error\",{\"code\":\"too_many_errors\""), 1,
+           "socket.io: too_many_errors is a packet of its own");
+    is_int(p.bad_lines, p.nlines, "socket.io: no line is a bare JSON object");
+    pass(&e);
+    peer_release(&p);
+    env_close(&e);
+}
+
 int main(void)
 {
     log_set_level(GW_LOG_ERROR);
@@ -1559,6 +1619,7 @@ int main(void)
     test_shared_lines();
     test_subs();
     test_timers();
+    test_socketio_form();
 
     stack_drain(&st);
     core_free(core);

@@ -1,0 +1,1515 @@
+/*
+ * front_sio.c - Socket.IO over Engine.IO; see front_sio.h and docs/socketio.md.
+ *
+ * An Engine.IO session (struct eio) lives from the handshake to its close,
+ * whichever transport carries it: polling requests that front_http hands
+ * over, or a WebSocket (struct wsc) that front_http upgraded. Its output is
+ * two queues, sent in this order whenever the transport can take bytes: the
+ * front's own packets (pings, CONNECT_ERROR, the probe's answer, a
+ * DISCONNECT), and the session's lines, which the tier writes as Engine.IO
+ * packets already (SESSION_SOCKETIO). A held poll is answered with both, the
+ * packets separated by 0x1e, as soon as either has something, or with a
+ * noop while the client upgrades; pings every ping_interval_ms make sure a
+ * poll is never held longer than that.
+ *
+ * Input, from a POST or a WebSocket text message, goes through one queue of
+ * packets the session has yet to take: a session that cannot take a command
+ * now (session_line's false) holds the POST unanswered, or stops reading
+ * the WebSocket, until it asks for input again. So a client is never read
+ * faster than its session answers, as on every front.
+ *
+ * The WebSocket side keeps wslay's event API without its buffering: a
+ * message is put together here, bounded by max_payload as its frames
+ * arrive, so the session can say why it closes (line_too_long); a line is
+ * read by wslay straight from the head of the session's queue as it sends.
+ * Unlike front_ws it keeps its wslay context for the connection's life
+ * (about 10 KiB): a Socket.IO connection gets a ping every interval anyway.
+ */
+#include "front_sio.h"
+
+#include "buf.h"
+#include "codec_json.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "session.h"
+#include "sio_poll.h"
+#include "sio_proto.h"
+#include "ws_proto.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <wslay/wslay.h>
+
+/* Bytes read from one WebSocket per wake-up, so one busy client cannot hold the loop. */
+#define READ_BUDGET      (256 * 1024)
+/* A probe must end in an upgrade within this (engine.io's upgradeTimeout). */
+#define PROBE_TIMEOUT_MS 10000
+/* After its close frame, a WebSocket's input is read and dropped this long. */
+#define LINGER_MS        2000
+/* A closed polling session waits this long for the poll that takes its close packet. */
+#define CLOSED_KEEP_MS   5000
+/* Frame bytes gathered for one send(): wslay writes a header and its payload apart. */
+#define OUT_BATCH        (64 * 1024)
+
+#define TEXT_PLAIN "text/plain; charset=UTF-8"
+
+/* Engine.IO's error codes in an HTTP answer's body (engine.io's Server.errors). */
+enum eio_error {
+    EIO_E_TRANSPORT = 0, /* unknown transport */
+    EIO_E_SID = 1,       /* unknown session id */
+    EIO_E_METHOD = 2,    /* bad handshake method */
+    EIO_E_REQUEST = 3,   /* bad request */
+    EIO_E_FORBIDDEN = 4,
+    EIO_E_VERSION = 5 /* unsupported protocol version */
+};
+
+struct eio;
+
+/* A WebSocket carrying an Engine.IO session, or probing to. */
+struct wsc {
+    struct front_sio *fs;
+    struct eio *e; /* NULL once the session let it go */
+    int fd;
+    wslay_event_context_ptr ws;
+    char *head; /* bytes read past the request, fed first */
+    size_t head_len, head_off;
+    struct buf msg; /* the message being put together */
+    uint8_t msg_op; /* its opcode */
+    bool msg_on;    /* frames of a data message are arriving */
+    size_t pass_bytes;
+    bool reading, want_write;
+    bool held;       /* the session has packets to take first: read nothing */
+    bool omsg_open;  /* wslay is reading a line from the session's queue */
+    bool input_done; /* nothing more is read (an error, a close) */
+    bool broken, eof, closing, lingering;
+    bool busy;         /* inside wsc_pump or wsc_send: nested calls only ask again */
+    bool batch_full;   /* wslay was stopped: fs->out is full */
+    unsigned watching; /* the LOOP_* events the loop watches fd for */
+    struct buf pend;   /* frame bytes the socket did not take yet */
+    size_t pend_off;
+    bool again;               /* ... and one did */
+    unsigned close_code;      /* a close asked for while busy, done on the way out */
+    const char *close_reason; /* its reason, a literal */
+    struct loop_timer *timer; /* the probe's deadline, then the linger's */
+    struct wsc *prev, *next;  /* fs->conns */
+};
+
+struct eio {
+    struct front_sio *fs;
+    char sid[EIO_SID_LEN + 1];
+    char peer[64];
+    struct eio *hnext;       /* the sid table's chain */
+    struct session *s;       /* the Socket.IO connection, after CONNECT */
+    bool websocket;          /* the transport is ws; polling otherwise */
+    struct wsc *ws;          /* the transport, or a probe while !websocket */
+    bool probed;             /* the probe answered 3probe: polls end at once */
+    bool closed;             /* over: the close packet is due, then the end */
+    bool awaiting_pong;      /* a ping is out */
+    bool closed_sent;        /* the close packet went out in a poll */
+    bool posting;            /* inside the POST's own request: its answer needs no ready */
+    unsigned drop_binary;    /* attachments of a refused binary packet still to drop */
+    struct sio_poll *get;    /* the held poll */
+    struct sio_poll *post;   /* the held POST */
+    struct buf ctl;          /* the front's own packets, each with an LF */
+    struct buf in;           /* packets the session has yet to take: (size_t, bytes) records */
+    size_t in_off;           /* the next record */
+    struct loop_timer *ping; /* the next ping, the pong's deadline, or the closed keep time */
+};
+
+struct front_sio {
+    struct sessions *tier;
+    struct loop *loop;
+    struct front_sio_options o;
+    struct eio **table; /* sid -> session, chained */
+    size_t nbuckets, count;
+    struct wsc *conns;
+    size_t nlingering;
+    bool quiescing;
+    bool touched;   /* a call from front_http, inside libmicrohttpd's run: the tier may have work */
+    struct buf out; /* the frames of the WebSocket being sent, gathered for one send() */
+};
+
+static void eio_finish(struct eio *e);
+static void wsc_pump(struct wsc *c);
+static void wsc_send(struct wsc *c);
+static void wsc_close(struct wsc *c, unsigned code, const char *reason);
+static void offer(struct eio *e);
+
+/* ---- the sid table ---- */
+
+static size_t bucket_of(const struct front_sio *fs, const char *sid)
+{
+    uint64_t h = 1469598103934665603u;
+    for (const char *p = sid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    return (size_t)(h & (fs->nbuckets - 1));
+}
+
+static void table_grow(struct front_sio *fs)
+{
+    size_t old = fs->nbuckets;
+    struct eio **was = fs->table;
+
+    fs->nbuckets = old ? old * 2 : 256;
+    fs->table = gw_xcalloc(fs->nbuckets, sizeof(*fs->table));
+    for (size_t i = 0; i < old; i++) {
+        for (struct eio *e = was[i], *next; e; e = next) {
+            next = e->hnext;
+            size_t b = bucket_of(fs, e->sid);
+            e->hnext = fs->table[b];
+            fs->table[b] = e;
+        }
+    }
+    free(was);
+}
+
+static struct eio *lookup(struct front_sio *fs, const char *sid)
+{
+    if (!sid || !fs->nbuckets)
+        return NULL;
+    for (struct eio *e = fs->table[bucket_of(fs, sid)]; e; e = e->hnext)
+        if (strcmp(e->sid, sid) == 0)
+            return e;
+    return NULL;
+}
+
+static void table_remove(struct eio *e)
+{
+    struct front_sio *fs = e->fs;
+    struct eio **at = &fs->table[bucket_of(fs, e->sid)];
+
+    while (*at && *at != e)
+        at = &(*at)->hnext;
+    if (*at)
+        *at = e->hnext;
+    fs->count--;
+}
+
+/* ---- answers to HTTP requests ---- */
+
+static void answer(struct sio_poll *p, unsigned status, const char *ctype, const char *body,
+                   size_t len)
+{
+    buf_clear(&p->answer);
+    buf_append(&p->answer, body, len);
+    p->status = status;
+    p->ctype = ctype;
+}
+
+/* An Engine.IO error: 400 (or status) and {"code","message"}. */
+static bool answer_error(struct sio_poll *p, unsigned status, enum eio_error code, const char *why)
+{
+    buf_clear(&p->answer);
+    codec_eio_error(&p->answer, (unsigned)code, why);
+    p->status = status;
+    p->ctype = "application/json";
+    log_info("socket.io %s from %s refused: %s",
+             p->kind == SIO_POLL_POST  ? "POST"
+             : p->kind == SIO_POLL_GET ? "GET"
+                                       : "upgrade",
+             p->peer, why);
+    return true;
+}
+
+/* ---- output ---- */
+
+/* Queues one of the front's own packets. */
+static void ctl_add(struct eio *e, const char *pkt, size_t len)
+{
+    buf_append(&e->ctl, pkt, len);
+    buf_append(&e->ctl, "\n", 1);
+}
+
+/* Whether a held poll has something to take. */
+static bool poll_due(const struct eio *e)
+{
+    return e->closed || e->probed || e->ctl.len || (e->s && session_outq(e->s)->n);
+}
+
+/*
+ * Moves every packet there is into p's answer, separated by 0x1e: the
+ * front's, then the session's lines (wholly: a poll takes the queue), then
+ * the close packet if the session is over; a noop if there is nothing.
+ */
+static void take_into(struct eio *e, struct sio_poll *p)
+{
+    struct buf *out = &p->answer;
+
+    buf_clear(out);
+    buf_append(out, e->ctl.data, e->ctl.len);
+    buf_clear(&e->ctl);
+    if (e->s) {
+        struct outq *q = session_outq(e->s);
+        size_t taken = 0;
+        for (size_t i = 0; i < q->n; i++) {
+            const struct outq_item *it = outq_at(q, i);
+            size_t skip = i == 0 ? q->head_sent : 0;
+            buf_append(out, it->w->data + skip, it->w->len - skip);
+            taken += it->w->len - skip;
+        }
+        if (taken)
+            session_sent(e->s, taken);
+    }
+    if (e->closed) {
+        buf_append(out, "1\n", 2);
+        e->closed_sent = true;
+    }
+    if (!out->len)
+        buf_append(out, "6\n", 2);
+    /* Lines end with LF (JSON has none inside): in a payload, packets are separated by 0x1e. */
+    for (size_t i = 0; i < out->len; i++)
+        if (out->data[i] == '\n')
+            out->data[i] = EIO_SEP;
+    out->len--; /* the last separator */
+    p->status = 200;
+    p->ctype = TEXT_PLAIN;
+    log_trace("sio %s poll answered, %zu bytes", e->sid, out->len);
+}
+
+/*
+ * Frees a closed session. Only from where no call about e is under way: its
+ * timer, a request of its own, the front's end (eio_finish may run deep in
+ * e's input and arms the timer instead).
+ */
+static void free_eio(struct eio *e)
+{
+    struct front_sio *fs = e->fs;
+
+    table_remove(e);
+    if (e->get)
+        e->get->sio = NULL;
+    if (e->post)
+        e->post->sio = NULL;
+    loop_timer_cancel(fs->loop, e->ping);
+    if (e->ws)
+        e->ws->e = NULL;
+    buf_release(&e->ctl);
+    buf_release(&e->in);
+    free(e);
+}
+
+/* Answers the held poll with what there is. */
+static void answer_get(struct eio *e)
+{
+    struct sio_poll *p = e->get;
+
+    e->get = NULL;
+    p->sio = NULL;
+    take_into(e, p);
+    p->ready(p);
+}
+
+/* Sends what is queued, on whichever transport carries the session now. */
+static void send_pending(struct eio *e)
+{
+    if (e->websocket)
+        wsc_send(e->ws);
+    else if (e->get && poll_due(e))
+        answer_get(e);
+}
+
+/* The held POST is done with: "ok" (its packets are taken, or dropped with the session). */
+static void answer_post(struct eio *e)
+{
+    struct sio_poll *p = e->post;
+
+    if (!p)
+        return;
+    e->post = NULL;
+    p->sio = NULL;
+    answer(p, 200, TEXT_PLAIN, "ok", 2);
+    if (!e->posting)
+        p->ready(p);
+}
+
+static void queue_ctl(struct wsc *c, struct eio *e);
+
+/* ---- heartbeats ---- */
+
+static void on_ping_timer(struct loop *loop, void *ctx);
+
+static void arm(struct eio *e, unsigned ms)
+{
+    loop_timer_cancel(e->fs->loop, e->ping);
+    e->ping = loop_timer_add(e->fs->loop, ms, on_ping_timer, e);
+}
+
+/*
+ * The Engine.IO session ends: through its Socket.IO session, when there is
+ * one (err and why become its last error event; GW_OK: no event), or at
+ * once. why lives for ever when err is GW_OK (session_abort keeps it).
+ */
+static void eio_close(struct eio *e, enum gw_err err, const char *why)
+{
+    if (e->closed)
+        return;
+    if (!e->s) {
+        log_debug("sio %s %s closed: %s", e->sid, e->peer, why);
+        eio_finish(e);
+    } else if (err == GW_OK) {
+        session_abort(e->s, why);
+    } else {
+        session_input_error(e->s, err, why);
+    }
+}
+
+static void on_ping_timer(struct loop *loop, void *ctx)
+{
+    struct eio *e = ctx;
+    char why[96];
+
+    (void)loop;
+    e->ping = NULL; /* a timer is gone once it has run */
+    if (e->closed) {
+        if (e->get)
+            answer_get(e);
+        free_eio(e);
+        return;
+    }
+    if (e->awaiting_pong && e->in_off < e->in.len) {
+        /* Input waits for the session: the pong may be behind it; its queue is the judge. */
+        arm(e, e->fs->o.ping_timeout_ms);
+        return;
+    }
+    if (e->awaiting_pong) {
+        snprintf(why, sizeof(why), "no pong within %u ms of a ping: closing",
+                 e->fs->o.ping_timeout_ms);
+        log_info("sio %s %s: %s", e->sid, e->peer, why);
+        if (e->s)
+            session_input_error(e->s, GW_E_IDLE, why);
+        else
+            eio_close(e, GW_E_IDLE, "ping timeout");
+        return;
+    }
+    e->awaiting_pong = true;
+    ctl_add(e, "2", 1);
+    arm(e, e->fs->o.ping_timeout_ms);
+    log_trace("sio %s send ping", e->sid);
+    send_pending(e);
+}
+
+/* ---- the session's operations ---- */
+
+/* session_io_ops.flush */
+static bool sio_flush(void *io)
+{
+    struct eio *e = io;
+
+    send_pending(e);
+    return !(e->websocket && e->ws && e->ws->broken);
+}
+
+/* session_io_ops.resume_input */
+static void sio_resume(void *io)
+{
+    offer(io);
+}
+
+/* session_io_ops.heartbeat: Engine.IO pings on its own clock, whatever the session sends. */
+static void sio_heartbeat(void *io)
+{
+    (void)io;
+}
+
+/* session_io_ops.close: the Socket.IO connection is over, and with it the Engine.IO session. */
+static void sio_close(void *io, enum gw_err err, const char *why)
+{
+    struct eio *e = io;
+
+    e->s = NULL;
+    log_trace("sio %s session closed: %s", e->sid, why);
+    /* A misbehaving client is told not to come back on its own (io server disconnect). */
+    if (err == GW_E_TOO_MANY_ERRORS)
+        ctl_add(e, "41", 2);
+    eio_finish(e);
+}
+
+static const struct session_io_ops sio_ops = {
+    .flush = sio_flush,
+    .resume_input = sio_resume,
+    .close = sio_close,
+    .heartbeat = sio_heartbeat,
+};
+
+/*
+ * Closes the transport: a WebSocket gets what is queued and a close frame;
+ * a held poll gets the close packet (a later one, within CLOSED_KEEP_MS, if
+ * none is held). A held POST is answered: its packets are dropped.
+ */
+static void eio_finish(struct eio *e)
+{
+    struct front_sio *fs = e->fs;
+
+    if (e->closed)
+        return;
+    e->closed = true;
+    buf_clear(&e->in);
+    e->in_off = 0;
+    answer_post(e);
+    if (e->ws) {
+        /* The transport (what is queued goes first), or a probe that never became it. */
+        struct wsc *c = e->ws;
+        if (e->websocket && e->ctl.len && !c->closing)
+            queue_ctl(c, e);
+        e->ws = NULL;
+        c->e = NULL;
+        wsc_close(c, fs->quiescing ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL, "session closed");
+    }
+    if (e->get)
+        answer_get(e);
+    /* Freed from its timer: at once when nothing more is due, else when the next poll took it. */
+    arm(e, e->websocket || e->closed_sent ? 0 : CLOSED_KEEP_MS);
+}
+
+/* ---- input: Engine.IO and Socket.IO packets ---- */
+
+/*
+ * Answers a packet that is not a command: through the session (an error
+ * event, or the ack when tag is set), or, before CONNECT, with a
+ * CONNECT_ERROR. False: not now (see session_refuse).
+ */
+static bool refuse(struct eio *e, enum gw_err err, const char *why, const char *tag, size_t tag_len)
+{
+    struct buf b = BUF_INIT;
+
+    log_debug("sio %s %s: packet refused: %s", e->sid, e->peer, why);
+    if (e->s)
+        return session_refuse(e->s, err, why, tag, tag_len);
+    buf_append(&b, "44", 2);
+    codec_sio_error_data(&b, why);
+    ctl_add(e, b.data, b.len);
+    buf_release(&b);
+    return true;
+}
+
+/* CONNECT: the main namespace opens the session; any other is refused. */
+static void on_connect(struct eio *e, const struct sio_packet *pk)
+{
+    struct buf b = BUF_INIT;
+    char why[GW_ERRLEN];
+
+    if (!sio_nsp_is_main(pk->nsp, pk->nsp_len)) {
+        snprintf(why, sizeof(why),
+                 "namespace '%.*s' does not exist: visavis serves the main namespace '/' only",
+                 (int)pk->nsp_len, pk->nsp);
+        buf_append(&b, "44", 2);
+        buf_append(&b, pk->nsp, pk->nsp_len);
+        buf_append(&b, ",", 1);
+        codec_sio_error_data(&b, why);
+        ctl_add(e, b.data, b.len);
+        buf_release(&b);
+        log_info("sio %s %s: CONNECT refused: %s", e->sid, e->peer, why);
+        return;
+    }
+    if (e->s || e->fs->quiescing)
+        return; /* connected already; or stopping: the close follows */
+    e->s = session_open(e->fs->tier, GW_T_SOCKETIO, SESSION_SOCKETIO, e->peer, &sio_ops, e);
+    log_trace("sio %s connect: session %s", e->sid, session_id(e->s));
+}
+
+/* One Socket.IO packet (an Engine.IO message without its '4'). False: not now. */
+static bool sio_packet(struct eio *e, const char *p, size_t len)
+{
+    struct sio_packet pk;
+    char why[GW_ERRLEN], tag[24];
+    size_t tag_len = 0;
+    enum gw_err err = sio_packet_parse(p, len, &pk, why);
+    const char *t;
+
+    if (pk.has_id)
+        tag_len = (size_t)snprintf(tag, sizeof(tag), "%llu", (unsigned long long)pk.id);
+    t = pk.has_id ? tag : NULL;
+    if (err != GW_OK)
+        return refuse(e, err, why, t, tag_len);
+    switch (pk.type) {
+    case SIO_CONNECT:
+        on_connect(e, &pk);
+        return true;
+    case SIO_DISCONNECT:
+        if (e->s && sio_nsp_is_main(pk.nsp, pk.nsp_len))
+            session_abort(e->s, "the client disconnected");
+        return true;
+    case SIO_EVENT:
+        break;
+    case SIO_BINARY_EVENT:
+    case SIO_BINARY_ACK:
+        e->drop_binary = pk.attachments;
+        return refuse(e, GW_E_MEDIA_TYPE,
+                      "binary packets (attachments) are not taken: send the event's data as JSON",
+                      t, tag_len);
+    case SIO_ACK:
+        return refuse(e, GW_E_PARAM, "an ACK answers nothing here: the gateway asks for none", t,
+                      tag_len);
+    case SIO_CONNECT_ERROR:
+        return refuse(e, GW_E_PARAM, "CONNECT_ERROR is the server's to send", t, tag_len);
+    }
+    if (!e->s)
+        return refuse(e, GW_E_PARAM, "not connected: send CONNECT (40) first", NULL, 0);
+    if (!sio_nsp_is_main(pk.nsp, pk.nsp_len)) {
+        snprintf(why, sizeof(why), "namespace '%.*s' is not connected: events go to '/'",
+                 (int)pk.nsp_len, pk.nsp);
+        return refuse(e, GW_E_NOT_FOUND, why, t, tag_len);
+    }
+    struct buf line = BUF_INIT;
+    bool taken;
+    err = codec_sio_event_line(pk.data, pk.data_len, t, tag_len, &line, why);
+    if (err != GW_OK)
+        taken = refuse(e, err, why, t, tag_len);
+    else
+        taken = session_line(e->s, line.data, line.len);
+    buf_release(&line);
+    return taken;
+}
+
+/* A binary Engine.IO message: an attachment of a refused packet, or refused itself. */
+static bool binary_packet(struct eio *e)
+{
+    if (e->drop_binary) {
+        e->drop_binary--;
+        return true;
+    }
+    return refuse(e, GW_E_MEDIA_TYPE, "binary messages are not taken: send JSON in text packets",
+                  NULL, 0);
+}
+
+/* One Engine.IO packet from the client. False: the session cannot take it now. */
+static bool eio_packet(struct eio *e, const char *p, size_t len)
+{
+    if (!len)
+        return refuse(e, GW_E_PARAM, "an empty Engine.IO packet", NULL, 0);
+    switch (p[0]) {
+    case EIO_PONG:
+        return true; /* taken as it came (take_packet) */
+    case EIO_PING:
+        /* v4 clients do not ping; an older habit gets its pong all the same. */
+        buf_append(&e->ctl, "3", 1);
+        ctl_add(e, p + 1, memchr(p, '\n', len) ? 0 : len - 1);
+        return true;
+    case EIO_MESSAGE:
+        return sio_packet(e, p + 1, len - 1);
+    case EIO_CLOSE:
+        eio_close(e, GW_OK, "the client closed the session");
+        return true;
+    case EIO_NOOP:
+        return true;
+    case EIO_BINARY:
+        return binary_packet(e);
+    default:
+        return refuse(e, GW_E_PARAM,
+                      "not an Engine.IO packet: the first byte is its type (2 ping, 3 pong, 4 "
+                      "message, 1 close, 6 noop)",
+                      NULL, 0);
+    }
+}
+
+/*
+ * A packet from the client, queued for the session in order; a pong is
+ * taken at once (it answers the front, whatever the session is busy with).
+ */
+static void take_packet(struct eio *e, const char *p, size_t len)
+{
+    if (len == 1 && p[0] == EIO_PONG) {
+        if (e->awaiting_pong && !e->closed) {
+            e->awaiting_pong = false;
+            arm(e, e->fs->o.ping_interval_ms);
+        }
+        return;
+    }
+    buf_append(&e->in, &len, sizeof(len));
+    buf_append(&e->in, p, len);
+}
+
+/* Offers the packets held, in order, as far as the session takes them; then lets input go on. */
+static void offer(struct eio *e)
+{
+    while (!e->closed && e->in_off < e->in.len) {
+        size_t len;
+        memcpy(&len, e->in.data + e->in_off, sizeof(len));
+        if (!eio_packet(e, e->in.data + e->in_off + sizeof(len), len))
+            break;
+        e->in_off += sizeof(len) + len;
+    }
+    if (e->closed)
+        return;
+    if (e->in_off < e->in.len) {
+        if (e->websocket && e->ws)
+            e->ws->held = true;
+        return;
+    }
+    buf_clear(&e->in);
+    e->in_off = 0;
+    answer_post(e);
+    if (e->websocket && e->ws && e->ws->held) {
+        e->ws->held = false;
+        wsc_pump(e->ws); /* reads again: what wslay holds is not in the socket's readiness */
+    }
+    send_pending(e); /* the front's own answers (pongs, CONNECT_ERRORs) */
+}
+
+/* ---- polling ---- */
+
+static struct eio *eio_new(struct front_sio *fs, const char *peer)
+{
+    struct eio *e = gw_xcalloc(1, sizeof(*e));
+
+    e->fs = fs;
+    do
+        eio_sid_new(e->sid);
+    while (lookup(fs, e->sid));
+    snprintf(e->peer, sizeof(e->peer), "%s", peer ? peer : "-");
+    if (fs->count + 1 > fs->nbuckets)
+        table_grow(fs);
+    size_t b = bucket_of(fs, e->sid);
+    e->hnext = fs->table[b];
+    fs->table[b] = e;
+    fs->count++;
+    arm(e, fs->o.ping_interval_ms);
+    log_debug("sio %s %s opened", e->sid, e->peer);
+    return e;
+}
+
+/* The query's EIO and transport, judged. */
+static bool judge_query(struct sio_poll *p, const char *want_transport)
+{
+    if (!p->eio || strcmp(p->eio, EIO_VERSION) != 0)
+        return !answer_error(p, 400, EIO_E_VERSION,
+                             "unsupported protocol version: this is Engine.IO 4 (EIO=4), "
+                             "socket.io-client 3 or 4");
+    if (!p->transport || strcmp(p->transport, want_transport) != 0)
+        return !answer_error(p, 400, EIO_E_TRANSPORT,
+                             "unknown transport: transport=polling or transport=websocket");
+    return true;
+}
+
+/* Room for a new session, or p answered why not. */
+static bool room(struct front_sio *fs, struct sio_poll *p)
+{
+    if (fs->quiescing)
+        return !answer_error(p, 503, EIO_E_REQUEST, "the gateway is stopping");
+    if (fs->count >= fs->o.max_sessions)
+        return !answer_error(p, 429, EIO_E_REQUEST,
+                             "as many Socket.IO sessions as --max-sio-sessions allows are open: "
+                             "try again later");
+    return true;
+}
+
+/* The session of a request's sid, still on polling, or p answered why not. */
+static struct eio *polled(struct front_sio *fs, struct sio_poll *p)
+{
+    struct eio *e = lookup(fs, p->sid);
+
+    if (!e) {
+        answer_error(p, 400, EIO_E_SID, "session ID unknown (closed, or never opened here)");
+        return NULL;
+    }
+    if (e->websocket) {
+        answer_error(p, 400, EIO_E_REQUEST,
+                     "the session has moved to its WebSocket: polling is over for it");
+        return NULL;
+    }
+    return e;
+}
+
+static bool handshake(struct front_sio *fs, struct sio_poll *p)
+{
+    char open[256];
+
+    if (!room(fs, p))
+        return true;
+    struct eio *e = eio_new(fs, p->peer);
+    int n = eio_open_packet(open, sizeof(open), e->sid, true, fs->o.ping_interval_ms,
+                            fs->o.ping_timeout_ms, fs->o.max_payload);
+    answer(p, 200, TEXT_PLAIN, open, (size_t)n);
+    return true;
+}
+
+static bool poll_get(struct front_sio *fs, struct sio_poll *p)
+{
+    struct eio *e = polled(fs, p);
+
+    if (!e)
+        return true;
+    if (e->get) {
+        /* Two polls at once: the client lost track; engine.io closes the session too. */
+        answer_error(p, 400, EIO_E_REQUEST, "a poll is under way for this session already");
+        eio_close(e, GW_OK, "two polls at once");
+        return true;
+    }
+    if (poll_due(e)) {
+        take_into(e, p);
+        if (e->closed)
+            free_eio(e);
+        return true;
+    }
+    e->get = p;
+    p->sio = e;
+    log_trace("sio %s poll held", e->sid);
+    return false;
+}
+
+static bool poll_post(struct front_sio *fs, struct sio_poll *p)
+{
+    struct eio *e = polled(fs, p);
+    size_t off = 0, len;
+    const char *pkt;
+
+    if (!e)
+        return true;
+    if (e->closed) {
+        answer(p, 200, TEXT_PLAIN, "ok", 2); /* the close packet says the rest */
+        return true;
+    }
+    if (e->post)
+        return answer_error(p, 400, EIO_E_REQUEST,
+                            "a POST is under way for this session already: one at a time");
+    if (e->s)
+        session_received(e->s, p->body_len);
+    while (eio_payload_next(p->body, p->body_len, &off, &pkt, &len))
+        take_packet(e, pkt, len);
+    e->post = p;
+    p->sio = e;
+    e->posting = true;
+    offer(e); /* answers the POST once every packet is taken */
+    e->posting = false;
+    return e->post != p;
+}
+
+static bool judge_upgrade(struct front_sio *fs, struct sio_poll *p)
+{
+    struct eio *e;
+
+    if (!p->sid)
+        return room(fs, p);
+    if (!(e = lookup(fs, p->sid)) || e->closed)
+        return !answer_error(p, 400, EIO_E_SID,
+                             "session ID unknown (closed, or never opened here)");
+    if (e->websocket || e->ws)
+        return !answer_error(p, 400, EIO_E_REQUEST, "this session has a WebSocket already");
+    return true;
+}
+
+bool front_sio_poll(struct front_sio *fs, struct sio_poll *p)
+{
+    fs->touched = true;
+    p->status = 0;
+    if (!judge_query(p, p->kind == SIO_POLL_UPGRADE ? "websocket" : "polling"))
+        return true;
+    switch (p->kind) {
+    case SIO_POLL_UPGRADE:
+        judge_upgrade(fs, p);
+        return true;
+    case SIO_POLL_GET:
+        return p->sid ? poll_get(fs, p) : handshake(fs, p);
+    case SIO_POLL_POST:
+        if (!p->sid)
+            return answer_error(p, 400, EIO_E_METHOD, "a session begins with a GET (handshake)");
+        return poll_post(fs, p);
+    }
+    return true;
+}
+
+void front_sio_cancel(struct front_sio *fs, struct sio_poll *p)
+{
+    struct eio *e = p->sio;
+
+    (void)fs;
+    if (!e)
+        return;
+    if (e->get == p)
+        e->get = NULL;
+    if (e->post == p)
+        e->post = NULL;
+    p->sio = NULL;
+}
+
+/* ---- the WebSocket transport ---- */
+
+static void wsc_events(struct wsc *c)
+{
+    unsigned ev = (c->reading ? LOOP_READ : 0) | (c->want_write ? LOOP_WRITE : 0);
+
+    if (ev == c->watching)
+        return;
+    c->watching = ev;
+    loop_mod_fd(c->fs->loop, c->fd, ev);
+}
+
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    struct wsc *c = user;
+    ssize_t n;
+
+    (void)flags;
+    if (c->held || c->input_done || c->pass_bytes >= READ_BUDGET) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (c->head) {
+        n = (ssize_t)(c->head_len - c->head_off < len ? c->head_len - c->head_off : len);
+        memcpy(buf, c->head + c->head_off, (size_t)n);
+        c->head_off += (size_t)n;
+        if (c->head_off == c->head_len)
+            GW_FREE_AND_NULL(c->head);
+        return n;
+    }
+    do
+        n = recv(c->fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        c->pass_bytes += (size_t)n;
+        if (c->e && c->e->s)
+            session_received(c->e->s, (size_t)n);
+        return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (n == 0)
+        c->eof = true;
+    else
+        c->broken = true;
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+/*
+ * wslay's output is gathered in fs->out (one WebSocket sends at a time)
+ * and put on the socket by out_flush in one send(): a push is two writes
+ * of wslay's, a header and a payload, and a syscall each would cost more
+ * than the rest of its delivery. Nothing is taken while bytes wait in
+ * c->pend.
+ */
+static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    struct wsc *c = user;
+    struct buf *out = &c->fs->out;
+
+    (void)flags;
+    if (c->pend.len > c->pend_off || (out->len && out->len + len > OUT_BATCH)) {
+        c->batch_full = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    buf_append(out, data, len);
+    return (ssize_t)len;
+}
+
+/* Sends (p, len) as far as the socket takes it: the bytes sent, or -1 when broken. */
+static ssize_t send_some(struct wsc *c, const char *p, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
+        if (n >= 0)
+            done += (size_t)n;
+        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        else if (errno != EINTR)
+            return -1;
+    }
+    return (ssize_t)done;
+}
+
+/* Whether frame bytes wait for the socket. */
+static bool out_waiting(const struct wsc *c)
+{
+    return c->pend.len > c->pend_off;
+}
+
+/* Puts c->pend, then fs->out, on the socket; what it does not take waits in c->pend. */
+static bool out_flush(struct wsc *c)
+{
+    struct buf *out = &c->fs->out;
+    ssize_t n;
+
+    if (out_waiting(c)) {
+        if ((n = send_some(c, c->pend.data + c->pend_off, c->pend.len - c->pend_off)) < 0)
+            goto broken;
+        c->pend_off += (size_t)n;
+        if (out_waiting(c))
+            return true;
+        buf_release(&c->pend);
+        c->pend_off = 0;
+    }
+    if (!out->len)
+        return true;
+    if ((n = send_some(c, out->data, out->len)) < 0)
+        goto broken;
+    if ((size_t)n < out->len)
+        buf_append(&c->pend, out->data + n, out->len - (size_t)n);
+    buf_clear(out);
+    return true;
+broken:
+    buf_clear(out);
+    c->broken = true;
+    return false;
+}
+
+/* Runs wslay's sending and puts what it wrote on the socket, batch by batch. False: broken. */
+static bool drive_send(struct wsc *c)
+{
+    for (;;) {
+        c->batch_full = false;
+        if (wslay_event_send(c->ws) != 0) {
+            buf_clear(&c->fs->out);
+            c->broken = true;
+            return false;
+        }
+        if (!out_flush(c))
+            return false;
+        if (!c->batch_full || out_waiting(c))
+            return true;
+    }
+}
+
+/* Whether there is anything to send: bytes waiting, or frames wslay has queued. */
+static bool wants_write(const struct wsc *c)
+{
+    return out_waiting(c) || wslay_event_want_write(c->ws);
+}
+
+/* Input ends with an error the session answers (or, before CONNECT, a close). */
+static void wsc_refuse(struct wsc *c, wslay_event_context_ptr ctx, enum gw_err err, const char *why)
+{
+    c->input_done = true;
+    c->msg_on = false;
+    buf_release(&c->msg);
+    wslay_event_shutdown_read(ctx);
+    if (c->e && !c->e->closed && c->e->websocket)
+        eio_close(c->e, err, why);
+    else
+        wsc_close(c, WS_CLOSE_TOO_BIG, "message too big");
+}
+
+static void ws_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *a, void *user)
+{
+    struct wsc *c = user;
+    char why[GW_ERRLEN];
+
+    if (c->input_done || (a->opcode & 0x8))
+        return; /* control frames: wslay answers pings and closes */
+    if (a->opcode != WSLAY_CONTINUATION_FRAME)
+        c->msg_op = a->opcode;
+    c->msg_on = true;
+    if (c->msg.len + a->payload_length > c->fs->o.max_payload) {
+        snprintf(why, sizeof(why), "a packet is at most %zu bytes (maxPayload): closing",
+                 c->fs->o.max_payload);
+        wsc_refuse(c, ctx, GW_E_LINE_TOO_LONG, why);
+    }
+}
+
+static void ws_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *a, void *user)
+{
+    struct wsc *c = user;
+
+    (void)ctx;
+    if (c->msg_on && !c->input_done)
+        buf_append(&c->msg, a->data, a->data_length);
+}
+
+static void probe_packet(struct wsc *c, const char *p, size_t len);
+
+/* A whole message: one Engine.IO packet. */
+static void ws_message(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
+                       void *user)
+{
+    struct wsc *c = user;
+    struct eio *e = c->e;
+
+    (void)ctx;
+    if ((a->opcode & 0x8) || !c->msg_on || c->input_done)
+        return;
+    c->msg_on = false;
+    if (e && !e->websocket) {
+        probe_packet(c, c->msg.data ? c->msg.data : "", c->msg.len);
+    } else if (e && !e->closed) {
+        if (c->msg_op == WSLAY_BINARY_FRAME)
+            take_packet(e, "b", 1);
+        else
+            take_packet(e, c->msg.data ? c->msg.data : "", c->msg.len);
+        offer(e);
+    }
+    buf_clear(&c->msg);
+}
+
+/*
+ * wslay reads a text message from the head of the session's queue: one
+ * packet, without its LF (an item may hold two: an error and the one that
+ * closes the session).
+ */
+static ssize_t ws_read_line(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                            const union wslay_event_msg_source *source, int *eof, void *user)
+{
+    struct wsc *c = user;
+    struct session *s = c->e ? c->e->s : NULL;
+    struct outq *q = s ? session_outq(s) : NULL;
+    const struct outq_item *it = q ? outq_at(q, 0) : NULL;
+
+    (void)ctx;
+    (void)source;
+    if (!it) {
+        *eof = 1; /* the session ended with the line unfinished */
+        c->omsg_open = false;
+        return 0;
+    }
+    const char *p = it->w->data + q->head_sent;
+    size_t rest = it->w->len - q->head_sent;
+    const char *nl = memchr(p, '\n', rest);
+    size_t body = nl ? (size_t)(nl - p) : rest;
+    size_t n = body < len ? body : len;
+
+    memcpy(buf, p, n);
+    if (n == body) {
+        *eof = 1;
+        c->omsg_open = false;
+    }
+    session_sent(s, n + (n == body && nl ? 1 : 0));
+    return (ssize_t)n;
+}
+
+static const struct wslay_event_callbacks wsc_callbacks = {
+    .recv_callback = ws_recv,
+    .send_callback = ws_send,
+    .on_frame_recv_start_callback = ws_frame_start,
+    .on_frame_recv_chunk_callback = ws_frame_chunk,
+    .on_msg_recv_callback = ws_message,
+};
+
+/* Queues the front's own packets as text messages. */
+static void queue_ctl(struct wsc *c, struct eio *e)
+{
+    size_t at = 0;
+
+    while (at < e->ctl.len) {
+        const char *p = e->ctl.data + at;
+        const char *nl = memchr(p, '\n', e->ctl.len - at);
+        size_t n = (size_t)(nl - p);
+        struct wslay_event_msg m = {
+            .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)p, .msg_length = n};
+        wslay_event_queue_msg(c->ws, &m);
+        at += n + 1;
+    }
+    buf_clear(&e->ctl);
+}
+
+static void wsc_close_now(struct wsc *c, unsigned code, const char *reason);
+
+/*
+ * Sends what is queued: the front's packets, and the session's lines one
+ * text message at a time, as far as the socket takes them. Safe inside a
+ * fan-out: it reads nothing.
+ */
+static void send_queued(struct wsc *c)
+{
+    struct eio *e = c->e;
+
+    if (!e || !e->websocket || e->closed || c->closing) {
+        drive_send(c);
+        return;
+    }
+    if (e->ctl.len)
+        queue_ctl(c, e);
+    for (;;) {
+        if (!c->omsg_open && e->s && session_outq(e->s)->n) {
+            struct wslay_event_fragmented_msg m = {
+                .opcode = WSLAY_TEXT_FRAME,
+                .read_callback = ws_read_line,
+            };
+            if (wslay_event_queue_fragmented_msg(c->ws, &m) != 0)
+                break;
+            c->omsg_open = true;
+        }
+        /* Frames gather in fs->out: one send() for a batch, not one per message. */
+        c->batch_full = false;
+        if (wslay_event_send(c->ws) != 0) {
+            buf_clear(&c->fs->out);
+            c->broken = true;
+            return;
+        }
+        if (c->batch_full) {
+            if (!out_flush(c) || out_waiting(c))
+                break;
+            continue;
+        }
+        if (c->omsg_open || wslay_event_get_queued_msg_count(c->ws) ||
+            !(e->s && session_outq(e->s)->n))
+            break; /* the socket is full, or nothing is left */
+    }
+    out_flush(c);
+}
+
+/* Reads what the socket has, unless the session holds input back. */
+static void read_some(struct wsc *c)
+{
+    if (c->closing || c->input_done || c->held || c->broken)
+        return;
+    c->pass_bytes = 0;
+    if (wslay_event_recv(c->ws) == 0 && !c->broken && !c->eof && wslay_event_want_read(c->ws))
+        return;
+    c->input_done = true;
+    struct eio *e = c->e;
+    if (!e || e->closed) {
+        wsc_close(c, WS_CLOSE_NORMAL, "");
+    } else if (e->websocket) {
+        /* The tier closes the session; its close op closes c. */
+        eio_close(e, GW_OK, c->broken ? "connection lost" : "the client closed its WebSocket");
+    } else {
+        /* A probe that failed: polling goes on. */
+        e->ws = NULL;
+        e->probed = false;
+        c->e = NULL;
+        wsc_close(c, WS_CLOSE_NORMAL, "");
+    }
+}
+
+/* What a pass leaves: a close asked for meanwhile, a broken connection, the events to watch. */
+static void pass_end(struct wsc *c)
+{
+    c->busy = false;
+    if (c->close_code) {
+        unsigned code = c->close_code;
+        c->close_code = 0;
+        wsc_close_now(c, code, c->close_reason);
+        return;
+    }
+    if (c->closing)
+        return;
+    if (c->broken) {
+        struct eio *e = c->e;
+        if (e && e->websocket && e->s)
+            session_abort(e->s, "connection lost"); /* its close op closes c */
+        else if (e && e->websocket)
+            eio_close(e, GW_OK, "connection lost");
+        else
+            wsc_close_now(c, WS_CLOSE_NORMAL, "");
+        return;
+    }
+    c->reading = !c->input_done && !c->held;
+    c->want_write = wants_write(c);
+    wsc_events(c);
+}
+
+/* Reads, then sends; a call made while one is under way only asks it to go round again. */
+static void wsc_pump(struct wsc *c)
+{
+    if (c->busy) {
+        c->again = true;
+        return;
+    }
+    if (c->closing && !c->close_code)
+        return;
+    c->busy = true;
+    do {
+        c->again = false;
+        read_some(c);
+        send_queued(c);
+    } while (c->again && !c->close_code && !c->broken && !c->closing);
+    pass_end(c);
+}
+
+/* Sends only (the session's flush). */
+static void wsc_send(struct wsc *c)
+{
+    if (c->busy) {
+        c->again = true;
+        return;
+    }
+    if (c->closing)
+        return;
+    c->busy = true;
+    send_queued(c);
+    pass_end(c);
+}
+
+/* The probe of an upgrade: 2probe, answered 3probe; then 5, and the WebSocket is the transport. */
+static void probe_packet(struct wsc *c, const char *p, size_t len)
+{
+    struct eio *e = c->e;
+
+    if (len == 6 && memcmp(p, "2probe", 6) == 0 && !e->probed) {
+        struct wslay_event_msg m = {
+            .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)"3probe", .msg_length = 6};
+        wslay_event_queue_msg(c->ws, &m);
+        e->probed = true;
+        log_trace("sio %s probe answered", e->sid);
+        if (e->get)
+            answer_get(e); /* what there is, or a noop: the client pauses polling */
+        return;
+    }
+    if (len == 1 && p[0] == EIO_UPGRADE && e->probed) {
+        loop_timer_cancel(c->fs->loop, c->timer);
+        c->timer = NULL;
+        e->websocket = true;
+        e->probed = false;
+        if (e->get)
+            answer_get(e);
+        log_debug("sio %s %s upgraded to websocket", e->sid, e->peer);
+        return; /* wsc_pump sends what waited, as it returns from reading */
+    }
+    log_info("sio %s %s: probe refused: not 2probe then 5", e->sid, e->peer);
+    e->ws = NULL;
+    e->probed = false;
+    c->e = NULL;
+    c->input_done = true;
+    wsc_close(c, WS_CLOSE_PROTOCOL, "an upgrade probe is 2probe, then 5");
+}
+
+static void wsc_free(struct wsc *c)
+{
+    struct front_sio *fs = c->fs;
+
+    if (c->lingering || c->closing)
+        fs->nlingering--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        fs->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->e)
+        c->e->ws = NULL;
+    loop_timer_cancel(fs->loop, c->timer);
+    loop_del_fd(fs->loop, c->fd);
+    close(c->fd);
+    wslay_event_context_free(c->ws);
+    buf_release(&c->msg);
+    buf_release(&c->pend);
+    free(c->head);
+    free(c);
+}
+
+static void on_wsc_timer(struct loop *loop, void *ctx)
+{
+    struct wsc *c = ctx;
+
+    (void)loop;
+    c->timer = NULL;
+    if (c->e && !c->e->websocket) {
+        /* A probe that did not end in an upgrade in time: polling goes on. */
+        log_info("sio %s %s: the upgrade probe timed out", c->e->sid, c->e->peer);
+        c->e->ws = NULL;
+        c->e->probed = false;
+        c->e = NULL;
+        c->input_done = true;
+        wsc_close(c, WS_CLOSE_POLICY, "upgrade timed out");
+        return;
+    }
+    wsc_free(c); /* the linger is over */
+}
+
+/*
+ * Sends the close frame, then reads and drops until the peer closes or
+ * LINGER_MS pass. Inside a pass (wslay's callbacks, a nested call), only
+ * asks for it: the pass closes on its way out.
+ */
+static void wsc_close(struct wsc *c, unsigned code, const char *reason)
+{
+    if (c->closing || c->close_code)
+        return;
+    if (c->busy) {
+        c->close_code = code;
+        c->close_reason = reason;
+        c->input_done = true;
+        return;
+    }
+    wsc_close_now(c, code, reason);
+}
+
+static void wsc_close_now(struct wsc *c, unsigned code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->input_done = true;
+    c->fs->nlingering++;
+    wslay_event_queue_close(c->ws, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
+    drive_send(c);
+    loop_timer_cancel(c->fs->loop, c->timer);
+    c->timer = loop_timer_add(c->fs->loop, LINGER_MS, on_wsc_timer, c);
+    if (c->broken || c->eof) {
+        wsc_free(c);
+        return;
+    }
+    if (!wants_write(c)) {
+        c->lingering = true;
+        shutdown(c->fd, SHUT_WR);
+    }
+    c->reading = c->lingering;
+    c->want_write = !c->lingering;
+    wsc_events(c);
+}
+
+static void on_wsc_io(struct loop *loop, int fd, unsigned events, void *ctx)
+{
+    struct wsc *c = ctx;
+    char sink[4096];
+
+    (void)loop;
+    (void)fd;
+    if (c->closing) {
+        if (!c->lingering) {
+            if (!drive_send(c) || (events & LOOP_HUP)) {
+                wsc_free(c);
+                return;
+            }
+            if (!wants_write(c)) {
+                c->lingering = true;
+                shutdown(c->fd, SHUT_WR);
+                c->reading = true;
+                c->want_write = false;
+                wsc_events(c);
+            }
+            return;
+        }
+        for (int i = 0; i < 16; i++) {
+            ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+            if (n > 0)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+            wsc_free(c);
+            return;
+        }
+        return;
+    }
+    wsc_pump(c);
+}
+
+void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len, const char *sid)
+{
+    struct wsc *c = gw_xcalloc(1, sizeof(*c));
+    char peer[64], why[GW_ERRLEN];
+    struct eio *e = NULL;
+
+    c->fs = fs;
+    c->fd = fd;
+    if (net_set_nonblock(fd, why) < 0)
+        log_warn("sio: %s", why);
+    net_tune_session(fd, fs->o.ping_interval_ms / 1000 + 1, fs->o.ping_timeout_ms / 1000 + 30);
+    net_peer_name(fd, peer, sizeof(peer));
+    if (wslay_event_context_server_init(&c->ws, &wsc_callbacks, c) != 0 ||
+        loop_add_fd(fs->loop, fd, LOOP_READ, on_wsc_io, c) < 0) {
+        log_error("sio: cannot serve a new WebSocket");
+        if (c->ws)
+            wslay_event_context_free(c->ws);
+        close(fd);
+        free(c);
+        return;
+    }
+    wslay_event_config_set_no_buffering(c->ws, 1);
+    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_C(1) << 62);
+    if (len) {
+        c->head = gw_xmemdup(head, len);
+        c->head_len = len;
+    }
+    c->next = fs->conns;
+    if (c->next)
+        c->next->prev = c;
+    fs->conns = c;
+    c->reading = true;
+    c->watching = LOOP_READ;
+    fs->touched = true;
+    if (sid) {
+        e = lookup(fs, sid);
+        if (!e || e->closed || e->websocket || e->ws) {
+            wsc_close(c, WS_CLOSE_POLICY, "session ID unknown");
+            return;
+        }
+        e->ws = c;
+        c->e = e;
+        c->timer = loop_timer_add(fs->loop, PROBE_TIMEOUT_MS, on_wsc_timer, c);
+        log_trace("sio %s probe on fd %d from %s", sid, fd, peer);
+    } else {
+        char open[256];
+        if (fs->quiescing || fs->count >= fs->o.max_sessions) {
+            wsc_close(c, fs->quiescing ? WS_CLOSE_GOING_AWAY : WS_CLOSE_TRY_AGAIN,
+                      fs->quiescing ? "the gateway is stopping" : "too many sessions");
+            return;
+        }
+        e = eio_new(fs, peer);
+        e->websocket = true;
+        e->ws = c;
+        c->e = e;
+        int n = eio_open_packet(open, sizeof(open), e->sid, false, fs->o.ping_interval_ms,
+                                fs->o.ping_timeout_ms, fs->o.max_payload);
+        ctl_add(e, open, (size_t)n);
+        log_trace("sio %s websocket on fd %d from %s", e->sid, fd, peer);
+    }
+    wsc_pump(c);
+}
+
+/*
+ * Requests and WebSockets come in inside libmicrohttpd's run, after the
+ * tier's pass: a session they opened or fed must get one before the loop
+ * sleeps.
+ */
+static int before_sleep(struct loop *loop, void *ctx)
+{
+    struct front_sio *fs = ctx;
+
+    (void)loop;
+    if (!fs->touched)
+        return -1;
+    fs->touched = false;
+    return 0;
+}
+
+struct front_sio *front_sio_new(struct sessions *tier, struct loop *loop,
+                                const struct front_sio_options *opts)
+{
+    struct front_sio *fs = gw_xcalloc(1, sizeof(*fs));
+
+    fs->tier = tier;
+    fs->loop = loop;
+    fs->o = *opts;
+    table_grow(fs);
+    loop_add_hook(loop, before_sleep, fs);
+    return fs;
+}
+
+size_t front_sio_count(const struct front_sio *fs)
+{
+    return fs->count;
+}
+
+size_t front_sio_lingering(const struct front_sio *fs)
+{
+    return fs->nlingering;
+}
+
+void front_sio_quiesce(struct front_sio *fs)
+{
+    fs->quiescing = true;
+    for (size_t b = 0; b < fs->nbuckets; b++) {
+        for (struct eio *e = fs->table[b], *next; e; e = next) {
+            next = e->hnext;
+            if (!e->s)
+                eio_close(e, GW_OK, "the gateway is stopping");
+        }
+    }
+}
+
+void front_sio_free(struct front_sio *fs)
+{
+    if (!fs)
+        return;
+    for (size_t b = 0; b < fs->nbuckets; b++)
+        while (fs->table[b])
+            free_eio(fs->table[b]);
+    while (fs->conns)
+        wsc_free(fs->conns);
+    buf_release(&fs->out);
+    free(fs->table);
+    free(fs);
+}

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Engine.IO v4 polling at /socket.io/, spoken by hand (docs/socketio.md):
+the handshake and its refusals, packets batched into one payload both
+ways (separated by 0x1e), CONNECT and its refusal for another namespace,
+acks, events, a held poll answered by a push, pings and the close of a
+client that does not answer them, two polls at once, the payload limit,
+bad packets and the metrics label."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import json
+import re
+import threading
+import time
+
+import harness
+from harness import test, check, eq
+
+SEP = '\x1e'
+# --trace: a held poll is waited for by its trace line.
+shared = harness.Shared(args=['--trace'])
+
+
+def gw():
+    return shared.get()
+
+
+class Eio:
+    """One Engine.IO session over polling, one HTTP connection per request."""
+
+    def __init__(self, g):
+        self.g = g
+        r = g.get('/socket.io/?EIO=4&transport=polling&t=x')
+        eq(r.status, 200, 'handshake status (%s)' % r)
+        text = r.raw.decode()
+        check(text.startswith('0{'), 'the open packet: %r' % text)
+        self.open = json.loads(text[1:])
+        self.sid = self.open['sid']
+        self.path = '/socket.io/?EIO=4&transport=polling&sid=' + self.sid
+
+    def post(self, *packets):
+        r = self.g.request('POST', self.path, body=SEP.join(packets).encode(),
+                           content_type='text/plain;charset=UTF-8')
+        eq((r.status, r.raw), (200, b'ok'), 'POST of %s (%s)' % (packets, r))
+
+    def get(self, timeout=10):
+        """One poll: its packets."""
+        c = self.g.connect(timeout=timeout)
+        r = self.g.get(self.path, conn=c)
+        c.close()
+        eq(r.status, 200, 'poll status (%s)' % r)
+        eq((r.header('Content-Type') or '').split(';')[0], 'text/plain', 'poll Content-Type')
+        return r.raw.decode().split(SEP)
+
+    def until(self, pred, what, polls=10):
+        """Polls until a packet matches pred; every packet seen, in order."""
+        seen = []
+        for _ in range(polls):
+            seen += self.get()
+            if any(pred(p) for p in seen):
+                return seen
+        raise harness.Failure('no packet %s in %s' % (what, seen))
+
+    def connect(self):
+        self.post('40')
+        got = self.get()
+        check(re.fullmatch(r'40\{"sid":"[0-9a-f]{16}"\}', got[0]), 'CONNECT answer: %s' % got)
+        return got
+
+
+def event(p):
+    """42["name",{...}] -> (name, obj); None for another packet."""
+    if not p.startswith('42['):
+        return None
+    name, obj = json.loads(p[2:])
+    return name, obj
+
+
+def ack(p):
+    """43<id>[{...}] -> (id, obj)."""
+    m = re.fullmatch(r'43(\d+)(\[.*\])', p)
+    return (int(m.group(1)), json.loads(m.group(2))[0]) if m else None
+
+
+@test
+def handshake():
+    """the handshake: the open packet with sid, upgrades, pingInterval, pingTimeout, maxPayload"""
+    g = harness.Gateway(args=['--heartbeat', '7', '--sio-ping-timeout', '3', '--max-line', '4096'])
+    r = g.get('/socket.io/?EIO=4&transport=polling&t=N8hyd6w')
+    eq(r.status, 200, 'status')
+    eq(r.header('Content-Type'), 'text/plain; charset=UTF-8', 'Content-Type')
+    text = r.raw.decode()
+    check(text[0] == '0' and not text.endswith('\n'), 'an open packet, exactly: %r' % text)
+    o = json.loads(text[1:])
+    eq(list(o.keys()), ['sid', 'upgrades', 'pingInterval', 'pingTimeout', 'maxPayload'], 'keys')
+    check(re.fullmatch(r'[A-Za-z0-9_-]{20}', o['sid']), 'sid %r' % o['sid'])
+    eq((o['upgrades'], o['pingInterval'], o['pingTimeout'], o['maxPayload']),
+       (['websocket'], 7000, 3000, 4096), 'the session\'s terms')
+    other = json.loads(g.get('/socket.io/?EIO=4&transport=polling').raw[1:])
+    check(other['sid'] != o['sid'], 'each handshake has its own sid')
+    g.stop()
+
+
+@test
+def handshake_refusals():
+    """a bad version, transport, sid or method is refused in Engine.IO's words"""
+    g = gw()
+    cases = [
+        ('GET', '/socket.io/?EIO=3&transport=polling', 400, 5),
+        ('GET', '/socket.io/?transport=polling', 400, 5),
+        ('GET', '/socket.io/?EIO=4&transport=carrier-pigeon', 400, 0),
+        ('GET', '/socket.io/?EIO=4&transport=polling&sid=nosuchsession', 400, 1),
+        ('POST', '/socket.io/?EIO=4&transport=polling', 400, 2),
+    ]
+    for method, path, status, code in cases:
+        r = g.request(method, path, body=b'40' if method == 'POST' else None,
+                      content_type='text/plain')
+        eq(r.status, status, '%s %s (%s)' % (method, path, r))
+        check(isinstance(r.json, dict) and r.json.get('code') == code and r.json.get('message'),
+              '%s %s: {"code":%d,"message"}: %s' % (method, path, code, r))
+    r = g.request('PUT', '/socket.io/?EIO=4&transport=polling')
+    harness.check_error(r, 405, 'method_not_allowed', 'PUT')
+    eq(r.header('Allow'), 'GET, POST', 'Allow')
+
+
+@test
+def batching_both_ways():
+    """packets batched in one POST are each answered; pushes queued meanwhile come in one poll"""
+    g = gw()
+    e = Eio(g)
+    e.connect()
+    # One payload, three packets: a sub with an ack, a pub without one, a pub with one.
+    e.post('421["sub",{"channel":"batch","since":0}]',
+           '42["pub",{"channel":"batch","body":"one","sender":"p"}]',
+           '422["pub",{"channel":"batch","body":"two","sender":"p"}]')
+    seen = e.until(lambda p: ack(p) and ack(p)[0] == 2, 'the ack of the second pub')
+    acks = dict(ack(p) for p in seen if ack(p))
+    eq(acks[1], {'type': 'ok', 'op': 'sub', 'channel': 'batch', 'since': 0, 'top': 0}, 'sub ack')
+    eq((acks[2]['type'], acks[2]['message']['body'], acks[2]['message']['via']),
+       ('ok', 'two', 'socketio'), 'pub ack')
+    check(not any(p.startswith('43') and not ack(p) for p in seen), 'acks are well formed')
+    # Three posts while no poll is held: one poll takes them all, in order, one packet each.
+    for body in ('a', 'b', 'c'):
+        g.publish('batch', body)
+    seen = []
+    while len([p for p in seen if event(p) and event(p)[1].get('body') in 'abc']) < 3:
+        seen += e.get()
+    msgs = [event(p)[1] for p in seen if event(p) and event(p)[0] == 'message']
+    eq([m['body'] for m in msgs][-3:], ['a', 'b', 'c'], 'the pushes, in order')
+    harness.check_message(msgs[-1], channel='batch', body='c', via='rest')
+    page = g.read('batch')
+    eq([m['body'] for m in page['messages']], ['one', 'two', 'a', 'b', 'c'], 'the store')
+
+
+@test
+def held_poll_answered_by_push():
+    """a poll with nothing to send is held, and answered as soon as a message commits"""
+    g = gw()
+    e = Eio(g)
+    e.connect()
+    e.post('421["sub",{"channel":"held"}]')
+    e.until(lambda p: ack(p), 'the sub ack')
+    result = {}
+    t = threading.Thread(target=lambda: result.update(p=e.get(), at=time.monotonic()))
+    t.start()
+    g.wait_stderr(r'sio %s poll held' % re.escape(e.sid))
+    posted = time.monotonic()
+    m = g.publish('held', 'wake')
+    t.join(10)
+    check(not t.is_alive(), 'the held poll was answered')
+    msgs = [event(p)[1] for p in result['p'] if event(p)]
+    eq([x['id'] for x in msgs], [m['id']], 'the message, alone')
+    check(result['at'] - posted < 2, 'answered at once (%.2fs)' % (result['at'] - posted))
+
+
+@test
+def pings_and_silence():
+    """pings come every --heartbeat; a client that answers stays, one that does not is closed"""
+    g = harness.Gateway(args=['--heartbeat', '1', '--sio-ping-timeout', '1'])
+    quiet = Eio(g)
+    quiet.connect()
+    got = quiet.until(lambda p: p == '1', 'the close packet', polls=5)
+    check('2' in got, 'it was pinged: %s' % got)
+    errs = [event(p)[1] for p in got if event(p) and event(p)[0] == 'error']
+    check(errs and errs[-1]['code'] == 'idle_timeout', 'told idle_timeout: %s' % got)
+    r = g.get(quiet.path)
+    check(r.status == 400 and r.json['code'] == 1, 'the session is gone: %s' % r)
+    # One that answers every ping stays (it polls all along, as a client does).
+    e = Eio(g)
+    e.connect()
+    for _ in range(3):
+        got = e.get()
+        eq(got, ['2'], 'a poll held until the ping')
+        e.post('3')
+    e.post('421["channels",{}]')
+    e.until(lambda p: ack(p), 'its channels ack')
+    g.stop()
+
+
+@test
+def namespaces_and_order():
+    """another namespace gets CONNECT_ERROR; an event before CONNECT is refused too"""
+    g = gw()
+    e = Eio(g)
+    e.post('42["sub",{"channel":"x"}]')
+    got = e.get()
+    check(got[0].startswith('44{') and 'CONNECT' in json.loads(got[0][2:])['message'],
+          'an event before CONNECT: %s' % got)
+    e.post('40/admin,')
+    got = e.get()
+    check(got[0].startswith('44/admin,{'), 'CONNECT_ERROR for /admin: %s' % got)
+    check("'/'" in json.loads(got[0][len('44/admin,'):])['message'], 'it names /: %s' % got)
+    e.connect()
+
+
+@test
+def bad_packets():
+    """bad packets get an error (through the ack when they have an id) and change nothing"""
+    g = gw()
+    g.publish('badp', 'only')
+    e = Eio(g)
+    e.connect()
+    bad = [
+        ('42["pub",{"channel":"badp","body":"x"}', 'invalid_json'),
+        ('427["pub",{"channel":"badp","body":"x"', 'invalid_json'),
+        ('42{"channel":"badp"}', 'invalid_parameter'),
+        ('42["pub","badp"]', 'not_an_object'),
+        ('42["pub",{"channel":"badp","body":7}]', 'invalid_field'),
+        ('49', 'invalid_parameter'),
+        ('9', 'invalid_parameter'),
+        ('43["x"]', 'invalid_parameter'),
+        ('42/chat,["pub",{"channel":"badp","body":"x"}]', 'not_found'),
+    ]
+    for pkt, code in bad:
+        e.post(pkt)
+        got = e.until(lambda p: event(p) or ack(p), 'an answer to %r' % pkt)
+        ans = [event(p)[1] if event(p) else ack(p)[1] for p in got if event(p) or ack(p)][-1]
+        eq(ans.get('code'), code, 'the code for %r (%s)' % (pkt, got))
+        if pkt.startswith('427'):
+            check(any(ack(p) and ack(p)[0] == 7 for p in got), 'answered through ack 7: %s' % got)
+        e.post('421["channels",{}]')  # a command that succeeds resets the error count
+        e.until(lambda p: ack(p), 'a good ack')
+    eq([m['body'] for m in g.read('badp')['messages']], ['only'], 'nothing stored')
+
+
+@test
+def client_closes():
+    """a close packet in a POST ends the session; the POST is still answered ok"""
+    g = gw()
+    held = Eio(g)  # a held poll of another session must not be disturbed
+    held.connect()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(p=held.get()))
+    t.start()
+    g.wait_stderr(r'sio %s poll held' % re.escape(held.sid))
+    e = Eio(g)
+    e.connect()
+    e.post('421["channels",{}]', '1')
+    g.wait_stderr(r'socketio session \S+ \S+ closed: the client closed the session')
+    r = g.get(e.path)
+    check(r.status == 400 or r.raw == b'1', 'the session is over: %s' % r)
+    g.publish('closes', 'x')  # nothing for the held poll: it waits on
+    check(t.is_alive(), 'the other session\'s poll is still held')
+    held.post('1')
+    t.join(10)
+    check(not t.is_alive() and result['p'][-1] == '1', 'it ends with its own close: %s' % result)
+    warned = [l for l in g.stderr_text().splitlines() if ' warn ' in l and 'http:' in l]
+    check(not warned, 'libmicrohttpd saw nothing amiss: %s' % warned)
+
+
+@test
+def too_many_errors():
+    """ten bad packets in a row: an error, then DISCONNECT and the close packet"""
+    g = gw()
+    e = Eio(g)
+    e.connect()
+    e.post(*(['42[' for _ in range(10)]))
+    got = e.until(lambda p: p == '1', 'the close packet')
+    errs = [event(p)[1]['code'] for p in got if event(p)]
+    eq(errs[-1], 'too_many_errors', 'the last error (%s)' % got)
+    check('41' in got and got.index('41') < got.index('1'), 'DISCONNECT before the close: %s' % got)
+
+
+@test
+def two_polls_at_once():
+    """a second poll while one is held is a bad request, and ends the session"""
+    g = gw()
+    e = Eio(g)
+    e.connect()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(p=e.get()))
+    t.start()
+    g.wait_stderr(r'sio %s poll held' % re.escape(e.sid))
+    r = g.get(e.path)
+    check(r.status == 400 and r.json['code'] == 3, 'the second poll: %s' % r)
+    t.join(10)
+    eq(result.get('p', [])[-1:], ['1'], 'the first poll gets the close packet')
+
+
+@test
+def payload_limit():
+    """a POST over maxPayload (--max-line) is 413, before its body is read"""
+    g = gw()
+    e = Eio(g)
+    e.connect()
+    big = '42["pub",{"channel":"big","body":"%s"}]' % ('x' * (e.open['maxPayload'] + 10))
+    r = g.request('POST', e.path, body=big.encode(), content_type='text/plain')
+    harness.check_error(r, 413, 'body_too_large', 'an oversized payload')
+
+
+@test
+def metrics_label():
+    """Socket.IO sessions count in /metrics as socketio, and publish with via socketio"""
+    g = gw()
+    e = Eio(g)
+    e.connect()
+    text = g.get('/metrics').raw.decode()
+    m = re.search(r'^visavis_open\{transport="socketio"\} (\d+)$', text, re.M)
+    check(m and int(m.group(1)) >= 1, 'open socketio in /metrics')
+    check(re.search(r'^visavis_bytes_sent_total\{transport="socketio"\} [1-9]', text, re.M),
+          'bytes out counted for socketio:\n%s' % '\n'.join(
+              l for l in text.splitlines() if 'socketio' in l))
+    e.post('42["disconnect"]', '41')
+
+
+harness.main()
