@@ -722,8 +722,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     (void)pos;
     if (!x) /* HEAD: the stream's head alone */
         return MHD_CONTENT_READER_END_OF_STREAM;
-    if (x->ended || !x->s)
-        return x->cut ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    if (x->ended || !x->s) {
+        if (!x->cut)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        /* The stream's end is logged as the session's; libmicrohttpd's warning is no news. */
+        x->fh->closing_on_purpose = true;
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     struct outq *q = session_outq(x->s);
     if (!q->bytes) {
         x->suspended = true;
@@ -1948,12 +1953,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    if (fh->closing_on_purpose) {
-        /* "Application reported internal error": the front ended it, and logs that itself. */
+    if (fh->closing_on_purpose && (strstr(line, "Application reported internal error") ||
+                                   strstr(line, "application error generating response"))) {
+        /* The front ended that connection on purpose, and logs that itself. */
         fh->closing_on_purpose = false;
         log_debug("http: %s", line);
         return;
     }
+    fh->closing_on_purpose = false;
     log_warn("http: %s", line);
     catch_refused_head(fh, line);
 }

@@ -126,7 +126,10 @@ void outq_consume(struct outq *q, size_t bytes)
         bytes -= left;
         pop(q);
     }
-    /* An idle session keeps no ring: memory per idle subscriber stays small. */
+}
+
+void outq_trim(struct outq *q)
+{
     if (q->n == 0 && q->cap) {
         free(q->ring);
         q->ring = NULL;

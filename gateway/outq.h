@@ -65,6 +65,14 @@ size_t outq_iov(const struct outq *q, struct iovec *iov, size_t max);
 /* bytes were sent from the front of the queue: drops what is wholly sent. */
 void outq_consume(struct outq *q, size_t bytes);
 
+/*
+ * Frees the ring of an empty queue. Not done by outq_consume: a subscriber
+ * that keeps up would allocate and free it for every message; the tier trims
+ * its idle sessions' queues once per tick instead, so that an idle session
+ * keeps no ring.
+ */
+void outq_trim(struct outq *q);
+
 /* Whether the head line is partly sent (it must then be finished before anything else). */
 static inline int outq_head_started(const struct outq *q)
 {

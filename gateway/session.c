@@ -203,13 +203,13 @@ static struct wline *scratch_line(struct sessions *t)
 }
 
 /*
- * Queues w (taking a reference): a push of subscription sub_id whose cursor
- * was prev_seq, or a reply or notice (sub_id 0).
+ * Queues w (taking a reference) at now (ms, the loop clock): a push of
+ * subscription sub_id whose cursor was prev_seq, or a reply or notice
+ * (sub_id 0). A fan-out passes the clock it read once for every subscriber.
  */
-static void enqueue(struct session *s, struct wline *w, uint32_t sub_id, int64_t prev_seq)
+static void enqueue_at(struct session *s, struct wline *w, uint32_t sub_id, int64_t prev_seq,
+                       uint64_t now)
 {
-    uint64_t now = now_ms();
-
     /* A slow consumer's farewell is its last line: a reply that comes due after it is dropped. */
     if (s->state == S_SLOW)
         return;
@@ -220,6 +220,11 @@ static void enqueue(struct session *s, struct wline *w, uint32_t sub_id, int64_t
     outq_push(&s->out, w, sub_id, prev_seq);
     s->last_send_ms = now;
     mark_dirty(s);
+}
+
+static void enqueue(struct session *s, struct wline *w, uint32_t sub_id, int64_t prev_seq)
+{
+    enqueue_at(s, w, sub_id, prev_seq, now_ms());
 }
 
 static void queue(struct session *s, struct wline *w)
@@ -956,7 +961,7 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
         d->cache[form].p = w;
         d->cache[form].release = wline_release;
     }
-    enqueue(s, w, slot->id, slot->last_seq);
+    enqueue_at(s, w, slot->id, slot->last_seq, d->now_us ? d->now_us / 1000 : now_ms());
     slot->last_seq = d->m->seq;
     t->metrics->delivered[s->transport]++;
     if (d->live && d->m->accepted_us)
@@ -1141,6 +1146,7 @@ static void tick(struct sessions *t, uint64_t now)
 
     for (struct session *s = t->all.next, *next; s != &t->all; s = next) {
         next = s->next;
+        outq_trim(&s->out); /* an idle session keeps no ring */
         if ((s->state == S_CLOSING || s->state == S_SLOW) && now >= s->linger_until_ms) {
             session_kill(s, "did not read its last lines in time");
             continue;
