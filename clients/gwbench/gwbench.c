@@ -13,7 +13,7 @@
 
 #include "client_conn.h"
 #include "gwbench_cols.h"
-#include "gwbench_http.h"
+#include "client_http.h"
 #include "gwbench_out.h"
 #include "gwbench_progress.h"
 #include "gwbench_spawn.h"
@@ -429,7 +429,7 @@ static int check_rest(const struct gwbench_opts *o, bool quiet)
 {
     struct client_conn c;
     struct buf scratch = BUF_INIT;
-    struct http_resp h;
+    struct client_http_resp h;
     char err[GW_ERRLEN];
     int64_t deadline = client_now_ns() + (int64_t)(o->timeout_s * 1e9);
     int rc = -1;
@@ -437,19 +437,19 @@ static int check_rest(const struct gwbench_opts *o, bool quiet)
     client_conn_init(&c, NULL);
     if (client_conn_start(&c, &o->http, err) < 0)
         goto out;
-    http_get(&c.out, o->http.text, "/healthz");
+    client_http_get(&c.out, o->http.text, "/healthz");
     for (;;) {
         const char *p;
         size_t len;
-        enum http_parse pr;
+        enum client_http_parse pr;
 
         if (client_conn_wait(&c, deadline, NULL, err) < 0)
             goto out;
         p = client_conn_data(&c, &len);
-        pr = http_parse_response(p, len, c.eof, &scratch, &h, err);
-        if (pr == HTTP_BAD)
+        pr = client_http_parse(p, len, c.eof, &scratch, &h, err);
+        if (pr == CLIENT_HTTP_BAD)
             goto out;
-        if (pr == HTTP_DONE)
+        if (pr == CLIENT_HTTP_DONE)
             break;
         if (c.eof) {
             snprintf(err, sizeof(err), "the connection closed without an answer");
