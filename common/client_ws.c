@@ -196,6 +196,11 @@ int client_ws_input(struct client_ws *w, char err[GW_ERRLEN])
     return 0;
 }
 
+bool client_ws_upgraded(const struct client_ws *w)
+{
+    return w->upgraded;
+}
+
 bool client_ws_line(struct client_ws *w, char **line, size_t *len)
 {
     if (w->lines_off >= w->complete) {

@@ -39,6 +39,9 @@ void client_ws_free(struct client_ws *w);
  */
 int client_ws_input(struct client_ws *w, char err[GW_ERRLEN]);
 
+/* True once the server's 101 is in: the connection speaks WebSocket. */
+bool client_ws_upgraded(const struct client_ws *w);
+
 /* The next text message received, NUL-terminated, borrowed until the next call; false: none. */
 bool client_ws_line(struct client_ws *w, char **line, size_t *len);
 
