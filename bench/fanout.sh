@@ -131,19 +131,12 @@ BIGGEST=$MAX_N
 for v in IDLE_TCP IDLE_WS IDLE_SSE IDLE_REF; do ((${!v} > BIGGEST)) && BIGGEST=${!v}; done
 MAX_CONN=$((BIGGEST + 1024))
 
-CPUS=$(taskset -pc $$ | sed 's/.*: *//')
-CPU_LIST=()
-for part in ${CPUS//,/ }; do
-    if [[ $part == *-* ]]; then
-        mapfile -t -O "${#CPU_LIST[@]}" CPU_LIST < <(seq "${part%-*}" "${part#*-}")
-    else
-        CPU_LIST+=("$part")
-    fi
-done
+affinity_cpus
 SERVER_CPU=${CPU_LIST[0]}
 CLIENT_CPU=${CPU_LIST[1]:-${CPU_LIST[0]}}
-PIN_CLIENT=(taskset -c "$CLIENT_CPU")
-WRK_PIN=("${PIN_CLIENT[@]}")
+SB_PIN=(taskset -c "$CLIENT_CPU")
+WRK_PIN=("${SB_PIN[@]}")
+SB_TIMEOUT=$((FANOUT_SECONDS + 300))
 pin() { # pid: every thread of it on the server CPU
     taskset -a -p -c "$SERVER_CPU" "$1" >/dev/null || die "taskset -a -p -c $SERVER_CPU $1 failed"
 }
@@ -247,30 +240,7 @@ EOF
 }
 
 # --- 4. runs -------------------------------------------------------------------------
-declare -A F LABEL # F[key.field] from RESULT lines
-take_result() { # key line
-    local kv
-    for kv in $2; do
-        [[ $kv == *=* ]] && F["$1.${kv%%=*}"]=${kv#*=}
-    done
-}
-
-# Runs sockbench once on the client CPU (bounded); dies on any error it reports.
-sb() { # key label mode args...
-    local key=$1 label=$2 mode=$3 out="$TMP/sb-$1.out" r
-    shift 3
-    say "sockbench $mode $* ($label)"
-    if ! timeout -k 5 $((FANOUT_SECONDS + 300)) "${PIN_CLIENT[@]}" "$SB" "$mode" "$@" \
-        >"$out" 2>"$TMP/sb-$key.err"; then
-        sed 's/^/    /' "$TMP/sb-$key.err" "$out" >&2
-        die "sockbench $mode failed ($label)"
-    fi
-    r=$(grep '^RESULT ' "$out" | tail -n 1)
-    [[ -n $r ]] || die "no RESULT line from sockbench $mode ($label)"
-    printf '    %s\n' "${r:0:300}..."
-    take_result "$key" "$r"
-    LABEL[$key]=$label
-}
+declare -A F LABEL # F[key.field] from RESULT lines (sb, lib.sh)
 
 # -- idle, each on a fresh server, stopped after
 idle_gw() { # key sessions mode label

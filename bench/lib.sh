@@ -20,6 +20,8 @@
 #                                    (GW_PID GW_PORT GW_TCP; its files named GW_NAME)
 #   stop_server PID                  SIGTERM, then SIGKILL after 5 s; waits for it
 #   run_wrk KEY LABEL SCRIPT URL     one wrk run, its BENCH line into RPS P50 P99 REQS
+#   sb KEY LABEL MODE ARGS...        one sockbench run, its RESULT line into F[KEY.*]
+#   affinity_cpus                    CPU_LIST: the CPUs this script may use
 #   check_json WHAT JSON EXPR        die unless the python EXPR over d=JSON holds
 #   print_gateway_log                the last lines of the gateway's stderr, if any
 #   finish                           exit 1 when STRICT=1 and MISSED > 0, else exit 0
@@ -253,6 +255,57 @@ run_wrk() { # key label script url
     # shellcheck disable=SC2034  # the caller's arrays
     RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99 REQS[$key]=$requests
     RUN_ORDER+=("$key")
+}
+
+# --- sockbench -------------------------------------------------------------------
+# The caller sets SB (the binary) and declares the associative arrays F and
+# LABEL; SB_PIN is a command prefix (taskset), SB_TIMEOUT the seconds a run
+# may take. ORDER lists the keys in the order they ran.
+SB_PIN=()
+SB_TIMEOUT=300
+ORDER=()
+
+# Stores the key=value fields of a RESULT line under F[key.*].
+take_result() { # key line
+    local kv
+    for kv in $2; do
+        # shellcheck disable=SC2034  # the caller's array
+        [[ $kv == *=* ]] && F["$1.${kv%%=*}"]=${kv#*=}
+    done
+}
+
+# Runs sockbench once (bounded); dies on any error it reports. Its RESULT line
+# goes into F[key.*], the label into LABEL[key].
+sb() { # key label mode args...
+    local key=$1 label=$2 mode=$3 out="$TMP/sb-$1.out" r
+    shift 3
+    say "sockbench $mode $* ($label)"
+    if ! timeout -k 5 "$SB_TIMEOUT" "${SB_PIN[@]}" "$SB" "$mode" "$@" \
+        >"$out" 2>"$TMP/sb-$key.err"; then
+        sed 's/^/    /' "$TMP/sb-$key.err" "$out" >&2
+        die "sockbench $mode failed ($label)"
+    fi
+    r=$(grep '^RESULT ' "$out" | tail -n 1)
+    [[ -n $r ]] || die "no RESULT line from sockbench $mode ($label)"
+    if ((${#r} > 400)); then printf '    %s...\n' "${r:0:400}"; else printf '    %s\n' "$r"; fi
+    take_result "$key" "$r"
+    # shellcheck disable=SC2034  # the caller's array
+    LABEL[$key]=$label
+    ORDER+=("$key")
+}
+
+# CPU_LIST: the CPUs this script may run on (its affinity list, ranges expanded).
+affinity_cpus() {
+    local cpus part
+    cpus=$(taskset -pc $$ | sed 's/.*: *//') # e.g. 0,1 or 0-3
+    CPU_LIST=()
+    for part in ${cpus//,/ }; do
+        if [[ $part == *-* ]]; then
+            mapfile -t -O "${#CPU_LIST[@]}" CPU_LIST < <(seq "${part%-*}" "${part#*-}")
+        else
+            CPU_LIST+=("$part")
+        fi
+    done
 }
 
 # --- checks and report -----------------------------------------------------------
