@@ -81,6 +81,12 @@ MAX_N=0
 for n in $NS; do ((n > MAX_N)) && MAX_N=$n; done
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# What is measured: the commit (and whether the tree differs from it) or the binary given.
+if [[ -n $GATEWAY_BIN ]]; then
+    GW_VERSION=$GATEWAY_BIN
+else
+    GW_VERSION="$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo '+changes') (build-release)"
+fi
 DATE_START=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 # --- 1. packages and build ---------------------------------------------------------
@@ -147,12 +153,13 @@ for note in "${NOTES[@]}"; do say "note: $note"; done
 
 # --- 3. servers ----------------------------------------------------------------------
 # A gateway of its own for each idle run and one for the fan-out: fresh, so no
-# memory freed by an earlier run is reused; its limits what the run needs.
+# memory freed by an earlier run is reused; its limits what the run needs
+# (HTTP: room for the 256 upgrades sockbench has under way at once, too).
 # Sets GW_PID GW_PORT GW_TCP.
 start_gw() { # name tcp-sessions ws-sessions http-connections
     GW_NAME=$1 start_gateway --need-tcp --http-addr 127.0.0.1:0 --tcp-addr 127.0.0.1:0 \
         --db "$TMP/$1.db" --log-level warn --max-sessions "$(($2 + 64))" \
-        --max-ws-sessions "$(($3 + 64))" --max-connections "$(($4 + 64))"
+        --max-ws-sessions "$(($3 + 64))" --max-connections "$(($4 + 512))"
     pin "$GW_PID"
 }
 
@@ -188,7 +195,7 @@ nginx_up() { [[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:
 # nginx with Nchan, one worker, in $TMP/name. Sets NGINX_PID (the master) and
 # NGINX_WORKER (the process that serves, whose memory is measured).
 start_nginx() { # name port
-    local d="$TMP/$1" i
+    local d="$TMP/$1" i NGX_CONN=$((MAX_CONN < NOFILE - 64 ? MAX_CONN : NOFILE - 64))
     mkdir -p "$d/tmp"
     cat >"$d/nginx.conf" <<EOF
 load_module $NCHAN_SO;
@@ -198,7 +205,7 @@ master_process on;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
 worker_rlimit_nofile $NOFILE;
-events { worker_connections $MAX_CONN; }
+events { worker_connections $NGX_CONN; }
 http {
     access_log off;
     client_body_temp_path $d/tmp/body;
@@ -388,6 +395,9 @@ echo "visavis fan-out benchmark, $DATE_START; $(nproc) cores ($(uname -r)); serv
     "sockbench and wrk to CPU $CLIENT_CPU"
 echo "load average: $LOAD_START when the script started, $LOAD_RUNS when the fan-out runs began" \
     "(other work on this machine skews every number)"
+echo "servers: visavis $GW_VERSION; redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p');" \
+    "nats-server $(nats-server --version | sed 's/.*v//'); nginx $(nginx -v 2>&1 | sed 's|.*/||') with Nchan" \
+    "$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null | sed 's/^[0-9]*://; s/+.*//')"
 for note in "${NOTES[@]}"; do echo "note: $note"; done
 echo
 echo "1 -> N fan-out: $SIZE-byte bodies; paced at $FANOUT_LOAD deliveries/s (rate = $FANOUT_LOAD / N msgs/s) for" \
