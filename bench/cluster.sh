@@ -92,8 +92,6 @@ say "PostgreSQL $(psql_do 'SHOW server_version') on 127.0.0.1:$PG_PORT (synchron
 # --- 3. runs ---------------------------------------------------------------------
 # shellcheck disable=SC2034  # LABEL: sb (lib.sh) fills it
 declare -A F LABEL
-PIN=()
-ORDER=()
 SB_TIMEOUT=$((DURATION + FANOUT_SECONDS + 120))
 BODY=(--size "$SIZE")
 SETUPS=(sqlite pg-1 pg-2)
