@@ -53,7 +53,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. packages and build ----------------------------------------------------
 ensure_packages postgresql gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev \
-    libjansson-dev libsqlite3-dev libpq-dev curl python3
+    libjansson-dev libsqlite3-dev libpq-dev libwslay-dev nettle-dev curl python3
 if [[ -z $GATEWAY_BIN ]]; then
     build_release gateway/visavis-gateway clients/sockbench/sockbench
 else

@@ -91,8 +91,8 @@ DATE_START=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 # --- 1. packages and build ---------------------------------------------------------
 PKGS=(redis-server redis-tools nats-server nginx-light libnginx-mod-nchan wrk gcc libc6-dev meson
-    ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libwslay-dev nettle-dev
-    curl python3)
+    ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libwslay-dev
+    nettle-dev curl python3)
 if ((PROFILE)); then PKGS+=(linux-perf); fi
 ensure_packages "${PKGS[@]}"
 if [[ -z $GATEWAY_BIN ]]; then

@@ -261,7 +261,7 @@ run_wrk() { # key label script url
     fi
     ((requests > 0)) || die "$label: no request completed"
     # shellcheck disable=SC2034  # the caller's arrays
-    RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99 REQS[$key]=$requests
+    RPS["$key"]=$rps P50["$key"]=$p50 P99["$key"]=$p99 REQS["$key"]=$requests
     RUN_ORDER+=("$key")
 }
 
@@ -298,7 +298,7 @@ sb() { # key label mode args...
     if ((${#r} > 400)); then printf '    %s...\n' "${r:0:400}"; else printf '    %s\n' "$r"; fi
     take_result "$key" "$r"
     # shellcheck disable=SC2034  # the caller's array
-    LABEL[$key]=$label
+    LABEL["$key"]=$label
     ORDER+=("$key")
 }
 

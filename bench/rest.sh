@@ -45,7 +45,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. packages -------------------------------------------------------------
 ensure_packages wrk redis-server webdis meson ninja-build pkg-config libmicrohttpd-dev \
-    libjansson-dev libsqlite3-dev libpq-dev curl python3
+    libjansson-dev libsqlite3-dev libpq-dev libwslay-dev nettle-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
 GW=build-release/gateway/visavis-gateway

@@ -70,7 +70,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. packages -------------------------------------------------------------
 ensure_packages redis-server redis-tools gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev \
-    libjansson-dev libsqlite3-dev libpq-dev curl python3
+    libjansson-dev libsqlite3-dev libpq-dev libwslay-dev nettle-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
 # The two binaries alone: a test that does not build yet must not stop the benchmark.
