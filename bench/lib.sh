@@ -190,8 +190,10 @@ start_gateway() { # [--need-tcp] gateway-args...
         shift
     fi
     # No UDP front (its default port is fixed): nothing here measures it, and
-    # two benches, or a gateway already running, must not collide on it.
-    if "$GW" --help 2>/dev/null | grep -q -- '--udp-addr'; then
+    # two benches, or a gateway already running, must not collide on it. The
+    # help is read whole: grep -q would stop reading it, and under pipefail
+    # the gateway's SIGPIPE would make the test fail now and then.
+    if [[ $("$GW" --help 2>/dev/null) == *--udp-addr* ]]; then
         set -- --udp-addr= "$@"
     fi
     rm -f "$TMP/$name.fifo"
