@@ -53,7 +53,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. packages and build ----------------------------------------------------
 ensure_packages postgresql gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev \
-    libjansson-dev libsqlite3-dev libpq-dev curl python3
+    libjansson-dev libsqlite3-dev libpq-dev libwslay-dev nettle-dev curl python3
 if [[ -z $GATEWAY_BIN ]]; then
     build_release gateway/visavis-gateway clients/sockbench/sockbench
 else
@@ -92,8 +92,6 @@ say "PostgreSQL $(psql_do 'SHOW server_version') on 127.0.0.1:$PG_PORT (synchron
 # --- 3. runs ---------------------------------------------------------------------
 # shellcheck disable=SC2034  # LABEL: sb (lib.sh) fills it
 declare -A F LABEL
-PIN=()
-ORDER=()
 SB_TIMEOUT=$((DURATION + FANOUT_SECONDS + 120))
 BODY=(--size "$SIZE")
 SETUPS=(sqlite pg-1 pg-2)

@@ -45,7 +45,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. packages -------------------------------------------------------------
 ensure_packages wrk redis-server webdis meson ninja-build pkg-config libmicrohttpd-dev \
-    libjansson-dev libsqlite3-dev libpq-dev curl python3
+    libjansson-dev libsqlite3-dev libpq-dev libwslay-dev nettle-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
 GW=build-release/gateway/visavis-gateway
@@ -155,42 +155,9 @@ if [[ -n $GW_PORT ]]; then
 fi
 
 # --- 5. runs -------------------------------------------------------------------
-declare -A RPS P50 P99 REQS
+declare -A RPS P50 P99 REQS   # run_wrk (lib.sh) fills these
 RUN_ORDER=()
 
-# Runs wrk once; records req/s, p50, p99; dies on any non-2xx/3xx answer or
-# socket error. wrk's own report is shown indented.
-run_wrk() { # key label script url
-    local key=$1 label=$2 script=$3 url=$4 out="$TMP/wrk-$1.txt" b
-    say "wrk $label: $url (${DURATION}s, $CONNECTIONS conn, $THREADS threads)"
-    if ! timeout -k 5 $((DURATION + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
-        --latency -s "$script" "$url" >"$out" 2>&1; then
-        sed 's/^/    /' "$out"
-        die "wrk failed for $label"
-    fi
-    sed 's/^/    /' "$out"
-    b=$(grep '^BENCH ' "$out" | tail -n 1)
-    [[ -n $b ]] || die "no BENCH summary line from wrk for $label"
-    local requests rps p50 p99 status connect read write timeout_
-    requests=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$b")
-    rps=$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$b")
-    p50=$(sed -n 's/.* p50_us=\([0-9]*\).*/\1/p' <<<"$b")
-    p99=$(sed -n 's/.* p99_us=\([0-9]*\).*/\1/p' <<<"$b")
-    status=$(sed -n 's/.* status_errors=\([0-9]*\).*/\1/p' <<<"$b")
-    connect=$(sed -n 's/.* connect=\([0-9]*\).*/\1/p' <<<"$b")
-    read=$(sed -n 's/.* read=\([0-9]*\).*/\1/p' <<<"$b")
-    write=$(sed -n 's/.* write=\([0-9]*\).*/\1/p' <<<"$b")
-    timeout_=$(sed -n 's/.* timeout=\([0-9]*\).*/\1/p' <<<"$b")
-    if grep -q 'Non-2xx or 3xx responses' "$out" || ((status > 0)); then
-        die "$label: $status non-2xx/3xx answers ($(grep 'Non-2xx' "$out" | xargs))"
-    fi
-    if grep -q 'Socket errors' "$out" || ((connect + read + write + timeout_ > 0)); then
-        die "$label: socket errors: connect $connect, read $read, write $write, timeout $timeout_"
-    fi
-    ((requests > 0)) || die "$label: no request completed"
-    RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99 REQS[$key]=$requests
-    RUN_ORDER+=("$key")
-}
 
 declare -A LABEL=(
     [gw_read]="gateway GET channel page (since=rand, limit=10)"

@@ -70,7 +70,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. packages -------------------------------------------------------------
 ensure_packages redis-server redis-tools gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev \
-    libjansson-dev libsqlite3-dev libpq-dev curl python3
+    libjansson-dev libsqlite3-dev libpq-dev libwslay-dev nettle-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
 # The two binaries alone: a test that does not build yet must not stop the benchmark.
@@ -131,8 +131,7 @@ fi
 
 # --- 4. runs -------------------------------------------------------------------
 declare -A F LABEL   # F[key.field] from RESULT lines; LABEL[key]
-PIN=()               # a command prefix for sb and rb (taskset in the PING runs)
-ORDER=()
+SB_PIN=()            # a command prefix for sb and rb (taskset in the PING runs)
 SB_TIMEOUT=$((DURATION + FANOUT_SECONDS + 120))
 
 # Runs redis-benchmark for about DURATION s: a short calibration run with
@@ -141,7 +140,7 @@ rb() { # key label port cal_n args...
     local key=$1 label=$2 port=$3 n=$4 out="$TMP/rb-$1.csv" pass row rps
     shift 4
     for pass in calibrate measure; do
-        if ! timeout -k 5 $((DURATION * 4 + 60)) "${PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" \
+        if ! timeout -k 5 $((DURATION * 4 + 60)) "${SB_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" \
             --csv "$@" >"$out" 2>"$TMP/rb-$key.err"; then
             sed 's/^/    /' "$TMP/rb-$key.err" "$out" >&2
             die "redis-benchmark failed ($label, $pass)"
@@ -187,14 +186,7 @@ sb rd_idle "redis: $IDLE_SESSIONS idle clients" redis-idle "${R[@]}" \
 # which would change from run to run. So each PING run is pinned, both ways:
 # server (every thread) on CPU_A, client on CPU_A ("same CPU") or on CPU_B.
 CPUS=$(taskset -pc $$ | sed 's/.*: *//')     # this script's CPUs, e.g. 0,1 or 0-3
-CPU_LIST=()
-for part in ${CPUS//,/ }; do
-    if [[ $part == *-* ]]; then
-        mapfile -t -O "${#CPU_LIST[@]}" CPU_LIST < <(seq "${part%-*}" "${part#*-}")
-    else
-        CPU_LIST+=("$part")
-    fi
-done
+affinity_cpus
 CPU_A=${CPU_LIST[0]}
 PLACEMENTS=(same)
 if ((${#CPU_LIST[@]} > 1)); then PLACEMENTS+=(cross); fi
@@ -203,7 +195,7 @@ pin_server() { # pid cpus
 }
 for place in "${PLACEMENTS[@]}"; do
     if [[ $place == same ]]; then cpu_c=$CPU_A; where="same CPU"; else cpu_c=${CPU_LIST[1]}; where="2 CPUs"; fi
-    PIN=(taskset -c "$cpu_c")
+    SB_PIN=(taskset -c "$cpu_c")
     if [[ -n $GW_TCP ]]; then
         pin_server "$GW_PID" "$CPU_A"
         sb "gw_ping_$place" "gateway PING (sockbench), $where" ping "${G[@]}" --connections 1 \
@@ -217,7 +209,7 @@ for place in "${PLACEMENTS[@]}"; do
         --duration "$DURATION"
     pin_server "${SERVER_PID[redis]}" "$CPUS"
 done
-PIN=()
+SB_PIN=()
 
 # 2 PUB / SET, one in flight per connection
 if [[ -n $GW_TCP ]]; then

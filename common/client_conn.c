@@ -45,6 +45,7 @@ int client_addr_resolve(struct client_addr *a, const char *text, int timeout_ms,
 
     a->text = text;
     a->len = 0;
+    a->src_len = 0;
     fd = net_connect(text, timeout_ms, err);
     if (fd < 0)
         return -1;
@@ -100,6 +101,18 @@ int client_conn_start(struct client_conn *c, const struct client_addr *a, char e
         return -1;
     }
     tune(c->fd);
+    if (a->src_len) {
+        /* Without this, bind() would take a port for any peer: 28k connections per address. */
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        if (bind(c->fd, (const struct sockaddr *)&a->src, a->src_len) != 0) {
+            snprintf(err, GW_ERRLEN, "cannot bind a connection to %s: %s", a->text,
+                     strerror(errno));
+            close(c->fd);
+            c->fd = -1;
+            return -1;
+        }
+    }
     if (connect(c->fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
         opened(c);
         return 0;

@@ -43,11 +43,18 @@ struct client_stats {
     uint64_t opened;              /* connects that succeeded */
 };
 
-/* A server's address, resolved once so that later connects are only a connect(). */
+/*
+ * A server's address, resolved once so that later connects are only a
+ * connect(); and, optionally, the local address to connect from (a client
+ * with more connections than one source address has ports spreads them over
+ * several: 127.0.0.2, 127.0.0.3 ... all reach a server on 127.0.0.1).
+ */
 struct client_addr {
     const char *text; /* "host:port" as given; borrowed, for messages and Host headers */
     struct sockaddr_storage ss;
     socklen_t len; /* 0 until resolved */
+    struct sockaddr_storage src;
+    socklen_t src_len; /* 0: the kernel picks the source address */
 };
 
 struct client_conn {
@@ -72,8 +79,8 @@ int64_t client_now_ns(void);
 /*
  * Resolves a->text ("host:port") by connecting to it once within
  * timeout_ms, and keeps the address that answered for every later
- * client_conn_start. 0, or -1 with "cannot connect to <addr>: <reason>" in
- * err.
+ * client_conn_start, with no source address (set a->src after). 0, or -1
+ * with "cannot connect to <addr>: <reason>" in err.
  */
 int client_addr_resolve(struct client_addr *a, const char *text, int timeout_ms,
                         char err[GW_ERRLEN]);
@@ -91,10 +98,11 @@ void client_conn_init(struct client_conn *c, struct client_stats *stats);
 int client_conn_open(struct client_conn *c, const char *addr, int timeout_ms, char err[GW_ERRLEN]);
 
 /*
- * Starts a connect to a resolved address without waiting. 0: connected, or
- * c->connecting (wait until the socket is writable, then
- * client_conn_finish); -1 with the reason in err. c must be closed; a is
- * borrowed for as long as c is open.
+ * Starts a connect to a resolved address without waiting, from a->src when
+ * set (its port chosen at the connect, so each source address has the
+ * whole ephemeral range for each server). 0: connected, or c->connecting
+ * (wait until the socket is writable, then client_conn_finish); -1 with the
+ * reason in err. c must be closed; a is borrowed for as long as c is open.
  */
 int client_conn_start(struct client_conn *c, const struct client_addr *a, char err[GW_ERRLEN]);
 

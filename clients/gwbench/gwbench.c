@@ -14,7 +14,6 @@
 #include "client_conn.h"
 #include "gwbench_cols.h"
 #include "gwbench_fetch.h"
-#include "gwbench_http.h"
 #include "gwbench_out.h"
 #include "gwbench_progress.h"
 #include "gwbench_spawn.h"

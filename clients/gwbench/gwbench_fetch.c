@@ -3,7 +3,7 @@
  */
 #include "gwbench_fetch.h"
 
-#include "gwbench_http.h"
+#include "client_http.h"
 
 #include <stdio.h>
 
@@ -12,7 +12,7 @@ int fetch_get(const struct client_addr *a, const char *target, double timeout_s,
 {
     struct client_conn c;
     struct buf scratch = BUF_INIT;
-    struct http_resp h;
+    struct client_http_resp h;
     int64_t deadline = client_now_ns() + (int64_t)(timeout_s * 1e9);
     int rc = -1;
 
@@ -20,19 +20,19 @@ int fetch_get(const struct client_addr *a, const char *target, double timeout_s,
     client_conn_init(&c, NULL);
     if (client_conn_start(&c, a, err) < 0)
         goto out;
-    http_get(&c.out, a->text, target);
+    client_http_get(&c.out, a->text, target);
     for (;;) {
         const char *p;
         size_t len;
-        enum http_parse pr;
+        enum client_http_parse pr;
 
         if (client_conn_wait(&c, deadline, NULL, err) < 0)
             goto out;
         p = client_conn_data(&c, &len);
-        pr = http_parse_response(p, len, c.eof, &scratch, &h, err);
-        if (pr == HTTP_BAD)
+        pr = client_http_parse(p, len, c.eof, &scratch, &h, err);
+        if (pr == CLIENT_HTTP_BAD)
             goto out;
-        if (pr == HTTP_DONE)
+        if (pr == CLIENT_HTTP_DONE)
             break;
         if (c.eof) {
             snprintf(err, GW_ERRLEN, "the connection closed without an answer");

@@ -3,7 +3,7 @@
  * asks around a style's run (is the gateway there, what was stored, what
  * the gateway dropped), never inside its measured part.
  *
- * Depends on common/ (client_conn, buf) and gwbench_http.h. Blocks the
+ * Depends on common/ (client_conn, client_http, buf). Blocks the
  * calling thread, up to its deadline.
  */
 #ifndef GWBENCH_FETCH_H

@@ -22,11 +22,12 @@
  *   pong. A UDP pong not back within UDP_LOST_NS is lost, and its PING's
  *   client goes on.
  *
- *   delivery (tcp-push, ws-push, sse, rest-longpoll, rest-poll): one publisher, a TCP
- *   session pipelining PUBs on a fixed schedule (--rate, or the default
- *   delivery rate), and --connections receivers that each receive every
- *   message; a message's body carries its intended send time, so latency is
- *   publish -> received on the same monotonic clock.
+ *   delivery (tcp-push, ws-push, socketio, sse, rest-longpoll, rest-poll):
+ *   one publisher, a TCP session pipelining PUBs on a fixed schedule
+ *   (--rate, or the default delivery rate), and --connections receivers
+ *   that each receive every message; a message's body carries its intended
+ *   send time, so latency is publish -> received on the same monotonic
+ *   clock.
  *
  * What the table reports per message (bytes, connections) is counted on
  * the measured side only: the publishing clients, or the receivers. The
@@ -41,10 +42,11 @@
 #include "gwbench_styles.h"
 
 #include "client_conn.h"
-#include "gwbench_http.h"
+#include "client_http.h"
+#include "client_sse.h"
+#include "client_ws.h"
 #include "gwbench_fetch.h"
 #include "gwbench_progress.h"
-#include "gwbench_ws.h"
 #include "gwbench_udp.h"
 #include "hist.h"
 #include "model.h"
@@ -163,14 +165,11 @@ struct client {
     bool polling;     /* a GET is in flight */
     int64_t poll_sent_ns;
     int64_t next_poll_ns;
-    struct buf scratch;    /* de-chunked bodies; sse: the stream not yet cut into events */
-    struct gwbench_ws *ws; /* WebSocket roles: the framing over c */
+    struct buf scratch;    /* de-chunked bodies */
+    struct client_ws *ws;  /* WebSocket roles: the framing over c */
     struct buf sio;        /* ROLE_SIO_SUB: the line the last packet carried */
-    /* sse: where the chunked stream is */
-    bool sse_head;     /* the response head is in */
-    bool sse_ready;    /* the SUB behind the stream is answered */
-    size_t chunk_left; /* bytes of the current chunk still to come */
-    bool chunk_crlf;   /* the CRLF after a chunk is due */
+    struct client_sse sse; /* sse: the stream over c */
+    bool sse_ready;        /* the SUB behind the stream is answered */
     /* udp-ping: the PING in flight, and when it is lost */
     uint64_t ping_seq;
     int64_t lost_at;
@@ -305,15 +304,15 @@ static void queue_publish(struct run *r, struct client *cl, uint64_t index, int6
         buf_append(&json, "{\"body\":\"", 9);
         buf_append(&json, r->line.data, r->line.len);
         buf_append(&json, "\"}", 2);
-        http_post(&c->out, r->o->http.text, r->path, json.data, json.len,
-                  cl->role == ROLE_REST_CLOSE);
+        client_http_post(&c->out, r->o->http.text, r->path, json.data, json.len,
+                         cl->role == ROLE_REST_CLOSE);
         buf_release(&json);
     } else if (cl->ws) {
         /* One command per text message, no line end. */
         struct buf cmd = BUF_INIT;
         buf_appendf(&cmd, "PUB %s ", r->channel);
         buf_append(&cmd, r->line.data, r->line.len);
-        gwbench_ws_send(cl->ws, cmd.data, cmd.len);
+        client_ws_send(cl->ws, cmd.data, cmd.len);
         buf_release(&cmd);
     } else {
         char head[GW_CHANNEL_MAX + 8];
@@ -447,7 +446,7 @@ static void poll_send(struct run *r, struct client *cl, int64_t now)
     else
         snprintf(target, sizeof(target), "%s?since=%" PRId64 "&limit=%d", r->path, cl->last_seq,
                  PAGE_LIMIT);
-    http_get(&cl->c.out, r->o->http.text, target);
+    client_http_get(&cl->c.out, r->o->http.text, target);
     cl->polling = true;
     cl->poll_sent_ns = now;
 }
@@ -635,7 +634,6 @@ static bool next_line(struct run *r, struct client_conn *c, char **line, size_t 
     return false;
 }
 
-/* The next line of cl's session: a line on TCP, a text message on a WebSocket. */
 /*
  * A Socket.IO packet as the session line it carries, in cl->sio (the rest
  * of gwbench reads lines): the CONNECT answer as a hello, an ACK as its
@@ -651,7 +649,7 @@ static bool sio_line(struct client *cl, char **line, size_t *len)
 
     buf_clear(b);
     if (n == 1 && p[0] == '2') {
-        gwbench_ws_send(cl->ws, "3", 1);
+        client_ws_send(cl->ws, "3", 1);
         return false;
     }
     if (n && p[0] == '0')
@@ -676,11 +674,15 @@ static bool sio_line(struct client *cl, char **line, size_t *len)
     return true;
 }
 
+/*
+ * The next line of cl's session: a line on TCP, a text message on a
+ * WebSocket, the line a Socket.IO packet carries.
+ */
 static bool client_line(struct run *r, struct client *cl, char **line, size_t *len)
 {
     if (!cl->ws)
         return next_line(r, &cl->c, line, len);
-    while (gwbench_ws_line(cl->ws, line, len)) {
+    while (client_ws_line(cl->ws, line, len)) {
         if (cl->role != ROLE_SIO_SUB || sio_line(cl, line, len))
             return true;
     }
@@ -775,118 +777,23 @@ static void on_sub_lines(struct run *r, struct client *cl, int64_t now)
 
 /* ---- Server-Sent Events ---- */
 
-/*
- * The stream's head: 200, text/event-stream, chunked. 1 when it is in and
- * consumed, 0 when more is needed, -1 (run failed) otherwise.
- */
-static int sse_head(struct run *r, struct client *cl)
+/* One event of the stream (common/client_sse cuts them). */
+static void sse_event(struct run *r, struct client *cl, const struct client_sse_event *ev,
+                      int64_t now)
 {
-    size_t len;
-    const char *p = client_conn_data(&cl->c, &len);
-    const char *end = memmem(p, len, "\r\n\r\n", 4);
     char tmp[160];
 
-    if (!end) {
-        if (len <= HTTP_HEAD_MAX)
-            return 0;
-        run_fail(r, "an SSE response head over %d bytes", HTTP_HEAD_MAX);
-        return -1;
+    if (!cl->sse_ready && ev->comment) {
+        /* The replies are comments: the SUB's says the stream is set up. */
+        enum proto_op op;
+        if (server_line_type(ev->comment, ev->comment_len, &op) == SL_OK && op == PROTO_SUB)
+            cl->sse_ready = true;
     }
-    size_t head = (size_t)(end - p) + 4;
-    if (len < 12 || memcmp(p, "HTTP/1.1 200", 12) != 0) {
-        /* A refusal is a whole JSON answer: quote it. */
-        run_fail(r, "GET /v1/channels/%s/events answered %s", r->channel,
-                 shown(p, len < 150 ? len : 150, tmp, sizeof(tmp)));
-        return -1;
-    }
-    if (!memmem(p, head, "text/event-stream", 17) ||
-        !memmem(p, head, "Transfer-Encoding: chunked", 26)) {
-        run_fail(r, "an SSE response that is not a chunked text/event-stream: %s",
-                 shown(p, head, tmp, sizeof(tmp)));
-        return -1;
-    }
-    client_conn_consume(&cl->c, head);
-    cl->sse_head = true;
-    return 1;
-}
-
-/* Moves the chunks' data that came in to cl->scratch. False (run failed) when the stream ends. */
-static bool sse_dechunk(struct run *r, struct client *cl)
-{
-    for (;;) {
-        size_t len;
-        const char *p = client_conn_data(&cl->c, &len);
-
-        if (cl->chunk_left) {
-            size_t n = len < cl->chunk_left ? len : cl->chunk_left;
-            if (!n)
-                return true;
-            buf_append(&cl->scratch, p, n);
-            client_conn_consume(&cl->c, n);
-            if (!(cl->chunk_left -= n))
-                cl->chunk_crlf = true;
-            continue;
-        }
-        if (cl->chunk_crlf) {
-            if (len < 2)
-                return true;
-            if (memcmp(p, "\r\n", 2) != 0) {
-                run_fail(r, "an SSE stream: no CRLF after a chunk");
-                return false;
-            }
-            client_conn_consume(&cl->c, 2);
-            cl->chunk_crlf = false;
-            continue;
-        }
-        const char *nl = memmem(p, len, "\r\n", 2);
-        if (!nl)
-            return true;
-        char *stop;
-        unsigned long size = strtoul(p, &stop, 16);
-        if (stop == p || (stop != nl && *stop != ';')) {
-            run_fail(r, "an SSE stream: a bad chunk size");
-            return false;
-        }
-        client_conn_consume(&cl->c, (size_t)(nl - p) + 2);
-        if (size == 0) {
-            run_fail(r, "receiver %zu: the gateway ended its SSE stream (%.*s)", cl->idx,
-                     (int)(cl->scratch.len < 200 ? cl->scratch.len : 200),
-                     cl->scratch.data ? cl->scratch.data : "");
-            return false;
-        }
-        cl->chunk_left = size;
-    }
-}
-
-/* One event (its lines, without the blank line that ends it). */
-static void sse_event(struct run *r, struct client *cl, char *ev, size_t len, int64_t now)
-{
-    const char *name = "message", *data = NULL;
-    size_t name_len = 7, data_len = 0;
-    char tmp[160];
-
-    for (char *line = ev, *end = ev + len; line < end;) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        if (n >= 6 && memcmp(line, "data: ", 6) == 0) {
-            data = line + 6;
-            data_len = n - 6;
-        } else if (n >= 7 && memcmp(line, "event: ", 7) == 0) {
-            name = line + 7;
-            name_len = n - 7;
-        } else if (!cl->sse_ready && n > 2 && memcmp(line, ": ", 2) == 0) {
-            /* The replies are comments: the SUB's says the stream is set up. */
-            enum proto_op op;
-            if (server_line_type(line + 2, n - 2, &op) == SL_OK && op == PROTO_SUB)
-                cl->sse_ready = true;
-        }
-        line += n + 1;
-    }
-    if (!data)
+    if (!ev->data)
         return; /* comments only: the greeting, a reply, a heartbeat */
-    if (name_len != 7 || memcmp(name, "message", 7) != 0) {
-        run_fail(r, "receiver %zu: SSE event %.*s: %s", cl->idx, (int)name_len, name,
-                 shown(data, data_len, tmp, sizeof(tmp)));
+    if (ev->event_len != 7 || memcmp(ev->event, "message", 7) != 0) {
+        run_fail(r, "receiver %zu: SSE event %.*s: %s", cl->idx, (int)ev->event_len, ev->event,
+                 shown(ev->data, ev->data_len, tmp, sizeof(tmp)));
         return;
     }
     /* The data is the message object; as a push line it reads the fast way. */
@@ -894,41 +801,33 @@ static void sse_event(struct run *r, struct client *cl, char *ev, size_t len, in
     buf_clear(&r->line);
     static const char push[] = "{\"type\":\"message\",";
     buf_append(&r->line, push, sizeof(push) - 1);
-    buf_append(&r->line, data + 1, data_len - 1);
+    buf_append(&r->line, ev->data + 1, ev->data_len - 1);
     server_line_parse(&l, r->line.data, r->line.len);
     if (l.type != SL_MESSAGE || l.msg.seq < 1 || !l.msg.body.s)
         run_fail(r, "receiver %zu: an SSE message without seq or body: %s", cl->idx,
-                 shown(data, data_len, tmp, sizeof(tmp)));
+                 shown(ev->data, ev->data_len, tmp, sizeof(tmp)));
     else
         deliver(r, cl, l.msg.seq, l.msg.body.s, l.msg.body.len, now);
     server_line_release(&l);
 }
 
-/* What came in on an SSE stream: the head, then chunks cut into events. */
+/* What came in on an SSE stream: the head, then the body cut into events. */
 static void on_sse_input(struct run *r, struct client *cl, int64_t now)
 {
-    size_t done = 0;
+    struct client_sse_event ev;
+    char err[GW_ERRLEN];
 
-    if (!cl->sse_head && sse_head(r, cl) <= 0)
+    if (client_sse_input(&cl->sse, &cl->c, err) < 0) {
+        run_fail(r, "receiver %zu: GET /v1/channels/%s/events: %s", cl->idx, r->channel, err);
         return;
-    if (!sse_dechunk(r, cl))
-        return;
-    while (!r->failed && cl->scratch.len - done >= 2) {
-        char *p = cl->scratch.data + done;
-        char *end = memmem(p, cl->scratch.len - done, "\n\n", 2);
-        if (!end)
-            break;
-        sse_event(r, cl, p, (size_t)(end - p), now);
-        done += (size_t)(end - p) + 2;
     }
-    if (done) {
-        memmove(cl->scratch.data, cl->scratch.data + done, cl->scratch.len - done);
-        cl->scratch.len -= done;
-    }
+    while (!r->failed && client_sse_event(&cl->sse, &ev))
+        sse_event(r, cl, &ev, now);
 }
 
 /* One whole HTTP response on a REST client. */
-static void on_response(struct run *r, struct client *cl, const struct http_resp *h, int64_t now)
+static void on_response(struct run *r, struct client *cl, const struct client_http_resp *h,
+                        int64_t now)
 {
     char text[GW_ERRLEN];
 
@@ -1035,11 +934,11 @@ static void on_closing(struct client *cl)
 static void on_http_input(struct run *r, struct client *cl, int64_t now)
 {
     for (;;) {
-        struct http_resp h;
+        struct client_http_resp h;
         const char *p;
         size_t len;
         char err[GW_ERRLEN];
-        enum http_parse rc;
+        enum client_http_parse rc;
 
         p = client_conn_data(&cl->c, &len);
         if (len == 0 && !cl->c.eof)
@@ -1051,10 +950,10 @@ static void on_http_input(struct run *r, struct client *cl, int64_t now)
             client_conn_close(&cl->c);
             return;
         }
-        rc = http_parse_response(p, len, cl->c.eof, &cl->scratch, &h, err);
-        if (rc == HTTP_PARTIAL)
+        rc = client_http_parse(p, len, cl->c.eof, &cl->scratch, &h, err);
+        if (rc == CLIENT_HTTP_PARTIAL)
             return;
-        if (rc == HTTP_BAD) {
+        if (rc == CLIENT_HTTP_BAD) {
             run_fail(r, "reading an HTTP response: %s", err);
             return;
         }
@@ -1178,7 +1077,7 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
     case ROLE_WS:
     case ROLE_WS_SUB:
     case ROLE_SIO_SUB:
-        if (gwbench_ws_input(cl->ws, err) < 0) {
+        if (client_ws_input(cl->ws, err) < 0) {
             run_fail(r, "%s", err);
             return;
         }
@@ -1221,7 +1120,7 @@ static int setup_line(struct run *r, struct client *cl, int64_t deadline, char *
             return -1;
         }
         if (client_conn_wait(c, deadline, NULL, err) < 0 ||
-            (cl->ws && gwbench_ws_input(cl->ws, err) < 0)) {
+            (cl->ws && client_ws_input(cl->ws, err) < 0)) {
             run_fail(r, "%s: %s", what, err);
             return -1;
         }
@@ -1242,10 +1141,10 @@ static int session_open(struct run *r, struct client *cl, int64_t deadline)
     }
     if (ws)
         cl->ws = cl->role == ROLE_SIO_SUB
-                     ? gwbench_ws_new(&cl->c, r->o->http.text, SIO_TARGET, NULL)
-                     : gwbench_ws_new(&cl->c, r->o->http.text, "/v1/ws", "visavis.v1");
+                     ? client_ws_new(&cl->c, r->o->http.text, SIO_TARGET, NULL)
+                     : client_ws_new(&cl->c, r->o->http.text, "/v1/ws", "visavis.v1");
     if (cl->role == ROLE_SIO_SUB)
-        gwbench_ws_send(cl->ws, "40", 2); /* CONNECT: answered after the open packet */
+        client_ws_send(cl->ws, "40", 2); /* CONNECT: answered after the open packet */
     if (setup_line(r, cl, deadline, &line, &len, "opening a session") < 0)
         return -1;
     if (server_line_type(line, len, NULL) != SL_HELLO) {
@@ -1266,7 +1165,7 @@ static int subscribe(struct run *r, struct client *cl, int64_t deadline)
         n = snprintf(cmd, sizeof(cmd), "421[\"sub\",{\"channel\":\"%s\",\"since\":0}]\n",
                      r->channel);
     if (cl->ws)
-        gwbench_ws_send(cl->ws, cmd, (size_t)n - 1);
+        client_ws_send(cl->ws, cmd, (size_t)n - 1);
     else
         client_conn_queue(&cl->c, cmd, (size_t)n);
     if (setup_line(r, cl, deadline, &line, &len, "subscribing") < 0)
@@ -1288,7 +1187,7 @@ static int sse_open(struct run *r, struct client *cl, int64_t deadline)
         return -1;
     }
     snprintf(target, sizeof(target), "/v1/channels/%s/events?since=0", r->channel);
-    http_get(&cl->c.out, r->o->http.text, target);
+    client_http_get(&cl->c.out, r->o->http.text, target);
     while (!cl->sse_ready) {
         if (client_conn_wait(&cl->c, deadline, NULL, err) < 0) {
             run_fail(r, "opening an SSE stream: %s", err);
@@ -1317,11 +1216,12 @@ static void client_init(struct client *cl, enum style_role role, size_t idx, uns
     cl->window = window;
     cl->fifo = gw_xcalloc(window, sizeof(*cl->fifo));
     buf_init(&cl->scratch);
+    client_sse_init(&cl->sse);
 }
 
 static void client_release(struct client *cl)
 {
-    gwbench_ws_free(cl->ws);
+    client_ws_free(cl->ws);
     cl->ws = NULL;
     buf_release(&cl->sio);
     client_conn_release(&cl->c);
@@ -1329,6 +1229,7 @@ static void client_release(struct client *cl)
     free(cl->fifo);
     cl->fifo = NULL;
     buf_release(&cl->scratch);
+    client_sse_release(&cl->sse);
 }
 
 /* ---- the loop ---- */

@@ -11,11 +11,13 @@
  *   gwbench_cols.c      the columns, the median and spread of the runs, the winners
  *   gwbench_out.c       the table, the CSV and the SVG chart
  *   gwbench_json.c      the --json report
- *   gwbench_http.c      the little of HTTP/1.1 it needs
  *   gwbench_progress.c  progress and messages on stderr
- * The connections, the reading of the gateway's lines and the histograms
- * are common/'s (client_conn, server_line, hist). It talks to the gateway
- * only through its two public protocols, never through its code.
+ *   gwbench_fetch.c     one GET waited for, around a run (checks, read-back)
+ *   gwbench_udp.c       datagrams: PING, pong tokens, the gateway's drop counters
+ * The connections, HTTP, event streams, WebSocket framing, the reading of
+ * the gateway's lines and the histograms are common/'s (client_conn,
+ * client_http, client_sse, client_ws, server_line, hist). It talks to the
+ * gateway only through its public protocols, never through its code.
  */
 #ifndef GWBENCH_TYPES_H
 #define GWBENCH_TYPES_H

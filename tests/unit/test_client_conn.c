@@ -2,13 +2,14 @@
  * test_client_conn.c - common/client_conn.h on real loopback sockets: the
  * connect (waited for, and not), lines cut the same whatever the reads,
  * CRLF, the line limit, the raw bytes, EOF, the output queue, the counters,
- * the bounded read per call and the wait's deadline.
+ * the bounded read per call, the wait's deadline and the source address.
  */
 #include "client_conn.h"
 
 #include "net.h"
 #include "tap.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -336,11 +337,50 @@ static void test_failures(void)
     close(lfd);
 }
 
+/* A source address: the server sees the connection come from it; a bad one fails the start. */
+static void test_source_address(void)
+{
+    struct client_addr a;
+    struct client_conn c;
+    struct sockaddr_in *src = (struct sockaddr_in *)&a.src, peer;
+    socklen_t plen = sizeof(peer);
+    char err[GW_ERRLEN], addr[64], text[INET_ADDRSTRLEN];
+    int lfd, port, s;
+
+    lfd = listener(&port);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    if (client_addr_resolve(&a, addr, 2000, err) < 0)
+        bail_out("%s", err);
+    close(accept_one(lfd));
+    memset(&a.src, 0, sizeof(a.src));
+    src->sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.3", &src->sin_addr);
+    a.src_len = sizeof(*src);
+    client_conn_init(&c, NULL);
+    ok(client_conn_start(&c, &a, err) == 0, "start a connect from 127.0.0.3 (%s)", err);
+    s = accept_one(lfd);
+    if (getpeername(s, (struct sockaddr *)&peer, &plen) != 0)
+        bail_out("getpeername: %s", strerror(errno));
+    inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text));
+    is_str(text, "127.0.0.3", "the server sees the source address");
+    ok(ntohs(peer.sin_port) != 0, "with a port the kernel chose");
+    client_conn_close(&c);
+    close(s);
+
+    /* An address this machine does not have cannot be bound. */
+    inet_pton(AF_INET, "192.0.2.1", &src->sin_addr);
+    ok(client_conn_start(&c, &a, err) < 0 && strstr(err, "cannot bind") && c.fd < 0,
+       "a foreign source address fails the start: %s", err);
+    client_conn_release(&c);
+    close(lfd);
+}
+
 int main(void)
 {
     test_open_and_lines();
     test_line_limit();
     test_start_raw_and_budget();
+    test_source_address();
     test_failures();
     return done_testing();
 }

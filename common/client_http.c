@@ -1,5 +1,5 @@
 /*
- * gwbench_http.c - HTTP/1.1 requests and responses; see gwbench_http.h.
+ * client_http.c - HTTP/1.1 requests and responses; see client_http.h.
  *
  * The parser starts over from the first byte at each call: responses here
  * are one read or a few, and a stateless parser cannot get out of step
@@ -7,7 +7,7 @@
  * the framing (Content-Length, chunk sizes) and lenient elsewhere (bare
  * LF line ends, unknown headers).
  */
-#include "gwbench_http.h"
+#include "client_http.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -16,8 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
-void http_post(struct buf *out, const char *host, const char *path, const char *body, size_t len,
-               bool close)
+void client_http_post(struct buf *out, const char *host, const char *path, const char *body,
+                      size_t len, bool close)
 {
     char head[512];
     int n = snprintf(head, sizeof(head),
@@ -30,7 +30,7 @@ void http_post(struct buf *out, const char *host, const char *path, const char *
     buf_append(out, body, len);
 }
 
-void http_get(struct buf *out, const char *host, const char *target)
+void client_http_get(struct buf *out, const char *host, const char *target)
 {
     char head[512];
     int n = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, host);
@@ -143,8 +143,8 @@ static int dechunk(const char *p, const char *end, struct buf *scratch, size_t *
         q = next;
         if (size == 0)
             break;
-        if (size > HTTP_BODY_MAX || scratch->len + size > HTTP_BODY_MAX) {
-            snprintf(err, GW_ERRLEN, "chunked body over %zu bytes", HTTP_BODY_MAX);
+        if (size > CLIENT_HTTP_BODY_MAX || scratch->len + size > CLIENT_HTTP_BODY_MAX) {
+            snprintf(err, GW_ERRLEN, "chunked body over %zu bytes", CLIENT_HTTP_BODY_MAX);
             return -1;
         }
         if ((uint64_t)(end - q) < size + 1)
@@ -175,8 +175,8 @@ static int dechunk(const char *p, const char *end, struct buf *scratch, size_t *
     return 0;
 }
 
-enum http_parse http_parse_response(const char *p, size_t len, bool eof, struct buf *scratch,
-                                    struct http_resp *r, char err[GW_ERRLEN])
+enum client_http_parse client_http_parse(const char *p, size_t len, bool eof, struct buf *scratch,
+                                         struct client_http_resp *r, char err[GW_ERRLEN])
 {
     const char *end = p + len, *q, *next, *le, *body;
     size_t skipped = 0;
@@ -186,15 +186,15 @@ again:
     q = p;
     le = line_end(q, end, &next);
     if (!le) {
-        if (len > HTTP_HEAD_MAX) {
-            snprintf(err, GW_ERRLEN, "no status line in the first %d bytes", HTTP_HEAD_MAX);
-            return HTTP_BAD;
+        if (len > CLIENT_HTTP_HEAD_MAX) {
+            snprintf(err, GW_ERRLEN, "no status line in the first %d bytes", CLIENT_HTTP_HEAD_MAX);
+            return CLIENT_HTTP_BAD;
         }
         if (eof && len) {
             snprintf(err, GW_ERRLEN, "the connection closed within a status line");
-            return HTTP_BAD;
+            return CLIENT_HTTP_BAD;
         }
-        return HTTP_PARTIAL;
+        return CLIENT_HTTP_PARTIAL;
     }
     /* HTTP/1.x SSS reason */
     if (le - q < 12 || memcmp(q, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)q[7]) ||
@@ -202,7 +202,7 @@ again:
         !isdigit((unsigned char)q[11]) || (le - q > 12 && q[12] != ' ')) {
         snprintf(err, GW_ERRLEN, "not an HTTP/1.x status line: '%.*s'",
                  (int)(le - q > 60 ? 60 : le - q), q);
-        return HTTP_BAD;
+        return CLIENT_HTTP_BAD;
     }
     r->status = (q[9] - '0') * 100 + (q[10] - '0') * 10 + (q[11] - '0');
     r->close = q[7] == '0'; /* HTTP/1.0 closes unless told otherwise */
@@ -216,15 +216,15 @@ again:
 
         le = line_end(q, end, &next);
         if (!le) {
-            if (len > HTTP_HEAD_MAX) {
-                snprintf(err, GW_ERRLEN, "response head over %d bytes", HTTP_HEAD_MAX);
-                return HTTP_BAD;
+            if (len > CLIENT_HTTP_HEAD_MAX) {
+                snprintf(err, GW_ERRLEN, "response head over %d bytes", CLIENT_HTTP_HEAD_MAX);
+                return CLIENT_HTTP_BAD;
             }
             if (eof) {
                 snprintf(err, GW_ERRLEN, "the connection closed within the response head");
-                return HTTP_BAD;
+                return CLIENT_HTTP_BAD;
             }
-            return HTTP_PARTIAL;
+            return CLIENT_HTTP_PARTIAL;
         }
         if (le == q) {
             q = next;
@@ -233,7 +233,7 @@ again:
         colon = memchr(q, ':', (size_t)(le - q));
         if (!colon) {
             snprintf(err, GW_ERRLEN, "header line without a colon");
-            return HTTP_BAD;
+            return CLIENT_HTTP_BAD;
         }
         nlen = (size_t)(colon - q);
         v = colon + 1;
@@ -245,7 +245,7 @@ again:
             if (!parse_size(v, vlen, 10, &n) || (has_len && n != clen)) {
                 snprintf(err, GW_ERRLEN, "bad Content-Length: '%.*s'", (int)(vlen > 40 ? 40 : vlen),
                          v);
-                return HTTP_BAD;
+                return CLIENT_HTTP_BAD;
             }
             has_len = true;
             clen = n;
@@ -272,54 +272,55 @@ again:
         r->body = body;
         r->body_len = 0;
         r->consumed = skipped + (size_t)(body - p);
-        return HTTP_DONE;
+        return CLIENT_HTTP_DONE;
     }
     if (chunked) {
         size_t used = 0;
         int rc = dechunk(body, end, scratch, &used, err);
         if (rc < 0)
-            return HTTP_BAD;
+            return CLIENT_HTTP_BAD;
         if (rc > 0) {
             if (eof) {
                 snprintf(err, GW_ERRLEN, "the connection closed within a chunked body");
-                return HTTP_BAD;
+                return CLIENT_HTTP_BAD;
             }
-            return HTTP_PARTIAL;
+            return CLIENT_HTTP_PARTIAL;
         }
         r->body = scratch->data ? scratch->data : "";
         r->body_len = scratch->len;
         r->consumed = skipped + (size_t)(body - p) + used;
-        return HTTP_DONE;
+        return CLIENT_HTTP_DONE;
     }
     if (has_len) {
-        if (clen > HTTP_BODY_MAX) {
-            snprintf(err, GW_ERRLEN, "Content-Length %" PRIu64 " is over %zu", clen, HTTP_BODY_MAX);
-            return HTTP_BAD;
+        if (clen > CLIENT_HTTP_BODY_MAX) {
+            snprintf(err, GW_ERRLEN, "Content-Length %" PRIu64 " is over %zu", clen,
+                     CLIENT_HTTP_BODY_MAX);
+            return CLIENT_HTTP_BAD;
         }
         if ((uint64_t)(end - body) < clen) {
             if (eof) {
                 snprintf(err, GW_ERRLEN,
                          "the connection closed %" PRIu64 " bytes into a %" PRIu64 "-byte body",
                          (uint64_t)(end - body), clen);
-                return HTTP_BAD;
+                return CLIENT_HTTP_BAD;
             }
-            return HTTP_PARTIAL;
+            return CLIENT_HTTP_PARTIAL;
         }
         r->body = body;
         r->body_len = (size_t)clen;
         r->consumed = skipped + (size_t)(body - p) + (size_t)clen;
-        return HTTP_DONE;
+        return CLIENT_HTTP_DONE;
     }
     /* No length: the body runs to the close. */
     r->close = true;
-    if ((size_t)(end - body) > HTTP_BODY_MAX) {
-        snprintf(err, GW_ERRLEN, "body over %zu bytes", HTTP_BODY_MAX);
-        return HTTP_BAD;
+    if ((size_t)(end - body) > CLIENT_HTTP_BODY_MAX) {
+        snprintf(err, GW_ERRLEN, "body over %zu bytes", CLIENT_HTTP_BODY_MAX);
+        return CLIENT_HTTP_BAD;
     }
     if (!eof)
-        return HTTP_PARTIAL;
+        return CLIENT_HTTP_PARTIAL;
     r->body = body;
     r->body_len = (size_t)(end - body);
     r->consumed = skipped + (size_t)(end - p);
-    return HTTP_DONE;
+    return CLIENT_HTTP_DONE;
 }

@@ -1,7 +1,7 @@
 /*
- * gwbench_ws.c - see gwbench_ws.h.
+ * client_ws.c - see client_ws.h.
  */
-#include "gwbench_ws.h"
+#include "client_ws.h"
 
 #include "buf.h"
 
@@ -12,7 +12,7 @@
 #include <sys/random.h>
 #include <wslay/wslay.h>
 
-struct gwbench_ws {
+struct client_ws {
     struct client_conn *c;
     wslay_event_context_ptr ctx;
     bool upgraded; /* the 101 is in */
@@ -28,7 +28,7 @@ struct gwbench_ws {
 
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
-    struct gwbench_ws *w = user;
+    struct client_ws *w = user;
     size_t have;
     const char *p = client_conn_data(w->c, &have);
 
@@ -47,7 +47,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
-    struct gwbench_ws *w = user;
+    struct client_ws *w = user;
 
     (void)ctx;
     (void)flags;
@@ -57,7 +57,7 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 
 static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
 {
-    struct gwbench_ws *w = user;
+    struct client_ws *w = user;
 
     (void)ctx;
     for (size_t i = 0; i < len; i++) {
@@ -76,7 +76,7 @@ static int on_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
 static void on_frame_start(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_start_arg *a, void *user)
 {
-    struct gwbench_ws *w = user;
+    struct client_ws *w = user;
 
     (void)ctx;
     w->op = a->opcode;
@@ -86,7 +86,7 @@ static void on_frame_start(wslay_event_context_ptr ctx,
 static void on_frame_chunk(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_chunk_arg *a, void *user)
 {
-    struct gwbench_ws *w = user;
+    struct client_ws *w = user;
 
     (void)ctx;
     if (w->op == WSLAY_TEXT_FRAME || w->op == WSLAY_CONTINUATION_FRAME)
@@ -95,7 +95,7 @@ static void on_frame_chunk(wslay_event_context_ptr ctx,
 
 static void on_frame_end(wslay_event_context_ptr ctx, void *user)
 {
-    struct gwbench_ws *w = user;
+    struct client_ws *w = user;
 
     (void)ctx;
     if (w->fin && (w->op == WSLAY_TEXT_FRAME || w->op == WSLAY_CONTINUATION_FRAME)) {
@@ -107,7 +107,7 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
                    void *user)
 {
-    struct gwbench_ws *w = user;
+    struct client_ws *w = user;
 
     (void)ctx;
     if (a->opcode == WSLAY_CONNECTION_CLOSE) {
@@ -126,12 +126,12 @@ static const struct wslay_event_callbacks callbacks = {
     .on_msg_recv_callback = on_msg,
 };
 
-struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host, const char *target,
-                                  const char *protocol)
+struct client_ws *client_ws_new(struct client_conn *c, const char *host, const char *path,
+                                const char *protocol)
 {
-    struct gwbench_ws *w = gw_xcalloc(1, sizeof(*w));
+    struct client_ws *w = gw_xcalloc(1, sizeof(*w));
     uint8_t key[16];
-    char req[512];
+    char req[1024];
 
     w->c = c;
     buf_init(&w->lines);
@@ -152,13 +152,14 @@ struct gwbench_ws *gwbench_ws_new(struct client_conn *c, const char *host, const
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                      "Sec-WebSocket-Key: %s\r\n%s%s%s\r\n",
-                     target, host, k, protocol ? "Sec-WebSocket-Protocol: " : "",
+                     path, host, k, protocol ? "Sec-WebSocket-Protocol: " : "",
                      protocol ? protocol : "", protocol ? "\r\n" : "");
+    GW_ASSERT(n > 0 && (size_t)n < sizeof(req));
     client_conn_queue(c, req, (size_t)n);
     return w;
 }
 
-void gwbench_ws_free(struct gwbench_ws *w)
+void client_ws_free(struct client_ws *w)
 {
     if (!w)
         return;
@@ -167,7 +168,7 @@ void gwbench_ws_free(struct gwbench_ws *w)
     free(w);
 }
 
-int gwbench_ws_input(struct gwbench_ws *w, char err[GW_ERRLEN])
+int client_ws_input(struct client_ws *w, char err[GW_ERRLEN])
 {
     if (!w->upgraded) {
         size_t len;
@@ -189,13 +190,18 @@ int gwbench_ws_input(struct gwbench_ws *w, char err[GW_ERRLEN])
         return -1;
     }
     if (w->closed) {
-        snprintf(err, GW_ERRLEN, "the gateway closed the WebSocket (%u)", w->close_code);
+        snprintf(err, GW_ERRLEN, "the server closed the WebSocket (%u)", w->close_code);
         return -1;
     }
     return 0;
 }
 
-bool gwbench_ws_line(struct gwbench_ws *w, char **line, size_t *len)
+bool client_ws_upgraded(const struct client_ws *w)
+{
+    return w->upgraded;
+}
+
+bool client_ws_line(struct client_ws *w, char **line, size_t *len)
 {
     if (w->lines_off >= w->complete) {
         /* Whole messages all taken: what is left is the start of the next. */
@@ -214,7 +220,7 @@ bool gwbench_ws_line(struct gwbench_ws *w, char **line, size_t *len)
     return true;
 }
 
-void gwbench_ws_send(struct gwbench_ws *w, const char *p, size_t len)
+void client_ws_send(struct client_ws *w, const char *p, size_t len)
 {
     struct wslay_event_msg m = {
         .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)p, .msg_length = len};
