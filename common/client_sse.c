@@ -130,7 +130,7 @@ static int take_body(struct client_sse *s, struct client_conn *c, char err[GW_ER
             s->chunk_crlf = false;
             continue;
         }
-        const char *nl = len ? memmem(p, len, "\r\n", 2) : NULL;
+        const char *nl = memmem(p, len, "\r\n", 2);
         if (!nl) {
             if (len > 64) {
                 snprintf(err, GW_ERRLEN, "an event stream with no chunk size in 64 bytes");

@@ -64,12 +64,15 @@ const char *gw_err_code(enum gw_err err);
  * so callers never carry an out-of-memory path. Sizes that come from the
  * network must be checked against a limit in model.h before they get here.
  */
-void *gw_xmalloc(size_t size);
-void *gw_xcalloc(size_t n, size_t size);
-void *gw_xrealloc(void *ptr, size_t size);
-char *gw_xstrdup(const char *s);
+/* Said to the compiler too, so that its flow analysis (gcc's -Wnonnull and
+ * -Wformat-overflow at -O3) does not follow a null no call can return. */
+#define GW_NONNULL_RESULT __attribute__((returns_nonnull))
+GW_NONNULL_RESULT void *gw_xmalloc(size_t size);
+GW_NONNULL_RESULT void *gw_xcalloc(size_t n, size_t size);
+GW_NONNULL_RESULT void *gw_xrealloc(void *ptr, size_t size);
+GW_NONNULL_RESULT char *gw_xstrdup(const char *s);
 /* Copy of (ptr, len) with a terminating NUL added; the copy may hold NULs. */
-char *gw_xmemdup(const void *ptr, size_t len);
+GW_NONNULL_RESULT char *gw_xmemdup(const void *ptr, size_t len);
 
 #define GW_FREE_AND_NULL(p)                                                                        \
     do {                                                                                           \

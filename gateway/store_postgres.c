@@ -925,8 +925,16 @@ static void announce_indoubt(struct pg *s)
         len += strlen(s->indoubt[i]) + 3;
     p = list = gw_xmalloc(len);
     *p++ = '{';
-    for (size_t i = 0; i < s->nindoubt; i++)
-        p += sprintf(p, "%s\"%s\"", i ? "," : "", s->indoubt[i]);
+    for (size_t i = 0; i < s->nindoubt; i++) {
+        size_t n = strlen(s->indoubt[i]);
+
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        memcpy(p, s->indoubt[i], n);
+        p += n;
+        *p++ = '"';
+    }
     *p++ = '}';
     *p = '\0';
     const char *values[] = {list};

@@ -617,8 +617,8 @@ static void test_replies_in_order(void)
     peer_open(&p, &e);
     static const char *const lines[] = {
         "PUB ord one",
-        "{\"op\":\"pub\",\"channel\":\"ord\",\"body\":\"two\\nlines\",\"sender\":\"ana\","
-        "\"tag\":\"p2\"}",
+        ("{\"op\":\"pub\",\"channel\":\"ord\",\"body\":\"two\\nlines\",\"sender\":\"ana\","
+         "\"tag\":\"p2\"}"),
         "HIST ord 0 10",
         "PING tok",
         "{\"op\":\"ping\",\"token\":\"t5\",\"tag\":\"g5\"}",
