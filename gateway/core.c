@@ -34,6 +34,7 @@
 #include "workq.h"
 #include "writer.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -681,6 +682,7 @@ enum gw_err core_channels(struct core *core, const struct core_caller *caller, c
     (void)why;
     r = read_new(core, R_CHANNELS, READER_CHANNELS, ctx);
     r->cb.channels = cb;
+    r->job.limit = UINT_MAX; /* from the first name (job.channel ""), every channel */
     workq_submit(core->reader, &r->job.wq);
     return GW_OK;
 }
