@@ -176,7 +176,7 @@ if [[ -n $GW_PORT ]]; then
     # Every 201 wrk counted must be in the store (+1: the probe publish above).
     r=$(curl -fsS -m 5 "$GWU/v1/channels") || die "GET /v1/channels failed"
     check_json "benchpost holds every acknowledged publish" "$r" \
-        "any(c['name'] == 'benchpost' and c['messages'] >= ${REQS[gw_post]} + 1 for c in d)"
+        "any(c['name'] == 'benchpost' and c['messages'] >= ${REQS[gw_post]} + 1 for c in d['channels'])"
 fi
 run_wrk wd_set "${LABEL[wd_set]}" bench/webdis_set.lua "$WD/SET/k2"
 run_wrk wd_set_aof "${LABEL[wd_set_aof]}" bench/webdis_set.lua "$WDA/SET/k2"

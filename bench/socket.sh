@@ -247,7 +247,7 @@ sb rd_fan "redis SUBSCRIBE/PUBLISH (sockbench)" redis-fanout "${R[@]}" "${FAN[@]
 if [[ -n $GW_TCP ]]; then
     r=$(curl -fsS -m 5 "http://127.0.0.1:$GW_PORT/v1/channels") || die "GET /v1/channels failed"
     check_json "the store holds exactly the acknowledged PUBs" "$r" \
-        "{c['name']: c['messages'] for c in d if c['name'] in ('bench-c1', 'bench-p$PIPELINE', 'fan')} == {'bench-c1': ${F[gw_pub.ops]}, 'bench-p$PIPELINE': ${F[gw_pipe.ops]}, 'fan': ${F[gw_fan.messages]}}"
+        "{c['name']: c['messages'] for c in d['channels'] if c['name'] in ('bench-c1', 'bench-p$PIPELINE', 'fan')} == {'bench-c1': ${F[gw_pub.ops]}, 'bench-p$PIPELINE': ${F[gw_pipe.ops]}, 'fan': ${F[gw_fan.messages]}}"
     say "store check: bench-c1 ${F[gw_pub.ops]}, bench-p$PIPELINE ${F[gw_pipe.ops]}, fan ${F[gw_fan.messages]} messages, as acknowledged"
 fi
 

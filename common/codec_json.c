@@ -279,12 +279,40 @@ static void channel_list(struct buf *b, const struct gw_channel_info *chans, siz
     PUT(b, "]");
 }
 
-char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, size_t *len)
+/* ,"channels":[...] and ,"next_after":<name> when there is one, without the braces. */
+static void channel_page(struct buf *b, const struct gw_channel_info *chans, size_t n,
+                         const char *next_after)
+{
+    PUT(b, "\"channels\":");
+    channel_list(b, chans, n);
+    if (next_after) {
+        PUT(b, ",\"next_after\":");
+        put_cstr(b, next_after);
+    }
+}
+
+char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, const char *next_after,
+                            size_t *len)
 {
     struct buf b = BUF_INIT;
 
-    channel_list(&b, chans, n);
+    PUT(&b, "{");
+    channel_page(&b, chans, n, next_after);
+    PUT(&b, "}");
     return buf_detach(&b, len);
+}
+
+/* The longest an int64 is in decimal (INT64_MIN), and a time (the year of INT64_MIN ms). */
+#define I64_WIRE_MAX (sizeof("-9223372036854775808") - 1)
+#define TS_WIRE_MAX  (sizeof("-292275055-05-16T16:47:04.192Z") - 1)
+#define STR_WIRE_MAX (GW_CHANNEL_MAX + 2) /* a name in quotes: no byte of it is escaped */
+
+size_t codec_channels_max_len(size_t n)
+{
+    const size_t entry = sizeof("{\"name\":,\"messages\":,\"last_seq\":,\"last_ts\":\"\"},") - 1 +
+                         STR_WIRE_MAX + 2 * I64_WIRE_MAX + TS_WIRE_MAX;
+
+    return sizeof("{\"channels\":[],\"next_after\":}") - 1 + STR_WIRE_MAX + n * entry;
 }
 
 char *codec_error_encode(enum gw_err err, const char *message, size_t *len)
@@ -492,7 +520,8 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
                              char why[GW_ERRLEN])
 {
     json_error_t jerr;
-    json_t *root, *op, *tag = NULL, *channel = NULL, *body = NULL, *sender = NULL, *token = NULL;
+    json_t *root, *op, *tag = NULL, *channel = NULL, *body = NULL, *sender = NULL, *token = NULL,
+                       *after = NULL;
     enum gw_err err = GW_OK;
     const char *opname;
 
@@ -537,6 +566,7 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
         (err = opt_string(root, cmd->op == PROTO_NAME ? "name" : "sender", 0, &sender, why)) !=
             GW_OK ||
         (err = opt_string(root, "token", PROTO_TOKEN_MAX, &token, why)) != GW_OK ||
+        (err = opt_string(root, "after", 0, &after, why)) != GW_OK ||
         (err = opt_count(root, "since", &cmd->has_since, &cmd->since, why)) != GW_OK ||
         (err = opt_count(root, "limit", &cmd->has_limit, &cmd->limit, why)) != GW_OK)
         goto keep_tag;
@@ -568,7 +598,7 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
     }
 keep_tag : {
     size_t total = 0;
-    json_t *all[] = {tag, channel, body, sender, token};
+    json_t *all[] = {tag, channel, body, sender, token, after};
     for (size_t i = 0; i < GW_ARRAY_SIZE(all); i++)
         total += all[i] ? json_string_length(all[i]) + 1 : 0;
     char *at = cmd->owned = gw_xmalloc(total ? total : 1);
@@ -578,6 +608,7 @@ keep_tag : {
         keep(body, &at, &cmd->body, &cmd->body_len);
         keep(sender, &at, &cmd->sender, &cmd->sender_len);
         keep(token, &at, &cmd->token, &cmd->token_len);
+        keep(after, &at, &cmd->after, &cmd->after_len);
     }
 }
 out:
@@ -708,11 +739,11 @@ void codec_line_gap(struct buf *out, const char *channel, int64_t from, int64_t 
 }
 
 void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans, size_t n,
-                            const char *tag, size_t tag_len)
+                            const char *next_after, const char *tag, size_t tag_len)
 {
     ok_head(out, "channels");
-    PUT(out, ",\"channels\":");
-    channel_list(out, chans, n);
+    PUT(out, ",");
+    channel_page(out, chans, n, next_after);
     end_line(out, tag, tag_len);
 }
 

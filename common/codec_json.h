@@ -28,8 +28,21 @@ char *codec_msg_encode(const struct gw_msg *m, size_t *len);
 /* {"channel","messages":[...],"gaps":[{"from","to"}...] (when any),"next_since"} */
 char *codec_history_encode(const char *channel, const struct gw_page *page, size_t *len);
 
-/* [{"name","messages","last_seq","last_ts"}, ...] */
-char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, size_t *len);
+/*
+ * A page of the channel list: {"channels":[{"name","messages","last_seq",
+ * "last_ts"}, ...],"next_after":<name>}; next_after only when not NULL (the
+ * page is full: there may be more after that name).
+ */
+char *codec_channels_encode(const struct gw_channel_info *chans, size_t n, const char *next_after,
+                            size_t *len);
+
+/*
+ * The most bytes a page of n channels takes, with its next_after: all of
+ * codec_channels_encode's answer, and of codec_line_ok_channels's line but
+ * its head ({"type":"ok","op":"channels"), tag and end. For names the
+ * gateway stores (channel names, never escaped) and any numbers and times.
+ */
+size_t codec_channels_max_len(size_t n);
 
 /* {"error":{"code","message"}}; message is borrowed for the call. */
 char *codec_error_encode(enum gw_err err, const char *message, size_t *len);
@@ -113,8 +126,9 @@ void codec_line_ok_hist(struct buf *out, const char *channel, const struct gw_pa
                         const char *tag, size_t tag_len);
 /* {"type":"gap","channel","from","to","first_seq"}: seqs from..to are not stored. */
 void codec_line_gap(struct buf *out, const char *channel, int64_t from, int64_t to);
+/* "next_after" after the channels when next_after is not NULL, as codec_channels_encode. */
 void codec_line_ok_channels(struct buf *out, const struct gw_channel_info *chans, size_t n,
-                            const char *tag, size_t tag_len);
+                            const char *next_after, const char *tag, size_t tag_len);
 void codec_line_ok_help(struct buf *out, const char *const *usage, const char *tag, size_t tag_len);
 /*
  * HELP typed as text, for a person: one plain-text line per command, each

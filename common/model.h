@@ -20,6 +20,10 @@
 /* Encoded bytes of messages in one page (history, replay) by default; a page holds at least one. */
 #define GW_PAGE_BYTES_DEFAULT (1024 * 1024)
 
+/* Channels per page of the channel list, by default and at most: bounds its bytes too. */
+#define GW_CHANNELS_LIMIT_DEFAULT 1000
+#define GW_CHANNELS_LIMIT_MAX     1000
+
 /*
  * Every way in or out of the gateway, once: X(ID, name, publishes). A front
  * that is added adds one row here; the via names, the store's via column and

@@ -18,7 +18,8 @@ const char *const proto_usage[] = {
     "SUB <channel> [<since>]: the stored messages after <since>, then new ones as they come",
     "UNSUB <channel>: end a subscription",
     "HIST <channel> [<since> [<limit>]]: read stored messages",
-    "CHANNELS: every channel",
+    "CHANNELS [<after> [<limit>]]: the channels by name, 1000 at a time; "
+    "ask again after next_after for more",
     "PING [<token>]: answered at once with the server's time",
     "NAME <name>: who you are: the sender of what you publish from now on",
     "PONG: the optional answer to a heartbeat ping; no reply",

@@ -53,6 +53,8 @@ struct proto_cmd {
     size_t sender_len;
     const char *token;
     size_t token_len;
+    const char *after; /* CHANNELS: the name to list after; NULL: none given */
+    size_t after_len;
     const char *tag; /* NULL: none given */
     size_t tag_len;
     bool has_since;

@@ -142,6 +142,14 @@ static enum gw_err parse_text(const char *p, size_t n, struct proto_cmd *cmd, ch
             cmd->has_limit = true;
         }
         break;
+    case PROTO_CHANNELS:
+        /* The first page has no after: the text form cannot give it a limit. */
+        if (next_word(&p, &n, &cmd->after, &cmd->after_len) && next_word(&p, &n, &w, &wlen)) {
+            if ((err = parse_number(w, wlen, "limit", &cmd->limit, why)) != GW_OK)
+                return err;
+            cmd->has_limit = true;
+        }
+        break;
     case PROTO_NAME:
         /* The rest of the line, blanks inside kept: "NAME Ana Lopez". */
         while (n && blank(*p)) {

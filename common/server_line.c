@@ -213,6 +213,7 @@ static void parse_json(struct server_line *l, const char *line, size_t len)
     l->channel = get_text(root, "channel");
     l->token = get_text(root, "token");
     l->reason = get_text(root, "reason");
+    l->next_after = get_text(root, "next_after");
     l->server = get_text(root, "server");
     l->session = get_text(root, "session");
     l->protocol = get_text(root, "protocol");

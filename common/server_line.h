@@ -82,6 +82,7 @@ struct server_line {
     struct sl_text channel; /* gap; ok of sub, unsub, hist */
     struct sl_text token;   /* pong */
     struct sl_text reason;  /* bye */
+    struct sl_text next_after; /* ok of channels: the page was full, more may follow it */
     struct sl_text server, session, protocol; /* hello */
     int64_t version, heartbeat;               /* hello */
     int64_t since, top;                       /* ok of sub */

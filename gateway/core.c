@@ -540,9 +540,13 @@ static void read_done(struct workq_job *wq)
     case R_MESSAGE:
         r->cb.message(r->ctx, job->err, job->why, job->err == GW_OK ? &job->msg : NULL);
         break;
-    case R_CHANNELS:
-        r->cb.channels(r->ctx, job->err, job->why, job->chans, job->err == GW_OK ? job->nchans : 0);
+    case R_CHANNELS: {
+        size_t n = job->err == GW_OK ? job->nchans : 0;
+        /* A full page: there may be more after its last name. */
+        const char *next = n && n == job->limit ? job->chans[n - 1].name : NULL;
+        r->cb.channels(r->ctx, job->err, job->why, job->chans, n, next);
         break;
+    }
     case R_SUB: {
         struct core_sub *sub = r->sub;
         struct hub_channel *ch = sub->ch;
@@ -672,15 +676,26 @@ enum gw_err core_message(struct core *core, const struct core_caller *caller, ui
     return GW_OK;
 }
 
-enum gw_err core_channels(struct core *core, const struct core_caller *caller, core_channels_cb *cb,
-                          void *ctx, char why[GW_ERRLEN])
+enum gw_err core_channels(struct core *core, const struct core_caller *caller, const char *after,
+                          size_t after_len, uint64_t limit, core_channels_cb *cb, void *ctx,
+                          char why[GW_ERRLEN])
 {
+    enum gw_err err;
     struct read *r;
 
     (void)caller;
-    (void)why;
+    if (after_len && (err = check_channel(after, after_len, why)) != GW_OK)
+        return err;
+    if (limit < 1 || limit > GW_CHANNELS_LIMIT_MAX) {
+        snprintf(why, GW_ERRLEN, "limit must be from 1 to %d", GW_CHANNELS_LIMIT_MAX);
+        return GW_E_PARAM;
+    }
     r = read_new(core, R_CHANNELS, READER_CHANNELS, ctx);
     r->cb.channels = cb;
+    if (after_len) /* after may be NULL then */
+        memcpy(r->job.channel, after, after_len);
+    r->job.channel[after_len] = '\0';
+    r->job.limit = (unsigned)limit;
     workq_submit(core->reader, &r->job.wq);
     return GW_OK;
 }

@@ -103,12 +103,25 @@ typedef void core_message_cb(void *ctx, enum gw_err err, const char *why, const 
 enum gw_err core_message(struct core *core, const struct core_caller *caller, uint64_t id,
                          core_message_cb *cb, void *ctx, char why[GW_ERRLEN]);
 
+/*
+ * A page of the channel list: chans borrowed for the call; next_after the
+ * name to list after for the next page when this one is full (there may be
+ * more), NULL on the last page.
+ */
 typedef void core_channels_cb(void *ctx, enum gw_err err, const char *why,
-                              const struct gw_channel_info *chans, size_t n);
+                              const struct gw_channel_info *chans, size_t n,
+                              const char *next_after);
 
-/* Every channel, by name. */
-enum gw_err core_channels(struct core *core, const struct core_caller *caller, core_channels_cb *cb,
-                          void *ctx, char why[GW_ERRLEN]);
+/*
+ * The channels whose name comes after (after, after_len) in byte order, by
+ * name, at most limit. after is empty for the first page, else a channel
+ * name (GW_E_CHANNEL otherwise); limit is 1 to GW_CHANNELS_LIMIT_MAX
+ * (GW_E_PARAM otherwise), so that a page's size is bounded whatever the
+ * store holds.
+ */
+enum gw_err core_channels(struct core *core, const struct core_caller *caller, const char *after,
+                          size_t after_len, uint64_t limit, core_channels_cb *cb, void *ctx,
+                          char why[GW_ERRLEN]);
 
 /*
  * One message handed to a subscription. The fan-out of one commit hands the

@@ -567,7 +567,7 @@ static enum MHD_Result get_message(struct req *r)
 }
 
 static void on_channels(void *ctx, enum gw_err err, const char *why,
-                        const struct gw_channel_info *chans, size_t n)
+                        const struct gw_channel_info *chans, size_t n, const char *next_after)
 {
     struct req *r = ctx;
     size_t len;
@@ -576,15 +576,27 @@ static void on_channels(void *ctx, enum gw_err err, const char *why,
         answer_error_later(r, err, why);
         return;
     }
-    char *body = codec_channels_encode(chans, n, &len);
+    char *body = codec_channels_encode(chans, n, next_after, &len);
     answer_later(r, MHD_HTTP_OK, body, len);
 }
 
+/* GET /v1/channels?after=<name>&limit=<n>: a page of the channel list. */
 static enum MHD_Result get_channels(struct req *r)
 {
     struct core_caller caller = caller_of(r);
-    enum gw_err err = core_channels(r->fh->core, &caller, on_channels, r, r->why);
+    const char *after = NULL;
+    size_t after_len = 0;
+    uint64_t limit;
+    enum gw_err err;
 
+    /* With its length: a %00 in the value must not cut the name short. */
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "after", strlen("after"),
+                                      &after, &after_len) != MHD_YES ||
+        !after)
+        after_len = 0;
+    err = query_u64(r, "limit", GW_CHANNELS_LIMIT_DEFAULT, &limit);
+    if (err == GW_OK)
+        err = core_channels(r->fh->core, &caller, after, after_len, limit, on_channels, r, r->why);
     if (err != GW_OK)
         return reply_error(r, err, r->why);
     r->phase = REQ_BUSY;

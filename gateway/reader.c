@@ -24,7 +24,7 @@ static void run_one(struct store *store, struct reader_job *j)
         j->err = store_message(store, j->id, &j->msg, j->why);
         return;
     case READER_CHANNELS:
-        j->err = store_channels(store, &j->chans, &j->nchans, j->why);
+        j->err = store_channels(store, j->channel, j->limit, &j->chans, &j->nchans, j->why);
         return;
     }
 }

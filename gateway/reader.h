@@ -21,7 +21,7 @@ enum reader_op {
     READER_PAGE,    /* store_page(channel, since, upto, limit, max_bytes) */
     READER_TOP,     /* the channel's last seq only, into page.top */
     READER_MESSAGE, /* store_message(id) */
-    READER_CHANNELS /* store_channels() */
+    READER_CHANNELS /* store_channels(channel as the name to list after, limit) */
 };
 
 struct reader_job {

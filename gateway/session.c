@@ -714,7 +714,7 @@ static enum gw_err cmd_hist(struct session *s, const struct proto_cmd *cmd, char
 }
 
 static void on_channels(void *ctx, enum gw_err err, const char *why,
-                        const struct gw_channel_info *chans, size_t n)
+                        const struct gw_channel_info *chans, size_t n, const char *next_after)
 {
     struct reply *r = ctx;
     struct session *s = r->s;
@@ -727,15 +727,20 @@ static void on_channels(void *ctx, enum gw_err err, const char *why,
         render_error(s, r, NULL, err, why);
         return;
     }
-    codec_line_ok_channels(scratch(s->t), chans, n, reply_tag(r), r->tag_len);
+    codec_line_ok_channels(scratch(s->t), chans, n, next_after, reply_tag(r), r->tag_len);
     reply_complete(r, s->t);
 }
 
 static enum gw_err cmd_channels(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
     struct core_caller caller = caller_of(s);
-    struct reply *r = reply_alloc(s, cmd, s->t->o.page_bytes + REPLY_OVERHEAD);
-    enum gw_err err = core_channels(s->t->core, &caller, on_channels, r, why);
+    uint64_t limit = cmd->has_limit ? cmd->limit : GW_CHANNELS_LIMIT_DEFAULT;
+    /* What the page may take, from its count (a limit out of range is refused below). */
+    size_t reserve =
+        REPLY_OVERHEAD + codec_channels_max_len(limit <= GW_CHANNELS_LIMIT_MAX ? limit : 0);
+    struct reply *r = reply_alloc(s, cmd, reserve);
+    enum gw_err err =
+        core_channels(s->t->core, &caller, cmd->after, cmd->after_len, limit, on_channels, r, why);
 
     if (err != GW_OK) {
         free(r);

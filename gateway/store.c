@@ -97,10 +97,10 @@ enum gw_err store_message(struct store *s, int64_t id, struct gw_msg *out, char 
     return s->ops->message(s, id, out, why);
 }
 
-enum gw_err store_channels(struct store *s, struct gw_channel_info **out, size_t *n,
-                           char why[GW_ERRLEN])
+enum gw_err store_channels(struct store *s, const char *after, unsigned limit,
+                           struct gw_channel_info **out, size_t *n, char why[GW_ERRLEN])
 {
-    return s->ops->channels(s, out, n, why);
+    return s->ops->channels(s, after, limit, out, n, why);
 }
 
 enum gw_err store_feed_open(struct store_feed **out, struct store *writer, char why[GW_ERRLEN])

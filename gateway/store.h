@@ -125,9 +125,14 @@ enum gw_err store_channel_top(struct store *s, const char *channel, int64_t *top
 /* The message with this id into *out (release with gw_msg_release); GW_E_NOT_FOUND if none. */
 enum gw_err store_message(struct store *s, int64_t id, struct gw_msg *out, char why[GW_ERRLEN]);
 
-/* Every channel, by name. *out is a new array (free()), NULL when *n is 0. */
-enum gw_err store_channels(struct store *s, struct gw_channel_info **out, size_t *n,
-                           char why[GW_ERRLEN]);
+/*
+ * A page of the channel list: the channels whose name comes after `after`
+ * in byte order ("" for the first page), by name, at most limit (>= 1) of
+ * them. Read through an index on the name, so a page costs its own rows,
+ * not every channel. *out is a new array (free()), NULL when *n is 0.
+ */
+enum gw_err store_channels(struct store *s, const char *after, unsigned limit,
+                           struct gw_channel_info **out, size_t *n, char why[GW_ERRLEN]);
 
 /*
  * The feed: commits other gateways made on the same database, heard as

@@ -26,8 +26,8 @@ struct store_ops {
     enum gw_err (*channel_top)(struct store *s, const char *channel, int64_t *top,
                                char why[GW_ERRLEN]);
     enum gw_err (*message)(struct store *s, int64_t id, struct gw_msg *out, char why[GW_ERRLEN]);
-    enum gw_err (*channels)(struct store *s, struct gw_channel_info **out, size_t *n,
-                            char why[GW_ERRLEN]);
+    enum gw_err (*channels)(struct store *s, const char *after, unsigned limit,
+                            struct gw_channel_info **out, size_t *n, char why[GW_ERRLEN]);
     int (*schema_version)(void);
     /* Optional (NULL: the target as it is; the SQLite way of saying how durable commits are). */
     void (*describe)(const char *target, char *out, size_t len);

@@ -129,9 +129,13 @@ static const struct stmt_def stmt_defs[] = {
     {PG_READER, "vv_message",
      "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via, c.name"
      " FROM messages m JOIN channels c ON c.id = m.channel_id WHERE m.id = $1::bigint"},
-    /* Byte order, as SQLite sorts: not the database's collation. */
+    /*
+     * A page in byte order, as SQLite sorts, not in the database's collation:
+     * through the index on name COLLATE "C" (db/postgres/002).
+     */
     {PG_READER, "vv_channels",
-     "SELECT name, msg_count, last_seq, last_ts FROM channels ORDER BY name COLLATE \"C\""},
+     "SELECT name, msg_count, last_seq, last_ts FROM channels"
+     " WHERE name COLLATE \"C\" > $1::text ORDER BY name COLLATE \"C\" LIMIT $2::bigint"},
 };
 
 /* A message of the batch under way, by channel: the sort that groups and orders them. */
@@ -1309,16 +1313,19 @@ static enum gw_err pg_message(struct store *base, int64_t id, struct gw_msg *out
     return err;
 }
 
-static enum gw_err pg_channels(struct store *base, struct gw_channel_info **out, size_t *n,
-                               char why[GW_ERRLEN])
+static enum gw_err pg_channels(struct store *base, const char *after, unsigned limit,
+                               struct gw_channel_info **out, size_t *n, char why[GW_ERRLEN])
 {
     struct pg *s = (struct pg *)base;
+    char num[16];
     enum gw_err err;
     PGresult *r;
 
     *out = NULL;
     *n = 0;
-    if ((err = read_stmt(s, "vv_channels", 0, NULL, "listing channels", &r, why)) != GW_OK)
+    snprintf(num, sizeof(num), "%u", limit);
+    const char *values[] = {after, num};
+    if ((err = read_stmt(s, "vv_channels", 2, values, "listing channels", &r, why)) != GW_OK)
         return err;
     if (PQntuples(r) > 0) {
         *out = gw_xcalloc((size_t)PQntuples(r), sizeof(**out));

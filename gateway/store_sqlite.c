@@ -85,8 +85,9 @@ static const struct stmt_def stmt_defs[ST__COUNT] = {
     [ST_MESSAGE] = {STORE_READER, "SELECT m.id, m.seq, m.sender, m.body, m.ts, m.via, c.name "
                                   "FROM messages m JOIN channels c ON c.id = m.channel_id "
                                   "WHERE m.id = ?1"},
-    [ST_CHANNELS] = {STORE_READER,
-                     "SELECT name, msg_count, last_seq, last_ts FROM channels ORDER BY name"},
+    /* A page in byte order (name's BINARY collation), through its UNIQUE index. */
+    [ST_CHANNELS] = {STORE_READER, "SELECT name, msg_count, last_seq, last_ts FROM channels "
+                                   "WHERE name > ?1 ORDER BY name LIMIT ?2"},
     [ST_TOP] = {STORE_READER, "SELECT last_seq FROM channels WHERE name = ?1"},
     /* A page and its channel's top from one snapshot. */
     [ST_READ_BEGIN] = {STORE_READER, "BEGIN"},
@@ -736,8 +737,8 @@ static enum gw_err sq_message(struct store *base, int64_t id, struct gw_msg *out
     return err;
 }
 
-static enum gw_err sq_channels(struct store *base, struct gw_channel_info **out, size_t *n,
-                               char why[GW_ERRLEN])
+static enum gw_err sq_channels(struct store *base, const char *after, unsigned limit,
+                               struct gw_channel_info **out, size_t *n, char why[GW_ERRLEN])
 {
     struct sq *s = (struct sq *)base;
 
@@ -747,6 +748,8 @@ static enum gw_err sq_channels(struct store *base, struct gw_channel_info **out,
     enum gw_err err = GW_OK;
     int rc;
 
+    sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == cap) {
             cap = cap ? cap * 2 : 16;
@@ -766,6 +769,7 @@ static enum gw_err sq_channels(struct store *base, struct gw_channel_info **out,
         count = 0;
     }
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     *out = chans;
     *n = count;
     return err;

@@ -190,6 +190,12 @@ static void show_ok(const struct server_line *l, struct buf *out)
                 put_text(out, c.last_ts);
             }
         }
+        if (l->next_after.s) {
+            /* The page was full: what to type for the next one. */
+            put(out, "\n  (more: CHANNELS ");
+            put_text(out, l->next_after);
+            put(out, ")");
+        }
         break;
     case PROTO_HELP:
         put_tag(out, l);

@@ -9,7 +9,8 @@
 // within one interval; a burst of 100 reaches every pane; then kills the
 // gateway (SIGKILL), starts it again on the same port and database, and checks
 // that EventSource and the page's WebSocket resume with no message lost or
-// repeated. Saves a screenshot. The WebSocket pane's checks are skipped, with
+// repeated; a reload starts at the channel's top among other channels. Saves a
+// screenshot. The WebSocket pane's checks are skipped, with
 // a TAP SKIP line, only while /v1/ws answers 404 (a gateway without that front).
 // The whole file is skipped only where /usr/bin/chromium is not installed.
 
@@ -269,6 +270,17 @@ try {
   }
   const sseConns = await page.evaluate(() => window.visavis.panes.sse.n.connections);
   ok(sseConns >= 2, "EventSource reconnected by itself (connections counted)", `connections ${sseConns}`);
+
+  // ---- a reload starts at the channel's top, found among channels around its name ----
+  for (const other of ["a", "browseq", "browseq" + "z".repeat(57), "browser-", "browser0", "z"]) {
+    const r = await request(port, "POST", `/v1/channels/${other}/messages`, { body: "x" });
+    if (r.status !== 201) throw new Error(`publish to ${other} answered ${r.status}: ${r.text}`);
+  }
+  await page.reload();
+  const atTop = await waitFor(page, (top) => window.visavis.top === top, top2,
+    `the page to start at seq ${top2}`, 10000);
+  ok(atTop, "a reload starts the panes at the channel's top (its page of GET /v1/channels)",
+     `top ${await page.evaluate(() => window.visavis.top)}, want ${top2}`);
 
   ok(elsewhere.length === 0, "the page asked nothing of any other host", elsewhere.join("\n"));
   ok(problems.length === 0, "no script error and no CSP violation", problems.join("\n"));

@@ -522,10 +522,18 @@ class Gateway:
             since = env['next_since']
 
     def channels(self):
-        r = self.get('/v1/channels')
-        eq(r.status, 200, 'GET /v1/channels status (%s)' % r)
-        check(isinstance(r.json, list), 'GET /v1/channels: not a JSON array: %s' % r)
-        return r.json
+        """Every channel: the pages of GET /v1/channels, following next_after."""
+        out, path = [], '/v1/channels'
+        for _ in range(10000):
+            r = self.get(path)
+            eq(r.status, 200, 'GET %s status (%s)' % (path, r))
+            check(isinstance(r.json, dict) and isinstance(r.json.get('channels'), list),
+                  'GET %s: not {"channels":[...]}: %s' % (path, r))
+            out += r.json['channels']
+            if 'next_after' not in r.json:
+                return out
+            path = '/v1/channels?after=' + r.json['next_after']
+        raise Failure('GET /v1/channels: next_after never ended')
 
     def raw(self, timeout=HTTP_TIMEOUT):
         check(self.http_port, 'gateway has no HTTP port (not started?)')

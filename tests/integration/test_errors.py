@@ -27,9 +27,8 @@ def ensure_base(gw):
 
 
 def state(gw):
-    r = gw.get('/v1/channels')
-    eq(r.status, 200, 'GET /v1/channels status (%s)' % r)
-    return r.json
+    """Every channel with its counts (the pages of GET /v1/channels)."""
+    return gw.channels()
 
 
 def matches(r, expect):
@@ -61,7 +60,8 @@ def still_serving(gw, before, conn, r):
             raise harness.Failure('the connection was dropped after the error response, which '
                                   'did not say Connection: close (%r); response was %s' % (e, r))
         eq(again.status, 200, 'GET /v1/channels on the same connection (%s)' % again)
-        eq(again.json, before, 'channel list after the error (same connection): nothing stored')
+        eq(again.json.get('channels'), before[:1000],
+           'channel list after the error (same connection): nothing stored')
     eq(state(gw), before, 'channel list after the error (new connection): nothing stored')
     m = gw.publish('errs-after', 'still here')
     check(m['id'] > 0, 'a valid publish after the error')
@@ -497,7 +497,8 @@ def get_with_body_ignored():
     eq([m['body'] for m in r.json['messages']], ['seed'], 'bodies')
     r = gw.request('GET', '/healthz', body=b'x' * 5000, conn=conn, content_type='text/plain')
     eq(r.status, 200, 'healthz with a body (%s)' % r)
-    eq(gw.get('/v1/channels', conn=conn).json, before, 'nothing stored (same connection)')
+    eq(gw.get('/v1/channels', conn=conn).json.get('channels'), before[:1000],
+       'nothing stored (same connection)')
     conn.close()
 
 

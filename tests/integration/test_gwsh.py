@@ -290,6 +290,25 @@ def plain_stdin_shell():
     eq(lines[-1], 'bye (quit)', 'last line')
 
 
+@test
+def channels_in_pages():
+    """a full page of CHANNELS ends with the command for the next; the last page without"""
+    gw = shared.get()
+    gw.publish('gw-pages-a', 'x')
+    gw.publish('gw-pages-b', 'x')
+    rc, out, err = run_gwsh([addr(gw)],
+                            stdin_data=b'CHANNELS gw-pages 1\nCHANNELS gw-pages-a 1\nCHANNELS zz\n')
+    eq(rc, 0, 'exit status (stderr: %s)' % err)
+    lines = out.splitlines()
+    i = lines.index('ok channels: 1')
+    check(lines[i + 1].startswith('  gw-pages-a: 1 message, last #1'), 'the entry: %r' % out)
+    eq(lines[i + 2], '  (more: CHANNELS gw-pages-a)', 'the line after a full page')
+    eq(lines[i + 3:i + 6], ['ok channels: 1', lines[i + 4], '  (more: CHANNELS gw-pages-b)'],
+       'the next page')
+    check(lines[i + 4].startswith('  gw-pages-b: '), 'the next page: %r' % out)
+    eq(lines[i + 6:], ['ok channels: 0', 'bye (quit)'], 'the last page: nothing more')
+
+
 # --------------------------------------------------------------------------
 # --sub
 

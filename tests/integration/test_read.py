@@ -176,11 +176,11 @@ def read_by_id_not_found():
 
 @test
 def read_channel_list():
-    """GET /v1/channels lists every channel sorted by name with counts and last_ts"""
+    """GET /v1/channels lists the channels sorted by name with counts and last_ts"""
     gw = harness.Gateway()
     r = gw.get('/v1/channels')
     eq(r.status, 200, 'status (%s)' % r)
-    eq(r.json, [], 'channel list of an empty store')
+    eq(r.json, {'channels': []}, 'channel list of an empty store')
     ct = r.header('Content-Type') or ''
     eq(ct.split(';')[0].strip().lower(), 'application/json', 'Content-Type')
     last = {}
@@ -194,8 +194,8 @@ def read_channel_list():
     eq(r.status, 200, 'status (%s)' % r)
     want = [{'name': ch, 'messages': count[ch], 'last_seq': last[ch]['seq'], 'last_ts': last[ch]['ts']}
             for ch in sorted(count)]
-    eq(r.json, want, 'channel list')
-    for item in harness.key_order(r.raw):
+    eq(r.json, {'channels': want}, 'channel list: one page, no next_after')
+    for item in dict(harness.key_order(r.raw))['channels']:
         eq([k for k, _ in item], ['name', 'messages', 'last_seq', 'last_ts'], 'channel key order')
 
 

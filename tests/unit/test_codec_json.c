@@ -266,20 +266,65 @@ static void test_channels_encode(void)
     chans[1].messages = 1;
     chans[1].last_seq = 9;
     chans[1].last_ts_ms = 0;
-    s = codec_channels_encode(chans, 2, &len);
+    s = codec_channels_encode(chans, 2, NULL, &len);
     is_str(s,
-           "[{\"name\":\"alpha\",\"messages\":2,\"last_seq\":2,"
+           "{\"channels\":[{\"name\":\"alpha\",\"messages\":2,\"last_seq\":2,"
            "\"last_ts\":\"2026-11-24T09:15:02.417Z\"},"
            "{\"name\":\"beta\",\"messages\":1,\"last_seq\":9,"
-           "\"last_ts\":\"1970-01-01T00:00:00.000Z\"}]",
-           "channels_encode: exact output");
+           "\"last_ts\":\"1970-01-01T00:00:00.000Z\"}]}",
+           "channels_encode: exact output of a last page");
     is_uint(len, s ? strlen(s) : 0, "channels_encode: *len");
     free(s);
 
-    s = codec_channels_encode(NULL, 0, &len);
-    is_str(s, "[]", "channels_encode: none gives []");
-    is_uint(len, 2, "channels_encode: *len of []");
+    s = codec_channels_encode(chans, 1, "alpha", &len);
+    is_str(s,
+           "{\"channels\":[{\"name\":\"alpha\",\"messages\":2,\"last_seq\":2,"
+           "\"last_ts\":\"2026-11-24T09:15:02.417Z\"}],\"next_after\":\"alpha\"}",
+           "channels_encode: a full page says where to go on");
     free(s);
+
+    s = codec_channels_encode(NULL, 0, NULL, &len);
+    is_str(s, "{\"channels\":[]}", "channels_encode: none gives an empty list");
+    is_uint(len, 15, "channels_encode: *len of an empty list");
+    free(s);
+}
+
+/*
+ * codec_channels_max_len bounds a page of n in both forms, whatever the
+ * numbers: entries with 64-byte names and the widest numbers and times.
+ */
+static void test_channels_bound(void)
+{
+    enum { N = 50 };
+    static struct gw_channel_info chans[N];
+    static const int64_t widest[] = {INT64_MIN, INT64_MAX, -1, 0};
+    char name[GW_CHANNEL_MAX + 1];
+    size_t len, worst = 0;
+
+    memset(name, 'n', GW_CHANNEL_MAX);
+    name[GW_CHANNEL_MAX] = '\0';
+    for (size_t w = 0; w < GW_ARRAY_SIZE(widest); w++) {
+        for (size_t i = 0; i < N; i++) {
+            snprintf(chans[i].name, sizeof(chans[i].name), "%s", name);
+            chans[i].messages = chans[i].last_seq = widest[w];
+            chans[i].last_ts_ms = widest[(w + i) % GW_ARRAY_SIZE(widest)];
+        }
+        char *s = codec_channels_encode(chans, N, name, &len);
+        free(s);
+        worst = len > worst ? len : worst;
+        ok(len <= codec_channels_max_len(N), "REST page of %d, numbers %lld: %zu <= %zu bytes", N,
+           (long long)widest[w], len, codec_channels_max_len(N));
+        struct buf b = BUF_INIT;
+        codec_line_ok_channels(&b, chans, N, name, NULL, 0);
+        ok(b.len <= codec_channels_max_len(N) + 64,
+           "session page of %d, numbers %lld: %zu <= %zu bytes and the reply's head", N,
+           (long long)widest[w], b.len, codec_channels_max_len(N) + 64);
+        buf_release(&b);
+    }
+    ok(codec_channels_max_len(N) < worst + worst / 10, "the bound is close: %zu for at most %zu",
+       codec_channels_max_len(N), worst);
+    ok(codec_channels_max_len(1000) < 256 * 1024, "a page of 1000 is under 256 KiB: %zu",
+       codec_channels_max_len(1000));
 }
 
 static void test_small_encoders(void)
@@ -716,6 +761,7 @@ int main(void)
     test_history_encode();
     test_wire_len();
     test_channels_encode();
+    test_channels_bound();
     test_small_encoders();
     test_decode_table();
     test_decode_lone_surrogates();

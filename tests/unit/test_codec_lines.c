@@ -145,7 +145,12 @@ static void emit_ok_hist(struct buf *b, const char *tag, size_t tag_len)
 
 static void emit_ok_channels(struct buf *b, const char *tag, size_t tag_len)
 {
-    codec_line_ok_channels(b, chan_infos, 2, tag, tag_len);
+    codec_line_ok_channels(b, chan_infos, 2, chan_infos[1].name, tag, tag_len);
+}
+
+static void emit_ok_channels_last(struct buf *b, const char *tag, size_t tag_len)
+{
+    codec_line_ok_channels(b, chan_infos, 1, NULL, tag, tag_len);
 }
 
 static void emit_ok_help(struct buf *b, const char *tag, size_t tag_len)
@@ -220,7 +225,10 @@ static const struct line_kind {
     {"ok_unsub", emit_ok_unsub, "ok", "unsub", true, KEYS("type", "op", "channel")},
     {"ok_hist", emit_ok_hist, "ok", "hist", true,
      KEYS("type", "op", "channel", "messages", "next_since")},
-    {"ok_channels", emit_ok_channels, "ok", "channels", true, KEYS("type", "op", "channels")},
+    {"ok_channels", emit_ok_channels, "ok", "channels", true,
+     KEYS("type", "op", "channels", "next_after")},
+    {"ok_channels, the last page", emit_ok_channels_last, "ok", "channels", true,
+     KEYS("type", "op", "channels")},
     {"ok_help", emit_ok_help, "ok", "help", true, KEYS("type", "op", "commands")},
     {"pong", emit_pong, "pong", NULL, true, KEYS("type", "token", "time_us")},
     {"bye", emit_bye, "bye", NULL, true, KEYS("type", "reason")},
@@ -490,14 +498,22 @@ static void test_ok_channels(void)
     for (size_t n = 0; n <= 2; n++) {
         struct buf b = BUF_INIT;
         char what[64];
+        /* A full page (here: two) names the last channel to go on after. */
+        const char *next = n == 2 ? chan_infos[1].name : NULL;
         snprintf(what, sizeof(what), "ok_channels with %zu", n);
-        codec_line_ok_channels(&b, n ? chan_infos : NULL, n, B("c"));
-        json_t *root = check_line(b.data, b.len, "ok", KEYS("type", "op", "channels", "tag"), what);
+        codec_line_ok_channels(&b, n ? chan_infos : NULL, n, next, B("c"));
+        json_t *root = check_line(b.data, b.len, "ok",
+                                  next ? KEYS("type", "op", "channels", "next_after", "tag")
+                                       : KEYS("type", "op", "channels", "tag"),
+                                  what);
         if (!root) {
             buf_release(&b);
             continue;
         }
         ok(str_is(json_object_get(root, "op"), B("channels")), "%s: op channels", what);
+        if (next)
+            ok(str_is(json_object_get(root, "next_after"), next, strlen(next)), "%s: next_after %s",
+               what, next);
         json_t *arr = json_object_get(root, "channels");
         if (ok(json_is_array(arr) && json_array_size(arr) == n, "%s: %zu entries", what, n)) {
             for (size_t i = 0; i < n; i++) {

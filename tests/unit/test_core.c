@@ -346,33 +346,45 @@ struct chans_rec {
     char why[GW_ERRLEN];
     struct gw_channel_info *chans;
     size_t n;
+    char next_after[GW_CHANNEL_MAX + 1];
+    bool has_next;
 };
 
 static void on_channels(void *ctx, enum gw_err err, const char *why,
-                        const struct gw_channel_info *chans, size_t n)
+                        const struct gw_channel_info *chans, size_t n, const char *next_after)
 {
     struct chans_rec *r = ctx;
 
     if (!first_answer(&r->calls, &r->order, &r->err, r->why, err, why))
         return;
     r->n = n;
+    r->has_next = next_after != NULL;
+    if (next_after)
+        snprintf(r->next_after, sizeof(r->next_after), "%s", next_after);
     r->chans = n ? gw_xcalloc(n, sizeof(*chans)) : NULL;
     if (n)
         memcpy(r->chans, chans, n * sizeof(*chans));
 }
 
-static enum gw_err channels(struct chans_rec *r)
+static enum gw_err channels_page(struct chans_rec *r, const char *after, uint64_t limit,
+                                 char why[GW_ERRLEN])
 {
-    char why[GW_ERRLEN];
     int target = completed + 1;
 
     memset(r, 0, sizeof(*r));
-    enum gw_err err = core_channels(core, &rest, on_channels, r, why);
+    enum gw_err err = core_channels(core, &rest, after, strlen(after), limit, on_channels, r, why);
     if (r->calls)
         early_callbacks++;
     if (err == GW_OK)
         settle(target);
     return err;
+}
+
+static enum gw_err channels(struct chans_rec *r)
+{
+    char why[GW_ERRLEN];
+
+    return channels_page(r, "", GW_CHANNELS_LIMIT_MAX, why);
 }
 
 static size_t channel_count(void)
@@ -816,7 +828,54 @@ static void test_channels(void)
         is_uint(strlen(r.chans[2].name), GW_CHANNEL_MAX, "channels[2] is the 64-byte name");
         is_str(r.chans[3].name, "news", "channels[3] news");
     }
+    ok(!r.has_next, "channels: a page not full says no next_after");
     free(r.chans);
+
+    /* Pages: a full one names its last channel, the next starts after it. */
+    char why[GW_ERRLEN];
+    is_int(channels_page(&r, "", 2, why), GW_OK, "channels limit 2 accepted");
+    ok(r.err == GW_OK && r.n == 2 && r.has_next && strcmp(r.next_after, "edge") == 0,
+       "limit 2: burst, edge, next_after edge");
+    free(r.chans);
+    is_int(channels_page(&r, "edge", 2, why), GW_OK, "channels after edge accepted");
+    ok(r.err == GW_OK && r.n == 2 && r.chans[0].name[0] == 'k' &&
+           strcmp(r.chans[1].name, "news") == 0 && r.has_next && strcmp(r.next_after, "news") == 0,
+       "after edge: the 64-byte name and news, full: next_after news");
+    free(r.chans);
+    is_int(channels_page(&r, "news", 2, why), GW_OK, "channels after news accepted");
+    ok(r.err == GW_OK && r.n == 0 && !r.has_next, "after news: an empty last page");
+    free(r.chans);
+    is_int(channels_page(&r, "c", 1000, why), GW_OK, "channels after c (no such channel)");
+    ok(r.err == GW_OK && r.n == 3 && strcmp(r.chans[0].name, "edge") == 0 && !r.has_next,
+       "after c: the 3 after it, no next_after");
+    free(r.chans);
+
+    /* Refusals: nothing is read, nothing answered later. */
+    static const struct {
+        const char *after;
+        uint64_t limit;
+        enum gw_err err;
+    } bad[] = {
+        {"", 0, GW_E_PARAM},           {"", GW_CHANNELS_LIMIT_MAX + 1, GW_E_PARAM},
+        {"a", UINT64_MAX, GW_E_PARAM}, {"bad!name", 10, GW_E_CHANNEL},
+        {"a b", 10, GW_E_CHANNEL},     {"\xc3\xa9", 10, GW_E_CHANNEL},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(bad); i++) {
+        memset(&r, 0, sizeof(r));
+        why[0] = '\0';
+        enum gw_err err = core_channels(core, &rest, bad[i].after, strlen(bad[i].after),
+                                        bad[i].limit, on_channels, &r, why);
+        is_str(gw_err_code(err), gw_err_code(bad[i].err), "channels after '%s' limit %llu: %s",
+               bad[i].after, (unsigned long long)bad[i].limit, gw_err_code(bad[i].err));
+        ok(why[0] && r.calls == 0, "  with a reason (%s), no callback", why);
+    }
+    char longname[GW_CHANNEL_MAX + 2];
+    memset(longname, 'k', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    is_int(core_channels(core, &rest, longname, strlen(longname), 10, on_channels, &r, why),
+           GW_E_CHANNEL, "channels after a name of 65 bytes: GW_E_CHANNEL");
+    is_int(core_channels(core, &rest, "a\0b", 3, 10, on_channels, &r, why), GW_E_CHANNEL,
+           "channels after a name with a NUL: GW_E_CHANNEL");
     is_int(core_schema_version(), store_schema_version(), "core_schema_version is the store's");
 }
 
@@ -914,7 +973,7 @@ static void test_read_order(void)
     memset(&c, 0, sizeof(c));
     ok(core_history(core, &rest, "burst", 5, 0, 1, on_page, &a, why) == GW_OK &&
            core_message(core, &rest, 1, on_message, &m, why) == GW_OK &&
-           core_channels(core, &rest, on_channels, &c, why) == GW_OK &&
+           core_channels(core, &rest, NULL, 0, 10, on_channels, &c, why) == GW_OK &&
            core_history(core, &rest, "burst", 5, 50, 1, on_page, &b, why) == GW_OK,
        "four reads accepted");
     is_uint(core_pending(core), 4, "four reads pending");

@@ -188,6 +188,7 @@ static void describe(struct buf *b, const char *line, size_t len)
         put_field(b, "body", cmd.body, cmd.body_len);
         put_field(b, "sender", cmd.sender, cmd.sender_len);
         put_field(b, "token", cmd.token, cmd.token_len);
+        put_field(b, "after", cmd.after, cmd.after_len);
         snprintf(tmp, sizeof(tmp), " since=%d:%llu limit=%d:%llu", cmd.has_since,
                  (unsigned long long)cmd.since, cmd.has_limit, (unsigned long long)cmd.limit);
         put_s(b, tmp);
@@ -469,6 +470,8 @@ struct parse_case {
     size_t sender_len;
     const char *token;
     size_t token_len;
+    const char *after;
+    size_t after_len;
     const char *tag;
     size_t tag_len;
     bool has_since;
@@ -484,6 +487,7 @@ struct parse_case {
 #define SENDER(s) .sender = s, .sender_len = sizeof(s) - 1
 #define TOKEN(s)  .token = s, .token_len = sizeof(s) - 1
 #define TAG(s)    .tag = s, .tag_len = sizeof(s) - 1
+#define AFTER(s)  .after = s, .after_len = sizeof(s) - 1
 #define SINCE(n)  .has_since = true, .since = n
 #define LIMIT(n)  .has_limit = true, .limit = n
 
@@ -498,7 +502,30 @@ static const struct parse_case text_cases[] = {
     {.name = "HELP with blanks around", L(" \t HELP \t "), .op = PROTO_HELP},
     {.name = "HELP extra", L("HELP me"), .err = GW_E_PARAM, .op = PROTO_HELP},
     {.name = "CHANNELS", L("CHANNELS"), .op = PROTO_CHANNELS},
-    {.name = "channels extra", L("channels all"), .err = GW_E_PARAM, .op = PROTO_CHANNELS},
+    /* CHANNELS [<after> [<limit>]]: the names are judged by the core, as a channel's are */
+    {.name = "CHANNELS after", L("channels all"), .op = PROTO_CHANNELS, AFTER("all")},
+    {.name = "CHANNELS after limit",
+     L("CHANNELS \tgen-1.x  25 "),
+     .op = PROTO_CHANNELS,
+     AFTER("gen-1.x"),
+     LIMIT(25)},
+    {.name = "CHANNELS digits are an after", L("CHANNELS 10"), .op = PROTO_CHANNELS, AFTER("10")},
+    {.name = "CHANNELS after not judged here",
+     L("CHANNELS bad!name 0"),
+     .op = PROTO_CHANNELS,
+     AFTER("bad!name"),
+     LIMIT(0)},
+    {.name = "CHANNELS limit not judged here",
+     L("CHANNELS a 5000"),
+     .op = PROTO_CHANNELS,
+     AFTER("a"),
+     LIMIT(5000)},
+    {.name = "CHANNELS limit garbage", L("CHANNELS a x"), .err = GW_E_PARAM, .op = PROTO_CHANNELS},
+    {.name = "CHANNELS limit -1", L("CHANNELS a -1"), .err = GW_E_PARAM, .op = PROTO_CHANNELS},
+    {.name = "CHANNELS too many arguments",
+     L("CHANNELS a 1 2"),
+     .err = GW_E_PARAM,
+     .op = PROTO_CHANNELS},
     {.name = "PONG", L("PONG"), .op = PROTO_PONG},
     {.name = "pong extra", L("pong 1"), .err = GW_E_PARAM, .op = PROTO_PONG},
     {.name = "QUIT", L("Quit"), .op = PROTO_QUIT},
@@ -720,6 +747,33 @@ static const struct parse_case json_cases[] = {
      SINCE(0),
      LIMIT(10)},
     {.name = "channels", L("{\"op\":\"channels\"}"), .op = PROTO_CHANNELS},
+    {.name = "channels after limit",
+     L("{\"op\":\"channels\",\"after\":\"gen\",\"limit\":10,\"tag\":\"c\"}"),
+     .op = PROTO_CHANNELS,
+     AFTER("gen"),
+     LIMIT(10),
+     TAG("c")},
+    {.name = "channels after empty",
+     L("{\"op\":\"channels\",\"after\":\"\"}"),
+     .op = PROTO_CHANNELS,
+     AFTER("")},
+    {.name = "channels after with a NUL kept whole",
+     L("{\"op\":\"channels\",\"after\":\"a\\u0000b\"}"),
+     .op = PROTO_CHANNELS,
+     AFTER("a\0b")},
+    {.name = "channels after not a string",
+     L("{\"op\":\"channels\",\"after\":5,\"tag\":\"t\"}"),
+     .err = GW_E_FIELD,
+     .op = PROTO_CHANNELS,
+     TAG("t")},
+    {.name = "channels after null",
+     L("{\"op\":\"channels\",\"after\":null}"),
+     .err = GW_E_FIELD,
+     .op = PROTO_CHANNELS},
+    {.name = "channels limit negative",
+     L("{\"op\":\"channels\",\"limit\":-1}"),
+     .err = GW_E_FIELD,
+     .op = PROTO_CHANNELS},
     {.name = "ping token", L("{\"op\":\"ping\",\"token\":\"t1\"}"), .op = PROTO_PING, TOKEN("t1")},
     {.name = "ping token with blanks",
      L("{\"op\":\"ping\",\"token\":\"a b\"}"),
@@ -908,11 +962,12 @@ static void check_case(const struct parse_case *c, const char *form)
         is_mem(cmd.sender, cmd.sender_len, c->sender, c->sender_len, "%s %s: sender", form,
                c->name);
         is_mem(cmd.token, cmd.token_len, c->token, c->token_len, "%s %s: token", form, c->name);
+        is_mem(cmd.after, cmd.after_len, c->after, c->after_len, "%s %s: after", form, c->name);
         ok(cmd.has_since == c->has_since && (!c->has_since || cmd.since == c->since),
            "%s %s: since %d:%llu", form, c->name, c->has_since, (unsigned long long)c->since);
         ok(cmd.has_limit == c->has_limit && (!c->has_limit || cmd.limit == c->limit),
            "%s %s: limit %d:%llu", form, c->name, c->has_limit, (unsigned long long)c->limit);
-        const char *ptrs[] = {cmd.channel, cmd.body, cmd.sender, cmd.token, cmd.tag};
+        const char *ptrs[] = {cmd.channel, cmd.body, cmd.sender, cmd.token, cmd.after, cmd.tag};
         bool where = true;
         for (size_t i = 0; i < GW_ARRAY_SIZE(ptrs); i++) {
             if (!ptrs[i])

@@ -246,7 +246,7 @@ static void test_reply_parts(void)
     static const char chans[] =
         "{\"type\":\"ok\",\"op\":\"channels\",\"channels\":[{\"name\":\"a\",\"messages\":2,"
         "\"last_seq\":2,\"last_ts\":\"2026-11-24T09:15:02.417Z\"},{\"name\":\"b\",\"messages\":"
-        "0,\"last_seq\":0,\"last_ts\":null}]}";
+        "0,\"last_seq\":0,\"last_ts\":null}],\"next_after\":\"b\"}";
     static const char help[] =
         "{\"type\":\"ok\",\"op\":\"help\",\"commands\":[\"HELP: this list\",\"PING [token]\"]}";
     static const char slow[] = "{\"type\":\"error\",\"code\":\"slow_consumer\",\"message\":\"m\","
@@ -275,6 +275,11 @@ static void test_reply_parts(void)
     ok(server_line_channel(&l, 1, &c) && text_is(c.name, "b") && c.last_ts.s == NULL,
        "ok channels: the second, no last_ts");
     ok(!server_line_channel(&l, 2, &c), "ok channels: no third");
+    ok(text_is(l.next_after, "b"), "ok channels: next_after, the page was full");
+    server_line_release(&l);
+    static const char last[] = "{\"type\":\"ok\",\"op\":\"channels\",\"channels\":[]}";
+    server_line_parse(&l, last, strlen(last));
+    ok(l.n_channels == 0 && l.next_after.s == NULL, "ok channels, the last page: no next_after");
     server_line_release(&l);
 
     server_line_parse(&l, help, strlen(help));

@@ -281,7 +281,7 @@ static void test_channels(struct store *w, struct store *r, struct ids *seen)
     is_int(append(w, m, 3, why), GW_OK, "append to zeta, Zulu, delta");
     seen->max_id = m[2].id;
 
-    is_int(store_channels(r, &chans, &n, why), GW_OK, "channels");
+    is_int(store_channels(r, "", 1000, &chans, &n, why), GW_OK, "channels");
     static const struct {
         const char *name;
         int64_t messages, last_seq;
@@ -300,6 +300,115 @@ static void test_channels(struct store *w, struct store *r, struct ids *seen)
     }
     free(chans);
     release_all(m, 3);
+}
+
+static void append_n(struct store *w, const char *channel, const char *body, size_t body_len,
+                     size_t n);
+
+/* The names of a page of store_channels(after, limit), blank-separated; "ERROR" on failure. */
+static const char *channel_page(struct store *r, const char *after, unsigned limit)
+{
+    static char out[1024];
+    char why[GW_ERRLEN];
+    struct gw_channel_info *chans = NULL;
+    size_t n = 0, used = 0;
+
+    out[0] = '\0';
+    if (store_channels(r, after, limit, &chans, &n, why) != GW_OK) {
+        diag("store_channels(%s, %u): %s", after, limit, why);
+        return "ERROR";
+    }
+    if (n == 0 && chans != NULL)
+        return "ERROR: an array for no channel";
+    for (size_t i = 0; i < n && used < sizeof(out); i++)
+        used +=
+            (size_t)snprintf(out + used, sizeof(out) - used, "%s%s", i ? " " : "", chans[i].name);
+    free(chans);
+    return out;
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The listing in pages: the names after `after` in byte order (upper case
+ * before '_' before lower case), at most limit; following the last name of
+ * each page lists every channel once.
+ */
+static void test_channel_pages(struct store *w, struct store *r)
+{
+    char why[GW_ERRLEN];
+
+    /* The channels so far: Zulu alpha beta delta gamma zeta. */
+    is_str(channel_page(r, "", 2), "Zulu alpha", "first page of 2");
+    is_str(channel_page(r, "alpha", 2), "beta delta", "after alpha: the next 2");
+    is_str(channel_page(r, "delta", 2), "gamma zeta", "after delta: the last 2, a full page");
+    is_str(channel_page(r, "zeta", 2), "", "after the last name: none");
+    is_str(channel_page(r, "b", 1), "beta", "after a name no channel has");
+    is_str(channel_page(r, "Zulu", 100), "alpha beta delta gamma zeta", "a page not full");
+    is_str(channel_page(r, "A", 1), "Zulu", "byte order: Zulu before alpha");
+    is_str(channel_page(r, "alph", 1), "alpha", "after a prefix: the name it starts");
+    is_str(channel_page(r, "alpha-", 1), "beta", "after a longer name than alpha");
+    is_str(channel_page(r, "zzzz", 5), "", "past every name");
+
+    /* 300 more, made out of order, with every character a name may hold. */
+    static const char chars[] = "-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+    enum { MORE = 300 };
+    char *names[MORE + 16];
+    size_t total = 0;
+    struct gw_channel_info *all = NULL;
+    size_t nall = 0;
+    if (store_channels(r, "", 1000, &all, &nall, why) != GW_OK || nall > 16)
+        bail_out("store_channels: %zu channels (%s)", nall, why);
+    for (size_t i = 0; i < nall; i++)
+        names[total++] = gw_xstrdup(all[i].name);
+    free(all);
+    for (size_t i = 0; i < MORE; i++) {
+        char name[GW_CHANNEL_MAX + 1];
+        size_t len = 1 + (i * 7) % GW_CHANNEL_MAX;
+        for (size_t k = 0; k < len; k++)
+            name[k] = chars[(i * 31 + k * 17) % (sizeof(chars) - 1)];
+        name[len] = '\0';
+        bool dup = false;
+        for (size_t j = 0; j < total; j++)
+            dup |= strcmp(names[j], name) == 0;
+        if (dup)
+            continue;
+        names[total++] = gw_xstrdup(name);
+        append_n(w, name, "x", 1, 1);
+    }
+    qsort(names, total, sizeof(names[0]), by_bytes);
+
+    size_t seen = 0, pages = 0;
+    bool in_order = true, within = true;
+    char after[GW_CHANNEL_MAX + 1] = "";
+    for (;;) {
+        struct gw_channel_info *chans = NULL;
+        size_t n = 0;
+        if (store_channels(r, after, 7, &chans, &n, why) != GW_OK) {
+            ok(0, "store_channels(%s, 7): %s", after, why);
+            break;
+        }
+        pages++;
+        within &= n <= 7;
+        for (size_t i = 0; i < n; i++) {
+            in_order &= seen < total && strcmp(chans[i].name, names[seen]) == 0;
+            seen++;
+        }
+        if (n)
+            snprintf(after, sizeof(after), "%s", chans[n - 1].name);
+        free(chans);
+        if (n < 7 || pages > total)
+            break;
+    }
+    ok(within, "pages of at most 7");
+    is_uint(seen, total, "following the last name lists all %zu channels", total);
+    ok(in_order, "each once, in byte order (strcmp)");
+    is_uint(pages, total / 7 + 1, "%zu pages", total / 7 + 1);
+    for (size_t i = 0; i < total; i++)
+        free(names[i]);
 }
 
 static void test_bodies(struct store *w, struct store *r)
@@ -351,7 +460,8 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     struct gw_channel_info *chans;
     size_t nchans_before, nchans_after;
 
-    is_int(store_channels(r, &chans, &nchans_before, why), GW_OK, "channels before the failure");
+    is_int(store_channels(r, "", 1000, &chans, &nchans_before, why), GW_OK,
+           "channels before the failure");
     free(chans);
     if (sql_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
                        "BEGIN SELECT RAISE(ABORT, 'boom trigger'); END;") < 0) {
@@ -374,7 +484,8 @@ static void test_failed_append(struct store *w, struct store *r, const char *pat
     ok(untouched, "failed append: id, seq, ts of every message still 0");
     is_int(count_history(r, "alpha"), alpha_before, "failed append: alpha has nothing new");
     is_int(count_history(r, "newchan"), 0, "failed append: newchan has no message");
-    is_int(store_channels(r, &chans, &nchans_after, why), GW_OK, "channels after the failure");
+    is_int(store_channels(r, "", 1000, &chans, &nchans_after, why), GW_OK,
+           "channels after the failure");
     is_uint(nchans_after, nchans_before, "failed append: the new channel was rolled back too");
     free(chans);
     release_all(m, 3);
@@ -1059,6 +1170,7 @@ int main(void)
 
     test_append_and_read(w, r, &seen);
     test_channels(w, r, &seen);
+    test_channel_pages(w, r);
     test_bodies(w, r);
     test_failed_append(w, r, path, &seen);
     test_page_bounds(w, r);
