@@ -149,7 +149,7 @@ int run_reqresp(void)
                     const char *l = NULL;
                     size_t ln = 0;
                     bool ok;
-                    if ((g_kind == SB_REDIS)) {
+                    if (g_kind == SB_REDIS) {
                         struct resp v;
                         if (!next_resp(&c->c, &v))
                             break;

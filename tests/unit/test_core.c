@@ -1856,7 +1856,7 @@ static void test_sub_behind(void)
 static void test_sub_recent(void)
 {
     struct slot slots[4];
-    struct core_sub *cs, *cs2;
+    struct core_sub *cs = NULL, *cs2 = NULL;
     struct seen s, s2;
     char why[GW_ERRLEN];
     size_t base = core_subscribed_channels(core);
@@ -2011,7 +2011,7 @@ static void on_watch(void *ctx, uint64_t accepted_us)
 
 static void test_watch(void)
 {
-    struct core_watch *a, *b, *c, *d;
+    struct core_watch *a = NULL, *b = NULL, *c = NULL, *d = NULL;
     struct watch_rec ra = {0}, rb = {0}, rc = {0}, rd = {0};
     char why[GW_ERRLEN];
     size_t base = core_subscribed_channels(core);
