@@ -169,6 +169,7 @@ static int cmd_eq(const struct proto_cmd *a, const struct proto_cmd *b)
            mem_eq(a->body, a->body_len, b->body, b->body_len) &&
            mem_eq(a->sender, a->sender_len, b->sender, b->sender_len) &&
            mem_eq(a->token, a->token_len, b->token, b->token_len) &&
+           mem_eq(a->after, a->after_len, b->after, b->after_len) &&
            mem_eq(a->tag, a->tag_len, b->tag, b->tag_len) && a->has_since == b->has_since &&
            (!a->has_since || a->since == b->since) && a->has_limit == b->has_limit &&
            (!a->has_limit || a->limit == b->limit);
@@ -210,21 +211,30 @@ static void check_text_words(const char *line, size_t len, const struct proto_cm
         nw++;
     }
     const char *name = proto_op_name(cmd->op);
-    FUZZ_CHECK(nw >= 1 && wl[0] == strlen(name) && strncasecmp(w[0], name, wl[0]) == 0,
-               "the verb is the op's name, every byte of it");
+    /* EXIT is QUIT's other name. */
+    FUZZ_CHECK(nw >= 1 &&
+                   ((wl[0] == strlen(name) && strncasecmp(w[0], name, wl[0]) == 0) ||
+                    (cmd->op == PROTO_QUIT && wl[0] == 4 && strncasecmp(w[0], "exit", 4) == 0)),
+               "the verb is the op's name (or EXIT for QUIT), every byte of it");
+    /* HIST <channel> <since> <limit>; CHANNELS <after> <limit>. */
     const uint64_t *nums[2] = {cmd->has_since ? &cmd->since : NULL,
                                cmd->has_limit ? &cmd->limit : NULL};
+    const size_t at[2] = {2, cmd->op == PROTO_CHANNELS ? 2 : 3};
     for (size_t k = 0; k < 2; k++) {
         if (!nums[k])
             continue;
-        FUZZ_CHECK(nw >= 3 + k, "a number comes from a word");
+        size_t j = at[k];
+        FUZZ_CHECK(nw >= j + 1, "a number comes from a word");
         uint64_t v = 0;
-        for (size_t c = 0; c < wl[2 + k]; c++) {
-            FUZZ_CHECK(w[2 + k][c] >= '0' && w[2 + k][c] <= '9', "a number is digits only");
-            v = v * 10 + (uint64_t)(w[2 + k][c] - '0');
+        for (size_t c = 0; c < wl[j]; c++) {
+            FUZZ_CHECK(w[j][c] >= '0' && w[j][c] <= '9', "a number is digits only");
+            v = v * 10 + (uint64_t)(w[j][c] - '0');
         }
         FUZZ_CHECK(v == *nums[k], "a number has the word's value");
     }
+    if (cmd->after)
+        FUZZ_CHECK(nw >= 2 && cmd->after == w[1] && cmd->after_len == wl[1],
+                   "CHANNELS' after is its second word");
 }
 
 static void check_str(const char *p, size_t n, size_t max, const char *what)
@@ -254,8 +264,10 @@ static void json_round_trip(const struct proto_cmd *cmd)
     json_object_set_new(o, "op", json_string(proto_op_name(cmd->op)));
     set_str(o, "channel", cmd->channel, cmd->channel_len);
     set_str(o, "body", cmd->body, cmd->body_len);
-    set_str(o, "sender", cmd->sender, cmd->sender_len);
+    /* NAME's JSON form calls its sender "name". */
+    set_str(o, cmd->op == PROTO_NAME ? "name" : "sender", cmd->sender, cmd->sender_len);
     set_str(o, "token", cmd->token, cmd->token_len);
+    set_str(o, "after", cmd->after, cmd->after_len);
     set_str(o, "tag", cmd->tag, cmd->tag_len);
     if (cmd->has_since)
         json_object_set_new(o, "since", json_integer((json_int_t)cmd->since));
@@ -294,6 +306,14 @@ static void text_round_trip(const struct proto_cmd *cmd)
     if (cmd->op == PROTO_PUB) {
         buf_append(&b, " ", 1);
         buf_append(&b, cmd->body, cmd->body_len);
+    }
+    if (cmd->op == PROTO_NAME) {
+        buf_append(&b, " ", 1);
+        buf_append(&b, cmd->sender, cmd->sender_len);
+    }
+    if (cmd->after) {
+        buf_append(&b, " ", 1);
+        buf_append(&b, cmd->after, cmd->after_len);
     }
     if (cmd->has_since)
         put_u(&b, cmd->since);
@@ -428,11 +448,15 @@ static void check_line(const char *line, size_t len)
             break;
         }
         if (!json_form) {
-            const char *ptrs[] = {cmd.channel, cmd.body, cmd.token};
-            const size_t lens[] = {cmd.channel_len, cmd.body_len, cmd.token_len};
+            const char *ptrs[] = {cmd.channel, cmd.body, cmd.token, cmd.sender, cmd.after};
+            const size_t lens[] = {cmd.channel_len, cmd.body_len, cmd.token_len, cmd.sender_len,
+                                   cmd.after_len};
             FUZZ_CHECK(cmd.owned == NULL, "the text form owns nothing");
-            FUZZ_CHECK(cmd.sender == NULL, "the text form has no sender");
-            for (size_t k = 0; k < 3; k++) {
+            FUZZ_CHECK(cmd.sender == NULL || cmd.op == PROTO_NAME,
+                       "the text form has a sender in NAME only");
+            FUZZ_CHECK(cmd.after == NULL || cmd.op == PROTO_CHANNELS,
+                       "the text form has an after in CHANNELS only");
+            for (size_t k = 0; k < 5; k++) {
                 if (ptrs[k])
                     FUZZ_CHECK(ptrs[k] >= copy && ptrs[k] + lens[k] <= copy + len,
                                "text-form strings are inside the line");
@@ -446,7 +470,8 @@ static void check_line(const char *line, size_t len)
             if (cmd.op == PROTO_PUB)
                 FUZZ_CHECK(cmd.body_len > 0 && !blank(cmd.body[0]),
                            "a text body is not empty and starts after the blanks");
-            FUZZ_CHECK(!cmd.has_limit || cmd.has_since, "a text limit comes after a since");
+            FUZZ_CHECK(!cmd.has_limit || cmd.has_since || cmd.after,
+                       "a text limit comes after a since or an after");
             if (cmd.op != PROTO_NONE)
                 check_text_words(copy, len, &cmd);
         }
