@@ -122,7 +122,7 @@ for setup in "${SETUPS[@]}"; do
     # Every acknowledged PUB is in the store, as the last gateway reads it; nothing more.
     r=$(curl -fsS -m 5 "http://127.0.0.1:${https[-1]}/v1/channels") || die "GET /v1/channels failed"
     check_json "$setup: the store holds exactly the acknowledged PUBs" "$r" \
-        "{c['name']: c['messages'] for c in d['channels']} == {'c1': ${F[$setup.pub.ops]}, 'p$PIPELINE': ${F[$setup.pipe.ops]}, 'fan': ${F[$setup.fan.messages]}}"
+        "{c['name']: c['messages'] for c in channels} == {'c1': ${F[$setup.pub.ops]}, 'p$PIPELINE': ${F[$setup.pipe.ops]}, 'fan': ${F[$setup.fan.messages]}}"
     for pid in "${pids[@]}"; do
         kill -TERM "$pid"
         wait "$pid" || die "a gateway of $setup did not stop cleanly"

@@ -331,7 +331,7 @@ if ((${#GW_CHANNELS[@]})); then
     r=$(curl -fsS -m 10 "http://127.0.0.1:$GWF_HTTP/v1/channels") || die "GET /v1/channels failed"
     exp="{$(for c in "${GW_CHANNELS[@]}"; do printf "'%s': %s, " "${c%%:*}" "${c##*:}"; done)}"
     check_json "the gateway's store holds exactly the acknowledged publishes" "$r" \
-        "{c['name']: c['messages'] for c in d['channels'] if c['name'].startswith('fan-gw-')} == $exp"
+        "{c['name']: c['messages'] for c in channels if c['name'].startswith('fan-gw-')} == $exp"
     say "store check: ${#GW_CHANNELS[@]} channels hold exactly what was acknowledged"
 fi
 

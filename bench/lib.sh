@@ -320,10 +320,13 @@ affinity_cpus() {
 
 # --- checks and report -----------------------------------------------------------
 # Checks a JSON answer with a python expression over `d`; dies with the answer otherwise.
+# expr sees the answer as d, and as channels the list of a GET /v1/channels
+# answer: a page's "channels", or the whole array an older gateway (GATEWAY_BIN) answers.
 check_json() { # what json expr
     python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
+channels = d.get("channels", []) if isinstance(d, dict) else d
 sys.exit(0 if eval(sys.argv[2]) else 1)' "$2" "$3" 2>/dev/null || die "$1: unexpected answer: ${2:0:400}"
 }
 

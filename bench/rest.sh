@@ -21,6 +21,7 @@
 #   SEED_COUNT=10000   messages seeded into channel 'bench' (100-byte bodies)
 #   WEBDIS_THREADS=2   webdis worker threads  WEBDIS_POOL=10  redis connections per webdis thread
 #   SKIP_GATEWAY=1     run only the webdis/redis references (no build, no gateway)
+#   GATEWAY_BIN=path   measure this gateway binary instead of building build-release
 #   STRICT=1           exit 1 when a target is missed (default: report only)
 #   KEEP_TMP=1         keep the temporary folder (logs, wrk output) and print its path
 #   BENCH_TMPDIR=/var/tmp   where the temporary folder is made (keep it on a real
@@ -48,8 +49,9 @@ ensure_packages wrk redis-server webdis meson ninja-build pkg-config libmicrohtt
     libjansson-dev libsqlite3-dev libpq-dev libwslay-dev nettle-dev curl python3
 
 # --- 2. build ----------------------------------------------------------------
-GW=build-release/gateway/visavis-gateway
-if [[ $SKIP_GATEWAY != 1 ]]; then
+GATEWAY_BIN=${GATEWAY_BIN:-}
+GW=${GATEWAY_BIN:-build-release/gateway/visavis-gateway}
+if [[ $SKIP_GATEWAY != 1 && -z $GATEWAY_BIN ]]; then
     # shellcheck disable=SC2119  # no target: ninja builds everything
     build_release
     [[ -x $GW ]] || die "$GW was not built"
@@ -176,7 +178,7 @@ if [[ -n $GW_PORT ]]; then
     # Every 201 wrk counted must be in the store (+1: the probe publish above).
     r=$(curl -fsS -m 5 "$GWU/v1/channels") || die "GET /v1/channels failed"
     check_json "benchpost holds every acknowledged publish" "$r" \
-        "any(c['name'] == 'benchpost' and c['messages'] >= ${REQS[gw_post]} + 1 for c in d['channels'])"
+        "any(c['name'] == 'benchpost' and c['messages'] >= ${REQS[gw_post]} + 1 for c in channels)"
 fi
 run_wrk wd_set "${LABEL[wd_set]}" bench/webdis_set.lua "$WD/SET/k2"
 run_wrk wd_set_aof "${LABEL[wd_set_aof]}" bench/webdis_set.lua "$WDA/SET/k2"

@@ -111,7 +111,10 @@ wait_redis() { # port pid name log
 # --- 3. servers ----------------------------------------------------------------
 declare -A SERVER_PID
 start_redis() { # name port extra-args...
-    spawn_redis "$1" "$2" --maxclients $((IDLE_SESSIONS + 100)) "${@:3}"
+    # A backlog as deep as the kernel allows (somaxconn): with redis's 511,
+    # idle clients that never send a byte, connected faster than redis
+    # accepts, are left established on the client's side only (SYN cookies).
+    spawn_redis "$1" "$2" --maxclients $((IDLE_SESSIONS + 100)) --tcp-backlog 4096 "${@:3}"
     SERVER_PID[$1]=$REDIS_PID
     wait_redis "$2" "$REDIS_PID" "redis-server ($1)" "$TMP/$1/redis.log"
 }
@@ -247,7 +250,7 @@ sb rd_fan "redis SUBSCRIBE/PUBLISH (sockbench)" redis-fanout "${R[@]}" "${FAN[@]
 if [[ -n $GW_TCP ]]; then
     r=$(curl -fsS -m 5 "http://127.0.0.1:$GW_PORT/v1/channels") || die "GET /v1/channels failed"
     check_json "the store holds exactly the acknowledged PUBs" "$r" \
-        "{c['name']: c['messages'] for c in d['channels'] if c['name'] in ('bench-c1', 'bench-p$PIPELINE', 'fan')} == {'bench-c1': ${F[gw_pub.ops]}, 'bench-p$PIPELINE': ${F[gw_pipe.ops]}, 'fan': ${F[gw_fan.messages]}}"
+        "{c['name']: c['messages'] for c in channels if c['name'] in ('bench-c1', 'bench-p$PIPELINE', 'fan')} == {'bench-c1': ${F[gw_pub.ops]}, 'bench-p$PIPELINE': ${F[gw_pipe.ops]}, 'fan': ${F[gw_fan.messages]}}"
     say "store check: bench-c1 ${F[gw_pub.ops]}, bench-p$PIPELINE ${F[gw_pipe.ops]}, fan ${F[gw_fan.messages]} messages, as acknowledged"
 fi
 
