@@ -157,9 +157,14 @@ for note in "${NOTES[@]}"; do say "note: $note"; done
 # (HTTP: room for the 256 upgrades sockbench has under way at once, too).
 # Sets GW_PID GW_PORT GW_TCP.
 start_gw() { # name tcp-sessions ws-sessions http-connections
+    local ws=()
+    # A GATEWAY_BIN from before WebSocket has no such option (its TCP runs only).
+    if [[ $("$GW" --help 2>/dev/null) == *--max-ws-sessions* ]]; then
+        ws=(--max-ws-sessions "$(($3 + 64))")
+    fi
     GW_NAME=$1 start_gateway --need-tcp --http-addr 127.0.0.1:0 --tcp-addr 127.0.0.1:0 \
-        --db "$TMP/$1.db" --log-level warn --max-sessions "$(($2 + 64))" \
-        --max-ws-sessions "$(($3 + 64))" --max-connections "$(($4 + 512))"
+        --db "$TMP/$1.db" --log-level warn --max-sessions "$(($2 + 64))" "${ws[@]}" \
+        --max-connections "$(($4 + 512))"
     pin "$GW_PID"
 }
 
