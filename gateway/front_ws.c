@@ -11,10 +11,15 @@
  * nothing while they wait) until the session asks for input again.
  *
  * Output: the session's queue is the only buffer. Each queued line becomes
- * one text message, read by wslay from the head of the queue as it sends
- * (a "fragmented" message source): a line of up to 4 KiB is one frame, a
- * longer one a text frame and continuations, all sent as the session
- * counts them out.
+ * one text message. While wslay has nothing under way (no control frame
+ * queued, no message half sent), whole lines are framed here: a 2-10 byte
+ * header (RFC 6455 5.2, unmasked, FIN) and the line, gathered for one
+ * send, so a subscriber that keeps up costs neither wslay's context nor a
+ * second copy per message. A line over 4 KiB, or one behind a control
+ * frame, is read by wslay from the head of the queue as it sends (a
+ * "fragmented" message source): a text frame and continuations, sent as
+ * the session counts them out. Either way a line of up to 4 KiB is one
+ * frame, a longer one a text frame and continuations.
  *
  * An idle connection costs little: wslay's context holds two 4 KiB buffers,
  * so it exists only while frames move. It is dropped whenever nothing is
@@ -53,6 +58,8 @@
 #define LINGER_CLOSE_MS 2000
 /* Frame bytes gathered for one send: wslay writes a header and its payload apart. */
 #define OUT_BATCH       (64 * 1024)
+/* The longest line framed here as one frame: wslay's own frame size, so the wire is the same. */
+#define OWN_FRAME_MAX   4096
 /* Heartbeats without a frame from the peer after which it is taken for gone. */
 #define SILENT_BEATS    3
 /* The farewell a slow consumer gets as its last text message (codec_line_slow_consumer). */
@@ -457,6 +464,72 @@ static void maybe_drop_ctx(struct wconn *c)
         buf_release(&c->held);
 }
 
+/*
+ * Whether whole lines may be framed here rather than by wslay: nothing of
+ * wslay's is under way (a frame of ours between its bytes would break both),
+ * and no close was queued or sent (nothing may follow one).
+ */
+static bool may_frame_here(const struct wconn *c)
+{
+    return c->s && !c->closing && !c->omsg_open && !c->batch_full &&
+           !(c->ws && (wslay_event_want_write(c->ws) || wslay_event_get_close_sent(c->ws) ||
+                       !wslay_event_get_write_enabled(c->ws)));
+}
+
+/* The header of a final, unmasked text frame of n payload bytes (RFC 6455 5.2); its length. */
+static size_t text_frame_head(uint8_t h[10], uint64_t n)
+{
+    h[0] = 0x80 | WSLAY_TEXT_FRAME;
+    if (n < 126) {
+        h[1] = (uint8_t)n;
+        return 2;
+    }
+    if (n <= UINT16_MAX) {
+        h[1] = 126;
+        h[2] = (uint8_t)(n >> 8);
+        h[3] = (uint8_t)n;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (uint8_t)(n >> (56 - 8 * i));
+    return 10;
+}
+
+/*
+ * Frames the whole lines at the head of the session's queue into fw->out,
+ * one text message each, as long as they fit in the batch. Stops at a line
+ * over OWN_FRAME_MAX (wslay sends that one in fragments) or one the batch
+ * has no room for (the next batch takes it).
+ */
+static void frame_lines(struct wconn *c)
+{
+    struct buf *out = &c->fw->out;
+    struct outq *q = session_outq(c->s);
+    const struct outq_item *it;
+
+    while ((it = outq_at(q, 0)) != NULL) {
+        const char *p = it->w->data + q->head_sent;
+        size_t rest = it->w->len - q->head_sent;
+        const char *nl = memchr(p, '\n', rest);
+        size_t body = nl ? (size_t)(nl - p) : rest;
+        uint8_t h[10];
+
+        if (body > OWN_FRAME_MAX || out->len + sizeof(h) + body > OUT_BATCH)
+            return;
+        if (body >= sizeof(SLOW_FAREWELL) - 1 &&
+            memcmp(p, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
+            free(c->farewell);
+            c->farewell = gw_xmemdup(p, body);
+            c->farewell_len = body;
+        }
+        buf_append(out, h, text_frame_head(h, body));
+        buf_append(out, p, body);
+        log_trace("ws conn %s send frame text, %zu bytes", c->sid, body);
+        session_sent(c->s, body + (nl ? 1 : 0));
+    }
+}
+
 /* ---- input ---- */
 
 /* Offers the messages held, in order, as far as the session takes them. */
@@ -567,8 +640,23 @@ static bool pump_out(struct wconn *c)
         set_writing(c, true);
         return true;
     }
-    if (!c->ws && !(c->s && session_outq(c->s)->n))
+    /* Whole lines framed here, batch after batch, while the socket takes them all. */
+    while (may_frame_here(c) && session_outq(c->s)->n) {
+        frame_lines(c);
+        if (!c->fw->out.len)
+            break; /* a line over OWN_FRAME_MAX: wslay sends it in fragments */
+        if (!send_out(c))
+            return false;
+        if (c->pend.len > c->pend_off) {
+            set_writing(c, true);
+            maybe_drop_ctx(c);
+            return true;
+        }
+    }
+    if (!c->ws && !(c->s && session_outq(c->s)->n)) {
+        set_writing(c, false);
         return true;
+    }
     if (!ensure_ctx(c))
         return false;
     for (;;) {

@@ -212,4 +212,37 @@ def large_lines_go_as_continuations():
     ws.sock.close()
 
 
+@test
+def pushes_pongs_and_long_lines_interleave():
+    """pushes of up to 4 KiB (framed by the front), longer ones (text and continuation frames from wslay) and pongs to the client's pings, while the socket fills and drains: every push whole and in order, every pong in order, no frame inside another's message"""
+    # The subscriber reads nothing until every PUB is acknowledged, through
+    # a 4 KiB receive buffer: the gateway's socket fills again and again,
+    # often in the middle of one of wslay's long messages, and what follows
+    # goes out on EPOLLOUT, where a frame of the front's own inside wslay's
+    # message would break the stream.
+    gw = harness.Gateway(args=['--max-outbuf', str(64 << 20)])
+    ws = WsSession(gw, rcvbuf=4096)
+    eq(ws.request('SUB ws-mix')['type'], 'ok', 'SUB')
+    count, pings, burst = 3000, 60, 100
+    sizes = [9000 if i % 3 == 1 else 4096 if i % 11 == 5 else 20 + i % 300 for i in range(count)]
+    with harness.Session(gw) as pub:
+        for at in range(0, count, burst):
+            pub.send(''.join('PUB ws-mix %d:%s\n' % (i, 'x' * sizes[i])
+                             for i in range(at, at + burst)).encode())
+            for i in range(at, at + burst):
+                eq(pub.reply(timeout=30).get('type'), 'ok', 'PUB %d acknowledged' % i)
+                if i % (count // pings) == 0:
+                    ws.ping(b'p%d' % (i // (count // pings)))
+    got = ws.messages(count, timeout=60)
+    eq([m['seq'] for m in got], list(range(1, count + 1)), 'seqs in order, each once')
+    for i, m in enumerate(got):
+        eq(m['body'], '%d:%s' % (i, 'x' * sizes[i]), 'push %d whole' % i)
+    harness.wait_for(lambda: (ws.collect(0.2), len(ws.pongs) >= pings)[1], 'every pong',
+                     timeout=10)
+    eq(ws.pongs, [b'p%d' % k for k in range(pings)], 'the pongs, in order')
+    check(any(op == OP_CONT for _, op, _ in ws.frames), 'some pushes came as continuations')
+    ws.sock.close()
+    gw.stop()
+
+
 harness.main()
