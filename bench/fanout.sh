@@ -13,7 +13,8 @@
 #   - paced: FANOUT_LOAD / N messages a second for FANOUT_SECONDS (at least
 #     MIN_MESSAGES messages), each body holding its send time: publish -> last
 #     subscriber p50/p99, publish -> first subscriber p50, per delivery;
-#   - a burst of BURST_DELIVERIES / N messages (10..1,000) at once: deliveries/s.
+#   - a burst of BURST_DELIVERIES / N messages (10..1,000) at once: deliveries/s;
+#   and the server's CPU time over the run per delivery.
 # Idle: IDLE_TCP subscribed TCP sessions (100,000: several 127.0.0.x source
 # addresses), IDLE_WS WebSockets and IDLE_SSE event streams on the gateway,
 # IDLE_REF subscribers of each reference, each on a freshly started server:
@@ -319,14 +320,32 @@ rate_of() { awk -v l="$FANOUT_LOAD" -v n="$1" 'BEGIN { r = l / n; if (r > 5000) 
 msgs_of() { awk -v r="$(rate_of "$1")" -v s="$FANOUT_SECONDS" -v m="$MIN_MESSAGES" 'BEGIN { k = int(r * s + 0.5); if (k < m) k = m; print k }'; }
 burst_of() { awk -v d="$BURST_DELIVERIES" -v n="$1" 'BEGIN { b = int(d / n); if (b > 1000) b = 1000; if (b < 10) b = 10; print b }'; }
 
+# The process that serves each kind, whose CPU time a run costs.
+kind_pid() { # kind
+    case $1 in
+        gw-*) echo "$GWF_PID" ;;
+        nchan-*) echo "$NGINX_WORKER" ;;
+        redis) echo "$REDIS_PID" ;;
+        nats) echo "$NATS_PID" ;;
+    esac
+}
+# CPU time (user + system, every thread) of a process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+declare -A SRV_CPU_US # microseconds of the server's CPU per delivery, by run
+
 GW_CHANNELS=()
 for n in $NS; do
     for k in $KINDS; do
         ch="fan-$k-$n"
+        spid=$(kind_pid "$k")
+        t0=$(cpu_ticks "$spid")
         # shellcheck disable=SC2046  # kind_ports gives separate words on purpose
         sb "fan_${k}_$n" "${KIND_LABEL[$k]}" "${KIND_MODE[$k]}" $(kind_ports "$k") \
             --subscribers "$n" --rate "$(rate_of "$n")" --messages "$(msgs_of "$n")" \
             --burst "$(burst_of "$n")" --size "$SIZE" --channel "$ch" --timeout 30
+        SRV_CPU_US["fan_${k}_$n"]=$(awk -v t="$(($(cpu_ticks "$spid") - t0))" -v hz="$CLK_TCK" \
+            -v d="${F[fan_${k}_$n.deliveries]}" 'BEGIN { printf "%.2f", d ? t / hz * 1e6 / d : 0 }')
         if [[ $k == gw-* ]]; then GW_CHANNELS+=("$ch:$(($(msgs_of "$n") + $(burst_of "$n")))"); fi
     done
 done
@@ -407,24 +426,27 @@ for note in "${NOTES[@]}"; do echo "note: $note"; done
 echo
 echo "1 -> N fan-out: $SIZE-byte bodies; paced at $FANOUT_LOAD deliveries/s (rate = $FANOUT_LOAD / N msgs/s) for" \
     "${FANOUT_SECONDS}s (at least $MIN_MESSAGES msgs), then a burst of $BURST_DELIVERIES / N msgs"
-printf '  %-7s %-18s %7s %6s %10s %10s %10s %10s %10s %12s %6s\n' N server "msgs/s" msgs "last p50" \
-    "last p99" "first p50" "each p50" "ack p50" "deliv/s" "cpu"
+printf '  %-7s %-18s %7s %6s %10s %10s %10s %10s %10s %12s %6s %9s\n' N server "msgs/s" msgs "last p50" \
+    "last p99" "first p50" "each p50" "ack p50" "deliv/s" "cpu" "srv us/d"
 for n in $NS; do
     first=1
     for k in $KINDS; do
         key="fan_${k}_$n"
         have "$key" || continue
-        printf '  %-7s %-18s %7s %6s %10s %10s %10s %10s %10s %12s %5s%%\n' \
+        printf '  %-7s %-18s %7s %6s %10s %10s %10s %10s %10s %12s %5s%% %9s\n' \
             "$( ((first)) && thousands "$n")" "${KIND_LABEL[$k]}" "${F[$key.rate]}" "${F[$key.messages]}" \
             "$(ms "${F[$key.p50_us]}")" "$(ms "${F[$key.p99_us]}")" "$(ms "${F[$key.first_p50_us]}")" \
             "$(ms "${F[$key.each_p50_us]}")" "$(ms "${F[$key.ack_p50_us]}")" \
-            "$(thousands "${F[$key.deliveries_per_s]}")" "${F[$key.burst_client_cpu_pct]}"
+            "$(thousands "${F[$key.deliveries_per_s]}")" "${F[$key.burst_client_cpu_pct]}" \
+            "${SRV_CPU_US[$key]}"
         first=0
     done
 done
 echo "  (last/first: publish -> the last/first subscriber to get each message, p50/p99 over the"
 echo "   paced messages; each: over every delivery; ack: publish -> the publisher's own reply;"
-echo "   deliv/s and cpu: the burst's deliveries per second and sockbench's CPU meanwhile, of one core)"
+echo "   deliv/s and cpu: the burst's deliveries per second and sockbench's CPU meanwhile, of one core;"
+echo "   srv us/d: the server's CPU time over the whole run (subscribing, paced, burst) per delivery,"
+echo "   in microseconds: what a delivery costs the server even when the client sets the pace)"
 
 # Ratios of the gateway's rows to each reference, at every N.
 REFS=()
