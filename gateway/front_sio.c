@@ -840,13 +840,19 @@ static void wsc_events(struct wsc *c)
     loop_mod_fd(c->fs->loop, c->fd, ev);
 }
 
+/* Whether the control frames waiting to be sent hold reading back (WS_CONTROL_BACKLOG). */
+static bool pongs_backlog(const struct wsc *c)
+{
+    return wslay_event_get_queued_msg_length(c->ws) >= WS_CONTROL_BACKLOG;
+}
+
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
     struct wsc *c = user;
     ssize_t n;
 
     (void)flags;
-    if (c->held || c->input_done || c->pass_bytes >= READ_BUDGET) {
+    if (c->held || c->input_done || c->pass_bytes >= READ_BUDGET || pongs_backlog(c)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -1195,7 +1201,7 @@ static void pass_end(struct wsc *c)
             wsc_close_now(c, WS_CLOSE_NORMAL, "");
         return;
     }
-    c->reading = !c->input_done && !c->held;
+    c->reading = !c->input_done && !c->held && !pongs_backlog(c);
     c->want_write = wants_write(c);
     wsc_events(c);
 }

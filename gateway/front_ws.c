@@ -97,6 +97,7 @@ struct wconn {
     bool reading;       /* EPOLLIN is on */
     bool want_write;    /* EPOLLOUT is on */
     bool held_back;     /* the session refused a message: wait for resume_input */
+    bool pongs_waiting; /* reading stopped for WS_CONTROL_BACKLOG: resumes once they are out */
     bool input_done;    /* no more input is offered: an error, a close, the end */
     bool omsg_open;     /* wslay is reading a line from the session's queue */
     bool omsg_started;  /* ... and has read its first bytes */
@@ -147,6 +148,18 @@ static const char *op_name(uint8_t op)
     return "reserved";
 }
 
+/* Whether the control frames waiting to be sent hold reading back (WS_CONTROL_BACKLOG). */
+static bool control_backlog(const struct wconn *c)
+{
+    return c->ws && wslay_event_get_queued_msg_length(c->ws) >= WS_CONTROL_BACKLOG;
+}
+
+/* Whether input is wanted: the session takes it, it has not ended, the peer reads its pongs. */
+static bool wants_input(const struct wconn *c)
+{
+    return !c->held_back && !c->input_done && !control_backlog(c);
+}
+
 static void update_events(struct wconn *c)
 {
     unsigned ev = (c->reading ? LOOP_READ : 0) | (c->want_write ? LOOP_WRITE : 0);
@@ -176,7 +189,9 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     struct wconn *c = user;
 
     (void)flags;
-    if (c->held_back || c->input_done || c->pass_bytes >= READ_BUDGET) {
+    if (control_backlog(c))
+        c->pongs_waiting = true;
+    if (!wants_input(c) || c->pass_bytes >= READ_BUDGET) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -621,7 +636,7 @@ static void read_input(struct wconn *c)
         session_abort(c->s, "connection lost");
         return;
     }
-    set_reading(c, !c->held_back && !c->input_done);
+    set_reading(c, wants_input(c));
     maybe_drop_ctx(c);
 }
 
@@ -693,6 +708,12 @@ static bool pump_out(struct wconn *c)
     if (!send_out(c))
         return false;
     set_writing(c, out_waiting(c));
+    if (c->pongs_waiting && !control_backlog(c)) {
+        /* The peer read its pongs: read its frames again. */
+        c->pongs_waiting = false;
+        if (c->s && !c->closing && wants_input(c))
+            set_reading(c, true);
+    }
     maybe_drop_ctx(c);
     return true;
 }
@@ -711,7 +732,7 @@ static void ws_resume(void *io)
     struct wconn *c = io;
 
     offer(c);
-    if (!c->held_back && !c->input_done)
+    if (wants_input(c))
         read_input(c); /* what wslay has buffered is not in the socket's readiness */
 }
 
@@ -727,9 +748,14 @@ static void ws_heartbeat(void *io)
         return;
     /* A session holding input back reads nothing, pongs included: its queue is the judge. */
     if (!c->held_back && now - c->last_recv_ms >= SILENT_BEATS * beat + beat / 2) {
-        snprintf(why, sizeof(why),
-                 "no frame from the peer for %llu s (%d heartbeats unanswered): closing",
-                 (unsigned long long)(now - c->last_recv_ms) / 1000, SILENT_BEATS);
+        if (c->pongs_waiting)
+            snprintf(why, sizeof(why),
+                     "the peer has read none of its pongs for %llu s (%d heartbeats): closing",
+                     (unsigned long long)(now - c->last_recv_ms) / 1000, SILENT_BEATS);
+        else
+            snprintf(why, sizeof(why),
+                     "no frame from the peer for %llu s (%d heartbeats unanswered): closing",
+                     (unsigned long long)(now - c->last_recv_ms) / 1000, SILENT_BEATS);
         c->input_done = true;
         free(c->why);
         c->why = gw_xstrdup(why);

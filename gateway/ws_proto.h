@@ -18,6 +18,14 @@
 /* The subprotocol of docs/websocket.md: the session protocol, one command per text message. */
 #define WS_SUBPROTOCOL "visavis.v1"
 
+/*
+ * Control frames (pongs, mostly) waiting to be sent past which a WebSocket
+ * front reads nothing more from the peer: one that pings without reading
+ * would otherwise have wslay queue a pong for every ping, without limit.
+ * Reading resumes once they are out.
+ */
+#define WS_CONTROL_BACKLOG 16384
+
 /* Close codes (RFC 6455 7.4.1; 1013 from the IANA registry; 4001 is ours). */
 #define WS_CLOSE_NORMAL        1000
 #define WS_CLOSE_GOING_AWAY    1001 /* the gateway is stopping */

@@ -324,4 +324,39 @@ def metrics_label():
     e.post('42["disconnect"]', '41')
 
 
+@test
+def websocket_ping_flood_is_bounded():
+    """a Socket.IO WebSocket whose peer floods ping frames and reads nothing: the gateway stops reading it once 16 KiB of pongs wait, so its memory stays flat and a bystander is answered"""
+    import socket
+    import wsclient
+    g = harness.Gateway(prefix=harness.address_limit(512), env=harness.small_asan_quarantine())
+    rss0 = harness.rss_kb(g)
+    status, _, _, sock = wsclient.handshake_raw(
+        g, wsclient.upgrade_headers(), path='/socket.io/?EIO=4&transport=websocket')
+    eq(status, 101, 'the upgrade')
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    ping = wsclient.frame(wsclient.OP_PING, b'p' * 100)
+    sock.setblocking(False)
+    sent, left = 0, b''
+    t_end = time.monotonic() + 3
+    while time.monotonic() < t_end:
+        left = left or ping * 256
+        try:
+            n = sock.send(left)
+        except BlockingIOError:
+            time.sleep(0.01)  # the gateway stopped reading: its pongs wait
+            continue
+        except ConnectionError as e:
+            raise harness.Failure('the gateway closed the flooding WebSocket: %s' % e)
+        sent, left = sent + n, left[n:]
+    grew = harness.rss_kb(g) - rss0
+    print('# %d bytes of pings sent; RSS +%d kB' % (sent, grew))
+    check(grew < 16 * 1024, 'RSS grew by %d kB' % grew)
+    with harness.Session(g) as bystander:
+        eq(bystander.request('PING by').get('token'), 'by', 'a bystander is answered')
+    sock.close()
+    g.stop()
+
+
 harness.main()

@@ -10,6 +10,7 @@ that says why where one can still be sent."""
 import sys
 sys.dont_write_bytecode = True
 
+import socket
 import struct
 import time
 
@@ -242,6 +243,54 @@ def pushes_pongs_and_long_lines_interleave():
     eq(ws.pongs, [b'p%d' % k for k in range(pings)], 'the pongs, in order')
     check(any(op == OP_CONT for _, op, _ in ws.frames), 'some pushes came as continuations')
     ws.sock.close()
+    gw.stop()
+
+
+@test
+def ping_flood_without_reading_is_bounded():
+    """a peer that floods pings and reads nothing: the gateway stops reading it once 16 KiB of pongs wait, its memory stays flat, a bystander's PING is answered, and the flooder that reads again gets every pong and a working session"""
+    gw = harness.Gateway(prefix=harness.address_limit(512), env=harness.small_asan_quarantine())
+    rss0 = harness.rss_kb(gw)
+    flood = WsSession(gw, rcvbuf=4096)
+    # A small send buffer too, so that what waits in the kernels stays small.
+    flood.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    ping = frame(OP_PING, b'p' * 100)
+    flood.sock.setblocking(False)
+    sent, left = 0, b''
+    t_end = time.monotonic() + 3
+    while time.monotonic() < t_end:
+        left = left or ping * 256
+        try:
+            n = flood.sock.send(left)
+        except BlockingIOError:
+            time.sleep(0.01)  # the gateway stopped reading: its pongs wait for us
+            continue
+        sent, left = sent + n, left[n:]
+    grew = harness.rss_kb(gw) - rss0
+    print('# %d bytes of pings sent before the gateway stopped reading; RSS +%d kB' % (sent, grew))
+    # Unbounded, every ping queued a pong: gigabytes within the 3 s.
+    check(sent < 64 << 20, 'the gateway kept reading %d bytes of pings nobody read the pongs of'
+          % sent)
+    check(grew < 16 * 1024, 'RSS grew by %d kB' % grew)
+    with harness.Session(gw) as bystander:
+        eq(bystander.request('PING by').get('token'), 'by', 'a bystander is answered')
+    flood.sock.setblocking(True)
+    flood.sock.settimeout(30)
+    # Reading again: every ping is answered, then the session works.
+    def pongs(n):
+        harness.wait_for(lambda: (flood.collect(0.2), len(flood.pongs) >= n)[1], '%d pongs' % n,
+                         timeout=60)
+    pongs(sent // len(ping))
+    # The rest of a ping the last non-blocking send cut, so that frames line up again.
+    cut = sent % len(ping)
+    if cut:
+        flood.send(ping[cut:])
+    pings = (sent + len(ping) - 1) // len(ping)
+    pongs(pings)
+    eq(len(flood.pongs), pings, 'one pong per ping')
+    check(all(p == b'p' * 100 for p in flood.pongs), 'the pongs carry the pings\' payload')
+    eq(flood.request('PING after').get('token'), 'after', 'the session goes on')
+    flood.sock.close()
     gw.stop()
 
 
