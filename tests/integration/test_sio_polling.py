@@ -325,42 +325,44 @@ def metrics_label():
 
 
 @test
-def websocket_ping_flood_is_bounded():
-    """a Socket.IO WebSocket whose peer floods ping frames and reads nothing: the gateway stops reading it once 16 KiB of pongs wait, so its memory stays flat and a bystander is answered"""
+def websocket_floods_are_bounded():
+    """a Socket.IO WebSocket whose peer floods ping frames, or text packets the front answers itself, and reads nothing: the gateway stops reading it once 16 KiB of answers wait, so its memory stays flat and a bystander is answered"""
     import socket
     import wsclient
     g = harness.Gateway(prefix=harness.address_limit(512), env=harness.small_asan_quarantine())
-    rss0 = harness.rss_kb(g)
-    status, _, _, sock = wsclient.handshake_raw(
-        g, wsclient.upgrade_headers(), path='/socket.io/?EIO=4&transport=websocket')
-    eq(status, 101, 'the upgrade')
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-    ping = wsclient.frame(wsclient.OP_PING, b'p' * 100)
-    sock.setblocking(False)
-    sent, left, at_2s = 0, b'', None
-    t_end = time.monotonic() + 3
-    while time.monotonic() < t_end:
-        if at_2s is None and time.monotonic() > t_end - 1:
-            at_2s = sent
-        left = left or ping * 256
-        try:
-            n = sock.send(left)
-        except BlockingIOError:
-            time.sleep(0.01)  # the gateway stopped reading: its pongs wait
-            continue
-        except ConnectionError as e:
-            raise harness.Failure('the gateway closed the flooding WebSocket: %s' % e)
-        sent, left = sent + n, left[n:]
-    grew = harness.rss_kb(g) - rss0
-    print('# %d bytes of pings sent; RSS +%d kB' % (sent, grew))
-    # Unbounded, every ping queued a pong: the gateway read on, gigabytes within seconds.
-    eq(sent - at_2s, 0, 'bytes of pings the gateway read in the last second of the flood')
-    if not harness.sanitized():  # ASan's quarantine keeps what it frees: RSS says little there
-        check(grew < 16 * 1024, 'RSS grew by %d kB' % grew)
-    with harness.Session(g) as bystander:
-        eq(bystander.request('PING by').get('token'), 'by', 'a bystander is answered')
-    sock.close()
+    for what, unit in [('ping frames', wsclient.frame(wsclient.OP_PING, b'p' * 100)),
+                       ('2probe packets', wsclient.frame(wsclient.OP_TEXT, '2probe'))]:
+        rss0 = harness.rss_kb(g)
+        status, _, _, sock = wsclient.handshake_raw(
+            g, wsclient.upgrade_headers(), path='/socket.io/?EIO=4&transport=websocket')
+        eq(status, 101, 'the upgrade')
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        sock.setblocking(False)
+        sent, left, at_2s = 0, b'', None
+        t_end = time.monotonic() + 3
+        while time.monotonic() < t_end:
+            if at_2s is None and time.monotonic() > t_end - 1:
+                at_2s = sent
+            left = left or unit * 256
+            try:
+                n = sock.send(left)
+            except BlockingIOError:
+                time.sleep(0.01)  # the gateway stopped reading: its answers wait
+                continue
+            except ConnectionError as e:
+                raise harness.Failure('the gateway closed the WebSocket flooding %s: %s'
+                                      % (what, e))
+            sent, left = sent + n, left[n:]
+        grew = harness.rss_kb(g) - rss0
+        print('# %s: %d bytes sent; RSS +%d kB' % (what, sent, grew))
+        # Unbounded, each one queued an answer: the gateway read on, gigabytes within seconds.
+        eq(sent - at_2s, 0, '%s: bytes the gateway read in the flood\'s last second' % what)
+        if not harness.sanitized():  # ASan's quarantine keeps what it frees: RSS says little there
+            check(grew < 16 * 1024, '%s: RSS grew by %d kB' % (what, grew))
+        with harness.Session(g) as bystander:
+            eq(bystander.request('PING by').get('token'), 'by', 'a bystander is answered')
+        sock.close()
     g.stop()
 
 
