@@ -389,6 +389,17 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
     buf_clear(&c->msg);
 }
 
+/* A line about to go out as a message: a slow consumer's farewell is kept for the close reason. */
+static void keep_farewell(struct wconn *c, const char *p, size_t len)
+{
+    if (len >= sizeof(SLOW_FAREWELL) - 1 &&
+        memcmp(p, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
+        free(c->farewell);
+        c->farewell = gw_xmemdup(p, len);
+        c->farewell_len = len;
+    }
+}
+
 /*
  * wslay reads a text message from the head of the session's queue: one
  * line, without its LF (a queued item may hold several lines: an error and
@@ -416,12 +427,8 @@ static ssize_t read_line(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     size_t n = body < len ? body : len, taken = n;
     bool first = !c->omsg_started;
 
-    if (first && body >= sizeof(SLOW_FAREWELL) - 1 &&
-        memcmp(p, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
-        free(c->farewell);
-        c->farewell = gw_xmemdup(p, body);
-        c->farewell_len = body;
-    }
+    if (first)
+        keep_farewell(c, p, body);
     memcpy(buf, p, n);
     c->omsg_started = true;
     if (n == body) {
@@ -532,12 +539,7 @@ static void frame_lines(struct wconn *c)
 
         if (body > OWN_FRAME_MAX || out->len + sizeof(h) + body > OUT_BATCH)
             return;
-        if (body >= sizeof(SLOW_FAREWELL) - 1 &&
-            memcmp(p, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
-            free(c->farewell);
-            c->farewell = gw_xmemdup(p, body);
-            c->farewell_len = body;
-        }
+        keep_farewell(c, p, body);
         buf_append(out, h, text_frame_head(h, body));
         buf_append(out, p, body);
         log_trace("ws conn %s send frame text, %zu bytes", c->sid, body);
