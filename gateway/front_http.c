@@ -1641,6 +1641,50 @@ static enum MHD_Result note_field(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/*
+ * The query parameters some route reads. libmicrohttpd hands a route the
+ * first of a name given twice, and another server or a proxy might take the
+ * last: which one counts is ambiguous, so a request that repeats one is
+ * refused. Only these names are counted, so a long query costs a pass over
+ * its parameters, not a comparison of each with every other.
+ */
+static const char *const read_params[] = {"since",  "limit", "wait",      "after",
+                                          "sender", "sid",   "transport", "EIO"};
+#define NREAD_PARAMS (sizeof(read_params) / sizeof(read_params[0]))
+
+struct param_count {
+    unsigned seen[NREAD_PARAMS];
+    const char *twice; /* the first name met again */
+};
+
+static enum MHD_Result count_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct param_count *pc = cls;
+
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; i < NREAD_PARAMS; i++) {
+        if (strcmp(key, read_params[i]) == 0 && ++pc->seen[i] == 2) {
+            pc->twice = read_params[i];
+            return MHD_NO; /* one is enough to refuse */
+        }
+    }
+    return MHD_YES;
+}
+
+/* GW_E_PARAM with why when a parameter a route reads is given more than once. */
+static enum gw_err judge_query_once(struct MHD_Connection *conn, char why[GW_ERRLEN])
+{
+    struct param_count pc = {0};
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_param, &pc);
+    if (!pc.twice)
+        return GW_OK;
+    snprintf(why, GW_ERRLEN, "parameter '%s' is given more than once: give it once", pc.twice);
+    return GW_E_PARAM;
+}
+
 /* The verdict of http_edge on the request's framing headers. */
 static enum gw_err judge_framing(struct MHD_Connection *conn, bool http10, uint64_t *length,
                                  bool *chunked, char why[GW_ERRLEN])
@@ -1772,6 +1816,8 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
         return reply_error(r, err, r->why);
     }
     r->err = router_match(method, url, &r->route, r->why);
+    if (r->err == GW_OK)
+        r->err = judge_query_once(r->conn, r->why);
     if (r->err != GW_OK || r->route.method != ROUTE_POST)
         return MHD_YES;
 
