@@ -36,6 +36,7 @@
 #include "sio_poll.h"
 #include "sio_proto.h"
 #include "ws_proto.h"
+#include "ws_wire.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -54,8 +55,6 @@
 #define LINGER_MS        2000
 /* A closed polling session waits this long for the poll that takes its close packet. */
 #define CLOSED_KEEP_MS   5000
-/* Frame bytes gathered for one send(): wslay writes a header and its payload apart. */
-#define OUT_BATCH        (64 * 1024)
 
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
 
@@ -74,25 +73,19 @@ struct eio;
 /* A WebSocket carrying an Engine.IO session, or probing to. */
 struct wsc {
     struct front_sio *fs;
-    struct eio *e; /* NULL once the session let it go */
-    int fd;
+    struct eio *e;    /* NULL once the session let it go */
+    struct ws_wire w; /* the socket: input, the batch, what waits */
     wslay_event_context_ptr ws;
-    char *head; /* bytes read past the request, fed first */
-    size_t head_len, head_off;
     struct buf msg; /* the message being put together */
     uint8_t msg_op; /* its opcode */
     bool msg_on;    /* frames of a data message are arriving */
-    size_t pass_bytes;
     bool reading, want_write;
     bool held;       /* the session has packets to take first: read nothing */
     bool omsg_open;  /* wslay is reading a line from the session's queue */
     bool input_done; /* nothing more is read (an error, a close) */
-    bool broken, eof, closing, lingering;
-    bool busy;         /* inside wsc_pump or wsc_send: nested calls only ask again */
-    bool batch_full;   /* wslay was stopped: fs->out is full */
-    unsigned watching; /* the LOOP_* events the loop watches fd for */
-    struct buf pend;   /* frame bytes the socket did not take yet */
-    size_t pend_off;
+    bool closing, lingering;
+    bool busy;                /* inside wsc_pump or wsc_send: nested calls only ask again */
+    unsigned watching;        /* the LOOP_* events the loop watches fd for */
     bool again;               /* ... and one did */
     unsigned close_code;      /* a close asked for while busy, done on the way out */
     const char *close_reason; /* its reason, a literal */
@@ -402,7 +395,7 @@ static bool sio_flush(void *io)
     struct eio *e = io;
 
     send_pending(e);
-    return !(e->websocket && e->ws && e->ws->broken);
+    return !(e->websocket && e->ws && e->ws->w.broken);
 }
 
 /* session_io_ops.resume_input */
@@ -837,7 +830,7 @@ static void wsc_events(struct wsc *c)
     if (ev == c->watching)
         return;
     c->watching = ev;
-    loop_mod_fd(c->fs->loop, c->fd, ev);
+    loop_mod_fd(c->fs->loop, c->w.fd, ev);
 }
 
 /* Whether the control frames waiting to be sent hold reading back (WS_CONTROL_BACKLOG). */
@@ -849,130 +842,42 @@ static bool pongs_backlog(const struct wsc *c)
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
     struct wsc *c = user;
+    bool from_socket;
     ssize_t n;
 
     (void)flags;
-    if (c->held || c->input_done || c->pass_bytes >= READ_BUDGET || pongs_backlog(c)) {
+    if (c->held || c->input_done || pongs_backlog(c)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    if (c->head) {
-        n = (ssize_t)(c->head_len - c->head_off < len ? c->head_len - c->head_off : len);
-        memcpy(buf, c->head + c->head_off, (size_t)n);
-        c->head_off += (size_t)n;
-        if (c->head_off == c->head_len)
-            GW_FREE_AND_NULL(c->head);
-        return n;
-    }
-    do
-        n = recv(c->fd, buf, len, 0);
-    while (n < 0 && errno == EINTR);
-    if (n > 0) {
-        c->pass_bytes += (size_t)n;
-        if (c->e && c->e->s)
-            session_received(c->e->s, (size_t)n);
-        return n;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (n == 0)
-        c->eof = true;
-    else
-        c->broken = true;
-    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
+    n = ws_wire_recv(&c->w, ctx, buf, len, READ_BUDGET, &from_socket);
+    if (from_socket && c->e && c->e->s)
+        session_received(c->e->s, (size_t)n);
+    return n;
 }
 
-/*
- * wslay's output is gathered in fs->out (one WebSocket sends at a time)
- * and put on the socket by out_flush in one send(): a push is two writes
- * of wslay's, a header and a payload, and a syscall each would cost more
- * than the rest of its delivery. Nothing is taken while bytes wait in
- * c->pend.
- */
 static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
     struct wsc *c = user;
-    struct buf *out = &c->fs->out;
 
     (void)flags;
-    if (c->pend.len > c->pend_off || (out->len && out->len + len > OUT_BATCH)) {
-        c->batch_full = true;
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    buf_append(out, data, len);
-    return (ssize_t)len;
-}
-
-/* Sends (p, len) as far as the socket takes it: the bytes sent, or -1 when broken. */
-static ssize_t send_some(struct wsc *c, const char *p, size_t len)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
-        if (n >= 0)
-            done += (size_t)n;
-        else if (errno == EAGAIN || errno == EWOULDBLOCK)
-            break;
-        else if (errno != EINTR)
-            return -1;
-    }
-    return (ssize_t)done;
-}
-
-/* Whether frame bytes wait for the socket. */
-static bool out_waiting(const struct wsc *c)
-{
-    return c->pend.len > c->pend_off;
-}
-
-/* Puts c->pend, then fs->out, on the socket; what it does not take waits in c->pend. */
-static bool out_flush(struct wsc *c)
-{
-    struct buf *out = &c->fs->out;
-    ssize_t n;
-
-    if (out_waiting(c)) {
-        if ((n = send_some(c, c->pend.data + c->pend_off, c->pend.len - c->pend_off)) < 0)
-            goto broken;
-        c->pend_off += (size_t)n;
-        if (out_waiting(c))
-            return true;
-        buf_release(&c->pend);
-        c->pend_off = 0;
-    }
-    if (!out->len)
-        return true;
-    if ((n = send_some(c, out->data, out->len)) < 0)
-        goto broken;
-    if ((size_t)n < out->len)
-        buf_append(&c->pend, out->data + n, out->len - (size_t)n);
-    buf_clear(out);
-    return true;
-broken:
-    buf_clear(out);
-    c->broken = true;
-    return false;
+    return ws_wire_gather(&c->w, ctx, data, len);
 }
 
 /* Runs wslay's sending and puts what it wrote on the socket, batch by batch. False: broken. */
 static bool drive_send(struct wsc *c)
 {
     for (;;) {
-        c->batch_full = false;
+        c->w.batch_full = false;
         if (wslay_event_send(c->ws) != 0) {
             buf_clear(&c->fs->out);
-            c->broken = true;
+            c->w.broken = true;
             return false;
         }
-        if (!out_flush(c))
+        if (!ws_wire_flush(&c->w))
             return false;
-        if (!c->batch_full || out_waiting(c))
+        if (!c->w.batch_full || ws_wire_waiting(&c->w))
             return true;
     }
 }
@@ -980,7 +885,7 @@ static bool drive_send(struct wsc *c)
 /* Whether there is anything to send: bytes waiting, or frames wslay has queued. */
 static bool wants_write(const struct wsc *c)
 {
-    return out_waiting(c) || wslay_event_want_write(c->ws);
+    return ws_wire_waiting(&c->w) || wslay_event_want_write(c->ws);
 }
 
 /* Input ends with an error the session answers (or, before CONNECT, a close). */
@@ -1137,14 +1042,14 @@ static void send_queued(struct wsc *c)
             c->omsg_open = true;
         }
         /* Frames gather in fs->out: one send() for a batch, not one per message. */
-        c->batch_full = false;
+        c->w.batch_full = false;
         if (wslay_event_send(c->ws) != 0) {
             buf_clear(&c->fs->out);
-            c->broken = true;
+            c->w.broken = true;
             return;
         }
-        if (c->batch_full) {
-            if (!out_flush(c) || out_waiting(c))
+        if (c->w.batch_full) {
+            if (!ws_wire_flush(&c->w) || ws_wire_waiting(&c->w))
                 break;
             continue;
         }
@@ -1152,16 +1057,16 @@ static void send_queued(struct wsc *c)
             !(e->s && session_outq(e->s)->n))
             break; /* the socket is full, or nothing is left */
     }
-    out_flush(c);
+    ws_wire_flush(&c->w);
 }
 
 /* Reads what the socket has, unless the session holds input back. */
 static void read_some(struct wsc *c)
 {
-    if (c->closing || c->input_done || c->held || c->broken)
+    if (c->closing || c->input_done || c->held || c->w.broken)
         return;
-    c->pass_bytes = 0;
-    if (wslay_event_recv(c->ws) == 0 && !c->broken && !c->eof && wslay_event_want_read(c->ws))
+    c->w.pass_bytes = 0;
+    if (wslay_event_recv(c->ws) == 0 && !c->w.broken && !c->w.eof && wslay_event_want_read(c->ws))
         return;
     c->input_done = true;
     struct eio *e = c->e;
@@ -1169,7 +1074,7 @@ static void read_some(struct wsc *c)
         wsc_close(c, WS_CLOSE_NORMAL, "");
     } else if (e->websocket) {
         /* The tier closes the session; its close op closes c. */
-        eio_close(e, GW_OK, c->broken ? "connection lost" : "the client closed its WebSocket");
+        eio_close(e, GW_OK, c->w.broken ? "connection lost" : "the client closed its WebSocket");
     } else {
         /* A probe that failed: polling goes on. */
         e->ws = NULL;
@@ -1191,7 +1096,7 @@ static void pass_end(struct wsc *c)
     }
     if (c->closing)
         return;
-    if (c->broken) {
+    if (c->w.broken) {
         struct eio *e = c->e;
         if (e && e->websocket && e->s)
             session_abort(e->s, "connection lost"); /* its close op closes c */
@@ -1220,7 +1125,7 @@ static void wsc_pump(struct wsc *c)
         c->again = false;
         read_some(c);
         send_queued(c);
-    } while (c->again && !c->close_code && !c->broken && !c->closing);
+    } while (c->again && !c->close_code && !c->w.broken && !c->closing);
     pass_end(c);
 }
 
@@ -1286,12 +1191,11 @@ static void wsc_free(struct wsc *c)
     if (c->e)
         c->e->ws = NULL;
     loop_timer_cancel(fs->loop, c->timer);
-    loop_del_fd(fs->loop, c->fd);
-    close(c->fd);
+    loop_del_fd(fs->loop, c->w.fd);
+    close(c->w.fd);
     wslay_event_context_free(c->ws);
     buf_release(&c->msg);
-    buf_release(&c->pend);
-    free(c->head);
+    ws_wire_release(&c->w);
     free(c);
 }
 
@@ -1343,13 +1247,13 @@ static void wsc_close_now(struct wsc *c, unsigned code, const char *reason)
     drive_send(c);
     loop_timer_cancel(c->fs->loop, c->timer);
     c->timer = loop_timer_add(c->fs->loop, LINGER_MS, on_wsc_timer, c);
-    if (c->broken || c->eof) {
+    if (c->w.broken || c->w.eof) {
         wsc_free(c);
         return;
     }
     if (!wants_write(c)) {
         c->lingering = true;
-        shutdown(c->fd, SHUT_WR);
+        shutdown(c->w.fd, SHUT_WR);
     }
     c->reading = c->lingering;
     c->want_write = !c->lingering;
@@ -1371,7 +1275,7 @@ static void on_wsc_io(struct loop *loop, int fd, unsigned events, void *ctx)
             }
             if (!wants_write(c)) {
                 c->lingering = true;
-                shutdown(c->fd, SHUT_WR);
+                shutdown(c->w.fd, SHUT_WR);
                 c->reading = true;
                 c->want_write = false;
                 wsc_events(c);
@@ -1379,7 +1283,7 @@ static void on_wsc_io(struct loop *loop, int fd, unsigned events, void *ctx)
             return;
         }
         for (int i = 0; i < 16; i++) {
-            ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+            ssize_t n = recv(c->w.fd, sink, sizeof(sink), 0);
             if (n > 0)
                 continue;
             if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -1399,7 +1303,7 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
     struct eio *e = NULL;
 
     c->fs = fs;
-    c->fd = fd;
+    ws_wire_init(&c->w, fd, &fs->out, head, len);
     if (net_set_nonblock(fd, why) < 0)
         log_warn("sio: %s", why);
     net_tune_session(fd, fs->o.ping_interval_ms / 1000 + 1, fs->o.ping_timeout_ms / 1000 + 30);
@@ -1410,15 +1314,12 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
         if (c->ws)
             wslay_event_context_free(c->ws);
         close(fd);
+        ws_wire_release(&c->w);
         free(c);
         return;
     }
     wslay_event_config_set_no_buffering(c->ws, 1);
     wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_C(1) << 62);
-    if (len) {
-        c->head = gw_xmemdup(head, len);
-        c->head_len = len;
-    }
     c->next = fs->conns;
     if (c->next)
         c->next->prev = c;

@@ -41,6 +41,7 @@
 #include "net.h"
 #include "session.h"
 #include "ws_proto.h"
+#include "ws_wire.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -56,8 +57,6 @@
 #define READ_BUDGET     (256 * 1024)
 /* After the close frame, input is read and dropped this long before the socket closes. */
 #define LINGER_CLOSE_MS 2000
-/* Frame bytes gathered for one send: wslay writes a header and its payload apart. */
-#define OUT_BATCH       (64 * 1024)
 /* The longest line framed here as one frame: wslay's own frame size, so the wire is the same. */
 #define OWN_FRAME_MAX   4096
 /* Heartbeats without a frame from the peer after which it is taken for gone. */
@@ -78,18 +77,13 @@ struct wconn {
     struct front_ws *fw;
     struct session *s; /* NULL once the tier closed it */
     wslay_event_context_ptr ws;
-    int fd;
-    char sid[17]; /* the session's id, for traces after it is gone */
-    char *head;   /* bytes the HTTP front read past the request, fed first */
-    size_t head_len, head_off;
-    struct buf msg;  /* the text message being put together */
-    struct buf held; /* records (struct rec_head + bytes) the session has yet to take */
-    struct buf pend; /* frame bytes the socket did not take yet (none, mostly: no storage) */
-    size_t pend_off;
+    struct ws_wire w; /* the socket: input, the batch, what waits */
+    char sid[17];     /* the session's id, for traces after it is gone */
+    struct buf msg;   /* the text message being put together */
+    struct buf held;  /* records (struct rec_head + bytes) the session has yet to take */
     size_t held_off;
     uint64_t in_fed, in_framed; /* bytes given to wslay; bytes of the whole frames it reported */
     uint64_t frame_len;         /* the current frame's bytes, header included */
-    size_t pass_bytes;          /* read in this wake-up */
     uint64_t last_recv_ms;      /* the peer's last byte */
     uint8_t frame_op;
     bool frame_fin;
@@ -101,9 +95,6 @@ struct wconn {
     bool input_done;    /* no more input is offered: an error, a close, the end */
     bool omsg_open;     /* wslay is reading a line from the session's queue */
     bool omsg_started;  /* ... and has read its first bytes */
-    bool batch_full;    /* wslay was stopped: fw->out is full */
-    bool broken;        /* the connection failed: close without a close frame */
-    bool eof;           /* the peer's side has ended */
     bool closing;       /* the tier closed the session: the close frame is under way */
     bool lingering;     /* the close frame is out: draining input until the peer closes */
     char *why;          /* why the front ended input, for the close reason */
@@ -163,7 +154,7 @@ static bool wants_input(const struct wconn *c)
 static void update_events(struct wconn *c)
 {
     unsigned ev = (c->reading ? LOOP_READ : 0) | (c->want_write ? LOOP_WRITE : 0);
-    loop_mod_fd(c->fw->loop, c->fd, ev);
+    loop_mod_fd(c->fw->loop, c->w.fd, ev);
 }
 
 static void set_reading(struct wconn *c, bool on)
@@ -187,121 +178,44 @@ static void set_writing(struct wconn *c, bool on)
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
     struct wconn *c = user;
+    bool from_socket;
+    ssize_t n;
 
     (void)flags;
     if (control_backlog(c))
         c->pongs_waiting = true;
-    if (!wants_input(c) || c->pass_bytes >= READ_BUDGET) {
+    if (!wants_input(c)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    if (c->head_off < c->head_len) {
-        size_t n = c->head_len - c->head_off < len ? c->head_len - c->head_off : len;
-        memcpy(buf, c->head + c->head_off, n);
-        c->head_off += n;
-        if (c->head_off == c->head_len)
-            GW_FREE_AND_NULL(c->head);
-        c->in_fed += n;
-        return (ssize_t)n;
-    }
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, len, 0);
-        if (n > 0) {
-            c->in_fed += (uint64_t)n;
-            c->pass_bytes += (size_t)n;
-            c->last_recv_ms = loop_now_ms();
-            if (c->s)
-                session_received(c->s, (size_t)n);
-            log_trace("ws conn %s recv %zd bytes", c->sid, n);
-            return n;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-            return -1;
-        }
-        if (n == 0) {
+    if ((n = ws_wire_recv(&c->w, ctx, buf, len, READ_BUDGET, &from_socket)) <= 0) {
+        if (c->w.eof)
             log_trace("ws conn %s recv end of stream", c->sid);
-            c->eof = true;
-        } else {
-            c->broken = true;
-        }
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
+        return n;
     }
+    c->in_fed += (uint64_t)n;
+    if (from_socket) {
+        c->last_recv_ms = loop_now_ms();
+        if (c->s)
+            session_received(c->s, (size_t)n);
+        log_trace("ws conn %s recv %zd bytes", c->sid, n);
+    }
+    return n;
 }
 
-/*
- * wslay's output is gathered in fw->out (shared: only one connection sends
- * at a time) and sent in one go by send_out, instead of a send() for each
- * header and each payload. Nothing is taken while bytes wait in c->pend.
- */
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
     struct wconn *c = user;
-    struct buf *out = &c->fw->out;
 
     (void)flags;
-    if (c->pend.len > c->pend_off || (out->len && out->len + len > OUT_BATCH)) {
-        c->batch_full = true;
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    buf_append(out, data, len);
-    return (ssize_t)len;
+    return ws_wire_gather(&c->w, ctx, data, len);
 }
 
-/* Sends (p, len) as far as the socket takes it; returns the bytes sent, or -1 when broken. */
-static ssize_t send_some(struct wconn *c, const char *p, size_t len)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = send(c->fd, p + done, len - done, MSG_NOSIGNAL);
-        if (n >= 0) {
-            done += (size_t)n;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            break;
-        c->broken = true;
-        return -1;
-    }
-    return (ssize_t)done;
-}
-
-/* Sends what waits in c->pend, then fw->out; what the socket does not take waits in c->pend. */
-static bool send_out(struct wconn *c)
-{
-    struct buf *out = &c->fw->out;
-    ssize_t n;
-
-    if (c->pend.len > c->pend_off) {
-        if ((n = send_some(c, c->pend.data + c->pend_off, c->pend.len - c->pend_off)) < 0)
-            return false;
-        c->pend_off += (size_t)n;
-        if (c->pend_off < c->pend.len)
-            return true;
-        buf_release(&c->pend);
-        c->pend_off = 0;
-    }
-    if (!out->len)
-        return true;
-    n = send_some(c, out->data, out->len);
-    if (n >= 0 && (size_t)n < out->len)
-        buf_append(&c->pend, out->data + n, out->len - (size_t)n);
-    buf_clear(out);
-    return n >= 0;
-}
-
-/* Whether frames wait to be sent: in c->pend, or in wslay. */
+/* Whether frames wait to be sent: on the wire, or in wslay. */
 static bool out_waiting(const struct wconn *c)
 {
-    return c->pend.len > c->pend_off || (c->ws && wslay_event_want_write(c->ws));
+    return ws_wire_waiting(&c->w) || (c->ws && wslay_event_want_write(c->ws));
 }
 
 /* Adds a record to the messages the session has yet to take. */
@@ -459,7 +373,7 @@ static bool ensure_ctx(struct wconn *c)
     if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
         c->ws = NULL;
         log_error("ws conn %s: no memory for its framing", c->sid);
-        c->broken = true;
+        c->w.broken = true;
         return false;
     }
     /* Messages are put together here, bounded by --max-line with a reason given. */
@@ -477,7 +391,7 @@ static bool ensure_ctx(struct wconn *c)
 static void maybe_drop_ctx(struct wconn *c)
 {
     if (!c->ws || c->closing || c->input_done || c->in_fragmented || c->omsg_open ||
-        c->batch_full || c->in_fed != c->in_framed || c->msg.len || wslay_event_want_write(c->ws))
+        c->w.batch_full || c->in_fed != c->in_framed || c->msg.len || wslay_event_want_write(c->ws))
         return;
     wslay_event_context_free(c->ws);
     c->ws = NULL;
@@ -493,7 +407,7 @@ static void maybe_drop_ctx(struct wconn *c)
  */
 static bool may_frame_here(const struct wconn *c)
 {
-    return c->s && !c->closing && !c->omsg_open && !c->batch_full &&
+    return c->s && !c->closing && !c->omsg_open && !c->w.batch_full &&
            !(c->ws && (wslay_event_want_write(c->ws) || wslay_event_get_close_sent(c->ws) ||
                        !wslay_event_get_write_enabled(c->ws)));
 }
@@ -537,7 +451,7 @@ static void frame_lines(struct wconn *c)
         size_t body = nl ? (size_t)(nl - p) : rest;
         uint8_t h[10];
 
-        if (body > OWN_FRAME_MAX || out->len + sizeof(h) + body > OUT_BATCH)
+        if (body > OWN_FRAME_MAX || out->len + sizeof(h) + body > WS_WIRE_BATCH)
             return;
         keep_farewell(c, p, body);
         buf_append(out, h, text_frame_head(h, body));
@@ -576,16 +490,16 @@ static void read_input(struct wconn *c)
 {
     if (!c->s || !ensure_ctx(c))
         return;
-    c->pass_bytes = 0;
+    c->w.pass_bytes = 0;
     bool out_idle = !c->omsg_open && !wslay_event_want_write(c->ws);
     int rv = wslay_event_recv(c->ws);
     offer(c);
-    if (c->broken || (rv != 0 && rv != WSLAY_ERR_CALLBACK_FAILURE)) {
+    if (c->w.broken || (rv != 0 && rv != WSLAY_ERR_CALLBACK_FAILURE)) {
         set_reading(c, false);
         session_abort(c->s, "connection lost");
         return;
     }
-    if (rv != 0 && !c->eof) {
+    if (rv != 0 && !c->w.eof) {
         /*
          * wslay's frame parser refused a header (a control frame over 125
          * bytes or fragmented, a length not written the shortest way) and
@@ -608,10 +522,10 @@ static void read_input(struct wconn *c)
         session_abort(c->s, why);
         return;
     }
-    if (!c->input_done && (c->eof || !wslay_event_want_read(c->ws))) {
+    if (!c->input_done && (c->w.eof || !wslay_event_want_read(c->ws))) {
         c->input_done = true;
         pump_out(c); /* wslay's close frame, if it queued one */
-        if (c->eof && !wslay_event_get_close_received(c->ws)) {
+        if (c->w.eof && !wslay_event_get_close_received(c->ws)) {
             session_abort(c->s, "the peer closed the connection without a close frame");
         } else if (wslay_event_get_close_received(c->ws)) {
             char why[64];
@@ -651,9 +565,9 @@ static void read_input(struct wconn *c)
  */
 static bool pump_out(struct wconn *c)
 {
-    if (c->broken || !send_out(c))
+    if (c->w.broken || !ws_wire_flush(&c->w))
         return false;
-    if (c->pend.len > c->pend_off) {
+    if (ws_wire_waiting(&c->w)) {
         set_writing(c, true);
         return true;
     }
@@ -662,9 +576,9 @@ static bool pump_out(struct wconn *c)
         frame_lines(c);
         if (!c->fw->out.len)
             break; /* a line over OWN_FRAME_MAX: wslay sends it in fragments */
-        if (!send_out(c))
+        if (!ws_wire_flush(&c->w))
             return false;
-        if (c->pend.len > c->pend_off) {
+        if (ws_wire_waiting(&c->w)) {
             set_writing(c, true);
             maybe_drop_ctx(c);
             return true;
@@ -690,16 +604,16 @@ static bool pump_out(struct wconn *c)
                 session_sent(c->s, session_outq(c->s)->bytes);
             }
         }
-        c->batch_full = false;
-        if (wslay_event_send(c->ws) != 0 || c->broken) {
+        c->w.batch_full = false;
+        if (wslay_event_send(c->ws) != 0 || c->w.broken) {
             buf_clear(&c->fw->out);
             return false;
         }
-        if (c->batch_full) {
+        if (c->w.batch_full) {
             /* A batch is gathered: send it, and go on while the socket takes it all. */
-            if (!send_out(c))
+            if (!ws_wire_flush(&c->w))
                 return false;
-            if (c->pend.len > c->pend_off)
+            if (ws_wire_waiting(&c->w))
                 break;
             continue;
         }
@@ -707,7 +621,7 @@ static bool pump_out(struct wconn *c)
             !wslay_event_get_write_enabled(c->ws))
             break;
     }
-    if (!send_out(c))
+    if (!ws_wire_flush(&c->w))
         return false;
     set_writing(c, out_waiting(c));
     if (c->pongs_waiting && !control_backlog(c)) {
@@ -801,14 +715,13 @@ static void conn_free(struct wconn *c)
         fw->nlingering--;
     unlink_conn(c);
     loop_timer_cancel(fw->loop, c->linger);
-    loop_del_fd(fw->loop, c->fd);
-    close(c->fd);
+    loop_del_fd(fw->loop, c->w.fd);
+    close(c->w.fd);
     if (c->ws)
         wslay_event_context_free(c->ws);
     buf_release(&c->msg);
     buf_release(&c->held);
-    buf_release(&c->pend);
-    free(c->head);
+    ws_wire_release(&c->w);
     free(c->why);
     free(c->farewell);
     free(c);
@@ -820,7 +733,7 @@ static void on_linger_over(struct loop *loop, void *ctx)
 
     (void)loop;
     c->linger = NULL; /* a timer is gone once it has run */
-    log_trace("ws conn %s close fd %d: linger time over", c->sid, c->fd);
+    log_trace("ws conn %s close fd %d: linger time over", c->sid, c->w.fd);
     conn_free(c);
 }
 
@@ -830,7 +743,7 @@ static void start_linger(struct wconn *c)
     if (c->lingering)
         return;
     c->lingering = true;
-    if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
+    if (c->w.eof || shutdown(c->w.fd, SHUT_WR) < 0) {
         conn_free(c);
         return;
     }
@@ -844,12 +757,12 @@ static void drain(struct wconn *c)
     char sink[16 * 1024];
 
     for (int i = 0; i < 16; i++) {
-        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        ssize_t n = recv(c->w.fd, sink, sizeof(sink), 0);
         if (n > 0)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
-        log_trace("ws conn %s close fd %d", c->sid, c->fd);
+        log_trace("ws conn %s close fd %d", c->sid, c->w.fd);
         conn_free(c); /* end of stream, or an error */
         return;
     }
@@ -866,8 +779,8 @@ static void ws_close(void *io, enum gw_err err, const char *why)
     c->fw->nlingering++;
     c->closing = true;
     c->input_done = true;
-    if (c->broken || !ensure_ctx(c)) {
-        log_trace("ws conn %s close fd %d: %s", c->sid, c->fd, why);
+    if (c->w.broken || !ensure_ctx(c)) {
+        log_trace("ws conn %s close fd %d: %s", c->sid, c->w.fd, why);
         conn_free(c);
         return;
     }
@@ -917,7 +830,7 @@ static void on_io(struct loop *loop, int fd, unsigned events, void *ctx)
         if (!c->reading) {
             /* Not watching input: only an error or a hang-up gets here. */
             set_writing(c, false);
-            loop_mod_fd(c->fw->loop, c->fd, 0);
+            loop_mod_fd(c->fw->loop, c->w.fd, 0);
             session_abort(c->s, "connection lost");
             return;
         }
@@ -926,7 +839,7 @@ static void on_io(struct loop *loop, int fd, unsigned events, void *ctx)
             return;
     }
     if ((events & LOOP_WRITE) && c->want_write && c->s && !c->closing && !pump_out(c)) {
-        loop_mod_fd(c->fw->loop, c->fd, 0);
+        loop_mod_fd(c->fw->loop, c->w.fd, 0);
         session_abort(c->s, "connection lost");
     }
 }
@@ -994,7 +907,7 @@ void front_ws_adopt(struct front_ws *fw, int fd, const char *head, size_t len, c
     struct wconn *c = gw_xcalloc(1, sizeof(*c));
     char why[GW_ERRLEN];
     c->fw = fw;
-    c->fd = fd;
+    ws_wire_init(&c->w, fd, &fw->out, head, len);
     if (net_set_nonblock(fd, why) < 0)
         log_warn("ws: %s", why);
     /* As a TCP session: unacknowledged data for three heartbeats, 30 s at least. */
@@ -1003,14 +916,11 @@ void front_ws_adopt(struct front_ws *fw, int fd, const char *head, size_t len, c
     if (loop_add_fd(fw->loop, fd, LOOP_READ, on_io, c) < 0) {
         log_error("ws: cannot watch a new session: %s", strerror(errno));
         close(fd);
+        ws_wire_release(&c->w);
         free(c);
         return;
     }
     c->reading = true;
-    if (len) {
-        c->head = gw_xmemdup(head, len);
-        c->head_len = len;
-    }
     c->last_recv_ms = loop_now_ms();
     c->next = fw->conns;
     if (c->next)
