@@ -93,6 +93,31 @@ def _short(v, limit=600):
     return s if len(s) <= limit else s[:limit] + '...(%d chars)' % len(s)
 
 
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'node')
+
+
+def node_cases(suite, module):
+    """(node, path of tests/node/<suite>/cases.js), or the test is skipped:
+    node, or the suite's npm module, is not installed (make test installs both)."""
+    node = shutil.which('node')
+    if not node:
+        skip('node is not installed (Debian nodejs; make test installs it)')
+    if not os.path.isdir(os.path.join(NODE_DIR, suite, 'node_modules', module)):
+        skip('%s is not installed: npm ci in tests/node/%s (make test does)' % (module, suite))
+    return node, os.path.join(NODE_DIR, suite, 'cases.js')
+
+
+def check_node_tap(what, returncode, out, err, at_least):
+    """The verdict on a Node suite's TAP: it exited 0, no check failed, and
+    at least at_least ran (a suite cut short must not pass)."""
+    lines = [l for l in out.splitlines() if re.match(r'(not )?ok \d+ - ', l)]
+    bad = [l for l in lines if l.startswith('not ok')]
+    print('# %d cases of %s' % (len(lines), what))
+    check(returncode == 0 and not bad and len(lines) >= at_least,
+          'node cases.js exited %d, %d cases, failed: %s\n%s\n%s'
+          % (returncode, len(lines), bad, out[-3000:], err[-2000:]))
+
+
 def wait_for(pred, what, timeout=10.0, interval=0.02):
     """Poll pred() until it returns a true value or the deadline passes.
 

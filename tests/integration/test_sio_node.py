@@ -11,32 +11,20 @@ lines is checked."""
 import sys
 sys.dont_write_bytecode = True
 
-import os
-import re
-import shutil
 import subprocess
 import threading
 
 import harness
-from harness import test, check
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-CASES = os.path.join(HERE, '..', 'node', 'socketio', 'cases.js')
-MODULES = os.path.join(HERE, '..', 'node', 'socketio', 'node_modules', 'socket.io-client')
+from harness import test
 
 
 @test
 def npm_socketio_client_cases():
     """the npm socket.io-client: every case passes, the restart included"""
-    node = shutil.which('node')
-    if not node:
-        harness.skip('node is not installed (Debian nodejs; make test installs it)')
-    if not os.path.isdir(MODULES):
-        harness.skip('socket.io-client is not installed: npm ci in tests/node/socketio '
-                     '(make test does)')
+    node, cases = harness.node_cases('socketio', 'socket.io-client')
     # A ping every second, a second to answer it: the silent client is dropped in about 2 s.
     gw = harness.Gateway(args=['--heartbeat', '1', '--sio-ping-timeout', '1'])
-    p = subprocess.Popen([node, CASES, str(gw.http_port)], stdin=subprocess.PIPE,
+    p = subprocess.Popen([node, cases, str(gw.http_port)], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = []
     threading.Thread(target=lambda: err.append(p.stderr.read()), daemon=True).start()
@@ -58,12 +46,7 @@ def npm_socketio_client_cases():
     finally:
         timer.cancel()
     text = ''.join(out)
-    lines = [l for l in text.splitlines() if re.match(r'(not )?ok \d+ - ', l)]
-    bad = [l for l in lines if l.startswith('not ok')]
-    print('# %d cases of the npm socket.io-client' % len(lines))
-    check(p.returncode == 0 and not bad and len(lines) >= 25,
-          'node cases.js exited %d, %d cases, failed: %s\n%s\n%s'
-          % (p.returncode, len(lines), bad, text[-3000:], ''.join(err)[-2000:]))
+    harness.check_node_tap('the npm socket.io-client', p.returncode, text, ''.join(err), 25)
 
 
 harness.main()

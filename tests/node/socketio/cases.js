@@ -14,21 +14,11 @@
 
 const readline = require('readline');
 const { io } = require('socket.io-client');
+const { ok, done } = require('../tap.js');
 
 const port = Number(process.argv[2]);
 const base = `http://127.0.0.1:${port}`;
 const TIMEOUT_MS = 15000;
-let n = 0;
-let failed = 0;
-
-function ok(cond, name, diag) {
-  n++;
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name}`);
-  if (!cond) {
-    failed++;
-    if (diag !== undefined) console.log(`# ${JSON.stringify(diag).split('\n').join('\n# ')}`);
-  }
-}
 
 function within(promise, what, ms = TIMEOUT_MS) {
   let timer;
@@ -286,9 +276,8 @@ async function main() {
   } catch (e) {
     ok(false, 'resumeAcrossRestart ran to its end', String(e && e.stack));
   }
-  console.log(`1..${n}`);
   lines.close();
-  process.exit(failed ? 1 : 0);
+  done();
 }
 
 main();

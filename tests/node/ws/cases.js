@@ -12,21 +12,11 @@
 
 const http = require('http');
 const WebSocket = require('ws');
+const { ok, done } = require('../tap.js');
 
 const port = Number(process.argv[2]);
 const url = `ws://127.0.0.1:${port}/v1/ws`;
 const TIMEOUT_MS = 15000;
-let n = 0;
-let failed = 0;
-
-function ok(cond, name, diag) {
-  n++;
-  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${name}`);
-  if (!cond) {
-    failed++;
-    if (diag) console.log(`# ${String(diag).split('\n').join('\n# ')}`);
-  }
-}
 
 // A session: messages parsed as they come, waited for one at a time.
 function open(protocols, options) {
@@ -189,16 +179,13 @@ async function cases() {
 
 const guard = setTimeout(() => {
   ok(false, 'the cases finished in time');
-  console.log(`1..${n}`);
-  process.exit(1);
+  done(true);
 }, 120000);
 
 cases().then(() => {
   clearTimeout(guard);
-  console.log(`1..${n}`);
-  process.exit(failed ? 1 : 0);
+  done();
 }, (e) => {
   ok(false, 'no exception', e.stack);
-  console.log(`1..${n}`);
-  process.exit(1);
+  done(true);
 });
