@@ -112,6 +112,8 @@ static const struct setting settings[] = {
      K_ORIGINS, AT(ws_origins), 0, 0},
     {"max-ws-sessions", "VISAVIS_MAX_WS_SESSIONS", "10000", "WebSocket sessions open at once",
      K_UNSIGNED, AT(max_ws_sessions), 1, 1000000},
+    {"max-sse-streams", "VISAVIS_MAX_SSE_STREAMS", "10000",
+     "Server-Sent Events streams open at once", K_UNSIGNED, AT(max_sse_streams), 1, 1000000},
     {"max-sio-sessions", "VISAVIS_MAX_SIO_SESSIONS", "10000",
      "Socket.IO (Engine.IO) sessions open at once", K_UNSIGNED, AT(max_sio_sessions), 1, 1000000},
     {"sio-ping-timeout", "VISAVIS_SIO_PING_TIMEOUT", "20",

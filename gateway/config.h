@@ -49,6 +49,9 @@ struct gw_config {
         ws_origins[CONFIG_ORIGINS_MAX]; /* Origins allowed to open /v1/ws; "": the request's host */
     unsigned max_ws_sessions;           /* WebSocket sessions at once */
 
+    /* Server-Sent Events (docs/sse.md) */
+    unsigned max_sse_streams; /* streams at once */
+
     /* Socket.IO (docs/socketio.md) */
     unsigned max_sio_sessions; /* Engine.IO sessions at once */
     unsigned sio_ping_timeout; /* seconds to answer a ping */

@@ -39,7 +39,6 @@
 #include "outq.h"
 #include "page.h"
 #include "router.h"
-#include "session.h"
 #include "sio_poll.h"
 #include "text.h"
 #include "ws_proto.h"
@@ -122,9 +121,6 @@ struct front_http {
     unsigned open;  /* connections counted against max_connections */
     struct conn_list idle, heads;
     char sessions_hint[96]; /* how to open a session, for the index */
-    struct sessions *tier;  /* the session tier SSE streams are sessions of; NULL: no SSE */
-    struct sse *streams;    /* SSE streams libmicrohttpd still serves */
-    bool sse_moved;         /* a stream took bytes from its session in this run */
     struct req *sio_held;   /* /socket.io/ requests the Socket.IO front holds */
 };
 
@@ -174,9 +170,9 @@ struct req {
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
     /* SSE */
-    bool sse_go;     /* the cursor is valid: start the stream when resumed */
-    bool has_since;  /* a cursor was given (Last-Event-ID or since=) */
-    struct sse *sse; /* the stream, once started */
+    bool sse_go;    /* the cursor is valid: start the stream when resumed */
+    bool has_since; /* a cursor was given (Last-Event-ID or since=) */
+    bool streamed;  /* handed to the SSE front: its bytes are the stream's */
     /* Socket.IO (/socket.io/) */
     struct sio_poll sio;
     bool sio_held;  /* held by the Socket.IO front, suspended */
@@ -691,165 +687,27 @@ static enum MHD_Result get_stats(struct req *r)
     return reply_ok(r, body, len);
 }
 
-/* ---- Server-Sent Events: a session of the tier, streamed as a response ---- */
+/* ---- Server-Sent Events: the request judged here, the stream served by the SSE front ---- */
 
-/*
- * One stream: a session in the SESSION_SSE form whose queue a content reader
- * hands to libmicrohttpd. While the queue is empty the connection is
- * suspended (no busy loop: libmicrohttpd would call the reader again at
- * once); the session's flush resumes it. The stream is freed once both
- * sides are done with it: libmicrohttpd (the request completed) and the tier
- * (its close op ran).
- */
-struct sse {
-    struct front_http *fh;
-    struct req *r;           /* NULL once the request has completed */
-    struct session *s;       /* NULL once the tier has closed the session */
-    bool suspended;          /* waiting for the session's next bytes */
-    bool ended;              /* the session is over: end the stream */
-    bool cut;                /* end it with an error: its last bytes did not all go */
-    struct sse *prev, *next; /* fh->streams, while r is set */
-};
-
-/* Whether the stream's request is still libmicrohttpd's, to resume. */
-static void sse_wake(struct sse *x)
+/* HEAD: the stream's head alone, with no body (libmicrohttpd sends none for a HEAD). */
+static ssize_t sse_head_body(void *cls, uint64_t pos, char *out, size_t max)
 {
-    if (x->r && x->suspended) {
-        x->suspended = false;
-        MHD_resume_connection(x->r->conn);
-        x->fh->need_run = true;
-    }
+    (void)cls, (void)pos, (void)out, (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-/*
- * libmicrohttpd wants body bytes: whatever the session's queue holds, up to
- * max. Nothing queued: suspend until the session's flush resumes us.
- */
-static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-    struct sse *x = cls;
-    struct iovec iov[16];
-    size_t n = 0;
-
-    (void)pos;
-    if (!x) /* HEAD: the stream's head alone */
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (x->ended || !x->s) {
-        if (!x->cut)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        /* The stream's end is logged as the session's; libmicrohttpd's warning is no news. */
-        x->fh->closing_on_purpose = true;
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    struct outq *q = session_outq(x->s);
-    if (!q->bytes) {
-        x->suspended = true;
-        MHD_suspend_connection(x->r->conn);
-        return 0;
-    }
-    size_t k = outq_iov(q, iov, GW_ARRAY_SIZE(iov));
-    for (size_t i = 0; i < k && n < max; i++) {
-        size_t take = iov[i].iov_len < max - n ? iov[i].iov_len : max - n;
-        memcpy(out + n, iov[i].iov_base, take);
-        n += take;
-    }
-    x->r->bytes += n;
-    log_trace("http conn %llu sse %s send %zu bytes", x->r->hc ? x->r->hc->number : 0,
-              session_id(x->s), n);
-    session_sent(x->s, n);
-    /* The session may need its pass again (room for a replay, its last line out). */
-    x->fh->sse_moved = true;
-    return (ssize_t)n;
-}
-
-/* session_io_ops.flush: the session has bytes; the content reader takes them. */
-static bool sse_flush(void *io)
-{
-    struct sse *x = io;
-
-    sse_wake(x);
-    return x->r != NULL;
-}
-
-/* session_io_ops.resume_input: the stream's one command was taken at once. */
-static void sse_resume(void *io)
-{
-    (void)io;
-}
-
-static void sse_free(struct sse *x)
-{
-    free(x);
-}
-
-/* session_io_ops.close: the session is over; the stream ends once libmicrohttpd sees it. */
-static void sse_close(void *io, enum gw_err err, const char *why)
-{
-    struct sse *x = io;
-
-    (void)err; /* the stream said why in its last event */
-    /* Its last bytes did not all go (the client is not reading, or gone): no clean end. */
-    x->cut = x->cut || session_outq(x->s)->bytes > 0;
-    x->s = NULL;
-    x->ended = true;
-    if (!x->r) {
-        sse_free(x);
-        return;
-    }
-    log_trace("http conn %llu sse close: %s", x->r->hc ? x->r->hc->number : 0, why);
-    sse_wake(x);
-}
-
-static const struct session_io_ops sse_ops = {
-    .flush = sse_flush,
-    .resume_input = sse_resume,
-    .close = sse_close,
-};
-
-/* libmicrohttpd is done with the stream's request (completed, or the connection closed). */
-static void sse_detach(struct sse *x)
-{
-    struct front_http *fh = x->fh;
-
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        fh->streams = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    x->r = NULL;
-    x->suspended = false;
-    if (x->s)
-        /* A literal: the tier keeps why (the request's own line logs the details). */
-        session_abort(x->s, "the HTTP connection ended"); /* sse_close frees it */
-    else
-        sse_free(x);
-}
-
-/* The client left while its stream waited: end the session and let libmicrohttpd close. */
-static void sse_gone(struct sse *x)
-{
-    x->cut = true;
-    x->ended = true;
-    if (x->s)
-        session_abort(x->s, "client closed");
-    sse_wake(x);
-}
-
-/* The response that streams: the event-stream head, the body from sse_read. */
-static enum MHD_Result sse_respond(struct req *r, struct sse *x)
+static enum MHD_Result sse_head(struct req *r)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, x, NULL);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, sse_head_body, NULL, NULL);
     enum MHD_Result ret;
 
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    /* Not to be stored, nor held back by a proxy (nginx reads X-Accel-Buffering). */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    if (r->fh->quiescing)
+    if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = MHD_HTTP_OK;
     ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
@@ -857,44 +715,60 @@ static enum MHD_Result sse_respond(struct req *r, struct sse *x)
     return ret;
 }
 
-/* The cursor is valid: answer with the stream, and open its session on the channel. */
+static enum MHD_Result sse_no_room(struct req *r)
+{
+    const char *hdrs[4] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL, NULL};
+    size_t len;
+    char *body;
+
+    snprintf(r->why, GW_ERRLEN,
+             "as many event streams as --max-sse-streams allows are open: try again later");
+    body = codec_error_encode(GW_E_TOO_MANY_SESSIONS, r->why, &len);
+    return reply_with(r, http_status(GW_E_TOO_MANY_SESSIONS), "application/json", body, len, hdrs);
+}
+
+/*
+ * The cursor is valid: the connection becomes the stream. The SSE front
+ * gets a duplicate of the socket and writes the response itself; this
+ * handler then returns MHD_NO, so that libmicrohttpd drops the connection
+ * and its memory pool at once. That leaves the socket open for the
+ * duplicate: libmicrohttpd takes the descriptor out of its epoll set
+ * before closing it, and with MHD_USE_TURBO it does not shut the socket
+ * down first. Bytes a client pipelined after this request are not read.
+ */
 static enum MHD_Result sse_start(struct req *r)
 {
     struct front_http *fh = r->fh;
-    char peer[64], line[GW_CHANNEL_MAX + 40];
-    int len;
+    char line[GW_CHANNEL_MAX + 40];
+    int len, fd;
 
-    /* The stop began while the cursor was read: the tier says goodbye to no new session. */
+    /* The stop began while the cursor was read: no new stream. */
     if (fh->quiescing)
         return reply_error(r, GW_E_SHUTDOWN, "the gateway is stopping");
     if (strcmp(r->method, "HEAD") == 0)
-        return sse_respond(r, NULL);
-    struct sse *x = gw_xcalloc(1, sizeof(*x));
-    x->fh = fh;
-    x->r = r;
-    if (sse_respond(r, x) != MHD_YES) {
-        free(x);
-        return MHD_NO;
+        return sse_head(r);
+    if (!fh->o.sse.room(fh->o.sse.ctx))
+        return sse_no_room(r);
+    if (!r->hc || (fd = fcntl(r->hc->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        snprintf(r->why, GW_ERRLEN, "no descriptor for the stream: %s", strerror(errno));
+        log_warn("http: %s", r->why);
+        return reply_error(r, GW_E_TOO_MANY_SESSIONS, r->why);
     }
-    r->sse = x;
-    x->next = fh->streams;
-    if (fh->streams)
-        fh->streams->prev = x;
-    fh->streams = x;
-    net_peer_name(r->hc ? r->hc->fd : -1, peer, sizeof(peer));
-    x->s = session_open(fh->tier, GW_T_SSE, SESSION_SSE, peer, &sse_ops, x);
     if (r->has_since)
         len = snprintf(line, sizeof(line), "SUB %.*s %" PRIu64, (int)r->route.arg_len, r->route.arg,
                        r->since);
     else
         len = snprintf(line, sizeof(line), "SUB %.*s", (int)r->route.arg_len, r->route.arg);
-    log_trace("http conn %llu sse %s: %s", r->hc ? r->hc->number : 0, session_id(x->s), line);
-    /* A fresh session takes its first command at once: nothing is ahead of it. */
-    if (!session_line(x->s, line, (size_t)len))
-        session_abort(x->s, "could not subscribe");
-    /* The client leaving is heard while the stream waits for bytes. */
-    conn_watch(r->hc, LOOP_HUP);
-    return MHD_YES;
+    /* Our loop must not watch the descriptor libmicrohttpd closes: the socket lives on. */
+    conn_watch(r->hc, 0);
+    log_trace("http conn %llu hands fd %d to the SSE front: %s", r->hc->number, fd, line);
+    fh->o.sse.adopt(fh->o.sse.ctx, fd, r->http11, line, (size_t)len);
+    r->status = MHD_HTTP_OK;
+    r->streamed = true;
+    r->ended = "streaming";
+    /* libmicrohttpd's "internal error" line is about this: no news. */
+    fh->closing_on_purpose = true;
+    return MHD_NO;
 }
 
 /* The read that checked the channel and the cursor came back. */
@@ -928,12 +802,14 @@ static enum MHD_Result get_events(struct req *r)
     struct core_caller caller = caller_of(r);
     enum gw_err err;
 
-    if (!fh->tier) {
+    if (!fh->o.sse.adopt) {
         snprintf(r->why, GW_ERRLEN, "Server-Sent Events are not served here");
         return reply_error(r, GW_E_NOT_FOUND, r->why);
     }
     if (fh->quiescing)
         return reply_error(r, GW_E_SHUTDOWN, "the gateway is stopping");
+    if (strcmp(r->method, "HEAD") != 0 && !fh->o.sse.room(fh->o.sse.ctx))
+        return sse_no_room(r); /* before the cursor's read: no work for a refusal */
     if (last && *last) {
         if (!text_parse_u64(last, INT64_MAX, &r->since)) {
             snprintf(r->why, GW_ERRLEN,
@@ -1584,8 +1460,6 @@ static void req_finish(struct req *r, const char *ended)
     core_unwatch(fh->core, r->watch);
     if (r->ended)
         ended = r->ended;
-    if (r->sse)
-        sse_detach(r->sse);
     if (r->sio_held)
         sio_drop(r, "ended"); /* cannot happen: a held request is suspended */
     if (!r->status) {
@@ -1602,7 +1476,7 @@ static void req_finish(struct req *r, const char *ended)
               r->status, r->bytes);
     enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
     /* A stream's bytes and its SUB are counted by the session tier, as sse; Socket.IO's too. */
-    if (!r->sse && r->route.id != ROUTE_SIO) {
+    if (!r->streamed && r->route.id != ROUTE_SIO) {
         fh->metrics->requests[t]++;
         fh->metrics->bytes_in[t] += r->body_in;
         fh->metrics->bytes_out[t] += r->bytes;
@@ -1757,12 +1631,6 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
     if ((events & LOOP_HUP) && r && r->sio_held) {
         conn_watch(hc, 0);
         sio_drop(r, "client closed");
-        return;
-    }
-    if ((events & LOOP_HUP) && r && r->sse) {
-        conn_watch(hc, 0);
-        r->ended = "client closed";
-        sse_gone(r->sse);
         return;
     }
     if ((events & LOOP_HUP) && r && r->phase == REQ_WAITING) {
@@ -2051,11 +1919,6 @@ static int before_sleep(struct loop *loop, void *ctx)
         run_mhd(fh);
     if (fh->need_run)
         return 0; /* its callbacks asked for another run */
-    if (fh->sse_moved) {
-        /* Streams took bytes after the session tier's pass: it may have work again. */
-        fh->sse_moved = false;
-        return 0;
-    }
     if (MHD_get_timeout(fh->daemon, &timeout) != MHD_YES) {
         fh->run_at_ms = 0;
         return -1;
@@ -2144,11 +2007,6 @@ void front_http_quiesce(struct front_http *fh)
     fh->need_run = true;
 }
 
-void front_http_serve_sse(struct front_http *fh, struct sessions *tier)
-{
-    fh->tier = tier;
-}
-
 size_t front_http_in_flight(const struct front_http *fh)
 {
     return fh->in_flight;
@@ -2173,9 +2031,6 @@ void front_http_free(struct front_http *fh)
     /* Socket.IO requests still held end now, unanswered. */
     while (fh->sio_held)
         sio_drop(fh->sio_held, "the gateway is stopping");
-    /* Streams still open end now, cut; their sessions are closed with the tier. */
-    for (struct sse *x = fh->streams; x; x = x->next)
-        sse_gone(x);
     MHD_run(fh->daemon);
     loop_del_fd(fh->loop, fh->epoll_fd);
     MHD_stop_daemon(fh->daemon);

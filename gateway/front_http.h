@@ -24,7 +24,6 @@
 struct core;
 struct loop;
 struct front_http;
-struct sessions;
 
 /*
  * Where GET /v1/ws leads (main wires it to the WebSocket front). room:
@@ -59,15 +58,31 @@ struct front_http_sio {
     size_t max_payload; /* bytes in a POST to /socket.io/; 413 above */
 };
 
+/*
+ * Where GET /v1/channels/{ch}/events leads once its channel and cursor are
+ * judged (main wires it to the SSE front). room: whether one more stream may
+ * open (false: 429). adopt: fd (the callee's from now on) is the stream's
+ * connection, with nothing of the response sent yet; http11 whether the
+ * request was HTTP/1.1; sub the SUB line of len bytes its session starts
+ * with. Both run on the loop thread, inside libmicrohttpd's run. NULL adopt:
+ * the path answers 404.
+ */
+struct front_http_sse {
+    bool (*room)(void *ctx);
+    void (*adopt)(void *ctx, int fd, bool http11, const char *sub, size_t len);
+    void *ctx;
+};
+
 struct front_http_options {
-    size_t max_body;          /* bytes; larger bodies get 413 */
-    unsigned max_connections; /* connections at once */
-    unsigned idle_timeout;    /* seconds an idle keep-alive connection is kept */
-    unsigned header_timeout;  /* seconds from a request's first byte to its whole head */
-    unsigned body_timeout;    /* seconds any body may take */
-    unsigned body_rate;       /* bytes per second a larger body must keep up, > 0 */
-    int tcp_port;             /* the session port, for the index at /; 0: none */
-    struct front_http_ws ws;  /* the WebSocket hand-off */
+    size_t max_body;           /* bytes; larger bodies get 413 */
+    unsigned max_connections;  /* connections at once */
+    unsigned idle_timeout;     /* seconds an idle keep-alive connection is kept */
+    unsigned header_timeout;   /* seconds from a request's first byte to its whole head */
+    unsigned body_timeout;     /* seconds any body may take */
+    unsigned body_rate;        /* bytes per second a larger body must keep up, > 0 */
+    int tcp_port;              /* the session port, for the index at /; 0: none */
+    struct front_http_ws ws;   /* the WebSocket hand-off */
+    struct front_http_sse sse; /* the event streams' hand-off */
 
     /* the Socket.IO hand-off */
     struct front_http_sio sio;
@@ -80,13 +95,6 @@ struct front_http_options {
  */
 struct front_http *front_http_new(struct core *core, struct loop *loop, int listen_fd,
                                   const struct front_http_options *opts, char why[GW_ERRLEN]);
-
-/*
- * Serves GET /v1/channels/{ch}/events (Server-Sent Events) as sessions of
- * tier (borrowed; it must outlive the front's streams). Without it that
- * path answers 404.
- */
-void front_http_serve_sse(struct front_http *fh, struct sessions *tier);
 
 /*
  * Stops accepting connections and closes those with no request under way

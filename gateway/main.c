@@ -11,6 +11,7 @@
 #include "front_http.h"
 #include "front_sio.h"
 #include "front_tcp.h"
+#include "front_sse.h"
 #include "front_ws.h"
 #include "front_udp.h"
 #include "log.h"
@@ -58,6 +59,7 @@ struct gateway {
     struct front_http *http;
     struct front_tcp *tcp;
     struct front_ws *ws;
+    struct front_sse *sse;
     struct front_udp *udp; /* NULL when UDP is off */
     struct front_sio *sio;
     int sigfd;
@@ -81,6 +83,19 @@ static void ws_adopt(void *ctx, int fd, const char *head, size_t len, const char
 {
     struct gateway *gw = ctx;
     front_ws_adopt(gw->ws, fd, head, len, protocol);
+}
+
+/* The event streams' hand-off: judged by front_http, served by front_sse. */
+static bool sse_room(void *ctx)
+{
+    struct gateway *gw = ctx;
+    return gw->sse && front_sse_has_room(gw->sse);
+}
+
+static void sse_adopt(void *ctx, int fd, bool http11, const char *sub, size_t len)
+{
+    struct gateway *gw = ctx;
+    front_sse_adopt(gw->sse, fd, http11, sub, len);
 }
 
 /* The Socket.IO hand-off: /socket.io/ requests and upgrades go to front_sio. */
@@ -163,6 +178,7 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
     front_http_quiesce(gw->http);
     front_tcp_quiesce(gw->tcp);
     front_ws_quiesce(gw->ws);
+    front_sse_quiesce(gw->sse);
     front_udp_quiesce(gw->udp);
     front_sio_quiesce(gw->sio);
     sessions_quiesce(gw->sessions);
@@ -199,7 +215,8 @@ static int stop_when_idle(struct loop *loop, void *ctx)
     now = loop_now_ms();
     if ((front_http_in_flight(gw->http) == 0 && sessions_count(gw->sessions) == 0 &&
          front_tcp_lingering(gw->tcp) == 0 && front_ws_lingering(gw->ws) == 0 &&
-         front_sio_lingering(gw->sio) == 0 && core_pending(gw->core) == 0) ||
+         front_sse_lingering(gw->sse) == 0 && front_sio_lingering(gw->sio) == 0 &&
+         core_pending(gw->core) == 0) ||
         now >= gw->stop_deadline_ms) {
         if (now >= gw->stop_deadline_ms)
             log_warn("stop: grace period over with %zu requests and %zu sessions still open",
@@ -219,7 +236,8 @@ static void raise_fd_limit(const struct gw_config *cfg)
 {
     struct rlimit rl;
     unsigned long long need = (unsigned long long)cfg->max_sessions + cfg->max_ws_sessions +
-                              cfg->max_sio_sessions + cfg->max_connections + FD_RESERVE;
+                              cfg->max_sse_streams + cfg->max_sio_sessions + cfg->max_connections +
+                              FD_RESERVE;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
@@ -230,14 +248,16 @@ static void raise_fd_limit(const struct gw_config *cfg)
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         log_warn("only %llu file descriptors (RLIMIT_NOFILE) for --max-sessions %u + "
-                 "--max-ws-sessions %u + --max-sio-sessions %u + --max-connections %u + %u for "
-                 "the gateway itself = %llu: beyond them new connections wait until others "
-                 "close; lower --max-sessions (VISAVIS_MAX_SESSIONS), --max-ws-sessions "
-                 "(VISAVIS_MAX_WS_SESSIONS), --max-sio-sessions (VISAVIS_MAX_SIO_SESSIONS) or "
-                 "--max-connections (VISAVIS_MAX_CONNECTIONS), or raise the limit (ulimit -n, "
-                 "systemd LimitNOFILE=, docker --ulimit nofile=)",
+                 "--max-ws-sessions %u + --max-sse-streams %u + --max-sio-sessions %u + "
+                 "--max-connections %u + %u for the gateway itself = %llu: beyond them new "
+                 "connections wait until others close; lower --max-sessions "
+                 "(VISAVIS_MAX_SESSIONS), --max-ws-sessions (VISAVIS_MAX_WS_SESSIONS), "
+                 "--max-sse-streams (VISAVIS_MAX_SSE_STREAMS), --max-sio-sessions "
+                 "(VISAVIS_MAX_SIO_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or "
+                 "raise the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
                  (unsigned long long)rl.rlim_cur, cfg->max_sessions, cfg->max_ws_sessions,
-                 cfg->max_sio_sessions, cfg->max_connections, FD_RESERVE, need);
+                 cfg->max_sse_streams, cfg->max_sio_sessions, cfg->max_connections, FD_RESERVE,
+                 need);
 }
 
 /* A listener that cannot open says which setting chooses its address. */
@@ -287,6 +307,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .body_timeout = gw->cfg.http_body_timeout,
         .body_rate = gw->cfg.http_body_rate,
         .ws = {.room = ws_room, .adopt = ws_adopt, .ctx = gw, .origins = gw->cfg.ws_origins},
+        .sse = {.room = sse_room, .adopt = sse_adopt, .ctx = gw},
         .sio = {.poll = sio_poll,
                 .cancel = sio_cancel,
                 .adopt = sio_adopt,
@@ -309,6 +330,10 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .heartbeat = gw->cfg.heartbeat,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_ws_sessions,
+    };
+    struct front_sse_options eopts = {
+        .heartbeat = gw->cfg.heartbeat,
+        .max_streams = gw->cfg.max_sse_streams,
     };
     struct front_sio_options iopts = {
         .ping_interval_ms = gw->cfg.heartbeat * 1000,
@@ -370,11 +395,11 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         close(tcp_fd);
         return -1;
     }
-    front_http_serve_sse(gw->http, gw->sessions);
     if (!(gw->tcp = front_tcp_new(gw->sessions, gw->loop, tcp_fd, &topts, why)))
         return -1;
     /* After front_http: its hook runs after libmicrohttpd's, which hands it new sessions. */
     gw->ws = front_ws_new(gw->sessions, gw->loop, &wopts);
+    gw->sse = front_sse_new(gw->sessions, gw->loop, &eopts);
     if (gw->cfg.udp_addr[0]) {
         if ((udp_fd = net_bind_udp(gw->cfg.udp_addr, reason)) < 0) {
             snprintf(why, GW_ERRLEN,
@@ -432,6 +457,7 @@ static void stop(struct gateway *gw)
     sessions_free(gw->sessions);
     front_tcp_free(gw->tcp);
     front_ws_free(gw->ws);
+    front_sse_free(gw->sse);
     /* After the writer's last callbacks: they may still answer datagrams. */
     front_udp_free(gw->udp);
     front_sio_free(gw->sio);

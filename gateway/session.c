@@ -972,8 +972,14 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
     if (d->live && d->m->accepted_us)
         metrics_hist_observe(&t->metrics->delivery_seconds[s->transport],
                              (double)(d->now_us - d->m->accepted_us) / 1e6);
-    /* Over the bound is what the peer has not taken: let the connection take what it can first. */
-    if (s->out.push_bytes > t->o.max_outbuf) {
+    /*
+     * Over the bound is what the peer has not taken: let the connection take
+     * what it can first. Only for a commit as it happens: a replay is paced
+     * by the session itself (pump reads while the queue is under a quarter of
+     * the bound), so it cannot outrun the bound by more than its one message;
+     * a reader that takes none of it is judged by the stuck rule.
+     */
+    if (d->live && s->out.push_bytes > t->o.max_outbuf) {
         if (!s->ops->flush(s->io))
             s->broken = true;
         if (s->out.push_bytes > t->o.max_outbuf)

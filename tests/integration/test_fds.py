@@ -149,15 +149,17 @@ def limit_raised_and_warned():
     gw = Limited('256:4096')
     eq(open_files_limit(gw), [4096, 4096], 'soft and hard limits after start')
     text = gw.wait_stderr(r'warn +only 4096 file descriptors .*').group(0)
-    for word in ['--max-sessions', '--max-ws-sessions', '--max-sio-sessions', '--max-connections',
-                 'VISAVIS_MAX_SESSIONS', 'VISAVIS_MAX_WS_SESSIONS', 'VISAVIS_MAX_SIO_SESSIONS',
-                 'VISAVIS_MAX_CONNECTIONS', 'ulimit -n']:
+    for word in ['--max-sessions', '--max-ws-sessions', '--max-sse-streams', '--max-sio-sessions',
+                 '--max-connections', 'VISAVIS_MAX_SESSIONS', 'VISAVIS_MAX_WS_SESSIONS',
+                 'VISAVIS_MAX_SSE_STREAMS', 'VISAVIS_MAX_SIO_SESSIONS', 'VISAVIS_MAX_CONNECTIONS',
+                 'ulimit -n']:
         check(word in text, 'the warning names %s: %s' % (word, text))
     gw.stop()
     quiet = Limited('256:4096', args=['--max-sessions', '100', '--max-connections', '100',
-                                      '--max-ws-sessions', '100', '--max-sio-sessions', '100'])
+                                      '--max-ws-sessions', '100', '--max-sio-sessions', '100',
+                                      '--max-sse-streams', '100'])
     quiet.stop()
-    check('file descriptors' not in quiet.stderr_text(), 'a warning although 100 + 100 + 100 + 100 fit:\n'
+    check('file descriptors' not in quiet.stderr_text(), 'a warning although 5 x 100 fit:\n'
           + quiet.stderr_tail())
 
 

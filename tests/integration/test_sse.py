@@ -392,6 +392,118 @@ def many_streams_at_once():
 
 
 @test
+def streams_hold_no_http_connection_and_little_memory():
+    """1000 idle streams: each costs a session and a socket (a few KiB), not an HTTP connection
+    (--max-connections 32 does not count them) nor libmicrohttpd's 20 KiB of buffers"""
+    gw = harness.Gateway(args=['--max-connections', '32'], prefix=harness.address_limit(512))
+    n = 1000
+    warm = [Stream(gw, events_path('h-idle', 0)) for _ in range(20)]
+    rss0 = harness.rss_kb(gw)
+    streams = []
+    for _ in range(n):  # one at a time: a request under way does hold a connection
+        st = Stream(gw, events_path('h-idle', 0))
+        eq(st.status, 200, 'status')
+        ev = st.event()  # the hello, as a comment
+        check(ev is not None and any('hello' in c for c in ev['comments']), 'hello: %r' % ev)
+        streams.append(st)
+    harness.wait_for(lambda: open_sse(gw) == n + len(warm), '%d streams open' % n)
+    grew = harness.rss_kb(gw) - rss0
+    print('# %d idle streams: RSS +%d kB, %.2f KiB each' % (n, grew, grew / n))
+    if not harness.sanitized():
+        # Served by libmicrohttpd, a stream kept its connection's pool: 32.5 KiB each.
+        check(grew < n * 6, 'RSS grew by %d kB for %d streams' % (grew, n))
+    eq(gw.get('/v1/stats').json['open']['rest'], 1, 'HTTP connections open: only the one asking')
+    m = gw.publish('h-idle', 'to every stream')
+    for i, st in enumerate(streams):
+        eq(st.messages(1), [m], 'stream %d' % i)
+    for st in streams + warm:
+        st.close()
+    harness.wait_for(lambda: open_sse(gw) == 0, 'every session freed', timeout=15)
+    gw.stop()
+
+
+@test
+def max_sse_streams_is_a_429():
+    """--max-sse-streams 2: a third stream is 429 too_many_sessions with Retry-After, nothing
+    opened; once one closes, a new one opens"""
+    gw = harness.Gateway(args=['--max-sse-streams', '2'])
+    a = Stream(gw, events_path('h-max', 0))
+    b = Stream(gw, events_path('h-max', 0))
+    harness.wait_for(lambda: open_sse(gw) == 2, 'two streams open')
+    r = gw.get(events_path('h-max', 0))
+    eq(r.status, 429, 'status past the limit')
+    eq(r.json['error']['code'], 'too_many_sessions', 'code')
+    check('--max-sse-streams' in r.json['error']['message'], 'names the flag: %r' % r.json)
+    eq(r.header('Retry-After'), '1', 'Retry-After')
+    eq(open_sse(gw), 2, 'nothing more opened')
+    a.close()
+    harness.wait_for(lambda: open_sse(gw) == 1, 'one closed')
+    with Stream(gw, events_path('h-max', 0)) as c:
+        eq(c.status, 200, 'room again')
+        m = gw.publish('h-max', 'x')
+        eq(c.messages(1), [m], 'the new stream works')
+        eq(b.messages(1), [m], 'the old one too')
+    b.close()
+    gw.stop()
+
+
+@test
+def http10_stream_runs_until_the_close():
+    """an HTTP/1.0 request: the stream is not chunked, says Connection: close, and ends with the
+    connection (here at SIGTERM, after its bye event)"""
+    gw = harness.Gateway()
+    sock = socket.create_connection(('127.0.0.1', gw.http_port), timeout=TIMEOUT)
+    sock.sendall(b'GET /v1/channels/h-10/events?since=0 HTTP/1.0\r\nHost: x\r\n\r\n')
+    data = b''
+    while b'"op":"sub"' not in data:
+        got = sock.recv(65536)
+        check(got, 'closed early: %r' % data)
+        data += got
+    head = data.split(b'\r\n\r\n', 1)[0].decode('latin-1').lower()
+    check(head.startswith('http/1.1 200'), 'status line: %r' % head)
+    check('transfer-encoding' not in head, 'not chunked: %r' % head)
+    check('connection: close' in head, 'Connection: close: %r' % head)
+    m = gw.publish('h-10', 'plain')
+    while ('"seq":%d' % m['seq']).encode() not in data:
+        got = sock.recv(65536)
+        check(got, 'closed before the message: %r' % data[-300:])
+        data += got
+    stopped = []
+    stopper = threading.Thread(target=lambda: stopped.append(gw.stop()))  # SIGTERM, then the wait
+    stopper.start()
+    while True:
+        got = sock.recv(65536)
+        if not got:
+            break
+        data += got
+    stopper.join(15)
+    body = data.split(b'\r\n\r\n', 1)[1].decode()
+    check('event: bye' in body, 'a bye event before the close: %r' % body[-300:])
+    check(body.endswith('\n\n'), 'the body ends with a whole event: %r' % body[-100:])
+    sock.close()
+    eq(stopped, [0], 'exit status')
+
+
+@test
+def small_window_reader_gets_every_chunk_whole():
+    """a reader with a 4 KiB window, 1,500 messages of 10 B to 20 KB queued at once: chunks cut
+    anywhere by a full socket still arrive whole (size, data, CRLF), every message once, in order"""
+    gw = harness.Gateway(args=['--max-outbuf', str(64 << 20)])
+    st = Stream(gw, events_path('h-window', 0), rcvbuf=4096)
+    n, sizes = 1500, [10, 700, 4093, 20000, 1, 333]
+    conn = gw.connect()
+    for i in range(n):
+        gw.publish('h-window', '%05d' % (i + 1) + 'y' * sizes[i % len(sizes)], conn=conn)
+    conn.close()
+    got = st.messages(n, timeout=60)
+    eq([m['seq'] for m in got], list(range(1, n + 1)), 'every message once, in order')
+    check(all(m['body'][:5] == '%05d' % m['seq'] and len(m['body']) == 5 + sizes[(m['seq'] - 1)
+              % len(sizes)] for m in got), 'each message whole')
+    st.close()
+    gw.stop()
+
+
+@test
 def vanished_client_frees_its_session():
     """a client that goes away while its stream waits: the session is closed and freed at once"""
     gw = shared.get()
