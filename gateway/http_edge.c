@@ -15,8 +15,26 @@
 #include <string.h>
 #include <strings.h>
 
+/* RFC 9110 5.6.2: tchar. */
+static bool is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c && strchr("!#$%&'*+-.^_`|~", c))))
+            return false;
+    }
+    return true;
+}
+
 void http_framing_add(struct http_framing *f, const char *name, const char *value)
 {
+    if (!f->odd_name &&
+        (!is_token(name) || (strncasecmp(name, "Content-Length", 14) == 0 && name[14]) ||
+         (strncasecmp(name, "Transfer-Encoding", 17) == 0 && name[17])))
+        f->odd_name = name;
     if (strcasecmp(name, "Content-Length") == 0) {
         if (f->content_lengths++ == 0)
             f->content_length = value;
@@ -54,6 +72,13 @@ enum gw_err http_framing_judge(const struct http_framing *f, bool http10, uint64
 {
     *length = 0;
     *chunked = false;
+    if (f->odd_name) {
+        snprintf(why, GW_ERRLEN,
+                 "a header field named '%.40s' (blanks before its colon, a line folded onto it, or "
+                 "a character a name cannot have): its request's length could be read two ways",
+                 f->odd_name);
+        return GW_E_PARAM;
+    }
     if (f->transfer_encodings) {
         if (http10) {
             snprintf(why, GW_ERRLEN,

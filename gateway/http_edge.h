@@ -23,12 +23,18 @@ struct http_framing {
     unsigned transfer_encodings;   /* Transfer-Encoding fields */
     const char *content_length;    /* the first one's value (borrowed) */
     const char *transfer_encoding; /* the first one's value (borrowed) */
+    const char *odd_name;          /* the first name that could hide a framing field (borrowed) */
 };
 
 /*
  * Notes one header field (name matched without regard to case; value as
  * libmicrohttpd keeps it, without surrounding blanks). The strings are
- * borrowed and must outlive the verdict.
+ * borrowed and must outlive the verdict. A name that is not a token (RFC
+ * 9110 5.1: "Content-Length " with a blank before the colon), or that begins
+ * as a framing field's does without being one (libmicrohttpd 0.9.75 appends
+ * an obs-fold continuation line to the field's name, so "Content-Length:"
+ * folded onto " 42" reaches us as "Content-Length42"), is noted as odd: a
+ * proxy in front may have read it as the framing field it looks like.
  */
 void http_framing_add(struct http_framing *f, const char *name, const char *value);
 
@@ -37,7 +43,8 @@ void http_framing_add(struct http_framing *f, const char *name, const char *valu
  * *length (0 without a body) and *chunked set when Transfer-Encoding is
  * chunked. Otherwise the request cannot be read safely and the connection
  * must be closed after the answer (why says what was wrong):
- *   GW_E_PARAM      Transfer-Encoding together with Content-Length; more
+ *   GW_E_PARAM      an odd field name (http_framing_add); Transfer-Encoding
+ *                   together with Content-Length; more
  *                   than one Content-Length (equal or not); a Content-Length
  *                   that is not a decimal number; a Transfer-Encoding other
  *                   than exactly one "chunked"; any Transfer-Encoding in an

@@ -69,6 +69,24 @@ def transfer_encoding_and_content_length():
 
 
 @test
+def framing_field_names_a_proxy_reads_otherwise():
+    """a blank or tab before the colon, a line folded onto Content-Length, 'Transfer-Encoding :':
+    400 and close (RFC 9112 5.1, 5.2), the body never read as a request"""
+    gw = shared.get()
+    n = len(SMUGGLED)
+    for what, field in [('a blank before the colon', 'Content-Length : %d' % n),
+                        ('a tab before the colon', 'Content-Length\t: %d' % n),
+                        ('a folded value', 'Content-Length:\r\n %d' % n),
+                        ('TE with a blank, and CL', 'Transfer-Encoding : chunked\r\n'
+                         'Content-Length: 5')]:
+        body = b'0\r\n\r\n' + SMUGGLED if what.startswith('TE') else SMUGGLED
+        data = head('POST', '/v1/channels/edge/messages',
+                    ['Content-Type: application/json', field]) + body
+        refused_once(gw, data, 400, 'invalid_parameter', what)
+    check(not any(c['name'] == 'edge' for c in gw.channels()), 'nothing stored on "edge"')
+
+
+@test
 def two_content_lengths():
     """two Content-Length fields, different or equal: 400 and close, nothing stored"""
     gw = shared.get()

@@ -100,6 +100,21 @@ static const struct framing_case cases[] = {
     {"TE empty", {{"Transfer-Encoding", ""}}, false, GW_E_PARAM, 0, false},
     {"TE in HTTP/1.0", {{"Transfer-Encoding", "chunked"}}, true, GW_E_PARAM, 0, false},
     {"CL in HTTP/1.0", {{"Content-Length", "3"}}, true, GW_OK, 3, false},
+    /* Names a proxy may read as a framing field that libmicrohttpd does not. */
+    {"CL name with a blank", {{"Content-Length ", "5"}}, false, GW_E_PARAM, 0, false},
+    {"CL name with a tab", {{"Content-Length\t", "5"}}, false, GW_E_PARAM, 0, false},
+    {"CL folded into its name", {{"Content-Length42", ""}}, false, GW_E_PARAM, 0, false},
+    {"TE name with a blank",
+     {{"Transfer-Encoding ", "chunked"}, {"Content-Length", "5"}},
+     false,
+     GW_E_PARAM,
+     0,
+     false},
+    {"TE folded into its name", {{"transfer-encodingchunked", ""}}, false, GW_E_PARAM, 0, false},
+    {"a name with a blank inside", {{"X Foo", "1"}}, false, GW_E_PARAM, 0, false},
+    {"a name with a colon", {{"X:Foo", "1"}}, false, GW_E_PARAM, 0, false},
+    {"a name of every tchar", {{"!#$%&'*+-.^_`|~Az09", "1"}}, false, GW_OK, 0, false},
+    {"Content-Location is no CL", {{"Content-Location", "/x"}}, false, GW_OK, 0, false},
 };
 
 static void framing_table(void)
