@@ -60,16 +60,6 @@ bool text_utf8_valid(const char *s, size_t len)
     return true;
 }
 
-size_t text_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211u;
-    }
-    return (size_t)h;
-}
-
 bool text_channel_valid(const char *s, size_t len)
 {
     if (len == 0 || len > GW_CHANNEL_MAX)

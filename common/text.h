@@ -46,7 +46,4 @@ size_t text_json_plain_run(const char *s, size_t len);
  */
 size_t text_json_len(const char *s, size_t len);
 
-/* FNV-1a of a NUL-terminated string, for hash tables keyed by name. */
-size_t text_hash(const char *s);
-
 #endif

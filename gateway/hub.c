@@ -1,13 +1,13 @@
 /*
  * hub.c - channel table; see hub.h.
  *
- * Chained hash table on FNV-1a, doubled when it holds more channels than
- * buckets, so lookups stay O(1) with thousands of subscribed channels.
+ * Chained hash table on name_hash (keyed: no client can aim names at one bucket), doubled when it
+ * holds more channels than buckets, so lookups stay O(1) with thousands of subscribed channels.
  */
 #include "hub.h"
 
 #include "gw.h"
-#include "text.h"
+#include "name_hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +57,7 @@ void hub_free(struct hub *hub)
 
 struct hub_channel *hub_find(struct hub *hub, const char *name)
 {
-    struct hub_channel *ch = hub->buckets[text_hash(name) & (hub->nbuckets - 1)];
+    struct hub_channel *ch = hub->buckets[name_hash(name) & (hub->nbuckets - 1)];
     while (ch && strcmp(ch->name, name) != 0)
         ch = ch->next_in_bucket;
     return ch;
@@ -72,7 +72,7 @@ static void grow(struct hub *hub)
         struct hub_channel *ch = hub->buckets[i];
         while (ch) {
             struct hub_channel *next = ch->next_in_bucket;
-            size_t k = text_hash(ch->name) & (n - 1);
+            size_t k = name_hash(ch->name) & (n - 1);
             ch->next_in_bucket = b[k];
             b[k] = ch;
             ch = next;
@@ -95,7 +95,7 @@ struct hub_channel *hub_add(struct hub *hub, const char *name, int64_t top)
     hub_list_init(&ch->watches);
     if (hub->count >= hub->nbuckets)
         grow(hub);
-    k = text_hash(name) & (hub->nbuckets - 1);
+    k = name_hash(name) & (hub->nbuckets - 1);
     ch->next_in_bucket = hub->buckets[k];
     hub->buckets[k] = ch;
     hub->count++;
@@ -104,7 +104,7 @@ struct hub_channel *hub_add(struct hub *hub, const char *name, int64_t top)
 
 void hub_remove(struct hub *hub, struct hub_channel *ch)
 {
-    struct hub_channel **p = &hub->buckets[text_hash(ch->name) & (hub->nbuckets - 1)];
+    struct hub_channel **p = &hub->buckets[name_hash(ch->name) & (hub->nbuckets - 1)];
 
     GW_ASSERT(ch->subs == 0 && ch->nwatches == 0 && ch->reads == 0 && !ch->recent);
     while (*p != ch)

@@ -5,7 +5,7 @@
 #include "seqcache.h"
 
 #include "gw.h"
-#include "text.h"
+#include "name_hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +33,13 @@ void seqcache_clear(struct seqcache *c)
 
 static struct seqcache_entry *probe(struct seqcache_entry *slots, size_t cap, const char *name)
 {
-    size_t i = text_hash(name) & (cap - 1);
+    size_t i = name_hash(name) & (cap - 1);
     while (slots[i].name[0] && strcmp(slots[i].name, name) != 0)
         i = (i + 1) & (cap - 1);
     return &slots[i];
 }
 
-static void retext_hash(struct seqcache *c, size_t cap)
+static void rehash(struct seqcache *c, size_t cap)
 {
     struct seqcache_entry *slots = gw_xcalloc(cap, sizeof(*slots));
 
@@ -63,7 +63,7 @@ void seqcache_begin(struct seqcache *c, size_t n)
     while (2 * (c->count + n) > cap)
         cap *= 2;
     if (cap != c->cap)
-        retext_hash(c, cap);
+        rehash(c, cap);
 }
 
 struct seqcache_entry *seqcache_find(struct seqcache *c, const char *name)
