@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "codec_json.h"
 #include "log.h"
+#include "name_hash.h"
 #include "loop.h"
 #include "net.h"
 #include "session.h"
@@ -55,6 +56,8 @@
 #define LINGER_MS        2000
 /* A closed polling session waits this long for the poll that takes its close packet. */
 #define CLOSED_KEEP_MS   5000
+/* The front's own packets a client may leave unpolled, past one --max-line payload. */
+#define CTL_SLACK        4096
 
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
 
@@ -129,6 +132,7 @@ struct front_sio {
 };
 
 static void eio_finish(struct eio *e);
+static void eio_close(struct eio *e, enum gw_err err, const char *why);
 static void wsc_pump(struct wsc *c);
 static void wsc_send(struct wsc *c);
 static void wsc_close(struct wsc *c, unsigned code, const char *reason);
@@ -138,10 +142,7 @@ static void offer(struct eio *e);
 
 static size_t bucket_of(const struct front_sio *fs, const char *sid)
 {
-    uint64_t h = 1469598103934665603u;
-    for (const char *p = sid; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    return (size_t)(h & (fs->nbuckets - 1));
+    return (size_t)(name_hash(sid) & (fs->nbuckets - 1));
 }
 
 static void table_grow(struct front_sio *fs)
@@ -212,11 +213,32 @@ static bool answer_error(struct sio_poll *p, unsigned status, enum eio_error cod
 
 /* ---- output ---- */
 
-/* Queues one of the front's own packets. */
-static void ctl_add(struct eio *e, const char *pkt, size_t len)
+/*
+ * Queues one of the front's own packets: type (a byte, or 0 for none) then
+ * (pkt, len). They wait for the client's next poll, so a client that posts
+ * pings or refused packets and never polls would have them pile up: past
+ * a payload's worth (--max-line) and some, none more is queued and the
+ * session ends, as a slow consumer's does.
+ */
+static void ctl_put(struct eio *e, char type, const char *pkt, size_t len)
 {
+    /* Over a WebSocket they go out as they come, and reading waits while they cannot. */
+    if (!e->websocket && e->ctl.len + len + 2 > e->fs->o.max_payload + CTL_SLACK) {
+        if (!e->closed)
+            eio_close(e, GW_E_SLOW_CONSUMER,
+                      "the client does not poll for the packets the gateway owes it (pongs, "
+                      "errors): more than --max-line bytes of them wait");
+        return;
+    }
+    if (type)
+        buf_append(&e->ctl, &type, 1);
     buf_append(&e->ctl, pkt, len);
     buf_append(&e->ctl, "\n", 1);
+}
+
+static void ctl_add(struct eio *e, const char *pkt, size_t len)
+{
+    ctl_put(e, 0, pkt, len);
 }
 
 /* Whether a held poll has something to take. */
@@ -581,8 +603,7 @@ static bool eio_packet(struct eio *e, const char *p, size_t len)
         return true; /* taken as it came (take_packet) */
     case EIO_PING:
         /* v4 clients do not ping; an older habit gets its pong all the same. */
-        buf_append(&e->ctl, "3", 1);
-        ctl_add(e, p + 1, memchr(p, '\n', len) ? 0 : len - 1);
+        ctl_put(e, EIO_PONG, p + 1, memchr(p, '\n', len) ? 0 : len - 1);
         return true;
     case EIO_MESSAGE:
         return sio_packet(e, p + 1, len - 1);

@@ -283,6 +283,35 @@ def too_many_errors():
 
 
 @test
+def posting_without_polling_is_bounded():
+    """a client that POSTs pings carrying data (each owed a pong), or packets before CONNECT
+    (each owed a CONNECT_ERROR), and never polls: what it is owed stops at about one payload,
+    the session ends as a slow consumer, and the gateway's memory stays flat"""
+    g = harness.Gateway(args=['--max-line', '65536'], prefix=harness.address_limit(512))
+    rss0 = harness.rss_kb(g)
+    for what, packets in [('pings with 60 KB of data', ['2' + 'A' * 60000, '3']),
+                          ('events before CONNECT', ['42["x"]'] * 2000)]:
+        e = Eio(g)
+        # 12 MB of pongs, or 400,000 CONNECT_ERRORs, owed if nothing stopped it.
+        for i in range(200):
+            r = g.request('POST', e.path, body=SEP.join(packets).encode(),
+                          content_type='text/plain;charset=UTF-8')
+            check(r.status in (200, 400), '%s: POST %d answered %s' % (what, i, r))
+        r = g.get(e.path)
+        check(r.status == 400 or (r.status == 200 and len(r.raw) < 65536 + 8192
+                                  and r.raw.decode().split(SEP)[-1] == '1'),
+              '%s: the session is over, what it was owed cut at a payload: %s %d bytes, ends %r'
+              % (what, r.status, len(r.raw), r.raw[-40:]))
+    grew = harness.rss_kb(g) - rss0
+    print('# RSS grew by %d kB' % grew)
+    if not harness.sanitized():
+        check(grew < 16 * 1024, 'RSS grew by %d kB' % grew)
+    with harness.Session(g) as by:
+        eq(by.request('PING by').get('token'), 'by', 'a bystander is answered')
+    g.stop()
+
+
+@test
 def two_polls_at_once():
     """a second poll while one is held is a bad request, and ends the session"""
     g = gw()
