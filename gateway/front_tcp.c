@@ -30,7 +30,7 @@
 
 #include "codec_json.h"
 
-/* Unparsed input held per connection before reading pauses. */
+/* Unparsed input held per connection before reading pauses (at least a --max-line line). */
 #define INPUT_HOLD      (256 * 1024)
 #define READ_CHUNK      (64 * 1024)
 /* Lines handed to one writev. */
@@ -128,7 +128,9 @@ static void offer(struct conn *c)
         c->input_done = true;
         session_input_end(c->s);
     }
-    set_reading(c, !c->eof && !c->input_done && !c->held && buffered(c) < INPUT_HOLD);
+    /* Room for a whole line of --max-line, however large that is set. */
+    size_t hold = c->ft->o.max_line + 2 > INPUT_HOLD ? c->ft->o.max_line + 2 : INPUT_HOLD;
+    set_reading(c, !c->eof && !c->input_done && !c->held && buffered(c) < hold);
 }
 
 /*

@@ -279,6 +279,21 @@ def line_at_max_line_accepted():
 
 
 @test
+def line_over_the_input_buffer_at_a_large_max_line():
+    """--max-line 4 MiB: a PUB line of 3 MB (more than the 256 KiB the front holds for a
+    session by default) is read whole and stored, and the session goes on"""
+    gw = harness.Gateway(args=['--max-line', str(4 << 20), '--max-body', str(4 << 20)])
+    with Session(gw) as s:
+        body = 'b' * (3 << 20)
+        s.send(b'PUB e-bigline ' + body.encode() + b'\n')
+        r = s.reply(timeout=30)
+        eq((r.get('type'), r.get('op')), ('ok', 'pub'), 'the reply to a 3 MB PUB (%s)' % str(r)[:200])
+        pong(s, 'after')
+    eq(gw.read('e-bigline')['messages'][0]['body'], body, 'stored whole')
+    gw.stop()
+
+
+@test
 def line_over_max_line_closes():
     """a line of --max-line + 1 bytes: line_too_long, then the server closes; nothing stored"""
     gw = shared.get()
