@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1539,7 +1540,8 @@ static enum MHD_Result count_param(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind;
     (void)value;
     for (size_t i = 0; i < NREAD_PARAMS; i++) {
-        if (strcmp(key, read_params[i]) == 0 && ++pc->seen[i] == 2) {
+        /* Without regard to case, as libmicrohttpd looks them up. */
+        if (strcasecmp(key, read_params[i]) == 0 && ++pc->seen[i] == 2) {
             pc->twice = read_params[i];
             return MHD_NO; /* one is enough to refuse */
         }
@@ -1730,6 +1732,9 @@ static void head_done(struct req *r, uint64_t body_len, bool chunked)
     uint64_t cap =
         r->err == GW_OK && r->route.method == ROUTE_POST ? body_cap(r) : DRAIN_MAX(fh->o.max_body);
     uint64_t bytes = chunked || body_len > cap ? cap : body_len;
+    /* Whatever is read, it is given the time of a --max-body body at most (docs/api.md). */
+    if (bytes > fh->o.max_body)
+        bytes = fh->o.max_body;
     conn_enter(hc, CONN_BODY, http_body_deadline_ms(bytes, fh->o.body_timeout, fh->o.body_rate));
 }
 

@@ -156,7 +156,8 @@ for _q in ['since=-1', 'since=abc', 'limit=x', 'limit=1001', 'limit=-1', 'since=
 for _id in ['abc', '0', '-1', '1.5', '1x', '0x10', '%201']:
     case('invalid_parameter: GET /v1/messages/%s' % _id, 'GET', '/v1/messages/' + _id, IP)
 # A parameter given twice is ambiguous (which one counts?): refused, whatever the values.
-for _q in ['since=1&since=2', 'since=0&limit=5&since=0', 'limit=5&limit=6', 'wait=0&wait=1']:
+for _q in ['since=1&since=2', 'since=0&limit=5&since=0', 'limit=5&limit=6', 'wait=0&wait=1',
+           'Since=1&since=2', 'wait=1&WAIT=70']:
     case('invalid_parameter: given twice ?%s' % _q, 'GET', '/v1/channels/errs/messages?' + _q, IP)
 for _q in ['after=a&after=b', 'limit=1&limit=2']:
     case('invalid_parameter: given twice GET /v1/channels?%s' % _q, 'GET', '/v1/channels?' + _q, IP)

@@ -280,6 +280,32 @@ def dripped_head_cut_at_deadline():
 
 
 @test
+def dropped_body_gets_a_max_body_deadline():
+    """a body read only to be dropped (a GET's, a chunked one to refuse) is given the time of a
+    --max-body body, not that of the most the gateway would drain (532 s here)"""
+    gw = harness.Gateway(args=['--http-body-timeout', '1', '--http-body-rate', '2000',
+                               '--max-body', '4000'])
+    for what, fields, unit in [
+            ('a GET with a 1 MB body', ['Content-Length: 1064000'], b'x'),
+            ('a chunked POST of a refused type', ['Content-Type: application/x-www-form-urlencoded',
+                                                  'Transfer-Encoding: chunked'], b'1\r\nx\r\n')]:
+        method, path = ('GET', '/healthz') if what.startswith('a GET') else \
+            ('POST', '/v1/channels/edge-drop/messages')
+        d = Dripper(gw, unit * 2000, 0.05)
+        start = head(method, path, fields)
+        d.sock.send(start)
+        t0 = time.monotonic()
+        try:
+            check(drip_until([d], lambda: d.closed_at is not None, t0 + 15),
+                  '%s: still open after 15 s' % what)
+            took = d.closed_at - t0
+            check(took <= 5.0, '%s: cut after %.2f s, want about 2 s (4000 B at 2000 B/s)'
+                  % (what, took))
+        finally:
+            d.close()
+
+
+@test
 def slow_body_cut_at_deadline():
     """a body slower than --http-body-rate past --http-body-timeout is cut 408; a steady one passes"""
     gw = harness.Gateway(args=['--http-body-timeout', '1', '--http-body-rate', '2000'])
