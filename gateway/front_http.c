@@ -148,6 +148,7 @@ struct req {
     size_t bytes;
     char method[16];
     char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
+    bool nul_escape;             /* the target holds %00: it decodes to a NUL byte */
     bool headers_seen;           /* the first handler call has run */
     bool http11;                 /* HTTP/1.1 or later */
     const char *ws_protocol;     /* an upgrade: the subprotocol agreed (static), or NULL */
@@ -1429,6 +1430,9 @@ static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, c
     r->start_us = loop_now_us();
     snprintf(r->method, sizeof(r->method), "-");
     snprintf(r->path, sizeof(r->path), "%s", uri);
+    /* libmicrohttpd decodes %00 into the NUL that ends its strings: the rest would be lost. */
+    for (const char *p = strchr(uri, '%'); p && !r->nul_escape; p = strchr(p + 1, '%'))
+        r->nul_escape = p[1] == '0' && p[2] == '0';
     buf_init(&r->body);
     fh->in_flight++;
     return r;
@@ -1686,6 +1690,11 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
         return reply_error(r, err, r->why);
     }
     r->err = router_match(method, url, &r->route, r->why);
+    if (r->err == GW_OK && r->nul_escape) {
+        snprintf(r->why, GW_ERRLEN,
+                 "the request target holds %%00, a NUL byte: no channel, parameter or sender may");
+        r->err = GW_E_PARAM;
+    }
     if (r->err == GW_OK)
         r->err = judge_query_once(r->conn, r->why);
     if (r->err != GW_OK || r->route.method != ROUTE_POST)

@@ -165,6 +165,13 @@ case('invalid_parameter: sender given twice stores nothing', 'POST',
      POST_ERRS + '?sender=ana&sender=bob', IP, body=b'hi', ct='text/plain')
 case('invalid_parameter: sender given twice creates nothing', 'POST',
      POST_NEW + '?sender=ana&sender=ana', IP, body=b'hi', ct='text/plain')
+# %00 decodes to the NUL that ends libmicrohttpd's strings: what follows it would be lost.
+for _q in ['since=1%00', 'limit=5%00x', 'x=%00']:
+    case('invalid_parameter: ?%s' % _q, 'GET', '/v1/channels/errs/messages?' + _q, IP)
+case('invalid_parameter: a channel with %00 stores nothing', 'POST', POST_ERRS + '%00x', IP,
+     body=VALID)
+case('invalid_parameter: a sender with %00 stores nothing', 'POST', POST_ERRS + '?sender=a%00b', IP,
+     body=b'hi', ct='text/plain')
 case('invalid_parameter or not_found: id beyond 64 bits', 'GET', '/v1/messages/99999999999999999999999',
      [IP, (404, 'not_found')])
 
