@@ -100,22 +100,23 @@ struct eio {
     struct front_sio *fs;
     char sid[EIO_SID_LEN + 1];
     char peer[64];
-    struct eio *hnext;       /* the sid table's chain */
-    struct session *s;       /* the Socket.IO connection, after CONNECT */
-    bool websocket;          /* the transport is ws; polling otherwise */
-    struct wsc *ws;          /* the transport, or a probe while !websocket */
-    bool probed;             /* the probe answered 3probe: polls end at once */
-    bool closed;             /* over: the close packet is due, then the end */
-    bool awaiting_pong;      /* a ping is out */
-    bool closed_sent;        /* the close packet went out in a poll */
-    bool posting;            /* inside the POST's own request: its answer needs no ready */
-    unsigned drop_binary;    /* attachments of a refused binary packet still to drop */
-    struct sio_poll *get;    /* the held poll */
-    struct sio_poll *post;   /* the held POST */
-    struct buf ctl;          /* the front's own packets, each with an LF */
-    struct buf in;           /* packets the session has yet to take: (size_t, bytes) records */
-    size_t in_off;           /* the next record */
-    struct loop_timer *ping; /* the next ping, the pong's deadline, or the closed keep time */
+    struct eio *hnext;         /* the sid table's chain */
+    struct session *s;         /* the Socket.IO connection, after CONNECT */
+    bool websocket;            /* the transport is ws; polling otherwise */
+    struct wsc *ws;            /* the transport, or a probe while !websocket */
+    bool probed;               /* the probe answered 3probe: polls end at once */
+    bool closed;               /* over: the close packet is due, then the end */
+    bool awaiting_pong;        /* a ping is out */
+    bool closed_sent;          /* the close packet went out in a poll */
+    bool posting;              /* inside the POST's own request: its answer needs no ready */
+    unsigned drop_binary;      /* attachments of a refused binary packet still to drop */
+    struct sio_poll *get;      /* the held poll */
+    struct sio_poll *post;     /* the held POST */
+    struct buf ctl;            /* the front's own packets, each with an LF */
+    struct buf in;             /* packets the session has yet to take: (size_t, bytes) records */
+    size_t in_off;             /* the next record */
+    struct loop_timer *ping;   /* the next ping, the pong's deadline, or the closed keep time */
+    struct eio *uprev, *unext; /* fs->unconnected, while open without CONNECT */
 };
 
 struct front_sio {
@@ -124,6 +125,8 @@ struct front_sio {
     struct front_sio_options o;
     struct eio **table; /* sid -> session, chained */
     size_t nbuckets, count;
+    /* Open sessions not yet CONNECTed, oldest first: at the limit, the oldest makes room. */
+    struct eio *unconnected, *unconnected_tail;
     struct wsc *conns;
     size_t nlingering;
     bool quiescing;
@@ -292,10 +295,28 @@ static void take_into(struct eio *e, struct sio_poll *p)
  * timer, a request of its own, the front's end (eio_finish may run deep in
  * e's input and arms the timer instead).
  */
+static void unlist(struct eio *e)
+{
+    struct front_sio *fs = e->fs;
+
+    if (!e->uprev && fs->unconnected != e)
+        return; /* not listed */
+    if (e->uprev)
+        e->uprev->unext = e->unext;
+    else
+        fs->unconnected = e->unext;
+    if (e->unext)
+        e->unext->uprev = e->uprev;
+    else
+        fs->unconnected_tail = e->uprev;
+    e->uprev = e->unext = NULL;
+}
+
 static void free_eio(struct eio *e)
 {
     struct front_sio *fs = e->fs;
 
+    unlist(e);
     table_remove(e);
     if (e->get)
         e->get->sio = NULL;
@@ -464,6 +485,7 @@ static void eio_finish(struct eio *e)
     if (e->closed)
         return;
     e->closed = true;
+    unlist(e);
     buf_clear(&e->in);
     e->in_off = 0;
     answer_post(e);
@@ -524,6 +546,7 @@ static void on_connect(struct eio *e, const struct sio_packet *pk)
     }
     if (e->s || e->fs->quiescing)
         return; /* connected already; or stopping: the close follows */
+    unlist(e);
     e->s = session_open(e->fs->tier, GW_T_SOCKETIO, SESSION_SOCKETIO, e->peer, &sio_ops, e);
     log_trace("sio %s connect: session %s", e->sid, session_id(e->s));
 }
@@ -683,6 +706,12 @@ static struct eio *eio_new(struct front_sio *fs, const char *peer)
     e->hnext = fs->table[b];
     fs->table[b] = e;
     fs->count++;
+    e->uprev = fs->unconnected_tail;
+    if (e->uprev)
+        e->uprev->unext = e;
+    else
+        fs->unconnected = e;
+    fs->unconnected_tail = e;
     arm(e, fs->o.ping_interval_ms);
     log_debug("sio %s %s opened", e->sid, e->peer);
     return e;
@@ -706,6 +735,19 @@ static bool room(struct front_sio *fs, struct sio_poll *p)
 {
     if (fs->quiescing)
         return !answer_error(p, 503, EIO_E_REQUEST, "the gateway is stopping");
+    /*
+     * At the limit, the oldest session that never sent CONNECT makes room:
+     * a handshake costs a client nothing, so handshakes alone must not lock
+     * out those that come to use a session (as front_http evicts the
+     * connection that has waited longest).
+     */
+    if (fs->count >= fs->o.max_sessions && fs->unconnected) {
+        struct eio *old = fs->unconnected;
+        log_info("sio %s %s evicted: never connected, and --max-sio-sessions are open", old->sid,
+                 old->peer);
+        eio_finish(old); /* answers what it holds; a WebSocket of its gets its close */
+        free_eio(old);
+    }
     if (fs->count >= fs->o.max_sessions)
         return !answer_error(p, 429, EIO_E_REQUEST,
                              "as many Socket.IO sessions as --max-sio-sessions allows are open: "

@@ -312,6 +312,27 @@ def posting_without_polling_is_bounded():
 
 
 @test
+def handshakes_alone_lock_nobody_out():
+    """--max-sio-sessions 5: handshakes that never CONNECT do not keep a newcomer out (the
+    oldest of them makes room); sessions that did CONNECT are never evicted, so past them 429"""
+    g = harness.Gateway(args=['--max-sio-sessions', '5'])
+    idle = [Eio(g) for _ in range(5)]
+    e = Eio(g)  # the sixth: the oldest idle handshake made room
+    r = g.get(idle[0].path)
+    check(r.status == 400 or r.raw.decode().split(SEP)[-1] == '1',
+          'the oldest handshake is gone: %s %r' % (r.status, r.raw[:80]))
+    used = [e] + [Eio(g) for _ in range(4)]
+    for u in used:
+        u.connect()
+    r = g.get('/socket.io/?EIO=4&transport=polling')
+    eq(r.status, 429, 'five connected sessions: no room (%s)' % r)
+    used[0].post('421["channels",{}]')
+    got = used[0].until(lambda p: ack(p) is not None, 'the ack')
+    check('channels' in ack([p for p in got if ack(p)][0])[1], 'a connected session still works')
+    g.stop()
+
+
+@test
 def two_polls_at_once():
     """a second poll while one is held is a bad request, and ends the session"""
     g = gw()
