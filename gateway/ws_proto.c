@@ -242,11 +242,16 @@ static size_t slow_reason(const char *line, size_t len, char *out)
     size_t n = 0;
     const char *p = line ? memmem(line, len, key, sizeof(key) - 1) : NULL;
 
-    put(out, &n, WS_REASON_MAX, head, sizeof(head) - 1);
     if (!p) {
-        put(out, &n, WS_REASON_MAX, "}", 1);
+        /*
+         * The farewell never went out (the peer read nothing for the linger
+         * time): the seqs it named were not all delivered, so none is claimed.
+         */
+        static const char unsent[] = "slow consumer; resume after the last message received";
+        put(out, &n, WS_REASON_MAX, unsent, sizeof(unsent) - 1);
         return n;
     }
+    put(out, &n, WS_REASON_MAX, head, sizeof(head) - 1);
     p += sizeof(key) - 1;
     const char *end = memchr(p, '}', len - (size_t)(p - line));
     if (!end)
