@@ -238,12 +238,21 @@ static void refuse(struct wconn *c, wslay_event_context_ptr ctx, enum gw_err err
     buf_release(&c->msg);
 }
 
+/* A message over --max-line: its session ends with line_too_long (1009). */
+static void refuse_too_long(struct wconn *c, wslay_event_context_ptr ctx)
+{
+    char why[GW_ERRLEN];
+
+    snprintf(why, sizeof(why), "a message (one command) is at most %zu bytes: closing the session",
+             c->fw->o.max_line);
+    refuse(c, ctx, GW_E_LINE_TOO_LONG, why);
+}
+
 static void on_frame_start(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_start_arg *a, void *user)
 {
     struct wconn *c = user;
     uint64_t len = a->payload_length;
-    char why[GW_ERRLEN];
 
     /* RFC 6455 5.2: 2 bytes, the extended length if any, the mask key (wslay refuses no mask). */
     c->frame_len = 2 + (len < 126 ? 0 : len <= 0xffff ? 2 : 8) + 4 + len;
@@ -261,12 +270,9 @@ static void on_frame_start(wslay_event_context_ptr ctx,
     case WSLAY_TEXT_FRAME:
     case WSLAY_CONTINUATION_FRAME:
         c->in_fragmented = !a->fin;
-        if (c->msg.len + len > c->fw->o.max_line) {
-            snprintf(why, sizeof(why),
-                     "a message (one command) is at most %zu bytes: closing the session",
-                     c->fw->o.max_line);
-            refuse(c, ctx, GW_E_LINE_TOO_LONG, why);
-        }
+        /* Refused from its header, before the rest arrives; a CRLF after the command is free. */
+        if (c->msg.len + len > c->fw->o.max_line + 2)
+            refuse_too_long(c, ctx);
         return;
     default:
         return; /* control frames: wslay answers pings and closes */
@@ -289,7 +295,6 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
     struct wconn *c = user;
     size_t len = c->msg.len;
 
-    (void)ctx;
     c->in_framed += c->frame_len;
     if (c->input_done || !c->frame_fin ||
         (c->frame_op != WSLAY_TEXT_FRAME && c->frame_op != WSLAY_CONTINUATION_FRAME))
@@ -299,6 +304,10 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
         len--;
     if (len && c->msg.data[len - 1] == '\r')
         len--;
+    if (len > c->fw->o.max_line) {
+        refuse_too_long(c, ctx);
+        return;
+    }
     hold(c, REC_MESSAGE, GW_OK, c->msg.data ? c->msg.data : "", len);
     buf_clear(&c->msg);
 }

@@ -175,7 +175,15 @@ def oversize_is_1009():
     body = 'z' * (1024 - len('PUB ws-big '))
     r = ws.request('PUB ws-big ' + body)
     eq((r['type'], r['message']['body']), ('ok', body), 'a message of exactly --max-line bytes')
+    # A line end after the command is not part of it, as on TCP.
+    for end in ('\n', '\r\n'):
+        r = ws.request('PUB ws-big ' + body + end)
+        eq((r['type'], r['message']['body']), ('ok', body), '--max-line bytes and %r' % end)
     ws.sock.close()
+    # One byte more, with its line end: still too long.
+    ws = WsSession(gw)
+    ws.send_text('PUB ws-big ' + body + 'z\n')
+    closes_with(ws, 1009, '--max-line + 1 bytes and a LF')
 
 
 @test
