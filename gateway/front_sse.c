@@ -18,6 +18,7 @@
  */
 #include "front_sse.h"
 
+#include "linger.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
@@ -47,12 +48,10 @@ struct stream {
     int fd;
     bool chunked;
     bool want_write; /* EPOLLOUT is on */
-    bool lingering;  /* the stream is over: draining input until the peer closes */
     /* Framing bytes due before the next payload byte: a chunk's CRLF, the next size line. */
     char frame[FRAME_MAX];
     unsigned frame_len, frame_off;
-    size_t chunk_left; /* payload bytes of the chunk under way still to send */
-    struct loop_timer *linger;
+    size_t chunk_left;          /* payload bytes of the chunk under way still to send */
     struct stream *prev, *next; /* fs->streams */
 };
 
@@ -60,9 +59,9 @@ struct front_sse {
     struct sessions *tier;
     struct loop *loop;
     struct front_sse_options o;
-    struct stream *streams; /* every connection, open or lingering */
-    size_t nstreams;        /* with a session: what max_streams counts */
-    size_t nlingering;
+    struct stream *streams;      /* every stream with a session */
+    size_t nstreams;             /* what max_streams counts */
+    struct lingering *lingering; /* streams that ended, draining input until the peer closes */
     bool quiescing;
 };
 
@@ -163,50 +162,20 @@ static void stream_resume(void *io)
     (void)io;
 }
 
-static void stream_free(struct stream *x)
+/* Forgets the stream; its descriptor is closed now, or lingers (linger.h). */
+static void stream_free(struct stream *x, bool now)
 {
     struct front_sse *fs = x->fs;
 
-    if (x->lingering)
-        fs->nlingering--;
     if (x->prev)
         x->prev->next = x->next;
     else
         fs->streams = x->next;
     if (x->next)
         x->next->prev = x->prev;
-    loop_timer_cancel(fs->loop, x->linger);
     loop_del_fd(fs->loop, x->fd);
-    close(x->fd);
+    lingering_add(fs->lingering, x->fd, now);
     free(x);
-}
-
-static void on_linger_over(struct loop *loop, void *ctx)
-{
-    struct stream *x = ctx;
-
-    (void)loop;
-    x->linger = NULL; /* a timer is gone once it has run */
-    stream_free(x);
-}
-
-/* Reads and drops what the peer still sends, until it closes or the linger time is over. */
-static void on_linger_io(struct loop *loop, int fd, unsigned events, void *ctx)
-{
-    struct stream *x = ctx;
-    char sink[16384];
-
-    (void)loop;
-    (void)events;
-    for (int i = 0; i < 16; i++) {
-        ssize_t n = recv(fd, sink, sizeof(sink), 0);
-        if (n > 0)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        stream_free(x); /* end of stream, or an error */
-        return;
-    }
 }
 
 /*
@@ -234,18 +203,7 @@ static void stream_close(void *io, enum gw_err err, const char *why)
          */
         whole = send(x->fd, tail, n + 5, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)(n + 5);
     }
-    if (!whole || shutdown(x->fd, SHUT_WR) < 0) {
-        stream_free(x);
-        return;
-    }
-    loop_del_fd(fs->loop, x->fd);
-    if (loop_add_fd(fs->loop, x->fd, LOOP_READ, on_linger_io, x) < 0) {
-        stream_free(x);
-        return;
-    }
-    x->lingering = true;
-    fs->nlingering++;
-    x->linger = loop_timer_add(fs->loop, LINGER_CLOSE_MS, on_linger_over, x);
+    stream_free(x, !whole);
 }
 
 static const struct session_io_ops stream_ops = {
@@ -301,6 +259,7 @@ struct front_sse *front_sse_new(struct sessions *tier, struct loop *loop,
     fs->tier = tier;
     fs->loop = loop;
     fs->o = *opts;
+    fs->lingering = lingering_new(loop, LINGER_CLOSE_MS);
     return fs;
 }
 
@@ -360,7 +319,7 @@ size_t front_sse_count(const struct front_sse *fs)
 
 size_t front_sse_lingering(const struct front_sse *fs)
 {
-    return fs->nlingering;
+    return lingering_count(fs->lingering);
 }
 
 void front_sse_quiesce(struct front_sse *fs)
@@ -373,6 +332,7 @@ void front_sse_free(struct front_sse *fs)
     if (!fs)
         return;
     while (fs->streams)
-        stream_free(fs->streams);
+        stream_free(fs->streams, true);
+    lingering_free(fs->lingering);
     free(fs);
 }

@@ -13,6 +13,7 @@
 
 #include "acceptor.h"
 #include "buf.h"
+#include "linger.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
@@ -49,9 +50,6 @@ struct conn {
     bool held;       /* the session refused a line: wait for resume_input */
     bool eof;        /* the peer's side has ended */
     bool input_done; /* no more input will be offered */
-    bool lingering;  /* the session is over: draining input until the peer closes */
-    struct loop_timer *linger;
-    struct conn *prev_l, *next_l; /* in ft->lingering */
 };
 
 struct front_tcp {
@@ -59,10 +57,9 @@ struct front_tcp {
     struct loop *loop;
     struct acceptor *acceptor; /* NULL once quiescing */
     struct front_tcp_options o;
-    unsigned nconns;        /* connections with a session: what --max-sessions counts */
-    struct conn *lingering; /* connections whose session is over, draining input */
-    size_t nlingering;
-    char rbuf[READ_CHUNK]; /* every connection's reads land here first */
+    unsigned nconns;             /* connections with a session: what --max-sessions counts */
+    struct lingering *lingering; /* connections whose session is over, draining input */
+    char rbuf[READ_CHUNK];       /* every connection's reads land here first */
 };
 
 static void update_events(struct conn *c)
@@ -205,61 +202,10 @@ static void conn_resume(void *io)
         offer(c);
 }
 
-static void conn_free(struct conn *c)
-{
-    struct front_tcp *ft = c->ft;
-
-    if (c->lingering) {
-        if (c->prev_l)
-            c->prev_l->next_l = c->next_l;
-        else
-            ft->lingering = c->next_l;
-        if (c->next_l)
-            c->next_l->prev_l = c->prev_l;
-        ft->nlingering--;
-    }
-    loop_timer_cancel(c->ft->loop, c->linger);
-    loop_del_fd(c->ft->loop, c->fd);
-    close(c->fd);
-    buf_release(&c->in);
-    free(c);
-}
-
-static void on_linger_over(struct loop *loop, void *ctx)
-{
-    struct conn *c = ctx;
-
-    (void)loop;
-    c->linger = NULL; /* a timer is gone once it has run */
-    conn_free(c);
-}
-
-/* Reads and drops what the peer still sends, until it closes or the linger time is over. */
-static void on_linger_io(struct loop *loop, int fd, unsigned events, void *ctx)
-{
-    struct conn *c = ctx;
-    char sink[READ_CHUNK];
-
-    (void)loop;
-    (void)events;
-    for (int i = 0; i < 16; i++) {
-        ssize_t n = recv(fd, sink, sizeof(sink), 0);
-        if (n > 0)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        conn_free(c); /* end of stream, or an error */
-        return;
-    }
-}
-
 /*
- * session_io_ops.close. Closing a socket that still has unread input makes
- * the kernel send a reset, which can destroy the last lines before the peer
- * reads them (a farewell, a bye). So, when the peer may still be sending:
- * shut our side (a FIN after the last line), read and drop its input until
- * it closes, and close only then, or after LINGER_CLOSE_MS (the "lingering
- * close" of HTTP servers).
+ * session_io_ops.close: the connection lingers (linger.h), so that its last
+ * lines reach a peer that may still be sending; one whose peer has ended
+ * closes at once.
  */
 static void conn_close(void *io, enum gw_err err, const char *why)
 {
@@ -267,25 +213,12 @@ static void conn_close(void *io, enum gw_err err, const char *why)
 
     (void)err; /* a TCP session says why in its last line */
     log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
-    c->s = NULL;
     /* Its session's place is free now, lingering or not: the peer has seen its last line. */
     c->ft->nconns--;
-    if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
-        conn_free(c);
-        return;
-    }
     loop_del_fd(c->ft->loop, c->fd);
-    if (loop_add_fd(c->ft->loop, c->fd, LOOP_READ, on_linger_io, c) < 0) {
-        conn_free(c);
-        return;
-    }
-    c->lingering = true;
-    c->next_l = c->ft->lingering;
-    if (c->next_l)
-        c->next_l->prev_l = c;
-    c->ft->lingering = c;
-    c->ft->nlingering++;
-    c->linger = loop_timer_add(c->ft->loop, LINGER_CLOSE_MS, on_linger_over, c);
+    lingering_add(c->ft->lingering, c->fd, c->eof);
+    buf_release(&c->in);
+    free(c);
 }
 
 static const struct session_io_ops conn_ops = {
@@ -384,12 +317,13 @@ struct front_tcp *front_tcp_new(struct sessions *tier, struct loop *loop, int li
         free(ft);
         return NULL;
     }
+    ft->lingering = lingering_new(loop, LINGER_CLOSE_MS);
     return ft;
 }
 
 size_t front_tcp_lingering(const struct front_tcp *ft)
 {
-    return ft->nlingering;
+    return lingering_count(ft->lingering);
 }
 
 void front_tcp_quiesce(struct front_tcp *ft)
@@ -403,8 +337,6 @@ void front_tcp_free(struct front_tcp *ft)
     if (!ft)
         return;
     front_tcp_quiesce(ft);
-    /* Connections still lingering are closed now. */
-    while (ft->lingering)
-        conn_free(ft->lingering);
+    lingering_free(ft->lingering); /* those still lingering are closed now */
     free(ft);
 }
