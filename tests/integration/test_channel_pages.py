@@ -159,10 +159,11 @@ def rest_refusals():
         check_error(r, 400, 'invalid_parameter', q)
         check('limit' in r.json['error']['message'], '%s: the message names limit: %s'
               % (q, r.json['error']['message']))
-    for q in ['after=bad!name', 'after=' + 'a' * 65, 'after=a%20b', 'after=a%00b', 'after=%C3%A9',
-              'after=a/b']:
+    for q in ['after=bad!name', 'after=' + 'a' * 65, 'after=a%20b', 'after=%C3%A9', 'after=a/b']:
         r = gw.get('/v1/channels?' + q)
         check_error(r, 400, 'invalid_channel', q)
+    # %00 anywhere in a request target is refused whole (docs/api.md): no name may hold a NUL.
+    check_error(gw.get('/v1/channels?after=a%00b'), 400, 'invalid_parameter', 'after=a%00b')
     check_page(rest_page(gw, limit=5).json, None, 5, 'after the refusals')
 
 
