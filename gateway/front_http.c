@@ -1572,7 +1572,8 @@ static enum gw_err judge_framing(struct MHD_Connection *conn, bool http10, uint6
     struct http_framing f = {0};
 
     MHD_get_connection_values(conn, MHD_HEADER_KIND, note_field, &f);
-    return http_framing_judge(&f, http10, length, chunked, why);
+    enum gw_err err = http_framing_judge(&f, http10, length, chunked, why);
+    return err != GW_OK ? err : http_host_judge(&f, http10, why);
 }
 
 /*

@@ -35,6 +35,8 @@ void http_framing_add(struct http_framing *f, const char *name, const char *valu
         (!is_token(name) || (strncasecmp(name, "Content-Length", 14) == 0 && name[14]) ||
          (strncasecmp(name, "Transfer-Encoding", 17) == 0 && name[17])))
         f->odd_name = name;
+    if (strcasecmp(name, "Host") == 0)
+        f->hosts++;
     if (strcasecmp(name, "Content-Length") == 0) {
         if (f->content_lengths++ == 0)
             f->content_length = value;
@@ -121,6 +123,23 @@ enum gw_err http_framing_judge(const struct http_framing *f, bool http10, uint64
                  f->content_length, strlen(f->content_length) > 30 ? "..." : "");
         *length = 0;
         return GW_E_TOO_LARGE;
+    }
+    return GW_OK;
+}
+
+enum gw_err http_host_judge(const struct http_framing *f, bool http10, char why[GW_ERRLEN])
+{
+    if (f->hosts > 1) {
+        snprintf(why, GW_ERRLEN,
+                 "%u Host fields: a request names its host once (RFC 9112 3.2), or which one it "
+                 "is for is ambiguous",
+                 f->hosts);
+        return GW_E_PARAM;
+    }
+    if (!f->hosts && !http10) {
+        snprintf(why, GW_ERRLEN,
+                 "an HTTP/1.1 request needs a Host field (RFC 9112 3.2): send Host: <host>:<port>");
+        return GW_E_PARAM;
     }
     return GW_OK;
 }

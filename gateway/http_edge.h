@@ -24,6 +24,7 @@ struct http_framing {
     const char *content_length;    /* the first one's value (borrowed) */
     const char *transfer_encoding; /* the first one's value (borrowed) */
     const char *odd_name;          /* the first name that could hide a framing field (borrowed) */
+    unsigned hosts;                /* Host fields */
 };
 
 /*
@@ -53,6 +54,12 @@ void http_framing_add(struct http_framing *f, const char *name, const char *valu
  */
 enum gw_err http_framing_judge(const struct http_framing *f, bool http10, uint64_t *length,
                                bool *chunked, char why[GW_ERRLEN]);
+
+/*
+ * The verdict on the request's Host fields (RFC 9112 3.2): GW_E_PARAM with
+ * why for two or more, or for none in an HTTP/1.1 request; GW_OK otherwise.
+ */
+enum gw_err http_host_judge(const struct http_framing *f, bool http10, char why[GW_ERRLEN]);
 
 /*
  * Milliseconds a body of `bytes` may take to arrive: floor_s seconds, or

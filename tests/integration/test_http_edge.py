@@ -87,6 +87,20 @@ def framing_field_names_a_proxy_reads_otherwise():
 
 
 @test
+def host_field_once():
+    """an HTTP/1.1 request without Host, or any with two: 400 and close (RFC 9112 3.2); an
+    HTTP/1.0 one without Host is served"""
+    gw = shared.get()
+    refused_once(gw, b'GET /healthz HTTP/1.1\r\n\r\n', 400, 'invalid_parameter', 'no Host')
+    refused_once(gw, head('GET', '/healthz', ['Host: other']), 400, 'invalid_parameter',
+                 'two Host fields')
+    with gw.raw(timeout=5) as rc:
+        rc.send(b'GET /healthz HTTP/1.0\r\n\r\n')
+        r = rc.read_response()
+        eq(r.status, 200, 'HTTP/1.0 without Host (%s)' % r)
+
+
+@test
 def two_content_lengths():
     """two Content-Length fields, different or equal: 400 and close, nothing stored"""
     gw = shared.get()

@@ -137,6 +137,30 @@ static void framing_table(void)
     }
 }
 
+static void host_fields(void)
+{
+    struct {
+        const char *name;
+        unsigned hosts; /* Host fields given */
+        bool http10;
+        enum gw_err want;
+    } hc[] = {
+        {"HTTP/1.1, one Host", 1, false, GW_OK},      {"HTTP/1.1, no Host", 0, false, GW_E_PARAM},
+        {"HTTP/1.1, two Host", 2, false, GW_E_PARAM}, {"HTTP/1.0, no Host", 0, true, GW_OK},
+        {"HTTP/1.0, two Host", 2, true, GW_E_PARAM},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(hc); i++) {
+        struct http_framing f = {0};
+        char why[GW_ERRLEN] = "";
+        for (unsigned k = 0; k < hc[i].hosts; k++)
+            http_framing_add(&f, k ? "host" : "Host", "127.0.0.1:8080");
+        enum gw_err err = http_host_judge(&f, hc[i].http10, why);
+        is_str(gw_err_code(err), gw_err_code(hc[i].want), "%s", hc[i].name);
+        if (err != GW_OK)
+            ok(strstr(why, "Host") != NULL, "%s: says why (%s)", hc[i].name, why);
+    }
+}
+
 static void body_deadline(void)
 {
     is_uint(http_body_deadline_ms(0, 10, 4096), 10000, "no body: the floor");
@@ -179,6 +203,7 @@ static void error_response(void)
 int main(void)
 {
     framing_table();
+    host_fields();
     body_deadline();
     error_response();
     return done_testing();
