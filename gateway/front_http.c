@@ -691,7 +691,12 @@ static enum MHD_Result get_stats(struct req *r)
 
 /* ---- Server-Sent Events: the request judged here, the stream served by the SSE front ---- */
 
-/* HEAD: the stream's head alone, with no body (libmicrohttpd sends none for a HEAD). */
+/*
+ * HEAD: the stream's head alone. libmicrohttpd 0.9.75 still writes the last
+ * chunk after the head of an unknown-size response to a HEAD, so the
+ * connection ends with it: five stray bytes must not be read as the start of
+ * the next response.
+ */
 static ssize_t sse_head_body(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)cls, (void)pos, (void)out, (void)max;
@@ -709,8 +714,7 @@ static enum MHD_Result sse_head(struct req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    if (r->fh->quiescing || r->close)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = MHD_HTTP_OK;
     ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);

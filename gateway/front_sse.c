@@ -11,7 +11,8 @@
  * sends waits in the kernel until the lingering close drops it.
  *
  * The end: a stream whose last bytes all went out ends with the last chunk
- * (0 CRLF CRLF), so the client can tell it from a cut; then our side is shut
+ * (0 CRLF CRLF), so the client can tell it from a cut (a socket still full
+ * of the last events gets it once it has room, within LINGER_CLOSE_MS); then our side is shut
  * and the peer's input read and dropped until it closes or LINGER_CLOSE_MS
  * pass, as front_tcp does. A stream cut short (a slow consumer whose last
  * event did not go, the client gone) is closed without the last chunk.
@@ -48,6 +49,9 @@ struct stream {
     int fd;
     bool chunked;
     bool want_write; /* EPOLLOUT is on */
+    bool left;       /* the client closed or half-closed: the end is its, not a whole one */
+    bool finishing;  /* the session is over; the last chunk waits for room in the socket */
+    struct loop_timer *finish; /* the most finishing may take */
     /* Framing bytes due before the next payload byte: a chunk's CRLF, the next size line. */
     char frame[FRAME_MAX];
     unsigned frame_len, frame_off;
@@ -62,6 +66,7 @@ struct front_sse {
     struct stream *streams;      /* every stream with a session */
     size_t nstreams;             /* what max_streams counts */
     struct lingering *lingering; /* streams that ended, draining input until the peer closes */
+    size_t nfinishing;           /* streams whose last chunk waits for room */
     bool quiescing;
 };
 
@@ -81,6 +86,8 @@ static void begin_chunk(struct stream *x, size_t bytes)
     if (x->frame_off == x->frame_len)
         x->frame_len = x->frame_off = 0, p = x->frame;
     x->chunk_left = bytes < CHUNK_MAX ? bytes : CHUNK_MAX;
+    /* The size line promises these bytes: a slow consumer's drop must leave them. */
+    outq_promise(session_outq(x->s), x->chunk_left);
     x->frame_len +=
         (unsigned)snprintf(p, sizeof(x->frame) - (size_t)(p - x->frame), "%zx\r\n", x->chunk_left);
 }
@@ -173,9 +180,36 @@ static void stream_free(struct stream *x, bool now)
         fs->streams = x->next;
     if (x->next)
         x->next->prev = x->prev;
+    if (x->finishing)
+        fs->nfinishing--;
+    loop_timer_cancel(fs->loop, x->finish);
     loop_del_fd(fs->loop, x->fd);
     lingering_add(fs->lingering, x->fd, now);
     free(x);
+}
+
+/* Sends what framing is due (the last chunk, at the end); true once none is left. */
+static bool send_frame(struct stream *x)
+{
+    while (x->frame_off < x->frame_len) {
+        ssize_t n = send(x->fd, x->frame + x->frame_off, x->frame_len - x->frame_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        x->frame_off += (unsigned)n;
+    }
+    return true;
+}
+
+static void on_finish_over(struct loop *loop, void *ctx)
+{
+    struct stream *x = ctx;
+
+    (void)loop;
+    x->finish = NULL;     /* a timer is gone once it has run */
+    stream_free(x, true); /* the client did not make room for the last chunk in time: cut */
 }
 
 /*
@@ -188,22 +222,37 @@ static void stream_close(void *io, enum gw_err err, const char *why)
 {
     struct stream *x = io;
     struct front_sse *fs = x->fs;
-    bool whole = session_outq(x->s)->bytes == 0 && !x->chunk_left;
+    bool whole = !x->left && session_outq(x->s)->bytes == 0 && !x->chunk_left;
 
     (void)err; /* the stream said why in its last event */
     log_trace("sse stream %s close fd %d: %s", session_id(x->s), x->fd, why);
     x->s = NULL;
     fs->nstreams--;
-    if (whole && x->chunked) {
-        char tail[FRAME_MAX + 5];
-        size_t n = x->frame_len - x->frame_off;
-        memcpy(tail, x->frame + x->frame_off, n);
-        memcpy(tail + n, "0\r\n\r\n", 5);
-        /* A few bytes on a socket that took every byte before them: they fit, or the peer is gone.
-         */
-        whole = send(x->fd, tail, n + 5, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)(n + 5);
+    if (!whole) {
+        stream_free(x, true);
+        return;
     }
-    stream_free(x, !whole);
+    if (x->chunked) {
+        /* The last chunk, after the CRLF of the one before if it is still due. */
+        size_t n = x->frame_len - x->frame_off;
+        memmove(x->frame, x->frame + x->frame_off, n);
+        memcpy(x->frame + n, "0\r\n\r\n", 5);
+        x->frame_off = 0;
+        x->frame_len = (unsigned)(n + 5);
+    }
+    if (send_frame(x)) {
+        stream_free(x, false);
+        return;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        stream_free(x, true);
+        return;
+    }
+    /* The socket is full of the stream's last events: the last chunk goes when it has room. */
+    x->finishing = true;
+    fs->nfinishing++;
+    loop_mod_fd(fs->loop, x->fd, LOOP_WRITE | LOOP_HUP);
+    x->finish = loop_timer_add(fs->loop, LINGER_CLOSE_MS, on_finish_over, x);
 }
 
 static const struct session_io_ops stream_ops = {
@@ -217,8 +266,22 @@ static void on_stream_io(struct loop *loop, int fd, unsigned events, void *ctx)
     struct stream *x = ctx;
 
     (void)loop;
+    if (x->finishing) {
+        if (events & LOOP_HUP)
+            stream_free(x, true); /* the client left first */
+        else if (send_frame(x))
+            stream_free(x, false);
+        else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            stream_free(x, true);
+        return;
+    }
     if (events & LOOP_HUP) {
-        /* The client closed (or half-closed: it has nothing more to send, so it is leaving). */
+        /*
+         * The client closed, or half-closed: it has nothing to send after its
+         * request, so either way it is leaving. Its stream gets no last chunk:
+         * a whole end is the gateway's (bye, or a slow consumer's error).
+         */
+        x->left = true;
         loop_mod_fd(x->fs->loop, fd, 0);
         session_abort(x->s, "client closed");
         return;
@@ -319,7 +382,7 @@ size_t front_sse_count(const struct front_sse *fs)
 
 size_t front_sse_lingering(const struct front_sse *fs)
 {
-    return lingering_count(fs->lingering);
+    return lingering_count(fs->lingering) + fs->nfinishing;
 }
 
 void front_sse_quiesce(struct front_sse *fs)

@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "gw.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,7 @@ void outq_consume(struct outq *q, size_t bytes)
 {
     GW_ASSERT(bytes <= q->bytes);
     q->bytes -= bytes;
+    q->promised = bytes < q->promised ? q->promised - bytes : 0;
     while (bytes) {
         size_t left = q->ring[q->head].w->len - q->head_sent;
         if (bytes < left) {
@@ -138,9 +140,30 @@ void outq_trim(struct outq *q)
     }
 }
 
+void outq_promise(struct outq *q, size_t n)
+{
+    GW_ASSERT(n <= q->bytes);
+    q->promised = n;
+}
+
+size_t outq_kept(const struct outq *q)
+{
+    size_t keep = 0, covered = 0;
+
+    while (keep < q->n) {
+        const struct outq_item *it = &q->ring[(q->head + keep) & (q->cap - 1)];
+        bool started = keep == 0 && q->head_sent > 0;
+        if (!started && covered >= q->promised)
+            break;
+        covered += it->w->len - (keep == 0 ? q->head_sent : 0);
+        keep++;
+    }
+    return keep;
+}
+
 void outq_drop_unstarted(struct outq *q)
 {
-    size_t keep = outq_head_started(q) ? 1 : 0;
+    size_t keep = outq_kept(q);
 
     while (q->n > keep) {
         struct outq_item *it = &q->ring[(q->head + q->n - 1) & (q->cap - 1)];

@@ -47,6 +47,7 @@ struct outq {
     size_t head_sent;    /* bytes of ring[head] already sent */
     size_t bytes;        /* bytes not yet sent */
     size_t push_bytes;   /* bytes of pushes (sub_id != 0) not yet wholly sent */
+    size_t promised;     /* unsent bytes from the head the front has announced (outq_promise) */
 };
 
 void outq_init(struct outq *q);
@@ -79,7 +80,18 @@ static inline int outq_head_started(const struct outq *q)
     return q->n && q->head_sent > 0;
 }
 
-/* Drops every item not yet started: everything but a partly sent head. */
+/*
+ * The front has announced the next n unsent bytes (an HTTP chunk's size
+ * line says how many follow): the lines they fall in are kept by
+ * outq_drop_unstarted, whatever else is dropped. n <= q->bytes; sending
+ * counts the promise down.
+ */
+void outq_promise(struct outq *q, size_t n);
+
+/* How many items from the head must be sent whole: a partly sent head, and every promised line. */
+size_t outq_kept(const struct outq *q);
+
+/* Drops every item not yet started: everything but outq_kept's. */
 void outq_drop_unstarted(struct outq *q);
 
 #endif

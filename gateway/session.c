@@ -1041,8 +1041,9 @@ static const struct core_sub_ops sub_ops = {
 };
 
 /*
- * The slow consumer's farewell. Lines not yet started are dropped, so the
- * farewell follows at once what the peer is being sent; last_seq names, per
+ * The slow consumer's farewell. Lines not yet started (nor promised by the
+ * front: outq_promise) are dropped, so the farewell follows at once what the
+ * peer is being sent; last_seq names, per
  * channel, the last seq it was really sent: the cursor before the first
  * dropped push of that channel, or the last one queued. A SUB not answered
  * yet gave the peer no cursor: it is left out (a SUB again keeps its
@@ -1050,7 +1051,7 @@ static const struct core_sub_ops sub_ops = {
  */
 static void go_slow(struct session *s)
 {
-    size_t n = 0, first = outq_head_started(&s->out) ? 1 : 0;
+    size_t n = 0, first = outq_kept(&s->out);
     const char **names = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*names));
     int64_t *seqs = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*seqs));
     char msg[160];

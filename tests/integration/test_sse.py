@@ -47,6 +47,7 @@ class Stream(harness.RawConn):
         self.body = ''      # the body's last BODY_TAIL characters, for failure messages
         self.chunked = False
         self.ended = False  # the last chunk came, or the connection closed
+        self.whole = False  # the last chunk came: the server ended the stream whole
         self.eof = False
         self.status = None
         self.headers = {}
@@ -109,6 +110,7 @@ class Stream(harness.RawConn):
             self.raw = self.raw[i + 4 + size:]
             if size == 0:
                 self.ended = True
+                self.whole = True
                 return
             self._took(data.decode('utf-8'))
 
@@ -366,6 +368,32 @@ def slow_consumer_gets_error_event_then_the_end():
     with Stream(gw, events_path('h-slow'), headers={'Last-Event-ID': str(last)}) as again:
         eq([m['seq'] for m in again.messages(n - last)], list(range(last + 1, n + 1)),
            'resumed with Last-Event-ID: the rest, exactly')
+
+
+@test
+def slow_consumer_of_small_messages_ends_whole():
+    """a reader that stops reading during a burst of 6,000 small messages, then reads: every
+    chunk whole (none promised lines the slow-consumer rule then dropped), the error event,
+    then the last chunk"""
+    gw = harness.Gateway(args=['--max-outbuf', '65536', '--sync', 'normal'])
+    gw.publish('h-slow-small', 'first')
+    slow = Stream(gw, events_path('h-slow-small', 0), rcvbuf=4096)
+    slow.next_of()
+    with Session(gw) as pub:
+        body = 'x' * 900
+        pub.send(''.join('PUB h-slow-small %d-%s\n' % (i, body) for i in range(6000)).encode())
+        for _ in range(6000):
+            pub.reply(timeout=60)
+    gw.wait_stderr(r'sse session \w+ \S+: slow consumer')
+    evs = slow.until_end(timeout=30)
+    seqs = [int(e['id']) for e in evs if e['event'] == 'message' and e['data']]
+    eq(seqs, list(range(2, len(seqs) + 2)), 'in order, without a hole')
+    errs = [json.loads(e['data']) for e in evs if e['event'] == 'error']
+    eq([e['code'] for e in errs], ['slow_consumer'], 'the farewell')
+    eq(errs[0]['last_seq'], {'h-slow-small': seqs[-1]}, 'naming the last seq it got')
+    check(slow.whole, 'the stream ended with the last chunk, not cut: %r' % slow.raw[-200:])
+    slow.close()
+    gw.stop()
 
 
 @test

@@ -265,6 +265,43 @@ static void test_drop_unstarted(void)
     outq_release(&q);
 }
 
+/* Lines a front has announced (an HTTP chunk's size) are kept by a slow consumer's drop. */
+static void test_promise(void)
+{
+    struct outq q;
+    char buf[64];
+
+    /* Five lines "p0\n".."p4\n" of 3 bytes; 7 bytes promised reach into the third. */
+    outq_init(&q);
+    push_range(&q, 'p', 0, 5, 1);
+    outq_promise(&q, 7);
+    is_uint(outq_kept(&q), 3, "7 promised bytes fall in 3 lines");
+    outq_consume(&q, 4); /* p0 and one byte of p1 sent: 3 promised left */
+    is_uint(q.promised, 3, "sending counts the promise down");
+    is_uint(outq_kept(&q), 2, "the started head and the line the promise reaches");
+    outq_drop_unstarted(&q);
+    is_uint(q.n, 2, "a slow consumer's drop keeps the promised lines");
+    unsent(&q, buf, sizeof(buf));
+    is_str(buf, "1\np2\n", "what the promise covers, whole");
+    outq_consume(&q, 3);
+    is_uint(q.promised, 0, "the promise is kept: nothing more is owed");
+    outq_release(&q);
+
+    /* A promise that ends on a line boundary keeps nothing beyond it. */
+    outq_init(&q);
+    push_range(&q, 'p', 0, 4, 1);
+    outq_promise(&q, 6);
+    outq_drop_unstarted(&q);
+    is_uint(q.n, 2, "6 bytes: two whole lines, the third goes");
+    outq_release(&q);
+
+    /* No promise: as before, only a started head stays. */
+    outq_init(&q);
+    push_range(&q, 'p', 0, 4, 1);
+    is_uint(outq_kept(&q), 0, "nothing started, nothing promised: nothing kept");
+    outq_release(&q);
+}
+
 int main(void)
 {
     test_wline();
@@ -272,5 +309,6 @@ int main(void)
     test_partial_sends();
     test_ring();
     test_drop_unstarted();
+    test_promise();
     return done_testing();
 }
