@@ -310,6 +310,10 @@ static const char *error_header(const struct req *r, enum gw_err err, const char
         *value = HTTP_STORE_BUSY_RETRY_AFTER;
         return MHD_HTTP_HEADER_RETRY_AFTER;
     }
+    if (err == GW_E_TOO_MANY_SESSIONS) {
+        *value = "1"; /* a place frees up as soon as a session or stream ends */
+        return MHD_HTTP_HEADER_RETRY_AFTER;
+    }
     return NULL;
 }
 
@@ -723,14 +727,9 @@ static enum MHD_Result sse_head(struct req *r)
 
 static enum MHD_Result sse_no_room(struct req *r)
 {
-    const char *hdrs[4] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL, NULL};
-    size_t len;
-    char *body;
-
     snprintf(r->why, GW_ERRLEN,
              "as many event streams as --max-sse-streams allows are open: try again later");
-    body = codec_error_encode(GW_E_TOO_MANY_SESSIONS, r->why, &len);
-    return reply_with(r, http_status(GW_E_TOO_MANY_SESSIONS), "application/json", body, len, hdrs);
+    return reply_error(r, GW_E_TOO_MANY_SESSIONS, r->why);
 }
 
 /*
@@ -974,9 +973,6 @@ static enum MHD_Result ws_upgrade(struct req *r)
                 hdrs[2] = "Sec-WebSocket-Version";
                 hdrs[3] = "13";
             }
-        } else if (err == GW_E_TOO_MANY_SESSIONS) {
-            hdrs[0] = MHD_HTTP_HEADER_RETRY_AFTER;
-            hdrs[1] = "1";
         } else {
             hdrs[0] = error_header(r, err, &value);
             hdrs[1] = value;

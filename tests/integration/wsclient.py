@@ -110,6 +110,25 @@ def handshake_raw(gw, headers=None, path='/v1/ws', method='GET', version='HTTP/1
     return status, got, rest, sock
 
 
+def flood(sock, unit, seconds=3.0):
+    """Sends unit over and over on the non-blocking sock for seconds, reading nothing, as fast
+    as the gateway takes it. Returns (bytes sent, bytes sent in the last second): a gateway
+    that stops reading a peer it owes answers takes nothing in the last second."""
+    sent, left, before_last = 0, b'', None
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        if before_last is None and time.monotonic() > t_end - 1:
+            before_last = sent
+        left = left or unit * 256
+        try:
+            n = sock.send(left)
+        except BlockingIOError:
+            time.sleep(0.01)  # the gateway stopped reading: its answers wait for us
+            continue
+        sent, left = sent + n, left[n:]
+    return sent, sent - before_last
+
+
 def upgrade_headers(key=None, protocol=None, origin=None, extra=None):
     h = {'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
          'Sec-WebSocket-Key': key or new_key()}
