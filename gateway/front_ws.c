@@ -29,13 +29,15 @@
  * (RFC 6455 5.2 fixes a frame's header length from its payload length, and
  * wslay refuses lengths not written the shortest way).
  *
- * Close: the tier's reason (ws_proto.h) becomes the close frame; then our
- * side is shut and the peer's input read and dropped until it closes or
- * LINGER_CLOSE_MS pass, as front_tcp does.
+ * Close: the tier's reason (ws_proto.h) becomes the close frame; once it is
+ * out, the socket goes to the lingering close (linger.h) as front_tcp's do:
+ * our side shut, the peer's input dropped until it closes. Sending the frame
+ * and lingering share one LINGER_CLOSE_MS from the session's end.
  */
 #include "front_ws.h"
 
 #include "buf.h"
+#include "linger.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
@@ -55,7 +57,7 @@
 
 /* Bytes read from one connection per wake-up, so one busy client cannot hold the loop. */
 #define READ_BUDGET     (256 * 1024)
-/* After the close frame, input is read and dropped this long before the socket closes. */
+/* From the session's end, the close frame goes out and input is dropped this long at most. */
 #define LINGER_CLOSE_MS 2000
 /* The longest line framed here as one frame: wslay's own frame size, so the wire is the same. */
 #define OWN_FRAME_MAX   4096
@@ -96,11 +98,11 @@ struct wconn {
     bool omsg_open;     /* wslay is reading a line from the session's queue */
     bool omsg_started;  /* ... and has read its first bytes */
     bool closing;       /* the tier closed the session: the close frame is under way */
-    bool lingering;     /* the close frame is out: draining input until the peer closes */
     char *why;          /* why the front ended input, for the close reason */
     char *farewell;     /* a slow consumer's last line, for its close reason */
     size_t farewell_len;
-    struct loop_timer *linger;
+    struct loop_timer *linger; /* closing: the end of LINGER_CLOSE_MS */
+    uint64_t linger_end_ms;    /* ... when that is, on the loop clock */
     struct wconn *prev, *next; /* fw->conns */
 };
 
@@ -108,9 +110,10 @@ struct front_ws {
     struct sessions *tier;
     struct loop *loop;
     struct front_ws_options o;
-    struct wconn *conns; /* every connection, open or lingering */
+    struct wconn *conns; /* every connection, open or sending its close frame */
     size_t nsessions;
-    size_t nlingering; /* connections whose session is over, not yet closed */
+    size_t nlingering;           /* connections sending their close frame */
+    struct lingering *lingering; /* the close frame is out: draining input until the peer closes */
     bool quiescing;
     bool adopted;   /* a session opened since the tier's last pass */
     struct buf out; /* the frames of the connection being sent, gathered for one send() */
@@ -724,8 +727,10 @@ static void conn_free(struct wconn *c)
         fw->nlingering--;
     unlink_conn(c);
     loop_timer_cancel(fw->loop, c->linger);
-    loop_del_fd(fw->loop, c->w.fd);
-    close(c->w.fd);
+    if (c->w.fd >= 0) {
+        loop_del_fd(fw->loop, c->w.fd);
+        close(c->w.fd);
+    }
     if (c->ws)
         wslay_event_context_free(c->ws);
     buf_release(&c->msg);
@@ -746,35 +751,20 @@ static void on_linger_over(struct loop *loop, void *ctx)
     conn_free(c);
 }
 
-/* The close frame is out: shut our side, read and drop until the peer closes. */
+/* The close frame is out: the socket lingers for the rest of LINGER_CLOSE_MS, the rest is freed. */
 static void start_linger(struct wconn *c)
 {
-    if (c->lingering)
-        return;
-    c->lingering = true;
-    if (c->w.eof || shutdown(c->w.fd, SHUT_WR) < 0) {
-        conn_free(c);
-        return;
-    }
-    c->want_write = false;
-    c->reading = true;
-    update_events(c);
-}
+    struct front_ws *fw = c->fw;
+    uint64_t now = loop_now_ms();
+    unsigned left = c->linger_end_ms > now ? (unsigned)(c->linger_end_ms - now) : 0;
+    int fd = c->w.fd;
 
-static void drain(struct wconn *c)
-{
-    char sink[16 * 1024];
-
-    for (int i = 0; i < 16; i++) {
-        ssize_t n = recv(c->w.fd, sink, sizeof(sink), 0);
-        if (n > 0)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        log_trace("ws conn %s close fd %d", c->sid, c->w.fd);
-        conn_free(c); /* end of stream, or an error */
-        return;
-    }
+    log_trace("ws conn %s close fd %d: lingering %u ms at most", c->sid, fd, left);
+    loop_del_fd(fw->loop, fd);
+    c->w.fd = -1;
+    /* The peer's end already came: nothing to drain. */
+    lingering_add_within(fw->lingering, fd, c->w.eof ? 0 : left);
+    conn_free(c);
 }
 
 /* session_io_ops.close: the close frame with the tier's reason, then the lingering close. */
@@ -800,6 +790,7 @@ static void ws_close(void *io, enum gw_err err, const char *why)
     if (wslay_event_queue_close(c->ws, (uint16_t)code, (const uint8_t *)reason, rlen) == 0)
         log_trace("ws conn %s send close %u (%s)", c->sid, code, reason);
     c->linger = loop_timer_add(c->fw->loop, LINGER_CLOSE_MS, on_linger_over, c);
+    c->linger_end_ms = loop_now_ms() + LINGER_CLOSE_MS;
     if (!pump_out(c)) {
         conn_free(c);
         return;
@@ -821,10 +812,6 @@ static void on_io(struct loop *loop, int fd, unsigned events, void *ctx)
 
     (void)loop;
     (void)fd;
-    if (c->lingering) {
-        drain(c);
-        return;
-    }
     if (c->closing) {
         /* The close frame is on its way: nothing else is read. */
         if (!pump_out(c) || (events & LOOP_HUP)) {
@@ -965,6 +952,7 @@ struct front_ws *front_ws_new(struct sessions *tier, struct loop *loop,
     fw->tier = tier;
     fw->loop = loop;
     fw->o = *opts;
+    fw->lingering = lingering_new(loop, LINGER_CLOSE_MS);
     loop_add_hook(loop, before_sleep, fw);
     return fw;
 }
@@ -981,7 +969,7 @@ size_t front_ws_count(const struct front_ws *fw)
 
 size_t front_ws_lingering(const struct front_ws *fw)
 {
-    return fw->nlingering;
+    return fw->nlingering + lingering_count(fw->lingering);
 }
 
 void front_ws_quiesce(struct front_ws *fw)
@@ -995,6 +983,7 @@ void front_ws_free(struct front_ws *fw)
         return;
     while (fw->conns)
         conn_free(fw->conns);
+    lingering_free(fw->lingering); /* those still lingering are closed now */
     buf_release(&fw->out);
     free(fw);
 }

@@ -80,9 +80,14 @@ static void on_input(struct loop *loop, int fd, unsigned events, void *ctx)
 
 void lingering_add(struct lingering *l, int fd, bool now)
 {
+    lingering_add_within(l, fd, now ? 0 : l->ms);
+}
+
+void lingering_add_within(struct lingering *l, int fd, unsigned ms)
+{
     struct one *o;
 
-    if (now || shutdown(fd, SHUT_WR) < 0) {
+    if (ms == 0 || shutdown(fd, SHUT_WR) < 0) {
         close(fd);
         return;
     }
@@ -99,7 +104,7 @@ void lingering_add(struct lingering *l, int fd, bool now)
         o->next->prev = o;
     l->all = o;
     l->count++;
-    o->timer = loop_timer_add(l->loop, l->ms, on_time_over, o);
+    o->timer = loop_timer_add(l->loop, ms, on_time_over, o);
 }
 
 size_t lingering_count(const struct lingering *l)

@@ -1,6 +1,6 @@
 /*
  * linger.h - the lingering close of HTTP servers, for the fronts that end a
- * connection after its last bytes (front_tcp, front_sse).
+ * connection after its last bytes (front_tcp, front_sse, front_ws).
  *
  * Closing a socket that still has unread input makes the kernel send a
  * reset, which can destroy the last lines before the peer reads them (a
@@ -30,6 +30,13 @@ struct lingering *lingering_new(struct loop *loop, unsigned ms);
  * at once.
  */
 void lingering_add(struct lingering *l, int fd, bool now);
+
+/*
+ * As lingering_add, for ms instead of the lingering time: the rest of a
+ * deadline that began earlier (front_ws flushes its close frame and drains
+ * within one). 0: closed at once.
+ */
+void lingering_add_within(struct lingering *l, int fd, unsigned ms);
 
 /* Connections still lingering. */
 size_t lingering_count(const struct lingering *l);
