@@ -110,15 +110,21 @@ def handshake_raw(gw, headers=None, path='/v1/ws', method='GET', version='HTTP/1
     return status, got, rest, sock
 
 
-def flood(sock, unit, seconds=3.0):
-    """Sends unit over and over on the non-blocking sock for seconds, reading nothing, as fast
-    as the gateway takes it. Returns (bytes sent, bytes sent in the last second): a gateway
-    that stops reading a peer it owes answers takes nothing in the last second."""
-    sent, left, before_last = 0, b'', None
-    t_end = time.monotonic() + seconds
-    while time.monotonic() < t_end:
-        if before_last is None and time.monotonic() > t_end - 1:
-            before_last = sent
+def flood(sock, unit, quiet=1.0, deadline=30.0):
+    """Sends unit over and over on the non-blocking sock, reading nothing, as fast as the
+    gateway takes it, until it has taken nothing for quiet seconds, or for deadline seconds
+    in all. Returns (bytes sent, bytes sent in the last quiet seconds): a gateway that stops
+    reading a peer it owes answers ends with 0, one that reads on does not, however slow the
+    machine is."""
+    sent, left = 0, b''
+    t0 = time.monotonic()
+    taken = [(t0, 0)]  # (when, bytes sent by then), for the last quiet seconds
+    while True:
+        now = time.monotonic()
+        while len(taken) > 1 and taken[1][0] <= now - quiet:
+            taken.pop(0)
+        if now - taken[-1][0] >= quiet or now - t0 >= deadline:
+            return sent, sent - taken[0][1]  # taken[0]: the last count quiet seconds ago
         left = left or unit * 256
         try:
             n = sock.send(left)
@@ -126,7 +132,7 @@ def flood(sock, unit, seconds=3.0):
             time.sleep(0.01)  # the gateway stopped reading: its answers wait for us
             continue
         sent, left = sent + n, left[n:]
-    return sent, sent - before_last
+        taken.append((time.monotonic(), sent))
 
 
 def upgrade_headers(key=None, protocol=None, origin=None, extra=None):
