@@ -50,6 +50,7 @@ struct core {
     struct writer *writer;
     struct hub *hub;
     struct hub_link stalled; /* subscriptions waiting for the store to come back */
+    bool stall_logged;       /* the wait is logged: once, until the store answers again */
     struct core_options o;
     bool shutting_down;
     struct metrics metrics;
@@ -393,8 +394,9 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top)
 }
 
 /*
- * The store answered: subscriptions that found it unavailable read again
- * (each is woken, and pumps when its front has room).
+ * Subscriptions that found the store unavailable read again (each is woken,
+ * and pumps when its front has room): the store answered, or it is time to
+ * try.
  */
 static void unstall(struct core *core)
 {
@@ -404,6 +406,15 @@ static void unstall(struct core *core)
         sub->stalled = false;
         sub->ops->wake(sub->ctx);
     }
+}
+
+/* The store answered something: the subscriptions waiting for it read again. */
+static void store_answered(struct core *core)
+{
+    if (core->stall_logged)
+        log_warn("core: the database answers again: the subscriptions that waited read on");
+    core->stall_logged = false;
+    unstall(core);
 }
 
 /* ---- reads ---- */
@@ -481,8 +492,15 @@ static void sub_read_done(struct core *core, struct core_sub *sub, struct reader
 
     if (job->err == GW_E_STORE_UNAVAILABLE && sub->state == SUB_CATCHING) {
         /* Not a failure of the subscription: it goes on once the database is back. */
-        log_warn("core: reading '%s' for a subscriber: %s; it waits for the database", ch->name,
-                 job->why);
+        /* Once per outage, not once per subscription and retry: thousands may wait. */
+        if (!core->stall_logged)
+            log_warn("core: reading '%s' for a subscriber: %s; it waits for the database, as "
+                     "do others that need it until it answers",
+                     ch->name, job->why);
+        else
+            log_debug("core: reading '%s' for a subscriber: %s; it waits for the database",
+                      ch->name, job->why);
+        core->stall_logged = true;
         sub->stalled = true;
         hub_list_push(&core->stalled, &sub->link);
         return;
@@ -569,7 +587,7 @@ static void read_done(struct workq_job *wq)
     }
     }
     if (job->err == GW_OK)
-        unstall(core);
+        store_answered(core);
     reader_job_release(job);
     free(r);
 }
@@ -583,7 +601,7 @@ static void pub_done(struct writer_job *job)
     if (job->err == GW_OK) {
         p->core->metrics.published[job->msg.via]++;
         fan_out(p->core, &job->msg);
-        unstall(p->core);
+        store_answered(p->core);
     }
     gw_msg_release(&job->msg);
     free(p);
@@ -745,7 +763,8 @@ int64_t core_sub_cursor(const struct core_sub *sub)
 
 void core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes)
 {
-    if (sub->state != SUB_CATCHING || sub->read)
+    /* A waiting one reads when the store answers or at the next retry, and stays in one list. */
+    if (sub->state != SUB_CATCHING || sub->read || sub->stalled)
         return;
     sub_read(core, sub, READER_PAGE, max_bytes);
 }

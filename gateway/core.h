@@ -193,7 +193,8 @@ int64_t core_sub_cursor(const struct core_sub *sub);
 /*
  * Reads the next page of stored messages for a subscription that is
  * catching up, up to about max_bytes of their JSON form (at least one
- * message); a no-op while one is being read, before ready, and once live.
+ * message); a no-op while one is being read, before ready, once live,
+ * and while it waits for the store (it is woken when it may read again).
  */
 void core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes);
 

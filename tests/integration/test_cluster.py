@@ -448,6 +448,38 @@ def subscriber_waits_for_the_database():
 
 
 @test
+def waiting_subscriber_session_goes_on():
+    """while B's subscriber waits for the database, its session's commands are answered (each one pumps the waiting subscription), and once the database is back it catches up once, in order"""
+    a, b = pair()
+    srv = harness.pg_server()
+    dbname = a.db.rsplit('/', 1)[1]
+    with Session(b) as s:
+        eq(s.request('SUB cmds')['type'], 'ok', 'SUB on B')
+        m1 = a.publish('cmds', 'one')
+        eq(check_push(s.push()), m1, 'live first')
+        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
+        try:
+            eq(cut(b, 'reader'), 2, 'reader connections cut (one per gateway)')
+            m2 = a.publish('cmds', 'two')
+            b.wait_stderr(r"core: reading 'cmds' for a subscriber: .*; it waits for the database")
+            # Each command pumps the session's subscriptions: one that waits must not read
+            # again on its own (it did, and went onto the waiting list twice: the loop spun).
+            for i in range(3):
+                eq(s.request('PING w%d' % i).get('token'), 'w%d' % i, 'PING while it waits')
+            time.sleep(1.2)  # the gateway's own retry (every second) finds the store still gone
+            eq(s.request('PING w3').get('token'), 'w3', 'PING after a retry')
+        finally:
+            srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbname)
+        eq(check_push(s.push()), m2, 'caught up by itself')
+        eq(s.request('PING back').get('token'), 'back', 'PING once the database is back')
+        m3 = a.publish('cmds', 'three')
+        eq(check_push(s.push()), m3, 'live again')
+        eq(s.collect(0.3), [], 'nothing twice')
+    with Session(b) as s2:
+        eq(s2.request('PING other').get('token'), 'other', 'a new session is served')
+
+
+@test
 def refused_message_fails_alone():
     """a message PostgreSQL refuses (a CHECK another tool added) fails alone, store_failed; the rest of its batch is stored, seqs without a hole"""
     a, b = pair()
