@@ -180,22 +180,41 @@ static void pg_close(struct store *base);
 
 /* ---- pure parts ---- */
 
+/* Whether (s, len) is a keyword libpq knows ("host", "dbname", ...). */
+static bool libpq_keyword(const char *s, size_t len)
+{
+    PQconninfoOption *defaults = PQconndefaults();
+    bool known = false;
+
+    for (PQconninfoOption *o = defaults; o && o->keyword && !known; o++)
+        known = strlen(o->keyword) == len && strncmp(o->keyword, s, len) == 0;
+    PQconninfoFree(defaults);
+    return known;
+}
+
 bool store_pg_is_target(const char *target)
 {
-    PQconninfoOption *opts;
-    char *err = NULL;
+    const char *p = target, *key;
 
     if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
         return true;
-    if (!strchr(target, '='))
-        return false;
-    /* key=value with keys libpq knows; a file name with '=' in it is not one. */
-    opts = PQconninfoParse(target, &err);
-    PQfreemem(err);
-    if (!opts)
-        return false;
-    PQconninfoFree(opts);
-    return true;
+    /*
+     * key=value, judged by its first key alone: a string that begins like
+     * one is meant for libpq even when the rest is wrong ("usr=", a quote
+     * left open), and must fail with libpq's reason, not become a SQLite
+     * file of that name. A file name with '=' in it is not one ("a=b.db":
+     * "a" is no libpq keyword).
+     */
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    key = p;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '_')
+        p++;
+    size_t key_len = (size_t)(p - key);
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return key_len > 0 && *p == '=' && libpq_keyword(key, key_len);
 }
 
 enum gw_err store_pg_error_of(const char *sqlstate, bool connection_ok, bool *refused)

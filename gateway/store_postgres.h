@@ -43,8 +43,9 @@ extern const struct store_ops store_postgres_ops;
 
 /*
  * Whether target names a PostgreSQL database: a postgres:// or
- * postgresql:// URL, or a key=value string libpq accepts ("a=b.db" is not
- * one: "a" is no libpq keyword). Pure.
+ * postgresql:// URL, or a string that begins with a libpq keyword and '='
+ * ("host=db usr=x" is one, and fails to open with libpq's reason; "a=b.db"
+ * is not one: "a" is no libpq keyword). Pure.
  */
 bool store_pg_is_target(const char *target);
 

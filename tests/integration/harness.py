@@ -156,7 +156,7 @@ def clean_env(extra=None):
     return env
 
 
-def run_binary(args, env=None, timeout=None):
+def run_binary(args, env=None, timeout=None, cwd=None):
     """Run the gateway to completion (for --help, bad flags, refusals).
 
     Returns (returncode, stdout_text, stderr_text). If it is still running at
@@ -164,7 +164,7 @@ def run_binary(args, env=None, timeout=None):
     timeout = START_DEADLINE if timeout is None else timeout
     p = subprocess.Popen([gateway_bin()] + list(args), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=clean_env(env), start_new_session=True)
+                         env=clean_env(env), start_new_session=True, cwd=cwd)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

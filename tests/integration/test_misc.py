@@ -476,4 +476,29 @@ def many_connections_then_stop():
             s.close()
 
 
+@test
+def conninfo_typo_is_no_sqlite_file():
+    """--db 'host=... usr=...' (a key libpq does not know) or with a quote left open fails to start with libpq's reason, and creates no SQLite file of that name; 'a=b.db' is still a file"""
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    try:
+        for target, reason in [('host=127.0.0.1 port=1 dbname=t1 usr=postgres',
+                                'invalid connection option "usr"'),
+                               ("host=127.0.0.1 port=1 dbname='t1 user=postgres",
+                                'unterminated quoted string')]:
+            rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr',
+                                               '127.0.0.1:0', '--udp-addr', '', '--db', target],
+                                              cwd=tmp)
+            eq(rc, 1, 'exit status for --db %r (stderr %r)' % (target, err[-300:]))
+            check(reason in err, 'libpq\'s reason for --db %r in: %r' % (target, err[-300:]))
+            check(not any(harness.READY_RE.match(ln) for ln in out.splitlines()),
+                  'printed READY for --db %r' % target)
+            eq(os.listdir(tmp), [], 'files made for --db %r' % target)
+        gw = harness.Gateway(db=os.path.join(tmp, 'a=b.db'))
+        eq(gw.publish('eq', 'x')['seq'], 1, 'a publish on a=b.db')
+        gw.stop()
+        check(os.path.exists(os.path.join(tmp, 'a=b.db')), 'a=b.db is a SQLite file')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 harness.main()
