@@ -152,6 +152,7 @@ struct req {
     bool headers_seen;           /* the first handler call has run */
     bool http11;                 /* HTTP/1.1 or later */
     const char *ws_protocol;     /* an upgrade: the subprotocol agreed (static), or NULL */
+    int upgrade_fd;              /* an upgrade: the socket's duplicate for the front, or -1 */
     bool close;                  /* answer with Connection: close */
     bool gone;                   /* the client left while the request was suspended */
     const char *ended;           /* why it ended early, when the front ended it */
@@ -887,28 +888,30 @@ static enum MHD_Result get_index(struct req *r)
 /* ---- the WebSocket upgrade: the handshake here, the connection to front_ws ---- */
 
 /*
- * The handshake is answered: the socket goes to the WebSocket front. Its
- * descriptor is duplicated and libmicrohttpd's released at once, so the
- * connection's memory pool (tens of KiB) does not stay with every
- * WebSocket for its life; libmicrohttpd then cleans up, closing only its
- * own descriptor.
+ * The handshake is answered: the socket goes to the WebSocket front, as
+ * the duplicate made before the 101 (ws_upgrade), and libmicrohttpd's
+ * descriptor is released at once, so the connection's memory pool (tens
+ * of KiB) does not stay with every WebSocket for its life; libmicrohttpd
+ * then cleans up, closing only its own descriptor.
  */
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
                        size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     struct req *r = cls;
     struct front_http *fh = r->fh;
-    int fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    int fd = r->upgrade_fd;
 
     (void)conn;
     (void)req_cls;
+    (void)sock; /* the same socket as r->hc->fd, which upgrade_fd duplicates */
+    r->upgrade_fd = -1;
     if (r->hc)
         r->hc->upgraded = true;
     MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
     fh->need_run = true;
     if (fd < 0) {
-        log_warn("http conn %llu: cannot take the upgraded connection: %s",
-                 r->hc ? r->hc->number : 0, strerror(errno));
+        log_warn("http conn %llu: the upgraded connection has no descriptor of ours",
+                 r->hc ? r->hc->number : 0);
         return;
     }
     log_trace("http conn %llu upgrade to websocket (subprotocol %s): fd %d handed over, %zu bytes "
@@ -960,6 +963,12 @@ static enum MHD_Result ws_upgrade(struct req *r)
         snprintf(r->why, GW_ERRLEN,
                  "as many WebSocket sessions as --max-ws-sessions allows are open: try again "
                  "later");
+    }
+    /* The front's descriptor is taken before the 101: out of them, the client gets a reason. */
+    if (err == GW_OK && (!r->hc || (r->upgrade_fd = fcntl(r->hc->fd, F_DUPFD_CLOEXEC, 0)) < 0)) {
+        err = GW_E_TOO_MANY_SESSIONS;
+        snprintf(r->why, GW_ERRLEN, "no descriptor for the session: %s", strerror(errno));
+        log_warn("http: %s", r->why);
     }
     if (err != GW_OK) {
         const char *hdrs[4] = {NULL, NULL, NULL, NULL}, *value;
@@ -1424,6 +1433,7 @@ static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, c
 {
     struct req *r = gw_xcalloc(1, sizeof(*r));
 
+    r->upgrade_fd = -1;
     r->fh = fh;
     r->conn = conn;
     r->hc = conn_of(conn);
@@ -1488,6 +1498,8 @@ static void req_finish(struct req *r, const char *ended)
     }
     if (r->hc && r->hc->req == r)
         r->hc->req = NULL;
+    if (r->upgrade_fd >= 0)
+        close(r->upgrade_fd); /* the 101 never went out */
     buf_release(&r->body);
     buf_release(&r->sio.answer);
     free(r->reply_body);

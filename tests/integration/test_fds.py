@@ -15,6 +15,7 @@ import socket
 import time
 
 import harness
+import wsclient
 from harness import test, check, eq, wait_for
 
 
@@ -140,6 +141,51 @@ def out_of_descriptors_pauses_then_recovers():
         gw.wait_stderr(r'tcp: accepting again after [0-9.]+ s \(\d+ attempts\)')
     finally:
         for s in http + tcp:
+            s.close()
+
+
+def upgrade_request(path):
+    headers = dict(wsclient.upgrade_headers(), Host='127.0.0.1')
+    return ('GET %s HTTP/1.1\r\n' % path +
+            ''.join('%s: %s\r\n' % kv for kv in headers.items()) + '\r\n').encode()
+
+
+@test
+def upgrade_without_a_descriptor_is_refused_before_the_101():
+    """out of descriptors, a WebSocket or Socket.IO upgrade on a connection the gateway has gets 429 too_many_sessions with the reason, not a 101 and then nothing; once clients leave, it is upgraded"""
+    harness.raise_nofile(4096)
+    gw = Limited('64', args=['--max-connections', '1000', '--max-sessions', '1000'])
+    paths = ['/v1/ws', '/socket.io/?EIO=4&transport=websocket']
+    conns, tcp = [], []
+    try:
+        for _ in paths:
+            s = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+            s.sendall(HEALTHZ)
+            check(answered(s, 5).startswith(b'HTTP/1.1 200'), 'a REST connection is served')
+            conns.append(s)
+        # Sessions until the gateway has no descriptor left (the kernel's backlog holds the rest).
+        for _ in range(80):
+            tcp.append(socket.create_connection(('127.0.0.1', gw.tcp_port), timeout=5))
+        gw.wait_stderr(r'tcp: (cannot )?accept: Too many open files')
+        for path, s in zip(paths, conns):
+            s.sendall(upgrade_request(path))
+            got = answered(s, 5)
+            check(got.startswith(b'HTTP/1.1 429 '), 'answer to the upgrade of %s: %r' % (path, got))
+            check(b'"too_many_sessions"' in got and b'no descriptor for the session' in got,
+                  'the reason for %s in: %r' % (path, got))
+        for s in tcp + conns:
+            s.close()
+        tcp, conns = [], []
+        for path in paths:
+            def upgraded():
+                s = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+                s.sendall(upgrade_request(path))
+                got = answered(s, 5)
+                s.close()
+                return got.startswith(b'HTTP/1.1 101 ')
+            wait_for(upgraded, 'an upgrade of %s once descriptors are free' % path)
+    finally:
+        for s in tcp + conns:
             s.close()
 
 
