@@ -31,8 +31,9 @@ static void test_targets(void)
         {"/data/visavis.db", false},
         {"a=b.db", false},                 /* no libpq keyword: a file name */
         {"./host=db", false},              /* the key would be "./host" */
-        {"host=db nosuchkey=1", false},    /* libpq refuses it: a file name then */
-        {"dbname='unterminated", false},   /* libpq cannot read it */
+        {"host=db nosuchkey=1", true},     /* meant for libpq, which refuses it at the open */
+        {"dbname='unterminated", true},    /* the same: not a SQLite file of that name */
+        {"nosuchkey=1 host=db", false},    /* judged by the first key */
         {"postgres:/not-a-url.db", false}, /* one slash: a relative path */
         {"POSTGRES.db", false},
         {"", false},
