@@ -48,6 +48,7 @@ enum gw_err {
     GW_E_IDLE,              /* idle session closed */
     GW_E_SLOW_CONSUMER,     /* outgoing queue over the limit */
     GW_E_TOO_MANY_SESSIONS, /* session limit reached */
+    GW_E_BUSY,              /* replies held for sessions reached --max-reply-memory: try again */
     /* WebSocket upgrades */
     GW_E_UPGRADE_REQUIRED, /* a plain request, or an unusable handshake, on a WebSocket endpoint */
     GW_E_ORIGIN,           /* a browser page of an origin that is not allowed */

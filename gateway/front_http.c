@@ -243,6 +243,7 @@ static unsigned http_status(enum gw_err err)
     case GW_E_SHUTDOWN:
     case GW_E_STORE_BUSY:
     case GW_E_STORE_UNAVAILABLE:
+    case GW_E_BUSY:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     case GW_E_STORE_FULL:
         return MHD_HTTP_INSUFFICIENT_STORAGE;
@@ -307,7 +308,7 @@ static const char *error_header(const struct req *r, enum gw_err err, const char
         *value = r->route.allow;
         return MHD_HTTP_HEADER_ALLOW;
     }
-    if (err == GW_E_STORE_BUSY || err == GW_E_STORE_UNAVAILABLE) {
+    if (err == GW_E_STORE_BUSY || err == GW_E_STORE_UNAVAILABLE || err == GW_E_BUSY) {
         *value = HTTP_STORE_BUSY_RETRY_AFTER;
         return MHD_HTTP_HEADER_RETRY_AFTER;
     }

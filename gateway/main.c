@@ -320,6 +320,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_outbuf = gw->cfg.max_outbuf,
         .max_subs = gw->cfg.max_subs,
         .page_bytes = gw->cfg.page_bytes,
+        .max_reply_memory = gw->cfg.max_reply_memory,
     };
     struct front_tcp_options topts = {
         .heartbeat = gw->cfg.heartbeat,

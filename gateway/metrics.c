@@ -153,6 +153,10 @@ void metrics_render_prometheus(const struct metrics *m, const struct metrics_com
          "UDP replies not sent: larger than the datagram that asked for them, even cut");
     buf_appendf(out, "visavis_udp_replies_withheld_total %llu\n",
                 (unsigned long long)m->udp_withheld);
+    head(
+        out, "visavis_reply_bytes", "gauge",
+        "bytes of replies sessions hold, reserved or not yet sent (bounded by --max-reply-memory)");
+    buf_appendf(out, "visavis_reply_bytes %llu\n", (unsigned long long)m->reply_bytes);
     head(out, "visavis_commits_total", "counter", "store transactions committed");
     buf_appendf(out, "visavis_commits_total %llu\n", (unsigned long long)c->commits);
     head(out, "visavis_commit_batch_size", "histogram", "messages per committed transaction");
@@ -214,6 +218,7 @@ void metrics_visit(const struct metrics *m, const struct metrics_commits *c, met
     for (int r = 0; r < METRICS_UDP__COUNT; r++)
         fn(ctx, "udp_dropped_total", udp_drop_names[r], (double)m->udp_dropped[r]);
     fn(ctx, "udp_replies_withheld_total", NULL, (double)m->udp_withheld);
+    fn(ctx, "reply_bytes", NULL, (double)m->reply_bytes);
     fn(ctx, "commits_total", NULL, (double)c->commits);
     const char *none[] = {NULL};
     const struct metrics_hist *batch[] = {&c->batch_size}, *commit[] = {&c->commit_seconds};

@@ -73,6 +73,8 @@ struct metrics {
     uint64_t udp_dropped[METRICS_UDP__COUNT];
     /* UDP replies not sent: larger than the datagram that asked, even cut */
     uint64_t udp_withheld;
+    /* HIST and CHANNELS replies sessions hold, reserved or built and unsent (--max-reply-memory) */
+    uint64_t reply_bytes;
 };
 
 void metrics_init(struct metrics *m);

@@ -16,6 +16,7 @@ struct wline *wline_new(const char *data, size_t len)
 
     w->refs = 1;
     w->len = len;
+    w->account = NULL;
     w->data = w->inline_data;
     memcpy(w->data, data, len);
     return w;
@@ -24,9 +25,14 @@ struct wline *wline_new(const char *data, size_t len)
 struct wline *wline_take(struct buf *b)
 {
     struct wline *w = gw_xmalloc(sizeof(*w));
+    size_t cap = b->cap;
 
     w->refs = 1;
+    w->account = NULL;
     w->data = buf_detach(b, &w->len);
+    /* A buffer grows by doubling: a page may have up to twice its size behind it. Not kept. */
+    if (w->len && cap - w->len > w->len / 8)
+        w->data = gw_xrealloc(w->data, w->len);
     return w;
 }
 
@@ -36,9 +42,19 @@ struct wline *wline_ref(struct wline *w)
     return w;
 }
 
+void wline_account(struct wline *w, size_t *total)
+{
+    if (w->account)
+        return;
+    w->account = total;
+    *total += w->len;
+}
+
 void wline_unref(struct wline *w)
 {
     if (w && --w->refs == 0) {
+        if (w->account)
+            *w->account -= w->len;
         if (w->data != w->inline_data)
             free(w->data);
         free(w);

@@ -21,7 +21,8 @@
 struct wline {
     unsigned refs;
     size_t len;
-    char *data; /* inline_data, or storage of its own */
+    size_t *account; /* a total that counts len while the line lives (wline_account), or NULL */
+    char *data;      /* inline_data, or storage of its own */
     char inline_data[];
 };
 
@@ -32,6 +33,8 @@ struct wline *wline_new(const char *data, size_t len);
 /* A new line that takes b's storage without copying it (b is left empty). */
 struct wline *wline_take(struct buf *b);
 struct wline *wline_ref(struct wline *w);
+/* Counts w's bytes in *total from now until w is freed (once per line). */
+void wline_account(struct wline *w, size_t *total);
 /* Drops a reference; frees the line with the last. NULL is a no-op. */
 void wline_unref(struct wline *w);
 

@@ -140,7 +140,9 @@ struct sessions {
     uint64_t next_tick_ms;
     unsigned tick_ms;
     char server[48];
-    struct buf scratch; /* where lines are built before they become wlines */
+    struct buf scratch;    /* where lines are built before they become wlines */
+    size_t reply_reserved; /* the sessions' reserved, summed */
+    size_t reply_held;     /* bytes of reply lines alive (wline_account), sent or not */
 };
 
 static const struct core_sub_ops sub_ops;
@@ -407,6 +409,8 @@ static void session_kill(struct session *s, const char *why)
         }
     }
     s->rhead = s->rtail = NULL;
+    s->t->reply_reserved -= s->reserved;
+    s->reserved = 0;
     s->prev->next = s->next;
     s->next->prev = s->prev;
     s->t->count--;
@@ -435,6 +439,7 @@ static struct reply *reply_alloc(struct session *s, const struct proto_cmd *cmd,
 static void reply_push(struct session *s, struct reply *r)
 {
     s->reserved += r->reserve;
+    s->t->reply_reserved += r->reserve;
     if (s->rtail)
         s->rtail->next = r;
     else
@@ -463,6 +468,7 @@ static void flush_replies(struct session *s)
         if (!s->rhead)
             s->rtail = NULL;
         s->reserved -= r->reserve;
+        s->t->reply_reserved -= r->reserve;
         if (r->line) {
             queue(s, r->line);
             wline_unref(r->line);
@@ -479,12 +485,13 @@ static void flush_replies(struct session *s)
  */
 static void reply_complete(struct reply *r, struct sessions *t)
 {
-    (void)t;
     if (!r->s) {
         free(r);
         return;
     }
     r->line = line_for(r->s);
+    if (r->line)
+        wline_account(r->line, &t->reply_held);
     r->done = true;
     flush_replies(r->s);
 }
@@ -695,13 +702,36 @@ static void on_hist(void *ctx, enum gw_err err, const char *why, const struct gw
     reply_complete(r, t);
 }
 
+/*
+ * Whether the replies of every session together have room for reserve more
+ * bytes (--max-reply-memory); GW_E_BUSY with why otherwise.
+ */
+static enum gw_err reply_room(const struct sessions *t, size_t reserve, char why[GW_ERRLEN])
+{
+    size_t held = t->reply_reserved + t->reply_held;
+
+    /* One at a time passes even when a page is larger than the whole bound. */
+    if (held == 0 || held + reserve <= t->o.max_reply_memory)
+        return GW_OK;
+    snprintf(why, GW_ERRLEN,
+             "sessions hold %zu KiB of replies they have not read, as much as "
+             "--max-reply-memory allows: try again shortly",
+             held / 1024);
+    return GW_E_BUSY;
+}
+
 static enum gw_err cmd_hist(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
     struct core_caller caller = caller_of(s);
-    struct reply *r = reply_alloc(s, cmd, s->t->o.page_bytes + REPLY_OVERHEAD);
-    enum gw_err err = core_history(s->t->core, &caller, cmd->channel, cmd->channel_len,
-                                   cmd->has_since ? cmd->since : 0,
-                                   cmd->has_limit ? cmd->limit : GW_LIMIT_DEFAULT, on_hist, r, why);
+    size_t reserve = s->t->o.page_bytes + REPLY_OVERHEAD;
+    enum gw_err err = reply_room(s->t, reserve, why);
+
+    if (err != GW_OK)
+        return err;
+    struct reply *r = reply_alloc(s, cmd, reserve);
+    err = core_history(s->t->core, &caller, cmd->channel, cmd->channel_len,
+                       cmd->has_since ? cmd->since : 0,
+                       cmd->has_limit ? cmd->limit : GW_LIMIT_DEFAULT, on_hist, r, why);
 
     if (err != GW_OK) {
         free(r);
@@ -738,8 +768,12 @@ static enum gw_err cmd_channels(struct session *s, const struct proto_cmd *cmd, 
     /* What the page may take, from its count (a limit out of range is refused below). */
     size_t reserve =
         REPLY_OVERHEAD + codec_channels_max_len(limit <= GW_CHANNELS_LIMIT_MAX ? limit : 0);
+    enum gw_err err = reply_room(s->t, reserve, why);
+
+    if (err != GW_OK)
+        return err;
     struct reply *r = reply_alloc(s, cmd, reserve);
-    enum gw_err err =
+    err =
         core_channels(s->t->core, &caller, cmd->after, cmd->after_len, limit, on_channels, r, why);
 
     if (err != GW_OK) {
@@ -1193,6 +1227,7 @@ static int before_sleep(struct loop *loop, void *ctx)
     uint64_t now = now_ms();
 
     (void)loop;
+    t->metrics->reply_bytes = t->reply_reserved + t->reply_held;
     if (now >= t->next_tick_ms) {
         tick(t, now);
         t->next_tick_ms = now + t->tick_ms;

@@ -37,6 +37,13 @@ struct session_options {
     unsigned max_subs;     /* subscriptions per session */
     size_t page_bytes;     /* a HIST page's bound, reserved while one is read */
     /*
+     * Bytes of replies all sessions together may hold, reserved or built and
+     * not yet sent: past it a HIST or CHANNELS is answered busy. Each session
+     * is bounded by max_outbuf, but thousands of them that ask for pages and
+     * read none would hold thousands of pages.
+     */
+    size_t max_reply_memory;
+    /*
      * Milliseconds a session may stay over max_outbuf without taking a byte
      * before it is a slow consumer; 0 for the default, 10 s. A setting for
      * the tier's tests, which have no 10 s to wait.

@@ -173,6 +173,7 @@ unsigned ws_close_code(enum gw_err err)
     case GW_E_SLOW_CONSUMER:
         return WS_CLOSE_SLOW_CONSUMER;
     case GW_E_TOO_MANY_SESSIONS:
+    case GW_E_BUSY:
         return WS_CLOSE_TRY_AGAIN;
     case GW_E_JSON:
     case GW_E_NOT_OBJECT:

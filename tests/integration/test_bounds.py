@@ -155,6 +155,71 @@ def pipelined_hist_by_a_non_reader_is_bounded():
         eq(s.request('PING after').get('type'), 'pong', 'the gateway goes on')
 
 
+def reply_bytes(gw):
+    """The gateway's visavis_reply_bytes gauge (/v1/stats)."""
+    return gw.get('/v1/stats').json['reply_bytes']
+
+
+@test
+def pages_nobody_reads_are_bounded_together():
+    """40 sessions that pipeline HIST and read nothing hold at most --max-reply-memory of replies together (visavis_reply_bytes; RSS stays near it): past it HIST is answered busy, naming the setting; a bystander's PING is answered meanwhile, and HIST works once they are gone"""
+    # Loopback sockets take megabytes each before a non-reader's pages stay with the gateway.
+    page, bound, hists = 64 * 1024, PAGE, 48
+    gw = harness.Gateway(args=['--sync', 'normal', '--page-bytes', str(page), '--max-outbuf',
+                               str(4 * page), '--max-reply-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    seed(gw, 'pages', 20, 8000)  # ~160 KB: a page of 64 KiB is full
+    rss0 = harness.rss_kb(gw)
+    hogs = []
+    try:
+        for _ in range(40):
+            hog = Session(gw, rcvbuf=4096, timeout=60)
+            hog.send('HIST pages 0 1000\n' * hists)
+            hogs.append(hog)
+        # Unbounded, each held --max-outbuf and a page: 40 x 320 KiB, 12.5 MiB.
+        peak, peak_rss = 0, rss0
+        t_end = time.monotonic() + 2
+        while time.monotonic() < t_end:
+            peak = max(peak, reply_bytes(gw))
+            peak_rss = max(peak_rss, harness.rss_kb(gw))
+            time.sleep(0.05)
+        with Session(gw) as s:
+            eq(s.request('PING by').get('token'), 'by', 'the bystander is answered')
+        print('# 40 non-readers: replies held at most %d bytes (bound %d); RSS %d -> %d kB'
+              % (peak, bound, rss0, peak_rss))
+        check(0 < peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+        if not harness.sanitized():  # ASan's quarantine keeps what it frees: RSS says little
+            check(peak_rss - rss0 < 8 * 1024, 'RSS grew by %d kB' % (peak_rss - rss0))
+        # Each now reads: its pages, and an error for each HIST that found no room (ten in a
+        # row end the session: too_many_errors).
+        answers, busy = 0, []
+        for hog in hogs:
+            for _ in range(hists):
+                raw = hog.read_raw(timeout=60)
+                if raw is None:
+                    break
+                answers += 1
+                if raw.startswith(b'{"type":"error"'):
+                    busy.append(Session.parse(raw))
+        busy = [r for r in busy if r.get('code') != 'too_many_errors']
+        check(busy, 'no HIST was answered busy: %d pages held by 40 non-readers' % answers)
+        for r in busy:
+            check_session_error(r, 'busy', op='hist', what='HIST past --max-reply-memory')
+            check('--max-reply-memory' in r['message'], 'the message names the setting: %s'
+                  % r['message'])
+        print('# %d of %d HIST answered busy' % (len(busy), answers))
+        for hog in hogs:
+            hog.close()
+        hogs = []
+        harness.wait_for(lambda: reply_bytes(gw) == 0, 'the replies of closed sessions freed')
+        with Session(gw) as s:
+            r = s.request('HIST pages 0 1')
+            eq(r.get('type'), 'ok', 'HIST once the non-readers are gone: %s' % harness._short(r))
+    finally:
+        for hog in hogs:
+            hog.close()
+
+
 @test
 def pages_are_bounded_in_bytes():
     """a 60 MB channel read with limit=1000: each page (REST and HIST) holds at most about 1 MiB, next_since chains through every message once; a bystander's PING p99 stays low"""

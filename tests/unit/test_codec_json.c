@@ -739,6 +739,7 @@ static void test_err_codes(void)
         [GW_E_IDLE] = "idle_timeout",
         [GW_E_SLOW_CONSUMER] = "slow_consumer",
         [GW_E_TOO_MANY_SESSIONS] = "too_many_sessions",
+        [GW_E_BUSY] = "busy",
         [GW_E_UPGRADE_REQUIRED] = "upgrade_required",
         [GW_E_ORIGIN] = "origin_not_allowed",
         [GW_E_HEAD_TOO_LARGE] = "head_too_large",
