@@ -150,6 +150,8 @@ struct pg {
     char *target;
     PGconn *conn;  /* NULL while there is none */
     char self[17]; /* the writer's mark on its notices (random hex) */
+    /* The same, for the feed's thread to read: a new one after a commit in doubt (note_indoubt). */
+    _Atomic uint64_t mark;
     atomic_bool stop_waiting;
     bool refused;     /* the last error was a refused row */
     char sqlstate[6]; /* of the last error the server answered, "" if none */
@@ -774,6 +776,7 @@ static bool conn_alive(struct pg *s)
 }
 
 static void announce_indoubt(struct pg *s);
+static void make_mark(struct pg *s);
 
 /*
  * A working connection in s->conn: the one there is, or a new one when the
@@ -827,13 +830,14 @@ static enum gw_err ensure_conn(struct pg *s, char why[GW_ERRLEN])
 
 /* ---- open, close ---- */
 
-static void make_mark(char out[17])
+static void make_mark(struct pg *s)
 {
     uint64_t v = 0;
 
     if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
-        v = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)out;
-    snprintf(out, 17, "%016" PRIx64, v);
+        v = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)s;
+    snprintf(s->self, sizeof(s->self), "%016" PRIx64, v);
+    atomic_store(&s->mark, v);
 }
 
 static struct pg *pg_new(const char *target, enum pg_role role)
@@ -845,7 +849,7 @@ static struct pg *pg_new(const char *target, enum pg_role role)
     s->target = gw_xstrdup(target);
     s->query_ms = PG_QUERY_MS;
     atomic_init(&s->stop_waiting, false);
-    make_mark(s->self);
+    make_mark(s);
     return s;
 }
 
@@ -914,6 +918,14 @@ static int item_cmp(const void *a, const void *b)
 /* Remembers the channels of the batch: they may have moved without anyone hearing. */
 static void note_indoubt(struct pg *s, size_t ngroups)
 {
+    /*
+     * The transaction may still commit, any time later, and notify under the
+     * mark it was given. Commits go on under a new one, so that our own feed
+     * takes that late notice for another gateway's and the loop reads what
+     * it missed; the announce after the reconnect covers a commit that came
+     * before it.
+     */
+    make_mark(s);
     if (!s->indoubt)
         s->indoubt = gw_xcalloc(PG_INDOUBT_MAX, sizeof(*s->indoubt));
     for (size_t g = 0; g < ngroups; g++) {
@@ -1366,7 +1378,7 @@ static enum gw_err pg_channels(struct store *base, const char *after, unsigned l
 struct pg_feed {
     struct store_feed base; /* first */
     struct pg *pg;          /* its connection (the feed thread's) */
-    char self[17];          /* the writer's mark: its notices are not echoed */
+    struct pg *writer;      /* its current mark: notices with it are not echoed */
     int efd;                /* readable while notices wait (the loop's) */
     int stopfd;             /* written by store_feed_close: the thread ends */
     pthread_t thread;
@@ -1389,6 +1401,9 @@ static void feed_take(struct pg_feed *f)
     PGnotify *n;
     bool any = false;
 
+    char self[17];
+
+    snprintf(self, sizeof(self), "%016" PRIx64, atomic_load(&f->writer->mark));
     pthread_mutex_lock(&f->mu);
     while ((n = PQnotifies(f->pg->conn))) {
         char gw[17], channel[GW_CHANNEL_MAX + 1];
@@ -1396,7 +1411,10 @@ static void feed_take(struct pg_feed *f)
         if (strcmp(n->relname, PG_NOTIFY_CHANNEL) != 0 ||
             !store_pg_parse_notice(n->extra, gw, &top, channel)) {
             log_debug("store feed: a notice that is not ours: %s", n->extra);
-        } else if (strcmp(gw, f->self) != 0) {
+        } else if (strcmp(gw, self) == 0) {
+            log_debug("store feed: our own notice: '%s' at %lld", channel, (long long)top);
+        } else {
+            log_debug("store feed: '%s' at %lld, from %s", channel, (long long)top, gw);
             struct seqcache_entry *e = seqcache_find(&f->waiting, channel);
             if (e) {
                 if (top > e->last_seq)
@@ -1495,7 +1513,7 @@ static enum gw_err pg_feed_open(struct store_feed **out, struct store *writer, c
     *out = NULL;
     f->base.ops = &store_postgres_ops;
     f->pg = pg_new(w->target, PG_FEED);
-    memcpy(f->self, w->self, sizeof(f->self));
+    f->writer = w;
     f->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     f->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&f->mu, NULL);

@@ -13,13 +13,15 @@ import sys
 sys.dont_write_bytecode = True
 
 import http.client
+import os
 import json
+import signal
 import socket
 import threading
 import time
 
 import harness
-from harness import test, check, eq, check_push, Session
+from harness import test, check, eq, check_push, check_session_error, Session
 
 
 def pair(**kw):
@@ -477,6 +479,33 @@ def waiting_subscriber_session_goes_on():
         eq(s.collect(0.3), [], 'nothing twice')
     with Session(b) as s2:
         eq(s2.request('PING other').get('token'), 'other', 'a new session is served')
+
+
+@test
+def late_commit_reaches_its_own_gateway():
+    """a PUB whose commit stays in doubt (the writer's server process stopped past the 15 s deadline: store_unavailable) and then commits after all reaches the same gateway's subscriber, with no other publish to wake it"""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    gw = harness.Gateway(db=url)
+    dbname = url.rsplit('/', 1)[1]
+    with Session(gw) as sub, Session(gw, timeout=60) as pub:
+        eq(sub.request('SUB late')['type'], 'ok', 'SUB late')
+        for i in range(3):
+            eq(pub.request('PUB late m%d' % i)['type'], 'ok', 'PUB %d' % i)
+        eq([m['seq'] for m in sub.messages(3)], [1, 2, 3], 'the first three, live')
+        pid = int(srv.sql("SELECT pid FROM pg_stat_activity WHERE application_name ="
+                          " 'visavis writer' AND datname = '%s'" % dbname)[0])
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            r = pub.request('PUB late in-doubt')  # the gateway gives up after 15 s
+            check_session_error(r, 'store_unavailable', op='pub', what='a PUB left in doubt')
+            check('may or may not be stored' in r['message'], 'the doubt is said: %s'
+                  % r['message'])
+        finally:
+            os.kill(pid, signal.SIGCONT)  # its transaction commits now, 15 s late
+        m = check_push(sub.push(timeout=20))
+        eq((m['seq'], m['body']), (4, 'in-doubt'), 'the late commit, pushed by itself')
+        eq(sub.collect(0.3), [], 'nothing twice')
 
 
 @test
