@@ -45,7 +45,9 @@
 #define FD_RESERVE 128
 
 /* How often subscriptions waiting for an unavailable database try again. */
-#define STALL_RETRY_MS 1000
+/* The loop's time for read results per turn: pages are encoded there, a megabyte each. */
+#define READ_COMPLETE_BUDGET_US 2000
+#define STALL_RETRY_MS          1000
 
 struct gateway {
     struct gw_config cfg;
@@ -132,7 +134,7 @@ static void on_reader_done(struct loop *loop, int fd, unsigned events, void *ctx
     (void)loop;
     (void)fd;
     (void)events;
-    workq_complete(gw->reader);
+    workq_complete_for(gw->reader, READ_COMPLETE_BUDGET_US);
 }
 
 static void on_moved(void *ctx, const char *channel, int64_t top)

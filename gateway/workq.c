@@ -159,10 +159,23 @@ void workq_submit(struct workq *q, struct workq_job *job)
     pthread_mutex_unlock(&q->mu);
 }
 
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 size_t workq_complete(struct workq *q)
 {
+    return workq_complete_for(q, 0);
+}
+
+size_t workq_complete_for(struct workq *q, uint64_t budget_us)
+{
     struct job_list done;
-    uint64_t count;
+    uint64_t count, start = budget_us ? mono_us() : 0;
     size_t n = 0;
 
     /* Reset the counter first: a signal racing with us then wakes the loop again. */
@@ -178,6 +191,18 @@ size_t workq_complete(struct workq *q)
         q->pending--;
         n++;
         j->done(j); /* may free j */
+        if (budget_us && done.head && mono_us() - start >= budget_us) {
+            /* The rest goes first next turn; the loop serves its other clients meanwhile. */
+            uint64_t one = 1;
+            pthread_mutex_lock(&q->mu);
+            done.tail->next = q->done.head;
+            if (!q->done.head)
+                q->done.tail = done.tail;
+            q->done.head = done.head;
+            pthread_mutex_unlock(&q->mu);
+            rd = write(q->efd, &one, sizeof(one));
+            break;
+        }
     }
     return n;
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct workq_job {
     struct workq_job *next;
@@ -45,6 +46,14 @@ void workq_submit(struct workq *q, struct workq_job *job);
 
 /* Loop thread. Runs done() of every finished job, in order; returns how many. */
 size_t workq_complete(struct workq *q);
+
+/*
+ * The same, but stops once budget_us microseconds have gone (after one job
+ * at least), with the eventfd readable again for the rest: a burst of large
+ * results (pages of a megabyte to encode) is spread over loop turns instead
+ * of holding every other client for its whole length. 0: no budget.
+ */
+size_t workq_complete_for(struct workq *q, uint64_t budget_us);
 
 /* Jobs submitted whose done callback has not run yet. */
 size_t workq_pending(const struct workq *q);
