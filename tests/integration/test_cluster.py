@@ -12,6 +12,7 @@ Load is bounded: a few hundred publishes per test, on loopback.
 import sys
 sys.dont_write_bytecode = True
 
+import contextlib
 import http.client
 import os
 import json
@@ -423,26 +424,37 @@ def recheck_after_the_feed_reconnects():
     b.wait_stderr(r'core: reading the last seq of \d+ followed channels again')
 
 
+@contextlib.contextmanager
+def reads_refused(a, b, channel):
+    """B cannot read from the store (its reader's connections cut, new ones
+    refused) while A publishes on channel: yields A's message, which B's
+    subscribers must read from the store; connections are let in again on the
+    way out."""
+    srv = harness.pg_server()
+    dbname = a.db.rsplit('/', 1)[1]
+    srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
+    try:
+        eq(cut(b, 'reader'), 2, 'reader connections cut (one per gateway)')
+        # A's writer still works: its commit reaches B as a notice, and
+        # B's subscriber must read it from the store, which B cannot now.
+        m = a.publish(channel, 'two')
+        b.wait_stderr(r"core: reading '%s' for a subscriber: .*; it waits for the database"
+                      % channel)
+        yield m
+    finally:
+        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbname)
+
+
 @test
 def subscriber_waits_for_the_database():
     """B's subscriber must read from the store and cannot (its reader's connection cut, new ones refused): it waits, then catches up by itself"""
     a, b = pair()
-    srv = harness.pg_server()
-    dbname = a.db.rsplit('/', 1)[1]
     with Session(b) as s:
         eq(s.request('SUB wait')['type'], 'ok', 'SUB on B')
         m1 = a.publish('wait', 'one')
         eq(check_push(s.push()), m1, 'live first')
-        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
-        try:
-            eq(cut(b, 'reader'), 2, 'reader connections cut (one per gateway)')
-            # A's writer still works: its commit reaches B as a notice, and
-            # B's subscriber must read it from the store, which B cannot now.
-            m2 = a.publish('wait', 'two')
-            b.wait_stderr(r"core: reading 'wait' for a subscriber: .*; it waits for the database")
+        with reads_refused(a, b, 'wait') as m2:
             eq(s.collect(0.3), [], 'nothing yet, and no error: the session stays')
-        finally:
-            srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbname)
         # Nothing on B asks the store now: B tries again by itself, now and then.
         m3 = a.publish('wait', 'three')
         eq([check_push(p) for p in s.messages(2)], [m2, m3], 'caught up, in order')
@@ -453,25 +465,17 @@ def subscriber_waits_for_the_database():
 def waiting_subscriber_session_goes_on():
     """while B's subscriber waits for the database, its session's commands are answered (each one pumps the waiting subscription), and once the database is back it catches up once, in order"""
     a, b = pair()
-    srv = harness.pg_server()
-    dbname = a.db.rsplit('/', 1)[1]
     with Session(b) as s:
         eq(s.request('SUB cmds')['type'], 'ok', 'SUB on B')
         m1 = a.publish('cmds', 'one')
         eq(check_push(s.push()), m1, 'live first')
-        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
-        try:
-            eq(cut(b, 'reader'), 2, 'reader connections cut (one per gateway)')
-            m2 = a.publish('cmds', 'two')
-            b.wait_stderr(r"core: reading 'cmds' for a subscriber: .*; it waits for the database")
+        with reads_refused(a, b, 'cmds') as m2:
             # Each command pumps the session's subscriptions: one that waits must not read
             # again on its own (it did, and went onto the waiting list twice: the loop spun).
             for i in range(3):
                 eq(s.request('PING w%d' % i).get('token'), 'w%d' % i, 'PING while it waits')
             time.sleep(1.2)  # the gateway's own retry (every second) finds the store still gone
             eq(s.request('PING w3').get('token'), 'w3', 'PING after a retry')
-        finally:
-            srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbname)
         eq(check_push(s.push()), m2, 'caught up by itself')
         eq(s.request('PING back').get('token'), 'back', 'PING once the database is back')
         m3 = a.publish('cmds', 'three')
