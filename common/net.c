@@ -126,25 +126,31 @@ static int bind_first(const char *addr, int type, int backlog, char err[GW_ERRLE
     return fd;
 }
 
+void net_addr_name(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(out, cap, "%s:%d", host, ntohs(a->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(out, cap, "[%s]:%d", host, ntohs(a->sin6_port));
+    } else {
+        snprintf(out, cap, "?:0");
+    }
+}
+
 void net_peer_name(int fd, char *out, size_t cap)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
 
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        }
-    }
-    snprintf(out, cap, "%s:%d", host, port);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        ss.ss_family = AF_UNSPEC;
+    net_addr_name((struct sockaddr *)&ss, out, cap);
 }
 
 int net_listen(const char *addr, int backlog, char err[GW_ERRLEN])

@@ -9,6 +9,10 @@
 
 #include "gw.h"
 
+#include <stddef.h>
+
+struct sockaddr;
+
 /* Room for "host" of "host:port", IPv6 literals included. */
 #define NET_HOST_MAX 256
 
@@ -33,7 +37,12 @@ int net_bind_udp(const char *addr, char err[GW_ERRLEN]);
 /* The local port a bound socket ended up on, or -1. */
 int net_local_port(int fd);
 
-/* The peer of a connected socket as "ip:port" into out (cap bytes); "?:0" when unknown. */
+/*
+ * sa as "ip:port" ("[v6]:port", the port apart from the address) into out
+ * (cap bytes); "?:0" for a family that has neither.
+ */
+void net_addr_name(const struct sockaddr *sa, char *out, size_t cap);
+/* The peer of a connected socket, as net_addr_name writes it; "?:0" when unknown. */
 void net_peer_name(int fd, char *out, size_t cap);
 
 int net_set_nonblock(int fd, char err[GW_ERRLEN]);

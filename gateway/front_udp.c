@@ -12,11 +12,11 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "net.h"
 #include "session.h"
 #include "text.h"
 #include "udp_rate.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -65,24 +65,6 @@ struct front_udp {
     } ctl[UDP_BATCH];
 };
 
-/* "ip:port" ("[v6]:port") of sa. */
-static void peer_name(const struct sockaddr *sa, char *out, size_t cap)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        snprintf(out, cap, "%s:%d", host, ntohs(a->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        snprintf(out, cap, "[%s]:%d", host, ntohs(a->sin6_port));
-    } else {
-        snprintf(out, cap, "?");
-    }
-}
-
 /*
  * Counts n datagrams dropped for reason and says so in the log: at once for
  * the first, then at most once per UDP_LOG_EVERY_MS with the count since.
@@ -97,7 +79,7 @@ static void dropped(struct front_udp *fu, enum metrics_udp_drop reason, uint64_t
     fu->m->udp_dropped[reason] += n;
     l->count += n;
     if (from && (log_tracing() || now >= l->next_ms))
-        peer_name(from, peer, sizeof(peer));
+        net_addr_name(from, peer, sizeof(peer));
     if (from)
         log_trace("udp drop from %s: %s: %s", peer, metrics_udp_drop_name(reason), why);
     if (now < l->next_ms)
@@ -120,7 +102,7 @@ static void on_done(void *front, const struct session_dgram_result *r)
 
     fu->pending--;
     if (log_tracing())
-        peer_name(to, peer, sizeof(peer));
+        net_addr_name(to, peer, sizeof(peer));
     if (r->end != SESSION_DGRAM_DONE)
         dropped(fu, r->end == SESSION_DGRAM_STORE ? METRICS_UDP_STORE : METRICS_UDP_REFUSED, 1, to,
                 r->why ? r->why : "?");
@@ -169,7 +151,7 @@ static void take(struct front_udp *fu, size_t i)
     note_kernel_drops(fu, &mm->msg_hdr);
     fu->m->bytes_in[GW_T_UDP] += size;
     if (log_tracing()) {
-        peer_name(from, peer, sizeof(peer));
+        net_addr_name(from, peer, sizeof(peer));
         log_trace("udp recvfrom %s %zu bytes", peer, size);
     }
     /* Every datagram takes a token, whatever it holds: the rate bounds the work a sender causes. */
@@ -198,7 +180,7 @@ static void take(struct front_udp *fu, size_t i)
         dropped(fu, METRICS_UDP_BACKLOG, 1, from, why);
         return;
     }
-    peer_name(from, peer, sizeof(peer));
+    net_addr_name(from, peer, sizeof(peer));
     struct session_dgram d = {
         .transport = GW_T_UDP,
         .peer = peer,
