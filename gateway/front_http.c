@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "codec_json.h"
 #include "core.h"
+#include "fair_share.h"
 #include "http_edge.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,6 +48,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -115,8 +117,9 @@ struct front_http {
     bool need_run;      /* a connection was added, resumed or cut: let libmicrohttpd see it */
     uint64_t run_at_ms; /* libmicrohttpd's next timeout */
     bool quiescing;
-    bool closing_on_purpose; /* a handler returned MHD_NO to end a connection */
-    struct req *waiters;     /* long-polls, so shutdown can answer them all */
+    bool closing_on_purpose;    /* a handler returned MHD_NO to end a connection */
+    struct req *waiters;        /* long-polls, so shutdown can answer them all */
+    struct fair_share *waiting; /* the same, by source address: who gives way at the limit */
     struct metrics *metrics;
     uint64_t conns; /* connections accepted, to number them in traces */
     unsigned open;  /* connections counted against max_connections */
@@ -172,6 +175,7 @@ struct req {
     size_t body_in;       /* request body bytes received */
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
+    struct fair_place place; /* in fh->waiting while it waits */
     /* SSE */
     bool sse_go;    /* the cursor is valid: start the stream when resumed */
     bool has_since; /* a cursor was given (Last-Event-ID or since=) */
@@ -349,6 +353,12 @@ static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint
     return GW_OK;
 }
 
+/* The client's address, "ip:port", as the session fronts see theirs. */
+static void req_peer(const struct req *r, char peer[64])
+{
+    net_peer_name(r->hc ? r->hc->fd : -1, peer, 64);
+}
+
 static struct core_caller caller_of(const struct req *r)
 {
     (void)r;
@@ -390,6 +400,7 @@ static void unhold(struct req *r)
     struct front_http *fh = r->fh;
 
     fh->metrics->open[GW_T_LONGPOLL]--;
+    fair_share_leave(fh->waiting, &r->place);
     if (r->prev_waiter)
         r->prev_waiter->next_waiter = r->next_waiter;
     else
@@ -437,6 +448,7 @@ static void on_wait_over(struct loop *loop, void *ctx)
 static void hold(struct req *r)
 {
     struct front_http *fh = r->fh;
+    char peer[64], src[FAIR_SHARE_SOURCE_MAX];
 
     r->phase = REQ_WAITING;
     r->longpoll = true;
@@ -448,6 +460,9 @@ static void hold(struct req *r)
     if (fh->waiters)
         fh->waiters->prev_waiter = r;
     fh->waiters = r;
+    req_peer(r, peer);
+    fair_share_source(peer, src);
+    fair_share_take(fh->waiting, &r->place, src);
     conn_watch(r->hc, LOOP_HUP); /* a client that leaves ends the wait at once */
 }
 
@@ -746,7 +761,7 @@ static enum MHD_Result sse_no_room(struct req *r)
 static enum MHD_Result sse_start(struct req *r)
 {
     struct front_http *fh = r->fh;
-    char line[GW_CHANNEL_MAX + 40];
+    char line[GW_CHANNEL_MAX + 40], peer[64];
     int len, fd;
 
     /* The stop began while the cursor was read: no new stream. */
@@ -754,7 +769,8 @@ static enum MHD_Result sse_start(struct req *r)
         return reply_error(r, GW_E_SHUTDOWN, "the gateway is stopping");
     if (strcmp(r->method, "HEAD") == 0)
         return sse_head(r);
-    if (!fh->o.sse.room(fh->o.sse.ctx))
+    req_peer(r, peer);
+    if (!fh->o.sse.room(fh->o.sse.ctx, peer))
         return sse_no_room(r);
     if (!r->hc || (fd = fcntl(r->hc->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
         snprintf(r->why, GW_ERRLEN, "no descriptor for the stream: %s", strerror(errno));
@@ -808,6 +824,7 @@ static enum MHD_Result get_events(struct req *r)
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     struct core_caller caller = caller_of(r);
     enum gw_err err;
+    char peer[64];
 
     if (!fh->o.sse.adopt) {
         snprintf(r->why, GW_ERRLEN, "Server-Sent Events are not served here");
@@ -815,7 +832,8 @@ static enum MHD_Result get_events(struct req *r)
     }
     if (fh->quiescing)
         return reply_error(r, GW_E_SHUTDOWN, "the gateway is stopping");
-    if (strcmp(r->method, "HEAD") != 0 && !fh->o.sse.room(fh->o.sse.ctx))
+    req_peer(r, peer);
+    if (strcmp(r->method, "HEAD") != 0 && !fh->o.sse.room(fh->o.sse.ctx, peer))
         return sse_no_room(r); /* before the cursor's read: no work for a refusal */
     if (last && *last) {
         if (!text_parse_u64(last, INT64_MAX, &r->since)) {
@@ -946,8 +964,10 @@ static enum MHD_Result ws_upgrade(struct req *r)
         .host = header_of(r, MHD_HTTP_HEADER_HOST),
     };
     struct ws_verdict v;
+    char peer[64];
     enum gw_err err = ws_handshake_judge(&rq, fh->o.ws.origins ? fh->o.ws.origins : "", &v, r->why);
 
+    req_peer(r, peer);
     if (err == GW_OK && fh->quiescing) {
         err = GW_E_SHUTDOWN;
         snprintf(r->why, GW_ERRLEN, "the gateway is stopping");
@@ -959,7 +979,7 @@ static enum MHD_Result ws_upgrade(struct req *r)
     } else if (err == GW_OK && !fh->o.ws.adopt) {
         err = GW_E_SHUTDOWN;
         snprintf(r->why, GW_ERRLEN, "WebSocket sessions are not served here");
-    } else if (err == GW_OK && fh->o.ws.room && !fh->o.ws.room(fh->o.ws.ctx)) {
+    } else if (err == GW_OK && fh->o.ws.room && !fh->o.ws.room(fh->o.ws.ctx, peer)) {
         err = GW_E_TOO_MANY_SESSIONS;
         snprintf(r->why, GW_ERRLEN,
                  "as many WebSocket sessions as --max-ws-sessions allows are open: try again "
@@ -1107,7 +1127,7 @@ static enum MHD_Result sio_request(struct req *r)
     };
     snprintf(r->sio_sid, sizeof(r->sio_sid), "%s", sid ? sid : "");
     char peer[64];
-    net_peer_name(r->hc ? r->hc->fd : -1, peer, sizeof(peer));
+    req_peer(r, peer);
     r->sio.peer = peer;
     if (r->sio.transport && strcmp(r->sio.transport, "websocket") == 0 &&
         r->route.method == ROUTE_GET) {
@@ -1412,11 +1432,41 @@ static void refuse(struct front_http *fh, int fd)
     log_info("http: refused a connection: %s", why);
 }
 
+/*
+ * At the limit, with a request under way on every connection: the newest
+ * long-poll of the address with the most of them waiting gives way to a
+ * newcomer from another address (fair_share.h). It is answered now, with
+ * what there is, as at the end of its wait, and its connection closes after
+ * the answer; the newcomer is let in meanwhile. At most one acceptor batch
+ * of such connections goes over the limit (libmicrohttpd has room for it).
+ */
+static bool share_room(struct front_http *fh, const struct sockaddr *addr)
+{
+    char peer[64], src[FAIR_SHARE_SOURCE_MAX];
+    struct fair_place *p;
+    struct req *r;
+
+    if (fh->open >= fh->o.max_connections + ACCEPTOR_BATCH)
+        return false;
+    net_addr_name(addr, peer, sizeof(peer));
+    fair_share_source(peer, src);
+    if (!(p = fair_share_victim(fh->waiting, src)))
+        return false;
+    r = (struct req *)(void *)((char *)p - offsetof(struct req, place));
+    log_info("http conn %llu: long-poll answered early and closed: %s holds %zu of the "
+             "long-polls waiting at the limit of %u connections, and %s needs one",
+             r->hc ? r->hc->number : 0ULL, fair_share_source_of(p),
+             fair_share_held(fh->waiting, fair_share_source_of(p)), fh->o.max_connections, src);
+    r->close = true;
+    wake(r);
+    return true;
+}
+
 static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct front_http *fh = ctx;
 
-    if (fh->open >= fh->o.max_connections && !make_room(fh)) {
+    if (fh->open >= fh->o.max_connections && !make_room(fh) && !share_room(fh, addr)) {
         refuse(fh, fd);
         return;
     }
@@ -1967,6 +2017,7 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     fh->metrics = core_metrics(core);
     fh->loop = loop;
     fh->o = *opts;
+    fh->waiting = fair_share_new();
     /*
      * The front keeps max_connections itself; libmicrohttpd gets room for
      * the connections cut to make room and not yet reaped (at most one
@@ -2004,6 +2055,7 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     if (!(fh->acceptor = acceptor_new(loop, listen_fd, "http", on_accept, fh, why))) {
         loop_del_fd(loop, fh->epoll_fd);
         MHD_stop_daemon(fh->daemon);
+        fair_share_free(fh->waiting);
         free(fh);
         return NULL; /* acceptor_new closed listen_fd */
     }
@@ -2013,6 +2065,7 @@ fail:
     if (fh->daemon)
         MHD_stop_daemon(fh->daemon);
     close(listen_fd);
+    fair_share_free(fh->waiting);
     free(fh);
     return NULL;
 }
@@ -2062,5 +2115,6 @@ void front_http_free(struct front_http *fh)
     MHD_run(fh->daemon);
     loop_del_fd(fh->loop, fh->epoll_fd);
     MHD_stop_daemon(fh->daemon);
+    fair_share_free(fh->waiting);
     free(fh);
 }

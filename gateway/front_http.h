@@ -27,14 +27,14 @@ struct front_http;
 
 /*
  * Where GET /v1/ws leads (main wires it to the WebSocket front). room:
- * whether one more WebSocket session may open (false: 429, or 503 while
- * stopping). adopt: the handshake is answered (101); fd is the callee's
- * from now on, head holds the len bytes the client sent after its request,
- * protocol is the subprotocol agreed or NULL. Both run on the loop thread,
- * inside libmicrohttpd's run. NULL adopt: /v1/ws answers 503.
+ * whether one more WebSocket session may open for a client at peer
+ * ("ip:port"; false: 429, or 503 while stopping). adopt: the handshake is answered (101); fd is the
+ * callee's from now on, head holds the len bytes the client sent after its request, protocol is the
+ * subprotocol agreed or NULL. Both run on the loop thread, inside libmicrohttpd's run. NULL adopt:
+ * /v1/ws answers 503.
  */
 struct front_http_ws {
-    bool (*room)(void *ctx);
+    bool (*room)(void *ctx, const char *peer);
     void (*adopt)(void *ctx, int fd, const char *head, size_t len, const char *protocol);
     void *ctx;
     const char *origins; /* --ws-origins (ws_proto.h), borrowed */
@@ -61,14 +61,13 @@ struct front_http_sio {
 /*
  * Where GET /v1/channels/{ch}/events leads once its channel and cursor are
  * judged (main wires it to the SSE front). room: whether one more stream may
- * open (false: 429). adopt: fd (the callee's from now on) is the stream's
- * connection, with nothing of the response sent yet; http11 whether the
- * request was HTTP/1.1; sub the SUB line of len bytes its session starts
- * with. Both run on the loop thread, inside libmicrohttpd's run. NULL adopt:
- * the path answers 404.
+ * open for a client at peer ("ip:port"; false: 429). adopt: fd (the callee's from now on) is the
+ * stream's connection, with nothing of the response sent yet; http11 whether the request was
+ * HTTP/1.1; sub the SUB line of len bytes its session starts with. Both run on the loop thread,
+ * inside libmicrohttpd's run. NULL adopt: the path answers 404.
  */
 struct front_http_sse {
-    bool (*room)(void *ctx);
+    bool (*room)(void *ctx, const char *peer);
     void (*adopt)(void *ctx, int fd, bool http11, const char *sub, size_t len);
     void *ctx;
 };

@@ -748,7 +748,9 @@ static bool room(struct front_sio *fs, struct sio_poll *p)
         eio_finish(old); /* answers what it holds; a WebSocket of its gets its close */
         free_eio(old);
     }
-    if (fs->count >= fs->o.max_sessions)
+    /* Then the newest session of an address holding far more than this client's. */
+    if (fs->count >= fs->o.max_sessions &&
+        !sessions_make_room(fs->tier, GW_T_SOCKETIO, p->peer, fs->o.max_sessions))
         return !answer_error(p, 429, EIO_E_REQUEST,
                              "as many Socket.IO sessions as --max-sio-sessions allows are open: "
                              "try again later");
@@ -1402,7 +1404,9 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
         log_trace("sio %s probe on fd %d from %s", sid, fd, peer);
     } else {
         char open[256];
-        if (fs->quiescing || fs->count >= fs->o.max_sessions) {
+        if (fs->quiescing ||
+            (fs->count >= fs->o.max_sessions &&
+             !sessions_make_room(fs->tier, GW_T_SOCKETIO, peer, fs->o.max_sessions))) {
             wsc_close(c, fs->quiescing ? WS_CLOSE_GOING_AWAY : WS_CLOSE_TRY_AGAIN,
                       fs->quiescing ? "the gateway is stopping" : "too many sessions");
             return;

@@ -326,9 +326,10 @@ struct front_sse *front_sse_new(struct sessions *tier, struct loop *loop,
     return fs;
 }
 
-bool front_sse_has_room(const struct front_sse *fs)
+bool front_sse_has_room(const struct front_sse *fs, const char *peer)
 {
-    return !fs->quiescing && fs->nstreams < fs->o.max_streams;
+    return !fs->quiescing &&
+           (fs->nstreams < fs->o.max_streams || sessions_can_make_room(fs->tier, GW_T_SSE, peer));
 }
 
 void front_sse_adopt(struct front_sse *fs, int fd, bool http11, const char *sub, size_t len)
@@ -336,7 +337,9 @@ void front_sse_adopt(struct front_sse *fs, int fd, bool http11, const char *sub,
     char head[256], peer[64], why[GW_ERRLEN];
     size_t n = head_of(head, sizeof(head), http11);
 
-    if (!front_sse_has_room(fs)) {
+    net_peer_name(fd, peer, sizeof(peer));
+    if (fs->quiescing || (fs->nstreams >= fs->o.max_streams &&
+                          !sessions_make_room(fs->tier, GW_T_SSE, peer, fs->o.max_streams))) {
         /* front_http asked just before: only a stop in between gets here. */
         log_info("sse: a stream is refused: %s", fs->quiescing ? "stopping" : "no room");
         close(fd);
@@ -356,7 +359,6 @@ void front_sse_adopt(struct front_sse *fs, int fd, bool http11, const char *sub,
     x->chunked = http11;
     /* As a TCP session: unacknowledged data for three heartbeats, 30 s at least. */
     net_tune_session(fd, fs->o.heartbeat, fs->o.heartbeat * 3 > 30 ? fs->o.heartbeat * 3 : 30);
-    net_peer_name(fd, peer, sizeof(peer));
     if (loop_add_fd(fs->loop, fd, LOOP_HUP, on_stream_io, x) < 0) {
         log_error("sse: cannot watch a new stream: %s", strerror(errno));
         close(fd);

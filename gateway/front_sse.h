@@ -33,8 +33,12 @@ struct front_sse_options {
 struct front_sse *front_sse_new(struct sessions *tier, struct loop *loop,
                                 const struct front_sse_options *opts);
 
-/* Whether one more stream may open now (not at max_streams, not stopping). */
-bool front_sse_has_room(const struct front_sse *fs);
+/*
+ * Whether one more stream may open now for a client at peer ("ip:port"):
+ * not stopping, and below max_streams or at it with a stream of another
+ * address to give way (sessions_make_room).
+ */
+bool front_sse_has_room(const struct front_sse *fs, const char *peer);
 
 /*
  * Takes a connection whose request was judged: fd is the front's from now

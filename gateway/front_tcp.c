@@ -265,15 +265,13 @@ static void refuse(int fd, unsigned max)
     buf_release(&line);
 }
 
-static void conn_open(struct front_tcp *ft, int fd)
+static void conn_open(struct front_tcp *ft, int fd, const char *peer)
 {
     struct conn *c = gw_xcalloc(1, sizeof(*c));
-    char peer[64];
 
     c->ft = ft;
     c->fd = fd;
     buf_init(&c->in);
-    net_peer_name(fd, peer, sizeof(peer));
     /*
      * A vanished peer: keepalive probes when silent; unacknowledged data for
      * three heartbeats (a ping goes out at least every heartbeat), 30 s at least.
@@ -294,14 +292,16 @@ static void conn_open(struct front_tcp *ft, int fd)
 static void on_accept(void *ctx, int c, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct front_tcp *ft = ctx;
+    char peer[64];
 
-    (void)addr;
     (void)addrlen;
-    if (ft->nconns >= ft->o.max_sessions) {
+    net_addr_name(addr, peer, sizeof(peer));
+    if (ft->nconns >= ft->o.max_sessions &&
+        !sessions_make_room(ft->tier, GW_T_TCP, peer, ft->o.max_sessions)) {
         log_trace("tcp accept fd %d, refused (%u sessions open), close", c, ft->o.max_sessions);
         refuse(c, ft->o.max_sessions);
     } else {
-        conn_open(ft, c);
+        conn_open(ft, c, peer);
     }
 }
 

@@ -889,7 +889,9 @@ void front_ws_adopt(struct front_ws *fw, int fd, const char *head, size_t len, c
 {
     char peer[64];
 
-    if (fw->quiescing || fw->nsessions >= fw->o.max_sessions) {
+    net_peer_name(fd, peer, sizeof(peer));
+    if (fw->quiescing || (fw->nsessions >= fw->o.max_sessions &&
+                          !sessions_make_room(fw->tier, GW_T_WS, peer, fw->o.max_sessions))) {
         char why[WS_REASON_MAX + 1];
         if (fw->quiescing)
             snprintf(why, sizeof(why), "the gateway is stopping");
@@ -908,7 +910,6 @@ void front_ws_adopt(struct front_ws *fw, int fd, const char *head, size_t len, c
         log_warn("ws: %s", why);
     /* As a TCP session: unacknowledged data for three heartbeats, 30 s at least. */
     net_tune_session(fd, fw->o.heartbeat, fw->o.heartbeat * 3 > 30 ? fw->o.heartbeat * 3 : 30);
-    net_peer_name(fd, peer, sizeof(peer));
     if (loop_add_fd(fw->loop, fd, LOOP_READ, on_io, c) < 0) {
         log_error("ws: cannot watch a new session: %s", strerror(errno));
         close(fd);
@@ -957,9 +958,10 @@ struct front_ws *front_ws_new(struct sessions *tier, struct loop *loop,
     return fw;
 }
 
-bool front_ws_has_room(const struct front_ws *fw)
+bool front_ws_has_room(const struct front_ws *fw, const char *peer)
 {
-    return !fw->quiescing && fw->nsessions < fw->o.max_sessions;
+    return !fw->quiescing &&
+           (fw->nsessions < fw->o.max_sessions || sessions_can_make_room(fw->tier, GW_T_WS, peer));
 }
 
 size_t front_ws_count(const struct front_ws *fw)

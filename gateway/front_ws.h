@@ -34,8 +34,12 @@ struct front_ws_options {
 struct front_ws *front_ws_new(struct sessions *tier, struct loop *loop,
                               const struct front_ws_options *opts);
 
-/* Whether one more session may open now (not at max_sessions, not stopping). */
-bool front_ws_has_room(const struct front_ws *fw);
+/*
+ * Whether one more session may open now for a client at peer ("ip:port"):
+ * not stopping, and below max_sessions or at it with a session of another
+ * address to give way (sessions_make_room).
+ */
+bool front_ws_has_room(const struct front_ws *fw, const char *peer);
 
 /*
  * Takes an upgraded connection: fd is the front's from now on (it closes

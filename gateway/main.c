@@ -75,10 +75,10 @@ static const char *env_lookup(const char *name)
 }
 
 /* The WebSocket hand-off: front_http's upgrades go to front_ws, which it never calls itself. */
-static bool ws_room(void *ctx)
+static bool ws_room(void *ctx, const char *peer)
 {
     struct gateway *gw = ctx;
-    return gw->ws && front_ws_has_room(gw->ws);
+    return gw->ws && front_ws_has_room(gw->ws, peer);
 }
 
 static void ws_adopt(void *ctx, int fd, const char *head, size_t len, const char *protocol)
@@ -88,10 +88,10 @@ static void ws_adopt(void *ctx, int fd, const char *head, size_t len, const char
 }
 
 /* The event streams' hand-off: judged by front_http, served by front_sse. */
-static bool sse_room(void *ctx)
+static bool sse_room(void *ctx, const char *peer)
 {
     struct gateway *gw = ctx;
-    return gw->sse && front_sse_has_room(gw->sse);
+    return gw->sse && front_sse_has_room(gw->sse, peer);
 }
 
 static void sse_adopt(void *ctx, int fd, bool http11, const char *sub, size_t len)

@@ -25,12 +25,14 @@
 #include "buf.h"
 #include "codec_json.h"
 #include "core.h"
+#include "fair_share.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
 #include "proto_line.h"
 #include "text.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,24 +40,26 @@
 #include <time.h>
 
 /* PUBs in flight per session; past it the session's input waits. */
-#define SESSION_WINDOW     256
+#define SESSION_WINDOW          256
 /* Consecutive error replies after which a session is closed. */
-#define SESSION_MAX_ERRORS 10
+#define SESSION_MAX_ERRORS      10
 /* A closing or slow session gets this long to take its last lines. */
-#define SESSION_LINGER_MS  10000
+#define SESSION_LINGER_MS       10000
+/* The same for a session closed to make room for another address's. */
+#define SESSION_EVICT_LINGER_MS 2000
 /*
  * A session whose queue stays over the bound this long without taking a byte
  * is a slow consumer (unless session_options.stuck_ms says otherwise).
  */
-#define SESSION_STUCK_MS   10000
+#define SESSION_STUCK_MS        10000
 /*
  * Sessions one pass before the loop sleeps services at most: a fan-out to
  * ten thousand subscribers is sent in slices, and the loop hears other
  * clients between them; the first subscribers get their bytes at once.
  */
-#define PASS_MAX           512
+#define PASS_MAX                512
 /* Room a reply is assumed to take besides its message or page. */
-#define REPLY_OVERHEAD     256
+#define REPLY_OVERHEAD          256
 
 /* The delivery cache slots: one encoding of a message per wire form. */
 #define SLOT_JSON_LINE 0 /* TCP, WebSocket */
@@ -107,8 +111,9 @@ struct session {
     enum session_state state;
     char id[17];
     char peer[64];
-    const char *end_why; /* why it ended, once S_DEAD: a string that lives for ever */
-    enum gw_err end_err; /* the same as a code, for ops->close */
+    struct fair_place place; /* among its transport's sessions, by source address */
+    const char *end_why;     /* why it ended, once S_DEAD: a string that lives for ever */
+    enum gw_err end_err;     /* the same as a code, for ops->close */
     struct outq out;
     struct reply *rhead, *rtail;
     size_t inflight; /* PUBs submitted, not yet answered */
@@ -143,6 +148,7 @@ struct sessions {
     struct buf scratch;    /* where lines are built before they become wlines */
     size_t reply_reserved; /* the sessions' reserved, summed */
     size_t reply_held;     /* bytes of reply lines alive (wline_account), sent or not */
+    struct fair_share *share[GW_T__COUNT]; /* each front's sessions, by source address */
 };
 
 static const struct core_sub_ops sub_ops;
@@ -413,6 +419,7 @@ static void session_kill(struct session *s, const char *why)
     s->reserved = 0;
     s->prev->next = s->next;
     s->next->prev = s->prev;
+    fair_share_leave(s->t->share[s->transport], &s->place);
     s->t->count--;
     s->t->metrics->open[s->transport]--;
     mark_dirty(s);
@@ -1268,6 +1275,8 @@ struct sessions *sessions_new(struct core *core, struct loop *loop,
         t->tick_ms = t->o.stuck_ms / 4 ? t->o.stuck_ms / 4 : 1;
     t->next_tick_ms = now_ms() + t->tick_ms;
     snprintf(t->server, sizeof(t->server), "visavis %s", VISAVIS_VERSION);
+    for (size_t i = 0; i < GW_T__COUNT; i++)
+        t->share[i] = fair_share_new();
     loop_add_hook(loop, before_sleep, t);
     return t;
 }
@@ -1284,6 +1293,8 @@ void sessions_free(struct sessions *t)
         session_free(s);
     }
     buf_release(&t->scratch);
+    for (size_t i = 0; i < GW_T__COUNT; i++)
+        fair_share_free(t->share[i]);
     free(t);
 }
 
@@ -1306,6 +1317,7 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
 {
     struct session *s = gw_xcalloc(1, sizeof(*s));
     unsigned char rnd[8];
+    char src[FAIR_SHARE_SOURCE_MAX];
 
     s->t = t;
     s->ops = ops;
@@ -1321,6 +1333,8 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    fair_share_source(peer, src);
+    fair_share_take(t->share[transport], &s->place, src);
     s->opened_ms = s->last_cmd_ms = s->last_progress_ms = now_ms();
     s->next = &t->all;
     s->prev = t->all.prev;
@@ -1332,6 +1346,55 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
     queue_scratch(s);
     log_debug("%s session %s %s opened", gw_transport_name(transport), s->id, s->peer);
     return s;
+}
+
+static struct session *victim_for(struct sessions *t, enum gw_transport transport, const char *peer)
+{
+    char src[FAIR_SHARE_SOURCE_MAX];
+    struct fair_place *p;
+
+    fair_share_source(peer, src);
+    p = fair_share_victim(t->share[transport], src);
+    return p ? (struct session *)(void *)((char *)p - offsetof(struct session, place)) : NULL;
+}
+
+bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer)
+{
+    return victim_for(t, transport, peer) != NULL;
+}
+
+bool sessions_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
+                        unsigned limit)
+{
+    struct session *s = victim_for(t, transport, peer);
+    char why[256];
+
+    if (!s)
+        return false;
+    snprintf(why, sizeof(why),
+             "%s holds %zu of the %u %s sessions and a client from another address needs one: "
+             "its newest session, this one, is closed to make room",
+             fair_share_source_of(&s->place),
+             fair_share_held(t->share[transport], fair_share_source_of(&s->place)), limit,
+             gw_transport_name(transport));
+    log_warn("%s session %s %s: %s", gw_transport_name(transport), s->id, s->peer, why);
+    fair_share_leave(t->share[transport], &s->place); /* the next newcomer asks another */
+    outq_drop_unstarted(&s->out);
+    codec_line_error(scratch(t), GW_E_TOO_MANY_SESSIONS, why, NULL, NULL, 0);
+    queue_scratch(s);
+    if (s->state == S_OPEN && s->ops->flush(s->io) && s->out.n) {
+        /*
+         * Not sent yet (a transport the peer polls, a full socket): the line
+         * waits a little for the peer, not SESSION_LINGER_MS, since the
+         * newcomer is in already and the front is over its limit meanwhile.
+         */
+        close_after_flush(s, GW_E_TOO_MANY_SESSIONS);
+        s->linger_until_ms = now_ms() + SESSION_EVICT_LINGER_MS;
+        return true;
+    }
+    s->end_err = GW_E_TOO_MANY_SESSIONS;
+    session_kill(s, "closed to make room for a client from another address");
+    return true;
 }
 
 const char *session_id(const struct session *s)

@@ -127,6 +127,23 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
                              enum session_format format, const char *peer,
                              const struct session_io_ops *ops, void *io);
 
+/*
+ * Fair shares at a front's limit (gateway/fair_share.h): each front's
+ * sessions are counted per source address. A front at its limit of
+ * sessions of transport asks for a newcomer from peer ("ip:port"):
+ * sessions_make_room ends the newest session of the address holding the
+ * most, when it holds at least two more than peer's address, with a
+ * too_many_sessions error that says why (limit is for that message), and
+ * returns true: the front takes the newcomer, over its limit until that
+ * close comes in the tier's next pass. False: no session gives way, and
+ * the newcomer is refused. sessions_can_make_room says the same without
+ * ending anything (for a front that must answer before it takes the
+ * newcomer).
+ */
+bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer);
+bool sessions_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
+                        unsigned limit);
+
 /* The session's id (16 hex digits), for the front's traces. */
 const char *session_id(const struct session *s);
 

@@ -905,6 +905,7 @@ class Session:
 
     s = Session(gw)                  connect and read the greeting (s.hello)
     s = Session(gw, hello=False)     connect only
+    s = Session(gw, source='127.0.0.2')  from another loopback address
     s.cmd('SUB general')             send one line (LF added)
     s.send(b'raw bytes')             send bytes as they are
     s.send_json({'op': 'ping'})      send a JSON command line
@@ -922,7 +923,8 @@ class Session:
     (SESSION_TIMEOUT unless given), never a sleep.
     """
 
-    def __init__(self, gw, hello=True, timeout=None, rcvbuf=None, connect_timeout=None):
+    def __init__(self, gw, hello=True, timeout=None, rcvbuf=None, connect_timeout=None,
+                 source=None):
         port = gw if isinstance(gw, int) else gw.tcp_port
         check(port, 'gateway has no TCP port: its READY line has no tcp=<port>')
         self.port = port
@@ -932,6 +934,8 @@ class Session:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         s.settimeout(connect_timeout or self.timeout)
         try:
+            if source:
+                s.bind((source, 0))
             s.connect(('127.0.0.1', port))
         except BaseException:
             s.close()

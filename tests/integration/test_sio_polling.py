@@ -314,7 +314,8 @@ def posting_without_polling_is_bounded():
 @test
 def handshakes_alone_lock_nobody_out():
     """--max-sio-sessions 5: handshakes that never CONNECT do not keep a newcomer out (the
-    oldest of them makes room); sessions that did CONNECT are never evicted, so past them 429"""
+    oldest of them makes room); connected sessions make no room for their own address (only
+    for another's: test_fair_share.py), so past them 429"""
     g = harness.Gateway(args=['--max-sio-sessions', '5'])
     idle = [Eio(g) for _ in range(5)]
     e = Eio(g)  # the sixth: the oldest idle handshake made room

@@ -160,7 +160,7 @@ class WsSession(harness.Session):
     they do on TCP."""
 
     def __init__(self, gw, hello=True, protocol=None, origin=None, timeout=None, rcvbuf=None,
-                 auto_pong=True, first=b''):
+                 auto_pong=True, first=b'', source=None):
         self.timeout = TIMEOUT if timeout is None else timeout
         port = gw if isinstance(gw, int) else gw.http_port
         key = new_key()
@@ -171,6 +171,8 @@ class WsSession(harness.Session):
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         s.settimeout(self.timeout)
+        if source:
+            s.bind((source, 0))  # another loopback address
         s.connect(('127.0.0.1', port))
         # first: frames sent in the same write as the request (read ahead by the HTTP front)
         s.sendall((req + '\r\n').encode('latin-1') + first)

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Fair shares at a full limit: one source address that fills --max-sessions
+(or a WebSocket, SSE or HTTP limit) does not lock out a client from another
+address. The newcomer takes the newest session of the address holding the
+most, which is told too_many_sessions and closed, until the two hold equal
+shares; the address that filled the limit cannot take places back, and
+while there is room any address may hold any number."""
+
+import sys
+sys.dont_write_bytecode = True
+
+import http.client
+import json
+import socket
+import time
+
+import harness
+import wsclient
+from harness import test, check, eq, wait_for
+
+A, B, C = '127.0.0.1', '127.0.0.2', '127.0.0.3'
+
+
+def opened(gw, transport):
+    return gw.get('/v1/stats').json['open'][transport]
+
+
+def refused_tcp(gw, source):
+    """A TCP session from source, refused: its one line, then the end."""
+    s = harness.Session(gw, hello=False, source=source)
+    lines = s.until_eof()
+    s.close()
+    eq([l.get('type') for l in lines], ['error'], 'what a refused session is sent: %s' % lines)
+    return lines[0]
+
+
+def made_room(victim, holder, held, limit, what):
+    """victim was closed to make room: one too_many_sessions error that says
+    who holds how many, then the end."""
+    lines = victim.until_eof()
+    errors = [l for l in lines if l.get('type') == 'error']
+    eq([e.get('code') for e in errors], ['too_many_sessions'], 'errors sent to the %s' % what)
+    msg = errors[0].get('message', '')
+    want = '%s holds %d of the %d' % (holder, held, limit)
+    check(want in msg and 'another address' in msg,
+          'the %s is told why (%r in %r)' % (what, want, msg))
+
+
+@test
+def tcp_sessions_are_shared_when_full():
+    """--max-sessions 6 filled from 127.0.0.1: a newcomer of its own is refused; one from
+    127.0.0.2 gets a session and the newest of 127.0.0.1 is closed with why; places move until
+    3 and 3, then neither address gets more, and the sessions left all work"""
+    gw = harness.Gateway(args=['--max-sessions', '6'])
+    a = [harness.Session(gw, source=A) for _ in range(6)]
+    err = refused_tcp(gw, A)
+    eq(err.get('code'), 'too_many_sessions', 'the filling address is refused at the limit')
+
+    b = [harness.Session(gw, source=B)]
+    made_room(a.pop(), A, 6, 6, 'newest session of 127.0.0.1')
+    b.append(harness.Session(gw, source=B))
+    made_room(a.pop(), A, 5, 6, 'next newest of 127.0.0.1')
+    b.append(harness.Session(gw, source=B))
+    made_room(a.pop(), A, 4, 6, 'third of 127.0.0.1')
+    eq(refused_tcp(gw, B).get('code'), 'too_many_sessions', '3 and 3: the newcomer is refused')
+    eq(refused_tcp(gw, A).get('code'), 'too_many_sessions', 'and 127.0.0.1 takes none back')
+    for s in a + b:
+        eq(s.request('PING x').get('type'), 'pong', 'a session that kept its place works')
+    # One leaves: its place is anyone's again, whoever holds how many.
+    b.pop().close()
+    wait_for(lambda: opened(gw, 'tcp') == 5, 'a place free')
+    a.append(harness.Session(gw, source=A))
+    eq(a[-1].request('PING u').get('type'), 'pong', 'a freed place is anyone\'s')
+    for s in a + b:
+        s.close()
+    gw.stop()
+
+
+@test
+def a_third_address_takes_from_the_biggest():
+    """at the limit with 127.0.0.1 holding 4 and 127.0.0.2 holding 2, a newcomer from
+    127.0.0.3 takes from 127.0.0.1, the biggest"""
+    gw = harness.Gateway(args=['--max-sessions', '6'])
+    a = [harness.Session(gw, source=A) for _ in range(4)]
+    b = [harness.Session(gw, source=B) for _ in range(2)]
+    c = harness.Session(gw, source=C)
+    made_room(a.pop(), A, 4, 6, 'newest session of the biggest address')
+    for s in b:
+        eq(s.request('PING y').get('type'), 'pong', '127.0.0.2 keeps its sessions')
+    eq(c.request('PING z').get('type'), 'pong', 'the newcomer works')
+    for s in a + b + [c]:
+        s.close()
+    gw.stop()
+
+
+@test
+def websocket_sessions_are_shared_when_full():
+    """--max-ws-sessions 2 filled from 127.0.0.1: an upgrade from 127.0.0.1 is 429; one from
+    127.0.0.2 gets its 101, and the newest of 127.0.0.1 gets the error, then close 1013"""
+    gw = harness.Gateway(args=['--max-ws-sessions', '2'])
+    a = [wsclient.WsSession(gw, source=A) for _ in range(2)]
+    key = wsclient.new_key()
+    status, _, body, sock = wsclient.handshake_raw(gw, wsclient.upgrade_headers(key))
+    sock.close()
+    eq(status, 429, 'an upgrade from the filling address at the limit')
+    check(b'too_many_sessions' in body, 'names the error: %r' % body)
+
+    b = wsclient.WsSession(gw, source=B)
+    code, reason, msgs = a[1].expect_close()
+    eq(code, 1013, 'close code of the session that made room')
+    eq([m.get('code') for m in msgs if m.get('type') == 'error'], ['too_many_sessions'],
+       'the error before the close: %s' % msgs)
+    check('127.0.0.1 holds 2 of the 2 ws sessions' in msgs[-1].get('message', ''),
+          'says why: %s' % msgs)
+    eq(b.request('PING w').get('type'), 'pong', 'the newcomer works')
+    eq(a[0].request('PING v').get('type'), 'pong', 'the older session of 127.0.0.1 works')
+    b.close()
+    a[0].close()
+    gw.stop()
+
+
+def http_from(gw, source, target, headers=''):
+    """A socket from source that has sent GET target to the HTTP front."""
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((source, 0))
+    s.connect(('127.0.0.1', gw.http_port))
+    s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n' % (target, headers)).encode())
+    return s
+
+
+def sse_from(gw, source, channel):
+    """An SSE request from source: (socket, status, bytes after the head)."""
+    s = http_from(gw, source, '/v1/channels/%s/events' % channel,
+                  'Accept: text/event-stream\r\n')
+    data = b''
+    while b'\r\n\r\n' not in data:
+        chunk = s.recv(65536)
+        check(chunk, 'the SSE request got no answer: %r' % data)
+        data += chunk
+    head, _, rest = data.partition(b'\r\n\r\n')
+    return s, int(head.split()[1]), rest
+
+
+def rest_of(sock, rest=b''):
+    """Every byte up to the server's close (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            return rest
+        rest += chunk
+    raise harness.Failure('the server did not close: %r' % rest[-400:])
+
+
+@test
+def sse_streams_are_shared_when_full():
+    """--max-sse-streams 2 filled from 127.0.0.1: a stream from 127.0.0.1 is 429, one from
+    127.0.0.2 is 200; the newest of 127.0.0.1 gets an error event and ends"""
+    gw = harness.Gateway(args=['--max-sse-streams', '2'])
+    a = [sse_from(gw, A, 'fair-sse') for _ in range(2)]
+    eq([st for _, st, _ in a], [200, 200], 'two streams from 127.0.0.1')
+    s, st, body = sse_from(gw, A, 'fair-sse')
+    eq(st, 429, 'a third from 127.0.0.1')
+    s.close()
+    b, st, _ = sse_from(gw, B, 'fair-sse')
+    eq(st, 200, 'a stream from 127.0.0.2 at the limit')
+    tail = rest_of(a[1][0], a[1][2])
+    check(b'event: error' in tail and b'too_many_sessions' in tail and b'another address' in tail,
+          'the newest stream of 127.0.0.1 is told why: %r' % tail[-400:])
+    m = gw.publish('fair-sse', 'after')
+    for sock, what in ((b, '127.0.0.2'), (a[0][0], 'the older of 127.0.0.1')):
+        data = b''
+        deadline = time.monotonic() + 10
+        while ('"seq":%d' % m['seq']).encode() not in data and time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            data += sock.recv(65536)
+        check(('"seq":%d' % m['seq']).encode() in data, 'the stream of %s goes on' % what)
+    b.close()
+    a[0][0].close()
+    gw.stop()
+
+
+@test
+def longpolls_give_way_when_every_connection_waits():
+    """--max-connections 4, every one a long-poll of 127.0.0.1: a request from 127.0.0.2 is
+    served, and the newest long-poll is answered early (200, nothing new, Connection: close);
+    a newcomer from 127.0.0.1 is refused 429"""
+    gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug'])
+    top = gw.publish('fair-lp', 'before')['seq']
+    a = []
+    for i in range(4):
+        a.append(http_from(gw, A, '/v1/channels/fair-lp/messages?since=%d&wait=30' % top))
+        # Its log line is the signal: a request for the count would need a connection.
+        wait_for(lambda: gw.stderr_text().count("http long-poll on 'fair-lp'") == i + 1,
+                 'long-poll %d waiting' % (i + 1))
+    own = http_from(gw, A, '/healthz')
+    answer = rest_of(own)
+    check(answer.startswith(b'HTTP/1.1 429'), 'the filling address is refused: %r' % answer[:200])
+    own.close()
+
+    other = http_from(gw, B, '/healthz', 'Connection: close\r\n')
+    answer = rest_of(other)
+    check(answer.startswith(b'HTTP/1.1 200'), '127.0.0.2 is served: %r' % answer[:200])
+    other.close()
+
+    early = rest_of(a[3])
+    head, _, body = early.partition(b'\r\n\r\n')
+    check(head.startswith(b'HTTP/1.1 200'), 'the newest long-poll is answered: %r' % head)
+    check(b'connection: close' in head.lower(), 'and closed: %r' % head)
+    eq(json.loads(body)['messages'], [], 'with nothing new')
+    for s in a[:3]:
+        s.settimeout(0.2)
+        try:
+            eq(s.recv(1), b'', 'x')
+            raise harness.Failure('an older long-poll of 127.0.0.1 was ended too')
+        except socket.timeout:
+            pass  # still waiting, as it should
+        s.close()
+    gw.stop()
+
+
+def sio_request(gw, source, method, path, body=None):
+    """One Engine.IO polling request from source: (status, body text)."""
+    c = http.client.HTTPConnection('127.0.0.1', gw.http_port, timeout=10,
+                                   source_address=(source, 0))
+    c.request(method, path, body=body,
+              headers={'Content-Type': 'text/plain;charset=UTF-8'} if body else {})
+    r = c.getresponse()
+    out = (r.status, r.read().decode())
+    c.close()
+    return out
+
+
+def sio_session(gw, source):
+    """A Socket.IO session over polling from source, connected: its poll path."""
+    status, text = sio_request(gw, source, 'GET', '/socket.io/?EIO=4&transport=polling')
+    eq(status, 200, 'handshake from %s: %s' % (source, text))
+    path = '/socket.io/?EIO=4&transport=polling&sid=' + json.loads(text[1:])['sid']
+    eq(sio_request(gw, source, 'POST', path, '40'), (200, 'ok'), 'CONNECT from %s' % source)
+    status, text = sio_request(gw, source, 'GET', path)
+    check(status == 200 and text.startswith('40{'), 'CONNECT answer: %s %r' % (status, text))
+    return path
+
+
+@test
+def socketio_sessions_are_shared_when_full():
+    """--max-sio-sessions 2, both connected from 127.0.0.1: a handshake from 127.0.0.1 is 429,
+    one from 127.0.0.2 is let in, and the newest session of 127.0.0.1 is told why and closed"""
+    gw = harness.Gateway(args=['--max-sio-sessions', '2'])
+    a = [sio_session(gw, A) for _ in range(2)]
+    status, text = sio_request(gw, A, 'GET', '/socket.io/?EIO=4&transport=polling')
+    eq(status, 429, 'a handshake from the filling address: %r' % text)
+    b = sio_session(gw, B)
+    status, text = sio_request(gw, A, 'GET', a[1])
+    check(status == 200 and 'too_many_sessions' in text and 'another address' in text,
+          'the newest session of 127.0.0.1 is told why: %s %r' % (status, text))
+    status, text = sio_request(gw, A, 'GET', a[1])
+    check((status, text) == (200, '1') or status == 400,
+          'then the close packet, or the session is unknown: %s %r' % (status, text))
+    for path, source in ((a[0], A), (b, B)):
+        eq(sio_request(gw, source, 'POST', path, '421["channels",{}]'), (200, 'ok'),
+           'a command from %s' % source)
+        status, text = sio_request(gw, source, 'GET', path)
+        check(status == 200 and text.startswith('431['), 'its ack: %s %r' % (status, text))
+    gw.stop()
+
+
+if __name__ == '__main__':
+    harness.main()
