@@ -104,8 +104,8 @@ static const struct setting settings[] = {
      "bytes of messages (as JSON) in one history page or replay step; a page holds at least one",
      K_SIZE, AT(page_bytes), 1024, 64u * 1024 * 1024},
     {"max-reply-memory", "VISAVIS_MAX_REPLY_MEMORY", "536870912",
-     "bytes of HIST and CHANNELS replies all sessions together may hold unread; past it one more "
-     "is answered busy",
+     "bytes of history pages and channel lists (HIST, CHANNELS, GET .../messages) all readers "
+     "together may hold unread; past it one more is answered busy",
      K_SIZE, AT(max_reply_memory), 4096, (size_t)1 << 40},
     {"trace", "VISAVIS_TRACE", "off",
      "log every socket step: bind, listen, accept, recv, send, close (--trace alone: on)", K_BOOL,

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reader.h"
+#include "reply_budget.h"
 #include "store.h"
 #include "text.h"
 #include "workq.h"
@@ -54,6 +55,7 @@ struct core {
     struct core_options o;
     bool shutting_down;
     struct metrics metrics;
+    struct reply_budget replies;
 };
 
 enum sub_state {
@@ -128,6 +130,7 @@ struct core *core_new(struct workq *reader, struct writer *writer, const struct 
     core->hub = hub_new();
     hub_list_init(&core->stalled);
     metrics_init(&core->metrics);
+    reply_budget_init(&core->replies, o->max_reply_memory);
     return core;
 }
 
@@ -835,6 +838,11 @@ size_t core_subscribed_channels(const struct core *core)
 struct metrics *core_metrics(struct core *core)
 {
     return &core->metrics;
+}
+
+struct reply_budget *core_replies(struct core *core)
+{
+    return &core->replies;
 }
 
 void core_commit_stats(struct core *core, struct metrics_commits *out)

@@ -41,6 +41,7 @@ struct core_caller {
 struct core_options {
     size_t max_body;   /* bytes in a message body */
     size_t page_bytes; /* encoded bytes in one history or replay page (at least one message) */
+    size_t max_reply_memory; /* the replies' budget (reply_budget.h); 0: no bound */
 };
 
 /* reader (a workq running reader_run) and writer are borrowed and must outlive the core. */
@@ -251,6 +252,9 @@ size_t core_subscribed_channels(const struct core *core);
 
 /* The gateway's counters, for the fronts to update and render; lives as long as core. */
 struct metrics *core_metrics(struct core *core);
+
+/* The budget of replies read and not yet taken, which every front counts into. */
+struct reply_budget *core_replies(struct core *core);
 /* A copy of the writer's commit statistics. */
 void core_commit_stats(struct core *core, struct metrics_commits *out);
 

@@ -39,6 +39,7 @@
 #include "net.h"
 #include "outq.h"
 #include "page.h"
+#include "reply_budget.h"
 #include "router.h"
 #include "sio_poll.h"
 #include "text.h"
@@ -75,6 +76,8 @@
  */
 #define HTTP_CONN_POOL      (20 * 1024)
 #define HTTP_HEAD_MAX       (8 * 1024)
+/* A history page's JSON around its messages, reserved with --page-bytes. */
+#define PAGE_OVERHEAD       256
 
 enum conn_phase {
     CONN_IDLE, /* no request under way: just opened, or between requests */
@@ -163,6 +166,8 @@ struct req {
     unsigned reply_status;
     char *reply_body;
     size_t reply_len;
+    size_t reserved; /* a page's bound, in the core's reply budget while its read is under way */
+    size_t held;     /* reply_body's bytes in the budget, until the body is freed */
     char location[48];
     enum gw_err reply_err;
     /* long-poll */
@@ -261,11 +266,61 @@ static unsigned http_status(enum gw_err err)
     return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* Queues body (taken) as the answer, of type ctype, with up to two extra headers. */
+/* A page libmicrohttpd sends: its bytes stay in the reply budget until it is freed. */
+struct held_page {
+    struct reply_budget *budget;
+    size_t bytes;
+    char *data;
+};
+
+static void release_page(void *cls)
+{
+    struct held_page *p = cls;
+
+    p->budget->held -= p->bytes;
+    free(p->data);
+    free(p);
+}
+
+/* Frees the answer built and not sent, out of the budget too. */
+static void drop_body(struct req *r)
+{
+    free(r->reply_body);
+    r->reply_body = NULL;
+    core_replies(r->fh->core)->held -= r->held;
+    r->held = 0;
+}
+
+/* Reserves n bytes for a reply about to be read (GW_E_BUSY with why when they do not fit). */
+static enum gw_err reserve_reply(struct req *r, size_t n, char why[GW_ERRLEN])
+{
+    struct reply_budget *budget = core_replies(r->fh->core);
+    enum gw_err err = reply_budget_room(budget, n, why);
+
+    if (err == GW_OK) {
+        r->reserved = n;
+        budget->reserved += n;
+    }
+    return err;
+}
+
+/* The read is back (or never started): its reservation ends. */
+static void read_done(struct req *r)
+{
+    core_replies(r->fh->core)->reserved -= r->reserved;
+    r->reserved = 0;
+}
+
+/*
+ * Queues body (taken) as the answer, of type ctype, with up to two extra
+ * headers. A body in the reply budget (r->held) leaves it when
+ * libmicrohttpd is done with it: sent, or its connection gone.
+ */
 static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ctype, char *body,
                                   size_t len, const char *const hdrs[4])
 {
     struct MHD_Response *resp;
+    struct held_page *page = NULL;
     enum MHD_Result ret;
 
     /* A final newline keeps a shell prompt off the end of curl's output. */
@@ -273,9 +328,20 @@ static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ct
     if (!len || grown[len - 1] != '\n')
         grown[len++] = '\n';
     grown[len] = '\0';
-    resp = MHD_create_response_from_buffer_with_free_callback(len, grown, free);
+    if (r->held) {
+        page = gw_xcalloc(1, sizeof(*page));
+        *page = (struct held_page){core_replies(r->fh->core), r->held, grown};
+        r->held = 0;
+        resp =
+            MHD_create_response_from_buffer_with_free_callback_cls(len, grown, release_page, page);
+    } else {
+        resp = MHD_create_response_from_buffer_with_free_callback(len, grown, free);
+    }
     if (!resp) {
-        free(grown);
+        if (page)
+            release_page(page);
+        else
+            free(grown);
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
@@ -368,13 +434,21 @@ static struct core_caller caller_of(const struct req *r)
 /* The answer is built: resume the connection so that the handler sends it. */
 static void answer_later(struct req *r, unsigned status, char *body, size_t len)
 {
-    free(r->reply_body);
+    drop_body(r);
     r->reply_status = status;
     r->reply_body = body;
     r->reply_len = len;
     r->phase = REQ_READY;
     MHD_resume_connection(r->conn);
     r->fh->need_run = true;
+}
+
+/* As answer_later, a 200 with a page: its body counts in the reply budget until it is freed. */
+static void answer_page_later(struct req *r, char *body, size_t len)
+{
+    answer_later(r, MHD_HTTP_OK, body, len);
+    core_replies(r->fh->core)->held += len;
+    r->held = len;
 }
 
 static void answer_error_later(struct req *r, enum gw_err err, const char *why)
@@ -473,6 +547,7 @@ static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw
     char channel[GW_CHANNEL_MAX + 1];
     size_t len;
 
+    read_done(r);
     if (err != GW_OK) {
         end_watch(r);
         answer_error_later(r, err, why);
@@ -497,16 +572,34 @@ static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw
     if (page->n && r->woken_by_us)
         metrics_hist_observe(&fh->metrics->delivery_seconds[t],
                              (double)(loop_now_us() - r->woken_by_us) / 1e6);
-    answer_later(r, MHD_HTTP_OK, body, len);
+    answer_page_later(r, body, len);
 }
 
-/* Reads the page (r->since, r->limit) on the reader thread; on_page answers. */
+/*
+ * Reads the page (r->since, r->limit) on the reader thread, reserving its
+ * bound in the reply budget first; on_page answers. GW_E_BUSY when the
+ * budget is full. A long-poll's read after its wait (wait_over) reserves
+ * nothing: it reads only what came after its cursor while it waited, often
+ * one message, and a commit that wakes thousands of long-polls must not
+ * find their whole pages reserved; it is let in while the budget has room.
+ */
+static enum gw_err start_read(struct req *r, bool wait_over, char why[GW_ERRLEN])
+{
+    struct front_http *fh = r->fh;
+    struct core_caller caller = caller_of(r);
+    enum gw_err err = reserve_reply(r, wait_over ? 0 : fh->o.page_bytes + PAGE_OVERHEAD, why);
+
+    if (err == GW_OK && (err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len,
+                                            r->since, r->limit, on_page, r, why)) != GW_OK)
+        read_done(r);
+    return err;
+}
+
+/* The long-poll's read after its wait; on_page answers. */
 static void read_page(struct req *r)
 {
-    struct core_caller caller = caller_of(r);
     char why[GW_ERRLEN];
-    enum gw_err err = core_history(r->fh->core, &caller, r->route.arg, r->route.arg_len, r->since,
-                                   r->limit, on_page, r, why);
+    enum gw_err err = start_read(r, true, why);
 
     r->phase = REQ_BUSY;
     if (err != GW_OK) {
@@ -533,12 +626,7 @@ static enum MHD_Result get_history(struct req *r)
         (err = core_watch(fh->core, r->route.arg, r->route.arg_len, r->since, on_watch, r,
                           &r->watch, r->why)) != GW_OK)
         return reply_error(r, err, r->why);
-    {
-        struct core_caller caller = caller_of(r);
-        err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, r->limit,
-                           on_page, r, r->why);
-    }
-    if (err != GW_OK) {
+    if ((err = start_read(r, false, r->why)) != GW_OK) {
         end_watch(r);
         return reply_error(r, err, r->why);
     }
@@ -591,12 +679,13 @@ static void on_channels(void *ctx, enum gw_err err, const char *why,
     struct req *r = ctx;
     size_t len;
 
+    read_done(r);
     if (err != GW_OK) {
         answer_error_later(r, err, why);
         return;
     }
     char *body = codec_channels_encode(chans, n, next_after, &len);
-    answer_later(r, MHD_HTTP_OK, body, len);
+    answer_page_later(r, body, len);
 }
 
 /* GET /v1/channels?after=<name>&limit=<n>: a page of the channel list. */
@@ -615,7 +704,12 @@ static enum MHD_Result get_channels(struct req *r)
         after_len = 0;
     err = query_u64(r, "limit", GW_CHANNELS_LIMIT_DEFAULT, &limit);
     if (err == GW_OK)
-        err = core_channels(r->fh->core, &caller, after, after_len, limit, on_channels, r, r->why);
+        err = reserve_reply(
+            r, PAGE_OVERHEAD + codec_channels_max_len(limit <= GW_CHANNELS_LIMIT_MAX ? limit : 0),
+            r->why);
+    if (err == GW_OK && (err = core_channels(r->fh->core, &caller, after, after_len, limit,
+                                             on_channels, r, r->why)) != GW_OK)
+        read_done(r);
     if (err != GW_OK)
         return reply_error(r, err, r->why);
     r->phase = REQ_BUSY;
@@ -1553,7 +1647,7 @@ static void req_finish(struct req *r, const char *ended)
         close(r->upgrade_fd); /* the 101 never went out */
     buf_release(&r->body);
     buf_release(&r->sio.answer);
-    free(r->reply_body);
+    drop_body(r);
     free(r);
     fh->in_flight--;
 }

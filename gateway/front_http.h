@@ -79,6 +79,7 @@ struct front_http_options {
     unsigned header_timeout;   /* seconds from a request's first byte to its whole head */
     unsigned body_timeout;     /* seconds any body may take */
     unsigned body_rate;        /* bytes per second a larger body must keep up, > 0 */
+    size_t page_bytes;         /* a history page's bound, reserved in the reply budget */
     int tcp_port;              /* the session port, for the index at /; 0: none */
     struct front_http_ws ws;   /* the WebSocket hand-off */
     struct front_http_sse sse; /* the event streams' hand-off */

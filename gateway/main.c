@@ -308,6 +308,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .header_timeout = gw->cfg.http_header_timeout,
         .body_timeout = gw->cfg.http_body_timeout,
         .body_rate = gw->cfg.http_body_rate,
+        .page_bytes = gw->cfg.page_bytes,
         .ws = {.room = ws_room, .adopt = ws_adopt, .ctx = gw, .origins = gw->cfg.ws_origins},
         .sse = {.room = sse_room, .adopt = sse_adopt, .ctx = gw},
         .sio = {.poll = sio_poll,
@@ -322,7 +323,6 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .max_outbuf = gw->cfg.max_outbuf,
         .max_subs = gw->cfg.max_subs,
         .page_bytes = gw->cfg.page_bytes,
-        .max_reply_memory = gw->cfg.max_reply_memory,
     };
     struct front_tcp_options topts = {
         .heartbeat = gw->cfg.heartbeat,
@@ -347,6 +347,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     struct core_options copts = {
         .max_body = gw->cfg.max_body,
         .page_bytes = gw->cfg.page_bytes,
+        .max_reply_memory = gw->cfg.max_reply_memory,
     };
     struct front_udp_options uopts = {
         .channel = gw->cfg.udp_channel,

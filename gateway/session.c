@@ -30,6 +30,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "proto_line.h"
+#include "reply_budget.h"
 #include "text.h"
 
 #include <stddef.h>
@@ -145,9 +146,8 @@ struct sessions {
     uint64_t next_tick_ms;
     unsigned tick_ms;
     char server[48];
-    struct buf scratch;    /* where lines are built before they become wlines */
-    size_t reply_reserved; /* the sessions' reserved, summed */
-    size_t reply_held;     /* bytes of reply lines alive (wline_account), sent or not */
+    struct buf scratch;           /* where lines are built before they become wlines */
+    struct reply_budget *replies; /* the core's: reserved as s->reserved, held as lines live */
     struct fair_share *share[GW_T__COUNT]; /* each front's sessions, by source address */
 };
 
@@ -415,7 +415,7 @@ static void session_kill(struct session *s, const char *why)
         }
     }
     s->rhead = s->rtail = NULL;
-    s->t->reply_reserved -= s->reserved;
+    s->t->replies->reserved -= s->reserved;
     s->reserved = 0;
     s->prev->next = s->next;
     s->next->prev = s->prev;
@@ -446,7 +446,7 @@ static struct reply *reply_alloc(struct session *s, const struct proto_cmd *cmd,
 static void reply_push(struct session *s, struct reply *r)
 {
     s->reserved += r->reserve;
-    s->t->reply_reserved += r->reserve;
+    s->t->replies->reserved += r->reserve;
     if (s->rtail)
         s->rtail->next = r;
     else
@@ -475,7 +475,7 @@ static void flush_replies(struct session *s)
         if (!s->rhead)
             s->rtail = NULL;
         s->reserved -= r->reserve;
-        s->t->reply_reserved -= r->reserve;
+        s->t->replies->reserved -= r->reserve;
         if (r->line) {
             queue(s, r->line);
             wline_unref(r->line);
@@ -498,7 +498,7 @@ static void reply_complete(struct reply *r, struct sessions *t)
     }
     r->line = line_for(r->s);
     if (r->line)
-        wline_account(r->line, &t->reply_held);
+        wline_account(r->line, &t->replies->held);
     r->done = true;
     flush_replies(r->s);
 }
@@ -709,29 +709,11 @@ static void on_hist(void *ctx, enum gw_err err, const char *why, const struct gw
     reply_complete(r, t);
 }
 
-/*
- * Whether the replies of every session together have room for reserve more
- * bytes (--max-reply-memory); GW_E_BUSY with why otherwise.
- */
-static enum gw_err reply_room(const struct sessions *t, size_t reserve, char why[GW_ERRLEN])
-{
-    size_t held = t->reply_reserved + t->reply_held;
-
-    /* One at a time passes even when a page is larger than the whole bound. */
-    if (held == 0 || held + reserve <= t->o.max_reply_memory)
-        return GW_OK;
-    snprintf(why, GW_ERRLEN,
-             "sessions hold %zu KiB of replies they have not read, as much as "
-             "--max-reply-memory allows: try again shortly",
-             held / 1024);
-    return GW_E_BUSY;
-}
-
 static enum gw_err cmd_hist(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
     struct core_caller caller = caller_of(s);
     size_t reserve = s->t->o.page_bytes + REPLY_OVERHEAD;
-    enum gw_err err = reply_room(s->t, reserve, why);
+    enum gw_err err = reply_budget_room(s->t->replies, reserve, why);
 
     if (err != GW_OK)
         return err;
@@ -775,7 +757,7 @@ static enum gw_err cmd_channels(struct session *s, const struct proto_cmd *cmd, 
     /* What the page may take, from its count (a limit out of range is refused below). */
     size_t reserve =
         REPLY_OVERHEAD + codec_channels_max_len(limit <= GW_CHANNELS_LIMIT_MAX ? limit : 0);
-    enum gw_err err = reply_room(s->t, reserve, why);
+    enum gw_err err = reply_budget_room(s->t->replies, reserve, why);
 
     if (err != GW_OK)
         return err;
@@ -1234,7 +1216,7 @@ static int before_sleep(struct loop *loop, void *ctx)
     uint64_t now = now_ms();
 
     (void)loop;
-    t->metrics->reply_bytes = t->reply_reserved + t->reply_held;
+    t->metrics->reply_bytes = reply_budget_used(t->replies);
     if (now >= t->next_tick_ms) {
         tick(t, now);
         t->next_tick_ms = now + t->tick_ms;
@@ -1267,6 +1249,7 @@ struct sessions *sessions_new(struct core *core, struct loop *loop,
     if (!t->o.stuck_ms)
         t->o.stuck_ms = SESSION_STUCK_MS;
     t->metrics = core_metrics(core);
+    t->replies = core_replies(core);
     t->all.next = t->all.prev = &t->all;
     buf_init(&t->scratch);
     /* Timers fire within a quarter of the shortest period, at most once a second. */

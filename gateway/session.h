@@ -35,14 +35,12 @@ struct session_options {
     unsigned idle_timeout; /* seconds without a command, unsubscribed, before closing */
     size_t max_outbuf;     /* bytes queued to one session */
     unsigned max_subs;     /* subscriptions per session */
-    size_t page_bytes;     /* a HIST page's bound, reserved while one is read */
     /*
-     * Bytes of replies all sessions together may hold, reserved or built and
-     * not yet sent: past it a HIST or CHANNELS is answered busy. Each session
-     * is bounded by max_outbuf, but thousands of them that ask for pages and
-     * read none would hold thousands of pages.
+     * A HIST page's bound, reserved in the core's reply budget while one is
+     * read (reply_budget.h: past --max-reply-memory a HIST or CHANNELS is
+     * answered busy).
      */
-    size_t max_reply_memory;
+    size_t page_bytes;
     /*
      * Milliseconds a session may stay over max_outbuf without taking a byte
      * before it is a slow consumer; 0 for the default, 10 s. A setting for

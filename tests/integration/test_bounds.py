@@ -221,6 +221,57 @@ def pages_nobody_reads_are_bounded_together():
 
 
 @test
+def rest_pages_nobody_reads_share_the_bound():
+    """12 HTTP connections that ask for 8 MiB pages and read nothing hold at most --max-reply-memory of them, counted with the sessions' (visavis_reply_bytes): past it a read is 503 busy with Retry-After, naming the setting; /healthz is answered meanwhile, and reads work once they are gone"""
+    # A loopback socket takes megabytes of a page off the gateway: only a larger page stays.
+    page = 8 * 1024 * 1024
+    bound = 2 * page + page // 2  # two pages held leave no room for a third
+    gw = harness.Gateway(args=['--sync', 'normal', '--page-bytes', str(page),
+                               '--max-reply-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    seed(gw, 'rest-pages', 150, 60000)  # ~9 MB: a page of 8 MiB is full
+    get = b'GET /v1/channels/rest-pages/messages?since=0&limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n'
+    hogs = []
+    try:
+        for _ in range(12):
+            hog = socket.socket()
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            hog.connect(('127.0.0.1', gw.http_port))
+            hog.sendall(get)
+            hogs.append(hog)
+        # Unbounded, each connection held its page: 12 x 8 MiB.
+        peak = 0
+        t_end = time.monotonic() + 2
+        while time.monotonic() < t_end:
+            peak = max(peak, reply_bytes(gw))
+            time.sleep(0.05)
+        eq(gw.get('/healthz').status, 200, '/healthz meanwhile')
+        print('# 12 non-reading connections: pages held at most %d bytes (bound %d)'
+              % (peak, bound))
+        check(page < peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+        r = gw.get('/v1/channels/rest-pages/messages?since=0&limit=1000')
+        check_error(r, 503, 'busy', 'a read while the non-readers hold the bound')
+        check('--max-reply-memory' in r.json['error']['message'],
+              'the message names the setting: %s' % r.json)
+        eq(r.header('Retry-After'), '1', 'Retry-After')
+        # Each now reads its answer: a page, or busy.
+        statuses = []
+        for hog in hogs:
+            hog.settimeout(60)
+            statuses.append(int(hog.recv(64).split()[1]))
+        check(200 in statuses and 503 in statuses, 'answers to the non-readers: %s' % statuses)
+        for hog in hogs:
+            hog.close()
+        hogs = []
+        harness.wait_for(lambda: reply_bytes(gw) == 0, 'the pages of closed connections freed')
+        r = gw.get('/v1/channels/rest-pages/messages?since=0&limit=1000')
+        eq(r.status, 200, 'a read once the non-readers are gone')
+    finally:
+        for hog in hogs:
+            hog.close()
+
+
+@test
 def pages_are_bounded_in_bytes():
     """a 60 MB channel read with limit=1000: each page (REST and HIST) holds at most about 1 MiB, next_since chains through every message once; a bystander's PING p99 stays low"""
     gw = harness.Gateway(args=['--sync', 'normal'], env=harness.small_asan_quarantine(),

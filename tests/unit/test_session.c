@@ -81,7 +81,6 @@ static struct session_options default_options(void)
         .max_outbuf = 1024 * 1024,
         .max_subs = 8,
         .page_bytes = PAGE_BYTES,
-        .max_reply_memory = 64 * PAGE_BYTES,
     };
 }
 
