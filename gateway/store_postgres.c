@@ -37,8 +37,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One attempt to connect, at open and at each retry. */
-#define PG_CONNECT_MS       5000
+/*
+ * The deadline of one attempt to connect to one host, at open and at each
+ * retry, where the target sets no connect_timeout, or 0: libpq's "wait for
+ * ever", which the gateway never does (a writer stuck connecting holds
+ * every publish behind it, and a stop waits for it). A connect_timeout
+ * below the minimum counts as the minimum, as in libpq.
+ */
+#define PG_CONNECT_S        5
+#define PG_CONNECT_MIN_S    2
 /* statement_timeout: the server gives up on a statement after this (store_busy). */
 #define PG_STATEMENT_MS     10000
 /* A statement's answer: past this the server counts as gone (a little after statement_timeout). */
@@ -565,56 +572,297 @@ static int64_t col_i64(const PGresult *r, int row, int col)
 
 /* ---- connecting ---- */
 
-/* A new connection to s->target into s->conn, made within PG_CONNECT_MS. */
-static enum gw_err connect_once(struct pg *s, char why[GW_ERRLEN])
+/* The value of keyword in a parsed target, NULL when it gives none. */
+static const char *parsed_value(const PQconninfoOption *opts, const char *keyword)
 {
-    /*
-     * Defaults first: the target (dbname, expanded) comes last and wins.
-     * The application name tells an operator's pg_stat_activity which
-     * connection is which.
-     * Keepalives find a server that vanished without a word within about
-     * 25 s, the feed's connection included, which otherwise only listens.
-     */
-    static const char *const keys[] = {"connect_timeout",  "keepalives",
-                                       "keepalives_idle",  "keepalives_interval",
-                                       "keepalives_count", "fallback_application_name",
-                                       "dbname",           NULL};
-    static const char *const app_names[] = {"visavis writer", "visavis reader", "visavis feed"};
-    const char *values[] = {"5", "1", "10", "5", "3", app_names[s->role], s->target, NULL};
-    uint64_t deadline = mono_ms() + PG_CONNECT_MS;
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, keyword) == 0)
+            return o->val && *o->val ? o->val : NULL;
+    }
+    return NULL;
+}
+
+/* How many entries libpq counts in a comma-separated list: one more than its commas. */
+static size_t list_count(const char *list)
+{
+    size_t n = 1;
+
+    for (; *list; list++)
+        n += *list == ',';
+    return n;
+}
+
+/* connect_timeout as libpq reads it: an int, blanks around it allowed. */
+static bool parse_timeout(const char *value, long *out)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(value, &end, 10);
+    if (end == value || errno != 0 || n != (int)n)
+        return false;
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r' || *end == '\f' ||
+           *end == '\v')
+        end++;
+    *out = n;
+    return *end == '\0';
+}
+
+/*
+ * Into per (attempts entries): the entries of list, each one its own string
+ * in *buf (moved past them); one entry alone stands for every attempt, as a
+ * single port does in libpq. Nothing when list is NULL.
+ */
+static void split_list(const char *list, size_t attempts, const char **per, char **buf)
+{
+    size_t n = 0;
+
+    if (!list)
+        return;
+    if (attempts == 1 || list_count(list) == 1) {
+        for (size_t i = 0; i < attempts; i++)
+            per[i] = list;
+        return;
+    }
+    per[n++] = *buf;
+    for (; *list; list++) {
+        if (*list == ',') {
+            *(*buf)++ = '\0';
+            per[n++] = *buf;
+        } else {
+            *(*buf)++ = *list;
+        }
+    }
+    *(*buf)++ = '\0';
+}
+
+/*
+ * Two keywords that libpq applies to a whole list lose that meaning when
+ * each host is an attempt of its own: target_session_attrs=prefer-standby
+ * (a standby of the list, else any host) takes the first host that
+ * answers, and load_balance_hosts=random (libpq 16) leaves the list in its
+ * order. Neither suits a gateway, whose writer needs a primary.
+ */
+bool store_pg_plan(const char *target, const char *const *keys, const char *const *values,
+                   struct store_pg_plan *plan, char why[GW_ERRLEN])
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(target, &err);
+    const char *host, *hostaddr, *port, *timeout;
+    size_t n = 1, ndefaults = 0, nkeys = 0, k = 0;
+    long t = 0;
+
+    memset(plan, 0, sizeof(*plan));
+    if (!opts) {
+        snprintf(why, GW_ERRLEN, "%s", err ? err : "out of memory");
+        one_line(why);
+        PQfreemem(err);
+        return false;
+    }
+    plan->parsed = opts;
+    if ((timeout = parsed_value(opts, "connect_timeout")) && !parse_timeout(timeout, &t)) {
+        snprintf(why, GW_ERRLEN, "invalid integer value \"%.100s\" for connection option \"%s\"",
+                 timeout, "connect_timeout");
+        store_pg_plan_free(plan);
+        return false;
+    }
+    plan->timeout_s = t <= 0 ? PG_CONNECT_S : t < PG_CONNECT_MIN_S ? PG_CONNECT_MIN_S : (unsigned)t;
+    /* libpq's count of hosts: hostaddr's entries if given, else host's. */
+    host = parsed_value(opts, "host");
+    hostaddr = parsed_value(opts, "hostaddr");
+    port = parsed_value(opts, "port");
+    if (hostaddr || host)
+        n = list_count(hostaddr ? hostaddr : host);
+    if (n > 1 && (!host || list_count(host) == n) &&
+        (!port || list_count(port) == 1 || list_count(port) == n))
+        plan->attempts = n;
+    else
+        plan->attempts = 1; /* libpq says what is wrong with the lists, if anything */
+    while (keys[ndefaults])
+        ndefaults++;
+    for (const PQconninfoOption *o = opts; o->keyword; o++)
+        nkeys += o->val != NULL;
+    plan->host = calloc(3 * plan->attempts, sizeof(*plan->host));
+    plan->lists = malloc((host ? strlen(host) : 0) + (hostaddr ? strlen(hostaddr) : 0) +
+                         (port ? strlen(port) : 0) + 3);
+    plan->keys = calloc(ndefaults + nkeys + 1, sizeof(*plan->keys));
+    plan->values = calloc(ndefaults + nkeys + 1, sizeof(*plan->values));
+    if (!plan->host || !plan->lists || !plan->keys || !plan->values) {
+        snprintf(why, GW_ERRLEN, "out of memory");
+        store_pg_plan_free(plan);
+        return false;
+    }
+    plan->hostaddr = plan->host + plan->attempts;
+    plan->port = plan->hostaddr + plan->attempts;
+    char *buf = plan->lists;
+    split_list(host, plan->attempts, plan->host, &buf);
+    split_list(hostaddr, plan->attempts, plan->hostaddr, &buf);
+    split_list(port, plan->attempts, plan->port, &buf);
+    /* Later keywords win: the defaults first, the target after them. */
+    for (; k < ndefaults; k++) {
+        plan->keys[k] = keys[k];
+        plan->values[k] = values[k];
+    }
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val) {
+            plan->keys[k] = o->keyword;
+            plan->values[k++] = o->val;
+        }
+    }
+    store_pg_plan_attempt(plan, 0);
+    return true;
+}
+
+void store_pg_plan_attempt(struct store_pg_plan *plan, size_t i)
+{
+    for (size_t k = 0; plan->keys[k]; k++) {
+        if (strcmp(plan->keys[k], "host") == 0)
+            plan->values[k] = plan->host[i];
+        else if (strcmp(plan->keys[k], "hostaddr") == 0)
+            plan->values[k] = plan->hostaddr[i];
+        else if (strcmp(plan->keys[k], "port") == 0)
+            plan->values[k] = plan->port[i];
+    }
+}
+
+void store_pg_plan_free(struct store_pg_plan *plan)
+{
+    PQconninfoFree(plan->parsed);
+    free(plan->host);
+    free(plan->lists);
+    free(plan->keys);
+    free(plan->values);
+    memset(plan, 0, sizeof(*plan));
+}
+
+/* How why and the log name attempt i: "host:port", the host in brackets if it has colons. */
+static void host_label(const struct store_pg_plan *plan, size_t i, char *out, size_t len)
+{
+    const char *name = plan->host[i] && *plan->host[i]           ? plan->host[i]
+                       : plan->hostaddr[i] && *plan->hostaddr[i] ? plan->hostaddr[i]
+                                                                 : "(default host)";
+    const char *port = plan->port[i] && *plan->port[i] ? plan->port[i] : NULL;
+    bool brackets = strchr(name, ':') && *name != '/';
+
+    snprintf(out, len, "%s%s%s%s%s", brackets ? "[" : "", name, brackets ? "]" : "",
+             port ? ":" : "", port ? port : "");
+}
+
+/*
+ * One host's reason, into why (used bytes of it so far): libpq's whole
+ * message when the target has one host; with several, "host:port: reason",
+ * the reason without libpq's "connection to server at ... failed: " and its
+ * hints, each host within an equal share of why.
+ */
+static size_t add_reason(char why[GW_ERRLEN], size_t used, const struct store_pg_plan *plan,
+                         size_t i, char *reason)
+{
+    char *p = reason, label[80], entry[GW_ERRLEN + sizeof(label) + 2];
+    int share = (int)((GW_ERRLEN - sizeof("connecting:")) / plan->attempts) - 2;
+
+    if (used >= GW_ERRLEN - 1)
+        return used;
+    if (plan->attempts == 1) {
+        one_line(reason);
+        return used + (size_t)snprintf(why + used, GW_ERRLEN - used, " %s", reason);
+    }
+    if (strncmp(p, "connection to server ", 21) == 0 && (p = strstr(p, " failed: ")))
+        p += 9;
+    else
+        p = reason;
+    p[strcspn(p, "\n")] = '\0';
+    one_line(p);
+    host_label(plan, i, label, sizeof(label));
+    snprintf(entry, sizeof(entry), "%s: %s", label, p);
+    return used + (size_t)snprintf(why + used, GW_ERRLEN - used, "%s %.*s", i ? ";" : "",
+                                   share > 8 ? share : 8, entry);
+}
+
+/* The plan's current attempt, within its deadline: a connection, or NULL and why in reason. */
+static PGconn *connect_host(struct pg *s, const struct store_pg_plan *plan, char reason[GW_ERRLEN])
+{
+    uint64_t deadline = mono_ms() + (uint64_t)plan->timeout_s * 1000u;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    PGconn *c = PQconnectStartParams(keys, values, 1);
+    PGconn *c = PQconnectStartParams(plan->keys, plan->values, 0);
 
     if (!c) {
-        snprintf(why, GW_ERRLEN, "connecting: out of memory");
-        return GW_E_STORE_UNAVAILABLE;
+        snprintf(reason, GW_ERRLEN, "out of memory");
+        return NULL;
     }
     while (PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
         short rev;
         int rc = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline,
                          &s->stop_waiting, &rev);
+        if (rc < 0)
+            snprintf(reason, GW_ERRLEN, "%s", strerror(errno));
+        else if (rc == 0 && atomic_load(&s->stop_waiting))
+            snprintf(reason, GW_ERRLEN, "stopped (the gateway is stopping)");
+        else if (rc == 0)
+            snprintf(reason, GW_ERRLEN, "no answer within %u s", plan->timeout_s);
         if (rc <= 0) {
-            snprintf(why, GW_ERRLEN, "connecting: %s",
-                     rc < 0                          ? strerror(errno)
-                     : atomic_load(&s->stop_waiting) ? "stopped (the gateway is stopping)"
-                                                     : "no answer within 5 s");
             PQfinish(c);
-            return GW_E_STORE_UNAVAILABLE;
+            return NULL;
         }
         st = PQconnectPoll(c);
     }
-    if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(why, GW_ERRLEN, "connecting: %s", PQerrorMessage(c));
-        one_line(why);
+    if (PQstatus(c) != CONNECTION_OK || PQsetnonblocking(c, 1) != 0) {
+        snprintf(reason, GW_ERRLEN, "%s", PQerrorMessage(c));
         PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+/*
+ * A new connection to s->target into s->conn: each host of the target in
+ * turn, each within the target's connect_timeout (store_pg_plan), until
+ * one takes it; why names each host's reason when none does.
+ */
+static enum gw_err connect_once(struct pg *s, char why[GW_ERRLEN])
+{
+    /*
+     * Defaults, which the target's keywords override.
+     * The application name tells an operator's pg_stat_activity which
+     * connection is which.
+     * Keepalives find a server that vanished without a word within about
+     * 25 s, the feed's connection included, which otherwise only listens.
+     * No connect_timeout: libpq's nonblocking connect does not read it; the
+     * deadline of each attempt is ours (connect_host).
+     */
+    static const char *const keys[] = {
+        "keepalives",       "keepalives_idle",           "keepalives_interval",
+        "keepalives_count", "fallback_application_name", NULL};
+    static const char *const app_names[] = {"visavis writer", "visavis reader", "visavis feed"};
+    const char *values[] = {"1", "10", "5", "3", app_names[s->role], NULL};
+    struct store_pg_plan plan;
+    char reason[GW_ERRLEN];
+    PGconn *c = NULL;
+    size_t used;
+
+    if (!store_pg_plan(s->target, keys, values, &plan, reason)) {
+        snprintf(why, GW_ERRLEN, "connecting: %.240s", reason);
         return GW_E_STORE_UNAVAILABLE;
     }
-    if (PQsetnonblocking(c, 1) != 0) {
-        snprintf(why, GW_ERRLEN, "connecting: %s", PQerrorMessage(c));
-        one_line(why);
-        PQfinish(c);
-        return GW_E_STORE_UNAVAILABLE;
+    used = (size_t)snprintf(why, GW_ERRLEN, "connecting:");
+    for (size_t i = 0; i < plan.attempts; i++) {
+        store_pg_plan_attempt(&plan, i);
+        if ((c = connect_host(s, &plan, reason))) {
+            if (i > 0) {
+                char label[80];
+                host_label(&plan, i, label, sizeof(label));
+                log_info("store %s: connected to the database at %s (%s)", role_names[s->role],
+                         label, why + sizeof("connecting:"));
+            }
+            break;
+        }
+        used = add_reason(why, used, &plan, i, reason);
+        if (atomic_load(&s->stop_waiting))
+            break;
     }
+    store_pg_plan_free(&plan);
+    if (!c)
+        return GW_E_STORE_UNAVAILABLE;
     PQsetNoticeReceiver(c, on_notice, s);
     s->conn = c;
     return GW_OK;

@@ -74,4 +74,46 @@ enum gw_err store_pg_error_of(const char *sqlstate, bool connection_ok, bool *re
  */
 bool store_pg_parse_notice(const char *payload, char gw[17], int64_t *top, char *channel);
 
+/*
+ * How to connect to a target: one attempt per host of its list ("host=a,b
+ * port=1,2", "postgresql://a:1,b:2/db", a hostaddr list), in order, each
+ * with every other keyword of the target as given (target_session_attrs,
+ * sslmode, user, dbname ...) and its own deadline of timeout_s, as libpq's
+ * blocking connect does; its nonblocking one, which the gateway uses, never
+ * leaves a host that takes the connection and then says nothing.
+ *
+ * timeout_s is the target's connect_timeout, 2 at least (libpq's rule), and
+ * the gateway's 5 where the target gives none, or 0 or less: libpq's "wait
+ * for ever". Lists whose counts libpq would refuse (3 ports for 2 hosts) are
+ * not split: one attempt with the target as it is, which fails with libpq's
+ * own reason.
+ */
+struct store_pg_plan {
+    size_t attempts;    /* 1 when the target lists one host, or none */
+    unsigned timeout_s; /* the deadline of each attempt */
+    /* Per attempt: its host, hostaddr and port, NULL where the target gives none. */
+    const char **host, **hostaddr, **port;
+    /*
+     * The current attempt's keywords and values for PQconnectStartParams
+     * (expand_dbname 0), NULL-terminated: the defaults given, then every
+     * keyword of the target, with the attempt's host, hostaddr and port.
+     */
+    const char **keys, **values;
+    /* private */
+    void *parsed; /* the target as PQconninfoParse reads it */
+    char *lists;  /* the host, hostaddr and port lists, cut at their commas */
+};
+
+/*
+ * The plan for target, with keys/values (NULL-terminated) as defaults that
+ * the target's own keywords override, set to the first attempt. false, and
+ * why (libpq's reason), for a target libpq cannot read or a connect_timeout
+ * that is no number. Pure; exposed for its unit test.
+ */
+bool store_pg_plan(const char *target, const char *const *keys, const char *const *values,
+                   struct store_pg_plan *plan, char why[GW_ERRLEN]);
+/* Sets plan->keys/values to attempt i (below plan->attempts). */
+void store_pg_plan_attempt(struct store_pg_plan *plan, size_t i);
+void store_pg_plan_free(struct store_pg_plan *plan);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_store_postgres.c - what the PostgreSQL backend decides without a
  * server: which targets are its own, what a target looks like in a log,
- * which error class means what, and what a notice carries. The backend
+ * which error class means what, what a notice carries, and how a target
+ * becomes one attempt to connect per host. The backend
  * against a real server is tested by tests/integration (test_cluster.py, and
  * the suites run with VISAVIS_TEST_BACKEND=postgres).
  */
@@ -168,11 +169,167 @@ static void test_notices(void)
     }
 }
 
+/* The value libpq takes for key from a plan's current attempt: the last one given, NULL if none. */
+static const char *plan_value(const struct store_pg_plan *plan, const char *key)
+{
+    const char *v = NULL;
+
+    for (size_t k = 0; plan->keys[k]; k++) {
+        if (strcmp(plan->keys[k], key) == 0)
+            v = plan->values[k];
+    }
+    return v;
+}
+
+static const char *const plan_keys[] = {"keepalives", "fallback_application_name", NULL};
+static const char *const plan_defaults[] = {"1", "visavis test", NULL};
+
+/* One attempt per host, with its host, hostaddr and port; the deadline of each. */
+static void test_plan_hosts(void)
+{
+    static const struct {
+        const char *target;
+        size_t attempts;
+        unsigned timeout_s;
+        const char *host[3], *hostaddr[3], *port[3];
+    } cases[] = {
+        {"host=db dbname=visavis", 1, 5, {"db"}, {NULL}, {NULL}},
+        {"host=a,b port=1,2", 2, 5, {"a", "b"}, {NULL, NULL}, {"1", "2"}},
+        {"host=a,b port=5433", 2, 5, {"a", "b"}, {NULL, NULL}, {"5433", "5433"}},
+        {"host=a,b,c", 3, 5, {"a", "b", "c"}, {NULL, NULL, NULL}, {NULL, NULL, NULL}},
+        {"postgresql://u@a:1,b:2/db", 2, 5, {"a", "b"}, {NULL, NULL}, {"1", "2"}},
+        {"postgresql://u@a,b:2/db", 2, 5, {"a", "b"}, {NULL, NULL}, {"", "2"}}, /* a: the default
+                                                                                   port */
+        {"hostaddr=10.0.0.1,10.0.0.2 port=7",
+         2,
+         5,
+         {NULL, NULL},
+         {"10.0.0.1", "10.0.0.2"},
+         {"7", "7"}},
+        {"host=a,b hostaddr=10.0.0.1,10.0.0.2",
+         2,
+         5,
+         {"a", "b"},
+         {"10.0.0.1", "10.0.0.2"},
+         {NULL, NULL}},
+        {"dbname=visavis", 1, 5, {NULL}, {NULL}, {NULL}}, /* libpq's defaults and environment */
+        /* connect_timeout: libpq's minimum of 2 s; none or 0 (libpq: for ever) is the gateway's 5
+         */
+        {"host=db connect_timeout=1", 1, 2, {"db"}, {NULL}, {NULL}},
+        {"host=db connect_timeout=12", 1, 12, {"db"}, {NULL}, {NULL}},
+        {"host=db connect_timeout=0", 1, 5, {"db"}, {NULL}, {NULL}},
+        {"host=db connect_timeout=-3", 1, 5, {"db"}, {NULL}, {NULL}},
+        {"host=db connect_timeout=' 7 '", 1, 7, {"db"}, {NULL}, {NULL}},
+        {"postgresql://a:1,b:2/db?connect_timeout=3", 2, 3, {"a", "b"}, {NULL, NULL}, {"1", "2"}},
+        /* counts libpq refuses: not split, so that libpq says what is wrong */
+        {"host=a,b,c port=1,2", 1, 5, {"a,b,c"}, {NULL}, {"1,2"}},
+        {"host=a,b hostaddr=10.0.0.1", 1, 5, {"a,b"}, {"10.0.0.1"}, {NULL}},
+        {"host=a hostaddr=10.0.0.1,10.0.0.2", 1, 5, {"a"}, {"10.0.0.1,10.0.0.2"}, {NULL}},
+    };
+    char why[GW_ERRLEN];
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        struct store_pg_plan plan;
+        const char *t = cases[i].target;
+        if (!ok(store_pg_plan(t, plan_keys, plan_defaults, &plan, why), "plan of '%s'", t)) {
+            diag("  why: %s", why);
+            continue;
+        }
+        is_uint(plan.attempts, cases[i].attempts, "'%s': attempts", t);
+        is_uint(plan.timeout_s, cases[i].timeout_s, "'%s': seconds per attempt", t);
+        for (size_t a = 0; a < plan.attempts && a < cases[i].attempts; a++) {
+            store_pg_plan_attempt(&plan, a);
+            is_str(plan.host[a], cases[i].host[a], "'%s' attempt %zu: host", t, a);
+            is_str(plan.hostaddr[a], cases[i].hostaddr[a], "'%s' attempt %zu: hostaddr", t, a);
+            is_str(plan.port[a], cases[i].port[a], "'%s' attempt %zu: port", t, a);
+            is_str(plan_value(&plan, "host"), cases[i].host[a], "'%s' attempt %zu: host given", t,
+                   a);
+            is_str(plan_value(&plan, "hostaddr"), cases[i].hostaddr[a],
+                   "'%s' attempt %zu: hostaddr given", t, a);
+            is_str(plan_value(&plan, "port"), cases[i].port[a], "'%s' attempt %zu: port given", t,
+                   a);
+        }
+        store_pg_plan_free(&plan);
+    }
+}
+
+/* Every other keyword of the target goes to every attempt as given, over the defaults. */
+static void test_plan_keywords(void)
+{
+    static const char *const targets[] = {
+        "host=a,b port=1,2 dbname=vv user=gw password=pw target_session_attrs=read-write "
+        "sslmode=require options='-c synchronous_commit=remote_apply' connect_timeout=9 "
+        "fallback_application_name=mine",
+        "postgresql://gw:pw@a:1,b:2/vv?target_session_attrs=read-write&sslmode=require"
+        "&options=-c%20synchronous_commit%3Dremote_apply&connect_timeout=9"
+        "&fallback_application_name=mine",
+    };
+    static const char *const want[][2] = {
+        {"dbname", "vv"},
+        {"user", "gw"},
+        {"password", "pw"},
+        {"target_session_attrs", "read-write"},
+        {"sslmode", "require"},
+        {"options", "-c synchronous_commit=remote_apply"},
+        {"connect_timeout", "9"},
+        {"fallback_application_name", "mine"}, /* the target's, over the default */
+        {"keepalives", "1"},                   /* the default: the target gives none */
+        {"application_name", NULL},
+        {"service", NULL},
+    };
+    char why[GW_ERRLEN];
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(targets); i++) {
+        struct store_pg_plan plan;
+        if (!ok(store_pg_plan(targets[i], plan_keys, plan_defaults, &plan, why), "plan %zu", i)) {
+            diag("  why: %s", why);
+            continue;
+        }
+        is_uint(plan.attempts, 2, "plan %zu: attempts", i);
+        for (size_t a = 0; a < plan.attempts; a++) {
+            store_pg_plan_attempt(&plan, a);
+            for (size_t k = 0; k < GW_ARRAY_SIZE(want); k++)
+                is_str(plan_value(&plan, want[k][0]), want[k][1], "plan %zu attempt %zu: %s", i, a,
+                       want[k][0]);
+        }
+        store_pg_plan_free(&plan);
+    }
+}
+
+/* What libpq cannot read, and a connect_timeout that is no number, fail with libpq's words. */
+static void test_plan_refused(void)
+{
+    static const struct {
+        const char *target, *why;
+    } cases[] = {
+        {"host=a usr=gw", "invalid connection option \"usr\""},
+        {"host=a dbname='vv", "unterminated quoted string in connection info string"},
+        {"host=a connect_timeout=abc",
+         "invalid integer value \"abc\" for connection option \"connect_timeout\""},
+        {"host=a connect_timeout=5s",
+         "invalid integer value \"5s\" for connection option \"connect_timeout\""},
+        {"postgresql://a/vv?connect_timeout=99999999999",
+         "invalid integer value \"99999999999\" for connection option \"connect_timeout\""},
+    };
+    char why[GW_ERRLEN];
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        struct store_pg_plan plan;
+        ok(!store_pg_plan(cases[i].target, plan_keys, plan_defaults, &plan, why), "'%s' is refused",
+           cases[i].target);
+        is_str(why, cases[i].why, "'%s': why", cases[i].target);
+        ok(!plan.parsed && !plan.keys, "'%s': nothing left to free", cases[i].target);
+    }
+}
+
 int main(void)
 {
     test_targets();
     test_describe();
     test_error_of();
     test_notices();
+    test_plan_hosts();
+    test_plan_keywords();
+    test_plan_refused();
     return done_testing();
 }
