@@ -18,6 +18,7 @@ import os
 import json
 import signal
 import socket
+import tempfile
 import threading
 import time
 
@@ -613,6 +614,56 @@ def database_restart_under_load():
         eq(f.eofs, 0, 'the subscriber on %s stayed connected' % name)
     for g in (a, b):
         g.wait_stderr(r'store writer: connected to the database again')
+
+
+@contextlib.contextmanager
+def hung_port():
+    """A port of 127.0.0.1 that takes connections and never says a word: the
+    kernel completes the handshake into the listen backlog and nobody
+    accepts, so a client waits for the server's first bytes for ever."""
+    sock = socket.socket()
+    try:
+        sock.bind(('127.0.0.1', 0))
+        sock.listen(16)
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@test
+def failover_past_a_hung_host():
+    """--db 'host=a,b port=<hung>,<real> connect_timeout=2 target_session_attrs=read-write': each connection gives up on the hung host after 2 s and connects to the second; publish and read work"""
+    srv = harness.pg_server()
+    dbname = srv.new_database().rsplit('/', 1)[1]
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    with hung_port() as hung:
+        target = ('host=127.0.0.1,127.0.0.1 port=%d,%d dbname=%s user=postgres connect_timeout=2'
+                  ' target_session_attrs=read-write' % (hung, srv.port, dbname))
+        t0 = time.monotonic()
+        gw = harness.Gateway(db=target, tmpdir=tmp)
+        took = time.monotonic() - t0
+        m = gw.publish('failover', 'through the second host')
+        eq(m['seq'], 1, 'seq of the first publish')
+        eq(gw.read('failover', since=0)['messages'], [m], 'read back')
+        gw.wait_stderr(r'store writer: connected to the database at 127\.0\.0\.1:%d '
+                       r'\(127\.0\.0\.1:%d: no answer within 2 s\)' % (srv.port, hung))
+        # Three connections (writer, reader, feed), each 2 s on the hung host first.
+        check(took < 15, 'READY after %.1f s: the 2 s per host were not what applied' % took)
+        gw.stop()
+
+
+@test
+def connect_timeout_of_the_target_applies():
+    """--db with connect_timeout=2 and only a hung host (key=value and URL): the gateway fails to start, saying it had no answer within 2 s"""
+    with hung_port() as hung:
+        for target in ('host=127.0.0.1 port=%d dbname=x user=postgres connect_timeout=2' % hung,
+                       'postgresql://postgres@127.0.0.1:%d/x?connect_timeout=2' % hung):
+            rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr',
+                                               '127.0.0.1:0', '--udp-addr', '', '--db', target])
+            eq(rc, 1, 'exit status for --db %r (stderr %r)' % (target, err[-300:]))
+            check('no answer within 2 s' in err, 'the 2 s of the target in: %r' % err[-300:])
+            check(not any(harness.READY_RE.match(ln) for ln in out.splitlines()),
+                  'printed READY for --db %r' % target)
 
 
 harness.main()

@@ -478,13 +478,15 @@ def many_connections_then_stop():
 
 @test
 def conninfo_typo_is_no_sqlite_file():
-    """--db 'host=... usr=...' (a key libpq does not know) or with a quote left open fails to start with libpq's reason, and creates no SQLite file of that name; 'a=b.db' is still a file"""
+    """--db 'host=... usr=...' (a key libpq does not know), with a quote left open, or with 3 ports for 2 hosts fails to start with libpq's reason, and creates no SQLite file of that name; 'a=b.db' is still a file"""
     tmp = tempfile.mkdtemp(prefix='visavis-it-')
     try:
         for target, reason in [('host=127.0.0.1 port=1 dbname=t1 usr=postgres',
                                 'invalid connection option "usr"'),
                                ("host=127.0.0.1 port=1 dbname='t1 user=postgres",
-                                'unterminated quoted string')]:
+                                'unterminated quoted string'),
+                               ('host=127.0.0.1,127.0.0.1 port=1,2,3 dbname=t1',
+                                'could not match 3 port numbers to 2 hosts')]:
             rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr',
                                                '127.0.0.1:0', '--udp-addr', '', '--db', target],
                                               cwd=tmp)
