@@ -41,6 +41,7 @@
 #include "page.h"
 #include "reply_budget.h"
 #include "router.h"
+#include "session.h"
 #include "sio_poll.h"
 #include "text.h"
 #include "ws_proto.h"
@@ -183,6 +184,7 @@ struct req {
     struct fair_place place; /* in fh->waiting while it waits */
     /* SSE */
     bool sse_go;    /* the cursor is valid: start the stream when resumed */
+    bool sse_retry; /* the store could not check it: a stream that says so and ends */
     bool has_since; /* a cursor was given (Last-Event-ID or since=) */
     bool streamed;  /* handed to the SSE front: its bytes are the stream's */
     /* Socket.IO (/socket.io/) */
@@ -888,6 +890,35 @@ static enum MHD_Result sse_start(struct req *r)
     return MHD_NO;
 }
 
+/*
+ * The store could not check a new stream's cursor now (it is out of reach,
+ * or busy): were the answer a 503, an EventSource would give up for good (it
+ * reconnects only after a stream that ends). So it is a stream: the retry:
+ * of every stream, one error event that says why, and its end; the browser
+ * comes back after the retry, as after any stream that ended.
+ */
+static bool store_for_now(enum gw_err err)
+{
+    return err == GW_E_STORE_UNAVAILABLE || err == GW_E_STORE_BUSY;
+}
+
+static enum MHD_Result sse_retry(struct req *r, enum gw_err err, const char *why)
+{
+    static const char *const hdrs[4] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL, NULL};
+    struct buf line = BUF_INIT, out = BUF_INIT;
+    size_t len;
+
+    codec_line_error(&line, err, why, NULL, NULL, 0);
+    buf_appendf(&out, "retry: %u\nevent: error\ndata: ", SESSION_SSE_RETRY_MS);
+    buf_append(&out, line.data,
+               line.len && line.data[line.len - 1] == '\n' ? line.len - 1 : line.len);
+    buf_append(&out, "\n\n", 2);
+    buf_release(&line);
+    r->close = true;
+    char *body = buf_detach(&out, &len);
+    return reply_with(r, MHD_HTTP_OK, "text/event-stream", body, len, hdrs);
+}
+
 /* The read that checked the channel and the cursor came back. */
 static void on_events_checked(void *ctx, enum gw_err err, const char *why,
                               const struct gw_page *page)
@@ -895,6 +926,12 @@ static void on_events_checked(void *ctx, enum gw_err err, const char *why,
     struct req *r = ctx;
 
     (void)page;
+    if (err != GW_OK && store_for_now(err) && strcmp(r->method, "HEAD") != 0) {
+        r->sse_retry = true;
+        snprintf(r->why, GW_ERRLEN, "%s", why);
+        answer_error_later(r, err, why); /* the resumed handler answers it as a stream */
+        return;
+    }
     if (err != GW_OK) {
         answer_error_later(r, err, why);
         return;
@@ -943,6 +980,8 @@ static enum MHD_Result get_events(struct req *r)
     }
     err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, 0,
                        on_events_checked, r, r->why);
+    if (err != GW_OK && store_for_now(err) && strcmp(r->method, "HEAD") != 0)
+        return sse_retry(r, err, r->why);
     if (err != GW_OK)
         return reply_error(r, err, r->why);
     r->phase = REQ_BUSY;
@@ -1968,6 +2007,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             /* Nobody to answer: libmicrohttpd closes the connection, and says why next. */
             fh->closing_on_purpose = true;
             return MHD_NO;
+        }
+        if (r->sse_retry) {
+            r->sse_retry = false;
+            r->err = r->reply_err;
+            return sse_retry(r, r->reply_err, r->why);
         }
         char *body = r->reply_body;
         const char *value = r->location, *header = NULL;

@@ -268,7 +268,7 @@ static void sse_of_line(struct sessions *t, struct buf *out)
         return;
     }
     if (line_is(in, "hello"))
-        buf_appendf(out, "retry: %u\n", 2000u); /* EventSource reconnects after 2 s */
+        buf_appendf(out, "retry: %u\n", SESSION_SSE_RETRY_MS);
     if (line_is(in, "ok") || line_is(in, "hello") || line_is(in, "pong")) {
         buf_append(out, ": ", 2); /* for a person reading the stream; EventSource skips it */
     } else {

@@ -101,6 +101,9 @@ struct session_io_ops {
  */
 enum session_format { SESSION_LINES, SESSION_SSE, SESSION_SOCKETIO };
 
+/* The retry: an SSE stream starts with: an EventSource reconnects this long after an end. */
+#define SESSION_SSE_RETRY_MS 2000u
+
 /* The tier: every session of every front. core and loop are borrowed. */
 struct sessions *sessions_new(struct core *core, struct loop *loop,
                               const struct session_options *opts);

@@ -487,6 +487,47 @@ def waiting_subscriber_session_goes_on():
 
 
 @test
+def new_stream_during_an_outage_is_told_to_retry():
+    """B cannot read from the store: a new event stream is 200 text/event-stream with retry:, one error event (store_unavailable) and its end, so that an EventSource comes back (a 503 would stop it for good); once the store is back, a stream opens and carries what was published meanwhile"""
+    a, b = pair()
+    first = a.publish('sse-out', 'one')
+    srv = harness.pg_server()
+    dbname = a.db.rsplit('/', 1)[1]
+    srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
+    try:
+        eq(cut(b, 'reader'), 2, 'reader connections cut (one per gateway)')
+        r = b.get('/v1/channels/sse-out/events?since=%d' % first['seq'],
+                  headers={'Accept': 'text/event-stream'})
+        eq(r.status, 200, 'status of a stream the store cannot check now (%s)' % r)
+        eq(r.header('Content-Type'), 'text/event-stream', 'Content-Type')
+        text = r.raw.decode()
+        check(text.startswith('retry: 2000\n'), 'the retry comes first: %r' % text)
+        events = [dict(ln.split(': ', 1) for ln in block.split('\n'))
+                  for block in text.split('\n\n') if 'event: ' in block]
+        eq([e['event'] for e in events], ['error'], 'one event, an error: %r' % text)
+        check_session_error(json.loads(events[0]['data']), 'store_unavailable',
+                            what='the event\'s data')
+        eq(r.header('Connection'), 'close', 'and the stream ends')
+        second = a.publish('sse-out', 'two')
+    finally:
+        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbname)
+    # As an EventSource does: after each stream that ended, wait its retry and come back.
+    for attempt in range(10):
+        ev = b.connect(timeout=30)
+        ev.request('GET', '/v1/channels/sse-out/events', headers={
+            'Accept': 'text/event-stream', 'Last-Event-ID': str(first['seq'])})
+        stream = ev.getresponse()
+        eq(stream.status, 200, 'a stream, or its retry, as the store comes back')
+        if stream.getheader('Connection') != 'close':
+            break
+        ev.close()
+        time.sleep(2.0)  # the retry: of the answer, as the browser waits it
+    eq(sse_next_message(stream), second, 'what was published meanwhile, on attempt %d'
+       % (attempt + 1))
+    ev.close()
+
+
+@test
 def late_commit_reaches_its_own_gateway():
     """a PUB whose commit stays in doubt (the writer's server process stopped past the 15 s deadline: store_unavailable) and then commits after all reaches the same gateway's subscriber, with no other publish to wake it"""
     srv = harness.pg_server()
