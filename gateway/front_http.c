@@ -1886,7 +1886,7 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
         r->close = true;
         return reply_error(r, err, r->why);
     }
-    r->err = router_match(method, url, &r->route, r->why);
+    r->err = router_match(method, router_origin_form(url), &r->route, r->why);
     if (r->err == GW_OK && r->nul_escape) {
         snprintf(r->why, GW_ERRLEN,
                  "the request target holds %%00, a NUL byte: no channel, parameter or sender may");

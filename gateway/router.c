@@ -132,6 +132,20 @@ static void suggest(const char *path, char *hint, size_t cap)
         snprintf(hint, cap, "%s", try);
 }
 
+const char *router_origin_form(const char *target)
+{
+    const char *p;
+
+    if (strncasecmp(target, "http://", 7) == 0)
+        p = target + 7;
+    else if (strncasecmp(target, "https://", 8) == 0)
+        p = target + 8;
+    else
+        return target;
+    p += strcspn(p, "/?#");
+    return *p == '/' ? p : "/";
+}
+
 enum gw_err router_match(const char *method, const char *path, struct route *out,
                          char why[GW_ERRLEN])
 {

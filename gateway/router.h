@@ -49,6 +49,14 @@ struct route {
 enum gw_err router_match(const char *method, const char *path, struct route *out,
                          char why[GW_ERRLEN]);
 
+/*
+ * The path of a request target: target itself in origin form ("/v1/..."),
+ * or what follows the authority of the absolute form RFC 9112 3.2.2 says a
+ * server must accept ("http://host:port/v1/...", the scheme in any case),
+ * "/" when the authority is all there is. Pure.
+ */
+const char *router_origin_form(const char *target);
+
 /* One endpoint of the API, for the index at / (the same table the router matches). */
 struct router_endpoint {
     const char *method;

@@ -87,6 +87,23 @@ def framing_field_names_a_proxy_reads_otherwise():
 
 
 @test
+def absolute_form_target():
+    """a request target in absolute form (http://host/path, RFC 9112 3.2.2) is served as its
+    path: a read, a publish, and HTTPS:// in capitals"""
+    gw = shared.get()
+    with gw.raw(timeout=5) as rc:
+        rc.send(head('GET', 'http://127.0.0.1:%d/healthz' % gw.http_port, []))
+        r = rc.read_response()
+        eq(r.status, 200, 'GET in absolute form (%s)' % r)
+        body = b'{"body":"absolute"}'
+        rc.send(head('POST', 'HTTPS://gw.example/v1/channels/edge-abs/messages',
+                     ['Content-Type: application/json', 'Content-Length: %d' % len(body)]) + body)
+        r = rc.read_response()
+        eq(r.status, 201, 'POST in absolute form (%s)' % r)
+    eq([m['body'] for m in gw.read('edge-abs')['messages']], ['absolute'], 'what was stored')
+
+
+@test
 def host_field_once():
     """an HTTP/1.1 request without Host, or any with two: 400 and close (RFC 9112 3.2); an
     HTTP/1.0 one without Host is served"""

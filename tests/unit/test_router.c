@@ -302,9 +302,30 @@ static void test_prefers_html(void)
     ok(!router_prefers_html(NULL), "no Accept: the JSON index");
 }
 
+static const struct {
+    const char *target, *path;
+} target_cases[] = {
+    {"/v1/channels", "/v1/channels"},
+    {"http://127.0.0.1:8080/v1/channels/a/messages", "/v1/channels/a/messages"},
+    {"HTTPS://gw.example/healthz", "/healthz"},
+    {"http://gw.example", "/"},
+    {"http://gw.example?since=1", "/"},
+    {"http:/v1", "http:/v1"}, /* not the absolute form: a path the router refuses */
+    {"ftp://x/v1", "ftp://x/v1"},
+    {"*", "*"},
+};
+
+static void test_origin_form(void)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(target_cases); i++)
+        is_str(router_origin_form(target_cases[i].target), target_cases[i].path, "target '%s'",
+               target_cases[i].target);
+}
+
 int main(void)
 {
     test_prefers_html();
+    test_origin_form();
     test_routes();
     test_hints();
     test_arg_is_borrowed();
