@@ -338,6 +338,9 @@ void front_sse_adopt(struct front_sse *fs, int fd, bool http11, const char *sub,
     size_t n = head_of(head, sizeof(head), http11);
 
     net_peer_name(fd, peer, sizeof(peer));
+    /* Streams and connections still ending stay within the limit together (lingering_trim). */
+    size_t busy = fs->nstreams + fs->nfinishing;
+    lingering_trim(fs->lingering, busy < fs->o.max_streams ? fs->o.max_streams - busy - 1 : 0);
     if (fs->quiescing || (fs->nstreams >= fs->o.max_streams &&
                           !sessions_make_room(fs->tier, GW_T_SSE, peer, fs->o.max_streams))) {
         /* front_http asked just before: only a stop in between gets here. */

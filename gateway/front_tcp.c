@@ -213,7 +213,7 @@ static void conn_close(void *io, enum gw_err err, const char *why)
 
     (void)err; /* a TCP session says why in its last line */
     log_trace("tcp conn %s close fd %d: %s", session_id(c->s), c->fd, why);
-    /* Its session's place is free now, lingering or not: the peer has seen its last line. */
+    /* Its session's place is free now; lingering, it gives way to a newcomer (on_accept). */
     c->ft->nconns--;
     loop_del_fd(c->ft->loop, c->fd);
     lingering_add(c->ft->lingering, c->fd, c->eof);
@@ -296,6 +296,9 @@ static void on_accept(void *ctx, int c, const struct sockaddr *addr, socklen_t a
 
     (void)addrlen;
     net_addr_name(addr, peer, sizeof(peer));
+    /* Sessions and lingering connections together stay within the limit (lingering_trim). */
+    lingering_trim(ft->lingering,
+                   ft->nconns < ft->o.max_sessions ? ft->o.max_sessions - ft->nconns - 1 : 0);
     if (ft->nconns >= ft->o.max_sessions &&
         !sessions_make_room(ft->tier, GW_T_TCP, peer, ft->o.max_sessions)) {
         log_trace("tcp accept fd %d, refused (%u sessions open), close", c, ft->o.max_sessions);

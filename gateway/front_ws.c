@@ -890,6 +890,9 @@ void front_ws_adopt(struct front_ws *fw, int fd, const char *head, size_t len, c
     char peer[64];
 
     net_peer_name(fd, peer, sizeof(peer));
+    /* Sessions and connections still closing stay within the limit together (lingering_trim). */
+    size_t busy = fw->nsessions + fw->nlingering;
+    lingering_trim(fw->lingering, busy < fw->o.max_sessions ? fw->o.max_sessions - busy - 1 : 0);
     if (fw->quiescing || (fw->nsessions >= fw->o.max_sessions &&
                           !sessions_make_room(fw->tier, GW_T_WS, peer, fw->o.max_sessions))) {
         char why[WS_REASON_MAX + 1];

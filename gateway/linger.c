@@ -21,7 +21,7 @@ struct one {
 struct lingering {
     struct loop *loop;
     unsigned ms;
-    struct one *all;
+    struct one *all, *oldest; /* newest first; oldest is the last */
     size_t count;
 };
 
@@ -44,6 +44,8 @@ static void one_free(struct one *o)
         l->all = o->next;
     if (o->next)
         o->next->prev = o->prev;
+    else
+        l->oldest = o->prev;
     l->count--;
     loop_timer_cancel(l->loop, o->timer);
     loop_del_fd(l->loop, o->fd);
@@ -102,9 +104,17 @@ void lingering_add_within(struct lingering *l, int fd, unsigned ms)
     o->next = l->all;
     if (o->next)
         o->next->prev = o;
+    else
+        l->oldest = o;
     l->all = o;
     l->count++;
     o->timer = loop_timer_add(l->loop, ms, on_time_over, o);
+}
+
+void lingering_trim(struct lingering *l, size_t keep)
+{
+    while (l->count > keep)
+        one_free(l->oldest);
 }
 
 size_t lingering_count(const struct lingering *l)

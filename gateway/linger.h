@@ -38,6 +38,15 @@ void lingering_add(struct lingering *l, int fd, bool now);
  */
 void lingering_add_within(struct lingering *l, int fd, unsigned ms);
 
+/*
+ * Closes the connections that have lingered longest until at most keep are
+ * left. A front calls it so that its sessions and its lingering
+ * connections together stay within its limit: a client that opens and
+ * ends sessions in a loop would otherwise hold a descriptor for each for
+ * the linger time, past every limit, and starve the process of them.
+ */
+void lingering_trim(struct lingering *l, size_t keep);
+
 /* Connections still lingering. */
 size_t lingering_count(const struct lingering *l);
 

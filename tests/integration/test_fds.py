@@ -144,6 +144,45 @@ def out_of_descriptors_pauses_then_recovers():
             s.close()
 
 
+@test
+def ended_sessions_linger_within_the_limit():
+    """a client that opens a TCP session, sends QUIT and keeps its socket, 2,000 times: the sessions
+    ending and lingering stay within --max-sessions together, so the gateway (1,024 descriptors)
+    never runs out of them and a bystander is greeted at once"""
+    harness.raise_nofile(4096)
+    gw = Limited('1024', args=['--max-sessions', '10', '--max-ws-sessions', '10',
+                               '--max-sse-streams', '10', '--max-sio-sessions', '10',
+                               '--max-connections', '100'])
+    base = harness.fd_count(gw)
+    kept, peak = [], base
+    try:
+        for i in range(2000):
+            s = socket.socket()
+            s.settimeout(5)
+            try:
+                s.connect(('127.0.0.1', gw.tcp_port))
+                s.sendall(b'QUIT\n')
+            except OSError:
+                s.close()
+                continue
+            kept.append(s)  # never read, never closed: its end lingers on the gateway
+            if i % 50 == 0:
+                peak = max(peak, harness.fd_count(gw))
+        peak = max(peak, harness.fd_count(gw))
+        print('# descriptors: %d at start, %d at most' % (base, peak))
+        check(peak <= base + 10 + 8, '%d descriptors at most, %d at start: ended sessions '
+              'lingered past --max-sessions 10' % (peak, base))
+        check('Too many open files' not in gw.stderr_text(),
+              'the gateway ran out of descriptors:\n%s' % gw.stderr_tail())
+        t0 = time.monotonic()
+        with harness.Session(gw, source='127.0.0.2') as s:
+            eq(s.request('PING')['type'], 'pong', 'a bystander is served')
+        check(time.monotonic() - t0 < 2, 'the bystander waited %.1f s' % (time.monotonic() - t0))
+    finally:
+        for s in kept:
+            s.close()
+
+
 def upgrade_request(path):
     headers = dict(wsclient.upgrade_headers(), Host='127.0.0.1')
     return ('GET %s HTTP/1.1\r\n' % path +
