@@ -1953,6 +1953,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (!r) /* no URI callback: cannot happen with libmicrohttpd 0.9.75 */
         *req_cls = r = on_uri(fh, url, conn);
+    if (r->hc && r->hc->cut) {
+        /*
+         * The front ended this connection and answered for it already (a
+         * 503 at a stop, a 429 to make room, a 408): what libmicrohttpd
+         * still reads from it is served no more. A publish whose bytes were
+         * in the socket would otherwise be stored after its client was told
+         * it was not, and stored twice when the client tries again.
+         */
+        fh->closing_on_purpose = true;
+        return MHD_NO;
+    }
     if (!r->headers_seen) {
         uint64_t body_len;
         bool chunked;

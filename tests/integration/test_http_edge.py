@@ -8,7 +8,9 @@ freed at once; client bytes in the log are escaped."""
 import sys
 sys.dont_write_bytecode = True
 
+import os
 import re
+import signal
 import socket
 import struct
 import time
@@ -101,6 +103,37 @@ def absolute_form_target():
         r = rc.read_response()
         eq(r.status, 201, 'POST in absolute form (%s)' % r)
     eq([m['body'] for m in gw.read('edge-abs')['messages']], ['absolute'], 'what was stored')
+
+
+@test
+def publish_cut_to_make_room_is_not_stored():
+    """--max-connections 1: a whole publish whose connection is cut to make room for the next
+    (429, try again) is not stored, so a client that tries again as told stores it once; every
+    publish answered 201 is stored"""
+    gw = harness.Gateway(args=['--max-connections', '1'])
+    answers = {}
+    for i in range(6):
+        body = 'cut-%d' % i
+        post = ('POST /v1/channels/edge-cut/messages HTTP/1.1\r\nHost: x\r\nContent-Type: '
+                'text/plain\r\nContent-Length: %d\r\n\r\n%s' % (len(body), body)).encode()
+        # Stopped, the gateway finds both connections in one turn: the second cuts the first,
+        # whose whole request is in its socket already.
+        os.kill(gw.proc.pid, signal.SIGSTOP)
+        try:
+            a = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+            a.sendall(post)
+            b = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+        finally:
+            os.kill(gw.proc.pid, signal.SIGCONT)
+        head = a.recv(4096).split(b'\r\n')[0]
+        answers[body] = int(head.split()[1])
+        a.close()
+        b.close()
+    told_429 = [k for k, v in answers.items() if v == 429]
+    check(told_429, 'no publish was cut to make room: %s' % answers)
+    stored = [m['body'] for m in gw.read('edge-cut')['messages']]
+    eq(sorted(stored), sorted(k for k, v in answers.items() if v == 201),
+       'stored, against the answers %s' % answers)
 
 
 @test
