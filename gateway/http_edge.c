@@ -31,6 +31,8 @@ static bool is_token(const char *s)
 
 void http_framing_add(struct http_framing *f, const char *name, const char *value)
 {
+    if (!f->cr_name && (strchr(name, '\r') || strchr(value, '\r')))
+        f->cr_name = name;
     if (!f->odd_name &&
         (!is_token(name) || (strncasecmp(name, "Content-Length", 14) == 0 && name[14]) ||
          (strncasecmp(name, "Transfer-Encoding", 17) == 0 && name[17])))
@@ -74,6 +76,14 @@ enum gw_err http_framing_judge(const struct http_framing *f, bool http10, uint64
 {
     *length = 0;
     *chunked = false;
+    if (f->cr_name) {
+        snprintf(why, GW_ERRLEN,
+                 "the header field '%.*s' holds a bare CR: a line ends with CRLF (RFC 9112 2.2), "
+                 "and a proxy could read what follows the CR as a field of its own",
+                 (int)strcspn(f->cr_name, "\r") < 40 ? (int)strcspn(f->cr_name, "\r") : 40,
+                 f->cr_name);
+        return GW_E_PARAM;
+    }
     if (f->odd_name) {
         snprintf(why, GW_ERRLEN,
                  "a header field named '%.40s' (blanks before its colon, a line folded onto it, or "

@@ -24,6 +24,7 @@ struct http_framing {
     const char *content_length;    /* the first one's value (borrowed) */
     const char *transfer_encoding; /* the first one's value (borrowed) */
     const char *odd_name;          /* the first name that could hide a framing field (borrowed) */
+    const char *cr_name;           /* the first field whose name or value holds a bare CR */
     unsigned hosts;                /* Host fields */
 };
 
@@ -36,6 +37,9 @@ struct http_framing {
  * an obs-fold continuation line to the field's name, so "Content-Length:"
  * folded onto " 42" reaches us as "Content-Length42"), is noted as odd: a
  * proxy in front may have read it as the framing field it looks like.
+ * A CR inside a name or value (libmicrohttpd keeps it there) is noted too:
+ * a proxy that ends a line at a bare CR reads the rest as a field of its
+ * own, "X: a\rContent-Length: 52" as a length (RFC 9112 2.2).
  */
 void http_framing_add(struct http_framing *f, const char *name, const char *value);
 
@@ -44,7 +48,7 @@ void http_framing_add(struct http_framing *f, const char *name, const char *valu
  * *length (0 without a body) and *chunked set when Transfer-Encoding is
  * chunked. Otherwise the request cannot be read safely and the connection
  * must be closed after the answer (why says what was wrong):
- *   GW_E_PARAM      an odd field name (http_framing_add); Transfer-Encoding
+ *   GW_E_PARAM      an odd field name or a bare CR (http_framing_add); Transfer-Encoding
  *                   together with Content-Length; more
  *                   than one Content-Length (equal or not); a Content-Length
  *                   that is not a decimal number; a Transfer-Encoding other

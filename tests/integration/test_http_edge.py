@@ -106,6 +106,23 @@ def absolute_form_target():
 
 
 @test
+def bare_cr_in_a_field():
+    """a bare CR inside a header field (X: a<CR>Content-Length: N, Transfer-Encoding: chunked<CR>,
+    Host: a<CR>Host: b): 400 and close (RFC 9112 2.2); the body a proxy would have read as this
+    request's never runs as another"""
+    gw = shared.get()
+    n = len(SMUGGLED)
+    for what, field in [('a length after a CR', 'X-Note: a\rContent-Length: %d' % n),
+                        ('TE and CL, a CR between', 'X-Note: a\rTransfer-Encoding: chunked\r\n'
+                         'Content-Length: %d' % n),
+                        ('two Hosts, a CR between', 'X-Host: a\rHost: b')]:
+        data = head('POST', '/v1/channels/edge/messages',
+                    ['Content-Type: application/json', field]) + SMUGGLED
+        r = refused_once(gw, data, 400, 'invalid_parameter', what)
+        check('bare CR' in r.json['error']['message'], '%s: the message says why: %s' % (what, r))
+
+
+@test
 def publish_cut_to_make_room_is_not_stored():
     """--max-connections 1: a whole publish whose connection is cut to make room for the next
     (429, try again) is not stored, so a client that tries again as told stores it once; every

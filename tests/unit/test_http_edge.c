@@ -137,6 +137,27 @@ static void framing_table(void)
     }
 }
 
+/* A bare CR inside a name or a value (libmicrohttpd keeps it): refused. */
+static void bare_cr(void)
+{
+    static const char *const fields[][2] = {
+        {"X", "a\rContent-Length: 52"},
+        {"Transfer-Encoding", "chunked\r"},
+        {"X\rY", "1"},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(fields); i++) {
+        struct http_framing f = {0};
+        char why[GW_ERRLEN] = "";
+        uint64_t length;
+        bool chunked;
+        http_framing_add(&f, "Host", "x");
+        http_framing_add(&f, fields[i][0], fields[i][1]);
+        is_str(gw_err_code(http_framing_judge(&f, false, &length, &chunked, why)),
+               gw_err_code(GW_E_PARAM), "a bare CR in field %zu is refused", i);
+        ok(strstr(why, "bare CR") && !strchr(why, '\r'), "and says so (%s)", why);
+    }
+}
+
 static void host_fields(void)
 {
     struct {
@@ -203,6 +224,7 @@ static void error_response(void)
 int main(void)
 {
     framing_table();
+    bare_cr();
     host_fields();
     body_deadline();
     error_response();
