@@ -144,6 +144,11 @@ size_t fair_share_held(const struct fair_share *f, const char *source)
     return s ? s->n : 0;
 }
 
+struct fair_place *fair_share_older(const struct fair_place *p)
+{
+    return p->prev == &p->src->places ? NULL : p->prev;
+}
+
 const char *fair_share_source_of(const struct fair_place *p)
 {
     return p->src->name;

@@ -68,4 +68,10 @@ const char *fair_share_source_of(const struct fair_place *p);
  */
 struct fair_place *fair_share_victim(struct fair_share *f, const char *source);
 
+/*
+ * The place its source took before p, or NULL: for a pool whose newest
+ * place may not be able to give way now, the next to ask.
+ */
+struct fair_place *fair_share_older(const struct fair_place *p);
+
 #endif

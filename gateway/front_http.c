@@ -77,6 +77,8 @@
  */
 #define HTTP_CONN_POOL      (20 * 1024)
 #define HTTP_HEAD_MAX       (8 * 1024)
+/* Connections of the biggest holder share_room asks, newest first, before it gives up. */
+#define SHARE_WALK          64
 /* A history page's JSON around its messages, reserved with --page-bytes. */
 #define PAGE_OVERHEAD       256
 
@@ -105,8 +107,9 @@ struct hconn {
     struct req *req;        /* the request under way, from its request line on */
     struct conn_list *list; /* fh->idle or fh->heads, or NULL */
     struct hconn *prev, *next;
-    bool cut;      /* ended by the front: shut down, no longer counted */
-    bool upgraded; /* handed to the WebSocket front: libmicrohttpd only cleans up */
+    bool cut;                /* ended by the front: shut down, no longer counted */
+    struct fair_place place; /* in fh->by_source while counted */
+    bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
     char cut_why[160];
 };
 
@@ -121,9 +124,9 @@ struct front_http {
     bool need_run;      /* a connection was added, resumed or cut: let libmicrohttpd see it */
     uint64_t run_at_ms; /* libmicrohttpd's next timeout */
     bool quiescing;
-    bool closing_on_purpose;    /* a handler returned MHD_NO to end a connection */
-    struct req *waiters;        /* long-polls, so shutdown can answer them all */
-    struct fair_share *waiting; /* the same, by source address: who gives way at the limit */
+    bool closing_on_purpose;      /* a handler returned MHD_NO to end a connection */
+    struct req *waiters;          /* long-polls, so shutdown can answer them all */
+    struct fair_share *by_source; /* connections counted in open, by source address */
     struct metrics *metrics;
     uint64_t conns; /* connections accepted, to number them in traces */
     unsigned open;  /* connections counted against max_connections */
@@ -181,7 +184,6 @@ struct req {
     size_t body_in;       /* request body bytes received */
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
-    struct fair_place place; /* in fh->waiting while it waits */
     /* SSE */
     bool sse_go;    /* the cursor is valid: start the stream when resumed */
     bool sse_retry; /* the store could not check it: a stream that says so and ends */
@@ -476,7 +478,6 @@ static void unhold(struct req *r)
     struct front_http *fh = r->fh;
 
     fh->metrics->open[GW_T_LONGPOLL]--;
-    fair_share_leave(fh->waiting, &r->place);
     if (r->prev_waiter)
         r->prev_waiter->next_waiter = r->next_waiter;
     else
@@ -524,7 +525,6 @@ static void on_wait_over(struct loop *loop, void *ctx)
 static void hold(struct req *r)
 {
     struct front_http *fh = r->fh;
-    char peer[64], src[FAIR_SHARE_SOURCE_MAX];
 
     r->phase = REQ_WAITING;
     r->longpoll = true;
@@ -536,9 +536,6 @@ static void hold(struct req *r)
     if (fh->waiters)
         fh->waiters->prev_waiter = r;
     fh->waiters = r;
-    req_peer(r, peer);
-    fair_share_source(peer, src);
-    fair_share_take(fh->waiting, &r->place, src);
     conn_watch(r->hc, LOOP_HUP); /* a client that leaves ends the wait at once */
 }
 
@@ -1500,6 +1497,7 @@ static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool 
     conn_enter(hc, CONN_BUSY, 0); /* out of the lists, no timer, no watch */
     hc->cut = true;
     fh->open--;
+    fair_share_leave(fh->by_source, &hc->place);
     fh->need_run = true;
     if (hc->req) {
         hc->req->ended = hc->cut_why;
@@ -1566,33 +1564,52 @@ static void refuse(struct front_http *fh, int fd)
 }
 
 /*
- * At the limit, with a request under way on every connection: the newest
- * long-poll of the address with the most of them waiting gives way to a
- * newcomer from another address (fair_share.h). It is answered now, with
- * what there is, as at the end of its wait, and its connection closes after
- * the answer; the newcomer is let in meanwhile. At most one acceptor batch
- * of such connections goes over the limit (libmicrohttpd has room for it).
+ * At the limit, with a request under way on every connection: the address
+ * holding the most connections gives one up to a newcomer from another
+ * address, when it holds at least two more (fair_share.h). Its newest
+ * connection that can give way does: a long-poll waiting is answered now,
+ * with what there is, as at the end of its wait, and closes after the
+ * answer; one whose request's head or body is still arriving is told 429
+ * and closed (nothing of it was stored). One whose request is being carried
+ * out (a commit, an answer on its way) cannot, so the walk goes on to older
+ * ones, SHARE_WALK at most. The newcomer is let in meanwhile: at most one
+ * acceptor batch of connections goes over the limit (libmicrohttpd has
+ * room for it).
  */
 static bool share_room(struct front_http *fh, const struct sockaddr *addr)
 {
     char peer[64], src[FAIR_SHARE_SOURCE_MAX];
     struct fair_place *p;
-    struct req *r;
 
     if (fh->open >= fh->o.max_connections + ACCEPTOR_BATCH)
         return false;
     net_addr_name(addr, peer, sizeof(peer));
     fair_share_source(peer, src);
-    if (!(p = fair_share_victim(fh->waiting, src)))
-        return false;
-    r = (struct req *)(void *)((char *)p - offsetof(struct req, place));
-    log_info("http conn %llu: long-poll answered early and closed: %s holds %zu of the "
-             "long-polls waiting at the limit of %u connections, and %s needs one",
-             r->hc ? r->hc->number : 0ULL, fair_share_source_of(p),
-             fair_share_held(fh->waiting, fair_share_source_of(p)), fh->o.max_connections, src);
-    r->close = true;
-    wake(r);
-    return true;
+    p = fair_share_victim(fh->by_source, src);
+    for (int n = 0; p && n < SHARE_WALK; p = fair_share_older(p), n++) {
+        struct hconn *hc = (struct hconn *)(void *)((char *)p - offsetof(struct hconn, place));
+        struct req *r = hc->req;
+        size_t held = fair_share_held(fh->by_source, fair_share_source_of(p));
+
+        if (r && r->phase == REQ_WAITING) {
+            log_info("http conn %llu: long-poll answered early and closed: %s holds %zu of the "
+                     "%u connections, and %s needs one",
+                     hc->number, fair_share_source_of(p), held, fh->o.max_connections, src);
+            fair_share_leave(fh->by_source, &hc->place); /* going: the next asks another */
+            r->close = true;
+            wake(r);
+            return true;
+        }
+        if (hc->phase == CONN_IDLE || hc->phase == CONN_HEAD || hc->phase == CONN_BODY) {
+            conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
+                     "%s holds %zu of the %u connections and a client from another address "
+                     "needs one: this one, its request not yet whole, is closed to make room; "
+                     "try again",
+                     fair_share_source_of(p), held, fh->o.max_connections);
+            return true;
+        }
+    }
+    return false;
 }
 
 static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -2057,6 +2074,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         conn_await_request(hc);
 }
 
+/* The connection counts for its source address (share_room). */
+static void conn_take_place(struct front_http *fh, struct hconn *hc, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char peer[64], src[FAIR_SHARE_SOURCE_MAX];
+
+    if (!info || !info->client_addr)
+        return;
+    net_addr_name(info->client_addr, peer, sizeof(peer));
+    fair_share_source(peer, src);
+    fair_share_take(fh->by_source, &hc->place, src);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -2073,6 +2104,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         hc->number = ++fh->conns;
         *socket_ctx = hc;
         fh->open++;
+        conn_take_place(fh, hc, conn);
         fh->metrics->open[GW_T_REST]++;
         log_trace("http conn %llu accept", hc->number);
         if (hc->fd >= 0)
@@ -2089,6 +2121,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         list_remove(hc);
         if (!hc->cut)
             fh->open--;
+        fair_share_leave(fh->by_source, &hc->place);
         fh->metrics->open[GW_T_REST]--;
         free(hc);
         *socket_ctx = NULL;
@@ -2166,7 +2199,7 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     fh->metrics = core_metrics(core);
     fh->loop = loop;
     fh->o = *opts;
-    fh->waiting = fair_share_new();
+    fh->by_source = fair_share_new();
     /*
      * The front keeps max_connections itself; libmicrohttpd gets room for
      * the connections cut to make room and not yet reaped (at most one
@@ -2204,7 +2237,7 @@ struct front_http *front_http_new(struct core *core, struct loop *loop, int list
     if (!(fh->acceptor = acceptor_new(loop, listen_fd, "http", on_accept, fh, why))) {
         loop_del_fd(loop, fh->epoll_fd);
         MHD_stop_daemon(fh->daemon);
-        fair_share_free(fh->waiting);
+        fair_share_free(fh->by_source);
         free(fh);
         return NULL; /* acceptor_new closed listen_fd */
     }
@@ -2214,7 +2247,7 @@ fail:
     if (fh->daemon)
         MHD_stop_daemon(fh->daemon);
     close(listen_fd);
-    fair_share_free(fh->waiting);
+    fair_share_free(fh->by_source);
     free(fh);
     return NULL;
 }
@@ -2264,6 +2297,6 @@ void front_http_free(struct front_http *fh)
     MHD_run(fh->daemon);
     loop_del_fd(fh->loop, fh->epoll_fd);
     MHD_stop_daemon(fh->daemon);
-    fair_share_free(fh->waiting);
+    fair_share_free(fh->by_source);
     free(fh);
 }

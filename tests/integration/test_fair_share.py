@@ -224,6 +224,41 @@ def longpolls_give_way_when_every_connection_waits():
     gw.stop()
 
 
+@test
+def slow_bodies_give_way_when_every_connection_is_busy():
+    """--max-connections 4, every one a publish of 127.0.0.1 whose body is still arriving: a
+    request from 127.0.0.2 is served; the newest of them is told 429 and closed, its message not
+    stored; the others complete and are stored"""
+    gw = harness.Gateway(args=['--max-connections', '4'])
+    a = []
+    for _ in range(4):
+        s = socket.socket()
+        s.settimeout(10)
+        s.bind((A, 0))
+        s.connect(('127.0.0.1', gw.http_port))
+        s.sendall(b'POST /v1/channels/fair-body/messages HTTP/1.1\r\nHost: x\r\n'
+                  b'Content-Type: text/plain\r\nContent-Length: 2\r\n'
+                  b'Expect: 100-continue\r\n\r\n')
+        # The 100 says the head was read: the connection is in its body now.
+        check(s.recv(64).startswith(b'HTTP/1.1 100'), 'the head of a publish was read')
+        s.sendall(b'x')  # one byte of the two: the body is still arriving
+        a.append(s)
+    other = http_from(gw, B, '/healthz', 'Connection: close\r\n')
+    answer = rest_of(other)
+    check(answer.startswith(b'HTTP/1.1 200'), '127.0.0.2 is served: %r' % answer[:200])
+    other.close()
+    cut = rest_of(a[3])
+    check(cut.startswith(b'HTTP/1.1 429') and b'another address' in cut,
+          'the newest slow body of 127.0.0.1 is told why: %r' % cut[:300])
+    for s in a[:3]:
+        s.sendall(b'y')
+        check(s.recv(4096).startswith(b'HTTP/1.1 201'), 'an older one completes')
+        s.close()
+    eq([m['body'] for m in gw.read('fair-body')['messages']], ['xy'] * 3,
+       'stored: the three that completed, not the one cut')
+    gw.stop()
+
+
 def sio_request(gw, source, method, path, body=None):
     """One Engine.IO polling request from source: (status, body text)."""
     c = http.client.HTTPConnection('127.0.0.1', gw.http_port, timeout=10,

@@ -34,6 +34,8 @@ static void test_victim(void)
     is_uint(fair_share_held(f, "127.0.0.1"), 10, "ten places held by one address");
     ok(!fair_share_victim(f, "127.0.0.1"), "the holder itself takes no place from itself");
     ok(fair_share_victim(f, "127.0.0.2") == &a[9], "a newcomer from elsewhere gets the newest");
+    ok(fair_share_older(&a[9]) == &a[8], "then the one taken before it");
+    ok(fair_share_older(&a[0]) == NULL, "and none before the first");
     is_str(fair_share_source_of(&a[9]), "127.0.0.1", "the place says whose it is");
 
     /* The newcomer takes places one by one until the shares are equal. */
