@@ -1904,7 +1904,8 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
         return reply_error(r, err, r->why);
     }
     r->err = router_match(method, router_origin_form(url), &r->route, r->why);
-    if (r->err == GW_OK && r->nul_escape) {
+    /* A %00 in the path ends it early when decoded: that path may not exist, but the NUL is why. */
+    if ((r->err == GW_OK || r->err == GW_E_NOT_FOUND) && r->nul_escape) {
         snprintf(r->why, GW_ERRLEN,
                  "the request target holds %%00, a NUL byte: no channel, parameter or sender may");
         r->err = GW_E_PARAM;

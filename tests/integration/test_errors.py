@@ -172,6 +172,9 @@ case('invalid_parameter: a channel with %00 stores nothing', 'POST', POST_ERRS +
      body=VALID)
 case('invalid_parameter: a sender with %00 stores nothing', 'POST', POST_ERRS + '?sender=a%00b', IP,
      body=b'hi', ct='text/plain')
+# Decoded, the path ends at the NUL and names a path that does not exist: the NUL is still why.
+case('invalid_parameter: %00 inside a channel of a path', 'POST', '/v1/channels/a%00/messages', IP,
+     body=VALID)
 case('invalid_parameter or not_found: id beyond 64 bits', 'GET', '/v1/messages/99999999999999999999999',
      [IP, (404, 'not_found')])
 
