@@ -41,26 +41,24 @@
 #include <time.h>
 
 /* PUBs in flight per session; past it the session's input waits. */
-#define SESSION_WINDOW          256
+#define SESSION_WINDOW     256
 /* Consecutive error replies after which a session is closed. */
-#define SESSION_MAX_ERRORS      10
+#define SESSION_MAX_ERRORS 10
 /* A closing or slow session gets this long to take its last lines. */
-#define SESSION_LINGER_MS       10000
-/* The same for a session closed to make room for another address's. */
-#define SESSION_EVICT_LINGER_MS 2000
+#define SESSION_LINGER_MS  10000
 /*
  * A session whose queue stays over the bound this long without taking a byte
  * is a slow consumer (unless session_options.stuck_ms says otherwise).
  */
-#define SESSION_STUCK_MS        10000
+#define SESSION_STUCK_MS   10000
 /*
  * Sessions one pass before the loop sleeps services at most: a fan-out to
  * ten thousand subscribers is sent in slices, and the loop hears other
  * clients between them; the first subscribers get their bytes at once.
  */
-#define PASS_MAX                512
+#define PASS_MAX           512
 /* Room a reply is assumed to take besides its message or page. */
-#define REPLY_OVERHEAD          256
+#define REPLY_OVERHEAD     256
 
 /* The delivery cache slots: one encoding of a message per wire form. */
 #define SLOT_JSON_LINE 0 /* TCP, WebSocket */
@@ -521,7 +519,16 @@ static void render_error(struct session *s, struct reply *r, const struct proto_
     enum proto_op op = cmd ? cmd->op : r ? r->op : PROTO_NONE;
 
     codec_line_error(b, err, why, proto_op_name(op), tag, tag ? tag_len : 0);
-    if (++s->errors >= SESSION_MAX_ERRORS) {
+    /*
+     * The rule is for a client that sends what cannot work. An answer that
+     * says "try again" (busy, the store's), or that the gateway is stopping,
+     * is about the gateway's state: a client that retries as told must not
+     * be closed for other clients' load.
+     */
+    bool clients_own = err != GW_E_BUSY && err != GW_E_STORE_BUSY &&
+                       err != GW_E_STORE_UNAVAILABLE && err != GW_E_STORE_FULL &&
+                       err != GW_E_STORE && err != GW_E_SHUTDOWN;
+    if (clients_own && ++s->errors >= SESSION_MAX_ERRORS) {
         char msg[96];
         snprintf(msg, sizeof(msg), "%d errors in a row: closing the session", SESSION_MAX_ERRORS);
         codec_line_error(b, GW_E_TOO_MANY_ERRORS, msg, NULL, NULL, 0);
@@ -1361,20 +1368,19 @@ bool sessions_make_room(struct sessions *t, enum gw_transport transport, const c
              fair_share_held(t->share[transport], fair_share_source_of(&s->place)), limit,
              gw_transport_name(transport));
     log_warn("%s session %s %s: %s", gw_transport_name(transport), s->id, s->peer, why);
-    fair_share_leave(t->share[transport], &s->place); /* the next newcomer asks another */
+    fair_share_leave(t->share[transport], &s->place);
     outq_drop_unstarted(&s->out);
     codec_line_error(scratch(t), GW_E_TOO_MANY_SESSIONS, why, NULL, NULL, 0);
     queue_scratch(s);
-    if (s->state == S_OPEN && s->ops->flush(s->io) && s->out.n) {
-        /*
-         * Not sent yet (a transport the peer polls, a full socket): the line
-         * waits a little for the peer, not SESSION_LINGER_MS, since the
-         * newcomer is in already and the front is over its limit meanwhile.
-         */
-        close_after_flush(s, GW_E_TOO_MANY_SESSIONS);
-        s->linger_until_ms = now_ms() + SESSION_EVICT_LINGER_MS;
-        return true;
-    }
+    /*
+     * What the socket takes now, then closed in this turn's pass, whatever
+     * is left: were it to linger for a peer that does not read (or polls),
+     * it would hold its place on the front's limit meanwhile, and a
+     * newcomer that connects and leaves at once would find the limit full
+     * again and take another place, and another.
+     */
+    if (s->state == S_OPEN)
+        s->ops->flush(s->io);
     s->end_err = GW_E_TOO_MANY_SESSIONS;
     session_kill(s, "closed to make room for a client from another address");
     return true;
