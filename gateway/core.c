@@ -149,7 +149,7 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static enum gw_err check_channel(const char *channel, size_t len, char why[GW_ERRLEN])
+enum gw_err core_check_channel(const char *channel, size_t len, char why[GW_ERRLEN])
 {
     if (!text_channel_valid(channel, len)) {
         snprintf(why, GW_ERRLEN, "channel name must match [A-Za-z0-9._-]{1,%d}", GW_CHANNEL_MAX);
@@ -620,7 +620,7 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
     struct pub *p;
 
     if ((err = check_shutdown(core, why)) != GW_OK ||
-        (err = check_channel(req->channel, req->channel_len, why)) != GW_OK ||
+        (err = core_check_channel(req->channel, req->channel_len, why)) != GW_OK ||
         (err = core_check_sender(sender, sender_len, why)) != GW_OK)
         return err;
     if (req->body_len > core->o.max_body) {
@@ -661,7 +661,7 @@ enum gw_err core_history(struct core *core, const struct core_caller *caller, co
     struct read *r;
 
     (void)caller;
-    if ((err = check_channel(channel, channel_len, why)) != GW_OK ||
+    if ((err = core_check_channel(channel, channel_len, why)) != GW_OK ||
         (err = check_since(since, why)) != GW_OK)
         return err;
     if (limit > GW_LIMIT_MAX) {
@@ -705,7 +705,7 @@ enum gw_err core_channels(struct core *core, const struct core_caller *caller, c
     struct read *r;
 
     (void)caller;
-    if (after_len && (err = check_channel(after, after_len, why)) != GW_OK)
+    if (after_len && (err = core_check_channel(after, after_len, why)) != GW_OK)
         return err;
     if (limit < 1 || limit > GW_CHANNELS_LIMIT_MAX) {
         snprintf(why, GW_ERRLEN, "limit must be from 1 to %d", GW_CHANNELS_LIMIT_MAX);
@@ -733,7 +733,7 @@ enum gw_err core_subscribe(struct core *core, const struct core_caller *caller, 
 
     (void)caller;
     if ((err = check_shutdown(core, why)) != GW_OK ||
-        (err = check_channel(channel, channel_len, why)) != GW_OK ||
+        (err = core_check_channel(channel, channel_len, why)) != GW_OK ||
         (err = check_since(since, why)) != GW_OK)
         return err;
     sub = gw_xcalloc(1, sizeof(*sub));
@@ -793,7 +793,7 @@ enum gw_err core_watch(struct core *core, const char *channel, size_t channel_le
     struct core_watch *w;
     enum gw_err err;
 
-    if ((err = check_channel(channel, channel_len, why)) != GW_OK ||
+    if ((err = core_check_channel(channel, channel_len, why)) != GW_OK ||
         (err = check_since(since, why)) != GW_OK)
         return err;
     w = gw_xcalloc(1, sizeof(*w));

@@ -247,6 +247,9 @@ void core_retry_stalled(struct core *core);
 /* GW_OK when a reader may wait wait_s seconds (at most GW_WAIT_MAX), else GW_E_PARAM. */
 enum gw_err core_check_wait(uint64_t wait_s, char why[GW_ERRLEN]);
 
+/* A channel name as every call here checks it: GW_E_CHANNEL with why when it is not one. */
+enum gw_err core_check_channel(const char *channel, size_t len, char why[GW_ERRLEN]);
+
 /* Channels with subscribers or watches, for logs and metrics. */
 size_t core_subscribed_channels(const struct core *core);
 

@@ -639,6 +639,9 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
     struct sub_slot *slot;
     enum gw_err err;
 
+    /* A name that is none is that, whatever the count: the count only bounds real ones. */
+    if ((err = core_check_channel(cmd->channel, cmd->channel_len, why)) != GW_OK)
+        return err;
     if (!old && s->nsubs >= s->t->o.max_subs) {
         snprintf(why, GW_ERRLEN, "at most %u subscriptions per session", s->t->o.max_subs);
         return GW_E_TOO_MANY_SUBS;

@@ -329,7 +329,7 @@ def line_without_end_closes():
 
 @test
 def too_many_subscriptions():
-    """past --max-subs SUB is too_many_subscriptions and subscribes nothing; re-SUB and UNSUB+SUB work"""
+    """past --max-subs SUB is too_many_subscriptions and subscribes nothing (a bad name is still invalid_channel); re-SUB and UNSUB+SUB work"""
     gw = shared.get()
     with Session(gw) as s:
         for i in range(MAX_SUBS):
@@ -337,6 +337,8 @@ def too_many_subscriptions():
         check_session_error(s.request('SUB e-s%d' % MAX_SUBS), 'too_many_subscriptions', op='sub', tag=False)
         check_session_error(s.request_json({'op': 'sub', 'channel': 'e-extra', 'tag': 'm'}),
                             'too_many_subscriptions', op='sub', tag='m')
+        # A name that is none is said to be so, at the limit or not.
+        check_session_error(s.request('SUB bad/name'), 'invalid_channel', op='sub', tag=False)
         pong(s, 'x')
         gw.publish('e-s%d' % MAX_SUBS, 'not for you')
         extra = [p for p in s.collect(0.3) if p['type'] == 'message']
