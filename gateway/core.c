@@ -139,6 +139,7 @@ void core_free(struct core *core)
     if (!core)
         return;
     hub_free(core->hub);
+    reply_budget_fini(&core->replies);
     free(core);
 }
 

@@ -1,33 +1,24 @@
 /*
  * fair_share.c - places per source address; see fair_share.h.
  *
- * Sources sit in a chained hash table (the keyed name hash: no client can
- * aim its addresses at one chain) that doubles when it holds more sources
- * than chains. Each source keeps its places in a list, oldest first, so the
- * newest is at hand.
+ * Sources sit in a source_table. Each keeps its places in a list, oldest
+ * first, so the newest is at hand.
  */
 #include "fair_share.h"
 
 #include "gw.h"
-#include "name_hash.h"
+#include "source_table.h"
 
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct fair_source {
-    struct fair_source *hnext;
-    uint64_t hash;
+    struct source_node node; /* first: a node is its record */
     size_t n;
     struct fair_place places; /* list head: next is the oldest, prev the newest */
-    char name[FAIR_SHARE_SOURCE_MAX];
 };
 
 struct fair_share {
-    struct fair_source **chain;
-    size_t nchains; /* a power of two */
-    size_t nsources;
+    struct source_table sources;
     struct fair_source *top; /* holds the most, unless top_stale */
     bool top_stale;
 };
@@ -36,8 +27,7 @@ struct fair_share *fair_share_new(void)
 {
     struct fair_share *f = gw_xcalloc(1, sizeof(*f));
 
-    f->nchains = 16;
-    f->chain = gw_xcalloc(f->nchains, sizeof(*f->chain));
+    source_table_init(&f->sources);
     return f;
 }
 
@@ -45,65 +35,27 @@ void fair_share_free(struct fair_share *f)
 {
     if (!f)
         return;
-    for (size_t i = 0; i < f->nchains; i++)
-        for (struct fair_source *s = f->chain[i], *next; s; s = next) {
-            next = s->hnext;
-            free(s);
-        }
-    free(f->chain);
+    for (struct source_node *n = source_table_next(&f->sources, NULL), *next; n; n = next) {
+        next = source_table_next(&f->sources, n);
+        free(n);
+    }
+    source_table_fini(&f->sources);
     free(f);
 }
 
-void fair_share_source(const char *peer, char out[FAIR_SHARE_SOURCE_MAX])
+static struct fair_source *find(const struct fair_share *f, const char *source)
 {
-    const char *end;
-
-    if (peer[0] == '[' && (end = strchr(peer, ']'))) {
-        peer++;
-    } else if (!(end = strrchr(peer, ':')) || strchr(peer, ':') != end) {
-        end = peer + strlen(peer); /* no port, or a bare IPv6 address */
-    }
-    snprintf(out, FAIR_SHARE_SOURCE_MAX, "%.*s", (int)(end - peer), peer);
-}
-
-static struct fair_source **slot_of(const struct fair_share *f, const char *source, uint64_t h)
-{
-    struct fair_source **at = &f->chain[h & (f->nchains - 1)];
-
-    while (*at && ((*at)->hash != h || strcmp((*at)->name, source)))
-        at = &(*at)->hnext;
-    return at;
-}
-
-static void grow(struct fair_share *f)
-{
-    size_t n = f->nchains * 2;
-    struct fair_source **chain = gw_xcalloc(n, sizeof(*chain));
-
-    for (size_t i = 0; i < f->nchains; i++)
-        for (struct fair_source *s = f->chain[i], *next; s; s = next) {
-            next = s->hnext;
-            s->hnext = chain[s->hash & (n - 1)];
-            chain[s->hash & (n - 1)] = s;
-        }
-    free(f->chain);
-    f->chain = chain;
-    f->nchains = n;
+    return (struct fair_source *)(void *)source_table_find(&f->sources, source);
 }
 
 void fair_share_take(struct fair_share *f, struct fair_place *p, const char *source)
 {
-    uint64_t h = name_hash(source);
-    struct fair_source **at = slot_of(f, source, h), *s = *at;
+    struct fair_source *s = find(f, source);
 
     if (!s) {
         s = gw_xcalloc(1, sizeof(*s));
-        s->hash = h;
-        snprintf(s->name, sizeof(s->name), "%s", source);
         s->places.next = s->places.prev = &s->places;
-        *at = s;
-        if (++f->nsources > f->nchains)
-            grow(f);
+        source_table_add(&f->sources, &s->node, source);
     }
     p->src = s;
     p->next = &s->places;
@@ -129,9 +81,7 @@ void fair_share_leave(struct fair_share *f, struct fair_place *p)
         f->top_stale = true;
     if (--s->n)
         return;
-    struct fair_source **at = slot_of(f, s->name, s->hash);
-    *at = s->hnext;
-    f->nsources--;
+    source_table_remove(&f->sources, &s->node);
     if (s == f->top)
         f->top = NULL;
     free(s);
@@ -139,7 +89,7 @@ void fair_share_leave(struct fair_share *f, struct fair_place *p)
 
 size_t fair_share_held(const struct fair_share *f, const char *source)
 {
-    const struct fair_source *s = *slot_of(f, source, name_hash(source));
+    const struct fair_source *s = find(f, source);
 
     return s ? s->n : 0;
 }
@@ -151,17 +101,19 @@ struct fair_place *fair_share_older(const struct fair_place *p)
 
 const char *fair_share_source_of(const struct fair_place *p)
 {
-    return p->src->name;
+    return p->src->node.name;
 }
 
 struct fair_place *fair_share_victim(struct fair_share *f, const char *source)
 {
     if (f->top_stale) {
         f->top = NULL;
-        for (size_t i = 0; i < f->nchains; i++)
-            for (struct fair_source *s = f->chain[i]; s; s = s->hnext)
-                if (!f->top || s->n > f->top->n)
-                    f->top = s;
+        for (struct source_node *n = source_table_next(&f->sources, NULL); n;
+             n = source_table_next(&f->sources, n)) {
+            struct fair_source *s = (struct fair_source *)(void *)n;
+            if (!f->top || s->n > f->top->n)
+                f->top = s;
+        }
         f->top_stale = false;
     }
     if (!f->top || f->top->n < fair_share_held(f, source) + 2)

@@ -25,11 +25,10 @@
 #ifndef GW_FAIR_SHARE_H
 #define GW_FAIR_SHARE_H
 
+#include "source_table.h"
+
 #include <stdbool.h>
 #include <stddef.h>
-
-/* Longest source address kept (an IPv6 text address fits). */
-#define FAIR_SHARE_SOURCE_MAX 64
 
 struct fair_share;
 struct fair_source;
@@ -44,13 +43,7 @@ struct fair_share *fair_share_new(void);
 /* Every place must have left. NULL is a no-op. */
 void fair_share_free(struct fair_share *f);
 
-/*
- * The source address of peer ("host:port", "[v6]:port" or "host"), into
- * out: the host alone.
- */
-void fair_share_source(const char *peer, char out[FAIR_SHARE_SOURCE_MAX]);
-
-/* p takes a place for source (as fair_share_source gives it). p must hold none. */
+/* p takes a place for source (as source_of_peer gives it). p must hold none. */
 void fair_share_take(struct fair_share *f, struct fair_place *p, const char *source);
 /* p gives its place up; a no-op when it holds none. */
 void fair_share_leave(struct fair_share *f, struct fair_place *p);

@@ -109,6 +109,8 @@ struct hconn {
     struct hconn *prev, *next;
     bool cut;                /* ended by the front: shut down, no longer counted */
     struct fair_place place; /* in fh->by_source while counted */
+    char peer[64];           /* "ip:port", found once at accept; "" when unknown */
+    char source[SOURCE_MAX]; /* its address, the key of its fair shares */
     bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
     char cut_why[160];
 };
@@ -172,6 +174,7 @@ struct req {
     size_t reply_len;
     size_t reserved; /* a page's bound, in the core's reply budget while its read is under way */
     size_t held;     /* reply_body's bytes in the budget, until the body is freed */
+    struct reply_source *budget; /* its address's share of the budget, once it counts in it */
     char location[48];
     enum gw_err reply_err;
     /* long-poll */
@@ -272,7 +275,7 @@ static unsigned http_status(enum gw_err err)
 
 /* A page libmicrohttpd sends: its bytes stay in the reply budget until it is freed. */
 struct held_page {
-    struct reply_budget *budget;
+    struct reply_source *budget;
     size_t bytes;
     char *data;
 };
@@ -281,7 +284,7 @@ static void release_page(void *cls)
 {
     struct held_page *p = cls;
 
-    p->budget->held -= p->bytes;
+    reply_budget_release(p->budget, p->bytes);
     free(p->data);
     free(p);
 }
@@ -291,27 +294,32 @@ static void drop_body(struct req *r)
 {
     free(r->reply_body);
     r->reply_body = NULL;
-    core_replies(r->fh->core)->held -= r->held;
+    reply_budget_release(r->budget, r->held);
     r->held = 0;
+}
+
+/* The request's address in the reply budget, joined on first use (req_finish leaves it). */
+static struct reply_source *req_budget(struct req *r)
+{
+    if (!r->budget)
+        r->budget = reply_budget_join(core_replies(r->fh->core), r->hc ? r->hc->source : "");
+    return r->budget;
 }
 
 /* Reserves n bytes for a reply about to be read (GW_E_BUSY with why when they do not fit). */
 static enum gw_err reserve_reply(struct req *r, size_t n, char why[GW_ERRLEN])
 {
-    struct reply_budget *budget = core_replies(r->fh->core);
-    enum gw_err err = reply_budget_room(budget, n, why);
+    enum gw_err err = reply_budget_reserve(req_budget(r), n, why);
 
-    if (err == GW_OK) {
+    if (err == GW_OK)
         r->reserved = n;
-        budget->reserved += n;
-    }
     return err;
 }
 
 /* The read is back (or never started): its reservation ends. */
 static void read_done(struct req *r)
 {
-    core_replies(r->fh->core)->reserved -= r->reserved;
+    reply_budget_release(r->budget, r->reserved);
     r->reserved = 0;
 }
 
@@ -334,7 +342,7 @@ static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ct
     grown[len] = '\0';
     if (r->held) {
         page = gw_xcalloc(1, sizeof(*page));
-        *page = (struct held_page){core_replies(r->fh->core), r->held, grown};
+        *page = (struct held_page){r->budget, r->held, grown};
         r->held = 0;
         resp =
             MHD_create_response_from_buffer_with_free_callback_cls(len, grown, release_page, page);
@@ -426,7 +434,10 @@ static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint
 /* The client's address, "ip:port", as the session fronts see theirs. */
 static void req_peer(const struct req *r, char peer[64])
 {
-    net_peer_name(r->hc ? r->hc->fd : -1, peer, 64);
+    if (r->hc && r->hc->peer[0])
+        memcpy(peer, r->hc->peer, sizeof(r->hc->peer));
+    else
+        net_peer_name(-1, peer, 64);
 }
 
 static struct core_caller caller_of(const struct req *r)
@@ -451,7 +462,7 @@ static void answer_later(struct req *r, unsigned status, char *body, size_t len)
 static void answer_page_later(struct req *r, char *body, size_t len)
 {
     answer_later(r, MHD_HTTP_OK, body, len);
-    core_replies(r->fh->core)->held += len;
+    reply_budget_add(req_budget(r), len);
     r->held = len;
 }
 
@@ -1578,13 +1589,13 @@ static void refuse(struct front_http *fh, int fd)
  */
 static bool share_room(struct front_http *fh, const struct sockaddr *addr)
 {
-    char peer[64], src[FAIR_SHARE_SOURCE_MAX];
+    char peer[64], src[SOURCE_MAX];
     struct fair_place *p;
 
     if (fh->open >= fh->o.max_connections + ACCEPTOR_BATCH)
         return false;
     net_addr_name(addr, peer, sizeof(peer));
-    fair_share_source(peer, src);
+    source_of_peer(peer, src);
     p = fair_share_victim(fh->by_source, src);
     for (int n = 0; p && n < SHARE_WALK; p = fair_share_older(p), n++) {
         struct hconn *hc = (struct hconn *)(void *)((char *)p - offsetof(struct hconn, place));
@@ -1704,6 +1715,7 @@ static void req_finish(struct req *r, const char *ended)
     buf_release(&r->body);
     buf_release(&r->sio.answer);
     drop_body(r);
+    reply_budget_leave(r->budget);
     free(r);
     fh->in_flight--;
 }
@@ -2075,18 +2087,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         conn_await_request(hc);
 }
 
-/* The connection counts for its source address (share_room). */
+/* The connection's address, once, and its place for that address (share_room). */
 static void conn_take_place(struct front_http *fh, struct hconn *hc, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char peer[64], src[FAIR_SHARE_SOURCE_MAX];
 
     if (!info || !info->client_addr)
         return;
-    net_addr_name(info->client_addr, peer, sizeof(peer));
-    fair_share_source(peer, src);
-    fair_share_take(fh->by_source, &hc->place, src);
+    net_addr_name(info->client_addr, hc->peer, sizeof(hc->peer));
+    source_of_peer(hc->peer, hc->source);
+    fair_share_take(fh->by_source, &hc->place, hc->source);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,

@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "gw.h"
+#include "reply_budget.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -42,19 +43,18 @@ struct wline *wline_ref(struct wline *w)
     return w;
 }
 
-void wline_account(struct wline *w, size_t *total)
+void wline_account(struct wline *w, struct reply_source *s)
 {
-    if (w->account)
+    if (w->account || !w->len)
         return;
-    w->account = total;
-    *total += w->len;
+    w->account = s;
+    reply_budget_add(s, w->len);
 }
 
 void wline_unref(struct wline *w)
 {
     if (w && --w->refs == 0) {
-        if (w->account)
-            *w->account -= w->len;
+        reply_budget_release(w->account, w->len);
         if (w->data != w->inline_data)
             free(w->data);
         free(w);

@@ -8,7 +8,8 @@
  * items: what a front needs to send with writev or frame line by line, and
  * what a slow consumer's farewell needs to name the last seq really sent.
  *
- * Plain data structure; depends on gw.h and libc. Loop thread only.
+ * Plain data structure; depends on gw.h, libc, and the reply budget its
+ * reply lines count in. Loop thread only.
  */
 #ifndef GW_OUTQ_H
 #define GW_OUTQ_H
@@ -21,20 +22,21 @@
 struct wline {
     unsigned refs;
     size_t len;
-    size_t *account; /* a total that counts len while the line lives (wline_account), or NULL */
-    char *data;      /* inline_data, or storage of its own */
+    struct reply_source *account; /* counts len while the line lives (wline_account), or NULL */
+    char *data;                   /* inline_data, or storage of its own */
     char inline_data[];
 };
 
 struct buf;
+struct reply_source;
 
 /* A new line of (data, len) with one reference, the caller's. */
 struct wline *wline_new(const char *data, size_t len);
 /* A new line that takes b's storage without copying it (b is left empty). */
 struct wline *wline_take(struct buf *b);
 struct wline *wline_ref(struct wline *w);
-/* Counts w's bytes in *total from now until w is freed (once per line). */
-void wline_account(struct wline *w, size_t *total);
+/* Counts w's bytes for s in the reply budget from now until w is freed (once per line). */
+void wline_account(struct wline *w, struct reply_source *s);
 /* Drops a reference; frees the line with the last. NULL is a no-op. */
 void wline_unref(struct wline *w);
 

@@ -5,27 +5,111 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void reply_budget_init(struct reply_budget *b, size_t limit)
 {
     b->limit = limit ? limit : SIZE_MAX;
-    b->reserved = b->held = 0;
+    b->used = 0;
+    source_table_init(&b->sources);
+}
+
+void reply_budget_fini(struct reply_budget *b)
+{
+    for (struct source_node *n = source_table_next(&b->sources, NULL), *next; n; n = next) {
+        next = source_table_next(&b->sources, n);
+        free(n);
+    }
+    source_table_fini(&b->sources);
+}
+
+struct reply_source *reply_budget_join(struct reply_budget *b, const char *source)
+{
+    struct reply_source *s = (struct reply_source *)(void *)source_table_find(&b->sources, source);
+
+    if (!s) {
+        s = gw_xcalloc(1, sizeof(*s));
+        s->b = b;
+        source_table_add(&b->sources, &s->node, source);
+    }
+    s->refs++;
+    return s;
+}
+
+static void drop_if_unused(struct reply_source *s)
+{
+    if (s->refs || s->bytes)
+        return;
+    source_table_remove(&s->b->sources, &s->node);
+    free(s);
+}
+
+void reply_budget_leave(struct reply_source *s)
+{
+    if (!s)
+        return;
+    s->refs--;
+    drop_if_unused(s);
 }
 
 size_t reply_budget_used(const struct reply_budget *b)
 {
-    return b->reserved + b->held;
+    return b->used;
 }
 
-enum gw_err reply_budget_room(const struct reply_budget *b, size_t n, char why[GW_ERRLEN])
+size_t reply_budget_held_by(const struct reply_budget *b, const char *source)
 {
-    size_t used = reply_budget_used(b);
+    const struct reply_source *s =
+        (const struct reply_source *)(const void *)source_table_find(&b->sources, source);
 
-    if (used == 0 || (used <= b->limit && n <= b->limit - used))
+    return s ? s->bytes : 0;
+}
+
+enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[GW_ERRLEN])
+{
+    const struct reply_budget *b = s->b;
+    size_t used = b->used, mine = s->bytes, left;
+
+    if (used == 0)
+        return GW_OK;
+    if (used > b->limit || n > b->limit - used) {
+        snprintf(why, GW_ERRLEN,
+                 "replies read from the store and not yet taken by their readers hold %zu KiB, as "
+                 "much as --max-reply-memory allows: try again shortly",
+                 used / 1024);
+        return GW_E_BUSY;
+    }
+    /* What the other addresses leave; this one may take three quarters of it. */
+    left = b->limit - (used - mine);
+    if (mine < n || mine + n <= left - left / 4)
         return GW_OK;
     snprintf(why, GW_ERRLEN,
-             "replies read from the store and not yet taken by their readers hold %zu KiB, as "
-             "much as --max-reply-memory allows: try again shortly",
-             used / 1024);
+             "replies not yet taken by readers at %s hold %zu KiB, this address's share of "
+             "--max-reply-memory: take them, or try again shortly",
+             s->node.name, mine / 1024);
     return GW_E_BUSY;
+}
+
+enum gw_err reply_budget_reserve(struct reply_source *s, size_t n, char why[GW_ERRLEN])
+{
+    enum gw_err err = reply_budget_room(s, n, why);
+
+    if (err == GW_OK)
+        reply_budget_add(s, n);
+    return err;
+}
+
+void reply_budget_add(struct reply_source *s, size_t n)
+{
+    s->bytes += n;
+    s->b->used += n;
+}
+
+void reply_budget_release(struct reply_source *s, size_t n)
+{
+    if (!s)
+        return;
+    s->bytes -= n;
+    s->b->used -= n;
+    drop_if_unused(s);
 }

@@ -115,8 +115,9 @@ struct session {
     enum gw_err end_err;     /* the same as a code, for ops->close */
     struct outq out;
     struct reply *rhead, *rtail;
-    size_t inflight; /* PUBs submitted, not yet answered */
-    size_t reserved; /* bytes replies under way may add to the queue */
+    size_t inflight;             /* PUBs submitted, not yet answered */
+    size_t reserved;             /* bytes replies under way may add to the queue */
+    struct reply_source *budget; /* its address's bytes in the reply budget (reserved, lines) */
     struct sub_slot **subs;
     size_t nsubs;
     uint32_t next_sub_id;
@@ -145,7 +146,7 @@ struct sessions {
     unsigned tick_ms;
     char server[48];
     struct buf scratch;           /* where lines are built before they become wlines */
-    struct reply_budget *replies; /* the core's: reserved as s->reserved, held as lines live */
+    struct reply_budget *replies; /* the core's: each session counts into its address's share */
     struct fair_share *share[GW_T__COUNT]; /* each front's sessions, by source address */
 };
 
@@ -413,8 +414,10 @@ static void session_kill(struct session *s, const char *why)
         }
     }
     s->rhead = s->rtail = NULL;
-    s->t->replies->reserved -= s->reserved;
+    reply_budget_release(s->budget, s->reserved);
     s->reserved = 0;
+    reply_budget_leave(s->budget);
+    s->budget = NULL;
     s->prev->next = s->next;
     s->next->prev = s->prev;
     fair_share_leave(s->t->share[s->transport], &s->place);
@@ -444,7 +447,7 @@ static struct reply *reply_alloc(struct session *s, const struct proto_cmd *cmd,
 static void reply_push(struct session *s, struct reply *r)
 {
     s->reserved += r->reserve;
-    s->t->replies->reserved += r->reserve;
+    reply_budget_add(s->budget, r->reserve);
     if (s->rtail)
         s->rtail->next = r;
     else
@@ -473,7 +476,7 @@ static void flush_replies(struct session *s)
         if (!s->rhead)
             s->rtail = NULL;
         s->reserved -= r->reserve;
-        s->t->replies->reserved -= r->reserve;
+        reply_budget_release(s->budget, r->reserve);
         if (r->line) {
             queue(s, r->line);
             wline_unref(r->line);
@@ -488,7 +491,7 @@ static void flush_replies(struct session *s)
  * once if it is the oldest (so a SUB's reply goes before its replay). Frees
  * r when its session is gone.
  */
-static void reply_complete(struct reply *r, struct sessions *t)
+static void reply_complete(struct reply *r)
 {
     if (!r->s) {
         free(r);
@@ -496,7 +499,7 @@ static void reply_complete(struct reply *r, struct sessions *t)
     }
     r->line = line_for(r->s);
     if (r->line)
-        wline_account(r->line, &t->replies->held);
+        wline_account(r->line, r->s->budget);
     r->done = true;
     flush_replies(r->s);
 }
@@ -535,7 +538,7 @@ static void render_error(struct session *s, struct reply *r, const struct proto_
         close_after_flush(s, GW_E_TOO_MANY_ERRORS);
     }
     if (r)
-        reply_complete(r, s->t);
+        reply_complete(r);
     else
         queue_scratch(s);
 }
@@ -555,10 +558,10 @@ static void on_published(void *ctx, enum gw_err err, const char *why, const stru
     r->s->inflight--;
     if (err == GW_OK) {
         codec_line_ok_pub(scratch(t), m, reply_tag(r), r->tag_len);
-        reply_complete(r, t);
+        reply_complete(r);
     } else {
         codec_line_error(scratch(t), err, why, "pub", reply_tag(r), r->tag_len);
-        reply_complete(r, t);
+        reply_complete(r);
     }
 }
 
@@ -716,14 +719,14 @@ static void on_hist(void *ctx, enum gw_err err, const char *why, const struct gw
         return;
     }
     codec_line_ok_hist(scratch(t), r->channel, page, reply_tag(r), r->tag_len);
-    reply_complete(r, t);
+    reply_complete(r);
 }
 
 static enum gw_err cmd_hist(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
     struct core_caller caller = caller_of(s);
     size_t reserve = s->t->o.page_bytes + REPLY_OVERHEAD;
-    enum gw_err err = reply_budget_room(s->t->replies, reserve, why);
+    enum gw_err err = reply_budget_room(s->budget, reserve, why);
 
     if (err != GW_OK)
         return err;
@@ -757,7 +760,7 @@ static void on_channels(void *ctx, enum gw_err err, const char *why,
         return;
     }
     codec_line_ok_channels(scratch(s->t), chans, n, next_after, reply_tag(r), r->tag_len);
-    reply_complete(r, s->t);
+    reply_complete(r);
 }
 
 static enum gw_err cmd_channels(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
@@ -767,7 +770,7 @@ static enum gw_err cmd_channels(struct session *s, const struct proto_cmd *cmd, 
     /* What the page may take, from its count (a limit out of range is refused below). */
     size_t reserve =
         REPLY_OVERHEAD + codec_channels_max_len(limit <= GW_CHANNELS_LIMIT_MAX ? limit : 0);
-    enum gw_err err = reply_budget_room(s->t->replies, reserve, why);
+    enum gw_err err = reply_budget_room(s->budget, reserve, why);
 
     if (err != GW_OK)
         return err;
@@ -911,7 +914,7 @@ void session_input_error(struct session *s, enum gw_err err, const char *why)
     if (s->rhead) {
         struct reply *r = reply_new(s, NULL, 0);
         codec_line_error(scratch(s->t), err, why, NULL, NULL, 0);
-        reply_complete(r, s->t);
+        reply_complete(r);
     } else {
         codec_line_error(scratch(s->t), err, why, NULL, NULL, 0);
         queue_scratch(s);
@@ -959,7 +962,7 @@ static void sub_ready(void *ctx, enum gw_err err, const char *why, int64_t since
     slot->last_seq = since;
     s->errors = 0;
     codec_line_ok_sub(scratch(s->t), slot->channel, since, top, reply_tag(r), r->tag_len);
-    reply_complete(r, s->t);
+    reply_complete(r);
 }
 
 static void wline_release(void *p)
@@ -1310,7 +1313,7 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
 {
     struct session *s = gw_xcalloc(1, sizeof(*s));
     unsigned char rnd[8];
-    char src[FAIR_SHARE_SOURCE_MAX];
+    char src[SOURCE_MAX];
 
     s->t = t;
     s->ops = ops;
@@ -1326,8 +1329,9 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
-    fair_share_source(peer, src);
+    source_of_peer(peer, src);
     fair_share_take(t->share[transport], &s->place, src);
+    s->budget = reply_budget_join(t->replies, src);
     s->opened_ms = s->last_cmd_ms = s->last_progress_ms = now_ms();
     s->next = &t->all;
     s->prev = t->all.prev;
@@ -1343,10 +1347,10 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
 
 static struct session *victim_for(struct sessions *t, enum gw_transport transport, const char *peer)
 {
-    char src[FAIR_SHARE_SOURCE_MAX];
+    char src[SOURCE_MAX];
     struct fair_place *p;
 
-    fair_share_source(peer, src);
+    source_of_peer(peer, src);
     p = fair_share_victim(t->share[transport], src);
     return p ? (struct session *)(void *)((char *)p - offsetof(struct session, place)) : NULL;
 }

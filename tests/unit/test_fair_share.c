@@ -12,15 +12,15 @@
 
 static void test_source(void)
 {
-    char out[FAIR_SHARE_SOURCE_MAX];
+    char out[SOURCE_MAX];
 
-    fair_share_source("127.0.0.1:5000", out);
+    source_of_peer("127.0.0.1:5000", out);
     is_str(out, "127.0.0.1", "IPv4: the port goes");
-    fair_share_source("[::1]:5000", out);
+    source_of_peer("[::1]:5000", out);
     is_str(out, "::1", "IPv6 in brackets: the port goes");
-    fair_share_source("::1", out);
+    source_of_peer("::1", out);
     is_str(out, "::1", "a bare IPv6 address is kept whole");
-    fair_share_source("10.0.0.1", out);
+    source_of_peer("10.0.0.1", out);
     is_str(out, "10.0.0.1", "no port: kept whole");
 }
 
@@ -72,7 +72,7 @@ static void test_many(void)
 {
     struct fair_share *f = fair_share_new();
     static struct fair_place p[N * 8];
-    char src[FAIR_SHARE_SOURCE_MAX];
+    char src[SOURCE_MAX];
 
     for (int i = 0; i < N * 8; i++) {
         snprintf(src, sizeof(src), "10.0.%d.%d", i % N, i % 7);

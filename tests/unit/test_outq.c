@@ -9,6 +9,7 @@
  * reports.
  */
 #include "outq.h"
+#include "reply_budget.h"
 
 #include "buf.h"
 #include "gw.h"
@@ -303,28 +304,32 @@ static void test_promise(void)
     outq_release(&q);
 }
 
-/* A line counted in a total while it lives, shared or not, once; a taken buffer is trimmed. */
+/* A line counted in the reply budget while it lives, shared or not, once; a taken buffer is
+ * trimmed. */
 static void test_account(void)
 {
-    size_t total = 0;
+    struct reply_budget budget;
     struct outq a, b;
     struct buf page = BUF_INIT;
     struct wline *w = line("0123456789\n");
 
+    reply_budget_init(&budget, 0);
+    struct reply_source *src = reply_budget_join(&budget, "127.0.0.1");
     outq_init(&a);
     outq_init(&b);
-    wline_account(w, &total);
-    is_uint(total, 11, "wline_account: the line's bytes are counted");
-    wline_account(w, &total);
-    is_uint(total, 11, "a second wline_account counts nothing more");
+    wline_account(w, src);
+    is_uint(reply_budget_used(&budget), 11, "wline_account: the line's bytes are counted");
+    wline_account(w, src);
+    is_uint(reply_budget_used(&budget), 11, "a second wline_account counts nothing more");
     outq_push(&a, w, 0, 0);
     outq_push(&b, w, 0, 0);
     wline_unref(w);
-    is_uint(total, 11, "queued twice, the caller's reference gone: still counted once");
+    is_uint(reply_budget_used(&budget), 11,
+            "queued twice, the caller's reference gone: still counted once");
     outq_consume(&a, 11);
-    is_uint(total, 11, "sent on one queue: still held by the other");
+    is_uint(reply_budget_used(&budget), 11, "sent on one queue: still held by the other");
     outq_release(&b);
-    is_uint(total, 0, "the last reference gone: uncounted");
+    is_uint(reply_budget_used(&budget), 0, "the last reference gone: uncounted");
 
     for (int i = 0; i < 1000; i++)
         buf_append(&page, "0123456789abcdef", 16);
@@ -332,11 +337,14 @@ static void test_account(void)
     w = wline_take(&page);
     is_uint(w->len, 16000, "wline_take: the buffer's bytes");
     ok(cap > 16000, "the buffer had room beyond its bytes (%zu)", cap);
-    wline_account(w, &total);
-    is_uint(total, 16000, "a taken line counts its bytes");
+    wline_account(w, src);
+    is_uint(reply_budget_used(&budget), 16000, "a taken line counts its bytes");
     wline_unref(w);
-    is_uint(total, 0, "and uncounts them when freed");
+    is_uint(reply_budget_used(&budget), 0, "and uncounts them when freed");
     outq_release(&a);
+    reply_budget_leave(src);
+    is_uint(budget.sources.n, 0, "the source's record goes with its last holder");
+    reply_budget_fini(&budget);
 }
 
 int main(void)

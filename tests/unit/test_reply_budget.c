@@ -1,36 +1,94 @@
 /*
  * test_reply_budget.c - gateway/reply_budget.h: what fits, what is busy (with
- * a reason naming the setting), one reply alone always passing, and no
- * bound at limit 0.
+ * a reason naming the setting), one reply alone always passing, no bound at
+ * limit 0, and the bound shared between addresses: one address cannot take
+ * it all, a newcomer gets its page, and a source's record lives as long as
+ * its holders and its bytes.
  */
 #include "reply_budget.h"
 
 #include "tap.h"
 
 #include <stdint.h>
+#include <string.h>
 
-int main(void)
+static void test_bound(void)
 {
     struct reply_budget b;
     char why[GW_ERRLEN];
 
     reply_budget_init(&b, 1000);
-    is_int(reply_budget_room(&b, 5000, why), GW_OK,
+    struct reply_source *a = reply_budget_join(&b, "127.0.0.2");
+    struct reply_source *c = reply_budget_join(&b, "127.0.0.3");
+    is_int(reply_budget_room(a, 5000, why), GW_OK,
            "an empty budget lets one reply in, however big");
-    b.reserved = 600;
-    is_int(reply_budget_room(&b, 400, why), GW_OK, "an exact fit passes");
-    is_int(reply_budget_room(&b, 401, why), GW_E_BUSY, "one byte over is busy");
+    reply_budget_add(c, 600);
+    is_int(reply_budget_room(a, 400, why), GW_OK, "an exact fit passes");
+    is_int(reply_budget_room(a, 401, why), GW_E_BUSY, "one byte over is busy");
     ok(strstr(why, "--max-reply-memory") != NULL, "the reason names the setting: %s", why);
-    b.held = 500; /* over the bound: a page larger than the room left was let in alone */
-    is_uint(reply_budget_used(&b), 1100, "used is reserved + held");
-    is_int(reply_budget_room(&b, 0, why), GW_E_BUSY, "past the bound even a read of nothing waits");
-    b.reserved = 0;
-    is_int(reply_budget_room(&b, 0, why), GW_OK,
-           "at the bound a read that reserves nothing passes");
-    b.held = 0;
+    reply_budget_add(a,
+                     500); /* over the bound: a page larger than the room left was let in alone */
+    is_uint(reply_budget_used(&b), 1100, "used counts every source");
+    is_int(reply_budget_room(a, 0, why), GW_E_BUSY, "past the bound even a read of nothing waits");
+    reply_budget_release(c, 600);
+    is_int(reply_budget_room(c, 0, why), GW_OK, "at the bound a read that reserves nothing passes");
+    reply_budget_release(a, 500);
+    is_uint(reply_budget_used(&b), 0, "released: nothing used");
+    reply_budget_leave(a);
+    reply_budget_leave(c);
+    is_uint(b.sources.n, 0, "no holder and no bytes: no record");
+    reply_budget_fini(&b);
 
     reply_budget_init(&b, 0);
-    b.held = SIZE_MAX / 2;
-    is_int(reply_budget_room(&b, SIZE_MAX / 4, why), GW_OK, "limit 0: no bound");
+    a = reply_budget_join(&b, "127.0.0.2");
+    reply_budget_add(a, SIZE_MAX / 2);
+    is_int(reply_budget_room(a, SIZE_MAX / 8, why), GW_OK, "limit 0: no bound");
+    reply_budget_release(a, SIZE_MAX / 2);
+    reply_budget_leave(a);
+    reply_budget_fini(&b);
+}
+
+static void test_share(void)
+{
+    struct reply_budget b;
+    char why[GW_ERRLEN];
+    size_t taken = 0;
+
+    reply_budget_init(&b, 1000);
+    struct reply_source *a = reply_budget_join(&b, "127.0.0.2");
+    while (reply_budget_reserve(a, 100, why) == GW_OK)
+        taken += 100;
+    is_uint(taken, 700, "alone, an address takes up to three quarters of the bound");
+    ok(strstr(why, "127.0.0.2") && strstr(why, "share"), "the reason names the address: %s", why);
+    is_uint(reply_budget_held_by(&b, "127.0.0.2"), 700, "held_by counts the address");
+
+    struct reply_source *c = reply_budget_join(&b, "127.0.0.3");
+    is_int(reply_budget_room(c, 300, why), GW_OK, "a newcomer's page fits in what is left");
+    is_int(reply_budget_reserve(c, 300, why), GW_OK, "and is taken");
+    is_int(reply_budget_room(c, 1, why), GW_E_BUSY, "the bound is full: the newcomer waits too");
+    reply_budget_release(c, 300);
+    is_int(reply_budget_reserve(c, 200, why), GW_OK, "a smaller one");
+    is_int(reply_budget_room(c, 100, why), GW_E_BUSY,
+           "the newcomer holds three quarters of what the first leaves (225): 300 is too much");
+    is_int(reply_budget_room(c, 25, why), GW_OK, "25 more is its share exactly");
+
+    struct reply_source *a2 = reply_budget_join(&b, "127.0.0.2");
+    ok(a2 == a, "one record per address, whoever joins");
+    reply_budget_leave(a2);
+    reply_budget_leave(a);
+    is_uint(b.sources.n, 2, "a record with bytes outlives its holders");
+    reply_budget_release(a, 700);
+    is_uint(b.sources.n, 1, "and goes with its last bytes");
+    reply_budget_release(c, 200);
+    reply_budget_leave(c);
+    is_uint(b.sources.n, 0, "every record gone");
+    is_uint(reply_budget_used(&b), 0, "nothing used");
+    reply_budget_fini(&b);
+}
+
+int main(void)
+{
+    test_bound();
+    test_share();
     return done_testing();
 }
