@@ -312,5 +312,47 @@ def socketio_sessions_are_shared_when_full():
     gw.stop()
 
 
+@test
+def a_client_that_connects_and_leaves_takes_one_place():
+    """--max-sessions 8 held from 127.0.0.2 by sessions whose sockets are full (they pipelined
+    HISTs and read nothing): a client from 127.0.0.3 that opens a session and leaves, 10 times,
+    makes room once. The session closed for it must not linger on the limit while its peer
+    reads nothing, or each newcomer would take another place"""
+    seeder = harness.Gateway()
+    with harness.Session(seeder) as w:
+        body = 'x' * 4000
+        w.send(''.join('PUB big %s\n' % body for _ in range(300)))
+        for _ in range(300):
+            eq(w.read_line().get('type'), 'ok', 'a message for the pages')
+    seeder.stop()
+    gw = harness.Gateway(db=seeder.db, args=['--max-sessions', '8'])
+    hogs = []
+    for _ in range(8):
+        h = socket.socket()
+        h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        h.bind((B, 0))
+        h.connect(('127.0.0.1', gw.tcp_port))
+        h.sendall(b'HIST big 0 1000\n' * 20)
+        hogs.append(h)
+    # Full: pages of 1 MiB wait for each hog, up to its output bound (about 2 MiB with the
+    # next page reserved): past 15 MiB for 8 hogs, every one has a page half sent.
+    wait_for(lambda: gw.get('/v1/stats').json['reply_bytes'] >= 15 << 20, 'the hogs\' sockets full')
+    for i in range(10):
+        s = greeted(gw, C)
+        check(s is not None, 'newcomer %d from 127.0.0.3 is greeted' % i)
+        if s is None:
+            continue
+        port = s.sock.getsockname()[1]
+        s.close()
+        # Gone: its session ended (not the place of the one closed for it, which may linger).
+        wait_for(lambda: '%s:%d closed' % (C, port) in gw.stderr_text(), 'newcomer %d gone' % i)
+    made = gw.stderr_text().count('is closed to make room')
+    eq(made, 1, 'sessions of 127.0.0.2 closed to make room for 10 newcomers in turn')
+    eq(opened(gw, 'tcp'), 7, 'the hogs\' sessions left open')
+    for h in hogs:
+        h.close()
+    gw.stop()
+
+
 if __name__ == '__main__':
     harness.main()
