@@ -988,9 +988,7 @@ static enum MHD_Result get_events(struct req *r)
     }
     err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, 0,
                        on_events_checked, r, r->why);
-    if (err != GW_OK && store_for_now(err) && strcmp(r->method, "HEAD") != 0)
-        return sse_retry(r, err, r->why);
-    if (err != GW_OK)
+    if (err != GW_OK) /* the request's own fault: the store is asked on the reader thread */
         return reply_error(r, err, r->why);
     r->phase = REQ_BUSY;
     MHD_suspend_connection(r->conn);
