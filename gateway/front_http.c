@@ -416,9 +416,23 @@ static enum MHD_Result reply_ok(struct req *r, char *body, size_t len)
 }
 
 /* Reads query parameter name as a non-negative integer, def when absent. */
+/*
+ * The query argument name: NULL when absent, "" when sent without a value
+ * ("?since" is there, and is not a number: it must not read as absent).
+ */
+static const char *query_of(struct req *r, const char *name)
+{
+    const char *v = NULL;
+
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      NULL) != MHD_YES)
+        return NULL;
+    return v ? v : "";
+}
+
 static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint64_t *out)
 {
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = query_of(r, name);
 
     if (!v) {
         *out = def;
@@ -751,7 +765,7 @@ static enum MHD_Result post_message(struct req *r)
 
     if (r->text_body) {
         /* The body is the message, byte for byte; the sender may come in the query. */
-        const char *sender = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "sender");
+        const char *sender = query_of(r, "sender");
         memset(&pub, 0, sizeof(pub));
         pub.body = gw_xmemdup(r->body.data ? r->body.data : "", r->body.len);
         pub.body_len = r->body.len;
@@ -984,7 +998,7 @@ static enum MHD_Result get_events(struct req *r)
     } else {
         if ((err = query_u64(r, "since", 0, &r->since)) != GW_OK)
             return reply_error(r, err, r->why);
-        r->has_since = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "since") != NULL;
+        r->has_since = query_of(r, "since") != NULL;
     }
     err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, 0,
                        on_events_checked, r, r->why);
@@ -1228,11 +1242,6 @@ static void sio_drop(struct req *r, const char *why)
     r->phase = REQ_READY;
     MHD_resume_connection(r->conn);
     fh->need_run = true;
-}
-
-static const char *query_of(struct req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static enum MHD_Result ws_upgrade(struct req *r);

@@ -153,6 +153,10 @@ for _q in ['since=-1', 'since=abc', 'limit=x', 'limit=1001', 'limit=-1', 'since=
            'since=1.5', 'since=', 'limit=', 'since=1abc', 'since=%201', 'limit=1001&since=0',
            'since=0&limit=abc']:
     case('invalid_parameter: ?%s' % _q, 'GET', '/v1/channels/errs/messages?' + _q, IP)
+# A name without '=' is there, with no number: not the same as absent.
+for _q in ['since', 'limit', 'wait', 'limit=2&since', 'since&wait=1']:
+    case('invalid_parameter: a name alone ?%s' % _q, 'GET', '/v1/channels/errs/messages?' + _q, IP)
+case('invalid_parameter: a name alone GET /v1/channels?limit', 'GET', '/v1/channels?limit', IP)
 for _id in ['abc', '0', '-1', '1.5', '1x', '0x10', '%201']:
     case('invalid_parameter: GET /v1/messages/%s' % _id, 'GET', '/v1/messages/' + _id, IP)
 # A parameter given twice is ambiguous (which one counts?): refused, whatever the values.
