@@ -89,17 +89,18 @@ struct wconn {
     uint64_t last_recv_ms;      /* the peer's last byte */
     uint8_t frame_op;
     bool frame_fin;
-    bool in_fragmented; /* a text message's continuation frames are due */
-    bool reading;       /* EPOLLIN is on */
-    bool want_write;    /* EPOLLOUT is on */
-    bool held_back;     /* the session refused a message: wait for resume_input */
-    bool pongs_waiting; /* reading stopped for WS_CONTROL_BACKLOG: resumes once they are out */
-    bool input_done;    /* no more input is offered: an error, a close, the end */
-    bool omsg_open;     /* wslay is reading a line from the session's queue */
-    bool omsg_started;  /* ... and has read its first bytes */
-    bool closing;       /* the tier closed the session: the close frame is under way */
-    char *why;          /* why the front ended input, for the close reason */
-    char *farewell;     /* a slow consumer's last line, for its close reason */
+    bool in_fragmented;  /* a text message's continuation frames are due */
+    bool close_one_byte; /* the peer's close frame had a 1-byte body: half a code */
+    bool reading;        /* EPOLLIN is on */
+    bool want_write;     /* EPOLLOUT is on */
+    bool held_back;      /* the session refused a message: wait for resume_input */
+    bool pongs_waiting;  /* reading stopped for WS_CONTROL_BACKLOG: resumes once they are out */
+    bool input_done;     /* no more input is offered: an error, a close, the end */
+    bool omsg_open;      /* wslay is reading a line from the session's queue */
+    bool omsg_started;   /* ... and has read its first bytes */
+    bool closing;        /* the tier closed the session: the close frame is under way */
+    char *why;           /* why the front ended input, for the close reason */
+    char *farewell;      /* a slow consumer's last line, for its close reason */
     size_t farewell_len;
     struct loop_timer *linger; /* closing: the end of LINGER_CLOSE_MS */
     uint64_t linger_end_ms;    /* ... when that is, on the loop clock */
@@ -263,6 +264,9 @@ static void on_frame_start(wslay_event_context_ptr ctx,
     c->frame_fin = a->fin;
     log_trace("ws conn %s recv frame %s%s, %llu bytes", c->sid, op_name(a->opcode),
               a->fin ? "" : " (more follow)", (unsigned long long)len);
+    /* wslay reads a 1-byte close body as no code and echoes an empty close (read_input). */
+    if (a->opcode == WSLAY_CONNECTION_CLOSE && len == 1)
+        c->close_one_byte = true;
     if (c->input_done)
         return;
     switch (a->opcode) {
@@ -498,6 +502,23 @@ static void offer(struct wconn *c)
     }
 }
 
+/*
+ * Input broke RFC 6455 where wslay closes without a code, or with an echo:
+ * when no frame of ours is half sent (out_idle before wslay read), a fresh
+ * context queues 1002 with why instead of wslay's close.
+ */
+static void close_protocol_error(struct wconn *c, bool out_idle, const char *why)
+{
+    if (out_idle) {
+        wslay_event_context_free(c->ws);
+        c->ws = NULL;
+        if (!ensure_ctx(c))
+            return;
+        wslay_event_queue_close(c->ws, WS_CLOSE_PROTOCOL, (const uint8_t *)why, strlen(why));
+    }
+    log_trace("ws conn %s send close %u (%s)", c->sid, WS_CLOSE_PROTOCOL, why);
+}
+
 static void read_input(struct wconn *c)
 {
     if (!c->s || !ensure_ctx(c))
@@ -515,19 +536,12 @@ static void read_input(struct wconn *c)
         /*
          * wslay's frame parser refused a header (a control frame over 125
          * bytes or fragmented, a length not written the shortest way) and
-         * queued a close without a code. When no frame of ours is half
-         * sent, a fresh context says 1002 instead.
+         * queued a close without a code.
          */
         static const char why[] = "a frame header that breaks RFC 6455 (5.2, 5.5)";
-        if (out_idle) {
-            wslay_event_context_free(c->ws);
-            c->ws = NULL;
-            if (!ensure_ctx(c))
-                return;
-            wslay_event_queue_close(c->ws, WS_CLOSE_PROTOCOL, (const uint8_t *)why,
-                                    sizeof(why) - 1);
-        }
-        log_trace("ws conn %s send close %u (%s)", c->sid, WS_CLOSE_PROTOCOL, why);
+        close_protocol_error(c, out_idle, why);
+        if (!c->ws)
+            return;
         c->input_done = true;
         pump_out(c);
         set_reading(c, false);
@@ -536,6 +550,17 @@ static void read_input(struct wconn *c)
     }
     if (!c->input_done && (c->w.eof || !wslay_event_want_read(c->ws))) {
         c->input_done = true;
+        if (c->close_one_byte && wslay_event_get_close_received(c->ws)) {
+            static const char why[] =
+                "a close frame whose body is one byte: its code takes two (RFC 6455 5.5.1)";
+            close_protocol_error(c, out_idle, why);
+            if (!c->ws)
+                return;
+            pump_out(c);
+            set_reading(c, false);
+            session_abort(c->s, why);
+            return;
+        }
         pump_out(c); /* wslay's close frame, if it queued one */
         if (c->w.eof && !wslay_event_get_close_received(c->ws)) {
             session_abort(c->s, "the peer closed the connection without a close frame");

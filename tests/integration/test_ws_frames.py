@@ -44,7 +44,7 @@ def unmasked_frame_is_1002():
 
 @test
 def protocol_errors_are_1002():
-    """reserved opcode, RSV bit, a fragmented ping, a continuation with nothing to continue, a new text frame inside a message, a bad close code: each closed with 1002"""
+    """reserved opcode, RSV bit, a fragmented ping, a continuation with nothing to continue, a new text frame inside a message, a bad close code, a close body of one byte (half a code): each closed with 1002"""
     gw = shared.get()
     cases = [
         ('reserved opcode 3', frame(3, 'x')),
@@ -54,6 +54,7 @@ def protocol_errors_are_1002():
         ('continuation first', frame(OP_CONT, 'PING')),
         ('text inside a message', frame(OP_TEXT, 'PI', fin=False) + frame(OP_TEXT, 'NG')),
         ('close code 999', frame(OP_CLOSE, struct.pack('!H', 999))),
+        ('close body of one byte', frame(OP_CLOSE, b'\x03')),
         ('length 5 written long', b'\x81\xfe\x00\x05' + b'\x00' * 4 + b'PING ' ),
     ]
     for what, data in cases:
