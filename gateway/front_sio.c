@@ -1384,7 +1384,8 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
         return;
     }
     wslay_event_config_set_no_buffering(c->ws, 1);
-    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_C(1) << 62);
+    /* No bound of wslay's own: it would close 1009 without a reason, before ws_frame_start. */
+    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_MAX);
     c->next = fs->conns;
     if (c->next)
         c->next->prev = c;

@@ -394,7 +394,8 @@ static bool ensure_ctx(struct wconn *c)
     }
     /* Messages are put together here, bounded by --max-line with a reason given. */
     wslay_event_config_set_no_buffering(c->ws, 1);
-    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_C(1) << 62);
+    /* No bound of wslay's own: it would close 1009 without a reason, before on_frame_start. */
+    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_MAX);
     c->in_fed = c->in_framed = 0;
     return true;
 }

@@ -185,6 +185,12 @@ def oversize_is_1009():
     ws = WsSession(gw)
     ws.send_text('PUB ws-big ' + body + 'z\n')
     closes_with(ws, 1009, '--max-line + 1 bytes and a LF')
+    # A header that announces more than any message (2^62 bytes and up, the top bit clear):
+    # refused from the header alone, and told why, as any message too long.
+    for n in (1 << 62, (1 << 63) - 1):
+        ws = WsSession(gw)
+        ws.send(b'\x81\xff' + struct.pack('!Q', n) + b'\x00' * 4 + b'PING')
+        closes_with(ws, 1009, 'a frame of %d bytes announced' % n, reason_has='1024')
 
 
 @test
