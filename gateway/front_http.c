@@ -1102,23 +1102,60 @@ static const char *header_of(struct req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+struct field_join {
+    const char *name;
+    struct buf *list;
+};
+
+static enum MHD_Result join_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct field_join *j = cls;
+
+    (void)kind;
+    if (strcasecmp(key, j->name) == 0 && value) {
+        if (j->list->len)
+            buf_append(j->list, ", ", 2);
+        buf_append(j->list, value, strlen(value));
+    }
+    return MHD_YES;
+}
+
+/*
+ * A list-valued header field, every line of it: a client may send
+ * Connection or Sec-WebSocket-Protocol as several fields, which mean one
+ * comma-separated list (RFC 9110 5.3). Joined in list; NULL when absent.
+ */
+static const char *header_list(struct req *r, const char *name, struct buf *list)
+{
+    struct field_join j = {name, list};
+
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_field, &j);
+    return list->data;
+}
+
 static enum MHD_Result ws_upgrade(struct req *r)
 {
     struct front_http *fh = r->fh;
+    struct buf upgrade = BUF_INIT, connection = BUF_INIT, protocol = BUF_INIT;
     struct ws_request rq = {
         .get = strcmp(r->method, "GET") == 0,
         .http11 = r->http11,
-        .upgrade = header_of(r, MHD_HTTP_HEADER_UPGRADE),
-        .connection = header_of(r, MHD_HTTP_HEADER_CONNECTION),
+        .upgrade = header_list(r, MHD_HTTP_HEADER_UPGRADE, &upgrade),
+        .connection = header_list(r, MHD_HTTP_HEADER_CONNECTION, &connection),
         .version = header_of(r, "Sec-WebSocket-Version"),
         .key = header_of(r, "Sec-WebSocket-Key"),
-        .protocol = header_of(r, "Sec-WebSocket-Protocol"),
+        .protocol = header_list(r, "Sec-WebSocket-Protocol", &protocol),
         .origin = header_of(r, "Origin"),
         .host = header_of(r, MHD_HTTP_HEADER_HOST),
     };
     struct ws_verdict v;
     char peer[64];
     enum gw_err err = ws_handshake_judge(&rq, fh->o.ws.origins ? fh->o.ws.origins : "", &v, r->why);
+
+    buf_release(&upgrade);
+    buf_release(&connection);
+    buf_release(&protocol);
 
     req_peer(r, peer);
     if (err == GW_OK && fh->quiescing) {

@@ -53,6 +53,14 @@ def subprotocol_negotiated():
     check('sec-websocket-protocol' not in ws.headers, 'chose one that was not ours: %s' % ws.headers)
     eq(ws.request('PING')['type'], 'pong', 'still a session')
     ws.sock.close()
+    # A list may come as several fields (RFC 9110 5.3): the offer and Connection's token in the
+    # second one count as in one field.
+    status, headers, body, sock = wsclient.handshake_raw(gw, wsclient.upgrade_headers(
+        protocol='chat', extra={'Connection': 'keep-alive', 'connection': 'Upgrade',
+                                'sec-websocket-protocol': 'visavis.v1'}))
+    sock.close()
+    eq(status, 101, 'an upgrade whose lists come as two fields each: %r' % body)
+    eq(headers.get('sec-websocket-protocol'), ['visavis.v1'], 'the offer of the second field')
 
 
 @test
