@@ -113,6 +113,7 @@ struct session {
     struct fair_place place; /* among its transport's sessions, by source address */
     const char *end_why;     /* why it ended, once S_DEAD: a string that lives for ever */
     enum gw_err end_err;     /* the same as a code, for ops->close */
+    const char *close_why;   /* closing: why, for the log (static) */
     struct outq out;
     struct reply *rhead, *rtail;
     size_t inflight;             /* PUBs submitted, not yet answered */
@@ -379,11 +380,13 @@ static void queue_scratch(struct session *s)
     wline_unref(w);
 }
 
-static void close_after_flush(struct session *s, enum gw_err err)
+/* why: for the log line that ends the session (static). */
+static void close_after_flush(struct session *s, enum gw_err err, const char *why)
 {
     if (s->state != S_OPEN)
         return;
     s->end_err = err;
+    s->close_why = why;
     s->state = S_CLOSING;
     s->linger_until_ms = now_ms() + SESSION_LINGER_MS;
     mark_dirty(s);
@@ -535,7 +538,7 @@ static void render_error(struct session *s, struct reply *r, const struct proto_
         char msg[96];
         snprintf(msg, sizeof(msg), "%d errors in a row: closing the session", SESSION_MAX_ERRORS);
         codec_line_error(b, GW_E_TOO_MANY_ERRORS, msg, NULL, NULL, 0);
-        close_after_flush(s, GW_E_TOO_MANY_ERRORS);
+        close_after_flush(s, GW_E_TOO_MANY_ERRORS, "too many errors in a row");
     }
     if (r)
         reply_complete(r);
@@ -838,7 +841,7 @@ static void dispatch(struct session *s, const struct proto_cmd *cmd)
     case PROTO_QUIT:
         codec_line_bye(b = scratch(s->t), "quit", cmd->tag, cmd->tag_len);
         queue_scratch(s);
-        close_after_flush(s, GW_OK);
+        close_after_flush(s, GW_OK, "quit");
         break;
     case PROTO_NONE:
     case PROTO__COUNT:
@@ -880,7 +883,9 @@ bool session_line(struct session *s, const char *line, size_t len)
         s->input_paused = true;
         return false;
     }
-    s->last_cmd_ms = now_ms();
+    /* A PONG answers the gateway's heartbeat: it keeps no idle session open (--idle-timeout). */
+    if (err != GW_OK || cmd.op != PROTO_PONG)
+        s->last_cmd_ms = now_ms();
     s->t->metrics->requests[s->transport]++;
     if (err != GW_OK)
         render_error(s, NULL, &cmd, err, why);
@@ -919,7 +924,7 @@ void session_input_error(struct session *s, enum gw_err err, const char *why)
         codec_line_error(scratch(s->t), err, why, NULL, NULL, 0);
         queue_scratch(s);
     }
-    close_after_flush(s, err);
+    close_after_flush(s, err, gw_err_code(err));
 }
 
 void session_input_end(struct session *s)
@@ -1065,7 +1070,7 @@ static void sub_failed(void *ctx, enum gw_err err, const char *why)
               slot->channel, why);
     codec_line_error(scratch(s->t), err, why, "sub", NULL, 0);
     queue_scratch(s);
-    close_after_flush(s, err);
+    close_after_flush(s, err, gw_err_code(err));
 }
 
 static const struct core_sub_ops sub_ops = {
@@ -1174,7 +1179,8 @@ static void service(struct session *s)
             codec_line_bye(scratch(s->t), s->bye_when_drained ? "shutdown" : "end of input", NULL,
                            0);
             queue_scratch(s);
-            close_after_flush(s, s->bye_when_drained ? GW_E_SHUTDOWN : GW_OK);
+            close_after_flush(s, s->bye_when_drained ? GW_E_SHUTDOWN : GW_OK,
+                              s->bye_when_drained ? "shutdown" : "end of input");
         }
     }
     if (s->state == S_OPEN)
@@ -1185,7 +1191,7 @@ static void service(struct session *s)
     }
     /* A closing session sends every reply due first: the line that closes it is the last one. */
     if (s->out.n == 0 && (s->state == S_SLOW || (s->state == S_CLOSING && !s->rhead)))
-        session_kill(s, s->state == S_SLOW ? "slow consumer" : "closed by the server");
+        session_kill(s, s->state == S_SLOW ? "slow consumer" : s->close_why);
 }
 
 static void tick(struct sessions *t, uint64_t now)
@@ -1210,7 +1216,7 @@ static void tick(struct sessions *t, uint64_t now)
                      t->o.idle_timeout);
             codec_line_error(scratch(t), GW_E_IDLE, why, NULL, NULL, 0);
             queue_scratch(s);
-            close_after_flush(s, GW_E_IDLE);
+            close_after_flush(s, GW_E_IDLE, gw_err_code(GW_E_IDLE));
         } else if (now - s->last_send_ms >= hb) {
             if (s->ops->heartbeat) {
                 s->ops->heartbeat(s->io); /* the transport's own */

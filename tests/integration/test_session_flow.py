@@ -143,6 +143,26 @@ def idle_after_unsub():
 
 
 @test
+def pongs_keep_no_idle_session():
+    """a session that only answers heartbeats with PONG, never subscribed, is closed for idleness as a silent one is: a PONG is no command"""
+    gw = harness.Gateway(args=SHORT)
+    with Session(gw) as s:
+        t0 = time.monotonic()
+        lines = []
+        while not s.eof and time.monotonic() - t0 < 8:
+            try:
+                s.send('PONG\n')
+            except OSError:
+                break  # closed under the send
+            lines += s.collect(0.5)  # the client's pace under test
+        lines += s.until_eof(timeout=10)
+        dt = time.monotonic() - t0
+        check(lines, 'no line in %.1fs' % dt)
+        check_session_error(lines[-1], 'idle_timeout', what='last line of a session that only sent PONG')
+        check(dt <= 6, 'closed after %.1fs with --idle-timeout 2' % dt)
+
+
+@test
 def commands_keep_session():
     """a session that sends a command every 0.5s stays open past --idle-timeout 2"""
     gw = harness.Gateway(args=SHORT)
