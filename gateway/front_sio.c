@@ -350,7 +350,7 @@ static void send_pending(struct eio *e)
         answer_get(e);
 }
 
-/* The held POST is done with: "ok" (its packets are taken, or dropped with the session). */
+/* The held POST is done with: "ok", every packet of it taken. */
 static void answer_post(struct eio *e)
 {
     struct sio_poll *p = e->post;
@@ -360,6 +360,34 @@ static void answer_post(struct eio *e)
     e->post = NULL;
     p->sio = NULL;
     answer(p, 200, TEXT_PLAIN, "ok", 2);
+    if (!e->posting)
+        p->ready(p);
+}
+
+/*
+ * The session closed before it took every packet held: they are dropped,
+ * and the held POST says so (an "ok" would tell the client its events ran).
+ * Its last packets (an error event, the close) wait for the next poll.
+ */
+static void drop_input(struct eio *e)
+{
+    struct sio_poll *p = e->post;
+    size_t n = 0;
+    char why[160];
+
+    for (size_t off = e->in_off, len; off < e->in.len; off += sizeof(len) + len, n++)
+        memcpy(&len, e->in.data + off, sizeof(len));
+    buf_clear(&e->in);
+    e->in_off = 0;
+    if (!p)
+        return;
+    e->post = NULL;
+    p->sio = NULL;
+    snprintf(why, sizeof(why),
+             "the session closed before it took every packet of this POST: the last %zu were "
+             "not run (a poll gets why)",
+             n);
+    answer_error(p, 400, EIO_E_SID, why);
     if (!e->posting)
         p->ready(p);
 }
@@ -437,6 +465,9 @@ static bool sio_flush(void *io)
 {
     struct eio *e = io;
 
+    /* Closing with packets held (a POST waits on them): they will never run; say so now. */
+    if (e->s && e->in_off < e->in.len && !session_takes_input(e->s))
+        drop_input(e);
     send_pending(e);
     return !(e->websocket && e->ws && e->ws->w.broken);
 }
@@ -486,9 +517,10 @@ static void eio_finish(struct eio *e)
         return;
     e->closed = true;
     unlist(e);
-    buf_clear(&e->in);
-    e->in_off = 0;
-    answer_post(e);
+    if (e->in_off < e->in.len)
+        drop_input(e);
+    else
+        answer_post(e);
     if (e->ws) {
         /* The transport (what is queued goes first), or a probe that never became it. */
         struct wsc *c = e->ws;
@@ -666,11 +698,19 @@ static void take_packet(struct eio *e, const char *p, size_t len)
 static void offer(struct eio *e)
 {
     while (!e->closed && e->in_off < e->in.len) {
-        size_t len;
-        memcpy(&len, e->in.data + e->in_off, sizeof(len));
-        if (!eio_packet(e, e->in.data + e->in_off + sizeof(len), len))
-            break;
+        if (e->s && !session_takes_input(e->s)) {
+            drop_input(e); /* closing (a packet just ended it, or the tier did) */
+            return;
+        }
+        size_t len, at = e->in_off;
+        memcpy(&len, e->in.data + at, sizeof(len));
+        /* Past it first: a packet that ends the session must not count as one left unrun. */
         e->in_off += sizeof(len) + len;
+        if (!eio_packet(e, e->in.data + at + sizeof(len), len)) {
+            if (e->in.len) /* not dropped meanwhile */
+                e->in_off = at;
+            break;
+        }
     }
     if (e->closed)
         return;
@@ -819,10 +859,10 @@ static bool poll_post(struct front_sio *fs, struct sio_poll *p)
 
     if (!e)
         return true;
-    if (e->closed) {
-        answer(p, 200, TEXT_PLAIN, "ok", 2); /* the close packet says the rest */
-        return true;
-    }
+    if (e->closed || (e->s && !session_takes_input(e->s)))
+        return answer_error(p, 400, EIO_E_SID,
+                            "the session is closed: nothing of this POST was run (a poll gets "
+                            "why)");
     if (e->post)
         return answer_error(p, 400, EIO_E_REQUEST,
                             "a POST is under way for this session already: one at a time");

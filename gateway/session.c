@@ -895,6 +895,11 @@ bool session_line(struct session *s, const char *line, size_t len)
     return true;
 }
 
+bool session_takes_input(const struct session *s)
+{
+    return s->state == S_OPEN;
+}
+
 bool session_refuse(struct session *s, enum gw_err err, const char *why, const char *tag,
                     size_t tag_len)
 {

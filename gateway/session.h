@@ -179,6 +179,12 @@ void session_input_error(struct session *s, enum gw_err err, const char *why);
  */
 void session_input_end(struct session *s);
 
+/*
+ * Whether what the peer sends now can still run: false once the session is
+ * closing (its last lines on their way), when input is dropped unread.
+ */
+bool session_takes_input(const struct session *s);
+
 /* The connection broke: the session ends (ops->close follows from the tier's pass). */
 void session_abort(struct session *s, const char *why);
 /* (why, here and in ops->close, is a string that lives for ever: a literal, strerror()'s.) */

@@ -283,6 +283,30 @@ def too_many_errors():
 
 
 @test
+def packets_a_closing_session_cannot_run_are_refused():
+    """ten bad packets then a publish in one POST: the tenth closes the session, so the POST is 400 (code 1) saying the last packet was not run, and nothing is stored; a POST after it is 400 too; a poll still gets why and the close"""
+    g = gw()
+    e = Eio(g)
+    e.connect()
+    ch = 'sio-closing-%s' % e.sid
+    pub = '42["pub",{"channel":"%s","body":"not run"}]' % ch
+    r = g.request('POST', e.path, body=SEP.join(['42['] * 10 + [pub]).encode(),
+                  content_type='text/plain;charset=UTF-8')
+    eq(r.status, 400, 'a POST whose last packet the closing session could not run (%s)' % r)
+    err = json.loads(r.raw)
+    check(err.get('code') == 1 and 'the last 1 were not run' in err.get('message', ''),
+          'the answer says so: %s' % err)
+    r = g.request('POST', e.path, body=pub.encode(), content_type='text/plain;charset=UTF-8')
+    eq(r.status, 400, 'a POST to the closing session (%s)' % r)
+    check('nothing of this POST was run' in json.loads(r.raw).get('message', ''),
+          'the answer says so: %s' % r.raw)
+    got = e.until(lambda p: p == '1', 'the close packet')
+    errs = [event(p)[1]['code'] for p in got if event(p)]
+    eq(errs[-1], 'too_many_errors', 'why, for the poll (%s)' % got)
+    eq(g.read(ch)['messages'], [], 'nothing of the refused POSTs stored')
+
+
+@test
 def posting_without_polling_is_bounded():
     """a client that POSTs pings carrying data (each owed a pong), or packets before CONNECT
     (each owed a CONNECT_ERROR), and never polls: what it is owed stops at about one payload,
