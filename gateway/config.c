@@ -105,8 +105,8 @@ static const struct setting settings[] = {
      K_SIZE, AT(page_bytes), 1024, 64u * 1024 * 1024},
     {"max-reply-memory", "VISAVIS_MAX_REPLY_MEMORY", "536870912",
      "bytes of history pages and channel lists (HIST, CHANNELS, GET .../messages) all readers "
-     "together may hold unread; past it one more is answered busy (one address: 3/4 of what "
-     "others leave)",
+     "together may hold unread; past it one more is answered busy (an address holding a page: "
+     "3/4 of it)",
      K_SIZE, AT(max_reply_memory), 4096, (size_t)1 << 40},
     {"trace", "VISAVIS_TRACE", "off",
      "log every socket step: bind, listen, accept, recv, send, close (--trace alone: on)", K_BOOL,

@@ -368,7 +368,7 @@ static void fan_out(struct core *core, const struct gw_msg *m)
         if (m->seq > w->since) {
             hub_list_remove(&w->link);
             w->fired = true;
-            w->cb(w->ctx, m->accepted_us);
+            w->cb(w->ctx, m);
         }
     }
 }
@@ -392,7 +392,7 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top)
         if (top > w->since) {
             hub_list_remove(&w->link);
             w->fired = true;
-            w->cb(w->ctx, 0);
+            w->cb(w->ctx, NULL);
         }
     }
 }
@@ -839,6 +839,13 @@ size_t core_subscribed_channels(const struct core *core)
 struct metrics *core_metrics(struct core *core)
 {
     return &core->metrics;
+}
+
+size_t core_page_most(const struct core *core)
+{
+    size_t one = core->o.max_body + GW_SENDER_MAX;
+
+    return one > core->o.page_bytes ? one : core->o.page_bytes;
 }
 
 struct reply_budget *core_replies(struct core *core)

@@ -206,12 +206,12 @@ void core_unsubscribe(struct core *core, struct core_sub *sub);
  * A watch: a one-shot call of cb as soon as the loop sees a commit of
  * channel with seq > since (a long-poll waiting for what comes after its
  * cursor). Set it before reading the store: whatever committed before is in
- * the read, whatever commits after fires the watch. accepted_us is the
- * accept time of the message that fired it. End it with core_unwatch, fired
- * or not.
+ * the read, whatever commits after fires the watch. m is the message that
+ * fired it, or NULL when the channel moved on without one in hand (another
+ * gateway's commits). End it with core_unwatch, fired or not.
  */
 struct core_watch;
-typedef void core_watch_cb(void *ctx, uint64_t accepted_us);
+typedef void core_watch_cb(void *ctx, const struct gw_msg *m);
 
 enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
                        core_watch_cb *cb, void *ctx, struct core_watch **out, char why[GW_ERRLEN]);
@@ -258,6 +258,13 @@ struct metrics *core_metrics(struct core *core);
 
 /* The budget of replies read and not yet taken, which every front counts into. */
 struct reply_budget *core_replies(struct core *core);
+
+/*
+ * The most a history page may take, as its read reserves it: page_bytes,
+ * or one message of max_body when that is larger (a page holds at least
+ * one message).
+ */
+size_t core_page_most(const struct core *core);
 /* A copy of the writer's commit statistics. */
 void core_commit_stats(struct core *core, struct metrics_commits *out);
 

@@ -184,6 +184,7 @@ struct req {
     bool last_read;       /* answer whatever this read finds */
     bool longpoll;        /* it waited: counted as a long-poll */
     uint64_t woken_by_us; /* accept time of the message that woke it */
+    size_t wake_reserve;  /* what its read after the wait reserves (start_read) */
     size_t body_in;       /* request body bytes received */
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
@@ -525,14 +526,16 @@ static void wake(struct req *r)
     read_page(r);
 }
 
-/* The watch fired: the store has a message after since now. */
-static void on_watch(void *ctx, uint64_t accepted_us)
+/* The watch fired: the store has a message after since now (m, when in hand). */
+static void on_watch(void *ctx, const struct gw_msg *m)
 {
     struct req *r = ctx;
-
     r->fired = true;
-    if (!r->woken_by_us)
-        r->woken_by_us = accepted_us;
+    if (!r->woken_by_us && m)
+        r->woken_by_us = m->accepted_us;
+    /* Its page is most often this message alone; another gateway's commits: unknown, a page. */
+    r->wake_reserve =
+        PAGE_OVERHEAD + (m ? m->body_len + m->sender_len : core_page_most(r->fh->core));
     /* The watch ends in the answer: this runs inside the core's fan-out. */
     wake(r);
 }
@@ -603,15 +606,20 @@ static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw
  * Reads the page (r->since, r->limit) on the reader thread, reserving its
  * bound in the reply budget first; on_page answers. GW_E_BUSY when the
  * budget is full. A long-poll's read after its wait (wait_over) reserves
- * nothing: it reads only what came after its cursor while it waited, often
- * one message, and a commit that wakes thousands of long-polls must not
- * find their whole pages reserved; it is let in while the budget has room.
+ * what the message that woke it takes, not a whole page: it reads what came
+ * after its cursor while it waited, most often that one message, and a
+ * commit that wakes thousands of long-polls must not find their whole pages
+ * reserved. Reserving it still matters: were the woken reads let in on the
+ * budget's room alone, all of one wake-up would pass before any page was
+ * counted. The page's real size counts once it is built. Woken by the end
+ * of its wait, nothing committed after its cursor: nothing is reserved.
  */
 static enum gw_err start_read(struct req *r, bool wait_over, char why[GW_ERRLEN])
 {
     struct front_http *fh = r->fh;
     struct core_caller caller = caller_of(r);
-    enum gw_err err = reserve_reply(r, wait_over ? 0 : fh->o.page_bytes + PAGE_OVERHEAD, why);
+    enum gw_err err = reserve_reply(
+        r, wait_over ? r->wake_reserve : core_page_most(fh->core) + PAGE_OVERHEAD, why);
 
     if (err == GW_OK && (err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len,
                                             r->since, r->limit, on_page, r, why)) != GW_OK)

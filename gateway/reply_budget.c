@@ -68,7 +68,7 @@ size_t reply_budget_held_by(const struct reply_budget *b, const char *source)
 enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[GW_ERRLEN])
 {
     const struct reply_budget *b = s->b;
-    size_t used = b->used, mine = s->bytes, left;
+    size_t used = b->used, mine = s->bytes;
 
     if (used == 0)
         return GW_OK;
@@ -79,13 +79,13 @@ enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[G
                  used / 1024);
         return GW_E_BUSY;
     }
-    /* What the other addresses leave; this one may take three quarters of it. */
-    left = b->limit - (used - mine);
-    if (mine < n || mine + n <= left - left / 4)
+    /* The last quarter is for addresses that hold less than this read: their first page. */
+    if (mine < n || used + n <= b->limit - b->limit / 4)
         return GW_OK;
     snprintf(why, GW_ERRLEN,
-             "replies not yet taken by readers at %s hold %zu KiB, this address's share of "
-             "--max-reply-memory: take them, or try again shortly",
+             "replies not yet taken by readers at %s hold %zu KiB, and the last quarter of "
+             "--max-reply-memory is kept for addresses that hold less than a page: take them, or "
+             "try again shortly",
              s->node.name, mine / 1024);
     return GW_E_BUSY;
 }

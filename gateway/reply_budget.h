@@ -11,15 +11,15 @@
  * new read is answered busy, and the reader tries again shortly.
  *
  * One address must not hold the whole bound while others wait: the bytes
- * are counted per source address, and a new read from an address is let in
- * only while the address stays within three quarters of what the other
- * addresses leave. Alone, an address may hold three quarters of the bound;
- * the rest is there for the next address's reads, and so on. An address
- * holding less than the read asks for always may take it when the bound
- * has room, so a newcomer gets its page even when another came first. As
- * with fair_share, every 127.0.0.0/8 address is anyone's on loopback: this
- * keeps a clumsy client from locking others out, not one that spreads over
- * many addresses.
+ * are counted per source address. An address that holds at least as much
+ * as a read asks for may start it only while the bound is less than three
+ * quarters full; the last quarter is kept for addresses that hold less,
+ * so that any address gets its page while addresses that do not read hold
+ * the rest. (A share of what the others leave, three quarters each in
+ * turn, left nothing for anyone after five addresses.) As with fair_share,
+ * every 127.0.0.0/8 address is anyone's on loopback: this keeps a clumsy
+ * client from locking others out, not one that spreads over many
+ * addresses (each holding one page, they fill the last quarter).
  *
  * The core owns the budget; the session tier and the HTTP front count into
  * it through a source's record. Loop thread only.

@@ -728,7 +728,7 @@ static void on_hist(void *ctx, enum gw_err err, const char *why, const struct gw
 static enum gw_err cmd_hist(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
     struct core_caller caller = caller_of(s);
-    size_t reserve = s->t->o.page_bytes + REPLY_OVERHEAD;
+    size_t reserve = core_page_most(s->t->core) + REPLY_OVERHEAD;
     enum gw_err err = reply_budget_room(s->budget, reserve, why);
 
     if (err != GW_OK)

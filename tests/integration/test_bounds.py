@@ -21,7 +21,7 @@ import threading
 import time
 
 import harness
-from harness import test, check, eq, check_error, check_session_error, Session
+from harness import test, check, eq, wait_for, check_error, check_session_error, Session
 
 PAGE = 1024 * 1024
 
@@ -297,6 +297,49 @@ def rest_pages_nobody_reads_share_the_bound():
     finally:
         for hog in hogs:
             hog.close()
+
+
+@test
+def woken_long_polls_stay_within_the_bound():
+    """40 long-polls from 127.0.0.2 that read nothing, woken by one 7 MB message (--max-body 8 MiB, larger than a page): together they hold no more than --max-reply-memory (32 MiB); those past it are answered 503 busy, and a read from 127.0.0.3 gets its page meanwhile"""
+    bound, big = 32 * 1024 * 1024, 7 * 1000 * 1000
+    gw = harness.Gateway(args=['--sync', 'normal', '--max-body', str(8 * 1024 * 1024),
+                               '--max-reply-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    top = gw.publish('lp-big', 'first')['seq']
+    get = ('GET /v1/channels/lp-big/messages?since=%d&wait=30 HTTP/1.1\r\nHost: x\r\n\r\n'
+           % top).encode()
+    waiting = []
+    try:
+        for i in range(40):
+            w = socket.socket()
+            w.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            w.bind(('127.0.0.2', 0))
+            w.connect(('127.0.0.1', gw.http_port))
+            w.sendall(get)
+            waiting.append(w)
+            # One at a time: each read before its wait reserves a page of up to --max-body.
+            wait_for(lambda: gw.get('/v1/stats').json['open']['longpoll'] == i + 1,
+                     'long-poll %d waiting' % i)
+        gw.publish('lp-big', 'y' * big)
+        # Unbounded, each woken long-poll built its 7 MB page: 280 MB.
+        peak = 0
+        t_end = time.monotonic() + 2
+        while time.monotonic() < t_end:
+            peak = max(peak, reply_bytes(gw))
+            time.sleep(0.05)
+        print('# 40 woken non-readers: pages held at most %d bytes (bound %d)' % (peak, bound))
+        check(big < peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+        status, _, body = raw_get(gw, get.replace(b'&wait=30', b''), '127.0.0.3')
+        eq(status, 200, 'a read from another address meanwhile: %s' % body[:200])
+        statuses = []
+        for w in waiting:
+            w.settimeout(60)
+            statuses.append(int(w.recv(64).split()[1]))
+        check(200 in statuses and 503 in statuses, 'answers to the woken: %s' % statuses)
+    finally:
+        for w in waiting:
+            w.close()
 
 
 @test

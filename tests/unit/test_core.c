@@ -2002,11 +2002,11 @@ struct watch_rec {
     uint64_t accepted_us;
 };
 
-static void on_watch(void *ctx, uint64_t accepted_us)
+static void on_watch(void *ctx, const struct gw_msg *m)
 {
     struct watch_rec *w = ctx;
     w->calls++;
-    w->accepted_us = accepted_us;
+    w->accepted_us = m ? m->accepted_us : 0;
 }
 
 static void test_watch(void)

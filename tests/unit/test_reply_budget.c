@@ -58,28 +58,32 @@ static void test_share(void)
     struct reply_source *a = reply_budget_join(&b, "127.0.0.2");
     while (reply_budget_reserve(a, 100, why) == GW_OK)
         taken += 100;
-    is_uint(taken, 700, "alone, an address takes up to three quarters of the bound");
-    ok(strstr(why, "127.0.0.2") && strstr(why, "share"), "the reason names the address: %s", why);
+    is_uint(taken, 700, "alone, an address holding a page fills three quarters of the bound");
+    ok(strstr(why, "127.0.0.2") && strstr(why, "last quarter"),
+       "the reason names the address and the rule: %s", why);
     is_uint(reply_budget_held_by(&b, "127.0.0.2"), 700, "held_by counts the address");
 
     struct reply_source *c = reply_budget_join(&b, "127.0.0.3");
-    is_int(reply_budget_room(c, 300, why), GW_OK, "a newcomer's page fits in what is left");
-    is_int(reply_budget_reserve(c, 300, why), GW_OK, "and is taken");
-    is_int(reply_budget_room(c, 1, why), GW_E_BUSY, "the bound is full: the newcomer waits too");
-    reply_budget_release(c, 300);
-    is_int(reply_budget_reserve(c, 200, why), GW_OK, "a smaller one");
-    is_int(reply_budget_room(c, 100, why), GW_E_BUSY,
-           "the newcomer holds three quarters of what the first leaves (225): 300 is too much");
-    is_int(reply_budget_room(c, 25, why), GW_OK, "25 more is its share exactly");
+    is_int(reply_budget_reserve(c, 250, why), GW_OK,
+           "a newcomer's page comes from the last quarter");
+    is_int(reply_budget_room(c, 50, why), GW_E_BUSY, "holding a page, it waits as the first does");
+    struct reply_source *d = reply_budget_join(&b, "127.0.0.4");
+    is_int(reply_budget_room(d, 50, why), GW_OK, "a third address's page fits in what is left");
+    is_int(reply_budget_room(d, 51, why), GW_E_BUSY, "past the bound, no one");
+    ok(strstr(why, "as much as --max-reply-memory allows") != NULL, "the bound's reason: %s", why);
+    reply_budget_leave(d);
+
+    reply_budget_release(c, 250);
+    reply_budget_release(a, 300);
+    is_int(reply_budget_room(a, 100, why), GW_OK, "below three quarters, a holder reads again");
 
     struct reply_source *a2 = reply_budget_join(&b, "127.0.0.2");
     ok(a2 == a, "one record per address, whoever joins");
     reply_budget_leave(a2);
     reply_budget_leave(a);
     is_uint(b.sources.n, 2, "a record with bytes outlives its holders");
-    reply_budget_release(a, 700);
+    reply_budget_release(a, 400);
     is_uint(b.sources.n, 1, "and goes with its last bytes");
-    reply_budget_release(c, 200);
     reply_budget_leave(c);
     is_uint(b.sources.n, 0, "every record gone");
     is_uint(reply_budget_used(&b), 0, "nothing used");
