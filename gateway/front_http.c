@@ -1976,16 +1976,21 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     }
     if (r->err == GW_OK)
         r->err = judge_query_once(r->conn, r->why);
-    if (r->err != GW_OK || r->route.method != ROUTE_POST)
-        return MHD_YES;
-
-    if (*body_len > body_cap(r)) {
-        /* Refuse before reading a byte of it; libmicrohttpd then closes the connection. */
+    /*
+     * Too large a body is refused before a byte of it is read, whatever the
+     * route (one that takes none would otherwise wait for it all, to drop
+     * it); libmicrohttpd then closes the connection.
+     */
+    size_t cap = r->err == GW_OK && r->route.method == ROUTE_POST ? body_cap(r) : r->fh->o.max_body;
+    if (*body_len > cap) {
         snprintf(r->why, GW_ERRLEN, "request body is %" PRIu64 " bytes, the limit is %zu",
-                 *body_len, body_cap(r));
+                 *body_len, cap);
         r->close = true;
         return reply_error(r, GW_E_TOO_LARGE, r->why);
     }
+    if (r->err != GW_OK || r->route.method != ROUTE_POST)
+        return MHD_YES;
+
     if (r->route.id == ROUTE_SIO)
         return MHD_YES; /* Engine.IO payloads are text, whatever the type says */
     const char *ct =

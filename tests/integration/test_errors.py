@@ -258,6 +258,20 @@ def too_large_headers_only():
 
 
 @test
+def too_large_on_any_route():
+    """Content-Length 10000000 with no body sent, on routes that take no body or none of that method (GET /v1/version, PUT to messages, POST to a path that is none): 413 at once, before any body byte, and close"""
+    gw = shared.get()
+    for method, path in (('GET', '/v1/version'), ('PUT', POST_ERRS), ('POST', '/nope'),
+                         ('GET', '/v1/channels/errs/messages?wait=5')):
+        with gw.raw(timeout=5) as rc:
+            rc.send(raw_headers(method, path, ['Content-Length: 10000000']))
+            r = rc.read_response()
+            check(r is not None, '%s %s: closed without a response' % (method, path))
+            check_error(r, 413, 'body_too_large', '%s %s, Content-Length 10000000' % (method, path))
+            check(rc.closed_by_peer(timeout=10), '%s %s: still open after the 413' % (method, path))
+
+
+@test
 def too_large_expect_continue():
     """Expect: 100-continue with a too large Content-Length: 413, never 100 Continue"""
     gw = shared.get()
