@@ -29,13 +29,50 @@ static bool is_token(const char *s)
     return true;
 }
 
+/*
+ * The fields the gateway reads. libmicrohttpd 0.9.75 joins a folded line
+ * (obs-fold) to the field's name, not its value ("Content-Type: a/" then
+ * "<TAB>json" is a field "Content-Typejson"): a name that begins as one of
+ * these and goes on is such a fold, or a name made to look like one. The
+ * framing fields allow nothing after; the others a '-' (Accept-Encoding,
+ * Upgrade-Insecure-Requests are fields of their own).
+ */
+static const char *const framing_fields[] = {"Content-Length", "Transfer-Encoding", "Host"};
+static const char *const read_fields[] = {
+    "Content-Type",
+    "Connection",
+    "Upgrade",
+    "Expect",
+    "Origin",
+    "Accept",
+    "Last-Event-ID",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Protocol",
+};
+
+static bool goes_on(const char *name, const char *const *fields, size_t n, bool dash_ok)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(fields[i]);
+        if (strncasecmp(name, fields[i], len) == 0 && name[len] && !(dash_ok && name[len] == '-'))
+            return true;
+    }
+    return false;
+}
+
+static bool looks_like_a_read_field(const char *name)
+{
+    return goes_on(name, framing_fields, sizeof(framing_fields) / sizeof(framing_fields[0]),
+                   false) ||
+           goes_on(name, read_fields, sizeof(read_fields) / sizeof(read_fields[0]), true);
+}
+
 void http_framing_add(struct http_framing *f, const char *name, const char *value)
 {
     if (!f->cr_name && (strchr(name, '\r') || strchr(value, '\r')))
         f->cr_name = name;
-    if (!f->odd_name &&
-        (!is_token(name) || (strncasecmp(name, "Content-Length", 14) == 0 && name[14]) ||
-         (strncasecmp(name, "Transfer-Encoding", 17) == 0 && name[17])))
+    if (!f->odd_name && (!is_token(name) || looks_like_a_read_field(name)))
         f->odd_name = name;
     if (strcasecmp(name, "Host") == 0)
         f->hosts++;

@@ -72,7 +72,7 @@ def transfer_encoding_and_content_length():
 
 @test
 def framing_field_names_a_proxy_reads_otherwise():
-    """a blank or tab before the colon, a line folded onto Content-Length, 'Transfer-Encoding :':
+    """a blank or tab before the colon, a line folded onto Content-Length or another field the gateway reads, 'Transfer-Encoding :':
     400 and close (RFC 9112 5.1, 5.2), the body never read as a request"""
     gw = shared.get()
     n = len(SMUGGLED)
@@ -80,7 +80,9 @@ def framing_field_names_a_proxy_reads_otherwise():
                         ('a tab before the colon', 'Content-Length\t: %d' % n),
                         ('a folded value', 'Content-Length:\r\n %d' % n),
                         ('TE with a blank, and CL', 'Transfer-Encoding : chunked\r\n'
-                         'Content-Length: 5')]:
+                         'Content-Length: 5'),
+                        ('a line folded onto Content-Type', 'Content-Length: %d\r\n'
+                         'Content-Type: application/\r\n\tjson' % n)]:
         body = b'0\r\n\r\n' + SMUGGLED if what.startswith('TE') else SMUGGLED
         data = head('POST', '/v1/channels/edge/messages',
                     ['Content-Type: application/json', field]) + body

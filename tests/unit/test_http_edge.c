@@ -115,6 +115,23 @@ static const struct framing_case cases[] = {
     {"a name with a colon", {{"X:Foo", "1"}}, false, GW_E_PARAM, 0, false},
     {"a name of every tchar", {{"!#$%&'*+-.^_`|~Az09", "1"}}, false, GW_OK, 0, false},
     {"Content-Location is no CL", {{"Content-Location", "/x"}}, false, GW_OK, 0, false},
+    /* A fold onto a field the gateway reads: libmicrohttpd joins it to the name. */
+    {"Content-Type folded into its name",
+     {{"Content-Typejson", "application/"}},
+     false,
+     GW_E_PARAM,
+     0,
+     false},
+    {"Host folded into its name", {{"Hosty", "x"}}, false, GW_E_PARAM, 0, false},
+    {"Host- is no Host", {{"Host-", "x"}}, false, GW_E_PARAM, 0, false},
+    {"Accept-Encoding is a field of its own",
+     {{"Accept-Encoding", "gzip"}},
+     false,
+     GW_OK,
+     0,
+     false},
+    {"Upgrade-Insecure-Requests too", {{"Upgrade-Insecure-Requests", "1"}}, false, GW_OK, 0, false},
+    {"Originx is a fold", {{"Originx", "1"}}, false, GW_E_PARAM, 0, false},
 };
 
 static void framing_table(void)
