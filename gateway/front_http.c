@@ -1888,9 +1888,11 @@ static void catch_refused_head(struct front_http *fh, const char *line)
     if (!found)
         return;
     if (too_large) {
+        /* The pool also holds a record per field and query parameter: many small ones fill it. */
         conn_cut(found, GW_E_HEAD_TOO_LARGE, NULL, true,
-                 "the request line and header fields are over %d bytes: send fewer or smaller "
-                 "cookies and headers",
+                 "the request line and header fields are over %d bytes, or too many fields and "
+                 "query parameters to keep (a few hundred): send fewer or smaller cookies, "
+                 "headers and parameters",
                  HTTP_HEAD_MAX);
         return;
     }

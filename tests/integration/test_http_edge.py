@@ -228,6 +228,12 @@ def head_too_large():
                      'a %d-byte cookie on a GET' % size)
     eq(len(gw.get('/v1/channels/edge-head/messages').json['messages']), 1,
        'only the 7 KiB publish stored')
+    # Small but many: each field and parameter takes room of its own; the answer says so.
+    many = '&'.join('p%d=1' % i for i in range(400))
+    r = refused_once(gw, head('GET', '/v1/channels/edge-head/messages?' + many, []), 431,
+                     'head_too_large', '400 query parameters in %d bytes' % len(many))
+    check('too many fields and query parameters' in r.json['error']['message'],
+          'the message says why: %s' % r.json)
 
 
 @test
