@@ -161,6 +161,7 @@ struct req {
     char method[16];
     char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
     bool nul_escape;             /* the target holds %00: it decodes to a NUL byte */
+    bool bare_cr;                /* the request line holds a CR that ends no line */
     bool headers_seen;           /* the first handler call has run */
     bool http11;                 /* HTTP/1.1 or later */
     const char *ws_protocol;     /* an upgrade: the subprotocol agreed (static), or NULL */
@@ -979,13 +980,15 @@ static void on_events_checked(void *ctx, enum gw_err err, const char *why,
  * channel and the cursor are checked by a read of the channel's top before
  * the stream starts, so that a bad one is a 400 and not a stream that ends.
  */
+static const char *header_list(struct req *r, const char *name, struct buf *list);
+
 static enum MHD_Result get_events(struct req *r)
 {
     struct front_http *fh = r->fh;
-    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     struct core_caller caller = caller_of(r);
-    enum gw_err err;
-    char peer[64];
+    struct buf ids = BUF_INIT; /* every Last-Event-ID field, joined */
+    enum gw_err err = GW_OK;
+    char peer[64], *last;
 
     if (!fh->o.sse.adopt) {
         snprintf(r->why, GW_ERRLEN, "Server-Sent Events are not served here");
@@ -996,14 +999,26 @@ static enum MHD_Result get_events(struct req *r)
     req_peer(r, peer);
     if (strcmp(r->method, "HEAD") != 0 && !fh->o.sse.room(fh->o.sse.ctx, peer))
         return sse_no_room(r); /* before the cursor's read: no work for a refusal */
-    if (last && *last) {
-        if (!text_parse_u64(last, INT64_MAX, &r->since)) {
+    last = (char *)header_list(r, "Last-Event-ID", &ids);
+    if (last && strchr(last, ',')) {
+        /* Two fields (joined with a comma) or a list: which one counts is ambiguous. */
+        snprintf(r->why, GW_ERRLEN, "Last-Event-ID is given more than once ('%.40s'): give it once",
+                 last);
+        err = GW_E_PARAM;
+    } else if (last) {
+        for (size_t n = strlen(last); n && (last[n - 1] == ' ' || last[n - 1] == '\t');)
+            last[--n] = '\0'; /* trailing blanks are not part of a field's value (RFC 9110 5.5) */
+        if (*last && !text_parse_u64(last, INT64_MAX, &r->since)) {
             snprintf(r->why, GW_ERRLEN,
                      "Last-Event-ID must be a seq (a non-negative integer), got '%.40s'", last);
-            return reply_error(r, GW_E_PARAM, r->why);
+            err = GW_E_PARAM;
         }
-        r->has_since = true;
-    } else {
+        r->has_since = *last != '\0';
+    }
+    buf_release(&ids);
+    if (err != GW_OK)
+        return reply_error(r, err, r->why);
+    if (!r->has_since) {
         if ((err = query_u64(r, "since", 0, &r->since)) != GW_OK)
             return reply_error(r, err, r->why);
         r->has_since = query_of(r, "since") != NULL;
@@ -1707,6 +1722,7 @@ static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, c
     /* libmicrohttpd decodes %00 into the NUL that ends its strings: the rest would be lost. */
     for (const char *p = strchr(uri, '%'); p && !r->nul_escape; p = strchr(p + 1, '%'))
         r->nul_escape = p[1] == '0' && p[2] == '0';
+    r->bare_cr = strchr(uri, '\r') != NULL;
     buf_init(&r->body);
     fh->in_flight++;
     return r;
@@ -1964,6 +1980,12 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
         return reply_error(r, GW_E_HEAD_TOO_LARGE, r->why);
     }
     enum gw_err err = judge_framing(r->conn, http10, body_len, chunked, r->why);
+    if (err == GW_OK && (r->bare_cr || strchr(method, '\r'))) {
+        /* As in a header field (http_edge): a proxy could end the line at the CR. */
+        snprintf(r->why, GW_ERRLEN,
+                 "the request line holds a bare CR: a line ends with CRLF (RFC 9112 2.2)");
+        err = GW_E_PARAM;
+    }
     if (err != GW_OK) {
         /* Its body cannot be found safely, nor the next request after it. */
         r->close = true;

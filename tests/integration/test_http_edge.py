@@ -110,8 +110,8 @@ def absolute_form_target():
 @test
 def bare_cr_in_a_field():
     """a bare CR inside a header field (X: a<CR>Content-Length: N, Transfer-Encoding: chunked<CR>,
-    Host: a<CR>Host: b): 400 and close (RFC 9112 2.2); the body a proxy would have read as this
-    request's never runs as another"""
+    Host: a<CR>Host: b), or in the request line: 400 and close (RFC 9112 2.2); the body a proxy
+    would have read as this request's never runs as another"""
     gw = shared.get()
     n = len(SMUGGLED)
     for what, field in [('a length after a CR', 'X-Note: a\rContent-Length: %d' % n),
@@ -121,6 +121,11 @@ def bare_cr_in_a_field():
         data = head('POST', '/v1/channels/edge/messages',
                     ['Content-Type: application/json', field]) + SMUGGLED
         r = refused_once(gw, data, 400, 'invalid_parameter', what)
+        check('bare CR' in r.json['error']['message'], '%s: the message says why: %s' % (what, r))
+    # The same in the request line: not a path with a CR in it (a 404 on a connection left open).
+    for what, path in [('a CR in the path', '/v1/channels/edge\rx/messages'),
+                       ('a CR in the query', '/v1/channels/edge/messages?since=0\r')]:
+        r = refused_once(gw, head('GET', path, []), 400, 'invalid_parameter', what)
         check('bare CR' in r.json['error']['message'], '%s: the message says why: %s' % (what, r))
 
 
@@ -563,7 +568,7 @@ def log_lines_escape_client_bytes():
         rc.read_response()
     eq(gw.get('/v1/channels/edge-log/messages?since=0&limit=5').status, 200, 'a plain read')
     gw.wait_stderr(r'http GET /v1/channels/edge-log/messages\?since=0&limit=5 200 ')
-    gw.wait_stderr(r'http GET /a\\x1b\[31mb\\x0dc\?q=%0A&since=3 404 ')
+    gw.wait_stderr(r'http GET /a\\x1b\[31mb\\x0dc\?q=%0A&since=3 400 ')
     no_forged_lines(gw)
     text = gw.stderr_text()
     if 'Failed to send data in request for' in text:

@@ -248,6 +248,9 @@ def last_event_id_wins_over_since():
         eq(st.messages(5), ms, 'Last-Event-ID 0: everything')
     with Stream(gw, events_path('h-leid', 2), headers={'Last-Event-ID': ''}) as st:
         eq(st.messages(3), ms[2:], 'an empty Last-Event-ID is no cursor: since= counts')
+    # Blanks after a field's value are not part of it (RFC 9110 5.5).
+    with Stream(gw, events_path('h-leid', 1), headers={'Last-Event-ID': '3 \t'}) as st:
+        eq(st.messages(2), ms[3:], 'Last-Event-ID with trailing blanks')
 
 
 @test
@@ -271,7 +274,7 @@ def resume_is_exact_across_reconnects():
 
 @test
 def bad_cursor_is_a_400_before_the_stream():
-    """since or Last-Event-ID past the top: 400 invalid_cursor; not a number: invalid_parameter"""
+    """since or Last-Event-ID past the top: 400 invalid_cursor; not a number, or Last-Event-ID twice: invalid_parameter"""
     gw = shared.get()
     gw.publish('h-bad', 'one')
     cases = [
@@ -280,6 +283,9 @@ def bad_cursor_is_a_400_before_the_stream():
         (events_path('h-bad', 'x'), {}, 400, 'invalid_parameter'),
         (events_path('h-bad', '-1'), {}, 400, 'invalid_parameter'),
         (events_path('h-bad'), {'Last-Event-ID': '1x'}, 400, 'invalid_parameter'),
+        # Two fields: which one counts is ambiguous, as with since= twice.
+        (events_path('h-bad'), {'Last-Event-ID': '1', 'last-event-id': '0'}, 400,
+         'invalid_parameter'),
         (events_path('bad!name', 0), {}, 400, 'invalid_channel'),
         (events_path('x' * 65, 0), {}, 400, 'invalid_channel'),
     ]
