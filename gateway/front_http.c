@@ -1594,10 +1594,10 @@ static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool 
 
 /*
  * At the limit: closes the connection that has waited longest without a
- * request under way, idle or still sending a request's head (whichever
- * began first). False when every connection has a request under way.
+ * request under way: idle, or (with heads) idle or still sending a
+ * request's head, whichever began first. False when there is none.
  */
-static bool make_room(struct front_http *fh)
+static bool make_room(struct front_http *fh, bool heads)
 {
     struct hconn *idle, *head;
     char c;
@@ -1609,7 +1609,7 @@ static bool make_room(struct front_http *fh)
      */
     while ((idle = fh->idle.first) && recv(idle->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
         conn_enter(idle, CONN_HEAD, 0);
-    head = fh->heads.first;
+    head = heads ? fh->heads.first : NULL;
     if (!idle && !head)
         return false;
     if (!head || (idle && idle->phase_ms <= head->phase_ms))
@@ -1694,7 +1694,15 @@ static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t 
 {
     struct front_http *fh = ctx;
 
-    if (fh->open >= fh->o.max_connections && !make_room(fh) && !share_room(fh, addr)) {
+    /*
+     * An idle connection goes first (its client reconnects unharmed); then
+     * the address holding the most gives way; then the oldest head. Heads
+     * come after fair shares: a client that opens a few connections at once
+     * (a browser does) would otherwise see each closed by its next while
+     * another address's long-polls hold the rest.
+     */
+    if (fh->open >= fh->o.max_connections && !make_room(fh, false) && !share_room(fh, addr) &&
+        !make_room(fh, true)) {
         refuse(fh, fd);
         return;
     }

@@ -234,6 +234,34 @@ def longpolls_give_way_when_every_connection_waits():
 
 
 @test
+def a_newcomers_parallel_connections_all_get_in():
+    """--max-connections 8 held by long-polls of 127.0.0.1: 127.0.0.2 opens 4 connections at once, then sends on each (as a browser does); all 4 are served, and 4 long-polls give way. A head begun a moment ago is not a slow one to close for the next"""
+    gw = harness.Gateway(args=['--max-connections', '8', '--log-level', 'debug'])
+    top = gw.publish('fair-burst', 'before')['seq']
+    a = []
+    for i in range(8):
+        a.append(http_from(gw, A, '/v1/channels/fair-burst/messages?since=%d&wait=30' % top))
+        wait_for(lambda: gw.stderr_text().count("http long-poll on 'fair-burst'") == i + 1,
+                 'long-poll %d waiting' % (i + 1))
+    burst = []
+    for _ in range(4):
+        s = socket.socket()
+        s.bind((B, 0))
+        s.connect(('127.0.0.1', gw.http_port))
+        burst.append(s)
+    for s in burst:
+        s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    answers = [rest_of(s) for s in burst]
+    eq([x.split(b'\r\n', 1)[0] for x in answers], [b'HTTP/1.1 200 OK'] * 4,
+       'what the 4 connections of 127.0.0.2 were answered')
+    early = [rest_of(s)[:12] for s in a[4:]]
+    eq(early, [b'HTTP/1.1 200'] * 4, 'the 4 newest long-polls answered early')
+    for s in burst + a:
+        s.close()
+    gw.stop()
+
+
+@test
 def slow_bodies_give_way_when_every_connection_is_busy():
     """--max-connections 4, every one a publish of 127.0.0.1 whose body is still arriving: a
     request from 127.0.0.2 is served; the newest of them is told 429 and closed, its message not
