@@ -77,6 +77,8 @@
  */
 #define HTTP_CONN_POOL      (20 * 1024)
 #define HTTP_HEAD_MAX       (8 * 1024)
+/* An answer to a read on its way this long is not being taken (answer_not_taken). */
+#define ANSWER_NOT_TAKEN_MS 1000
 /* Connections of the biggest holder share_room asks, newest first, before it gives up. */
 #define SHARE_WALK          64
 /* A history page's JSON around its messages, reserved with --page-bytes. */
@@ -1654,6 +1656,23 @@ static void refuse(struct front_http *fh, int fd)
  * acceptor batch of connections goes over the limit (libmicrohttpd has
  * room for it).
  */
+/*
+ * The answer to a read (GET, HEAD) has been on its way for a while: its
+ * client is not taking it. Such a connection can give way, as the read can
+ * be asked again; an answer to a publish cannot (its client would not
+ * learn that the message is stored, and could store it twice).
+ */
+static bool answer_not_taken(const struct hconn *hc)
+{
+    const struct req *r = hc->req;
+
+    /* Not a stream handed over, nor a Socket.IO poll: its packets would be lost with it. */
+    return r && r->status && !hc->upgraded && !r->streamed && r->route.id != ROUTE_SIO &&
+           hc->phase == CONN_BUSY &&
+           (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
+           loop_now_ms() - hc->phase_ms >= ANSWER_NOT_TAKEN_MS;
+}
+
 static bool share_room(struct front_http *fh, const struct sockaddr *addr)
 {
     char peer[64], src[SOURCE_MAX];
@@ -1684,6 +1703,15 @@ static bool share_room(struct front_http *fh, const struct sockaddr *addr)
                      "needs one: this one, its request not yet whole, is closed to make room; "
                      "try again",
                      fair_share_source_of(p), held, fh->o.max_connections);
+            return true;
+        }
+        if (r && answer_not_taken(hc)) {
+            conn_cut(hc, GW_OK, NULL, true,
+                     "%s holds %zu of the %u connections and a client from another address "
+                     "needs one: this one's answer to a %s has not been taken for %.1f s, and "
+                     "it is closed to make room",
+                     fair_share_source_of(p), held, fh->o.max_connections, r->method,
+                     phase_seconds(hc));
             return true;
         }
     }

@@ -9,9 +9,12 @@ while there is room any address may hold any number."""
 import sys
 sys.dont_write_bytecode = True
 
+import fcntl
 import http.client
 import json
 import socket
+import struct
+import termios
 import time
 
 import harness
@@ -258,6 +261,42 @@ def a_newcomers_parallel_connections_all_get_in():
     eq(early, [b'HTTP/1.1 200'] * 4, 'the 4 newest long-polls answered early')
     for s in burst + a:
         s.close()
+    gw.stop()
+
+
+def unread(sock):
+    """Bytes waiting in sock's receive buffer."""
+    return struct.unpack('i', fcntl.ioctl(sock, termios.FIONREAD, b'\0' * 4))[0]
+
+
+@test
+def answers_not_taken_give_way():
+    """--max-connections 4 held by 127.0.0.1 with reads whose answers it does not take (pipelined GETs of the page, never read): a request from 127.0.0.2 is served once they have waited a second, not after their idle timeout"""
+    gw = harness.Gateway(args=['--max-connections', '4'])
+    hogs = []
+    for _ in range(4):
+        h = socket.socket()
+        h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        h.bind((A, 0))
+        h.connect(('127.0.0.1', gw.http_port))
+        h.setblocking(False)
+        try:
+            h.send(b'GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n' * 200)
+        except BlockingIOError:
+            pass
+        hogs.append(h)
+    # Stuck: each hog's receive buffer holds what it allows, and its answers wait behind it.
+    wait_for(lambda: all(unread(h) >= 2048 for h in hogs), 'the hogs\' answers stuck')
+
+    def served():
+        s = http_from(gw, B, '/v1/version', 'Connection: close\r\n')
+        answer = rest_of(s)
+        s.close()
+        return answer.startswith(b'HTTP/1.1 200')
+    wait_for(served, 'a read from 127.0.0.2 served', timeout=8, interval=0.2)
+    check('answer to a GET has not been taken' in gw.stderr_text(), 'the log says why')
+    for h in hogs:
+        h.close()
     gw.stop()
 
 
