@@ -141,8 +141,11 @@ struct sessions {
     struct metrics *metrics;
     struct session all; /* list head */
     size_t count;
+    /* Per transport, sessions not ended (a front counts an ended one until it is closed). */
+    unsigned live[GW_T__COUNT];
     struct session *dirty, *dirty_tail; /* to service, oldest first */
     size_t ndirty;
+    struct session *servicing; /* the pass's, while it is serviced: if it ends, closed at once */
     uint64_t next_tick_ms;
     unsigned tick_ms;
     char server[48];
@@ -392,7 +395,11 @@ static void close_after_flush(struct session *s, enum gw_err err, const char *wh
     mark_dirty(s);
 }
 
-/* Ends the session: it is closed and freed in the next pass. */
+/*
+ * Ends the session: it is closed and freed by the pass, right after its
+ * service if it ends there, else in the next pass (it may be on a caller's
+ * stack now).
+ */
 static void session_kill(struct session *s, const char *why)
 {
     if (s->state == S_DEAD)
@@ -425,8 +432,15 @@ static void session_kill(struct session *s, const char *why)
     s->next->prev = s->prev;
     fair_share_leave(s->t->share[s->transport], &s->place);
     s->t->count--;
+    s->t->live[s->transport]--;
     s->t->metrics->open[s->transport]--;
-    mark_dirty(s);
+    /*
+     * Closed in this pass when it is the one serviced: a front counts a
+     * session on its limit until it is closed, and a place held a turn
+     * longer is one a newcomer is refused.
+     */
+    if (s->t->servicing != s)
+        mark_dirty(s);
 }
 
 /* ---- replies ---- */
@@ -1249,8 +1263,11 @@ static int before_sleep(struct loop *loop, void *ctx)
      * marked again meanwhile, a replay with more to do) on the next turn. */
     for (size_t n = t->ndirty < PASS_MAX ? t->ndirty : PASS_MAX; n; n--) {
         struct session *s = pop_dirty(t);
-        if (s->state != S_DEAD)
+        if (s->state != S_DEAD) {
+            t->servicing = s;
             service(s);
+            t->servicing = NULL;
+        }
         if (s->state == S_DEAD && !s->dirty) {
             s->ops->close(s->io, s->end_err, s->end_why);
             session_free(s);
@@ -1349,6 +1366,7 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
     t->all.prev->next = s;
     t->all.prev = s;
     t->count++;
+    t->live[transport]++;
     t->metrics->open[transport]++;
     codec_line_hello(scratch(t), s->id, t->server, t->o.heartbeat);
     queue_scratch(s);
@@ -1366,18 +1384,32 @@ static struct session *victim_for(struct sessions *t, enum gw_transport transpor
     return p ? (struct session *)(void *)((char *)p - offsetof(struct session, place)) : NULL;
 }
 
-bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer)
+/*
+ * A front counts a session until the tier's pass closes it, a turn after it
+ * ended: the place of a session already ended is on its way back, and a
+ * newcomer takes it rather than a live session's (or a refusal, when the
+ * ended ones are the ones that held the most).
+ */
+static bool place_coming_back(const struct sessions *t, enum gw_transport transport, unsigned limit)
 {
-    return victim_for(t, transport, peer) != NULL;
+    return t->live[transport] < limit;
+}
+
+bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
+                            unsigned limit)
+{
+    return place_coming_back(t, transport, limit) || victim_for(t, transport, peer) != NULL;
 }
 
 bool sessions_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
                         unsigned limit)
 {
-    struct session *s = victim_for(t, transport, peer);
+    struct session *s;
     char why[256];
 
-    if (!s)
+    if (place_coming_back(t, transport, limit))
+        return true;
+    if (!(s = victim_for(t, transport, peer)))
         return false;
     snprintf(why, sizeof(why),
              "%s holds %zu of the %u %s sessions and a client from another address needs one: "
@@ -1424,10 +1456,11 @@ void session_sent(struct session *s, size_t bytes)
     /*
      * The front may send on its own (EPOLLOUT): the next pass must look at
      * the session when that matters, for input held back for the bound, a
-     * replay waiting for room, or a closing session whose last line is out.
+     * replay waiting for room, or a closing session whose last line is out
+     * (unless this is its service's flush: the service ends it next).
      */
     if (s->input_paused || (s->wants_room && s->out.bytes < s->t->o.max_outbuf / 4) ||
-        (s->state != S_OPEN && s->out.n == 0))
+        (s->state != S_OPEN && s->out.n == 0 && s->t->servicing != s))
         mark_dirty(s);
 }
 

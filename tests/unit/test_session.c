@@ -1320,6 +1320,65 @@ static void test_half_close(void)
     env_close(&e);
 }
 
+/*
+ * A front counts a session until the tier closes it. A session that ends in
+ * its pass is closed in that pass. One ended outside it (its connection
+ * lost) is closed in the next: its place is coming back, and a newcomer is
+ * let in for it, whatever address held it (it has left the fair shares), and
+ * no live session is closed.
+ */
+static void test_room_of_ended_sessions(void)
+{
+    struct env e;
+    struct peer p[3], q;
+    struct session_options o = default_options();
+
+    env_open(&e, &o);
+    peer_open(&q, &e);
+    pass(&e);
+    say(&q, "QUIT");
+    pass(&e);
+    is_int(q.closes, 1, "room: QUIT: closed in the pass that sends bye");
+    peer_release(&q);
+    for (int i = 0; i < 3; i++)
+        peer_open(&p[i], &e);
+    pass(&e);
+    ok(!sessions_make_room(e.t, GW_T_TCP, "127.0.0.1:6000", 3),
+       "room: the address holding every place gets none of its own");
+    for (int i = 0; i < 3; i++)
+        session_abort(p[i].s, "connection lost");
+    is_int(p[0].closes + p[1].closes + p[2].closes, 0, "room: ended, not closed yet");
+    ok(sessions_can_make_room(e.t, GW_T_TCP, "127.0.0.2:6000", 3),
+       "room: a place of an ended session can be had");
+    ok(sessions_make_room(e.t, GW_T_TCP, "127.0.0.2:6000", 3),
+       "room: a newcomer takes the place of an ended session");
+    pass(&e);
+    is_int(p[0].closes + p[1].closes + p[2].closes, 3, "room: the ended sessions closed");
+
+    /* Three live again: a newcomer from another address ends the newest of the holder's. */
+    for (int i = 0; i < 3; i++) {
+        peer_release(&p[i]);
+        peer_open(&p[i], &e);
+    }
+    ok(!sessions_make_room(e.t, GW_T_TCP, "127.0.0.1:6000", 3), "room: live places are kept");
+    ok(sessions_make_room(e.t, GW_T_TCP, "127.0.0.3:6000", 3),
+       "room: a newcomer from another address");
+    pass(&e);
+    pass(&e);
+    is_int(p[2].closes, 1, "room: the holder's newest session gave way");
+    is_int(p[0].closes + p[1].closes, 0, "room: the others are kept");
+    peer_open(&q, &e);
+    for (int i = 0; i < 2; i++)
+        say(&p[i], "QUIT");
+    say(&q, "QUIT");
+    ok(play(&e, closed, &q), "room: closed");
+    pass(&e);
+    for (int i = 0; i < 3; i++)
+        peer_release(&p[i]);
+    peer_release(&q);
+    env_close(&e);
+}
+
 /* An input error (a line over the limit): answered after the replies due, then closed. */
 static void test_input_error(void)
 {
@@ -1613,6 +1672,7 @@ int main(void)
     test_slow_consumer_pending_sub();
     test_slow_consumer_reply_due();
     test_half_close();
+    test_room_of_ended_sessions();
     test_input_error();
     test_quiesce();
     test_broken();
