@@ -362,13 +362,16 @@ static void fan_out(struct core *core, const struct gw_msg *m)
         }
     }
     delivery_release(&d);
+    size_t m_bytes = 0; /* found at the first watch it fires */
     for (struct hub_link *l = ch->watches.next, *next; l != &ch->watches; l = next) {
         struct core_watch *w = (struct core_watch *)l;
         next = l->next;
         if (m->seq > w->since) {
             hub_list_remove(&w->link);
             w->fired = true;
-            w->cb(w->ctx, m);
+            if (!m_bytes)
+                m_bytes = gw_msg_wire_len(m);
+            w->cb(w->ctx, m, m_bytes);
         }
     }
 }
@@ -392,7 +395,7 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top)
         if (top > w->since) {
             hub_list_remove(&w->link);
             w->fired = true;
-            w->cb(w->ctx, NULL);
+            w->cb(w->ctx, NULL, 0);
         }
     }
 }
@@ -655,8 +658,8 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
 /* ---- reading ---- */
 
 enum gw_err core_history(struct core *core, const struct core_caller *caller, const char *channel,
-                         size_t channel_len, uint64_t since, uint64_t limit, core_page_cb *cb,
-                         void *ctx, char why[GW_ERRLEN])
+                         size_t channel_len, uint64_t since, uint64_t limit, size_t max_bytes,
+                         core_page_cb *cb, void *ctx, char why[GW_ERRLEN])
 {
     enum gw_err err;
     struct read *r;
@@ -676,7 +679,7 @@ enum gw_err core_history(struct core *core, const struct core_caller *caller, co
     r->job.since = (int64_t)since;
     r->job.upto = INT64_MAX;
     r->job.limit = (unsigned)limit;
-    r->job.max_bytes = core->o.page_bytes;
+    r->job.max_bytes = max_bytes && max_bytes < core->o.page_bytes ? max_bytes : core->o.page_bytes;
     workq_submit(core->reader, &r->job.wq);
     return GW_OK;
 }

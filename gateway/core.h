@@ -90,13 +90,14 @@ typedef void core_page_cb(void *ctx, enum gw_err err, const char *why, const str
 
 /*
  * History page: messages of channel with seq > since, oldest first, at most
- * limit (<= GW_LIMIT_MAX, else GW_E_PARAM) and at most page_bytes of their
- * JSON form (at least one), with the holes met (struct gw_page). A since
- * beyond the channel's last seq is answered GW_E_CURSOR through cb.
+ * limit (<= GW_LIMIT_MAX, else GW_E_PARAM) and at most max_bytes of their
+ * JSON form (gw_msg_wire_len; 0 or more than page_bytes: page_bytes), at
+ * least one, with the holes met (struct gw_page). A since beyond the
+ * channel's last seq is answered GW_E_CURSOR through cb.
  */
 enum gw_err core_history(struct core *core, const struct core_caller *caller, const char *channel,
-                         size_t channel_len, uint64_t since, uint64_t limit, core_page_cb *cb,
-                         void *ctx, char why[GW_ERRLEN]);
+                         size_t channel_len, uint64_t since, uint64_t limit, size_t max_bytes,
+                         core_page_cb *cb, void *ctx, char why[GW_ERRLEN]);
 
 typedef void core_message_cb(void *ctx, enum gw_err err, const char *why, const struct gw_msg *m);
 
@@ -208,10 +209,12 @@ void core_unsubscribe(struct core *core, struct core_sub *sub);
  * cursor). Set it before reading the store: whatever committed before is in
  * the read, whatever commits after fires the watch. m is the message that
  * fired it, or NULL when the channel moved on without one in hand (another
- * gateway's commits). End it with core_unwatch, fired or not.
+ * gateway's commits); m_bytes its JSON form's length in a page
+ * (gw_msg_wire_len, found once for every watch it fires), 0 without m. End
+ * it with core_unwatch, fired or not.
  */
 struct core_watch;
-typedef void core_watch_cb(void *ctx, const struct gw_msg *m);
+typedef void core_watch_cb(void *ctx, const struct gw_msg *m, size_t m_bytes);
 
 enum gw_err core_watch(struct core *core, const char *channel, size_t channel_len, uint64_t since,
                        core_watch_cb *cb, void *ctx, struct core_watch **out, char why[GW_ERRLEN]);

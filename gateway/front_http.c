@@ -188,6 +188,7 @@ struct req {
     bool longpoll;        /* it waited: counted as a long-poll */
     uint64_t woken_by_us; /* accept time of the message that woke it */
     size_t wake_reserve;  /* what its read after the wait reserves (start_read) */
+    size_t wake_page;     /* and the most its page may take (0: --page-bytes) */
     size_t body_in;       /* request body bytes received */
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
@@ -530,15 +531,15 @@ static void wake(struct req *r)
 }
 
 /* The watch fired: the store has a message after since now (m, when in hand). */
-static void on_watch(void *ctx, const struct gw_msg *m)
+static void on_watch(void *ctx, const struct gw_msg *m, size_t m_bytes)
 {
     struct req *r = ctx;
     r->fired = true;
     if (!r->woken_by_us && m)
         r->woken_by_us = m->accepted_us;
-    /* Its page is most often this message alone; another gateway's commits: unknown, a page. */
-    r->wake_reserve =
-        PAGE_OVERHEAD + (m ? m->body_len + m->sender_len : core_page_most(r->fh->core));
+    /* Its page is this message's size (see start_read); another gateway's commits: a page. */
+    r->wake_reserve = PAGE_OVERHEAD + (m ? m_bytes : core_page_most(r->fh->core));
+    r->wake_page = m ? m_bytes : 0;
     /* The watch ends in the answer: this runs inside the core's fan-out. */
     wake(r);
 }
@@ -559,6 +560,9 @@ static void hold(struct req *r)
 
     r->phase = REQ_WAITING;
     r->longpoll = true;
+    /* Woken by its deadline, nothing came: nothing reserved, one message at most. */
+    r->wake_reserve = 0;
+    r->wake_page = 1;
     fh->metrics->open[GW_T_LONGPOLL]++;
     log_debug("http long-poll on '%.*s' after %llu: waiting up to %llu s", (int)r->route.arg_len,
               r->route.arg, (unsigned long long)r->since, (unsigned long long)r->wait);
@@ -609,13 +613,15 @@ static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw
  * Reads the page (r->since, r->limit) on the reader thread, reserving its
  * bound in the reply budget first; on_page answers. GW_E_BUSY when the
  * budget is full. A long-poll's read after its wait (wait_over) reserves
- * what the message that woke it takes, not a whole page: it reads what came
- * after its cursor while it waited, most often that one message, and a
- * commit that wakes thousands of long-polls must not find their whole pages
- * reserved. Reserving it still matters: were the woken reads let in on the
- * budget's room alone, all of one wake-up would pass before any page was
- * counted. The page's real size counts once it is built. Woken by the end
- * of its wait, nothing committed after its cursor: nothing is reserved.
+ * what the message that woke it takes in a page, not a whole page, and its
+ * page is cut to that size (at least one message): a commit that wakes
+ * thousands of long-polls must not find their whole pages reserved, nor
+ * build pages larger than it reserved (what else came while it waited is
+ * in its next poll). Reserving it still matters: were the woken reads let
+ * in on the budget's room alone, all of one wake-up would pass before any
+ * page was counted. The page's real size counts once it is built. Woken by
+ * the end of its wait, nothing committed after its cursor: nothing is
+ * reserved.
  */
 static enum gw_err start_read(struct req *r, bool wait_over, char why[GW_ERRLEN])
 {
@@ -624,8 +630,9 @@ static enum gw_err start_read(struct req *r, bool wait_over, char why[GW_ERRLEN]
     enum gw_err err = reserve_reply(
         r, wait_over ? r->wake_reserve : core_page_most(fh->core) + PAGE_OVERHEAD, why);
 
-    if (err == GW_OK && (err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len,
-                                            r->since, r->limit, on_page, r, why)) != GW_OK)
+    if (err == GW_OK &&
+        (err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, r->limit,
+                            wait_over ? r->wake_page : 0, on_page, r, why)) != GW_OK)
         read_done(r);
     return err;
 }
@@ -1025,7 +1032,7 @@ static enum MHD_Result get_events(struct req *r)
             return reply_error(r, err, r->why);
         r->has_since = query_of(r, "since") != NULL;
     }
-    err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, 0,
+    err = core_history(fh->core, &caller, r->route.arg, r->route.arg_len, r->since, 0, 0,
                        on_events_checked, r, r->why);
     if (err != GW_OK) /* the request's own fault: the store is asked on the reader thread */
         return reply_error(r, err, r->why);

@@ -70,7 +70,8 @@ enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[G
     const struct reply_budget *b = s->b;
     size_t used = b->used, mine = s->bytes;
 
-    if (used == 0)
+    /* A read that reserves nothing (a long-poll whose wait ran out answers an empty page). */
+    if (used == 0 || n == 0)
         return GW_OK;
     if (used > b->limit || n > b->limit - used) {
         snprintf(why, GW_ERRLEN,

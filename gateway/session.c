@@ -79,7 +79,14 @@ struct reply {
     struct reply *next;
     struct session *s; /* NULL once the session is gone */
     bool done;
-    size_t reserve;                   /* bytes reserved for it in s->reserved */
+    size_t reserve; /* bytes reserved for it in s->reserved */
+    /*
+     * A read's page (HIST, CHANNELS): its reserve, then its line, count in
+     * the reply budget (--max-reply-memory). Other replies are small or
+     * bounded by the output queue and the PUB window alone: a session that
+     * pipelines PUBs and never reads holds no more than --max-outbuf.
+     */
+    bool page;
     struct wline *line;               /* the answer, once done; NULL: none */
     struct sub_slot *slot;            /* SUB: the subscription being set up */
     char channel[GW_CHANNEL_MAX + 1]; /* HIST: the channel read */
@@ -118,6 +125,7 @@ struct session {
     struct reply *rhead, *rtail;
     size_t inflight;             /* PUBs submitted, not yet answered */
     size_t reserved;             /* bytes replies under way may add to the queue */
+    size_t paged;                /* of those, the pages' reserves, counted in the reply budget */
     struct reply_source *budget; /* its address's bytes in the reply budget (reserved, lines) */
     struct sub_slot **subs;
     size_t nsubs;
@@ -424,8 +432,8 @@ static void session_kill(struct session *s, const char *why)
         }
     }
     s->rhead = s->rtail = NULL;
-    reply_budget_release(s->budget, s->reserved);
-    s->reserved = 0;
+    reply_budget_release(s->budget, s->paged);
+    s->reserved = s->paged = 0;
     reply_budget_leave(s->budget);
     s->budget = NULL;
     s->prev->next = s->next;
@@ -464,7 +472,10 @@ static struct reply *reply_alloc(struct session *s, const struct proto_cmd *cmd,
 static void reply_push(struct session *s, struct reply *r)
 {
     s->reserved += r->reserve;
-    reply_budget_add(s->budget, r->reserve);
+    if (r->page) {
+        s->paged += r->reserve;
+        reply_budget_add(s->budget, r->reserve);
+    }
     if (s->rtail)
         s->rtail->next = r;
     else
@@ -493,7 +504,10 @@ static void flush_replies(struct session *s)
         if (!s->rhead)
             s->rtail = NULL;
         s->reserved -= r->reserve;
-        reply_budget_release(s->budget, r->reserve);
+        if (r->page) {
+            s->paged -= r->reserve;
+            reply_budget_release(s->budget, r->reserve);
+        }
         if (r->line) {
             queue(s, r->line);
             wline_unref(r->line);
@@ -515,7 +529,7 @@ static void reply_complete(struct reply *r)
         return;
     }
     r->line = line_for(r->s);
-    if (r->line)
+    if (r->line && r->page)
         wline_account(r->line, r->s->budget);
     r->done = true;
     flush_replies(r->s);
@@ -748,9 +762,10 @@ static enum gw_err cmd_hist(struct session *s, const struct proto_cmd *cmd, char
     if (err != GW_OK)
         return err;
     struct reply *r = reply_alloc(s, cmd, reserve);
+    r->page = true;
     err = core_history(s->t->core, &caller, cmd->channel, cmd->channel_len,
                        cmd->has_since ? cmd->since : 0,
-                       cmd->has_limit ? cmd->limit : GW_LIMIT_DEFAULT, on_hist, r, why);
+                       cmd->has_limit ? cmd->limit : GW_LIMIT_DEFAULT, 0, on_hist, r, why);
 
     if (err != GW_OK) {
         free(r);
@@ -792,6 +807,7 @@ static enum gw_err cmd_channels(struct session *s, const struct proto_cmd *cmd, 
     if (err != GW_OK)
         return err;
     struct reply *r = reply_alloc(s, cmd, reserve);
+    r->page = true;
     err =
         core_channels(s->t->core, &caller, cmd->after, cmd->after_len, limit, on_channels, r, why);
 

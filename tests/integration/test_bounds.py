@@ -256,12 +256,7 @@ def rest_pages_nobody_reads_share_the_bound():
     hogs = []
     try:
         for _ in range(12):
-            hog = socket.socket()
-            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            hog.bind(('127.0.0.2', 0))
-            hog.connect(('127.0.0.1', gw.http_port))
-            hog.sendall(get)
-            hogs.append(hog)
+            non_reader(gw, '127.0.0.2', get, hogs)
         # Unbounded, each connection held its page: 12 x 8 MiB.
         peak = 0
         t_end = time.monotonic() + 2
@@ -299,6 +294,41 @@ def rest_pages_nobody_reads_share_the_bound():
             hog.close()
 
 
+def non_reader(gw, source, request, into):
+    """A socket from source, with a receive buffer of 4 KiB that is never read, that sent
+    request to the HTTP port; appended to into first (so that the caller closes it)."""
+    c = socket.socket()
+    into.append(c)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.bind((source, 0))
+    c.connect(('127.0.0.1', gw.http_port))
+    c.sendall(request)
+    return c
+
+
+def long_polls_nobody_reads(gw, channel, since, n, source='127.0.0.2', wait=30):
+    """n long-polls on channel after since from source, with receive buffers of 4 KiB that
+    are never read, each waiting before the next starts (each read before its wait reserves
+    a page). Returns (the request, the sockets)."""
+    get = ('GET /v1/channels/%s/messages?since=%d&wait=%d HTTP/1.1\r\nHost: x\r\n\r\n'
+           % (channel, since, wait)).encode()
+    waiting = []
+    for i in range(n):
+        non_reader(gw, source, get, waiting)
+        wait_for(lambda: gw.get('/v1/stats').json['open']['longpoll'] == i + 1,
+                 'long-poll %d waiting' % i)
+    return get, waiting
+
+
+def peak_reply_bytes(gw, seconds):
+    """The highest visavis_reply_bytes seen over the next seconds."""
+    peak, t_end = 0, time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        peak = max(peak, reply_bytes(gw))
+        time.sleep(0.05)
+    return peak
+
+
 @test
 def woken_long_polls_stay_within_the_bound():
     """40 long-polls from 127.0.0.2 that read nothing, woken by one 7 MB message (--max-body 8 MiB, larger than a page): together they hold no more than --max-reply-memory (32 MiB); those past it are answered 503 busy, and a read from 127.0.0.3 gets its page meanwhile"""
@@ -307,27 +337,12 @@ def woken_long_polls_stay_within_the_bound():
                                '--max-reply-memory', str(bound)],
                          env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
     top = gw.publish('lp-big', 'first')['seq']
-    get = ('GET /v1/channels/lp-big/messages?since=%d&wait=30 HTTP/1.1\r\nHost: x\r\n\r\n'
-           % top).encode()
-    waiting = []
+    get, waiting = [], []
     try:
-        for i in range(40):
-            w = socket.socket()
-            w.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            w.bind(('127.0.0.2', 0))
-            w.connect(('127.0.0.1', gw.http_port))
-            w.sendall(get)
-            waiting.append(w)
-            # One at a time: each read before its wait reserves a page of up to --max-body.
-            wait_for(lambda: gw.get('/v1/stats').json['open']['longpoll'] == i + 1,
-                     'long-poll %d waiting' % i)
+        get, waiting = long_polls_nobody_reads(gw, 'lp-big', top, 40)
         gw.publish('lp-big', 'y' * big)
         # Unbounded, each woken long-poll built its 7 MB page: 280 MB.
-        peak = 0
-        t_end = time.monotonic() + 2
-        while time.monotonic() < t_end:
-            peak = max(peak, reply_bytes(gw))
-            time.sleep(0.05)
+        peak = peak_reply_bytes(gw, 2)
         print('# 40 woken non-readers: pages held at most %d bytes (bound %d)' % (peak, bound))
         check(big < peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
         status, _, body = raw_get(gw, get.replace(b'&wait=30', b''), '127.0.0.3')
@@ -340,6 +355,112 @@ def woken_long_polls_stay_within_the_bound():
     finally:
         for w in waiting:
             w.close()
+
+
+@test
+def woken_pages_are_cut_to_what_woke_them():
+    """40 long-polls from 127.0.0.2 that read nothing (--page-bytes 4 MiB), woken by a burst of 60 pipelined PUBs of 60 KB: each woken page is cut to the size of the message that woke it, so together they hold no more than --max-reply-memory (8 MiB); a reading long-poll gets the rest on its next poll"""
+    bound = 8 * 1024 * 1024
+    gw = harness.Gateway(args=['--sync', 'normal', '--page-bytes', str(4 * 1024 * 1024),
+                               '--max-reply-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    top = gw.publish('lp-burst', 'first')['seq']
+    waiting = []
+    try:
+        _, waiting = long_polls_nobody_reads(gw, 'lp-burst', top, 40)
+        reader = socket.create_connection(('127.0.0.1', gw.http_port), timeout=30,
+                                          source_address=('127.0.0.3', 0))
+        waiting.append(reader)
+        reader.sendall(('GET /v1/channels/lp-burst/messages?since=%d&wait=30 HTTP/1.1\r\n'
+                        'Host: x\r\nConnection: close\r\n\r\n' % top).encode())
+        wait_for(lambda: gw.get('/v1/stats').json['open']['longpoll'] == 41, 'the reader waiting')
+        with Session(gw, timeout=60) as s:
+            s.send(('PUB lp-burst %s\n' % ('z' * 60000)) * 60)
+            # Unbounded, each woken page held what had committed when it was read: up to 3.6 MB.
+            peak = peak_reply_bytes(gw, 2)
+            print('# 40 woken non-readers, 60 commits: pages held at most %d bytes (bound %d)'
+                  % (peak, bound))
+            check(peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+            for i in range(60):
+                eq(s.reply().get('type'), 'ok', 'PUB %d' % i)
+        data = b''
+        while True:
+            chunk = reader.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        page = json.loads(data.partition(b'\r\n\r\n')[2])
+        check(len(page['messages']) >= 1, 'the woken reader got a message')
+        status, _, body = raw_get(gw, ('GET /v1/channels/lp-burst/messages?since=%d&limit=1000 '
+                                       'HTTP/1.1\r\nHost: x\r\n\r\n' % page['next_since'])
+                                  .encode(), '127.0.0.3')
+        eq(status, 200, 'its next poll')
+        eq(len(page['messages']) + len(json.loads(body)['messages']), 60,
+           'the woken page and the next poll: every message of the burst once')
+    finally:
+        for w in waiting:
+            w.close()
+
+
+@test
+def acknowledgements_nobody_reads_hold_no_pages():
+    """10 sessions from 127.0.0.2 that pipeline 100 PUBs of 60 KB and read nothing hold their acknowledgements within --max-outbuf each (16 MiB), not in --max-reply-memory (4 MiB): a HIST from 127.0.0.3 gets its page, not busy"""
+    bound = 4 * 1024 * 1024
+    gw = harness.Gateway(args=['--sync', 'normal', '--max-reply-memory', str(bound),
+                               '--max-outbuf', str(16 * 1024 * 1024)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    gw.publish('acks', 'first')
+    hogs = []
+    try:
+        for _ in range(10):
+            hog = Session(gw, rcvbuf=4096, timeout=60, source='127.0.0.2')
+            hog.send(('PUB acks %s\n' % ('a' * 60000)) * 100)
+            hogs.append(hog)
+        # The acknowledgements carry the message: 10 x 6 MB, less what the sockets take.
+        wait_for(lambda: gw.get('/v1/stats').json['messages_published_total']['tcp'] == 10 * 100,
+                 'the PUBs committed', timeout=60)
+        held = reply_bytes(gw)
+        print('# 10 sessions that read no acknowledgement: reply_bytes %d' % held)
+        check(held < bound // 4, 'acknowledgements counted %d bytes of replies' % held)
+        with Session(gw, source='127.0.0.3') as s:
+            r = s.request('HIST acks 0 2')
+            eq(r.get('type'), 'ok', 'HIST from another address meanwhile: %s' % harness._short(r))
+    finally:
+        for hog in hogs:
+            hog.close()
+
+
+@test
+def a_long_poll_whose_wait_runs_out_is_never_busy():
+    """a long-poll from 127.0.0.2 whose wait runs out while its own address holds three quarters of --max-reply-memory in pages nobody reads, and 127.0.0.4 the rest: answered 200 with no message, not 503 busy"""
+    page = 8 * 1024 * 1024  # larger than a loopback socket takes off the gateway
+    bound = 4 * page + page // 4
+    gw = harness.Gateway(args=['--sync', 'normal', '--page-bytes', str(page),
+                               '--max-reply-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    seed(gw, 'rest-pages', 150, 60000)
+    top = gw.publish('lp-empty', 'first')['seq']
+    get = b'GET /v1/channels/rest-pages/messages?since=0&limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n'
+    waiting, hogs = [], []
+    try:
+        _, waiting = long_polls_nobody_reads(gw, 'lp-empty', top, 1, wait=5)
+        for source in ['127.0.0.2'] * 4 + ['127.0.0.4']:
+            non_reader(gw, source, get, hogs)
+        wait_for(lambda: reply_bytes(gw) > bound * 3 // 4, 'pages held past three quarters')
+        w = waiting[0]
+        w.settimeout(60)
+        data = b''
+        while not data.endswith(b'}\n'):
+            chunk = w.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        eq(data.split(b' ', 2)[:2], [b'HTTP/1.1', b'200'],
+           'the long-poll whose wait ran out: %s' % data[-300:])
+        check(b'"messages":[]' in data, 'no message: %s' % data[-300:])
+    finally:
+        for c in waiting + hogs:
+            c.close()
 
 
 @test

@@ -295,20 +295,28 @@ static void page_rec_release(struct page_rec *r)
     gw_page_release(&r->page);
 }
 
-/* core_history on c, played to its answer when accepted. */
-static enum gw_err history(struct core *c, const char *channel, size_t len, uint64_t since,
-                           uint64_t limit, struct page_rec *r, char why[GW_ERRLEN])
+/* core_history on c (its page cut at max_bytes), played to its answer when accepted. */
+static enum gw_err history_cut(struct core *c, const char *channel, size_t len, uint64_t since,
+                               uint64_t limit, size_t max_bytes, struct page_rec *r,
+                               char why[GW_ERRLEN])
 {
     int target = completed + 1;
 
     memset(r, 0, sizeof(*r));
     why[0] = '\0';
-    enum gw_err err = core_history(c, &rest, channel, len, since, limit, on_page, r, why);
+    enum gw_err err =
+        core_history(c, &rest, channel, len, since, limit, max_bytes, on_page, r, why);
     if (r->calls)
         early_callbacks++;
     if (err == GW_OK && !settle(target))
         diag("history of %.*s: no answer within %d ms", (int)len, channel, DEADLINE_MS);
     return err;
+}
+
+static enum gw_err history(struct core *c, const char *channel, size_t len, uint64_t since,
+                           uint64_t limit, struct page_rec *r, char why[GW_ERRLEN])
+{
+    return history_cut(c, channel, len, since, limit, 0, r, why);
 }
 
 struct msg_rec {
@@ -688,6 +696,16 @@ static void test_history(void)
         page_rec_release(&r);
     }
 
+    /* A page cut at a byte count: at least one message, then as many as fit. */
+    err = history_cut(core, "burst", 5, 0, 10, 1, &r, why);
+    ok(err == GW_OK && r.err == GW_OK && r.page.n == 1 && r.page.msgs[0].seq == 1 && r.page.full,
+       "history cut at 1 byte: the first message alone, the page full");
+    size_t one = r.page.n ? gw_msg_wire_len(&r.page.msgs[0]) : 0;
+    page_rec_release(&r);
+    err = history_cut(core, "burst", 5, 0, 10, 3 * one + one / 2, &r, why);
+    is_uint(r.page.n, 3, "history cut at 3.5 messages' bytes: 3 messages");
+    page_rec_release(&r);
+
     /* Following next_since page by page visits every message once, in order. */
     uint64_t since = 0;
     int64_t expect = 1, next = -1;
@@ -971,10 +989,10 @@ static void test_read_order(void)
     memset(&b, 0, sizeof(b));
     memset(&m, 0, sizeof(m));
     memset(&c, 0, sizeof(c));
-    ok(core_history(core, &rest, "burst", 5, 0, 1, on_page, &a, why) == GW_OK &&
+    ok(core_history(core, &rest, "burst", 5, 0, 1, 0, on_page, &a, why) == GW_OK &&
            core_message(core, &rest, 1, on_message, &m, why) == GW_OK &&
            core_channels(core, &rest, NULL, 0, 10, on_channels, &c, why) == GW_OK &&
-           core_history(core, &rest, "burst", 5, 50, 1, on_page, &b, why) == GW_OK,
+           core_history(core, &rest, "burst", 5, 50, 1, 0, on_page, &b, why) == GW_OK,
        "four reads accepted");
     is_uint(core_pending(core), 4, "four reads pending");
     ok(wait_reads_run(4), "the reader thread has run the four");
@@ -2000,13 +2018,16 @@ static void test_sub_read_failure(void)
 struct watch_rec {
     int calls;
     uint64_t accepted_us;
+    size_t m_bytes, wire_len;
 };
 
-static void on_watch(void *ctx, const struct gw_msg *m)
+static void on_watch(void *ctx, const struct gw_msg *m, size_t m_bytes)
 {
     struct watch_rec *w = ctx;
     w->calls++;
     w->accepted_us = m ? m->accepted_us : 0;
+    w->m_bytes = m_bytes;
+    w->wire_len = m ? gw_msg_wire_len(m) : 0;
 }
 
 static void test_watch(void)
@@ -2032,6 +2053,8 @@ static void test_watch(void)
     is_int(ra.calls, 1, "watch: since 2 fires on seq 3");
     ok(ra.accepted_us >= before && ra.accepted_us <= after,
        "watch: with the accept time of the message that fired it");
+    ok(ra.m_bytes > 0 && ra.m_bytes == ra.wire_len && rd.m_bytes == ra.m_bytes,
+       "watch: with the message's size in a page, for every watch it fires");
     is_int(rd.calls, 1, "watch: since 0 fires on the first commit it sees, not before");
     is_int(rb.calls, 0, "watch: since 3 does not fire on seq 3");
     is_int(rc.calls, 0, "watch: another channel's commit does not fire it");
