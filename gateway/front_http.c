@@ -81,6 +81,11 @@
 #define ANSWER_NOT_TAKEN_MS 1000
 /* Connections of the biggest holder share_room asks, newest first, before it gives up. */
 #define SHARE_WALK          64
+/*
+ * A connection opened this long ago that has not sent a byte yet is not
+ * idle: a browser opens several at once and sends on each a moment later.
+ */
+#define JUST_OPENED_MS      2000
 /* A history page's JSON around its messages, reserved with --page-bytes. */
 #define PAGE_OVERHEAD       256
 
@@ -114,6 +119,7 @@ struct hconn {
     char peer[64];           /* "ip:port", found once at accept; "" when unknown */
     char source[SOURCE_MAX]; /* its address, the key of its fair shares */
     bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
+    bool used;               /* a request has begun on it */
     char cut_why[160];
 };
 
@@ -1499,6 +1505,8 @@ static void conn_enter(struct hconn *hc, enum conn_phase phase, uint64_t deadlin
     hc->deadline = NULL;
     hc->phase = phase;
     hc->phase_ms = loop_now_ms();
+    if (phase != CONN_IDLE)
+        hc->used = true;
     switch (phase) {
     case CONN_IDLE:
         list_append(&fh->idle, hc);
@@ -1601,23 +1609,46 @@ static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool 
     log_trace("http conn %llu shutdown: %s", hc->number, hc->cut_why);
 }
 
+static bool just_opened(const struct hconn *hc)
+{
+    return !hc->used && loop_now_ms() - hc->phase_ms < JUST_OPENED_MS;
+}
+
+/*
+ * The idle connection to close first: the one idle longest, skipping those
+ * just opened unless fresh_too (SHARE_WALK of them at most). NULL: none.
+ */
+static struct hconn *idle_to_close(struct front_http *fh, bool fresh_too)
+{
+    struct hconn *hc = fh->idle.first, *next;
+    char c;
+
+    for (int n = 0; hc && n < SHARE_WALK; hc = next, n++) {
+        next = hc->next;
+        /*
+         * An "idle" connection whose next request already waits in its socket
+         * is not idle: the loop has not heard of those bytes yet (a busy turn).
+         * It is a head being sent, and is told 429 if it must go, not closed
+         * unheard.
+         */
+        if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+            conn_enter(hc, CONN_HEAD, 0);
+        else if (fresh_too || !just_opened(hc))
+            return hc;
+    }
+    return NULL;
+}
+
 /*
  * At the limit: closes the connection that has waited longest without a
- * request under way: idle, or (with heads) idle or still sending a
- * request's head, whichever began first. False when there is none.
+ * request under way: idle (not one just opened), or (with heads) idle,
+ * just opened or still sending a request's head, whichever began first.
+ * False when there is none.
  */
 static bool make_room(struct front_http *fh, bool heads)
 {
-    struct hconn *idle, *head;
-    char c;
+    struct hconn *idle = idle_to_close(fh, heads), *head;
 
-    /*
-     * An "idle" connection whose next request already waits in its socket is
-     * not idle: the loop has not heard of those bytes yet (a busy turn). It is
-     * a head being sent, and is told 429 if it must go, not closed unheard.
-     */
-    while ((idle = fh->idle.first) && recv(idle->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
-        conn_enter(idle, CONN_HEAD, 0);
     head = heads ? fh->heads.first : NULL;
     if (!idle && !head)
         return false;

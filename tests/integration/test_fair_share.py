@@ -264,6 +264,35 @@ def a_newcomers_parallel_connections_all_get_in():
     gw.stop()
 
 
+@test
+def a_newcomers_silent_connections_are_not_idle_ones():
+    """--max-connections 8 held by long-polls of 127.0.0.1: 127.0.0.2 opens 4 connections one after the other and sends on none until all are open (a browser's preconnects): a connection that has not yet carried a request is not an idle one to close for the next, and all 4 are served"""
+    gw = harness.Gateway(args=['--max-connections', '8', '--log-level', 'debug', '--trace'])
+    top = gw.publish('fair-silent', 'before')['seq']
+    a = []
+    for i in range(8):
+        a.append(http_from(gw, A, '/v1/channels/fair-silent/messages?since=%d&wait=30' % top))
+        wait_for(lambda: gw.stderr_text().count("http long-poll on 'fair-silent'") == i + 1,
+                 'long-poll %d waiting' % (i + 1))
+    accepted = gw.stderr_text().count(' accept\n')
+    burst = []
+    for i in range(4):
+        s = socket.socket()
+        s.bind((B, 0))
+        s.connect(('127.0.0.1', gw.http_port))
+        burst.append(s)
+        wait_for(lambda: gw.stderr_text().count(' accept\n') == accepted + i + 1,
+                 'connection %d of 127.0.0.2 accepted' % (i + 1))
+    for s in burst:
+        s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    answers = [rest_of(s) for s in burst]
+    eq([x.split(b'\r\n', 1)[0] for x in answers], [b'HTTP/1.1 200 OK'] * 4,
+       'what the 4 connections of 127.0.0.2 were answered')
+    for s in burst + a:
+        s.close()
+    gw.stop()
+
+
 def unread(sock):
     """Bytes waiting in sock's receive buffer."""
     return struct.unpack('i', fcntl.ioctl(sock, termios.FIONREAD, b'\0' * 4))[0]
