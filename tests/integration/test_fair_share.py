@@ -197,19 +197,27 @@ def sse_streams_are_shared_when_full():
     gw.stop()
 
 
+def long_polls_of(gw, source, channel, n):
+    """n long-polls from source on channel after its last message (published first), each
+    waited for by its log line (--log-level debug): a request for a count would need a
+    connection."""
+    top = gw.publish(channel, 'before')['seq']
+    polls = []
+    for i in range(n):
+        polls.append(http_from(gw, source, '/v1/channels/%s/messages?since=%d&wait=30'
+                               % (channel, top)))
+        wait_for(lambda: gw.stderr_text().count("http long-poll on '%s'" % channel) == i + 1,
+                 'long-poll %d waiting' % (i + 1))
+    return polls
+
+
 @test
 def longpolls_give_way_when_every_connection_waits():
     """--max-connections 4, every one a long-poll of 127.0.0.1: a request from 127.0.0.2 is
     served, and the newest long-poll is answered early (200, nothing new, Connection: close);
     a newcomer from 127.0.0.1 is refused 429"""
     gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug'])
-    top = gw.publish('fair-lp', 'before')['seq']
-    a = []
-    for i in range(4):
-        a.append(http_from(gw, A, '/v1/channels/fair-lp/messages?since=%d&wait=30' % top))
-        # Its log line is the signal: a request for the count would need a connection.
-        wait_for(lambda: gw.stderr_text().count("http long-poll on 'fair-lp'") == i + 1,
-                 'long-poll %d waiting' % (i + 1))
+    a = long_polls_of(gw, A, 'fair-lp', 4)
     own = http_from(gw, A, '/healthz')
     answer = rest_of(own)
     check(answer.startswith(b'HTTP/1.1 429'), 'the filling address is refused: %r' % answer[:200])
@@ -240,12 +248,7 @@ def longpolls_give_way_when_every_connection_waits():
 def a_newcomers_parallel_connections_all_get_in():
     """--max-connections 8 held by long-polls of 127.0.0.1: 127.0.0.2 opens 4 connections at once, then sends on each (as a browser does); all 4 are served, and 4 long-polls give way. A head begun a moment ago is not a slow one to close for the next"""
     gw = harness.Gateway(args=['--max-connections', '8', '--log-level', 'debug'])
-    top = gw.publish('fair-burst', 'before')['seq']
-    a = []
-    for i in range(8):
-        a.append(http_from(gw, A, '/v1/channels/fair-burst/messages?since=%d&wait=30' % top))
-        wait_for(lambda: gw.stderr_text().count("http long-poll on 'fair-burst'") == i + 1,
-                 'long-poll %d waiting' % (i + 1))
+    a = long_polls_of(gw, A, 'fair-burst', 8)
     burst = []
     for _ in range(4):
         s = socket.socket()
@@ -268,12 +271,7 @@ def a_newcomers_parallel_connections_all_get_in():
 def a_newcomers_silent_connections_are_not_idle_ones():
     """--max-connections 8 held by long-polls of 127.0.0.1: 127.0.0.2 opens 4 connections one after the other and sends on none until all are open (a browser's preconnects): a connection that has not yet carried a request is not an idle one to close for the next, and all 4 are served"""
     gw = harness.Gateway(args=['--max-connections', '8', '--log-level', 'debug', '--trace'])
-    top = gw.publish('fair-silent', 'before')['seq']
-    a = []
-    for i in range(8):
-        a.append(http_from(gw, A, '/v1/channels/fair-silent/messages?since=%d&wait=30' % top))
-        wait_for(lambda: gw.stderr_text().count("http long-poll on 'fair-silent'") == i + 1,
-                 'long-poll %d waiting' % (i + 1))
+    a = long_polls_of(gw, A, 'fair-silent', 8)
     accepted = gw.stderr_text().count(' accept\n')
     burst = []
     for i in range(4):
