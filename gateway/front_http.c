@@ -1735,6 +1735,19 @@ static bool share_room(struct front_http *fh, const struct sockaddr *addr)
             wake(r);
             return true;
         }
+        /*
+         * A Socket.IO poll waiting likewise: answered with what there is, its
+         * client polls again. A POST held until its packets are taken finishes.
+         */
+        if (r && r->sio_held && r->sio.kind == SIO_POLL_GET && fh->o.sio.answer_now &&
+            fh->o.sio.answer_now(fh->o.sio.ctx, &r->sio)) {
+            log_info("http conn %llu: Socket.IO poll answered early and closed: %s holds %zu of "
+                     "the %u connections, and %s needs one",
+                     hc->number, fair_share_source_of(p), held, fh->o.max_connections, src);
+            fair_share_leave(fh->by_source, &hc->place);
+            r->close = true; /* read when its answer is queued, in libmicrohttpd's next run */
+            return true;
+        }
         if (hc->phase == CONN_IDLE || hc->phase == CONN_HEAD || hc->phase == CONN_BODY) {
             conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
                      "%s holds %zu of the %u connections and a client from another address "

@@ -926,6 +926,18 @@ void front_sio_cancel(struct front_sio *fs, struct sio_poll *p)
     p->sio = NULL;
 }
 
+bool front_sio_answer_now(struct front_sio *fs, struct sio_poll *p)
+{
+    struct eio *e = p->sio;
+
+    (void)fs;
+    if (!e || e->get != p)
+        return false;
+    log_trace("sio %s poll answered early", e->sid);
+    answer_get(e);
+    return true;
+}
+
 /* ---- the WebSocket transport ---- */
 
 static void wsc_events(struct wsc *c)

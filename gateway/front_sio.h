@@ -51,6 +51,14 @@ bool front_sio_poll(struct front_sio *fs, struct sio_poll *p);
 void front_sio_cancel(struct front_sio *fs, struct sio_poll *p);
 
 /*
+ * A held poll (SIO_POLL_GET) is answered now, through p->ready, with what
+ * there is: a noop when nothing (the client polls again), as the HTTP front
+ * needs its connection for another client. False, nothing done, for a held
+ * POST: its packets are not all taken yet.
+ */
+bool front_sio_answer_now(struct front_sio *fs, struct sio_poll *p);
+
+/*
  * Takes an upgraded connection, as front_ws_adopt: fd is the front's from
  * now on, head holds the len bytes read past the request. sid: the polling
  * session it is a probe for (the client's upgrade), or NULL for a new

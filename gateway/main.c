@@ -113,6 +113,12 @@ static void sio_cancel(void *ctx, struct sio_poll *p)
     front_sio_cancel(gw->sio, p);
 }
 
+static bool sio_answer_now(void *ctx, struct sio_poll *p)
+{
+    struct gateway *gw = ctx;
+    return front_sio_answer_now(gw->sio, p);
+}
+
 static void sio_adopt(void *ctx, int fd, const char *head, size_t len, const char *sid)
 {
     struct gateway *gw = ctx;
@@ -313,6 +319,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .sse = {.room = sse_room, .adopt = sse_adopt, .ctx = gw},
         .sio = {.poll = sio_poll,
                 .cancel = sio_cancel,
+                .answer_now = sio_answer_now,
                 .adopt = sio_adopt,
                 .ctx = gw,
                 .max_payload = gw->cfg.max_line},

@@ -407,6 +407,29 @@ def socketio_sessions_are_shared_when_full():
 
 
 @test
+def held_socketio_polls_give_way():
+    """--max-connections 4 held by 127.0.0.1 with Socket.IO polls waiting (nothing to send): a request from 127.0.0.2 is served, and the newest poll is answered early with a noop and Connection: close; the session goes on with its next poll"""
+    gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug', '--trace'])
+    paths = [sio_session(gw, A) for _ in range(4)]
+    polls = []
+    for i, path in enumerate(paths):
+        polls.append(http_from(gw, A, path))
+        wait_for(lambda: gw.stderr_text().count(' poll held') == i + 1, 'poll %d held' % (i + 1))
+    answer = rest_of(http_from(gw, B, '/healthz', 'Connection: close\r\n'))
+    check(answer.startswith(b'HTTP/1.1 200'), 'a request from 127.0.0.2: %r' % answer[:200])
+    early = rest_of(polls[3])
+    check(early.startswith(b'HTTP/1.1 200') and early.endswith(b'\r\n\r\n6')
+          and b'Connection: close' in early, 'the newest poll answered early: %r' % early)
+    for p in polls[:3]:
+        p.close()
+    eq(sio_request(gw, A, 'POST', paths[3], '421["channels",{}]'), (200, 'ok'),
+       'its session goes on')
+    status, text = sio_request(gw, A, 'GET', paths[3])
+    check(status == 200 and text.startswith('431['), 'its ack: %s %r' % (status, text))
+    gw.stop()
+
+
+@test
 def a_client_that_connects_and_leaves_takes_one_place():
     """--max-sessions 8 held from 127.0.0.2 by sessions whose sockets are full (they pipelined
     HISTs and read nothing): a client from 127.0.0.3 that opens a session and leaves, 10 times,
