@@ -1143,6 +1143,7 @@ static const char *header_of(struct req *r, const char *name)
 struct field_join {
     const char *name;
     struct buf *list;
+    unsigned fields; /* joined so far: an empty one counts, so that two always show a comma */
 };
 
 static enum MHD_Result join_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -1152,7 +1153,7 @@ static enum MHD_Result join_field(void *cls, enum MHD_ValueKind kind, const char
 
     (void)kind;
     if (strcasecmp(key, j->name) == 0 && value) {
-        if (j->list->len)
+        if (j->fields++)
             buf_append(j->list, ", ", 2);
         buf_append(j->list, value, strlen(value));
     }
@@ -1166,7 +1167,7 @@ static enum MHD_Result join_field(void *cls, enum MHD_ValueKind kind, const char
  */
 static const char *header_list(struct req *r, const char *name, struct buf *list)
 {
-    struct field_join j = {name, list};
+    struct field_join j = {name, list, 0};
 
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_field, &j);
     return list->data;
@@ -2179,6 +2180,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes", body_cap(r));
             buf_release(&r->body);
             r->err = GW_E_TOO_LARGE;
+        } else if (r->err == GW_OK && r->route.method != ROUTE_POST &&
+                   r->body_in > fh->o.max_body) {
+            /* As its Content-Length would have been, on a route that takes no body. */
+            snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes",
+                     fh->o.max_body);
+            r->err = GW_E_TOO_LARGE;
+            r->close = true;
         }
         if (r->err != GW_OK || r->route.method != ROUTE_POST) {
             /*

@@ -419,6 +419,19 @@ def chunked_body_accepted():
 
 
 @test
+def chunked_body_too_large_on_any_route():
+    """a chunked body over --max-body on a route that takes none (GET): 413 body_too_large, as with its Content-Length, and close"""
+    gw = shared.get()
+    with gw.raw(timeout=10) as rc:
+        rc.send(raw_headers('GET', '/v1/version', ['Transfer-Encoding: chunked'])
+                + chunked(b'z' * 70000, size=4096))
+        r = rc.read_response()
+        check(r is not None, 'closed without a response')
+        check_error(r, 413, 'body_too_large', 'GET with a chunked body of 70000 bytes')
+        check(rc.closed_by_peer(timeout=10), 'still open after the 413')
+
+
+@test
 def chunked_invalid_json():
     """a chunked body that is not JSON: 400 invalid_json, nothing stored"""
     gw = shared.get()

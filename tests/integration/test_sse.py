@@ -286,6 +286,10 @@ def bad_cursor_is_a_400_before_the_stream():
         # Two fields: which one counts is ambiguous, as with since= twice.
         (events_path('h-bad'), {'Last-Event-ID': '1', 'last-event-id': '0'}, 400,
          'invalid_parameter'),
+        (events_path('h-bad'), {'Last-Event-ID': '', 'last-event-id': '0'}, 400,
+         'invalid_parameter'),
+        (events_path('h-bad'), {'Last-Event-ID': '0', 'last-event-id': ''}, 400,
+         'invalid_parameter'),
         (events_path('bad!name', 0), {}, 400, 'invalid_channel'),
         (events_path('x' * 65, 0), {}, 400, 'invalid_channel'),
     ]
