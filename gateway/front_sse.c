@@ -328,8 +328,8 @@ struct front_sse *front_sse_new(struct sessions *tier, struct loop *loop,
 
 bool front_sse_has_room(const struct front_sse *fs, const char *peer)
 {
-    return !fs->quiescing && (fs->nstreams < fs->o.max_streams ||
-                              sessions_can_make_room(fs->tier, GW_T_SSE, peer, fs->o.max_streams));
+    return !fs->quiescing &&
+           (fs->nstreams < fs->o.max_streams || sessions_can_make_room(fs->tier, GW_T_SSE, peer));
 }
 
 void front_sse_adopt(struct front_sse *fs, int fd, bool http11, const char *sub, size_t len)

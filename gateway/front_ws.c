@@ -989,8 +989,8 @@ struct front_ws *front_ws_new(struct sessions *tier, struct loop *loop,
 
 bool front_ws_has_room(const struct front_ws *fw, const char *peer)
 {
-    return !fw->quiescing && (fw->nsessions < fw->o.max_sessions ||
-                              sessions_can_make_room(fw->tier, GW_T_WS, peer, fw->o.max_sessions));
+    return !fw->quiescing &&
+           (fw->nsessions < fw->o.max_sessions || sessions_can_make_room(fw->tier, GW_T_WS, peer));
 }
 
 size_t front_ws_count(const struct front_ws *fw)

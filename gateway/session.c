@@ -149,8 +149,6 @@ struct sessions {
     struct metrics *metrics;
     struct session all; /* list head */
     size_t count;
-    /* Per transport, sessions not ended (a front counts an ended one until it is closed). */
-    unsigned live[GW_T__COUNT];
     struct session *dirty, *dirty_tail; /* to service, oldest first */
     size_t ndirty;
     struct session *servicing; /* the pass's, while it is serviced: if it ends, closed at once */
@@ -440,7 +438,6 @@ static void session_kill(struct session *s, const char *why)
     s->next->prev = s->prev;
     fair_share_leave(s->t->share[s->transport], &s->place);
     s->t->count--;
-    s->t->live[s->transport]--;
     s->t->metrics->open[s->transport]--;
     /*
      * Closed in this pass when it is the one serviced: a front counts a
@@ -1382,7 +1379,6 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
     t->all.prev->next = s;
     t->all.prev = s;
     t->count++;
-    t->live[transport]++;
     t->metrics->open[transport]++;
     codec_line_hello(scratch(t), s->id, t->server, t->o.heartbeat);
     queue_scratch(s);
@@ -1400,32 +1396,18 @@ static struct session *victim_for(struct sessions *t, enum gw_transport transpor
     return p ? (struct session *)(void *)((char *)p - offsetof(struct session, place)) : NULL;
 }
 
-/*
- * A front counts a session until the tier's pass closes it, a turn after it
- * ended: the place of a session already ended is on its way back, and a
- * newcomer takes it rather than a live session's (or a refusal, when the
- * ended ones are the ones that held the most).
- */
-static bool place_coming_back(const struct sessions *t, enum gw_transport transport, unsigned limit)
+bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer)
 {
-    return t->live[transport] < limit;
-}
-
-bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
-                            unsigned limit)
-{
-    return place_coming_back(t, transport, limit) || victim_for(t, transport, peer) != NULL;
+    return victim_for(t, transport, peer) != NULL;
 }
 
 bool sessions_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
                         unsigned limit)
 {
-    struct session *s;
+    struct session *s = victim_for(t, transport, peer);
     char why[256];
 
-    if (place_coming_back(t, transport, limit))
-        return true;
-    if (!(s = victim_for(t, transport, peer)))
+    if (!s)
         return false;
     snprintf(why, sizeof(why),
              "%s holds %zu of the %u %s sessions and a client from another address needs one: "

@@ -134,16 +134,14 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
  * sessions of transport asks for a newcomer from peer ("ip:port"):
  * sessions_make_room ends the newest session of the address holding the
  * most, when it holds at least two more than peer's address, with a
- * too_many_sessions error that says why, and returns true: the front takes
- * the newcomer, over its limit until that close comes in the tier's next
- * pass. It also returns true, ending nothing, when fewer than limit sessions
- * of transport are live: the front still counts one that has ended and
- * waits for that pass. False: no session gives way, and the newcomer is
- * refused. sessions_can_make_room says the same without ending anything
- * (for a front that must answer before it takes the newcomer).
+ * too_many_sessions error that says why (limit is for that message), and
+ * returns true: the front takes the newcomer, over its limit until that
+ * close comes in the tier's next pass. False: no session gives way, and
+ * the newcomer is refused. sessions_can_make_room says the same without
+ * ending anything (for a front that must answer before it takes the
+ * newcomer).
  */
-bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
-                            unsigned limit);
+bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer);
 bool sessions_make_room(struct sessions *t, enum gw_transport transport, const char *peer,
                         unsigned limit);
 
