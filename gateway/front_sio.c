@@ -116,7 +116,7 @@ struct eio {
     struct buf in;             /* packets the session has yet to take: (size_t, bytes) records */
     size_t in_off;             /* the next record */
     struct loop_timer *ping;   /* the next ping, the pong's deadline, or the closed keep time */
-    struct eio *uprev, *unext; /* fs->unconnected, while open without CONNECT */
+    struct eio *uprev, *unext; /* fs->spare, while it is there */
 };
 
 struct front_sio {
@@ -125,8 +125,11 @@ struct front_sio {
     struct front_sio_options o;
     struct eio **table; /* sid -> session, chained */
     size_t nbuckets, count;
-    /* Open sessions not yet CONNECTed, oldest first: at the limit, the oldest makes room. */
-    struct eio *unconnected, *unconnected_tail;
+    /*
+     * Sessions that give way first at the limit, oldest first: open and not
+     * yet CONNECTed, or closed and owing only their close packet to a poll.
+     */
+    struct eio *spare, *spare_tail;
     struct wsc *conns;
     size_t nlingering;
     bool quiescing;
@@ -299,17 +302,31 @@ static void unlist(struct eio *e)
 {
     struct front_sio *fs = e->fs;
 
-    if (!e->uprev && fs->unconnected != e)
+    if (!e->uprev && fs->spare != e)
         return; /* not listed */
     if (e->uprev)
         e->uprev->unext = e->unext;
     else
-        fs->unconnected = e->unext;
+        fs->spare = e->unext;
     if (e->unext)
         e->unext->uprev = e->uprev;
     else
-        fs->unconnected_tail = e->uprev;
+        fs->spare_tail = e->uprev;
     e->uprev = e->unext = NULL;
+}
+
+/* Last in fs->spare, the sessions that give way first at the limit. */
+static void spare_add(struct eio *e)
+{
+    struct front_sio *fs = e->fs;
+
+    e->uprev = fs->spare_tail;
+    e->unext = NULL;
+    if (e->uprev)
+        e->uprev->unext = e;
+    else
+        fs->spare = e;
+    fs->spare_tail = e;
 }
 
 static void free_eio(struct eio *e)
@@ -534,6 +551,14 @@ static void eio_finish(struct eio *e)
         answer_get(e);
     /* Freed from its timer: at once when nothing more is due, else when the next poll took it. */
     arm(e, e->websocket || e->closed_sent ? 0 : CLOSED_KEEP_MS);
+    /*
+     * Kept for its close packet, it still counts on --max-sio-sessions, and
+     * its client may never poll for it: at the limit it gives way first, or
+     * a client that disconnects and leaves would hold every place for
+     * CLOSED_KEEP_MS, and another address be refused with no session to end.
+     */
+    if (!e->websocket && !e->closed_sent)
+        spare_add(e);
 }
 
 /* ---- input: Engine.IO and Socket.IO packets ---- */
@@ -746,12 +771,7 @@ static struct eio *eio_new(struct front_sio *fs, const char *peer)
     e->hnext = fs->table[b];
     fs->table[b] = e;
     fs->count++;
-    e->uprev = fs->unconnected_tail;
-    if (e->uprev)
-        e->uprev->unext = e;
-    else
-        fs->unconnected = e;
-    fs->unconnected_tail = e;
+    spare_add(e); /* until its CONNECT */
     arm(e, fs->o.ping_interval_ms);
     log_debug("sio %s %s opened", e->sid, e->peer);
     return e;
@@ -776,16 +796,24 @@ static bool room(struct front_sio *fs, struct sio_poll *p)
     if (fs->quiescing)
         return !answer_error(p, 503, EIO_E_REQUEST, "the gateway is stopping");
     /*
-     * At the limit, the oldest session that never sent CONNECT makes room:
-     * a handshake costs a client nothing, so handshakes alone must not lock
-     * out those that come to use a session (as front_http evicts the
-     * connection that has waited longest).
+     * At the limit, the oldest spare session makes room: one that never sent
+     * CONNECT (a handshake costs a client nothing, so handshakes alone must
+     * not lock out those that come to use a session, as front_http evicts
+     * the connection that has waited longest), or one closed whose client
+     * has not polled for its close packet (its next poll learns the sid is
+     * gone).
      */
-    if (fs->count >= fs->o.max_sessions && fs->unconnected) {
-        struct eio *old = fs->unconnected;
-        log_info("sio %s %s evicted: never connected, and --max-sio-sessions are open", old->sid,
-                 old->peer);
-        eio_finish(old); /* answers what it holds; a WebSocket of its gets its close */
+    if (fs->count >= fs->o.max_sessions && fs->spare) {
+        struct eio *old = fs->spare;
+        if (old->closed) {
+            log_info("sio %s %s freed: closed, its close packet not polled for, and "
+                     "--max-sio-sessions are open",
+                     old->sid, old->peer);
+        } else {
+            log_info("sio %s %s evicted: never connected, and --max-sio-sessions are open",
+                     old->sid, old->peer);
+            eio_finish(old); /* answers what it holds; a WebSocket of its gets its close */
+        }
         free_eio(old);
     }
     /* Then the newest session of an address holding far more than this client's. */

@@ -407,6 +407,25 @@ def socketio_sessions_are_shared_when_full():
 
 
 @test
+def closed_socketio_sessions_give_way_first():
+    """--max-sio-sessions 4 held by sessions of 127.0.0.1 that disconnected without polling for their close packet (2000 pings posted first, never polled): a handshake from 127.0.0.2 is let in at once, and from 127.0.0.1 too, the oldest closed session giving way; memory stays small"""
+    gw = harness.Gateway(args=['--max-sio-sessions', '4'], env=harness.small_asan_quarantine())
+    rss0 = harness.rss_kb(gw)
+    for _ in range(40):
+        path = sio_session(gw, A)
+        eq(sio_request(gw, A, 'POST', path, '\x1e'.join(['2'] * 2000)), (200, 'ok'),
+           'pings from 127.0.0.1')
+        eq(sio_request(gw, A, 'POST', path, '41'), (200, 'ok'), 'DISCONNECT from 127.0.0.1')
+    grew = harness.rss_kb(gw) - rss0
+    print('# 40 sessions closed and not polled: RSS +%d kB' % grew)
+    status, text = sio_request(gw, B, 'GET', '/socket.io/?EIO=4&transport=polling')
+    eq(status, 200, 'a handshake from 127.0.0.2: %r' % text)
+    if not harness.sanitized():
+        check(grew < 8 * 1024, 'RSS grew by %d kB for closed sessions' % grew)
+    gw.stop()
+
+
+@test
 def held_socketio_polls_give_way():
     """--max-connections 4 held by 127.0.0.1 with Socket.IO polls waiting (nothing to send): a request from 127.0.0.2 is served, and the newest poll is answered early with a noop and Connection: close; the session goes on with its next poll"""
     gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug', '--trace'])
