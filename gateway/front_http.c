@@ -584,8 +584,8 @@ static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw
 {
     struct req *r = ctx;
     struct front_http *fh = r->fh;
-    char channel[GW_CHANNEL_MAX + 1];
-    size_t len;
+    char channel[GW_CHANNEL_MAX + 1], busy[GW_ERRLEN];
+    size_t len, reserved = r->reserved;
 
     read_done(r);
     if (err != GW_OK) {
@@ -607,6 +607,16 @@ static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw
     memcpy(channel, r->route.arg, r->route.arg_len);
     channel[r->route.arg_len] = '\0';
     char *body = codec_history_encode(channel, page, &len);
+    /*
+     * Larger than its read reserved (one message whose escaping made it up
+     * to six times its size): it must fit as a read of its size would. An
+     * empty page (a wait that ran out reserves nothing) always does.
+     */
+    if (len > reserved + PAGE_OVERHEAD && reply_budget_room(req_budget(r), len, busy) != GW_OK) {
+        free(body);
+        answer_error_later(r, GW_E_BUSY, busy);
+        return;
+    }
     enum gw_transport t = r->longpoll ? GW_T_LONGPOLL : GW_T_REST;
     fh->metrics->delivered[t] += page->n;
     if (page->n && r->woken_by_us)

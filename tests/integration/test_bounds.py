@@ -555,6 +555,48 @@ def escaping_counts_in_the_page_bound():
 
 
 @test
+def escaped_messages_count_in_what_a_read_reserves():
+    """--max-body 1 MiB, --max-reply-memory 16 MiB: a 1 MiB body of control characters is a 6 MiB page, larger than its read reserved; 6 REST readers from 6 addresses that read nothing, then 6 sessions' HIST, hold at most the bound (a page over its reservation must fit as a read of its size), not 6 pages"""
+    bound = 16 * 1024 * 1024
+    gw = harness.Gateway(args=['--sync', 'normal', '--max-body', str(1024 * 1024),
+                               '--max-reply-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    r = gw.request('POST', '/v1/channels/ctl6/messages', body=b'\x01' * (1024 * 1024 - 64),
+                   headers={'Content-Type': 'text/plain'})
+    eq(r.status, 201, 'a 1 MiB body of control characters')
+    get = b'GET /v1/channels/ctl6/messages?since=0 HTTP/1.1\r\nHost: x\r\n\r\n'
+    readers = []
+    try:
+        for i in range(6):
+            non_reader(gw, '127.0.0.%d' % (i + 2), get, readers)
+        peak = peak_reply_bytes(gw, 2)
+        print('# 6 non-readers of a 6 MiB page: pages held at most %d bytes (bound %d)'
+              % (peak, bound))
+        check(peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+        statuses = []
+        for c in readers:
+            c.settimeout(60)
+            statuses.append(int(c.recv(64).split()[1]))
+        check(200 in statuses and 503 in statuses, 'answers to the readers: %s' % statuses)
+        for c in readers:
+            c.close()
+        readers = []
+        wait_for(lambda: reply_bytes(gw) == 0, 'the pages of closed connections freed')
+        # The same through sessions' HIST.
+        for i in range(6):
+            readers.append(Session(gw, rcvbuf=4096, timeout=60, source='127.0.0.%d' % (i + 2)))
+            readers[-1].send('HIST ctl6 0 1\n')
+        peak = peak_reply_bytes(gw, 2)
+        print('# 6 sessions asking for a 6 MiB page: held at most %d bytes' % peak)
+        check(peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+        types = [json.loads(c.read_raw(timeout=60))['type'] for c in readers]
+        check('ok' in types and 'error' in types, 'answers to the sessions: %s' % types)
+    finally:
+        for c in readers:
+            c.close()
+
+
+@test
 def slow_but_reading_consumer_gets_its_farewell_whole():
     """--max-outbuf 64K: a subscriber that reads, but slower than the flood, is cut off with slow_consumer on a line of its own, naming the last seq it received"""
     gw = harness.Gateway(args=['--max-outbuf', '65536', '--sync', 'normal'],
