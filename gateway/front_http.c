@@ -1625,11 +1625,33 @@ static bool just_opened(const struct hconn *hc)
     return !hc->used && loop_now_ms() - hc->phase_ms < JUST_OPENED_MS;
 }
 
+/* A connection arriving at the limit: its address, and how many connections that address holds. */
+struct newcomer {
+    char src[SOURCE_MAX];
+    size_t holds;
+};
+
 /*
- * The idle connection to close first: the one idle longest, skipping those
- * just opened unless fresh_too (SHARE_WALK of them at most). NULL: none.
+ * Whether hc may be closed for the newcomer. Its address must hold at
+ * least as many connections as the newcomer's: a newcomer from the address
+ * holding the most takes nothing from the others. One just opened is never
+ * an idle one, and never closed for a newcomer of its own address: a
+ * burst's connections are not closed for each other, without a word (the
+ * newcomer is refused instead, with 429).
  */
-static struct hconn *idle_to_close(struct front_http *fh, bool fresh_too)
+static bool gives_way(struct front_http *fh, const struct hconn *hc, const struct newcomer *nc,
+                      bool heads)
+{
+    if (just_opened(hc) && (!heads || strcmp(hc->source, nc->src) == 0))
+        return false;
+    return fair_share_held(fh->by_source, hc->source) >= nc->holds;
+}
+
+/*
+ * The idle connection to close first: the one idle longest that gives way
+ * (SHARE_WALK asked at most). NULL: none.
+ */
+static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc, bool heads)
 {
     struct hconn *hc = fh->idle.first, *next;
     char c;
@@ -1644,34 +1666,53 @@ static struct hconn *idle_to_close(struct front_http *fh, bool fresh_too)
          */
         if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
             conn_enter(hc, CONN_HEAD, 0);
-        else if (fresh_too || !just_opened(hc))
+        else if (gives_way(fh, hc, nc, heads))
             return hc;
     }
     return NULL;
 }
 
+/* The head arriving longest that gives way (SHARE_WALK asked at most). NULL: none. */
+static struct hconn *head_to_close(struct front_http *fh, const struct newcomer *nc)
+{
+    struct hconn *hc = fh->heads.first;
+
+    for (int n = 0; hc && n < SHARE_WALK; hc = hc->next, n++)
+        if (gives_way(fh, hc, nc, true))
+            return hc;
+    return NULL;
+}
+
 /*
  * At the limit: closes the connection that has waited longest without a
- * request under way: idle (not one just opened), or (with heads) idle,
- * just opened or still sending a request's head, whichever began first.
- * False when there is none.
+ * request under way, of those that give way to the newcomer: idle (not one
+ * just opened), or (with heads) idle, just opened or still sending a
+ * request's head, whichever began first. False when there is none.
  */
-static bool make_room(struct front_http *fh, bool heads)
+static bool make_room(struct front_http *fh, const struct newcomer *nc, bool heads)
 {
-    struct hconn *idle = idle_to_close(fh, heads), *head;
+    struct hconn *idle = idle_to_close(fh, nc, heads);
+    struct hconn *head = heads ? head_to_close(fh, nc) : NULL;
 
-    head = heads ? fh->heads.first : NULL;
     if (!idle && !head)
         return false;
-    if (!head || (idle && idle->phase_ms <= head->phase_ms))
-        conn_cut(idle, GW_OK, NULL, true,
-                 "idle for %.1f s: closed to make room for a new connection at the limit of %u",
-                 phase_seconds(idle), fh->o.max_connections);
-    else
+    if (!head || (idle && idle->phase_ms <= head->phase_ms)) {
+        if (idle->used)
+            conn_cut(idle, GW_OK, NULL, true,
+                     "idle for %.1f s: closed to make room for a new connection at the limit of "
+                     "%u",
+                     phase_seconds(idle), fh->o.max_connections);
+        else
+            conn_cut(idle, GW_OK, NULL, true,
+                     "opened %.1f s ago and sent nothing: closed to make room for a new "
+                     "connection at the limit of %u",
+                     phase_seconds(idle), fh->o.max_connections);
+    } else {
         conn_cut(head, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
                  "request head still arriving after %.1f s while the gateway is at its "
                  "connection limit (%u): closed to make room; try again",
                  phase_seconds(head), fh->o.max_connections);
+    }
     return true;
 }
 
@@ -1722,15 +1763,13 @@ static bool answer_not_taken(const struct hconn *hc)
            loop_now_ms() - hc->phase_ms >= ANSWER_NOT_TAKEN_MS;
 }
 
-static bool share_room(struct front_http *fh, const struct sockaddr *addr)
+static bool share_room(struct front_http *fh, const struct newcomer *nc)
 {
-    char peer[64], src[SOURCE_MAX];
+    const char *src = nc->src;
     struct fair_place *p;
 
     if (fh->open >= fh->o.max_connections + ACCEPTOR_BATCH)
         return false;
-    net_addr_name(addr, peer, sizeof(peer));
-    source_of_peer(peer, src);
     p = fair_share_victim(fh->by_source, src);
     for (int n = 0; p && n < SHARE_WALK; p = fair_share_older(p), n++) {
         struct hconn *hc = (struct hconn *)(void *)((char *)p - offsetof(struct hconn, place));
@@ -1789,12 +1828,20 @@ static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t 
      * the address holding the most gives way; then the oldest head. Heads
      * come after fair shares: a client that opens a few connections at once
      * (a browser does) would otherwise see each closed by its next while
-     * another address's long-polls hold the rest.
+     * another address's long-polls hold the rest. Idle connections and
+     * heads are only taken from addresses holding at least as many as the
+     * newcomer's (gives_way).
      */
-    if (fh->open >= fh->o.max_connections && !make_room(fh, false) && !share_room(fh, addr) &&
-        !make_room(fh, true)) {
-        refuse(fh, fd);
-        return;
+    if (fh->open >= fh->o.max_connections) {
+        struct newcomer nc;
+        char peer[64];
+        net_addr_name(addr, peer, sizeof(peer));
+        source_of_peer(peer, nc.src);
+        nc.holds = fair_share_held(fh->by_source, nc.src);
+        if (!make_room(fh, &nc, false) && !share_room(fh, &nc) && !make_room(fh, &nc, true)) {
+            refuse(fh, fd);
+            return;
+        }
     }
     /* libmicrohttpd owns fd from here, and closes it even when it refuses. */
     if (MHD_add_connection(fh->daemon, fd, addr, addrlen) != MHD_YES) {

@@ -291,6 +291,35 @@ def a_newcomers_silent_connections_are_not_idle_ones():
     gw.stop()
 
 
+@test
+def a_newcomer_from_the_biggest_holder_closes_none_of_the_others():
+    """--max-connections 4: 127.0.0.3 sends half a publish's head; 127.0.0.2 opens 4 silent connections. Its fourth is refused 429 (its own connections are a moment old): the head of 127.0.0.3 is not closed for it, and its publish is stored"""
+    gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug', '--trace'])
+    accepted = gw.stderr_text().count(' accept\n')
+    victim = socket.socket()
+    victim.settimeout(10)
+    victim.bind((C, 0))
+    victim.connect(('127.0.0.1', gw.http_port))
+    victim.sendall(b'POST /v1/channels/fair-head/messages HTTP/1.1\r\nHost: x\r\n')
+    wait_for(lambda: gw.stderr_text().count(' accept\n') == accepted + 1, 'the head arriving')
+    silent = []
+    for i in range(4):
+        s = socket.socket()
+        s.settimeout(10)
+        s.bind((B, 0))
+        s.connect(('127.0.0.1', gw.http_port))
+        silent.append(s)
+    refused = rest_of(silent[3])
+    check(refused.startswith(b'HTTP/1.1 429'), 'the fourth of 127.0.0.2: %r' % refused[:200])
+    victim.sendall(b'Content-Type: application/json\r\nContent-Length: 12\r\n'
+                   b'Connection: close\r\n\r\n{"body":"x"}')
+    answer = rest_of(victim)
+    check(answer.startswith(b'HTTP/1.1 201'), 'the publish of 127.0.0.3: %r' % answer[:300])
+    for s in silent + [victim]:
+        s.close()
+    gw.stop()
+
+
 def unread(sock):
     """Bytes waiting in sock's receive buffer."""
     return struct.unpack('i', fcntl.ioctl(sock, termios.FIONREAD, b'\0' * 4))[0]
