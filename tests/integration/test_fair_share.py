@@ -131,12 +131,18 @@ def websocket_sessions_are_shared_when_full():
     gw.stop()
 
 
-def http_from(gw, source, target, headers=''):
-    """A socket from source that has sent GET target to the HTTP front."""
+def connected_from(gw, source):
+    """A socket from source connected to the HTTP front, that has sent nothing."""
     s = socket.socket()
     s.settimeout(10)
     s.bind((source, 0))
     s.connect(('127.0.0.1', gw.http_port))
+    return s
+
+
+def http_from(gw, source, target, headers=''):
+    """A socket from source that has sent GET target to the HTTP front."""
+    s = connected_from(gw, source)
     s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n' % (target, headers)).encode())
     return s
 
@@ -251,9 +257,7 @@ def a_newcomers_parallel_connections_all_get_in():
     a = long_polls_of(gw, A, 'fair-burst', 8)
     burst = []
     for _ in range(4):
-        s = socket.socket()
-        s.bind((B, 0))
-        s.connect(('127.0.0.1', gw.http_port))
+        s = connected_from(gw, B)
         burst.append(s)
     for s in burst:
         s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
@@ -275,9 +279,7 @@ def a_newcomers_silent_connections_are_not_idle_ones():
     accepted = gw.stderr_text().count(' accept\n')
     burst = []
     for i in range(4):
-        s = socket.socket()
-        s.bind((B, 0))
-        s.connect(('127.0.0.1', gw.http_port))
+        s = connected_from(gw, B)
         burst.append(s)
         wait_for(lambda: gw.stderr_text().count(' accept\n') == accepted + i + 1,
                  'connection %d of 127.0.0.2 accepted' % (i + 1))
@@ -296,18 +298,12 @@ def a_newcomer_from_the_biggest_holder_closes_none_of_the_others():
     """--max-connections 4: 127.0.0.3 sends half a publish's head; 127.0.0.2 opens 4 silent connections. Its fourth is refused 429 (its own connections are a moment old): the head of 127.0.0.3 is not closed for it, and its publish is stored"""
     gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug', '--trace'])
     accepted = gw.stderr_text().count(' accept\n')
-    victim = socket.socket()
-    victim.settimeout(10)
-    victim.bind((C, 0))
-    victim.connect(('127.0.0.1', gw.http_port))
+    victim = connected_from(gw, C)
     victim.sendall(b'POST /v1/channels/fair-head/messages HTTP/1.1\r\nHost: x\r\n')
     wait_for(lambda: gw.stderr_text().count(' accept\n') == accepted + 1, 'the head arriving')
     silent = []
     for i in range(4):
-        s = socket.socket()
-        s.settimeout(10)
-        s.bind((B, 0))
-        s.connect(('127.0.0.1', gw.http_port))
+        s = connected_from(gw, B)
         silent.append(s)
     refused = rest_of(silent[3])
     check(refused.startswith(b'HTTP/1.1 429'), 'the fourth of 127.0.0.2: %r' % refused[:200])
@@ -364,10 +360,7 @@ def slow_bodies_give_way_when_every_connection_is_busy():
     gw = harness.Gateway(args=['--max-connections', '4'])
     a = []
     for _ in range(4):
-        s = socket.socket()
-        s.settimeout(10)
-        s.bind((A, 0))
-        s.connect(('127.0.0.1', gw.http_port))
+        s = connected_from(gw, A)
         s.sendall(b'POST /v1/channels/fair-body/messages HTTP/1.1\r\nHost: x\r\n'
                   b'Content-Type: text/plain\r\nContent-Length: 2\r\n'
                   b'Expect: 100-continue\r\n\r\n')
