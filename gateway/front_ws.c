@@ -57,6 +57,8 @@
 
 /* Bytes read from one connection per wake-up, so one busy client cannot hold the loop. */
 #define READ_BUDGET     (256 * 1024)
+/* Bytes of messages held for the session before input stops (wants_input). */
+#define HELD_MAX        (16 * 1024)
 /* From the session's end, the close frame goes out and input is dropped this long at most. */
 #define LINGER_CLOSE_MS 2000
 /* The longest line framed here as one frame: wslay's own frame size, so the wire is the same. */
@@ -152,7 +154,13 @@ static bool control_backlog(const struct wconn *c)
 /* Whether input is wanted: the session takes it, it has not ended, the peer reads its pongs. */
 static bool wants_input(const struct wconn *c)
 {
-    return !c->held_back && !c->input_done && !control_backlog(c);
+    /*
+     * Messages held past HELD_MAX: read no more until the session takes
+     * them. A socket read's worth of small frames would otherwise become
+     * tens of thousands of held messages at once.
+     */
+    return !c->held_back && !c->input_done && !control_backlog(c) &&
+           c->held.len - c->held_off < HELD_MAX;
 }
 
 static void update_events(struct wconn *c)

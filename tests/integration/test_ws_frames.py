@@ -12,6 +12,7 @@ sys.dont_write_bytecode = True
 
 import socket
 import struct
+import threading
 import time
 
 import harness
@@ -258,6 +259,44 @@ def pushes_pongs_and_long_lines_interleave():
     eq(ws.pongs, [b'p%d' % k for k in range(pings)], 'the pongs, in order')
     check(any(op == OP_CONT for _, op, _ in ws.frames), 'some pushes came as continuations')
     ws.sock.close()
+    gw.stop()
+
+
+N_FLOOD = 40
+
+
+@test
+def command_flood_without_reading_is_bounded():
+    """40 peers that each send 'PING 1' commands in small text frames as fast as the gateway takes them and read nothing (--max-outbuf 65536): the gateway stops reading each one, each holding its queue and 16 KiB of messages for its session, not a socket read's worth of them (about 450 KB each)"""
+    gw = harness.Gateway(args=['--max-outbuf', '65536'], prefix=harness.address_limit(1024),
+                         env=harness.small_asan_quarantine())
+    rss0 = harness.rss_kb(gw)
+    peers = []
+    try:
+        for _ in range(N_FLOOD):
+            p = WsSession(gw, rcvbuf=4096)
+            p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+            p.sock.setblocking(False)
+            peers.append(p)
+        unit = frame(OP_TEXT, b'PING 1')
+        lasts = {}
+        floods = [threading.Thread(target=lambda p=p: lasts.update({p: wsclient.flood(p.sock, unit)[1]}))
+                  for p in peers]
+        for t in floods:
+            t.start()
+        for t in floods:
+            t.join(timeout=60)
+        eq(sorted(set(lasts.values())), [0], 'bytes the gateway read in the last second of a flood')
+        grew = harness.rss_kb(gw) - rss0
+        print('# %d WebSockets flooding commands, reading nothing: RSS +%d kB, %d kB each'
+              % (N_FLOOD, grew, grew // N_FLOOD))
+        if not harness.sanitized():  # ASan's quarantine keeps what it frees
+            check(grew < N_FLOOD * 300, 'RSS grew by %d kB for %d peers' % (grew, N_FLOOD))
+        with harness.Session(gw) as bystander:
+            eq(bystander.request('PING by').get('token'), 'by', 'a bystander is answered')
+    finally:
+        for p in peers:
+            p.sock.close()
     gw.stop()
 
 
