@@ -1716,14 +1716,20 @@ static bool make_room(struct front_http *fh, const struct newcomer *nc, bool hea
     return true;
 }
 
-/* Every connection has a request under way: the newcomer is told so and closed. */
-static void refuse(struct front_http *fh, int fd)
+/*
+ * No connection gives way: the newcomer is told so, with its address's
+ * count (the one holding the most is refused, not given another's place),
+ * and closed.
+ */
+static void refuse(struct front_http *fh, int fd, const struct newcomer *nc)
 {
-    char why[128], sink[4096];
+    char why[192], sink[4096];
     size_t bytes;
 
-    snprintf(why, sizeof(why), "all %u connections are busy with requests: try again later",
-             fh->o.max_connections);
+    snprintf(why, sizeof(why),
+             "all %u connections are busy with requests, %zu of them from %s, and none can give "
+             "way: try again later",
+             fh->o.max_connections, nc->holds, nc->src);
     send_error(fd, GW_E_TOO_MANY_SESSIONS, why, "Retry-After: 1", &bytes);
     shutdown(fd, SHUT_WR);
     /* Read what the client sent already, so that the close does not reset the answer away. */
@@ -1839,7 +1845,7 @@ static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t 
         source_of_peer(peer, nc.src);
         nc.holds = fair_share_held(fh->by_source, nc.src);
         if (!make_room(fh, &nc, false) && !share_room(fh, &nc) && !make_room(fh, &nc, true)) {
-            refuse(fh, fd);
+            refuse(fh, fd, &nc);
             return;
         }
     }

@@ -307,6 +307,7 @@ def a_newcomer_from_the_biggest_holder_closes_none_of_the_others():
         silent.append(s)
     refused = rest_of(silent[3])
     check(refused.startswith(b'HTTP/1.1 429'), 'the fourth of 127.0.0.2: %r' % refused[:200])
+    check(b'3 of them from 127.0.0.2' in refused, 'the refusal says why: %r' % refused)
     victim.sendall(b'Content-Type: application/json\r\nContent-Length: 12\r\n'
                    b'Connection: close\r\n\r\n{"body":"x"}')
     answer = rest_of(victim)
