@@ -98,6 +98,7 @@ struct wconn {
     bool held_back;      /* the session refused a message: wait for resume_input */
     bool pongs_waiting;  /* reading stopped for WS_CONTROL_BACKLOG: resumes once they are out */
     bool input_done;     /* no more input is offered: an error, a close, the end */
+    bool end_when_taken; /* the peer closed: the session ends once it took the messages held */
     bool omsg_open;      /* wslay is reading a line from the session's queue */
     bool omsg_started;   /* ... and has read its first bytes */
     bool closing;        /* the tier closed the session: the close frame is under way */
@@ -508,6 +509,10 @@ static void offer(struct wconn *c)
     if (c->held_off == c->held.len) {
         buf_clear(&c->held);
         c->held_off = 0;
+        if (c->end_when_taken && c->s) {
+            c->end_when_taken = false;
+            session_abort(c->s, c->why);
+        }
     }
 }
 
@@ -526,6 +531,20 @@ static void close_protocol_error(struct wconn *c, bool out_idle, const char *why
         wslay_event_queue_close(c->ws, WS_CLOSE_PROTOCOL, (const uint8_t *)why, strlen(why));
     }
     log_trace("ws conn %s send close %u (%s)", c->sid, WS_CLOSE_PROTOCOL, why);
+}
+
+/*
+ * Ends the session for why, a text made for the moment: session_abort keeps
+ * the pointer until the close (ws_close), so the text is kept in c, which
+ * outlives it.
+ */
+static void abort_for(struct wconn *c, const char *why)
+{
+    char *kept = gw_xstrdup(why);
+
+    free(c->why);
+    c->why = kept;
+    session_abort(c->s, kept);
 }
 
 static void read_input(struct wconn *c)
@@ -579,7 +598,14 @@ static void read_input(struct wconn *c)
                      wslay_event_get_status_code_received(c->ws));
             log_trace("ws conn %s recv close %u", c->sid,
                       wslay_event_get_status_code_received(c->ws));
-            session_abort(c->s, why);
+            if (c->held_off < c->held.len) {
+                /* Its messages before the close run first (websocket.md), then it ends. */
+                free(c->why);
+                c->why = gw_xstrdup(why);
+                c->end_when_taken = true;
+            } else {
+                abort_for(c, why);
+            }
         } else {
             /* wslay refused a frame and queued its close (1002, or 1007 for bad UTF-8). */
             unsigned code = wslay_event_get_status_code_sent(c->ws);
@@ -589,7 +615,7 @@ static void read_input(struct wconn *c)
                                                    : "a frame that breaks RFC 6455",
                      code);
             log_trace("ws conn %s send close %u", c->sid, code);
-            session_abort(c->s, why);
+            abort_for(c, why);
         }
         set_reading(c, false);
         return;

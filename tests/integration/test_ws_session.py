@@ -13,12 +13,13 @@ import json
 import re
 import signal
 import sqlite3
+import struct
 import threading
 import time
 
 import harness
 from harness import test, check, eq, check_push, check_session_error, Session
-from wsclient import WsSession, frame, OP_TEXT
+from wsclient import WsSession, frame, OP_TEXT, OP_CLOSE
 
 shared = harness.Shared()
 
@@ -80,6 +81,28 @@ def pipelined_past_the_window():
     eq([r['message']['seq'] for r in replies], list(range(1, 601)), 'seqs')
     eq(ws.request('PING after')['token'], 'after', 'the session goes on')
     ws.sock.close()
+
+
+@test
+def commands_before_a_close_all_run():
+    """PUBs written at once with a close frame after them (300 and 3000: past the session's window of 256), three times each: every PUB runs and is stored, the close is echoed, and the gateway goes on (the close's reason outlives the read that found it)"""
+    gw = shared.get()
+    stored = 0
+    for n in (300, 3000, 300, 3000, 300, 3000):
+        ws = WsSession(gw)
+        ws.send(b''.join(frame(OP_TEXT, 'PUB wss-close m%d' % i) for i in range(n))
+                + frame(OP_CLOSE, struct.pack('!H', 1000)))
+        code, _, _ = ws.expect_close(timeout=30)
+        eq(code, 1000, 'the close echoed after %d PUBs' % n)
+        ws.sock.close()
+        stored += n
+        harness.wait_for(lambda: gw.get('/v1/channels/wss-close/messages?since=%d'
+                                        % (stored - 1)).status == 200,
+                         'the last of %d PUBs stored' % n, timeout=30)
+    eq(gw.read('wss-close', since=stored)['messages'], [], 'nothing more')
+    eq(gw.read('wss-close', since=stored - 1)['messages'][0]['seq'], stored, 'every PUB once')
+    with Session(gw) as s:
+        eq(s.request('PING by').get('token'), 'by', 'the gateway goes on')
 
 
 @test
