@@ -86,6 +86,12 @@
  * idle: a browser opens several at once and sends on each a moment later.
  */
 #define JUST_OPENED_MS      2000
+/*
+ * Nor is a keep-alive connection answered this long ago: its client may be
+ * sending its next request (a publish on a connection closed meanwhile gets
+ * no answer, and its client cannot tell whether it was stored).
+ */
+#define BETWEEN_REQUESTS_MS 1000
 /* A history page's JSON around its messages, reserved with --page-bytes. */
 #define PAGE_OVERHEAD       256
 
@@ -1620,9 +1626,10 @@ static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool 
     log_trace("http conn %llu shutdown: %s", hc->number, hc->cut_why);
 }
 
-static bool just_opened(const struct hconn *hc)
+/* Idle long enough to be closed without harm (JUST_OPENED_MS, BETWEEN_REQUESTS_MS). */
+static bool resting(const struct hconn *hc)
 {
-    return !hc->used && loop_now_ms() - hc->phase_ms < JUST_OPENED_MS;
+    return loop_now_ms() - hc->phase_ms >= (hc->used ? BETWEEN_REQUESTS_MS : JUST_OPENED_MS);
 }
 
 /* A connection arriving at the limit: its address, and how many connections that address holds. */
@@ -1632,26 +1639,20 @@ struct newcomer {
 };
 
 /*
- * Whether hc may be closed for the newcomer. Its address must hold at
- * least as many connections as the newcomer's: a newcomer from the address
- * holding the most takes nothing from the others. One just opened is never
- * an idle one, and never closed for a newcomer of its own address: a
- * burst's connections are not closed for each other, without a word (the
- * newcomer is refused instead, with 429).
+ * Whether hc's address holds at least as many connections as the
+ * newcomer's: a newcomer from the address holding the most takes nothing
+ * from the others (it is refused instead).
  */
-static bool gives_way(struct front_http *fh, const struct hconn *hc, const struct newcomer *nc,
-                      bool heads)
+static bool holds_as_many(struct front_http *fh, const struct hconn *hc, const struct newcomer *nc)
 {
-    if (just_opened(hc) && (!heads || strcmp(hc->source, nc->src) == 0))
-        return false;
     return fair_share_held(fh->by_source, hc->source) >= nc->holds;
 }
 
 /*
- * The idle connection to close first: the one idle longest that gives way
- * (SHARE_WALK asked at most). NULL: none.
+ * The idle connection to close first: the one idle longest that is resting
+ * and holds_as_many (SHARE_WALK asked at most). NULL: none.
  */
-static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc, bool heads)
+static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc)
 {
     struct hconn *hc = fh->idle.first, *next;
     char c;
@@ -1666,53 +1667,51 @@ static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer 
          */
         if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
             conn_enter(hc, CONN_HEAD, 0);
-        else if (gives_way(fh, hc, nc, heads))
+        else if (resting(hc) && holds_as_many(fh, hc, nc))
             return hc;
     }
     return NULL;
 }
 
-/* The head arriving longest that gives way (SHARE_WALK asked at most). NULL: none. */
+/* The head arriving longest whose address holds_as_many (SHARE_WALK asked at most). */
 static struct hconn *head_to_close(struct front_http *fh, const struct newcomer *nc)
 {
     struct hconn *hc = fh->heads.first;
 
     for (int n = 0; hc && n < SHARE_WALK; hc = hc->next, n++)
-        if (gives_way(fh, hc, nc, true))
+        if (holds_as_many(fh, hc, nc))
             return hc;
     return NULL;
 }
 
 /*
- * At the limit: closes the connection that has waited longest without a
- * request under way, of those that give way to the newcomer: idle (not one
- * just opened), or (with heads) idle, just opened or still sending a
- * request's head, whichever began first. False when there is none.
+ * At the limit, closes a connection for the newcomer: with heads false,
+ * the one idle longest, resting (closed without a word: its client
+ * reconnects unharmed); with heads, the one sending a request's head
+ * longest (answered 429, try again). Only from an address that
+ * holds_as_many. A connection just opened or just answered is never closed
+ * here. False when there is none.
  */
 static bool make_room(struct front_http *fh, const struct newcomer *nc, bool heads)
 {
-    struct hconn *idle = idle_to_close(fh, nc, heads);
-    struct hconn *head = heads ? head_to_close(fh, nc) : NULL;
+    struct hconn *hc = heads ? head_to_close(fh, nc) : idle_to_close(fh, nc);
 
-    if (!idle && !head)
+    if (!hc)
         return false;
-    if (!head || (idle && idle->phase_ms <= head->phase_ms)) {
-        if (idle->used)
-            conn_cut(idle, GW_OK, NULL, true,
-                     "idle for %.1f s: closed to make room for a new connection at the limit of "
-                     "%u",
-                     phase_seconds(idle), fh->o.max_connections);
-        else
-            conn_cut(idle, GW_OK, NULL, true,
-                     "opened %.1f s ago and sent nothing: closed to make room for a new "
-                     "connection at the limit of %u",
-                     phase_seconds(idle), fh->o.max_connections);
-    } else {
-        conn_cut(head, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
+    if (heads)
+        conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
                  "request head still arriving after %.1f s while the gateway is at its "
                  "connection limit (%u): closed to make room; try again",
-                 phase_seconds(head), fh->o.max_connections);
-    }
+                 phase_seconds(hc), fh->o.max_connections);
+    else if (hc->used)
+        conn_cut(hc, GW_OK, NULL, true,
+                 "idle for %.1f s: closed to make room for a new connection at the limit of %u",
+                 phase_seconds(hc), fh->o.max_connections);
+    else
+        conn_cut(hc, GW_OK, NULL, true,
+                 "opened %.1f s ago and sent nothing: closed to make room for a new connection "
+                 "at the limit of %u",
+                 phase_seconds(hc), fh->o.max_connections);
     return true;
 }
 
@@ -1830,13 +1829,13 @@ static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t 
     struct front_http *fh = ctx;
 
     /*
-     * An idle connection goes first (its client reconnects unharmed); then
-     * the address holding the most gives way; then the oldest head. Heads
-     * come after fair shares: a client that opens a few connections at once
-     * (a browser does) would otherwise see each closed by its next while
-     * another address's long-polls hold the rest. Idle connections and
-     * heads are only taken from addresses holding at least as many as the
-     * newcomer's (gives_way).
+     * A resting idle connection goes first (its client reconnects
+     * unharmed); then the address holding the most gives way; then the
+     * oldest head. Heads come after fair shares: a client that opens a few
+     * connections at once (a browser does) would otherwise see each closed
+     * by its next while another address's long-polls hold the rest. Idle
+     * connections and heads are only taken from addresses holding at least
+     * as many as the newcomer's (holds_as_many).
      */
     if (fh->open >= fh->o.max_connections) {
         struct newcomer nc;

@@ -317,6 +317,40 @@ def a_newcomer_from_the_biggest_holder_closes_none_of_the_others():
     gw.stop()
 
 
+@test
+def a_connection_just_answered_or_just_opened_is_not_closed_silently():
+    """--max-connections 4. (1) 127.0.0.1 holds 3 long-polls, 127.0.0.3 has just been answered on its keep-alive connection: a newcomer from 127.0.0.4 takes a long-poll's place, not that connection, whose next request is served. (2) 127.0.0.1, .3 and .5 hold one connection each, .5's just opened and silent: a newcomer from 127.0.0.6 is refused 429, and .5's request is served"""
+    gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug'])
+    a = long_polls_of(gw, A, 'fair-rest', 3)
+    keep = connected_from(gw, C)
+    get = b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+    keep.sendall(get)
+    check(keep.recv(4096).startswith(b'HTTP/1.1 200'), 'the keep-alive client answered')
+    answer = rest_of(http_from(gw, '127.0.0.4', '/healthz', 'Connection: close\r\n'))
+    check(answer.startswith(b'HTTP/1.1 200'), 'the newcomer from 127.0.0.4: %r' % answer[:200])
+    keep.sendall(get)
+    check(keep.recv(4096).startswith(b'HTTP/1.1 200'), 'the keep-alive connection kept')
+    for s in a + [keep]:
+        s.close()
+    gw.stop()
+
+    gw = harness.Gateway(args=['--max-connections', '3', '--log-level', 'debug', '--trace'])
+    a = long_polls_of(gw, A, 'fair-rest', 1)
+    c = http_from(gw, C, '/v1/channels/fair-rest/messages?since=1&wait=30')
+    wait_for(lambda: gw.stderr_text().count("http long-poll on 'fair-rest'") == 2, 'waiting')
+    accepted = gw.stderr_text().count(' accept\n')
+    silent = connected_from(gw, '127.0.0.5')
+    wait_for(lambda: gw.stderr_text().count(' accept\n') == accepted + 1, 'accepted')
+    refused = rest_of(http_from(gw, '127.0.0.6', '/healthz', 'Connection: close\r\n'))
+    check(refused.startswith(b'HTTP/1.1 429'), 'the newcomer from 127.0.0.6: %r' % refused[:200])
+    silent.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    answer = rest_of(silent)
+    check(answer.startswith(b'HTTP/1.1 200'), 'the connection just opened: %r' % answer[:200])
+    for s in a + [c, silent]:
+        s.close()
+    gw.stop()
+
+
 def unread(sock):
     """Bytes waiting in sock's receive buffer."""
     return struct.unpack('i', fcntl.ioctl(sock, termios.FIONREAD, b'\0' * 4))[0]
