@@ -1626,17 +1626,26 @@ static void conn_cut(struct hconn *hc, enum gw_err err, const char *extra, bool 
     log_trace("http conn %llu shutdown: %s", hc->number, hc->cut_why);
 }
 
-/* Idle long enough to be closed without harm (JUST_OPENED_MS, BETWEEN_REQUESTS_MS). */
-static bool resting(const struct hconn *hc)
-{
-    return loop_now_ms() - hc->phase_ms >= (hc->used ? BETWEEN_REQUESTS_MS : JUST_OPENED_MS);
-}
-
 /* A connection arriving at the limit: its address, and how many connections that address holds. */
 struct newcomer {
     char src[SOURCE_MAX];
     size_t holds;
 };
+
+/*
+ * Idle long enough to be closed for the newcomer without harm
+ * (JUST_OPENED_MS, BETWEEN_REQUESTS_MS). A keep-alive connection of the
+ * newcomer's own address needs no rest: its client is the one opening
+ * another instead of using it.
+ */
+static bool resting(const struct hconn *hc, const struct newcomer *nc)
+{
+    uint64_t idle = loop_now_ms() - hc->phase_ms;
+
+    if (!hc->used)
+        return idle >= JUST_OPENED_MS;
+    return idle >= BETWEEN_REQUESTS_MS || strcmp(hc->source, nc->src) == 0;
+}
 
 /*
  * Whether hc's address holds at least as many connections as the
@@ -1649,10 +1658,23 @@ static bool holds_as_many(struct front_http *fh, const struct hconn *hc, const s
 }
 
 /*
- * The idle connection to close first: the one idle longest that is resting
- * and holds_as_many (SHARE_WALK asked at most). NULL: none.
+ * Whether idle hc may be closed for the newcomer: resting, from an address
+ * that holds_as_many; or, as a last resort (siblings), one of the
+ * newcomer's own address that has sent nothing yet.
  */
-static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc)
+static bool idle_gives_way(struct front_http *fh, const struct hconn *hc, const struct newcomer *nc,
+                           bool siblings)
+{
+    if (siblings)
+        return !hc->used && strcmp(hc->source, nc->src) == 0;
+    return resting(hc, nc) && holds_as_many(fh, hc, nc);
+}
+
+/*
+ * The idle connection to close first: the one idle longest that gives way
+ * (SHARE_WALK asked at most). NULL: none.
+ */
+static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc, bool siblings)
 {
     struct hconn *hc = fh->idle.first, *next;
     char c;
@@ -1667,7 +1689,7 @@ static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer 
          */
         if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
             conn_enter(hc, CONN_HEAD, 0);
-        else if (resting(hc) && holds_as_many(fh, hc, nc))
+        else if (idle_gives_way(fh, hc, nc, siblings))
             return hc;
     }
     return NULL;
@@ -1688,17 +1710,19 @@ static struct hconn *head_to_close(struct front_http *fh, const struct newcomer 
  * At the limit, closes a connection for the newcomer: with heads false,
  * the one idle longest, resting (closed without a word: its client
  * reconnects unharmed); with heads, the one sending a request's head
- * longest (answered 429, try again). Only from an address that
- * holds_as_many. A connection just opened or just answered is never closed
- * here. False when there is none.
+ * longest (answered 429, try again) or, if it began earlier, one of the
+ * newcomer's own address that has sent nothing yet. Only from an address
+ * that holds_as_many. Another address's connection just opened or just
+ * answered is never closed here. False when there is none.
  */
 static bool make_room(struct front_http *fh, const struct newcomer *nc, bool heads)
 {
-    struct hconn *hc = heads ? head_to_close(fh, nc) : idle_to_close(fh, nc);
+    struct hconn *idle = idle_to_close(fh, nc, heads), *head = heads ? head_to_close(fh, nc) : NULL;
+    struct hconn *hc = !head || (idle && idle->phase_ms <= head->phase_ms) ? idle : head;
 
     if (!hc)
         return false;
-    if (heads)
+    if (hc == head)
         conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
                  "request head still arriving after %.1f s while the gateway is at its "
                  "connection limit (%u): closed to make room; try again",
