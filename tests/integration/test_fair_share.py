@@ -160,6 +160,14 @@ def sse_from(gw, source, channel):
     return s, int(head.split()[1]), rest
 
 
+def all_served(conns, what):
+    """Sends GET /healthz on each of conns, then checks that each is answered 200."""
+    for s in conns:
+        s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    answers = [rest_of(s) for s in conns]
+    eq([x.split(b'\r\n', 1)[0] for x in answers], [b'HTTP/1.1 200 OK'] * len(conns), what)
+
+
 def rest_of(sock, rest=b''):
     """Every byte up to the server's close (10 s at most)."""
     deadline = time.monotonic() + 10
@@ -259,11 +267,7 @@ def a_newcomers_parallel_connections_all_get_in():
     for _ in range(4):
         s = connected_from(gw, B)
         burst.append(s)
-    for s in burst:
-        s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-    answers = [rest_of(s) for s in burst]
-    eq([x.split(b'\r\n', 1)[0] for x in answers], [b'HTTP/1.1 200 OK'] * 4,
-       'what the 4 connections of 127.0.0.2 were answered')
+    all_served(burst, 'what the 4 connections of 127.0.0.2 were answered')
     early = [rest_of(s)[:12] for s in a[4:]]
     eq(early, [b'HTTP/1.1 200'] * 4, 'the 4 newest long-polls answered early')
     for s in burst + a:
@@ -283,11 +287,7 @@ def a_newcomers_silent_connections_are_not_idle_ones():
         burst.append(s)
         wait_for(lambda: gw.stderr_text().count(' accept\n') == accepted + i + 1,
                  'connection %d of 127.0.0.2 accepted' % (i + 1))
-    for s in burst:
-        s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-    answers = [rest_of(s) for s in burst]
-    eq([x.split(b'\r\n', 1)[0] for x in answers], [b'HTTP/1.1 200 OK'] * 4,
-       'what the 4 connections of 127.0.0.2 were answered')
+    all_served(burst, 'what the 4 connections of 127.0.0.2 were answered')
     for s in burst + a:
         s.close()
     gw.stop()
