@@ -99,6 +99,7 @@ struct wconn {
     bool pongs_waiting;  /* reading stopped for WS_CONTROL_BACKLOG: resumes once they are out */
     bool input_done;     /* no more input is offered: an error, a close, the end */
     bool end_when_taken; /* the peer closed: the session ends once it took the messages held */
+    bool end_of_stream;  /* ... by ending its stream, no close frame: it may still read replies */
     bool omsg_open;      /* wslay is reading a line from the session's queue */
     bool omsg_started;   /* ... and has read its first bytes */
     bool closing;        /* the tier closed the session: the close frame is under way */
@@ -202,8 +203,15 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         return -1;
     }
     if ((n = ws_wire_recv(&c->w, ctx, buf, len, READ_BUDGET, &from_socket)) <= 0) {
-        if (c->w.eof)
+        if (c->w.eof) {
             log_trace("ws conn %s recv end of stream", c->sid);
+            /*
+             * Not a failure to wslay, which would queue a close frame at
+             * once and send nothing after it: the peer may have only
+             * half-closed, and the replies to what it sent go first.
+             */
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        }
         return n;
     }
     c->in_fed += (uint64_t)n;
@@ -489,6 +497,20 @@ static void frame_lines(struct wconn *c)
 
 /* ---- input ---- */
 
+/*
+ * The peer closed and the session took every message before it. After a
+ * close frame the session ends at once (its close is echoed); after the end
+ * of the stream alone the peer may still be reading, half-closed, so the
+ * session answers what it was sent first, as on TCP.
+ */
+static void end_session(struct wconn *c)
+{
+    if (c->end_of_stream)
+        session_input_end(c->s);
+    else
+        session_abort(c->s, c->why);
+}
+
 /* Offers the messages held, in order, as far as the session takes them. */
 static void offer(struct wconn *c)
 {
@@ -511,7 +533,7 @@ static void offer(struct wconn *c)
         c->held_off = 0;
         if (c->end_when_taken && c->s) {
             c->end_when_taken = false;
-            session_abort(c->s, c->why);
+            end_session(c);
         }
     }
 }
@@ -590,22 +612,29 @@ static void read_input(struct wconn *c)
             return;
         }
         pump_out(c); /* wslay's close frame, if it queued one */
-        if (c->w.eof && !wslay_event_get_close_received(c->ws)) {
-            session_abort(c->s, "the peer closed the connection without a close frame");
-        } else if (wslay_event_get_close_received(c->ws)) {
+        if (c->w.eof || wslay_event_get_close_received(c->ws)) {
+            /*
+             * A close frame, or the end of the stream without one (RFC 6455
+             * 7.1.5: abnormal, 1006): either way the messages that came
+             * before it run first (websocket.md), as a TCP session's
+             * commands before its end do; then the session ends.
+             */
             char why[64];
-            snprintf(why, sizeof(why), "the peer closed the WebSocket (%u)",
-                     wslay_event_get_status_code_received(c->ws));
-            log_trace("ws conn %s recv close %u", c->sid,
-                      wslay_event_get_status_code_received(c->ws));
-            if (c->held_off < c->held.len) {
-                /* Its messages before the close run first (websocket.md), then it ends. */
-                free(c->why);
-                c->why = gw_xstrdup(why);
-                c->end_when_taken = true;
+            c->end_of_stream = !wslay_event_get_close_received(c->ws);
+            if (!c->end_of_stream) {
+                snprintf(why, sizeof(why), "the peer closed the WebSocket (%u)",
+                         wslay_event_get_status_code_received(c->ws));
+                log_trace("ws conn %s recv close %u", c->sid,
+                          wslay_event_get_status_code_received(c->ws));
             } else {
-                abort_for(c, why);
+                snprintf(why, sizeof(why), "the peer closed the connection without a close frame");
             }
+            free(c->why);
+            c->why = gw_xstrdup(why);
+            if (c->held_off < c->held.len)
+                c->end_when_taken = true;
+            else
+                end_session(c);
         } else {
             /* wslay refused a frame and queued its close (1002, or 1007 for bad UTF-8). */
             unsigned code = wslay_event_get_status_code_sent(c->ws);

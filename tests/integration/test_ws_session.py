@@ -13,6 +13,7 @@ import json
 import re
 import signal
 import sqlite3
+import socket
 import struct
 import threading
 import time
@@ -101,6 +102,28 @@ def commands_before_a_close_all_run():
                          'the last of %d PUBs stored' % n, timeout=30)
     eq(gw.read('wss-close', since=stored)['messages'], [], 'nothing more')
     eq(gw.read('wss-close', since=stored - 1)['messages'][0]['seq'], stored, 'every PUB once')
+    with Session(gw) as s:
+        eq(s.request('PING by').get('token'), 'by', 'the gateway goes on')
+
+
+@test
+def commands_before_the_end_of_stream_all_run():
+    """PUBs written at once, then the end of the TCP stream with no close frame (300 and 3000, past the session's window): as on TCP every PUB runs and is stored, its reply comes in order, then the bye and a close 1000; the gateway goes on"""
+    gw = shared.get()
+    stored = 0
+    for n in (300, 3000, 300, 3000):
+        ws = WsSession(gw)
+        ws.send(b''.join(frame(OP_TEXT, 'PUB wss-eof m%d' % i) for i in range(n)))
+        ws.sock.shutdown(socket.SHUT_WR)
+        code, reason, msgs = ws.expect_close(timeout=30)
+        eq((code, reason), (1000, 'end of input'), 'the close after %d PUBs' % n)
+        eq(msgs[-1], {'type': 'bye', 'reason': 'end of input'}, 'the bye before it')
+        eq([(m['type'], m['message']['seq']) for m in msgs[:-1]],
+           [('ok', stored + i + 1) for i in range(n)], 'a reply to each PUB, in order')
+        ws.sock.close()
+        stored += n
+    eq(gw.read('wss-eof', since=stored)['messages'], [], 'nothing more')
+    eq(gw.read('wss-eof', since=stored - 1)['messages'][0]['seq'], stored, 'every PUB once')
     with Session(gw) as s:
         eq(s.request('PING by').get('token'), 'by', 'the gateway goes on')
 
