@@ -65,10 +65,11 @@ size_t reply_budget_held_by(const struct reply_budget *b, const char *source)
     return s ? s->bytes : 0;
 }
 
-enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[GW_ERRLEN])
+/* Whether a read of n from s may start with used and mine counted (the bound's rules). */
+static enum gw_err room_for(const struct reply_source *s, size_t used, size_t mine, size_t n,
+                            char why[GW_ERRLEN])
 {
     const struct reply_budget *b = s->b;
-    size_t used = b->used, mine = s->bytes;
 
     /* A read that reserves nothing (a long-poll whose wait ran out answers an empty page). */
     if (used == 0 || n == 0)
@@ -89,6 +90,19 @@ enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[G
              "try again shortly",
              s->node.name, mine / 1024);
     return GW_E_BUSY;
+}
+
+enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[GW_ERRLEN])
+{
+    return room_for(s, s->b->used, s->bytes, n, why);
+}
+
+enum gw_err reply_budget_room_instead(const struct reply_source *s, size_t held, size_t n,
+                                      char why[GW_ERRLEN])
+{
+    if (n <= held)
+        return GW_OK;
+    return room_for(s, s->b->used - held, s->bytes - held, n, why);
 }
 
 enum gw_err reply_budget_reserve(struct reply_source *s, size_t n, char why[GW_ERRLEN])

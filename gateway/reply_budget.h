@@ -62,6 +62,13 @@ void reply_budget_leave(struct reply_source *s);
  * always fits, even one larger than the whole bound.
  */
 enum gw_err reply_budget_room(const struct reply_source *s, size_t n, char why[GW_ERRLEN]);
+/*
+ * A reply turned out larger than the held bytes s reserved for it (one
+ * message whose escaping made it up to six times its size): whether it
+ * fits as a read of n would, were those bytes released first.
+ */
+enum gw_err reply_budget_room_instead(const struct reply_source *s, size_t held, size_t n,
+                                      char why[GW_ERRLEN]);
 /* reply_budget_room, and counts n for s when it fits. */
 enum gw_err reply_budget_reserve(struct reply_source *s, size_t n, char why[GW_ERRLEN]);
 

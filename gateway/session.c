@@ -747,20 +747,12 @@ static void on_hist(void *ctx, enum gw_err err, const char *why, const struct gw
         return;
     }
     codec_line_ok_hist(scratch(t), r->channel, page, reply_tag(r), r->tag_len);
-    /*
-     * Larger than it reserved (one message whose escaping made it up to six
-     * times its size): it must fit as a read of its size would, its own
-     * reservation released first.
-     */
-    if (t->scratch.len > r->reserve) {
-        char busy[GW_ERRLEN];
-        reply_budget_release(s->budget, r->reserve);
-        err = reply_budget_room(s->budget, t->scratch.len, busy);
-        reply_budget_add(s->budget, r->reserve);
-        if (err != GW_OK) {
-            render_error(s, r, NULL, err, busy);
-            return;
-        }
+    /* Larger than it reserved (escaped): it must fit as a read of its size would. */
+    char busy[GW_ERRLEN];
+    err = reply_budget_room_instead(s->budget, r->reserve, t->scratch.len, busy);
+    if (err != GW_OK) {
+        render_error(s, r, NULL, err, busy);
+        return;
     }
     reply_complete(r);
 }

@@ -3,7 +3,7 @@
  * a reason naming the setting), one reply alone always passing, no bound at
  * limit 0, and the bound shared between addresses: one address cannot take
  * it all, a newcomer gets its page, and a source's record lives as long as
- * its holders and its bytes.
+ * its holders and its bytes; a page larger than it reserved judged once.
  */
 #include "reply_budget.h"
 
@@ -92,9 +92,34 @@ static void test_share(void)
     reply_budget_fini(&b);
 }
 
+/* A page built larger than its read reserved fits as a read of its size would. */
+static void test_larger_than_reserved(void)
+{
+    struct reply_budget b;
+    char why[GW_ERRLEN];
+
+    reply_budget_init(&b, 1000);
+    struct reply_source *a = reply_budget_join(&b, "127.0.0.2");
+    struct reply_source *c = reply_budget_join(&b, "127.0.0.3");
+    reply_budget_add(c, 500);
+    reply_budget_add(a, 300); /* the read's reservation */
+    is_int(reply_budget_room_instead(a, 300, 200, why), GW_OK, "smaller than reserved: fits");
+    is_int(reply_budget_room_instead(a, 300, 500, why), GW_OK,
+           "500 fits where the 300 reserved are counted once, not twice");
+    is_int(reply_budget_room_instead(a, 300, 501, why), GW_E_BUSY, "one byte more is busy");
+    is_uint(reply_budget_used(&b), 800, "asking changes nothing");
+    is_uint(reply_budget_held_by(&b, "127.0.0.2"), 300, "nor what the address holds");
+    reply_budget_release(a, 300);
+    reply_budget_release(c, 500);
+    reply_budget_leave(a);
+    reply_budget_leave(c);
+    reply_budget_fini(&b);
+}
+
 int main(void)
 {
     test_bound();
     test_share();
+    test_larger_than_reserved();
     return done_testing();
 }
