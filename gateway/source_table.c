@@ -6,6 +6,7 @@
 #include "gw.h"
 #include "name_hash.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,17 @@ void source_table_fini(struct source_table *t)
     t->nchains = t->n = 0;
 }
 
+bool source_v6_by_prefix(const struct in6_addr *a)
+{
+    return !IN6_IS_ADDR_V4MAPPED(a) && !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_LINKLOCAL(a) &&
+           !IN6_IS_ADDR_UNSPECIFIED(a);
+}
+
 void source_of_peer(const char *peer, char out[SOURCE_MAX])
 {
     const char *end;
+    char host[INET6_ADDRSTRLEN];
+    struct in6_addr a;
 
     if (peer[0] == '[' && (end = strchr(peer, ']'))) {
         peer++;
@@ -34,6 +43,20 @@ void source_of_peer(const char *peer, char out[SOURCE_MAX])
         end = peer + strlen(peer); /* no port, or a bare IPv6 address */
     }
     snprintf(out, SOURCE_MAX, "%.*s", (int)(end - peer), peer);
+    if ((size_t)(end - peer) >= sizeof(host))
+        return;
+    memcpy(host, peer, (size_t)(end - peer));
+    host[end - peer] = '\0';
+    if (inet_pton(AF_INET6, host, &a) != 1)
+        return;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+        /* A dual-stack socket's IPv4 client: the same client as on an IPv4 socket. */
+        inet_ntop(AF_INET, &a.s6_addr[12], out, SOURCE_MAX);
+    } else if (source_v6_by_prefix(&a)) {
+        memset(&a.s6_addr[8], 0, 8);
+        inet_ntop(AF_INET6, &a, host, sizeof(host));
+        snprintf(out, SOURCE_MAX, "%s/64", host);
+    }
 }
 
 static struct source_node **slot_of(const struct source_table *t, const char *name, uint64_t h)

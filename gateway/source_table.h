@@ -11,6 +11,7 @@
 #ifndef GW_SOURCE_TABLE_H
 #define GW_SOURCE_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,9 +36,18 @@ void source_table_fini(struct source_table *t);
 
 /*
  * The source address of peer ("host:port", "[v6]:port" or "host"), into
- * out: the host alone (a client picks any port).
+ * out: the host alone (a client picks any port). An IPv6 client is its
+ * /64 ("2001:db8:1:2::/64"), the smallest prefix a network gives one
+ * site (RFC 6177): counted per address, one client would be 2^64 of them
+ * and every per-address share would be its for the asking. Loopback and
+ * link-local addresses stay whole (every host on a link shares fe80::/64),
+ * and an IPv4-mapped one is its IPv4 address.
  */
 void source_of_peer(const char *peer, char out[SOURCE_MAX]);
+
+struct in6_addr;
+/* Whether an IPv6 client is counted by its /64 (as source_of_peer does; udp_rate too). */
+bool source_v6_by_prefix(const struct in6_addr *a);
 
 /* The record for name, or NULL. */
 struct source_node *source_table_find(const struct source_table *t, const char *name);

@@ -4,6 +4,7 @@
 #include "udp_rate.h"
 
 #include "gw.h"
+#include "source_table.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -75,6 +76,8 @@ bool udp_rate_key(const struct sockaddr *sa, unsigned char key[UDP_RATE_KEY])
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
         memcpy(key, &a->sin6_addr, UDP_RATE_KEY);
+        if (source_v6_by_prefix(&a->sin6_addr))
+            memset(key + 8, 0, UDP_RATE_KEY - 8); /* one client: its /64 */
         return true;
     }
     return false;

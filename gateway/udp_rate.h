@@ -37,7 +37,8 @@ struct udp_rate *udp_rate_new(unsigned rate, unsigned burst, size_t sources);
 /* NULL is a no-op. */
 void udp_rate_free(struct udp_rate *r);
 
-/* The key of sa (AF_INET or AF_INET6); false for another family. */
+/* The key of sa (AF_INET or AF_INET6: an IPv6 client by its /64, as source_of_peer); false for
+ * another family. */
 bool udp_rate_key(const struct sockaddr *sa, unsigned char key[UDP_RATE_KEY]);
 
 /* Takes a token from key's bucket at now_us (CLOCK_MONOTONIC µs): false when it has none. */

@@ -12,16 +12,26 @@
 
 static void test_source(void)
 {
+    static const struct {
+        const char *peer, *source, *what;
+    } cases[] = {
+        {"127.0.0.1:5000", "127.0.0.1", "IPv4: the port goes"},
+        {"[::1]:5000", "::1", "IPv6 in brackets: the port goes"},
+        {"::1", "::1", "a bare IPv6 address is kept whole"},
+        {"10.0.0.1", "10.0.0.1", "no port: kept whole"},
+        {"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", "2001:db8:1:2::/64",
+         "a global IPv6 address: its /64, one client"},
+        {"2001:db8:1:2::9", "2001:db8:1:2::/64", "bare, the same /64"},
+        {"[::ffff:192.0.2.7]:80", "192.0.2.7", "IPv4-mapped: the IPv4 client"},
+        {"[fe80::1]:80", "fe80::1", "link-local: kept whole"},
+        {"[not an address]:80", "not an address", "not an address: kept as it came"},
+    };
     char out[SOURCE_MAX];
 
-    source_of_peer("127.0.0.1:5000", out);
-    is_str(out, "127.0.0.1", "IPv4: the port goes");
-    source_of_peer("[::1]:5000", out);
-    is_str(out, "::1", "IPv6 in brackets: the port goes");
-    source_of_peer("::1", out);
-    is_str(out, "::1", "a bare IPv6 address is kept whole");
-    source_of_peer("10.0.0.1", out);
-    is_str(out, "10.0.0.1", "no port: kept whole");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        source_of_peer(cases[i].peer, out);
+        is_str(out, cases[i].source, "%s", cases[i].what);
+    }
 }
 
 static void test_victim(void)

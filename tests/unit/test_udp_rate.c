@@ -50,6 +50,19 @@ static void test_keys(void)
     inet_pton(AF_INET6, "2001:db8::7", &v6.sin6_addr);
     udp_rate_key((struct sockaddr *)&v6, k3);
     ok(memcmp(k1, k3, UDP_RATE_KEY) != 0, "another IPv6 address: another key");
+    unsigned char k4[UDP_RATE_KEY];
+    inet_pton(AF_INET6, "2001:db8::1:2:3:8", &v6.sin6_addr);
+    udp_rate_key((struct sockaddr *)&v6, k4);
+    ok(memcmp(k3, k4, UDP_RATE_KEY) == 0, "IPv6 in the same /64: one client, one key");
+    inet_pton(AF_INET6, "2001:db8:0:1::7", &v6.sin6_addr);
+    udp_rate_key((struct sockaddr *)&v6, k4);
+    ok(memcmp(k3, k4, UDP_RATE_KEY) != 0, "another /64: another key");
+    inet_pton(AF_INET6, "fe80::1", &v6.sin6_addr);
+    udp_rate_key((struct sockaddr *)&v6, k3);
+    inet_pton(AF_INET6, "fe80::2", &v6.sin6_addr);
+    udp_rate_key((struct sockaddr *)&v6, k4);
+    ok(memcmp(k3, k4, UDP_RATE_KEY) != 0,
+       "link-local addresses stay whole (one /64 is every host)");
     ok(!udp_rate_key((struct sockaddr *)&un, k3), "AF_UNIX has no key");
 }
 
