@@ -35,6 +35,7 @@
 #include "net.h"
 #include "session.h"
 #include "sio_poll.h"
+#include "source_table.h"
 #include "sio_proto.h"
 #include "ws_proto.h"
 #include "ws_wire.h"
@@ -49,15 +50,22 @@
 #include <wslay/wslay.h>
 
 /* Bytes read from one WebSocket per wake-up, so one busy client cannot hold the loop. */
-#define READ_BUDGET      (256 * 1024)
+#define READ_BUDGET       (256 * 1024)
 /* A probe must end in an upgrade within this (engine.io's upgradeTimeout). */
-#define PROBE_TIMEOUT_MS 10000
+#define PROBE_TIMEOUT_MS  10000
 /* After its close frame, a WebSocket's input is read and dropped this long. */
-#define LINGER_MS        2000
+#define LINGER_MS         2000
 /* A closed polling session waits this long for the poll that takes its close packet. */
-#define CLOSED_KEEP_MS   5000
+#define CLOSED_KEEP_MS    5000
+/*
+ * At the limit a handshake this old that has not sent CONNECT gives way to
+ * anyone's: its client sends CONNECT right after the handshake's answer.
+ */
+#define HANDSHAKE_REST_MS 2000
+/* At the limit, how many of the oldest spare sessions a handshake looks at for one to end. */
+#define SPARE_SCAN        64
 /* The front's own packets a client may leave unpolled, past one --max-line payload. */
-#define CTL_SLACK        4096
+#define CTL_SLACK         4096
 
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
 
@@ -117,6 +125,14 @@ struct eio {
     size_t in_off;             /* the next record */
     struct loop_timer *ping;   /* the next ping, the pong's deadline, or the closed keep time */
     struct eio *uprev, *unext; /* fs->spare, while it is there */
+    struct spare_source *src;  /* ... and its address's count there */
+    uint64_t opened_ms;        /* the handshake, on the loop clock */
+};
+
+/* The spare sessions of one source address: a handshake flood is judged by its count. */
+struct spare_source {
+    struct source_node node; /* first: a node is its record */
+    size_t n;
 };
 
 struct front_sio {
@@ -130,6 +146,7 @@ struct front_sio {
      * yet CONNECTed, or closed and owing only their close packet to a poll.
      */
     struct eio *spare, *spare_tail;
+    struct source_table spare_sources; /* struct spare_source, by address */
     struct wsc *conns;
     size_t nlingering;
     bool quiescing;
@@ -313,12 +330,29 @@ static void unlist(struct eio *e)
     else
         fs->spare_tail = e->uprev;
     e->uprev = e->unext = NULL;
+    if (--e->src->n == 0) {
+        source_table_remove(&fs->spare_sources, &e->src->node);
+        free(e->src);
+    }
+    e->src = NULL;
+}
+
+/* The spare sessions peer's address holds. */
+static size_t spare_held_by(const struct front_sio *fs, const char *peer)
+{
+    char src[SOURCE_MAX];
+
+    source_of_peer(peer, src);
+    const struct source_node *n = source_table_find(&fs->spare_sources, src);
+    return n ? ((const struct spare_source *)(const void *)n)->n : 0;
 }
 
 /* Last in fs->spare, the sessions that give way first at the limit. */
 static void spare_add(struct eio *e)
 {
     struct front_sio *fs = e->fs;
+
+    char src[SOURCE_MAX];
 
     e->uprev = fs->spare_tail;
     e->unext = NULL;
@@ -327,6 +361,14 @@ static void spare_add(struct eio *e)
     else
         fs->spare = e;
     fs->spare_tail = e;
+    source_of_peer(e->peer, src);
+    struct source_node *n = source_table_find(&fs->spare_sources, src);
+    if (!n) {
+        n = gw_xcalloc(1, sizeof(struct spare_source));
+        source_table_add(&fs->spare_sources, n, src);
+    }
+    e->src = (struct spare_source *)(void *)n;
+    e->src->n++;
 }
 
 static void free_eio(struct eio *e)
@@ -765,6 +807,7 @@ static struct eio *eio_new(struct front_sio *fs, const char *peer)
         eio_sid_new(e->sid);
     while (lookup(fs, e->sid));
     snprintf(e->peer, sizeof(e->peer), "%s", peer ? peer : "-");
+    e->opened_ms = loop_now_ms();
     if (fs->count + 1 > fs->nbuckets)
         table_grow(fs);
     size_t b = bucket_of(fs, e->sid);
@@ -790,21 +833,48 @@ static bool judge_query(struct sio_poll *p, const char *want_transport)
     return true;
 }
 
+/*
+ * The spare session that gives way to a handshake from peer at the limit,
+ * looking at the SPARE_SCAN oldest: the oldest closed one (it owes only its
+ * close packet: its next poll learns the sid is gone); else, of those that
+ * never sent CONNECT and are peer's own address's, or of an address holding
+ * more spare sessions than peer's, or have rested HANDSHAKE_REST_MS, the
+ * oldest of the address holding the most. So a handshake flood from one
+ * address ends its own handshakes, and not another client's between its
+ * handshake and its CONNECT. NULL: none may.
+ */
+static struct eio *spare_to_end(struct front_sio *fs, const char *peer)
+{
+    size_t mine = spare_held_by(fs, peer);
+    uint64_t now = loop_now_ms();
+    char src[SOURCE_MAX];
+    struct eio *best = NULL;
+    int seen = 0;
+
+    source_of_peer(peer, src);
+    for (struct eio *e = fs->spare; e && seen < SPARE_SCAN; e = e->unext, seen++) {
+        if (e->closed)
+            return e;
+        bool may = e->src->n > mine || strcmp(e->src->node.name, src) == 0 ||
+                   now - e->opened_ms >= HANDSHAKE_REST_MS;
+        if (may && (!best || e->src->n > best->src->n))
+            best = e;
+    }
+    return best;
+}
+
 /* Room for a new session, or p answered why not. */
 static bool room(struct front_sio *fs, struct sio_poll *p)
 {
     if (fs->quiescing)
         return !answer_error(p, 503, EIO_E_REQUEST, "the gateway is stopping");
     /*
-     * At the limit, the oldest spare session makes room: one that never sent
-     * CONNECT (a handshake costs a client nothing, so handshakes alone must
-     * not lock out those that come to use a session, as front_http evicts
-     * the connection that has waited longest), or one closed whose client
-     * has not polled for its close packet (its next poll learns the sid is
-     * gone).
+     * At the limit a spare session makes room (spare_to_end): a handshake
+     * costs a client nothing, so handshakes alone must not lock out those
+     * that come to use a session.
      */
-    if (fs->count >= fs->o.max_sessions && fs->spare) {
-        struct eio *old = fs->spare;
+    struct eio *old;
+    if (fs->count >= fs->o.max_sessions && (old = spare_to_end(fs, p->peer))) {
         if (old->closed) {
             log_info("sio %s %s freed: closed, its close packet not polled for, and "
                      "--max-sio-sessions are open",
@@ -1528,6 +1598,7 @@ struct front_sio *front_sio_new(struct sessions *tier, struct loop *loop,
     fs->tier = tier;
     fs->loop = loop;
     fs->o = *opts;
+    source_table_init(&fs->spare_sources);
     table_grow(fs);
     loop_add_hook(loop, before_sleep, fs);
     return fs;
@@ -1566,5 +1637,6 @@ void front_sio_free(struct front_sio *fs)
         wsc_free(fs->conns);
     buf_release(&fs->out);
     free(fs->table);
+    source_table_fini(&fs->spare_sources);
     free(fs);
 }

@@ -430,14 +430,25 @@ def sio_request(gw, source, method, path, body=None):
     return out
 
 
-def sio_session(gw, source):
-    """A Socket.IO session over polling from source, connected: its poll path."""
+def sio_handshake(gw, source):
+    """A Socket.IO handshake over polling from source, not connected: its poll path."""
     status, text = sio_request(gw, source, 'GET', '/socket.io/?EIO=4&transport=polling')
     eq(status, 200, 'handshake from %s: %s' % (source, text))
-    path = '/socket.io/?EIO=4&transport=polling&sid=' + json.loads(text[1:])['sid']
+    return '/socket.io/?EIO=4&transport=polling&sid=' + json.loads(text[1:])['sid']
+
+
+def sio_connect(gw, source, path):
+    """CONNECT on the handshake of path, and its answer."""
     eq(sio_request(gw, source, 'POST', path, '40'), (200, 'ok'), 'CONNECT from %s' % source)
     status, text = sio_request(gw, source, 'GET', path)
-    check(status == 200 and text.startswith('40{'), 'CONNECT answer: %s %r' % (status, text))
+    check(status == 200 and text.startswith('40{'),
+          'CONNECT answered to %s: %s %r' % (source, status, text))
+
+
+def sio_session(gw, source):
+    """A Socket.IO session over polling from source, connected: its poll path."""
+    path = sio_handshake(gw, source)
+    sio_connect(gw, source, path)
     return path
 
 
@@ -478,6 +489,21 @@ def closed_socketio_sessions_give_way_first():
     eq(status, 200, 'a handshake from 127.0.0.2: %r' % text)
     if not harness.sanitized():
         check(grew < 8 * 1024, 'RSS grew by %d kB for closed sessions' % grew)
+    gw.stop()
+
+
+@test
+def a_handshake_flood_ends_its_own_handshakes():
+    """--max-sio-sessions 10: 127.0.0.2 and 127.0.0.3 each handshake, then 127.0.0.1 sends 60 handshakes and connects none, 127.0.0.4 handshaking midway: all three still connect afterwards, the flood ending its own handshakes"""
+    gw = harness.Gateway(args=['--max-sio-sessions', '10'])
+    victims = [(B, sio_handshake(gw, B)), (C, sio_handshake(gw, C))]
+    for _ in range(30):
+        sio_handshake(gw, A)
+    late = ('127.0.0.4', sio_handshake(gw, '127.0.0.4'))
+    for _ in range(30):
+        sio_handshake(gw, A)
+    for source, path in victims + [late]:
+        sio_connect(gw, source, path)
     gw.stop()
 
 
