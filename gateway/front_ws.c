@@ -337,10 +337,12 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
 }
 
 /* A line about to go out as a message: a slow consumer's farewell is kept for the close reason. */
-static void keep_farewell(struct wconn *c, const char *p, size_t len)
+static void keep_farewell(struct wconn *c, const char *p, size_t rest)
 {
-    if (len >= sizeof(SLOW_FAREWELL) - 1 &&
+    if (rest >= sizeof(SLOW_FAREWELL) - 1 &&
         memcmp(p, SLOW_FAREWELL, sizeof(SLOW_FAREWELL) - 1) == 0) {
+        const char *nl = memchr(p, '\n', rest);
+        size_t len = nl ? (size_t)(nl - p) : rest;
         free(c->farewell);
         c->farewell = gw_xmemdup(p, len);
         c->farewell_len = len;
@@ -369,13 +371,19 @@ static ssize_t read_line(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     }
     const char *p = it->w->data + q->head_sent;
     size_t rest = it->w->len - q->head_sent;
-    const char *nl = memchr(p, '\n', rest);
-    size_t body = nl ? (size_t)(nl - p) : rest; /* what is left of this line */
+    /*
+     * Only this frame's bytes and the one after them are looked at: wslay
+     * asks once per frame, and a search to the line's end each time would
+     * cost a long line the square of its length.
+     */
+    size_t look = rest <= len ? rest : len + 1;
+    const char *nl = memchr(p, '\n', look);
+    size_t body = nl ? (size_t)(nl - p) : look; /* what is left of this line, or more than len */
     size_t n = body < len ? body : len, taken = n;
     bool first = !c->omsg_started;
 
     if (first)
-        keep_farewell(c, p, body);
+        keep_farewell(c, p, rest);
     memcpy(buf, p, n);
     c->omsg_started = true;
     if (n == body) {
