@@ -105,12 +105,16 @@ struct sq {
     struct seqcache seqs;
     struct seqcache_entry **touched; /* channels of the batch under way */
     int lock_fd;                     /* the writer's flock() on the file, or -1 */
-    unsigned busy_ms;                /* how long one wait for a lock may last */
-    uint64_t busy_since_ms;          /* when the wait under way began */
-    atomic_bool stop_waiting;        /* set by store_stop_waiting, from any thread */
-    bool opened;                     /* store_open succeeded */
-    bool refused;                    /* the last error was a refused row */
-    bool cache_used;                 /* the batch under way used cached channel rows */
+    char *path, *wal_path;           /* the writer's file and its WAL, to check they are still */
+    struct stat wal_st;              /* ... the WAL this connection writes, once seen */
+    bool wal_seen;
+    bool gone;                /* the file is no longer at path: every commit fails */
+    unsigned busy_ms;         /* how long one wait for a lock may last */
+    uint64_t busy_since_ms;   /* when the wait under way began */
+    atomic_bool stop_waiting; /* set by store_stop_waiting, from any thread */
+    bool opened;              /* store_open succeeded */
+    bool refused;             /* the last error was a refused row */
+    bool cache_used;          /* the batch under way used cached channel rows */
 };
 
 static void sq_close(struct store *base);
@@ -342,6 +346,9 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     s->busy_ms = STORE_OPEN_BUSY_MS;
     sqlite3_busy_handler(s->db, on_busy, s);
     if (role == STORE_WRITER) {
+        s->path = gw_xstrdup(path);
+        s->wal_path = gw_xmalloc(strlen(path) + 5);
+        sprintf(s->wal_path, "%s-wal", path);
         /* Before the first statement: a second gateway must not touch the file. */
         if ((err = lock_file(s, path, why)) != GW_OK ||
             (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
@@ -405,8 +412,58 @@ static void sq_close(struct store *base)
         close(s->lock_fd);
     free(s->scratch);
     free(s->touched);
+    free(s->path);
+    free(s->wal_path);
     seqcache_release(&s->seqs);
     free(s);
+}
+
+/*
+ * Whether the writer's database is still the file at its path, and its
+ * WAL the one SQLite writes. A file removed, renamed or replaced while
+ * open (or its WAL removed) is still written, and SQLite says nothing, but
+ * what it holds is lost with the last descriptor, or at the next start
+ * found elsewhere: a commit into it must not be acknowledged. Checked
+ * before and after each transaction: a few stat()s, beside its fsync.
+ */
+static enum gw_err still_there(struct sq *s, char why[GW_ERRLEN])
+{
+    struct stat open_st, path_st, wal_st;
+    const char *what = NULL;
+
+    if (s->gone)
+        goto gone;
+    if (s->lock_fd < 0)
+        return GW_OK; /* a reader: not asked */
+    if (fstat(s->lock_fd, &open_st) < 0 || open_st.st_nlink == 0)
+        what = "was removed";
+    else if (stat(s->path, &path_st) < 0 || path_st.st_dev != open_st.st_dev ||
+             path_st.st_ino != open_st.st_ino)
+        what = "was moved or replaced";
+    else if (stat(s->wal_path, &wal_st) == 0) {
+        if (!s->wal_seen) {
+            s->wal_st = wal_st;
+            s->wal_seen = true;
+        } else if (wal_st.st_dev != s->wal_st.st_dev || wal_st.st_ino != s->wal_st.st_ino) {
+            what = "had its WAL file replaced";
+        }
+    } else if (s->wal_seen) {
+        what = "lost its WAL file";
+    }
+    if (!what)
+        return GW_OK;
+    s->gone = true;
+    log_error("store: database %s %s while the gateway had it open: what is written to it now "
+              "would be lost, so every publish fails until the gateway is restarted on it (what "
+              "was acknowledged before is in the file the gateway opened: removed, it is gone "
+              "once the gateway stops)",
+              s->path, what);
+gone:
+    snprintf(why, GW_ERRLEN,
+             "the database file %s was removed or replaced while the gateway had it open: "
+             "restart the gateway",
+             s->path);
+    return GW_E_STORE;
 }
 
 /* Steps a statement that returns no rows, then resets it. */
@@ -519,6 +576,9 @@ static enum gw_err append_txn(struct sq *s, struct gw_msg *const *msgs, size_t n
 
     s->refused = false;
     s->cache_used = false;
+    /* Before too, so that a commit the check after would fail is not made, nor read. */
+    if ((err = still_there(s, why)) != GW_OK)
+        return err;
     seqcache_begin(&s->seqs, n);
     if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
         return err;
@@ -530,6 +590,11 @@ static enum gw_err append_txn(struct sq *s, struct gw_msg *const *msgs, size_t n
     if ((err = update_channels(s, ntouched, ts, why)) != GW_OK ||
         (err = step_done(s, ST_COMMIT, "committing", why)) != GW_OK)
         goto rollback;
+    /* Committed, but into the file at its path? (Not: it is in a file about to be lost.) */
+    if ((err = still_there(s, why)) != GW_OK) {
+        seqcache_clear(&s->seqs);
+        return err;
+    }
     /* Committed: only now does the cache learn the results. */
     seqcache_commit(&s->seqs, s->touched, ntouched);
     return GW_OK;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """When the store cannot write: a database another connection holds
 (store_busy), a full disk or a file size limit (store_full), rows written
-behind the gateway's back. Each fails fast with its own code on every front,
+behind the gateway's back, the file removed or replaced under it. Each fails fast with its own code on every front,
 stores nothing half, and publishing resumes by itself once the cause is gone;
 a stop does not hang on a held database."""
 
@@ -238,6 +238,59 @@ def file_size_limit():
     old = resource.prlimit(pid, resource.RLIMIT_FSIZE)
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (size + 16384, old[1]))
     check_full_then_resumes(gw, 'fsize', lambda: resource.prlimit(pid, resource.RLIMIT_FSIZE, old))
+
+
+def rows(db, channel):
+    """The bodies of channel in the SQLite file db, read by a connection of the test's own."""
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return [b for (b,) in con.execute(
+            'SELECT body FROM messages m JOIN channels c ON c.id = m.channel_id '
+            'WHERE c.name = ? ORDER BY seq', (channel,))]
+    finally:
+        con.close()
+
+
+def another_database(path):
+    con = sqlite3.connect(path)
+    con.execute('CREATE TABLE other (a)')
+    con.commit()
+    con.close()
+
+
+@test
+def database_file_removed_or_replaced():
+    """the database file removed, moved, replaced by another, or its WAL removed, while the gateway runs: every publish then fails store_failed naming the file (REST and TCP), none is acknowledged into a file about to be lost, nothing failed is read back, and the log says what happened; outside readers opening and closing the file trip nothing"""
+    # (what is done, what the log says: a file replaced by a rename over it is unlinked)
+    changes = [
+        (lambda db: [os.unlink(db + s) for s in ('', '-wal', '-shm')], 'was removed'),
+        (lambda db: os.rename(db, db + '.moved'), 'was moved or replaced'),
+        (lambda db: (another_database(db + '.other'), os.rename(db + '.other', db)), 'was removed'),
+        (lambda db: os.unlink(db + '-wal'), 'lost its WAL file'),
+    ]
+    for change, said in changes:
+        gw = harness.Gateway()
+        for i in range(3):
+            gw.publish('moved', 'acked %d' % i)
+            eq(rows(gw.db, 'moved'), ['acked 0', 'acked 1', 'acked 2'][:i + 1],
+               'an outside reader between publishes')
+        change(gw.db)
+        r = gw.post('moved', {'body': 'after'})
+        harness.check_error(r, 500, 'store_failed', 'POST once the file ' + said)
+        check(gw.db in r.json['error']['message'], 'the error names the file: %s' % r)
+        with harness.Session(gw) as s:
+            e = s.request('PUB moved after tcp')
+            harness.check_session_error(e, 'store_failed', op='pub', what='PUB once the file ' + said)
+        eq([m['body'] for m in gw.read('moved')['messages']], ['acked 0', 'acked 1', 'acked 2'],
+           'read back once the file ' + said)
+        gw.wait_stderr(r'store: database \S+ %s while the gateway had it open' % said)
+        eq(gw.stop(), 0, 'exit status')
+        if said == 'was moved or replaced':
+            eq(rows(gw.db + '.moved', 'moved'), ['acked 0', 'acked 1', 'acked 2'],
+               'the moved file holds what was acknowledged')
+        if said == 'lost its WAL file':
+            eq(rows(gw.db, 'moved'), ['acked 0', 'acked 1', 'acked 2'],
+               'the file, checkpointed at the stop, holds what was acknowledged')
 
 
 harness.main()
