@@ -181,8 +181,12 @@ static void on_signal(struct loop *loop, int fd, unsigned events, void *ctx)
              strsignal((int)si.ssi_signo), front_http_in_flight(gw->http),
              sessions_count(gw->sessions));
     gw->stop_deadline_ms = loop_now_ms() + STOP_GRACE_MS;
-    /* A commit waiting on another writer's lock fails now instead of holding up the stop. */
+    /*
+     * A commit or a read waiting on a lock, or on a database server that
+     * does not answer, fails now instead of holding up the stop.
+     */
     store_stop_waiting(gw->wstore);
+    store_stop_waiting(gw->rstore);
     front_http_quiesce(gw->http);
     front_tcp_quiesce(gw->tcp);
     front_ws_quiesce(gw->ws);

@@ -660,6 +660,54 @@ def database_restart_under_load():
         g.wait_stderr(r'store writer: connected to the database again')
 
 
+def backends_of(srv, dbname):
+    """The pids of the server processes serving the gateways on dbname."""
+    return [int(pid) for pid in srv.sql("SELECT pid FROM pg_stat_activity WHERE datname = '%s' "
+                                        "AND application_name LIKE 'visavis%%'" % dbname)]
+
+
+@test
+def sigterm_while_the_database_is_frozen():
+    """SIGTERM while every server process of the gateway is stopped (SIGSTOP) with a read, a long-poll and a publish waiting on it: each is answered 503 store_unavailable, and the gateway exits 0 within its 4 s grace and the 2 s a statement gets after it, not after the read's own deadline"""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    gw = harness.Gateway(db=url, tmpdir=tempfile.mkdtemp(prefix='visavis-it-'))
+    gw.publish('frozen', 'before')
+    frozen = backends_of(srv, url.rsplit('/', 1)[1])
+    eq(len(frozen), 3, 'server processes of the writer, the reader and the feed')
+    answers = {}
+
+    def ask(name, method, path, body=None):
+        c = http.client.HTTPConnection('127.0.0.1', gw.http_port, timeout=60)
+        c.request(method, path, body=body, headers={'Content-Type': 'application/json'})
+        r = c.getresponse()
+        answers[name] = (r.status, json.loads(r.read())['error']['code'])
+        c.close()
+
+    asks = [threading.Thread(target=ask, args=a) for a in (
+        ('read', 'GET', '/v1/channels/frozen/messages?since=0'),
+        ('long-poll', 'GET', '/v1/channels/frozen/messages?since=1&wait=30'),
+        ('publish', 'POST', '/v1/channels/frozen/messages', '{"body":"during"}'))]
+    for p in frozen:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        for t in asks:
+            t.start()
+        harness.wait_for(lambda: sum(gw.get('/v1/stats').json['open'][t]
+                                     for t in ('rest', 'longpoll')) >= 4,
+                         'three requests waiting on the database (and this one)')
+        eq(gw.stop(grace=10), 0, 'exit status')
+        check(gw.stop_seconds < 7, 'exit %.1f s after SIGTERM: past the 4 s grace and the 2 s '
+              'a statement gets' % gw.stop_seconds)
+        for t in asks:
+            t.join(10)
+        eq(answers, {n: (503, 'store_unavailable') for n in ('read', 'long-poll', 'publish')},
+           'the answers')
+    finally:
+        for p in frozen:
+            os.kill(p, signal.SIGCONT)
+
+
 @contextlib.contextmanager
 def hung_port():
     """A port of 127.0.0.1 that takes connections and never says a word: the
