@@ -164,7 +164,7 @@ struct pg {
     char sqlstate[6]; /* of the last error the server answered, "" if none */
     bool opened;      /* store_open succeeded: failures since are reconnections */
     bool fresh;       /* (re)connected since the owner last looked */
-    bool doomed;      /* the server said FATAL: the connection is about to end */
+    bool doomed; /* the server said FATAL (the connection is about to end), or it cannot write */
     unsigned query_ms;
     /* while down */
     uint64_t down_since_ms, retry_at_ms;
@@ -399,6 +399,13 @@ static enum gw_err failed(struct pg *s, const PGresult *r, const char *what, cha
              state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
     one_line(why);
     err = store_pg_error_of(state, PQstatus(s->conn) == CONNECTION_OK, &s->refused);
+    /*
+     * The writer's connection cannot write (made read-only since it
+     * connected, or a standby after a failover): only a new connection
+     * sees the server writable again, or finds the new primary.
+     */
+    if (s->role == PG_WRITER && state && strcmp(state, "25006") == 0)
+        s->doomed = true;
     return err;
 }
 
@@ -947,6 +954,13 @@ static enum gw_err check_version(struct pg *s, char why[GW_ERRLEN])
 }
 
 /* What a new connection needs before its first use: settings, schema, statements. */
+/* Whether the server reports parameter name as on (PostgreSQL 14 reports both used here). */
+static bool on(PGconn *conn, const char *name)
+{
+    const char *v = PQparameterStatus(conn, name);
+    return v && strcmp(v, "on") == 0;
+}
+
 static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
 {
     char settings[160];
@@ -974,6 +988,14 @@ static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
     if (err != GW_OK ||
         (err = exec_sql(s, settings, "setting up the connection", NULL, why)) != GW_OK)
         return err;
+    if (s->role == PG_WRITER &&
+        (on(s->conn, "default_transaction_read_only") || on(s->conn, "in_hot_standby"))) {
+        /* No use until the server writes again: the back-off applies, as to a server down. */
+        snprintf(
+            why, GW_ERRLEN, "the database takes no writes (%s is on): waiting for it to take them",
+            on(s->conn, "in_hot_standby") ? "in_hot_standby" : "default_transaction_read_only");
+        return GW_E_STORE_UNAVAILABLE;
+    }
     for (size_t i = 0; i < GW_ARRAY_SIZE(stmt_defs); i++) {
         if (stmt_defs[i].role != s->role)
             continue;

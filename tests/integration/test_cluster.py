@@ -708,6 +708,39 @@ def sigterm_while_the_database_is_frozen():
             os.kill(p, signal.SIGCONT)
 
 
+@test
+def a_database_read_only_for_a_while():
+    """the database set read-only (default_transaction_read_only) and the writer's connection cut: publishes fail 503 store_unavailable, the log says the database takes no writes; once it is writable again, publishing resumes by itself, no restart"""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    dbname = url.rsplit('/', 1)[1]
+    gw = harness.Gateway(db=url, tmpdir=tempfile.mkdtemp(prefix='visavis-it-'))
+    eq(gw.publish('ro', 'before')['seq'], 1, 'a publish before')
+    acked, refused = ['before'], []
+
+    def publish():
+        body = 'p%d' % (len(acked) + len(refused))
+        r = gw.post('ro', {'body': body})
+        (acked if r.status == 201 else refused).append(body)
+        return r
+
+    srv.sql('ALTER DATABASE "%s" SET default_transaction_read_only = on' % dbname)
+    srv.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' "
+            "AND application_name = 'visavis writer'" % dbname)
+    try:
+        harness.wait_for(lambda: publish().status == 503,
+                         'publishes refused while the database is read-only')
+        harness.check_error(publish(), 503, 'store_unavailable', 'a publish while read-only')
+        gw.wait_stderr(r'the database takes no writes \(default_transaction_read_only is on\)')
+    finally:
+        srv.sql('ALTER DATABASE "%s" RESET default_transaction_read_only' % dbname)
+    harness.wait_for(lambda: publish().status == 201,
+                     'a publish once the database is writable again', timeout=15)
+    eq([m['body'] for m in gw.read('ro')['messages']], acked,
+       'stored: what was acknowledged, nothing refused (%d refused)' % len(refused))
+    gw.stop()
+
+
 @contextlib.contextmanager
 def hung_port():
     """A port of 127.0.0.1 that takes connections and never says a word: the
