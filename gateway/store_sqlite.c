@@ -41,6 +41,8 @@
 #define STORE_READER_BUSY_MS 1000
 /* The longest single sleep in a wait: how soon store_stop_waiting is seen. */
 #define STORE_BUSY_STEP_MS   10
+/* The WAL file is cut back to this (bytes) once reused from its start. */
+#define WAL_SIZE_LIMIT       "67108864"
 
 /* The numbered files of db/migrations/, embedded at build time. */
 extern const char *const store_migrations[];
@@ -355,6 +357,14 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
             (err = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
                         why)) != GW_OK ||
             (err = exec(s, "PRAGMA foreign_keys = ON", why)) != GW_OK ||
+            /*
+             * A reader that holds a snapshot long (a report, a backup)
+             * stops checkpoints from reaching the WAL's end, and the WAL
+             * grows with every commit meanwhile; SQLite reuses it from the
+             * start afterwards but keeps the file at its largest unless
+             * told to cut it back.
+             */
+            (err = exec(s, "PRAGMA journal_size_limit = " WAL_SIZE_LIMIT, why)) != GW_OK ||
             (err = migrate(s, why)) != GW_OK)
             goto fail;
     } else {

@@ -293,4 +293,30 @@ def database_file_removed_or_replaced():
                'the file, checkpointed at the stop, holds what was acknowledged')
 
 
+@test
+def wal_cut_back_after_a_long_reader():
+    """an outside reader holds a snapshot while 80 MB are published (the WAL cannot be checkpointed and grows past it); once the reader ends, the WAL is cut back to 64 MiB at the next commits, not kept at its largest until the stop"""
+    gw = harness.Gateway()
+    body = 'w' * 4000
+    with harness.Session(gw) as s:
+        def publish(n):
+            for _ in range(0, n, 100):
+                s.send(''.join('PUB wal %s\n' % body for _ in range(100)))
+                for _ in range(100):
+                    eq(s.reply().get('type'), 'ok', 'a PUB')
+        publish(100)
+        reader = sqlite3.connect(gw.db, isolation_level=None)
+        reader.execute('BEGIN')
+        reader.execute('SELECT count(*) FROM messages').fetchone()
+        publish(20000)
+        grown = os.path.getsize(gw.db + '-wal')
+        check(grown > 70 << 20, 'the WAL grew to %d bytes while the reader held it' % grown)
+        reader.execute('COMMIT')
+        reader.close()
+        publish(2000)
+        cut = os.path.getsize(gw.db + '-wal')
+        check(cut <= 64 << 20, 'the WAL is %d bytes after the reader ended (was %d)' % (cut, grown))
+    eq(gw.stop(), 0, 'exit status')
+
+
 harness.main()
