@@ -284,6 +284,56 @@ static int listen_on(const char *addr, const char *flag, const char *env, char w
     return fd;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define GW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GW_ASAN 1
+#endif
+#endif
+
+#ifndef GW_ASAN /* ASan's own handler reports a SIGBUS, with a stack */
+/* Written by on_sigbus, made before any thread starts. */
+static char sigbus_note[512];
+static size_t sigbus_note_len;
+
+/*
+ * SQLite maps the database's -shm file: another program that truncates it
+ * (or the like) makes the next access a SIGBUS, and the process would end
+ * without a word. Say what it most likely was, then die of it all the same:
+ * nothing can go on safely past it, and what was acknowledged is in the
+ * database file and its WAL, for the next start.
+ */
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    ssize_t n = write(STDERR_FILENO, sigbus_note, sigbus_note_len);
+    (void)n;
+    /* SA_RESETHAND: returning re-runs the access, which now ends the process. */
+}
+
+#endif
+
+static void note_sigbus(const char *db_path)
+{
+#ifndef GW_ASAN
+    struct sigaction sa = {.sa_handler = on_sigbus, .sa_flags = SA_RESETHAND};
+    int n = snprintf(sigbus_note, sizeof(sigbus_note),
+                     "fatal: SIGBUS: a file the gateway maps was cut short under it, most likely "
+                     "the database's shared-memory file %.300s-shm (truncated, or made unwritable, "
+                     "by another program); stopping. What was acknowledged is in the database and "
+                     "its WAL: start the gateway again.\n",
+                     db_path);
+    sigbus_note_len = n < 0                             ? 0
+                      : (size_t)n < sizeof(sigbus_note) ? (size_t)n
+                                                        : sizeof(sigbus_note) - 1;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+#else
+    (void)db_path;
+#endif
+}
+
 static int setup_signals(char why[GW_ERRLEN])
 {
     sigset_t set;
@@ -370,6 +420,8 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     int http_fd, http_port, tcp_fd, tcp_port, udp_fd, udp_port = 0;
     enum gw_err err;
 
+    if (strcmp(store_backend_name(gw->cfg.db_path), "sqlite") == 0)
+        note_sigbus(gw->cfg.db_path);
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
     raise_fd_limit(&gw->cfg);

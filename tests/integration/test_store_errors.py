@@ -10,6 +10,7 @@ sys.dont_write_bytecode = True
 
 import os
 import resource
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -316,6 +317,35 @@ def wal_cut_back_after_a_long_reader():
         publish(2000)
         cut = os.path.getsize(gw.db + '-wal')
         check(cut <= 64 << 20, 'the WAL is %d bytes after the reader ended (was %d)' % (cut, grown))
+    eq(gw.stop(), 0, 'exit status')
+
+
+@test
+def shared_memory_file_cut_short():
+    """the -shm file truncated under the gateway (SQLite maps it): the gateway stops at once saying what happened (SIGBUS), instead of dying without a word; a start on the database has every acknowledged message and publishes again"""
+    gw = harness.Gateway()
+    for i in range(3):
+        gw.publish('shm', 'm%d' % i)
+    os.truncate(gw.db + '-shm', 0)
+    try:
+        r = gw.post('shm', {'body': 'after'})
+        check(r.status != 201, 'a publish acknowledged once the file was cut: %s' % r)
+    except OSError:
+        pass  # the process ended with the request under way
+    gw.killed_on_purpose = True  # by the test, through the file
+    rc = gw.proc.wait(10)
+    if harness.sanitized():  # ASan reports it in its own words, and exits 1
+        eq(rc, 1, 'how the gateway ended')
+        check('AddressSanitizer: BUS' in gw.stderr_text(), 'ASan says: %s' % gw.stderr_tail(3))
+    else:
+        eq(rc, -signal.SIGBUS, 'how the gateway ended')
+        check('fatal: SIGBUS: a file the gateway maps was cut short under it, most likely the '
+              "database's shared-memory file %s-shm" % gw.db in gw.stderr_text(),
+              'the last line says why: %s' % gw.stderr_tail(3))
+    gw._reap()
+    gw.restart()
+    eq([m['body'] for m in gw.read('shm')['messages']], ['m0', 'm1', 'm2'], 'after the start')
+    eq(gw.publish('shm', 'again')['seq'], 4, 'a publish after the start')
     eq(gw.stop(), 0, 'exit status')
 
 
