@@ -28,15 +28,35 @@
 #include <unistd.h>
 
 /* Datagrams per recvmmsg. */
-#define UDP_BATCH        32
+#define UDP_BATCH         32
 /* Datagrams read per wake-up at most: the rest wait for the loop's next turn. */
-#define UDP_WAKE_MAX     64
-/* UDP publishes waiting for their commit at most; past it datagrams are dropped (backlog). */
-#define UDP_BACKLOG      4096
+#define UDP_WAKE_MAX      64
+/*
+ * Datagrams handed to the tier at once at most; the rest wait here, in
+ * order. Few, since the commits are shared with every other front: a
+ * flood of publishes from many (forged) addresses, each under its rate,
+ * keeps the writer busy, and a REST or TCP publish waits for the
+ * transaction under way and rides in the next, each holding this many
+ * UDP messages at most.
+ */
+#define UDP_IN_TIER       64
+/* Datagrams waiting here at most, and their bytes; past either they are dropped (backlog). */
+#define UDP_BACKLOG       4096
+#define UDP_BACKLOG_BYTES (4u << 20)
 /* Source addresses the rate table remembers. */
-#define UDP_SOURCES      4096
+#define UDP_SOURCES       4096
 /* One log line per drop reason at most this often. */
-#define UDP_LOG_EVERY_MS 10000
+#define UDP_LOG_EVERY_MS  10000
+
+/* A datagram that passed the limits, waiting for room in the tier. */
+struct held {
+    struct held *next;
+    struct sockaddr_storage from;
+    socklen_t from_len;
+    size_t size; /* the datagram's, which bounds its answer */
+    size_t len;  /* the line's */
+    char line[];
+};
 
 struct drop_log {
     uint64_t count;   /* drops since the last line */
@@ -52,7 +72,10 @@ struct front_udp {
     char channel[GW_CHANNEL_MAX + 1];
     size_t max_datagram;
     struct udp_rate *rate;
-    size_t pending;        /* datagrams handed to the tier whose end has not come back */
+    size_t pending;                 /* datagrams handed to the tier whose end has not come back */
+    struct held *held, **held_tail; /* waiting for pending < UDP_IN_TIER, oldest first */
+    size_t nheld, held_bytes;
+    bool feeding;          /* in feed(): a done that comes back at once does not feed again */
     uint32_t kernel_drops; /* the socket's drop count last seen (SO_RXQ_OVFL) */
     struct drop_log logs[METRICS_UDP__COUNT];
     char *bufs; /* UDP_BATCH buffers of max_datagram bytes */
@@ -93,6 +116,47 @@ static void dropped(struct front_udp *fu, enum metrics_udp_drop reason, uint64_t
     l->next_ms = now + UDP_LOG_EVERY_MS;
 }
 
+static void on_done(void *front, const struct session_dgram_result *r);
+
+/* Hands one datagram's line to the tier. */
+static void hand(struct front_udp *fu, const struct sockaddr *from, socklen_t from_len, size_t size,
+                 const char *line, size_t len)
+{
+    char peer[64];
+
+    net_addr_name(from, peer, sizeof(peer));
+    struct session_dgram d = {
+        .transport = GW_T_UDP,
+        .peer = peer,
+        .channel = fu->channel,
+        .max_reply = size,
+        .route = from,
+        .route_len = from_len,
+        .done = on_done,
+        .front = fu,
+    };
+    fu->pending++;
+    session_datagram(fu->tier, &d, line, len);
+}
+
+/* Hands the datagrams waiting here to the tier, oldest first, while it has room. */
+static void feed(struct front_udp *fu)
+{
+    if (fu->feeding)
+        return;
+    fu->feeding = true;
+    while (fu->held && fu->pending < UDP_IN_TIER) {
+        struct held *h = fu->held;
+        if (!(fu->held = h->next))
+            fu->held_tail = &fu->held;
+        fu->nheld--;
+        fu->held_bytes -= h->len;
+        hand(fu, (const struct sockaddr *)&h->from, h->from_len, h->size, h->line, h->len);
+        free(h);
+    }
+    fu->feeding = false;
+}
+
 /* session_dgram_done_fn: counts how the datagram ended and sends its answer, if any. */
 static void on_done(void *front, const struct session_dgram_result *r)
 {
@@ -101,6 +165,7 @@ static void on_done(void *front, const struct session_dgram_result *r)
     char peer[64] = "";
 
     fu->pending--;
+    feed(fu);
     if (log_tracing())
         net_addr_name(to, peer, sizeof(peer));
     if (r->end != SESSION_DGRAM_DONE)
@@ -175,24 +240,27 @@ static void take(struct front_udp *fu, size_t i)
         dropped(fu, METRICS_UDP_UTF8, 1, from, "not valid UTF-8");
         return;
     }
-    if (fu->pending >= UDP_BACKLOG) {
-        snprintf(why, sizeof(why), "%d UDP publishes are waiting for their commit", UDP_BACKLOG);
+    if (!fu->held && fu->pending < UDP_IN_TIER) {
+        hand(fu, from, mm->msg_hdr.msg_namelen, size, data, len);
+        return;
+    }
+    if (fu->nheld >= UDP_BACKLOG || fu->held_bytes + len > UDP_BACKLOG_BYTES) {
+        snprintf(why, sizeof(why), "%zu datagrams (%zu KiB) are waiting for the store",
+                 fu->nheld + fu->pending, fu->held_bytes / 1024);
         dropped(fu, METRICS_UDP_BACKLOG, 1, from, why);
         return;
     }
-    net_addr_name(from, peer, sizeof(peer));
-    struct session_dgram d = {
-        .transport = GW_T_UDP,
-        .peer = peer,
-        .channel = fu->channel,
-        .max_reply = size,
-        .route = from,
-        .route_len = mm->msg_hdr.msg_namelen,
-        .done = on_done,
-        .front = fu,
-    };
-    fu->pending++;
-    session_datagram(fu->tier, &d, data, len);
+    struct held *h = gw_xmalloc(sizeof(*h) + len);
+    h->next = NULL;
+    memcpy(&h->from, from, mm->msg_hdr.msg_namelen);
+    h->from_len = mm->msg_hdr.msg_namelen;
+    h->size = size;
+    h->len = len;
+    memcpy(h->line, data, len);
+    *fu->held_tail = h;
+    fu->held_tail = &h->next;
+    fu->nheld++;
+    fu->held_bytes += len;
 }
 
 static void on_readable(struct loop *loop, int fd, unsigned events, void *ctx)
@@ -235,6 +303,7 @@ struct front_udp *front_udp_new(struct sessions *tier, struct loop *loop, struct
     fu->m = metrics;
     fu->fd = fd;
     fu->max_datagram = opts->max_datagram;
+    fu->held_tail = &fu->held;
     snprintf(fu->channel, sizeof(fu->channel), "%s", opts->channel);
     fu->rate = udp_rate_new(opts->rate, opts->burst, UDP_SOURCES);
     fu->bufs = gw_xmalloc(UDP_BATCH * fu->max_datagram);
@@ -274,7 +343,7 @@ void front_udp_free(struct front_udp *fu)
 {
     if (!fu)
         return;
-    GW_ASSERT(fu->pending == 0);
+    GW_ASSERT(fu->pending == 0 && !fu->held);
     front_udp_quiesce(fu);
     log_trace("udp close fd %d", fu->fd);
     close(fu->fd);

@@ -535,8 +535,29 @@ def backlog_and_store_failures_accounted():
     stored = len([m for m in messages(gw, 'udp')])
     accounted = stored + d['backlog'] + d['store'] + d['overflow']
     eq(accounted, sent, 'stored %d + dropped %s: every one of %d datagrams' % (stored, d, sent))
-    gw.wait_stderr(r'udp: 1 datagram dropped \(backlog\): 4096 UDP publishes are waiting')
+    gw.wait_stderr(r'udp: 1 datagram dropped \(backlog\): \d+ datagrams \(\d+ KiB\) are waiting for the store')
     gw.wait_stderr(r'udp: 1 datagram dropped \(store\): ')
+    u.close()
+    gw.stop()
+
+
+@test
+def a_burst_waits_its_turn_in_order():
+    """2000 PUB datagrams from one address as fast as the gateway reads them, within --udp-burst 2000: every one stored, in the order sent, none dropped (only 64 go to the store at once; the rest wait in order)"""
+    gw = harness.Gateway(args=['--udp-burst', '2000'])
+    u = Udp(gw)
+    sent_bytes = stats(gw)['bytes_received_total']['udp']
+    for chunk in range(10):
+        for i in range(200):
+            data = b'burst %d' % (chunk * 200 + i)
+            u.send(data)
+            sent_bytes += len(data)
+        harness.wait_for(lambda: stats(gw)['bytes_received_total']['udp'] >= sent_bytes,
+                         'the gateway read chunk %d' % chunk)
+    eq(u.until(u.sentinel_pub()), [], 'answers before the sentinel\'s')
+    eq([m['body'] for m in messages(gw, 'udp')], ['burst %d' % i for i in range(2000)],
+       'stored, in order')
+    eq(sum(dropped(gw).values()), 0, 'drops: %s' % dropped(gw))
     u.close()
     gw.stop()
 
