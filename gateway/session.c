@@ -1393,14 +1393,36 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
     return s;
 }
 
+/* Older sessions of the victim's address looked at for one that owes nothing. */
+#define VICTIM_SCAN 64
+
+static struct session *session_of_place(struct fair_place *p)
+{
+    return (struct session *)(void *)((char *)p - offsetof(struct session, place));
+}
+
+/*
+ * The session that makes room for a newcomer from peer: of the address
+ * fair_share names, its newest session that owes its peer nothing (no
+ * command under way, no reply queued), since a reply dropped with it would
+ * leave its client unable to tell whether a PUB was stored; else that
+ * address's newest. NULL: none may.
+ */
 static struct session *victim_for(struct sessions *t, enum gw_transport transport, const char *peer)
 {
     char src[SOURCE_MAX];
-    struct fair_place *p;
+    struct fair_place *newest, *p;
+    int seen = 0;
 
     source_of_peer(peer, src);
-    p = fair_share_victim(t->share[transport], src);
-    return p ? (struct session *)(void *)((char *)p - offsetof(struct session, place)) : NULL;
+    if (!(newest = fair_share_victim(t->share[transport], src)))
+        return NULL;
+    for (p = newest; p && seen < VICTIM_SCAN; p = fair_share_older(p), seen++) {
+        struct session *s = session_of_place(p);
+        if (!s->rhead && s->out.n == 0)
+            return s;
+    }
+    return session_of_place(newest);
 }
 
 bool sessions_can_make_room(struct sessions *t, enum gw_transport transport, const char *peer)

@@ -89,6 +89,29 @@ def tcp_sessions_are_shared_when_full():
 
 
 @test
+def a_session_with_publishes_under_way_is_not_the_one_closed():
+    """--max-sessions 10 held by 127.0.0.2, its newest session pipelining 2000 tagged PUBs: a newcomer from 127.0.0.3 closes an idle session of 127.0.0.2, not the busy one, whose every PUB is acknowledged and stored"""
+    gw = harness.Gateway(args=['--max-sessions', '10'])
+    idle = [harness.Session(gw, source=B) for _ in range(9)]
+    busy = harness.Session(gw, source=B)
+    n = 2000
+    busy.send(''.join('{"op":"pub","channel":"evict","body":"m%d","tag":"t%d"}\n' % (i, i)
+                      for i in range(n)))
+    newcomer = harness.Session(gw, source=C)
+    eq(newcomer.request('PING n').get('type'), 'pong', 'the newcomer works')
+    tags = [busy.reply(timeout=30) for _ in range(n)]
+    eq([(r.get('type'), r.get('tag')) for r in tags], [('ok', 't%d' % i) for i in range(n)],
+       'an ok for each PUB of the busy session, in order')
+    eq(len(gw.read_all('evict')), n, 'every PUB stored')
+    made_room(idle.pop(), B, 10, 10, 'newest idle session of 127.0.0.2')
+    for s in idle + [busy]:
+        eq(s.request('PING y').get('type'), 'pong', 'the other sessions of 127.0.0.2 go on')
+    for s in idle + [busy, newcomer]:
+        s.close()
+    gw.stop()
+
+
+@test
 def a_third_address_takes_from_the_biggest():
     """at the limit with 127.0.0.1 holding 4 and 127.0.0.2 holding 2, a newcomer from
     127.0.0.3 takes from 127.0.0.1, the biggest"""
