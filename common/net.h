@@ -65,4 +65,7 @@ int net_connect(const char *addr, int timeout_ms, char err[GW_ERRLEN]);
  */
 void net_tune_session(int fd, unsigned idle_s, unsigned user_timeout_s);
 
+/* Bytes the peer sent that wait unread in fd's receive buffer (FIONREAD); 0 if not known. */
+size_t net_unread(int fd);
+
 #endif

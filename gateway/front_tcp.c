@@ -221,10 +221,19 @@ static void conn_close(void *io, enum gw_err err, const char *why)
     free(c);
 }
 
+/* session_io_ops.input_waiting */
+static bool conn_input_waiting(void *io)
+{
+    const struct conn *c = io;
+
+    return buffered(c) > 0 || net_unread(c->fd) > 0;
+}
+
 static const struct session_io_ops conn_ops = {
     .flush = conn_flush,
     .resume_input = conn_resume,
     .close = conn_close,
+    .input_waiting = conn_input_waiting,
 };
 
 static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)

@@ -896,11 +896,20 @@ static void ws_close(void *io, enum gw_err err, const char *why)
         start_linger(c);
 }
 
+/* session_io_ops.input_waiting */
+static bool ws_input_waiting(void *io)
+{
+    const struct wconn *c = io;
+
+    return c->held_off < c->held.len || net_unread(c->w.fd) > 0;
+}
+
 static const struct session_io_ops ws_ops = {
     .flush = ws_flush,
     .resume_input = ws_resume,
     .close = ws_close,
     .heartbeat = ws_heartbeat,
+    .input_waiting = ws_input_waiting,
 };
 
 static void on_io(struct loop *loop, int fd, unsigned events, void *ctx)

@@ -1404,9 +1404,9 @@ static struct session *session_of_place(struct fair_place *p)
 /*
  * The session that makes room for a newcomer from peer: of the address
  * fair_share names, its newest session that owes its peer nothing (no
- * command under way, no reply queued), since a reply dropped with it would
- * leave its client unable to tell whether a PUB was stored; else that
- * address's newest. NULL: none may.
+ * command waiting to be read or under way, no reply queued), since a reply
+ * dropped with it would leave its client unable to tell whether a PUB was
+ * stored; else that address's newest. NULL: none may.
  */
 static struct session *victim_for(struct sessions *t, enum gw_transport transport, const char *peer)
 {
@@ -1419,7 +1419,7 @@ static struct session *victim_for(struct sessions *t, enum gw_transport transpor
         return NULL;
     for (p = newest; p && seen < VICTIM_SCAN; p = fair_share_older(p), seen++) {
         struct session *s = session_of_place(p);
-        if (!s->rhead && s->out.n == 0)
+        if (!s->rhead && s->out.n == 0 && !(s->ops->input_waiting && s->ops->input_waiting(s->io)))
             return s;
     }
     return session_of_place(newest);

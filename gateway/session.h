@@ -79,6 +79,12 @@ struct session_io_ops {
      * WebSocket ping frame). NULL: the tier queues a ping line.
      */
     void (*heartbeat)(void *io);
+    /*
+     * Optional: whether the peer sent what the session has not taken yet
+     * (in the front's buffer, or the socket's). A session with input
+     * waiting is not an idle one to close for a newcomer. NULL: none.
+     */
+    bool (*input_waiting)(void *io);
 };
 
 /*
