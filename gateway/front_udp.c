@@ -157,15 +157,12 @@ static void feed(struct front_udp *fu)
     fu->feeding = false;
 }
 
-/* session_dgram_done_fn: counts how the datagram ended and sends its answer, if any. */
-static void on_done(void *front, const struct session_dgram_result *r)
+/* How a datagram ended, counted, and its answer sent, if any. */
+static void answer(struct front_udp *fu, const struct session_dgram_result *r)
 {
-    struct front_udp *fu = front;
     const struct sockaddr *to = r->route;
     char peer[64] = "";
 
-    fu->pending--;
-    feed(fu);
     if (log_tracing())
         net_addr_name(to, peer, sizeof(peer));
     if (r->end != SESSION_DGRAM_DONE)
@@ -186,6 +183,20 @@ static void on_done(void *front, const struct session_dgram_result *r)
     }
     fu->m->bytes_out[GW_T_UDP] += (size_t)n;
     log_trace("udp sendto %s %zd bytes", peer, n);
+}
+
+/* session_dgram_done_fn: the answer, then room for the next datagram waiting. */
+static void on_done(void *front, const struct session_dgram_result *r)
+{
+    struct front_udp *fu = front;
+
+    fu->pending--;
+    answer(fu, r);
+    /*
+     * Only now: r's answer is the tier's scratch, which a datagram that
+     * ends at once (a PING, an error) writes over, or moves.
+     */
+    feed(fu);
 }
 
 /* The socket's drop count carried by a datagram (SO_RXQ_OVFL): new kernel drops are counted. */
