@@ -349,8 +349,8 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     sqlite3_busy_handler(s->db, on_busy, s);
     if (role == STORE_WRITER) {
         s->path = gw_xstrdup(path);
-        s->wal_path = gw_xmalloc(strlen(path) + 5);
-        sprintf(s->wal_path, "%s-wal", path);
+        /* SQLite's own name for it: beside the file a symbolic link --db names leads to. */
+        s->wal_path = gw_xstrdup(sqlite3_filename_wal(sqlite3_db_filename(s->db, "main")));
         /* Before the first statement: a second gateway must not touch the file. */
         if ((err = lock_file(s, path, why)) != GW_OK ||
             (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||

@@ -261,7 +261,7 @@ def another_database(path):
 
 @test
 def database_file_removed_or_replaced():
-    """the database file removed, moved, replaced by another, or its WAL removed, while the gateway runs: every publish then fails store_failed naming the file (REST and TCP), none is acknowledged into a file about to be lost, nothing failed is read back, and the log says what happened; outside readers opening and closing the file trip nothing"""
+    """the database file removed, moved, replaced by another, or its WAL removed (also through a --db that is a symbolic link), while the gateway runs: every publish then fails store_failed naming the file (REST and TCP), none is acknowledged into a file about to be lost, nothing failed is read back, and the log says what happened; outside readers opening and closing the file trip nothing"""
     # (what is done, what the log says: a file replaced by a rename over it is unlinked)
     changes = [
         (lambda db: [os.unlink(db + s) for s in ('', '-wal', '-shm')], 'was removed'),
@@ -292,6 +292,16 @@ def database_file_removed_or_replaced():
         if said == 'lost its WAL file':
             eq(rows(gw.db, 'moved'), ['acked 0', 'acked 1', 'acked 2'],
                'the file, checkpointed at the stop, holds what was acknowledged')
+    # --db a symbolic link: SQLite keeps the WAL beside the file it leads to.
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    os.symlink(os.path.join(tmp, 'real.db'), os.path.join(tmp, 'link.db'))
+    gw = harness.Gateway(db=os.path.join(tmp, 'link.db'), tmpdir=tmp)
+    gw.publish('linked', 'acked')
+    os.unlink(os.path.join(tmp, 'real.db-wal'))
+    harness.check_error(gw.post('linked', {'body': 'after'}), 500, 'store_failed',
+                        'POST once the WAL of the linked file is removed')
+    gw.wait_stderr(r'store: database \S+ lost its WAL file')
+    eq(gw.stop(), 0, 'exit status')
 
 
 @test
