@@ -255,11 +255,12 @@ enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
         err = apply(cfg, &settings[i], settings[i].def, "default", why);
         GW_ASSERT(err == GW_OK);
     }
-    for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
-        const char *v = getenv_fn ? getenv_fn(settings[i].env) : NULL;
-        if (v && (err = apply(cfg, &settings[i], v, settings[i].env, why)) != GW_OK)
-            return err;
-    }
+    /*
+     * The flags first, then the environment for what no flag set: a flag
+     * wins, so a bad variable it overrides (or --help) must not stop the
+     * start.
+     */
+    bool by_flag[GW_ARRAY_SIZE(settings)] = {false};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *eq, *value;
         const struct setting *s;
@@ -287,7 +288,11 @@ enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
         if (eq) {
             value = eq + 1;
         } else if (s->kind == K_BOOL) {
-            value = "on"; /* a switch: the next word is not its value */
+            /* A switch: the next word is its value only when it is one. */
+            if (i + 1 < argc && (strcmp(argv[i + 1], "on") == 0 || strcmp(argv[i + 1], "off") == 0))
+                value = argv[++i];
+            else
+                value = "on";
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {
@@ -296,6 +301,12 @@ enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
         }
         snprintf(source, sizeof(source), "--%s", s->flag);
         if ((err = apply(cfg, s, value, source, why)) != GW_OK)
+            return err;
+        by_flag[s - settings] = true;
+    }
+    for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
+        const char *v = getenv_fn && !by_flag[i] ? getenv_fn(settings[i].env) : NULL;
+        if (v && (err = apply(cfg, &settings[i], v, settings[i].env, why)) != GW_OK)
             return err;
     }
     return GW_OK;

@@ -236,6 +236,26 @@ static void test_forms(void)
     is_uint(cfg.max_body, 10, "--max-body 10");
     is_str(cfg.db_path, "./visavis.db", "settings not given keep their default");
 
+    /* A flag wins: a bad variable it overrides, or --help, does not stop the start. */
+    is_int(parse(&cfg, ENV({"VISAVIS_MAX_LINE", "abc"}), ARGS("--max-line", "100"), &action, why),
+           GW_OK, "a bad VISAVIS_MAX_LINE under --max-line: %s", why);
+    is_uint(cfg.max_line, 100, "the flag's value");
+    is_int(parse(&cfg, ENV({"VISAVIS_MAX_LINE", "abc"}), ARGS("--help"), &action, why), GW_OK,
+           "a bad VISAVIS_MAX_LINE and --help: %s", why);
+    is_int(action, CONFIG_HELP, "--help is shown");
+    is_int(parse(&cfg, ENV({"VISAVIS_MAX_LINE", "abc"}), NO_ARGS, &action, why), GW_E_CONFIG,
+           "a bad VISAVIS_MAX_LINE alone is refused");
+
+    /* A switch takes on or off as the next word, and nothing else. */
+    is_int(parse(&cfg, NO_ENV, ARGS("--trace", "on"), &action, why), GW_OK, "--trace on: %s", why);
+    ok(cfg.trace, "--trace on");
+    is_int(parse(&cfg, ENV({"VISAVIS_TRACE", "on"}), ARGS("--trace", "off"), &action, why), GW_OK,
+           "--trace off: %s", why);
+    ok(!cfg.trace, "--trace off over VISAVIS_TRACE=on");
+    is_int(parse(&cfg, NO_ENV, ARGS("--trace", "--max-line", "100"), &action, why), GW_OK,
+           "--trace then another flag: %s", why);
+    ok(cfg.trace && cfg.max_line == 100, "--trace alone is on, the next flag its own");
+
     /* Each call starts from scratch: nothing is kept from the previous one. */
     is_int(parse(&cfg, NO_ENV, NO_ARGS, &action, why), GW_OK, "parse again without flags");
     is_str(cfg.http_addr, "127.0.0.1:8080", "parse again: http_addr back to the default");
