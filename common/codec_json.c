@@ -660,7 +660,8 @@ void codec_line_ok_name(struct buf *out, const char *name, size_t name_len, cons
     end_line(out, tag, tag_len);
 }
 
-void codec_line_hello(struct buf *out, const char *session, const char *server, unsigned heartbeat)
+void codec_line_hello(struct buf *out, const char *session, const char *server, unsigned heartbeat,
+                      bool takes_commands)
 {
     PUT(out, "{\"type\":\"hello\",\"protocol\":\"" PROTO_PROTOCOL "\",\"version\":");
     put_i64(out, PROTO_VERSION);
@@ -670,7 +671,9 @@ void codec_line_hello(struct buf *out, const char *session, const char *server, 
     put_cstr(out, session);
     PUT(out, ",\"heartbeat\":");
     put_i64(out, heartbeat);
-    PUT(out, ",\"hint\":\"type HELP for the commands\"}\n");
+    if (takes_commands)
+        PUT(out, ",\"hint\":\"type HELP for the commands\"");
+    PUT(out, "}\n");
 }
 
 void codec_line_message(struct buf *out, const struct gw_msg *m)

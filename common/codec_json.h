@@ -114,7 +114,9 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
  * Session lines (docs/protocol.md), each appended to out with its LF. tag
  * (tag_len bytes) is echoed when not NULL.
  */
-void codec_line_hello(struct buf *out, const char *session, const char *server, unsigned heartbeat);
+/* takes_commands: with the hint that HELP lists them (not on a stream that takes none: SSE). */
+void codec_line_hello(struct buf *out, const char *session, const char *server, unsigned heartbeat,
+                      bool takes_commands);
 /* A push: {"type":"message", ...the message's fields...} */
 void codec_line_message(struct buf *out, const struct gw_msg *m);
 void codec_line_ping(struct buf *out, int64_t time_us);

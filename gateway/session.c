@@ -1387,7 +1387,7 @@ struct session *session_open(struct sessions *t, enum gw_transport transport,
     t->all.prev = s;
     t->count++;
     t->metrics->open[transport]++;
-    codec_line_hello(scratch(t), s->id, t->server, t->o.heartbeat);
+    codec_line_hello(scratch(t), s->id, t->server, t->o.heartbeat, transport != GW_T_SSE);
     queue_scratch(s);
     log_debug("%s session %s %s opened", gw_transport_name(transport), s->id, s->peer);
     return s;

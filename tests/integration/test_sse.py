@@ -193,6 +193,8 @@ def head_and_first_bytes():
         eq(hello['retry'], '2000', 'retry: in the first event')
         eq(hello['data'], None, 'the greeting is a comment, not an event EventSource dispatches')
         eq(json.loads(hello['comments'][0])['type'], 'hello', 'the greeting')
+        check('hint' not in json.loads(hello['comments'][0]),
+              'no hint to type HELP on a stream that takes no commands')
         reply = st.event()
         eq(json.loads(reply['comments'][0])['op'], 'sub', 'the SUB reply, as a comment')
 

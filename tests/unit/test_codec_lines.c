@@ -183,7 +183,7 @@ static void emit_hello(struct buf *b, const char *tag, size_t tag_len)
 {
     (void)tag;
     (void)tag_len;
-    codec_line_hello(b, "5f0c9e31a2b4d6e8", "visavis 0.1.0", 30);
+    codec_line_hello(b, "5f0c9e31a2b4d6e8", "visavis 0.1.0", 30, true);
 }
 
 static void emit_message(struct buf *b, const char *tag, size_t tag_len)
@@ -324,7 +324,7 @@ static void test_hello(void)
 {
     struct buf b = BUF_INIT;
 
-    codec_line_hello(&b, "c9e75ce930b543d0", "visavis 0.1.0", 30);
+    codec_line_hello(&b, "c9e75ce930b543d0", "visavis 0.1.0", 30, true);
     is_str(b.data,
            "{\"type\":\"hello\",\"protocol\":\"visavis\",\"version\":1,\"server\":\"visavis "
            "0.1.0\",\"session\":\"c9e75ce930b543d0\",\"heartbeat\":30,\"hint\":\"type HELP for "
@@ -332,7 +332,14 @@ static void test_hello(void)
            "hello: exactly the documented greeting");
     buf_release(&b);
 
-    codec_line_hello(&b, "s\"x", "srv\\1", 3600);
+    codec_line_hello(&b, "c9e75ce930b543d0", "visavis 0.1.0", 30, false);
+    is_str(b.data,
+           "{\"type\":\"hello\",\"protocol\":\"visavis\",\"version\":1,\"server\":\"visavis "
+           "0.1.0\",\"session\":\"c9e75ce930b543d0\",\"heartbeat\":30}\n",
+           "hello of a stream that takes no commands: no hint");
+    buf_release(&b);
+
+    codec_line_hello(&b, "s\"x", "srv\\1", 3600, true);
     json_t *root =
         check_line(b.data, b.len, "hello",
                    KEYS("type", "protocol", "version", "server", "session", "heartbeat", "hint"),
