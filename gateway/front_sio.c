@@ -35,8 +35,8 @@
 #include "net.h"
 #include "session.h"
 #include "sio_poll.h"
-#include "source_table.h"
 #include "sio_proto.h"
+#include "source_table.h"
 #include "ws_proto.h"
 #include "ws_wire.h"
 
@@ -351,7 +351,6 @@ static size_t spare_held_by(const struct front_sio *fs, const char *peer)
 static void spare_add(struct eio *e)
 {
     struct front_sio *fs = e->fs;
-
     char src[SOURCE_MAX];
 
     e->uprev = fs->spare_tail;

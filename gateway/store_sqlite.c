@@ -350,7 +350,9 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     if (role == STORE_WRITER) {
         s->path = gw_xstrdup(path);
         /* SQLite's own name for it: beside the file a symbolic link --db names leads to. */
-        s->wal_path = gw_xstrdup(sqlite3_filename_wal(sqlite3_db_filename(s->db, "main")));
+        const char *main_name = sqlite3_db_filename(s->db, "main");
+        const char *wal_name = main_name && *main_name ? sqlite3_filename_wal(main_name) : NULL;
+        s->wal_path = gw_xstrdup(wal_name ? wal_name : ""); /* "": no WAL to check */
         /* Before the first statement: a second gateway must not touch the file. */
         if ((err = lock_file(s, path, why)) != GW_OK ||
             (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
