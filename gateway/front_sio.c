@@ -337,12 +337,9 @@ static void unlist(struct eio *e)
     e->src = NULL;
 }
 
-/* The spare sessions peer's address holds. */
-static size_t spare_held_by(const struct front_sio *fs, const char *peer)
+/* The spare sessions source address src holds. */
+static size_t spare_held_by(const struct front_sio *fs, const char *src)
 {
-    char src[SOURCE_MAX];
-
-    source_of_peer(peer, src);
     const struct source_node *n = source_table_find(&fs->spare_sources, src);
     return n ? ((const struct spare_source *)(const void *)n)->n : 0;
 }
@@ -844,13 +841,13 @@ static bool judge_query(struct sio_poll *p, const char *want_transport)
  */
 static struct eio *spare_to_end(struct front_sio *fs, const char *peer)
 {
-    size_t mine = spare_held_by(fs, peer);
     uint64_t now = loop_now_ms();
     char src[SOURCE_MAX];
     struct eio *best = NULL;
     int seen = 0;
 
     source_of_peer(peer, src);
+    size_t mine = spare_held_by(fs, src);
     for (struct eio *e = fs->spare; e && seen < SPARE_SCAN; e = e->unext, seen++) {
         if (e->closed)
             return e;

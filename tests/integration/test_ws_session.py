@@ -84,6 +84,14 @@ def pipelined_past_the_window():
     ws.sock.close()
 
 
+def each_stored_once(gw, channel, stored):
+    """channel holds seqs 1..stored, nothing more, and the gateway goes on."""
+    eq(gw.read(channel, since=stored)['messages'], [], 'nothing more')
+    eq(gw.read(channel, since=stored - 1)['messages'][0]['seq'], stored, 'every PUB once')
+    with Session(gw) as s:
+        eq(s.request('PING by').get('token'), 'by', 'the gateway goes on')
+
+
 @test
 def commands_before_a_close_all_run():
     """PUBs written at once with a close frame after them (300 and 3000: past the session's window of 256), three times each: every PUB runs and is stored, the close is echoed, and the gateway goes on (the close's reason outlives the read that found it)"""
@@ -100,10 +108,7 @@ def commands_before_a_close_all_run():
         harness.wait_for(lambda: gw.get('/v1/channels/wss-close/messages?since=%d'
                                         % (stored - 1)).status == 200,
                          'the last of %d PUBs stored' % n, timeout=30)
-    eq(gw.read('wss-close', since=stored)['messages'], [], 'nothing more')
-    eq(gw.read('wss-close', since=stored - 1)['messages'][0]['seq'], stored, 'every PUB once')
-    with Session(gw) as s:
-        eq(s.request('PING by').get('token'), 'by', 'the gateway goes on')
+    each_stored_once(gw, 'wss-close', stored)
 
 
 @test
@@ -122,10 +127,7 @@ def commands_before_the_end_of_stream_all_run():
            [('ok', stored + i + 1) for i in range(n)], 'a reply to each PUB, in order')
         ws.sock.close()
         stored += n
-    eq(gw.read('wss-eof', since=stored)['messages'], [], 'nothing more')
-    eq(gw.read('wss-eof', since=stored - 1)['messages'][0]['seq'], stored, 'every PUB once')
-    with Session(gw) as s:
-        eq(s.request('PING by').get('token'), 'by', 'the gateway goes on')
+    each_stored_once(gw, 'wss-eof', stored)
 
 
 @test
