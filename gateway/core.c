@@ -189,7 +189,13 @@ enum gw_err core_check_sender(const char *s, size_t len, char why[GW_ERRLEN])
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
+        /*
+         * C0, DEL, and C1 (U+0080..U+009F, C2 80..C2 9F in valid UTF-8): a
+         * terminal takes U+009B for ESC [, so a sender shown as it is could
+         * drive the terminal of whoever reads it.
+         */
+        bool c1 = c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f;
+        if (c < 0x20 || c == 0x7f || c1) {
             snprintf(why, GW_ERRLEN, "sender must not contain control characters");
             return GW_E_FIELD;
         }

@@ -81,7 +81,7 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
 
 /*
  * Whether (s, len) may be a sender: 1 to 128 bytes of UTF-8 without control
- * characters. GW_E_FIELD or GW_E_UTF8 with why otherwise.
+ * characters (C0, DEL, C1). GW_E_FIELD or GW_E_UTF8 with why otherwise.
  */
 enum gw_err core_check_sender(const char *s, size_t len, char why[GW_ERRLEN]);
 

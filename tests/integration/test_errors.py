@@ -142,7 +142,14 @@ for _label, _obj in [
         ('sender of 129 UTF-8 bytes (64 x e-acute + a)', {'body': 'x', 'sender': '\u00e9' * 64 + 'a'}),
         ('sender of 130 UTF-8 bytes (65 x e-acute)', {'body': 'x', 'sender': '\u00e9' * 65}),
         ('sender of 132 UTF-8 bytes (33 emoji)', {'body': 'x', 'sender': '\U0001F600' * 33}),
-        ('sender of 4000 bytes', {'body': 'x', 'sender': 's' * 4000})]:
+        ('sender of 4000 bytes', {'body': 'x', 'sender': 's' * 4000}),
+        ('sender with a tab', {'body': 'x', 'sender': 'a\tb'}),
+        ('sender with ESC', {'body': 'x', 'sender': 'a\x1b[2Jb'}),
+        ('sender with DEL', {'body': 'x', 'sender': 'a\x7fb'}),
+        # C1 controls: a terminal takes U+009B for ESC [ and U+009D for ESC ].
+        ('sender with U+009B', {'body': 'x', 'sender': 'a\u009b2Jb'}),
+        ('sender with U+0080', {'body': 'x', 'sender': '\u0080a'}),
+        ('sender with U+009F', {'body': 'x', 'sender': 'a\u009f'})]:
     case('invalid_field: %s' % _label, 'POST', POST_ERRS, IF,
          body=json.dumps(_obj, ensure_ascii=False).encode('utf-8'))
 case('invalid_field on a new channel creates nothing', 'POST', POST_NEW, IF, body=b'{"body":5}')

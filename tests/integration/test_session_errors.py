@@ -124,6 +124,8 @@ CASES = [
     (b'{"op":"pub","channel":"e-nostore","body":"x","sender":"' + b's' * 129 + b'"}', IF, 'pub', None),
     (b'{"op":"pub","channel":"e-nostore","body":"x","sender":5}', IF, 'pub', None),
     (b'{"op":"pub","channel":"e-nostore","body":"x","sender":"a\\nb"}', IF, 'pub', None),
+    (b'{"op":"pub","channel":"e-nostore","body":"x","sender":"a\\u009bb"}', IF, 'pub', None),
+    ('{"op":"pub","channel":"e-nostore","body":"x","sender":"a\u0085b"}'.encode(), IF, 'pub', None),
     (b'{"op":"pub","channel":7,"body":"x"}', (IC, IF), 'pub', None),
     (b'{"op":"pub","channel":"bad/c","body":"x","tag":"t5"}', IC, 'pub', 't5'),
     (b'{"op":"pub","channel":"","body":"x"}', IC, 'pub', None),
