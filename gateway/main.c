@@ -143,6 +143,20 @@ static void on_reader_done(struct loop *loop, int fd, unsigned events, void *ctx
     workq_complete_for(gw->reader, READ_COMPLETE_BUDGET_US);
 }
 
+/*
+ * The store's threads are woken at most twice a turn (before and after the
+ * other hooks), with all the work submitted so far: a group commit as large
+ * as the turn, one wake-up instead of one per request.
+ */
+static int wake_workers(struct loop *loop, void *ctx)
+{
+    struct gateway *gw = ctx;
+    (void)loop;
+    writer_wake(gw->writer);
+    workq_wake(gw->reader);
+    return -1;
+}
+
 static void on_moved(void *ctx, const char *channel, int64_t top)
 {
     struct gateway *gw = ctx;
@@ -446,6 +460,13 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     if (!(gw->loop = loop_new(why)))
         return -1;
     loop_measure_busy(gw->loop, &core_metrics(gw->core)->loop_busy_seconds);
+    /*
+     * First: the work the turn's sockets brought is under way before the
+     * session tier's hook writes a fan-out to every subscriber.
+     */
+    writer_hold_wakes(gw->writer);
+    workq_hold_wakes(gw->reader);
+    loop_add_hook(gw->loop, wake_workers, gw);
     gw->sessions = sessions_new(gw->core, gw->loop, &sopts);
     if ((http_fd = listen_on(gw->cfg.http_addr, "http-addr", "VISAVIS_HTTP_ADDR", why)) < 0)
         return -1;
@@ -492,6 +513,8 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     }
     loop_add_hook(gw->loop, stop_when_idle, gw);
     loop_add_hook(gw->loop, retry_stalled, gw);
+    /* And last: after the hooks that submit too (libmicrohttpd's requests run in one). */
+    loop_add_hook(gw->loop, wake_workers, gw);
 
     log_info("visavis %s: http on %s (port %d), tcp on %s (port %d), udp %s%s (port %d), "
              "database %s (schema %d, sync %s)",

@@ -33,7 +33,9 @@ struct workq {
     struct job_list queue; /* submitted, not yet taken by the thread */
     struct job_list done;  /* run, not yet completed */
     bool stopping;
-    size_t pending; /* loop thread only */
+    size_t pending;  /* loop thread only */
+    bool hold_wakes; /* loop thread only: workq_hold_wakes */
+    bool wake_due;   /* loop thread only: a submit found the queue empty */
 };
 
 static void list_push(struct job_list *l, struct workq_job *j)
@@ -154,9 +156,33 @@ void workq_submit(struct workq *q, struct workq_job *job)
 {
     q->pending++;
     pthread_mutex_lock(&q->mu);
+    bool was_empty = !q->queue.head;
     list_push(&q->queue, job);
-    pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
+    /*
+     * Only a worker that found the queue empty waits: one that has yet to
+     * take what was there takes this too. Woken after the unlock, so that a
+     * worker on this CPU does not run only to wait for the mutex.
+     */
+    if (!was_empty)
+        return;
+    if (q->hold_wakes)
+        q->wake_due = true;
+    else
+        pthread_cond_signal(&q->cv);
+}
+
+void workq_hold_wakes(struct workq *q)
+{
+    q->hold_wakes = true;
+}
+
+void workq_wake(struct workq *q)
+{
+    if (!q->wake_due)
+        return;
+    q->wake_due = false;
+    pthread_cond_signal(&q->cv);
 }
 
 static uint64_t mono_us(void)

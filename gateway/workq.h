@@ -44,6 +44,18 @@ int workq_fd(const struct workq *q);
 /* Loop thread. Takes job until its done callback runs. */
 void workq_submit(struct workq *q, struct workq_job *job);
 
+/*
+ * Loop thread. From now on a submit that finds the worker idle leaves it
+ * asleep until workq_wake: the loop wakes it once, at the end of its turn,
+ * with everything the turn submitted. On one CPU the worker would otherwise
+ * run at the first submit, for a batch of one, while the loop's other
+ * requests of that turn wait for the CPU.
+ */
+void workq_hold_wakes(struct workq *q);
+
+/* Loop thread. Wakes the worker if a held submit is waiting for it. */
+void workq_wake(struct workq *q);
+
 /* Loop thread. Runs done() of every finished job, in order; returns how many. */
 size_t workq_complete(struct workq *q);
 

@@ -151,6 +151,16 @@ void writer_submit(struct writer *w, struct writer_job *job)
     workq_submit(w->q, &job->wq);
 }
 
+void writer_hold_wakes(struct writer *w)
+{
+    workq_hold_wakes(w->q);
+}
+
+void writer_wake(struct writer *w)
+{
+    workq_wake(w->q);
+}
+
 size_t writer_complete(struct writer *w)
 {
     return workq_complete(w->q);

@@ -47,6 +47,10 @@ int writer_fd(const struct writer *w);
 /* Loop thread. Takes job until its done callback runs. */
 void writer_submit(struct writer *w, struct writer_job *job);
 
+/* Loop thread. As workq_hold_wakes and workq_wake, for the writer's thread. */
+void writer_hold_wakes(struct writer *w);
+void writer_wake(struct writer *w);
+
 /* Loop thread. Runs done() of every finished job; returns how many. */
 size_t writer_complete(struct writer *w);
 
