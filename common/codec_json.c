@@ -45,7 +45,8 @@ static void put_i64(struct buf *b, int64_t v)
 
 /*
  * A JSON string of (s, len). Invalid UTF-8 becomes U+FFFD, so the output is
- * valid JSON whatever the input (error reasons may quote client bytes).
+ * valid JSON whatever the input (error reasons may quote client bytes); DEL
+ * and C1 controls are escaped like C0 (text_json_len).
  */
 static void put_str(struct buf *b, const char *s, size_t len)
 {
@@ -62,12 +63,17 @@ static void put_str(struct buf *b, const char *s, size_t len)
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t esclen = 2;
 
+        size_t n = 1;
         if (c >= 0x80) {
-            size_t n = text_utf8_seq(s + i, len - i);
-            if (n) {
+            n = text_utf8_seq(s + i, len - i);
+            if (n && !text_is_c1(s + i, n)) {
                 i += n;
                 continue;
             }
+            if (n) /* C1: escaped as the code point its second byte is */
+                c = (unsigned char)s[i + 1];
+            else
+                n = 1;
         }
         put(b, s + run, i - run);
         switch (c) {
@@ -91,7 +97,7 @@ static void put_str(struct buf *b, const char *s, size_t len)
             esc[1] = 'f';
             break;
         default:
-            if (c >= 0x80) {
+            if (c >= 0x80 && n == 1) {
                 memcpy(esc, "\\ufffd", 6);
             } else {
                 memcpy(esc, "\\u00", 4);
@@ -101,7 +107,7 @@ static void put_str(struct buf *b, const char *s, size_t len)
             esclen = 6;
         }
         put(b, esc, esclen);
-        i++;
+        i += n;
         run = i;
     }
     put(b, s + run, len - run);

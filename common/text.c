@@ -100,6 +100,11 @@ static inline uint64_t zero_bytes(uint64_t v)
     return (v - ONES) & ~v & HIGHS;
 }
 
+bool text_is_c1(const char *seq, size_t n)
+{
+    return n == 2 && (unsigned char)seq[0] == 0xc2 && (unsigned char)seq[1] <= 0x9f;
+}
+
 size_t text_json_plain_run(const char *s, size_t len)
 {
     size_t i = 0;
@@ -107,14 +112,14 @@ size_t text_json_plain_run(const char *s, size_t len)
     for (; i + 8 <= len; i += 8) {
         uint64_t x;
         memcpy(&x, s + i, 8);
-        /* >= 0x80, < 0x20, '"' or '\\' anywhere in the eight: finish byte by byte */
+        /* >= 0x80, < 0x20, DEL, '"' or '\\' anywhere in the eight: finish byte by byte */
         if ((x & HIGHS) || zero_bytes(x & 0xe0e0e0e0e0e0e0e0ull) || zero_bytes(x ^ (ONES * '"')) ||
-            zero_bytes(x ^ (ONES * '\\')))
+            zero_bytes(x ^ (ONES * '\\')) || zero_bytes(x ^ (ONES * 0x7f)))
             break;
     }
     for (; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
             break;
     }
     return i;
@@ -131,12 +136,12 @@ size_t text_json_len(const char *s, size_t len)
         if (i == len)
             break;
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x80) {
+        if (c >= 0x20 && c < 0x7f) {
             out += (c == '"' || c == '\\') ? 2 : 1;
             i++;
         } else if (c >= 0x80) {
             size_t n = text_utf8_seq(s + i, len - i);
-            out += n ? n : 6;
+            out += n && !text_is_c1(s + i, n) ? n : 6;
             i += n ? n : 1;
         } else {
             out += (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') ? 2 : 6;

@@ -32,6 +32,12 @@ bool text_channel_valid(const char *s, size_t len);
 bool text_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /*
+ * Whether the valid UTF-8 sequence (seq, n) is a C1 control, U+0080..U+009F
+ * (C2 80..C2 9F): a terminal takes U+009B for ESC [.
+ */
+bool text_is_c1(const char *seq, size_t n);
+
+/*
  * The length of the run of bytes at the start of (s, len) that a JSON string
  * keeps as they are: printable ASCII other than quote and backslash. Eight
  * bytes at a time: it is the inner loop of every message the gateway encodes.
@@ -41,8 +47,9 @@ size_t text_json_plain_run(const char *s, size_t len);
 /*
  * The length of (s, len) written as a JSON string literal, quotes included,
  * exactly as the codec writes it: short escapes for quote, backslash and
- * \n \r \t \b \f, \u00XX for other control characters, UTF-8 kept as it is,
- * and \ufffd for each byte of invalid UTF-8.
+ * \n \r \t \b \f, \u00XX for other control characters (C0, DEL and C1: no
+ * message can drive the terminal of someone reading the wire), other UTF-8
+ * kept as it is, and \ufffd for each byte of invalid UTF-8.
  */
 size_t text_json_len(const char *s, size_t len);
 

@@ -7,6 +7,7 @@ invalid_cursor; and the resume hand-over while other clients publish."""
 import sys
 sys.dont_write_bytecode = True
 
+import re
 import threading
 import time
 
@@ -84,6 +85,23 @@ def tcp_pub_pushed_to_others_and_self():
     for s in (a, b, c):
         no_message(s)
         s.close()
+
+
+@test
+def terminal_controls_reach_subscribers_escaped():
+    """a body holding DEL and C1 controls is pushed with them escaped (\\u007f, \\u009b): nc shows a subscriber no terminal control, a JSON parser gets the body back"""
+    gw = shared.get()
+    a = Session(gw)
+    sub(a, 'sp-ctl')
+    body = 'x\u009b[2J\u007f\u0085\u00a0y'
+    gw.publish('sp-ctl', body)
+    eq(check_push(a.push(), channel='sp-ctl', body=body)['body'], body, 'the body parsed back')
+    raw = a.last_raw
+    check(b'"body":"x\\u009b[2J\\u007f\\u0085\xc2\xa0y"' in raw, 'escaped on the wire: %r' % raw)
+    check(b'\x7f' not in raw and re.search(rb'\xc2[\x80-\x9f]', raw) is None,
+          'no raw DEL or C1 byte in the line: %r' % raw)
+    no_message(a)
+    a.close()
 
 
 @test

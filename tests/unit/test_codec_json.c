@@ -232,6 +232,7 @@ static void test_wire_len(void)
         {"s\"q", "quote \" back \\ slash", 20, 10, 99, 1},
         {"x", "\n\r\t\b\f", 5, 123, 7, 1000},
         {"ctl", "\x01\x02\x1f\x7f", 4, 5, 5, 5},
+        {"c1\xc2\x9b", "\xc2\x80\xc2\x9b\xc2\x9f\xc2\xa0", 8, 5, 5, 5},
         {"utf",
          "\xc3\xa7"
          "a va \xe2\x82\xac \xf0\x9f\x98\x80",
@@ -706,6 +707,21 @@ static void test_encode_any_bytes(void)
     is_uint(wrong, 0, "each ASCII byte, controls included, round-trips through the encoder");
 }
 
+/* DEL and C1 reach the wire escaped: U+009B is ESC [ to a terminal reading the session raw. */
+static void test_encode_escapes_terminal_controls(void)
+{
+    static const char body[] = "a\xc2\x9b[2J\x7f\xc2\x85\xc2\xa0z";
+    struct gw_msg m = msg_of(1, "c", 1, "s\xc2\x9d", body, sizeof(body) - 1, 0, GW_T_TCP);
+    size_t len;
+    char *s = codec_msg_encode(&m, &len);
+
+    ok(strstr(s, "\"body\":\"a\\u009b[2J\\u007f\\u0085\xc2\xa0z\"") != NULL,
+       "body: C1 and DEL as \\u00XX, U+00A0 as it is: %s", s);
+    ok(strstr(s, "\"sender\":\"s\\u009d\"") != NULL, "sender: C1 escaped too");
+    is_uint(gw_msg_wire_len(&m), len, "wire_len counts the escapes");
+    free(s);
+}
+
 static void test_err_codes(void)
 {
     static const char *const want[GW_E__COUNT] = {
@@ -761,6 +777,7 @@ int main(void)
     test_integers();
     test_history_encode();
     test_wire_len();
+    test_encode_escapes_terminal_controls();
     test_channels_encode();
     test_channels_bound();
     test_small_encoders();

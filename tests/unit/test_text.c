@@ -354,7 +354,7 @@ static void test_json_plain_run(void)
     int bad = 0, checked = 0;
 
     for (int c = 0; c < 256; c++) {
-        int plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+        int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
         for (size_t pos = 0; pos < sizeof(buf); pos++) {
             memset(buf, 'a', sizeof(buf));
             buf[pos] = (char)c;
@@ -375,6 +375,11 @@ static void test_json_plain_run(void)
     is_uint(text_json_plain_run("", 0), 0, "empty: 0");
     is_uint(text_json_len("a\"b\\c\n\x01\xc3\xa9\xff", 10), 2 + 1 + 2 + 1 + 2 + 1 + 2 + 6 + 2 + 6,
             "text_json_len counts each kind of byte");
+    /* DEL and C1 escaped as \u00XX; U+00A0, the first code point after C1, kept as it is. */
+    is_uint(text_json_len("\x7f\xc2\x80\xc2\x9b\xc2\x9f\xc2\xa0", 9), 2 + 6 + 6 + 6 + 6 + 2,
+            "text_json_len: DEL and C1 take six bytes, U+00A0 its two");
+    ok(text_is_c1("\xc2\x85", 2) && !text_is_c1("\xc2\xa0", 2) && !text_is_c1("\xc3\x85", 2),
+       "text_is_c1: C2 80..9F only");
 }
 
 int main(void)
