@@ -15,6 +15,7 @@
 #include "gwsh_opts.h"
 
 #include "client_conn.h"
+#include "client_text.h"
 #include "gwsh_edit.h"
 #include "gwsh_show.h"
 #include "gwsh_sig.h"
@@ -200,9 +201,9 @@ static void show_hello(const struct gwsh_opts *o, const struct server_line *l, c
     buf_append(out, "connected to ", 13);
     buf_append(out, o->addr, strlen(o->addr));
     buf_append(out, " (", 2);
-    gwsh_put_safe(out, l->server.s ? l->server.s : "?", l->server.s ? l->server.len : 1);
+    client_text_safe(out, l->server.s ? l->server.s : "?", l->server.s ? l->server.len : 1);
     buf_append(out, ", session ", 10);
-    gwsh_put_safe(out, l->session.s ? l->session.s : "?", l->session.s ? l->session.len : 1);
+    client_text_safe(out, l->session.s ? l->session.s : "?", l->session.s ? l->session.len : 1);
     snprintf(tmp, sizeof(tmp), ", heartbeat %" PRId64 " s); /help for help\n", l->heartbeat);
     buf_append(out, tmp, strlen(tmp));
 }
