@@ -1199,14 +1199,27 @@ static int sse_open(struct run *r, struct client *cl, int64_t deadline)
     return 0;
 }
 
+/*
+ * The longest session line a run takes. The longest the gateway sends it is
+ * a push, or the ok of a PUB, carrying one of its --size bodies escaped at up
+ * to six bytes a byte, with the message's other fields: 64 KiB more is a wide
+ * margin (an error or a bye is far shorter). Anything longer fails the run
+ * instead of taking gwbench's memory, --connections times over.
+ */
+static size_t run_line_max(const struct gwbench_opts *o)
+{
+    return (size_t)o->size * 6 + 64 * 1024;
+}
+
 static void client_init(struct client *cl, enum style_role role, size_t idx, unsigned window,
-                        struct client_stats *w)
+                        struct client_stats *w, size_t line_max)
 {
     memset(cl, 0, sizeof(*cl));
     cl->role = role;
     cl->idx = idx;
     client_conn_init(&cl->c, w);
     client_conn_init(&cl->closing, w);
+    cl->c.line_max = cl->closing.line_max = line_max;
     cl->c.owner = cl->closing.owner = cl;
     cl->window = window;
     cl->fifo = gw_xcalloc(window, sizeof(*cl->fifo));
@@ -1406,9 +1419,9 @@ static int setup(struct run *r)
     r->ncl = (size_t)n;
     r->cl = gw_xcalloc(r->ncl, sizeof(*r->cl));
     for (size_t i = 0; i < r->ncl; i++)
-        client_init(&r->cl[i], role, i, window, &r->wire);
+        client_init(&r->cl[i], role, i, window, &r->wire, run_line_max(o));
     if (r->delivery)
-        client_init(&r->pub, ROLE_PUBLISHER, 0, 1, &r->pub_wire);
+        client_init(&r->pub, ROLE_PUBLISHER, 0, 1, &r->pub_wire, run_line_max(o));
 
     /*
      * Sessions and SSE streams are opened and subscribed before the clock
