@@ -10,6 +10,8 @@
  */
 #include "server_line.h"
 
+#include "client_text.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,9 +356,12 @@ void server_line_msg_json(const struct server_line *l, struct buf *out)
 
     GW_ASSERT(l->type == SL_MESSAGE);
     if (!l->json) {
-        /* Read the fast way: the line is {"type":"message", and the fields as they go out. */
+        /*
+         * Read the fast way: the line is {"type":"message", and the fields as they go out; its
+         * strings were taken as they came, raw controls and invalid UTF-8 included.
+         */
         buf_append(out, "{", 1);
-        buf_append(out, l->raw + strlen(PUSH_HEAD), l->raw_len - strlen(PUSH_HEAD));
+        client_text_json_safe(out, l->raw + strlen(PUSH_HEAD), l->raw_len - strlen(PUSH_HEAD));
         buf_append(out, "\n", 1);
         return;
     }
@@ -365,7 +370,8 @@ void server_line_msg_json(const struct server_line *l, struct buf *out)
     json_object_del(m, "type");
     s = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
     GW_ASSERT(s);
-    buf_append(out, s, strlen(s));
+    /* jansson escapes C0 only: C1 and DEL would reach a terminal raw. */
+    client_text_json_safe(out, s, strlen(s));
     buf_append(out, "\n", 1);
     free(s);
     json_decref(m);

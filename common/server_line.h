@@ -128,8 +128,10 @@ bool server_line_last_seq(const struct server_line *l, size_t i, struct sl_text 
 
 /*
  * Appends a message push's message, its fields as the server sent them
- * without "type", as one line of compact JSON (UTF-8 as it is) and a LF.
- * l must be an SL_MESSAGE.
+ * without "type", as one line of compact JSON and a LF: valid UTF-8, safe
+ * for a terminal (client_text_json_safe: every control character escaped,
+ * invalid UTF-8 as U+FFFD), whatever the server sent. l must be an
+ * SL_MESSAGE.
  */
 void server_line_msg_json(const struct server_line *l, struct buf *out);
 

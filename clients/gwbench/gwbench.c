@@ -12,6 +12,7 @@
 #include "gwbench_types.h"
 
 #include "client_conn.h"
+#include "client_text.h"
 #include "gwbench_cols.h"
 #include "gwbench_fetch.h"
 #include "gwbench_out.h"
@@ -503,8 +504,11 @@ static int check_tcp(const struct gwbench_opts *o, bool quiet)
     server_line_parse(&l, line, len);
     rc = l.type == SL_HELLO && sl_text_is(l.protocol, PROTO_PROTOCOL) ? 0 : -1;
     server_line_release(&l);
-    if (rc < 0)
-        snprintf(err, sizeof(err), "its first line is not a visavis hello: %.80s", line);
+    if (rc < 0) {
+        char shown[96];
+        snprintf(err, sizeof(err), "its first line is not a visavis hello: %s",
+                 client_text_shown(line, len, shown, sizeof(shown)));
+    }
 out:
     if (rc < 0 && !quiet)
         gwbench_status("%s does not answer as a visavis session front (--tcp): %s", o->tcp.text,

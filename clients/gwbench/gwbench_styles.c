@@ -44,6 +44,7 @@
 #include "client_conn.h"
 #include "client_http.h"
 #include "client_sse.h"
+#include "client_text.h"
 #include "client_ws.h"
 #include "gwbench_fetch.h"
 #include "gwbench_progress.h"
@@ -235,17 +236,10 @@ static void run_fail(struct run *r, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Printable, short: for quoting what the gateway said in an error message. */
+/* Short and escaped: for quoting what the gateway said in an error message. */
 static const char *shown(const char *p, size_t n, char *out, size_t outlen)
 {
-    size_t o = 0;
-
-    for (size_t i = 0; i < n && o + 4 < outlen; i++)
-        out[o++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '.';
-    if (o + 4 >= outlen && n > o)
-        memcpy(out + o - 3, "...", 3);
-    out[o] = '\0';
-    return out;
+    return client_text_shown(p, n, out, outlen);
 }
 
 /* ---- message bodies: "<index>:<intended send time, ns>:" padded with 'x' ---- */
@@ -585,21 +579,21 @@ static void record(struct run *r, int64_t intended, int64_t now)
     r->last_progress_ns = now;
 }
 
-/* A decoded string for "%.*s": "?" when absent. */
-#define TEXT(t) (int)((t).s ? (t).len : 1), ((t).s ? (t).s : "?")
+/* A decoded string, escaped, for "%s": "?" when absent. */
+#define TEXT(t, out) ((t).s ? shown((t).s, (t).len, out, sizeof(out)) : "?")
 
 /* The text of a session error line, for a failure message. */
 static void session_error(struct run *r, const char *who, const char *line, size_t len)
 {
     struct server_line l;
-    char tmp[160];
+    char tmp[160], tmp2[160];
 
     server_line_parse(&l, line, len);
     if (l.type == SL_ERROR)
-        run_fail(r, "%s: the gateway answered error %.*s: %.*s", who, TEXT(l.code),
-                 TEXT(l.message));
+        run_fail(r, "%s: the gateway answered error %s: %s", who, TEXT(l.code, tmp),
+                 TEXT(l.message, tmp2));
     else if (l.type == SL_BYE)
-        run_fail(r, "%s: the gateway ended the session (bye: %.*s)", who, TEXT(l.reason));
+        run_fail(r, "%s: the gateway ended the session (bye: %s)", who, TEXT(l.reason, tmp));
     else
         run_fail(r, "%s: unexpected line from the gateway: %s", who,
                  shown(line, len, tmp, sizeof(tmp)));
@@ -781,7 +775,7 @@ static void on_sub_lines(struct run *r, struct client *cl, int64_t now)
 static void sse_event(struct run *r, struct client *cl, const struct client_sse_event *ev,
                       int64_t now)
 {
-    char tmp[160];
+    char tmp[160], name[64];
 
     if (!cl->sse_ready && ev->comment) {
         /* The replies are comments: the SUB's says the stream is set up. */
@@ -792,7 +786,8 @@ static void sse_event(struct run *r, struct client *cl, const struct client_sse_
     if (!ev->data)
         return; /* comments only: the greeting, a reply, a heartbeat */
     if (ev->event_len != 7 || memcmp(ev->event, "message", 7) != 0) {
-        run_fail(r, "receiver %zu: SSE event %.*s: %s", cl->idx, (int)ev->event_len, ev->event,
+        run_fail(r, "receiver %zu: SSE event %s: %s", cl->idx,
+                 shown(ev->event, ev->event_len, name, sizeof(name)),
                  shown(ev->data, ev->data_len, tmp, sizeof(tmp)));
         return;
     }
@@ -1204,14 +1199,27 @@ static int sse_open(struct run *r, struct client *cl, int64_t deadline)
     return 0;
 }
 
+/*
+ * The longest session line a run takes. The longest the gateway sends it is
+ * a push, or the ok of a PUB, carrying one of its --size bodies escaped at up
+ * to six bytes a byte, with the message's other fields: 64 KiB more is a wide
+ * margin (an error or a bye is far shorter). Anything longer fails the run
+ * instead of taking gwbench's memory, --connections times over.
+ */
+static size_t run_line_max(const struct gwbench_opts *o)
+{
+    return (size_t)o->size * 6 + 64 * 1024;
+}
+
 static void client_init(struct client *cl, enum style_role role, size_t idx, unsigned window,
-                        struct client_stats *w)
+                        struct client_stats *w, size_t line_max)
 {
     memset(cl, 0, sizeof(*cl));
     cl->role = role;
     cl->idx = idx;
     client_conn_init(&cl->c, w);
     client_conn_init(&cl->closing, w);
+    cl->c.line_max = cl->closing.line_max = line_max;
     cl->c.owner = cl->closing.owner = cl;
     cl->window = window;
     cl->fifo = gw_xcalloc(window, sizeof(*cl->fifo));
@@ -1411,9 +1419,9 @@ static int setup(struct run *r)
     r->ncl = (size_t)n;
     r->cl = gw_xcalloc(r->ncl, sizeof(*r->cl));
     for (size_t i = 0; i < r->ncl; i++)
-        client_init(&r->cl[i], role, i, window, &r->wire);
+        client_init(&r->cl[i], role, i, window, &r->wire, run_line_max(o));
     if (r->delivery)
-        client_init(&r->pub, ROLE_PUBLISHER, 0, 1, &r->pub_wire);
+        client_init(&r->pub, ROLE_PUBLISHER, 0, 1, &r->pub_wire, run_line_max(o));
 
     /*
      * Sessions and SSE streams are opened and subscribed before the clock

@@ -15,6 +15,7 @@
 #include "gwsh_opts.h"
 
 #include "client_conn.h"
+#include "client_text.h"
 #include "gwsh_edit.h"
 #include "gwsh_show.h"
 #include "gwsh_sig.h"
@@ -37,7 +38,10 @@
 
 #define PROMPT             "gwsh> "
 #define DEFAULT_TIMEOUT_MS 10000
-/* After QUIT, how long the server gets to say bye and close. */
+/*
+ * After QUIT, how long the server gets to say bye and close: in all, from
+ * the QUIT, so that a server that keeps talking cannot keep gwsh waiting.
+ */
 #define QUIT_GRACE_MS      3000
 /* /ping round trips remembered at once; an older one past this is forgotten. */
 #define PING_SLOTS         64
@@ -200,9 +204,9 @@ static void show_hello(const struct gwsh_opts *o, const struct server_line *l, c
     buf_append(out, "connected to ", 13);
     buf_append(out, o->addr, strlen(o->addr));
     buf_append(out, " (", 2);
-    gwsh_put_safe(out, l->server.s ? l->server.s : "?", l->server.s ? l->server.len : 1);
+    client_text_safe(out, l->server.s ? l->server.s : "?", l->server.s ? l->server.len : 1);
     buf_append(out, ", session ", 10);
-    gwsh_put_safe(out, l->session.s ? l->session.s : "?", l->session.s ? l->session.len : 1);
+    client_text_safe(out, l->session.s ? l->session.s : "?", l->session.s ? l->session.len : 1);
     snprintf(tmp, sizeof(tmp), ", heartbeat %" PRId64 " s); /help for help\n", l->heartbeat);
     buf_append(out, tmp, strlen(tmp));
 }
@@ -354,6 +358,7 @@ static void shell_server_line(struct shell *sh, const char *raw, size_t len)
     server_line_parse(&l, raw, len);
     if (!sh->got_hello && l.type == SL_HELLO) {
         sh->got_hello = true;
+        sh->c.line_max = CLIENT_LINE_MAX; /* greeted: replies may be as long as a HIST page */
         show_hello(sh->o, &l, raw, len, shell_out(sh));
     } else {
         if (l.type == SL_PING && !sh->o->json) {
@@ -386,6 +391,7 @@ static int run_shell(const struct gwsh_opts *o)
     memset(&sh, 0, sizeof(sh));
     sh.o = o;
     client_conn_init(&sh.c, NULL);
+    sh.c.line_max = GWSH_GREETING_MAX;
     buf_init(&sh.screen);
     buf_init(&sh.typed);
     if (gwsh_connect(&sh.c, o->addr, o->timeout_ms, err) < 0) {
@@ -463,8 +469,6 @@ static int run_shell(const struct gwsh_opts *o)
                 }
                 break;
             }
-            if (sh.quitting) /* the server is still talking: give it time */
-                sh.quit_deadline_ns = client_now_ns() + (int64_t)QUIT_GRACE_MS * 1000000;
         }
         if (in_idx >= 0 && pfd[in_idx].revents) {
             ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
@@ -546,6 +550,7 @@ static int run_commands(const struct gwsh_opts *o)
 
     memset(&pings, 0, sizeof(pings));
     client_conn_init(&c, NULL);
+    c.line_max = GWSH_GREETING_MAX;
     if (gwsh_connect(&c, o->addr, o->timeout_ms, err) < 0) {
         gwsh_status("%s", err);
         client_conn_release(&c);
@@ -568,6 +573,7 @@ static int run_commands(const struct gwsh_opts *o)
         return GWSH_EXIT_CONNECT;
     }
     server_line_release(&l);
+    c.line_max = CLIENT_LINE_MAX; /* greeted: replies may be as long as a HIST page */
 
     for (size_t i = 0; i < o->ncmds; i++) {
         const char *cmd = o->cmds[i];

@@ -12,6 +12,13 @@
 #include <stdint.h>
 
 #define GWSH_DEFAULT_ADDR "127.0.0.1:12345"
+/*
+ * The longest line taken before the greeting: a hello is about 150 bytes,
+ * so a server that sends more first is no gateway, and must not make gwsh
+ * buffer up to CLIENT_LINE_MAX. Once greeted, a connection takes
+ * CLIENT_LINE_MAX (a HIST page of long bodies).
+ */
+#define GWSH_GREETING_MAX (64 * 1024)
 
 enum gwsh_exit {
     GWSH_EXIT_OK = 0,

@@ -4,8 +4,8 @@
  */
 #include "gwsh_show.h"
 
+#include "client_text.h"
 #include "gw.h"
-#include "text.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,44 +29,11 @@ static void put(struct buf *out, const char *s)
     buf_append(out, s, strlen(s));
 }
 
-void gwsh_put_safe(struct buf *out, const char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n;
-
-        if (c >= 0x20 && c < 0x7f) {
-            buf_append(out, s + i, 1);
-            i++;
-            continue;
-        }
-        if (c == '\n' || c == '\t' || c == '\r') {
-            put(out, c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r");
-            i++;
-            continue;
-        }
-        n = c >= 0x80 ? text_utf8_seq(s + i, len - i) : 0;
-        if (n == 0) {
-            buf_appendf(out, "\\x%02x", c); /* C0, DEL, or not UTF-8 */
-            i++;
-        } else if (n == 2 && c == 0xC2 && (unsigned char)s[i + 1] < 0xA0) {
-            /* U+0080..U+009F: C1 controls, which some terminals obey (CSI is U+009B). */
-            buf_appendf(out, "\\u%04x", (unsigned char)s[i + 1]);
-            i += 2;
-        } else {
-            buf_append(out, s + i, n);
-            i += n;
-        }
-    }
-}
-
 /* A string field, escaped; "?" when absent. */
 static void put_text(struct buf *out, struct sl_text t)
 {
     if (t.s)
-        gwsh_put_safe(out, t.s, t.len);
+        client_text_safe(out, t.s, t.len);
     else
         put(out, "?");
 }
@@ -242,7 +209,7 @@ void gwsh_show_line(const struct server_line *l, const char *raw, size_t raw_len
             return; /* the empty line that ends them */
         if (!(raw_len >= 2 && raw[0] == ' ' && raw[1] == ' '))
             put(out, "(not a protocol line) ");
-        gwsh_put_safe(out, raw, raw_len);
+        client_text_safe(out, raw, raw_len);
         put(out, "\n");
         return;
     case SL_HELLO:
@@ -301,7 +268,7 @@ void gwsh_show_line(const struct server_line *l, const char *raw, size_t raw_len
         show_error(l, out);
         return;
     case SL_OTHER:
-        gwsh_put_safe(out, raw, raw_len);
+        client_text_safe(out, raw, raw_len);
         put(out, "\n");
         return;
     }

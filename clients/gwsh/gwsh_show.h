@@ -38,11 +38,4 @@ void gwsh_show_line(const struct server_line *l, const char *raw, size_t raw_len
  */
 void gwsh_show_delay(const struct sl_msg *m, int64_t now_us, struct buf *out);
 
-/*
- * Appends (s, len) for a terminal: printable UTF-8 as it is, the rest
- * escaped (\n, \t, \xHH for other control bytes and invalid UTF-8, \u0080
- * to \u009f for C1 controls).
- */
-void gwsh_put_safe(struct buf *out, const char *s, size_t len);
-
 #endif

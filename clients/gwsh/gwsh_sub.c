@@ -36,6 +36,8 @@
  */
 #define HEARTBEAT_MISSES  3
 #define HEARTBEAT_DEFAULT 30
+/* A day: longer than any heartbeat a gateway sends, small enough that the limit cannot overflow. */
+#define HEARTBEAT_MAX     86400
 
 enum sub_end {
     SUB_RETRY, /* the connection ended: come back */
@@ -137,7 +139,9 @@ static int on_line(struct follower *f, struct client_conn *c, const char *raw, s
     switch (l.type) {
     case SL_HELLO:
         if (l.heartbeat > 0)
-            *heartbeat_s = l.heartbeat;
+            *heartbeat_s = l.heartbeat < HEARTBEAT_MAX ? l.heartbeat : HEARTBEAT_MAX;
+        /* The greeting is in: later lines may be as long as a HIST page. */
+        c->line_max = CLIENT_LINE_MAX;
         send_sub(f, c);
         break;
     case SL_MESSAGE:
@@ -192,6 +196,7 @@ static enum sub_end follow_once(struct follower *f)
 
     f->subscribed = false;
     client_conn_init(&c, NULL);
+    c.line_max = GWSH_GREETING_MAX;
     if (gwsh_connect(&c, f->o->addr, f->o->timeout_ms, err) < 0) {
         client_conn_release(&c);
         if (gwsh_stop)
@@ -244,10 +249,12 @@ static enum sub_end follow_once(struct follower *f)
             end = SUB_RETRY;
             break;
         }
-        last_rx = client_now_ns();
         now_us = wall_us(); /* when these lines arrived: the delay --text shows */
-        while (end < 0 && (got = client_conn_line(&c, &line, &len)) == CLIENT_LINE)
+        while (end < 0 && (got = client_conn_line(&c, &line, &len)) == CLIENT_LINE) {
+            /* Life is a whole line: bytes that never end one (a stalled proxy) are silence. */
+            last_rx = client_now_ns();
             end = on_line(f, &c, line, len, now_us, &heartbeat_s);
+        }
         if (end < 0 && got == CLIENT_TOO_LONG) {
             gwsh_status("%s sent a line longer than %zu bytes", f->o->addr, c.line_max);
             end = SUB_RETRY; /* framing is lost: start a clean session */

@@ -29,6 +29,8 @@ import re
 import socket
 import subprocess
 import tempfile
+import threading
+import time
 import xml.etree.ElementTree as ET
 
 import harness
@@ -443,6 +445,168 @@ def gateway_lost_mid_run():
     eq([s['name'] for s in doc['styles']], ['tcp'], 'styles in the report')
     check(doc['styles'][0]['error'] and doc['styles'][0]['msgs_per_s'] is None,
           'the failed style has an error and no numbers: %r' % doc['styles'][0])
+
+
+# --------------------------------------------------------------------------
+# A hostile session server: what it sends must not take gwbench's memory or
+# time, nor reach the terminal raw
+
+HELLO = b'{"type":"hello","protocol":"visavis","version":1,"server":"fake","session":"s1","heartbeat":30}\n'
+
+
+class FakeServer:
+    """A session server on loopback that serves each connection with
+    handler(sock, stop) in a thread of its own; stop (an Event) is set when
+    the test ends, and every handler must return soon after."""
+
+    def __init__(self, handler):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        conn.settimeout(0.2)
+        try:
+            self.handler(conn, self.stop)
+        except OSError:
+            pass  # gwbench went away: that is how these end
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+
+    def run_gwbench(self, args, limit_mb=None, timeout=TIMEOUT):
+        """gwbench's tcp-ping style against this server (no other front is
+        touched); (rc, stdout, stderr, seconds it took)."""
+        pre = harness.address_limit(limit_mb) if limit_mb else []
+        t0 = time.monotonic()
+        p = subprocess.Popen(pre + [gwbench_bin(), '--tcp', '127.0.0.1:%d' % self.port,
+                                    '--http', '127.0.0.1:1', '--udp', '127.0.0.1:1',
+                                    '--styles', 'tcp-ping'] + list(args),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=harness.clean_env(),
+                             start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            raise Failure('gwbench still running after %.0fs (killed); stderr=%s'
+                          % (timeout, harness._short(err)))
+        finally:
+            self.close()
+        err = err.decode('utf-8', 'replace')
+        check(not harness.SANITIZER_RE.search(err), 'sanitizer report from gwbench:\n' + err[-3000:])
+        return p.returncode, out.decode('utf-8', 'replace'), err, time.monotonic() - t0
+
+
+def first_line(conn, stop):
+    """Waits for the first line gwbench sends; False once stop is set or it closed."""
+    got = b''
+    while b'\n' not in got:
+        if stop.is_set():
+            return False
+        try:
+            data = conn.recv(4096)
+        except socket.timeout:
+            continue
+        if not data:
+            return False
+        got += data
+    return True
+
+
+def greet_then(answer):
+    """A handler: the hello; at the first command, answer(conn, stop)."""
+    def handler(conn, stop):
+        conn.sendall(HELLO)
+        if first_line(conn, stop):
+            answer(conn, stop)
+    return handler
+
+
+def endless(conn, stop):
+    """One line that never ends, as fast as it is read (2 GiB at most)."""
+    chunk = b'x' * (1 << 20)
+    for _ in range(2048):
+        while not stop.is_set():
+            try:
+                conn.sendall(chunk)
+                break
+            except socket.timeout:
+                continue
+
+
+# What a terminal must never be handed raw: C0 controls, DEL and the C1 controls.
+CONTROLS = re.compile('[\x00-\x09\x0b-\x1f\x7f-\x9f]')
+
+
+@test
+def endless_reply_line():
+    """a reply line with no end fails the run with a clear error, in bounded memory"""
+    srv = FakeServer(greet_then(endless))
+    rc, out, err, took = srv.run_gwbench(['-c', '3', '-d', '2', '--timeout', '5'], limit_mb=768)
+    eq(rc, 1, 'exit status (stderr %r)' % err)
+    check(re.search(r'tcp-ping failed: .* sent a line longer than \d+ bytes', err),
+          'the reason on stderr: %r' % err)
+
+
+@test
+def reply_line_never_completed():
+    """a server that drips a reply and never ends it: the run ends by its deadline, with an error"""
+    def drip(conn, stop):
+        while not stop.wait(0.2):
+            conn.sendall(b' ')
+    srv = FakeServer(greet_then(drip))
+    rc, out, err, took = srv.run_gwbench(['-c', '2', '-d', '1', '--timeout', '2'], timeout=30)
+    eq(rc, 1, 'exit status (stderr %r)' % err)
+    check('tcp-ping failed: ' in err, 'the failure on stderr: %r' % err)
+    # The run's second, then --timeout for the replies owed, and some slack.
+    check(took < 10, 'gwbench took %.1f s' % took)
+
+
+@test
+def server_text_escaped():
+    """the server's first line, error text and bye reason reach stderr escaped, never as raw controls"""
+    def greeting(conn, stop):
+        conn.sendall(b'\x1b]0;pwned\x07\x1b[2J\xc2\x9b31mnot a hello\x85\n')
+        first_line(conn, stop)
+    cases = [
+        (greeting, 3, 'not a visavis hello'),
+        (greet_then(lambda conn, stop: conn.sendall(
+            b'{"type":"error","op":"ping","code":"x\\u001b[31m","message":"m\\u009bq\\u0007"}\n')),
+         1, 'the gateway answered error'),
+        (greet_then(lambda conn, stop: conn.sendall(b'{"type":"bye","reason":"\\u001b]0;t\\u0007"}\n')),
+         1, 'the gateway ended the session'),
+    ]
+    for handler, want_rc, what in cases:
+        srv = FakeServer(handler)
+        rc, out, err, took = srv.run_gwbench(['-c', '1', '-n', '10', '--timeout', '5'])
+        eq(rc, want_rc, 'exit status (stderr %r)' % err)
+        check(what in err, '%r on stderr: %r' % (what, err))
+        check(not CONTROLS.search(err), 'a control character on stderr: %r' % err)
 
 
 @test

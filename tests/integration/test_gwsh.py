@@ -18,6 +18,7 @@ import os
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import termios
@@ -487,6 +488,320 @@ def sub_waits_for_gateway():
     sent = publish_n(gw, 'late', ['hello'])
     eq(f.messages(1), sent, 'the message published once the gateway is up')
     f.stop(signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------
+# A hostile server: what it sends must not take gwsh's memory, time or the
+# reader's terminal
+
+HELLO = (b'{"type":"hello","protocol":"visavis","version":1,"server":"fake","session":"s1",'
+         b'"heartbeat":%d}\n')
+SUB_OK = b'{"type":"ok","op":"sub","channel":"x","since":0,"top":0}\n'
+
+
+class FakeServer:
+    """A session server on loopback that serves each connection with
+    handler(sock, stop) in a thread of its own; stop (an Event) is set when
+    the test ends, and every handler must return soon after."""
+
+    def __init__(self, handler):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.addr = '127.0.0.1:%d' % self.sock.getsockname()[1]
+        self.handler = handler
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+        _fakes.append(self)
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        conn.settimeout(0.2)
+        try:
+            self.handler(conn, self.stop)
+        except OSError:
+            pass  # gwsh went away: that is how most of these end
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+
+
+_fakes = []
+
+
+def recv_line(conn, stop, pending):
+    """The next line gwsh sent (without its LF), or None once stop is set or
+    the connection closed; pending is the bytearray kept between calls."""
+    while b'\n' not in pending:
+        if stop.is_set():
+            return None
+        try:
+            data = conn.recv(4096)
+        except socket.timeout:
+            continue
+        if not data:
+            return None
+        pending += data
+    line, _, rest = bytes(pending).partition(b'\n')
+    pending[:] = rest
+    return line
+
+
+def idle(conn, stop):
+    """Keeps the connection open, reading and dropping, until the test ends."""
+    while recv_line(conn, stop, bytearray()) is not None:
+        pass
+
+
+def endless(conn, stop, cap=1 << 31):
+    """One line that never ends, sent as fast as it is read (cap bytes at most)."""
+    chunk = b'x' * (1 << 20)
+    sent = 0
+    while not stop.is_set() and sent < cap:
+        try:
+            conn.sendall(chunk)
+        except socket.timeout:
+            continue
+        sent += len(chunk)
+
+
+class Proc:
+    """gwsh as a child process, its raw stdout and stderr read by threads."""
+
+    def __init__(self, args, limit_mb=None, stdin_data=None):
+        pre = harness.address_limit(limit_mb) if limit_mb else []
+        self.proc = subprocess.Popen(pre + [gwsh_bin()] + list(args),
+                                     stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=harness.clean_env(), start_new_session=True)
+        if stdin_data is not None:
+            self.proc.stdin.write(stdin_data)
+            self.proc.stdin.close()
+        self.cond = threading.Condition()
+        self.out, self.err = bytearray(), bytearray()
+        self.eof = 0
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, sink), daemon=True).start()
+        _procs.append(self)
+
+    def _read(self, stream, sink):
+        for chunk in iter(lambda: stream.read1(65536), b''):
+            with self.cond:
+                sink += chunk
+                self.cond.notify_all()
+        with self.cond:
+            self.eof += 1
+            self.cond.notify_all()
+
+    def wait(self, pred, what, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof == 2:
+                    raise Failure('gwsh: timed out waiting for %s%s\nstdout: %r\nstderr: %r'
+                                  % (what, ' (it exited, rc=%s)' % self.proc.poll()
+                                     if self.eof == 2 else '', bytes(self.out[-600:]),
+                                     bytes(self.err[-1500:])))
+                self.cond.wait(left)
+
+    def wait_err(self, pattern, timeout):
+        rx = re.compile(pattern.encode())
+        self.wait(lambda: rx.search(self.err), 'stderr matching %r' % pattern, timeout)
+
+    def exit(self, timeout):
+        """Waits for gwsh to exit by itself; its status."""
+        self.wait(lambda: self.eof == 2, 'gwsh to exit', timeout)
+        rc = self.proc.wait(5)
+        self.check_clean()
+        return rc
+
+    def stop(self):
+        """SIGTERM: gwsh must exit 0 promptly."""
+        self.proc.send_signal(signal.SIGTERM)
+        eq(self.exit(10), 0, 'exit status after SIGTERM (stderr %r)' % bytes(self.err))
+
+    def check_clean(self):
+        err = bytes(self.err).decode('utf-8', 'replace')
+        check(not harness.SANITIZER_RE.search(err), 'sanitizer report from gwsh:\n' + err[-3000:])
+
+
+_procs = []
+
+
+def with_fakes(fn):
+    def run():
+        try:
+            fn()
+        finally:
+            for p in _procs:
+                if p.proc.poll() is None:
+                    p.proc.kill()
+                    p.proc.wait()
+            del _procs[:]
+            for f in _fakes:
+                f.close()
+            del _fakes[:]
+    run.__doc__ = fn.__doc__
+    run.__name__ = fn.__name__
+    return run
+
+
+def subscribed(heartbeat, then):
+    """A handler: the hello, the ok of the SUB, then then(conn, stop)."""
+    def handler(conn, stop):
+        conn.sendall(HELLO % heartbeat)
+        pending = bytearray()
+        line = recv_line(conn, stop, pending)
+        if line is None or not line.startswith(b'SUB x'):
+            return
+        conn.sendall(SUB_OK)
+        then(conn, stop)
+    return handler
+
+
+# What a terminal must never be handed raw: C0 controls, DEL and the C1 controls.
+CONTROLS = re.compile('[\x00-\x09\x0b-\x1f\x7f-\x9f]')
+
+
+@test
+@with_cleanup
+def sub_json_escapes_c1():
+    """--sub: a body's C1 controls (U+0080..U+009F) are printed as \\u escapes, never raw"""
+    gw = shared.get()
+    f = Follower(['--sub', 'gw-c1', addr(gw)])
+    f.wait_err(r'^gwsh: following gw-c1 at .* after seq 0$')
+    sent = publish_n(gw, 'gw-c1', ['x\u009b2J\u009b31mRED \u0085 \u009d0;title\u0007'])
+    eq(f.messages(1), sent, 'the message printed')
+    check(not CONTROLS.search(f.out[0]), 'a control character printed raw: %r' % f.out[0])
+    check('\\u009b' in f.out[0], 'CSI escaped as \\u009b: %r' % f.out[0])
+    f.stop()
+
+
+@test
+@with_fakes
+def sub_json_safe_from_hostile_server():
+    """--sub: raw ESC, BEL, NUL, C1, DEL and invalid UTF-8 in a server's push come out as valid JSON, escaped"""
+    pushes = [
+        # The gateway's layout (read the fast way), strings raw as no gateway sends them.
+        b'{"type":"message","id":1,"channel":"x","seq":1,"sender":"ev\x1b[31mil",'
+        b'"body":"a\x1b]0;t\x07\x00\xff\xc2\x9b\x7f z","ts":"2026-01-01T00:00:00.000Z","via":"tcp"}\n',
+        # Another layout (read with jansson): valid JSON, its C1 and DEL raw.
+        b'{"type":"message","seq":2,"id":2,"channel":"x","sender":"s\\u001b",'
+        b'"body":"b\xc2\x85\xc2\x9b\x7f","ts":"2026-01-01T00:00:00.000Z","via":"tcp"}\n',
+    ]
+
+    def then(conn, stop):
+        conn.sendall(b''.join(pushes))
+        idle(conn, stop)
+    srv = FakeServer(subscribed(30, then))
+    p = Proc(['--sub', 'x', srv.addr])
+    p.wait(lambda: p.out.count(b'\n') >= 2, 'two lines on stdout', TIMEOUT)
+    p.stop()
+    lines = bytes(p.out).split(b'\n')[:2]
+    for raw in lines:
+        try:
+            text = raw.decode('utf-8')
+        except UnicodeDecodeError as e:
+            raise Failure('--sub printed invalid UTF-8 (%s): %r' % (e, raw))
+        check(not CONTROLS.search(text), 'a control character printed raw: %r' % raw)
+    got = [json.loads(raw) for raw in lines]
+    eq(got[0]['sender'], 'ev\x1b[31mil', 'the first sender, escaped and read back')
+    eq(got[0]['body'], 'a\x1b]0;t\x07\x00\ufffd\u009b\x7f z', 'the first body (invalid UTF-8 replaced)')
+    eq(got[1]['sender'], 's\x1b', 'the second sender')
+    eq(got[1]['body'], 'b\u0085\u009b\x7f', 'the second body')
+
+
+@test
+@with_fakes
+def sub_partial_line_is_silence():
+    """--sub: bytes that never make a line do not count as life: dead after three heartbeats"""
+    def drip(conn, stop):
+        while not stop.wait(0.3):
+            conn.sendall(b' ')
+    srv = FakeServer(subscribed(1, drip))
+    p = Proc(['--sub', 'x', srv.addr])
+    p.wait_err(r'following x at ', TIMEOUT)
+    # Heartbeat 1 s: three periods and the 5 s margin.
+    p.wait_err(r'nothing from .* for 8 s: taking the connection for dead', 15)
+    p.stop()
+
+
+@test
+@with_fakes
+def sub_huge_heartbeat():
+    """--sub: a hello's heartbeat of 2^63-1 neither overflows nor ends the session early"""
+    def late_push(conn, stop):
+        if stop.wait(3):  # silence the wrapped limit took for a dead connection
+            return
+        conn.sendall(b'{"type":"message","id":1,"channel":"x","seq":1,"sender":"s","body":"late",'
+                     b'"ts":"2026-01-01T00:00:00.000Z","via":"tcp"}\n')
+        idle(conn, stop)
+    srv = FakeServer(subscribed(9223372036854775807, late_push))
+    p = Proc(['--sub', 'x', srv.addr])
+    p.wait(lambda: b'\n' in p.out, 'the message pushed after 3 s', TIMEOUT)
+    p.stop()
+    err = bytes(p.err).decode('utf-8', 'replace')
+    check('for dead' not in err and 'reconnecting' not in err, 'a reconnect: %r' % err)
+    eq(json.loads(bytes(p.out).split(b'\n')[0])['body'], 'late', 'the message printed')
+
+
+@test
+@with_fakes
+def piped_quit_has_a_deadline():
+    """piped shell: after QUIT, a server that keeps talking gets 3 s in all, not 3 s per line"""
+    def chatty(conn, stop):
+        conn.sendall(HELLO % 30)
+        pending = bytearray()
+        while True:
+            line = recv_line(conn, stop, pending)
+            if line is None:
+                return
+            if line.startswith(b'PING'):
+                conn.sendall(b'{"type":"pong","token":"a"}\n')
+            if line == b'QUIT':
+                break
+        while not stop.wait(0.5):
+            conn.sendall(b'{"type":"ping","time_us":1}\n')
+    srv = FakeServer(chatty)
+    p = Proc([srv.addr], stdin_data=b'PING a\n')
+    p.wait(lambda: b'pong' in p.out, 'the pong', TIMEOUT)
+    t0 = time.monotonic()
+    rc = p.exit(10)
+    check(time.monotonic() - t0 < 6, 'gwsh took %.1f s to leave' % (time.monotonic() - t0))
+    eq(rc, 0, 'exit status (stderr %r)' % bytes(p.err))
+
+
+@test
+@with_fakes
+def endless_line_before_greeting():
+    """-c and --sub: a first line with no end is refused after 64 KiB, not buffered to 1 GiB"""
+    srv = FakeServer(endless)
+    p = Proc(['-c', 'PING x', srv.addr], limit_mb=256)
+    eq(p.exit(TIMEOUT), 3, 'exit status of -c (stderr %r)' % bytes(p.err))
+    check(b'longer than 65536 bytes' in p.err, 'the reason: %r' % bytes(p.err))
+    p = Proc(['--sub', 'x', srv.addr], limit_mb=256)
+    p.wait_err(r'sent a line longer than 65536 bytes', TIMEOUT)
+    p.wait_err(r'reconnecting in', TIMEOUT)
+    p.stop()
 
 
 # --------------------------------------------------------------------------
