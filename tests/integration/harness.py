@@ -1272,3 +1272,66 @@ def small_asan_quarantine():
     build without sanitizers."""
     opts = os.environ.get('ASAN_OPTIONS', '')
     return {'ASAN_OPTIONS': (opts + ':' if opts else '') + 'quarantine_size_mb=16'}
+
+
+# --------------------------------------------------------------------------
+# A fake server for the clients' tests (gwsh, gwbench): what a hostile or
+# broken server sends must not take a client's memory, time or terminal.
+
+class FakeServer:
+    """A server on loopback that serves each connection with
+    handler(sock, stop) in a thread of its own; stop (an Event) is set when
+    the test ends, and every handler must return soon after. The socket
+    times out every 0.2 s, so that a handler can look at stop."""
+
+    def __init__(self, handler, backlog=64):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(backlog)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.addr = '127.0.0.1:%d' % self.port
+        self.handler = handler
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        conn.settimeout(0.2)
+        try:
+            self.handler(conn, self.stop)
+        except OSError:
+            pass  # the client went away: that is how most of these end
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+
+
+def send_endless_line(conn, stop, cap=1 << 31):
+    """A FakeServer handler's part: one line that never ends, sent as fast as
+    the client reads it, cap bytes at most."""
+    chunk = b'x' * (1 << 20)
+    sent = 0
+    while not stop.is_set() and sent < cap:
+        try:
+            conn.sendall(chunk)
+        except socket.timeout:
+            continue
+        sent += len(chunk)

@@ -454,48 +454,8 @@ def gateway_lost_mid_run():
 HELLO = b'{"type":"hello","protocol":"visavis","version":1,"server":"fake","session":"s1","heartbeat":30}\n'
 
 
-class FakeServer:
-    """A session server on loopback that serves each connection with
-    handler(sock, stop) in a thread of its own; stop (an Event) is set when
-    the test ends, and every handler must return soon after."""
-
-    def __init__(self, handler):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(('127.0.0.1', 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.handler = handler
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self.threads.append(t)
-            t.start()
-
-    def _serve(self, conn):
-        conn.settimeout(0.2)
-        try:
-            self.handler(conn, self.stop)
-        except OSError:
-            pass  # gwbench went away: that is how these end
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-        for t in self.threads:
-            t.join(5)
+class FakeServer(harness.FakeServer):
+    """harness.FakeServer with gwbench to run against it."""
 
     def run_gwbench(self, args, limit_mb=None, timeout=TIMEOUT):
         """gwbench's tcp-ping style against this server (no other front is
@@ -547,16 +507,7 @@ def greet_then(answer):
     return handler
 
 
-def endless(conn, stop):
-    """One line that never ends, as fast as it is read (2 GiB at most)."""
-    chunk = b'x' * (1 << 20)
-    for _ in range(2048):
-        while not stop.is_set():
-            try:
-                conn.sendall(chunk)
-                break
-            except socket.timeout:
-                continue
+endless = harness.send_endless_line
 
 
 # What a terminal must never be handed raw: C0 controls, DEL and the C1 controls.

@@ -499,49 +499,12 @@ HELLO = (b'{"type":"hello","protocol":"visavis","version":1,"server":"fake","ses
 SUB_OK = b'{"type":"ok","op":"sub","channel":"x","since":0,"top":0}\n'
 
 
-class FakeServer:
-    """A session server on loopback that serves each connection with
-    handler(sock, stop) in a thread of its own; stop (an Event) is set when
-    the test ends, and every handler must return soon after."""
+class FakeServer(harness.FakeServer):
+    """harness.FakeServer, closed when the test ends (with_fakes)."""
 
     def __init__(self, handler):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(('127.0.0.1', 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.addr = '127.0.0.1:%d' % self.sock.getsockname()[1]
-        self.handler = handler
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
+        super().__init__(handler)
         _fakes.append(self)
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self.threads.append(t)
-            t.start()
-
-    def _serve(self, conn):
-        conn.settimeout(0.2)
-        try:
-            self.handler(conn, self.stop)
-        except OSError:
-            pass  # gwsh went away: that is how most of these end
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-        for t in self.threads:
-            t.join(5)
 
 
 _fakes = []
@@ -571,16 +534,7 @@ def idle(conn, stop):
         pass
 
 
-def endless(conn, stop, cap=1 << 31):
-    """One line that never ends, sent as fast as it is read (cap bytes at most)."""
-    chunk = b'x' * (1 << 20)
-    sent = 0
-    while not stop.is_set() and sent < cap:
-        try:
-            conn.sendall(chunk)
-        except socket.timeout:
-            continue
-        sent += len(chunk)
+endless = harness.send_endless_line
 
 
 class Proc:
