@@ -161,6 +161,14 @@ int client_sse_input(struct client_sse *s, struct client_conn *c, char err[GW_ER
         s->text.data[left] = '\0';
         s->text_off = 0;
     }
+    /*
+     * What is left is an event not yet ended: one longer than a line may be
+     * (c->line_max) is a server gone wrong, not one to buffer without end.
+     */
+    if (s->text.len > c->line_max) {
+        snprintf(err, GW_ERRLEN, "an event of more than %zu bytes without its end", c->line_max);
+        return -1;
+    }
     if (!s->head) {
         int r = take_head(s, c, err);
         if (r < 0)

@@ -23,7 +23,8 @@ struct client_ws {
     uint8_t op;       /* the frame being received */
     bool fin;
     size_t lines_off;
-    uint64_t rng; /* masks: xorshift, seeded from getrandom */
+    uint64_t rng;  /* masks: xorshift, seeded from getrandom */
+    bool too_long; /* a message over the connection's line_max came in */
 };
 
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
@@ -89,8 +90,14 @@ static void on_frame_chunk(wslay_event_context_ptr ctx,
     struct client_ws *w = user;
 
     (void)ctx;
-    if (w->op == WSLAY_TEXT_FRAME || w->op == WSLAY_CONTINUATION_FRAME)
-        buf_append(&w->lines, a->data, a->data_length);
+    if (w->op != WSLAY_TEXT_FRAME && w->op != WSLAY_CONTINUATION_FRAME)
+        return;
+    /* A message is a line: no longer than the connection takes one (c->line_max). */
+    if (w->too_long || w->lines.len - w->complete + a->data_length > w->c->line_max) {
+        w->too_long = true;
+        return;
+    }
+    buf_append(&w->lines, a->data, a->data_length);
 }
 
 static void on_frame_end(wslay_event_context_ptr ctx, void *user)
@@ -184,6 +191,11 @@ int client_ws_input(struct client_ws *w, char err[GW_ERRLEN])
         client_conn_consume(w->c, (size_t)(end + 4 - p));
         w->upgraded = true;
     }
+    /*
+     * A frame longer than a line may be is refused as its header comes in:
+     * wslay then stops reading and queues a close (1009), and returns 0.
+     */
+    wslay_event_config_set_max_recv_msg_length(w->ctx, w->c->line_max);
     if (wslay_event_recv(w->ctx) != 0 ||
         (wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)) {
         snprintf(err, GW_ERRLEN, "a WebSocket frame the client could not read");
@@ -191,6 +203,10 @@ int client_ws_input(struct client_ws *w, char err[GW_ERRLEN])
     }
     if (w->closed) {
         snprintf(err, GW_ERRLEN, "the server closed the WebSocket (%u)", w->close_code);
+        return -1;
+    }
+    if (w->too_long || !wslay_event_get_read_enabled(w->ctx)) {
+        snprintf(err, GW_ERRLEN, "a WebSocket message of more than %zu bytes", w->c->line_max);
         return -1;
     }
     return 0;

@@ -20,13 +20,16 @@ set VISAVIS_GWBENCH)."""
 import sys
 sys.dont_write_bytecode = True
 
+import base64
 import csv
+import hashlib
 import http.client
 import io
 import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -457,14 +460,15 @@ HELLO = b'{"type":"hello","protocol":"visavis","version":1,"server":"fake","sess
 class FakeServer(harness.FakeServer):
     """harness.FakeServer with gwbench to run against it."""
 
-    def run_gwbench(self, args, limit_mb=None, timeout=TIMEOUT):
-        """gwbench's tcp-ping style against this server (no other front is
-        touched); (rc, stdout, stderr, seconds it took)."""
+    def run_gwbench(self, args, limit_mb=None, timeout=TIMEOUT, style='tcp-ping', front='--tcp'):
+        """gwbench's style against this server as its front (--tcp or --http;
+        no other front is touched); (rc, stdout, stderr, seconds it took)."""
         pre = harness.address_limit(limit_mb) if limit_mb else []
+        fronts = {'--tcp': '127.0.0.1:1', '--http': '127.0.0.1:1', '--udp': '127.0.0.1:1'}
+        fronts[front] = self.addr
         t0 = time.monotonic()
-        p = subprocess.Popen(pre + [gwbench_bin(), '--tcp', '127.0.0.1:%d' % self.port,
-                                    '--http', '127.0.0.1:1', '--udp', '127.0.0.1:1',
-                                    '--styles', 'tcp-ping'] + list(args),
+        p = subprocess.Popen(pre + [gwbench_bin()] + [w for f in fronts.items() for w in f] +
+                             ['--styles', style] + list(args),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=harness.clean_env(),
                              start_new_session=True)
@@ -522,6 +526,61 @@ def endless_reply_line():
     eq(rc, 1, 'exit status (stderr %r)' % err)
     check(re.search(r'tcp-ping failed: .* sent a line longer than \d+ bytes', err),
           'the reason on stderr: %r' % err)
+
+
+def websocket_endless(conn, stop, fragments=False):
+    """A REST front that is healthy, and whose WebSocket upgrade is followed
+    by one text message that never ends: one frame that claims 2^40 bytes,
+    or (fragments) 64 KiB frames none of which is the last."""
+    head = b''
+    while b'\r\n\r\n' not in head:
+        if stop.is_set():
+            return
+        try:
+            data = conn.recv(4096)
+        except socket.timeout:
+            continue
+        if not data:
+            return
+        head += data
+    if head.startswith(b'GET /healthz '):
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n'
+                     b'Connection: close\r\n\r\n{"status":"ok"}')
+        return
+    key = re.search(rb'(?i)\r\nsec-websocket-key:\s*(\S+)', head).group(1)
+    accept = base64.b64encode(hashlib.sha1(key + b'258EAFA5-E914-47DA-95CA-C5AB0DC11B65').digest())
+    proto = re.search(rb'(?i)\r\nsec-websocket-protocol:\s*([^,\r]+)', head)
+    conn.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                 b'Sec-WebSocket-Accept: ' + accept + b'\r\n' +
+                 (b'Sec-WebSocket-Protocol: ' + proto.group(1).strip() + b'\r\n' if proto else b'') +
+                 b'\r\n')
+    if not fragments:
+        conn.sendall(b'\x81\x7f' + struct.pack('!Q', 1 << 40))
+        endless(conn, stop)
+        return
+    frame = b'\x7e' + struct.pack('!H', 65535) + b'x' * 65535
+    opcode = b'\x01'  # text, not the last frame; then continuations
+    for _ in range(1 << 15):  # 2 GiB at most
+        if stop.is_set():
+            return
+        try:
+            conn.sendall(opcode + frame)
+        except socket.timeout:
+            continue
+        opcode = b'\x00'
+
+
+@test
+def endless_websocket_message():
+    """a WebSocket text message with no end fails the run with a clear error, in bounded memory"""
+    for fragments in (False, True):
+        srv = FakeServer(lambda conn, stop: websocket_endless(conn, stop, fragments))
+        rc, out, err, took = srv.run_gwbench(['-c', '3', '-d', '2', '--timeout', '5'],
+                                             limit_mb=768, style='ws', front='--http')
+        what = 'in frames' if fragments else 'in one frame'
+        eq(rc, 1, 'exit status, %s (stderr %r)' % (what, err))
+        check(re.search(r'ws failed: .*a WebSocket message of more than \d+ bytes', err),
+              'the reason on stderr, %s: %r' % (what, err))
 
 
 @test

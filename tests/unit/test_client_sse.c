@@ -139,9 +139,37 @@ static void test_refusals_and_ends(void)
                    "closed before its response head");
 }
 
+/* An event that never ends fails the stream once it is longer than a line may be. */
+static void test_endless_event(void)
+{
+    struct client_conn c;
+    struct client_sse s;
+    struct client_sse_event ev;
+    char err[GW_ERRLEN] = "";
+    int rc = 0;
+
+    client_conn_init(&c, NULL);
+    c.line_max = 1000;
+    client_sse_init(&s);
+    buf_append(&c.in, head_plain, strlen(head_plain));
+    buf_append(&c.in, "data: ", 6);
+    for (int i = 0; i < 100 && rc == 0; i++) {
+        buf_append(&c.in, "0123456789abcdefghijklmnopqrstuvwxyz\n", 37);
+        rc = client_sse_input(&s, &c, err);
+        while (client_sse_event(&s, &ev))
+            ;
+    }
+    is_int(rc, -1, "an event of 3700 bytes with line_max 1000: the stream fails");
+    ok(strstr(err, "more than 1000 bytes") != NULL, "and says why: %s", err);
+    ok(s.text.len < 1000 + 37 * 2, "having held about line_max, not all of it: %zu", s.text.len);
+    client_sse_release(&s);
+    client_conn_release(&c);
+}
+
 int main(void)
 {
     test_events_whatever_the_reads();
     test_refusals_and_ends();
+    test_endless_event();
     return done_testing();
 }
