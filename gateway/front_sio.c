@@ -90,6 +90,7 @@ struct wsc {
     struct buf msg; /* the message being put together */
     uint8_t msg_op; /* its opcode */
     bool msg_on;    /* frames of a data message are arriving */
+    bool frame_ctl; /* the frame arriving is a control frame (a ping between fragments) */
     bool reading, want_write;
     bool held;       /* the session has packets to take first: read nothing */
     bool omsg_open;  /* wslay is reading a line from the session's queue */
@@ -1112,22 +1113,34 @@ static void wsc_refuse(struct wsc *c, wslay_event_context_ptr ctx, enum gw_err e
         wsc_close(c, WS_CLOSE_TOO_BIG, "message too big");
 }
 
+/* A message over maxPayload: refused as Engine.IO refuses a payload too large. */
+static void refuse_too_big(struct wsc *c, wslay_event_context_ptr ctx)
+{
+    char why[GW_ERRLEN];
+
+    snprintf(why, sizeof(why), "a packet is at most %zu bytes (maxPayload): closing",
+             c->fs->o.max_payload);
+    wsc_refuse(c, ctx, GW_E_LINE_TOO_LONG, why);
+}
+
 static void ws_frame_start(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_start_arg *a, void *user)
 {
     struct wsc *c = user;
-    char why[GW_ERRLEN];
 
-    if (c->input_done || (a->opcode & 0x8))
-        return; /* control frames: wslay answers pings and closes */
+    /*
+     * Control frames may come between a message's fragments (RFC 6455 5.4):
+     * wslay answers pings and closes, and their bytes are no part of the
+     * message being put together.
+     */
+    c->frame_ctl = (a->opcode & 0x8) != 0;
+    if (c->input_done || c->frame_ctl)
+        return;
     if (a->opcode != WSLAY_CONTINUATION_FRAME)
         c->msg_op = a->opcode;
     c->msg_on = true;
-    if (c->msg.len + a->payload_length > c->fs->o.max_payload) {
-        snprintf(why, sizeof(why), "a packet is at most %zu bytes (maxPayload): closing",
-                 c->fs->o.max_payload);
-        wsc_refuse(c, ctx, GW_E_LINE_TOO_LONG, why);
-    }
+    if (c->msg.len + a->payload_length > c->fs->o.max_payload)
+        refuse_too_big(c, ctx);
 }
 
 static void ws_frame_chunk(wslay_event_context_ptr ctx,
@@ -1135,9 +1148,14 @@ static void ws_frame_chunk(wslay_event_context_ptr ctx,
 {
     struct wsc *c = user;
 
-    (void)ctx;
-    if (c->msg_on && !c->input_done)
-        buf_append(&c->msg, a->data, a->data_length);
+    if (!c->msg_on || c->input_done || c->frame_ctl)
+        return;
+    /* Judged from each frame's header already; kept here too, where memory is spent. */
+    if (c->msg.len + a->data_length > c->fs->o.max_payload) {
+        refuse_too_big(c, ctx);
+        return;
+    }
+    buf_append(&c->msg, a->data, a->data_length);
 }
 
 static void probe_packet(struct wsc *c, const char *p, size_t len);

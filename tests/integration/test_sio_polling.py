@@ -430,4 +430,68 @@ def websocket_floods_are_bounded():
     g.stop()
 
 
+def server_frames(sock, buf, until, timeout=10):
+    """Reads the server's frames on a raw WebSocket until until(opcode,
+    payload) holds; every (opcode, payload) read, in order. buf (a
+    bytearray) keeps what is read past the last frame."""
+    import struct
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        while True:
+            if len(buf) >= 2:
+                n, at = buf[1] & 0x7f, 2
+                if n == 126 and len(buf) >= 4:
+                    n, at = struct.unpack('!H', bytes(buf[2:4]))[0], 4
+                elif n == 127 and len(buf) >= 10:
+                    n, at = struct.unpack('!Q', bytes(buf[2:10]))[0], 10
+                if (buf[1] & 0x7f) < 126 or at > 2:
+                    if len(buf) >= at + n:
+                        break
+            left = deadline - time.monotonic()
+            check(left > 0, 'no whole frame from the gateway in %ds; seen %s' % (timeout, seen))
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            check(chunk, 'the gateway closed the WebSocket; seen %s' % seen)
+            buf += chunk
+        seen.append((buf[0] & 0x0f, bytes(buf[at:at + n])))
+        del buf[:at + n]
+        if until(*seen[-1]):
+            return seen
+
+
+@test
+def control_frames_between_fragments_are_no_part_of_the_packet():
+    """on the WebSocket transport, pings and pongs between the fragments of a packet are answered and left out of it: the event stores its own bytes only, and 1 MiB of pings inside a packet neither grows it past maxPayload nor closes the session"""
+    import wsclient
+    from wsclient import frame, OP_TEXT, OP_CONT, OP_PING, OP_PONG
+    g = gw()
+    status, _, rest, sock = wsclient.handshake_raw(
+        g, wsclient.upgrade_headers(), path='/socket.io/?EIO=4&transport=websocket')
+    eq(status, 101, 'the upgrade')
+    buf = bytearray(rest)  # the open packet may come with the 101
+    text = lambda op, p: op == OP_TEXT
+    check(server_frames(sock, buf, text)[-1][1].startswith(b'0{'), 'the open packet')
+    sock.sendall(frame(OP_TEXT, '40'))
+    check(server_frames(sock, buf, text)[-1][1].startswith(b'40{'), 'the CONNECT answer')
+    for n, (ctl, pad) in enumerate([(OP_PING, b'XYZ'), (OP_PONG, b'XYZ'), (OP_PING, b'p' * 125)]):
+        # 1 MiB of the last kind: more than maxPayload, had their bytes counted.
+        ctls = frame(ctl, pad) * (1 if n < 2 else (1 << 20) // 131)
+        sock.sendall(frame(OP_TEXT, '42%d["pub",{"channel":"sio-splice","body":"AB' % n, fin=False) +
+                     ctls + frame(OP_CONT, 'CD"}]'))
+        seen = server_frames(sock, buf, lambda op, p: op == OP_TEXT and p.startswith(b'43%d' % n),
+                             timeout=30)
+        ack = json.loads(seen[-1][1][len(b'43%d' % n):])
+        eq(ack[0].get('message', {}).get('body'), 'ABCD',
+           'the acknowledged body, with %s frames between its fragments (ack %s)'
+           % ('ping' if ctl == OP_PING else 'pong', _short(ack)))
+    sock.close()
+    eq([m['body'] for m in g.read('sio-splice')['messages']], ['ABCD'] * 3, 'the stored bodies')
+
+
+def _short(v):
+    t = json.dumps(v)
+    return t if len(t) < 300 else t[:300] + '...'
+
+
 harness.main()
