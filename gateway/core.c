@@ -194,7 +194,7 @@ enum gw_err core_check_sender(const char *s, size_t len, char why[GW_ERRLEN])
          * terminal takes U+009B for ESC [, so a sender shown as it is could
          * drive the terminal of whoever reads it.
          */
-        bool c1 = c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f;
+        bool c1 = i + 1 < len && text_is_c1(s + i, 2);
         if (c < 0x20 || c == 0x7f || c1) {
             snprintf(why, GW_ERRLEN, "sender must not contain control characters");
             return GW_E_FIELD;
