@@ -87,10 +87,11 @@ struct wsc {
     struct eio *e;    /* NULL once the session let it go */
     struct ws_wire w; /* the socket: input, the batch, what waits */
     wslay_event_context_ptr ws;
-    struct buf msg; /* the message being put together */
-    uint8_t msg_op; /* its opcode */
-    bool msg_on;    /* frames of a data message are arriving */
-    bool frame_ctl; /* the frame arriving is a control frame (a ping between fragments) */
+    struct buf msg;      /* the message being put together */
+    uint8_t msg_op;      /* its opcode */
+    bool msg_on;         /* frames of a data message are arriving */
+    bool frame_ctl;      /* the frame arriving is a control frame (a ping between fragments) */
+    bool close_one_byte; /* the peer's close frame had a 1-byte body: half a code */
     bool reading, want_write;
     bool held;       /* the session has packets to take first: read nothing */
     bool omsg_open;  /* wslay is reading a line from the session's queue */
@@ -1134,6 +1135,9 @@ static void ws_frame_start(wslay_event_context_ptr ctx,
      * message being put together.
      */
     c->frame_ctl = (a->opcode & 0x8) != 0;
+    /* wslay reads a 1-byte close body as no code and echoes an empty close (read_some). */
+    if (a->opcode == WSLAY_CONNECTION_CLOSE && a->payload_length == 1)
+        c->close_one_byte = true;
     if (c->input_done || c->frame_ctl)
         return;
     if (a->opcode != WSLAY_CONTINUATION_FRAME)
@@ -1289,15 +1293,59 @@ static void send_queued(struct wsc *c)
     ws_wire_flush(&c->w);
 }
 
+/* wslay's context for c, set up as the front reads: NULL without memory. */
+static wslay_event_context_ptr new_ctx(struct wsc *c)
+{
+    wslay_event_context_ptr ctx;
+
+    if (wslay_event_context_server_init(&ctx, &wsc_callbacks, c) != 0)
+        return NULL;
+    wslay_event_config_set_no_buffering(ctx, 1);
+    /* No bound of wslay's own: it would close 1009 without a reason, before ws_frame_start. */
+    wslay_event_config_set_max_recv_msg_length(ctx, UINT64_MAX);
+    return ctx;
+}
+
+/* Replaces c's context by a fresh one, so that a close with a code can still be queued. */
+static bool fresh_ctx(struct wsc *c)
+{
+    wslay_event_context_ptr ctx = new_ctx(c);
+
+    if (!ctx)
+        return false;
+    wslay_event_context_free(c->ws);
+    c->ws = ctx;
+    return true;
+}
+
 /* Reads what the socket has, unless the session holds input back. */
 static void read_some(struct wsc *c)
 {
     if (c->closing || c->input_done || c->held || c->w.broken)
         return;
     c->w.pass_bytes = 0;
-    if (wslay_event_recv(c->ws) == 0 && !c->w.broken && !c->w.eof && wslay_event_want_read(c->ws))
+    bool out_idle = !c->omsg_open && !wslay_event_want_write(c->ws);
+    int rv = wslay_event_recv(c->ws);
+    if (rv == 0 && !c->w.broken && !c->w.eof && wslay_event_want_read(c->ws))
         return;
     c->input_done = true;
+    if (!c->w.broken && !c->w.eof) {
+        /*
+         * wslay refused a frame header (a control frame over 125 bytes or
+         * fragmented, a length not written the shortest way), or took a
+         * 1-byte close body for none, and queued a close without a code.
+         * With nothing of ours half sent, a fresh context says 1002 and why,
+         * as /v1/ws does; the session ends below all the same.
+         */
+        const char *why = rv == WSLAY_ERR_CALLBACK_FAILURE
+                              ? "a frame header that breaks RFC 6455 (5.2, 5.5)"
+                          : c->close_one_byte && wslay_event_get_close_received(c->ws)
+                              ? "a close frame whose body is one byte: its code takes two (RFC "
+                                "6455 5.5.1)"
+                              : NULL;
+        if (why && out_idle && fresh_ctx(c))
+            wsc_close(c, WS_CLOSE_PROTOCOL, why);
+    }
     struct eio *e = c->e;
     if (!e || e->closed) {
         wsc_close(c, WS_CLOSE_NORMAL, "");
@@ -1537,8 +1585,7 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
         log_warn("sio: %s", why);
     net_tune_session(fd, fs->o.ping_interval_ms / 1000 + 1, fs->o.ping_timeout_ms / 1000 + 30);
     net_peer_name(fd, peer, sizeof(peer));
-    if (wslay_event_context_server_init(&c->ws, &wsc_callbacks, c) != 0 ||
-        loop_add_fd(fs->loop, fd, LOOP_READ, on_wsc_io, c) < 0) {
+    if (!(c->ws = new_ctx(c)) || loop_add_fd(fs->loop, fd, LOOP_READ, on_wsc_io, c) < 0) {
         log_error("sio: cannot serve a new WebSocket");
         if (c->ws)
             wslay_event_context_free(c->ws);
@@ -1547,9 +1594,6 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
         free(c);
         return;
     }
-    wslay_event_config_set_no_buffering(c->ws, 1);
-    /* No bound of wslay's own: it would close 1009 without a reason, before ws_frame_start. */
-    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_MAX);
     c->next = fs->conns;
     if (c->next)
         c->next->prev = c;

@@ -489,6 +489,32 @@ def control_frames_between_fragments_are_no_part_of_the_packet():
     eq([m['body'] for m in g.read('sio-splice')['messages']], ['ABCD'] * 3, 'the stored bodies')
 
 
+@test
+def frames_that_break_rfc_6455_are_closed_with_1002():
+    """on the WebSocket transport, a control frame over 125 bytes or a close frame with a one-byte body is answered by a close with 1002 and why, as on /v1/ws, not by a close without a code"""
+    import struct
+    import wsclient
+    from wsclient import frame, OP_TEXT, OP_PING, OP_CLOSE
+    g = gw()
+    for what, bad in [('a 126-byte ping', frame(OP_PING, b'p' * 126)),
+                      ('a close with a one-byte body', frame(OP_CLOSE, b'\x03'))]:
+        status, _, rest, sock = wsclient.handshake_raw(
+            g, wsclient.upgrade_headers(), path='/socket.io/?EIO=4&transport=websocket')
+        eq(status, 101, 'the upgrade')
+        buf = bytearray(rest)
+        server_frames(sock, buf, lambda op, p: op == OP_TEXT and p.startswith(b'0{'))
+        sock.sendall(frame(OP_TEXT, '40'))
+        server_frames(sock, buf, lambda op, p: op == OP_TEXT and p.startswith(b'40{'))
+        sock.sendall(bad)
+        op, payload = server_frames(sock, buf, lambda op, p: op == OP_CLOSE)[-1]
+        check(len(payload) >= 2, '%s: the close frame has a code: %r' % (what, payload))
+        eq(struct.unpack('!H', payload[:2])[0], 1002, '%s: the close code (%r)' % (what, payload))
+        check(b'RFC 6455' in payload, '%s: and says why: %r' % (what, payload))
+        sock.close()
+    with harness.Session(g) as bystander:
+        eq(bystander.request('PING by').get('token'), 'by', 'a bystander is answered')
+
+
 def _short(v):
     t = json.dumps(v)
     return t if len(t) < 300 else t[:300] + '...'
