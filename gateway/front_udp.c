@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 /* Datagrams per recvmmsg. */
-#define UDP_BATCH         32
+#define UDP_BATCH       32
 /* Datagrams read per wake-up at most: the rest wait for the loop's next turn. */
-#define UDP_WAKE_MAX      64
+#define UDP_WAKE_MAX    64
 /*
  * Datagrams handed to the tier at once at most; the rest wait here, in
  * order. Few, since the commits are shared with every other front: a
@@ -39,7 +39,11 @@
  * transaction under way and rides in the next, each holding this many
  * UDP messages at most.
  */
-#define UDP_IN_TIER       64
+#define UDP_IN_TIER     64
+/* How every line a gateway sends begins (codec_json): a datagram that does is no command. */
+#define ANSWER_HEAD     "{\"type\":"
+#define ANSWER_HEAD_LEN (sizeof(ANSWER_HEAD) - 1)
+
 /* Datagrams waiting here at most, and their bytes; past either they are dropped (backlog). */
 #define UDP_BACKLOG       4096
 #define UDP_BACKLOG_BYTES (4u << 20)
@@ -249,6 +253,16 @@ static void take(struct front_udp *fu, size_t i)
     }
     if (!text_utf8_valid(data, len)) {
         dropped(fu, METRICS_UDP_UTF8, 1, from, "not valid UTF-8");
+        return;
+    }
+    /*
+     * Every line a gateway sends begins {"type": and no command does: such a
+     * datagram is an answer, perhaps to a datagram forged with another
+     * gateway's address (or this one's) as its source. Answered, the two
+     * would answer each other for ever, one forged datagram enough.
+     */
+    if (len >= ANSWER_HEAD_LEN && memcmp(data, ANSWER_HEAD, ANSWER_HEAD_LEN) == 0) {
+        dropped(fu, METRICS_UDP_ANSWER, 1, from, "an answer ({\"type\":...), not a command");
         return;
     }
     if (!fu->held && fu->pending < UDP_IN_TIER) {

@@ -35,7 +35,7 @@ double metrics_hist_quantile(const struct metrics_hist *h, double q);
 
 /*
  * Why a UDP datagram was not carried out: X(ID, label, help). The front's
- * limits (size, rate, utf8, empty, backlog, and the kernel's overflow),
+ * limits (size, rate, utf8, empty, answer, backlog, and the kernel's overflow),
  * then the tier's outcomes (refused, store).
  */
 #define METRICS_UDP_DROPS(X)                                                                       \
@@ -43,6 +43,7 @@ double metrics_hist_quantile(const struct metrics_hist *h, double q);
     X(RATE, "rate", "over its source address's --udp-rate")                                        \
     X(UTF8, "utf8", "not valid UTF-8")                                                             \
     X(EMPTY, "empty", "no bytes, or only a line end")                                              \
+    X(ANSWER, "answer", "an answer ({\"type\":...), never answered: two gateways would loop")      \
     X(BACKLOG, "backlog", "too many UDP publishes waiting for their commit")                       \
     X(OVERFLOW, "overflow", "dropped by the kernel: the socket's receive buffer was full")         \
     X(REFUSED, "refused", "a command or publish refused with an error")                            \

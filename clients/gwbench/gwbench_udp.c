@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 const char *const gwbench_udp_drop_names[GWBENCH_UDP_DROPS] = {
-    "size", "rate", "utf8", "empty", "backlog", "overflow", "refused", "store",
+    "size", "rate", "utf8", "empty", "answer", "backlog", "overflow", "refused", "store",
 };
 
 int udp_resolve(struct client_addr *a, char err[GW_ERRLEN])

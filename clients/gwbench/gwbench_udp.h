@@ -25,7 +25,7 @@
 #define GWBENCH_UDP_LOST_MS 200
 
 /* The reasons of visavis_udp_dropped_total (docs/udp.md), in the gateway's order. */
-#define GWBENCH_UDP_DROPS 8
+#define GWBENCH_UDP_DROPS 9
 extern const char *const gwbench_udp_drop_names[GWBENCH_UDP_DROPS];
 
 /* Resolves a->text ("host:port") as a UDP address (nothing is sent). 0, or -1 and err. */

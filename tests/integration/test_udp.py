@@ -319,6 +319,29 @@ def truncated_size_is_the_real_one():
 
 
 @test
+def answers_are_never_answered():
+    """a datagram that is an answer (it begins {"type":, as every line a gateway sends) is dropped unanswered and counted: a datagram forged with another gateway's address, or this one's, cannot start two gateways answering each other for ever"""
+    gw = harness.Gateway()
+    u = Udp(gw)
+    # What a gateway answers a HIST without a channel: sent back to a gateway, it was
+    # answered with itself, byte for byte.
+    echo = (b'{"type":"error","op":"hist","code":"missing_field",'
+            b'"message":"HIST needs a channel","tag":"t"}')
+    answers = [echo, b'{"type":"ok","op":"pub","message":{"id":1,"channel":"udp","seq":1}}',
+               b'{"type":"pong","token":"x"}\n']
+    for a in answers:
+        u.send(a)
+    eq(u.until(u.sentinel_ping()), [], 'answers to answers')
+    eq(dropped(gw)['answer'], len(answers), 'udp_dropped_total{answer}')
+    eq(messages(gw, 'udp'), [], 'nothing stored')
+    # A command in JSON is still one: only the answer's head is refused.
+    _, r = u.ask(pad(b'{"op":"ping","token":"after"}', 100))
+    check_pong(r, 'after')
+    u.close()
+    gw.stop()
+
+
+@test
 def garbage_and_invalid_utf8():
     """invalid UTF-8 (a command or not) and empty datagrams are dropped and counted, never stored or answered; the gateway goes on"""
     gw = harness.Gateway()
@@ -794,7 +817,7 @@ def metrics_label_udp():
         check(line + '\n' in text, '/metrics lacks %r:\n%s' % (line, text))
     st = stats(gw)
     eq(st['udp_dropped_total']['size'], 1, 'stats udp_dropped_total.size')
-    eq(set(st['udp_dropped_total']), {'size', 'rate', 'utf8', 'empty', 'backlog', 'overflow',
+    eq(set(st['udp_dropped_total']), {'size', 'rate', 'utf8', 'empty', 'answer', 'backlog', 'overflow',
                                       'refused', 'store'}, 'drop reasons')
     eq(st['requests_total']['udp'], 4, 'stats requests_total.udp')
     eq(st['messages_published_total']['udp'], 2, 'stats messages_published_total.udp')
