@@ -295,11 +295,17 @@ static enum gw_err user_version(struct sq *s, int *version, char why[GW_ERRLEN])
     return err;
 }
 
-static enum gw_err migrate(struct sq *s, char why[GW_ERRLEN])
+/*
+ * Whether the file is for this gateway to take: a new or empty database, or
+ * a visavis one of a schema it knows. Asked before anything is written (the
+ * switch to WAL is a write), so that a --db that names another program's
+ * file, or a newer gateway's, is refused as it was found.
+ */
+static enum gw_err check_ours(struct sq *s, char why[GW_ERRLEN])
 {
     int version = 0;
     enum gw_err err;
-    char sql[64];
+    sqlite3_stmt *st;
 
     if ((err = user_version(s, &version, why)) != GW_OK)
         return err;
@@ -310,6 +316,34 @@ static enum gw_err migrate(struct sq *s, char why[GW_ERRLEN])
                  version, store_migrations_count);
         return GW_E_SCHEMA;
     }
+    if (version > 0)
+        return GW_OK;
+    /* Version 0 is a new file, or another program's: one with tables of its own. */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name FROM sqlite_schema WHERE type = 'table' "
+                           "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "reading the schema", why);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(why, GW_ERRLEN,
+                 "the file holds another application's tables ('%.64s') and no visavis schema: "
+                 "give --db a new file or a visavis database",
+                 (const char *)sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_DONE)
+        err = fail(s, "reading the schema", why);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? GW_E_SCHEMA : err;
+}
+
+static enum gw_err migrate(struct sq *s, char why[GW_ERRLEN])
+{
+    int version = 0;
+    enum gw_err err;
+    char sql[64];
+
+    if ((err = user_version(s, &version, why)) != GW_OK)
+        return err;
     for (int v = version; v < store_migrations_count; v++) {
         if ((err = exec(s, "BEGIN IMMEDIATE", why)) != GW_OK)
             return err;
@@ -354,7 +388,7 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
         const char *wal_name = main_name && *main_name ? sqlite3_filename_wal(main_name) : NULL;
         s->wal_path = gw_xstrdup(wal_name ? wal_name : ""); /* "": no WAL to check */
         /* Before the first statement: a second gateway must not touch the file. */
-        if ((err = lock_file(s, path, why)) != GW_OK ||
+        if ((err = lock_file(s, path, why)) != GW_OK || (err = check_ours(s, why)) != GW_OK ||
             (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
             (err = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
                         why)) != GW_OK ||

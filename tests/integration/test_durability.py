@@ -191,6 +191,33 @@ def newer_schema_refused():
 
 
 @test
+def another_applications_sqlite_file_refused():
+    """--db on another application's SQLite file (tables of its own, no visavis schema), or on a visavis file of a newer schema, is refused with one clear line, and the file is left byte for byte as it was: not switched to WAL, no table added"""
+    import sqlite3
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    cases = [('another application', 'CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);'
+              "INSERT INTO users(name) VALUES ('ana');", 'another application'),
+             ('a newer visavis', 'CREATE TABLE channels(id INTEGER PRIMARY KEY);'
+              'PRAGMA user_version = 999;', 'schema')]
+    for what, sql, said in cases:
+        db = os.path.join(tmp, what.replace(' ', '-') + '.db')
+        conn = sqlite3.connect(db)
+        conn.executescript(sql)
+        conn.close()
+        with open(db, 'rb') as f:
+            before = f.read()
+        rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
+                                           '--udp-addr', '', '--db', db])
+        check(rc > 0, '%s: exit status %d, want > 0 (stderr %r)' % (what, rc, err[-500:]))
+        check('READY' not in out, '%s: printed READY: %r' % (what, out))
+        check(said in err.lower(), '%s: stderr does not say %r: %r' % (what, said, err[-500:]))
+        with open(db, 'rb') as f:
+            eq(f.read() == before, True, '%s: the file left as it was' % what)
+        check(not os.path.exists(db + '-wal'), '%s: a WAL made beside it' % what)
+    shutil.rmtree(tmp)
+
+
+@test
 def unusable_db_path_refused():
     """--db in a directory that does not exist: non-zero exit with a message, no READY"""
     tmp = tempfile.mkdtemp(prefix='visavis-it-')
