@@ -12,6 +12,7 @@ sys.dont_write_bytecode = True
 import fcntl
 import http.client
 import json
+import re
 import socket
 import struct
 import termios
@@ -40,7 +41,9 @@ def refused_tcp(gw, source):
 def greeted(gw, source):
     """A TCP session from source, or None when it was refused (closed)."""
     s = harness.Session(gw, hello=False, source=source)
-    if s.read_line().get('type') == 'hello':
+    first = s.read_line()
+    if first.get('type') == 'hello':
+        s.hello = first
         return s
     s.close()
     return None
@@ -583,10 +586,12 @@ def a_client_that_connects_and_leaves_takes_one_place():
         check(s is not None, 'newcomer %d from 127.0.0.3 is greeted' % i)
         if s is None:
             continue
-        port = s.sock.getsockname()[1]
+        sid = s.hello['session']
         s.close()
         # Gone: its session ended (not the place of the one closed for it, which may linger).
-        wait_for(lambda: '%s:%d closed' % (C, port) in gw.stderr_text(), 'newcomer %d gone' % i)
+        # By its session id: a later newcomer may get the same port, and match an earlier line.
+        wait_for(lambda: re.search(r'tcp session %s \S+ closed' % sid, gw.stderr_text()),
+                 'newcomer %d gone' % i)
     made = gw.stderr_text().count('is closed to make room')
     eq(made, 1, 'sessions of 127.0.0.2 closed to make room for 10 newcomers in turn')
     eq(opened(gw, 'tcp'), 7, 'the hogs\' sessions left open')
