@@ -1324,6 +1324,25 @@ class FakeServer:
             t.join(5)
 
 
+def recv_line(conn, stop, pending):
+    """A FakeServer handler's part: the next line the client sent (without
+    its LF), or None once stop is set or the connection closed; pending is
+    the bytearray kept between calls."""
+    while b'\n' not in pending:
+        if stop.is_set():
+            return None
+        try:
+            data = conn.recv(4096)
+        except socket.timeout:
+            continue
+        if not data:
+            return None
+        pending += data
+    line, _, rest = bytes(pending).partition(b'\n')
+    pending[:] = rest
+    return line
+
+
 def send_endless_line(conn, stop, cap=1 << 31):
     """A FakeServer handler's part: one line that never ends, sent as fast as
     the client reads it, cap bytes at most."""

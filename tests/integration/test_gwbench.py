@@ -488,18 +488,7 @@ class FakeServer(harness.FakeServer):
 
 def first_line(conn, stop):
     """Waits for the first line gwbench sends; False once stop is set or it closed."""
-    got = b''
-    while b'\n' not in got:
-        if stop.is_set():
-            return False
-        try:
-            data = conn.recv(4096)
-        except socket.timeout:
-            continue
-        if not data:
-            return False
-        got += data
-    return True
+    return harness.recv_line(conn, stop, bytearray()) is not None
 
 
 def greet_then(answer):

@@ -510,22 +510,7 @@ class FakeServer(harness.FakeServer):
 _fakes = []
 
 
-def recv_line(conn, stop, pending):
-    """The next line gwsh sent (without its LF), or None once stop is set or
-    the connection closed; pending is the bytearray kept between calls."""
-    while b'\n' not in pending:
-        if stop.is_set():
-            return None
-        try:
-            data = conn.recv(4096)
-        except socket.timeout:
-            continue
-        if not data:
-            return None
-        pending += data
-    line, _, rest = bytes(pending).partition(b'\n')
-    pending[:] = rest
-    return line
+recv_line = harness.recv_line
 
 
 def idle(conn, stop):
