@@ -74,6 +74,11 @@ bool text_channel_valid(const char *s, size_t len)
     return true;
 }
 
+bool text_channel_dots(const char *s, size_t len)
+{
+    return (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.');
+}
+
 bool text_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;

@@ -25,6 +25,12 @@ bool text_utf8_valid(const char *s, size_t len);
 bool text_channel_valid(const char *s, size_t len);
 
 /*
+ * True when (s, len) is "." or "..": names the pattern takes but a URL cannot
+ * carry, since every HTTP client resolves them as steps of the path.
+ */
+bool text_channel_dots(const char *s, size_t len);
+
+/*
  * Parses a NUL-terminated string of decimal digits only (no sign, no spaces,
  * no empty string) into *out. Returns false on any other input or when the
  * value exceeds max.

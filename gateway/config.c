@@ -18,7 +18,7 @@
 enum setting_kind {
     K_ADDR,      /* char[CONFIG_ADDR_MAX], "host:port" */
     K_ADDR_OFF,  /* the same, or "" for off */
-    K_CHANNEL,   /* char[GW_CHANNEL_MAX + 1], a valid channel name */
+    K_CHANNEL,   /* char[GW_CHANNEL_MAX + 1], a channel a message may be published to */
     K_PATH,      /* char[PATH_MAX] */
     K_LOG_LEVEL, /* enum log_level */
     K_SYNC,      /* bool: "full" or "normal" */
@@ -155,6 +155,11 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
         if (!text_channel_valid(value, strlen(value))) {
             snprintf(why, GW_ERRLEN, "'%.80s': a channel name matches [A-Za-z0-9._-]{1,%d}", value,
                      GW_CHANNEL_MAX);
+            return -1;
+        }
+        if (text_channel_dots(value, strlen(value))) {
+            snprintf(why, GW_ERRLEN,
+                     "'%s': no URL can name this channel, so none is published to it", value);
             return -1;
         }
         strcpy(field, value);

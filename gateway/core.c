@@ -159,6 +159,22 @@ enum gw_err core_check_channel(const char *channel, size_t len, char why[GW_ERRL
     return GW_OK;
 }
 
+/*
+ * A channel a message may be published to. "." and ".." match the pattern but
+ * no URL can name them (curl and browsers resolve them away), so a channel of
+ * that name would be one only the socket fronts could read. Reading them stays
+ * open: a database written before this check may hold one.
+ */
+static enum gw_err check_new_channel(const char *channel, size_t len, char why[GW_ERRLEN])
+{
+    if (text_channel_dots(channel, len)) {
+        snprintf(why, GW_ERRLEN, "'%.*s' is no channel to publish to: a URL cannot name it",
+                 (int)len, channel);
+        return GW_E_CHANNEL;
+    }
+    return GW_OK;
+}
+
 static enum gw_err check_since(uint64_t since, char why[GW_ERRLEN])
 {
     if (since > INT64_MAX) {
@@ -631,6 +647,7 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
 
     if ((err = check_shutdown(core, why)) != GW_OK ||
         (err = core_check_channel(req->channel, req->channel_len, why)) != GW_OK ||
+        (err = check_new_channel(req->channel, req->channel_len, why)) != GW_OK ||
         (err = core_check_sender(sender, sender_len, why)) != GW_OK)
         return err;
     if (req->body_len > core->o.max_body) {

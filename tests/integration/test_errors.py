@@ -197,6 +197,11 @@ for _ch, _label in [('c' * 65, '65 characters'), ('a%20b', '"a b" (%20)'), ('a*'
     case('invalid_channel: POST to %s' % _label, 'POST', '/v1/channels/%s/messages' % _ch, IC,
          body=VALID)
     case('invalid_channel: GET %s' % _label, 'GET', '/v1/channels/%s/messages' % _ch, IC)
+# "." and ".." match the pattern, but a URL cannot name them (clients resolve them as path
+# steps): nothing is published there, however the path spells them.
+for _ch in ['.', '..', '%2E', '%2e%2E', '.%2e']:
+    case('invalid_channel: POST to %s stores nothing' % _ch, 'POST', '/v1/channels/%s/messages' % _ch,
+         IC, body=VALID)
 case('invalid_channel or not_found: empty channel name', 'POST', '/v1/channels//messages',
      [IC, (404, 'not_found')], body=VALID)
 

@@ -75,6 +75,40 @@ def read_cursor_past_the_top():
 
 
 @test
+def dot_channels_of_an_older_database_stay_readable():
+    """channels "." and ".." (no longer published to) in an older database: read by REST, HIST and SUB, never written"""
+    gw = harness.Gateway()
+    gw.publish('dots-other', 'x')
+    gw.stop()
+    for name in ('.', '..'):
+        harness.db_sql(gw.db, "INSERT INTO channels(name, last_seq, msg_count, last_ts) "
+                              "VALUES ('%s', 1, 1, 0)" % name)
+        harness.db_sql(gw.db, "INSERT INTO messages(channel_id, seq, sender, body, ts, via) "
+                              "SELECT id, 1, 'old', 'kept %s', 0, 'rest' FROM channels "
+                              "WHERE name = '%s'" % (name, name))
+    gw.restart()
+    try:
+        for name in ('.', '..'):
+            seqs, nxt = page(gw, name, '?since=0')
+            eq((seqs, nxt), ([1], 1), 'GET /v1/channels/%s/messages (the path as it is)' % name)
+            with harness.Session(gw) as s:
+                r = s.request('HIST %s 0' % name)
+                check(r.get('type') == 'ok' and [m['body'] for m in r['messages']]
+                      == ['kept %s' % name], 'HIST %s: %s' % (name, r))
+                r = s.request('SUB %s 0' % name)
+                eq(r.get('type'), 'ok', 'SUB %s (%s)' % (name, r))
+                m = s.push()
+                eq((m.get('type'), m.get('seq'), m.get('body')), ('message', 1, 'kept %s' % name),
+                   'the replay of SUB %s' % name)
+                r = s.request('PUB %s new' % name)
+                harness.check_session_error(r, ('invalid_channel',), op='pub')
+        eq([c['name'] for c in gw.get('/v1/channels').json['channels']], ['.', '..', 'dots-other'],
+           'the channel list, nothing added')
+    finally:
+        gw.stop()
+
+
+@test
 def read_all_oldest_first():
     """all messages oldest first, equal to what POST answered, next_since = last seq"""
     gw, posted = filled('rd-five', 5)

@@ -768,7 +768,7 @@ def taken_udp_port_names_the_setting():
 @test
 def bad_udp_settings():
     """a bad --udp-channel, --max-datagram, --udp-rate or --udp-addr: exit 2 with a message naming it"""
-    for flag, value in [('--udp-channel', 'no/slash'), ('--udp-channel', ''),
+    for flag, value in [('--udp-channel', 'no/slash'), ('--udp-channel', ''), ('--udp-channel', '..'),
                         ('--max-datagram', '63'), ('--max-datagram', '65508'),
                         ('--udp-rate', '-1'), ('--udp-burst', '0'), ('--udp-addr', 'nohost')]:
         rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr',

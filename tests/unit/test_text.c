@@ -226,6 +226,10 @@ static void test_channel(void)
     ok(text_channel_valid("-", 1), "channel: '-' allowed");
     ok(text_channel_valid("news.eu_west-1", 14), "channel: mixed allowed chars");
     ok(text_channel_valid("Zz09", 4), "channel: letters and digits");
+    ok(text_channel_dots(".", 1) && text_channel_dots("..", 2), "channel: '.' and '..' are dots");
+    ok(!text_channel_dots("...", 3) && !text_channel_dots(".a", 2) && !text_channel_dots("a.", 2) &&
+           !text_channel_dots("", 0),
+       "channel: '...', '.a', 'a.' and '' are not");
 
     static const struct {
         const char *name;
