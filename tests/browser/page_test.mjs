@@ -9,9 +9,11 @@
 // within one interval; a burst of 100 reaches every pane; then kills the
 // gateway (SIGKILL), starts it again on the same port and database, and checks
 // that EventSource and the page's WebSocket resume with no message lost or
-// repeated; a reload starts at the channel's top among other channels. Saves a
-// screenshot. The WebSocket pane's checks are skipped, with
-// a TAP SKIP line, only while /v1/ws answers 404 (a gateway without that front).
+// repeated; a reload starts at the channel's top among other channels; large
+// messages reach the polling pane at once; text that reorders itself shows as
+// its code points; the channel ".." is refused. Saves a screenshot. The
+// WebSocket pane's checks are skipped, with a TAP SKIP line, only while /v1/ws
+// answers 404 (a gateway without that front).
 // The whole file is skipped only where /usr/bin/chromium is not installed.
 
 import { spawn } from "node:child_process";
@@ -281,6 +283,62 @@ try {
     `the page to start at seq ${top2}`, 10000);
   ok(atTop, "a reload starts the panes at the channel's top (its page of GET /v1/channels)",
      `top ${await page.evaluate(() => window.visavis.top)}, want ${top2}`);
+
+  // ---- large messages: the polling pane catches up at once, not a page per interval ----
+  {
+    const BULK = "bulk", SLOW = 5000, N = 40, big = "b".repeat(60000);
+    await page.goto(`http://127.0.0.1:${port}/?channel=${BULK}&interval=${SLOW}`);
+    await waitFor(page, (keys) => keys.every((k) => window.visavis.panes[k] &&
+      window.visavis.panes[k].stateEl.classList.contains("live")), panes, "every pane live on " + BULK);
+    // Right after an empty poll: the next tick is an interval away, and all N are stored by then.
+    const empties = await page.evaluate(() => window.visavis.panes.poll.n.empty);
+    await waitFor(page, (e) => window.visavis.panes.poll.n.empty > e, empties, "an empty poll", SLOW * 3);
+    // All at once: the gateway commits them together, well within the interval.
+    const posts = await Promise.all(Array.from({ length: N }, (_, i) =>
+      request(port, "POST", `/v1/channels/${BULK}/messages`, { body: big + i })));
+    for (const r of posts) if (r.status !== 201) throw new Error(`publish to ${BULK} answered ${r.status}`);
+    await waitFor(page, (n) => window.visavis.top >= n, N, `the page to see seq ${N}`, 10000);
+    await waitFor(page, () => window.visavis.panes.poll.last > 0, null, "the first page of polling", SLOW * 3);
+    const t1 = Date.now();
+    const caught = await waitFor(page, (n) => window.visavis.panes.poll.last >= n, N,
+      "polling to catch up", SLOW * 4);
+    const took = Date.now() - t1;
+    // 40 messages of 60 KB are three pages of --page-bytes (1 MiB): asked for at once, they come
+    // in well under the interval; a page per interval would take two more intervals.
+    ok(caught && took < SLOW / 2, `polling catches up with large messages at once, not a page per interval (${SLOW} ms)`,
+       `all ${N} ${took} ms after the first page`);
+    const why = exact(await paneSeqs(page, "poll"), 1, N);
+    ok(!why, "polling has every large message once, in order", why);
+
+    // ---- text that reorders or hides itself is shown as its code points ----
+    const tricky = "right\u202Eleft\u2066x\u200By";
+    const r = await request(port, "POST", `/v1/channels/${BULK}/messages`, { body: tricky, sender: "ana\u202E" });
+    if (r.status !== 201) throw new Error(`publish of the bidi text answered ${r.status}`);
+    const seq = JSON.parse(r.text).seq;
+    await waitFor(page, (q) => window.visavis.panes.sse.last >= q, seq, "the bidi message in the SSE pane");
+    const shown = await page.evaluate((q) => {
+      const li = document.querySelector(`#pane-sse li[data-seq="${q}"]`);
+      const t = li && li.querySelector(".text");
+      return t && { text: t.textContent, isolated: t.querySelectorAll("bdi").length };
+    }, String(seq));
+    const want = "anaU+202E: rightU+202EleftU+2066xU+200By";
+    ok(shown && shown.text === want && shown.isolated === 2,
+       "a right-to-left override or an isolate in a message shows as its code point, sender and body isolated",
+       JSON.stringify(shown));
+  }
+
+  // ---- the channels "." and "..", which a URL cannot name, are not watched ----
+  {
+    const asked = [];
+    const seen = (req) => asked.push(new URL(req.url()).pathname);
+    page.on("request", seen);
+    await page.goto(`http://127.0.0.1:${port}/?channel=..`);
+    const states = await page.evaluate(() => [...document.querySelectorAll(".pane .state")].map((e) => e.textContent));
+    page.off("request", seen);
+    ok(states.length >= 3 && states.every((t) => /^not watching: .*cannot name/.test(t)) &&
+       asked.every((x) => x === "/"), "?channel=.. is not watched: the panes say why and nothing is asked",
+       `states ${JSON.stringify(states)}; asked ${JSON.stringify(asked)}`);
+  }
 
   ok(elsewhere.length === 0, "the page asked nothing of any other host", elsewhere.join("\n"));
   ok(problems.length === 0, "no script error and no CSP violation", problems.join("\n"));
