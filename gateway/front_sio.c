@@ -1293,31 +1293,6 @@ static void send_queued(struct wsc *c)
     ws_wire_flush(&c->w);
 }
 
-/* wslay's context for c, set up as the front reads: NULL without memory. */
-static wslay_event_context_ptr new_ctx(struct wsc *c)
-{
-    wslay_event_context_ptr ctx;
-
-    if (wslay_event_context_server_init(&ctx, &wsc_callbacks, c) != 0)
-        return NULL;
-    wslay_event_config_set_no_buffering(ctx, 1);
-    /* No bound of wslay's own: it would close 1009 without a reason, before ws_frame_start. */
-    wslay_event_config_set_max_recv_msg_length(ctx, UINT64_MAX);
-    return ctx;
-}
-
-/* Replaces c's context by a fresh one, so that a close with a code can still be queued. */
-static bool fresh_ctx(struct wsc *c)
-{
-    wslay_event_context_ptr ctx = new_ctx(c);
-
-    if (!ctx)
-        return false;
-    wslay_event_context_free(c->ws);
-    c->ws = ctx;
-    return true;
-}
-
 /* Reads what the socket has, unless the session holds input back. */
 static void read_some(struct wsc *c)
 {
@@ -1337,13 +1312,11 @@ static void read_some(struct wsc *c)
          * With nothing of ours half sent, a fresh context says 1002 and why,
          * as /v1/ws does; the session ends below all the same.
          */
-        const char *why = rv == WSLAY_ERR_CALLBACK_FAILURE
-                              ? "a frame header that breaks RFC 6455 (5.2, 5.5)"
+        const char *why = rv == WSLAY_ERR_CALLBACK_FAILURE ? WS_WHY_FRAME_HEADER
                           : c->close_one_byte && wslay_event_get_close_received(c->ws)
-                              ? "a close frame whose body is one byte: its code takes two (RFC "
-                                "6455 5.5.1)"
+                              ? WS_WHY_CLOSE_ONE_BYTE
                               : NULL;
-        if (why && out_idle && fresh_ctx(c))
+        if (why && out_idle && ws_wire_renew_ctx(&c->ws, &wsc_callbacks, c))
             wsc_close(c, WS_CLOSE_PROTOCOL, why);
     }
     struct eio *e = c->e;
@@ -1585,7 +1558,8 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
         log_warn("sio: %s", why);
     net_tune_session(fd, fs->o.ping_interval_ms / 1000 + 1, fs->o.ping_timeout_ms / 1000 + 30);
     net_peer_name(fd, peer, sizeof(peer));
-    if (!(c->ws = new_ctx(c)) || loop_add_fd(fs->loop, fd, LOOP_READ, on_wsc_io, c) < 0) {
+    if (!(c->ws = ws_wire_new_ctx(&wsc_callbacks, c)) ||
+        loop_add_fd(fs->loop, fd, LOOP_READ, on_wsc_io, c) < 0) {
         log_error("sio: cannot serve a new WebSocket");
         if (c->ws)
             wslay_event_context_free(c->ws);

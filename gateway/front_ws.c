@@ -411,16 +411,12 @@ static bool ensure_ctx(struct wconn *c)
 {
     if (c->ws)
         return true;
-    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
-        c->ws = NULL;
+    /* Messages are put together here, bounded by --max-line with a reason given. */
+    if (!(c->ws = ws_wire_new_ctx(&ws_callbacks, c))) {
         log_error("ws conn %s: no memory for its framing", c->sid);
         c->w.broken = true;
         return false;
     }
-    /* Messages are put together here, bounded by --max-line with a reason given. */
-    wslay_event_config_set_no_buffering(c->ws, 1);
-    /* No bound of wslay's own: it would close 1009 without a reason, before on_frame_start. */
-    wslay_event_config_set_max_recv_msg_length(c->ws, UINT64_MAX);
     c->in_fed = c->in_framed = 0;
     return true;
 }
@@ -553,11 +549,8 @@ static void offer(struct wconn *c)
  */
 static void close_protocol_error(struct wconn *c, bool out_idle, const char *why)
 {
-    if (out_idle) {
-        wslay_event_context_free(c->ws);
-        c->ws = NULL;
-        if (!ensure_ctx(c))
-            return;
+    if (out_idle && ws_wire_renew_ctx(&c->ws, &ws_callbacks, c)) {
+        c->in_fed = c->in_framed = 0;
         wslay_event_queue_close(c->ws, WS_CLOSE_PROTOCOL, (const uint8_t *)why, strlen(why));
     }
     log_trace("ws conn %s send close %u (%s)", c->sid, WS_CLOSE_PROTOCOL, why);
@@ -596,10 +589,8 @@ static void read_input(struct wconn *c)
          * bytes or fragmented, a length not written the shortest way) and
          * queued a close without a code.
          */
-        static const char why[] = "a frame header that breaks RFC 6455 (5.2, 5.5)";
+        static const char why[] = WS_WHY_FRAME_HEADER;
         close_protocol_error(c, out_idle, why);
-        if (!c->ws)
-            return;
         c->input_done = true;
         pump_out(c);
         set_reading(c, false);
@@ -609,11 +600,8 @@ static void read_input(struct wconn *c)
     if (!c->input_done && (c->w.eof || !wslay_event_want_read(c->ws))) {
         c->input_done = true;
         if (c->close_one_byte && wslay_event_get_close_received(c->ws)) {
-            static const char why[] =
-                "a close frame whose body is one byte: its code takes two (RFC 6455 5.5.1)";
+            static const char why[] = WS_WHY_CLOSE_ONE_BYTE;
             close_protocol_error(c, out_idle, why);
-            if (!c->ws)
-                return;
             pump_out(c);
             set_reading(c, false);
             session_abort(c->s, why);

@@ -134,3 +134,26 @@ broken:
     w->broken = true;
     return false;
 }
+
+wslay_event_context_ptr ws_wire_new_ctx(const struct wslay_event_callbacks *cb, void *user)
+{
+    wslay_event_context_ptr ctx;
+
+    if (wslay_event_context_server_init(&ctx, cb, user) != 0)
+        return NULL;
+    wslay_event_config_set_no_buffering(ctx, 1);
+    wslay_event_config_set_max_recv_msg_length(ctx, UINT64_MAX);
+    return ctx;
+}
+
+bool ws_wire_renew_ctx(wslay_event_context_ptr *ctx, const struct wslay_event_callbacks *cb,
+                       void *user)
+{
+    wslay_event_context_ptr fresh = ws_wire_new_ctx(cb, user);
+
+    if (!fresh)
+        return false;
+    wslay_event_context_free(*ctx);
+    *ctx = fresh;
+    return true;
+}

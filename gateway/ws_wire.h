@@ -74,4 +74,31 @@ bool ws_wire_flush(struct ws_wire *w);
 /* Whether frame bytes wait in pend for the socket. */
 bool ws_wire_waiting(const struct ws_wire *w);
 
+/*
+ * Input that breaks RFC 6455 where wslay queues its own close without a code:
+ * a frame header it refuses (wslay_event_recv fails in its parser), or a
+ * close frame with a one-byte body, which it takes for none. Both fronts close
+ * such a connection 1002 with one of these reasons instead.
+ */
+#define WS_WHY_FRAME_HEADER "a frame header that breaks RFC 6455 (5.2, 5.5)"
+#define WS_WHY_CLOSE_ONE_BYTE                                                                      \
+    "a close frame whose body is one byte: its code takes two (RFC 6455 5.5.1)"
+
+/*
+ * A server context on cb for user, as both fronts read: no buffering (a
+ * message is put together by the front, bounded with a reason given) and no
+ * length bound of wslay's own (it would close 1009 without a reason before
+ * the front's frame-start callback could refuse the message). NULL without
+ * memory.
+ */
+wslay_event_context_ptr ws_wire_new_ctx(const struct wslay_event_callbacks *cb, void *user);
+
+/*
+ * Replaces *ctx by a fresh one (ws_wire_new_ctx), so that a close with a code
+ * can still be queued once wslay has queued its own: only when none of the
+ * old context's frames is half sent. False, *ctx untouched, without memory.
+ */
+bool ws_wire_renew_ctx(wslay_event_context_ptr *ctx, const struct wslay_event_callbacks *cb,
+                       void *user);
+
 #endif
