@@ -169,7 +169,9 @@ static int64_t ping_rtt(struct pings *p, const struct server_line *l)
 }
 
 /*
- * A server line as the user sees it: the raw line with --json, else text;
+ * A server line as the user sees it: with --json the line, as the same JSON
+ * but with no control character raw (a server other than a gateway may send
+ * C1 or DEL raw, which JSON allows and some terminals obey), else text;
  * the pong to a /ping also gets its round trip. Appends to out.
  */
 static void show_line(const struct gwsh_opts *o, struct pings *p, const struct server_line *l,
@@ -178,7 +180,7 @@ static void show_line(const struct gwsh_opts *o, struct pings *p, const struct s
     int64_t rtt = ping_rtt(p, l);
 
     if (o->json) {
-        buf_append(out, raw, raw_len);
+        client_text_json_safe(out, raw, raw_len);
         buf_append(out, "\n", 1);
     } else if (rtt < 0) {
         gwsh_show_line(l, raw, raw_len, out);
@@ -197,7 +199,7 @@ static void show_hello(const struct gwsh_opts *o, const struct server_line *l, c
     char tmp[64];
 
     if (o->json) {
-        buf_append(out, raw, raw_len);
+        client_text_json_safe(out, raw, raw_len);
         buf_append(out, "\n", 1);
         return;
     }
@@ -639,7 +641,7 @@ static const char usage_text[] =
     "\n"
     "  -c, --command LINE   send LINE, wait for its reply and print it; repeat for\n"
     "                       more (replies come in order, pushes are skipped)\n"
-    "      --json           print the server's lines as they are, not as text\n"
+    "      --json           print the server's lines as JSON, not as text\n"
     "      --sub CHANNEL    print each message of CHANNEL as one JSON line, for\n"
     "                       ever; after a lost connection, reconnect and resume\n"
     "                       where it stopped (status on stderr; SIGINT/SIGTERM end it)\n"

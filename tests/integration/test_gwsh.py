@@ -671,6 +671,29 @@ def sub_json_safe_from_hostile_server():
 
 @test
 @with_fakes
+def json_lines_safe_from_hostile_server():
+    """--json: a server's lines holding raw C1 controls and DEL are printed as the same JSON, escaped"""
+    def hostile(conn, stop):
+        conn.sendall(b'{"type":"hello","protocol":"visavis","version":1,"server":"fa\xc2\x9b2Jke",'
+                     b'"session":"s\x7f1","heartbeat":30}\n')
+        pending = bytearray()
+        line = recv_line(conn, stop, pending)
+        if line is None or not line.startswith(b'PING'):
+            return
+        conn.sendall(b'{"type":"pong","token":"a\xc2\x9b[31m\x7f\xc2\x85"}\n')
+        idle(conn, stop)
+    srv = FakeServer(hostile)
+    p = Proc(['--json', '-c', 'PING a', srv.addr])
+    eq(p.exit(TIMEOUT), 0, 'exit status (stderr %r)' % bytes(p.err))
+    lines = bytes(p.out).split(b'\n')
+    eq(len(lines), 2, 'the reply, alone, and its line end: %r' % bytes(p.out))
+    text = lines[0].decode('utf-8')
+    check(not CONTROLS.search(text), 'a control character printed raw: %r' % text)
+    eq(json.loads(text), {'type': 'pong', 'token': 'a\u009b[31m\x7f\u0085'}, 'the reply, read back')
+
+
+@test
+@with_fakes
 def sub_partial_line_is_silence():
     """--sub: bytes that never make a line do not count as life: dead after three heartbeats"""
     def drip(conn, stop):
