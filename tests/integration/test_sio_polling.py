@@ -227,6 +227,7 @@ def bad_packets():
         ('42{"channel":"badp"}', 'invalid_parameter'),
         ('42["pub","badp"]', 'not_an_object'),
         ('42["pub",{"channel":"badp","body":7}]', 'invalid_field'),
+        ('42["pub",{"channel":"..","body":"x"}]', 'invalid_channel'),
         ('49', 'invalid_parameter'),
         ('9', 'invalid_parameter'),
         ('43["x"]', 'invalid_parameter'),
