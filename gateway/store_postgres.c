@@ -961,21 +961,31 @@ static bool on(PGconn *conn, const char *name)
     return v && strcmp(v, "on") == 0;
 }
 
+#define READ_COMMITTED "SET default_transaction_isolation = 'read committed'"
+
 static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
 {
-    char settings[160];
+    char settings[256];
     enum gw_err err;
     PGresult *r;
 
     switch (s->role) {
+    /*
+     * Read committed whatever the database's default: the writer's row
+     * lock on a channel already orders two gateways' batches, and under
+     * repeatable read or serializable the second would fail (40001)
+     * instead of waiting its turn. Each read is one statement, one snapshot.
+     */
     case PG_WRITER:
-        snprintf(settings, sizeof(settings), "SET lock_timeout = %d; SET statement_timeout = %d",
-                 PG_LOCK_MS, PG_STATEMENT_MS);
+        snprintf(settings, sizeof(settings),
+                 "SET lock_timeout = %d; SET statement_timeout = %d; " READ_COMMITTED, PG_LOCK_MS,
+                 PG_STATEMENT_MS);
         break;
     case PG_READER:
-        snprintf(settings, sizeof(settings),
-                 "SET statement_timeout = %d; SET default_transaction_read_only = on",
-                 PG_STATEMENT_MS);
+        snprintf(
+            settings, sizeof(settings),
+            "SET statement_timeout = %d; SET default_transaction_read_only = on; " READ_COMMITTED,
+            PG_STATEMENT_MS);
         break;
     case PG_FEED:
         snprintf(settings, sizeof(settings), "LISTEN " PG_NOTIFY_CHANNEL);

@@ -329,6 +329,28 @@ class Spreader(threading.Thread):
 
 
 @test
+def strict_isolation_default():
+    """a database whose default isolation is serializable: 10 publishers on A and B to one channel all pass (no 40001 store_busy), seqs 1..200"""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    srv.sql("ALTER DATABASE \"%s\" SET default_transaction_isolation = 'serializable'"
+            % url.rsplit('/', 1)[1])
+    a, b = harness.Gateway(db=url), harness.Gateway(db=url)
+    pubs = [Publisher([a if i % 2 else b], 'strict', 'p%02d' % i, count=20) for i in range(10)]
+    for p in pubs:
+        p.start()
+    for p in pubs:
+        p.join(120)
+        p.finish()
+        eq(p.refused, [], 'answers other than 201 to %s' % p.prefix)
+        eq(p.lost, [], 'publishes without an answer from %s' % p.prefix)
+    acked = [m for p in pubs for m in p.acked]
+    eq(len(acked), 200, 'acknowledged publishes')
+    consecutive(sorted(m['seq'] for m in acked))
+    check_store(a, 'strict', acked)
+
+
+@test
 def many_channels_both_ways():
     """3 rounds of 8 sessions on A and B pipelining 100 PUBs round 6 channels in opposite orders: all pass (no two batches wait for each other in a circle), each channel 1..n"""
     a, b = pair()
