@@ -214,6 +214,19 @@ class Follower(threading.Thread):
         return self
 
 
+def all_acknowledged(pubs):
+    """Runs the publishers to their end; each must have every publish
+    answered 201. Returns the messages acknowledged, of all of them."""
+    for p in pubs:
+        p.start()
+    for p in pubs:
+        p.join(120)
+        p.finish()
+        eq(p.refused, [], 'answers other than 201 to %s' % p.prefix)
+        eq(p.lost, [], 'publishes without an answer from %s' % p.prefix)
+    return [m for p in pubs for m in p.acked]
+
+
 def check_store(gw, channel, acked):
     """The channel is seqs 1..top without a hole; every acknowledged message
     is in it, unchanged; ids are unique and grow with seq."""
@@ -280,14 +293,7 @@ def concurrent_publishers_on_both():
         f.start()
         check(f.subscribed.wait(30), 'a subscriber did not subscribe')
     pubs = [Publisher([a if i % 2 else b], 'crowd', 'p%02d' % i, count=15) for i in range(20)]
-    for p in pubs:
-        p.start()
-    for p in pubs:
-        p.join(120)
-        p.finish()
-        eq(p.refused, [], 'answers other than 201 to %s' % p.prefix)
-        eq(p.lost, [], 'publishes without an answer from %s' % p.prefix)
-    acked = [m for p in pubs for m in p.acked]
+    acked = all_acknowledged(pubs)
     eq(len(acked), 300, 'acknowledged publishes')
     consecutive(sorted(m['seq'] for m in acked))
     eq(len({m['id'] for m in acked}), 300, 'distinct ids')
@@ -337,14 +343,7 @@ def strict_isolation_default():
             % url.rsplit('/', 1)[1])
     a, b = harness.Gateway(db=url), harness.Gateway(db=url)
     pubs = [Publisher([a if i % 2 else b], 'strict', 'p%02d' % i, count=20) for i in range(10)]
-    for p in pubs:
-        p.start()
-    for p in pubs:
-        p.join(120)
-        p.finish()
-        eq(p.refused, [], 'answers other than 201 to %s' % p.prefix)
-        eq(p.lost, [], 'publishes without an answer from %s' % p.prefix)
-    acked = [m for p in pubs for m in p.acked]
+    acked = all_acknowledged(pubs)
     eq(len(acked), 200, 'acknowledged publishes')
     consecutive(sorted(m['seq'] for m in acked))
     check_store(a, 'strict', acked)
