@@ -18,7 +18,8 @@
  *   that reached the end of the snapshot takes the rest from them and goes
  *   live without another round trip.
  * - A commit made elsewhere (another gateway on the same database) reaches
- *   the loop only as a notice, (channel, top): core_channel_moved. When
+ *   the loop only as a notice, (channel, top), which a read of the channel's
+ *   top confirms before core_channel_moved takes it. When
  *   notices may have been lost, core_recheck reads the top of every channel
  *   in the hub again. A subscription whose read found the store unavailable
  *   waits (core->stalled) and reads again once the store answers something.
@@ -111,6 +112,7 @@ struct read {
     void *ctx;
     struct core_sub *sub;
     struct hub_channel *ch; /* R_TOP */
+    bool notice;            /* R_TOP: the check of a notice (core_channel_notice) */
 };
 
 /* A queued publish: the writer job plus who to tell. */
@@ -398,6 +400,17 @@ static void fan_out(struct core *core, const struct gw_msg *m)
     }
 }
 
+/* Live subscriptions of ch whose cursor is below top read the rest from the store. */
+static void behind(struct hub_channel *ch, int64_t top)
+{
+    for (struct hub_link *l = ch->live.next, *next; l != &ch->live; l = next) {
+        struct core_sub *sub = (struct core_sub *)l;
+        next = l->next;
+        if (sub->cursor < top)
+            fall_behind(sub);
+    }
+}
+
 void core_channel_moved(struct core *core, const char *channel, int64_t top)
 {
     struct hub_channel *ch = hub_find(core->hub, channel);
@@ -405,12 +418,7 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top)
     if (!ch || top <= ch->top)
         return;
     ch->top = top;
-    for (struct hub_link *l = ch->live.next, *next; l != &ch->live; l = next) {
-        struct core_sub *sub = (struct core_sub *)l;
-        next = l->next;
-        if (sub->cursor < top)
-            fall_behind(sub);
-    }
+    behind(ch, top);
     for (struct hub_link *l = ch->watches.next, *next; l != &ch->watches; l = next) {
         struct core_watch *w = (struct core_watch *)l;
         next = l->next;
@@ -451,15 +459,41 @@ static void store_answered(struct core *core)
 static void read_done(struct workq_job *job);
 static struct read *read_new(struct core *core, enum read_kind kind, enum reader_op op, void *ctx);
 
-static void recheck_one(struct hub_channel *ch, void *ctx)
+static void read_top(struct core *core, struct hub_channel *ch, bool notice)
 {
-    struct core *core = ctx;
     struct read *r = read_new(core, R_TOP, READER_TOP, NULL);
 
     r->ch = ch;
+    r->notice = notice;
     snprintf(r->job.channel, sizeof(r->job.channel), "%s", ch->name);
     ch->reads++;
     workq_submit(core->reader, &r->job.wq);
+}
+
+static void recheck_one(struct hub_channel *ch, void *ctx)
+{
+    read_top(ctx, ch, false);
+}
+
+/*
+ * A notice is a hint, not a top: any role that can connect to the database
+ * can send one, and a top taken on its word (a million, say) would have
+ * subscribers read for seqs that never come, over and over, and SUB take
+ * cursors beyond the real top. The store's own answer is what counts.
+ */
+void core_channel_notice(struct core *core, const char *channel, int64_t top)
+{
+    struct hub_channel *ch = hub_find(core->hub, channel);
+
+    if (!ch || top <= ch->top)
+        return;
+    if (ch->top_checking) {
+        /* The read under way may have begun before this commit: one more after it. */
+        ch->top_check_again = true;
+        return;
+    }
+    ch->top_checking = true;
+    read_top(core, ch, true);
 }
 
 bool core_stalled(const struct core *core)
@@ -611,6 +645,19 @@ static void read_done(struct workq_job *wq)
         ch->reads--;
         if (job->err == GW_OK)
             core_channel_moved(core, ch->name, job->page.top);
+        if (r->notice) {
+            /*
+             * Unconfirmed (the store unavailable, say): the live
+             * subscriptions read for themselves, and wait for the store as
+             * any read does; what their pages say is the top, not the notice.
+             */
+            if (job->err != GW_OK)
+                behind(ch, INT64_MAX);
+            ch->top_checking = ch->top_check_again;
+            ch->top_check_again = false;
+            if (ch->top_checking)
+                read_top(core, ch, true);
+        }
         channel_release(core, ch);
         break;
     }

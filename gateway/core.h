@@ -230,6 +230,15 @@ void core_unwatch(struct core *core, struct core_watch *w);
 void core_channel_moved(struct core *core, const char *channel, int64_t top);
 
 /*
+ * A notice from the store's feed says channel's last seq is top now: when
+ * that is past what the hub knows, the store is asked for the channel's top
+ * (one read at a time per channel), and its answer goes to
+ * core_channel_moved. A notice anyone could have sent costs a read, never
+ * a wrong top.
+ */
+void core_channel_notice(struct core *core, const char *channel, int64_t top);
+
+/*
  * Commits made elsewhere may have gone unannounced (the store's feed lost
  * its connection, or had too much to tell): reads the last seq of every
  * channel with subscriptions or watches again, and hands each to

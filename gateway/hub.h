@@ -11,6 +11,7 @@
 
 #include "model.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,12 @@ struct hub_channel {
     size_t subs;             /* subscriptions, whatever their state */
     size_t nwatches;
     size_t reads; /* store reads of this channel under way */
+    /*
+     * A notice's top is checked by a read of the store before it counts
+     * (core_channel_notice): one such read at a time, and one more after it
+     * when another notice came meanwhile.
+     */
+    bool top_checking, top_check_again;
     /* Commits seen while reads were under way, for readers to catch up from (core.c). */
     struct hub_recent *recent;
     struct hub_channel *next_in_bucket;

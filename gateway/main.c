@@ -161,7 +161,7 @@ static int wake_writer(struct loop *loop, void *ctx)
 static void on_moved(void *ctx, const char *channel, int64_t top)
 {
     struct gateway *gw = ctx;
-    core_channel_moved(gw->core, channel, top);
+    core_channel_notice(gw->core, channel, top);
 }
 
 static void on_feed(struct loop *loop, int fd, unsigned events, void *ctx)

@@ -422,6 +422,40 @@ def gateways_start_together():
     eq(seqs, [1, 2, 3, 4], 'seqs, one publish on each in turn')
 
 
+def xact_count(srv, dbname):
+    """Transactions the server has counted on dbname so far."""
+    srv.sql('SELECT pg_stat_force_next_flush()', dbname)
+    return int(srv.sql("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                       "WHERE datname = '%s'" % dbname)[0])
+
+
+@test
+def forged_notice_is_checked():
+    """a NOTIFY anyone can send, claiming a top of 1000000: no read loop, SUB's top and cursor check stay the store's"""
+    a, b = pair()
+    srv = harness.pg_server()
+    dbname = a.db.rsplit('/', 1)[1]
+    for i in range(3):
+        a.publish('forged', 'm%d' % i)
+    with Session(a) as s:
+        eq(s.request('SUB forged')['top'], 3, 'SUB on A')
+        srv.sql("NOTIFY visavis, 'deadbeefdeadbeef 1000000 forged'", dbname)
+        # B's commit is noticed after the forged one: once it is pushed, A has read both.
+        m = b.publish('forged', 'real')
+        eq(check_push(s.push(), body='real'), m, 'the push of the real commit on B')
+        before = time.monotonic(), xact_count(srv, dbname)
+        time.sleep(2)
+        took = time.monotonic() - before[0]
+        n = xact_count(srv, dbname) - before[1]
+        check(n < 200, '%d transactions on the database in %.1f s with one idle subscriber: '
+              'a read loop' % (n, took))
+    with Session(a) as s:
+        r = s.request('SUB forged')
+        eq((r.get('type'), r.get('top')), ('ok', 4), 'a new SUB on A: the store\'s top (%s)' % r)
+        r = s.request('SUB forged 500')
+        check_session_error(r, ('invalid_cursor',), op='sub')
+
+
 @test
 def recheck_after_the_feed_reconnects():
     """a commit B never heard of (made behind its back, feed cut): B's subscriber gets it once B listens again"""

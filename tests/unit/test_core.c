@@ -131,7 +131,7 @@ static int all_idle(const void *arg)
  */
 static sem_t reads_run;
 
-/* While set, every page read answers as a store that lost its database would. */
+/* While set, every page or top read answers as a store that lost its database would. */
 static atomic_bool pages_unavailable;
 
 static void test_reader_run(void *arg, struct workq_job **jobs, size_t n)
@@ -139,7 +139,7 @@ static void test_reader_run(void *arg, struct workq_job **jobs, size_t n)
     reader_run(arg, jobs, n);
     for (size_t i = 0; i < n; i++) {
         struct reader_job *j = (struct reader_job *)jobs[i];
-        if (atomic_load(&pages_unavailable) && j->op == READER_PAGE) {
+        if (atomic_load(&pages_unavailable) && (j->op == READER_PAGE || j->op == READER_TOP)) {
             gw_page_release(&j->page);
             j->err = GW_E_STORE_UNAVAILABLE;
             snprintf(j->why, sizeof(j->why), "no connection to the database (test)");
@@ -2102,6 +2102,19 @@ static int write_behind(const char *channel, int64_t seq)
     return sql_exec(path, sql) == 0;
 }
 
+/* A subscription of channel, live after its one stored message. */
+static struct core_sub *live_after_one(const char *channel, struct seen *s, const char *what)
+{
+    struct core_sub *cs;
+    char why[GW_ERRLEN];
+
+    ok(publish_n(channel, 1), "%s: 1 stored", what);
+    seen_init(s, channel);
+    sub(channel, false, 0, SIZE_MAX, s, &cs, why);
+    ok(core_sub_live(cs) && s->top == 1, "%s: live at 1", what);
+    return cs;
+}
+
 /* Commits the loop never heard of: core_recheck reads the top of every followed channel again. */
 static void test_recheck(void)
 {
@@ -2111,10 +2124,7 @@ static void test_recheck(void)
     struct seen s;
     char why[GW_ERRLEN];
 
-    ok(publish_n("r-chk", 1), "recheck: 1 stored");
-    seen_init(&s, "r-chk");
-    sub("r-chk", false, 0, SIZE_MAX, &s, &cs, why);
-    ok(core_sub_live(cs) && s.top == 1, "recheck: live at 1");
+    cs = live_after_one("r-chk", &s, "recheck");
     ok(core_watch(core, "r-watch", 7, 0, on_watch, &rw, &w, why) == GW_OK,
        "recheck: a watch on a channel with nothing yet");
     ok(write_behind("r-chk", 2) && write_behind("r-watch", 1),
@@ -2140,19 +2150,61 @@ static void test_recheck(void)
 }
 
 /*
+ * A notice from the feed counts only once a read of the store confirms it:
+ * a forged top moves nothing; notices during that read cost one read more.
+ */
+static void test_notice(void)
+{
+    struct seen s;
+    struct core_sub *cs = live_after_one("n-chk", &s, "notice");
+
+    ok(run_until(all_idle, NULL, WR | RD), "notice: nothing under way");
+
+    core_channel_notice(core, "n-chk", 1);
+    core_channel_notice(core, "n-nobody", 5);
+    is_uint(workq_pending(reader), 0, "notice: of a known top, or a channel unfollowed: no read");
+    core_channel_notice(core, "n-chk", 1000000);
+    is_uint(workq_pending(reader), 1, "notice: past the top: its top is read");
+    core_channel_notice(core, "n-chk", 1000001);
+    core_channel_notice(core, "n-chk", 1000002);
+    is_uint(workq_pending(reader), 1, "notice: more meanwhile: no second read at once");
+    ok(run_until(reads_idle, NULL, RD), "notice: the reads complete");
+    ok(s.wakes == 0 && core_sub_live(cs), "notice: a forged top moves nothing");
+    core_channel_notice(core, "n-chk", 1000003);
+    is_uint(workq_pending(reader), 1, "notice: checked again, once the last check is done");
+    ok(run_until(reads_idle, NULL, RD), "notice: that read completes");
+
+    ok(write_behind("n-chk", 2), "notice: 2 written elsewhere");
+    core_channel_notice(core, "n-chk", 2);
+    ok(run_until(reads_idle, NULL, RD), "notice: its check completes");
+    is_int(s.wakes, 1, "notice: confirmed, the subscription is woken");
+    catch_up(cs, &s, SIZE_MAX);
+    ok(seen_exactly(&s, 2, 2) && core_sub_live(cs), "notice: it reads 2 and is live again");
+
+    /* Unconfirmed: the subscription reads for itself, and waits for the store as any read. */
+    ok(write_behind("n-chk", 3), "notice: 3 written elsewhere");
+    atomic_store(&pages_unavailable, true);
+    core_channel_notice(core, "n-chk", 3);
+    ok(run_until(reads_idle, NULL, RD), "notice: its check fails");
+    ok(s.wakes == 2 && !core_sub_live(cs), "notice: unconfirmed, the subscription reads itself");
+    pump_on(cs, &s, SIZE_MAX, RD);
+    ok(core_stalled(core) && s.failed_calls == 0, "notice: it waits for the store");
+    atomic_store(&pages_unavailable, false);
+    core_retry_stalled(core);
+    catch_up(cs, &s, SIZE_MAX);
+    ok(seen_exactly(&s, 2, 3) && core_sub_live(cs), "notice: then reads 3 and is live again");
+    unsub(cs, &s);
+}
+
+/*
  * A subscription whose read finds the store unavailable is not failed: it
  * waits, and reads again when the store answers something, or when told to.
  */
 static void test_sub_unavailable(void)
 {
-    struct core_sub *cs;
     struct seen s;
-    char why[GW_ERRLEN];
+    struct core_sub *cs = live_after_one("u-wait", &s, "unavailable");
 
-    ok(publish_n("u-wait", 1), "unavailable: 1 stored");
-    seen_init(&s, "u-wait");
-    sub("u-wait", false, 0, SIZE_MAX, &s, &cs, why);
-    ok(core_sub_live(cs), "unavailable: live at 1");
     ok(write_behind("u-wait", 2), "unavailable: 2 written elsewhere");
     core_channel_moved(core, "u-wait", 2);
     ok(!core_sub_live(cs) && s.wakes == 1, "unavailable: told, it falls behind");
@@ -2260,6 +2312,7 @@ int main(void)
     test_sub_read_failure();
     test_watch();
     test_recheck();
+    test_notice();
     test_sub_unavailable();
     test_shutdown();
     test_sub_after_shutdown();
