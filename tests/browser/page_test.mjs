@@ -297,7 +297,7 @@ try {
     const posts = await Promise.all(Array.from({ length: N }, (_, i) =>
       request(port, "POST", `/v1/channels/${BULK}/messages`, { body: big + i })));
     for (const r of posts) if (r.status !== 201) throw new Error(`publish to ${BULK} answered ${r.status}`);
-    await waitFor(page, (n) => window.visavis.top >= n, N, `the page to see seq ${N}`, 10000);
+    await waitFor(page, (n) => window.visavis.panes.sse.last >= n, N, `the SSE pane to see seq ${N}`, 10000);
     await waitFor(page, () => window.visavis.panes.poll.last > 0, null, "the first page of polling", SLOW * 3);
     const t1 = Date.now();
     const caught = await waitFor(page, (n) => window.visavis.panes.poll.last >= n, N,
