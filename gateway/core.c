@@ -18,8 +18,9 @@
  *   that reached the end of the snapshot takes the rest from them and goes
  *   live without another round trip.
  * - A commit made elsewhere (another gateway on the same database) reaches
- *   the loop only as a notice, (channel, top), which a read of the channel's
- *   top confirms before core_channel_moved takes it. When
+ *   the loop only as a notice, (channel, top): a read of the channel from
+ *   the top the hub knew confirms it and fans out what it found, once for
+ *   every subscription, before core_channel_moved takes the top. When
  *   notices may have been lost, core_recheck reads the top of every channel
  *   in the hub again. A subscription whose read found the store unavailable
  *   waits (core->stalled) and reads again once the store answers something.
@@ -266,6 +267,9 @@ static void recent_push(struct hub_channel *ch, const struct gw_msg *m)
         r = ch->recent = gw_xcalloc(1, sizeof(*r));
         r->ring = gw_xcalloc(RECENT_MAX_MSGS, sizeof(*r->ring));
     }
+    /* In seq order: another gateway's commits may be read after the loop's own later ones. */
+    if (r->n && m->seq <= r->ring[(r->head + r->n - 1) % RECENT_MAX_MSGS].seq)
+        return;
     /* Bounded: a reader that needs what was dropped reads it from the store instead. */
     while (r->n && (r->n == RECENT_MAX_MSGS || r->bytes + m->body_len > RECENT_MAX_BYTES))
         recent_drop_oldest(r);
@@ -360,13 +364,10 @@ static void deliver_recent(struct core_sub *sub)
 }
 
 /* Hands a committed message to the subscriptions and watches of its channel. */
-static void fan_out(struct core *core, const struct gw_msg *m)
+static void fan_out_on(struct hub_channel *ch, const struct gw_msg *m)
 {
-    struct hub_channel *ch = hub_find(core->hub, m->channel);
     struct core_delivery d;
 
-    if (!ch)
-        return;
     if (ch->reads)
         recent_push(ch, m);
     if (m->seq > ch->top)
@@ -400,6 +401,14 @@ static void fan_out(struct core *core, const struct gw_msg *m)
     }
 }
 
+static void fan_out(struct core *core, const struct gw_msg *m)
+{
+    struct hub_channel *ch = hub_find(core->hub, m->channel);
+
+    if (ch)
+        fan_out_on(ch, m);
+}
+
 /* Live subscriptions of ch whose cursor is below top read the rest from the store. */
 static void behind(struct hub_channel *ch, int64_t top)
 {
@@ -411,13 +420,18 @@ static void behind(struct hub_channel *ch, int64_t top)
     }
 }
 
-void core_channel_moved(struct core *core, const char *channel, int64_t top)
+/*
+ * The store confirmed ch at top, for a commit the loop did not make: the
+ * live subscriptions and watches behind it read the rest. Even when a
+ * subscriber's page already showed that top: a page does not tell the live
+ * subscriptions (what it sees beyond them is most often the loop's own
+ * commits, whose completions are on their way and push them), so the notice
+ * that confirms it must.
+ */
+static void moved(struct hub_channel *ch, int64_t top)
 {
-    struct hub_channel *ch = hub_find(core->hub, channel);
-
-    if (!ch || top <= ch->top)
-        return;
-    ch->top = top;
+    if (top > ch->top)
+        ch->top = top;
     behind(ch, top);
     for (struct hub_link *l = ch->watches.next, *next; l != &ch->watches; l = next) {
         struct core_watch *w = (struct core_watch *)l;
@@ -428,6 +442,14 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top)
             w->cb(w->ctx, NULL, 0);
         }
     }
+}
+
+void core_channel_moved(struct core *core, const char *channel, int64_t top)
+{
+    struct hub_channel *ch = hub_find(core->hub, channel);
+
+    if (ch)
+        moved(ch, top);
 }
 
 /*
@@ -459,13 +481,23 @@ static void store_answered(struct core *core)
 static void read_done(struct workq_job *job);
 static struct read *read_new(struct core *core, enum read_kind kind, enum reader_op op, void *ctx);
 
+/*
+ * Reads ch's top; for a notice, with the messages after the top the loop
+ * knew: they are fanned out once, as the loop's own commits are, where
+ * each live subscription reading them for itself would cost a read per
+ * subscriber and gateway.
+ */
 static void read_top(struct core *core, struct hub_channel *ch, bool notice)
 {
-    struct read *r = read_new(core, R_TOP, READER_TOP, NULL);
+    struct read *r = read_new(core, R_TOP, notice ? READER_PAGE : READER_TOP, NULL);
 
     r->ch = ch;
     r->notice = notice;
     snprintf(r->job.channel, sizeof(r->job.channel), "%s", ch->name);
+    r->job.since = ch->top;
+    r->job.upto = INT64_MAX;
+    r->job.limit = PUMP_BATCH;
+    r->job.max_bytes = core->o.page_bytes;
     ch->reads++;
     workq_submit(core->reader, &r->job.wq);
 }
@@ -485,8 +517,13 @@ void core_channel_notice(struct core *core, const char *channel, int64_t top)
 {
     struct hub_channel *ch = hub_find(core->hub, channel);
 
-    if (!ch || top <= ch->top)
+    if (!ch)
         return;
+    if (top <= ch->top) {
+        /* A top a read confirmed already (a subscriber's page saw it first). */
+        moved(ch, top);
+        return;
+    }
     if (ch->top_checking) {
         /* The read under way may have begun before this commit: one more after it. */
         ch->top_check_again = true;
@@ -643,8 +680,11 @@ static void read_done(struct workq_job *wq)
     case R_TOP: {
         struct hub_channel *ch = r->ch;
         ch->reads--;
+        /* A hole (rows removed by hand) is told by each subscription's own read. */
+        for (size_t i = 0; job->err == GW_OK && job->page.ngaps == 0 && i < job->page.n; i++)
+            fan_out_on(ch, &job->page.msgs[i]);
         if (job->err == GW_OK)
-            core_channel_moved(core, ch->name, job->page.top);
+            moved(ch, job->page.top);
         if (r->notice) {
             /*
              * Unconfirmed (the store unavailable, say): the live

@@ -231,10 +231,12 @@ void core_channel_moved(struct core *core, const char *channel, int64_t top);
 
 /*
  * A notice from the store's feed says channel's last seq is top now: when
- * that is past what the hub knows, the store is asked for the channel's top
- * (one read at a time per channel), and its answer goes to
- * core_channel_moved. A notice anyone could have sent costs a read, never
- * a wrong top.
+ * that is past what the hub knows, the store is asked for the messages
+ * after it (one read at a time per channel, a page at most): they are
+ * fanned out once, as this loop's own commits are, and the page's top goes
+ * to core_channel_moved for the subscriptions still behind. A top the hub
+ * knows already (a subscription's page saw it first) goes there at once. A
+ * notice anyone could have sent costs a read, never a wrong top.
  */
 void core_channel_notice(struct core *core, const char *channel, int64_t top);
 

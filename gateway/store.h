@@ -136,7 +136,7 @@ enum gw_err store_channels(struct store *s, const char *after, unsigned limit,
 
 /*
  * The feed: commits other gateways made on the same database, heard as
- * (channel, top) notices for core_channel_moved. A backend with one writer
+ * (channel, top) notices for core_channel_notice. A backend with one writer
  * per database (SQLite) has none: store_feed_open gives GW_OK and NULL.
  *
  * A feed has a connection and a thread of its own, and coalesces: per

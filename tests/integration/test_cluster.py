@@ -335,6 +335,32 @@ class Spreader(threading.Thread):
 
 
 @test
+def burst_reaches_every_subscriber_on_b():
+    """400 PUBs pipelined on A; on B 15 subscribers live, 15 more replaying from 0 meanwhile (their reads see A's commits before the notices): each gets 1..400 exactly once, the last ones without waiting for a later commit"""
+    a, b = pair()
+    live = [Session(b, timeout=30) for _ in range(15)]
+    late = [Session(b, timeout=30) for _ in range(15)]
+    try:
+        for s in live:
+            eq(s.request('SUB burst')['type'], 'ok', 'SUB on B')
+        pub = Spreader(a, ['burst'], 400)
+        pub.start()
+        for s in late:
+            s.cmd('SUB burst 0')
+        pub.join(60)
+        check(pub.error is None and len(pub.replies) == 400, 'the PUBs on A: %s' % pub.error)
+        for s in late:
+            eq(s.reply().get('type'), 'ok', 'SUB burst 0 on B')
+        for i, s in enumerate(live + late):
+            seqs = [p['seq'] for p in s.messages(400, timeout=15)]
+            consecutive(seqs)
+            eq(s.collect(0.05), [], 'nothing more to subscriber %d' % i)
+    finally:
+        for s in live + late:
+            s.close()
+
+
+@test
 def strict_isolation_default():
     """a database whose default isolation is serializable: 10 publishers on A and B to one channel all pass (no 40001 store_busy), seqs 1..200"""
     srv = harness.pg_server()

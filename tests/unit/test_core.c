@@ -2176,17 +2176,17 @@ static void test_notice(void)
 
     ok(write_behind("n-chk", 2), "notice: 2 written elsewhere");
     core_channel_notice(core, "n-chk", 2);
+    is_uint(workq_pending(reader), 1, "notice: one read checks it");
     ok(run_until(reads_idle, NULL, RD), "notice: its check completes");
-    is_int(s.wakes, 1, "notice: confirmed, the subscription is woken");
-    catch_up(cs, &s, SIZE_MAX);
-    ok(seen_exactly(&s, 2, 2) && core_sub_live(cs), "notice: it reads 2 and is live again");
+    ok(seen_exactly(&s, 2, 2) && s.wakes == 0 && core_sub_live(cs),
+       "notice: confirmed, 2 is pushed from the check's page: the subscription reads nothing");
 
     /* Unconfirmed: the subscription reads for itself, and waits for the store as any read. */
     ok(write_behind("n-chk", 3), "notice: 3 written elsewhere");
     atomic_store(&pages_unavailable, true);
     core_channel_notice(core, "n-chk", 3);
     ok(run_until(reads_idle, NULL, RD), "notice: its check fails");
-    ok(s.wakes == 2 && !core_sub_live(cs), "notice: unconfirmed, the subscription reads itself");
+    ok(s.wakes == 1 && !core_sub_live(cs), "notice: unconfirmed, the subscription reads itself");
     pump_on(cs, &s, SIZE_MAX, RD);
     ok(core_stalled(core) && s.failed_calls == 0, "notice: it waits for the store");
     atomic_store(&pages_unavailable, false);
@@ -2194,6 +2194,56 @@ static void test_notice(void)
     catch_up(cs, &s, SIZE_MAX);
     ok(seen_exactly(&s, 2, 3) && core_sub_live(cs), "notice: then reads 3 and is live again");
     unsub(cs, &s);
+}
+
+/*
+ * Another gateway's commit that a subscriber's page shows before its notice
+ * arrives: the page raises the channel's top without telling the live
+ * subscriptions (beyond them it most often sees the loop's own commits on
+ * their way), so the notice must still move them, though its top is known:
+ * whether it comes after that page, or its check was under way meanwhile.
+ */
+static void test_read_finds_later_top(void)
+{
+    struct seen s, s2, s3;
+    struct core_sub *cs = live_after_one("t-later", &s, "later top"), *cs2, *cs3;
+    struct core_watch *w;
+    struct watch_rec rw = {0};
+    char why[GW_ERRLEN];
+
+    ok(core_watch(core, "t-later", 7, 1, on_watch, &rw, &w, why) == GW_OK,
+       "later top: a watch from 1");
+    ok(write_behind("t-later", 2), "later top: 2 written elsewhere, its notice not yet here");
+    ok(run_until(all_idle, NULL, WR | RD), "later top: nothing under way");
+    seen_init(&s2, "t-later");
+    is_int(sub("t-later", false, 0, SIZE_MAX, &s2, &cs2, why), GW_OK, "later top: a second SUB");
+    ok(core_sub_live(cs2) && s2.top == 2, "later top: it reads top 2 and is live");
+    core_channel_notice(core, "t-later", 2);
+    is_uint(workq_pending(reader), 0,
+            "later top: the notice of 2, confirmed by that read: no read");
+    ok(s.wakes == 1 && !core_sub_live(cs), "later top: the first, at 1, is woken to read");
+    is_int(rw.calls, 1, "later top: the watch from 1 fires");
+    ok(core_sub_live(cs2) && s2.wakes == 0, "later top: the second, at 2, stays live");
+    catch_up(cs, &s, SIZE_MAX);
+    ok(seen_exactly(&s, 2, 2) && core_sub_live(cs), "later top: the first reads 2, live again");
+
+    /* The notice's check queued after a SUB's read that sees the same commit. */
+    ok(write_behind("t-later", 3), "later top: 3 written elsewhere");
+    seen_init(&s3, "t-later");
+    is_int(sub_start("t-later", false, 0, SIZE_MAX, &s3, &cs3, why), GW_OK,
+           "later top: a third SUB, its read queued");
+    core_channel_notice(core, "t-later", 3);
+    is_uint(workq_pending(reader), 2, "later top: the notice's check queued after it");
+    ok(run_until(reads_idle, NULL, RD), "later top: both reads complete");
+    ok(core_sub_live(cs3) && s3.top == 3, "later top: the third is live at 3");
+    ok(s.wakes == 1 && s2.wakes == 0 && core_sub_live(cs) && core_sub_live(cs2),
+       "later top: the first two stay live");
+    ok(seen_exactly(&s, 2, 3) && seen_exactly(&s2, 3, 3) && s3.n == 0,
+       "later top: the check's page pushes 3 to the first two, once, and not to the third");
+    unsub(cs, &s);
+    unsub(cs2, &s2);
+    unsub(cs3, &s3);
+    core_unwatch(core, w);
 }
 
 /*
@@ -2313,6 +2363,7 @@ int main(void)
     test_watch();
     test_recheck();
     test_notice();
+    test_read_finds_later_top();
     test_sub_unavailable();
     test_shutdown();
     test_sub_after_shutdown();
