@@ -157,6 +157,8 @@ struct pg {
     char *target;
     PGconn *conn;  /* NULL while there is none */
     char self[17]; /* the writer's mark on its notices (random hex) */
+    char dbid[65]; /* the database's identity (migration 3), from the first connection */
+    bool other_db; /* the last connection found another database: said once per episode */
     /* The same, for the feed's thread to read: a new one after a commit in doubt (note_indoubt). */
     _Atomic uint64_t mark;
     atomic_bool stop_waiting;
@@ -953,7 +955,58 @@ static enum gw_err check_version(struct pg *s, char why[GW_ERRLEN])
     return err;
 }
 
-/* What a new connection needs before its first use: settings, schema, statements. */
+/*
+ * Whether the database is the one this gateway started on (migration 3's
+ * identity, read at the first connection). Another one answers at the
+ * target when the database was dropped and made again, or the address now
+ * leads elsewhere: its seqs are not the ones the subscribers and clients
+ * hold, and one still in range would be taken for the next message. The
+ * connection is dropped and the gateway waits as for a server down, so
+ * that the database it knows may come back (restored from a dump, it keeps
+ * its identity); a restart takes the new one.
+ */
+static enum gw_err check_identity(struct pg *s, char why[GW_ERRLEN])
+{
+    char id[sizeof(s->dbid)] = "";
+    PGresult *r;
+    enum gw_err err =
+        exec_sql(s, "SELECT id FROM visavis_identity", "reading the database's identity", &r, why);
+
+    if (err == GW_OK) {
+        if (PQntuples(r) == 1)
+            snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    } else if (!s->dbid[0] || strcmp(s->sqlstate, "42P01") != 0) {
+        return err; /* undefined_table once the gateway knew one: another database, below */
+    }
+    if (!s->dbid[0]) {
+        if (!id[0]) {
+            snprintf(why, GW_ERRLEN, "the database has no identity (visavis_identity is empty)");
+            return GW_E_SCHEMA;
+        }
+        memcpy(s->dbid, id, sizeof(id));
+        return GW_OK;
+    }
+    if (strcmp(id, s->dbid) == 0) {
+        if (s->other_db)
+            log_info("store %s: the database the gateway started on answers again",
+                     role_names[s->role]);
+        s->other_db = false;
+        return GW_OK;
+    }
+    if (!s->other_db)
+        log_error("store %s: another database answers at the gateway's target (identity %s, "
+                  "where the gateway started on %s: dropped and made again, or the address leads "
+                  "elsewhere): not used, since its seqs are not the ones clients hold; waiting for "
+                  "the database the gateway started on, restart the gateway to use this one",
+                  role_names[s->role], id[0] ? id : "none", s->dbid);
+    s->other_db = true;
+    snprintf(why, GW_ERRLEN,
+             "another database answers at the gateway's target (dropped and made again?): "
+             "not used; restart the gateway to use it");
+    return GW_E_STORE_UNAVAILABLE;
+}
+
 /* Whether the server reports parameter name as on (PostgreSQL 14 reports both used here). */
 static bool on(PGconn *conn, const char *name)
 {
@@ -963,6 +1016,7 @@ static bool on(PGconn *conn, const char *name)
 
 #define READ_COMMITTED "SET default_transaction_isolation = 'read committed'"
 
+/* What a new connection needs before its first use: settings, schema, identity, statements. */
 static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
 {
     char settings[256];
@@ -995,6 +1049,8 @@ static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
         err = migrate(s, why);
     else
         err = s->role == PG_FEED ? GW_OK : check_version(s, why);
+    if (err == GW_OK)
+        err = check_identity(s, why);
     if (err != GW_OK ||
         (err = exec_sql(s, settings, "setting up the connection", NULL, why)) != GW_OK)
         return err;
@@ -1794,6 +1850,7 @@ static enum gw_err pg_feed_open(struct store_feed **out, struct store *writer, c
     f->base.ops = &store_postgres_ops;
     f->pg = pg_new(w->target, PG_FEED);
     f->writer = w;
+    memcpy(f->pg->dbid, w->dbid, sizeof(w->dbid)); /* the one the writer set up, not a later one */
     f->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     f->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&f->mu, NULL);

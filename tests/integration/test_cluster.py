@@ -23,7 +23,7 @@ import threading
 import time
 
 import harness
-from harness import test, check, eq, check_push, check_session_error, Session
+from harness import test, check, check_error, eq, wait_for, check_push, check_session_error, Session
 
 
 def pair(**kw):
@@ -440,10 +440,10 @@ def gateways_start_together():
     for t in threads:
         t.join(120)
     check(not errors, 'a gateway did not start: %s' % errors[:1])
-    for m in (1, 2):
+    for m in (1, 2, 3):
         applied = sum(g.stderr_text().count('applied PostgreSQL migration %d' % m) for g in gws)
         eq(applied, 1, 'gateways that applied migration %d' % m)
-    eq(harness.schema_version(url), 2, 'schema version')
+    eq(harness.schema_version(url), 3, 'schema version')
     seqs = [g.publish('together', 'x')['seq'] for g in gws]
     eq(seqs, [1, 2, 3, 4], 'seqs, one publish on each in turn')
 
@@ -480,6 +480,50 @@ def forged_notice_is_checked():
         eq((r.get('type'), r.get('top')), ('ok', 4), 'a new SUB on A: the store\'s top (%s)' % r)
         r = s.request('SUB forged 500')
         check_session_error(r, ('invalid_cursor',), op='sub')
+
+
+@test
+def another_database_at_the_same_address():
+    """the database moved aside under a running gateway, another made under its name and published to: the gateway uses none of it (no push of its seqs, 503 store_unavailable), and goes on when its own comes back"""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    dbname = url.rsplit('/', 1)[1]
+    a = harness.Gateway(db=url)
+    for i in range(3):
+        a.publish('again', 'old%d' % i)
+    with Session(a) as s:
+        eq(s.request('SUB again')['top'], 3, 'SUB on A')
+        # Moved aside (as a restore into a new database and a rename would
+        # leave it), and a new one set up under its name by another gateway.
+        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS false' % dbname)
+        srv.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'"
+                % dbname)
+        wait_for(lambda: srv.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+                                 % dbname) == ['0'], 'the connections to the database ended')
+        srv.sql('ALTER DATABASE "%s" RENAME TO "%s_kept"' % (dbname, dbname))
+        srv.sql('CREATE DATABASE "%s"' % dbname)
+        b = harness.Gateway(db=url)
+        eq([b.publish('again', 'new%d' % i)['seq'] for i in range(5)], [1, 2, 3, 4, 5],
+           'seqs in the new database')
+        a.wait_stderr(r'store feed: another database answers at the gateway\'s target', 20)
+        eq(s.collect(1.0), [], 'no push of the new database\'s seqs 4 and 5')
+        r = a.post('again', {'body': 'into which?'})
+        check_error(r, 503, 'store_unavailable', 'a publish on A')
+        check('another database' in r.json['error']['message'], 'the message says why: %s' % r)
+        check_error(a.get('/v1/channels/again/messages?since=3'), 503, 'store_unavailable',
+                    'a read on A')
+        # The one it started on comes back under its name: A goes on where it was.
+        b.stop()
+        srv.sql('DROP DATABASE "%s" WITH (FORCE)' % dbname)
+        srv.sql('ALTER DATABASE "%s_kept" RENAME TO "%s"' % (dbname, dbname))
+        srv.sql('ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % dbname)
+        a.wait_stderr(r'store feed: the database the gateway started on answers again', 20)
+        m = a.publish('again', 'back')
+        eq(m['seq'], 4, 'seq of the next publish on A')
+        eq(check_push(s.push()), m, 'its push')
+    eq(a.stop(), 0, 'exit status of A')
+    a.restart()
+    eq(a.read('again')['next_since'], 4, 'what A reads after a restart')
 
 
 @test

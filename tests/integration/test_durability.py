@@ -165,10 +165,10 @@ def restart_twice_empty_store():
 
 @test
 def schema_version_set():
-    """the gateway records its schema version (SQLite 1, PostgreSQL 2) in a new database"""
+    """the gateway records its schema version (SQLite 1, PostgreSQL 3) in a new database"""
     gw = harness.Gateway()
     gw.publish('dur-sv', 'x')
-    want = 2 if harness.is_postgres(gw.db) else 1
+    want = 3 if harness.is_postgres(gw.db) else 1
     eq(gw.get('/v1/version').json['schema_version'], want, 'schema_version of GET /v1/version')
     eq(gw.stop(), 0, 'exit status')
     eq(harness.schema_version(gw.db), want, 'schema version')
