@@ -43,10 +43,16 @@
 #include <time.h>
 
 /* Messages read per replay page at most (the byte budget usually stops it first). */
-#define PUMP_BATCH       256
+#define PUMP_BATCH        256
 /* Commits kept per channel while reads of it are under way. */
-#define RECENT_MAX_MSGS  1024
-#define RECENT_MAX_BYTES (8u * 1024 * 1024)
+#define RECENT_MAX_MSGS   1024
+#define RECENT_MAX_BYTES  (8u * 1024 * 1024)
+/*
+ * What a notice's check reads at most (besides PUMP_BATCH messages): one per
+ * followed channel may wait for the loop at once; a subscription behind
+ * what it left reads the rest itself, paced by its session.
+ */
+#define NOTICE_PAGE_BYTES (256u * 1024)
 
 struct core {
     struct workq *reader;
@@ -482,14 +488,17 @@ static void read_done(struct workq_job *job);
 static struct read *read_new(struct core *core, enum read_kind kind, enum reader_op op, void *ctx);
 
 /*
- * Reads ch's top; for a notice, with the messages after the top the loop
- * knew: they are fanned out once, as the loop's own commits are, where
- * each live subscription reading them for itself would cost a read per
- * subscriber and gateway.
+ * Reads ch's top; for a notice to live subscriptions, with the messages
+ * after the top the loop knew: they are fanned out once, as the loop's own
+ * commits are, where each subscription reading them for itself would cost
+ * a read per subscriber and gateway. Without one (watches only), the top
+ * alone: the loop may not know the top of a channel only watched, and a
+ * page from there would be read for nobody.
  */
 static void read_top(struct core *core, struct hub_channel *ch, bool notice)
 {
-    struct read *r = read_new(core, R_TOP, notice ? READER_PAGE : READER_TOP, NULL);
+    bool page = notice && ch->live.next != &ch->live;
+    struct read *r = read_new(core, R_TOP, page ? READER_PAGE : READER_TOP, NULL);
 
     r->ch = ch;
     r->notice = notice;
@@ -497,7 +506,8 @@ static void read_top(struct core *core, struct hub_channel *ch, bool notice)
     r->job.since = ch->top;
     r->job.upto = INT64_MAX;
     r->job.limit = PUMP_BATCH;
-    r->job.max_bytes = core->o.page_bytes;
+    r->job.max_bytes =
+        core->o.page_bytes < NOTICE_PAGE_BYTES ? core->o.page_bytes : NOTICE_PAGE_BYTES;
     ch->reads++;
     workq_submit(core->reader, &r->job.wq);
 }

@@ -2197,6 +2197,27 @@ static void test_notice(void)
 }
 
 /*
+ * A channel only watched (long-polls, no live subscription): a notice's
+ * check reads its top alone, not a page from a top the hub may not know.
+ */
+static void test_notice_watch_only(void)
+{
+    struct core_watch *w;
+    struct watch_rec rw = {0};
+    char why[GW_ERRLEN];
+
+    ok(write_behind("n-watch", 1) && write_behind("n-watch", 2), "watch only: 1 and 2 stored");
+    ok(core_watch(core, "n-watch", 7, 1, on_watch, &rw, &w, why) == GW_OK,
+       "watch only: a watch from 1");
+    core_channel_notice(core, "n-watch", 2);
+    is_uint(workq_pending(reader), 1, "watch only: the notice is checked");
+    ok(run_until(reads_idle, NULL, RD), "watch only: the check completes");
+    ok(rw.calls == 1 && rw.wire_len == 0,
+       "watch only: the watch fires from the top alone, with no message read for it");
+    core_unwatch(core, w);
+}
+
+/*
  * Another gateway's commit that a subscriber's page shows before its notice
  * arrives: the page raises the channel's top without telling the live
  * subscriptions (beyond them it most often sees the loop's own commits on
@@ -2363,6 +2384,7 @@ int main(void)
     test_watch();
     test_recheck();
     test_notice();
+    test_notice_watch_only();
     test_read_finds_later_top();
     test_sub_unavailable();
     test_shutdown();
