@@ -969,9 +969,11 @@ static enum gw_err check_identity(struct pg *s, char why[GW_ERRLEN])
 {
     char id[sizeof(s->dbid)] = "";
     PGresult *r;
-    enum gw_err err =
-        exec_sql(s, "SELECT id FROM visavis_identity", "reading the database's identity", &r, why);
+    enum gw_err err;
 
+    s->sqlstate[0] = '\0'; /* a connection lost before any answer would leave an older one */
+    err =
+        exec_sql(s, "SELECT id FROM visavis_identity", "reading the database's identity", &r, why);
     if (err == GW_OK) {
         if (PQntuples(r) == 1)
             snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
