@@ -225,8 +225,9 @@ char *codec_msg_encode(const struct gw_msg *m, size_t *len)
 }
 
 /*
- * "messages":[...], "gaps" (only when the page met holes) and "next_since"
- * after "channel", shared by REST and HIST.
+ * "messages":[...], "gaps" (only when the page met holes), "next_since" and
+ * "more" (only when the channel has messages after next_since: the page was
+ * cut by its count or byte bound) after "channel", shared by REST and HIST.
  */
 static void history_fields(struct buf *b, const char *channel, const struct gw_page *p)
 {
@@ -254,6 +255,8 @@ static void history_fields(struct buf *b, const char *channel, const struct gw_p
     }
     PUT(b, ",\"next_since\":");
     put_i64(b, p->next_since);
+    if (p->next_since < p->top)
+        PUT(b, ",\"more\":true");
 }
 
 char *codec_history_encode(const char *channel, const struct gw_page *p, size_t *len)

@@ -224,6 +224,7 @@ static void parse_json(struct server_line *l, const char *line, size_t len)
     l->since = get_int(root, "since");
     l->top = get_int(root, "top");
     l->next_since = get_int(root, "next_since");
+    l->more = json_is_true(json_object_get(root, "more"));
     l->first_seq = get_int(root, "first_seq");
     l->gap_from = get_int(root, "from");
     l->gap_to = get_int(root, "to");
@@ -402,8 +403,10 @@ static bool page_fast(struct server_line *l, const char *body, size_t len)
         else
             break;
     }
-    if (!scan_lit(&p, end, "],\"next_since\":") || !scan_int(&p, end, &l->next_since) ||
-        !scan_lit(&p, end, "}"))
+    if (!scan_lit(&p, end, "],\"next_since\":") || !scan_int(&p, end, &l->next_since))
+        return false;
+    l->more = scan_lit(&p, end, ",\"more\":true");
+    if (!scan_lit(&p, end, "}"))
         return false;
     while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
         p++; /* the gateway ends its bodies with a LF */
@@ -437,6 +440,7 @@ int server_line_page(struct server_line *l, const char *body, size_t len, char e
         l->json = root;
         l->channel = get_text(root, "channel");
         l->next_since = get_int(root, "next_since");
+        l->more = json_is_true(json_object_get(root, "more"));
         l->n_messages = json_array_size(msgs);
     }
     l->type = SL_OK;

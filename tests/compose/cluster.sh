@@ -189,7 +189,7 @@ fi
 
 # 11. down: every container ends on its stop signal with status 0
 first=$(chttp '/v1/channels/demo/messages?since=0&limit=1' |
-    sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*}$/\1/p')
+    sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*\(,"more":true\)\{0,1\}}$/\1/p')
 top=$(chttp /v1/channels | sed -n 's/.*{"name":"demo","messages":[0-9]*,"last_seq":\([0-9]*\).*/\1/p')
 watched_down 120
 if [ "$rc" = 0 ] && [ "$dies" -ge 10 ] && [ -z "$bad" ] && [ -z "$left" ]; then
@@ -211,7 +211,7 @@ else
 fi
 if [ -z "$why" ]; then
     again=$(chttp '/v1/channels/demo/messages?since=0&limit=1' |
-        sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*}$/\1/p')
+        sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*\(,"more":true\)\{0,1\}}$/\1/p')
     [ -n "$first" ] && [ "$again" = "$first" ] || why="first message before: $first; after: $again"
     next=""
     deadline=$((SECONDS + 30))

@@ -860,7 +860,7 @@ fi
 
 # 11. down is quick, and every container ends on SIGTERM with status 0 (no
 # SIGKILL after the grace period: that would be 137).
-first=$(http '/v1/channels/demo/messages?since=0&limit=1' | sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*}$/\1/p')
+first=$(http '/v1/channels/demo/messages?since=0&limit=1' | sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*\(,"more":true\)\{0,1\}}$/\1/p')
 top=$(http /v1/channels | sed -n 's/.*{"name":"demo","messages":[0-9]*,"last_seq":\([0-9]*\).*/\1/p')
 watched_down 60
 if [ $rc = 0 ] && [ "$down_ms" -lt 5000 ] && [ "$dies" -ge 4 ] && [ -z "$bad" ] && [ -z "$left" ]; then
@@ -879,7 +879,7 @@ elif ! why=$(wait_healthy); then
     :
 else
     why=""
-    again=$(http '/v1/channels/demo/messages?since=0&limit=1' | sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*}$/\1/p')
+    again=$(http '/v1/channels/demo/messages?since=0&limit=1' | sed -n 's/^{"channel":"demo","messages":\[\(.*\)\],"next_since":[0-9]*\(,"more":true\)\{0,1\}}$/\1/p')
     [ -n "$first" ] && [ "$again" = "$first" ] || why="first message before: $first; after: $again"
     deadline=$((SECONDS + 30))
     next=""

@@ -465,7 +465,7 @@ def a_long_poll_whose_wait_runs_out_is_never_busy():
 
 @test
 def pages_are_bounded_in_bytes():
-    """a 60 MB channel read with limit=1000: each page (REST and HIST) holds at most about 1 MiB, next_since chains through every message once; a bystander's PING p99 stays low"""
+    """a 60 MB channel read with limit=1000: each page (REST and HIST) holds at most about 1 MiB and says more until the last, next_since chains through every message once; a bystander's PING p99 stays low"""
     gw = harness.Gateway(args=['--sync', 'normal'], env=harness.small_asan_quarantine(),
                          prefix=harness.address_limit(2048))
     n, size = 1000, 60000
@@ -487,7 +487,10 @@ def pages_are_bounded_in_bytes():
                       'HIST huge %d: %s' % (since, harness._short(raw, 200)))
                 check(len(raw) <= PAGE + 4096, 'HIST reply of %d bytes' % len(raw))
                 seqs = [int(x) for x in seq_re.findall(raw)]
-                nxt = int(re.search(rb'"next_since":(\d+)}$', raw).group(1))
+                tail = re.search(rb'"next_since":(\d+)(,"more":true)?}$', raw)
+                nxt = int(tail.group(1))
+                eq(tail.group(2) is not None, nxt < n, 'HIST huge %d: "more" with next_since %d of %d'
+                   % (since, nxt, n))
                 if not seqs:
                     eq(nxt, since, 'an empty page keeps next_since')
                     break
@@ -520,6 +523,7 @@ def pages_are_bounded_in_bytes():
     k = len(r.json['messages'])
     check(1 <= k < n, 'REST page holds %d messages' % k)
     eq(r.json['next_since'], k, 'REST next_since')
+    eq(r.json.get('more'), True, 'a REST page cut by its bytes says more')
     conn.close()
 
 
@@ -532,6 +536,7 @@ def one_message_larger_than_the_page():
         r = gw.get('/v1/channels/fat/messages?since=%d&limit=100' % since)
         eq([m['seq'] for m in r.json['messages']], [since + 1], 'page after %d' % since)
         eq(r.json['next_since'], since + 1, 'next_since after %d' % since)
+        eq(r.json.get('more', False), since + 1 < 3, 'more after %d' % since)
     with Session(gw) as s:
         r = s.request('HIST fat 0 100')
         eq([m['seq'] for m in r['messages']], [1], 'HIST: one message per page')

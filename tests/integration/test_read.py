@@ -25,11 +25,19 @@ def filled(ch, n):
     return gw, _filled[ch][1]
 
 
-def page(gw, ch, query):
+def page(gw, ch, query, top=None):
+    """The page's (seqs, next_since); "more" is checked against top when given."""
     path = '/v1/channels/%s/messages%s' % (ch, query)
     r = gw.get(path)
     eq(r.status, 200, 'GET %s status (%s)' % (path, r))
-    eq(r.keys(), ['channel', 'messages', 'next_since'], 'envelope keys in order')
+    more = 'more' in r.json
+    eq(r.keys(), ['channel', 'messages', 'next_since'] + (['more'] if more else []),
+       'envelope keys in order')
+    if more:
+        eq(r.json['more'], True, '"more" is only ever true')
+    if top is not None:
+        eq(more, r.json['next_since'] < top,
+           '"more" for %s: next_since %d, top %d' % (query, r.json['next_since'], top))
     eq(r.json['channel'], ch, 'envelope channel')
     for m in r.json['messages']:
         check_message(m, channel=ch)
@@ -144,21 +152,22 @@ PAGES = [
 
 def read_page(query, seqs, next_since):
     gw, _ = filled('rd-five', 5)
-    eq(page(gw, 'rd-five', query), (seqs, next_since), '(seqs, next_since) for %s' % query)
+    eq(page(gw, 'rd-five', query, top=5), (seqs, next_since), '(seqs, next_since) for %s' % query)
 
 
 for _q, _s, _n in PAGES:
-    harness.add_test('read page %s -> seqs %s next_since %d' % (_q, _s, _n), read_page, _q, _s, _n)
+    harness.add_test('read page %s -> seqs %s next_since %d%s' % (_q, _s, _n, ', more' if _n < 5 else ''),
+                     read_page, _q, _s, _n)
 
 
 @test
 def read_default_limit_100():
     """without limit at most 100 messages come back; paging fetches the rest"""
     gw, posted = filled('rd-105', 105)
-    seqs, nxt = page(gw, 'rd-105', '')
+    seqs, nxt = page(gw, 'rd-105', '', top=105)
     eq(seqs, list(range(1, 101)), 'first page seqs')
     eq(nxt, 100, 'next_since')
-    seqs, nxt = page(gw, 'rd-105', '?since=100')
+    seqs, nxt = page(gw, 'rd-105', '?since=100', top=105)
     eq(seqs, list(range(101, 106)), 'second page seqs')
     eq(nxt, 105, 'next_since')
     eq(gw.read_all('rd-105'), posted, 'paged read equals the POST answers')

@@ -383,16 +383,21 @@ def hist_matches_rest():
             env = gw.read('sb-hist', **q)
             r = s.request(('HIST sb-hist ' + args).strip())
             check_ok(r, 'hist')
-            eq(list(r.keys()), ['type', 'op', 'channel', 'messages', 'next_since'], 'hist reply keys')
+            more = env['next_since'] < 8  # the channel's top
+            eq(env.get('more', False), more, 'REST more for %s' % q)
+            eq(list(r.keys()), ['type', 'op', 'channel', 'messages', 'next_since'] + (['more'] if more else []),
+               'hist reply keys')
             eq(r['channel'], 'sb-hist', 'channel of the HIST reply')
             eq(r['messages'], env['messages'], 'HIST sb-hist %s vs REST' % args)
             eq(r['next_since'], env['next_since'], 'next_since of HIST sb-hist %s' % args)
+            eq(r.get('more', False), more, 'more of HIST sb-hist %s' % args)
             obj = {'op': 'hist', 'channel': 'sb-hist', 'tag': 'hj'}
             obj.update(q)
             rj = s.request_json(obj)
             check_ok(rj, 'hist', 'hj')
             eq(rj['messages'], env['messages'], 'JSON hist %s vs REST' % q)
             eq(rj['next_since'], env['next_since'], 'JSON hist next_since %s' % q)
+            eq(rj.get('more', False), more, 'JSON hist more %s' % q)
         # past the top: the same refusal on both
         check_error(gw.get('/v1/channels/sb-hist/messages?since=20'), 400, 'invalid_cursor', 'GET since=20')
         check_session_error(s.request('HIST sb-hist 20'), 'invalid_cursor', op='hist')

@@ -156,7 +156,7 @@ static void test_integers(void)
         char want[96];
         snprintf(want, sizeof(want), "{\"channel\":\"c\",\"messages\":[],\"next_since\":%s}",
                  cases[i].text);
-        struct gw_page p = {.next_since = cases[i].v};
+        struct gw_page p = {.next_since = cases[i].v, .top = cases[i].v};
         s = codec_history_encode("c", &p, &len);
         is_str(s, want, "history_encode: next_since %s", cases[i].text);
         free(s);
@@ -216,6 +216,22 @@ static void test_history_encode(void)
            "\"ts\":\"1970-01-01T00:00:02.001Z\",\"via\":\"tcp\"}],"
            "\"gaps\":[{\"from\":1,\"to\":3},{\"from\":6,\"to\":9}],\"next_since\":9}",
            "history_encode: gaps between messages and next_since");
+    free(s);
+
+    /* "more" only when the channel goes on after next_since: a page cut by a bound. */
+    struct gw_page cut = {.msgs = msgs, .n = 2, .next_since = 5, .top = 6};
+    s = codec_history_encode("c", &cut, &len);
+    ok(s && strstr(s, "],\"next_since\":5,\"more\":true}") && len == strlen(s),
+       "history_encode: a page short of the top says more after next_since");
+    free(s);
+    struct gw_page last = {.msgs = msgs, .n = 2, .next_since = 5, .top = 5};
+    s = codec_history_encode("c", &last, &len);
+    ok(s && !strstr(s, "more"), "history_encode: the page that reaches the top has no more");
+    free(s);
+    struct gw_page unread = {.next_since = 0, .top = 3}; /* limit=0 */
+    s = codec_history_encode("c", &unread, &len);
+    is_str(s, "{\"channel\":\"c\",\"messages\":[],\"next_since\":0,\"more\":true}",
+           "history_encode: an empty page before the top (limit=0) says more");
     free(s);
 }
 

@@ -302,6 +302,10 @@ static void test_pages(void)
     static const char empty[] = "{\"channel\":\"general\",\"messages\":[],\"next_since\":3}";
     static const char more[] = "{\"channel\":\"general\",\"messages\":[{" MSG_A "}],"
                                "\"next_since\":3,\"gap\":null}";
+    static const char hist[] = "{\"type\":\"ok\",\"op\":\"hist\",\"channel\":\"c\","
+                               "\"messages\":[],\"next_since\":0,\"more\":true}";
+    static const char cut[] = "{\"channel\":\"general\",\"messages\":[{" MSG_A "}],"
+                              "\"next_since\":3,\"more\":true}\n";
     struct server_line l;
     struct sl_msg m;
     char err[GW_ERRLEN];
@@ -312,9 +316,18 @@ static void test_pages(void)
        "page: read as the ok of a HIST");
     check_msg_a(&m, "page, fast");
     server_line_release(&l);
+    ok(l.more == false, "page: no more after it");
+    server_line_release(&l);
     ok(server_line_page(&l, empty, strlen(empty), err) == 0 && l.n_messages == 0 &&
            l.next_since == 3,
        "empty page");
+    server_line_release(&l);
+    ok(server_line_page(&l, cut, strlen(cut), err) == 0 && l.json == NULL && l.more &&
+           l.next_since == 3 && l.n_messages == 1,
+       "a page cut short of the top: more, read the fast way");
+    server_line_release(&l);
+    server_line_parse(&l, hist, strlen(hist));
+    ok(l.type == SL_OK && l.op == PROTO_HIST && l.more, "hist line: more");
     server_line_release(&l);
     ok(server_line_page(&l, more, strlen(more), err) == 0 && l.json != NULL && l.n_messages == 1,
        "a page with a field more: read with jansson");
