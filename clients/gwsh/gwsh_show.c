@@ -138,6 +138,14 @@ static void show_ok(const struct server_line *l, struct buf *out)
             put(out, "\n  ");
             put_message(out, &m);
         }
+        if (l->more) {
+            /* The channel goes on: what to type for the next page. */
+            put(out, "\n  (more: HIST ");
+            put_text(out, l->channel);
+            put(out, " ");
+            put_int(out, l->next_since);
+            put(out, ")");
+        }
         break;
     case PROTO_CHANNELS:
         buf_appendf(out, ": %zu", l->n_channels);

@@ -200,6 +200,23 @@ def c_pub_then_hist():
 
 
 @test
+def c_hist_says_more():
+    """-c: a HIST page the channel goes on after ends with the command for the next page"""
+    gw = shared.get()
+    for body in ('un', 'deux', 'trois'):
+        gw.publish('gw-more', body)
+    rc, out, err = run_gwsh(['-c', 'HIST gw-more 0 2', '-c', 'HIST gw-more 2 2', addr(gw)])
+    eq(rc, 0, 'exit status (stderr: %s)' % err)
+    lines = out.splitlines()
+    eq(len(lines), 6, 'output lines: %r' % out)
+    eq(lines[0], 'ok hist gw-more: 2 messages, next since 2', 'the first HIST reply')
+    eq(lines[3], '  (more: HIST gw-more 2)', 'what to type for the next page')
+    eq(lines[4], 'ok hist gw-more: 1 message, next since 3', 'the second HIST reply')
+    check(re.fullmatch('  ' + MSG_LINE % ('gw-more', 3, 'anonymous', 'trois'), lines[5]),
+          'the last page ends with its message: %r' % lines[5])
+
+
+@test
 def c_json_raw_replies_only():
     """-c --json: the raw reply lines, in command order, pushes skipped"""
     gw = shared.get()
