@@ -860,8 +860,9 @@ static void on_response(struct run *r, struct client *cl, const struct client_ht
             run_fail(r, "GET %s: next_since %" PRId64 " after seq %" PRId64, r->path, pg.next_since,
                      cl->last_seq);
         cl->polling = false;
-        if (r->si->wait_s || pg.n_messages == PAGE_LIMIT) {
-            cl->next_poll_ns = now; /* at once: a long-poll, or more than a page waits */
+        if (r->si->wait_s || pg.more) {
+            /* At once: a long-poll, or the page was cut (by its limit or its bytes). */
+            cl->next_poll_ns = now;
         } else {
             int64_t base = r->t_start + cl->phase_ns, p = r->o->poll_ms * NS_PER_MS;
             int64_t k = now < base ? 0 : (now - base) / p + 1;

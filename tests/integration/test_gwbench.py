@@ -244,6 +244,25 @@ def json_relations():
        % (s['tcp-ping']['bytes_per_msg'], s['tcp']['bytes_per_msg']))
 
 
+@test
+def rest_poll_keeps_up_with_cut_pages():
+    """rest-poll asks for the next page at once while a page says more: one 3 kB message per 4 KiB page, 400 msgs/s, it keeps up"""
+    gw = harness.Gateway(args=['--page-bytes', '4096'])
+    try:
+        rc, out, err = run_gwbench(fronts(gw) + ['--styles', 'rest-poll', '--messages', '200',
+                                                 '--connections', '1', '--size', '3000',
+                                                 '--rate', '400', '--poll-interval', str(POLL_MS),
+                                                 '--json'])
+    finally:
+        gw.stop()
+    eq(rc, 0, 'gwbench exit status (stderr:\n%s)' % err)
+    s = by_name(json.loads(out))['rest-poll']
+    eq(s['messages'], 200, 'messages published')
+    # A page per interval would take 200 intervals for the 200 cut pages.
+    check(s['max_us'] < (POLL_MS + 2000) * 1000,
+          'rest-poll max %s us within a poll interval (and slack)' % s['max_us'])
+
+
 # --------------------------------------------------------------------------
 # table, --csv, --svg
 
