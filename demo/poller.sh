@@ -49,7 +49,12 @@ while :; do
         fi
     else
         echo "poller: GET from $url failed; trying again" >&2
+        page=""
     fi
+    # A page that says more was cut (1000 messages, or its bytes): the rest at once.
+    case $page in
+    *',"more":true}') continue ;;
+    esac
     sleep "$interval" &
     wait $!
 done
