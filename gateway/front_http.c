@@ -1827,12 +1827,18 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
             r->close = true; /* read when its answer is queued, in libmicrohttpd's next run */
             return true;
         }
+        /*
+         * An idle one has not rested (make_room takes those first): told 429
+         * rather than closed without a word, so that a request its client
+         * sends at this moment gets an answer, nothing of it stored.
+         */
         if (hc->phase == CONN_IDLE || hc->phase == CONN_HEAD || hc->phase == CONN_BODY) {
             conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
                      "%s holds %zu of the %u connections and a client from another address "
-                     "needs one: this one, its request not yet whole, is closed to make room; "
-                     "try again",
-                     fair_share_source_of(p), held, fh->o.max_connections);
+                     "needs one: this one, %s, is closed to make room; try again",
+                     fair_share_source_of(p), held, fh->o.max_connections,
+                     hc->phase == CONN_IDLE ? "with no request under way"
+                                            : "its request not yet whole");
             return true;
         }
         if (r && answer_not_taken(hc)) {

@@ -376,6 +376,37 @@ def a_connection_just_answered_or_just_opened_is_not_closed_silently():
     gw.stop()
 
 
+
+@test
+def the_biggest_holders_idle_connection_is_told_why():
+    """--max-connections 4, all of 127.0.0.1, each answered a moment ago (not rested): a newcomer from 127.0.0.2 is served; 127.0.0.1's newest is told 429 too_many_sessions, which says it had no request under way, and so does the log"""
+    gw = harness.Gateway(args=['--max-connections', '4', '--log-level', 'debug'])
+    get = b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+    a = []
+    for _ in range(4):
+        s = connected_from(gw, A)
+        s.sendall(get)
+        check(s.recv(4096).startswith(b'HTTP/1.1 200'), 'a keep-alive client of 127.0.0.1 answered')
+        a.append(s)
+    answer = rest_of(http_from(gw, B, '/healthz', 'Connection: close\r\n'))
+    check(answer.startswith(b'HTTP/1.1 200'), 'the newcomer from 127.0.0.2: %r' % answer[:200])
+    told = rest_of(a[3])
+    head, _, body = told.partition(b'\r\n\r\n')
+    check(head.startswith(b'HTTP/1.1 429') and b'retry-after: 1' in head.lower(),
+          '127.0.0.1\'s newest connection: %r' % head)
+    why = json.loads(body)['error']
+    eq(why['code'], 'too_many_sessions', 'its error code')
+    check('with no request under way' in why['message'] and 'not yet whole' not in why['message'],
+          'it says the connection had no request under way: %r' % why['message'])
+    gw.wait_stderr(r'closed with 429: 127\.0\.0\.1 holds 4 of the 4 connections .* with no '
+                   r'request under way')
+    for s in a[:3]:
+        s.sendall(get)
+        check(s.recv(4096).startswith(b'HTTP/1.1 200'), 'the older connections of 127.0.0.1 kept')
+        s.close()
+    a[3].close()
+    gw.stop()
+
 def unread(sock):
     """Bytes waiting in sock's receive buffer."""
     return struct.unpack('i', fcntl.ioctl(sock, termios.FIONREAD, b'\0' * 4))[0]
