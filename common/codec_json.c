@@ -226,8 +226,9 @@ char *codec_msg_encode(const struct gw_msg *m, size_t *len)
 
 /*
  * "messages":[...], "gaps" (only when the page met holes), "next_since" and
- * "more" (only when the channel has messages after next_since: the page was
- * cut by its count or byte bound) after "channel", shared by REST and HIST.
+ * "more" (only when the channel went on after next_since as it was read:
+ * messages, or a hole up to its top; the page was cut by its count or byte
+ * bound) after "channel", shared by REST and HIST.
  */
 static void history_fields(struct buf *b, const char *channel, const struct gw_page *p)
 {

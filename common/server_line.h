@@ -90,7 +90,7 @@ struct server_line {
     int64_t first_seq;                        /* gap: the next seq that can come */
     int64_t gap_from, gap_to;                 /* gap: the seqs not stored */
     int64_t time_us;                          /* ping, pong */
-    bool more; /* ok of hist: the channel has messages after next_since */
+    bool more;                                /* ok of hist: the channel goes on after next_since */
     bool has_msg;
     struct sl_msg msg; /* a message push's message, or the ok of a PUB's */
     /* How many entries the accessors below give: */

@@ -117,6 +117,36 @@ def released_by_a_session_publish():
 
 
 @test
+def released_by_a_commit_of_many_says_more():
+    """a long-poll woken by a commit of 20 pipelined PUBs answers the first after its cursor, with "more":true while the channel goes on; following next_since at once reads the rest, the last page without more"""
+    gw = shared.get()
+    gw.publish('lp-many', 'zero')
+    before = held(gw)
+    w = Waiters(gw, 'lp-many', 1, 30, 1)
+    settle(gw, 1, before)
+    s = harness.Session(gw)
+    s.send(''.join('PUB lp-many m%d\n' % i for i in range(20)).encode())
+    for _ in range(20):
+        eq(s.reply()['type'], 'ok', 'a PUB answered')
+    s.close()
+    (st, body, took), = w.join()
+    eq(st, 200, 'status')
+    check(took < 10, 'released by the commit, not by the 30 s deadline')
+    seqs = [m['seq'] for m in body['messages']]
+    check(seqs and seqs[0] == 2, 'the answer starts after its cursor: %s' % seqs)
+    eq(body.get('more', False), body['next_since'] < 21,
+       '"more" with next_since %d of 21' % body['next_since'])
+    pages = 0
+    while body.get('more'):
+        pages += 1
+        check(pages < 25, 'more than 25 pages for 20 messages')
+        st, body, took = poll(gw, 'lp-many', body['next_since'], 30)
+        eq(st, 200, 'status of the next page')
+        check(took < 10, 'a page that said more is followed at once (%.2f s)' % took)
+        seqs += [m['seq'] for m in body['messages']]
+    eq(seqs, list(range(2, 22)), 'every message once, in order')
+
+@test
 def empty_after_the_wait():
     """with nothing new, the answer is an empty list after about wait seconds"""
     gw = shared.get()
