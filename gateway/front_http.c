@@ -175,6 +175,7 @@ struct req {
     char method[16];
     char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
     bool nul_escape;             /* the target holds %00: it decodes to a NUL byte */
+    bool slash_escape;           /* its path holds %2F: it decodes to a slash */
     bool bare_cr;                /* the request line holds a CR that ends no line */
     bool headers_seen;           /* the first handler call has run */
     bool http11;                 /* HTTP/1.1 or later */
@@ -1902,6 +1903,13 @@ static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, c
     /* libmicrohttpd decodes %00 into the NUL that ends its strings: the rest would be lost. */
     for (const char *p = strchr(uri, '%'); p && !r->nul_escape; p = strchr(p + 1, '%'))
         r->nul_escape = p[1] == '0' && p[2] == '0';
+    /*
+     * Decoded, it would split a segment in two (ab%2Fmessages routed as
+     * ab/messages): a proxy that matches the path as sent sees another route.
+     */
+    size_t path_len = strcspn(uri, "?");
+    for (size_t i = 0; i + 2 < path_len && !r->slash_escape; i++)
+        r->slash_escape = uri[i] == '%' && uri[i + 1] == '2' && (uri[i + 2] | 0x20) == 'f';
     r->bare_cr = strchr(uri, '\r') != NULL;
     buf_init(&r->body);
     fh->in_flight++;
@@ -2177,6 +2185,11 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
         snprintf(r->why, GW_ERRLEN,
                  "the request target holds %%00, a NUL byte: no channel, parameter or sender may");
         r->err = GW_E_PARAM;
+    } else if (r->slash_escape) {
+        snprintf(r->why, GW_ERRLEN,
+                 "no such path: its path holds %%2F, an encoded slash, which no segment may hold "
+                 "(a channel name has none)");
+        r->err = GW_E_NOT_FOUND;
     }
     if (r->err == GW_OK)
         r->err = judge_query_once(r->conn, r->why);

@@ -211,6 +211,13 @@ for _p in ['/nope', '/v1/channel', '/v1/channels/errs', '/v1/channels/errs/messa
            '/v1/channels/errs/messagesx', '/v2/channels', '/V1/channels', '/healthz/x', '/v1/messages',
            '/v1/messages/999999', '/v1/messages/1/x']:
     case('not_found: GET %s' % _p, 'GET', _p, NF)
+# An encoded slash would split a segment once decoded: a proxy matching the path as sent would
+# see another route than the gateway.
+case('not_found: POST /v1/channels/errs%2Fmessages stores nothing', 'POST',
+     '/v1/channels/errs%2Fmessages', NF, body=VALID)
+for _p in ['/v1/channels/errs%2fmessages', '/v1/channels/errs%2Fevents', '/v1%2Fchannels',
+           '/v1/channels/a%2Fb/messages']:
+    case('not_found: GET %s' % _p, 'GET', _p, NF)
 case('not_found: POST /nope with a valid body stores nothing', 'POST', '/nope', NF, body=VALID)
 case('not_found: POST /v1/channels/errs (no /messages) stores nothing', 'POST', '/v1/channels/errs',
      NF, body=VALID)

@@ -45,6 +45,9 @@ def plain_text_publish():
     check_error(post_text(gw, 'nc-text', 'x', ct='text/plain; charset=latin-1'), 415,
                 'unsupported_media_type', 'another charset')
     eq(len(gw.read_all('nc-text')), 2, 'nothing more stored after the refusals')
+    # An encoded slash is refused in the path only: in the query it is a slash in a value.
+    r = post_text(gw, 'nc-text', 'x', query='?sender=a%2Fb')
+    eq((r.status, r.json.get('sender')), (201, 'a/b'), 'a sender with %2F (' + str(r) + ')')
 
 
 @test
