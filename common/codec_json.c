@@ -812,6 +812,17 @@ static void cut(struct buf *b, size_t len)
         b->data[len] = '\0';
 }
 
+bool codec_line_ok_pub_fits(const char *tag, size_t tag_len, size_t max)
+{
+    struct buf b = BUF_INIT;
+
+    ok_head(&b, "pub");
+    end_line(&b, tag, tag_len);
+    bool fits = b.len <= max;
+    buf_release(&b);
+    return fits;
+}
+
 bool codec_line_ok_pub_within(struct buf *out, const struct gw_msg *m, const char *tag,
                               size_t tag_len, size_t max)
 {

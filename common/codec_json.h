@@ -155,6 +155,12 @@ void codec_line_error(struct buf *out, enum gw_err err, const char *message, con
  * The ok of a PUB: the whole line when it fits; else its message without
  * "body"; else no "message" at all ({"type":"ok","op":"pub"[,"tag"]}).
  */
+/*
+ * Whether the shortest ok of a PUB with this tag ({"type":"ok","op":"pub",
+ * "tag":…}) is at most max bytes: a tag is echoed escaped, and DEL or a C1
+ * control sent raw in one or two bytes comes back as six (\u007f).
+ */
+bool codec_line_ok_pub_fits(const char *tag, size_t tag_len, size_t max);
 bool codec_line_ok_pub_within(struct buf *out, const struct gw_msg *m, const char *tag,
                               size_t tag_len, size_t max);
 /* An error line whose "message" is cut, at a character boundary, as far as needed. */

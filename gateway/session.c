@@ -1614,6 +1614,17 @@ void session_datagram(struct sessions *t, const struct session_dgram *d, const c
     } else if (err != GW_OK) {
         /* A PUB without a tag asked for no answer, not even an error. */
         dgram_error(&g, SESSION_DGRAM_REFUSED, err, why, cmd.op, cmd.op != PROTO_PUB || g.ack);
+    } else if (cmd.op == PROTO_PUB && g.ack &&
+               !codec_line_ok_pub_fits(g.tag, g.tag_len, g.max_reply)) {
+        /*
+         * Its ok could not be sent (never more bytes than the question): a
+         * PUB stored unacknowledged would be sent again, and stored twice.
+         * Not stored, and no error either, which would not fit.
+         */
+        dgram_finish(&g, SESSION_DGRAM_REFUSED,
+                     "not stored: its tag, escaped, makes even the shortest ok larger than the "
+                     "datagram",
+                     NULL, true);
     } else if (cmd.op == PROTO_PUB) {
         struct core_publish_req req = pub_req_of(&cmd, NULL, 0);
         dgram_publish(&g, d->transport, d->peer, &req);

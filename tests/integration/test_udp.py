@@ -246,6 +246,24 @@ def ack_fits_its_datagram():
 
 
 @test
+def a_tag_too_wide_to_echo_is_not_stored():
+    """a tagged PUB whose tag, escaped, makes even the shortest ok larger than its datagram (DEL and C1 controls sent raw come back as \\u00XX) is not stored and not answered; padded, it is stored and acknowledged once"""
+    gw = shared.get()
+    u = Udp(gw)
+    refused = dropped(gw)['refused']
+    for tag in ['\x7f' * 128, '\u0085' * 64, '\x7f' * 20, '\u009f' * 10]:
+        u.send(jdump({'op': 'pub', 'channel': 'udp-wide-tag', 'body': 'x', 'tag': tag}))
+    eq(u.until(u.sentinel_pub()), [], 'answers to PUBs whose ok cannot fit')
+    eq(messages(gw, 'udp-wide-tag'), [], 'none of them stored (stored, each would be sent again)')
+    eq(dropped(gw)['refused'] - refused, 4, 'counted as refused datagrams')
+    tag = '\x7f' * 20
+    raw, r = u.ask(pad(jdump({'op': 'pub', 'channel': 'udp-wide-tag', 'body': 'x', 'tag': tag}),
+                       ROOM))
+    eq((r.get('type'), r.get('tag')), ('ok', tag), 'the padded one acknowledged, its tag echoed')
+    eq([m['body'] for m in messages(gw, 'udp-wide-tag')], ['x'], 'and stored once')
+    u.close()
+
+@test
 def unacknowledged_pub_is_stored_silently():
     """PUB in text form and a JSON PUB without a tag get no answer, even padded, and are stored (sender anonymous, via udp)"""
     gw = shared.get()

@@ -951,6 +951,13 @@ static void test_ok_pub_within(void)
     buf_clear(&b);
     ok(codec_line_ok_pub_within(&b, &m, NULL, 0, 25), "ok_pub_within: bare, no tag, 25 bytes");
     is_str(b.data, "{\"type\":\"ok\",\"op\":\"pub\"}\n", "ok_pub_within: the bare ok, exactly");
+    /* ok_pub_fits: exactly the bare form's length, a tag echoed escaped. */
+    ok(codec_line_ok_pub_fits(B("p1"), bare_len) && !codec_line_ok_pub_fits(B("p1"), bare_len - 1),
+       "ok_pub_fits: at the bare ok's %zu bytes, not one less", bare_len);
+    ok(codec_line_ok_pub_fits(B("\x7f"), 40) && !codec_line_ok_pub_fits(B("\x7f"), 39),
+       "ok_pub_fits: a raw DEL in the tag counts as its six-byte escape");
+    ok(codec_line_ok_pub_fits(NULL, 0, 25) && !codec_line_ok_pub_fits(NULL, 0, 24),
+       "ok_pub_fits: no tag");
     json_decref(want);
     buf_release(&whole);
     buf_release(&b);
