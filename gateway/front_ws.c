@@ -323,11 +323,13 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
     if (c->input_done || !c->frame_fin ||
         (c->frame_op != WSLAY_TEXT_FRAME && c->frame_op != WSLAY_CONTINUATION_FRAME))
         return;
-    /* One command per message; a line end after it is not part of it. */
-    if (len && c->msg.data[len - 1] == '\n')
+    /* One command per message; a line end (LF or CRLF) after it is not part of it. A CR alone is.
+     */
+    if (len && c->msg.data[len - 1] == '\n') {
         len--;
-    if (len && c->msg.data[len - 1] == '\r')
-        len--;
+        if (len && c->msg.data[len - 1] == '\r')
+            len--;
+    }
     if (len > c->fw->o.max_line) {
         refuse_too_long(c, ctx);
         return;

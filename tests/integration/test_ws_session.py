@@ -49,6 +49,10 @@ def ws_publish_reaches_tcp_and_rest():
         # the JSON form too, with a tag
         r = ws.request_json({'op': 'pub', 'channel': 'wss-a', 'body': 'json\nform', 'tag': 't1'})
         eq((r['type'], r.get('tag'), r['message']['body']), ('ok', 't1', 'json\nform'), 'JSON PUB')
+        # A line end (LF or CRLF) after the command is not part of it; a CR alone is, as on TCP.
+        for text, body in [('x\r', 'x\r'), ('x\r\r\n', 'x\r'), ('x\r\n', 'x'), ('x\n', 'x')]:
+            r = ws.request('PUB wss-a ' + text)
+            eq(r['message']['body'], body, 'the body of a message that ends %r' % text[1:])
     ws.sock.close()
     other.sock.close()
 
