@@ -120,12 +120,12 @@ def released_by_a_session_publish():
 def released_by_a_commit_of_many_says_more():
     """a long-poll woken by a commit of 20 pipelined PUBs answers the first after its cursor, with "more":true while the channel goes on; following next_since at once reads the rest, the last page without more"""
     gw = shared.get()
-    gw.publish('lp-many', 'zero')
+    gw.publish('lp-batch', 'zero')
     before = held(gw)
-    w = Waiters(gw, 'lp-many', 1, 30, 1)
+    w = Waiters(gw, 'lp-batch', 1, 30, 1)
     settle(gw, 1, before)
     s = harness.Session(gw)
-    s.send(''.join('PUB lp-many m%d\n' % i for i in range(20)).encode())
+    s.send(''.join('PUB lp-batch m%d\n' % i for i in range(20)).encode())
     for _ in range(20):
         eq(s.reply()['type'], 'ok', 'a PUB answered')
     s.close()
@@ -140,7 +140,7 @@ def released_by_a_commit_of_many_says_more():
     while body.get('more'):
         pages += 1
         check(pages < 25, 'more than 25 pages for 20 messages')
-        st, body, took = poll(gw, 'lp-many', body['next_since'], 30)
+        st, body, took = poll(gw, 'lp-batch', body['next_since'], 30)
         eq(st, 200, 'status of the next page')
         check(took < 10, 'a page that said more is followed at once (%.2f s)' % took)
         seqs += [m['seq'] for m in body['messages']]
