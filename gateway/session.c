@@ -1057,7 +1057,7 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
      * what it can first. Only for a commit as it happens: a replay is paced
      * by the session itself (pump reads while the queue is under a quarter of
      * the bound), so it cannot outrun the bound by more than its one message;
-     * a reader that takes none of it is judged by the stuck rule.
+     * a reader that takes none of it is judged by the stuck rule (tick).
      */
     if (d->live && s->out.push_bytes > t->o.max_outbuf) {
         if (!s->ops->flush(s->io))
@@ -1246,7 +1246,14 @@ static void tick(struct sessions *t, uint64_t now)
         }
         if (s->state != S_OPEN)
             continue;
-        if (s->out.bytes >= t->o.max_outbuf && now - s->last_progress_ms >= t->o.stuck_ms) {
+        /*
+         * Stuck: nothing taken for stuck_ms while the queue is full, or while
+         * a replay waits for it to drain. A replay fills it to a quarter only
+         * (pump), so a subscriber that reads none of its replay would
+         * otherwise hold its session, and a replay's worth of memory, for ever.
+         */
+        if ((s->out.bytes >= t->o.max_outbuf || s->wants_room) &&
+            now - s->last_progress_ms >= t->o.stuck_ms) {
             go_slow(s);
             mark_dirty(s);
         } else if (s->nsubs == 0 && !s->rhead && now - s->last_cmd_ms >= idle) {

@@ -283,6 +283,38 @@ def slow_consumer_cut_off():
 
 
 @test
+def replay_not_read_is_a_slow_consumer():
+    """--max-outbuf 64K: a session that SUBs from 0 on a 6.4 MB channel and reads none of its replay is closed as a slow consumer once it has taken nothing for 10 s: whole lines, then slow_consumer with the last seq it was sent; SUB from there gets the rest"""
+    gw = harness.Gateway(args=['--max-outbuf', str(MAX_OUTBUF), '--sync', 'normal'])
+    conn = gw.connect()
+    n = 400
+    for i in range(n):
+        gw.publish('unread', ('%d ' % i).ljust(BODY, 'u'), conn=conn)
+    conn.close()
+    slow = Session(gw, rcvbuf=4096)
+    rep = slow.request('SUB unread 0')
+    eq((rep.get('type'), rep.get('top')), ('ok', n), 'SUB unread 0')
+    t0 = time.monotonic()
+    gw.wait_stderr(r'tcp session \S+ \S+: slow consumer', timeout=40)
+    took = time.monotonic() - t0
+    check(took >= 9, 'closed after %.1f s: before it had taken nothing for 10 s' % took)
+    lines = slow.until_eof(timeout=30)
+    check(lines, 'the slow session got nothing at all')
+    last = lines[-1]
+    check_session_error(last, 'slow_consumer', what='last line of the slow session')
+    seqs = [x['seq'] for x in lines[:-1]]
+    eq(seqs, list(range(1, len(seqs) + 1)), 'seqs the slow session received, whole and in order')
+    check(len(seqs) < n, 'the slow session received all %d messages: it was never cut off' % n)
+    eq(last.get('last_seq'), {'unread': seqs[-1] if seqs else 0}, 'last_seq of slow_consumer')
+    slow.close()
+    with Session(gw) as r:
+        resumed = seqs[-1] if seqs else 0
+        eq(r.request('SUB unread %d' % resumed).get('type'), 'ok', 'SUB from its last_seq')
+        got = [r.push(timeout=30)['seq'] for _ in range(n - resumed)]
+        eq(got, list(range(resumed + 1, n + 1)), 'the rest, after its last_seq')
+    gw.stop()
+
+@test
 def replay_larger_than_outbuf():
     """--max-outbuf 64K: a reader that reads at once gets a 4.8 MB replay (SUB since) whole, it is not a slow consumer"""
     gw = harness.Gateway(args=['--max-outbuf', str(MAX_OUTBUF)])
