@@ -147,6 +147,12 @@ void codec_line_bye(struct buf *out, const char *reason, const char *tag, size_t
 void codec_line_error(struct buf *out, enum gw_err err, const char *message, const char *op,
                       const char *tag, size_t tag_len);
 /*
+ * Whether the shortest ok of a PUB with this tag ({"type":"ok","op":"pub",
+ * "tag":…}) is at most max bytes: a tag is echoed escaped, and DEL or a C1
+ * control sent raw in one or two bytes comes back as six (\u007f).
+ */
+bool codec_line_ok_pub_fits(const char *tag, size_t tag_len, size_t max);
+/*
  * Lines no longer than max bytes (LF included), for a transport that must
  * never answer with more bytes than it was sent (UDP, docs/udp.md). Each
  * appends to out and returns true, or returns false and leaves out as it
@@ -155,12 +161,6 @@ void codec_line_error(struct buf *out, enum gw_err err, const char *message, con
  * The ok of a PUB: the whole line when it fits; else its message without
  * "body"; else no "message" at all ({"type":"ok","op":"pub"[,"tag"]}).
  */
-/*
- * Whether the shortest ok of a PUB with this tag ({"type":"ok","op":"pub",
- * "tag":…}) is at most max bytes: a tag is echoed escaped, and DEL or a C1
- * control sent raw in one or two bytes comes back as six (\u007f).
- */
-bool codec_line_ok_pub_fits(const char *tag, size_t tag_len, size_t max);
 bool codec_line_ok_pub_within(struct buf *out, const struct gw_msg *m, const char *tag,
                               size_t tag_len, size_t max);
 /* An error line whose "message" is cut, at a character boundary, as far as needed. */

@@ -323,8 +323,7 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
     if (c->input_done || !c->frame_fin ||
         (c->frame_op != WSLAY_TEXT_FRAME && c->frame_op != WSLAY_CONTINUATION_FRAME))
         return;
-    /* One command per message; a line end (LF or CRLF) after it is not part of it. A CR alone is.
-     */
+    /* One command per message; a LF or CRLF after it is not part of it (a lone CR is). */
     if (len && c->msg.data[len - 1] == '\n') {
         len--;
         if (len && c->msg.data[len - 1] == '\r')
