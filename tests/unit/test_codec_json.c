@@ -559,6 +559,90 @@ static void test_decode_prefixes(void)
     ok(1, "publish_release twice is harmless");
 }
 
+/*
+ * jansson alone, as the decoder's rule reads it: accepted when the body is a
+ * JSON object with a string "body" and, if present, a string "sender".
+ */
+static bool jansson_publish(const char *in, size_t n, struct codec_publish *out)
+{
+    json_t *root =
+        json_loadb(in, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+    json_t *body = json_object_get(root, "body"), *sender = json_object_get(root, "sender");
+    bool ok = json_is_string(body) && (!sender || json_is_string(sender));
+
+    memset(out, 0, sizeof(*out));
+    if (ok) {
+        out->body_len = json_string_length(body);
+        out->body = gw_xmemdup(json_string_value(body), out->body_len);
+        if (sender) {
+            out->sender_len = json_string_length(sender);
+            out->sender = gw_xmemdup(json_string_value(sender), out->sender_len);
+        }
+    }
+    json_decref(root);
+    return ok;
+}
+
+/* One input through the decoder and through jansson alone; 1 when they differ. */
+static unsigned decode_differs(const char *in, size_t n)
+{
+    struct codec_publish got, want;
+    char why[GW_ERRLEN];
+    bool accepted = codec_publish_decode(in, n, &got, why) == GW_OK;
+    bool same = accepted == jansson_publish(in, n, &want) &&
+                (!accepted ||
+                 (got.body_len == want.body_len && memcmp(got.body, want.body, got.body_len) == 0 &&
+                  !got.sender == !want.sender && got.sender_len == want.sender_len &&
+                  (!got.sender || memcmp(got.sender, want.sender, got.sender_len) == 0)));
+
+    if (!same)
+        diag("decoder and jansson differ on %.*s", (int)n, in);
+    codec_publish_release(&got);
+    codec_publish_release(&want);
+    return !same;
+}
+
+/*
+ * The plain bodies the decoder reads without jansson, each cut short, and
+ * each with every byte replaced by, or preceded by, a byte that matters to
+ * JSON: every result is jansson's own.
+ */
+static void test_decode_plain_is_jansson(void)
+{
+    static const char *const seeds[] = {
+        "{\"body\":\"hello\"}",
+        "{\"sender\":\"ann\",\"body\":\"hi there\"}",
+        " {\t\"body\" :\"b\" ,\r\n\"sender\": \"s\" } ",
+        "{\"body\":\"\",\"sender\":\"\"}",
+    };
+    static const char marks[] = {'"',  '\\', ',',        ':',        '{', '}', ' ', '\n',
+                                 '\0', 0x7f, (char)0x80, (char)0xc3, 'x', '[', 'u'};
+    unsigned differ = 0, tried = 0;
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(seeds); i++) {
+        size_t n = strlen(seeds[i]);
+        char in[128];
+
+        for (size_t cut = 0; cut <= n; cut++, tried++)
+            differ += decode_differs(seeds[i], cut);
+        for (size_t at = 0; at <= n; at++) {
+            for (size_t k = 0; k < sizeof(marks); k++, tried += 2) {
+                memcpy(in, seeds[i], n);
+                if (at < n) {
+                    in[at] = marks[k];
+                    differ += decode_differs(in, n);
+                }
+                memcpy(in, seeds[i], at);
+                in[at] = marks[k];
+                memcpy(in + at + 1, seeds[i] + at, n - at);
+                differ += decode_differs(in, n + 1);
+            }
+        }
+    }
+    is_uint(differ, 0, "decode: the same as jansson on %u plain bodies cut or with a byte changed",
+            tried);
+}
+
 /* Bodies that go in through the decoder come out of the encoder as the same bytes. */
 static void test_round_trip(void)
 {
@@ -804,6 +888,7 @@ int main(void)
     test_decode_table();
     test_decode_lone_surrogates();
     test_decode_prefixes();
+    test_decode_plain_is_jansson();
     test_round_trip();
     test_encode_any_bytes();
     test_err_codes();
