@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by bench/rest.sh, bench/socket.sh, bench/fanout.sh and bench/cluster.sh;
+# Shared by bench/rest.sh, bench/socket.sh, bench/fanout.sh, bench/cluster.sh and
+# bench/instructions.sh;
 # sourced, never run. Provides:
 #
 #   SKIP_GATEWAY STRICT KEEP_TMP     the settings every script takes from the
