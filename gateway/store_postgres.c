@@ -1580,7 +1580,7 @@ static void read_msg(const PGresult *r, int row, int col, struct gw_msg *m)
 static void page_from(const PGresult *r, const char *channel, int64_t since, int64_t hi,
                       unsigned limit, size_t max_bytes, struct gw_page *p)
 {
-    size_t bytes = 0, gcap = 0, mcap = 0;
+    size_t bytes = 0, gcap = 0, mcap = 0, channel_len = strnlen(channel, GW_CHANNEL_MAX);
     int64_t want = since + 1; /* the seq that should come next */
     int rows = PQntuples(r);
 
@@ -1589,7 +1589,7 @@ static void page_from(const PGresult *r, const char *channel, int64_t since, int
         if (PQgetisnull(r, row, 1))
             continue;
         read_msg(r, row, 1, &m);
-        snprintf(m.channel, sizeof(m.channel), "%s", channel);
+        memcpy(m.channel, channel, channel_len); /* m is zeroed: the name ends there */
         if (m.seq != want)
             gw_page_add_gap(p, &gcap, want, m.seq - 1);
         size_t size = gw_msg_wire_len(&m);

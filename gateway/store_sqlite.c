@@ -730,6 +730,7 @@ static enum gw_err read_page(struct sq *s, const char *channel, int64_t since, i
 {
     sqlite3_stmt *st = s->st[ST_HISTORY];
     size_t cap = 0, gcap = 0, bytes = 0;
+    size_t channel_len = strnlen(channel, GW_CHANNEL_MAX);
     int64_t expected = since + 1;
     enum gw_err err = GW_OK;
     struct gw_msg m;
@@ -742,7 +743,7 @@ static enum gw_err read_page(struct sq *s, const char *channel, int64_t since, i
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&m, 0, sizeof(m));
         read_row(st, &m);
-        snprintf(m.channel, sizeof(m.channel), "%s", channel);
+        memcpy(m.channel, channel, channel_len); /* m is zeroed: the name ends there */
         if (m.seq > expected)
             add_gap(p, &gcap, expected, m.seq - 1);
         size_t size = gw_msg_wire_len(&m);
