@@ -70,7 +70,8 @@ enum sub_state {
     SUB_PENDING,  /* its first read is under way: no cursor yet */
     SUB_CATCHING, /* behind the top: reads pages from the store */
     SUB_LIVE,     /* in ch->live: gets commits as they happen */
-    SUB_DEAD      /* unsubscribed while a read was under way: freed when it returns */
+    SUB_DEAD,     /* unsubscribed while a read was under way: freed when it returns */
+    SUB_FAILED    /* told ops->failed: idle until its front ends it */
 };
 
 struct read;
@@ -407,12 +408,78 @@ static void fan_out_on(struct hub_channel *ch, const struct gw_msg *m)
     }
 }
 
+/*
+ * The store's seqs of ch went back to top, below before, a seq the loop
+ * knew committed: the channel's rows were removed by hand (a TRUNCATE, a
+ * DELETE from its tables, a restore of an older copy while gateways ran),
+ * and it counts again from top. A cursor beyond top would skip, unseen,
+ * the messages that now take its seqs: each live subscription past it is
+ * told, as a SUB from such a cursor is (invalid_cursor), and each watch
+ * past it fires, so that its read says the same. Subscriptions catching up
+ * find it at their next read (sub_read_done).
+ */
+static void went_back_why(char why[GW_ERRLEN], const struct hub_channel *ch, int64_t top,
+                          int64_t before)
+{
+    snprintf(why, GW_ERRLEN,
+             "the seqs of '%s' went back from %lld to %lld: its messages were removed from the "
+             "store; subscribe again from a seq up to %lld",
+             ch->name, (long long)before, (long long)top, (long long)top);
+}
+
+static void went_back(struct hub_channel *ch, int64_t top, int64_t before)
+{
+    char why[GW_ERRLEN];
+    size_t subs = 0, watches = 0;
+
+    went_back_why(why, ch, top, before);
+    ch->top = top;
+    ch->committed = top;
+    for (struct hub_link *l = ch->live.next, *next; l != &ch->live; l = next) {
+        struct core_sub *sub = (struct core_sub *)l;
+        next = l->next;
+        if (sub->cursor > top) {
+            hub_list_remove(&sub->link);
+            sub->state = SUB_FAILED;
+            sub->ops->failed(sub->ctx, GW_E_CURSOR, why);
+            subs++;
+        }
+    }
+    for (struct hub_link *l = ch->watches.next, *next; l != &ch->watches; l = next) {
+        struct core_watch *w = (struct core_watch *)l;
+        next = l->next;
+        if (w->since > top) {
+            hub_list_remove(&w->link);
+            w->fired = true;
+            w->cb(w->ctx, NULL, 0);
+            watches++;
+        }
+    }
+    log_error("core: %s (%zu subscriptions and %zu waiting reads past it told)", why, subs,
+              watches);
+}
+
+static void check_top(struct core *core, struct hub_channel *ch);
+
+/*
+ * A commit of the loop's own. Its seqs come in commit order, so one at or
+ * below the last it committed means the seqs went back. One at or below a
+ * top a read saw may be that read seeing this commit before its completion
+ * came (two threads), or the seqs gone back under a top the loop knew only
+ * from reads: the store's top tells which (check_top, then R_TOP).
+ */
 static void fan_out(struct core *core, const struct gw_msg *m)
 {
     struct hub_channel *ch = hub_find(core->hub, m->channel);
 
-    if (ch)
-        fan_out_on(ch, m);
+    if (!ch)
+        return;
+    if (m->seq <= ch->committed)
+        went_back(ch, m->seq - 1, ch->committed);
+    else if (m->seq <= ch->top)
+        check_top(core, ch);
+    ch->committed = m->seq;
+    fan_out_on(ch, m);
 }
 
 /* Live subscriptions of ch whose cursor is below top read the rest from the store. */
@@ -523,6 +590,18 @@ static void recheck_one(struct hub_channel *ch, void *ctx)
  * subscribers read for seqs that never come, over and over, and SUB take
  * cursors beyond the real top. The store's own answer is what counts.
  */
+/* Reads ch's top (and what follows it) from the store: one read at a time, one more after it. */
+static void check_top(struct core *core, struct hub_channel *ch)
+{
+    if (ch->top_checking) {
+        /* The read under way may have begun before this commit: one more after it. */
+        ch->top_check_again = true;
+        return;
+    }
+    ch->top_checking = true;
+    read_top(core, ch, true);
+}
+
 void core_channel_notice(struct core *core, const char *channel, int64_t top)
 {
     struct hub_channel *ch = hub_find(core->hub, channel);
@@ -532,15 +611,16 @@ void core_channel_notice(struct core *core, const char *channel, int64_t top)
     if (top <= ch->top) {
         /* A top a read confirmed already (a subscriber's page saw it first). */
         moved(ch, top);
+        /*
+         * Below it: an older commit's notice that came late, or the seqs
+         * went back under the top the loop knew (went_back). The store's
+         * top tells which; one read at a time, as for any notice.
+         */
+        if (top < ch->top)
+            check_top(core, ch);
         return;
     }
-    if (ch->top_checking) {
-        /* The read under way may have begun before this commit: one more after it. */
-        ch->top_check_again = true;
-        return;
-    }
-    ch->top_checking = true;
-    read_top(core, ch, true);
+    check_top(core, ch);
 }
 
 bool core_stalled(const struct core *core)
@@ -625,6 +705,15 @@ static void sub_read_done(struct core *core, struct core_sub *sub, struct reader
         }
         return;
     }
+    if (sub->state == SUB_CATCHING && job->since > p->top) {
+        /* Its cursor was committed before the read began: the seqs went back (went_back). */
+        char why[GW_ERRLEN];
+        went_back_why(why, ch, p->top, job->since);
+        log_error("core: %s (a subscription catching up told)", why);
+        sub->state = SUB_FAILED;
+        sub->ops->failed(sub->ctx, GW_E_CURSOR, why);
+        return;
+    }
     if (p->top > ch->top)
         ch->top = p->top;
     if (sub->state == SUB_PENDING) {
@@ -690,6 +779,9 @@ static void read_done(struct workq_job *wq)
     case R_TOP: {
         struct hub_channel *ch = r->ch;
         ch->reads--;
+        /* job->since is the top the loop knew as the read began. */
+        if (job->err == GW_OK && job->page.top < job->since)
+            went_back(ch, job->page.top, job->since);
         /* A hole (rows removed by hand) is told by each subscription's own read. */
         for (size_t i = 0; job->err == GW_OK && job->page.ngaps == 0 && i < job->page.n; i++)
             fan_out_on(ch, &job->page.msgs[i]);

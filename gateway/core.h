@@ -165,10 +165,10 @@ struct core_sub_ops {
     /* Stored messages wait to be caught up on: call core_sub_pump when there is room. */
     void (*wake)(void *ctx);
     /*
-     * A read for the subscription failed after ready (err, why); it stays,
-     * idle. Not for GW_E_STORE_UNAVAILABLE: such a subscription waits, and
-     * is woken to read again once the store answers (a commit, a read, or
-     * core_recheck).
+     * A read for the subscription failed after ready (err, why), or the
+     * channel's seqs went back below its cursor (GW_E_CURSOR: its rows were
+     * removed by hand); it stays, idle. Not for GW_E_STORE_UNAVAILABLE: such a subscription waits,
+     * and is woken to read again once the store answers (a commit, a read, or core_recheck).
      */
     void (*failed)(void *ctx, enum gw_err err, const char *why);
 };

@@ -34,6 +34,9 @@ struct hub_channel {
      * store reads.
      */
     int64_t top;
+    /* The highest seq of the loop's own commits: the next one must be above it (core.c went_back).
+     */
+    int64_t committed;
     struct hub_link live;    /* subscriptions that receive commits as they happen */
     struct hub_link watches; /* one-shot waiters for a seq past their cursor */
     size_t subs;             /* subscriptions, whatever their state */

@@ -1105,8 +1105,8 @@ static void sub_failed(void *ctx, enum gw_err err, const char *why)
 
     if (s->state != S_OPEN)
         return;
-    log_error("%s session %s: replay of '%s' failed: %s", gw_transport_name(s->transport), s->id,
-              slot->channel, why);
+    log_error("%s session %s: its subscription to '%s' ended: %s", gw_transport_name(s->transport),
+              s->id, slot->channel, why);
     codec_line_error(scratch(s->t), err, why, "sub", NULL, 0);
     queue_scratch(s);
     close_after_flush(s, err, gw_err_code(err));

@@ -483,6 +483,23 @@ def forged_notice_is_checked():
 
 
 @test
+def seqs_that_start_again_under_the_other_gateway():
+    """rows and count removed by hand, then a commit on B at seq 1: A's subscriber past it is told invalid_cursor"""
+    a, b = pair()
+    for i in range(3):
+        a.publish('again', 'm%d' % i)
+    with Session(a) as s:
+        eq(s.request('SUB again')['top'], 3, 'SUB on A at the top')
+        harness.db_sql(a.db, "DELETE FROM messages WHERE channel_id = (SELECT id FROM channels"
+                       " WHERE name = 'again')")
+        harness.db_sql(a.db, "DELETE FROM channels WHERE name = 'again'")
+        eq(b.publish('again', 'new1')['seq'], 1, 'the store counts from 1 again, on B')
+        err = s.reply()
+        check_session_error(err, ('invalid_cursor',), op='sub')
+        check('went back from 3 to 1' in err['message'], 'A read the new top: %s' % err['message'])
+
+
+@test
 def another_database_at_the_same_address():
     """the database moved aside under a running gateway, another made under its name and published to: the gateway uses none of it (no push of its seqs, 503 store_unavailable), and goes on when its own comes back"""
     srv = harness.pg_server()

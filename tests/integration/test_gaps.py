@@ -8,6 +8,8 @@ replays everything."""
 import sys
 sys.dont_write_bytecode = True
 
+import threading
+
 import harness
 from harness import test, check, eq, check_push, Session
 
@@ -91,6 +93,69 @@ def hist_says_gaps():
         eq((r['messages'], r['gaps'], r['next_since']),
            (env['messages'], env['gaps'], env['next_since']), 'HIST vs REST')
         eq(r['gaps'], [{'from': 1, 'to': 1}, {'from': 5, 'to': 5}], 'gaps')
+
+
+def restart_seqs(gw, channel):
+    """Removes every row of channel and its count behind the gateway's back
+    (what a TRUNCATE of both tables does to every channel): it counts from 1
+    again."""
+    harness.db_sql(gw.db, "DELETE FROM messages WHERE channel_id = (SELECT id FROM channels"
+                   " WHERE name = '%s')" % channel)
+    harness.db_sql(gw.db, "DELETE FROM channels WHERE name = '%s'" % channel)
+
+
+@test
+def seqs_that_start_again_are_told():
+    """rows and count removed by hand, seqs start again at 1: live SUBs and a long-poll past the new top are told invalid_cursor"""
+    gw = shared.get()
+    ch = 'g-again'
+    for i in range(3):
+        gw.publish(ch, 'old%d' % i)
+    with Session(gw) as s, Session(gw) as low:
+        eq(s.request('SUB %s' % ch)['top'], 3, 'SUB at the top')
+        eq(low.request('SUB g-again-other')['type'], 'ok', 'a subscriber of another channel')
+        polled = []
+        t = threading.Thread(target=lambda: polled.append(
+            gw.get('/v1/channels/%s/messages?since=3&wait=30' % ch)))
+        before = gw.get('/v1/stats').json['open']['longpoll']
+        t.start()
+        harness.wait_for(lambda: gw.get('/v1/stats').json['open']['longpoll'] > before,
+                         'the long-poll held')
+        restart_seqs(gw, ch)
+        m = gw.publish(ch, 'new1')
+        eq(m['seq'], 1, 'the store counts from 1 again')
+        err = s.reply()
+        eq((err['type'], err['code']), ('error', 'invalid_cursor'), 'the subscriber is told')
+        check("went back from 3 to" in err['message'], 'it says how: %s' % err['message'])
+        check(s.read_raw(10) is None, 'then its session ends')
+        t.join(30)
+        check(polled, 'the long-poll was answered')
+        eq((polled[0].status, polled[0].json['error']['code']), (400, 'invalid_cursor'),
+           'the long-poll past the new top is told too')
+        gw.publish('g-again-other', 'x')
+        eq(low.push()['body'], 'x', 'a session of another channel goes on')
+    with Session(gw) as s:
+        eq(s.request('SUB %s 0' % ch)['type'], 'ok', 'SUB from 0 again')
+        eq([p['body'] for p in s.messages(1)], ['new1'], 'reads what the channel now holds')
+    check(gw.wait_stderr(r"the seqs of 'g-again' went back from 3 to"), 'the log says so')
+
+
+@test
+def seqs_that_start_again_after_a_commit_of_its_own():
+    """the gateway committed on the channel since its SUB: the next commit's lower seq ends the SUB at once"""
+    gw = shared.get()
+    ch = 'g-again-own'
+    gw.publish(ch, 'old')
+    with Session(gw) as s:
+        eq(s.request('SUB %s' % ch)['top'], 1, 'SUB at the top')
+        eq(gw.publish(ch, 'seen')['seq'], 2, 'a commit the SUB sees')
+        eq(s.push()['seq'], 2, 'pushed')
+        restart_seqs(gw, ch)
+        eq(gw.publish(ch, 'new1')['seq'], 1, 'the store counts from 1 again')
+        err = s.reply()
+        eq((err['type'], err['code']), ('error', 'invalid_cursor'), 'the subscriber is told')
+        check("went back from 2 to 0" in err['message'], 'from its last commit: %s' % err['message'])
+        check(s.read_raw(10) is None, 'then its session ends')
 
 
 harness.main()
