@@ -703,7 +703,11 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
 static enum gw_err cmd_unsub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
     struct sub_slot *slot = find_sub(s, cmd->channel, cmd->channel_len, NULL);
+    enum gw_err err;
 
+    /* As SUB and every other command say of a name that is none, rather than echo it back. */
+    if (!slot && (err = core_check_channel(cmd->channel, cmd->channel_len, why)) != GW_OK)
+        return err;
     if (!slot) {
         snprintf(why, GW_ERRLEN, "not subscribed to '%.*s'", (int)cmd->channel_len, cmd->channel);
         return GW_E_NOT_SUBSCRIBED;

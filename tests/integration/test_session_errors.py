@@ -78,7 +78,9 @@ CASES = [
     (b'SUB b@d', IC, 'sub', False),
     (b'SUB ' + b'z' * 65 + b' 0', IC, 'sub', False),
     (b'HIST bad! 0', IC, 'hist', False),
-    (b'UNSUB bad:x', (IC, 'not_subscribed'), 'unsub', False),
+    (b'UNSUB bad:x', IC, 'unsub', False),
+    (b'UNSUB ' + b'u' * 65, IC, 'unsub', False),
+    ('UNSUB caf\u00e9'.encode('utf-8'), IC, 'unsub', False),
     # bad numbers
     (b'SUB e-x -1', IP, 'sub', False),
     (b'SUB e-x abc', IP, 'sub', False),

@@ -783,7 +783,7 @@ static void test_errors(void)
         {"SUB " LONG_NAME, "invalid_channel", "sub", NULL},
         {"{\"op\":\"sub\",\"channel\":\"" LONG_NAME LONG_NAME "\",\"since\":0}", "invalid_channel",
          "sub", NULL},
-        {"UNSUB " LONG_NAME, "not_subscribed", "unsub", NULL},
+        {"UNSUB " LONG_NAME, "invalid_channel", "unsub", NULL},
         {"HIST " LONG_NAME, "invalid_channel", "hist", NULL},
         {"PUB " LONG_NAME " x", "invalid_channel", "pub", NULL},
         /* A tag over 128 bytes is not echoed: it is the error. */
