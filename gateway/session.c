@@ -1133,11 +1133,25 @@ static const struct core_sub_ops sub_ops = {
  * yet gave the peer no cursor: it is left out (a SUB again keeps its
  * channel named once, by the subscription it replaces).
  */
+/* A subscription's id and its place in go_slow's lists, sorted by id to be found by it. */
+struct slow_entry {
+    uint32_t id;
+    size_t at;
+};
+
+static int slow_entry_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const struct slow_entry *)a)->id, y = ((const struct slow_entry *)b)->id;
+    return (x > y) - (x < y);
+}
+
 static void go_slow(struct session *s)
 {
-    size_t n = 0, first = outq_kept(&s->out);
-    const char **names = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*names));
-    int64_t *seqs = gw_xcalloc(s->nsubs ? s->nsubs : 1, sizeof(*seqs));
+    size_t n = 0, first = outq_kept(&s->out), cap = s->nsubs ? s->nsubs : 1;
+    const char **names = gw_xcalloc(cap, sizeof(*names));
+    int64_t *seqs = gw_xcalloc(cap, sizeof(*seqs));
+    struct slow_entry *by_id = gw_xcalloc(cap, sizeof(*by_id));
+    bool *dropped = gw_xcalloc(cap, sizeof(*dropped));
     char msg[160];
 
     for (size_t i = 0; i < s->nsubs; i++) {
@@ -1146,15 +1160,26 @@ static void go_slow(struct session *s)
             continue;
         names[n] = slot->channel;
         seqs[n] = slot->last_seq;
-        for (size_t k = first; k < s->out.n; k++) {
-            const struct outq_item *it = outq_at(&s->out, k);
-            if (it->sub_id == slot->id) {
-                seqs[n] = it->prev_seq;
-                break;
-            }
-        }
+        by_id[n] = (struct slow_entry){slot->id, n};
         n++;
     }
+    /*
+     * One pass over the pushes to be dropped: each channel's first one gives
+     * the cursor before it. (A pass per subscription held the loop for
+     * seconds with thousands of them and a large --max-outbuf.)
+     */
+    qsort(by_id, n, sizeof(*by_id), slow_entry_cmp);
+    for (size_t k = first; k < s->out.n; k++) {
+        const struct outq_item *it = outq_at(&s->out, k);
+        struct slow_entry key = {it->sub_id, 0}, *e;
+        if (it->sub_id && (e = bsearch(&key, by_id, n, sizeof(*by_id), slow_entry_cmp)) &&
+            !dropped[e->at]) {
+            dropped[e->at] = true;
+            seqs[e->at] = it->prev_seq;
+        }
+    }
+    free(by_id);
+    free(dropped);
     log_warn("%s session %s %s: slow consumer, %zu bytes queued", gw_transport_name(s->transport),
              s->id, s->peer, s->out.bytes);
     outq_drop_unstarted(&s->out);
