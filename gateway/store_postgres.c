@@ -63,6 +63,16 @@
 #define PG_STOP_GRACE_MS    2000
 /* Channels of a batch that may or may not have committed, to announce again. */
 #define PG_INDOUBT_MAX      4096
+/*
+ * The feed hears nothing while no other gateway commits, so silence cannot
+ * tell a server that hangs (stopped, or cut off without a reset: the
+ * kernel still answers TCP keepalives for a stopped process). After this
+ * much silence it asks the server for a word...
+ */
+#define PG_FEED_PROBE_MS    10000
+/* ... and takes it for gone (reconnects, then every channel is read again) without one within this.
+ */
+#define PG_FEED_ANSWER_MS   5000 /* the "5 s" of feed_main's message */
 /* Channels a feed keeps waiting before it says "recheck everything" instead. */
 #define PG_FEED_MAX         4096
 /* What the LISTEN/NOTIFY channel is called, and the key of the migration lock. */
@@ -1782,11 +1792,31 @@ static void feed_sleep(struct pg_feed *f, uint64_t until)
         poll(&p, 1, (int)(until - now));
 }
 
+/*
+ * Reads what the server sent: notices, and the answer to a probe (then
+ * *probe_at is 0). False when the connection is lost.
+ */
+static bool feed_read(struct pg *s, uint64_t *probe_at, char why[GW_ERRLEN])
+{
+    if (!PQconsumeInput(s->conn)) {
+        lost(s, "listening", why);
+        return false;
+    }
+    while (*probe_at && !PQisBusy(s->conn)) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r)
+            *probe_at = 0;
+        PQclear(r);
+    }
+    return true;
+}
+
 static void *feed_main(void *arg)
 {
     struct pg_feed *f = arg;
     struct pg *s = f->pg;
     char why[GW_ERRLEN];
+    uint64_t heard = mono_ms(), probe_at = 0; /* when the server last spoke; the probe's start */
 
     while (!atomic_load(&s->stop_waiting)) {
         if (ensure_conn(s, why) != GW_OK) {
@@ -1796,23 +1826,45 @@ static void *feed_main(void *arg)
         if (s->fresh) {
             /* Listening again: whatever was said meanwhile was not heard. */
             s->fresh = false;
+            heard = mono_ms();
+            probe_at = 0;
             pthread_mutex_lock(&f->mu);
             f->recheck = true;
             pthread_mutex_unlock(&f->mu);
             feed_signal(f);
         }
         feed_take(f);
-        struct pollfd p[2] = {{.fd = PQsocket(s->conn), .events = POLLIN},
-                              {.fd = f->stopfd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR) {
+        uint64_t now = mono_ms();
+        if (probe_at && now >= probe_at + PG_FEED_ANSWER_MS) {
+            lost(s, "listening: no answer to a probe within 5 s", why);
+            continue;
+        }
+        if (!probe_at && now >= heard + PG_FEED_PROBE_MS) {
+            if (!PQsendQuery(s->conn, "SELECT 1")) {
+                lost(s, "probing the connection", why);
+                continue;
+            }
+            probe_at = now;
+        }
+        uint64_t until = probe_at ? probe_at + PG_FEED_ANSWER_MS : heard + PG_FEED_PROBE_MS;
+        /* A nonblocking connection may hold part of the probe: sent as the socket takes it. */
+        int flush = PQflush(s->conn);
+        struct pollfd p[2] = {
+            {.fd = PQsocket(s->conn), .events = (short)(POLLIN | (flush > 0 ? POLLOUT : 0))},
+            {.fd = f->stopfd, .events = POLLIN}};
+        if (flush < 0) {
+            lost(s, "probing the connection", why);
+            continue;
+        }
+        if (poll(p, 2, until > now ? (int)(until - now) : 0) < 0 && errno != EINTR) {
             log_error("store feed: poll: %s", strerror(errno));
             feed_sleep(f, mono_ms() + PG_BACKOFF_MAX_MS);
             continue;
         }
         if (p[1].revents)
             break;
-        if (p[0].revents && !PQconsumeInput(s->conn))
-            lost(s, "listening", why);
+        if ((p[0].revents & ~POLLOUT) && feed_read(s, &probe_at, why))
+            heard = mono_ms();
     }
     return NULL;
 }

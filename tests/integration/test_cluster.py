@@ -500,6 +500,32 @@ def seqs_that_start_again_under_the_other_gateway():
 
 
 @test
+def a_feed_whose_server_hangs_is_found_out():
+    """A's LISTEN backend stopped (SIGSTOP, so TCP still answers): A probes it, reconnects, and its subscriber gets B's commit"""
+    srv = harness.pg_server()
+    url = srv.new_database()
+    dbname = url.rsplit('/', 1)[1]
+    a = harness.Gateway(db=url)
+    feed = srv.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'visavis feed'"
+                   " AND datname = '%s'" % dbname)
+    eq(len(feed), 1, "A's feed backend, the only one on the database yet")
+    os.kill(int(feed[0]), signal.SIGSTOP)
+    try:
+        b = harness.Gateway(db=url)
+        with Session(a, timeout=40) as s:
+            eq(s.request('SUB hang')['type'], 'ok', 'SUB on A')
+            t0 = time.monotonic()
+            m = b.publish('hang', 'from B')
+            eq(check_push(s.push(), body='from B'), m, "B's commit reaches A's subscriber")
+            took = time.monotonic() - t0
+            check(took < 30, 'within the probe and its answer: %.1f s' % took)
+        check(a.wait_stderr(r'store feed: lost the connection to the database \(listening: no '
+                            r'answer to a probe within 5 s\)'), 'A says why it reconnected')
+    finally:
+        os.kill(int(feed[0]), signal.SIGCONT)
+
+
+@test
 def another_database_at_the_same_address():
     """the database moved aside under a running gateway, another made under its name and published to: the gateway uses none of it (no push of its seqs, 503 store_unavailable), and goes on when its own comes back"""
     srv = harness.pg_server()
