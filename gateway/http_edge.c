@@ -76,6 +76,8 @@ void http_framing_add(struct http_framing *f, const char *name, const char *valu
         f->odd_name = name;
     if (strcasecmp(name, "Host") == 0)
         f->hosts++;
+    if (strcasecmp(name, "Content-Type") == 0)
+        f->content_types++;
     if (strcasecmp(name, "Content-Length") == 0) {
         if (f->content_lengths++ == 0)
             f->content_length = value;
@@ -126,6 +128,15 @@ enum gw_err http_framing_judge(const struct http_framing *f, bool http10, uint64
                  "a header field named '%.40s' (blanks before its colon, a line folded onto it, or "
                  "a character a name cannot have): its request's length could be read two ways",
                  f->odd_name);
+        return GW_E_PARAM;
+    }
+    if (f->content_types > 1) {
+        /* libmicrohttpd hands the first; a proxy may read the last: text to one, JSON to the other.
+         */
+        snprintf(why, GW_ERRLEN,
+                 "%u Content-Type fields: a body has one type (RFC 9110 8.3), or how it is read "
+                 "is ambiguous",
+                 f->content_types);
         return GW_E_PARAM;
     }
     if (f->transfer_encodings) {

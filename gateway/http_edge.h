@@ -26,6 +26,7 @@ struct http_framing {
     const char *odd_name;          /* the first name that could hide a framing field (borrowed) */
     const char *cr_name;           /* the first field whose name or value holds a bare CR */
     unsigned hosts;                /* Host fields */
+    unsigned content_types;        /* Content-Type fields */
 };
 
 /*

@@ -175,6 +175,19 @@ def host_field_once():
 
 
 @test
+def content_type_once():
+    """two Content-Type fields, whichever first: 400 and close, nothing stored (a proxy may read the other)"""
+    gw = shared.get()
+    body = b'{"body":"ct2"}'
+    for first, second in (('text/plain', 'application/json'), ('application/json', 'text/plain')):
+        refused_once(gw, head('POST', '/v1/channels/edge-ct/messages',
+                              ['Content-Type: ' + first, 'Content-Type: ' + second,
+                               'Content-Length: %d' % len(body)]) + body,
+                     400, 'invalid_parameter', 'two Content-Type fields, %s first' % first)
+    eq(gw.read('edge-ct')['messages'], [], 'nothing stored')
+
+
+@test
 def two_content_lengths():
     """two Content-Length fields, different or equal: 400 and close, nothing stored"""
     gw = shared.get()
