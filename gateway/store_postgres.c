@@ -183,6 +183,7 @@ struct pg {
     unsigned backoff_ms;
     unsigned failures;
     char down_why[GW_ERRLEN];
+    enum gw_err down_err; /* what the last try met: GW_E_SCHEMA is told as such until the next */
     char sync_commit[32]; /* the server's synchronous_commit, at open */
     char sync_name[80];   /* what store_sync_name says */
     int64_t last_ts_ms;
@@ -396,6 +397,7 @@ static enum gw_err lost(struct pg *s, const char *what, char why[GW_ERRLEN])
     s->backoff_ms = 0;
     s->failures = 0;
     snprintf(s->down_why, sizeof(s->down_why), "%s", why);
+    s->down_err = GW_E_STORE_UNAVAILABLE;
     return GW_E_STORE_UNAVAILABLE;
 }
 
@@ -1150,7 +1152,9 @@ static enum gw_err ensure_conn(struct pg *s, char why[GW_ERRLEN])
         snprintf(why, GW_ERRLEN,
                  "no connection to the database (%.180s); next try in %" PRIu64 " ms", s->down_why,
                  s->retry_at_ms - now);
-        return GW_E_STORE_UNAVAILABLE;
+        /* Between two tries, what the last one met: a schema this gateway does not read is not a
+         * server to wait for. */
+        return s->down_err == GW_E_SCHEMA ? GW_E_SCHEMA : GW_E_STORE_UNAVAILABLE;
     }
     if ((err = pg_connect(s, why)) == GW_OK) {
         log_info("store %s: connected to the database again after %.1f s", role_names[s->role],
@@ -1168,6 +1172,7 @@ static enum gw_err ensure_conn(struct pg *s, char why[GW_ERRLEN])
         s->backoff_ms = PG_BACKOFF_MAX_MS;
     s->retry_at_ms = mono_ms() + s->backoff_ms;
     snprintf(s->down_why, sizeof(s->down_why), "%s", why);
+    s->down_err = err;
     /* The first failure, then every 30th (about a minute at the longest back-off). */
     if (s->failures++ % 30 == 0)
         log_warn("store %s: cannot reconnect to the database (%s); trying again every %.1f s at "

@@ -526,6 +526,27 @@ def a_feed_whose_server_hangs_is_found_out():
 
 
 @test
+def a_schema_it_does_not_read_is_said_every_time():
+    """the schema moved to a version this gateway does not read, and its connections cut: every publish and read says schema_mismatch (500), none store_unavailable"""
+    srv = harness.pg_server()
+    a = harness.Gateway(db=srv.new_database())
+    a.publish('schema', 'before')
+    version = harness.schema_version(a.db)
+    harness.set_schema_version(a.db, 99)
+    try:
+        check(cut(a, 'writer') == 1 and cut(a, 'reader') == 1, "A's writer and reader cut")
+        codes = []
+        for i in range(6):
+            r = a.request('POST', '/v1/channels/schema/messages', obj={'body': 'x%d' % i})
+            codes.append((r.status, r.json['error']['code']))
+            r = a.get('/v1/channels/schema/messages?since=0')
+            codes.append((r.status, r.json['error']['code']))
+        eq(set(codes), {(500, 'schema_mismatch')}, 'every answer, the tries and between them')
+    finally:
+        harness.set_schema_version(a.db, version)
+
+
+@test
 def another_database_at_the_same_address():
     """the database moved aside under a running gateway, another made under its name and published to: the gateway uses none of it (no push of its seqs, 503 store_unavailable), and goes on when its own comes back"""
     srv = harness.pg_server()
