@@ -81,6 +81,11 @@ uint64_t name_hash_keyed(const uint64_t k[2], const void *data, size_t len)
 
 uint64_t name_hash(const char *s)
 {
+    return name_hash_n(s, strlen(s));
+}
+
+uint64_t name_hash_n(const char *s, size_t len)
+{
     pthread_once(&key_once, draw_key);
-    return name_hash_keyed(key, s, strlen(s));
+    return name_hash_keyed(key, s, len);
 }

@@ -15,6 +15,8 @@
 
 /* The keyed hash of the NUL-terminated name s. */
 uint64_t name_hash(const char *s);
+/* The same of the len bytes at s (a name inside a longer line). */
+uint64_t name_hash_n(const char *s, size_t len);
 
 /* SipHash-1-3 of (p, len) under key k, for tests against the reference vectors' shape. */
 uint64_t name_hash_keyed(const uint64_t k[2], const void *p, size_t len);

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "name_index.h"
 #include "proto_line.h"
 #include "reply_budget.h"
 #include "text.h"
@@ -123,12 +124,13 @@ struct session {
     const char *close_why;   /* closing: why, for the log (static) */
     struct outq out;
     struct reply *rhead, *rtail;
-    size_t inflight;             /* PUBs submitted, not yet answered */
-    size_t reserved;             /* bytes replies under way may add to the queue */
-    size_t paged;                /* of those, the pages' reserves, counted in the reply budget */
-    struct reply_source *budget; /* its address's bytes in the reply budget (reserved, lines) */
-    struct sub_slot **subs;
-    size_t nsubs;
+    size_t inflight;                /* PUBs submitted, not yet answered */
+    size_t reserved;                /* bytes replies under way may add to the queue */
+    size_t paged;                   /* of those, the pages' reserves, counted in the reply budget */
+    struct reply_source *budget;    /* its address's bytes in the reply budget (reserved, lines) */
+    struct sub_slot **subs;         /* in the order they were made */
+    size_t nsubs;                   /* the array holds the next power of two at least */
+    struct name_index *subs_byname; /* answered ones by channel, past SUB_INDEX_MIN; or NULL */
     uint32_t next_sub_id;
     char *name; /* NAME: the sender of what it publishes without one; NULL: none */
     size_t name_len;
@@ -401,6 +403,8 @@ static void close_after_flush(struct session *s, enum gw_err err, const char *wh
     mark_dirty(s);
 }
 
+static void drop_subs(struct session *s);
+
 /*
  * Ends the session: it is closed and freed by the pass, right after its
  * service if it ends there, else in the next pass (it may be on a caller's
@@ -414,11 +418,7 @@ static void session_kill(struct session *s, const char *why)
              s->peer, why, (unsigned long long)(now_ms() - s->opened_ms));
     s->state = S_DEAD;
     s->end_why = why;
-    for (size_t i = 0; i < s->nsubs; i++) {
-        core_unsubscribe(s->t->core, s->subs[i]->sub);
-        free(s->subs[i]);
-    }
-    s->nsubs = 0;
+    drop_subs(s);
     for (struct reply *r = s->rhead, *next; r; r = next) {
         next = r->next;
         if (r->done || r->slot) {
@@ -638,21 +638,71 @@ static enum gw_err cmd_pub(struct session *s, const struct proto_cmd *cmd, char 
     return GW_OK;
 }
 
-static struct sub_slot *find_sub(struct session *s, const char *ch, size_t len, size_t *index)
+/*
+ * Past this many subscriptions a session finds one by its channel in an
+ * index, not by a walk over all of them: with --max-subs raised to tens of
+ * thousands, a walk per SUB made subscribing quadratic, on the loop.
+ */
+#define SUB_INDEX_MIN 16
+
+/* The answered subscription to channel (ch, len), or NULL. */
+static struct sub_slot *find_sub(struct session *s, const char *ch, size_t len)
 {
+    if (s->subs_byname)
+        return name_index_find(s->subs_byname, ch, len);
     for (size_t i = 0; i < s->nsubs; i++) {
         if (!s->subs[i]->pending && strlen(s->subs[i]->channel) == len &&
-            memcmp(s->subs[i]->channel, ch, len) == 0) {
-            if (index)
-                *index = i;
+            memcmp(s->subs[i]->channel, ch, len) == 0)
             return s->subs[i];
-        }
     }
     return NULL;
 }
 
+/* slot was answered: into the index, which is made once there are enough. */
+static void index_sub(struct session *s, struct sub_slot *slot)
+{
+    if (!s->subs_byname) {
+        if (s->nsubs < SUB_INDEX_MIN)
+            return;
+        s->subs_byname = gw_xcalloc(1, sizeof(*s->subs_byname));
+        for (size_t i = 0; i < s->nsubs; i++) {
+            if (!s->subs[i]->pending && s->subs[i] != slot)
+                name_index_put(s->subs_byname, s->subs[i]->channel, s->subs[i]);
+        }
+    }
+    name_index_put(s->subs_byname, slot->channel, slot);
+}
+
+/* Ends and frees every subscription of s. */
+static void drop_subs(struct session *s)
+{
+    for (size_t i = 0; i < s->nsubs; i++) {
+        core_unsubscribe(s->t->core, s->subs[i]->sub);
+        free(s->subs[i]);
+    }
+    s->nsubs = 0;
+    if (s->subs_byname) {
+        name_index_release(s->subs_byname);
+        free(s->subs_byname);
+        s->subs_byname = NULL;
+    }
+}
+
+static void add_sub(struct session *s, struct sub_slot *slot)
+{
+    /* Doubled at each power of two: subscribing n channels copies O(n) pointers, not O(n^2). */
+    if ((s->nsubs & (s->nsubs - 1)) == 0) {
+        struct sub_slot **grown =
+            gw_xrealloc(s->subs, (s->nsubs ? 2 * s->nsubs : 1) * sizeof(*grown));
+        s->subs = grown;
+    }
+    s->subs[s->nsubs++] = slot;
+}
+
 static void remove_sub(struct session *s, struct sub_slot *slot)
 {
+    if (s->subs_byname && !slot->pending)
+        name_index_del(s->subs_byname, slot->channel);
     for (size_t i = 0; i < s->nsubs; i++) {
         if (s->subs[i] == slot) {
             memmove(&s->subs[i], &s->subs[i + 1], (s->nsubs - i - 1) * sizeof(*s->subs));
@@ -664,7 +714,7 @@ static void remove_sub(struct session *s, struct sub_slot *slot)
 
 static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
-    struct sub_slot *old = find_sub(s, cmd->channel, cmd->channel_len, NULL);
+    struct sub_slot *old = find_sub(s, cmd->channel, cmd->channel_len);
     struct core_caller caller = caller_of(s);
     size_t low_water = s->t->o.max_outbuf / 4;
     struct sub_slot *slot;
@@ -694,15 +744,13 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
     /* Answered when the subscription is set up (sub_ready); the old one, if any, goes then. */
     slot->reply = reply_new(s, cmd, REPLY_OVERHEAD);
     slot->reply->slot = slot;
-    struct sub_slot **grown = gw_xrealloc(s->subs, (s->nsubs + 1) * sizeof(*grown));
-    s->subs = grown;
-    s->subs[s->nsubs++] = slot;
+    add_sub(s, slot);
     return GW_OK;
 }
 
 static enum gw_err cmd_unsub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
-    struct sub_slot *slot = find_sub(s, cmd->channel, cmd->channel_len, NULL);
+    struct sub_slot *slot = find_sub(s, cmd->channel, cmd->channel_len);
     enum gw_err err;
 
     /* As SUB and every other command say of a name that is none, rather than echo it back. */
@@ -999,7 +1047,7 @@ static void sub_ready(void *ctx, enum gw_err err, const char *why, int64_t since
         render_error(s, r, NULL, err, why);
         return;
     }
-    struct sub_slot *old = find_sub(s, slot->channel, strlen(slot->channel), NULL);
+    struct sub_slot *old = find_sub(s, slot->channel, strlen(slot->channel));
     if (old) {
         /* SUB again: start over from the new cursor. */
         core_unsubscribe(s->t->core, old->sub);
@@ -1007,6 +1055,7 @@ static void sub_ready(void *ctx, enum gw_err err, const char *why, int64_t since
         free(old);
     }
     slot->pending = false;
+    index_sub(s, slot);
     slot->last_seq = since;
     s->errors = 0;
     codec_line_ok_sub(scratch(s->t), slot->channel, since, top, reply_tag(r), r->tag_len);
@@ -1221,6 +1270,9 @@ static void session_free(struct session *s)
     free(s->name);
     outq_release(&s->out);
     free(s->subs);
+    if (s->subs_byname)
+        name_index_release(s->subs_byname);
+    free(s->subs_byname);
     free(s);
 }
 
@@ -1230,13 +1282,8 @@ static void service(struct session *s)
         session_kill(s, "connection lost");
         return;
     }
-    if (s->state == S_SLOW && s->nsubs) {
-        for (size_t i = 0; i < s->nsubs; i++) {
-            core_unsubscribe(s->t->core, s->subs[i]->sub);
-            free(s->subs[i]);
-        }
-        s->nsubs = 0;
-    }
+    if (s->state == S_SLOW && s->nsubs)
+        drop_subs(s);
     if (s->state == S_OPEN) {
         if (s->input_paused) {
             s->input_paused = false;

@@ -552,4 +552,32 @@ def pipelined_pubs_two_sessions():
     b.close()
 
 
+@test
+def forty_subscriptions():
+    """40 SUBs (past the 16 a session walks): each channel pushed once, UNSUB and SUB again find the right one"""
+    gw = shared.get()
+    names = ['sb-many%d' % i for i in range(40)]
+    with Session(gw) as s:
+        for n in names:
+            eq(s.request('SUB %s' % n)['type'], 'ok', 'SUB %s' % n)
+        for n in names:
+            gw.publish(n, 'to ' + n)
+        got = s.messages(40)
+        eq(sorted((m['channel'], m['body']) for m in got), sorted((n, 'to ' + n) for n in names),
+           'one push per channel')
+        eq(s.request('UNSUB sb-many5')['type'], 'ok', 'UNSUB sb-many5')
+        check_session_error(s.request('UNSUB sb-many5'), 'not_subscribed', op='unsub')
+        r = s.request('SUB sb-many7 0')
+        eq((r['type'], r['since']), ('ok', 0), 'SUB sb-many7 again, from 0')
+        eq([(m['channel'], m['seq']) for m in s.messages(1)], [('sb-many7', 1)], 'its replay')
+        gw.publish('sb-many5', 'unsubscribed')
+        gw.publish('sb-many7', 'again')
+        gw.publish('sb-many39', 'last')
+        got = s.messages(2)
+        eq([(m['channel'], m['body']) for m in got], [('sb-many7', 'again'), ('sb-many39', 'last')],
+           'sb-many7 once (the new subscription only), sb-many5 not at all')
+        eq(s.request('PING x')['type'], 'pong', 'PING')
+        eq(list(s.pushes), [], 'nothing else came before the pong')
+
+
 harness.main()
