@@ -1076,6 +1076,17 @@ static enum gw_err set_up(struct pg *s, char why[GW_ERRLEN])
             on(s->conn, "in_hot_standby") ? "in_hot_standby" : "default_transaction_read_only");
         return GW_E_STORE_UNAVAILABLE;
     }
+    if (s->role == PG_READER && on(s->conn, "in_hot_standby")) {
+        /*
+         * A standby's tops may be behind the commits the writer made on the
+         * primary: a subscriber's read would see its own cursor beyond the
+         * top, as if the seqs went back (core.c went_back).
+         */
+        snprintf(why, GW_ERRLEN,
+                 "the database is a standby (in_hot_standby is on): reads go to the server the "
+                 "gateway writes to; waiting for it");
+        return GW_E_STORE_UNAVAILABLE;
+    }
     for (size_t i = 0; i < GW_ARRAY_SIZE(stmt_defs); i++) {
         if (stmt_defs[i].role != s->role)
             continue;
