@@ -408,6 +408,16 @@ static void fan_out_on(struct hub_channel *ch, const struct gw_msg *m)
     }
 }
 
+/* The reason given to whoever is told that the seqs of ch went back from before to top. */
+static void went_back_why(char why[GW_ERRLEN], const struct hub_channel *ch, int64_t top,
+                          int64_t before)
+{
+    snprintf(why, GW_ERRLEN,
+             "the seqs of '%s' went back from %lld to %lld: its messages were removed from the "
+             "store; subscribe again from a seq up to %lld",
+             ch->name, (long long)before, (long long)top, (long long)top);
+}
+
 /*
  * The store's seqs of ch went back to top, below before, a seq the loop
  * knew committed: the channel's rows were removed by hand (a TRUNCATE, a
@@ -418,15 +428,6 @@ static void fan_out_on(struct hub_channel *ch, const struct gw_msg *m)
  * past it fires, so that its read says the same. Subscriptions catching up
  * find it at their next read (sub_read_done).
  */
-static void went_back_why(char why[GW_ERRLEN], const struct hub_channel *ch, int64_t top,
-                          int64_t before)
-{
-    snprintf(why, GW_ERRLEN,
-             "the seqs of '%s' went back from %lld to %lld: its messages were removed from the "
-             "store; subscribe again from a seq up to %lld",
-             ch->name, (long long)before, (long long)top, (long long)top);
-}
-
 static void went_back(struct hub_channel *ch, int64_t top, int64_t before)
 {
     char why[GW_ERRLEN];
@@ -584,12 +585,6 @@ static void recheck_one(struct hub_channel *ch, void *ctx)
     read_top(ctx, ch, false);
 }
 
-/*
- * A notice is a hint, not a top: any role that can connect to the database
- * can send one, and a top taken on its word (a million, say) would have
- * subscribers read for seqs that never come, over and over, and SUB take
- * cursors beyond the real top. The store's own answer is what counts.
- */
 /* Reads ch's top (and what follows it) from the store: one read at a time, one more after it. */
 static void check_top(struct core *core, struct hub_channel *ch)
 {
@@ -602,6 +597,12 @@ static void check_top(struct core *core, struct hub_channel *ch)
     read_top(core, ch, true);
 }
 
+/*
+ * A notice is a hint, not a top: any role that can connect to the database
+ * can send one, and a top taken on its word (a million, say) would have
+ * subscribers read for seqs that never come, over and over, and SUB take
+ * cursors beyond the real top. The store's own answer is what counts.
+ */
 void core_channel_notice(struct core *core, const char *channel, int64_t top)
 {
     struct hub_channel *ch = hub_find(core->hub, channel);
