@@ -1809,21 +1809,31 @@ static void feed_sleep(struct pg_feed *f, uint64_t until)
 }
 
 /*
- * Reads what the server sent: notices, and the answer to a probe (then
- * *probe_at is 0). False when the connection is lost.
+ * The probe's answer, once libpq holds it whole (read by feed_read, or by
+ * conn_alive before it): then *probe_at is 0, and the server was heard.
  */
-static bool feed_read(struct pg *s, uint64_t *probe_at, char why[GW_ERRLEN])
+static void feed_answer(struct pg *s, uint64_t *probe_at, uint64_t *heard)
+{
+    while (*probe_at && !PQisBusy(s->conn)) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            *probe_at = 0;
+            *heard = mono_ms();
+        }
+        PQclear(r);
+    }
+}
+
+/* Reads what the server sent: notices, and the probe's answer. False when the connection is lost.
+ */
+static bool feed_read(struct pg *s, uint64_t *probe_at, uint64_t *heard, char why[GW_ERRLEN])
 {
     if (!PQconsumeInput(s->conn)) {
         lost(s, "listening", why);
         return false;
     }
-    while (*probe_at && !PQisBusy(s->conn)) {
-        PGresult *r = PQgetResult(s->conn);
-        if (!r)
-            *probe_at = 0;
-        PQclear(r);
-    }
+    *heard = mono_ms();
+    feed_answer(s, probe_at, heard);
     return true;
 }
 
@@ -1850,6 +1860,7 @@ static void *feed_main(void *arg)
             feed_signal(f);
         }
         feed_take(f);
+        feed_answer(s, &probe_at, &heard);
         uint64_t now = mono_ms();
         if (probe_at && now >= probe_at + PG_FEED_ANSWER_MS) {
             lost(s, "listening: no answer to a probe within 5 s", why);
@@ -1879,8 +1890,8 @@ static void *feed_main(void *arg)
         }
         if (p[1].revents)
             break;
-        if ((p[0].revents & ~POLLOUT) && feed_read(s, &probe_at, why))
-            heard = mono_ms();
+        if (p[0].revents & ~POLLOUT)
+            feed_read(s, &probe_at, &heard, why);
     }
     return NULL;
 }
