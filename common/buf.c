@@ -43,7 +43,7 @@ void buf_grow(struct buf *b, size_t extra)
     }
 }
 
-void buf_append(struct buf *b, const void *ptr, size_t len)
+void buf_append_grow(struct buf *b, const void *ptr, size_t len)
 {
     buf_grow(b, len);
     if (len)

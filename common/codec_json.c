@@ -17,18 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/*
- * buf_append, with the common case (room already there) in line: a page's
- * encoding appends twenty pieces per message, most of them a few bytes.
- */
-static inline void put(struct buf *b, const char *s, size_t len)
+static void put(struct buf *b, const char *s, size_t len)
 {
-    if (b->cap - b->len > len) { /* room for the bytes and the NUL (cap is 0 before any) */
-        memcpy(b->data + b->len, s, len);
-        b->len += len;
-        b->data[b->len] = '\0';
-        return;
-    }
     buf_append(b, s, len);
 }
 
