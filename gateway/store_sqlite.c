@@ -713,16 +713,6 @@ static void read_row(sqlite3_stmt *st, struct gw_msg *m)
         m->via = GW_T_REST; /* NEEDSWORK: a via written by a newer binary */
 }
 
-static void add_gap(struct gw_page *p, size_t *cap, int64_t from, int64_t to)
-{
-    if (p->ngaps == *cap) {
-        *cap = *cap ? *cap * 2 : 4;
-        struct gw_gap *grown = gw_xrealloc(p->gaps, *cap * sizeof(*grown));
-        p->gaps = grown;
-    }
-    p->gaps[p->ngaps++] = (struct gw_gap){.from = from, .to = to, .before = p->n};
-}
-
 /* The rows of a page, into p; see store_page. */
 static enum gw_err read_page(struct sq *s, const char *channel, int64_t since, int64_t hi,
                              unsigned limit, size_t max_bytes, struct gw_page *p,
@@ -745,7 +735,7 @@ static enum gw_err read_page(struct sq *s, const char *channel, int64_t since, i
         read_row(st, &m);
         memcpy(m.channel, channel, channel_len); /* m is zeroed: the name ends there */
         if (m.seq > expected)
-            add_gap(p, &gcap, expected, m.seq - 1);
+            gw_page_add_gap(p, &gcap, expected, m.seq - 1);
         size_t size = gw_msg_wire_len(&m);
         if (p->n && bytes + size > max_bytes) {
             /* Read again next time: the cursor says where the page stopped. */
@@ -771,7 +761,7 @@ static enum gw_err read_page(struct sq *s, const char *channel, int64_t since, i
         p->full = 1;
     /* Nothing stored between the last row and the top: the rest is a hole too. */
     if (!p->full && expected <= hi)
-        add_gap(p, &gcap, expected, hi);
+        gw_page_add_gap(p, &gcap, expected, hi);
     p->next_since =
         p->ngaps && p->gaps[p->ngaps - 1].to >= expected ? p->gaps[p->ngaps - 1].to : expected - 1;
     return GW_OK;
