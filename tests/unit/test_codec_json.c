@@ -11,6 +11,7 @@
 
 #include "gw.h"
 #include "model.h"
+#include "rng.h"
 #include "tap.h"
 #include "text.h"
 
@@ -701,15 +702,11 @@ static void test_round_trip(void)
     }
 }
 
-/* A deterministic generator (xorshift64) for the encoder's round-trip property. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return xorshift64(&rng_state);
 }
 
 /*

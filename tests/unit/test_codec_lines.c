@@ -15,6 +15,7 @@
 #include "gw.h"
 #include "model.h"
 #include "proto_line.h"
+#include "rng.h"
 #include "tap.h"
 #include "text.h"
 
@@ -720,10 +721,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return xorshift64(&rng_state);
 }
 
 static size_t utf8_put(char *out, uint32_t cp)

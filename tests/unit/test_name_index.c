@@ -5,6 +5,7 @@
  * loses a pair that is still in).
  */
 #include "name_index.h"
+#include "rng.h"
 #include "tap.h"
 
 #include <stdint.h>
@@ -40,10 +41,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return xorshift64(&rng_state);
 }
 
 static void test_random_against_an_array(void)
