@@ -62,6 +62,7 @@ enum stmt_id {
     ST_TOP,
     ST_READ_BEGIN,
     ST_READ_END,
+    ST_DATA_VERSION,
     ST__COUNT
 };
 
@@ -94,6 +95,8 @@ static const struct stmt_def stmt_defs[ST__COUNT] = {
     /* A page and its channel's top from one snapshot. */
     [ST_READ_BEGIN] = {STORE_READER, "BEGIN"},
     [ST_READ_END] = {STORE_READER, "COMMIT"},
+    /* Changes when another connection commits to the file: see outside_writes. */
+    [ST_DATA_VERSION] = {STORE_WRITER, "PRAGMA data_version"},
 };
 
 struct sq {
@@ -105,11 +108,13 @@ struct sq {
     int64_t *scratch; /* id, seq of each message of the batch under way */
     size_t scratch_cap;
     struct seqcache seqs;
-    struct seqcache_entry **touched; /* channels of the batch under way */
-    int lock_fd;                     /* the writer's flock() on the file, or -1 */
-    char *path, *wal_path;           /* the writer's file and its WAL, to check they are still */
-    struct stat wal_st;              /* ... the WAL this connection writes, once seen */
-    bool wal_seen;
+    struct seqcache_entry **touched;  /* channels of the batch under way */
+    int lock_fd;                      /* the writer's flock() on the file, or -1 */
+    char *path, *wal_path, *shm_path; /* the writer's file, its WAL and -shm: still there? */
+    struct stat wal_st, shm_st;       /* ... the WAL and -shm this connection uses, once seen */
+    bool wal_seen, shm_seen;
+    int64_t data_version; /* the file's data_version when this connection last looked */
+    bool data_version_known;
     bool gone;                /* the file is no longer at path: every commit fails */
     unsigned busy_ms;         /* how long one wait for a lock may last */
     uint64_t busy_since_ms;   /* when the wait under way began */
@@ -167,11 +172,27 @@ static enum gw_err classify(struct sq *s, int sys_errno)
                           &s->refused);
 }
 
+/*
+ * SQLite's message for an I/O error is "disk I/O error", whatever the
+ * cause: the system's own words go after it (a full disk met while making
+ * the -shm at start, a permission), at the end of why.
+ */
+static void add_system_error(struct sq *s, int sys_errno, char why[GW_ERRLEN])
+{
+    int recorded = sqlite3_system_errno(s->db);
+    size_t len = strlen(why);
+
+    if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_IOERR && (recorded || sys_errno) &&
+        len < GW_ERRLEN)
+        snprintf(why + len, GW_ERRLEN - len, " (%s)", strerror(recorded ? recorded : sys_errno));
+}
+
 /* Right after a failed sqlite3_step: why, and the classified error. */
 static enum gw_err fail(struct sq *s, const char *what, char why[GW_ERRLEN])
 {
     int sys_errno = errno;
     snprintf(why, GW_ERRLEN, "%s: %s", what, sqlite3_errmsg(s->db));
+    add_system_error(s, sys_errno, why);
     return classify(s, sys_errno);
 }
 
@@ -184,6 +205,7 @@ static enum gw_err exec(struct sq *s, const char *sql, char why[GW_ERRLEN])
         /* The reason first: a migration's SQL would push it out of why. */
         snprintf(why, GW_ERRLEN, "%s (in: %.80s)", msg ? msg : sqlite3_errmsg(s->db), sql);
         sqlite3_free(msg);
+        add_system_error(s, sys_errno, why);
         return classify(s, sys_errno);
     }
     return GW_OK;
@@ -372,6 +394,8 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     s->role = role;
     s->lock_fd = -1;
     atomic_init(&s->stop_waiting, false);
+    struct stat before;
+    bool created = role == STORE_WRITER && stat(path, &before) < 0 && errno == ENOENT;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -387,6 +411,11 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
         const char *main_name = sqlite3_db_filename(s->db, "main");
         const char *wal_name = main_name && *main_name ? sqlite3_filename_wal(main_name) : NULL;
         s->wal_path = gw_xstrdup(wal_name ? wal_name : ""); /* "": no WAL to check */
+        /* SQLite has no call for the -shm's name: it is always the file's, and "-shm". */
+        size_t main_len = wal_name ? strlen(main_name) : 0;
+        s->shm_path = gw_xmalloc(main_len + sizeof("-shm"));
+        memcpy(s->shm_path, main_name ? main_name : "", main_len);
+        memcpy(s->shm_path + main_len, wal_name ? "-shm" : "", wal_name ? sizeof("-shm") : 1);
         /* Before the first statement: a second gateway must not touch the file. */
         if ((err = lock_file(s, path, why)) != GW_OK || (err = check_ours(s, why)) != GW_OK ||
             (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
@@ -430,6 +459,10 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     return GW_OK;
 fail:
     sq_close(&s->base);
+    /* A start refused (a full disk, say) leaves no empty file it made behind. */
+    struct stat after;
+    if (created && stat(path, &after) == 0 && after.st_size == 0)
+        unlink(path);
     return err;
 }
 
@@ -460,54 +493,79 @@ static void sq_close(struct store *base)
     free(s->touched);
     free(s->path);
     free(s->wal_path);
+    free(s->shm_path);
     seqcache_release(&s->seqs);
     free(s);
 }
 
 /*
- * Whether the writer's database is still the file at its path, and its
- * WAL the one SQLite writes. A file removed, renamed or replaced while
- * open (or its WAL removed) is still written, and SQLite says nothing, but
- * what it holds is lost with the last descriptor, or at the next start
- * found elsewhere: a commit into it must not be acknowledged. Checked
- * before and after each transaction: a few stat()s, beside its fsync.
+ * What became of a file beside the database (its WAL, its -shm) that this
+ * connection uses, or NULL while it is the one first seen at path ("" for
+ * none). Not there yet is fine: SQLite makes them as it needs them.
+ */
+static const char *companion_changed(const char *path, struct stat *known, bool *seen,
+                                     const char *replaced, const char *lost)
+{
+    struct stat st;
+
+    if (!*path)
+        return NULL;
+    if (stat(path, &st) < 0)
+        return *seen ? lost : NULL;
+    if (!*seen) {
+        *known = st;
+        *seen = true;
+        return NULL;
+    }
+    return st.st_dev != known->st_dev || st.st_ino != known->st_ino ? replaced : NULL;
+}
+
+/*
+ * Whether the writer's database is still the file at its path, whole, and
+ * its WAL and -shm the ones SQLite uses. A file removed, renamed or
+ * replaced while open (or its WAL removed) is still written, and SQLite
+ * says nothing, but what it holds is lost with the last descriptor, or at
+ * the next start found elsewhere; a file cut short holds nothing readable;
+ * a -shm removed leaves this connection and the next program to open the
+ * file with two indexes of one WAL, and the first commit of that program
+ * corrupts the file. A commit into any of them must not be acknowledged.
+ * Checked before and after each transaction: a few stat()s, beside its
+ * fsync.
  */
 static enum gw_err still_there(struct sq *s, char why[GW_ERRLEN])
 {
-    struct stat open_st, path_st, wal_st;
+    struct stat open_st, path_st;
     const char *what = NULL;
+    char cut[64];
 
     if (s->gone)
         goto gone;
     if (s->lock_fd < 0)
         return GW_OK; /* a reader: not asked */
-    if (fstat(s->lock_fd, &open_st) < 0 || open_st.st_nlink == 0)
+    if (fstat(s->lock_fd, &open_st) < 0 || open_st.st_nlink == 0) {
         what = "was removed";
-    else if (stat(s->path, &path_st) < 0 || path_st.st_dev != open_st.st_dev ||
-             path_st.st_ino != open_st.st_ino)
+    } else if (stat(s->path, &path_st) < 0 || path_st.st_dev != open_st.st_dev ||
+               path_st.st_ino != open_st.st_ino) {
         what = "was moved or replaced";
-    else if (stat(s->wal_path, &wal_st) == 0) {
-        if (!s->wal_seen) {
-            s->wal_st = wal_st;
-            s->wal_seen = true;
-        } else if (wal_st.st_dev != s->wal_st.st_dev || wal_st.st_ino != s->wal_st.st_ino) {
-            what = "had its WAL file replaced";
-        }
-    } else if (s->wal_seen) {
-        what = "lost its WAL file";
+    } else if (open_st.st_size < 512 || open_st.st_size % 512 != 0) {
+        /* Once in WAL mode the file holds whole pages, and every page size is 512·2ⁿ. */
+        snprintf(cut, sizeof(cut), "was cut short (to %lld bytes)", (long long)open_st.st_size);
+        what = cut;
+    } else if (!(what = companion_changed(s->wal_path, &s->wal_st, &s->wal_seen,
+                                          "had its WAL file replaced", "lost its WAL file"))) {
+        what = companion_changed(s->shm_path, &s->shm_st, &s->shm_seen,
+                                 "had its -shm file replaced", "lost its -shm file");
     }
     if (!what)
         return GW_OK;
     s->gone = true;
     log_error("store: database %s %s while the gateway had it open: what is written to it now "
-              "would be lost, so every publish fails until the gateway is restarted on it (what "
-              "was acknowledged before is in the file the gateway opened: removed, it is gone "
-              "once the gateway stops)",
+              "could be lost, so every publish fails until the gateway is restarted on it",
               s->path, what);
 gone:
     snprintf(why, GW_ERRLEN,
-             "the database file %s was removed or replaced while the gateway had it open: "
-             "restart the gateway",
+             "the database file %s was removed, replaced or damaged while the gateway had it "
+             "open: restart the gateway",
              s->path);
     return GW_E_STORE;
 }
@@ -566,6 +624,18 @@ static enum gw_err channel_entry(struct sq *s, const char *channel, struct seqca
     return GW_OK;
 }
 
+/*
+ * A statement that succeeded without changing its row: a trigger another
+ * tool added said RAISE(IGNORE). The row is refused, as by a RAISE(ABORT),
+ * and not taken for done: its id would be the last row's.
+ */
+static enum gw_err not_done(struct sq *s, const char *what, char why[GW_ERRLEN])
+{
+    snprintf(why, GW_ERRLEN, "%s: the database skipped it (a trigger that ignores it?)", what);
+    s->refused = true;
+    return GW_E_STORE;
+}
+
 /* Inserts m; its id and seq go to *id and *seq_out, m itself is left as it is. */
 static enum gw_err append_one(struct sq *s, const struct gw_msg *m, int64_t ts, int64_t *id,
                               int64_t *seq_out, size_t *ntouched, char why[GW_ERRLEN])
@@ -588,6 +658,8 @@ static enum gw_err append_one(struct sq *s, const struct gw_msg *m, int64_t ts, 
     sqlite3_bind_text(ins, 6, gw_transport_name(m->via), -1, SQLITE_STATIC);
     if ((err = step_done(s, ST_INSERT_MSG, "inserting the message", why)) != GW_OK)
         return err;
+    if (sqlite3_changes(s->db) != 1)
+        return not_done(s, "inserting the message", why);
     *id = sqlite3_last_insert_rowid(s->db);
     *seq_out = seq;
     return GW_OK;
@@ -606,8 +678,39 @@ static enum gw_err update_channels(struct sq *s, size_t ntouched, int64_t ts, ch
         sqlite3_bind_int64(set, 4, ts);
         if ((err = step_done(s, ST_CHANNEL_SET, "updating the channel", why)) != GW_OK)
             return err;
+        if (sqlite3_changes(s->db) != 1)
+            return not_done(s, "updating the channel", why);
     }
     return GW_OK;
+}
+
+/*
+ * Whether another connection (the sqlite3 shell, a restore, another tool)
+ * committed to the file since this one last looked: then any channel row
+ * the cache holds may have been removed, renamed or counted back, and its
+ * id given to another channel, so the cache is cleared and this
+ * transaction reads its channels from disk. Asked inside the transaction:
+ * its write lock keeps every other writer out until it ends.
+ */
+static enum gw_err outside_writes(struct sq *s, char why[GW_ERRLEN])
+{
+    sqlite3_stmt *st = s->st[ST_DATA_VERSION];
+    enum gw_err err = GW_OK;
+
+    errno = 0;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        err = fail(s, "reading the data version", why);
+    } else {
+        int64_t version = sqlite3_column_int64(st, 0);
+        if (s->data_version_known && version != s->data_version && s->seqs.count) {
+            log_info("store: another program wrote the database: its channels are read again");
+            seqcache_clear(&s->seqs);
+        }
+        s->data_version = version;
+        s->data_version_known = true;
+    }
+    sqlite3_reset(st);
+    return err;
 }
 
 /*
@@ -625,9 +728,11 @@ static enum gw_err append_txn(struct sq *s, struct gw_msg *const *msgs, size_t n
     /* Before too, so that a commit the check after would fail is not made, nor read. */
     if ((err = still_there(s, why)) != GW_OK)
         return err;
-    seqcache_begin(&s->seqs, n);
     if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
         return err;
+    if ((err = outside_writes(s, why)) != GW_OK)
+        goto rollback;
+    seqcache_begin(&s->seqs, n);
     for (size_t i = 0; i < n; i++) {
         if ((err = append_one(s, msgs[i], ts, &s->scratch[2 * i], &s->scratch[2 * i + 1], &ntouched,
                               why)) != GW_OK)

@@ -95,13 +95,17 @@ def hist_says_gaps():
         eq(r['gaps'], [{'from': 1, 'to': 1}, {'from': 5, 'to': 5}], 'gaps')
 
 
-def restart_seqs(gw, channel):
+def restart_seqs(gw, channel, keep_row=False):
     """Removes every row of channel and its count behind the gateway's back
-    (what a TRUNCATE of both tables does to every channel): it counts from 1
-    again."""
+    (what a TRUNCATE of both tables does to every channel; or, keep_row, the
+    channel row's count set back to 0): it counts from 1 again."""
     harness.db_sql(gw.db, "DELETE FROM messages WHERE channel_id = (SELECT id FROM channels"
                    " WHERE name = '%s')" % channel)
-    harness.db_sql(gw.db, "DELETE FROM channels WHERE name = '%s'" % channel)
+    if keep_row:
+        harness.db_sql(gw.db, "UPDATE channels SET last_seq = 0, msg_count = 0 WHERE name = '%s'"
+                       % channel)
+    else:
+        harness.db_sql(gw.db, "DELETE FROM channels WHERE name = '%s'" % channel)
 
 
 @test
@@ -155,6 +159,22 @@ def seqs_that_start_again_after_a_commit_of_its_own():
         err = s.reply()
         eq((err['type'], err['code']), ('error', 'invalid_cursor'), 'the subscriber is told')
         check("went back from 2 to 0" in err['message'], 'from its last commit: %s' % err['message'])
+        check(s.read_raw(10) is None, 'then its session ends')
+
+
+@test
+def seqs_counted_back_with_the_channel_row_kept():
+    """rows removed and the count set back to 0 by hand, the channel row kept: the next commit has seq 1, and a live SUB past it is told invalid_cursor"""
+    gw = shared.get()
+    ch = 'g-back-kept'
+    for i in range(3):
+        gw.publish(ch, 'old%d' % i)
+    with Session(gw) as s:
+        eq(s.request('SUB %s' % ch)['top'], 3, 'SUB at the top')
+        restart_seqs(gw, ch, keep_row=True)
+        eq(gw.publish(ch, 'new1')['seq'], 1, 'the store counts from 1 again')
+        err = s.reply()
+        eq((err['type'], err['code']), ('error', 'invalid_cursor'), 'the subscriber is told')
         check(s.read_raw(10) is None, 'then its session ends')
 
 

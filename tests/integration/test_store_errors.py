@@ -206,7 +206,7 @@ def check_full_then_resumes(gw, channel, free_room):
 
 @test
 def full_disk():
-    """a full file system (small tmpfs filled up): 507 store_full and a store_full line; room again: both pass"""
+    """a full file system (small tmpfs filled up): 507 store_full and a store_full line; room again: both pass; a start on the full disk is refused saying so, and leaves no empty file"""
     mnt = tempfile.mkdtemp(prefix='visavis-it-full-')
     p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -222,6 +222,16 @@ def full_disk():
         fill(filler)
         check_full_then_resumes(gw, 'full', lambda: os.unlink(filler))
         eq(gw.stop(), 0, 'exit status')
+        # A start on the full disk: refused saying why, with no empty file left behind.
+        fill(filler)
+        for db in (gw.db, os.path.join(mnt, 'new.db')):
+            existed = os.path.exists(db)
+            rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr',
+                                               '127.0.0.1:0', '--udp-addr', '', '--db', db])
+            check(rc > 0 and 'READY' not in out, 'a start on a full disk: exit %d, %r' % (rc, out))
+            check('No space left on device' in err or 'disk is full' in err,
+                  'a start on a full disk says why: %r' % err[-300:])
+            eq(os.path.exists(db), existed, 'the database file there after the refused start')
     finally:
         if gw is not None and gw.running:
             gw.kill9()
@@ -261,13 +271,17 @@ def another_database(path):
 
 @test
 def database_file_removed_or_replaced():
-    """the database file removed, moved, replaced by another, or its WAL removed (also through a --db that is a symbolic link), while the gateway runs: every publish then fails store_failed naming the file (REST and TCP), none is acknowledged into a file about to be lost, nothing failed is read back, and the log says what happened; outside readers opening and closing the file trip nothing"""
+    """the database file removed, moved, replaced by another, cut short, or its WAL or -shm removed (also through a --db that is a symbolic link), while the gateway runs: every publish then fails store_failed naming the file (REST and TCP), none is acknowledged into a file about to be lost, nothing failed is read back, and the log says what happened; outside readers opening and closing the file trip nothing"""
     # (what is done, what the log says: a file replaced by a rename over it is unlinked)
     changes = [
         (lambda db: [os.unlink(db + s) for s in ('', '-wal', '-shm')], 'was removed'),
         (lambda db: os.rename(db, db + '.moved'), 'was moved or replaced'),
         (lambda db: (another_database(db + '.other'), os.rename(db + '.other', db)), 'was removed'),
         (lambda db: os.unlink(db + '-wal'), 'lost its WAL file'),
+        # The next program to open the file makes a -shm of its own: its first write
+        # through that one and this gateway's next corrupt the file.
+        (lambda db: os.unlink(db + '-shm'), 'lost its -shm file'),
+        (lambda db: os.truncate(db, 0), r'was cut short \(to 0 bytes\)'),
     ]
     for change, said in changes:
         gw = harness.Gateway()
@@ -282,14 +296,15 @@ def database_file_removed_or_replaced():
         with harness.Session(gw) as s:
             e = s.request('PUB moved after tcp')
             harness.check_session_error(e, 'store_failed', op='pub', what='PUB once the file ' + said)
-        eq([m['body'] for m in gw.read('moved')['messages']], ['acked 0', 'acked 1', 'acked 2'],
-           'read back once the file ' + said)
+        if 'cut short' not in said:  # nothing is readable there
+            eq([m['body'] for m in gw.read('moved')['messages']], ['acked 0', 'acked 1', 'acked 2'],
+               'read back once the file ' + said)
         gw.wait_stderr(r'store: database \S+ %s while the gateway had it open' % said)
         eq(gw.stop(), 0, 'exit status')
         if said == 'was moved or replaced':
             eq(rows(gw.db + '.moved', 'moved'), ['acked 0', 'acked 1', 'acked 2'],
                'the moved file holds what was acknowledged')
-        if said == 'lost its WAL file':
+        if said in ('lost its WAL file', 'lost its -shm file'):
             eq(rows(gw.db, 'moved'), ['acked 0', 'acked 1', 'acked 2'],
                'the file, checkpointed at the stop, holds what was acknowledged')
     # --db a symbolic link: SQLite keeps the WAL beside the file it leads to.
@@ -301,6 +316,75 @@ def database_file_removed_or_replaced():
     harness.check_error(gw.post('linked', {'body': 'after'}), 500, 'store_failed',
                         'POST once the WAL of the linked file is removed')
     gw.wait_stderr(r'store: database \S+ lost its WAL file')
+    eq(gw.stop(), 0, 'exit status')
+
+
+def bodies(gw, channel):
+    return [m['body'] for m in gw.read_all(channel)]
+
+
+def channel_id(gw, channel):
+    rows = harness.db_sql(gw.db, "SELECT id FROM channels WHERE name = '%s'" % channel)
+    return rows[0][0] if rows else None
+
+
+@test
+def channel_rows_changed_by_hand():
+    """channel rows changed by another program while the gateway runs (one removed and its id taken by a new channel, one renamed, one counted back with its row kept): each publish lands in the channel it names, with the seq the file says, over REST and TCP"""
+    gw = harness.Gateway()
+    for ch in ('renamed', 'back', 'gone'):  # 'gone' last: the highest id, taken again
+        for i in range(3):
+            gw.publish(ch, '%s%d' % (ch, i))
+    gone_id = channel_id(gw, 'gone')
+    harness.db_sql(gw.db, "DELETE FROM messages WHERE channel_id = %s" % gone_id)
+    harness.db_sql(gw.db, "DELETE FROM channels WHERE id = %s" % gone_id)
+    eq(gw.publish('new', 'n0')['seq'], 1, 'a new channel')
+    eq(channel_id(gw, 'new'), gone_id, "the new channel has the removed one's id")
+    m = gw.publish('gone', 'g-again')
+    eq((m['channel'], m['seq']), ('gone', 1), 'the removed channel, created again, counts from 1')
+    eq(bodies(gw, 'gone'), ['g-again'], 'what the removed channel now holds')
+    eq(bodies(gw, 'new'), ['n0'], 'what the new channel holds')
+    eq(gw.publish('new', 'n1')['seq'], 2, 'the new channel goes on')
+
+    harness.db_sql(gw.db, "UPDATE channels SET name = 'archive' WHERE name = 'renamed'")
+    eq(gw.publish('renamed', 'r-again')['seq'], 1, 'the renamed channel\'s old name counts from 1')
+    eq(bodies(gw, 'renamed'), ['r-again'], 'what the old name now holds')
+    eq(rows(gw.db, 'archive'), ['renamed0', 'renamed1', 'renamed2'], 'the renamed rows')
+
+    harness.db_sql(gw.db, "DELETE FROM messages WHERE channel_id = (SELECT id FROM channels "
+                   "WHERE name = 'back')")
+    harness.db_sql(gw.db, "UPDATE channels SET last_seq = 0, msg_count = 0 WHERE name = 'back'")
+    with harness.Session(gw) as s:
+        r = s.request('PUB back b-again')
+        eq(r.get('type'), 'ok', 'PUB on the channel counted back (%s)' % r)
+        eq(r['message']['seq'], 1, 'the channel counted back counts from 1')
+    eq(bodies(gw, 'back'), ['b-again'], 'what the channel counted back holds')
+    eq(gw.stop(), 0, 'exit status')
+
+
+@test
+def trigger_that_skips_a_row():
+    """a trigger another program added skips a row (RAISE(IGNORE)): that publish fails store_failed alone (TCP and REST), the others of its batch are stored, acknowledged with ids of their own and pushed; nothing is pushed that was not stored"""
+    gw = harness.Gateway()
+    gw.publish('skip', 'first')
+    harness.db_sql(gw.db, "CREATE TRIGGER skip_bad BEFORE INSERT ON messages "
+                   "WHEN NEW.body = 'bad' BEGIN SELECT RAISE(IGNORE); END")
+    with harness.Session(gw) as sub, harness.Session(gw) as s:
+        eq(sub.request('SUB skip')['type'], 'ok', 'SUB')
+        s.send('PUB skip g1\nPUB skip bad\nPUB skip g3\n')
+        g1, bad, g3 = s.reply(), s.reply(), s.reply()
+        eq((g1.get('type'), g3.get('type')), ('ok', 'ok'), 'the others: %s %s' % (g1, g3))
+        harness.check_session_error(bad, 'store_failed', op='pub', what='the skipped PUB')
+        check('skipped' in bad['message'], 'it says why: %s' % bad)
+        ids = [g1['message']['id'], g3['message']['id']]
+        eq(len(set(ids)), 2, 'ids of their own: %s' % ids)
+        r = gw.post('skip', {'body': 'bad'})
+        harness.check_error(r, 500, 'store_failed', 'the skipped POST')
+        gw.publish('skip', 'last')
+        eq([p['body'] for p in sub.messages(3)], ['g1', 'g3', 'last'], 'pushed: what was stored')
+    stored_msgs = gw.read_all('skip')
+    eq([m['body'] for m in stored_msgs], ['first', 'g1', 'g3', 'last'], 'stored')
+    eq([m['id'] for m in stored_msgs][1:3], ids, 'stored under the ids acknowledged')
     eq(gw.stop(), 0, 'exit status')
 
 
