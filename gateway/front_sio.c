@@ -1049,7 +1049,8 @@ static void wsc_events(struct wsc *c)
 /* Whether the control frames waiting to be sent hold reading back (WS_CONTROL_BACKLOG). */
 static bool pongs_backlog(const struct wsc *c)
 {
-    return wslay_event_get_queued_msg_length(c->ws) >= WS_CONTROL_BACKLOG;
+    return ws_control_weight(wslay_event_get_queued_msg_length(c->ws),
+                             wslay_event_get_queued_msg_count(c->ws)) >= WS_CONTROL_BACKLOG;
 }
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)

@@ -150,7 +150,9 @@ static const char *op_name(uint8_t op)
 /* Whether the control frames waiting to be sent hold reading back (WS_CONTROL_BACKLOG). */
 static bool control_backlog(const struct wconn *c)
 {
-    return c->ws && wslay_event_get_queued_msg_length(c->ws) >= WS_CONTROL_BACKLOG;
+    return c->ws &&
+           ws_control_weight(wslay_event_get_queued_msg_length(c->ws),
+                             wslay_event_get_queued_msg_count(c->ws)) >= WS_CONTROL_BACKLOG;
 }
 
 /* Whether input is wanted: the session takes it, it has not ended, the peer reads its pongs. */

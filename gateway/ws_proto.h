@@ -22,9 +22,20 @@
  * Control frames (pongs, mostly) waiting to be sent past which a WebSocket
  * front reads nothing more from the peer: one that pings without reading
  * would otherwise have wslay queue a pong for every ping, without limit.
- * Reading resumes once they are out.
+ * Reading resumes once they are out. Each frame counts for its payload and
+ * WS_CONTROL_FRAME_COST: wslay's record of it and the allocator's share,
+ * which an empty ping costs as much as any (counted by payload alone, a
+ * flood of them grew the gateway by half a gigabyte a second).
  */
-#define WS_CONTROL_BACKLOG 16384
+#define WS_CONTROL_BACKLOG    16384
+#define WS_CONTROL_FRAME_COST 128
+
+/* What frames queued in wslay, count of them with len bytes of payload, weigh for
+ * WS_CONTROL_BACKLOG. */
+static inline size_t ws_control_weight(size_t len, size_t count)
+{
+    return len + count * WS_CONTROL_FRAME_COST;
+}
 
 /* Close codes (RFC 6455 7.4.1; 1013 from the IANA registry; 4001 is ours). */
 #define WS_CLOSE_NORMAL        1000

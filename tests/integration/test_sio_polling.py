@@ -402,11 +402,12 @@ def metrics_label():
 
 @test
 def websocket_floods_are_bounded():
-    """a Socket.IO WebSocket whose peer floods ping frames, or text packets the front answers itself, and reads nothing: the gateway stops reading it once 16 KiB of answers wait, so its memory stays flat and a bystander is answered"""
+    """a Socket.IO WebSocket whose peer floods ping frames (with a payload or empty), or text packets the front answers itself, and reads nothing: the gateway stops reading it once 16 KiB of answers wait, so its memory stays flat and a bystander is answered"""
     import socket
     import wsclient
     g = harness.Gateway(prefix=harness.address_limit(512), env=harness.small_asan_quarantine())
     for what, unit in [('ping frames', wsclient.frame(wsclient.OP_PING, b'p' * 100)),
+                       ('empty ping frames', wsclient.frame(wsclient.OP_PING, b'')),
                        ('2probe packets', wsclient.frame(wsclient.OP_TEXT, '2probe'))]:
         rss0 = harness.rss_kb(g)
         status, _, _, sock = wsclient.handshake_raw(

@@ -300,19 +300,18 @@ def command_flood_without_reading_is_bounded():
     gw.stop()
 
 
-@test
-def ping_flood_without_reading_is_bounded():
-    """a peer that floods pings and reads nothing: the gateway stops reading it once 16 KiB of pongs wait, its memory stays flat, a bystander's PING is answered, and the flooder that reads again gets every pong and a working session"""
+def ping_flood(payload):
     gw = harness.Gateway(prefix=harness.address_limit(512), env=harness.small_asan_quarantine())
     rss0 = harness.rss_kb(gw)
     flood = WsSession(gw, rcvbuf=4096)
     # A small send buffer too, so that what waits in the kernels stays small.
     flood.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-    ping = frame(OP_PING, b'p' * 100)
+    ping = frame(OP_PING, payload)
     flood.sock.setblocking(False)
     sent, last_second = wsclient.flood(flood.sock, ping)
     grew = harness.rss_kb(gw) - rss0
-    print('# %d bytes of pings sent before the gateway stopped reading; RSS +%d kB' % (sent, grew))
+    print('# %d bytes of %d-byte pings sent before the gateway stopped reading; RSS +%d kB'
+          % (sent, len(payload), grew))
     # Unbounded, every ping queued a pong: the gateway read on, gigabytes within seconds.
     eq(last_second, 0, 'bytes of pings the gateway read in the last second of the flood')
     if not harness.sanitized():  # ASan's quarantine keeps what it frees: RSS says little there
@@ -333,10 +332,22 @@ def ping_flood_without_reading_is_bounded():
     pings = (sent + len(ping) - 1) // len(ping)
     pongs(pings)
     eq(len(flood.pongs), pings, 'one pong per ping')
-    check(all(p == b'p' * 100 for p in flood.pongs), 'the pongs carry the pings\' payload')
+    check(all(p == payload for p in flood.pongs), 'the pongs carry the pings\' payload')
     eq(flood.request('PING after').get('token'), 'after', 'the session goes on')
     flood.sock.close()
     gw.stop()
+
+
+@test
+def ping_flood_without_reading_is_bounded():
+    """a peer that floods pings and reads nothing: the gateway stops reading it once 16 KiB of pongs wait, its memory stays flat, a bystander's PING is answered, and the flooder that reads again gets every pong and a working session"""
+    ping_flood(b'p' * 100)
+
+
+@test
+def empty_ping_flood_without_reading_is_bounded():
+    """the same with empty pings: each waiting pong counts for what it costs beside its payload, so the gateway stops reading this flooder too, and its memory stays flat"""
+    ping_flood(b'')
 
 
 harness.main()
