@@ -89,6 +89,31 @@ static bool is_quit(const char *line, size_t len)
     return quit;
 }
 
+/*
+ * The server answers a HELP in text form with plain lines, as many as it
+ * has, which a client waiting for one reply cannot tell from the replies
+ * that follow; the JSON form is one reply, shown as "ok help" and the
+ * lines. A line to send in place of line, or line itself.
+ */
+static const char *wire_form(const char *line, size_t *len)
+{
+    static const char json_help[] = "{\"op\":\"help\"}";
+    struct proto_cmd cmd;
+    char why[GW_ERRLEN];
+    size_t i = 0;
+
+    while (i < *len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (i == *len || line[i] == '{')
+        return line;
+    bool help = proto_parse(line, *len, &cmd, why) == GW_OK && cmd.op == PROTO_HELP && !cmd.tag;
+    proto_cmd_release(&cmd);
+    if (!help)
+        return line;
+    *len = sizeof(json_help) - 1;
+    return json_help;
+}
+
 enum local_cmd { LOCAL_NONE, LOCAL_PING, LOCAL_QUIT, LOCAL_HELP, LOCAL_UNKNOWN };
 
 /* A line that starts with '/' is for gwsh itself. */
@@ -300,7 +325,9 @@ static void shell_line(struct shell *sh, const char *line, size_t len)
         i++;
     if (i == len)
         return; /* the server ignores blank lines: spare it them */
-    client_conn_send_line(&sh->c, line, len);
+    size_t wire_len = len;
+    const char *wire = wire_form(line, &wire_len);
+    client_conn_send_line(&sh->c, wire, wire_len);
     if (is_quit(line, len)) {
         sh->quitting = true;
         sh->quit_deadline_ns = client_now_ns() + (int64_t)QUIT_GRACE_MS * 1000000;
@@ -402,6 +429,12 @@ static int run_shell(const struct gwsh_opts *o)
         gwsh_status("%s", err);
         return GWSH_EXIT_CONNECT;
     }
+    /*
+     * Nothing is read from stdin before the greeting: sent at once, the
+     * lines and their QUIT would reach whatever listens there (an HTTP
+     * port, say), whose close then looked like the end of a session.
+     */
+    int64_t hello_deadline = client_now_ns() + (int64_t)o->timeout_ms * 1000000;
     if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
         if (edit_start(&sh.e, STDIN_FILENO, PROMPT, err) == 0)
             sh.tty = true;
@@ -426,7 +459,7 @@ static int run_shell(const struct gwsh_opts *o)
         pfd[nfds].fd = sh.c.fd;
         pfd[nfds].events = (short)(POLLIN | (client_conn_want_write(&sh.c) ? POLLOUT : 0));
         nfds++;
-        if (!sh.stdin_eof && !sh.quitting) {
+        if (sh.got_hello && !sh.stdin_eof && !sh.quitting) {
             in_idx = (int)nfds;
             pfd[nfds].fd = STDIN_FILENO;
             pfd[nfds].events = POLLIN;
@@ -434,6 +467,8 @@ static int run_shell(const struct gwsh_opts *o)
         }
         if (sh.quitting)
             timeout = gwsh_ms_until(sh.quit_deadline_ns);
+        else if (!sh.got_hello)
+            timeout = gwsh_ms_until(hello_deadline);
         rc = gwsh_poll(pfd, nfds, timeout);
         if (rc < 0) {
             if (errno == EINTR && !gwsh_stop)
@@ -446,6 +481,12 @@ static int run_shell(const struct gwsh_opts *o)
         }
         if (rc == 0 && sh.quitting)
             break; /* the server did not close in time: we do */
+        if (rc == 0 && !sh.got_hello) {
+            shell_note(&sh, "cannot open a session at %s: no greeting within %d ms", o->addr,
+                       o->timeout_ms);
+            status = GWSH_EXIT_CONNECT;
+            break;
+        }
 
         if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             rc = client_conn_fill(&sh.c, err);
@@ -465,9 +506,15 @@ static int run_shell(const struct gwsh_opts *o)
                 break;
             }
             if (rc == 0) {
-                if (!sh.quitting) {
+                if (!sh.got_hello) {
+                    shell_note(&sh,
+                               "cannot open a session at %s: the server closed the connection "
+                               "before its greeting",
+                               o->addr);
+                    status = GWSH_EXIT_CONNECT;
+                } else if (!sh.quitting) {
                     shell_note(&sh, "the server closed the connection");
-                    status = sh.got_hello ? GWSH_EXIT_ERROR : GWSH_EXIT_CONNECT;
+                    status = GWSH_EXIT_ERROR;
                 }
                 break;
             }
@@ -595,11 +642,14 @@ static int run_commands(const struct gwsh_opts *o)
             gwsh_status("unknown command '%s' (try /help)", cmd);
             status = GWSH_EXIT_ERROR;
             continue;
-        case LOCAL_NONE:
-            client_conn_send_line(&c, cmd, len);
+        case LOCAL_NONE: {
+            size_t wire_len = len;
+            const char *wire = wire_form(cmd, &wire_len);
+            client_conn_send_line(&c, wire, wire_len);
             if (!expects_reply(cmd, len))
                 continue;
             break;
+        }
         }
         /* Print what is there before waiting, so a slow reply does not hold back the others. */
         fwrite(out.data ? out.data : "", 1, out.len, stdout);

@@ -771,6 +771,62 @@ def piped_quit_has_a_deadline():
 
 @test
 @with_fakes
+def piped_shell_waits_for_the_greeting():
+    """piped shell at something that does not greet (an HTTP port, say): nothing is sent, and it exits 3 saying so, whether the server stays silent or answers and closes"""
+    got = []
+
+    def silent(conn, stop):
+        conn.settimeout(0.2)
+        data = bytearray()
+        while not stop.is_set():
+            try:
+                chunk = conn.recv(4096)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            data += chunk
+        got.append(bytes(data))
+
+    def answers_and_closes(conn, stop):
+        conn.settimeout(0.3)
+        try:
+            got.append(conn.recv(100))
+        except socket.timeout:
+            got.append(b'')
+        conn.sendall(b'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+
+    for handler, said in ((silent, 'no greeting within 2000 ms'),
+                          (answers_and_closes, 'the server closed the connection before its greeting')):
+        srv = FakeServer(handler)
+        for stdin_data in (b'PUB alerts disk full\n', b''):
+            del got[:]
+            p = Proc(['-t', '2', srv.addr], stdin_data=stdin_data)
+            eq(p.exit(TIMEOUT), 3, 'exit status (stdin %r, stderr %r)' % (stdin_data, bytes(p.err)))
+            check(('cannot open a session at %s: %s' % (srv.addr, said)).encode() in p.err,
+                  'it says why: %r' % bytes(p.err))
+            wait_for(lambda: got, 'the server saw the connection end')
+            eq(got, [b''], 'what the server was sent before any greeting')
+
+
+@test
+def c_help_is_one_reply():
+    """-c HELP: "ok help" and the usage lines, and the commands after it get their own replies (exit 0)"""
+    gw = shared.get()
+    rc, out, err = run_gwsh(['-c', 'HELP', '-c', 'PING x', '-c', 'PUB gw-help after', addr(gw)])
+    eq(rc, 0, 'exit status (stderr %r, stdout %r)' % (err, out))
+    lines = out.splitlines()
+    eq(lines[0], 'ok help', 'the first line')
+    check(any(x.startswith('  PUB <channel> <text>') for x in lines), 'the usage lines: %r' % out)
+    check(any(x.startswith('pong x ') for x in lines), 'the PING after it answered: %r' % out)
+    eq(lines[-1], 'ok pub gw-help #1', 'the PUB after it answered')
+    rc, out, err = run_gwsh([addr(gw)], stdin_data=b'help\nPING y\n')
+    eq(rc, 0, 'piped: exit status (stderr %r)' % err)
+    check('\nok help\n' in out and '\npong y ' in out, 'piped: %r' % out)
+
+
+@test
+@with_fakes
 def endless_line_before_greeting():
     """-c and --sub: a first line with no end is refused after 64 KiB, not buffered to 1 GiB"""
     srv = FakeServer(endless)
