@@ -51,6 +51,19 @@ static const char *const read_fields[] = {
     "Sec-WebSocket-Protocol",
 };
 
+/*
+ * Fields a request may hold once (RFC 6455 11.3.1, 11.3.5; RFC 6454 7;
+ * WHATWG HTML 9.2 for Last-Event-ID): libmicrohttpd hands the first of
+ * two, and a proxy in front may have read the other, so which one counts
+ * is ambiguous and neither does, as with a query parameter given twice.
+ */
+static const char *const once_fields[] = {
+    "Origin",
+    "Last-Event-ID",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+};
+
 static bool goes_on(const char *name, const char *const *fields, size_t n, bool dash_ok)
 {
     for (size_t i = 0; i < n; i++) {
@@ -78,6 +91,13 @@ void http_framing_add(struct http_framing *f, const char *name, const char *valu
         f->hosts++;
     if (strcasecmp(name, "Content-Type") == 0)
         f->content_types++;
+    for (unsigned i = 0; i < sizeof(once_fields) / sizeof(once_fields[0]); i++) {
+        if (strcasecmp(name, once_fields[i]) == 0) {
+            if ((f->once_seen & 1u << i) && !f->repeated)
+                f->repeated = once_fields[i];
+            f->once_seen |= 1u << i;
+        }
+    }
     if (strcasecmp(name, "Content-Length") == 0) {
         if (f->content_lengths++ == 0)
             f->content_length = value;
@@ -137,6 +157,11 @@ enum gw_err http_framing_judge(const struct http_framing *f, bool http10, uint64
                  "%u Content-Type fields: a body has one type (RFC 9110 8.3), or how it is read "
                  "is ambiguous",
                  f->content_types);
+        return GW_E_PARAM;
+    }
+    if (f->repeated) {
+        snprintf(why, GW_ERRLEN,
+                 "two %s fields: a request has one, or which one counts is ambiguous", f->repeated);
         return GW_E_PARAM;
     }
     if (f->transfer_encodings) {

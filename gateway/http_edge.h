@@ -27,6 +27,8 @@ struct http_framing {
     const char *cr_name;           /* the first field whose name or value holds a bare CR */
     unsigned hosts;                /* Host fields */
     unsigned content_types;        /* Content-Type fields */
+    unsigned once_seen;            /* which of the fields allowed once were seen (a bit each) */
+    const char *repeated;          /* the first of them seen twice (static), or NULL */
 };
 
 /*

@@ -50,7 +50,8 @@ static bool ows(char c)
     return c == ' ' || c == '\t';
 }
 
-bool ws_header_has_token(const char *value, const char *token)
+/* Whether value, a comma-separated list, holds token; case folded or exact. */
+static bool list_has(const char *value, const char *token, bool fold)
 {
     size_t tlen = strlen(token);
 
@@ -64,11 +65,17 @@ bool ws_header_has_token(const char *value, const char *token)
             s++;
         while (e > s && ows(e[-1]))
             e--;
-        if ((size_t)(e - s) == tlen && strncasecmp(s, token, tlen) == 0)
+        if ((size_t)(e - s) == tlen &&
+            (fold ? strncasecmp(s, token, tlen) : strncmp(s, token, tlen)) == 0)
             return true;
         p = end ? end + 1 : p + len;
     }
     return false;
+}
+
+bool ws_header_has_token(const char *value, const char *token)
+{
+    return list_has(value, token, true);
 }
 
 /* (s, len) without a trailing slash equals (t, tlen) without one, ignoring case. */
@@ -152,7 +159,13 @@ enum gw_err ws_handshake_judge(const struct ws_request *rq, const char *origins,
         return GW_E_ORIGIN;
     }
     ws_accept_key(rq->key, v->accept);
-    v->protocol = ws_header_has_token(rq->protocol, WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : NULL;
+    /*
+     * Exactly as offered: the answer must be one of the client's values
+     * (RFC 6455 4.2.2), and a browser fails a connection answered
+     * "visavis.v1" to its "VISAVIS.V1". Another spelling is another
+     * protocol, served without one.
+     */
+    v->protocol = list_has(rq->protocol, WS_SUBPROTOCOL, false) ? WS_SUBPROTOCOL : NULL;
     return GW_OK;
 }
 

@@ -53,6 +53,11 @@ def subprotocol_negotiated():
     check('sec-websocket-protocol' not in ws.headers, 'chose one that was not ours: %s' % ws.headers)
     eq(ws.request('PING')['type'], 'pong', 'still a session')
     ws.sock.close()
+    # Other letters are another protocol: answered as ours, a browser fails the connection.
+    ws = WsSession(gw, protocol='VISAVIS.V1')
+    check('sec-websocket-protocol' not in ws.headers, 'answered a value not offered: %s' % ws.headers)
+    eq(ws.request('PING')['type'], 'pong', 'still a session')
+    ws.sock.close()
     # A list may come as several fields (RFC 9110 5.3): the offer and Connection's token in the
     # second one count as in one field.
     status, headers, body, sock = wsclient.handshake_raw(gw, wsclient.upgrade_headers(
@@ -105,6 +110,22 @@ def bad_key_is_400():
         sock.close()
         msg = error_of(status, headers, body, 400, 'invalid_parameter')
         check('Sec-WebSocket-Key' in msg, 'the message names the header: %s' % msg)
+
+
+@test
+def fields_allowed_once():
+    """two Sec-WebSocket-Key, Sec-WebSocket-Version or Origin fields (RFC 6455 11.3): 400 invalid_parameter naming the field, not the first one silently"""
+    gw = shared.get()
+    for name, first, second in (('Sec-WebSocket-Key', wsclient.new_key(), wsclient.new_key()),
+                                ('Sec-WebSocket-Version', '13', '8'),
+                                ('Origin', 'http://127.0.0.1:%d' % gw.http_port, 'http://evil')):
+        h = upgrade_headers()
+        h[name] = first
+        h[name.lower()] = second  # a second field: the dict keys differ in case
+        status, headers, body, sock = handshake_raw(gw, h)
+        sock.close()
+        msg = error_of(status, headers, body, 400, 'invalid_parameter')
+        check(name in msg, 'the message names the field: %s' % msg)
 
 
 @test

@@ -94,6 +94,9 @@ static void test_judge(void)
     rq.protocol = "chat";
     is_int(ws_handshake_judge(&rq, "", &v, why), GW_OK, "only others offered: still served");
     ok(v.protocol == NULL, "and none chosen (RFC 6455 4.2.2)");
+    rq.protocol = "VISAVIS.V1";
+    is_int(ws_handshake_judge(&rq, "", &v, why), GW_OK, "ours in other letters: still served");
+    ok(v.protocol == NULL, "and not answered as ours, which the client did not offer");
 
     rq = good();
     rq.origin = "http://127.0.0.1:8080";
