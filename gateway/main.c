@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Requests and commits under way get this long after SIGTERM (the promise is 5 s). */
@@ -591,7 +592,16 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 
-    if (start(&gw, why) < 0) {
+    /*
+     * A start refused after the store opened (a port taken, say) leaves no
+     * database behind that it made: a mistyped port in a folder without
+     * --db would otherwise leave a visavis.db there.
+     */
+    struct stat before;
+    bool new_file = strcmp(store_backend_name(gw.cfg.db_path), "sqlite") == 0 &&
+                    lstat(gw.cfg.db_path, &before) < 0 && errno == ENOENT;
+    bool started = start(&gw, why) == 0;
+    if (!started) {
         log_error("cannot start: %s", why);
         rc = 1;
     } else if (loop_run(gw.loop) < 0) {
@@ -599,6 +609,8 @@ int main(int argc, char **argv)
         rc = 1;
     }
     stop(&gw);
+    if (!started && new_file && unlink(gw.cfg.db_path) == 0)
+        log_info("removed %s, which the refused start had made", gw.cfg.db_path);
     if (rc == 0)
         log_info("stopped");
     return rc;

@@ -218,6 +218,33 @@ def another_applications_sqlite_file_refused():
 
 
 @test
+def refused_start_leaves_no_new_database():
+    """a start refused after the store opened (the HTTP port taken): exit 1 naming the port, and no database file left where there was none; an existing one is kept"""
+    import socket
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen(1)
+    try:
+        for existed in (False, True):
+            db = os.path.join(tmp, 'fresh.db')
+            if existed:
+                gw = harness.Gateway(db=db, tmpdir=tempfile.mkdtemp(prefix='visavis-it-'))
+                gw.publish('kept', 'here')
+                eq(gw.stop(), 0, 'exit status of the gateway that made it')
+            rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:%d' % taken.getsockname()[1],
+                                               '--tcp-addr', '127.0.0.1:0', '--udp-addr', '',
+                                               '--db', db])
+            eq(rc, 1, 'exit status (stderr %r)' % err[-300:])
+            check('Address already in use' in err, 'it says why: %r' % err[-300:])
+            eq(sorted(os.listdir(tmp)), ['fresh.db'] if existed else [],
+               'files left (there was %s database)' % ('a' if existed else 'no'))
+    finally:
+        taken.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test
 def unusable_db_path_refused():
     """--db in a directory that does not exist: non-zero exit with a message, no READY"""
     tmp = tempfile.mkdtemp(prefix='visavis-it-')
