@@ -128,7 +128,11 @@ static enum gw_err parse_text(const char *p, size_t n, struct proto_cmd *cmd, ch
     case PROTO_UNSUB:
     case PROTO_HIST:
         if (!next_word(&p, &n, &cmd->channel, &cmd->channel_len)) {
-            snprintf(why, GW_ERRLEN, "%s needs a channel (see HELP)", proto_op_name(cmd->op));
+            /* The verb as the usage writes it, as PUB's own messages do. */
+            snprintf(why, GW_ERRLEN, "%s needs a channel (see HELP)",
+                     cmd->op == PROTO_SUB     ? "SUB"
+                     : cmd->op == PROTO_UNSUB ? "UNSUB"
+                                              : "HIST");
             return GW_E_MISSING_ARGUMENT;
         }
         if (cmd->op != PROTO_UNSUB && next_word(&p, &n, &w, &wlen)) {

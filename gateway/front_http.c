@@ -206,10 +206,11 @@ struct req {
     struct loop_timer *deadline;
     struct req *prev_waiter, *next_waiter;
     /* SSE */
-    bool sse_go;    /* the cursor is valid: start the stream when resumed */
-    bool sse_retry; /* the store could not check it: a stream that says so and ends */
-    bool has_since; /* a cursor was given (Last-Event-ID or since=) */
-    bool streamed;  /* handed to the SSE front: its bytes are the stream's */
+    bool sse_go;                 /* the cursor is valid: start the stream when resumed */
+    bool sse_retry;              /* the store could not check it: a stream that says so and ends */
+    bool has_since;              /* a cursor was given (Last-Event-ID or since=) */
+    bool since_is_last_event_id; /* ... by Last-Event-ID: an error names it, not since */
+    bool streamed;               /* handed to the SSE front: its bytes are the stream's */
     /* Socket.IO (/socket.io/) */
     struct sio_poll sio;
     bool sio_held;  /* held by the Socket.IO front, suspended */
@@ -457,7 +458,8 @@ static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint
         return GW_OK;
     }
     if (!text_parse_u64(v, INT64_MAX, out)) {
-        snprintf(r->why, GW_ERRLEN, "%s must be a non-negative integer, got '%.40s'", name, v);
+        snprintf(r->why, GW_ERRLEN, "%s must be an integer from 0 to %" PRId64 ", got '%.40s'",
+                 name, INT64_MAX, v);
         return GW_E_PARAM;
     }
     return GW_OK;
@@ -1000,6 +1002,13 @@ static void on_events_checked(void *ctx, enum gw_err err, const char *why,
         answer_error_later(r, err, why); /* the resumed handler answers it as a stream */
         return;
     }
+    if (err == GW_E_CURSOR && r->since_is_last_event_id) {
+        /* The client sent no since: its Last-Event-ID is what went past the top. */
+        char told[GW_ERRLEN];
+        snprintf(told, sizeof(told), "Last-Event-ID %" PRIu64 ": %s", r->since, why);
+        answer_error_later(r, err, told);
+        return;
+    }
     if (err != GW_OK) {
         answer_error_later(r, err, why);
         return;
@@ -1050,7 +1059,7 @@ static enum MHD_Result get_events(struct req *r)
                      "Last-Event-ID must be a seq (a non-negative integer), got '%.40s'", last);
             err = GW_E_PARAM;
         }
-        r->has_since = *last != '\0';
+        r->has_since = r->since_is_last_event_id = *last != '\0';
     }
     buf_release(&ids);
     if (err != GW_OK)
@@ -2219,7 +2228,16 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (router_is_text(ct)) {
         r->text_body = true;
-    } else if (!router_is_json(ct)) {
+    } else if (router_is_json(ct)) {
+        /* read as JSON */
+    } else if (router_type_is(ct, "application/json") || router_type_is(ct, "text/plain")) {
+        snprintf(r->why, GW_ERRLEN,
+                 "a body of type '%.60s' is not read: its charset is not utf-8, the only one "
+                 "taken, or a parameter is not name=value (leave them out, or say "
+                 "charset=utf-8)",
+                 ct);
+        r->err = GW_E_MEDIA_TYPE;
+    } else {
         /* curl -d sends a form: show the command that works instead. */
         snprintf(r->why, GW_ERRLEN,
                  "a body of type '%.50s' is not read: send JSON, -H 'content-type: "

@@ -182,18 +182,24 @@ static const char *ows(const char *p)
     return p;
 }
 
+/* What follows ct's type (blanks skipped) when that type is type, any case; else NULL. */
+static const char *after_type(const char *ct, const char *type)
+{
+    size_t tlen = strlen(type);
+
+    if (!ct)
+        return NULL;
+    ct = ows(ct);
+    return strncasecmp(ct, type, tlen) == 0 ? ows(ct + tlen) : NULL;
+}
+
 /* ct is type, any case, with optional parameters, charset utf-8 if given. */
 static bool media_is(const char *ct, const char *type)
 {
-    size_t tlen = strlen(type);
-    const char *p;
+    const char *p = after_type(ct, type);
 
-    if (!ct)
+    if (!p)
         return false;
-    p = ows(ct);
-    if (strncasecmp(p, type, tlen) != 0)
-        return false;
-    p = ows(p + tlen);
     while (*p == ';') {
         const char *name = ows(p + 1), *end = strchr(name, ';');
         size_t plen = end ? (size_t)(end - name) : strlen(name);
@@ -225,6 +231,13 @@ bool router_is_json(const char *ct)
 bool router_is_text(const char *ct)
 {
     return media_is(ct, "text/plain");
+}
+
+bool router_type_is(const char *ct, const char *type)
+{
+    const char *p = after_type(ct, type);
+
+    return p && (*p == ';' || *p == '\0');
 }
 
 /*

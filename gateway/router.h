@@ -73,6 +73,9 @@ bool router_is_json(const char *content_type);
 /* True for "text/plain" under the same rules. */
 bool router_is_text(const char *content_type);
 
+/* True when content_type's type is type (any case), whatever its parameters say. */
+bool router_type_is(const char *content_type, const char *type);
+
 /*
  * Whether an Accept header asks for the page rather than the JSON index:
  * text/html named (or "text/" + "*") with a quality above the one

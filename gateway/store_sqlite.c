@@ -182,8 +182,9 @@ static void add_system_error(struct sq *s, int sys_errno, char why[GW_ERRLEN])
     int recorded = sqlite3_system_errno(s->db);
     size_t len = strlen(why);
 
-    if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_IOERR && (recorded || sys_errno) &&
-        len < GW_ERRLEN)
+    int rc = sqlite3_extended_errcode(s->db) & 0xff;
+
+    if ((rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN) && (recorded || sys_errno) && len < GW_ERRLEN)
         snprintf(why + len, GW_ERRLEN - len, " (%s)", strerror(recorded ? recorded : sys_errno));
 }
 
@@ -399,7 +400,7 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        err = fail(s, path, why);
+        err = fail(s, "opening the file", why); /* the caller names the file */
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);

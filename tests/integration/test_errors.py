@@ -253,7 +253,24 @@ for _ct in ['text/plain; charset=latin-1', None, 'application/x-www-form-urlenco
     case('unsupported_media_type: Content-Type %r' % _ct, 'POST', POST_ERRS, UMT, body=VALID, ct=_ct,
          headers={'Content-Type': _ct} if _ct == '' else None)
 case('unsupported_media_type on a new channel creates nothing', 'POST', POST_NEW, UMT, body=VALID,
-     ct='application/x-www-form-urlencoded')
+     ct='application/json; charset=utf8')
+
+
+@test
+def messages_say_what_to_change():
+    """the error says what is wrong: a charset that is not utf-8 (not "send JSON"), a since too large for a seq (not "not an integer"), a SUB without its channel in the usage's letters"""
+    gw = shared.get()
+    for ct in ('application/json; charset=utf8', 'text/plain; charset=latin1'):
+        r = gw.request('POST', POST_ERRS, body=VALID, content_type=ct)
+        check_error(r, 415, 'unsupported_media_type', ct)
+        said = r.json['error']['message']
+        check('charset' in said and 'send JSON' not in said, '%s: %s' % (ct, said))
+    r = gw.get('/v1/channels/errs/messages?since=99999999999999999999999')
+    check_error(r, 400, 'invalid_parameter', 'a since past 2^63')
+    check('from 0 to 9223372036854775807' in r.json['error']['message'], r.json['error']['message'])
+    with harness.Session(gw) as s:
+        e = s.request('SUB')
+        eq(e.get('message'), 'SUB needs a channel (see HELP)', 'SUB without a channel')
 
 
 # -- hand-made requests on a raw socket --------------------------------------

@@ -299,6 +299,10 @@ def bad_cursor_is_a_400_before_the_stream():
         r = gw.get(path, headers=hdrs)
         harness.check_error(r, status, code, '%s %s' % (path, hdrs))
         eq(r.header('Content-Type'), 'application/json', '%s: a JSON answer, no stream' % path)
+        if code == 'invalid_cursor':
+            said = r.json['error']['message']
+            check(('Last-Event-ID 9' in said) == ('Last-Event-ID' in hdrs),
+                  'the message names the cursor the client sent: %s' % said)
     r = gw.request('POST', events_path('h-bad', 0), body=b'')
     harness.check_error(r, 405, 'method_not_allowed', 'POST to the stream')
     eq(open_sse(gw), 0, 'no stream was opened for any of them')

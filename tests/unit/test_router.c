@@ -258,6 +258,16 @@ static void test_is_json(void)
     /* A parameter without a value must not hide a charset that is not UTF-8. */
     ok(!router_is_json("application/json; x; charset=latin1"),
        "is_json('application/json; x; charset=latin1') is false");
+
+    /* The type alone, so that a wrong charset can be named as the reason. */
+    ok(router_type_is("application/json; charset=utf8", "application/json"),
+       "type_is: a JSON type whose charset is refused");
+    ok(router_type_is(" Text/Plain ;charset=latin1", "text/plain"), "type_is: text, any case");
+    ok(router_type_is("application/json", "application/json"), "type_is: no parameters");
+    ok(!router_type_is("application/jsonx", "application/json"), "type_is: a longer type");
+    ok(!router_type_is("application/json charset=utf-8", "application/json"),
+       "type_is: a parameter without its ';'");
+    ok(!router_type_is(NULL, "text/plain"), "type_is: no Content-Type");
 }
 
 struct accept_case {
