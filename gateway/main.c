@@ -32,7 +32,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Requests and commits under way get this long after SIGTERM (the promise is 5 s). */
@@ -433,7 +432,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .burst = gw->cfg.udp_burst,
     };
     char reason[GW_ERRLEN], db[200], udp_ready[32] = "";
-    int http_fd, http_port, tcp_fd, tcp_port, udp_fd, udp_port = 0;
+    int http_fd, http_port, tcp_fd, tcp_port, udp_fd = -1, udp_port = 0;
     enum gw_err err;
 
     if (strcmp(store_backend_name(gw->cfg.db_path), "sqlite") == 0)
@@ -441,6 +440,35 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
     raise_fd_limit(&gw->cfg);
+    /*
+     * The addresses before the store: a start refused for a port taken (a
+     * mistyped one, in a folder without --db) must not leave a new
+     * database behind. Connections that come before READY wait in the
+     * backlog.
+     */
+    if ((http_fd = listen_on(gw->cfg.http_addr, "http-addr", "VISAVIS_HTTP_ADDR", why)) < 0)
+        return -1;
+    http_port = net_local_port(http_fd);
+    log_trace("http bind %s (port %d), listen fd %d", gw->cfg.http_addr, http_port, http_fd);
+    if ((tcp_fd = listen_on(gw->cfg.tcp_addr, "tcp-addr", "VISAVIS_TCP_ADDR", why)) < 0) {
+        close(http_fd);
+        return -1;
+    }
+    tcp_port = net_local_port(tcp_fd);
+    log_trace("tcp bind %s (port %d), listen fd %d", gw->cfg.tcp_addr, tcp_port, tcp_fd);
+    if (gw->cfg.udp_addr[0]) {
+        if ((udp_fd = net_bind_udp(gw->cfg.udp_addr, reason)) < 0) {
+            snprintf(why, GW_ERRLEN,
+                     "%.150s (choose another address with --udp-addr or "
+                     "VISAVIS_UDP_ADDR, or none to turn UDP off)",
+                     reason);
+            close(http_fd);
+            close(tcp_fd);
+            return -1;
+        }
+        udp_port = net_local_port(udp_fd);
+        log_trace("udp bind %s (port %d), fd %d", gw->cfg.udp_addr, udp_port, udp_fd);
+    }
     store_target_describe(gw->cfg.db_path, db, sizeof(db));
     if ((err = store_open(&gw->wstore, gw->cfg.db_path, STORE_WRITER, gw->cfg.sync_full, reason)) !=
             GW_OK ||
@@ -469,16 +497,6 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     writer_hold_wakes(gw->writer);
     loop_add_hook(gw->loop, wake_writer, gw);
     gw->sessions = sessions_new(gw->core, gw->loop, &sopts);
-    if ((http_fd = listen_on(gw->cfg.http_addr, "http-addr", "VISAVIS_HTTP_ADDR", why)) < 0)
-        return -1;
-    http_port = net_local_port(http_fd);
-    log_trace("http bind %s (port %d), listen fd %d", gw->cfg.http_addr, http_port, http_fd);
-    if ((tcp_fd = listen_on(gw->cfg.tcp_addr, "tcp-addr", "VISAVIS_TCP_ADDR", why)) < 0) {
-        close(http_fd);
-        return -1;
-    }
-    tcp_port = net_local_port(tcp_fd);
-    log_trace("tcp bind %s (port %d), listen fd %d", gw->cfg.tcp_addr, tcp_port, tcp_fd);
     hopts.tcp_port = tcp_port;
     if (!(gw->http = front_http_new(gw->core, gw->loop, http_fd, &hopts, why))) {
         close(tcp_fd);
@@ -489,16 +507,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     /* After front_http: its hook runs after libmicrohttpd's, which hands it new sessions. */
     gw->ws = front_ws_new(gw->sessions, gw->loop, &wopts);
     gw->sse = front_sse_new(gw->sessions, gw->loop, &eopts);
-    if (gw->cfg.udp_addr[0]) {
-        if ((udp_fd = net_bind_udp(gw->cfg.udp_addr, reason)) < 0) {
-            snprintf(why, GW_ERRLEN,
-                     "%.150s (choose another address with --udp-addr or "
-                     "VISAVIS_UDP_ADDR, or none to turn UDP off)",
-                     reason);
-            return -1;
-        }
-        udp_port = net_local_port(udp_fd);
-        log_trace("udp bind %s (port %d), fd %d", gw->cfg.udp_addr, udp_port, udp_fd);
+    if (udp_fd >= 0) {
         if (!(gw->udp = front_udp_new(gw->sessions, gw->loop, core_metrics(gw->core), udp_fd,
                                       &uopts, why)))
             return -1;
@@ -592,16 +601,7 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 
-    /*
-     * A start refused after the store opened (a port taken, say) leaves no
-     * database behind that it made: a mistyped port in a folder without
-     * --db would otherwise leave a visavis.db there.
-     */
-    struct stat before;
-    bool new_file = strcmp(store_backend_name(gw.cfg.db_path), "sqlite") == 0 &&
-                    lstat(gw.cfg.db_path, &before) < 0 && errno == ENOENT;
-    bool started = start(&gw, why) == 0;
-    if (!started) {
+    if (start(&gw, why) < 0) {
         log_error("cannot start: %s", why);
         rc = 1;
     } else if (loop_run(gw.loop) < 0) {
@@ -609,8 +609,6 @@ int main(int argc, char **argv)
         rc = 1;
     }
     stop(&gw);
-    if (!started && new_file && unlink(gw.cfg.db_path) == 0)
-        log_info("removed %s, which the refused start had made", gw.cfg.db_path);
     if (rc == 0)
         log_info("stopped");
     return rc;

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -110,10 +111,12 @@ struct sq {
     struct seqcache seqs;
     struct seqcache_entry **touched;  /* channels of the batch under way */
     int lock_fd;                      /* the writer's flock() on the file, or -1 */
+    bool locked;                      /* ... and holds the lock */
     char *path, *wal_path, *shm_path; /* the writer's file, its WAL and -shm: still there? */
     struct stat wal_st, shm_st;       /* ... the WAL and -shm this connection uses, once seen */
     bool wal_seen, shm_seen;
     int64_t data_version; /* the file's data_version when this connection last looked */
+    uint64_t outside_writes, outside_logged_ms; /* times it changed; when last logged */
     bool data_version_known;
     bool gone;                /* the file is no longer at path: every commit fails */
     unsigned busy_ms;         /* how long one wait for a lock may last */
@@ -287,8 +290,10 @@ static enum gw_err lock_file(struct sq *s, const char *path, char why[GW_ERRLEN]
         snprintf(why, GW_ERRLEN, "%s: %s", path, strerror(errno));
         return GW_E_STORE;
     }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        s->locked = true;
         return GW_OK;
+    }
     if (errno == EWOULDBLOCK) {
         long pid = lock_holder(s->lock_fd);
         if (pid > 0)
@@ -396,7 +401,7 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     s->lock_fd = -1;
     atomic_init(&s->stop_waiting, false);
     struct stat before;
-    bool created = role == STORE_WRITER && stat(path, &before) < 0 && errno == ENOENT;
+    bool created = role == STORE_WRITER && lstat(path, &before) < 0 && errno == ENOENT;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -459,11 +464,18 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     *out = &s->base;
     return GW_OK;
 fail:
+    /*
+     * A start refused (a full disk, say) leaves no empty file it made
+     * behind: only while it holds the file's lock, so that it is not
+     * another gateway's, made between this one's look and its open.
+     */
+    if (created && s->locked) {
+        struct stat held, at_path;
+        if (fstat(s->lock_fd, &held) == 0 && held.st_size == 0 && lstat(path, &at_path) == 0 &&
+            at_path.st_dev == held.st_dev && at_path.st_ino == held.st_ino)
+            unlink(path);
+    }
     sq_close(&s->base);
-    /* A start refused (a full disk, say) leaves no empty file it made behind. */
-    struct stat after;
-    if (created && stat(path, &after) == 0 && after.st_size == 0)
-        unlink(path);
     return err;
 }
 
@@ -589,6 +601,18 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * A statement that succeeded without changing its row: a trigger another
+ * tool added said RAISE(IGNORE). The row is refused, as by a RAISE(ABORT),
+ * and not taken for done: its id would be the last row's.
+ */
+static enum gw_err not_done(struct sq *s, const char *what, char why[GW_ERRLEN])
+{
+    snprintf(why, GW_ERRLEN, "%s: the database skipped it (a trigger that ignores it?)", what);
+    s->refused = true;
+    return GW_E_STORE;
+}
+
 /* The cache entry for channel, read from (or created on) disk the first time. */
 static enum gw_err channel_entry(struct sq *s, const char *channel, struct seqcache_entry **out,
                                  char why[GW_ERRLEN])
@@ -619,22 +643,12 @@ static enum gw_err channel_entry(struct sq *s, const char *channel, struct seqca
         sqlite3_bind_text(s->st[ST_CHANNEL_NEW], 1, channel, -1, SQLITE_STATIC);
         if ((err = step_done(s, ST_CHANNEL_NEW, "creating the channel", why)) != GW_OK)
             return err;
+        if (sqlite3_changes(s->db) != 1)
+            return not_done(s, "creating the channel", why);
         id = sqlite3_last_insert_rowid(s->db);
     }
     *out = seqcache_add(&s->seqs, channel, id, last_seq);
     return GW_OK;
-}
-
-/*
- * A statement that succeeded without changing its row: a trigger another
- * tool added said RAISE(IGNORE). The row is refused, as by a RAISE(ABORT),
- * and not taken for done: its id would be the last row's.
- */
-static enum gw_err not_done(struct sq *s, const char *what, char why[GW_ERRLEN])
-{
-    snprintf(why, GW_ERRLEN, "%s: the database skipped it (a trigger that ignores it?)", what);
-    s->refused = true;
-    return GW_E_STORE;
 }
 
 /* Inserts m; its id and seq go to *id and *seq_out, m itself is left as it is. */
@@ -704,8 +718,16 @@ static enum gw_err outside_writes(struct sq *s, char why[GW_ERRLEN])
     } else {
         int64_t version = sqlite3_column_int64(st, 0);
         if (s->data_version_known && version != s->data_version && s->seqs.count) {
-            log_info("store: another program wrote the database: its channels are read again");
             seqcache_clear(&s->seqs);
+            /* Once a minute at most: a tool may commit every few milliseconds. */
+            uint64_t now = mono_ms();
+            s->outside_writes++;
+            if (!s->outside_logged_ms || now - s->outside_logged_ms >= 60000) {
+                log_info("store: another program wrote to the database (or checkpointed it): "
+                         "its channels are read from it again (%" PRIu64 " times so far)",
+                         s->outside_writes);
+                s->outside_logged_ms = now;
+            }
         }
         s->data_version = version;
         s->data_version_known = true;
