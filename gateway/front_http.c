@@ -1005,7 +1005,9 @@ static void on_events_checked(void *ctx, enum gw_err err, const char *why,
     if (err == GW_E_CURSOR && r->since_is_last_event_id) {
         /* The client sent no since: its Last-Event-ID is what went past the top. */
         char told[GW_ERRLEN];
-        snprintf(told, sizeof(told), "Last-Event-ID %" PRIu64 ": %s", r->since, why);
+        const char *rest = strstr(why, " is beyond"); /* "since N is beyond the last seq …" */
+        snprintf(told, sizeof(told), "Last-Event-ID %" PRIu64 "%s", r->since,
+                 rest ? rest : " is beyond the channel's last seq");
         answer_error_later(r, err, told);
         return;
     }

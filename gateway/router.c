@@ -203,6 +203,10 @@ static bool media_is(const char *ct, const char *type)
     while (*p == ';') {
         const char *name = ows(p + 1), *end = strchr(name, ';');
         size_t plen = end ? (size_t)(end - name) : strlen(name);
+        if (!plen) {
+            p = name; /* an empty parameter: "text/plain;" is text/plain (RFC 9110 5.6.6) */
+            continue;
+        }
         const char *eq = memchr(name, '=', plen);
         if (!eq)
             return false; /* a parameter is name=value, nothing else */

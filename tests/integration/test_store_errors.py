@@ -389,6 +389,23 @@ def trigger_that_skips_a_row():
 
 
 @test
+def trigger_that_skips_a_new_channel():
+    """a trigger another program added skips the creation of a channel row: that publish fails store_failed, and is not filed under the channel whose id the connection last inserted"""
+    gw = harness.Gateway()
+    harness.db_sql(gw.db, "INSERT INTO channels(name) VALUES ('e1'), ('e2'), ('e3')")
+    harness.db_sql(gw.db, "CREATE TRIGGER skip_chan BEFORE INSERT ON channels "
+                   "WHEN NEW.name = 'newbad' BEGIN SELECT RAISE(IGNORE); END")
+    eq(gw.publish('e3', 'to e3')['id'], 1, 'a message whose id is a channel\'s too')
+    r = gw.post('newbad', {'body': 'meant for newbad'})
+    harness.check_error(r, 500, 'store_failed', 'a publish whose channel row was skipped')
+    check('skipped' in r.json['error']['message'], 'it says why: %s' % r)
+    eq(bodies(gw, 'e1'), [], 'e1, whose id the last insert had')
+    eq(bodies(gw, 'e3'), ['to e3'], 'e3')
+    eq(gw.publish('e1', 'to e1')['seq'], 1, 'e1 counts from 1')
+    eq(gw.stop(), 0, 'exit status')
+
+
+@test
 def wal_cut_back_after_a_long_reader():
     """an outside reader holds a snapshot while 80 MB are published (the WAL cannot be checkpointed and grows past it); once the reader ends, the WAL is cut back to 64 MiB at the next commits, not kept at its largest until the stop"""
     gw = harness.Gateway()
