@@ -1476,7 +1476,14 @@ static enum gw_err append_txn(struct pg *s, struct gw_msg *const *msgs, size_t n
             if (q > ngroups && q <= ngroups + n) {
                 size_t i = q - ngroups - 1;
                 if (PQntuples(r) != 1 && err == GW_OK) {
-                    snprintf(why, GW_ERRLEN, "inserting a message: its channel row is missing");
+                    /*
+                     * Its channel row is locked in this transaction: a
+                     * trigger another tool added skipped the row. The
+                     * COMMIT is on its way already (api.md says so).
+                     */
+                    snprintf(why, GW_ERRLEN,
+                             "inserting a message: the database skipped it (a trigger that "
+                             "returns NULL?); the others of its transaction may be stored");
                     err = GW_E_STORE;
                     answered_error = true;
                     break;

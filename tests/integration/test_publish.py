@@ -212,4 +212,29 @@ def publish_body_at_default_limit():
     eq(len(r.json['body']), 65536 - len(prefix) - len(suffix), 'stored body length')
 
 
+@test
+def trigger_that_skips_a_row_is_told():
+    """a trigger another tool added skips one message's row (SQLite: RAISE(IGNORE); PostgreSQL: a function that returns NULL): that PUB is answered store_failed saying it was skipped, it is not stored, and every PUB answered ok is stored under its id"""
+    gw = harness.Gateway()  # its own database: the trigger must not outlive the test
+    if harness.is_postgres(gw.db):
+        harness.db_sql(gw.db, "CREATE FUNCTION skip_bad() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                       "BEGIN IF NEW.body = 'bad'::bytea THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+                       "CREATE TRIGGER skip_bad BEFORE INSERT ON messages FOR EACH ROW "
+                       "EXECUTE FUNCTION skip_bad()")
+    else:
+        harness.db_sql(gw.db, "CREATE TRIGGER skip_bad BEFORE INSERT ON messages "
+                       "WHEN NEW.body = 'bad' BEGIN SELECT RAISE(IGNORE); END")
+    with harness.Session(gw) as s:
+        s.send('PUB tskip g1\nPUB tskip bad\nPUB tskip g3\n')
+        replies = [s.reply(), s.reply(), s.reply()]
+    harness.check_session_error(replies[1], 'store_failed', op='pub', what='the skipped PUB')
+    check('skipped' in replies[1]['message'], 'it says why: %s' % replies[1])
+    stored = {m['id']: m['body'] for m in gw.read_all('tskip')}
+    check('bad' not in stored.values(), 'the skipped one stored: %s' % stored)
+    for r in replies:
+        if r.get('type') == 'ok':
+            eq(stored.get(r['message']['id']), r['message']['body'], 'acknowledged, so stored')
+    eq(gw.stop(), 0, 'exit status')
+
+
 harness.main()
