@@ -124,7 +124,6 @@ struct sq {
     atomic_bool stop_waiting; /* set by store_stop_waiting, from any thread */
     bool opened;              /* store_open succeeded */
     bool refused;             /* the last error was a refused row */
-    bool cache_used;          /* the batch under way used cached channel rows */
 };
 
 static void sq_close(struct store *base);
@@ -622,12 +621,9 @@ static enum gw_err channel_entry(struct sq *s, const char *channel, struct seqca
     enum gw_err err;
     int rc;
 
-    if ((*out = seqcache_find(&s->seqs, channel))) {
-        /* Read before this transaction, so maybe stale: not one this transaction read. */
-        if ((*out)->txn != s->seqs.txn)
-            s->cache_used = true;
+    /* Current: outside_writes cleared the cache if another program wrote since. */
+    if ((*out = seqcache_find(&s->seqs, channel)))
         return GW_OK;
-    }
     sqlite3_bind_text(get, 1, channel, -1, SQLITE_STATIC);
     errno = 0;
     rc = sqlite3_step(get);
@@ -747,7 +743,6 @@ static enum gw_err append_txn(struct sq *s, struct gw_msg *const *msgs, size_t n
     enum gw_err err;
 
     s->refused = false;
-    s->cache_used = false;
     /* Before too, so that a commit the check after would fail is not made, nor read. */
     if ((err = still_there(s, why)) != GW_OK)
         return err;
@@ -805,15 +800,6 @@ static enum gw_err sq_append(struct store *base, struct gw_msg *const *msgs, siz
         s->scratch_cap = n;
     }
     err = append_txn(s, msgs, n, ts, why);
-    if (err != GW_OK && s->refused && s->cache_used) {
-        /*
-         * Another process may have written a channel behind the cache (a
-         * seq taken, a row gone): the cache is cleared now, so one more try
-         * reads every channel from disk. Only a refusal then is the row's.
-         */
-        log_warn("store: %s; retrying with the channels read from disk", why);
-        err = append_txn(s, msgs, n, ts, why);
-    }
     if (refused)
         *refused = err != GW_OK && s->refused;
     if (err != GW_OK)
