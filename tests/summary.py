@@ -4,7 +4,9 @@
 usage: summary.py TESTLOG.json...
 
 Each TAP assertion counts once ("ok" passed, "not ok" failed, "# SKIP"
-skipped). A test that meson judged failed although all its assertions passed
+skipped). Each failed assertion is repeated just above that line, with its
+diagnostics, so that the tail of a long run's output says what failed. A
+test that meson judged failed although all its assertions passed
 (a crash after the last one, a sanitizer report, a timeout) counts as one
 more failure, as does a missing log: a run that did not happen is not green.
 Exits 1 if anything failed.
@@ -14,6 +16,8 @@ import re
 import sys
 
 TAP = re.compile(r"^(not ok|ok)\b(.*)$")
+DIAGNOSTIC_LINES = 8  # of a failed assertion's "# ..." lines, repeated at the end
+failures = []
 
 
 def count(path):
@@ -29,7 +33,8 @@ def count(path):
         t = json.loads(line)
         good = t.get("result") in ("OK", "EXPECTEDFAIL")
         p = f = s = 0
-        for out in (t.get("stdout") or "").splitlines():
+        out_lines = (t.get("stdout") or "").splitlines()
+        for i, out in enumerate(out_lines):
             m = TAP.match(out)
             if not m:
                 continue
@@ -39,6 +44,12 @@ def count(path):
                 p += 1
             else:
                 f += 1
+                notes = []
+                for extra in out_lines[i + 1:i + 1 + DIAGNOSTIC_LINES]:
+                    if not extra.startswith("#"):
+                        break
+                    notes.append(extra[:400])
+                failures.append("%s: %s\n%s" % (t.get("name"), out[:400], "\n".join(notes)))
         if t.get("result") == "SKIP" and not (p or f):
             s = max(s, 1)
         elif not good and f == 0:
@@ -55,6 +66,8 @@ def main():
     for path in sys.argv[1:]:
         p, f, s = count(path)
         passed, failed, skipped = passed + p, failed + f, skipped + s
+    for f in failures:
+        print("failed in " + f.rstrip("\n"))
     line = "%d passed, %d failed" % (passed, failed)
     if skipped:
         line += ", %d skipped" % skipped
