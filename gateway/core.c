@@ -747,14 +747,18 @@ static void read_done(struct workq_job *wq)
     struct core *core = r->core;
 
     switch (r->kind) {
-    case R_HISTORY:
-        if (job->err == GW_OK && job->since > job->page.top) {
-            job->err = GW_E_CURSOR;
+    case R_HISTORY: {
+        bool beyond = job->err == GW_OK && job->since > job->page.top;
+
+        if (beyond) {
+            /* A front may word it for its own cursor (SSE: Last-Event-ID), from the top. */
+            job->err = GW_E_CURSOR; /* no message is past the top: the page is empty */
             snprintf(job->why, GW_ERRLEN, "since %lld is beyond the last seq of '%s' (%lld)",
                      (long long)job->since, job->channel, (long long)job->page.top);
         }
-        r->cb.page(r->ctx, job->err, job->why, job->err == GW_OK ? &job->page : NULL);
+        r->cb.page(r->ctx, job->err, job->why, job->err == GW_OK || beyond ? &job->page : NULL);
         break;
+    }
     case R_MESSAGE:
         r->cb.message(r->ctx, job->err, job->why, job->err == GW_OK ? &job->msg : NULL);
         break;

@@ -85,7 +85,11 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
  */
 enum gw_err core_check_sender(const char *s, size_t len, char why[GW_ERRLEN]);
 
-/* A page read: page is borrowed for the call (NULL when err != GW_OK). */
+/*
+ * A page read: page is borrowed for the call. NULL when err != GW_OK, but
+ * for a since beyond the channel's last seq (core_history's GW_E_CURSOR):
+ * then a page of no messages whose top is that last seq.
+ */
 typedef void core_page_cb(void *ctx, enum gw_err err, const char *why, const struct gw_page *page);
 
 /*
@@ -93,7 +97,8 @@ typedef void core_page_cb(void *ctx, enum gw_err err, const char *why, const str
  * limit (<= GW_LIMIT_MAX, else GW_E_PARAM) and at most max_bytes of their
  * JSON form (gw_msg_wire_len; 0 or more than page_bytes: page_bytes), at
  * least one, with the holes met (struct gw_page). A since beyond the
- * channel's last seq is answered GW_E_CURSOR through cb.
+ * channel's last seq is answered GW_E_CURSOR through cb, with the page's
+ * top (core_page_cb).
  */
 enum gw_err core_history(struct core *core, const struct core_caller *caller, const char *channel,
                          size_t channel_len, uint64_t since, uint64_t limit, size_t max_bytes,

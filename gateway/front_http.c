@@ -995,19 +995,18 @@ static void on_events_checked(void *ctx, enum gw_err err, const char *why,
 {
     struct req *r = ctx;
 
-    (void)page;
     if (err != GW_OK && store_for_now(err) && strcmp(r->method, "HEAD") != 0) {
         r->sse_retry = true;
         snprintf(r->why, GW_ERRLEN, "%s", why);
         answer_error_later(r, err, why); /* the resumed handler answers it as a stream */
         return;
     }
-    if (err == GW_E_CURSOR && r->since_is_last_event_id) {
+    if (err == GW_E_CURSOR && page && r->since_is_last_event_id) {
         /* The client sent no since: its Last-Event-ID is what went past the top. */
         char told[GW_ERRLEN];
-        const char *rest = strstr(why, " is beyond"); /* "since N is beyond the last seq …" */
-        snprintf(told, sizeof(told), "Last-Event-ID %" PRIu64 "%s", r->since,
-                 rest ? rest : " is beyond the channel's last seq");
+        snprintf(told, sizeof(told),
+                 "Last-Event-ID %" PRIu64 " is beyond the last seq of '%.*s' (%lld)", r->since,
+                 (int)r->route.arg_len, r->route.arg, (long long)page->top);
         answer_error_later(r, err, told);
         return;
     }

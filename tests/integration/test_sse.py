@@ -301,8 +301,9 @@ def bad_cursor_is_a_400_before_the_stream():
         eq(r.header('Content-Type'), 'application/json', '%s: a JSON answer, no stream' % path)
         if code == 'invalid_cursor':
             said = r.json['error']['message']
-            check(said.startswith('Last-Event-ID 9 ' if 'Last-Event-ID' in hdrs else 'since 2 '),
-                  'the message names the cursor the client sent: %s' % said)
+            eq(said, "%s is beyond the last seq of 'h-bad' (1)"
+               % ('Last-Event-ID 9' if 'Last-Event-ID' in hdrs else 'since 2'),
+               'the message names the cursor the client sent, and the top')
     r = gw.request('POST', events_path('h-bad', 0), body=b'')
     harness.check_error(r, 405, 'method_not_allowed', 'POST to the stream')
     eq(open_sse(gw), 0, 'no stream was opened for any of them')
