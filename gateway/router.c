@@ -102,8 +102,61 @@ static enum gw_err match(const char *path, struct route *out)
     return GW_OK;
 }
 
-/* A path close to one that exists, into hint (empty when none is). */
-static void suggest(const char *path, char *hint, size_t cap)
+/*
+ * The words of the paths, as written in them: a segment that is one of
+ * them in another case, or without its plural s, is taken for it. The
+ * segment after "channels" or "messages" is a channel name or an id, whose
+ * case counts, and is left as it is.
+ */
+static const struct {
+    const char *word;
+    bool plural; /* "channel" is taken for it too */
+} path_words[] = {
+    {"v1", false},    {"channels", true},   {"messages", true}, {"events", true},
+    {"ws", false},    {"healthz", false},   {"metrics", false}, {"version", false},
+    {"stats", false}, {"socket.io", false},
+};
+
+/* The path_words entry seg (len bytes) is a form of; NULL if none. */
+static const char *path_word(const char *seg, size_t len)
+{
+    for (size_t i = 0; i < GW_ARRAY_SIZE(path_words); i++) {
+        size_t w = strlen(path_words[i].word);
+        if ((len == w || (path_words[i].plural && len == w - 1)) &&
+            strncasecmp(seg, path_words[i].word, len) == 0)
+            return path_words[i].word;
+    }
+    return NULL;
+}
+
+/* path with its path_words in another form written as they are; false if none was. */
+static bool path_words_mended(const char *path, char *out, size_t cap)
+{
+    const char *prev = NULL;
+    size_t o = 0;
+    bool mended = false;
+
+    for (const char *p = path; *p == '/';) {
+        size_t len = strcspn(p + 1, "/");
+        bool arg = prev && (strcmp(prev, "channels") == 0 || strcmp(prev, "messages") == 0);
+        const char *word = arg ? NULL : path_word(p + 1, len);
+        int n;
+
+        if (word && (len != strlen(word) || strncmp(p + 1, word, len) != 0))
+            mended = true;
+        n = word ? snprintf(out + o, cap - o, "/%s", word)
+                 : snprintf(out + o, cap - o, "/%.*s", (int)len, p + 1);
+        if (n < 0 || (size_t)n >= cap - o)
+            return false;
+        o += (size_t)n;
+        prev = word;
+        p += len + 1;
+    }
+    return mended;
+}
+
+/* A path one slip away from one that exists, into hint (empty when none is). */
+static void suggest_near(const char *path, char *hint, size_t cap)
 {
     char try[256];
     size_t len = strlen(path);
@@ -130,6 +183,22 @@ static void suggest(const char *path, char *hint, size_t cap)
     snprintf(try, sizeof(try), "/v1%s", path);
     if (match(try, &r) == GW_OK && r.id != ROUTE_INDEX)
         snprintf(hint, cap, "%s", try);
+}
+
+/* A path close to one that exists, into hint (empty when none is). */
+static void suggest(const char *path, char *hint, size_t cap)
+{
+    char mended[256];
+    struct route r;
+
+    suggest_near(path, hint, cap);
+    if (hint[0] || path[0] != '/' || !path_words_mended(path, mended, sizeof(mended)))
+        return;
+    /* /V1/Channels/x/Message: the words in their case and number, and maybe one slip more */
+    if (match(mended, &r) == GW_OK)
+        snprintf(hint, cap, "%s", mended);
+    else
+        suggest_near(mended, hint, cap);
 }
 
 const char *router_origin_form(const char *target)

@@ -80,9 +80,11 @@ def index_at_root():
 
 @test
 def wrong_path_names_the_right_one():
-    """a trailing slash, a missing /messages or /v1: the 404 says which path was meant"""
+    """a trailing slash, a missing /messages or /v1, a word in capitals or without its s: the 404 says which path was meant"""
     gw = shared.get()
     for path, meant in [('/v1/channels/', '/v1/channels'),
+                        ('/V1/Channels', '/v1/channels'),
+                        ('/v1/channel/General/message', '/v1/channels/General/messages'),
                         ('/v1/channels/general', '/v1/channels/general/messages'),
                         ('/v1/channels/general/messages/', '/v1/channels/general/messages'),
                         ('/channels/general/messages', '/v1/channels/general/messages')]:

@@ -125,8 +125,22 @@ static const struct {
     {"/healthz/", "/healthz)"},
     {"/version", "/v1/version)"},
     {"/v1/messages/42/", "/v1/messages/42)"},
+    /* the words of a path in another case, or without their plural s */
+    {"/V1/Channels", "/v1/channels)"},
+    {"/v1/channel", "/v1/channels)"},
+    {"/v1/channel/News/message", "/v1/channels/News/messages)"},
+    {"/v1/CHANNELS/Events/EVENT", "/v1/channels/Events/events)"},
+    {"/v1/channels/Messages", "/v1/channels/Messages/messages)"},
+    {"/v1/message/42", "/v1/messages/42)"},
+    {"/V1/WS", "/v1/ws)"},
+    {"/Healthz", "/healthz)"},
+    {"/Socket.IO/", "/socket.io/)"},
+    {"/channel/news/Messages", "/v1/channels/news/messages)"},
     {"/nope", ""},
     {"/v2/version", ""},
+    {"/v1/w", ""},
+    {"/v1/stat", ""},
+    {"/NOPE/channels", ""},
 };
 
 static void test_hints(void)
