@@ -2209,6 +2209,21 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     if (r->err == GW_OK)
         r->err = judge_query_once(r->conn, r->why);
     /*
+     * A Socket.IO client given another path (its "path" option, or a URL
+     * with one): EIO= is Engine.IO's. Told where Socket.IO is served rather
+     * than a 404 that suggests a path, or a WebSocket whose first message
+     * it cannot read.
+     */
+    if ((r->err == GW_E_NOT_FOUND || (r->err == GW_OK && r->route.id == ROUTE_WS)) &&
+        query_of(r, "EIO")) {
+        snprintf(
+            r->why, GW_ERRLEN,
+            "no Socket.IO here: %.100s is not where Socket.IO is served (EIO= is Engine.IO's); "
+            "its path is /socket.io/, a Socket.IO client's default",
+            router_origin_form(url));
+        r->err = GW_E_NOT_FOUND;
+    }
+    /*
      * Too large a body is refused before a byte of it is read, whatever the
      * route (one that takes none would otherwise wait for it all, to drop
      * it); libmicrohttpd then closes the connection.

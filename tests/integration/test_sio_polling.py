@@ -125,6 +125,28 @@ def handshake_refusals():
 
 
 @test
+def other_paths_say_where_socketio_is():
+    """a Socket.IO client at another path (/v1/ws, /v1/ws/, /sio/) is told /socket.io/, not given a WebSocket it cannot read"""
+    import wsclient
+    g = gw()
+    for path in ['/v1/ws/?EIO=4&transport=polling&t=x', '/sio/?EIO=4&transport=polling',
+                 '/v1/ws?EIO=4&transport=polling']:
+        r = g.get(path)
+        harness.check_error(r, 404, 'not_found', path)
+        check('/socket.io/' in r.json['error']['message'] and 'did you mean' not in
+              r.json['error']['message'], '%s: the message says where: %s' % (path, r.json))
+    status, _, body, sock = wsclient.handshake_raw(
+        g, wsclient.upgrade_headers(), path='/v1/ws?EIO=4&transport=websocket')
+    sock.close()
+    eq(status, 404, 'the WebSocket upgrade of /v1/ws with EIO= (%r)' % body[:200])
+    check(b'/socket.io/' in body, 'its body says where: %r' % body[:300])
+    # The visavis WebSocket itself, without EIO=, is unchanged.
+    status, _, _, sock = wsclient.handshake_raw(g, wsclient.upgrade_headers(), path='/v1/ws')
+    sock.close()
+    eq(status, 101, 'the WebSocket upgrade of /v1/ws')
+
+
+@test
 def batching_both_ways():
     """packets batched in one POST are each answered; pushes queued meanwhile come in one poll"""
     g = gw()
