@@ -112,8 +112,9 @@ static const struct setting settings[] = {
      "log every socket step: bind, listen, accept, recv, send, close (--trace alone: on)", K_BOOL,
      AT(trace), 0, 0},
     {"ws-origins", "VISAVIS_WS_ORIGINS", "",
-     "Origins whose pages may open /v1/ws: comma-separated (http://host:port), * for any; "
-     "empty: the request's own host. Clients that send no Origin are always let in",
+     "Origins whose browser pages may use the gateway (/v1/ws, REST, SSE, Socket.IO; others: "
+     "403): comma-separated (http://host:port), * for any; empty: the request's own host. "
+     "Clients that send no Origin are always let in",
      K_ORIGINS, AT(ws_origins), 0, 0},
     {"max-ws-sessions", "VISAVIS_MAX_WS_SESSIONS", "10000", "WebSocket sessions open at once",
      K_UNSIGNED, AT(max_ws_sessions), 1, 1000000},

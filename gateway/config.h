@@ -46,9 +46,9 @@ struct gw_config {
     unsigned udp_burst;                   /* datagrams a source may send at once */
 
     /* WebSocket (docs/websocket.md) */
-    char
-        ws_origins[CONFIG_ORIGINS_MAX]; /* Origins allowed to open /v1/ws; "": the request's host */
-    unsigned max_ws_sessions;           /* WebSocket sessions at once */
+    char ws_origins[CONFIG_ORIGINS_MAX]; /* Origins whose pages may use the gateway; "": the
+                                            request's host */
+    unsigned max_ws_sessions;            /* WebSocket sessions at once */
 
     /* Server-Sent Events (docs/sse.md) */
     unsigned max_sse_streams; /* streams at once */

@@ -34,6 +34,7 @@
 #include "fair_share.h"
 #include "http_edge.h"
 #include "log.h"
+#include "origin.h"
 #include "metrics.h"
 #include "loop.h"
 #include "net.h"
@@ -2222,6 +2223,29 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
             "its path is /socket.io/, a Socket.IO client's default",
             router_origin_form(url));
         r->err = GW_E_NOT_FOUND;
+    }
+    /*
+     * A page of a site that is not allowed (origin.h) is refused on every
+     * route: a publish above all, which any page may send anywhere without
+     * asking first (a cross-origin POST of text/plain). /v1/ws judges its
+     * own, in its handshake.
+     */
+    if (r->err == GW_OK && r->route.id != ROUTE_WS) {
+        const char *origin = header_of(r, "Origin"), *host = header_of(r, MHD_HTTP_HEADER_HOST);
+        const char *origins = r->fh->o.ws.origins ? r->fh->o.ws.origins : "";
+        if (origin && !origin_allowed(origin, host, origins)) {
+            if (*origins)
+                snprintf(r->why, GW_ERRLEN,
+                         "a page of Origin '%.80s' may not use this gateway: it is not in "
+                         "--ws-origins (VISAVIS_WS_ORIGINS)",
+                         origin);
+            else
+                snprintf(r->why, GW_ERRLEN,
+                         "a page of Origin '%.60s' may not use this gateway: only pages of this "
+                         "host (%.60s) may, unless --ws-origins (VISAVIS_WS_ORIGINS) lists it",
+                         origin, host ? host : "no Host header");
+            r->err = GW_E_ORIGIN;
+        }
     }
     /*
      * Too large a body is refused before a byte of it is read, whatever the

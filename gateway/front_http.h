@@ -37,7 +37,7 @@ struct front_http_ws {
     bool (*room)(void *ctx, const char *peer);
     void (*adopt)(void *ctx, int fd, const char *head, size_t len, const char *protocol);
     void *ctx;
-    const char *origins; /* --ws-origins (ws_proto.h), borrowed */
+    const char *origins; /* --ws-origins (origin.h): every route, the upgrades included; borrowed */
 };
 
 /*

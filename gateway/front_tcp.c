@@ -50,6 +50,7 @@ struct conn {
     bool held;       /* the session refused a line: wait for resume_input */
     bool eof;        /* the peer's side has ended */
     bool input_done; /* no more input will be offered */
+    bool lines_seen; /* a line has been offered: the first is judged (http_request_line) */
 };
 
 struct front_tcp {
@@ -81,6 +82,36 @@ static size_t buffered(const struct conn *c)
     return c->in.len - c->in_off;
 }
 
+/*
+ * Whether line is an HTTP request line ("POST / HTTP/1.1"): a method of
+ * HTTP's, a target, and an HTTP version. A browser sends one to any port a
+ * page names, a foreign site's page included, and the lines after it are
+ * the page's to choose: such a session runs none of them. A page can only
+ * begin with GET, HEAD or POST (or OPTIONS, the question it asks before any
+ * other method), none of which is a command; the others are HTTP clients
+ * at the wrong port.
+ */
+static bool http_request_line(const char *line, size_t len)
+{
+    static const char *const methods[] = {"GET",   "HEAD",   "POST",    "OPTIONS", "PUT",
+                                          "PATCH", "DELETE", "CONNECT", "TRACE",   "PRI"};
+    size_t m = 0, sp;
+
+    while (m < len && line[m] >= 'A' && line[m] <= 'Z')
+        m++;
+    if (m == 0 || m == len || line[m] != ' ')
+        return false;
+    for (sp = len; sp > m && line[sp - 1] != ' ';)
+        sp--;
+    if (sp <= m + 1 || len - sp < 6 || memcmp(line + sp, "HTTP/", 5) != 0 || line[sp + 5] < '0' ||
+        line[sp + 5] > '9')
+        return false;
+    for (size_t i = 0; i < GW_ARRAY_SIZE(methods); i++)
+        if (strlen(methods[i]) == m && memcmp(line, methods[i], m) == 0)
+            return true;
+    return false;
+}
+
 /* Offers the complete lines in the buffer to the session, as far as it takes them. */
 static void offer(struct conn *c)
 {
@@ -107,10 +138,22 @@ static void offer(struct conn *c)
             if (p[line_len - 1] == '\r')
                 line_len--;
         }
+        if (!c->lines_seen && http_request_line(p, line_len)) {
+            /* Info, as every session's end: a page can send these by the thousand. */
+            log_info("tcp: an HTTP request line on the session port: closed, none of it run");
+            session_input_error(c->s, GW_E_UNKNOWN_COMMAND,
+                                "this port speaks the visavis line protocol, not HTTP: an HTTP "
+                                "request is not run, nor any line after it; HTTP is served on "
+                                "the gateway's HTTP port");
+            c->in_off = c->in.len;
+            c->input_done = true;
+            break;
+        }
         if (!session_line(c->s, p, line_len)) {
             c->held = true;
             break;
         }
+        c->lines_seen = true;
         c->in_off += consumed;
     }
     if (c->in_off == c->in.len) {

@@ -3,6 +3,7 @@
  */
 #include "ws_proto.h"
 
+#include "origin.h"
 #include "text.h"
 
 #include <nettle/base64.h>
@@ -78,40 +79,6 @@ bool ws_header_has_token(const char *value, const char *token)
     return list_has(value, token, true);
 }
 
-/* (s, len) without a trailing slash equals (t, tlen) without one, ignoring case. */
-static bool same_origin_text(const char *s, size_t len, const char *t, size_t tlen)
-{
-    if (len && s[len - 1] == '/')
-        len--;
-    if (tlen && t[tlen - 1] == '/')
-        tlen--;
-    return len == tlen && strncasecmp(s, t, len) == 0;
-}
-
-bool ws_origin_allowed(const char *origin, const char *host, const char *allow)
-{
-    size_t olen = strlen(origin);
-
-    if (strcmp(allow, "*") == 0)
-        return true;
-    if (!*allow) {
-        /* The page's scheme://authority against the Host the browser sent it to. */
-        const char *sep = strstr(origin, "://");
-        if (!sep || !host || !*host)
-            return false;
-        const char *auth = sep + 3;
-        return same_origin_text(auth, strlen(auth), host, strlen(host));
-    }
-    for (const char *p = allow; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len && same_origin_text(p, len, origin, olen))
-            return true;
-        p = end ? end + 1 : p + len;
-    }
-    return false;
-}
-
 enum gw_err ws_handshake_judge(const struct ws_request *rq, const char *origins,
                                struct ws_verdict *v, char why[GW_ERRLEN])
 {
@@ -145,7 +112,7 @@ enum gw_err ws_handshake_judge(const struct ws_request *rq, const char *origins,
                  rq->key ? rq->key : "(none)");
         return GW_E_PARAM;
     }
-    if (rq->origin && !ws_origin_allowed(rq->origin, rq->host, origins)) {
+    if (rq->origin && !origin_allowed(rq->origin, rq->host, origins)) {
         if (*origins)
             snprintf(why, GW_ERRLEN,
                      "Origin '%.80s' may not open a WebSocket here: it is not in --ws-origins "

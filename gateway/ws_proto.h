@@ -71,7 +71,7 @@ struct ws_verdict {
 
 /*
  * Judges an upgrade request against origins (the --ws-origins setting,
- * see ws_origin_allowed). GW_OK fills *v. Otherwise the error and why:
+ * see origin_allowed). GW_OK fills *v. Otherwise the error and why:
  * GW_E_METHOD (not GET), GW_E_UPGRADE_REQUIRED (no Upgrade: websocket or
  * Connection: Upgrade, HTTP/1.0, a version other than 13:
  * v->version_hint), GW_E_PARAM (no usable Sec-WebSocket-Key),
@@ -88,15 +88,6 @@ bool ws_key_valid(const char *key);
 
 /* Whether the comma-separated header value lists token (any case, spaces around it). */
 bool ws_header_has_token(const char *value, const char *token);
-
-/*
- * Whether a page of origin may open a WebSocket here. allow is "*" (any),
- * "" (the same host and port as the request's Host header), or a
- * comma-separated list of origins ("http://localhost:8080"), compared
- * without regard to case and to a trailing slash. "null" (a sandboxed or
- * file: page) passes only by "*" or by being listed.
- */
-bool ws_origin_allowed(const char *origin, const char *host, const char *allow);
 
 /* The close code that ends a session for err (the session tier's reason to close). */
 unsigned ws_close_code(enum gw_err err);
