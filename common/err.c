@@ -42,6 +42,7 @@ static const char *const codes[GW_E__COUNT] = {
     [GW_E_BUSY] = "busy",
     [GW_E_UPGRADE_REQUIRED] = "upgrade_required",
     [GW_E_ORIGIN] = "origin_not_allowed",
+    [GW_E_HOST] = "host_not_allowed",
     [GW_E_HEAD_TOO_LARGE] = "head_too_large",
 };
 

@@ -52,6 +52,7 @@ enum gw_err {
     /* WebSocket upgrades */
     GW_E_UPGRADE_REQUIRED, /* a plain request, or an unusable handshake, on a WebSocket endpoint */
     GW_E_ORIGIN,           /* a browser page of an origin that is not allowed */
+    GW_E_HOST,             /* a Host the HTTP port does not answer to (DNS rebinding) */
     /* HTTP */
     GW_E_HEAD_TOO_LARGE, /* a request line and header fields over the limit */
     GW_E__COUNT

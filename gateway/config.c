@@ -25,7 +25,7 @@ enum setting_kind {
     K_BOOL,      /* bool: on/off; the flag alone means on */
     K_UNSIGNED,  /* unsigned in [lo, hi] */
     K_SIZE,      /* size_t in [lo, hi] */
-    K_ORIGINS    /* char[CONFIG_ORIGINS_MAX]: "", "*" or a comma-separated list of origins */
+    K_ORIGINS    /* char[CONFIG_ORIGINS_MAX]: "", "*" or a comma-separated list (origins, hosts) */
 };
 
 /* A setting is a row: where it lives in struct gw_config and how it is read. */
@@ -78,6 +78,11 @@ static const struct setting settings[] = {
     {"http-body-timeout", "VISAVIS_HTTP_BODY_TIMEOUT", "10",
      "seconds any request body may take; a larger one gets longer at --http-body-rate", K_UNSIGNED,
      AT(http_body_timeout), 1, 86400},
+    {"http-hosts", "VISAVIS_HTTP_HOSTS", "",
+     "host names the HTTP port answers to besides IP addresses, localhost and names without a "
+     "dot (others, such as a web page's DNS name pointed at this machine: 403): comma-separated, "
+     "* for any",
+     K_ORIGINS, AT(http_hosts), 0, 0},
     {"http-body-rate", "VISAVIS_HTTP_BODY_RATE", "4096",
      "bytes per second a large request body must arrive at (408 and close below)", K_UNSIGNED,
      AT(http_body_rate), 1, 1u << 30},
@@ -174,13 +179,13 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
         return 0;
     case K_ORIGINS:
         if (strlen(value) >= CONFIG_ORIGINS_MAX) {
-            snprintf(why, GW_ERRLEN, "at most %d bytes of origins", CONFIG_ORIGINS_MAX - 1);
+            snprintf(why, GW_ERRLEN, "at most %d bytes", CONFIG_ORIGINS_MAX - 1);
             return -1;
         }
         for (const char *p = value; *p; p++) {
             if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
                 snprintf(why, GW_ERRLEN,
-                         "'%.100s': origins are ASCII, comma-separated, without spaces", value);
+                         "'%.100s': a comma-separated list in ASCII, without spaces", value);
                 return -1;
             }
         }

@@ -45,6 +45,8 @@ struct gw_config {
     unsigned udp_rate;                    /* datagrams per second per source address; 0: no limit */
     unsigned udp_burst;                   /* datagrams a source may send at once */
 
+    char http_hosts[CONFIG_ORIGINS_MAX]; /* Host names answered besides the built-in ones */
+
     /* WebSocket (docs/websocket.md) */
     char ws_origins[CONFIG_ORIGINS_MAX]; /* Origins whose pages may use the gateway; "": the
                                             request's host */

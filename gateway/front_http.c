@@ -269,6 +269,7 @@ static unsigned http_status(enum gw_err err)
     case GW_E_UPGRADE_REQUIRED:
         return MHD_HTTP_UPGRADE_REQUIRED;
     case GW_E_ORIGIN:
+    case GW_E_HOST:
         return MHD_HTTP_FORBIDDEN;
     case GW_E_TOO_LARGE:
         return MHD_HTTP_CONTENT_TOO_LARGE;
@@ -2230,6 +2231,14 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
      * asking first (a cross-origin POST of text/plain). /v1/ws judges its
      * own, in its handshake.
      */
+    if (r->err == GW_OK &&
+        !host_allowed(header_of(r, MHD_HTTP_HEADER_HOST), r->fh->o.hosts ? r->fh->o.hosts : "")) {
+        snprintf(r->why, GW_ERRLEN,
+                 "Host '%.60s' is not a name this gateway answers to (a web page's DNS name may "
+                 "point here): IP addresses, localhost, names without a dot and --http-hosts are",
+                 header_of(r, MHD_HTTP_HEADER_HOST));
+        r->err = GW_E_HOST;
+    }
     if (r->err == GW_OK && r->route.id != ROUTE_WS) {
         const char *origin = header_of(r, "Origin"), *host = header_of(r, MHD_HTTP_HEADER_HOST);
         const char *origins = r->fh->o.ws.origins ? r->fh->o.ws.origins : "";

@@ -82,6 +82,7 @@ struct front_http_options {
     unsigned body_rate;        /* bytes per second a larger body must keep up, > 0 */
     size_t page_bytes;         /* a history page's bound, reserved in the reply budget */
     int tcp_port;              /* the session port, for the index at /; 0: none */
+    const char *hosts;         /* --http-hosts (origin.h host_allowed), borrowed */
     struct front_http_ws ws;   /* the WebSocket hand-off */
     struct front_http_sse sse; /* the event streams' hand-off */
 

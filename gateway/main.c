@@ -384,6 +384,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .body_timeout = gw->cfg.http_body_timeout,
         .body_rate = gw->cfg.http_body_rate,
         .page_bytes = gw->cfg.page_bytes,
+        .hosts = gw->cfg.http_hosts,
         .ws = {.room = ws_room, .adopt = ws_adopt, .ctx = gw, .origins = gw->cfg.ws_origins},
         .sse = {.room = sse_room, .adopt = sse_adopt, .ctx = gw},
         .sio = {.poll = sio_poll,

@@ -3,6 +3,7 @@
  */
 #include "origin.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
@@ -36,6 +37,46 @@ bool origin_allowed(const char *origin, const char *host, const char *allow)
         if (len && same_origin_text(p, len, origin, olen))
             return true;
         p = end ? end + 1 : p + len;
+    }
+    return false;
+}
+
+/* (s, len) is an IPv4 address in dotted-quad form, the one form browsers send. */
+static bool ipv4_text(const char *s, size_t len)
+{
+    char text[INET_ADDRSTRLEN];
+    struct in_addr a;
+
+    if (len >= sizeof(text))
+        return false;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    return inet_pton(AF_INET, text, &a) == 1;
+}
+
+bool host_allowed(const char *host, const char *allow)
+{
+    const char *colon;
+    size_t len;
+
+    if (!host || !*host || strcmp(allow, "*") == 0 || host[0] == '[')
+        return true; /* none, any, or an IPv6 address */
+    colon = strchr(host, ':');
+    len = colon ? (size_t)(colon - host) : strlen(host);
+    if (len && host[len - 1] == '.')
+        len--; /* "localhost." is "localhost" */
+    if (!memchr(host, '.', len) || ipv4_text(host, len))
+        return true;
+    if (len > 10 && strncasecmp(host + len - 10, ".localhost", 10) == 0)
+        return true;
+    for (const char *p = allow; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n && p[n - 1] == '.')
+            n--;
+        if (n == len && strncasecmp(p, host, len) == 0)
+            return true;
+        p = end ? end + 1 : p + strlen(p);
     }
     return false;
 }

@@ -21,4 +21,16 @@
  */
 bool origin_allowed(const char *origin, const char *host, const char *allow);
 
+/*
+ * Whether the HTTP port answers to a request for host (the Host header,
+ * with its port; NULL: none, as HTTP/1.0 may send). A page's origin rule
+ * compares the page with Host, and a site whose DNS name it points at
+ * this machine (DNS rebinding) makes the two agree: its name must not be
+ * answered. Answered: IP addresses, localhost and *.localhost, names
+ * without a dot (a machine's or a container's, which no outside site
+ * controls), and those allow lists (comma-separated, any case); allow "*":
+ * any.
+ */
+bool host_allowed(const char *host, const char *allow);
+
 #endif

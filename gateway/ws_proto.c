@@ -172,6 +172,7 @@ unsigned ws_close_code(enum gw_err err)
     case GW_E_IDLE:
     case GW_E_UPGRADE_REQUIRED:
     case GW_E_ORIGIN:
+    case GW_E_HOST:
     case GW_E_HEAD_TOO_LARGE:
         return WS_CLOSE_POLICY;
     case GW_E_STORE:

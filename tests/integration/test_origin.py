@@ -5,7 +5,8 @@ A browser sends a page's requests to any address the page names, the
 gateway's loopback ports included: a text/plain POST without asking first,
 and on the TCP port an HTTP request whose body lines the page chooses. The
 same-host rule of the WebSocket (docs/websocket.md) holds for every HTTP
-route, and the session port runs nothing of an HTTP request.
+route, the HTTP port answers no DNS name a page's site may point at this
+machine, and the session port runs nothing of an HTTP request.
 
 usage: test_origin.py <gateway binary> [name-filter]
 """
@@ -70,6 +71,48 @@ def ws_origins_lets_pages_in():
     gw.stop()
     gw = harness.Gateway(args=['--ws-origins', '*'])
     eq(cross_site_post(gw, 'o-any', EVIL).status, 201, 'any origin with *')
+    gw.stop()
+
+
+@test
+def a_page_whose_name_points_here_is_refused():
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 sends Host and Origin of evil.example, which agree; refused 403 host_not_allowed on every route, the WebSocket included, nothing stored"""
+    import wsclient
+    gw = harness.Gateway()
+    site = 'evil.example:%d' % gw.http_port
+    hdrs = {'Host': site, 'Origin': 'http://' + site}
+    r = gw.request('POST', '/v1/channels/o-dns/messages', body=b'rebound', content_type='text/plain',
+                   headers=hdrs)
+    check_error(r, 403, 'host_not_allowed', 'a publish for Host %s' % site)
+    check('evil.example' in r.json['error']['message'] and '--http-hosts' in r.json['error']['message'],
+          'the message names the Host and the setting: %s' % r.json['error']['message'])
+    for path in ['/v1/channels/o-dns/messages?since=0', '/v1/channels/o-dns/events',
+                 '/socket.io/?EIO=4&transport=polling', '/']:
+        check_error(gw.get(path, headers=hdrs), 403, 'host_not_allowed', 'GET %s' % path)
+    status, _, body, sock = wsclient.handshake_raw(
+        gw, wsclient.upgrade_headers(origin='http://' + site, extra={'Host': site}))
+    sock.close()
+    eq(status, 403, 'the WebSocket upgrade for Host %s (%r)' % (site, body[:200]))
+    check(b'host_not_allowed' in body, 'its code: %r' % body[:200])
+    eq(gw.read('o-dns')['messages'], [], 'nothing stored')
+    # The names no outside site controls are answered, with a page of their own.
+    for host in ['127.0.0.1', 'localhost', 'app.localhost', 'gateway', '[::1]']:
+        h = '%s:%d' % (host, gw.http_port)
+        r = gw.request('POST', '/v1/channels/o-dns/messages', body=host.encode(),
+                       content_type='text/plain', headers={'Host': h, 'Origin': 'http://' + h})
+        eq(r.status, 201, 'a publish for Host %s' % h)
+    gw.stop()
+
+
+@test
+def http_hosts_lists_names():
+    """--http-hosts names the DNS names the gateway answers to (any case); '*' answers any"""
+    gw = harness.Gateway(args=['--http-hosts', 'gw.example,other.example'])
+    for host, status in [('GW.Example:1', 200), ('other.example', 200), ('evil.example', 403)]:
+        eq(gw.get('/healthz', headers={'Host': host}).status, status, 'Host %s' % host)
+    gw.stop()
+    gw = harness.Gateway(args=['--http-hosts', '*'])
+    eq(gw.get('/healthz', headers={'Host': 'evil.example'}).status, 200, 'any Host with *')
     gw.stop()
 
 

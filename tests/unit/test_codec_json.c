@@ -859,6 +859,7 @@ static void test_err_codes(void)
         [GW_E_BUSY] = "busy",
         [GW_E_UPGRADE_REQUIRED] = "upgrade_required",
         [GW_E_ORIGIN] = "origin_not_allowed",
+        [GW_E_HOST] = "host_not_allowed",
         [GW_E_HEAD_TOO_LARGE] = "head_too_large",
     };
     for (int e = 0; e < GW_E__COUNT; e++) {

@@ -66,6 +66,41 @@ static void test_origin(void)
     ok(!origin_allowed("http://a.example.evil", "x:1", "http://a.example"), "a longer name");
 }
 
+/* The names the HTTP port answers to (origin.h host_allowed): DNS rebinding is refused. */
+static void test_host(void)
+{
+    static const struct {
+        const char *host, *allow;
+        bool answered;
+        const char *what;
+    } cases[] = {
+        {"127.0.0.1:8080", "", true, "an IPv4 address"},
+        {"10.1.2.3", "", true, "an IPv4 address without a port"},
+        {"[::1]:8080", "", true, "an IPv6 address"},
+        {"localhost:8080", "", true, "localhost"},
+        {"LocalHost.:8080", "", true, "localhost, any case, a trailing dot"},
+        {"app.localhost:8080", "", true, "a name under .localhost"},
+        {"gateway:8080", "", true, "a name without a dot (a container's)"},
+        {"x", "", true, "a one-letter name"},
+        {NULL, "", true, "no Host (HTTP/1.0)"},
+        {"", "", true, "an empty Host"},
+        {"evil.example:8080", "", false, "a DNS name"},
+        {"evil.example.:8080", "", false, "a DNS name with a trailing dot"},
+        {"127.0.0.1.evil.example", "", false, "a name that begins with an address"},
+        {"localhost.evil.example", "", false, "a name that begins with localhost"},
+        {"evillocalhost", "", true, "one label, whatever it holds"},
+        {"evil.localhost.example", "", false, ".localhost inside a name"},
+        {"1.2.3", "", false, "three numbers are a name, not an address"},
+        {"gw.example:8080", "a.example,GW.Example", true, "listed second, any case"},
+        {"gw.example:8080", "gw.example.", true, "listed with a trailing dot"},
+        {"gw.example", "w.example", false, "a list names whole names"},
+        {"evil.example", "*", true, "anything under *"},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++)
+        ok(host_allowed(cases[i].host, cases[i].allow) == cases[i].answered, "Host %s: %s",
+           cases[i].answered ? "answered" : "refused", cases[i].what);
+}
+
 static struct ws_request good(void)
 {
     return (struct ws_request){
@@ -215,6 +250,7 @@ int main(void)
     test_key_valid();
     test_tokens();
     test_origin();
+    test_host();
     test_judge();
     test_close_codes();
     test_close_reason();
