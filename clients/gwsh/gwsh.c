@@ -26,6 +26,7 @@
 #include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <locale.h>
@@ -66,27 +67,41 @@ static bool write_all(int fd, const char *p, size_t len)
 
 /* ---- what the user types ---- */
 
-/* True when the server answers this line: not blank, not PONG (proto_parse decides, as it does
- * there). */
-static bool expects_reply(const char *line, size_t len)
+/* The command a line is, as the server reads it (proto_parse); PROTO__COUNT: none (an error). */
+static enum proto_op command_op(const char *line, size_t len)
 {
     struct proto_cmd cmd;
     char why[GW_ERRLEN];
-    enum gw_err err = proto_parse(line, len, &cmd, why);
-    bool quiet = err == GW_OK && (cmd.op == PROTO_NONE || cmd.op == PROTO_PONG);
+    enum proto_op op = proto_parse(line, len, &cmd, why) == GW_OK ? cmd.op : PROTO__COUNT;
 
     proto_cmd_release(&cmd);
-    return !quiet;
+    return op;
 }
 
-static bool is_quit(const char *line, size_t len)
+/* True when the server answers a command of op: not a blank line, not PONG. */
+static bool expects_reply(enum proto_op op)
 {
-    struct proto_cmd cmd;
-    char why[GW_ERRLEN];
-    bool quit = proto_parse(line, len, &cmd, why) == GW_OK && cmd.op == PROTO_QUIT;
+    return op != PROTO_NONE && op != PROTO_PONG;
+}
 
-    proto_cmd_release(&cmd);
-    return quit;
+/*
+ * Whether l is the answer with which a command of op succeeded: its ok
+ * (of the same op when the ok names one), the pong of a PING, the bye of a
+ * QUIT. Anything else, an error, a bye at the server's shutdown, another
+ * command's ok, is not.
+ */
+static bool reply_succeeds(enum proto_op op, const struct server_line *l)
+{
+    switch (op) {
+    case PROTO_PING:
+        return l->type == SL_PONG;
+    case PROTO_QUIT:
+        return l->type == SL_BYE;
+    case PROTO__COUNT:
+        return false;
+    default:
+        return l->type == SL_OK && (l->op == PROTO_NONE || l->op == op);
+    }
 }
 
 /*
@@ -252,7 +267,12 @@ struct shell {
     bool got_hello;
     bool quitting; /* QUIT sent: the server's close is expected */
     int64_t quit_deadline_ns;
+    unsigned awaiting; /* commands sent whose reply has not come (QUIT's bye is none) */
+    unsigned errors;   /* error replies */
 };
+
+/* Unsent bytes past which stdin is no longer read: a server that does not read bounds gwsh. */
+#define SHELL_UNSENT_MAX (1u << 20)
 
 /* Something to print while the user may be typing: the line is hidden first. */
 static struct buf *shell_out(struct shell *sh)
@@ -306,6 +326,7 @@ static void shell_line(struct shell *sh, const char *line, size_t len)
     switch (local_command(line, len)) {
     case LOCAL_PING:
         ping_send(&sh->pings, &sh->c);
+        sh->awaiting++;
         return;
     case LOCAL_QUIT:
         shell_quit(sh);
@@ -327,8 +348,11 @@ static void shell_line(struct shell *sh, const char *line, size_t len)
         return; /* the server ignores blank lines: spare it them */
     size_t wire_len = len;
     const char *wire = wire_form(line, &wire_len);
+    enum proto_op op = command_op(line, len);
     client_conn_send_line(&sh->c, wire, wire_len);
-    if (is_quit(line, len)) {
+    if (expects_reply(op) && op != PROTO_QUIT)
+        sh->awaiting++; /* a bye is a farewell, counted as no command's answer */
+    if (op == PROTO_QUIT) {
         sh->quitting = true;
         sh->quit_deadline_ns = client_now_ns() + (int64_t)QUIT_GRACE_MS * 1000000;
     }
@@ -390,6 +414,17 @@ static void shell_server_line(struct shell *sh, const char *raw, size_t len)
         sh->c.line_max = CLIENT_LINE_MAX; /* greeted: replies may be as long as a HIST page */
         show_hello(sh->o, &l, raw, len, shell_out(sh));
     } else {
+        if (!sl_type_is_push(l.type) && l.type != SL_HELLO && l.type != SL_BYE) {
+            /*
+             * A reply, in command order: the answer to the oldest command
+             * still waiting. A bye answers none: after QUIT, or at the
+             * server's shutdown, when what is still waiting is lost.
+             */
+            if (sh->awaiting)
+                sh->awaiting--;
+            if (l.type == SL_ERROR || l.type == SL_INVALID)
+                sh->errors++;
+        }
         if (l.type == SL_PING && !sh->o->json) {
             server_line_release(&l);
             return; /* nothing to show: keep the line undisturbed */
@@ -459,7 +494,8 @@ static int run_shell(const struct gwsh_opts *o)
         pfd[nfds].fd = sh.c.fd;
         pfd[nfds].events = (short)(POLLIN | (client_conn_want_write(&sh.c) ? POLLOUT : 0));
         nfds++;
-        if (sh.got_hello && !sh.stdin_eof && !sh.quitting) {
+        if (sh.got_hello && !sh.stdin_eof && !sh.quitting &&
+            sh.c.out.len - sh.c.out_off < SHELL_UNSENT_MAX) {
             in_idx = (int)nfds;
             pfd[nfds].fd = STDIN_FILENO;
             pfd[nfds].events = POLLIN;
@@ -479,9 +515,10 @@ static int run_shell(const struct gwsh_opts *o)
             }
             break; /* a stop signal: leave quietly */
         }
-        if (rc == 0 && sh.quitting)
+        /* Deadlines hold whatever comes meanwhile: a server may talk without end. */
+        if (sh.quitting && client_now_ns() >= sh.quit_deadline_ns)
             break; /* the server did not close in time: we do */
-        if (rc == 0 && !sh.got_hello) {
+        if (!sh.got_hello && client_now_ns() >= hello_deadline) {
             shell_note(&sh, "cannot open a session at %s: no greeting within %d ms", o->addr,
                        o->timeout_ms);
             status = GWSH_EXIT_CONNECT;
@@ -502,7 +539,7 @@ static int run_shell(const struct gwsh_opts *o)
                 shell_server_line(&sh, line, len);
             if (got == CLIENT_TOO_LONG) {
                 shell_note(&sh, "%s sent a line longer than %zu bytes", o->addr, sh.c.line_max);
-                status = GWSH_EXIT_ERROR;
+                status = sh.got_hello ? GWSH_EXIT_ERROR : GWSH_EXIT_CONNECT;
                 break;
             }
             if (rc == 0) {
@@ -538,6 +575,16 @@ static int run_shell(const struct gwsh_opts *o)
         }
     }
 
+    if (!sh.tty && status == GWSH_EXIT_OK && !gwsh_stop) {
+        /* For scripts, as -c: every command answered, none with an error. */
+        if (sh.awaiting) {
+            shell_note(&sh, "the session ended with %u command%s unanswered", sh.awaiting,
+                       sh.awaiting == 1 ? "" : "s");
+            status = GWSH_EXIT_ERROR;
+        } else if (sh.errors) {
+            status = GWSH_EXIT_ERROR;
+        }
+    }
     if (sh.tty)
         edit_hide(&sh.e, &sh.screen);
     write_all(STDOUT_FILENO, sh.screen.data ? sh.screen.data : "", sh.screen.len);
@@ -581,7 +628,12 @@ static int next_reply(struct client_conn *c, int timeout_ms, bool want_hello, st
             if (errno == EINTR && !gwsh_stop)
                 continue;
             if (client_now_ns() >= deadline)
-                snprintf(err, GW_ERRLEN, "no reply within %d ms", timeout_ms);
+                snprintf(err, GW_ERRLEN, "no %s within %d ms", want_hello ? "greeting" : "reply",
+                         timeout_ms);
+            return -1;
+        }
+        if (gwsh_sig_deliver()) {
+            snprintf(err, GW_ERRLEN, "interrupted");
             return -1;
         }
     }
@@ -611,7 +663,8 @@ static int run_commands(const struct gwsh_opts *o)
             gwsh_show_line(&l, raw, raw_len, &out);
             if (out.len && out.data[out.len - 1] == '\n')
                 out.len--;
-            gwsh_status("cannot open a session at %s: %s", o->addr, out.data);
+            gwsh_status("cannot open a session at %s: %s", o->addr,
+                        out.len ? out.data : "its first line is no greeting");
             server_line_release(&l);
         } else {
             gwsh_status("cannot open a session at %s: %s", o->addr,
@@ -627,6 +680,8 @@ static int run_commands(const struct gwsh_opts *o)
     for (size_t i = 0; i < o->ncmds; i++) {
         const char *cmd = o->cmds[i];
         size_t len = strlen(cmd);
+
+        enum proto_op op = PROTO_PING; /* /ping: its pong */
 
         switch (local_command(cmd, len)) {
         case LOCAL_PING:
@@ -645,8 +700,9 @@ static int run_commands(const struct gwsh_opts *o)
         case LOCAL_NONE: {
             size_t wire_len = len;
             const char *wire = wire_form(cmd, &wire_len);
+            op = command_op(cmd, len);
             client_conn_send_line(&c, wire, wire_len);
-            if (!expects_reply(cmd, len))
+            if (!expects_reply(op))
                 continue;
             break;
         }
@@ -663,8 +719,11 @@ static int run_commands(const struct gwsh_opts *o)
             break;
         }
         show_line(o, &pings, &l, raw, raw_len, &out);
-        if (l.type == SL_ERROR || l.type == SL_INVALID)
+        if (!reply_succeeds(op, &l)) {
+            if (l.type != SL_ERROR && l.type != SL_INVALID)
+                gwsh_status("'%.60s' was not answered with its ok", cmd);
             status = GWSH_EXIT_ERROR;
+        }
         server_line_release(&l);
     }
     if (client_conn_flush(&c, err) < 0 && status == GWSH_EXIT_OK) {
@@ -820,6 +879,16 @@ int main(int argc, char **argv)
     bool done;
     int rc;
 
+    /*
+     * A standard descriptor left closed (gwsh <&-) would be the next one
+     * opened, the session's socket: gwsh would read its own socket as
+     * stdin, or write its output into it. /dev/null takes its place.
+     */
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+            open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY) != fd)
+            return GWSH_EXIT_USAGE;
+    }
     memset(&o, 0, sizeof(o));
     setlocale(LC_CTYPE, ""); /* only to measure typed characters (wcwidth) */
     rc = parse_args(argc, argv, &o, &done);

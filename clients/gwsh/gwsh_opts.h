@@ -22,7 +22,7 @@
 
 enum gwsh_exit {
     GWSH_EXIT_OK = 0,
-    GWSH_EXIT_ERROR = 1,   /* an error reply (-c), a lost connection, a fatal refusal */
+    GWSH_EXIT_ERROR = 1,   /* an error reply or none (-c, stdin), a lost connection, a refusal */
     GWSH_EXIT_USAGE = 2,   /* bad command line */
     GWSH_EXIT_CONNECT = 3, /* no session could be opened */
 };

@@ -51,9 +51,8 @@ static void put_int(struct buf *out, int64_t v)
 static void put_ts_short(struct buf *out, struct sl_text ts)
 {
     if (ts.s && ts.len == 24 && ts.s[10] == 'T' && ts.s[23] == 'Z')
-        buf_append(out, ts.s + 11, 12);
-    else
-        put_text(out, ts);
+        ts = (struct sl_text){ts.s + 11, 12}; /* escaped as any text: a server may put anything */
+    put_text(out, ts);
 }
 
 /* [general #4] ana: salut  (rest, 09:15:02.417) */

@@ -40,9 +40,28 @@ const sigset_t *gwsh_sig_wait_mask(void)
     return &wait_mask;
 }
 
+bool gwsh_sig_deliver(void)
+{
+    sigset_t pending, blocked;
+
+    /*
+     * ppoll lets the stop signals in only while it waits: one that came
+     * while a descriptor was ready at once stays pending when it returns,
+     * and a peer that always has data ready would keep it so for ever.
+     */
+    if (!gwsh_stop && sigpending(&pending) == 0 &&
+        (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
+         sigismember(&pending, SIGHUP) == 1)) {
+        sigprocmask(SIG_SETMASK, &wait_mask, &blocked); /* its handler runs here */
+        sigprocmask(SIG_SETMASK, &blocked, NULL);
+    }
+    return gwsh_stop != 0;
+}
+
 int gwsh_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
     struct timespec ts, *tsp = NULL;
+    int rc;
 
     if (gwsh_stop) {
         errno = EINTR;
@@ -53,7 +72,12 @@ int gwsh_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
         ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
         tsp = &ts;
     }
-    return ppoll(fds, n, tsp, &wait_mask);
+    rc = ppoll(fds, n, tsp, &wait_mask);
+    if (rc >= 0 && gwsh_sig_deliver()) {
+        errno = EINTR;
+        return -1;
+    }
+    return rc;
 }
 
 int gwsh_connect(struct client_conn *c, const char *addr, int timeout_ms, char err[GW_ERRLEN])

@@ -15,6 +15,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The signal that asked gwsh to stop; 0 while none did. */
@@ -28,6 +29,9 @@ const sigset_t *gwsh_sig_wait_mask(void);
 
 /* poll() that a stop signal ends: as poll; -1 with errno EINTR once gwsh_stop is set. */
 int gwsh_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
+
+/* Lets in a stop signal that is pending (a wait that returned at once kept it out); gwsh_stop. */
+bool gwsh_sig_deliver(void);
 
 /* client_conn_open with the stop signals let in, so that ^C ends a slow connect. */
 int gwsh_connect(struct client_conn *c, const char *addr, int timeout_ms, char err[GW_ERRLEN]);

@@ -769,6 +769,170 @@ def piped_quit_has_a_deadline():
     eq(rc, 0, 'exit status (stderr %r)' % bytes(p.err))
 
 
+def answering(answer):
+    """A handler: the hello, then answer(line) sent for each command line until QUIT."""
+    def handler(conn, stop):
+        conn.sendall(HELLO % 30)
+        pending = bytearray()
+        while True:
+            line = recv_line(conn, stop, pending)
+            if line is None or line == b'QUIT':
+                return
+            reply = answer(line)
+            if reply is None:
+                return  # closes without a word
+            conn.sendall(reply)
+    return handler
+
+
+@test
+@with_fakes
+def c_needs_its_own_ok():
+    """-c: a PUB answered by a bye (the server stopping), by a pong or by another command's ok did not succeed: exit 1"""
+    for name, reply in [('a bye', b'{"type":"bye","reason":"shutdown"}\n'),
+                        ('a pong', b'{"type":"pong","token":"x"}\n'),
+                        ('the ok of a SUB', SUB_OK),
+                        ('a line of an unknown type', b'{"type":"surprise"}\n')]:
+        srv = FakeServer(answering(lambda line, r=reply: r))
+        rc, out, err = run_gwsh(['-c', 'PUB general hi', srv.addr])
+        eq(rc, 1, 'exit status of a PUB answered by %s (stdout %r, stderr %r)' % (name, out, err))
+        check('PUB general hi' in err, 'stderr names the command: %r' % err)
+    ok_line = (b'{"type":"ok","op":"pub","message":{"id":1,"channel":"general","seq":1,'
+               b'"sender":"anonymous","body":"hi","ts":"2026-01-01T00:00:00.000Z","via":"tcp"}}\n')
+    srv = FakeServer(answering(lambda line: ok_line))
+    rc, out, err = run_gwsh(['-c', 'PUB general hi', srv.addr])
+    eq(rc, 0, 'exit status of a PUB answered by its ok (stderr %r)' % err)
+
+
+@test
+@with_fakes
+def piped_commands_left_unanswered_fail():
+    """piped shell: the server ending the session with commands unanswered, or an error reply, is exit 1, saying how many"""
+    srv = FakeServer(answering(lambda line: b''))  # answers nothing, closes at QUIT
+    rc, out, err = run_gwsh([srv.addr], stdin_data=b'PUB general hi\nPING\n')
+    eq(rc, 1, 'exit status when the server closed with two commands unanswered (stderr %r)' % err)
+    check('2 commands unanswered' in err, 'stderr says how many: %r' % err)
+    gw = shared.get()
+    # The gateway closes the session at the tenth error in a row: the PING after it is lost.
+    rc, out, err = run_gwsh([addr(gw)], stdin_data=b'NOPE\n' * 12 + b'PING\n')
+    eq(rc, 1, 'exit status after too_many_errors (stdout %r, stderr %r)' % (out[-300:], err))
+    rc, out, err = run_gwsh([addr(gw)], stdin_data=b'PUB bad/name x\nPING\n')
+    eq(rc, 1, 'exit status with an error reply (stdout %r)' % out)
+    rc, out, err = run_gwsh([addr(gw)], stdin_data=b'PUB general fine\nPING\n')
+    eq(rc, 0, 'exit status when every command succeeded (stderr %r)' % err)
+
+
+@test
+@with_fakes
+def timestamps_are_escaped():
+    """text mode: a ts holding an escape sequence (in the 24-byte form gwsh shortens) reaches the terminal escaped"""
+    ts = '2026-11-24T\u001b[2J\u001b[H\u001b[1mQZ'
+    push = ('{"type":"message","id":1,"channel":"x","seq":1,'
+            '"sender":"a","body":"b","ts":"%s","via":"tcp"}\n' % ts).encode()
+    srv = FakeServer(answering(lambda line: SUB_OK + push))
+    rc, out, err = run_gwsh([srv.addr], stdin_data=b'SUB x\n')
+    check('[x #1] a: b' in out, 'the message shown: %r' % out)
+    check(not CONTROLS.search(out), 'a control character reached stdout raw: %r' % out)
+
+
+@test
+@with_fakes
+def stdin_waits_for_a_server_that_does_not_read():
+    """piped shell at a server that never reads: gwsh stops reading stdin once 1 MiB waits unsent, instead of taking the whole input into memory"""
+    def no_reader(conn, stop):
+        conn.sendall(HELLO % 30)
+        stop.wait(30)
+    srv = FakeServer(no_reader)
+    p = subprocess.Popen(harness.address_limit(512) + [gwsh_bin(), srv.addr], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=harness.clean_env(),
+                         start_new_session=True)
+    fed = [0]
+
+    def feed():
+        line = b'PUB flood ' + b'x' * 1000 + b'\n'
+        try:
+            while fed[0] < 400 << 20:
+                p.stdin.write(line * 64)
+                fed[0] += len(line) * 64
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3 and p.poll() is None:
+            time.sleep(0.1)  # a bound shows as input not taken: there is no event to wait for
+        check(p.poll() is None, 'gwsh ended (%s): %r' % (p.poll(), p.stderr.read1(2000)
+                                                         if p.poll() is not None else b''))
+        check(fed[0] < 32 << 20,
+              'gwsh took %d MiB of input from a server that reads nothing' % (fed[0] >> 20))
+    finally:
+        p.kill()
+        p.wait()
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+
+
+@test
+@with_fakes
+def deadlines_hold_against_a_talking_server():
+    """a server that talks without a pause: the greeting deadline (-t 2: exit 3) and the 3 s after QUIT still end gwsh, and so does SIGTERM"""
+    def no_greeting(conn, stop):
+        while not stop.is_set():
+            conn.sendall(b'{"type":"ping","time_us":1}\n' * 100)
+    srv = FakeServer(no_greeting)
+    t0 = time.monotonic()
+    rc, out, err = run_gwsh(['-t', '2', srv.addr], stdin_data=b'PING\n', timeout=15)
+    eq(rc, 3, 'exit status without a greeting (stderr %r)' % err)
+    check(time.monotonic() - t0 < 8, 'left %.1f s after a 2 s deadline' % (time.monotonic() - t0))
+
+    def chatty_after_quit(conn, stop):
+        conn.sendall(HELLO % 30)
+        pending = bytearray()
+        while recv_line(conn, stop, pending) not in (None, b'QUIT'):
+            pass
+        while not stop.is_set():
+            conn.sendall(b'{"type":"ping","time_us":1}\n' * 100)
+    srv = FakeServer(chatty_after_quit)
+    t0 = time.monotonic()
+    run_gwsh([srv.addr], stdin_data=b'', timeout=15)
+    check(time.monotonic() - t0 < 8, 'left %.1f s after QUIT' % (time.monotonic() - t0))
+
+    def flood(conn, stop):
+        conn.sendall(HELLO % 30)
+        while not stop.is_set():
+            conn.sendall(b'{"type":"ping","time_us":1}\n' * 100)
+    srv = FakeServer(flood)
+    p = Proc([srv.addr], stdin_data=None)
+    p.wait(lambda: b'connected' in p.out or b'' != p.out, 'the greeting', TIMEOUT)
+    p.stop()
+
+
+@test
+@with_fakes
+def closed_stdin_is_no_socket():
+    """gwsh with its stdin closed (gwsh <&-) ends as at the end of the input, not reading its own socket"""
+    srv = FakeServer(answering(lambda line: b'{"type":"pong","token":"x"}\n'))
+    p = subprocess.run('exec %s %s <&-' % (gwsh_bin(), srv.addr), shell=True, capture_output=True,
+                       timeout=15, env=harness.clean_env())
+    eq(p.returncode, 0, 'exit status (stderr %r)' % p.stderr)
+
+
+@test
+@with_fakes
+def a_first_line_that_is_no_greeting_is_named():
+    """-c at a server whose first line is a heartbeat: exit 3, and the message says so, with no '(null)'"""
+    def ping_first(conn, stop):
+        conn.sendall(b'{"type":"ping","time_us":1}\n')
+        idle(conn, stop)
+    srv = FakeServer(ping_first)
+    rc, out, err = run_gwsh(['-c', 'PING', srv.addr])
+    eq(rc, 3, 'exit status (stderr %r)' % err)
+    check('(null)' not in err and 'no greeting' in err, 'the message: %r' % err)
+
+
 @test
 @with_fakes
 def piped_shell_waits_for_the_greeting():
