@@ -283,26 +283,29 @@ void gwsh_show_line(const struct server_line *l, const char *raw, size_t raw_len
 
 void gwsh_show_delay(const struct sl_msg *m, int64_t now_us, struct buf *out)
 {
-    struct buf body = BUF_INIT;
-    size_t chars = 0, cut = 0;
+    const char *b = m->body.s ? m->body.s : "";
+    size_t len = m->body.s ? m->body.len : 0, i = 0, shown = 0;
     int64_t ts_ms;
 
     put(out, "push seq ");
     put_int(out, m->seq);
     put(out, " \"");
-    /* Escaped first, then cut: an escape takes room on the screen too. */
-    put_text(&body, m->body);
-    while (cut < body.len && chars < GWSH_SHOW_BODY_MAX) {
-        cut++;
-        while (cut < body.len && ((unsigned char)body.data[cut] & 0xC0) == 0x80)
-            cut++; /* the rest of a UTF-8 sequence */
-        chars++;
+    /*
+     * A character at a time, each escaped whole: the cut falls between two
+     * of them, never inside an escape; an escape takes its room on the
+     * screen, as wide as it is written.
+     */
+    while (i < len && shown < GWSH_SHOW_BODY_MAX) {
+        size_t n = 1, before = out->len;
+        while (i + n < len && ((unsigned char)b[i + n] & 0xC0) == 0x80 && n < 4)
+            n++; /* the rest of a UTF-8 sequence */
+        client_text_safe(out, b + i, n);
+        shown += out->data[before] == '\\' ? out->len - before : 1;
+        i += n;
     }
-    buf_append(out, body.data, cut);
-    if (cut < body.len)
+    if (i < len)
         put(out, "\xe2\x80\xa6"); /* … */
     put(out, "\"");
-    buf_release(&body);
     if (server_line_ts_ms(m->ts, &ts_ms)) {
         double ms = (double)(now_us - ts_ms * 1000) / 1000.0;
         if (ms < 1000)

@@ -358,12 +358,13 @@ def sub_text_shows_delay():
     f.wait_err(r'^gwsh: following gw-text at .* after seq 0$')
     before = time.time()
     long_body = 'é' * 60
-    sent = publish_n(gw, 'gw-text', ['hello #1', 'tab\there', long_body])
+    sent = publish_n(gw, 'gw-text', ['hello #1', 'tab\there', long_body, 'a' * 39 + '\x1bzzz'])
     after = time.time()
-    f._wait(lambda: len(f.out) >= 3, '3 lines on stdout', None)
+    f._wait(lambda: len(f.out) >= 4, '4 lines on stdout', None)
     rx = re.compile(r'^push seq (\d+) "(.*)" (\d+\.\d) ms after commit$')
-    shown = ['hello #1', 'tab\\there', 'é' * 40 + '\u2026']
-    for i, line in enumerate(f.out[:3]):
+    # The cut falls between characters, never inside an escape (no "\" left alone).
+    shown = ['hello #1', 'tab\\there', 'é' * 40 + '\u2026', 'a' * 39 + '\\x1b\u2026']
+    for i, line in enumerate(f.out[:4]):
         m = rx.match(line)
         check(m, 'line %d has the form: %r' % (i, line))
         eq(int(m.group(1)), sent[i]['seq'], 'seq of line %d' % i)
