@@ -488,6 +488,7 @@ static int run_shell(const struct gwsh_opts *o)
             break;
         }
         if (!shell_flush_screen(&sh)) {
+            gwsh_status("writing to stdout: %s", strerror(errno));
             status = GWSH_EXIT_ERROR;
             break;
         }
@@ -731,8 +732,10 @@ static int run_commands(const struct gwsh_opts *o)
         status = GWSH_EXIT_ERROR;
     }
     fwrite(out.data ? out.data : "", 1, out.len, stdout);
-    if (fflush(stdout) != 0)
+    if (fflush(stdout) != 0) {
+        gwsh_status("writing to stdout: %s", strerror(errno));
         status = GWSH_EXIT_ERROR;
+    }
     client_conn_release(&c);
     buf_release(&out);
     return status;

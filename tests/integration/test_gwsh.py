@@ -922,6 +922,18 @@ def closed_stdin_is_no_socket():
 
 
 @test
+def a_full_stdout_is_said():
+    """stdout that cannot be written (/dev/full): -c and a piped stdin exit 1 saying so"""
+    gw = shared.get()
+    for args, data in [(['-c', 'PING'], None), ([], b'PING\n')]:
+        with open('/dev/full', 'wb') as full:
+            p = subprocess.run([gwsh_bin()] + args + [addr(gw)], input=data, stdout=full,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT, env=harness.clean_env())
+        eq(p.returncode, 1, 'exit status of %s' % (args or 'a piped stdin'))
+        check(b'writing to stdout' in p.stderr, 'stderr of %s: %r' % (args, p.stderr))
+
+
+@test
 @with_fakes
 def a_first_line_that_is_no_greeting_is_named():
     """-c at a server whose first line is a heartbeat: exit 3, and the message says so, with no '(null)'"""
