@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,8 @@ int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned
         fprintf(stderr, "gwbench: --spawn: cannot run %s: %s\n", path, strerror(errno));
         _exit(127);
     }
+    /* In the parent too: a stop that comes before the child ran must find the group. */
+    setpgid(s->pid, s->pid);
     close(pfd[1]);
     for (;;) {
         struct pollfd p = {pfd[0], POLLIN, 0};
@@ -107,14 +110,31 @@ void spawn_stop(struct spawned *s)
     char path[320];
 
     if (s->pid > 0) {
+        /*
+         * The whole process group: what was spawned may be a script that runs
+         * the gateway as its child (without exec), and the database's folder
+         * goes only once every process that may write there is gone.
+         */
+        pid_t pgid = s->pid;
+        bool reaped = false;
         int status;
         int64_t deadline = client_now_ns() + 10 * 1000000000LL;
-        kill(s->pid, SIGTERM);
-        while (waitpid(s->pid, &status, WNOHANG) == 0) {
+
+        kill(-pgid, SIGTERM);
+        for (;;) {
             struct timespec ts = {0, 20 * 1000000L};
+            if (!reaped && waitpid(s->pid, &status, WNOHANG) != 0)
+                reaped = true; /* exited (or not ours to wait for any more) */
+            /* Once the child is reaped, the group is empty when no process is left to signal. */
+            if (reaped && kill(-pgid, 0) < 0 && errno == ESRCH)
+                break;
             if (client_now_ns() > deadline) {
-                kill(s->pid, SIGKILL);
-                waitpid(s->pid, &status, 0);
+                kill(-pgid, SIGKILL);
+                if (!reaped)
+                    waitpid(s->pid, &status, 0);
+                /* A grandchild is reaped by another: give the kill a moment to land. */
+                for (int i = 0; i < 50 && !(kill(-pgid, 0) < 0 && errno == ESRCH); i++)
+                    nanosleep(&ts, NULL);
                 break;
             }
             nanosleep(&ts, NULL);

@@ -32,7 +32,11 @@ struct spawned {
  */
 int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned *s);
 
-/* Stops the gateway (SIGTERM, SIGKILL after 10 s) and removes its database. */
+/*
+ * Stops the gateway and whatever else runs in its process group (a wrapper
+ * script's children: SIGTERM, SIGKILL after 10 s), reaps it, and removes
+ * its database once none of them is left.
+ */
 void spawn_stop(struct spawned *s);
 
 #endif

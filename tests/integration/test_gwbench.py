@@ -28,6 +28,8 @@ import io
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -645,6 +647,83 @@ def usage_errors():
     eq(rc, 0, '--help exit status')
     for word in STYLES + ['--rate', '--svg', '--runs', '--udp', 'Exit status']:
         check(word in out, '--help mentions %s' % word)
+
+
+def processes_mentioning(text):
+    """The pids of the processes whose command line holds text."""
+    found = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def run_to_files(args, env, interrupt=None):
+    """gwbench with its output in files, not pipes: a process it leaves behind
+    cannot hold the test up. interrupt(): called while it runs, then SIGINT.
+    (rc, stderr)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([gwbench_bin()] + args, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=err, env=harness.clean_env(env), start_new_session=True)
+        try:
+            if interrupt:
+                interrupt()
+                p.send_signal(signal.SIGINT)
+            p.wait(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        err.seek(0)
+        return p.returncode, err.read().decode('utf-8', 'replace')
+
+
+@test
+def spawn_wrapper_script_stopped():
+    """--spawn a wrapper script that runs the gateway without exec: nothing is left running, at the end or after a ^C"""
+    tmp = tempfile.mkdtemp(prefix='gwbench-wrap-')
+    wrapper = os.path.join(tmp, 'gateway.sh')
+    with open(wrapper, 'w') as f:
+        f.write('#!/bin/sh\n"%s" "$@"\n' % os.path.abspath(harness.gateway_bin()))
+    os.chmod(wrapper, 0o755)
+    # The spawned database goes under TMPDIR: the gateway's command line names tmp.
+    env = {'TMPDIR': tmp}
+
+    def running():
+        # The wrapper and the gateway up, the run under way.
+        deadline = time.monotonic() + 10
+        while len(processes_mentioning(tmp)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+
+    try:
+        rc, err = run_to_files(['--spawn', wrapper, '--styles', 'tcp', '--messages', '50',
+                                '--connections', '1', '--timeout', '5'], env)
+        eq(rc, 0, 'exit status (stderr:\n%s)' % err)
+        time.sleep(0.2)
+        eq(processes_mentioning(tmp), [], 'processes still running from %s after gwbench' % tmp)
+        eq(sorted(os.listdir(tmp)), ['gateway.sh'], 'what is left in %s' % tmp)
+        # A ^C at the terminal reaches gwbench alone (the gateway has a group of its own).
+        rc, err = run_to_files(['--spawn', wrapper, '--styles', 'tcp', '--duration', '30',
+                                '--connections', '1'], env, interrupt=running)
+        eq(rc, 1, 'exit status after SIGINT (stderr %r)' % err)
+        check('interrupted' in err, 'the run says it was interrupted: %r' % err)
+        time.sleep(0.2)
+        eq(processes_mentioning(tmp), [], 'processes still running from %s after a ^C' % tmp)
+    finally:
+        # What this test started and left running (the gateway of an unfixed gwbench).
+        for pid in processes_mentioning(tmp):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @test
