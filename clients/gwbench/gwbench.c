@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -222,6 +223,46 @@ static int parse_styles(const char *list, struct gwbench_opts *o)
     return GWBENCH_EXIT_OK;
 }
 
+/*
+ * An output file (--svg) is written after the whole run: whether it can be
+ * is checked now, so that a mistyped folder costs no benchmark. The file
+ * itself is not made yet (a run that fails leaves none behind).
+ */
+static int check_output(const char *opt, const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+
+    if (!*path)
+        return usage_error("%s: an empty file name", opt);
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return usage_error("%s %s: is a directory, not a file", opt, path);
+        if (access(path, W_OK) != 0)
+            return usage_error("%s %s: cannot write it: %s", opt, path, strerror(errno));
+        return GWBENCH_EXIT_OK;
+    }
+    if (errno != ENOENT)
+        return usage_error("%s %s: %s", opt, path, strerror(errno));
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else if ((size_t)(slash - path) >= sizeof(dir))
+        return usage_error("%s: the folder's name is too long", opt);
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0)
+        return usage_error("%s %s: cannot create it: the folder %s: %s", opt, path, dir,
+                           strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return usage_error("%s %s: cannot create it: %s is not a folder", opt, path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return usage_error("%s %s: cannot create it in %s: %s", opt, path, dir, strerror(errno));
+    return GWBENCH_EXIT_OK;
+}
+
 enum {
     OPT_HTTP = 256,
     OPT_TCP,
@@ -376,6 +417,8 @@ static int parse_args(int argc, char **argv, struct gwbench_opts *o, const char 
         return usage_error("--duration and --messages do not go together");
     if (*spawn && (http_given || tcp_given || udp_given))
         return usage_error("--spawn chooses the addresses: no --http, --tcp or --udp with it");
+    if (o->svg && (rc = check_output("--svg", o->svg)) != GWBENCH_EXIT_OK)
+        return rc;
     if (!*spawn) {
         if (net_split_hostport(o->http.text, host, &port, err) < 0)
             return usage_error("--http %s", err);

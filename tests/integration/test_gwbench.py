@@ -727,6 +727,27 @@ def spawn_wrapper_script_stopped():
 
 
 @test
+def svg_unwritable_refused_at_once():
+    """--svg in a folder that does not exist: exit 2 at once, before any style runs"""
+    gw = shared.get()
+    tmp = tempfile.mkdtemp(prefix='gwbench-svg-')
+    try:
+        for path, what in ((os.path.join(tmp, 'missing', 'chart.svg'), 'No such file or directory'),
+                           (tmp, 'is a directory')):
+            t0 = time.monotonic()
+            rc, out, err = run_gwbench(fronts(gw) + TINY + ['--svg', path])
+            took = time.monotonic() - t0
+            eq(rc, 2, 'exit status with --svg %s (stderr %r)' % (path, err))
+            check(err.startswith('gwbench: --svg %s: ' % path) and what in err,
+                  'the path and why are said: %r' % err)
+            eq(out, '', 'stdout: no table')
+            check(took < 2, 'refused at once, not after the run: %.1f s' % took)
+        eq(os.listdir(tmp), [], 'nothing made in %s' % tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test
 def spawn_own_gateway():
     """--spawn GATEWAY (a path, or a name on PATH): a gateway of gwbench's own, run, stopped"""
     gwdir, gwname = os.path.split(os.path.abspath(harness.gateway_bin()))
