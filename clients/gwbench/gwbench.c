@@ -103,13 +103,15 @@ static const char usage_tail[] =
     "                           database under $TMPDIR (else /var/tmp), removed after,\n"
     "                           and no UDP rate limit; its whole process group (a\n"
     "                           wrapper script's gateway too) is stopped at the end\n"
-    "  -c, --connections N      clients per style; receivers for delivery styles (4)\n"
+    "  -c, --connections N      clients per style; receivers for delivery styles (4;\n"
+    "                           1 to 10000, within the open-file limit)\n"
     "  -d, --duration S         seconds per style (5)\n"
     "  -n, --messages N         instead: messages each style publishes\n"
     "  -r, --runs N             run every style N times (1 to 100); show the median\n"
     "                           and the spread of the runs\n"
     "  -s, --size B             message body bytes (100; 40 to 60000)\n"
-    "  -w, --window W           pipelined styles: PUBs in flight per session (16)\n"
+    "  -w, --window W           pipelined styles: PUBs in flight per session (16;\n"
+    "                           1 to 100000)\n"
     "      --poll-interval MS   polling styles without a wait: time between polls (250)\n"
     "      --rate R             messages/s: publish styles run open loop at R in all\n"
     "                           (default: closed loop, as fast as answers come); the\n"
@@ -561,15 +563,43 @@ out:
     return rc;
 }
 
-static void raise_nofile(long need)
+/*
+ * The open files the chosen styles need at most: a connection per client
+ * (rest-close two: the next one opens while the last one's close is
+ * awaited), and room for the delivery publisher, the checks, stdio and the
+ * chart.
+ */
+static long files_needed(const struct gwbench_opts *o)
+{
+    long per_client = 1;
+
+    for (size_t i = 0; i < gwbench_nstyles; i++) {
+        if (o->run[i] && gwbench_styles[i].role == ROLE_REST_CLOSE)
+            per_client = 2;
+    }
+    return o->connections * per_client + 64;
+}
+
+/*
+ * Raises the soft limit on open files to what the run needs, as far as the
+ * hard limit lets it. 0, or -1 with the limit in *have when it cannot be
+ * raised that far (the run would fail to open its connections midway).
+ */
+static int raise_nofile(long need, long *have)
 {
     struct rlimit rl;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= (rlim_t)need)
-        return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= (rlim_t)need)
+        return 0;
     rl.rlim_cur =
         rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= (rlim_t)need ? (rlim_t)need : rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur >= (rlim_t)need)
+        return 0;
+    *have = (long)rl.rlim_cur;
+    return -1;
 }
 
 /* The UDP front answers a PING with a pong (a datagram may be lost: it is sent again). */
@@ -704,9 +734,19 @@ int main(int argc, char **argv)
         free(o.run);
         return rc;
     }
+    {
+        long need = files_needed(&o), have = 0;
+        if (raise_nofile(need, &have) < 0) {
+            free(o.run);
+            return usage_error(
+                "--connections %ld: the chosen styles need up to %ld open files, and "
+                "this process may open %ld (RLIMIT_NOFILE, its hard limit): lower "
+                "--connections, or raise the limit (ulimit -n)",
+                o.connections, need, have);
+        }
+    }
     signals_init();
     o.progress = isatty(STDERR_FILENO);
-    raise_nofile(o.connections * 2 + 64);
     make_run_id(&o);
     describe_machine(&o);
 

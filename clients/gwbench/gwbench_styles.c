@@ -70,6 +70,20 @@
 #define SETTLE_NS        (20 * NS_PER_MS)
 /* The delivery publisher's PUBs in flight at most (it never waits for one otherwise). */
 #define PUB_INFLIGHT_MAX 65536
+/*
+ * Bytes a connection may have queued and not yet taken by its socket before
+ * no further request is queued on it: the rest of a window (or of a late
+ * schedule) waits for the socket to take these, so that what gwbench holds
+ * is bounded whatever --window, --connections and --size say. In flight
+ * counts what the socket took; a request still to be queued keeps its
+ * intended send time (open loop) or is started when there is room (closed
+ * loop, as a client that writes to a blocking socket would).
+ */
+#define QUEUED_MAX       (64 * 1024)
+/* The in-flight record of a client starts this small and doubles up to --window as needed. */
+#define FIFO_START       16
+/* Above this many clients, a connection's buffers are freed whenever they are empty. */
+#define TRIM_ABOVE       256
 /* A long-poll answered empty sooner than this share of its wait was not held. */
 #define EARLY_SHARE      0.5
 #define EVENTS_MAX       256
@@ -158,9 +172,10 @@ struct client {
     /* publish: intended send times of the requests in flight, oldest first */
     int64_t *fifo;
     unsigned window, head, inflight;
-    uint64_t sent;    /* requests (or, publisher, PUBs) sent */
-    uint64_t quota;   /* open loop with --messages: requests this client sends in all */
-    int64_t phase_ns; /* offset of this client's schedule from the run's start */
+    unsigned fifo_cap; /* slots allocated: grows up to window */
+    uint64_t sent;     /* requests (or, publisher, PUBs) sent */
+    uint64_t quota;    /* open loop with --messages: requests this client sends in all */
+    int64_t phase_ns;  /* offset of this client's schedule from the run's start */
     /* receivers */
     int64_t last_seq; /* every seq up to this one was received */
     bool polling;     /* a GET is in flight */
@@ -340,6 +355,12 @@ static bool next_request(struct run *r, struct client *cl, int64_t now, int64_t 
     return true;
 }
 
+/* Bytes queued on cl's connection that its socket has not taken yet. */
+static size_t queued(const struct client *cl)
+{
+    return cl->c.out.len - cl->c.out_off;
+}
+
 /* When cl will next have something to do on its own (not in answer to the gateway). */
 static int64_t next_due(struct run *r, struct client *cl)
 {
@@ -359,13 +380,16 @@ static int64_t next_due(struct run *r, struct client *cl)
     case ROLE_TCP_PING: {
         if (!r->open_loop || cl->inflight >= cl->window || (r->total && cl->sent >= cl->quota))
             return INT64_MAX;
+        if (queued(cl) >= QUEUED_MAX)
+            return INT64_MAX; /* the socket's writability says when */
         if (cl->role == ROLE_REST_CLOSE && cl->c.fd >= 0)
             return INT64_MAX;
         int64_t due = r->t_start + cl->phase_ns + (int64_t)cl->sent * r->interval_ns;
         return due >= r->t_stop ? INT64_MAX : due;
     }
     case ROLE_PUBLISHER:
-        if (cl->sent >= r->to_publish || cl->sent - r->acked >= PUB_INFLIGHT_MAX)
+        if (cl->sent >= r->to_publish || cl->sent - r->acked >= PUB_INFLIGHT_MAX ||
+            queued(cl) >= QUEUED_MAX)
             return INT64_MAX;
         return r->t_start + (int64_t)cl->sent * r->pub_interval_ns;
     case ROLE_POLL:
@@ -399,7 +423,18 @@ static void client_sync(struct run *r, struct client *cl)
 static void fifo_push(struct client *cl, int64_t t)
 {
     GW_ASSERT(cl->inflight < cl->window);
-    cl->fifo[(cl->head + cl->inflight) % cl->window] = t;
+    if (cl->inflight == cl->fifo_cap) {
+        /* Full: twice the room (at most the window), oldest first from slot 0. */
+        unsigned cap = cl->fifo_cap > cl->window / 2 ? cl->window : cl->fifo_cap * 2;
+        int64_t *grown = gw_xcalloc(cap, sizeof(*grown));
+        for (unsigned i = 0; i < cl->inflight; i++)
+            grown[i] = cl->fifo[(cl->head + i) % cl->fifo_cap];
+        free(cl->fifo);
+        cl->fifo = grown;
+        cl->fifo_cap = cap;
+        cl->head = 0;
+    }
+    cl->fifo[(cl->head + cl->inflight) % cl->fifo_cap] = t;
     cl->inflight++;
 }
 
@@ -409,7 +444,7 @@ static int64_t fifo_pop(struct client *cl)
 
     GW_ASSERT(cl->inflight > 0);
     t = cl->fifo[cl->head];
-    cl->head = (cl->head + 1) % cl->window;
+    cl->head = (cl->head + 1) % cl->fifo_cap;
     cl->inflight--;
     return t;
 }
@@ -533,10 +568,23 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
     case ROLE_TCP:
     case ROLE_WS:
     case ROLE_TCP_PING:
-        while (cl->inflight < cl->window && next_request(r, cl, now, &intended)) {
-            queue_publish(r, cl, cl->sent++, intended);
-            fifo_push(cl, intended);
-            r->inflight++;
+        /*
+         * The window, QUEUED_MAX bytes at a time: while the socket takes all
+         * that was queued, queue more; once it does not, its writability
+         * brings the rest (on_event).
+         */
+        for (;;) {
+            while (cl->inflight < cl->window && queued(cl) < QUEUED_MAX &&
+                   next_request(r, cl, now, &intended)) {
+                queue_publish(r, cl, cl->sent++, intended);
+                fifo_push(cl, intended);
+                r->inflight++;
+            }
+            if (queued(cl) < QUEUED_MAX)
+                break; /* the window is full, or nothing more is due */
+            client_sync(r, cl);
+            if (r->failed || queued(cl))
+                break;
         }
         break;
     case ROLE_UDP:
@@ -546,7 +594,8 @@ static int64_t client_pump(struct run *r, struct client *cl, int64_t now)
         ping_pump(r, cl, now);
         return next_due(r, cl);
     case ROLE_PUBLISHER:
-        while (cl->sent < r->to_publish && cl->sent - r->acked < PUB_INFLIGHT_MAX) {
+        while (cl->sent < r->to_publish && cl->sent - r->acked < PUB_INFLIGHT_MAX &&
+               queued(cl) < QUEUED_MAX) {
             int64_t due = r->t_start + (int64_t)cl->sent * r->pub_interval_ns;
             if (due > now)
                 break;
@@ -1038,8 +1087,15 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
     }
     if (events & EPOLLOUT)
         client_sync(r, cl);
-    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || r->failed)
+    if (r->failed)
         return;
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+        /* The socket took what was queued: what waited for room may go now. */
+        int64_t due = client_pump(r, cl, client_now_ns());
+        if (due < r->timer_ns)
+            r->timer_ns = due;
+        return;
+    }
     rc = client_conn_fill(&cl->c, err);
     now = client_now_ns();
     if (rc < 0) {
@@ -1093,6 +1149,9 @@ static void on_event(struct run *r, struct client_conn *b, uint32_t events)
     int64_t due = client_pump(r, cl, now);
     if (due < r->timer_ns)
         r->timer_ns = due;
+    /* Thousands of connections: each keeps its socket, not its buffers, between events. */
+    if (r->ncl > TRIM_ABOVE)
+        client_conn_trim(&cl->c);
 }
 
 /* ---- setup: sessions open and greeted, subscriptions confirmed, before the clock starts ---- */
@@ -1223,7 +1282,8 @@ static void client_init(struct client *cl, enum style_role role, size_t idx, uns
     cl->c.line_max = cl->closing.line_max = line_max;
     cl->c.owner = cl->closing.owner = cl;
     cl->window = window;
-    cl->fifo = gw_xcalloc(window, sizeof(*cl->fifo));
+    cl->fifo_cap = window < FIFO_START ? window : FIFO_START;
+    cl->fifo = gw_xcalloc(cl->fifo_cap, sizeof(*cl->fifo));
     buf_init(&cl->scratch);
     client_sse_init(&cl->sse);
 }
@@ -1317,8 +1377,8 @@ static void missing_report(struct run *r, int64_t now)
                      r->ncl - r->receivers_done, r->ncl, waited, worst, r->cl[worst].last_seq,
                      r->to_publish);
     } else {
-        run_fail(r, "%" PRIu64 " replies still missing %.0f s after the last request", r->inflight,
-                 r->o->timeout_s);
+        run_fail(r, "%" PRIu64 " replies still missing %.0f s after the last request or answer",
+                 r->inflight, r->o->timeout_s);
     }
 }
 
@@ -1349,6 +1409,13 @@ static void run_loop(struct run *r)
             break;
         if (!r->drain_deadline && sending_over(r, now))
             r->drain_deadline = now + grace_ns;
+        /*
+         * Publish styles: a window may leave many requests in flight at the
+         * end (what the sockets held), answered in order: the wait goes on
+         * while answers come, and ends --timeout after the last one.
+         */
+        if (r->drain_deadline && !r->delivery && r->last_progress_ns + grace_ns > r->drain_deadline)
+            r->drain_deadline = r->last_progress_ns + grace_ns;
         if (r->drain_deadline && now >= r->drain_deadline) {
             missing_report(r, now);
             break;
@@ -1449,6 +1516,8 @@ static int setup(struct run *r)
             return -1;
         if (role == ROLE_SSE && sse_open(r, &r->cl[i], deadline) < 0)
             return -1;
+        if (r->ncl > TRIM_ABOVE)
+            client_conn_trim(&r->cl[i].c); /* quiet until the clock starts */
     }
     if (r->delivery && session_open(r, &r->pub, deadline) < 0)
         return -1;
