@@ -2162,6 +2162,41 @@ static size_t body_cap(const struct req *r)
 
 /* First call for a request: judge its framing, route it and judge its headers, answer nothing yet.
  */
+/*
+ * Where the request comes from (origin.h), on every route: a Host the port
+ * does not answer to (a site's DNS name pointed here: GW_E_HOST), then a
+ * page of a site that is not allowed (GW_E_ORIGIN), a publish above all,
+ * which any page may send anywhere without asking first (a cross-origin
+ * POST of text/plain). /v1/ws judges its Origin in its handshake.
+ */
+static enum gw_err judge_site(struct req *r)
+{
+    const char *host = header_of(r, MHD_HTTP_HEADER_HOST), *origin;
+    const char *origins = r->fh->o.ws.origins ? r->fh->o.ws.origins : "";
+
+    if (!host_allowed(host, r->fh->o.hosts ? r->fh->o.hosts : "")) {
+        snprintf(r->why, GW_ERRLEN,
+                 "Host '%.60s' is not a name this gateway answers to (a web page's DNS name may "
+                 "point here): IP addresses, localhost, names without a dot and --http-hosts are",
+                 host);
+        return GW_E_HOST;
+    }
+    if (r->route.id == ROUTE_WS || !(origin = header_of(r, "Origin")) ||
+        origin_allowed(origin, host, origins))
+        return GW_OK;
+    if (*origins)
+        snprintf(r->why, GW_ERRLEN,
+                 "a page of Origin '%.80s' may not use this gateway: it is not in --ws-origins "
+                 "(VISAVIS_WS_ORIGINS)",
+                 origin);
+    else
+        snprintf(r->why, GW_ERRLEN,
+                 "a page of Origin '%.60s' may not use this gateway: only pages of this host "
+                 "(%.60s) may, unless --ws-origins (VISAVIS_WS_ORIGINS) lists it",
+                 origin, host ? host : "no Host header");
+    return GW_E_ORIGIN;
+}
+
 static enum MHD_Result on_headers(struct req *r, const char *method, const char *url,
                                   const char *version, uint64_t *body_len, bool *chunked)
 {
@@ -2225,37 +2260,8 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
             router_origin_form(url));
         r->err = GW_E_NOT_FOUND;
     }
-    /*
-     * A page of a site that is not allowed (origin.h) is refused on every
-     * route: a publish above all, which any page may send anywhere without
-     * asking first (a cross-origin POST of text/plain). /v1/ws judges its
-     * own, in its handshake.
-     */
-    if (r->err == GW_OK &&
-        !host_allowed(header_of(r, MHD_HTTP_HEADER_HOST), r->fh->o.hosts ? r->fh->o.hosts : "")) {
-        snprintf(r->why, GW_ERRLEN,
-                 "Host '%.60s' is not a name this gateway answers to (a web page's DNS name may "
-                 "point here): IP addresses, localhost, names without a dot and --http-hosts are",
-                 header_of(r, MHD_HTTP_HEADER_HOST));
-        r->err = GW_E_HOST;
-    }
-    if (r->err == GW_OK && r->route.id != ROUTE_WS) {
-        const char *origin = header_of(r, "Origin"), *host = header_of(r, MHD_HTTP_HEADER_HOST);
-        const char *origins = r->fh->o.ws.origins ? r->fh->o.ws.origins : "";
-        if (origin && !origin_allowed(origin, host, origins)) {
-            if (*origins)
-                snprintf(r->why, GW_ERRLEN,
-                         "a page of Origin '%.80s' may not use this gateway: it is not in "
-                         "--ws-origins (VISAVIS_WS_ORIGINS)",
-                         origin);
-            else
-                snprintf(r->why, GW_ERRLEN,
-                         "a page of Origin '%.60s' may not use this gateway: only pages of this "
-                         "host (%.60s) may, unless --ws-origins (VISAVIS_WS_ORIGINS) lists it",
-                         origin, host ? host : "no Host header");
-            r->err = GW_E_ORIGIN;
-        }
-    }
+    if (r->err == GW_OK)
+        r->err = judge_site(r);
     /*
      * Too large a body is refused before a byte of it is read, whatever the
      * route (one that takes none would otherwise wait for it all, to drop

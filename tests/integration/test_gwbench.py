@@ -91,9 +91,10 @@ def fronts(gw):
             '--udp', '127.0.0.1:%d' % gw.udp_port]
 
 
-def run_gwbench(args, timeout=TIMEOUT, env=None):
-    """Run gwbench to completion; returns (rc, stdout, stderr) as text."""
-    p = subprocess.Popen([gwbench_bin()] + list(args), stdin=subprocess.DEVNULL,
+def run_gwbench(args, timeout=TIMEOUT, env=None, pre=()):
+    """Run gwbench to completion, behind the command prefix pre (prlimit, say);
+    returns (rc, stdout, stderr) as text."""
+    p = subprocess.Popen(list(pre) + [gwbench_bin()] + list(args), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=harness.clean_env(env), start_new_session=True)
     try:
@@ -654,48 +655,25 @@ def big_window_and_connections_never_abort():
     """--window and --connections at the top of their ranges: bounded memory or exit 2 naming the limit, never a signal"""
     gw = shared.get()
     # 10 sessions x 100,000 PUBs of 1,000 bytes: a gigabyte if each window were queued at once.
-    pre = harness.address_limit(1000)
     t0 = time.monotonic()
-    p = subprocess.Popen(pre + [gwbench_bin()] + fronts(gw) +
-                         ['--styles', 'tcp-pipelined', '--window', '100000', '--connections', '10',
-                          '--size', '1000', '--duration', '0.5', '--timeout', '5', '--json'],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=harness.clean_env(), start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=TIMEOUT)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    err = err.decode('utf-8', 'replace')
-    check(p.returncode >= 0, 'gwbench died of signal %d (stderr %r)' % (-p.returncode, err[-2000:]))
-    eq(p.returncode, 0, 'exit status (stderr %r)' % err[-2000:])
+    rc, out, err = run_gwbench(fronts(gw) + ['--styles', 'tcp-pipelined', '--window', '100000',
+                                             '--connections', '10', '--size', '1000',
+                                             '--duration', '0.5', '--timeout', '5', '--json'],
+                               pre=harness.address_limit(1000))
+    check(rc >= 0, 'gwbench died of signal %d (stderr %r)' % (-rc, err[-2000:]))
+    eq(rc, 0, 'exit status (stderr %r)' % err[-2000:])
     s = by_name(json.loads(out))['tcp-pipelined']
     check(s['messages'] > 0 and s['error'] is None, 'it ran: %r' % s)
     check(time.monotonic() - t0 < 20, 'it took %.1f s' % (time.monotonic() - t0))
     # More connections than the open-file limit allows: refused at once, with the numbers.
     if shutil.which('prlimit'):
-        rc, out, err = run_gwbench_pre(['prlimit', '--nofile=256:256', '--'],
-                                       fronts(gw) + ['--styles', 'tcp', '--connections', '1000',
-                                                     '--messages', '100', '--timeout', '5'])
+        rc, out, err = run_gwbench(fronts(gw) + ['--styles', 'tcp', '--connections', '1000',
+                                                 '--messages', '100', '--timeout', '5'],
+                                   pre=['prlimit', '--nofile=256:256', '--'])
         eq(rc, 2, 'exit status with 1000 connections and 256 open files (stderr %r)' % err)
         check(re.search(r'--connections 1000: .*need up to 1064 open files.* may open 256', err),
               'the limit and the need are said: %r' % err)
         eq(out, '', 'stdout')
-
-
-def run_gwbench_pre(pre, args):
-    """run_gwbench behind a command prefix (prlimit); (rc, stdout, stderr)."""
-    p = subprocess.Popen(pre + [gwbench_bin()] + list(args), stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=harness.clean_env(), start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=TIMEOUT)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    return p.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
 
 
 def processes_mentioning(text):
