@@ -614,6 +614,58 @@ static void keep(json_t *v, char **at, const char **ptr, size_t *len)
     *at += *len + 1;
 }
 
+/* The op named (n bytes: "pub\u0000x" is not pub), or PROTO_NONE. */
+static enum proto_op op_named(const char *name, size_t n)
+{
+    for (unsigned i = 1; i < PROTO__COUNT; i++) {
+        const char *op = proto_op_name((enum proto_op)i);
+        if (n == strlen(op) && memcmp(op, name, n) == 0)
+            return (enum proto_op)i;
+    }
+    return PROTO_NONE;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+/* After a key at p: its colon, blanks around it; NULL when p is no key's end. */
+static const char *after_colon(const char *p, const char *end)
+{
+    p = skip_ws(p, end);
+    return p < end && *p == ':' ? skip_ws(p + 1, end) : NULL;
+}
+
+/*
+ * JSON that jansson cannot read: the verb its first "op" key names, read
+ * from the text as written ("op" : "pub"), and whether a "tag" key is there.
+ * A guess, used only to tell a broken command from a body.
+ */
+static enum proto_op op_in_text(const char *line, size_t len, bool *tag_given)
+{
+    const char *end = line + len, *p = line, *v;
+    enum proto_op found = PROTO_NONE;
+    bool op_seen = false;
+
+    *tag_given = false;
+    while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        if (!op_seen && end - p >= 4 && memcmp(p, "\"op\"", 4) == 0 &&
+            (v = after_colon(p + 4, end)) != NULL) {
+            op_seen = true;
+            const char *q = v < end && *v == '"' ? memchr(v + 1, '"', (size_t)(end - v - 1)) : NULL;
+            if (q)
+                found = op_named(v + 1, (size_t)(q - v - 1));
+        } else if (end - p >= 5 && memcmp(p, "\"tag\"", 5) == 0 && after_colon(p + 5, end)) {
+            *tag_given = true;
+        }
+        p++;
+    }
+    return found;
+}
+
 enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd,
                              char why[GW_ERRLEN])
 {
@@ -626,6 +678,7 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
     root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!root) {
         snprintf(why, GW_ERRLEN, "malformed JSON at column %d: %s", jerr.column, jerr.text);
+        cmd->op = op_in_text(line, len, &cmd->tag_given);
         return GW_E_JSON;
     }
     if (!json_is_object(root)) {
@@ -633,10 +686,14 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
         err = GW_E_NOT_OBJECT;
         goto out;
     }
+    /* What it is before what is wrong with it: the op even when the tag is bad. */
+    op = json_object_get(root, "op");
+    cmd->op =
+        json_is_string(op) ? op_named(json_string_value(op), json_string_length(op)) : PROTO_NONE;
+    cmd->tag_given = json_object_get(root, "tag") != NULL;
     /* The tag first, so that every later error can echo it. */
     if ((err = opt_string(root, "tag", PROTO_TAG_MAX, &tag, why)) != GW_OK)
         goto out;
-    op = json_object_get(root, "op");
     if (!op) {
         snprintf(why, GW_ERRLEN, "field \"op\" is required");
         err = GW_E_MISSING_FIELD;
@@ -648,12 +705,6 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
         goto keep_tag;
     }
     opname = json_string_value(op);
-    for (unsigned i = 1; i < PROTO__COUNT; i++) {
-        const char *name = proto_op_name((enum proto_op)i);
-        /* By length too: "pub\u0000x" is not pub. */
-        if (json_string_length(op) == strlen(name) && memcmp(name, opname, strlen(name)) == 0)
-            cmd->op = (enum proto_op)i;
-    }
     if (cmd->op == PROTO_NONE) {
         snprintf(why, GW_ERRLEN, "unknown op '%.40s' (see HELP)", opname);
         err = GW_E_UNKNOWN_COMMAND;

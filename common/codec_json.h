@@ -106,6 +106,10 @@ void codec_publish_release(struct codec_publish *p);
  * The JSON form of a session command ({"op":...}) into *cmd, its strings
  * copied into cmd->owned. Errors as codec_publish_decode, plus
  * GW_E_UNKNOWN_COMMAND; cmd->op and cmd->tag are set whenever they were read.
+ * cmd->op is set whatever else is wrong, the tag included, and for JSON too
+ * malformed to read it is the verb an "op" key names in the text, if one
+ * does: a datagram that meant to be a command gets its error, and is not
+ * taken for a body (udp.md).
  */
 enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd,
                              char why[GW_ERRLEN]);

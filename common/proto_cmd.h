@@ -57,6 +57,7 @@ struct proto_cmd {
     size_t after_len;
     const char *tag; /* NULL: none given */
     size_t tag_len;
+    bool tag_given; /* a "tag" field was there, readable or not: a datagram asking for its answer */
     bool has_since;
     uint64_t since;
     bool has_limit;

@@ -1683,7 +1683,10 @@ void session_datagram(struct sessions *t, const struct session_dgram *d, const c
     g.ack = g.has_tag && cmd.op == PROTO_PUB;
     t->metrics->requests[d->transport]++;
     if (cmd.op == PROTO_NONE) {
-        /* Not a command (or a blank one): the datagram is a message body, as it came. */
+        /*
+         * Not a command (or a blank one): the datagram is a message body, as
+         * it came. A command with a mistake has its op (codec_cmd_decode).
+         */
         struct core_publish_req req = {
             .channel = d->channel,
             .channel_len = strlen(d->channel),
@@ -1695,8 +1698,9 @@ void session_datagram(struct sessions *t, const struct session_dgram *d, const c
         g.ack = g.has_tag = false;
         dgram_publish(&g, d->transport, d->peer, &req);
     } else if (err != GW_OK) {
-        /* A PUB without a tag asked for no answer, not even an error. */
-        dgram_error(&g, SESSION_DGRAM_REFUSED, err, why, cmd.op, cmd.op != PROTO_PUB || g.ack);
+        /* A PUB without a tag asked for no answer, not even an error; one with a bad tag did. */
+        dgram_error(&g, SESSION_DGRAM_REFUSED, err, why, cmd.op,
+                    cmd.op != PROTO_PUB || cmd.tag_given);
     } else if (cmd.op == PROTO_PUB && g.ack &&
                !codec_line_ok_pub_fits(g.tag, g.tag_len, g.max_reply)) {
         /*

@@ -300,6 +300,39 @@ def bare_datagrams_are_bodies():
     gw.stop()
 
 
+@test
+def a_command_with_a_mistake_is_refused_not_stored():
+    """a datagram that names a verb in "op" is a command whatever is wrong with it (a bad tag, malformed JSON): it gets its error, answered when it is no PUB or carries a "tag", and is stored nowhere; JSON that names no verb is still a body"""
+    gw = harness.Gateway()
+    u = Udp(gw)
+    long_tag = 'a' * 200
+    cases = [
+        (jdump({'op': 'pub', 'channel': 'c', 'body': 'x', 'tag': long_tag}), 'invalid_field', 'pub'),
+        (jdump({'op': 'pub', 'channel': 'c', 'body': 'x', 'tag': 5}), 'invalid_field', 'pub'),
+        (jdump({'op': 'ping', 'tag': long_tag}), 'invalid_field', 'ping'),
+        (b'{"op":"pub","channel":"c","body":"\\ud800","tag":"t"}', 'invalid_json', 'pub'),
+        (b'{"op":"pub","channel":"c","body":"x","tag":"t",}', 'invalid_json', 'pub'),
+        (b'{"op":"ping","op":"ping"}', 'invalid_json', 'ping'),
+    ]
+    for data, code, op in cases:
+        _, r = u.ask(pad(data, ROOM))
+        eq((r.get('type'), r.get('code'), r.get('op')), ('error', code, op),
+           'the answer to %r' % data[:60])
+        check('tag' not in r, 'a tag that could not be read is not echoed: %s' % harness._short(r))
+    # A PUB that carries no tag asked for nothing, an error included; it is not stored either.
+    u.send(pad(b'{"op":"pub","channel":"c","body":"x",}', ROOM))
+    # Not commands: bodies, as before.
+    u.send(b'{temp=21}')
+    u.send(b'{"op":"nope",}')
+    eq(u.until(u.sentinel_pub()), [], 'answers to the untagged PUB and to the bodies')
+    eq(messages(gw, 'c'), [], 'nothing on channel c')
+    eq([m['body'] for m in messages(gw, 'udp')], ['{temp=21}', '{"op":"nope",}'],
+       'only the two bodies on channel udp')
+    eq(dropped(gw)['refused'], len(cases) + 1, 'udp_dropped_total{refused}')
+    u.close()
+    gw.stop()
+
+
 # --------------------------------------------------------------------------
 # Limits
 

@@ -899,19 +899,37 @@ static const struct parse_case json_cases[] = {
      .err = GW_E_FIELD,
      .op = PROTO_HIST,
      TAG("t")},
-    {.name = "tag a number", L("{\"op\":\"help\",\"tag\":5}"), .err = GW_E_FIELD},
-    {.name = "tag null", L("{\"op\":\"help\",\"tag\":null}"), .err = GW_E_FIELD},
+    /* The op is known whatever else is wrong: a datagram with a bad tag is a command (udp.md). */
+    {.name = "tag a number", L("{\"op\":\"help\",\"tag\":5}"), .err = GW_E_FIELD, .op = PROTO_HELP},
+    {.name = "tag null", L("{\"op\":\"help\",\"tag\":null}"), .err = GW_E_FIELD, .op = PROTO_HELP},
     /* not JSON, or not the JSON form */
     {.name = "lone brace", L("{"), .err = GW_E_JSON},
-    {.name = "unclosed object", L("{\"op\":\"help\""), .err = GW_E_JSON},
-    {.name = "trailing garbage", L("{\"op\":\"help\"}x"), .err = GW_E_JSON},
-    {.name = "two objects", L("{\"op\":\"help\"}{\"op\":\"quit\"}"), .err = GW_E_JSON},
-    {.name = "duplicate key", L("{\"op\":\"help\",\"op\":\"quit\"}"), .err = GW_E_JSON},
+    /* Malformed, the op is read from the text, so that a datagram is not taken for a body. */
+    {.name = "unclosed object", L("{\"op\":\"help\""), .err = GW_E_JSON, .op = PROTO_HELP},
+    {.name = "trailing garbage", L("{\"op\":\"help\"}x"), .err = GW_E_JSON, .op = PROTO_HELP},
+    {.name = "two objects",
+     L("{\"op\":\"help\"}{\"op\":\"quit\"}"),
+     .err = GW_E_JSON,
+     .op = PROTO_HELP},
+    {.name = "duplicate key",
+     L("{\"op\":\"help\",\"op\":\"quit\"}"),
+     .err = GW_E_JSON,
+     .op = PROTO_HELP},
     {.name = "single quotes", L("{'op':'help'}"), .err = GW_E_JSON},
-    {.name = "trailing comma", L("{\"op\":\"help\",}"), .err = GW_E_JSON},
+    {.name = "trailing comma", L("{\"op\":\"help\",}"), .err = GW_E_JSON, .op = PROTO_HELP},
+    {.name = "malformed, op spaced",
+     L("{ \"op\" :\t\"ping\", \"tag\" : 5,}"),
+     .err = GW_E_JSON,
+     .op = PROTO_PING},
+    {.name = "malformed, op no verb", L("{\"op\":\"nope\",}"), .err = GW_E_JSON},
+    {.name = "malformed, op not a string", L("{\"op\":5,}"), .err = GW_E_JSON},
+    {.name = "malformed, op only in a value",
+     L("{\"body\":\"\\\"op\\\":\\\"pub\\\"\",}"),
+     .err = GW_E_JSON},
     {.name = "raw newline in a string",
      L("{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"a\nb\"}"),
-     .err = GW_E_JSON},
+     .err = GW_E_JSON,
+     .op = PROTO_PUB},
     {.name = "raw NUL in the object", L("{\"op\":\"help\"\0}"), .err = ANY_ERR},
     {.name = "lone surrogate escape",
      L("{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"\\ud800\"}"),
@@ -1227,6 +1245,35 @@ static void test_frame_then_parse(void)
     proto_cmd_release(&cmd);
 }
 
+/* Whether a "tag" was asked for, readable or not: a datagram's error is answered by it. */
+static void test_tag_given(void)
+{
+    static const struct {
+        const char *line;
+        bool given;
+    } cases[] = {
+        {"{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"x\",\"tag\":\"t\"}", true},
+        {"{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"x\",\"tag\":5}", true},
+        {"{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"x\",\"tag\":null}", true},
+        {"{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"x\"}", false},
+        {"{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"\\ud800\",\"tag\":\"t\"}", true},
+        {"{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"tag\",}", false},
+        {"PUB c \"tag\": x", false},
+    };
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        struct proto_cmd cmd;
+        char why[GW_ERRLEN];
+        char *in = dup_exact(cases[i].line, strlen(cases[i].line));
+
+        (void)proto_parse(in, strlen(cases[i].line), &cmd, why);
+        is_int(cmd.tag_given, cases[i].given, "tag given in '%s': %d", cases[i].line,
+               cases[i].given);
+        is_str(proto_op_name(cmd.op), "pub", "op of '%s': pub", cases[i].line);
+        proto_cmd_release(&cmd);
+        free(in);
+    }
+}
+
 int main(void)
 {
     test_frame_table();
@@ -1236,6 +1283,7 @@ int main(void)
     test_every_verb();
     test_sizes();
     test_not_object();
+    test_tag_given();
     test_frame_then_parse();
     return done_testing();
 }

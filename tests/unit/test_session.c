@@ -787,7 +787,7 @@ static void test_errors(void)
         {"HIST " LONG_NAME, "invalid_channel", "hist", NULL},
         {"PUB " LONG_NAME " x", "invalid_channel", "pub", NULL},
         /* A tag over 128 bytes is not echoed: it is the error. */
-        {"{\"op\":\"ping\",\"tag\":\"" LONG_NAME "\"}", "invalid_field", NULL, NULL},
+        {"{\"op\":\"ping\",\"tag\":\"" LONG_NAME "\"}", "invalid_field", "ping", NULL},
         {"{\"op\":\"pub\",\"channel\":\"errs\",\"body\":\"x\",\"sender\":\"\",\"tag\":\"p4\"}",
          "invalid_field", "pub", "p4"},
         {"PING \xff", "invalid_utf8", NULL, NULL},
