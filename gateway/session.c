@@ -42,24 +42,41 @@
 #include <time.h>
 
 /* PUBs in flight per session; past it the session's input waits. */
-#define SESSION_WINDOW     256
+#define SESSION_WINDOW      256
 /* Consecutive error replies after which a session is closed. */
-#define SESSION_MAX_ERRORS 10
+#define SESSION_MAX_ERRORS  10
 /* A closing or slow session gets this long to take its last lines. */
-#define SESSION_LINGER_MS  10000
+#define SESSION_LINGER_MS   10000
 /*
  * A session whose queue stays over the bound this long without taking a byte
  * is a slow consumer (unless session_options.stuck_ms says otherwise).
  */
-#define SESSION_STUCK_MS   10000
+#define SESSION_STUCK_MS    10000
 /*
  * Sessions one pass before the loop sleeps services at most: a fan-out to
  * ten thousand subscribers is sent in slices, and the loop hears other
  * clients between them; the first subscribers get their bytes at once.
  */
-#define PASS_MAX           512
+#define PASS_MAX            512
 /* Room a reply is assumed to take besides its message or page. */
-#define REPLY_OVERHEAD     256
+#define REPLY_OVERHEAD      256
+/*
+ * Lines one session may have run in one turn of the loop; the rest wait for
+ * the next turn, after every other client's. Bytes read per turn are bounded
+ * by the front, but a line can cost far more than its bytes (an empty line
+ * costs a parse and answers nothing, so no output bound ever stops it): one
+ * client pipelining 64 KiB of them held every other for 10 ms a turn.
+ */
+#define SESSION_TURN_LINES  64
+/*
+ * Lines queued to a session that does not read them, past which its next
+ * command waits (--max-outbuf stays the bound of the whole). A client that reads takes them as
+ * they come, so the bound only stops one that does not, before small lines
+ * (a `busy` each, 60 bytes and an allocation) fill a whole --max-outbuf:
+ * thousands of such sessions grew the gateway by gigabytes. Pushes still
+ * have the whole --max-outbuf.
+ */
+#define SESSION_REPLY_QUEUE 65536
 
 /* The delivery cache slots: one encoding of a message per wire form. */
 #define SLOT_JSON_LINE 0 /* TCP, WebSocket */
@@ -134,7 +151,9 @@ struct session {
     uint32_t next_sub_id;
     char *name; /* NAME: the sender of what it publishes without one; NULL: none */
     size_t name_len;
-    unsigned errors; /* consecutive */
+    unsigned errors;     /* consecutive */
+    uint64_t turn;       /* the loop turn turn_lines counts in */
+    unsigned turn_lines; /* lines run in it (SESSION_TURN_LINES) */
     uint64_t last_send_ms, last_cmd_ms, last_progress_ms, linger_until_ms, opened_ms;
     bool dirty;
     bool input_paused;     /* a line was refused: resume_input when it can go on */
@@ -154,6 +173,7 @@ struct sessions {
     struct session *dirty, *dirty_tail; /* to service, oldest first */
     size_t ndirty;
     struct session *servicing; /* the pass's, while it is serviced: if it ends, closed at once */
+    uint64_t turn;             /* loop turns so far: a session's lines are counted per turn */
     uint64_t next_tick_ms;
     unsigned tick_ms;
     char server[48];
@@ -946,6 +966,8 @@ static bool can_run(const struct session *s, const struct proto_cmd *cmd)
 
     if (committed > 0 && committed >= s->t->o.max_outbuf)
         return false;
+    if (s->out.bytes >= SESSION_REPLY_QUEUE) /* what it has not read, not what is under way */
+        return false;
     if (cmd->op == PROTO_PUB)
         return s->inflight < SESSION_WINDOW && (!s->rhead || s->inflight > 0);
     return s->rhead == NULL;
@@ -959,6 +981,17 @@ bool session_line(struct session *s, const char *line, size_t len)
 
     if (s->state != S_OPEN || s->bye_when_drained)
         return s->state != S_OPEN; /* closing: input is dropped; stopping: held */
+    if (s->turn != s->t->turn) {
+        s->turn = s->t->turn;
+        s->turn_lines = 0;
+    }
+    if (s->turn_lines >= SESSION_TURN_LINES) {
+        /* The rest next turn: the pass before the loop sleeps asks for it again. */
+        s->input_paused = true;
+        mark_dirty(s);
+        return false;
+    }
+    s->turn_lines++;
     err = proto_parse(line, len, &cmd, why);
     if (err == GW_OK && cmd.op == PROTO_NONE) {
         proto_cmd_release(&cmd);
@@ -1323,12 +1356,14 @@ static void tick(struct sessions *t, uint64_t now)
         if (s->state != S_OPEN)
             continue;
         /*
-         * Stuck: nothing taken for stuck_ms while the queue is full, or while
+         * Stuck: nothing taken for stuck_ms while the queue is full, while
+         * commands wait for the answers before them to be read, or while
          * a replay waits for it to drain. A replay fills it to a quarter only
          * (pump), so a subscriber that reads none of its replay would
          * otherwise hold its session, and a replay's worth of memory, for ever.
          */
-        if ((s->out.bytes >= t->o.max_outbuf || s->wants_room) &&
+        if ((s->out.bytes >= t->o.max_outbuf || s->wants_room ||
+             (s->input_paused && s->out.bytes >= SESSION_REPLY_QUEUE)) &&
             now - s->last_progress_ms >= t->o.stuck_ms) {
             go_slow(s);
             mark_dirty(s);
@@ -1376,6 +1411,7 @@ static int before_sleep(struct loop *loop, void *ctx)
             session_free(s);
         }
     }
+    t->turn++; /* a session held back for its line count was marked again: it goes on next turn */
     return t->ndirty ? 0 : (int)(t->next_tick_ms - now);
 }
 

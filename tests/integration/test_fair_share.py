@@ -609,9 +609,9 @@ def a_client_that_connects_and_leaves_takes_one_place():
         h.connect(('127.0.0.1', gw.tcp_port))
         h.sendall(b'HIST big 0 1000\n' * 20)
         hogs.append(h)
-    # Full: pages of 1 MiB wait for each hog, up to its output bound (about 2 MiB with the
-    # next page reserved): past 15 MiB for 8 hogs, every one has a page half sent.
-    wait_for(lambda: gw.get('/v1/stats').json['reply_bytes'] >= 15 << 20, 'the hogs\' sockets full')
+    # Full: a page of 1 MiB waits for each hog, its next HIST held back until it reads:
+    # past 7 MiB for 8 hogs, every one has a page that its socket could not take.
+    wait_for(lambda: gw.get('/v1/stats').json['reply_bytes'] >= 7 << 20, 'the hogs\' sockets full')
     for i in range(10):
         s = greeted(gw, C)
         check(s is not None, 'newcomer %d from 127.0.0.3 is greeted' % i)

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """The TCP session front under numbers: 2000 connect/close cycles of every
-kind leave no memory or descriptors behind, and 2000 sessions open at once
-all receive one broadcast. Loads the machine, so runs alone."""
+kind leave no memory or descriptors behind, 2000 sessions open at once
+all receive one broadcast, clients that pipeline without end wait their
+turn, and one that reads nothing is not answered without end. Loads the
+machine, so runs alone."""
 
 import sys
 sys.dont_write_bytecode = True
 
 import selectors
 import socket
+import statistics
+import subprocess
 import time
 
 import harness
@@ -169,6 +173,102 @@ def fanout_2000_sessions():
             s.close()
     with Session(gw) as s:
         pong(s, 'after')
+
+# Sixteen clients from another address, each sending empty lines as fast as
+# the gateway takes them, for a few seconds (a process of its own, so that
+# the bystander's timing does not share an interpreter with it).
+FLOOD = r"""
+import socket, sys, time
+port, n, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.bind(('127.0.0.2', 0))
+    s.connect(('127.0.0.1', port))
+    s.setblocking(False)
+    socks.append(s)
+print('ready', flush=True)
+chunk = b'\n' * 65536
+end = time.monotonic() + seconds
+sent = 0
+while time.monotonic() < end:
+    for s in socks:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            pass
+        except OSError:
+            sys.exit('a flooding session was closed')
+    time.sleep(0.001)
+print('sent', sent, flush=True)
+"""
+
+
+@test
+def pipelined_lines_wait_their_turn():
+    """16 sessions sending empty lines as fast as they are taken (64 KiB a send, nothing to answer) do not hold a bystander's PING: a session runs at most 64 lines a loop turn, the rest after every other client's"""
+    gw = harness.Gateway()
+    flood = subprocess.Popen([sys.executable, '-c', FLOOD, str(gw.tcp_port), '16', '6'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        eq(flood.stdout.readline().strip(), b'ready', 'the flood started')
+        rtts = []
+        with Session(gw) as s:
+            time.sleep(0.5)  # the flood under way: its sessions' buffers are full
+            for i in range(40):
+                t = time.monotonic()
+                pong(s, 'b%d' % i)
+                rtts.append((time.monotonic() - t) * 1000)
+                time.sleep(0.05)
+        out, err = flood.communicate(timeout=30)
+        eq(flood.returncode, 0, 'the flood ran to its end: %s' % err.decode()[-300:])
+        sent = int(out.split()[-1])
+        print('# flood: %.0f MB of empty lines; bystander PING p50 %.2f ms, max %.2f ms'
+              % (sent / 1e6, statistics.median(rtts), max(rtts)))
+        check(sent > 16 * 65536, 'the flood sent more than its first buffers: %d bytes' % sent)
+        # Before: about 13 ms a flooding session a turn, 200 ms and more for 16.
+        check(statistics.median(rtts) < 100,
+              'bystander PING p50 %.1f ms under the flood (max %.1f)' % (statistics.median(rtts), max(rtts)))
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+            flood.wait()
+    with Session(gw) as s:
+        pong(s, 'after')
+    gw.stop()
+
+
+@test
+def a_session_that_reads_nothing_is_answered_64k_ahead():
+    """a session that pipelines PINGs and reads nothing has its commands taken only while under 64 KiB of its answers wait in the gateway, whatever --max-outbuf (16 MiB here): what the kernel holds, plus 64 KiB, then it waits"""
+    gw = harness.Gateway(args=['--max-outbuf', str(16 << 20)])
+    with open('/proc/sys/net/ipv4/tcp_wmem') as f:
+        wmem_max = int(f.read().split()[2])
+    cmd = b'PING ' + b't' * 100 + b'\n'
+    pong_len = len(b'{"type":"pong","token":"%s","time_us":1700000000000000}\n' % (b't' * 100))
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.bind(('127.0.0.2', 0))
+    s.connect(('127.0.0.1', gw.tcp_port))
+    s.setblocking(False)
+    chunk = cmd * 512
+    sent, end = 0, time.monotonic() + 3
+    while time.monotonic() < end:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.005)
+    taken = gw.get('/v1/stats').json['requests_total']['tcp']
+    # The kernel's send buffer takes at most tcp_wmem's largest; 16 MiB of answers
+    # waiting in the gateway would be 16 MiB / pong_len commands more.
+    bound = (wmem_max + (1 << 20)) // pong_len
+    print('# sent %d PINGs, %d taken; bound %d (tcp_wmem max %d)' % (sent // len(cmd), taken, bound, wmem_max))
+    check(sent // len(cmd) > bound + 10000, 'the client sent more than the bound: %d' % (sent // len(cmd)))
+    check(taken < bound, '%d PINGs taken from a session that reads nothing (bound %d)' % (taken, bound))
+    s.close()
+    with Session(gw) as b:
+        pong(b, 'after')
+    gw.stop()
 
 
 harness.main()

@@ -729,6 +729,9 @@ static void test_pub_window(void)
     pass(&e);
     for (int i = 0; i < N; i++)
         sayf(&p, "PUB win w%d", i);
+    is_int(N - p.in_n, 64, "window: 64 lines taken in one turn, the rest wait for the next");
+    for (int i = 0; i < 8; i++)
+        pass(&e); /* turns, no commit back */
     is_int(N - p.in_n, WINDOW, "window: %d PUBs taken before any commit is back", WINDOW);
     ok(p.refused > 0, "window: the next one is refused");
     ok(play(&e, idle_threads, NULL) && wait_lines(&p, 1 + N), "window: all %d answered", N);
