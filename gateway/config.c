@@ -131,6 +131,8 @@ static const struct setting settings[] = {
      "seconds a Socket.IO client has to answer a ping (sent every --heartbeat seconds)", K_UNSIGNED,
      AT(sio_ping_timeout), 1, 3600},
 };
+/* One bit of gw_config.given each. */
+_Static_assert(GW_ARRAY_SIZE(settings) <= 64, "more settings than bits in given");
 
 /* Parses value into the field s describes. Returns 0, or -1 with the complaint in why. */
 static int set(struct gw_config *cfg, const struct setting *s, const char *value,
@@ -314,13 +316,22 @@ enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
         if ((err = apply(cfg, s, value, source, why)) != GW_OK)
             return err;
         by_flag[s - settings] = true;
+        cfg->given |= UINT64_C(1) << (s - settings);
     }
     for (size_t i = 0; i < GW_ARRAY_SIZE(settings); i++) {
         const char *v = getenv_fn && !by_flag[i] ? getenv_fn(settings[i].env) : NULL;
         if (v && (err = apply(cfg, &settings[i], v, settings[i].env, why)) != GW_OK)
             return err;
+        if (v)
+            cfg->given |= UINT64_C(1) << i;
     }
     return GW_OK;
+}
+
+bool config_given(const struct gw_config *cfg, const char *flag)
+{
+    const struct setting *s = find_setting(flag, strlen(flag));
+    return s && (cfg->given >> (s - settings) & 1);
 }
 
 void config_usage(FILE *out, const char *prog)

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CONFIG_ADDR_MAX    300
@@ -63,6 +64,8 @@ struct gw_config {
     unsigned http_header_timeout; /* seconds from its first byte to its whole head */
     unsigned http_body_timeout;   /* seconds any body may take */
     unsigned http_body_rate;      /* bytes/s a larger body must keep up */
+
+    uint64_t given; /* settings given by flag or environment, a bit each (config_given) */
 };
 
 enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION };
@@ -81,5 +84,8 @@ enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
 
 /* Every setting with its flag, variable and default. */
 void config_usage(FILE *out, const char *prog);
+
+/* Whether the setting of this flag (without "--") was given, not its default. */
+bool config_given(const struct gw_config *cfg, const char *flag);
 
 #endif

@@ -254,18 +254,41 @@ static int stop_when_idle(struct loop *loop, void *ctx)
     return (int)(gw->stop_deadline_ms - now);
 }
 
-/*
- * Raises the soft RLIMIT_NOFILE to the hard limit, and says so when the
- * connection limits cannot all be open at once: past the limit the acceptors
- * pause (acceptor.h) rather than fail, but the flags promise more.
- */
-static void raise_fd_limit(const struct gw_config *cfg)
-{
-    struct rlimit rl;
-    unsigned long long need = (unsigned long long)cfg->max_sessions + cfg->max_ws_sessions +
-                              cfg->max_sse_streams + cfg->max_sio_sessions + cfg->max_connections +
-                              FD_RESERVE;
+/* The five connection limits, as fit_fd_limit cuts them. */
+struct fd_limit {
+    const char *flag;
+    unsigned *value;
+};
 
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit. When the connection
+ * limits cannot all be open at once, those left at their defaults are cut
+ * in proportion to what the ones given leave: every front then reaches its
+ * own limit, where its fair share works (a newcomer from another address
+ * takes the place of the address holding the most), before the process
+ * runs out of descriptors, where nobody new gets in and one address could
+ * keep every other out. Limits given are kept as given; past the
+ * descriptors the acceptors pause (acceptor.h).
+ */
+static void fit_fd_limit(struct gw_config *cfg)
+{
+    struct fd_limit limits[] = {
+        {"max-sessions", &cfg->max_sessions},       {"max-ws-sessions", &cfg->max_ws_sessions},
+        {"max-sse-streams", &cfg->max_sse_streams}, {"max-sio-sessions", &cfg->max_sio_sessions},
+        {"max-connections", &cfg->max_connections},
+    };
+    unsigned was[GW_ARRAY_SIZE(limits)];
+    unsigned long long need = FD_RESERVE, given = FD_RESERVE, defaulted = 0;
+    struct rlimit rl;
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(limits); i++) {
+        was[i] = *limits[i].value;
+        need += was[i];
+        if (config_given(cfg, limits[i].flag))
+            given += was[i];
+        else
+            defaulted += was[i];
+    }
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
     if (rl.rlim_cur != rl.rlim_max) {
@@ -273,18 +296,35 @@ static void raise_fd_limit(const struct gw_config *cfg)
         if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
             rl.rlim_cur = rl.rlim_max;
     }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-        log_warn("only %llu file descriptors (RLIMIT_NOFILE) for --max-sessions %u + "
-                 "--max-ws-sessions %u + --max-sse-streams %u + --max-sio-sessions %u + "
-                 "--max-connections %u + %u for the gateway itself = %llu: beyond them new "
-                 "connections wait until others close; lower --max-sessions "
-                 "(VISAVIS_MAX_SESSIONS), --max-ws-sessions (VISAVIS_MAX_WS_SESSIONS), "
-                 "--max-sse-streams (VISAVIS_MAX_SSE_STREAMS), --max-sio-sessions "
-                 "(VISAVIS_MAX_SIO_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or "
-                 "raise the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
-                 (unsigned long long)rl.rlim_cur, cfg->max_sessions, cfg->max_ws_sessions,
-                 cfg->max_sse_streams, cfg->max_sio_sessions, cfg->max_connections, FD_RESERVE,
-                 need);
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    bool cut = defaulted && rl.rlim_cur > given;
+    char fitted[160] = "";
+    if (cut) {
+        unsigned long long room = rl.rlim_cur - given;
+        for (size_t i = 0; i < GW_ARRAY_SIZE(limits); i++) {
+            if (config_given(cfg, limits[i].flag))
+                continue;
+            unsigned long long v = (unsigned long long)was[i] * room / defaulted;
+            *limits[i].value = v ? (unsigned)v : 1;
+        }
+        snprintf(fitted, sizeof(fitted),
+                 ": serving at most %u, %u, %u, %u and %u, the defaults cut to fit, so that each "
+                 "front meets its own limit first",
+                 cfg->max_sessions, cfg->max_ws_sessions, cfg->max_sse_streams,
+                 cfg->max_sio_sessions, cfg->max_connections);
+    } else {
+        snprintf(fitted, sizeof(fitted), ": beyond them new connections wait until others close");
+    }
+    log_warn("only %llu file descriptors (RLIMIT_NOFILE) for --max-sessions %u + "
+             "--max-ws-sessions %u + --max-sse-streams %u + --max-sio-sessions %u + "
+             "--max-connections %u + %u for the gateway itself = %llu%s; lower --max-sessions "
+             "(VISAVIS_MAX_SESSIONS), --max-ws-sessions (VISAVIS_MAX_WS_SESSIONS), "
+             "--max-sse-streams (VISAVIS_MAX_SSE_STREAMS), --max-sio-sessions "
+             "(VISAVIS_MAX_SIO_SESSIONS) or --max-connections (VISAVIS_MAX_CONNECTIONS), or "
+             "raise the limit (ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)",
+             (unsigned long long)rl.rlim_cur, was[0], was[1], was[2], was[3], was[4], FD_RESERVE,
+             need, fitted);
 }
 
 /* A listener that cannot open says which setting chooses its address. */
@@ -440,7 +480,6 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         note_sigbus(gw->cfg.db_path);
     if ((gw->sigfd = setup_signals(why)) < 0)
         return -1;
-    raise_fd_limit(&gw->cfg);
     /*
      * The addresses before the store: a start refused for a port taken (a
      * mistyped one, in a folder without --db) must not leave a new
@@ -601,6 +640,7 @@ int main(int argc, char **argv)
      */
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    fit_fd_limit(&gw.cfg); /* before the fronts take their limits from it */
 
     if (start(&gw, why) < 0) {
         log_error("cannot start: %s", why);

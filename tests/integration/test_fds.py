@@ -249,6 +249,39 @@ def limit_raised_and_warned():
 
 
 @test
+def limits_fitted_to_the_descriptors_keep_fair_shares():
+    """under prlimit --nofile=1024 the five connection limits are cut to fit (the TCP one to 203, said in the warning): one address filling the TCP sessions meets that limit, not the end of the descriptors, so a newcomer from another address still gets in, taking its place"""
+    harness.raise_nofile(4096)
+    gw = Limited('1024')
+    text = gw.wait_stderr(r'warn +only 1024 file descriptors .*').group(0)
+    check('serving at most 203, 203, 203, 203 and 83' in text, 'the limits fitted: %s' % text)
+    held, refused = [], None
+    try:
+        for i in range(400):
+            s = harness.Session(gw, hello=False, source='127.0.0.2', timeout=5)
+            first = s.reply()
+            if first.get('type') != 'hello':
+                refused = (i, first)
+                s.close()
+                break
+            held.append(s)
+        check(refused is not None, 'one address opened %d sessions, none refused' % len(held))
+        eq(len(held), 203, 'sessions one address holds at the fitted limit')
+        eq(refused[1].get('code'), 'too_many_sessions', 'what the one over the limit is told')
+        # Before, the limit was 10,000: the descriptors ran out first and the
+        # newcomer waited in the backlog until the holder let go.
+        newcomer = harness.Session(gw, source='127.0.0.3', timeout=5)
+        r = newcomer.request('PING in')
+        eq((r.get('type'), r.get('token')), ('pong', 'in'), 'the newcomer from another address is served')
+        newcomer.close()
+        eq(gw.get('/healthz').status, 200, 'REST beside them')
+    finally:
+        for s in held:
+            s.close()
+    gw.stop()
+
+
+@test
 def taken_port_names_the_setting():
     """a taken port: the error names the flag and the environment variable, for each listener"""
     with socket.socket() as busy:

@@ -510,6 +510,9 @@ static void test_session_fields_apart(void)
             cfg.http_body_timeout = def.http_body_timeout;
         else if (strcmp(cases[i].flag, "--http-body-rate") == 0)
             cfg.http_body_rate = def.http_body_rate;
+        ok(config_given(&cfg, cases[i].flag + 2) && !config_given(&def, cases[i].flag + 2),
+           "%s %s: said to be given", cases[i].flag, cases[i].value);
+        cfg.given = def.given;
         ok(memcmp(&cfg, &def, sizeof(cfg)) == 0, "%s %s: no other field changed", cases[i].flag,
            cases[i].value);
     }
@@ -528,6 +531,9 @@ static void test_session_fields_apart(void)
            cfg.max_line == 128 && cfg.max_sessions == 3 && cfg.max_subs == 9,
        "together: heartbeat %u idle %u outbuf %zu line %zu sessions %u subs %u", cfg.heartbeat,
        cfg.idle_timeout, cfg.max_outbuf, cfg.max_line, cfg.max_sessions, cfg.max_subs);
+    ok(config_given(&cfg, "heartbeat") && config_given(&cfg, "max-sessions") &&
+           !config_given(&cfg, "max-ws-sessions") && !config_given(&cfg, "no-such-flag"),
+       "together: given by the environment or a flag, not by default");
 }
 
 static void test_usage(void)
