@@ -299,7 +299,7 @@ static void fit_fd_limit(struct gw_config *cfg)
     if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
         return;
     bool cut = defaulted && rl.rlim_cur > given;
-    char fitted[160] = "";
+    char fitted[256] = "";
     if (cut) {
         unsigned long long room = rl.rlim_cur - given;
         for (size_t i = 0; i < GW_ARRAY_SIZE(limits); i++) {

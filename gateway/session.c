@@ -69,12 +69,12 @@
  */
 #define SESSION_TURN_LINES  64
 /*
- * Lines queued to a session that does not read them, past which its next
- * command waits (--max-outbuf stays the bound of the whole). A client that reads takes them as
- * they come, so the bound only stops one that does not, before small lines
- * (a `busy` each, 60 bytes and an allocation) fill a whole --max-outbuf:
- * thousands of such sessions grew the gateway by gigabytes. Pushes still
- * have the whole --max-outbuf.
+ * Bytes of lines queued to a session and not yet taken by it, past which
+ * its next command waits (--max-outbuf stays the bound of the whole). A
+ * client that reads takes them as they come, so this only stops one that
+ * does not, before small lines (a `busy` each, 60 bytes and an allocation)
+ * fill a whole --max-outbuf: thousands of such sessions grew the gateway by
+ * gigabytes. Pushes still have the whole --max-outbuf.
  */
 #define SESSION_REPLY_QUEUE 65536
 
