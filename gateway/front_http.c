@@ -2633,9 +2633,18 @@ void front_http_quiesce(struct front_http *fh)
     /* Every long-poll is answered now, with what there is. */
     while (fh->waiters)
         wake(fh->waiters);
-    /* No request under way: nothing to finish. Part of a head: it would not be served. */
-    while (fh->idle.first)
-        conn_cut(fh->idle.first, GW_OK, NULL, false, "the gateway is stopping");
+    /*
+     * No request under way: nothing to finish. Part of a head: it would not
+     * be served. A request that reached an idle connection on the turn the
+     * signal came has not been read yet: it is told, as a head would be, not
+     * met with a bare close its client cannot tell from a lost answer.
+     */
+    while (fh->idle.first) {
+        struct hconn *hc = fh->idle.first;
+        char c;
+        bool waiting = recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+        conn_cut(hc, waiting ? GW_E_SHUTDOWN : GW_OK, NULL, waiting, "the gateway is stopping");
+    }
     while (fh->heads.first)
         conn_cut(fh->heads.first, GW_E_SHUTDOWN, NULL, true, "the gateway is stopping");
     fh->need_run = true;

@@ -611,4 +611,39 @@ def stop_closes_idle_and_unfinished():
     half.close()
 
 
+@test
+def stop_answers_request_waiting_unread():
+    """SIGTERM: a request already on an idle connection when the stop comes is answered, not dropped"""
+    gw = harness.Gateway()
+    conns = [gw.raw(timeout=10) for _ in range(8)]
+    for c in conns:
+        c.send(head('GET', '/healthz', []))
+        eq(c.read_response().status, 200, 'a keep-alive request')
+    wait_for(lambda: open_gauge(gw, 'rest') >= 8, 'eight connections open')
+    # Held still, the gateway finds the signal and the requests waiting together on its next turn.
+    os.kill(gw.proc.pid, signal.SIGSTOP)
+    try:
+        os.kill(gw.proc.pid, signal.SIGTERM)
+        for i, c in enumerate(conns):
+            body = b'{"body":"m%d"}' % i
+            c.send(head('POST', '/v1/channels/stop-race/messages',
+                        ['Content-Type: application/json', 'Content-Length: %d' % len(body)]) + body)
+    finally:
+        os.kill(gw.proc.pid, signal.SIGCONT)
+    answered = []
+    for i, c in enumerate(conns):
+        r = c.read_response()
+        check(r is not None, 'request %d: the connection closed without an answer' % i)
+        if r.status == 201:
+            answered.append('m%d' % i)
+        else:
+            check_error(r, 503, 'shutting_down', 'request %d at the stop' % i)
+        c.close()
+    eq(gw.stop(), 0, 'exit code')
+    gw2 = harness.Gateway(db=gw.db)
+    got = [m['body'] for m in gw2.get('/v1/channels/stop-race/messages?since=0').json['messages']] \
+        if answered else []
+    eq(got, answered, 'what was stored is what was acknowledged')
+
+
 harness.main()
