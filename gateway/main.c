@@ -44,9 +44,9 @@
  */
 #define FD_RESERVE 128
 
-/* How often subscriptions waiting for an unavailable database try again. */
 /* The loop's time for read results per turn: pages are encoded there, a megabyte each. */
 #define READ_COMPLETE_BUDGET_US 2000
+/* How often subscriptions waiting for an unavailable database try again. */
 #define STALL_RETRY_MS          1000
 
 struct gateway {
@@ -278,13 +278,15 @@ static void fit_fd_limit(struct gw_config *cfg)
         {"max-connections", &cfg->max_connections},
     };
     unsigned was[GW_ARRAY_SIZE(limits)];
+    bool kept[GW_ARRAY_SIZE(limits)]; /* given by flag or environment: never cut */
     unsigned long long need = FD_RESERVE, given = FD_RESERVE, defaulted = 0;
     struct rlimit rl;
 
     for (size_t i = 0; i < GW_ARRAY_SIZE(limits); i++) {
         was[i] = *limits[i].value;
         need += was[i];
-        if (config_given(cfg, limits[i].flag))
+        kept[i] = config_given(cfg, limits[i].flag);
+        if (kept[i])
             given += was[i];
         else
             defaulted += was[i];
@@ -303,7 +305,7 @@ static void fit_fd_limit(struct gw_config *cfg)
     if (cut) {
         unsigned long long room = rl.rlim_cur - given;
         for (size_t i = 0; i < GW_ARRAY_SIZE(limits); i++) {
-            if (config_given(cfg, limits[i].flag))
+            if (kept[i])
                 continue;
             unsigned long long v = (unsigned long long)was[i] * room / defaulted;
             *limits[i].value = v ? (unsigned)v : 1;
