@@ -71,7 +71,8 @@ struct sio_packet {
  * Reads the header of the Socket.IO packet (p, len) (an Engine.IO message
  * without its '4'). GW_OK fills *out; GW_E_PARAM with a reason otherwise
  * (an unknown type, an attachment count or ack id that is not a number, a
- * namespace without its ',' or with a control byte). out->has_id and
+ * namespace over SIO_NSP_MAX bytes or with a control byte; a namespace may
+ * end the packet without its ',', as "0/admin" does). out->has_id and
  * out->id are set whenever the id could be read, so that an error can
  * answer it.
  */

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${FUZZ_BUILD:-build-fuzz}
 TIME=${FUZZ_TIME:-20}
 OUT=${FUZZ_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/visavis-fuzz.XXXXXX")}
-TARGETS="proto_line json_body"
+TARGETS="proto_line json_body sio_packet"
 
 # clang and its libFuzzer runtime, installed if missing (root or sudo needed then).
 scripts/install-deps.sh clang libclang-rt-dev
