@@ -378,7 +378,8 @@ static void note_sigbus(const char *db_path)
     int n = snprintf(sigbus_note, sizeof(sigbus_note),
                      "fatal: SIGBUS: a file the gateway maps was cut short under it, most likely "
                      "the database's shared-memory file %.300s-shm (truncated, or made unwritable, "
-                     "by another program); stopping. What was acknowledged is in the database and "
+                     "by another program, or a disk of small blocks full); stopping. What was "
+                     "acknowledged is in the database and "
                      "its WAL: start the gateway again.\n",
                      db_path);
     sigbus_note_len = n < 0                             ? 0

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,15 @@
 #define STORE_BUSY_STEP_MS   10
 /* The WAL file is cut back to this (bytes) once reused from its start. */
 #define WAL_SIZE_LIMIT       "67108864"
+/*
+ * SQLite's index of the WAL (the -shm file, mapped): 32 KiB regions, the
+ * first for 4062 frames (after its header), each next for 4096.
+ */
+#define SHM_REGION           32768
+#define SHM_FIRST_FRAMES     4062
+#define SHM_REGION_FRAMES    4096
+/* A start leaves this much room at least, besides the index of the WAL there is. */
+#define START_ROOM           (256 * 1024)
 
 /* The numbered files of db/migrations/, embedded at build time. */
 extern const char *const store_migrations[];
@@ -111,6 +121,9 @@ struct sq {
     struct seqcache seqs;
     struct seqcache_entry **touched;  /* channels of the batch under way */
     int lock_fd;                      /* the writer's flock() on the file, or -1 */
+    int shm_fd;                       /* the writer's own descriptor of the -shm, or -1 */
+    off_t shm_reserved;               /* bytes of the -shm given blocks by shm_reserve */
+    int page_size;                    /* the database's, read at open */
     bool locked;                      /* ... and holds the lock */
     char *path, *wal_path, *shm_path; /* the writer's file, its WAL and -shm: still there? */
     struct stat wal_st, shm_st;       /* ... the WAL and -shm this connection uses, once seen */
@@ -278,6 +291,104 @@ static long lock_holder(int fd)
     return found;
 }
 
+/* Frames a WAL file of this size may hold (an overestimate once it is reused from its start). */
+static uint64_t wal_frames_of(off_t bytes, int page_size)
+{
+    return bytes > 32 ? (uint64_t)(bytes - 32) / (uint64_t)(page_size + 24) : 0;
+}
+
+/* Bytes of the -shm that index frames of the WAL. */
+static off_t shm_bytes_for(uint64_t frames)
+{
+    uint64_t regions = 1;
+    if (frames > SHM_FIRST_FRAMES)
+        regions += (frames - SHM_FIRST_FRAMES + SHM_REGION_FRAMES - 1) / SHM_REGION_FRAMES;
+    return (off_t)(regions * SHM_REGION);
+}
+
+static int page_size_of(struct sq *s)
+{
+    sqlite3_stmt *st;
+    int size = 4096;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        size = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return size > 0 ? size : 4096;
+}
+
+/*
+ * Gives blocks to the -shm for frames of the WAL and one region more.
+ *
+ * SQLite maps the -shm and writes one byte in each 4 KiB of a region it
+ * adds, to have the file system allocate it. On a file system of smaller
+ * blocks (ext4 makes 1 KiB blocks on a small volume) the rest of each 4 KiB
+ * stays a hole, and when the disk is full SQLite's first write there through
+ * the map is a SIGBUS: the whole gateway dies where a full disk should be
+ * 507 store_full. Reserved ahead of each transaction, a full disk fails the
+ * transaction instead, before SQLite touches the new region.
+ */
+static enum gw_err shm_reserve(struct sq *s, uint64_t frames, char why[GW_ERRLEN])
+{
+    off_t want = shm_bytes_for(frames + SHM_REGION_FRAMES);
+
+    if (want <= s->shm_reserved || !*s->shm_path)
+        return GW_OK;
+    if (s->shm_fd < 0) {
+        /* Kept open until SQLite is closed: closing it would drop SQLite's locks on the file. */
+        s->shm_fd = open(s->shm_path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (s->shm_fd < 0)
+            return GW_OK; /* not made yet: SQLite makes it at its first use of the WAL */
+    }
+    int rc = posix_fallocate(s->shm_fd, 0, want);
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
+        snprintf(why, GW_ERRLEN, "no room on disk to grow the WAL's index %s: %s", s->shm_path,
+                 strerror(rc));
+        return GW_E_STORE_FULL;
+    }
+    if (rc != 0)
+        log_warn("store: cannot reserve room for the WAL's index %s: %s", s->shm_path,
+                 strerror(rc));
+    s->shm_reserved = want; /* reserved, or this file system cannot: not asked again */
+    return GW_OK;
+}
+
+/* The frames the WAL may hold now, from its size. */
+static uint64_t wal_frames_now(struct sq *s)
+{
+    struct stat st;
+
+    if (!*s->wal_path || stat(s->wal_path, &st) < 0)
+        return 0;
+    return wal_frames_of(st.st_size, s->page_size);
+}
+
+/*
+ * At start, before SQLite maps the -shm and builds the index of the WAL
+ * there is, which no reservation can come before: room for that index and
+ * some, or a clear refusal rather than a SIGBUS on a nearly full disk.
+ */
+static enum gw_err room_to_start(struct sq *s, const char *path, char why[GW_ERRLEN])
+{
+    struct statvfs vfs;
+    struct stat wal;
+    off_t need = START_ROOM;
+
+    if (fstatvfs(s->lock_fd, &vfs) < 0 || vfs.f_flag & ST_RDONLY)
+        return GW_OK; /* SQLite says what is wrong then */
+    if (*s->wal_path && stat(s->wal_path, &wal) == 0)
+        need += shm_bytes_for(wal_frames_of(wal.st_size, 512));
+    unsigned long long room = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    if (room >= (unsigned long long)need)
+        return GW_OK;
+    snprintf(why, GW_ERRLEN,
+             "the disk is full: %llu KiB free on the file system of %s, and the database needs "
+             "%lld KiB at least to start (its WAL and the WAL's index): make room",
+             room / 1024, path, (long long)need / 1024);
+    return GW_E_STORE_FULL;
+}
+
 /*
  * Takes the writer's exclusive flock on path, kept in s->lock_fd. Opened
  * read-only: the lock needs no more, and a read-only file still opens.
@@ -398,6 +509,7 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     *out = NULL;
     s->role = role;
     s->lock_fd = -1;
+    s->shm_fd = -1;
     atomic_init(&s->stop_waiting, false);
     struct stat before;
     bool created = role == STORE_WRITER && lstat(path, &before) < 0 && errno == ENOENT;
@@ -423,7 +535,10 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
         memcpy(s->shm_path + main_len, wal_name ? "-shm" : "", wal_name ? sizeof("-shm") : 1);
         /* Before the first statement: a second gateway must not touch the file. */
         if ((err = lock_file(s, path, why)) != GW_OK || (err = check_ours(s, why)) != GW_OK ||
+            (err = room_to_start(s, path, why)) != GW_OK ||
             (err = exec(s, "PRAGMA journal_mode = WAL", why)) != GW_OK ||
+            (s->page_size = page_size_of(s),
+             (err = shm_reserve(s, wal_frames_now(s), why)) != GW_OK) ||
             (err = exec(s, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
                         why)) != GW_OK ||
             (err = exec(s, "PRAGMA foreign_keys = ON", why)) != GW_OK ||
@@ -496,11 +611,13 @@ static void sq_close(struct store *base)
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_warn("store: close: %s", sqlite3_errmsg(s->db));
     /*
-     * Only now: closing any descriptor of the file drops every POSIX lock
-     * this process holds on it, SQLite's included.
+     * Only now: closing any descriptor of the file (or of its -shm) drops
+     * every POSIX lock this process holds on it, SQLite's included.
      */
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    if (s->shm_fd >= 0)
+        close(s->shm_fd);
     free(s->scratch);
     free(s->touched);
     free(s->path);
@@ -733,6 +850,20 @@ static enum gw_err outside_writes(struct sq *s, char why[GW_ERRLEN])
 }
 
 /*
+ * The most frames a transaction of msgs can add to the WAL: each message's
+ * row, its overflow pages, its index entry, with room for the channel rows
+ * and the pages split on the way.
+ */
+static uint64_t frames_of(const struct sq *s, struct gw_msg *const *msgs, size_t n)
+{
+    uint64_t bytes = 0;
+
+    for (size_t i = 0; i < n; i++)
+        bytes += msgs[i]->body_len + msgs[i]->sender_len + GW_CHANNEL_MAX;
+    return 2 * bytes / (uint64_t)(s->page_size / 2) + 4 * n + 64;
+}
+
+/*
  * One try at appending msgs in a transaction; ids and seqs go to s->scratch.
  * On failure the transaction is rolled back and the cache cleared.
  */
@@ -744,7 +875,8 @@ static enum gw_err append_txn(struct sq *s, struct gw_msg *const *msgs, size_t n
 
     s->refused = false;
     /* Before too, so that a commit the check after would fail is not made, nor read. */
-    if ((err = still_there(s, why)) != GW_OK)
+    if ((err = still_there(s, why)) != GW_OK ||
+        (err = shm_reserve(s, wal_frames_now(s) + frames_of(s, msgs, n), why)) != GW_OK)
         return err;
     if ((err = step_done(s, ST_BEGIN, "starting a transaction", why)) != GW_OK)
         return err;

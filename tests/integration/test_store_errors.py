@@ -239,6 +239,88 @@ def full_disk():
         os.rmdir(mnt)
 
 
+def small_block_volume(size_mb):
+    """A fresh ext4 file system of 1 KiB blocks (what mkfs makes of a small
+    volume), loop-mounted on a new folder; (folder, image), or a skip."""
+    mnt = tempfile.mkdtemp(prefix='visavis-it-ext4-')
+    image = mnt + '.img'
+    with open(image, 'wb') as f:
+        f.truncate(size_mb << 20)
+    p = subprocess.run('mkfs.ext4 -q -F -b 1024 %s && mount -o loop %s %s' % (image, image, mnt),
+                       shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        os.rmdir(mnt)
+        os.unlink(image)
+        harness.skip('cannot make and loop-mount an ext4 volume here (%s)'
+                     % p.stdout.decode(errors='replace').strip())
+    return mnt, image
+
+
+def fill_leaving(path, room):
+    """Fills the file system of path, then gives back room bytes."""
+    fill(path)
+    os.truncate(path, max(0, os.path.getsize(path) - room))
+    os.sync()
+
+
+@test
+def full_disk_small_blocks():
+    """a full disk of 1 KiB blocks as the WAL's index grows into a new region: 507 store_full, not a SIGBUS that ends the gateway; room again: publishing resumes; a start on such a nearly full disk is refused saying so"""
+    mnt, image = small_block_volume(48)
+    gw = reader = None
+    try:
+        gw = harness.Gateway(db=os.path.join(mnt, 't.db'), tmpdir=tempfile.mkdtemp(prefix='visavis-it-'))
+        gw.publish('blocks', 'first')
+        # A reader holding its snapshot keeps the WAL from being reused from its start.
+        reader = sqlite3.connect(gw.db, timeout=5, isolation_level=None)
+        reader.execute('BEGIN')
+        reader.execute('SELECT count(*) FROM messages').fetchall()
+        frames = lambda: (os.path.getsize(gw.db + '-wal') - 32) // (4096 + 24)
+        acked = 1
+        with harness.Session(gw, timeout=30) as s:
+            # 4062 frames fill the index's first region of 32 KiB.
+            while frames() < 4050:
+                r = s.request('PUB blocks ' + 'v' * 1500)
+                eq(r.get('type'), 'ok', 'PUB while there is room (%s)' % r)
+                acked += 1
+            filler = os.path.join(mnt, 'filler')
+            fill_leaving(filler, 56 * 1024)
+            codes = {}
+            for _ in range(60):
+                r = s.request('PUB blocks ' + 'w' * 1500)
+                check(r is not None and gw.running,
+                      'the gateway died on a full disk (%s):\n%s' % (gw.proc.poll(), gw.stderr_tail()))
+                code = 'ok' if r.get('type') == 'ok' else r.get('code')
+                codes[code] = codes.get(code, 0) + 1
+                if code == 'ok':
+                    acked += 1
+                else:
+                    harness.check_session_error(r, 'store_full', op='pub', what='PUB on a full disk')
+            check(codes.get('store_full', 0) > 0, 'no store_full as the disk filled: %s' % codes)
+            os.unlink(filler)
+            r = s.request('PUB blocks room again')
+            eq(r.get('type'), 'ok', 'PUB once there is room (%s)' % r)
+            acked += 1
+        reader.close()
+        reader = None
+        eq(gw.stop(), 0, 'exit status')
+        eq(len(rows(gw.db, 'blocks')), acked, 'messages stored, all acknowledged')
+        # A start with only a little room: refused saying so, before SQLite maps anything.
+        fill_leaving(filler, 40 * 1024)
+        rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr',
+                                           '127.0.0.1:0', '--udp-addr', '', '--db', gw.db])
+        check(rc > 0 and 'READY' not in out, 'a start on a nearly full disk: exit %d, %r' % (rc, out))
+        check('disk is full' in err, 'a start on a nearly full disk says why: %r' % err[-300:])
+    finally:
+        if reader is not None:
+            reader.close()
+        if gw is not None and gw.running:
+            gw.kill9()
+        subprocess.run(['umount', '-l', mnt])
+        os.rmdir(mnt)
+        os.unlink(image)
+
+
 @test
 def file_size_limit():
     """a file size limit (RLIMIT_FSIZE) reached: 507 store_full, not a SIGXFSZ death; limit raised: both pass"""
