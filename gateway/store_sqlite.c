@@ -434,6 +434,35 @@ static enum gw_err user_version(struct sq *s, int *version, char why[GW_ERRLEN])
 }
 
 /*
+ * A --db one tab completion away from the right one: the WAL, -shm or
+ * journal of a database beside it. A WAL still empty after a checkpoint
+ * would pass for a new database; a gateway on it writes into the other
+ * one's WAL, and that one loses what it acknowledged.
+ */
+static enum gw_err not_a_companion(const char *path, char why[GW_ERRLEN])
+{
+    static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
+    size_t len = strlen(path);
+
+    for (size_t i = 0; i < GW_ARRAY_SIZE(suffixes); i++) {
+        size_t n = strlen(suffixes[i]);
+        if (len <= n || strcmp(path + len - n, suffixes[i]) != 0)
+            continue;
+        char *base = gw_xmemdup(path, len - n);
+        struct stat st;
+        bool beside = stat(base, &st) == 0 && S_ISREG(st.st_mode);
+        if (beside)
+            snprintf(why, GW_ERRLEN,
+                     "this is the %s file of the database %s, not a database: give --db %s",
+                     suffixes[i] + 1, base, base);
+        free(base);
+        if (beside)
+            return GW_E_SCHEMA;
+    }
+    return GW_OK;
+}
+
+/*
  * Whether the file is for this gateway to take: a new or empty database, or
  * a visavis one of a schema it knows. Asked before anything is written (the
  * switch to WAL is a write), so that a --db that names another program's
@@ -454,19 +483,30 @@ static enum gw_err check_ours(struct sq *s, char why[GW_ERRLEN])
                  version, store_migrations_count);
         return GW_E_SCHEMA;
     }
-    if (version > 0)
-        return GW_OK;
-    /* Version 0 is a new file, or another program's: one with tables of its own. */
+    /*
+     * Version 0 is a new file, or another program's: one with tables of its
+     * own. Any other version is a visavis file only if it has the tables: the
+     * version is any program's to set.
+     */
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT name FROM sqlite_schema WHERE type = 'table' "
-                           "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1",
+                           version > 0 ? "SELECT 'channels and messages' WHERE (SELECT count(*) "
+                                         "FROM sqlite_schema WHERE type = 'table' AND name IN "
+                                         "('channels', 'messages')) < 2"
+                                       : "SELECT name FROM sqlite_schema WHERE type IN ('table', "
+                                         "'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                                         "LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "reading the schema", why);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW && version > 0)
         snprintf(why, GW_ERRLEN,
-                 "the file holds another application's tables ('%.64s') and no visavis schema: "
-                 "give --db a new file or a visavis database",
+                 "the file says schema version %d but has no visavis tables (%s): another "
+                 "application's file; give --db a new file or a visavis database",
+                 version, (const char *)sqlite3_column_text(st, 0));
+    else if (rc == SQLITE_ROW)
+        snprintf(why, GW_ERRLEN,
+                 "the file holds another application's tables or views ('%.64s') and no visavis "
+                 "schema: give --db a new file or a visavis database",
                  (const char *)sqlite3_column_text(st, 0));
     else if (rc != SQLITE_DONE)
         err = fail(s, "reading the schema", why);
@@ -513,10 +553,21 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
     atomic_init(&s->stop_waiting, false);
     struct stat before;
     bool created = role == STORE_WRITER && lstat(path, &before) < 0 && errno == ENOENT;
+    if (role == STORE_WRITER && (err = not_a_companion(path, why)) != GW_OK)
+        goto fail;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         err = fail(s, "opening the file", why); /* the caller names the file */
+        goto fail;
+    }
+    /* SQLite opens a file it may not write read-only, without a word: every publish would fail. */
+    if (role == STORE_WRITER && sqlite3_db_readonly(s->db, "main") == 1) {
+        snprintf(why, GW_ERRLEN,
+                 "the file is read-only for this user (uid %u), and the gateway writes to it: "
+                 "give it write permission (its folder too, for the -wal and -shm files)",
+                 (unsigned)geteuid());
+        err = GW_E_STORE;
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);

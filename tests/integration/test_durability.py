@@ -8,6 +8,8 @@ sys.dont_write_bytecode = True
 
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
 import threading
 
@@ -198,7 +200,12 @@ def another_applications_sqlite_file_refused():
     cases = [('another application', 'CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);'
               "INSERT INTO users(name) VALUES ('ana');", 'another application'),
              ('a newer visavis', 'CREATE TABLE channels(id INTEGER PRIMARY KEY);'
-              'PRAGMA user_version = 999;', 'schema')]
+              'PRAGMA user_version = 999;', 'schema'),
+             # user_version is any application's to set: 1 is not proof of a visavis file.
+             ('another application with user_version 1', 'CREATE TABLE users(id INTEGER PRIMARY KEY);'
+              'PRAGMA user_version = 1;', 'another application'),
+             ('another application of views only', 'CREATE VIEW answer AS SELECT 42;',
+              'another application')]
     for what, sql, said in cases:
         db = os.path.join(tmp, what.replace(' ', '-') + '.db')
         conn = sqlite3.connect(db)
@@ -214,6 +221,71 @@ def another_applications_sqlite_file_refused():
         with open(db, 'rb') as f:
             eq(f.read() == before, True, '%s: the file left as it was' % what)
         check(not os.path.exists(db + '-wal'), '%s: a WAL made beside it' % what)
+    shutil.rmtree(tmp)
+
+
+@test
+def companion_file_refused():
+    """--db naming the WAL, -shm or journal of a database (a tab completion away), of a running gateway or not: refused naming the database to give, the file left as it was; a running gateway's acknowledged messages all kept"""
+    # A SQLite file whatever the backend under test: the mistake is a path's.
+    first = harness.Gateway(db=os.path.join(tempfile.mkdtemp(prefix='visavis-it-'), 't.db'))
+    first.publish('kept', 'zero')
+    eq(first.stop(), 0, 'exit status')
+    # Started again, its WAL is empty until the first publish: it would pass for a new file.
+    gw = harness.Gateway(db=first.db)
+    eq(os.path.getsize(gw.db + '-wal'), 0, 'size of the WAL of a gateway started again')
+    for suffix in ('-wal', '-shm', '-journal'):
+        target = gw.db + suffix
+        made = not os.path.exists(target)
+        if made:
+            open(target, 'wb').close()
+        with open(target, 'rb') as f:
+            before = f.read()
+        rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
+                                           '--udp-addr', '', '--db', target])
+        check(rc > 0 and 'READY' not in out, '%s: exit status %d, %r' % (suffix, rc, out))
+        check(gw.db in err and 'give --db' in err, '%s: stderr names the database: %r' % (suffix, err[-400:]))
+        if suffix != '-shm':  # the running gateway's own SQLite writes this one
+            with open(target, 'rb') as f:
+                eq(f.read() == before, True, '%s: the file left as it was' % suffix)
+        for extra in ('-wal', '-shm'):
+            check(not os.path.exists(target + extra), '%s: a %s made beside it' % (suffix, extra))
+        if made:
+            os.unlink(target)
+    gw.publish('kept', 'one')
+    gw.publish('kept', 'two')
+    eq(gw.stop(), 0, 'exit status')
+    eq([m['body'] for m in harness.Gateway(db=gw.db).read('kept')['messages']], ['zero', 'one', 'two'],
+       'what was acknowledged')
+
+
+@test
+def read_only_file_refused():
+    """a database file the gateway's user cannot write (mode 0444, run as nobody): refused at start saying so, not a gateway that answers READY and fails every publish"""
+    if os.geteuid() != 0:
+        harness.skip('needs root to run the gateway as another user')
+    tmp = tempfile.mkdtemp(prefix='visavis-it-')
+    os.chmod(tmp, 0o777)
+    db = os.path.join(tmp, 'ro.db')
+    gw = harness.Gateway(db=db, tmpdir=tempfile.mkdtemp(prefix='visavis-it-'))
+    gw.publish('ro', 'one')
+    eq(gw.stop(), 0, 'exit status')
+    os.chmod(db, 0o444)
+    bin_copy = os.path.join(tmp, 'gateway')
+    shutil.copy(harness.gateway_bin(), bin_copy)
+    os.chmod(bin_copy, 0o755)
+    p = subprocess.Popen(['runuser', '-u', 'nobody', '--', bin_copy, '--http-addr', '127.0.0.1:0',
+                          '--tcp-addr', '127.0.0.1:0', '--udp-addr', '', '--db', db],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=harness.clean_env(None), start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=harness.START_DEADLINE)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+    out, err = out.decode(), err.decode()
+    check(p.returncode != 0 and 'READY' not in out, 'exit status %d, %r' % (p.returncode, out))
+    check('read-only' in err and db in err, 'it says why: %r' % err[-400:])
     shutil.rmtree(tmp)
 
 
