@@ -328,15 +328,23 @@ size_t codec_channels_max_len(size_t n)
     return sizeof("{\"channels\":[],\"next_after\":}") - 1 + STR_WIRE_MAX + n * entry;
 }
 
+/* "error":{"code","message"}, the member every error answer has. */
+static void put_error_member(struct buf *b, enum gw_err err, const char *message)
+{
+    PUT(b, "\"error\":{\"code\":");
+    put_cstr(b, gw_err_code(err));
+    PUT(b, ",\"message\":");
+    put_cstr(b, message);
+    PUT(b, "}");
+}
+
 char *codec_error_encode(enum gw_err err, const char *message, size_t *len)
 {
     struct buf b = BUF_INIT;
 
-    PUT(&b, "{\"error\":{\"code\":");
-    put_cstr(&b, gw_err_code(err));
-    PUT(&b, ",\"message\":");
-    put_cstr(&b, message);
-    PUT(&b, "}}");
+    PUT(&b, "{");
+    put_error_member(&b, err, message);
+    PUT(&b, "}");
     return buf_detach(&b, len);
 }
 
@@ -376,6 +384,18 @@ char *codec_status_encode(const char *status, size_t *len)
 
     PUT(&b, "{\"status\":");
     put_cstr(&b, status);
+    PUT(&b, "}");
+    return buf_detach(&b, len);
+}
+
+char *codec_health_encode(const char *status, enum gw_err err, const char *message, size_t *len)
+{
+    struct buf b = BUF_INIT;
+
+    PUT(&b, "{\"status\":");
+    put_cstr(&b, status);
+    PUT(&b, ",");
+    put_error_member(&b, err, message);
     PUT(&b, "}");
     return buf_detach(&b, len);
 }

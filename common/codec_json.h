@@ -62,6 +62,9 @@ char *codec_index_encode(const char *name, const char *version, const char *docs
 /* {"status":status} */
 char *codec_status_encode(const char *status, size_t *len);
 
+/* {"status":status,"error":{"code","message"}}: GET /healthz while the store fails */
+char *codec_health_encode(const char *status, enum gw_err err, const char *message, size_t *len);
+
 /* {"name","version","api","schema_version"} */
 char *codec_version_encode(const char *name, const char *version, const char *api,
                            int schema_version, size_t *len);

@@ -1407,6 +1407,30 @@ static enum MHD_Result sio_request(struct req *r)
     return MHD_YES;
 }
 
+/*
+ * Alive, and what the store's last commit said: a store that fails until
+ * the cause goes (a full disk, a database server away) is "degraded", 200,
+ * since reads and live sessions still work and a restart would not mend it;
+ * one that fails until the gateway is restarted is "failing", 503, for a
+ * supervisor's liveness check to act on.
+ */
+static enum MHD_Result get_health(struct req *r)
+{
+    struct metrics_commits c;
+    size_t len;
+    char *body;
+
+    core_commit_stats(r->fh->core, &c);
+    if (c.failing == GW_OK) {
+        body = codec_status_encode("ok", &len);
+        return reply_ok(r, body, len);
+    }
+    body = codec_health_encode(c.restart_needed ? "failing" : "degraded", c.failing, c.failing_why,
+                               &len);
+    return reply(r, c.restart_needed ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, body, len, NULL,
+                 NULL);
+}
+
 static enum MHD_Result dispatch(struct req *r)
 {
     char *body;
@@ -1416,8 +1440,7 @@ static enum MHD_Result dispatch(struct req *r)
     case ROUTE_INDEX:
         return get_index(r);
     case ROUTE_HEALTH:
-        body = codec_status_encode("ok", &len);
-        return reply_ok(r, body, len);
+        return get_health(r);
     case ROUTE_VERSION:
         body = codec_version_encode("visavis", VISAVIS_VERSION, "v1", core_schema_version(), &len);
         return reply_ok(r, body, len);

@@ -10,8 +10,10 @@
 #define GW_METRICS_H
 
 #include "buf.h"
+#include "gw.h"
 #include "model.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +88,14 @@ struct metrics_commits {
     uint64_t messages;
     struct metrics_hist batch_size;
     struct metrics_hist commit_seconds;
+    /*
+     * The store as the last commit left it: GW_OK, or the error that failed
+     * it (a row refused alone is not the store failing), and whether only a
+     * restart on the database mends it. GET /healthz says so.
+     */
+    enum gw_err failing;
+    bool restart_needed;
+    char failing_why[GW_ERRLEN];
 };
 
 /* Appends the Prometheus text exposition (version 0.0.4) of both. */

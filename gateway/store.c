@@ -45,6 +45,11 @@ const char *store_sync_name(const struct store *s, bool sync_full)
     return sync_full ? "full" : "normal";
 }
 
+bool store_needs_restart(const struct store *s)
+{
+    return s->ops->needs_restart && s->ops->needs_restart(s);
+}
+
 int store_schema_version(void)
 {
     const struct store_ops *ops = atomic_load(&first_opened);

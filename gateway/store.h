@@ -69,6 +69,13 @@ void store_target_describe(const char *target, char *out, size_t len);
 const char *store_sync_name(const struct store *s, bool sync_full);
 
 /*
+ * Writer thread, after an append failed: whether every append will fail
+ * until the gateway is restarted on the database (a SQLite file moved or
+ * replaced under it), rather than until the cause goes by itself.
+ */
+bool store_needs_restart(const struct store *s);
+
+/*
  * Opens (creating if needed) the database target names. The writer brings
  * the schema up to date and refuses a database newer than this binary with
  * GW_E_SCHEMA; a SQLite writer where another gateway writes already is

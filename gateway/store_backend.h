@@ -32,6 +32,8 @@ struct store_ops {
     /* Optional (NULL: the target as it is; the SQLite way of saying how durable commits are). */
     void (*describe)(const char *target, char *out, size_t len);
     const char *(*sync_name)(const struct store *s);
+    /* Optional (NULL: never): whether the writer fails until the gateway is restarted. */
+    bool (*needs_restart)(const struct store *s);
     /* Optional: a backend without a feed (one writer per database) leaves these NULL. */
     enum gw_err (*feed_open)(struct store_feed **out, struct store *writer, char why[GW_ERRLEN]);
     int (*feed_fd)(const struct store_feed *f);

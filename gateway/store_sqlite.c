@@ -945,6 +945,12 @@ static enum gw_err append_txn(struct sq *s, struct gw_msg *const *msgs, size_t n
     /* Committed, but into the file at its path? (Not: it is in a file about to be lost.) */
     if ((err = still_there(s, why)) != GW_OK) {
         seqcache_clear(&s->seqs);
+        /* Not "nothing stored": a client that sends it again may find it twice. */
+        snprintf(why, GW_ERRLEN,
+                 "the database file %s was removed, replaced or damaged as this publish was "
+                 "committed: it went into that file and may or may not be in the database the "
+                 "gateway is restarted on; restart the gateway",
+                 s->path);
         return err;
     }
     /* Committed: only now does the cache learn the results. */
@@ -1174,6 +1180,12 @@ static enum gw_err sq_channels(struct store *base, const char *after, unsigned l
     return err;
 }
 
+/* The file is no longer at its path (still_there): only a restart on it mends that. */
+static bool sq_needs_restart(const struct store *base)
+{
+    return ((const struct sq *)base)->gone;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -1185,4 +1197,5 @@ const struct store_ops store_sqlite_ops = {
     .channels = sq_channels,
     .stop_waiting = sq_stop_waiting,
     .schema_version = sq_schema_version,
+    .needs_restart = sq_needs_restart,
 };

@@ -68,6 +68,8 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
         w->failing = GW_OK;
         w->failed = 0;
         pthread_mutex_lock(&w->stats_mu);
+        w->stats.failing = GW_OK;
+        w->stats.restart_needed = false;
         w->stats.commits++;
         w->stats.messages += n;
         metrics_hist_observe(&w->stats.batch_size, (double)n);
@@ -91,6 +93,12 @@ static void commit_batch(struct writer *w, struct writer_job **batch, size_t n,
                       why);
         w->failing = err;
         w->failed += n;
+        bool restart = store_needs_restart(w->store);
+        pthread_mutex_lock(&w->stats_mu);
+        w->stats.failing = err;
+        w->stats.restart_needed = restart;
+        snprintf(w->stats.failing_why, sizeof(w->stats.failing_why), "%s", why);
+        pthread_mutex_unlock(&w->stats_mu);
     }
     fail_all(batch, n, err, why);
 }

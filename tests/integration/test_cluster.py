@@ -574,6 +574,9 @@ def another_database_at_the_same_address():
         r = a.post('again', {'body': 'into which?'})
         check_error(r, 503, 'store_unavailable', 'a publish on A')
         check('another database' in r.json['error']['message'], 'the message says why: %s' % r)
+        h = a.get('/healthz')
+        eq((h.status, h.json['status'], h.json['error']['code']), (200, 'degraded', 'store_unavailable'),
+           '/healthz on A meanwhile')
         check_error(a.get('/v1/channels/again/messages?since=3'), 503, 'store_unavailable',
                     'a read on A')
         # The one it started on comes back under its name: A goes on where it was.
@@ -584,6 +587,7 @@ def another_database_at_the_same_address():
         a.wait_stderr(r'store feed: the database the gateway started on answers again', 20)
         m = a.publish('again', 'back')
         eq(m['seq'], 4, 'seq of the next publish on A')
+        eq(a.get('/healthz').json, {'status': 'ok'}, '/healthz on A once a publish passed')
         eq(check_push(s.push()), m, 'its push')
     eq(a.stop(), 0, 'exit status of A')
     a.restart()

@@ -188,9 +188,22 @@ def fill(path):
     return n
 
 
+def check_health(gw, status, code, what):
+    """GET /healthz: status "ok", or "degraded" (200) / "failing" (503) with the store's error."""
+    r = gw.get('/healthz')
+    eq(r.status, 503 if status == 'failing' else 200, '/healthz status, ' + what)
+    eq(r.json.get('status'), status, '/healthz says, ' + what)
+    if code:
+        eq(r.json['error']['code'], code, '/healthz error code, ' + what)
+        check(r.json['error']['message'], '/healthz says why, ' + what)
+    return r
+
+
 def check_full_then_resumes(gw, channel, free_room):
+    check_health(gw, 'ok', None, 'before the disk is full')
     r = gw.post(channel, {'body': 'x' * 60000})
     harness.check_error(r, 507, 'store_full', 'POST on a full disk')
+    check_health(gw, 'degraded', 'store_full', 'once a publish met the full disk')
     check(r.header('Retry-After') is None, 'Retry-After on store_full: %s' % r)
     with harness.Session(gw) as s:
         e = s.request('PUB %s %s' % (channel, 'y' * 60000))
@@ -202,6 +215,7 @@ def check_full_then_resumes(gw, channel, free_room):
         eq(r['message']['seq'], 2, 'seq once there is room')
     eq(gw.publish(channel, 'z' * 60000)['seq'], 3, 'POST once there is room')
     gw.wait_stderr(r'writes work again')
+    check_health(gw, 'ok', None, 'once publishes pass again')
 
 
 @test
@@ -371,10 +385,13 @@ def database_file_removed_or_replaced():
             gw.publish('moved', 'acked %d' % i)
             eq(rows(gw.db, 'moved'), ['acked 0', 'acked 1', 'acked 2'][:i + 1],
                'an outside reader between publishes')
+        check_health(gw, 'ok', None, 'before the file ' + said)
         change(gw.db)
         r = gw.post('moved', {'body': 'after'})
         harness.check_error(r, 500, 'store_failed', 'POST once the file ' + said)
         check(gw.db in r.json['error']['message'], 'the error names the file: %s' % r)
+        h = check_health(gw, 'failing', 'store_failed', 'once the file ' + said)
+        check('restart' in h.json['error']['message'], '/healthz says to restart: %s' % h)
         with harness.Session(gw) as s:
             e = s.request('PUB moved after tcp')
             harness.check_session_error(e, 'store_failed', op='pub', what='PUB once the file ' + said)
