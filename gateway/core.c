@@ -985,12 +985,18 @@ int64_t core_sub_cursor(const struct core_sub *sub)
     return sub->cursor;
 }
 
-void core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes)
+bool core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes)
 {
     /* A waiting one reads when the store answers or at the next retry, and stays in one list. */
     if (sub->state != SUB_CATCHING || sub->read || sub->stalled)
-        return;
+        return false;
     sub_read(core, sub, READER_PAGE, max_bytes);
+    return true;
+}
+
+bool core_sub_reading(const struct core_sub *sub)
+{
+    return sub->read != NULL;
 }
 
 void core_unsubscribe(struct core *core, struct core_sub *sub)

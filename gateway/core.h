@@ -202,8 +202,12 @@ int64_t core_sub_cursor(const struct core_sub *sub);
  * catching up, up to about max_bytes of their JSON form (at least one
  * message); a no-op while one is being read, before ready, once live,
  * and while it waits for the store (it is woken when it may read again).
+ * True: a read started.
  */
-void core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes);
+bool core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes);
+
+/* True while a read for the subscription is under way (its page not yet delivered). */
+bool core_sub_reading(const struct core_sub *sub);
 
 /* Ends a subscription (at any time after core_subscribe returned GW_OK); no callback follows. */
 void core_unsubscribe(struct core *core, struct core_sub *sub);

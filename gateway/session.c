@@ -121,7 +121,8 @@ struct sub_slot {
     bool pending;        /* SUB not answered yet */
     struct reply *reply; /* its SUB's reply, until ready */
     char channel[GW_CHANNEL_MAX + 1];
-    int64_t last_seq; /* the last seq queued to the session */
+    int64_t last_seq;       /* the last seq queued to the session */
+    size_t replay_reserved; /* reply budget held for the replay page being read */
 };
 
 struct session {
@@ -161,6 +162,7 @@ struct session {
     bool bye_when_drained; /* the gateway is stopping */
     bool broken;           /* a flush found the connection broken */
     bool wants_room;       /* a replay waits for the queue to drain below the low water */
+    bool wants_budget;     /* a replay waits for room in the reply budget (tried each tick) */
 };
 
 struct sessions {
@@ -693,12 +695,19 @@ static void index_sub(struct session *s, struct sub_slot *slot)
     name_index_put(s->subs_byname, slot->channel, slot);
 }
 
+/* Frees a slot whose subscription has ended, and the budget its replay held. */
+static void slot_free(struct session *s, struct sub_slot *slot)
+{
+    reply_budget_release(s->budget, slot->replay_reserved);
+    free(slot);
+}
+
 /* Ends and frees every subscription of s. */
 static void drop_subs(struct session *s)
 {
     for (size_t i = 0; i < s->nsubs; i++) {
         core_unsubscribe(s->t->core, s->subs[i]->sub);
-        free(s->subs[i]);
+        slot_free(s, s->subs[i]);
     }
     s->nsubs = 0;
     if (s->subs_byname) {
@@ -732,6 +741,35 @@ static void remove_sub(struct session *s, struct sub_slot *slot)
     }
 }
 
+/*
+ * A replay's pages count in the reply budget, as HIST pages do: each page
+ * read reserves its bound there first, and its lines count from then until
+ * they are sent. Without it, thousands of sessions that subscribe from far
+ * back and read nothing (Socket.IO polling sessions cost their client no
+ * socket) held a quarter of --max-outbuf each, gigabytes together. True:
+ * reserved; false: the budget is full, the page waits (wants_budget).
+ */
+static bool replay_reserve(struct session *s, struct sub_slot *slot, size_t room)
+{
+    char why[GW_ERRLEN];
+
+    if (reply_budget_reserve(s->budget, room, why) != GW_OK) {
+        s->wants_budget = true;
+        return false;
+    }
+    slot->replay_reserved += room;
+    return true;
+}
+
+/* What a replay page reserved and did not fill, once its read is over. */
+static void replay_settle(struct session *s, struct sub_slot *slot)
+{
+    if (slot->replay_reserved && !core_sub_reading(slot->sub)) {
+        reply_budget_release(s->budget, slot->replay_reserved);
+        slot->replay_reserved = 0;
+    }
+}
+
 static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char why[GW_ERRLEN])
 {
     struct sub_slot *old = find_sub(s, cmd->channel, cmd->channel_len);
@@ -751,11 +789,14 @@ static enum gw_err cmd_sub(struct session *s, const struct proto_cmd *cmd, char 
     slot->s = s;
     slot->id = ++s->next_sub_id ? s->next_sub_id : ++s->next_sub_id; /* never 0 */
     slot->pending = true;
+    size_t room = s->out.bytes < low_water ? low_water - s->out.bytes : 1;
+    /* The first page of a replay counts in the reply budget as a HIST page does; or one message. */
+    if (cmd->has_since && !replay_reserve(s, slot, room))
+        room = 1;
     err = core_subscribe(s->t->core, &caller, cmd->channel, cmd->channel_len, cmd->has_since,
-                         cmd->since, &sub_ops, slot,
-                         s->out.bytes < low_water ? low_water - s->out.bytes : 1, &slot->sub, why);
+                         cmd->since, &sub_ops, slot, room, &slot->sub, why);
     if (err != GW_OK) {
-        free(slot);
+        slot_free(s, slot);
         return err;
     }
     /* core_subscribe took the name: it fits (ready comes later, from the loop). */
@@ -784,7 +825,7 @@ static enum gw_err cmd_unsub(struct session *s, const struct proto_cmd *cmd, cha
     remove_sub(s, slot);
     codec_line_ok_unsub(scratch(s->t), slot->channel, cmd->tag, cmd->tag_len);
     queue_scratch(s);
-    free(slot);
+    slot_free(s, slot);
     return GW_OK;
 }
 
@@ -1076,7 +1117,7 @@ static void sub_ready(void *ctx, enum gw_err err, const char *why, int64_t since
     r->slot = NULL;
     if (err != GW_OK) {
         remove_sub(s, slot);
-        free(slot);
+        slot_free(s, slot);
         render_error(s, r, NULL, err, why);
         return;
     }
@@ -1085,7 +1126,7 @@ static void sub_ready(void *ctx, enum gw_err err, const char *why, int64_t since
         /* SUB again: start over from the new cursor. */
         core_unsubscribe(s->t->core, old->sub);
         remove_sub(s, old);
-        free(old);
+        slot_free(s, old);
     }
     slot->pending = false;
     index_sub(s, slot);
@@ -1131,6 +1172,16 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
         w = scratch_line(t);
         d->cache[form].p = w;
         d->cache[form].release = wline_release;
+        if (!d->live) {
+            /*
+             * A replay's line is this session's alone: it counts until it
+             * is sent, and its page's reserve gives up as much.
+             */
+            size_t part = w->len < slot->replay_reserved ? w->len : slot->replay_reserved;
+            wline_account(w, s->budget);
+            reply_budget_release(s->budget, part);
+            slot->replay_reserved -= part;
+        }
     }
     enqueue_at(s, w, slot->id, slot->last_seq, d->now_us ? d->now_us / 1000 : now_ms());
     slot->last_seq = d->m->seq;
@@ -1285,14 +1336,21 @@ static void pump(struct session *s)
     size_t low_water = s->t->o.max_outbuf / 4;
 
     s->wants_room = false;
+    s->wants_budget = false;
     for (size_t i = 0; i < s->nsubs && s->state == S_OPEN; i++) {
         struct sub_slot *slot = s->subs[i];
-        if (slot->pending || core_sub_live(slot->sub))
+        if (slot->pending)
             continue;
-        if (s->out.bytes >= low_water)
+        replay_settle(s, slot);
+        if (core_sub_live(slot->sub) || core_sub_reading(slot->sub))
+            continue;
+        if (s->out.bytes >= low_water) {
             s->wants_room = true; /* session_sent calls again when there is room */
-        else
-            core_sub_pump(s->t->core, slot->sub, low_water - s->out.bytes);
+            continue;
+        }
+        size_t room = low_water - s->out.bytes;
+        if (replay_reserve(s, slot, room) && !core_sub_pump(s->t->core, slot->sub, room))
+            replay_settle(s, slot); /* nothing to read now */
     }
 }
 
@@ -1355,6 +1413,8 @@ static void tick(struct sessions *t, uint64_t now)
         }
         if (s->state != S_OPEN)
             continue;
+        if (s->wants_budget)
+            mark_dirty(s); /* its replay tries the reply budget again */
         /*
          * Stuck: nothing taken for stuck_ms while the queue is full, while
          * commands wait for the answers before them to be read, or while

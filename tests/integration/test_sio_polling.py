@@ -358,6 +358,56 @@ def posting_without_polling_is_bounded():
     g.stop()
 
 
+def settled(sample, quiet=1.0, timeout=30):
+    """sample()'s value once it has not changed for quiet seconds."""
+    last, since, end = None, time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = sample()
+        if v != last:
+            last, since = v, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return v
+        time.sleep(0.05)
+    raise harness.Failure('still changing after %.0f s: %s' % (timeout, last))
+
+
+@test
+def replays_nobody_polls_count_in_the_reply_memory():
+    """sessions that subscribe from far back and never poll (a client needs no socket for each):
+    their replays count in --max-reply-memory, as HIST pages do, so the gateway's memory stays
+    near that bound, not a quarter of --max-outbuf per session; a bystander's replay still comes"""
+    bound = 4 << 20
+    g = harness.Gateway(args=['--max-reply-memory', str(bound)], prefix=harness.address_limit(512))
+    with harness.Session(g) as s:
+        for _ in range(10):
+            for _ in range(100):
+                s.cmd('PUB far %s' % ('z' * 1000))
+            for _ in range(100):
+                eq(s.reply().get('type'), 'ok', 'a PUB of the fill')
+    rss0 = harness.rss_kb(g)
+    for _ in range(300):
+        e = Eio(g)
+        e.connect()
+        e.post('42["sub",{"channel":"far","since":0}]')
+    # Every replay has read what the bound lets it: the reads stop, memory with them.
+    # (ASan's own allocations move its RSS on their own: the gauge alone there.)
+    held, rss = settled(lambda: (g.get('/v1/stats').json['reply_bytes'],
+                                 0 if harness.sanitized() else harness.rss_kb(g)))
+    rss = harness.rss_kb(g)
+    check(held <= bound + 300 * 1200, 'replays hold %d bytes of a %d-byte bound' % (held, bound))
+    grew = rss - rss0
+    print('# replays hold %d bytes; RSS grew by %d kB' % (held, grew))
+    if not harness.sanitized():
+        # 300 sessions x a quarter of --max-outbuf, about 75 MB, were read without the bound.
+        check(grew < 40 * 1024, 'RSS grew by %d kB' % grew)
+    with harness.Session(g, source='127.0.0.3') as by:
+        eq(by.request('PING by').get('token'), 'by', 'a bystander is answered')
+        eq(by.request('SUB far 0').get('type'), 'ok', 'a bystander\'s SUB from far back')
+        seqs = [by.push(timeout=10)['seq'] for _ in range(1000)]
+        eq(seqs, list(range(1, 1001)), 'the bystander\'s replay, whole and in order')
+    g.stop()
+
+
 @test
 def handshakes_alone_lock_nobody_out():
     """--max-sio-sessions 5: handshakes that never CONNECT do not keep a newcomer out (the
