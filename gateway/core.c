@@ -53,6 +53,13 @@
  * what it left reads the rest itself, paced by its session.
  */
 #define NOTICE_PAGE_BYTES (256u * 1024)
+/*
+ * How long a client's read (a page, a message, the channel list) waits for
+ * the store before it is answered store_busy. A read takes milliseconds; one
+ * that takes this long is behind a disk or file system that hangs (frozen,
+ * failing, a network mount gone), and its client must not wait with it.
+ */
+#define READ_DEADLINE_MS  10000u
 
 struct core {
     struct workq *reader;
@@ -64,6 +71,7 @@ struct core {
     bool shutting_down;
     struct metrics metrics;
     struct reply_budget replies;
+    struct read *oldest, *newest; /* clients' reads not yet answered, by deadline */
 };
 
 enum sub_state {
@@ -121,6 +129,10 @@ struct read {
     struct core_sub *sub;
     struct hub_channel *ch; /* R_TOP */
     bool notice;            /* R_TOP: the check of a notice (core_channel_notice) */
+    /* A client's read: in the core's list until answered; past its deadline, answered busy. */
+    struct read *older, *newer;
+    uint64_t deadline_ms;
+    bool expired; /* answered already: its result, when it comes, is dropped */
 };
 
 /* A queued publish: the writer job plus who to tell. */
@@ -740,12 +752,78 @@ static void sub_read_done(struct core *core, struct core_sub *sub, struct reader
         sub->ops->wake(sub->ctx);
 }
 
+static void client_read_unlist(struct core *core, struct read *r)
+{
+    if (r->older)
+        r->older->newer = r->newer;
+    else
+        core->oldest = r->newer;
+    if (r->newer)
+        r->newer->older = r->older;
+    else
+        core->newest = r->older;
+    r->older = r->newer = NULL;
+}
+
+/* A client's read: listed with its deadline (reads keep their order), then queued. */
+static void client_read_submit(struct core *core, struct read *r)
+{
+    r->deadline_ms = now_us() / 1000u + READ_DEADLINE_MS;
+    r->older = core->newest;
+    if (core->newest)
+        core->newest->newer = r;
+    else
+        core->oldest = r;
+    core->newest = r;
+    workq_submit(core->reader, &r->job.wq);
+}
+
+int core_expire_reads(struct core *core)
+{
+    uint64_t now = now_us() / 1000u;
+    char why[GW_ERRLEN];
+
+    while (core->oldest && core->oldest->deadline_ms <= now) {
+        struct read *r = core->oldest;
+        client_read_unlist(core, r);
+        r->expired = true;
+        snprintf(why, sizeof(why),
+                 "the database did not answer within %u s (a disk or file system that hangs?)",
+                 READ_DEADLINE_MS / 1000);
+        log_warn("core: a read: %s", why);
+        switch (r->kind) {
+        case R_HISTORY:
+            r->cb.page(r->ctx, GW_E_STORE_BUSY, why, NULL);
+            break;
+        case R_MESSAGE:
+            r->cb.message(r->ctx, GW_E_STORE_BUSY, why, NULL);
+            break;
+        case R_CHANNELS:
+            r->cb.channels(r->ctx, GW_E_STORE_BUSY, why, NULL, 0, NULL);
+            break;
+        default:
+            break;
+        }
+    }
+    if (!core->oldest)
+        return -1;
+    uint64_t left = core->oldest->deadline_ms - now;
+    return left < INT32_MAX ? (int)left : INT32_MAX;
+}
+
 static void read_done(struct workq_job *wq)
 {
     struct read *r = (struct read *)wq;
     struct reader_job *job = &r->job;
     struct core *core = r->core;
 
+    if (r->expired) {
+        reader_job_release(job); /* its client was answered at its deadline */
+        free(r);
+        return;
+    }
+    if (r->kind == R_HISTORY || r->kind == R_MESSAGE || r->kind == R_CHANNELS)
+        client_read_unlist(core, r);
     switch (r->kind) {
     case R_HISTORY: {
         bool beyond = job->err == GW_OK && job->since > job->page.top;
@@ -897,7 +975,7 @@ enum gw_err core_history(struct core *core, const struct core_caller *caller, co
     r->job.upto = INT64_MAX;
     r->job.limit = (unsigned)limit;
     r->job.max_bytes = max_bytes && max_bytes < core->o.page_bytes ? max_bytes : core->o.page_bytes;
-    workq_submit(core->reader, &r->job.wq);
+    client_read_submit(core, r);
     return GW_OK;
 }
 
@@ -914,7 +992,7 @@ enum gw_err core_message(struct core *core, const struct core_caller *caller, ui
     r = read_new(core, R_MESSAGE, READER_MESSAGE, ctx);
     r->cb.message = cb;
     r->job.id = (int64_t)id;
-    workq_submit(core->reader, &r->job.wq);
+    client_read_submit(core, r);
     return GW_OK;
 }
 
@@ -938,7 +1016,7 @@ enum gw_err core_channels(struct core *core, const struct core_caller *caller, c
         memcpy(r->job.channel, after, after_len);
     r->job.channel[after_len] = '\0';
     r->job.limit = (unsigned)limit;
-    workq_submit(core->reader, &r->job.wq);
+    client_read_submit(core, r);
     return GW_OK;
 }
 

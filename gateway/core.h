@@ -300,4 +300,12 @@ void core_begin_shutdown(struct core *core);
 /* Publishes and reads accepted whose callback has not run yet. */
 size_t core_pending(const struct core *core);
 
+/*
+ * Answers store_busy every client read (core_history, core_message,
+ * core_channels) that has waited for the store past its deadline; its
+ * result is dropped when it comes. Returns the ms until the next deadline,
+ * or -1 with none: a loop hook's answer.
+ */
+int core_expire_reads(struct core *core);
+
 #endif

@@ -231,6 +231,15 @@ static int retry_stalled(struct loop *loop, void *ctx)
     return (int)(gw->stall_retry_ms - now);
 }
 
+/* Clients' reads the store has not answered by their deadline are answered busy. */
+static int expire_reads(struct loop *loop, void *ctx)
+{
+    struct gateway *gw = ctx;
+
+    (void)loop;
+    return core_expire_reads(gw->core);
+}
+
 /* While stopping: ends the loop once nothing is under way, or at the deadline. */
 static int stop_when_idle(struct loop *loop, void *ctx)
 {
@@ -566,6 +575,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
     }
     loop_add_hook(gw->loop, stop_when_idle, gw);
     loop_add_hook(gw->loop, retry_stalled, gw);
+    loop_add_hook(gw->loop, expire_reads, gw);
     /* And last: after the hooks that submit too (libmicrohttpd's requests run in one). */
     loop_add_hook(gw->loop, wake_writer, gw);
 
