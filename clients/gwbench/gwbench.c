@@ -62,13 +62,19 @@ static void on_stop_signal(int sig)
 
 static void signals_init(void)
 {
+    /*
+     * Every signal that ends a run from outside stops it the same way, so
+     * that --spawn's gateway and database go with it: a closed terminal
+     * (SIGHUP) and Ctrl-\ (SIGQUIT) as much as Ctrl-C and kill.
+     */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: the wait must end */
-    sigaction(SIGTERM, &sa, NULL);
+    for (size_t i = 0; i < GW_ARRAY_SIZE(sigs); i++)
+        sigaction(sigs[i], &sa, NULL); /* no SA_RESTART: the wait must end */
     signal(SIGPIPE, SIG_IGN);
 }
 

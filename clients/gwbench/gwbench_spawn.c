@@ -70,7 +70,11 @@ int spawn_gateway(const char *path, const struct gwbench_opts *o, struct spawned
         ssize_t n;
         int hp, tp, up;
 
-        if (left <= 0 || *o->stop) {
+        if (*o->stop) {
+            gwbench_status("--spawn: interrupted before %s was ready", path);
+            break;
+        }
+        if (left <= 0) {
             gwbench_status("--spawn: %s did not print READY in time", path);
             break;
         }

@@ -366,7 +366,12 @@ static void shell_keys(struct shell *sh, const char *p, size_t n)
         case EDIT_MORE:
             break;
         case EDIT_LINE:
-            shell_line(sh, sh->e.line.data, sh->e.line.len);
+            /* A line cut at the editor's limit is not what was typed: never send it. */
+            if (sh->e.dropped)
+                shell_note(sh, "line longer than %d MiB (%zu bytes) not sent", EDIT_LINE_MAX >> 20,
+                           sh->e.line.len + sh->e.dropped);
+            else
+                shell_line(sh, sh->e.line.data, sh->e.line.len);
             edit_done(&sh->e);
             break;
         case EDIT_EOF:
@@ -647,10 +652,11 @@ static int run_commands(const struct gwsh_opts *o)
     struct server_line l;
     struct buf out = BUF_INIT;
     char err[GW_ERRLEN], *raw;
-    size_t raw_len;
+    size_t raw_len, quit_at;
     int rc, status = GWSH_EXIT_OK;
 
     memset(&pings, 0, sizeof(pings));
+    quit_at = o->ncmds; /* none */
     client_conn_init(&c, NULL);
     c.line_max = GWSH_GREETING_MAX;
     if (gwsh_connect(&c, o->addr, o->timeout_ms, err) < 0) {
@@ -689,8 +695,11 @@ static int run_commands(const struct gwsh_opts *o)
             ping_send(&pings, &c);
             break;
         case LOCAL_QUIT:
-            i = o->ncmds; /* done */
-            continue;
+            /* As in the shell: QUIT, and its bye printed. */
+            client_conn_send_line(&c, "QUIT", 4);
+            op = PROTO_QUIT;
+            quit_at = i;
+            break;
         case LOCAL_HELP:
             buf_append(&out, shell_help, strlen(shell_help));
             continue;
@@ -726,6 +735,16 @@ static int run_commands(const struct gwsh_opts *o)
             status = GWSH_EXIT_ERROR;
         }
         server_line_release(&l);
+        if (quit_at == i)
+            break;
+    }
+    /*
+     * The session ends at /quit: a command after it is not sent, and a
+     * script must not take it for done, as with one left unanswered.
+     */
+    for (size_t i = quit_at + 1; quit_at < o->ncmds && i < o->ncmds; i++) {
+        gwsh_status("'%s' not sent: it comes after /quit", o->cmds[i]);
+        status = GWSH_EXIT_ERROR;
     }
     if (client_conn_flush(&c, err) < 0 && status == GWSH_EXIT_OK) {
         gwsh_status("sending to %s: %s", o->addr, err);

@@ -183,12 +183,21 @@ static void set_line(struct edit *e, const char *s)
     buf_append(&e->line, s, strlen(s));
     e->pos = e->line.len;
     e->dirty = true;
+    e->dropped = 0; /* a line from the history, or a new one: whole */
 }
 
 static void insert(struct edit *e, const char *s, size_t n, struct buf *screen)
 {
-    if (e->line.len + n > EDIT_LINE_MAX) {
-        put(screen, "\a");
+    /*
+     * Past the limit the bytes are dropped but counted: the line is no
+     * longer what was typed, and at Enter (EDIT_LINE with dropped set)
+     * the caller refuses it instead of sending what is left. One bell
+     * when it starts, not one per byte.
+     */
+    if (e->dropped || e->line.len + n > EDIT_LINE_MAX) {
+        if (!e->dropped)
+            put(screen, "\a");
+        e->dropped += n;
         return;
     }
     buf_grow(&e->line, n);
@@ -211,6 +220,8 @@ static void cut(struct edit *e, size_t from, size_t to)
     else if (e->pos > from)
         e->pos = from;
     e->dirty = true;
+    if (e->line.len == 0)
+        e->dropped = 0; /* nothing of the cut line is left: a new one may be typed */
 }
 
 static void move_to(struct edit *e, size_t pos)
@@ -226,11 +237,14 @@ static void history(struct edit *e, int dir)
         if (e->hist_at == e->nhist) {
             free(e->draft);
             e->draft = gw_xstrdup(e->line.data);
+            e->draft_dropped = e->dropped;
         }
         set_line(e, e->hist[--e->hist_at]);
     } else if (dir > 0 && e->hist_at < e->nhist) {
         e->hist_at++;
         set_line(e, e->hist_at == e->nhist ? (e->draft ? e->draft : "") : e->hist[e->hist_at]);
+        if (e->hist_at == e->nhist)
+            e->dropped = e->draft_dropped; /* the draft back, still refused if it was cut */
     }
 }
 
@@ -426,7 +440,9 @@ enum edit_result edit_key(struct edit *e, unsigned char c, struct buf *screen)
 
 void edit_done(struct edit *e)
 {
-    if (e->line.len && (e->nhist == 0 || strcmp(e->hist[e->nhist - 1], e->line.data) != 0)) {
+    /* A cut line is not kept: Up would bring it back whole-looking, and Enter would send it. */
+    if (e->line.len && !e->dropped &&
+        (e->nhist == 0 || strcmp(e->hist[e->nhist - 1], e->line.data) != 0)) {
         if (e->nhist == EDIT_HISTORY) {
             free(e->hist[0]);
             memmove(e->hist, e->hist + 1, (EDIT_HISTORY - 1) * sizeof(e->hist[0]));

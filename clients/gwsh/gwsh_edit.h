@@ -24,7 +24,10 @@
 #include <stddef.h>
 #include <termios.h>
 
-/* Longest line the editor holds; keys past it ring the bell. */
+/*
+ * Longest line the editor holds, in bytes. Keys past it ring the bell once
+ * and are dropped (counted in dropped), and the line is not to be sent.
+ */
 #define EDIT_LINE_MAX (1024 * 1024)
 /* Lines kept for Up/Down. */
 #define EDIT_HISTORY  100
@@ -52,11 +55,14 @@ struct edit {
     char *hist[EDIT_HISTORY];
     size_t nhist, hist_at;
     char *draft; /* the new line, kept while Up/Down show older ones */
+    /* bytes typed past EDIT_LINE_MAX into this line (0: the line is whole), and the draft's */
+    size_t dropped, draft_dropped;
 };
 
 enum edit_result {
     EDIT_MORE, /* keep feeding */
-    EDIT_LINE, /* Enter: the line is in e->line (see edit_done) */
+    EDIT_LINE, /* Enter: the line is in e->line (see edit_done); e->dropped > 0:
+                  it went past EDIT_LINE_MAX, and must not be sent cut */
     EDIT_EOF   /* Ctrl-D on an empty line */
 };
 

@@ -28,6 +28,7 @@ import io
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -676,6 +677,15 @@ def big_window_and_connections_never_abort():
         eq(out, '', 'stdout')
 
 
+def kill_left_from(tmp):
+    """SIGKILL every process still running from tmp."""
+    for pid in processes_mentioning(tmp):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def processes_mentioning(text):
     """The pids of the processes whose command line holds text."""
     found = []
@@ -745,12 +755,68 @@ def spawn_wrapper_script_stopped():
         eq(processes_mentioning(tmp), [], 'processes still running from %s after a ^C' % tmp)
     finally:
         # What this test started and left running (the gateway of an unfixed gwbench).
-        for pid in processes_mentioning(tmp):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_left_from(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test
+def spawn_cleans_up_after_hangup_and_quit():
+    """--spawn ended by SIGHUP (its terminal closed) or SIGQUIT: the run is interrupted, the gateway stopped and its database removed"""
+    for sig in (signal.SIGHUP, signal.SIGQUIT):
+        tmp = tempfile.mkdtemp(prefix='gwbench-hup-')
+        # stderr on a terminal, for the progress line that says the run is under way.
+        master, slave = os.openpty()
+        p = None
+        try:
+            # No core file from a SIGQUIT that is not handled (prlimit execs: the pid is gwbench's).
+            p = subprocess.Popen(['prlimit', '--core=0', '--', gwbench_bin(), '--spawn',
+                                  harness.gateway_bin(), '--styles', 'tcp', '--duration', '30',
+                                  '--connections', '1'],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+                                 env=harness.clean_env({'TMPDIR': tmp}), cwd=tmp,
+                                 start_new_session=True)
+            os.close(slave)
+            slave = None
+            seen = b''
+            deadline = time.monotonic() + 20
+            while b'[1/1] tcp' not in seen:
+                check(time.monotonic() < deadline and p.poll() is None,
+                      'no progress line within 20 s (rc %s): %r' % (p.poll(), seen))
+                if select.select([master], [], [], 0.1)[0]:
+                    seen += os.read(master, 4096)
+            p.send_signal(sig)
+            deadline = time.monotonic() + 20
+            while p.poll() is None and time.monotonic() < deadline:
+                if select.select([master], [], [], 0.1)[0]:
+                    try:
+                        seen += os.read(master, 4096)
+                    except OSError:
+                        break
+            rc = p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # What it wrote last, up to the terminal's end (EIO once no process holds it).
+            while select.select([master], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            text = seen.decode('utf-8', 'replace')
+            check(not harness.SANITIZER_RE.search(text), 'sanitizer report from gwbench:\n' + text[-3000:])
+            eq(rc, 1, 'exit status after %s (stderr %r)' % (sig.name, text[-2000:]))
+            check('interrupted' in text, 'the run says it was interrupted: %r' % text[-2000:])
+            eq(processes_mentioning(tmp), [], 'processes still running from %s after %s' % (tmp, sig.name))
+            eq(os.listdir(tmp), [], 'what is left in TMPDIR after %s' % sig.name)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+            kill_left_from(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @test

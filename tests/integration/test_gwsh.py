@@ -1003,6 +1003,25 @@ def c_help_is_one_reply():
 
 
 @test
+def c_slash_quit_says_what_it_skips():
+    """-c /quit: sends QUIT and prints the bye; each command after it is said not sent, exit 1"""
+    gw = shared.get()
+    rc, out, err = run_gwsh(['-c', 'PING before', '-c', '/quit', addr(gw)])
+    eq(rc, 0, 'exit status of a last /quit (stderr %r)' % err)
+    lines = out.splitlines()
+    eq(len(lines), 2, 'output lines: %r' % out)
+    check(lines[0].startswith('pong before '), 'the PING before it answered: %r' % out)
+    eq(lines[1], 'bye (quit)', 'what /quit prints')
+    rc, out, err = run_gwsh(['-c', '/quit', '-c', 'PUB gw-cquit must-not-vanish', '-c', '/ping',
+                             addr(gw)])
+    eq(rc, 1, 'exit status with commands after /quit (stdout %r, stderr %r)' % (out, err))
+    eq(out, 'bye (quit)\n', 'stdout')
+    check("'PUB gw-cquit must-not-vanish' not sent" in err and "'/ping' not sent" in err,
+          'every command after /quit is said not sent: %r' % err)
+    eq(gw.read('gw-cquit')['messages'], [], 'messages stored on gw-cquit')
+
+
+@test
 @with_fakes
 def endless_line_before_greeting():
     """-c and --sub: a first line with no end is refused after 64 KiB, not buffered to 1 GiB"""
@@ -1176,6 +1195,58 @@ def tty_server_close_reported():
     t.expect(rb'bye \(shutdown\)', mark)
     t.expect(rb'the server closed the connection', mark)
     eq(t.wait_exit(), 1, 'exit status after the server closed')
+
+
+def paste(t, data, timeout):
+    """Writes data to the terminal as a paste does, in 4 KiB pieces, while
+    reading what gwsh draws; what it draws meanwhile is not kept (the line
+    drawn again and again)."""
+    done = []
+
+    def write():
+        view = memoryview(data)
+        while view:
+            view = view[os.write(t.fd, view[:4096]):]
+        done.append(True)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    deadline = time.monotonic() + timeout
+    while not done:
+        check(time.monotonic() < deadline and t.proc.poll() is None,
+              'the paste of %d bytes did not go in within %.0fs (gwsh rc %s)'
+              % (len(data), timeout, t.proc.poll()))
+        r, _, _ = select.select([t.fd], [], [], 0.1)
+        if r:
+            os.read(t.fd, 1 << 20)
+    writer.join()
+
+
+@test
+@with_ptys
+def tty_overlong_line_not_sent():
+    """shell on a terminal: a line over the editor's 1 MiB is refused at Enter with its size, never sent cut"""
+    # Limits above the editor's: a cut line would be stored, not refused by the gateway.
+    gw = harness.Gateway(args=['--max-line', '4194304', '--max-body', '4194304'])
+    t = Pty([addr(gw)])
+    t.expect(PROMPT)
+    line = b'PUB gw-long ' + b'y' * (1024 * 1024 + 4096)
+    paste(t, line, 120)
+    mark = len(t.data)
+    t.type('\r')
+    m = t.expect(rb'gwsh: line longer than 1 MiB \(%d bytes\) not sent\r?\n' % len(line), mark,
+                 timeout=60)
+    # Nor is it kept for Up: Up on the fresh line has nothing to recall, Enter sends nothing.
+    t.type('\x1b[A\r')
+    t.type('PUB gw-long short\r')
+    t.expect(rb'ok pub gw-long #1', m.end())
+    eq([x['body'] for x in gw.read('gw-long')['messages']], ['short'], 'stored bodies')
+    # After the refusal the editor takes lines as before, Up included.
+    t.type('\x1b[A\r')
+    t.expect(rb'ok pub gw-long #2', m.end())
+    t.type('/quit\r')
+    eq(t.wait_exit(), 0, 'exit status after /quit')
+    gw.stop()
 
 
 harness.main()
