@@ -72,6 +72,7 @@ struct core {
     struct metrics metrics;
     struct reply_budget replies;
     struct read *oldest, *newest; /* clients' reads not yet answered, by deadline */
+    bool hang_logged;             /* a read past its deadline is logged: once, until one returns */
 };
 
 enum sub_state {
@@ -780,17 +781,22 @@ static void client_read_submit(struct core *core, struct read *r)
 
 int core_expire_reads(struct core *core)
 {
-    uint64_t now = now_us() / 1000u;
     char why[GW_ERRLEN];
 
+    if (!core->oldest)
+        return -1; /* every loop turn: no clock read while no read waits */
+    uint64_t now = now_us() / 1000u;
+    snprintf(why, sizeof(why),
+             "the database did not answer within %u s (a disk or file system that hangs?)",
+             READ_DEADLINE_MS / 1000);
     while (core->oldest && core->oldest->deadline_ms <= now) {
         struct read *r = core->oldest;
         client_read_unlist(core, r);
         r->expired = true;
-        snprintf(why, sizeof(why),
-                 "the database did not answer within %u s (a disk or file system that hangs?)",
-                 READ_DEADLINE_MS / 1000);
-        log_warn("core: a read: %s", why);
+        /* Once per hang, not once per read: thousands may wait behind it. */
+        if (!core->hang_logged)
+            log_warn("core: a read: %s; reads are answered store_busy until it answers", why);
+        core->hang_logged = true;
         switch (r->kind) {
         case R_HISTORY:
             r->cb.page(r->ctx, GW_E_STORE_BUSY, why, NULL);
@@ -817,6 +823,7 @@ static void read_done(struct workq_job *wq)
     struct reader_job *job = &r->job;
     struct core *core = r->core;
 
+    core->hang_logged = false; /* the store answers again */
     if (r->expired) {
         reader_job_release(job); /* its client was answered at its deadline */
         free(r);

@@ -354,11 +354,16 @@ static enum gw_err shm_reserve(struct sq *s, uint64_t frames, char why[GW_ERRLEN
     return GW_OK;
 }
 
-/* The frames the WAL may hold now, from its size. */
+/*
+ * The frames the WAL may hold now, from its size: as still_there saw it just
+ * before a transaction, or at open from the file.
+ */
 static uint64_t wal_frames_now(struct sq *s)
 {
     struct stat st;
 
+    if (s->wal_seen)
+        return wal_frames_of(s->wal_st.st_size, s->page_size);
     if (!*s->wal_path || stat(s->wal_path, &st) < 0)
         return 0;
     return wal_frames_of(st.st_size, s->page_size);
@@ -697,7 +702,10 @@ static const char *companion_changed(const char *path, struct stat *known, bool 
         *seen = true;
         return NULL;
     }
-    return st.st_dev != known->st_dev || st.st_ino != known->st_ino ? replaced : NULL;
+    if (st.st_dev != known->st_dev || st.st_ino != known->st_ino)
+        return replaced;
+    *known = st; /* the same file, at its size now */
+    return NULL;
 }
 
 /*

@@ -255,7 +255,8 @@ def full_disk():
 
 def small_block_volume(size_mb):
     """A fresh ext4 file system of 1 KiB blocks (what mkfs makes of a small
-    volume), loop-mounted on a new folder; (folder, image), or a skip."""
+    volume), loop-mounted on a new folder: the folder, or a skip. Undone by
+    release_volume."""
     mnt = tempfile.mkdtemp(prefix='visavis-it-ext4-')
     image = mnt + '.img'
     with open(image, 'wb') as f:
@@ -267,7 +268,13 @@ def small_block_volume(size_mb):
         os.unlink(image)
         harness.skip('cannot make and loop-mount an ext4 volume here (%s)'
                      % p.stdout.decode(errors='replace').strip())
-    return mnt, image
+    return mnt
+
+
+def release_volume(mnt):
+    subprocess.run(['umount', '-l', mnt])
+    os.rmdir(mnt)
+    os.unlink(mnt + '.img')
 
 
 def fill_leaving(path, room):
@@ -280,7 +287,7 @@ def fill_leaving(path, room):
 @test
 def full_disk_small_blocks():
     """a full disk of 1 KiB blocks as the WAL's index grows into a new region: 507 store_full, not a SIGBUS that ends the gateway; room again: publishing resumes; a start on such a nearly full disk is refused saying so"""
-    mnt, image = small_block_volume(48)
+    mnt = small_block_volume(48)
     gw = reader = None
     try:
         gw = harness.Gateway(db=os.path.join(mnt, 't.db'), tmpdir=tempfile.mkdtemp(prefix='visavis-it-'))
@@ -330,15 +337,13 @@ def full_disk_small_blocks():
             reader.close()
         if gw is not None and gw.running:
             gw.kill9()
-        subprocess.run(['umount', '-l', mnt])
-        os.rmdir(mnt)
-        os.unlink(image)
+        release_volume(mnt)
 
 
 @test
 def store_that_hangs():
     """a file system that hangs under the database (fsfreeze): a read, a long-poll past its wait and the channel list are answered 503 store_busy at their deadline (10 s), not held as long as the hang; once it thaws, reads and publishes pass, nothing lost"""
-    mnt, image = small_block_volume(32)
+    mnt = small_block_volume(32)
     gw = None
     frozen = False
     try:
@@ -371,9 +376,7 @@ def store_that_hangs():
             subprocess.run(['fsfreeze', '-u', mnt])
         if gw is not None and gw.running:
             gw.kill9()
-        subprocess.run(['umount', '-l', mnt])
-        os.rmdir(mnt)
-        os.unlink(image)
+        release_volume(mnt)
 
 
 @test
