@@ -71,7 +71,7 @@ struct core {
     bool shutting_down;
     struct metrics metrics;
     struct reply_budget replies;
-    struct read *oldest, *newest; /* clients' reads not yet answered, by deadline */
+    struct hub_link client_reads; /* clients' reads not yet answered, oldest first */
     bool hang_logged;             /* a read past its deadline is logged: once, until one returns */
 };
 
@@ -131,7 +131,7 @@ struct read {
     struct hub_channel *ch; /* R_TOP */
     bool notice;            /* R_TOP: the check of a notice (core_channel_notice) */
     /* A client's read: in the core's list until answered; past its deadline, answered busy. */
-    struct read *older, *newer;
+    struct hub_link queued;
     uint64_t deadline_ms;
     bool expired; /* answered already: its result, when it comes, is dropped */
 };
@@ -152,6 +152,7 @@ struct core *core_new(struct workq *reader, struct writer *writer, const struct 
     core->o = *o;
     core->hub = hub_new();
     hub_list_init(&core->stalled);
+    hub_list_init(&core->client_reads);
     metrics_init(&core->metrics);
     reply_budget_init(&core->replies, o->max_reply_memory);
     return core;
@@ -753,45 +754,35 @@ static void sub_read_done(struct core *core, struct core_sub *sub, struct reader
         sub->ops->wake(sub->ctx);
 }
 
-static void client_read_unlist(struct core *core, struct read *r)
+/* The oldest client read not yet answered, or NULL. */
+static struct read *oldest_client_read(struct core *core)
 {
-    if (r->older)
-        r->older->newer = r->newer;
-    else
-        core->oldest = r->newer;
-    if (r->newer)
-        r->newer->older = r->older;
-    else
-        core->newest = r->older;
-    r->older = r->newer = NULL;
+    struct hub_link *l = core->client_reads.next;
+    return l == &core->client_reads ? NULL
+                                    : (struct read *)((char *)l - offsetof(struct read, queued));
 }
 
 /* A client's read: listed with its deadline (reads keep their order), then queued. */
 static void client_read_submit(struct core *core, struct read *r)
 {
     r->deadline_ms = now_us() / 1000u + READ_DEADLINE_MS;
-    r->older = core->newest;
-    if (core->newest)
-        core->newest->newer = r;
-    else
-        core->oldest = r;
-    core->newest = r;
+    hub_list_push(&core->client_reads, &r->queued);
     workq_submit(core->reader, &r->job.wq);
 }
 
 int core_expire_reads(struct core *core)
 {
+    struct read *r = oldest_client_read(core);
     char why[GW_ERRLEN];
 
-    if (!core->oldest)
+    if (!r)
         return -1; /* every loop turn: no clock read while no read waits */
     uint64_t now = now_us() / 1000u;
     snprintf(why, sizeof(why),
              "the database did not answer within %u s (a disk or file system that hangs?)",
              READ_DEADLINE_MS / 1000);
-    while (core->oldest && core->oldest->deadline_ms <= now) {
-        struct read *r = core->oldest;
-        client_read_unlist(core, r);
+    for (; r && r->deadline_ms <= now; r = oldest_client_read(core)) {
+        hub_list_remove(&r->queued);
         r->expired = true;
         /* Once per hang, not once per read: thousands may wait behind it. */
         if (!core->hang_logged)
@@ -811,9 +802,9 @@ int core_expire_reads(struct core *core)
             break;
         }
     }
-    if (!core->oldest)
+    if (!r)
         return -1;
-    uint64_t left = core->oldest->deadline_ms - now;
+    uint64_t left = r->deadline_ms - now;
     return left < INT32_MAX ? (int)left : INT32_MAX;
 }
 
@@ -830,7 +821,7 @@ static void read_done(struct workq_job *wq)
         return;
     }
     if (r->kind == R_HISTORY || r->kind == R_MESSAGE || r->kind == R_CHANNELS)
-        client_read_unlist(core, r);
+        hub_list_remove(&r->queued);
     switch (r->kind) {
     case R_HISTORY: {
         bool beyond = job->err == GW_OK && job->since > job->page.top;
