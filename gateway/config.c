@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "net.h"
+#include "origin.h"
 #include "text.h"
 
 #include <stdint.h>
@@ -25,7 +26,8 @@ enum setting_kind {
     K_BOOL,      /* bool: on/off; the flag alone means on */
     K_UNSIGNED,  /* unsigned in [lo, hi] */
     K_SIZE,      /* size_t in [lo, hi] */
-    K_ORIGINS    /* char[CONFIG_ORIGINS_MAX]: "", "*" or a comma-separated list (origins, hosts) */
+    K_ORIGINS,   /* char[CONFIG_ORIGINS_MAX]: "", "*" or a comma-separated list of page origins */
+    K_HOSTS      /* the same size: "", "*" or a comma-separated list of host names */
 };
 
 /* A setting is a row: where it lives in struct gw_config and how it is read. */
@@ -82,7 +84,7 @@ static const struct setting settings[] = {
      "host names the HTTP port answers to besides IP addresses, localhost and names without a "
      "dot (others, such as a web page's DNS name pointed at this machine: 403): comma-separated, "
      "* for any",
-     K_ORIGINS, AT(http_hosts), 0, 0},
+     K_HOSTS, AT(http_hosts), 0, 0},
     {"http-body-rate", "VISAVIS_HTTP_BODY_RATE", "4096",
      "bytes per second a large request body must arrive at (408 and close below)", K_UNSIGNED,
      AT(http_body_rate), 1, 1u << 30},
@@ -180,6 +182,7 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
         strcpy(field, value);
         return 0;
     case K_ORIGINS:
+    case K_HOSTS:
         if (strlen(value) >= CONFIG_ORIGINS_MAX) {
             snprintf(why, GW_ERRLEN, "at most %d bytes", CONFIG_ORIGINS_MAX - 1);
             return -1;
@@ -191,6 +194,9 @@ static int set(struct gw_config *cfg, const struct setting *s, const char *value
                 return -1;
             }
         }
+        /* An entry that can never match would refuse every page or name, unexplained. */
+        if (!(s->kind == K_ORIGINS ? origin_list_valid : host_list_valid)(value, why, GW_ERRLEN))
+            return -1;
         strcpy(field, value);
         return 0;
     case K_LOG_LEVEL:

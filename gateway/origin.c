@@ -4,6 +4,8 @@
 #include "origin.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -79,4 +81,120 @@ bool host_allowed(const char *host, const char *allow)
         p = end ? end + 1 : p + strlen(p);
     }
     return false;
+}
+
+/*
+ * Runs entry_ok on each entry of a comma-separated list, after the rules
+ * both lists share: "*" stands alone, and no entry is empty. On false,
+ * why holds "'<entry>': <what entry_ok said>".
+ */
+static bool list_valid(const char *allow, const char *(*entry_ok)(const char *s, size_t n),
+                       char *why, size_t len)
+{
+    if (!*allow || strcmp(allow, "*") == 0)
+        return true;
+    for (size_t at = 0;;) {
+        const char *p = allow + at;
+        size_t n = strcspn(p, ",");
+        const char *lack = !n                    ? "an empty entry (two commas, or one at an end)"
+                           : n == 1 && *p == '*' ? "any, so it stands alone, not in a list"
+                                                 : entry_ok(p, n);
+        if (lack) {
+            snprintf(why, len, "'%.*s': %s", (int)(n > 100 ? 100 : n), p, lack);
+            return false;
+        }
+        if (!p[n])
+            return true;
+        at += n + 1;
+    }
+}
+
+/*
+ * The first of t in (s, n), or NULL. Not memmem: with UBSan at -O3, gcc
+ * believes an entry's pointer may be NULL there, and -Werror=nonnull fails.
+ */
+static const char *find_in(const char *s, size_t n, const char *t)
+{
+    size_t tlen = strlen(t);
+
+    for (size_t i = 0; i + tlen <= n; i++) {
+        size_t k = 0;
+        while (k < tlen && s[i + k] == t[k])
+            k++;
+        if (k == tlen)
+            return s + i;
+    }
+    return NULL;
+}
+
+/* NULL if (s, n) is ":<port>" with a port of 1 to 65535, or empty; else what is wrong. */
+static const char *port_lack(const char *s, size_t n)
+{
+    unsigned long port = 0;
+
+    if (!n)
+        return NULL;
+    if (n == 1 || n > 6)
+        return "the port must be a number from 1 to 65535";
+    for (size_t i = 1; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return "the port must be a number from 1 to 65535";
+        port = port * 10 + (unsigned long)(s[i] - '0');
+    }
+    return port >= 1 && port <= 65535 ? NULL : "the port must be a number from 1 to 65535";
+}
+
+static const char *origin_lack(const char *s, size_t n)
+{
+    static const char form[] =
+        "an origin is scheme://host[:port], as a browser sends it (http://localhost:8080)";
+    const char *end = s + n, *sep, *host, *host_end;
+
+    if (n == 4 && strncasecmp(s, "null", 4) == 0)
+        return NULL;
+    if (end[-1] == '/')
+        end--;
+    sep = find_in(s, (size_t)(end - s), "://");
+    if (!sep || sep == s || !isalpha((unsigned char)*s))
+        return form;
+    for (const char *c = s; c < sep; c++)
+        if (!isalnum((unsigned char)*c) && *c != '+' && *c != '-' && *c != '.')
+            return form;
+    host = sep + 3;
+    if (find_in(host, (size_t)(end - host), "/") || find_in(host, (size_t)(end - host), "@"))
+        return "an origin has no path and no user (scheme://host[:port])";
+    if (host < end && *host == '[') {
+        host_end = find_in(host, (size_t)(end - host), "]");
+        if (!host_end)
+            return form;
+        host_end++;
+    } else {
+        host_end = find_in(host, (size_t)(end - host), ":");
+        if (!host_end)
+            host_end = end;
+    }
+    if (host_end == host)
+        return form;
+    return port_lack(host_end, (size_t)(end - host_end));
+}
+
+static const char *host_lack(const char *s, size_t n)
+{
+    if (find_in(s, n, "://"))
+        return "a host name, without a scheme (gw.example, not http://gw.example)";
+    if (find_in(s, n, ":"))
+        return "a host name, without a port (the port is not compared)";
+    if (find_in(s, n, "/") || find_in(s, n, "@"))
+        return "a host name, without a path or user";
+    return NULL;
+}
+
+bool origin_list_valid(const char *allow, char *why, size_t len)
+{
+    return list_valid(allow, origin_lack, why, len);
+}
+
+bool host_list_valid(const char *allow, char *why, size_t len)
+{
+    return list_valid(allow, host_lack, why, len);
 }

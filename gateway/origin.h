@@ -11,6 +11,7 @@
 #define VISAVIS_ORIGIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
  * Whether a page of origin may use the gateway. allow is "*" (any), ""
@@ -32,5 +33,23 @@ bool origin_allowed(const char *origin, const char *host, const char *allow);
  * any.
  */
 bool host_allowed(const char *host, const char *allow);
+
+/*
+ * Whether allow is a list origin_allowed can match: "", "*" alone, or
+ * comma-separated entries each "null" or scheme://host[:port] with an
+ * optional trailing slash, as browsers send them. An entry such as
+ * "localhost:8080" (no scheme) or "http://host/app" (a path) would never
+ * match any page, and a start with it would refuse every page silently.
+ * On false, why (of len bytes) says which entry and what it lacks.
+ */
+bool origin_list_valid(const char *allow, char *why, size_t len);
+
+/*
+ * Whether allow is a list host_allowed can match: "", "*" alone, or
+ * comma-separated host names without scheme or port (the port is not
+ * compared, so "gw.example:8080" would never match). On false, why says
+ * which entry.
+ */
+bool host_list_valid(const char *allow, char *why, size_t len);
 
 #endif

@@ -105,6 +105,10 @@ static void field(const struct gw_config *cfg, const char *flag, char out[64])
         snprintf(out, 64, "%.63s", cfg->udp_addr);
     else if (strcmp(flag, "udp-channel") == 0)
         snprintf(out, 64, "%.63s", cfg->udp_channel);
+    else if (strcmp(flag, "ws-origins") == 0)
+        snprintf(out, 64, "%.63s", cfg->ws_origins);
+    else if (strcmp(flag, "http-hosts") == 0)
+        snprintf(out, 64, "%.63s", cfg->http_hosts);
     else if (strcmp(flag, "max-datagram") == 0)
         snprintf(out, 64, "%zu", cfg->max_datagram);
     else if (strcmp(flag, "udp-rate") == 0)
@@ -171,6 +175,12 @@ static const struct setting_case settings[] = {
     {"max-line", "VISAVIS_MAX_LINE", "16777216", "64"},
     {"max-sessions", "VISAVIS_MAX_SESSIONS", "1", "1000000"},
     {"max-subs", "VISAVIS_MAX_SUBS", "100000", "1"},
+    /* The browser lists: every form a page's Origin or a Host can match. */
+    {"ws-origins", "VISAVIS_WS_ORIGINS", "*", "http://a.example:3000,https://b.example/"},
+    {"ws-origins", "VISAVIS_WS_ORIGINS", "null,HTTP://[::1]:8080", ""},
+    {"ws-origins", "VISAVIS_WS_ORIGINS", "chrome-extension://abcdef", "http://localhost"},
+    {"http-hosts", "VISAVIS_HTTP_HOSTS", "*", "gw.example,Other.Example."},
+    {"http-hosts", "VISAVIS_HTTP_HOSTS", "", "gw.example"},
 };
 
 static void test_sources(void)
@@ -394,6 +404,31 @@ static const struct bad_case bad_cases[] = {
     {"http-body-rate 0", NO_ENV, ARGS("--http-body-rate=0"), "--http-body-rate", NULL},
     {"http-body-rate 2^30 + 1", NO_ENV, ARGS("--http-body-rate=1073741825"), "--http-body-rate",
      NULL},
+    /* Origins and hosts that could never match: every page or name would be refused. */
+    {"ws-origins without a scheme", NO_ENV, ARGS("--ws-origins", "localhost:8080"), "--ws-origins",
+     "scheme://host"},
+    {"ws-origins a bare name", NO_ENV, ARGS("--ws-origins=app.example"), "--ws-origins",
+     "app.example"},
+    {"ws-origins with a path", NO_ENV, ARGS("--ws-origins=http://a.example/app"), "--ws-origins",
+     "no path"},
+    {"ws-origins no host", NO_ENV, ARGS("--ws-origins=http://"), "--ws-origins", NULL},
+    {"ws-origins port 0", NO_ENV, ARGS("--ws-origins=http://a:0"), "--ws-origins", "port"},
+    {"ws-origins port 65536", NO_ENV, ARGS("--ws-origins=http://a:65536"), "--ws-origins", "port"},
+    {"ws-origins empty port", NO_ENV, ARGS("--ws-origins=http://a:"), "--ws-origins", "port"},
+    {"ws-origins empty entry", NO_ENV, ARGS("--ws-origins=http://a,,http://b"), "--ws-origins",
+     "empty"},
+    {"ws-origins trailing comma", NO_ENV, ARGS("--ws-origins=http://a,"), "--ws-origins", "empty"},
+    {"ws-origins * in a list", ENV({"VISAVIS_WS_ORIGINS", "http://a,*"}), NO_ARGS,
+     "VISAVIS_WS_ORIGINS", "stands alone"},
+    {"ws-origins user", NO_ENV, ARGS("--ws-origins=http://u@a"), "--ws-origins", "no user"},
+    {"ws-origins scheme only", NO_ENV, ARGS("--ws-origins=://a"), "--ws-origins", NULL},
+    {"http-hosts with a port", NO_ENV, ARGS("--http-hosts", "gw.example:8080"), "--http-hosts",
+     "port"},
+    {"http-hosts with a scheme", NO_ENV, ARGS("--http-hosts=http://gw.example"), "--http-hosts",
+     "scheme"},
+    {"http-hosts with a path", ENV({"VISAVIS_HTTP_HOSTS", "gw.example/x"}), NO_ARGS,
+     "VISAVIS_HTTP_HOSTS", "path"},
+    {"http-hosts empty entry", NO_ENV, ARGS("--http-hosts=,gw.example"), "--http-hosts", "empty"},
 };
 
 static void test_errors(void)
