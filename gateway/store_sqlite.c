@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -542,6 +543,38 @@ static enum gw_err migrate(struct sq *s, char why[GW_ERRLEN])
     return GW_OK;
 }
 
+/*
+ * Why a file that did not exist could not be created, told by its folder.
+ * SQLite tries read-only after read-write fails, so its errno is that of
+ * the second try: a folder this user may not write reads "No such file or
+ * directory". Returns false if the folder explains nothing.
+ */
+static bool why_not_created(const char *path, char why[GW_ERRLEN])
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    struct stat st;
+
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (stat(dir, &st) < 0) {
+        snprintf(why, GW_ERRLEN, "creating it: its folder %.200s: %s", dir, strerror(errno));
+        return true;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, GW_ERRLEN, "creating it: %.200s is not a folder", dir);
+        return true;
+    }
+    if (access(dir, W_OK | X_OK) < 0) {
+        snprintf(why, GW_ERRLEN, "creating it: its folder %.120s is not writable for uid %u (%s)",
+                 dir, (unsigned)geteuid(), strerror(errno));
+        return true;
+    }
+    return false;
+}
+
 static enum gw_err sq_open(struct store **out, const char *path, enum store_role role,
                            bool sync_full, char why[GW_ERRLEN])
 {
@@ -564,6 +597,8 @@ static enum gw_err sq_open(struct store **out, const char *path, enum store_role
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         err = fail(s, "opening the file", why); /* the caller names the file */
+        if (created)
+            why_not_created(path, why);
         goto fail;
     }
     /* SQLite opens a file it may not write read-only, without a word: every publish would fail. */

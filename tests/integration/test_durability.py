@@ -261,7 +261,7 @@ def companion_file_refused():
 
 @test
 def read_only_file_refused():
-    """a database file the gateway's user cannot write (mode 0444, run as nobody): refused at start saying so, not a gateway that answers READY and fails every publish"""
+    """a database file the gateway's user cannot write (mode 0444, run as nobody): refused at start saying so, not a gateway that answers READY and fails every publish; a new one in a folder it may not write: refused naming the folder, not 'No such file'"""
     if os.geteuid() != 0:
         harness.skip('needs root to run the gateway as another user')
     tmp = tempfile.mkdtemp(prefix='visavis-it-')
@@ -274,18 +274,30 @@ def read_only_file_refused():
     bin_copy = os.path.join(tmp, 'gateway')
     shutil.copy(harness.gateway_bin(), bin_copy)
     os.chmod(bin_copy, 0o755)
-    p = subprocess.Popen(['runuser', '-u', 'nobody', '--', bin_copy, '--http-addr', '127.0.0.1:0',
-                          '--tcp-addr', '127.0.0.1:0', '--udp-addr', '', '--db', db],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=harness.clean_env(None), start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=harness.START_DEADLINE)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-    out, err = out.decode(), err.decode()
-    check(p.returncode != 0 and 'READY' not in out, 'exit status %d, %r' % (p.returncode, out))
+
+    def start_as_nobody(db):
+        p = subprocess.Popen(['runuser', '-u', 'nobody', '--', bin_copy, '--http-addr', '127.0.0.1:0',
+                              '--tcp-addr', '127.0.0.1:0', '--udp-addr', '', '--db', db],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=harness.clean_env(None), start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=harness.START_DEADLINE)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, err = p.communicate()
+        out = out.decode()
+        check(p.returncode != 0 and 'READY' not in out, 'exit status %d, %r' % (p.returncode, out))
+        return err.decode()
+
+    err = start_as_nobody(db)
     check('read-only' in err and db in err, 'it says why: %r' % err[-400:])
+    # SQLite retries read-only, whose errno (ENOENT) used to be the one reported.
+    closed = os.path.join(tmp, 'closed')
+    os.mkdir(closed, 0o755)
+    err = start_as_nobody(os.path.join(closed, 'new.db'))
+    check('not writable' in err and closed in err and 'No such file' not in err,
+          'a folder it may not write is named: %r' % err[-400:])
+    check(not os.listdir(closed), 'nothing created there: %r' % os.listdir(closed))
     shutil.rmtree(tmp)
 
 
