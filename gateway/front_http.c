@@ -1857,13 +1857,16 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
         }
         /*
          * A Socket.IO poll waiting likewise: answered with what there is, its
-         * client polls again. A POST held until its packets are taken finishes.
+         * client polls again. A POST held until its packets are taken is
+         * answered with those not run: its client, not reading what they
+         * answer, could hold it as long as its session lives.
          */
-        if (r && r->sio_held && r->sio.kind == SIO_POLL_GET && fh->o.sio.answer_now &&
+        if (r && r->sio_held && fh->o.sio.answer_now &&
             fh->o.sio.answer_now(fh->o.sio.ctx, &r->sio)) {
-            log_info("http conn %llu: Socket.IO poll answered early and closed: %s holds %zu of "
+            log_info("http conn %llu: Socket.IO %s answered early and closed: %s holds %zu of "
                      "the %u connections, and %s needs one",
-                     hc->number, fair_share_source_of(p), held, fh->o.max_connections, src);
+                     hc->number, r->sio.kind == SIO_POLL_GET ? "poll" : "POST",
+                     fair_share_source_of(p), held, fh->o.max_connections, src);
             fair_share_leave(fh->by_source, &hc->place);
             r->close = true; /* read when its answer is queued, in libmicrohttpd's next run */
             return true;

@@ -53,7 +53,8 @@ struct sio_poll;
 struct front_http_sio {
     bool (*poll)(void *ctx, struct sio_poll *p);
     void (*cancel)(void *ctx, struct sio_poll *p);
-    bool (*answer_now)(void *ctx, struct sio_poll *p); /* a held poll, at once (share_room) */
+    bool (*answer_now)(void *ctx,
+                       struct sio_poll *p); /* a held poll or POST, at once (share_room) */
     void (*adopt)(void *ctx, int fd, const char *head, size_t len, const char *sid);
     void *ctx;
     size_t max_payload; /* bytes in a POST to /socket.io/; 413 above */

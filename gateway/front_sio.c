@@ -422,15 +422,16 @@ static void answer_post(struct eio *e)
 }
 
 /*
- * The session closed before it took every packet held: they are dropped,
- * and the held POST says so (an "ok" would tell the client its events ran).
- * Its last packets (an error event, the close) wait for the next poll.
+ * Packets the session has not taken are dropped, and the held POST says
+ * so, why (cause, then after the count) and how many (an "ok" would tell
+ * the client its events ran). drop_input: the session closed first; its
+ * last packets (an error event, the close) wait for the next poll.
  */
-static void drop_input(struct eio *e)
+static void drop_input_saying(struct eio *e, const char *cause, const char *after)
 {
     struct sio_poll *p = e->post;
     size_t n = 0;
-    char why[160];
+    char why[256];
 
     for (size_t off = e->in_off, len; off < e->in.len; off += sizeof(len) + len, n++)
         memcpy(&len, e->in.data + off, sizeof(len));
@@ -440,13 +441,16 @@ static void drop_input(struct eio *e)
         return;
     e->post = NULL;
     p->sio = NULL;
-    snprintf(why, sizeof(why),
-             "the session closed before it took every packet of this POST: the last %zu were "
-             "not run (a poll gets why)",
-             n);
+    snprintf(why, sizeof(why), "%s: the last %zu were not run%s", cause, n, after);
     answer_error(p, 400, EIO_E_SID, why);
     if (!e->posting)
         p->ready(p);
+}
+
+static void drop_input(struct eio *e)
+{
+    drop_input_saying(e, "the session closed before it took every packet of this POST",
+                      " (a poll gets why)");
 }
 
 static void queue_ctl(struct wsc *c, struct eio *e);
@@ -971,6 +975,8 @@ static bool poll_post(struct front_sio *fs, struct sio_poll *p)
     e->posting = true;
     offer(e); /* answers the POST once every packet is taken */
     e->posting = false;
+    if (e->post == p)
+        log_trace("sio %s POST held: its packets wait for the session", e->sid);
     return e->post != p;
 }
 
@@ -1027,10 +1033,20 @@ bool front_sio_answer_now(struct front_sio *fs, struct sio_poll *p)
     struct eio *e = p->sio;
 
     (void)fs;
-    if (!e || e->get != p)
+    if (e && e->get == p) {
+        log_trace("sio %s poll answered early", e->sid);
+        answer_get(e);
+        return true;
+    }
+    if (!e || e->post != p)
         return false;
-    log_trace("sio %s poll answered early", e->sid);
-    answer_get(e);
+    log_info("sio %s %s: a POST held for packets its session has not taken is answered to make "
+             "room for another address",
+             e->sid, e->peer);
+    drop_input_saying(e,
+                      "this connection was needed for a client of another address, and the "
+                      "session had not taken every packet of this POST",
+                      " (poll for the answers of those sent before sending more)");
     return true;
 }
 

@@ -51,10 +51,14 @@ bool front_sio_poll(struct front_sio *fs, struct sio_poll *p);
 void front_sio_cancel(struct front_sio *fs, struct sio_poll *p);
 
 /*
- * A held poll (SIO_POLL_GET) is answered now, through p->ready, with what
- * there is: a noop when nothing (the client polls again), as the HTTP front
- * needs its connection for another client. False, nothing done, for a held
- * POST: its packets are not all taken yet.
+ * A held request is answered now, through p->ready, as the HTTP front
+ * needs its connection for another client. A poll (SIO_POLL_GET) gets
+ * what there is: a noop when nothing (the client polls again). A POST
+ * whose packets the session has not all taken (its client does not read
+ * what they answer) gets 400 with how many were not run: they are
+ * dropped, as when the session closes first, or a client that never
+ * polls could hold connections for as long as its session lives. False
+ * when p is no longer held.
  */
 bool front_sio_answer_now(struct front_sio *fs, struct sio_poll *p);
 

@@ -430,6 +430,72 @@ def handshakes_alone_lock_nobody_out():
     g.stop()
 
 
+def raw_http(g, source, method, path, body=b''):
+    """A request on a socket of its own from source, its answer not yet read."""
+    import socket
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.settimeout(10)
+    sock.connect(('127.0.0.1', g.http_port))
+    sock.sendall(('%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n'
+                  'Content-Length: %d\r\n\r\n' % (method, path, len(body))).encode() + body)
+    return sock
+
+
+def raw_answer(sock):
+    """(status, body) of the one answer on sock, read to its close."""
+    data = b''
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        head, sep, rest = data.partition(b'\r\n\r\n')
+        m = re.search(rb'content-length: *(\d+)', head, re.I)
+        if sep and m and len(rest) >= int(m.group(1)):
+            break
+    sock.close()
+    head, _, rest = data.partition(b'\r\n\r\n')
+    return int(head.split(b' ')[1]) if head else 0, rest
+
+
+@test
+def held_posts_give_way_to_other_addresses():
+    """an address whose POSTs are held (its sessions never poll for what their packets answer)
+    fills --max-connections: a client of another address still gets in, one POST giving way
+    with 400 (code 1) saying how many of its packets were not run and why"""
+    g = harness.Gateway(args=['--trace', '--max-connections', '4'])
+    for _ in range(20):
+        g.publish('heavy', 'h' * 60000)
+    sessions = [Eio(g) for _ in range(4)]
+    for e in sessions:
+        e.connect()
+    # Each HIST answer is a page of a MiB: after one or two the session's queue is full,
+    # and, its client never polling, it takes no more packets.
+    posts = [raw_http(g, '127.0.0.2', 'POST', e.path,
+                      SEP.join(['42["hist",{"channel":"heavy","since":0}]'] * 40).encode())
+             for e in sessions]
+    for e in sessions:
+        g.wait_stderr(r'sio %s POST held' % e.sid)
+    newcomer = raw_http(g, '127.0.0.3', 'GET', '/v1/version')
+    status, body = raw_answer(newcomer)
+    eq(status, 200, 'a client of another address gets in: %r' % body[:300])
+    answers = []
+    for sock in posts:
+        sock.settimeout(1)
+        try:
+            answers.append(raw_answer(sock))
+        except OSError:
+            answers.append(None)  # still held: it did not have to give way
+    gave = [a for a in answers if a and a[0] == 400]
+    check(gave, 'a held POST gave way: %s' % [a and (a[0], a[1][:80]) for a in answers])
+    for status, body in gave:
+        err = json.loads(body)
+        check(err.get('code') == 1 and re.search(r'the last \d+ were not run', err['message'])
+              and 'another address' in err['message'], 'it says why: %s' % err)
+    g.stop()
+
+
 @test
 def two_polls_at_once():
     """a second poll while one is held is a bad request, and ends the session"""
