@@ -598,9 +598,12 @@ def stop_closes_idle_and_unfinished():
     idle = gw.raw(timeout=10)
     idle.send(head('GET', '/healthz', []))
     eq(idle.read_response().status, 200, 'a keep-alive request')
+    # Answered once first, so that the gateway has surely accepted it: a connection
+    # still in the listen queue at the stop is refused, as by any server.
     half = gw.raw(timeout=10)
+    half.send(head('GET', '/healthz', []))
+    eq(half.read_response().status, 200, 'a keep-alive request before the half head')
     half.send(b'GET /v1/chan')
-    wait_for(lambda: open_gauge(gw, 'rest') >= 3, 'three connections open')
     t0 = time.monotonic()
     gw.stop()
     check(time.monotonic() - t0 < 3, 'the stop took %.1f s' % (time.monotonic() - t0))
