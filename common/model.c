@@ -96,12 +96,29 @@ static size_t int_len(int64_t v)
     return n;
 }
 
-size_t gw_msg_wire_len(const struct gw_msg *m)
+/* The JSON form of a message with id and seq taking id_len and seq_len digits. */
+static size_t wire_len(size_t id_len, size_t seq_len, const char *channel, size_t channel_len,
+                       const char *sender, size_t sender_len, const char *body, size_t body_len,
+                       enum gw_transport via)
 {
-    const char *via = gw_transport_name(m->via);
+    const char *name = gw_transport_name(via);
 
     /* {"id":,"channel":,"seq":,"sender":,"body":,"ts":,"via":} and the quoted timestamp */
-    return 56 + 26 + int_len(m->id) + int_len(m->seq) +
-           text_json_len(m->channel, strlen(m->channel)) + text_json_len(m->sender, m->sender_len) +
-           text_json_len(m->body, m->body_len) + text_json_len(via, strlen(via));
+    return 56 + 26 + id_len + seq_len + text_json_len(channel, channel_len) +
+           text_json_len(sender, sender_len) + text_json_len(body, body_len) +
+           text_json_len(name, strlen(name));
+}
+
+size_t gw_msg_wire_len(const struct gw_msg *m)
+{
+    return wire_len(int_len(m->id), int_len(m->seq), m->channel, strlen(m->channel), m->sender,
+                    m->sender_len, m->body, m->body_len, m->via);
+}
+
+size_t gw_msg_wire_len_most(const char *channel, size_t channel_len, const char *sender,
+                            size_t sender_len, const char *body, size_t body_len,
+                            enum gw_transport via)
+{
+    return wire_len(int_len(INT64_MAX), int_len(INT64_MAX), channel, channel_len, sender,
+                    sender_len, body, body_len, via);
 }

@@ -126,4 +126,13 @@ void gw_page_add_gap(struct gw_page *p, size_t *cap, int64_t from, int64_t to);
  */
 size_t gw_msg_wire_len(const struct gw_msg *m);
 
+/*
+ * The most the message published with these fields takes in its JSON form,
+ * whatever id and seq it is given: what is reserved for its answer before
+ * it is stored.
+ */
+size_t gw_msg_wire_len_most(const char *channel, size_t channel_len, const char *sender,
+                            size_t sender_len, const char *body, size_t body_len,
+                            enum gw_transport via);
+
 #endif

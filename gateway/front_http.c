@@ -494,10 +494,10 @@ static void answer_later(struct req *r, unsigned status, char *body, size_t len)
     r->fh->need_run = true;
 }
 
-/* As answer_later, a 200 with a page: its body counts in the reply budget until it is freed. */
-static void answer_page_later(struct req *r, char *body, size_t len)
+/* As answer_later, with a body that counts in the reply budget until it is freed. */
+static void answer_held_later(struct req *r, unsigned status, char *body, size_t len)
 {
-    answer_later(r, MHD_HTTP_OK, body, len);
+    answer_later(r, status, body, len);
     reply_budget_add(req_budget(r), len);
     r->held = len;
 }
@@ -633,7 +633,7 @@ static void on_page(void *ctx, enum gw_err err, const char *why, const struct gw
     if (page->n && r->woken_by_us)
         metrics_hist_observe(&fh->metrics->delivery_seconds[t],
                              (double)(loop_now_us() - r->woken_by_us) / 1e6);
-    answer_page_later(r, body, len);
+    answer_held_later(r, MHD_HTTP_OK, body, len);
 }
 
 /*
@@ -707,6 +707,7 @@ static enum MHD_Result get_history(struct req *r)
 static void on_message(void *ctx, enum gw_err err, const char *why, const struct gw_msg *m)
 {
     struct req *r = ctx;
+    char busy[GW_ERRLEN];
     size_t len;
 
     if (err != GW_OK) {
@@ -714,7 +715,18 @@ static void on_message(void *ctx, enum gw_err err, const char *why, const struct
         return;
     }
     char *body = codec_msg_encode(m, &len);
-    answer_later(r, MHD_HTTP_OK, body, len);
+    /*
+     * In the reply budget until it is taken, as a page is: a message of
+     * --max-body up to 16 MiB is six times that once escaped, and readers
+     * that do not take it must not hold it past the bound. A small one
+     * always fits.
+     */
+    if (len > PAGE_OVERHEAD && reply_budget_room(req_budget(r), len, busy) != GW_OK) {
+        free(body);
+        answer_error_later(r, GW_E_BUSY, busy);
+        return;
+    }
+    answer_held_later(r, MHD_HTTP_OK, body, len);
 }
 
 static enum MHD_Result get_message(struct req *r)
@@ -754,7 +766,7 @@ static void on_channels(void *ctx, enum gw_err err, const char *why,
         return;
     }
     char *body = codec_channels_encode(chans, n, next_after, &len);
-    answer_page_later(r, body, len);
+    answer_held_later(r, MHD_HTTP_OK, body, len);
 }
 
 /* GET /v1/channels?after=<name>&limit=<n>: a page of the channel list. */
@@ -792,13 +804,14 @@ static void on_committed(void *ctx, enum gw_err err, const char *why, const stru
     struct req *r = ctx;
     size_t len;
 
+    read_done(r); /* the answer's own bytes count instead */
     if (err != GW_OK) {
         answer_error_later(r, err, why);
         return;
     }
     snprintf(r->location, sizeof(r->location), "/v1/messages/%" PRId64, msg->id);
     char *body = codec_msg_encode(msg, &len);
-    answer_later(r, MHD_HTTP_CREATED, body, len);
+    answer_held_later(r, MHD_HTTP_CREATED, body, len);
 }
 
 static enum MHD_Result post_message(struct req *r)
@@ -835,7 +848,22 @@ static enum MHD_Result post_message(struct req *r)
         .body = pub.body,
         .body_len = pub.body_len,
     };
-    err = core_publish(r->fh->core, &caller, &preq, on_committed, r, r->why);
+    /*
+     * The 201 echoes the message: a large one reserves its answer in the
+     * reply budget before it is stored, so that clients that do not read
+     * their answers cannot hold more than the bound, and one that does not
+     * fit is refused with nothing stored (it may be sent again).
+     */
+    size_t most = gw_msg_wire_len_most(preq.channel, preq.channel_len, preq.sender, preq.sender_len,
+                                       preq.body, preq.body_len, GW_T_REST);
+    char busy[GW_ERRLEN];
+    if (most > PAGE_OVERHEAD && reserve_reply(r, most, busy) != GW_OK) {
+        snprintf(r->why, GW_ERRLEN, "nothing was stored: %.200s", busy);
+        err = GW_E_BUSY;
+    } else if ((err = core_publish(r->fh->core, &caller, &preq, on_committed, r, r->why)) !=
+               GW_OK) {
+        read_done(r);
+    }
     codec_publish_release(&pub);
     buf_release(&r->body);
     if (err != GW_OK)

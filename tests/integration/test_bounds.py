@@ -439,6 +439,64 @@ def acknowledgements_nobody_reads_hold_no_pages():
             hog.close()
 
 
+def statuses_of(socks):
+    """The status of the answer on each socket, reading no more than its first bytes."""
+    got = []
+    for c in socks:
+        c.settimeout(60)
+        got.append(int(c.recv(64).split()[1]))
+    return got
+
+
+@test
+def message_and_publish_answers_nobody_reads_share_the_bound():
+    """GET /v1/messages/{id} and publishes whose 201 echoes the message, from 16 addresses
+    that read nothing, for a message of 2 MB of control bytes (12 MB once escaped): the answers
+    count in --max-reply-memory (32 MiB) as pages do; past it a GET is 503 busy, and a publish
+    is 503 busy with nothing stored; another address is answered meanwhile"""
+    bound, big = 32 * 1024 * 1024, 2 * 1000 * 1000
+    gw = harness.Gateway(args=['--sync', 'normal', '--max-body', str(4 * 1024 * 1024),
+                               '--max-reply-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    body = b'\x01' * big
+    post = (b'POST /v1/channels/echo/messages HTTP/1.1\r\nHost: x\r\n'
+            b'Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n' % len(body)) + body
+    hogs = []
+    try:
+        for i in range(16):
+            non_reader(gw, '127.0.0.%d' % (i + 2), post, hogs)
+        # Unbounded, each unread 201 held its 12 MB: 192 MB.
+        peak = peak_reply_bytes(gw, 2)
+        print('# 16 unread publish answers: held at most %d bytes (bound %d)' % (peak, bound))
+        check(big < peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+        statuses = statuses_of(hogs)
+        check(201 in statuses and 503 in statuses, 'answers to the publishers: %s' % statuses)
+        for hog in hogs:
+            hog.close()
+        hogs = []
+        harness.wait_for(lambda: reply_bytes(gw) == 0, 'the answers of closed connections freed')
+        # What was refused was not stored: the next message's seq counts only the 201s.
+        eq(gw.publish('echo', 'after')['seq'], statuses.count(201) + 1,
+           'the seq after %s' % statuses)
+        r = gw.request('POST', '/v1/channels/echo/messages', body=body, content_type='text/plain')
+        eq(r.status, 201, 'a publish once they are gone')
+
+        get = b'GET /v1/messages/1 HTTP/1.1\r\nHost: x\r\n\r\n'
+        for i in range(16):
+            non_reader(gw, '127.0.0.%d' % (i + 2), get, hogs)
+        peak = peak_reply_bytes(gw, 2)
+        print('# 16 unread GET /v1/messages/1: held at most %d bytes (bound %d)' % (peak, bound))
+        check(big < peak <= bound, 'reply_bytes peaked at %d, bound %d' % (peak, bound))
+        status, _, answer = raw_get(gw, b'GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n',
+                                    '127.0.0.30')
+        eq(status, 200, 'another address meanwhile: %s' % answer[:200])
+        statuses = statuses_of(hogs)
+        check(200 in statuses and 503 in statuses, 'answers to the readers: %s' % statuses)
+    finally:
+        for hog in hogs:
+            hog.close()
+
+
 @test
 def a_long_poll_whose_wait_runs_out_is_never_busy():
     """a long-poll from 127.0.0.2 whose wait runs out while its own address holds three quarters of --max-reply-memory in pages nobody reads, and 127.0.0.4 the rest: answered 200 with no message, not 503 busy"""
