@@ -172,6 +172,7 @@ struct req {
     size_t drained; /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
+    uint64_t answered_ms; /* when the answer was queued, on the loop clock (answer_not_taken) */
     size_t bytes;
     char method[16];
     char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
@@ -383,6 +384,7 @@ static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ct
     if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = status;
+    r->answered_ms = loop_now_ms();
     r->bytes = len;
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
@@ -1129,6 +1131,7 @@ static enum MHD_Result get_page(struct req *r)
     if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = MHD_HTTP_OK;
+    r->answered_ms = loop_now_ms();
     r->bytes = web_page_len;
     ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
@@ -1333,6 +1336,7 @@ static enum MHD_Result sio_reply(struct req *r)
     if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = r->sio.status;
+    r->answered_ms = loop_now_ms();
     r->bytes = len;
     ret = MHD_queue_response(r->conn, r->sio.status, resp);
     MHD_destroy_response(resp);
@@ -1845,20 +1849,21 @@ static void refuse(struct front_http *fh, int fd, const struct newcomer *nc)
  * room for it).
  */
 /*
- * The answer to a read (GET, HEAD) has been on its way for a while: its
- * client is not taking it. Such a connection can give way, as the read can
- * be asked again; an answer to a publish cannot (its client would not
- * learn that the message is stored, and could store it twice).
+ * The answer has been on its way for a while (since it was queued, not
+ * since the request came: a long-poll waits first): its client is not
+ * taking it. Such a connection can give way. A read can be asked again. A
+ * publish's message is stored, and the client that would not read its
+ * answer finds it in the channel. A Socket.IO answer's packets are lost
+ * with it, so its session ends too (sio.lost): its client cannot go on
+ * with a hole in what it was sent. Not a stream handed over: its bytes
+ * are another front's.
  */
 static bool answer_not_taken(const struct hconn *hc)
 {
     const struct req *r = hc->req;
 
-    /* Not a stream handed over, nor a Socket.IO poll: its packets would be lost with it. */
-    return r && r->status && !hc->upgraded && !r->streamed && r->route.id != ROUTE_SIO &&
-           hc->phase == CONN_BUSY &&
-           (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
-           loop_now_ms() - hc->phase_ms >= ANSWER_NOT_TAKEN_MS;
+    return r && r->status && !hc->upgraded && !r->streamed && hc->phase == CONN_BUSY &&
+           loop_now_ms() - r->answered_ms >= ANSWER_NOT_TAKEN_MS;
 }
 
 static bool share_room(struct front_http *fh, const struct newcomer *nc)
@@ -1914,12 +1919,16 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
             return true;
         }
         if (r && answer_not_taken(hc)) {
-            conn_cut(hc, GW_OK, NULL, true,
+            char why[GW_ERRLEN];
+            snprintf(why, sizeof(why),
                      "%s holds %zu of the %u connections and a client from another address "
                      "needs one: this one's answer to a %s has not been taken for %.1f s, and "
                      "it is closed to make room",
                      fair_share_source_of(p), held, fh->o.max_connections, r->method,
-                     phase_seconds(hc));
+                     (double)(loop_now_ms() - r->answered_ms) / 1000.0);
+            if (r->route.id == ROUTE_SIO && r->sio.sid && fh->o.sio.lost)
+                fh->o.sio.lost(fh->o.sio.ctx, r->sio.sid, why);
+            conn_cut(hc, GW_OK, NULL, true, "%s", why);
             return true;
         }
     }
@@ -2493,6 +2502,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     GW_ASSERT(r->phase != REQ_BUSY && r->phase != REQ_WAITING);
     hc = r->hc;
+    /*
+     * A Socket.IO poll's answer not sent whole (its client left, or it
+     * timed out): the packets in it were taken from the session and are
+     * lost, so the session cannot go on as if its client had them.
+     */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->route.id == ROUTE_SIO &&
+        r->sio.kind == SIO_POLL_GET && r->sio.sid && r->status == MHD_HTTP_OK && fh->o.sio.lost)
+        fh->o.sio.lost(fh->o.sio.ctx, r->sio.sid,
+                       "the answer to its poll was not taken whole: its client lost packets");
     req_finish(r, termination_name(toe));
     *req_cls = NULL;
     /* Kept alive: idle until the next request's first byte. */

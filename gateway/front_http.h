@@ -55,6 +55,8 @@ struct front_http_sio {
     void (*cancel)(void *ctx, struct sio_poll *p);
     bool (*answer_now)(void *ctx,
                        struct sio_poll *p); /* a held poll or POST, at once (share_room) */
+    /* The answer to a request of session sid was cut before it was taken: the session ends. */
+    void (*lost)(void *ctx, const char *sid, const char *why);
     void (*adopt)(void *ctx, int fd, const char *head, size_t len, const char *sid);
     void *ctx;
     size_t max_payload; /* bytes in a POST to /socket.io/; 413 above */

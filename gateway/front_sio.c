@@ -1050,6 +1050,16 @@ bool front_sio_answer_now(struct front_sio *fs, struct sio_poll *p)
     return true;
 }
 
+void front_sio_lost(struct front_sio *fs, const char *sid, const char *why)
+{
+    struct eio *e = lookup(fs, sid);
+
+    if (!e || e->closed)
+        return;
+    log_info("sio %s %s: %s", e->sid, e->peer, why);
+    eio_close(e, GW_OK, why);
+}
+
 /* ---- the WebSocket transport ---- */
 
 static void wsc_events(struct wsc *c)

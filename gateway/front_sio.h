@@ -63,6 +63,13 @@ void front_sio_cancel(struct front_sio *fs, struct sio_poll *p);
 bool front_sio_answer_now(struct front_sio *fs, struct sio_poll *p);
 
 /*
+ * The answer to a request of session sid was cut before its client took
+ * it (the HTTP front needed the connection): the packets in it are lost,
+ * so the session cannot go on, and ends now. No such session: a no-op.
+ */
+void front_sio_lost(struct front_sio *fs, const char *sid, const char *why);
+
+/*
  * Takes an upgraded connection, as front_ws_adopt: fd is the front's from
  * now on, head holds the len bytes read past the request. sid: the polling
  * session it is a probe for (the client's upgrade), or NULL for a new

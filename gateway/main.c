@@ -119,6 +119,12 @@ static bool sio_answer_now(void *ctx, struct sio_poll *p)
     return front_sio_answer_now(gw->sio, p);
 }
 
+static void sio_lost(void *ctx, const char *sid, const char *why)
+{
+    struct gateway *gw = ctx;
+    front_sio_lost(gw->sio, sid, why);
+}
+
 static void sio_adopt(void *ctx, int fd, const char *head, size_t len, const char *sid)
 {
     struct gateway *gw = ctx;
@@ -442,6 +448,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .sio = {.poll = sio_poll,
                 .cancel = sio_cancel,
                 .answer_now = sio_answer_now,
+                .lost = sio_lost,
                 .adopt = sio_adopt,
                 .ctx = gw,
                 .max_payload = gw->cfg.max_line},

@@ -497,6 +497,68 @@ def held_posts_give_way_to_other_addresses():
 
 
 @test
+def unread_poll_answers_give_way_to_other_addresses():
+    """an address whose polls' answers are not read (each larger than the kernel takes)
+    fills --max-connections: a client of another address still gets in, a poll not taken
+    for a second is closed, and its session ends with it (its client lost those packets), as
+    does the session of a poll whose client closes before taking its answer"""
+    g = harness.Gateway(args=['--trace', '--max-connections', '4', '--max-body', '1048576',
+                              '--max-outbuf', str(64 << 20)])
+    for _ in range(12):
+        g.request('POST', '/v1/channels/vast/messages', body=b'v' * 1000000,
+                  content_type='text/plain')
+    sessions = [Eio(g) for _ in range(4)]
+    for e in sessions:
+        e.connect()
+        e.post('42["sub",{"channel":"vast","since":0}]')
+    # Each replay queues the whole channel, 12 MB: a poll takes it all at once.
+    settled(lambda: g.get('/v1/stats').json['reply_bytes'])
+    polls = []
+    import socket
+    try:
+        for e in sessions:
+            sock = socket.socket()
+            polls.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.bind(('127.0.0.2', 0))
+            sock.connect(('127.0.0.1', g.http_port))
+            sock.sendall(('GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' % e.path).encode())
+            # One at a time: the last /v1/stats connection is long gone by the fourth, which
+            # would otherwise find it still counted and be cut as the newest head.
+            g.wait_stderr(r'sio %s poll answered, \d{8,} bytes' % re.escape(e.sid))
+        # Before a second has passed the newcomer may be refused: it asks again.
+        got = None
+        for _ in range(100):
+            status, body = raw_answer(raw_http(g, '127.0.0.3', 'GET', '/v1/version'))
+            if status == 200:
+                got = status
+                break
+            eq(status, 429, 'a refusal meanwhile: %r' % body[:200])
+            time.sleep(0.1)
+        eq(got, 200, 'a client of another address gets in')
+        m = g.wait_stderr(r'sio (\S+) 127\.0\.0\.\d+:\d+: .*answer to a GET has not '
+                          r'been taken')
+        ended = [e for e in sessions if e.sid == m.group(1)]
+        check(ended, 'the session whose poll was cut: %s' % m.group(0))
+        for sock in polls:
+            sock.close()
+        polls = []
+
+        # The others' clients left before taking their answers: their sessions end too.
+        for e in sessions:
+            def poll():
+                r = g.get(e.path)
+                return r if r.status != 429 else None  # the closed ones not yet reaped
+            r = harness.wait_for(poll, 'a poll once the others are closed')
+            check(r.status == 400 or r.raw.decode().split(SEP)[-1] == '1',
+                  'session %s is over: %s %r' % (e.sid, r.status, r.raw[:80]))
+    finally:
+        for sock in polls:
+            sock.close()
+    g.stop()
+
+
+@test
 def two_polls_at_once():
     """a second poll while one is held is a bad request, and ends the session"""
     g = gw()
