@@ -417,6 +417,22 @@ char *codec_version_encode(const char *name, const char *version, const char *ap
     return buf_detach(&b, len);
 }
 
+/*
+ * A number jansson cannot hold, an integer past 64 bits or a real past a
+ * double, anywhere in the text: it is JSON, so not invalid_json, but a
+ * value out of range, wherever it stands (jansson stops there).
+ */
+static bool number_out_of_range(const json_error_t *jerr, char why[GW_ERRLEN])
+{
+    if (json_error_code(jerr) != json_error_numeric_overflow)
+        return false;
+    snprintf(why, GW_ERRLEN,
+             "the number at column %d is out of range (%.80s): integers are read as 64-bit, reals "
+             "as doubles, in any field",
+             jerr->column, jerr->text);
+    return true;
+}
+
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -537,6 +553,8 @@ enum gw_err codec_publish_decode(const char *buf, size_t len, struct codec_publi
             snprintf(why, GW_ERRLEN, "request body is not valid UTF-8 (byte %d)", jerr.position);
             return GW_E_UTF8;
         }
+        if (number_out_of_range(&jerr, why))
+            return GW_E_FIELD;
         snprintf(why, GW_ERRLEN, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
                  jerr.text);
         return GW_E_JSON;
@@ -697,8 +715,10 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
 
     root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!root) {
-        snprintf(why, GW_ERRLEN, "malformed JSON at column %d: %s", jerr.column, jerr.text);
         cmd->op = op_in_text(line, len, &cmd->tag_given);
+        if (number_out_of_range(&jerr, why))
+            return GW_E_FIELD;
+        snprintf(why, GW_ERRLEN, "malformed JSON at column %d: %s", jerr.column, jerr.text);
         return GW_E_JSON;
     }
     if (!json_is_object(root)) {
@@ -1136,6 +1156,8 @@ enum gw_err codec_sio_event_line(const char *json, size_t len, const char *tag, 
 
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!root) {
+        if (number_out_of_range(&jerr, why))
+            return GW_E_FIELD;
         snprintf(why, GW_ERRLEN, "an EVENT's data is not JSON (column %d: %s)", jerr.column,
                  jerr.text);
         return GW_E_JSON;

@@ -468,6 +468,12 @@ static const struct decode_case decode_cases[] = {
     BAD("sender array", "{\"body\":\"x\",\"sender\":[\"a\"]}", GW_E_FIELD),
     BAD("sender object", "{\"body\":\"x\",\"sender\":{}}", GW_E_FIELD),
     BAD("sender boolean", "{\"body\":\"x\",\"sender\":true}", GW_E_FIELD),
+    /* JSON, with a number out of range: not malformed, wherever it stands. */
+    BAD("integer past 64 bits, ignored field", "{\"body\":\"x\",\"n\":18446744073709551616}",
+        GW_E_FIELD),
+    BAD("integer past 64 bits, nested", "{\"body\":\"x\",\"a\":[{\"n\":-9223372036854775809}]}",
+        GW_E_FIELD),
+    BAD("real past a double", "{\"body\":\"x\",\"r\":1e400}", GW_E_FIELD),
 };
 
 /* Runs one decode and checks its result against the row; returns the error. */

@@ -1229,6 +1229,36 @@ static void test_not_object(void)
     }
 }
 
+/*
+ * A number past what the JSON reader holds is a field out of range, not
+ * malformed JSON: in a field read (since) or one ignored. The op is still
+ * named, for the error to say which command it was.
+ */
+static void test_number_out_of_range(void)
+{
+    static const char *const cases[] = {
+        "{\"op\":\"sub\",\"channel\":\"c\",\"since\":9223372036854775808}",
+        "{\"op\":\"pub\",\"channel\":\"c\",\"body\":\"x\",\"trace\":18446744073709551616}",
+        "{\"op\":\"hist\",\"channel\":\"c\",\"x\":-1e999}",
+    };
+    static const enum proto_op ops[] = {PROTO_SUB, PROTO_PUB, PROTO_HIST};
+    for (size_t i = 0; i < GW_ARRAY_SIZE(cases); i++) {
+        struct proto_cmd cmd;
+        char why[GW_ERRLEN] = "";
+        char *in = dup_exact(cases[i], strlen(cases[i]));
+
+        memset(&cmd, 0, sizeof(cmd));
+        enum gw_err err = codec_cmd_decode(in, strlen(cases[i]), &cmd, why);
+        is_str(gw_err_code(err), gw_err_code(GW_E_FIELD), "codec_cmd_decode '%s': invalid_field",
+               cases[i]);
+        ok(strstr(why, "out of range") != NULL, "codec_cmd_decode '%s': why says so (%s)", cases[i],
+           why);
+        ok(cmd.op == ops[i], "codec_cmd_decode '%s': the op is named", cases[i]);
+        proto_cmd_release(&cmd);
+        free(in);
+    }
+}
+
 /* Framing and parsing together: a frame's line parses like the bare line. */
 static void test_frame_then_parse(void)
 {
@@ -1283,6 +1313,7 @@ int main(void)
     test_every_verb();
     test_sizes();
     test_not_object();
+    test_number_out_of_range();
     test_tag_given();
     test_frame_then_parse();
     return done_testing();
