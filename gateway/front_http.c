@@ -134,7 +134,7 @@ struct front_http {
     struct MHD_Daemon *daemon;
     struct core *core;
     struct loop *loop;
-    struct acceptor *acceptor; /* NULL once quiescing */
+    struct acceptor *acceptor; /* NULL once quiescing, and no Socket.IO poll is owed */
     int epoll_fd;
     struct front_http_options o;
     size_t in_flight;
@@ -2326,6 +2326,16 @@ static enum MHD_Result on_headers(struct req *r, const char *method, const char 
     if (r->err == GW_OK)
         r->err = judge_site(r);
     /*
+     * While the gateway stops, the port is open only for the polls of
+     * Socket.IO sessions that owe their clients acks and their end
+     * (front_http_quiesce): anything else is told so, and closed.
+     */
+    if (r->err == GW_OK && r->fh->quiescing && r->route.id != ROUTE_SIO) {
+        snprintf(r->why, GW_ERRLEN, "the gateway is stopping");
+        r->err = GW_E_SHUTDOWN;
+        r->close = true;
+    }
+    /*
      * Too large a body is refused before a byte of it is read, whatever the
      * route (one that takes none would otherwise wait for it all, to drop
      * it); libmicrohttpd then closes the connection.
@@ -2612,12 +2622,30 @@ static void on_mhd_ready(struct loop *loop, int fd, unsigned events, void *ctx)
 }
 
 /* Gives libmicrohttpd its events, its timeouts and the connections we added, resumed or cut. */
+/*
+ * At the stop no new connection is taken, but a Socket.IO polling client
+ * gets the acks of what its session ran, the bye and the close packet in
+ * its next poll, which may come on a new connection (its last answer had
+ * just gone when the stop came, or its client opens one per request): the
+ * port stays open while such a session waits for it, within the stop's
+ * grace.
+ */
+static void close_port_unless_owed(struct front_http *fh)
+{
+    if (!fh->acceptor || (fh->o.sio.owed && fh->o.sio.owed(fh->o.sio.ctx)))
+        return;
+    acceptor_free(fh->acceptor);
+    fh->acceptor = NULL;
+}
+
 static int before_sleep(struct loop *loop, void *ctx)
 {
     struct front_http *fh = ctx;
     MHD_UNSIGNED_LONG_LONG timeout;
 
     (void)loop;
+    if (fh->quiescing)
+        close_port_unless_owed(fh);
     if (fh->need_run || (fh->run_at_ms && loop_now_ms() >= fh->run_at_ms))
         run_mhd(fh);
     if (fh->need_run)
@@ -2700,8 +2728,7 @@ void front_http_quiesce(struct front_http *fh)
     if (fh->quiescing)
         return;
     fh->quiescing = true;
-    acceptor_free(fh->acceptor);
-    fh->acceptor = NULL;
+    close_port_unless_owed(fh);
     /* Every long-poll is answered now, with what there is. */
     while (fh->waiters)
         wake(fh->waiters);

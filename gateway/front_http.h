@@ -57,6 +57,11 @@ struct front_http_sio {
                        struct sio_poll *p); /* a held poll or POST, at once (share_room) */
     /* The answer to a request of session sid was cut before it was taken: the session ends. */
     void (*lost)(void *ctx, const char *sid, const char *why);
+    /*
+     * Whether a polling session's client has yet to poll for its acks and its
+     * end: while the gateway stops, the port stays open for those polls alone.
+     */
+    bool (*owed)(void *ctx);
     void (*adopt)(void *ctx, int fd, const char *head, size_t len, const char *sid);
     void *ctx;
     size_t max_payload; /* bytes in a POST to /socket.io/; 413 above */

@@ -118,6 +118,7 @@ struct eio {
     bool closed;               /* over: the close packet is due, then the end */
     bool awaiting_pong;        /* a ping is out */
     bool closed_sent;          /* the close packet went out in a poll */
+    bool connected;            /* a Socket.IO connection began: its client polls for its end */
     bool posting;              /* inside the POST's own request: its answer needs no ready */
     unsigned drop_binary;      /* attachments of a refused binary packet still to drop */
     struct sio_poll *get;      /* the held poll */
@@ -649,6 +650,7 @@ static void on_connect(struct eio *e, const struct sio_packet *pk)
         return; /* connected already; or stopping: the close follows */
     unlist(e);
     e->s = session_open(e->fs->tier, GW_T_SOCKETIO, SESSION_SOCKETIO, e->peer, &sio_ops, e);
+    e->connected = true;
     log_trace("sio %s connect: session %s", e->sid, session_id(e->s));
 }
 
@@ -1668,9 +1670,30 @@ size_t front_sio_count(const struct front_sio *fs)
     return fs->count;
 }
 
+/*
+ * Polling sessions whose client has yet to poll for their end: what their
+ * session still sends (the acks of what it ran, the bye) and the close
+ * packet. A handshake that never connected owes nothing anyone waits for.
+ */
+static size_t polls_owed(const struct front_sio *fs)
+{
+    size_t n = 0;
+
+    for (size_t b = 0; b < fs->nbuckets; b++)
+        for (const struct eio *e = fs->table[b]; e; e = e->hnext)
+            n += !e->websocket && e->connected && !e->closed_sent;
+    return n;
+}
+
 size_t front_sio_lingering(const struct front_sio *fs)
 {
-    return fs->nlingering;
+    /* Only asked while the gateway stops: the walk costs nothing otherwise. */
+    return fs->nlingering + polls_owed(fs);
+}
+
+bool front_sio_polls_owed(const struct front_sio *fs)
+{
+    return polls_owed(fs) > 0;
 }
 
 void front_sio_quiesce(struct front_sio *fs)

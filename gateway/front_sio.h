@@ -80,8 +80,19 @@ void front_sio_adopt(struct front_sio *fs, int fd, const char *head, size_t len,
 /* Engine.IO sessions open. */
 size_t front_sio_count(const struct front_sio *fs);
 
-/* WebSockets whose session is over, still reading the peer's last input before they close. */
+/*
+ * WebSockets whose session is over, still reading the peer's last input
+ * before they close, and polling sessions whose client has not yet polled
+ * for their end (front_sio_polls_owed).
+ */
 size_t front_sio_lingering(const struct front_sio *fs);
+
+/*
+ * Whether a polling session's client has yet to poll for what it is owed
+ * (the acks of what its session ran, the bye, the close packet): while the
+ * gateway stops, the HTTP port stays open for those polls.
+ */
+bool front_sio_polls_owed(const struct front_sio *fs);
 
 /* Takes no new session, and closes those that have no Socket.IO connection yet. */
 void front_sio_quiesce(struct front_sio *fs);

@@ -119,6 +119,12 @@ static bool sio_answer_now(void *ctx, struct sio_poll *p)
     return front_sio_answer_now(gw->sio, p);
 }
 
+static bool sio_owed(void *ctx)
+{
+    struct gateway *gw = ctx;
+    return front_sio_polls_owed(gw->sio);
+}
+
 static void sio_lost(void *ctx, const char *sid, const char *why)
 {
     struct gateway *gw = ctx;
@@ -449,6 +455,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
                 .cancel = sio_cancel,
                 .answer_now = sio_answer_now,
                 .lost = sio_lost,
+                .owed = sio_owed,
                 .adopt = sio_adopt,
                 .ctx = gw,
                 .max_payload = gw->cfg.max_line},

@@ -559,6 +559,33 @@ def unread_poll_answers_give_way_to_other_addresses():
 
 
 @test
+def acks_owed_at_the_stop_reach_a_polling_client():
+    """SIGTERM after a polling client's pub was stored, and before it polls again: its next
+    poll, on a new connection, still gets the pub's ack and the close packet (the port stays
+    open for it), while any other request is 503 shutting_down; then the gateway exits"""
+    import os
+    import signal
+    g = harness.Gateway()
+    e = Eio(g)
+    e.connect()
+    e.post('421["pub",{"channel":"stop-acks","body":"x"}]')
+    harness.wait_for(lambda: g.get('/v1/channels/stop-acks/messages').json['messages'], 'the pub stored')
+    os.kill(g.proc.pid, signal.SIGTERM)
+    g.wait_stderr(r'stopping \(no new connections')
+    r = g.get('/v1/version')
+    harness.check_error(r, 503, 'shutting_down', 'another request during the stop')
+    got = e.until(lambda p: p == '1', 'the close packet')
+    acks = [ack(p) for p in got if ack(p)]
+    check(acks and acks[0][0] == 1 and acks[0][1].get('message', {}).get('seq') == 1,
+          'the ack of the stored pub: %s' % got)
+    eq(got[-1], '1', 'the close packet last: %s' % got)
+    eq(g.proc.wait(timeout=10), 0, 'exit code')
+    g.stopped = True
+    g._reap()
+    eq(g.sanitizer_problems(), [], 'sanitizer reports')
+
+
+@test
 def two_polls_at_once():
     """a second poll while one is held is a bad request, and ends the session"""
     g = gw()
