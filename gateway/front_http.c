@@ -80,6 +80,8 @@
 #define HTTP_HEAD_MAX       (8 * 1024)
 /* An answer to a read on its way this long is not being taken (answer_not_taken). */
 #define ANSWER_NOT_TAKEN_MS 1000
+/* libmicrohttpd's warnings: at most one line this often (on_mhd_log). */
+#define MHD_LOG_EVERY_MS    10000
 /* Connections of the biggest holder share_room asks, newest first, before it gives up. */
 #define SHARE_WALK          64
 /*
@@ -141,6 +143,8 @@ struct front_http {
     bool need_run;      /* a connection was added, resumed or cut: let libmicrohttpd see it */
     uint64_t run_at_ms; /* libmicrohttpd's next timeout */
     bool quiescing;
+    uint64_t mhd_log_next_ms;     /* libmicrohttpd's next line that is logged as a warning */
+    uint64_t mhd_log_held;        /* its lines since, logged at the debug level */
     bool closing_on_purpose;      /* a handler returned MHD_NO to end a connection */
     struct req *waiters;          /* long-polls, so shutdown can answer them all */
     struct fair_share *by_source; /* connections counted in open, by source address */
@@ -2600,8 +2604,26 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         return;
     }
     fh->closing_on_purpose = false;
-    log_warn("http: %s", line);
     catch_refused_head(fh, line);
+    /*
+     * Its lines are about one client each (a reset, a read error): a flood
+     * of such clients must not flood the log. One line at once, then at most
+     * one per MHD_LOG_EVERY_MS saying how many went to the debug level.
+     */
+    uint64_t now = loop_now_ms();
+    if (now < fh->mhd_log_next_ms) {
+        fh->mhd_log_held++;
+        log_debug("http: %s", line);
+        return;
+    }
+    if (fh->mhd_log_held)
+        log_warn("http: %s (and %llu more such lines from libmicrohttpd in the last %d s, at "
+                 "the debug level)",
+                 line, (unsigned long long)fh->mhd_log_held, MHD_LOG_EVERY_MS / 1000);
+    else
+        log_warn("http: %s", line);
+    fh->mhd_log_held = 0;
+    fh->mhd_log_next_ms = now + MHD_LOG_EVERY_MS;
 }
 
 static void run_mhd(struct front_http *fh)

@@ -592,6 +592,25 @@ def log_lines_escape_client_bytes():
 
 
 @test
+def resets_do_not_flood_the_log():
+    """200 clients that reset mid-body: libmicrohttpd's line about each is one warning, then at
+    most one per 10 s that counts the others, not 200 warnings"""
+    gw = harness.Gateway()
+    for _ in range(200):
+        s = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+        s.sendall(head('POST', '/v1/channels/resets/messages',
+                       ['Content-Type: application/json', 'Content-Length: 100']) + b'{"bo')
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        s.close()
+    # Every reset seen: none of their connections is open any more.
+    wait_for(lambda: open_gauge(gw, 'rest') == 1, 'only the /metrics connection open')
+    warned = [l for l in gw.stderr_text().splitlines() if ' warn  http: ' in l]
+    print('# %d warning lines of libmicrohttpd for 200 resets' % len(warned))
+    check(len(warned) <= 2, 'warnings for 200 resets: %d, the first %s' % (len(warned), warned[:3]))
+    eq(gw.get('/healthz').status, 200, 'the gateway goes on')
+
+
+@test
 def stop_closes_idle_and_unfinished():
     """SIGTERM: idle keep-alive connections close, a half-sent head gets 503, the stop is prompt"""
     gw = harness.Gateway()
