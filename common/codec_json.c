@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static void put(struct buf *b, const char *s, size_t len)
 {
@@ -652,15 +653,25 @@ static void keep(json_t *v, char **at, const char **ptr, size_t *len)
     *at += *len + 1;
 }
 
-/* The op named (n bytes: "pub\u0000x" is not pub), or PROTO_NONE. */
-static enum proto_op op_named(const char *name, size_t n)
+/*
+ * The op named (n bytes: "pub\u0000x" is not pub), or PROTO_NONE. Ops are
+ * lower case; with any_case, "PUB" names pub too (for the error that says
+ * so: a command with a mistake is still that command).
+ */
+static enum proto_op op_named_in(const char *name, size_t n, bool any_case)
 {
     for (unsigned i = 1; i < PROTO__COUNT; i++) {
         const char *op = proto_op_name((enum proto_op)i);
-        if (n == strlen(op) && memcmp(op, name, n) == 0)
+        if (n == strlen(op) &&
+            (any_case ? strncasecmp(op, name, n) == 0 : memcmp(op, name, n) == 0))
             return (enum proto_op)i;
     }
     return PROTO_NONE;
+}
+
+static enum proto_op op_named(const char *name, size_t n)
+{
+    return op_named_in(name, n, false);
 }
 
 static const char *skip_ws(const char *p, const char *end)
@@ -695,7 +706,7 @@ static enum proto_op op_in_text(const char *line, size_t len, bool *tag_given)
             op_seen = true;
             const char *q = v < end && *v == '"' ? memchr(v + 1, '"', (size_t)(end - v - 1)) : NULL;
             if (q)
-                found = op_named(v + 1, (size_t)(q - v - 1));
+                found = op_named_in(v + 1, (size_t)(q - v - 1), true);
         } else if (end - p >= 5 && memcmp(p, "\"tag\"", 5) == 0 && after_colon(p + 5, end)) {
             *tag_given = true;
         }
@@ -745,6 +756,13 @@ enum gw_err codec_cmd_decode(const char *line, size_t len, struct proto_cmd *cmd
         goto keep_tag;
     }
     opname = json_string_value(op);
+    if (cmd->op == PROTO_NONE &&
+        (cmd->op = op_named_in(opname, json_string_length(op), true)) != PROTO_NONE) {
+        snprintf(why, GW_ERRLEN, "op '%.40s' is written in lower case: \"%s\"", opname,
+                 proto_op_name(cmd->op));
+        err = GW_E_UNKNOWN_COMMAND;
+        goto keep_tag;
+    }
     if (cmd->op == PROTO_NONE) {
         snprintf(why, GW_ERRLEN, "unknown op '%.40s' (see HELP)", opname);
         err = GW_E_UNKNOWN_COMMAND;

@@ -302,7 +302,7 @@ def bare_datagrams_are_bodies():
 
 @test
 def a_command_with_a_mistake_is_refused_not_stored():
-    """a datagram that names a verb in "op" is a command whatever is wrong with it (a bad tag, malformed JSON): it gets its error, answered when it is no PUB or carries a "tag", and is stored nowhere; JSON that names no verb is still a body"""
+    """a datagram that names a verb in "op" (in any case) is a command whatever is wrong with it (a bad tag, malformed JSON, the verb's case): it gets its error, answered when it is no PUB or carries a "tag", and is stored nowhere; JSON that names no verb is still a body"""
     gw = harness.Gateway()
     u = Udp(gw)
     long_tag = 'a' * 200
@@ -319,6 +319,13 @@ def a_command_with_a_mistake_is_refused_not_stored():
         eq((r.get('type'), r.get('code'), r.get('op')), ('error', code, op),
            'the answer to %r' % data[:60])
         check('tag' not in r, 'a tag that could not be read is not echoed: %s' % harness._short(r))
+    # A verb in another case is that verb, with an error that says ops are lower case.
+    for data, code in [(jdump({'op': 'PUB', 'channel': 'c', 'body': 'x', 'tag': 't'}),
+                        'unknown_command'),
+                       (b'{"op":"Pub","channel":"c","body":"x","tag":"t",}', 'invalid_json')]:
+        _, r = u.ask(pad(data, ROOM))
+        eq((r.get('type'), r.get('code'), r.get('op')), ('error', code, 'pub'),
+           'the answer to %r' % data[:60])
     # A PUB that carries no tag asked for nothing, an error included; it is not stored either.
     u.send(pad(b'{"op":"pub","channel":"c","body":"x",}', ROOM))
     # Not commands: bodies, as before.
@@ -328,7 +335,7 @@ def a_command_with_a_mistake_is_refused_not_stored():
     eq(messages(gw, 'c'), [], 'nothing on channel c')
     eq([m['body'] for m in messages(gw, 'udp')], ['{temp=21}', '{"op":"nope",}'],
        'only the two bodies on channel udp')
-    eq(dropped(gw)['refused'], len(cases) + 1, 'udp_dropped_total{refused}')
+    eq(dropped(gw)['refused'], len(cases) + 3, 'udp_dropped_total{refused}')
     u.close()
     gw.stop()
 
