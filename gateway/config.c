@@ -115,6 +115,10 @@ static const struct setting settings[] = {
      "together may hold unread; past it one more is answered busy (an address holding a page: "
      "3/4 of it)",
      K_SIZE, AT(max_reply_memory), 4096, (size_t)1 << 40},
+    {"max-input-memory", "VISAVIS_MAX_INPUT_MEMORY", "536870912",
+     "bytes of request bodies and command lines all clients together may have part-sent, past "
+     "the first 64 KiB of each; past it one more is refused busy and dropped",
+     K_SIZE, AT(max_input_memory), 1024 * 1024, (size_t)1 << 40},
     {"trace", "VISAVIS_TRACE", "off",
      "log every socket step: bind, listen, accept, recv, send, close (--trace alone: on)", K_BOOL,
      AT(trace), 0, 0},

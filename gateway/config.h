@@ -40,6 +40,7 @@ struct gw_config {
     unsigned max_subs;          /* subscriptions per session */
     size_t page_bytes;          /* encoded bytes of messages in one history or replay page */
     size_t max_reply_memory;    /* bytes of page replies all readers together may hold unread */
+    size_t max_input_memory;    /* bytes of bodies and lines being received, all clients */
     bool trace;                 /* log every socket step */
     char udp_channel[GW_CHANNEL_MAX + 1]; /* where a datagram that is not a command goes */
     size_t max_datagram;                  /* bytes in one UDP datagram */

@@ -40,6 +40,7 @@
 #include "net.h"
 #include "outq.h"
 #include "page.h"
+#include "input_budget.h"
 #include "reply_budget.h"
 #include "router.h"
 #include "session.h"
@@ -172,8 +173,9 @@ struct req {
     enum gw_err err; /* decided while reading, answered at the end */
     char why[GW_ERRLEN];
     struct buf body;
-    bool text_body; /* a text/plain publish: the body is the message */
-    size_t drained; /* body bytes read and dropped */
+    size_t body_held; /* body's bytes counted in --max-input-memory (input_budget.h) */
+    bool text_body;   /* a text/plain publish: the body is the message */
+    size_t drained;   /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
     uint64_t answered_ms; /* when the answer was queued, on the loop clock (answer_not_taken) */
@@ -322,6 +324,13 @@ static void drop_body(struct req *r)
     r->reply_body = NULL;
     reply_budget_release(r->budget, r->held);
     r->held = 0;
+}
+
+/* The request's body is done with: its bytes leave --max-input-memory too. */
+static void release_body(struct req *r)
+{
+    buf_release(&r->body);
+    input_budget_release(r->fh->o.inputs, &r->body_held);
 }
 
 /* The request's address in the reply budget, joined on first use (req_finish leaves it). */
@@ -871,7 +880,7 @@ static enum MHD_Result post_message(struct req *r)
         read_done(r);
     }
     codec_publish_release(&pub);
-    buf_release(&r->body);
+    release_body(r);
     if (err != GW_OK)
         return reply_error(r, err, r->why);
     r->phase = REQ_BUSY;
@@ -2052,7 +2061,7 @@ static void req_finish(struct req *r, const char *ended)
         r->hc->req = NULL;
     if (r->upgrade_fd >= 0)
         close(r->upgrade_fd); /* the 101 never went out */
-    buf_release(&r->body);
+    release_body(r);
     buf_release(&r->sio.answer);
     drop_body(r);
     reply_budget_leave(r->budget);
@@ -2438,8 +2447,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->err == GW_OK && r->route.method == ROUTE_POST && r->body.len + n > body_cap(r)) {
             /* Chunked bodies give no length up front: stop buffering at the limit. */
             snprintf(r->why, GW_ERRLEN, "request body is over the limit of %zu bytes", body_cap(r));
-            buf_release(&r->body);
+            release_body(r);
             r->err = GW_E_TOO_LARGE;
+        } else if (r->err == GW_OK && r->route.method == ROUTE_POST &&
+                   !input_budget_hold(fh->o.inputs, &r->body_held, r->body.len + n, r->why)) {
+            /*
+             * Bodies under way fill --max-input-memory: this one is dropped
+             * (busy, nothing stored), and what is left of it drained.
+             */
+            release_body(r);
+            r->err = GW_E_BUSY;
+            r->close = true;
         } else if (r->err == GW_OK && r->route.method != ROUTE_POST &&
                    r->body_in > fh->o.max_body) {
             /* As its Content-Length would have been, on a route that takes no body. */

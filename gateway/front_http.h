@@ -24,6 +24,7 @@
 struct core;
 struct loop;
 struct front_http;
+struct input_budget;
 
 /*
  * Where GET /v1/ws leads (main wires it to the WebSocket front). room:
@@ -82,17 +83,18 @@ struct front_http_sse {
 };
 
 struct front_http_options {
-    size_t max_body;           /* bytes; larger bodies get 413 */
-    unsigned max_connections;  /* connections at once */
-    unsigned idle_timeout;     /* seconds an idle keep-alive connection is kept */
-    unsigned header_timeout;   /* seconds from a request's first byte to its whole head */
-    unsigned body_timeout;     /* seconds any body may take */
-    unsigned body_rate;        /* bytes per second a larger body must keep up, > 0 */
-    size_t page_bytes;         /* a history page's bound, reserved in the reply budget */
-    int tcp_port;              /* the session port, for the index at /; 0: none */
-    const char *hosts;         /* --http-hosts (origin.h host_allowed), borrowed */
-    struct front_http_ws ws;   /* the WebSocket hand-off */
-    struct front_http_sse sse; /* the event streams' hand-off */
+    size_t max_body;             /* bytes; larger bodies get 413 */
+    unsigned max_connections;    /* connections at once */
+    unsigned idle_timeout;       /* seconds an idle keep-alive connection is kept */
+    unsigned header_timeout;     /* seconds from a request's first byte to its whole head */
+    unsigned body_timeout;       /* seconds any body may take */
+    unsigned body_rate;          /* bytes per second a larger body must keep up, > 0 */
+    size_t page_bytes;           /* a history page's bound, reserved in the reply budget */
+    struct input_budget *inputs; /* --max-input-memory, for bodies being received; borrowed */
+    int tcp_port;                /* the session port, for the index at /; 0: none */
+    const char *hosts;           /* --http-hosts (origin.h host_allowed), borrowed */
+    struct front_http_ws ws;     /* the WebSocket hand-off */
+    struct front_http_sse sse;   /* the event streams' hand-off */
 
     /* the Socket.IO hand-off */
     struct front_http_sio sio;

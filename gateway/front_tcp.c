@@ -13,6 +13,7 @@
 
 #include "acceptor.h"
 #include "buf.h"
+#include "input_budget.h"
 #include "linger.h"
 #include "log.h"
 #include "loop.h"
@@ -45,6 +46,7 @@ struct conn {
     int fd;
     struct buf in;
     size_t in_off;
+    size_t in_held;  /* in's bytes counted in --max-input-memory (input_budget.h) */
     bool reading;    /* EPOLLIN is on */
     bool want_write; /* EPOLLOUT is on */
     bool held;       /* the session refused a line: wait for resume_input */
@@ -158,6 +160,7 @@ static void offer(struct conn *c)
     }
     if (c->in_off == c->in.len) {
         buf_release(&c->in); /* a quiet session keeps no buffer */
+        input_budget_release(c->ft->o.inputs, &c->in_held);
         c->in_off = 0;
     } else if (c->in_off > READ_CHUNK) {
         memmove(c->in.data, c->in.data + c->in_off, buffered(c));
@@ -200,10 +203,23 @@ static void read_input(struct conn *c)
             }
             return;
         }
-        buf_append(&c->in, rbuf, (size_t)n);
         session_received(c->s, (size_t)n);
         log_trace("tcp conn %s recv %zd bytes", session_id(c->s), n);
         got += (size_t)n;
+        char why[GW_ERRLEN];
+        if (!input_budget_hold(c->ft->o.inputs, &c->in_held, c->in.len + (size_t)n, why)) {
+            /*
+             * Lines under way fill --max-input-memory: this session's is
+             * dropped, and the session closed, as for a line too long (what
+             * follows would be read as the middle of a line).
+             */
+            session_input_error(c->s, GW_E_BUSY, why);
+            c->in_off = c->in.len;
+            c->input_done = true;
+            offer(c);
+            return;
+        }
+        buf_append(&c->in, rbuf, (size_t)n);
         offer(c);
     }
 }
@@ -261,6 +277,7 @@ static void conn_close(void *io, enum gw_err err, const char *why)
     loop_del_fd(c->ft->loop, c->fd);
     lingering_add(c->ft->lingering, c->fd, c->eof);
     buf_release(&c->in);
+    input_budget_release(c->ft->o.inputs, &c->in_held);
     free(c);
 }
 

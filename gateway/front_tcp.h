@@ -15,11 +15,13 @@
 struct loop;
 struct sessions;
 struct front_tcp;
+struct input_budget;
 
 struct front_tcp_options {
-    unsigned heartbeat;    /* seconds: keepalive probes start after this much silence */
-    size_t max_line;       /* bytes in a command line */
-    unsigned max_sessions; /* TCP sessions at once */
+    unsigned heartbeat;          /* seconds: keepalive probes start after this much silence */
+    size_t max_line;             /* bytes in a command line */
+    unsigned max_sessions;       /* TCP sessions at once */
+    struct input_budget *inputs; /* --max-input-memory, for lines being received; borrowed */
 };
 
 /*

@@ -37,6 +37,7 @@
 #include "front_ws.h"
 
 #include "buf.h"
+#include "input_budget.h"
 #include "linger.h"
 #include "log.h"
 #include "loop.h"
@@ -84,6 +85,7 @@ struct wconn {
     struct ws_wire w; /* the socket: input, the batch, what waits */
     char sid[17];     /* the session's id, for traces after it is gone */
     struct buf msg;   /* the text message being put together */
+    size_t msg_held;  /* its bytes counted in --max-input-memory (input_budget.h) */
     struct buf held;  /* records (struct rec_head + bytes) the session has yet to take */
     size_t held_off;
     uint64_t in_fed, in_framed; /* bytes given to wslay; bytes of the whole frames it reported */
@@ -259,6 +261,7 @@ static void refuse(struct wconn *c, wslay_event_context_ptr ctx, enum gw_err err
     free(c->why);
     c->why = gw_xstrdup(why);
     buf_release(&c->msg);
+    input_budget_release(c->fw->o.inputs, &c->msg_held);
 }
 
 /* A message over --max-line: its session ends with line_too_long (1009). */
@@ -297,8 +300,14 @@ static void on_frame_start(wslay_event_context_ptr ctx,
     case WSLAY_CONTINUATION_FRAME:
         c->in_fragmented = !a->fin;
         /* Refused from its header, before the rest arrives; a CRLF after the command is free. */
-        if (c->msg.len + len > c->fw->o.max_line + 2)
+        if (c->msg.len + len > c->fw->o.max_line + 2) {
             refuse_too_long(c, ctx);
+        } else {
+            /* Counted from its header too: messages under way fill --max-input-memory. */
+            char why[GW_ERRLEN];
+            if (!input_budget_hold(c->fw->o.inputs, &c->msg_held, c->msg.len + (size_t)len, why))
+                refuse(c, ctx, GW_E_BUSY, why);
+        }
         return;
     default:
         return; /* control frames: wslay answers pings and closes */
@@ -336,7 +345,12 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *user)
         return;
     }
     hold(c, REC_MESSAGE, GW_OK, c->msg.data ? c->msg.data : "", len);
-    buf_clear(&c->msg);
+    /* A large message's buffer goes with its count; a small one is kept for the next. */
+    if (c->msg.cap > INPUT_BUDGET_FREE)
+        buf_release(&c->msg);
+    else
+        buf_clear(&c->msg);
+    input_budget_release(c->fw->o.inputs, &c->msg_held);
 }
 
 /* A line about to go out as a message: a slow consumer's farewell is kept for the close reason. */
@@ -437,6 +451,7 @@ static void maybe_drop_ctx(struct wconn *c)
     wslay_event_context_free(c->ws);
     c->ws = NULL;
     buf_release(&c->msg);
+    input_budget_release(c->fw->o.inputs, &c->msg_held);
     if (c->held_off == c->held.len)
         buf_release(&c->held);
 }
@@ -822,6 +837,7 @@ static void conn_free(struct wconn *c)
     if (c->ws)
         wslay_event_context_free(c->ws);
     buf_release(&c->msg);
+    input_budget_release(c->fw->o.inputs, &c->msg_held);
     buf_release(&c->held);
     ws_wire_release(&c->w);
     free(c->why);

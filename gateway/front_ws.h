@@ -23,11 +23,13 @@
 struct loop;
 struct sessions;
 struct front_ws;
+struct input_budget;
 
 struct front_ws_options {
     unsigned heartbeat;    /* seconds: a ping after this much silence; about 3 unanswered close */
     size_t max_line;       /* bytes in a message (a command line); 1009 above */
     unsigned max_sessions; /* WebSocket sessions at once */
+    struct input_budget *inputs; /* --max-input-memory, for messages being received; borrowed */
 };
 
 /* A front serving sessions through the tier (borrowed, as is loop; both outlive it). */

@@ -14,6 +14,7 @@
 #include "front_sse.h"
 #include "front_ws.h"
 #include "front_udp.h"
+#include "input_budget.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -64,6 +65,7 @@ struct gateway {
     struct front_sse *sse;
     struct front_udp *udp; /* NULL when UDP is off */
     struct front_sio *sio;
+    struct input_budget inputs; /* --max-input-memory, shared by the fronts that read input */
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
     uint64_t stall_retry_ms;   /* when subscriptions waiting for the store try again */
@@ -448,6 +450,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .body_timeout = gw->cfg.http_body_timeout,
         .body_rate = gw->cfg.http_body_rate,
         .page_bytes = gw->cfg.page_bytes,
+        .inputs = &gw->inputs,
         .hosts = gw->cfg.http_hosts,
         .ws = {.room = ws_room, .adopt = ws_adopt, .ctx = gw, .origins = gw->cfg.ws_origins},
         .sse = {.room = sse_room, .adopt = sse_adopt, .ctx = gw},
@@ -471,11 +474,13 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .heartbeat = gw->cfg.heartbeat,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_sessions,
+        .inputs = &gw->inputs,
     };
     struct front_ws_options wopts = {
         .heartbeat = gw->cfg.heartbeat,
         .max_line = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_ws_sessions,
+        .inputs = &gw->inputs,
     };
     struct front_sse_options eopts = {
         .heartbeat = gw->cfg.heartbeat,
@@ -553,6 +558,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         !(gw->reader = workq_new("visavis-reader", reader_run, gw->rstore, 64, why)))
         return -1;
     gw->core = core_new(gw->reader, gw->writer, &copts);
+    input_budget_init(&gw->inputs, gw->cfg.max_input_memory, &core_metrics(gw->core)->input_bytes);
     if (!(gw->loop = loop_new(why)))
         return -1;
     loop_measure_busy(gw->loop, &core_metrics(gw->core)->loop_busy_seconds);

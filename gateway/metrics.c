@@ -157,6 +157,10 @@ void metrics_render_prometheus(const struct metrics *m, const struct metrics_com
         out, "visavis_reply_bytes", "gauge",
         "bytes of replies sessions hold, reserved or not yet sent (bounded by --max-reply-memory)");
     buf_appendf(out, "visavis_reply_bytes %llu\n", (unsigned long long)m->reply_bytes);
+    head(out, "visavis_input_bytes", "gauge",
+         "bytes of request bodies and command lines being received, past the first 64 KiB of "
+         "each (bounded by --max-input-memory)");
+    buf_appendf(out, "visavis_input_bytes %llu\n", (unsigned long long)m->input_bytes);
     head(out, "visavis_commits_total", "counter", "store transactions committed");
     buf_appendf(out, "visavis_commits_total %llu\n", (unsigned long long)c->commits);
     head(out, "visavis_commit_batch_size", "histogram", "messages per committed transaction");
@@ -219,6 +223,7 @@ void metrics_visit(const struct metrics *m, const struct metrics_commits *c, met
         fn(ctx, "udp_dropped_total", udp_drop_names[r], (double)m->udp_dropped[r]);
     fn(ctx, "udp_replies_withheld_total", NULL, (double)m->udp_withheld);
     fn(ctx, "reply_bytes", NULL, (double)m->reply_bytes);
+    fn(ctx, "input_bytes", NULL, (double)m->input_bytes);
     fn(ctx, "commits_total", NULL, (double)c->commits);
     const char *none[] = {NULL};
     const struct metrics_hist *batch[] = {&c->batch_size}, *commit[] = {&c->commit_seconds};

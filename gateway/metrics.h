@@ -78,6 +78,8 @@ struct metrics {
     uint64_t udp_withheld;
     /* HIST and CHANNELS replies sessions hold, reserved or built and unsent (--max-reply-memory) */
     uint64_t reply_bytes;
+    /* bodies and lines being received, past their free part (--max-input-memory) */
+    uint64_t input_bytes;
 };
 
 void metrics_init(struct metrics *m);

@@ -497,6 +497,68 @@ def message_and_publish_answers_nobody_reads_share_the_bound():
             hog.close()
 
 
+def input_bytes(gw):
+    """The gateway's visavis_input_bytes gauge (/v1/stats)."""
+    return gw.get('/v1/stats').json['input_bytes']
+
+
+@test
+def bodies_and_lines_part_sent_share_the_input_bound():
+    """bodies and TCP lines that clients part-send and do not finish count in
+    --max-input-memory (8 MiB, past the first 64 KiB of each): one more that does not fit is
+    refused busy and dropped (a body 503 with nothing stored, a line or a WebSocket message
+    its session's last), a small one still passes, and once the others end a large one fits
+    again"""
+    big, bound = 4 << 20, 8 << 20
+    gw = harness.Gateway(args=['--max-body', str(big), '--max-line', str(big),
+                               '--max-input-memory', str(bound)],
+                         env=harness.small_asan_quarantine(), prefix=harness.address_limit(1024))
+    head = (b'POST /v1/channels/inb/messages HTTP/1.1\r\nHost: x\r\n'
+            b'Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n' % big)
+    part = 3 << 20
+    senders = []
+    try:
+        for _ in range(2):
+            c = socket.create_connection(('127.0.0.1', gw.http_port), timeout=60)
+            senders.append(c)
+            c.sendall(head + b'p' * part)
+        # Unbounded, each of thousands of such clients held its 3 MiB.
+        wait_for(lambda: input_bytes(gw) == 2 * (part - 64 * 1024), 'the two bodies counted')
+        r = gw.request('POST', '/v1/channels/inb/messages', body=b'q' * big,
+                       content_type='text/plain')
+        check_error(r, 503, 'busy', 'a whole body past the bound')
+        check('--max-input-memory' in r.json['error']['message'],
+              'the message names the setting: %s' % r.json['error']['message'])
+        with Session(gw) as s:
+            s.send('PUB inb %s\n' % ('l' * part))
+            r = s.read_line(timeout=30)
+            check_session_error(r, 'busy', what='a line past the bound')
+            check(s.read_raw(timeout=30) is None, 'the session is closed after it')
+        import wsclient
+        w = wsclient.WsSession(gw)
+        try:
+            # Judged from the frame's header: the rest of its 3 MiB need not be sent.
+            w.send(wsclient.frame(0x1, b'PUB inb ', length=part))
+            code, _, msgs = w.expect_close(timeout=30)
+            eq(code, 1013, 'a WebSocket message past the bound: its close code')
+            check([m for m in msgs if m.get('code') == 'busy'], 'busy before it: %s' % msgs)
+        finally:
+            w.close()
+        eq(gw.publish('inb', 'small')['seq'], 1, 'a small publish meanwhile, stored first')
+        for c in senders:
+            c.sendall(b'p' * (big - part))
+            got = c.recv(64)
+            check(got.startswith(b'HTTP/1.1 201'), 'a part-sent body, finished: %r' % got)
+        wait_for(lambda: input_bytes(gw) == 0, 'nothing counted once they are done')
+        r = gw.request('POST', '/v1/channels/inb/messages', body=b'r' * big,
+                       content_type='text/plain')
+        eq(r.status, 201, 'a large body once the others are done (%s)' % r)
+        eq(r.json['seq'], 4, 'stored after the small one and the two finished')
+    finally:
+        for c in senders:
+            c.close()
+
+
 @test
 def a_long_poll_whose_wait_runs_out_is_never_busy():
     """a long-poll from 127.0.0.2 whose wait runs out while its own address holds three quarters of --max-reply-memory in pages nobody reads, and 127.0.0.4 the rest: answered 200 with no message, not 503 busy"""
