@@ -1042,9 +1042,8 @@ bool front_sio_answer_now(struct front_sio *fs, struct sio_poll *p)
     }
     if (!e || e->post != p)
         return false;
-    log_info("sio %s %s: a POST held for packets its session has not taken is answered to make "
-             "room for another address",
-             e->sid, e->peer);
+    /* The HTTP front logs why, once; the trace ties the request to its session. */
+    log_trace("sio %s POST answered early", e->sid);
     drop_input_saying(e,
                       "this connection was needed for a client of another address, and the "
                       "session had not taken every packet of this POST",

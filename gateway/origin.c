@@ -130,18 +130,19 @@ static const char *find_in(const char *s, size_t n, const char *t)
 /* NULL if (s, n) is ":<port>" with a port of 1 to 65535, or empty; else what is wrong. */
 static const char *port_lack(const char *s, size_t n)
 {
+    static const char lack[] = "the port must be a number from 1 to 65535";
     unsigned long port = 0;
 
     if (!n)
         return NULL;
     if (n == 1 || n > 6)
-        return "the port must be a number from 1 to 65535";
+        return lack;
     for (size_t i = 1; i < n; i++) {
         if (!isdigit((unsigned char)s[i]))
-            return "the port must be a number from 1 to 65535";
+            return lack;
         port = port * 10 + (unsigned long)(s[i] - '0');
     }
-    return port >= 1 && port <= 65535 ? NULL : "the port must be a number from 1 to 65535";
+    return port >= 1 && port <= 65535 ? NULL : lack;
 }
 
 static const char *origin_lack(const char *s, size_t n)

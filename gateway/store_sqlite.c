@@ -544,12 +544,13 @@ static enum gw_err migrate(struct sq *s, char why[GW_ERRLEN])
 }
 
 /*
- * Why a file that did not exist could not be created, told by its folder.
- * SQLite tries read-only after read-write fails, so its errno is that of
- * the second try: a folder this user may not write reads "No such file or
- * directory". Returns false if the folder explains nothing.
+ * Why a file that did not exist could not be created, told by its folder,
+ * in place of SQLite's reason. SQLite tries read-only after read-write
+ * fails, so its errno is that of the second try: a folder this user may
+ * not write reads "No such file or directory". A folder that explains
+ * nothing leaves why as it was.
  */
-static bool why_not_created(const char *path, char why[GW_ERRLEN])
+static void why_not_created(const char *path, char why[GW_ERRLEN])
 {
     const char *slash = strrchr(path, '/');
     char dir[PATH_MAX];
@@ -559,20 +560,13 @@ static bool why_not_created(const char *path, char why[GW_ERRLEN])
         snprintf(dir, sizeof(dir), ".");
     else
         snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    if (stat(dir, &st) < 0) {
+    if (stat(dir, &st) < 0)
         snprintf(why, GW_ERRLEN, "creating it: its folder %.200s: %s", dir, strerror(errno));
-        return true;
-    }
-    if (!S_ISDIR(st.st_mode)) {
+    else if (!S_ISDIR(st.st_mode))
         snprintf(why, GW_ERRLEN, "creating it: %.200s is not a folder", dir);
-        return true;
-    }
-    if (access(dir, W_OK | X_OK) < 0) {
+    else if (access(dir, W_OK | X_OK) < 0)
         snprintf(why, GW_ERRLEN, "creating it: its folder %.120s is not writable for uid %u (%s)",
                  dir, (unsigned)geteuid(), strerror(errno));
-        return true;
-    }
-    return false;
 }
 
 static enum gw_err sq_open(struct store **out, const char *path, enum store_role role,
