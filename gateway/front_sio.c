@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "codec_json.h"
+#include "input_budget.h"
 #include "log.h"
 #include "name_hash.h"
 #include "loop.h"
@@ -88,6 +89,7 @@ struct wsc {
     struct ws_wire w; /* the socket: input, the batch, what waits */
     wslay_event_context_ptr ws;
     struct buf msg;      /* the message being put together */
+    size_t msg_held;     /* its bytes counted in --max-input-memory (input_budget.h) */
     uint8_t msg_op;      /* its opcode */
     bool msg_on;         /* frames of a data message are arriving */
     bool frame_ctl;      /* the frame arriving is a control frame (a ping between fragments) */
@@ -1135,9 +1137,12 @@ static void wsc_refuse(struct wsc *c, wslay_event_context_ptr ctx, enum gw_err e
     c->input_done = true;
     c->msg_on = false;
     buf_release(&c->msg);
+    input_budget_release(c->fs->o.inputs, &c->msg_held);
     wslay_event_shutdown_read(ctx);
     if (c->e && !c->e->closed && c->e->websocket)
         eio_close(c->e, err, why);
+    else if (err == GW_E_BUSY)
+        wsc_close(c, WS_CLOSE_TRY_AGAIN, "busy: try again");
     else
         wsc_close(c, WS_CLOSE_TOO_BIG, "message too big");
 }
@@ -1171,8 +1176,12 @@ static void ws_frame_start(wslay_event_context_ptr ctx,
     if (a->opcode != WSLAY_CONTINUATION_FRAME)
         c->msg_op = a->opcode;
     c->msg_on = true;
+    char why[GW_ERRLEN];
     if (c->msg.len + a->payload_length > c->fs->o.max_payload)
         refuse_too_big(c, ctx);
+    else if (!input_budget_hold(c->fs->o.inputs, &c->msg_held,
+                                c->msg.len + (size_t)a->payload_length, why))
+        wsc_refuse(c, ctx, GW_E_BUSY, why); /* messages under way fill --max-input-memory */
 }
 
 static void ws_frame_chunk(wslay_event_context_ptr ctx,
@@ -1212,7 +1221,12 @@ static void ws_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
             take_packet(e, c->msg.data ? c->msg.data : "", c->msg.len);
         offer(e);
     }
-    buf_clear(&c->msg);
+    /* A large message's buffer goes with its count; a small one is kept for the next. */
+    if (c->msg.cap > INPUT_BUDGET_FREE)
+        buf_release(&c->msg);
+    else
+        buf_clear(&c->msg);
+    input_budget_release(c->fs->o.inputs, &c->msg_held);
 }
 
 /*
@@ -1473,6 +1487,7 @@ static void wsc_free(struct wsc *c)
     close(c->w.fd);
     wslay_event_context_free(c->ws);
     buf_release(&c->msg);
+    input_budget_release(c->fs->o.inputs, &c->msg_held);
     ws_wire_release(&c->w);
     free(c);
 }

@@ -26,12 +26,14 @@ struct loop;
 struct sessions;
 struct sio_poll;
 struct front_sio;
+struct input_budget;
 
 struct front_sio_options {
-    unsigned ping_interval_ms; /* a ping this often */
-    unsigned ping_timeout_ms;  /* its pong is due within this; closed without it */
-    size_t max_payload;        /* bytes in a packet, a polling POST, a WebSocket message */
-    unsigned max_sessions;     /* Engine.IO sessions at once */
+    unsigned ping_interval_ms;   /* a ping this often */
+    unsigned ping_timeout_ms;    /* its pong is due within this; closed without it */
+    size_t max_payload;          /* bytes in a packet, a polling POST, a WebSocket message */
+    unsigned max_sessions;       /* Engine.IO sessions at once */
+    struct input_budget *inputs; /* --max-input-memory, for WebSocket messages; borrowed */
 };
 
 /* A front serving sessions through the tier (borrowed, as is loop; both outlive it). */

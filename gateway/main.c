@@ -491,6 +491,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         .ping_timeout_ms = gw->cfg.sio_ping_timeout * 1000,
         .max_payload = gw->cfg.max_line,
         .max_sessions = gw->cfg.max_sio_sessions,
+        .inputs = &gw->inputs,
     };
     struct core_options copts = {
         .max_body = gw->cfg.max_body,

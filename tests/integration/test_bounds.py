@@ -507,7 +507,7 @@ def bodies_and_lines_part_sent_share_the_input_bound():
     """bodies and TCP lines that clients part-send and do not finish count in
     --max-input-memory (8 MiB, past the first 64 KiB of each): one more that does not fit is
     refused busy and dropped (a body 503 with nothing stored, a line or a WebSocket message
-    its session's last), a small one still passes, and once the others end a large one fits
+    its session's last, a Socket.IO WebSocket closed), a small one still passes, and once the others end a large one fits
     again"""
     big, bound = 4 << 20, 8 << 20
     gw = harness.Gateway(args=['--max-body', str(big), '--max-line', str(big),
@@ -544,6 +544,22 @@ def bodies_and_lines_part_sent_share_the_input_bound():
             check([m for m in msgs if m.get('code') == 'busy'], 'busy before it: %s' % msgs)
         finally:
             w.close()
+        # And a Socket.IO WebSocket's: its connection is closed.
+        status, _, _, sio = wsclient.handshake_raw(
+            gw, wsclient.upgrade_headers(), path='/socket.io/?EIO=4&transport=websocket')
+        try:
+            eq(status, 101, 'the Socket.IO WebSocket upgrade')
+            sio.sendall(wsclient.frame(0x1, b'42["pub",', length=part))
+            sio.settimeout(30)
+            got = b''
+            while True:
+                chunk = sio.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            check(b'\x88' in got, 'a close frame before the end: %r' % got[-40:])
+        finally:
+            sio.close()
         eq(gw.publish('inb', 'small')['seq'], 1, 'a small publish meanwhile, stored first')
         for c in senders:
             c.sendall(b'p' * (big - part))
