@@ -72,8 +72,19 @@ static enum gw_err parse_number(const char *w, size_t wlen, const char *what, ui
         if (text_parse_u64(tmp, INT64_MAX, out))
             return GW_OK;
     }
-    snprintf(why, GW_ERRLEN, "%s must be a non-negative integer, got '%.*s'", what,
-             (int)(wlen > 40 ? 40 : wlen), w);
+    /* Shown whole: a NUL in it, which would end the message there, is written \0. */
+    char shown[2 * 40 + 1];
+    size_t k = 0;
+    for (size_t i = 0; i < wlen && i < 40; i++) {
+        if (w[i] == '\0') {
+            shown[k++] = '\\';
+            shown[k++] = '0';
+        } else {
+            shown[k++] = w[i];
+        }
+    }
+    shown[k] = '\0';
+    snprintf(why, GW_ERRLEN, "%s must be a non-negative integer, got '%s'", what, shown);
     return GW_E_PARAM;
 }
 

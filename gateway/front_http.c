@@ -466,7 +466,9 @@ static const char *query_of(struct req *r, const char *name)
     return v ? v : "";
 }
 
-static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint64_t *out)
+/* The query parameter name, an integer from 0 to most; def when it is absent. */
+static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint64_t most,
+                             uint64_t *out)
 {
     const char *v = query_of(r, name);
 
@@ -474,9 +476,9 @@ static enum gw_err query_u64(struct req *r, const char *name, uint64_t def, uint
         *out = def;
         return GW_OK;
     }
-    if (!text_parse_u64(v, INT64_MAX, out)) {
-        snprintf(r->why, GW_ERRLEN, "%s must be an integer from 0 to %" PRId64 ", got '%.40s'",
-                 name, INT64_MAX, v);
+    if (!text_parse_u64(v, most, out)) {
+        snprintf(r->why, GW_ERRLEN, "%s must be an integer from 0 to %" PRIu64 ", got '%.40s'",
+                 name, most, v);
         return GW_E_PARAM;
     }
     return GW_OK;
@@ -697,9 +699,9 @@ static enum MHD_Result get_history(struct req *r)
     struct front_http *fh = r->fh;
     enum gw_err err;
 
-    if ((err = query_u64(r, "since", 0, &r->since)) != GW_OK ||
-        (err = query_u64(r, "limit", GW_LIMIT_DEFAULT, &r->limit)) != GW_OK ||
-        (err = query_u64(r, "wait", 0, &r->wait)) != GW_OK ||
+    if ((err = query_u64(r, "since", 0, INT64_MAX, &r->since)) != GW_OK ||
+        (err = query_u64(r, "limit", GW_LIMIT_DEFAULT, INT64_MAX, &r->limit)) != GW_OK ||
+        (err = query_u64(r, "wait", 0, GW_WAIT_MAX, &r->wait)) != GW_OK ||
         (err = core_check_wait(r->wait, r->why)) != GW_OK)
         return reply_error(r, err, r->why);
     /*
@@ -798,7 +800,7 @@ static enum MHD_Result get_channels(struct req *r)
                                       &after, &after_len) != MHD_YES ||
         !after)
         after_len = 0;
-    err = query_u64(r, "limit", GW_CHANNELS_LIMIT_DEFAULT, &limit);
+    err = query_u64(r, "limit", GW_CHANNELS_LIMIT_DEFAULT, INT64_MAX, &limit);
     if (err == GW_OK)
         err = reserve_reply(
             r, PAGE_OVERHEAD + codec_channels_max_len(limit <= GW_CHANNELS_LIMIT_MAX ? limit : 0),
@@ -1111,7 +1113,7 @@ static enum MHD_Result get_events(struct req *r)
     if (err != GW_OK)
         return reply_error(r, err, r->why);
     if (!r->has_since) {
-        if ((err = query_u64(r, "since", 0, &r->since)) != GW_OK)
+        if ((err = query_u64(r, "since", 0, INT64_MAX, &r->since)) != GW_OK)
             return reply_error(r, err, r->why);
         r->has_since = query_of(r, "since") != NULL;
     }

@@ -258,7 +258,7 @@ case('unsupported_media_type on a new channel creates nothing', 'POST', POST_NEW
 
 @test
 def messages_say_what_to_change():
-    """the error says what is wrong: a charset that is not utf-8 (not "send JSON"), a since too large for a seq (not "not an integer"), a SUB without its channel in the usage's letters"""
+    """the error says what is wrong: a charset that is not utf-8 (not "send JSON"), a since too large for a seq (not "not an integer"), a wait's own range, a SUB without its channel in the usage's letters"""
     gw = shared.get()
     for ct in ('application/json; charset=utf8', 'text/plain; charset=latin1'):
         r = gw.request('POST', POST_ERRS, body=VALID, content_type=ct)
@@ -268,6 +268,10 @@ def messages_say_what_to_change():
     r = gw.get('/v1/channels/errs/messages?since=99999999999999999999999')
     check_error(r, 400, 'invalid_parameter', 'a since past 2^63')
     check('from 0 to 9223372036854775807' in r.json['error']['message'], r.json['error']['message'])
+    r = gw.get('/v1/channels/errs/messages?since=0&wait=1.5')
+    check_error(r, 400, 'invalid_parameter', 'a wait that is no integer')
+    check('from 0 to 60,' in r.json['error']['message'], 'its own range: %s'
+          % r.json['error']['message'])
     with harness.Session(gw) as s:
         e = s.request('SUB')
         eq(e.get('message'), 'SUB needs a channel (see HELP)', 'SUB without a channel')

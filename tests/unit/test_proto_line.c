@@ -1270,6 +1270,23 @@ static void test_number_out_of_range(void)
     }
 }
 
+/* A NUL inside a number is shown in the error, not where the message stops. */
+static void test_nul_in_a_number_is_shown(void)
+{
+    static const char line[] = "HIST c 1\0x 2";
+    struct proto_cmd cmd;
+    char why[GW_ERRLEN] = "";
+    char *in = dup_exact(line, sizeof(line) - 1);
+
+    memset(&cmd, 0, sizeof(cmd));
+    enum gw_err err = proto_parse(in, sizeof(line) - 1, &cmd, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_PARAM),
+           "HIST with a NUL in since: invalid_parameter");
+    ok(strstr(why, "got '1\\0x'") != NULL, "the argument is shown whole: %s", why);
+    proto_cmd_release(&cmd);
+    free(in);
+}
+
 /* Framing and parsing together: a frame's line parses like the bare line. */
 static void test_frame_then_parse(void)
 {
@@ -1325,6 +1342,7 @@ int main(void)
     test_sizes();
     test_not_object();
     test_number_out_of_range();
+    test_nul_in_a_number_is_shown();
     test_tag_given();
     test_frame_then_parse();
     return done_testing();
