@@ -335,6 +335,20 @@ enum gw_err config_parse(struct gw_config *cfg, int argc, char *const argv[],
         if (v)
             cfg->given |= UINT64_C(1) << i;
     }
+    /*
+     * A read reserves its page's bound (--page-bytes, or one message of
+     * --max-body if larger) in --max-reply-memory: a bound that holds fewer
+     * than two would answer busy whenever two reads meet.
+     */
+    size_t one = cfg->max_body + GW_SENDER_MAX > cfg->page_bytes ? cfg->max_body + GW_SENDER_MAX
+                                                                 : cfg->page_bytes;
+    if (cfg->max_reply_memory < 2 * one) {
+        snprintf(why, GW_ERRLEN,
+                 "--max-reply-memory %zu holds fewer than two reads: each reserves %zu bytes (the "
+                 "larger of --page-bytes and --max-body); set it to %zu or more",
+                 cfg->max_reply_memory, one, 2 * one);
+        return GW_E_CONFIG;
+    }
     return GW_OK;
 }
 

@@ -429,6 +429,15 @@ static const struct bad_case bad_cases[] = {
     {"http-hosts with a path", ENV({"VISAVIS_HTTP_HOSTS", "gw.example/x"}), NO_ARGS,
      "VISAVIS_HTTP_HOSTS", "path"},
     {"http-hosts empty entry", NO_ENV, ARGS("--http-hosts=,gw.example"), "--http-hosts", "empty"},
+    /* A bound on replies that holds fewer than two reads' reservations. */
+    {"max-reply-memory under two pages", NO_ENV,
+     ARGS("--page-bytes", "1048576", "--max-reply-memory", "2097151"), "--max-reply-memory",
+     "2097152"},
+    {"max-reply-memory under two messages of --max-body", NO_ENV,
+     ARGS("--page-bytes", "1024", "--max-reply-memory", "4096"), "--max-reply-memory",
+     "--max-body"},
+    {"max-reply-memory in env under two pages", ENV({"VISAVIS_MAX_REPLY_MEMORY", "65536"}), NO_ARGS,
+     "--max-reply-memory", "2097152"},
 };
 
 static void test_errors(void)
