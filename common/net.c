@@ -10,7 +10,8 @@
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+/* The kernel's own: its struct tcp_info has tcpi_bytes_acked, glibc's stops short of it. */
+#include <linux/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -295,4 +296,17 @@ size_t net_unread(int fd)
     int n = 0;
 
     return ioctl(fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
+}
+
+int net_bytes_acked(int fd, uint64_t *acked)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+        return -1;
+    *acked = ti.tcpi_bytes_acked;
+    return 0;
 }

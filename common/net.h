@@ -10,6 +10,7 @@
 #include "gw.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct sockaddr;
 
@@ -64,6 +65,13 @@ int net_connect(const char *addr, int timeout_ms, char err[GW_ERRLEN]);
  * data the peer does not acknowledge.
  */
 void net_tune_session(int fd, unsigned idle_s, unsigned user_timeout_s);
+
+/*
+ * Bytes of fd's output its TCP peer has acknowledged so far (TCP_INFO),
+ * into *acked: they keep growing while the peer takes what is sent. -1 when
+ * not known (not TCP, an older kernel).
+ */
+int net_bytes_acked(int fd, uint64_t *acked);
 
 /* Bytes the peer sent that wait unread in fd's receive buffer (FIONREAD); 0 if not known. */
 size_t net_unread(int fd);

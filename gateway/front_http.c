@@ -178,7 +178,10 @@ struct req {
     size_t drained;   /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
-    uint64_t answered_ms; /* when the answer was queued, on the loop clock (answer_not_taken) */
+    /* answer_not_taken: its bytes the client had acknowledged, and when that last grew (loop clock)
+     */
+    uint64_t acked, acked_ms;
+    bool acked_known;
     size_t bytes;
     char method[16];
     char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
@@ -359,6 +362,20 @@ static void read_done(struct req *r)
 }
 
 /*
+ * Notes an answer being queued: its status and size for the log, and where
+ * its client's acknowledgements stand (answer_not_taken). One getsockopt:
+ * an answer too large for the socket's buffers is judged by what its
+ * client takes after this.
+ */
+static void answer_queued(struct req *r, unsigned status, size_t len)
+{
+    r->status = status;
+    r->bytes = len;
+    r->acked_ms = loop_now_ms();
+    r->acked_known = r->hc && net_bytes_acked(r->hc->fd, &r->acked) == 0;
+}
+
+/*
  * Queues body (taken) as the answer, of type ctype, with up to two extra
  * headers. A body in the reply budget (r->held) leaves it when
  * libmicrohttpd is done with it: sent, or its connection gone.
@@ -396,9 +413,7 @@ static enum MHD_Result reply_with(struct req *r, unsigned status, const char *ct
         MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
     if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    r->status = status;
-    r->answered_ms = loop_now_ms();
-    r->bytes = len;
+    answer_queued(r, status, len);
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -1145,9 +1160,7 @@ static enum MHD_Result get_page(struct req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
     if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    r->status = MHD_HTTP_OK;
-    r->answered_ms = loop_now_ms();
-    r->bytes = web_page_len;
+    answer_queued(r, MHD_HTTP_OK, web_page_len);
     ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -1350,9 +1363,7 @@ static enum MHD_Result sio_reply(struct req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->fh->quiescing || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    r->status = r->sio.status;
-    r->answered_ms = loop_now_ms();
-    r->bytes = len;
+    answer_queued(r, r->sio.status, len);
     ret = MHD_queue_response(r->conn, r->sio.status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -1864,21 +1875,28 @@ static void refuse(struct front_http *fh, int fd, const struct newcomer *nc)
  * room for it).
  */
 /*
- * The answer has been on its way for a while (since it was queued, not
- * since the request came: a long-poll waits first): its client is not
- * taking it. Such a connection can give way. A read can be asked again. A
- * publish's message is stored, and the client that would not read its
- * answer finds it in the channel. A Socket.IO answer's packets are lost
- * with it, so its session ends too (sio.lost): its client cannot go on
- * with a hole in what it was sent. Not a stream handed over: its bytes
- * are another front's.
+ * The answer has been on its way for a while and its client takes none of
+ * it: it has acknowledged no byte for ANSWER_NOT_TAKEN_MS (counted from when
+ * the answer was queued, not from the request: a long-poll waits first).
+ * A client that reads slowly but all the time keeps its connection. Such a
+ * connection can give way. A read can be asked again. A publish's message
+ * is stored, and the client that would not read its answer finds it in the
+ * channel. A Socket.IO answer's packets are lost with it, so its session
+ * ends too (sio.lost): its client cannot go on with a hole in what it was
+ * sent. Not a stream handed over: its bytes are another front's.
  */
-static bool answer_not_taken(const struct hconn *hc)
+static bool answer_not_taken(struct hconn *hc)
 {
-    const struct req *r = hc->req;
+    struct req *r = hc->req;
+    uint64_t acked;
 
-    return r && r->status && !hc->upgraded && !r->streamed && hc->phase == CONN_BUSY &&
-           loop_now_ms() - r->answered_ms >= ANSWER_NOT_TAKEN_MS;
+    if (!r || !r->status || hc->upgraded || r->streamed || hc->phase != CONN_BUSY)
+        return false;
+    if (r->acked_known && net_bytes_acked(hc->fd, &acked) == 0 && acked != r->acked) {
+        r->acked = acked;
+        r->acked_ms = loop_now_ms();
+    }
+    return loop_now_ms() - r->acked_ms >= ANSWER_NOT_TAKEN_MS;
 }
 
 static bool share_room(struct front_http *fh, const struct newcomer *nc)
@@ -1940,7 +1958,7 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
                      "needs one: this one's answer to a %s has not been taken for %.1f s, and "
                      "it is closed to make room",
                      fair_share_source_of(p), held, fh->o.max_connections, r->method,
-                     (double)(loop_now_ms() - r->answered_ms) / 1000.0);
+                     (double)(loop_now_ms() - r->acked_ms) / 1000.0);
             if (r->route.id == ROUTE_SIO && r->sio.sid && fh->o.sio.lost)
                 fh->o.sio.lost(fh->o.sio.ctx, r->sio.sid, why);
             conn_cut(hc, GW_OK, NULL, true, "%s", why);

@@ -16,6 +16,7 @@ import re
 import socket
 import struct
 import termios
+import threading
 import time
 
 import harness
@@ -440,6 +441,62 @@ def answers_not_taken_give_way():
     check('answer to a GET has not been taken' in gw.stderr_text(), 'the log says why')
     for h in hogs:
         h.close()
+    gw.stop()
+
+
+@test
+def answers_taken_slowly_keep_their_connections():
+    """--max-connections 3 held by 127.0.0.1 reading large pages slowly but all the time: a
+    newcomer from 127.0.0.2 is refused 429 (none can give way), not one of them cut; each page
+    arrives whole"""
+    gw = harness.Gateway(args=['--max-connections', '3', '--max-body', '1048576',
+                               '--page-bytes', '8388608'])
+    for _ in range(6):
+        r = gw.request('POST', '/v1/channels/big/messages', body=b'x' * 1000000,
+                       content_type='text/plain')
+        eq(r.status, 201, 'a large message stored')
+    got, begun = {}, set()
+
+    def take_slowly(k):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.settimeout(10)
+        s.bind((A, 0))
+        s.connect(('127.0.0.1', gw.http_port))
+        s.sendall(b'GET /v1/channels/big/messages?limit=6 HTTP/1.1\r\nHost: x\r\n\r\n')
+        data = b''
+        try:
+            while True:
+                head, sep, body = data.partition(b'\r\n\r\n')
+                if sep:
+                    n = int(re.search(rb'(?i)content-length: *(\d+)', head).group(1))
+                    if len(body) >= n:
+                        break
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                begun.add(k)
+                time.sleep(0.03)  # about 2 MB/s: a slow link, read all the time
+        except OSError as e:
+            got[k] = 'error %r after %d bytes' % (e, len(data))
+            return
+        finally:
+            s.close()
+        head, _, body = data.partition(b'\r\n\r\n')
+        got[k] = 'whole' if head.startswith(b'HTTP/1.1 200') and body.endswith(b'}\n') else \
+            'cut after %d bytes' % len(data)
+    readers = [threading.Thread(target=take_slowly, args=(k,)) for k in range(3)]
+    for t in readers:
+        t.start()
+    wait_for(lambda: len(begun) == 3, 'each reader\'s page on its way')
+    time.sleep(1.5)  # longer than a page not taken may hold its connection (ANSWER_NOT_TAKEN_MS)
+    answer = rest_of(http_from(gw, B, '/healthz', 'Connection: close\r\n'))
+    for t in readers:
+        t.join(30)
+    eq(got, {0: 'whole', 1: 'whole', 2: 'whole'}, 'every page taken slowly arrived whole')
+    check(answer.startswith(b'HTTP/1.1 429'), 'the newcomer is refused: %r' % answer[:300])
+    check(b'none can give way' in answer, 'it says why: %r' % answer[:300])
     gw.stop()
 
 
