@@ -2557,10 +2557,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     /*
      * A Socket.IO poll's answer not sent whole (its client left, or it
      * timed out): the packets in it were taken from the session and are
-     * lost, so the session cannot go on as if its client had them.
+     * lost, so the session cannot go on as if its client had them. Its
+     * answer is set (sio.status) once they are taken, which may be before
+     * it was queued here.
      */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->route.id == ROUTE_SIO &&
-        r->sio.kind == SIO_POLL_GET && r->sio.sid && r->status == MHD_HTTP_OK && fh->o.sio.lost)
+        r->sio.kind == SIO_POLL_GET && r->sio.sid && r->sio.status == MHD_HTTP_OK && fh->o.sio.lost)
         fh->o.sio.lost(fh->o.sio.ctx, r->sio.sid,
                        "the answer to its poll was not taken whole: its client lost packets");
     req_finish(r, termination_name(toe));

@@ -298,6 +298,7 @@ static void take_into(struct eio *e, struct sio_poll *p)
         }
         if (taken)
             session_sent(e->s, taken);
+        session_in_transit(e->s, true); /* until the next poll (poll_get) */
     }
     if (e->closed) {
         buf_append(out, "1\n", 2);
@@ -937,6 +938,14 @@ static bool poll_get(struct front_sio *fs, struct sio_poll *p)
 
     if (!e)
         return true;
+    /*
+     * Its client polls again: it has the last answer. Until it did, it was
+     * taking that answer (a large one takes a while on a slow link) or
+     * about to poll, and the session was not stuck: engine.io's heartbeat
+     * judges a client that does not come back (no pong, no session).
+     */
+    if (e->s)
+        session_in_transit(e->s, false);
     if (e->get) {
         /* Two polls at once: the client lost track; engine.io closes the session too. */
         answer_error(p, 400, EIO_E_REQUEST, "a poll is under way for this session already");

@@ -163,6 +163,7 @@ struct session {
     bool broken;           /* a flush found the connection broken */
     bool wants_room;       /* a replay waits for the queue to drain below the low water */
     bool wants_budget;     /* a replay waits for room in the reply budget (tried each tick) */
+    bool in_transit;       /* the front hands over what it took (session_in_transit) */
 };
 
 struct sessions {
@@ -1424,7 +1425,7 @@ static void tick(struct sessions *t, uint64_t now)
          */
         if ((s->out.bytes >= t->o.max_outbuf || s->wants_room ||
              (s->input_paused && s->out.bytes >= SESSION_REPLY_QUEUE)) &&
-            now - s->last_progress_ms >= t->o.stuck_ms) {
+            !s->in_transit && now - s->last_progress_ms >= t->o.stuck_ms) {
             go_slow(s);
             mark_dirty(s);
         } else if (s->nsubs == 0 && !s->rhead && now - s->last_cmd_ms >= idle) {
@@ -1650,6 +1651,13 @@ const char *session_id(const struct session *s)
 struct outq *session_outq(struct session *s)
 {
     return &s->out;
+}
+
+void session_in_transit(struct session *s, bool on)
+{
+    if (s->in_transit && !on)
+        s->last_progress_ms = now_ms(); /* taken: the stuck rule counts from here */
+    s->in_transit = on;
 }
 
 void session_sent(struct session *s, size_t bytes)

@@ -199,6 +199,14 @@ void session_abort(struct session *s, const char *why);
 struct outq *session_outq(struct session *s);
 /* The front sent bytes from the head of the queue. */
 void session_sent(struct session *s, size_t bytes);
+/*
+ * The front took lines off the queue (session_sent) that reach the peer in
+ * a piece of their own: a Socket.IO poll's answer, which a client on a slow
+ * link takes a while to download. While on (true), the stuck rule waits
+ * (the transport's own deadlines judge that client); off (false) when the
+ * peer is back for more, which counts as progress.
+ */
+void session_in_transit(struct session *s, bool on);
 /* Counts bytes received from the peer (metrics). */
 void session_received(struct session *s, size_t bytes);
 

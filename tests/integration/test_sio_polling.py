@@ -559,6 +559,49 @@ def unread_poll_answers_give_way_to_other_addresses():
 
 
 @test
+def a_large_answer_taken_slowly_is_no_slow_consumer():
+    """a polling client on a slow link (about 20 KB/s) downloads a poll's answer holding a
+    replay's quarter of --max-outbuf for longer than the 10 s a stuck session is given: its
+    session is not closed as a slow consumer, and its next poll goes on with the replay"""
+    import socket
+    g = harness.Gateway(args=['--max-outbuf', '1048576', '--max-body', '65536'])
+    for _ in range(12):
+        r = g.request('POST', '/v1/channels/big/messages', body=b'x' * 60000,
+                      content_type='text/plain')
+        eq(r.status, 201, 'a message of the replay stored')
+    e = Eio(g)
+    e.connect()
+    e.post('420["sub",{"channel":"big","since":0}]')
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    sock.settimeout(10)
+    sock.connect(('127.0.0.1', g.http_port))
+    sock.sendall(('GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' % e.path).encode())
+    data, took = b'', time.monotonic()
+    while True:
+        head, sep, rest = data.partition(b'\r\n\r\n')
+        m = re.search(rb'content-length: *(\d+)', head, re.I)
+        if sep and m and len(rest) >= int(m.group(1)):
+            break
+        chunk = sock.recv(4096)
+        check(chunk, 'the answer cut after %d bytes' % len(data))
+        data += chunk
+        time.sleep(0.2)  # a slow link: 4 KiB each 0.2 s
+    sock.close()
+    took = time.monotonic() - took
+    packets = rest.decode().split(SEP)
+    seqs = [json.loads(p[2:])[1]['seq'] for p in packets if p.startswith('42["message"')]
+    check(len(seqs) >= 4 and took > 11, 'a large answer, taken slowly: %d messages in %.1f s'
+          % (len(seqs), took))
+    later = e.until(lambda p: p.startswith('42["message"'), 'the replay going on')
+    check(not any('slow_consumer' in p for p in later), 'no slow consumer: %s' % later[:1])
+    nxt = [json.loads(p[2:])[1]['seq'] for p in later if p.startswith('42["message"')]
+    eq(nxt[0], seqs[-1] + 1, 'the next poll goes on with the replay')
+    check('slow consumer' not in g.stderr_text(), 'the log has no slow consumer')
+    g.stop()
+
+
+@test
 def acks_owed_at_the_stop_reach_a_polling_client():
     """SIGTERM after a polling client's pub was stored, and before it polls again: its next
     poll, on a new connection, still gets the pub's ack and the close packet (the port stays
