@@ -1106,7 +1106,7 @@ void session_abort(struct session *s, const char *why)
 
 /* ---- subscriptions ---- */
 
-static void go_slow(struct session *s);
+static void go_slow(struct session *s, const char *why);
 
 static void sub_ready(void *ctx, enum gw_err err, const char *why, int64_t since, int64_t top)
 {
@@ -1200,8 +1200,12 @@ static void sub_deliver(void *ctx, struct core_delivery *d)
     if (d->live && s->out.push_bytes > t->o.max_outbuf) {
         if (!s->ops->flush(s->io))
             s->broken = true;
-        if (s->out.push_bytes > t->o.max_outbuf)
-            go_slow(s);
+        if (s->out.push_bytes > t->o.max_outbuf) {
+            char why[96];
+            snprintf(why, sizeof(why), "more than %zu bytes queued for this session",
+                     t->o.max_outbuf);
+            go_slow(s, why);
+        }
     }
 }
 
@@ -1279,14 +1283,15 @@ static int slow_entry_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void go_slow(struct session *s)
+/* why: what made it one, the start of the farewell's message. */
+static void go_slow(struct session *s, const char *why)
 {
     size_t n = 0, first = outq_kept(&s->out), cap = s->nsubs ? s->nsubs : 1;
     const char **names = gw_xcalloc(cap, sizeof(*names));
     int64_t *seqs = gw_xcalloc(cap, sizeof(*seqs));
     struct slow_entry *by_id = gw_xcalloc(cap, sizeof(*by_id));
     bool *dropped = gw_xcalloc(cap, sizeof(*dropped));
-    char msg[160];
+    char msg[GW_ERRLEN];
 
     for (size_t i = 0; i < s->nsubs; i++) {
         const struct sub_slot *slot = s->subs[i];
@@ -1314,13 +1319,10 @@ static void go_slow(struct session *s)
     }
     free(by_id);
     free(dropped);
-    log_warn("%s session %s %s: slow consumer, %zu bytes queued", gw_transport_name(s->transport),
-             s->id, s->peer, s->out.bytes);
+    log_warn("%s session %s %s: slow consumer, %zu bytes queued: %s",
+             gw_transport_name(s->transport), s->id, s->peer, s->out.bytes, why);
     outq_drop_unstarted(&s->out);
-    snprintf(msg, sizeof(msg),
-             "more than %zu bytes queued for this session: closing; resume with SUB <channel> "
-             "<last_seq>",
-             s->t->o.max_outbuf);
+    snprintf(msg, sizeof(msg), "%.160s: closing; resume with SUB <channel> <last_seq>", why);
     codec_line_slow_consumer(scratch(s->t), msg, names, seqs, n);
     queue_scratch(s);
     free(names);
@@ -1426,7 +1428,13 @@ static void tick(struct sessions *t, uint64_t now)
         if ((s->out.bytes >= t->o.max_outbuf || s->wants_room ||
              (s->input_paused && s->out.bytes >= SESSION_REPLY_QUEUE)) &&
             !s->in_transit && now - s->last_progress_ms >= t->o.stuck_ms) {
-            go_slow(s);
+            char why[128];
+            snprintf(why, sizeof(why), "this session took no byte for %.1f s while %s",
+                     (double)t->o.stuck_ms / 1000.0,
+                     s->out.bytes >= t->o.max_outbuf ? "its queue was full"
+                     : s->wants_room                 ? "its replay waited for room"
+                                                     : "its commands waited behind their answers");
+            go_slow(s, why);
             mark_dirty(s);
         } else if (s->nsubs == 0 && !s->rhead && now - s->last_cmd_ms >= idle) {
             char why[96];

@@ -259,6 +259,8 @@ def slow_consumer_cut_off():
     check(lines, 'the slow session got nothing at all')
     last = lines[-1]
     check_session_error(last, 'slow_consumer', what='last line of the slow session')
+    check(last['message'].startswith('more than %d bytes queued for this session' % MAX_OUTBUF),
+          'it says its queue went over the bound: %r' % last['message'])
     body = [x for x in lines[:-1]]
     for x in body:
         eq(x.get('type'), 'message', 'a line before slow_consumer: %s' % harness._short(x, 200))
@@ -302,6 +304,9 @@ def replay_not_read_is_a_slow_consumer():
     check(lines, 'the slow session got nothing at all')
     last = lines[-1]
     check_session_error(last, 'slow_consumer', what='last line of the slow session')
+    check(last['message'].startswith('this session took no byte for 10.0 s while its replay '
+                                     'waited for room'),
+          'it says it was stuck, not over the bound: %r' % last['message'])
     seqs = [x['seq'] for x in lines[:-1]]
     eq(seqs, list(range(1, len(seqs) + 1)), 'seqs the slow session received, whole and in order')
     check(len(seqs) < n, 'the slow session received all %d messages: it was never cut off' % n)
