@@ -109,13 +109,14 @@ static void check_refusal(enum gw_err err, const char *why, const char *tag, siz
 static const char *const events[] = {"sub", "unsub", "pub", "hist", "channels"};
 
 /* What codec_sio_event_line must answer for this data, by jansson alone (codec_json.h). */
-static enum gw_err expected(json_t *root, const char **event)
+static enum gw_err expected(json_t *root, const json_error_t *jerr, const char **event)
 {
     json_t *name, *arg;
 
     *event = NULL;
+    /* A number past 64 bits or a double is JSON, a value out of range (codec_json.h). */
     if (!root)
-        return GW_E_JSON;
+        return json_error_code(jerr) == json_error_numeric_overflow ? GW_E_FIELD : GW_E_JSON;
     if (!json_is_array(root) || json_array_size(root) == 0 ||
         !json_is_string(name = json_array_get(root, 0)))
         return GW_E_PARAM;
@@ -194,9 +195,10 @@ static void check_event(const char *data, size_t len, const char *tag, size_t ta
     struct buf out = BUF_INIT;
     char why[GW_ERRLEN];
     const char *event;
+    json_error_t jerr;
     json_t *root =
-        json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
-    enum gw_err want = expected(root, &event);
+        json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    enum gw_err want = expected(root, &jerr, &event);
 
     buf_append(&out, prefix, plen);
     memset(why, 0x7f, sizeof(why));
