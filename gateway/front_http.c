@@ -83,6 +83,12 @@
 #define ANSWER_NOT_TAKEN_MS 1000
 /* libmicrohttpd's warnings: at most one line this often (on_mhd_log). */
 #define MHD_LOG_EVERY_MS    10000
+/*
+ * A request head arriving this long may be cut for a newcomer at the limit
+ * (head_to_close): a client sends its head at once (in a few ms), one that
+ * drips it is slower.
+ */
+#define HEAD_GIVES_WAY_MS   250
 /* Connections of the biggest holder share_room asks, newest first, before it gives up. */
 #define SHARE_WALK          64
 /*
@@ -1794,14 +1800,23 @@ static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer 
     return NULL;
 }
 
-/* The head arriving longest whose address holds_as_many (SHARE_WALK asked at most). */
+/*
+ * The head arriving longest whose address holds_as_many (SHARE_WALK asked
+ * at most), once it has been arriving for HEAD_GIVES_WAY_MS: a client
+ * sends a whole head in a moment, and one cut while it does loses a request
+ * it has begun (a Socket.IO client its session), where the newcomer
+ * refused has lost nothing yet. Heads are listed oldest first.
+ */
 static struct hconn *head_to_close(struct front_http *fh, const struct newcomer *nc)
 {
     struct hconn *hc = fh->heads.first;
 
-    for (int n = 0; hc && n < SHARE_WALK; hc = hc->next, n++)
+    for (int n = 0; hc && n < SHARE_WALK; hc = hc->next, n++) {
+        if (loop_now_ms() - hc->phase_ms < HEAD_GIVES_WAY_MS)
+            return NULL;
         if (holds_as_many(fh, hc, nc))
             return hc;
+    }
     return NULL;
 }
 
@@ -1940,8 +1955,12 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
         /*
          * An idle one has not rested (make_room takes those first): told 429
          * rather than closed without a word, so that a request its client
-         * sends at this moment gets an answer, nothing of it stored.
+         * sends at this moment gets an answer, nothing of it stored. A head
+         * that began a moment ago is being sent whole: it goes on
+         * (head_to_close).
          */
+        if (hc->phase == CONN_HEAD && loop_now_ms() - hc->phase_ms < HEAD_GIVES_WAY_MS)
+            continue;
         if (hc->phase == CONN_IDLE || hc->phase == CONN_HEAD || hc->phase == CONN_BODY) {
             conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
                      "%s holds %zu of the %u connections and a client from another address "

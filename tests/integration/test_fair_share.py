@@ -13,6 +13,7 @@ import fcntl
 import http.client
 import json
 import re
+import select
 import socket
 import struct
 import termios
@@ -441,6 +442,34 @@ def answers_not_taken_give_way():
     check('answer to a GET has not been taken' in gw.stderr_text(), 'the log says why')
     for h in hogs:
         h.close()
+    gw.stop()
+
+
+@test
+def heads_being_sent_are_not_cut_for_a_newcomer():
+    """--max-connections 2 held by 127.0.0.1 sending two request heads: a newcomer from
+    127.0.0.2 at that moment is refused 429 rather than either request cut, and both are answered
+    200 once whole; heads still arriving a while later (dripped) give way to the next newcomer"""
+    gw = harness.Gateway(args=['--max-connections', '2'])
+    a = [connected_from(gw, A) for _ in range(2)]
+    for s in a:
+        s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\n')
+    refused = rest_of(http_from(gw, B, '/healthz', 'Connection: close\r\n'))
+    check(refused.startswith(b'HTTP/1.1 429') and b'none can give way' in refused,
+          'the newcomer is refused: %r' % refused[:300])
+    for s in a:
+        s.sendall(b'\r\n')
+        check(s.recv(4096).startswith(b'HTTP/1.1 200'), 'the request being sent is answered')
+        s.sendall(b'GET /healthz HTTP/1.1\r\n')  # the next head, which stops there
+    time.sleep(0.5)  # the heads have been arriving longer than HEAD_GIVES_WAY_MS
+    served = rest_of(http_from(gw, B, '/healthz', 'Connection: close\r\n'))
+    check(served.startswith(b'HTTP/1.1 200'), 'the next newcomer is served: %r' % served[:300])
+    cut, _, _ = select.select(a, [], [], 5)
+    told = rest_of(cut[0]) if cut else b''
+    check(told.startswith(b'HTTP/1.1 429') and b'its request not yet whole' in told,
+          'a dripped head gave way, told 429: %r' % told[:300])
+    for s in a:
+        s.close()
     gw.stop()
 
 
