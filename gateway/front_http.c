@@ -184,8 +184,7 @@ struct req {
     size_t drained;   /* body bytes read and dropped */
     uint64_t start_us;
     unsigned status;
-    /* answer_not_taken: its bytes the client had acknowledged, and when that last grew (loop clock)
-     */
+    /* answer_not_taken: the bytes its client had acknowledged, and when they last grew */
     uint64_t acked, acked_ms;
     bool acked_known;
     size_t bytes;

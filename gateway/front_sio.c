@@ -298,7 +298,8 @@ static void take_into(struct eio *e, struct sio_poll *p)
         }
         if (taken)
             session_sent(e->s, taken);
-        session_in_transit(e->s, true); /* until the next poll (poll_get) */
+        /* Until the next poll (poll_get); a WebSocket sends and counts the rest itself. */
+        session_in_transit(e->s, !e->websocket);
     }
     if (e->closed) {
         buf_append(out, "1\n", 2);
@@ -1466,6 +1467,8 @@ static void probe_packet(struct wsc *c, const char *p, size_t len)
         e->probed = false;
         if (e->get)
             answer_get(e);
+        if (e->s)
+            session_in_transit(e->s, false); /* no poll follows: the WebSocket takes it all */
         log_debug("sio %s %s upgraded to websocket", e->sid, e->peer);
         return; /* wsc_pump sends what waited, as it returns from reading */
     }

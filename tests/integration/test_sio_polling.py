@@ -602,6 +602,37 @@ def a_large_answer_taken_slowly_is_no_slow_consumer():
 
 
 @test
+def an_upgraded_session_that_does_not_read_is_a_slow_consumer():
+    """a polling session that has polled, then upgrades to a WebSocket and reads nothing of its
+    replay is closed as a slow consumer once it has taken nothing for 10 s, as on /v1/ws (its
+    last poll does not leave it judged as if it were downloading an answer)"""
+    import socket
+    import wsclient
+    g = harness.Gateway(args=['--max-outbuf', '1048576', '--max-body', '65536'])
+    for _ in range(160):  # more than the sockets' buffers take
+        r = g.request('POST', '/v1/channels/big/messages', body=b'y' * 60000,
+                      content_type='text/plain')
+        eq(r.status, 201, 'a message of the replay stored')
+    e = Eio(g)
+    e.connect()
+    status, _, _, sock = wsclient.handshake_raw(
+        g, wsclient.upgrade_headers(),
+        path='/socket.io/?EIO=4&transport=websocket&sid=' + e.sid)
+    eq(status, 101, 'the upgrade of the polling session')
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(wsclient.frame(wsclient.OP_TEXT, b'2probe'))
+    buf = bytearray()
+    server_frames(sock, buf, lambda op, p: p == b'3probe')
+    sock.sendall(wsclient.frame(wsclient.OP_TEXT, b'5'))
+    sock.sendall(wsclient.frame(wsclient.OP_TEXT, b'42["sub",{"channel":"big","since":0}]'))
+    m = g.wait_stderr(r'socketio session \S+ \S+: slow consumer, \d+ bytes queued: (.*)',
+                      timeout=30)
+    check('took no byte for 10.0 s' in m.group(1), 'closed as stuck: %s' % m.group(0))
+    sock.close()
+    g.stop()
+
+
+@test
 def acks_owed_at_the_stop_reach_a_polling_client():
     """SIGTERM after a polling client's pub was stored, and before it polls again: its next
     poll, on a new connection, still gets the pub's ack and the close packet (the port stays
