@@ -298,15 +298,18 @@ size_t net_unread(int fd)
     return ioctl(fd, FIONREAD, &n) == 0 && n > 0 ? (size_t)n : 0;
 }
 
-int net_bytes_acked(int fd, uint64_t *acked)
+int net_tcp_bytes(int fd, uint64_t *acked, uint64_t *received)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
 
     memset(&ti, 0, sizeof(ti));
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
         return -1;
-    *acked = ti.tcpi_bytes_acked;
+    if (acked)
+        *acked = ti.tcpi_bytes_acked;
+    if (received)
+        *received = ti.tcpi_bytes_received;
     return 0;
 }

@@ -67,11 +67,12 @@ int net_connect(const char *addr, int timeout_ms, char err[GW_ERRLEN]);
 void net_tune_session(int fd, unsigned idle_s, unsigned user_timeout_s);
 
 /*
- * Bytes of fd's output its TCP peer has acknowledged so far (TCP_INFO),
- * into *acked: they keep growing while the peer takes what is sent. -1 when
- * not known (not TCP, an older kernel).
+ * A TCP connection's counts so far (TCP_INFO), each where not NULL: *acked,
+ * the bytes of fd's output its peer has acknowledged (they grow while the
+ * peer takes what is sent); *received, the bytes the peer sent, read or
+ * not (whoever read them). -1 when not known (not TCP, an older kernel).
  */
-int net_bytes_acked(int fd, uint64_t *acked);
+int net_tcp_bytes(int fd, uint64_t *acked, uint64_t *received);
 
 /* Bytes the peer sent that wait unread in fd's receive buffer (FIONREAD); 0 if not known. */
 size_t net_unread(int fd);

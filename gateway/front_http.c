@@ -136,6 +136,8 @@ struct hconn {
     char source[SOURCE_MAX]; /* its address, the key of its fair shares */
     bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
     bool used;               /* a request has begun on it */
+    uint64_t rx_idle; /* bytes received from its client when it went idle (sent_since_idle) */
+    bool rx_known;
     char cut_why[160];
 };
 
@@ -377,7 +379,7 @@ static void answer_queued(struct req *r, unsigned status, size_t len)
     r->status = status;
     r->bytes = len;
     r->acked_ms = loop_now_ms();
-    r->acked_known = r->hc && net_bytes_acked(r->hc->fd, &r->acked) == 0;
+    r->acked_known = r->hc && net_tcp_bytes(r->hc->fd, &r->acked, NULL) == 0;
 }
 
 /*
@@ -1630,6 +1632,10 @@ static void conn_enter(struct hconn *hc, enum conn_phase phase, uint64_t deadlin
         hc->used = true;
     switch (phase) {
     case CONN_IDLE:
+        /* One getsockopt per request: what a later look compares with (sent_since_idle). */
+        hc->rx_known = net_tcp_bytes(hc->fd, NULL, &hc->rx_idle) == 0;
+        if (!hc->used)
+            hc->rx_idle = 0; /* anything it ever sent is a request's */
         list_append(&fh->idle, hc);
         conn_watch(hc, LOOP_READ); /* for the next request's first byte */
         break;
@@ -1775,23 +1781,39 @@ static bool idle_gives_way(struct front_http *fh, const struct hconn *hc, const 
 }
 
 /*
+ * Whether the client of idle hc has sent anything since it went idle: a
+ * byte waiting in its socket, or bytes libmicrohttpd has read already (its
+ * run, at the end of a turn, reads what came after the loop's wait, and the
+ * loop then never hears of them). Such a connection is not idle: a request
+ * is arriving on it, and if it must go its client is told, not met with a
+ * bare close it cannot tell from a lost answer.
+ */
+static bool sent_since_idle(const struct hconn *hc)
+{
+    char c;
+    uint64_t rx;
+
+    if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        return true;
+    return hc->rx_known && net_tcp_bytes(hc->fd, NULL, &rx) == 0 && rx != hc->rx_idle;
+}
+
+/*
  * The idle connection to close first: the one idle longest that gives way
  * (SHARE_WALK asked at most). NULL: none.
  */
 static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc, bool siblings)
 {
     struct hconn *hc = fh->idle.first, *next;
-    char c;
 
     for (int n = 0; hc && n < SHARE_WALK; hc = next, n++) {
         next = hc->next;
         /*
-         * An "idle" connection whose next request already waits in its socket
-         * is not idle: the loop has not heard of those bytes yet (a busy turn).
-         * It is a head being sent, and is told 429 if it must go, not closed
-         * unheard.
+         * An "idle" connection whose next request has begun is not idle: the
+         * loop has not heard of those bytes (sent_since_idle). It is a head
+         * being sent, and is told 429 if it must go, not closed unheard.
          */
-        if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        if (sent_since_idle(hc))
             conn_enter(hc, CONN_HEAD, 0);
         else if (idle_gives_way(fh, hc, nc, siblings))
             return hc;
@@ -1906,7 +1928,7 @@ static bool answer_not_taken(struct hconn *hc)
 
     if (!r || !r->status || hc->upgraded || r->streamed || hc->phase != CONN_BUSY)
         return false;
-    if (r->acked_known && net_bytes_acked(hc->fd, &acked) == 0 && acked != r->acked) {
+    if (r->acked_known && net_tcp_bytes(hc->fd, &acked, NULL) == 0 && acked != r->acked) {
         r->acked = acked;
         r->acked_ms = loop_now_ms();
     }
@@ -2820,8 +2842,7 @@ void front_http_quiesce(struct front_http *fh)
      */
     while (fh->idle.first) {
         struct hconn *hc = fh->idle.first;
-        char c;
-        bool waiting = recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+        bool waiting = sent_since_idle(hc);
         conn_cut(hc, waiting ? GW_E_SHUTDOWN : GW_OK, NULL, waiting, "the gateway is stopping");
     }
     while (fh->heads.first)
