@@ -136,7 +136,7 @@ struct hconn {
     char source[SOURCE_MAX]; /* its address, the key of its fair shares */
     bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
     bool used;               /* a request has begun on it */
-    uint64_t rx_idle; /* bytes received from its client when it went idle (sent_since_idle) */
+    uint64_t rx_idle;        /* bytes its client had sent by its last answer (sent_since_idle) */
     bool rx_known;
     char cut_why[160];
 };
@@ -369,17 +369,22 @@ static void read_done(struct req *r)
 }
 
 /*
- * Notes an answer being queued: its status and size for the log, and where
- * its client's acknowledgements stand (answer_not_taken). One getsockopt:
- * an answer too large for the socket's buffers is judged by what its
- * client takes after this.
+ * Notes an answer being queued: its status and size for the log, where its
+ * client's acknowledgements stand (answer_not_taken: an answer too large
+ * for the socket's buffers is judged by what its client takes after this),
+ * and the bytes its client has sent, its whole request (sent_since_idle:
+ * anything more is the next one). One getsockopt for both.
  */
 static void answer_queued(struct req *r, unsigned status, size_t len)
 {
+    struct hconn *hc = r->hc;
+
     r->status = status;
     r->bytes = len;
     r->acked_ms = loop_now_ms();
-    r->acked_known = r->hc && net_tcp_bytes(r->hc->fd, &r->acked, NULL) == 0;
+    r->acked_known = hc && net_tcp_bytes(hc->fd, &r->acked, &hc->rx_idle) == 0;
+    if (hc)
+        hc->rx_known = r->acked_known;
 }
 
 /*
@@ -1632,10 +1637,11 @@ static void conn_enter(struct hconn *hc, enum conn_phase phase, uint64_t deadlin
         hc->used = true;
     switch (phase) {
     case CONN_IDLE:
-        /* One getsockopt per request: what a later look compares with (sent_since_idle). */
-        hc->rx_known = net_tcp_bytes(hc->fd, NULL, &hc->rx_idle) == 0;
-        if (!hc->used)
-            hc->rx_idle = 0; /* anything it ever sent is a request's */
+        /* Anything a new one ever sent is a request's; a used one's count is its last answer's. */
+        if (!hc->used) {
+            hc->rx_idle = 0;
+            hc->rx_known = true;
+        }
         list_append(&fh->idle, hc);
         conn_watch(hc, LOOP_READ); /* for the next request's first byte */
         break;
