@@ -1828,18 +1828,26 @@ static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer 
 }
 
 /*
+ * Whether hc's head began arriving a moment ago: a client sends a whole
+ * head at once, and one cut while it does loses a request it has begun (a
+ * Socket.IO client its session), where a newcomer refused has lost nothing
+ * yet. Such a head does not give way (HEAD_GIVES_WAY_MS).
+ */
+static bool head_being_sent(const struct hconn *hc)
+{
+    return hc->phase == CONN_HEAD && loop_now_ms() - hc->phase_ms < HEAD_GIVES_WAY_MS;
+}
+
+/*
  * The head arriving longest whose address holds_as_many (SHARE_WALK asked
- * at most), once it has been arriving for HEAD_GIVES_WAY_MS: a client
- * sends a whole head in a moment, and one cut while it does loses a request
- * it has begun (a Socket.IO client its session), where the newcomer
- * refused has lost nothing yet. Heads are listed oldest first.
+ * at most), unless it is head_being_sent. Heads are listed oldest first.
  */
 static struct hconn *head_to_close(struct front_http *fh, const struct newcomer *nc)
 {
     struct hconn *hc = fh->heads.first;
 
     for (int n = 0; hc && n < SHARE_WALK; hc = hc->next, n++) {
-        if (loop_now_ms() - hc->phase_ms < HEAD_GIVES_WAY_MS)
+        if (head_being_sent(hc))
             return NULL;
         if (holds_as_many(fh, hc, nc))
             return hc;
@@ -1982,11 +1990,10 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
         /*
          * An idle one has not rested (make_room takes those first): told 429
          * rather than closed without a word, so that a request its client
-         * sends at this moment gets an answer, nothing of it stored. A head
-         * that began a moment ago is being sent whole: it goes on
-         * (head_to_close).
+         * sends at this moment gets an answer, nothing of it stored. A
+         * head_being_sent goes on.
          */
-        if (hc->phase == CONN_HEAD && loop_now_ms() - hc->phase_ms < HEAD_GIVES_WAY_MS)
+        if (head_being_sent(hc))
             continue;
         if (hc->phase == CONN_IDLE || hc->phase == CONN_HEAD || hc->phase == CONN_BODY) {
             conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
