@@ -17,6 +17,7 @@
 #include "input_budget.h"
 #include "log.h"
 #include "loop.h"
+#include "mem_trim.h"
 #include "metrics.h"
 #include "net.h"
 #include "reader.h"
@@ -49,6 +50,13 @@
 #define READ_COMPLETE_BUDGET_US 2000
 /* How often subscriptions waiting for an unavailable database try again. */
 #define STALL_RETRY_MS          1000
+/*
+ * How often malloc's free memory is looked at, and how much of it is kept
+ * for the next burst: a commit batch's churn is far less, so steady load
+ * is never trimmed for it (mem_trim.h).
+ */
+#define TRIM_PERIOD_MS          5000
+#define TRIM_KEEP               ((size_t)16 << 20)
 
 struct gateway {
     struct gw_config cfg;
@@ -66,6 +74,7 @@ struct gateway {
     struct front_udp *udp; /* NULL when UDP is off */
     struct front_sio *sio;
     struct input_budget inputs; /* --max-input-memory, shared by the fronts that read input */
+    struct mem_trim *trim;
     int sigfd;
     uint64_t stop_deadline_ms; /* 0 while running */
     uint64_t stall_retry_ms;   /* when subscriptions waiting for the store try again */
@@ -595,6 +604,7 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     }
     loop_add_hook(gw->loop, stop_when_idle, gw);
+    gw->trim = mem_trim_start(gw->loop, TRIM_PERIOD_MS, TRIM_KEEP);
     loop_add_hook(gw->loop, retry_stalled, gw);
     loop_add_hook(gw->loop, expire_reads, gw);
     /* And last: after the hooks that submit too (libmicrohttpd's requests run in one). */
@@ -640,6 +650,7 @@ static void stop(struct gateway *gw)
     workq_free(gw->reader);
     store_close(gw->rstore);
     store_close(gw->wstore);
+    mem_trim_stop(gw->trim);
     loop_free(gw->loop);
     if (gw->sigfd >= 0)
         close(gw->sigfd);
@@ -670,7 +681,8 @@ int main(int argc, char **argv)
      * glibc hands freed memory at the top of a thread's arena back to the
      * kernel; with the writer thread freeing SQLite's memory after every
      * commit, that was an madvise, and a TLB shootdown on every core, per
-     * batch. Fixed thresholds keep the memory for the next batch.
+     * batch. Fixed thresholds keep the memory for the next batch; what a
+     * burst leaves goes back every TRIM_PERIOD_MS (mem_trim.h).
      */
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
