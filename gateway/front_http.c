@@ -89,6 +89,13 @@
  * drips it is slower.
  */
 #define HEAD_GIVES_WAY_MS   250
+/*
+ * Heads of one address let finish at once (a browser sends six): past them,
+ * a moment-old head gives way too, or an address that opens its connections
+ * again and again, each sending a head's first bytes, would keep every one
+ * of them a moment old and every newcomer out.
+ */
+#define HEADS_AT_ONCE       8
 /* Connections of the biggest holder share_room asks, newest first, before it gives up. */
 #define SHARE_WALK          64
 /*
@@ -1953,6 +1960,7 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
 {
     const char *src = nc->src;
     struct fair_place *p;
+    unsigned young = 0;
 
     if (fh->open >= fh->o.max_connections + ACCEPTOR_BATCH)
         return false;
@@ -1991,9 +1999,9 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
          * An idle one has not rested (make_room takes those first): told 429
          * rather than closed without a word, so that a request its client
          * sends at this moment gets an answer, nothing of it stored. A
-         * head_being_sent goes on.
+         * head_being_sent goes on, HEADS_AT_ONCE of the address's newest.
          */
-        if (head_being_sent(hc))
+        if (head_being_sent(hc) && ++young <= HEADS_AT_ONCE)
             continue;
         if (hc->phase == CONN_IDLE || hc->phase == CONN_HEAD || hc->phase == CONN_BODY) {
             conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,

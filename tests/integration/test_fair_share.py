@@ -474,6 +474,49 @@ def heads_being_sent_are_not_cut_for_a_newcomer():
 
 
 @test
+def heads_begun_again_and_again_give_way():
+    """--max-connections 32 held by 127.0.0.2 opening its connections again every 200 ms, each
+    sending a request head's first line and no more: every head is a moment old, yet a client
+    of 127.0.0.3 asking /healthz 20 times is served each time, not refused 429 (a few heads
+    being sent at once are let finish: heads_being_sent_are_not_cut_for_a_newcomer)"""
+    gw = harness.Gateway(args=['--max-connections', '32'])
+    stop = threading.Event()
+    cycles = [0]
+
+    def churn():
+        held = []
+        while not stop.is_set():
+            began = time.monotonic()
+            for s in held:
+                s.close()
+            held = []
+            for _ in range(32):
+                try:
+                    s = connected_from(gw, B)
+                    s.sendall(b'GET /healthz HTTP/1.1\r\n')
+                    held.append(s)
+                except OSError:
+                    pass
+            cycles[0] += 1
+            stop.wait(max(0.0, 0.2 - (time.monotonic() - began)))
+        for s in held:
+            s.close()
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        wait_for(lambda: cycles[0] >= 2, 'the churn under way')
+        answers = []
+        for _ in range(20):
+            answers.append(rest_of(http_from(gw, C, '/healthz', 'Connection: close\r\n'))[:12])
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        t.join()
+    eq([a for a in answers if a != b'HTTP/1.1 200'], [], 'answers other than 200 of 20')
+    gw.stop()
+
+
+@test
 def answers_taken_slowly_keep_their_connections():
     """--max-connections 3 held by 127.0.0.1 reading large pages slowly but all the time: a
     newcomer from 127.0.0.2 is refused 429 (none can give way), not one of them cut; each page
