@@ -143,7 +143,7 @@ struct hconn {
     char source[SOURCE_MAX]; /* its address, the key of its fair shares */
     bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
     bool used;               /* a request has begun on it */
-    uint64_t rx_idle;        /* bytes its client had sent by its last answer (sent_since_idle) */
+    uint64_t rx_idle;        /* bytes its client had sent by its last answer (idle_news) */
     bool rx_known;
     char cut_why[160];
 };
@@ -379,7 +379,7 @@ static void read_done(struct req *r)
  * Notes an answer being queued: its status and size for the log, where its
  * client's acknowledgements stand (answer_not_taken: an answer too large
  * for the socket's buffers is judged by what its client takes after this),
- * and the bytes its client has sent, its whole request (sent_since_idle:
+ * and the bytes its client has sent, its whole request (idle_news:
  * anything more is the next one). One getsockopt for both.
  */
 static void answer_queued(struct req *r, unsigned status, size_t len)
@@ -1793,29 +1793,41 @@ static bool idle_gives_way(struct front_http *fh, const struct hconn *hc, const 
     return resting(hc, nc) && holds_as_many(fh, hc, nc);
 }
 
+/* What the client of an idle connection did since it went idle (idle_news). */
+enum idle_news { IDLE_QUIET, IDLE_SENT, IDLE_GONE };
+
 /*
  * Whether the client of idle hc has sent anything since it went idle: a
  * byte waiting in its socket, or bytes libmicrohttpd has read already (its
  * run, at the end of a turn, reads what came after the loop's wait, and the
  * loop then never hears of them). Such a connection is not idle: a request
  * is arriving on it, and if it must go its client is told, not met with a
- * bare close it cannot tell from a lost answer.
+ * bare close it cannot tell from a lost answer. Or whether it closed it:
+ * its FIN waits in the socket with nothing before it. The kernel counts a
+ * FIN in the bytes received (it takes a sequence number): one byte more
+ * with a FIN waiting is no request.
  */
-static bool sent_since_idle(const struct hconn *hc)
+static enum idle_news idle_news(const struct hconn *hc)
 {
     char c;
     uint64_t rx;
+    ssize_t n = recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 
-    if (recv(hc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
-        return true;
-    return hc->rx_known && net_tcp_bytes(hc->fd, NULL, &rx) == 0 && rx != hc->rx_idle;
+    if (n > 0)
+        return IDLE_SENT;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return IDLE_GONE; /* reset */
+    uint64_t fin = n == 0 ? 1 : 0;
+    bool sent = hc->rx_known && net_tcp_bytes(hc->fd, NULL, &rx) == 0 && rx - hc->rx_idle > fin;
+    return sent ? IDLE_SENT : n == 0 ? IDLE_GONE : IDLE_QUIET;
 }
 
 /*
  * The idle connection to close first: the one idle longest that gives way
  * (SHARE_WALK asked at most). NULL: none.
  */
-static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc, bool siblings)
+static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer *nc, bool siblings,
+                                   bool *gone)
 {
     struct hconn *hc = fh->idle.first, *next;
 
@@ -1823,10 +1835,16 @@ static struct hconn *idle_to_close(struct front_http *fh, const struct newcomer 
         next = hc->next;
         /*
          * An "idle" connection whose next request has begun is not idle: the
-         * loop has not heard of those bytes (sent_since_idle). It is a head
-         * being sent, and is told 429 if it must go, not closed unheard.
+         * loop has not heard of those bytes (idle_news). It is a head being
+         * sent, and is told 429 if it must go, not closed unheard. One its
+         * client closed goes first, whoever's it was: nobody is left on it.
          */
-        if (sent_since_idle(hc))
+        enum idle_news news = idle_news(hc);
+        if (news == IDLE_GONE) {
+            *gone = true;
+            return hc;
+        }
+        if (news == IDLE_SENT)
             conn_enter(hc, CONN_HEAD, 0);
         else if (idle_gives_way(fh, hc, nc, siblings))
             return hc;
@@ -1873,12 +1891,19 @@ static struct hconn *head_to_close(struct front_http *fh, const struct newcomer 
  */
 static bool make_room(struct front_http *fh, const struct newcomer *nc, bool heads)
 {
-    struct hconn *idle = idle_to_close(fh, nc, heads), *head = heads ? head_to_close(fh, nc) : NULL;
+    bool gone = false;
+    struct hconn *idle = idle_to_close(fh, nc, heads, &gone);
+    struct hconn *head = heads && !gone ? head_to_close(fh, nc) : NULL;
     struct hconn *hc = !head || (idle && idle->phase_ms <= head->phase_ms) ? idle : head;
 
     if (!hc)
         return false;
-    if (hc == head)
+    if (gone)
+        conn_cut(hc, GW_OK, NULL, true,
+                 "closed by its client after %.1f s idle: its place taken by a new connection "
+                 "at the limit of %u",
+                 phase_seconds(hc), fh->o.max_connections);
+    else if (hc == head)
         conn_cut(hc, GW_E_TOO_MANY_SESSIONS, "Retry-After: 1", true,
                  "request head still arriving after %.1f s while the gateway is at its "
                  "connection limit (%u): closed to make room; try again",
@@ -2287,6 +2312,11 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
     (void)loop;
     (void)fd;
     if (hc->phase == CONN_IDLE) {
+        /* Its client closed it: its place is free now, not once libmicrohttpd runs. */
+        if (idle_news(hc) == IDLE_GONE) {
+            conn_cut(hc, GW_OK, NULL, false, "closed by its client");
+            return;
+        }
         /* libmicrohttpd reads it; the head is due from now. */
         conn_enter(hc, CONN_HEAD, 0);
         return;
@@ -2863,7 +2893,7 @@ void front_http_quiesce(struct front_http *fh)
      */
     while (fh->idle.first) {
         struct hconn *hc = fh->idle.first;
-        bool waiting = sent_since_idle(hc);
+        bool waiting = idle_news(hc) == IDLE_SENT;
         conn_cut(hc, waiting ? GW_E_SHUTDOWN : GW_OK, NULL, waiting, "the gateway is stopping");
     }
     while (fh->heads.first)

@@ -1226,6 +1226,16 @@ def rss_kb(gw):
     return proc_status(gw.proc.pid, 'VmRSS')
 
 
+def recv_until_close(sock):
+    """Every byte sock receives until its peer closes (the socket's own timeout applies)."""
+    got = b''
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
 def fd_count(gw):
     return len(os.listdir('/proc/%d/fd' % gw.proc.pid))
 

@@ -582,12 +582,7 @@ def bodies_and_lines_part_sent_share_the_input_bound():
             eq(status, 101, 'the Socket.IO WebSocket upgrade')
             sio.sendall(wsclient.frame(0x1, b'42["pub",', length=part))
             sio.settimeout(30)
-            got = b''
-            while True:
-                chunk = sio.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
+            got = harness.recv_until_close(sio)
             check(b'\x88' in got, 'a close frame before the end: %r' % got[-40:])
         finally:
             sio.close()

@@ -166,6 +166,40 @@ def publish_cut_to_make_room_is_not_stored():
 
 
 @test
+def a_connection_its_client_closed_makes_room():
+    """--max-connections 1 held by a kept-alive connection whose client has read its answer and
+    closed it, the gateway not yet aware (stopped meanwhile): the next client's request is served
+    200, not refused 429 as if the closed one were sending a request (its FIN is no request),
+    whether the gateway hears of the close or of the newcomer first"""
+    gw = harness.Gateway(args=['--max-connections', '1'])
+    for i in range(6):
+        a = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+        a.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+        got = b''
+        while b'\r\n\r\n' not in got or not got.endswith(b'}\n'):
+            chunk = a.recv(4096)
+            check(chunk, 'the kept-alive request answered: %r' % got)
+            got += chunk
+        check(got.startswith(b'HTTP/1.1 200') and b'Connection: close' not in got,
+              'a kept-alive answer: %r' % got[:200])
+        os.kill(gw.proc.pid, signal.SIGSTOP)
+        try:
+            # The gateway hears of the close first, or of the newcomer: either way round.
+            if i % 2:
+                a.close()
+            b = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+            if not i % 2:
+                a.close()
+            b.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        finally:
+            os.kill(gw.proc.pid, signal.SIGCONT)
+        answer = harness.recv_until_close(b)
+        b.close()
+        check(answer.startswith(b'HTTP/1.1 200'), 'round %d: the next client: %r' % (i, answer[:300]))
+    gw.stop()
+
+
+@test
 def host_field_once():
     """an HTTP/1.1 request without Host, or any with two: 400 and close (RFC 9112 3.2); an
     HTTP/1.0 one without Host is served"""

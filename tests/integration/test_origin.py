@@ -121,12 +121,7 @@ def session_port_lines(gw, data):
     s = socket.create_connection(('127.0.0.1', gw.tcp_port), timeout=harness.HTTP_TIMEOUT)
     try:
         s.sendall(data)
-        got = b''
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+        got = harness.recv_until_close(s)
     finally:
         s.close()
     return got.decode('utf-8', 'replace').splitlines()
