@@ -16,7 +16,8 @@ from harness import test, check, eq
 
 
 def second(db, env=None, base=True):
-    args = ['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0', '--log-level', 'info']
+    args = ['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0', '--udp-addr', '',
+            '--log-level', 'info']
     if base:
         args += ['--db', db]
     return harness.run_binary(args, env=env)

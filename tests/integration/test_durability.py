@@ -184,7 +184,7 @@ def newer_schema_refused():
     eq(gw.stop(), 0, 'exit status')
     harness.set_schema_version(gw.db, 999)
     rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
-                                       '--db', gw.db, '--log-level', 'info'])
+                                       '--udp-addr', '', '--db', gw.db, '--log-level', 'info'])
     check(rc != 0, 'exit status 0 on a newer database (stderr %r)' % err[-500:])
     check(rc > 0, 'died from signal %d instead of exiting (stderr %r)' % (-rc, err[-500:]))
     check('READY' not in out, 'printed READY on a newer database: %r' % out)
@@ -334,7 +334,7 @@ def unusable_db_path_refused():
     tmp = tempfile.mkdtemp(prefix='visavis-it-')
     db = os.path.join(tmp, 'no', 'such', 'dir', 't.db')
     rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
-                                       '--db', db])
+                                       '--udp-addr', '', '--db', db])
     check(rc > 0, 'exit status %d, want > 0 (stderr %r)' % (rc, err[-500:]))
     check(err.strip(), 'no message on stderr')
     check('READY' not in out, 'printed READY: %r' % out)
@@ -350,7 +350,7 @@ def not_a_database_refused():
     with open(db, 'wb') as f:
         f.write(junk)
     rc, out, err = harness.run_binary(['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
-                                       '--db', db])
+                                       '--udp-addr', '', '--db', db])
     check(rc > 0, 'exit status %d, want > 0 (stderr %r)' % (rc, err[-500:]))
     check(err.strip(), 'no message on stderr')
     check('READY' not in out, 'printed READY: %r' % out)

@@ -292,7 +292,7 @@ def taken_port_names_the_setting():
         for flag, env, other in [('--http-addr', 'VISAVIS_HTTP_ADDR', '--tcp-addr'),
                                  ('--tcp-addr', 'VISAVIS_TCP_ADDR', '--http-addr')]:
             rc, _, err = harness.run_binary([flag, '127.0.0.1:%d' % port, other, '127.0.0.1:0',
-                                             '--db', os.path.join(d, 'p.db')])
+                                             '--udp-addr', '', '--db', os.path.join(d, 'p.db')])
             eq(rc, 1, '%s on a taken port: exit status' % flag)
             check('Address already in use' in err and flag in err and env in err,
                   '%s on a taken port: the error names %s and %s:\n%s' % (flag, flag, env, err))

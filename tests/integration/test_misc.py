@@ -258,7 +258,7 @@ BAD_FLAGS = [
 
 def bad_flag(extra):
     tmp = tempfile.mkdtemp(prefix='visavis-it-')
-    args = ['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0',
+    args = ['--http-addr', '127.0.0.1:0', '--tcp-addr', '127.0.0.1:0', '--udp-addr', '',
             '--db', os.path.join(tmp, 't.db')]
     # The bad flag comes last so that it overrides the good one.
     rc, out, err = harness.run_binary(args + extra)
@@ -279,7 +279,7 @@ BAD_ENV = [('VISAVIS_LOG_LEVEL', 'loud'), ('VISAVIS_MAX_BODY', 'lots'), ('VISAVI
 def bad_env(var, value):
     tmp = tempfile.mkdtemp(prefix='visavis-it-')
     env = {'VISAVIS_HTTP_ADDR': '127.0.0.1:0', 'VISAVIS_TCP_ADDR': '127.0.0.1:0',
-           'VISAVIS_DB': os.path.join(tmp, 't.db')}
+           'VISAVIS_UDP_ADDR': '', 'VISAVIS_DB': os.path.join(tmp, 't.db')}
     env[var] = value
     rc, out, err = harness.run_binary([], env=env)
     eq(rc, 2, 'exit status for %s=%r (stderr %r)' % (var, value, err[-300:]))
