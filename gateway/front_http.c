@@ -1650,7 +1650,7 @@ static void conn_enter(struct hconn *hc, enum conn_phase phase, uint64_t deadlin
             hc->rx_known = true;
         }
         list_append(&fh->idle, hc);
-        conn_watch(hc, LOOP_READ); /* for the next request's first byte */
+        conn_watch(hc, LOOP_READ | LOOP_HUP); /* for the next request's first byte, or a close */
         break;
     case CONN_HEAD:
         list_append(&fh->heads, hc);
@@ -2312,8 +2312,11 @@ static void on_conn_io(struct loop *loop, int fd, unsigned events, void *ctx)
     (void)loop;
     (void)fd;
     if (hc->phase == CONN_IDLE) {
-        /* Its client closed it: its place is free now, not once libmicrohttpd runs. */
-        if (idle_news(hc) == IDLE_GONE) {
+        /*
+         * Its client closed it: its place is free now, not once libmicrohttpd
+         * runs. (Only then a look: a request's first byte costs no syscall.)
+         */
+        if ((events & LOOP_HUP) && idle_news(hc) == IDLE_GONE) {
             conn_cut(hc, GW_OK, NULL, false, "closed by its client");
             return;
         }
