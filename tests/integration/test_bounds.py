@@ -248,7 +248,9 @@ def memory_of_a_burst_is_handed_back():
                 hog.close()
         wait_for(lambda: reply_bytes(gw) == 0, 'the replies of closed sessions freed')
         t0 = time.monotonic()
-        low = wait_for(lambda: (lambda r: r if r - rss0 < 16 * 1024 else None)(
+        # Not to the byte: what the trim cannot return (pages partly in use) stays, 2 to 14 MB
+        # in runs here; without it, RSS stays above what the burst held, 24 MiB more.
+        low = wait_for(lambda: (lambda r: r if r - rss0 < 20 * 1024 else None)(
             harness.rss_kb(gw)), 'RSS back near %d kB after burst %d (%d kB held)'
             % (rss0, burst, held), timeout=20)
         print('# burst %d: RSS %d kB before, %d kB held, %d kB %.1f s after it'
