@@ -157,14 +157,20 @@ for note in "${NOTES[@]}"; do say "note: $note"; done
 # memory freed by an earlier run is reused; its limits what the run needs
 # (HTTP: room for the 256 upgrades sockbench has under way at once, too).
 # Sets GW_PID GW_PORT GW_TCP.
-start_gw() { # name tcp-sessions ws-sessions http-connections
-    local ws=()
-    # A GATEWAY_BIN from before WebSocket has no such option (its TCP runs only).
-    if [[ $("$GW" --help 2>/dev/null) == *--max-ws-sessions* ]]; then
-        ws=(--max-ws-sessions "$(($3 + 64))")
-    fi
+start_gw() { # name tcp-sessions ws-sessions sse-streams
+    # Every front's limit is given, sized for the run: a limit left at its
+    # default is cut to fit the open files allowed (20,000 here), which
+    # would refuse a run's last streams with 429. A front the run does not
+    # use gets a few places; SSE streams begin as HTTP requests, so the
+    # HTTP limit makes room for the 256 upgrades sockbench has under way.
+    local help limits=()
+    help=$("$GW" --help 2>/dev/null)
+    # A GATEWAY_BIN from before a front has no option for it.
+    [[ $help == *--max-ws-sessions* ]] && limits+=(--max-ws-sessions "$(($3 + 64))")
+    [[ $help == *--max-sse-streams* ]] && limits+=(--max-sse-streams "$(($4 + 64))")
+    [[ $help == *--max-sio-sessions* ]] && limits+=(--max-sio-sessions 64)
     GW_NAME=$1 start_gateway --need-tcp --http-addr 127.0.0.1:0 --tcp-addr 127.0.0.1:0 \
-        --db "$TMP/$1.db" --log-level warn --max-sessions "$(($2 + 64))" "${ws[@]}" \
+        --db "$TMP/$1.db" --log-level warn --max-sessions "$(($2 + 64))" "${limits[@]}" \
         --max-connections "$(($4 + 512))"
     pin "$GW_PID"
 }
