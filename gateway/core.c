@@ -1075,6 +1075,11 @@ bool core_sub_reading(const struct core_sub *sub)
     return sub->read != NULL;
 }
 
+bool core_sub_catching_up(const struct core_sub *sub)
+{
+    return sub->state == SUB_PENDING || sub->state == SUB_CATCHING;
+}
+
 void core_unsubscribe(struct core *core, struct core_sub *sub)
 {
     if (!sub)

@@ -209,6 +209,13 @@ bool core_sub_pump(struct core *core, struct core_sub *sub, size_t max_bytes);
 /* True while a read for the subscription is under way (its page not yet delivered). */
 bool core_sub_reading(const struct core_sub *sub);
 
+/*
+ * True until the subscription has delivered every message stored when it
+ * began (or failed): its replay is not over, whether a page is being read,
+ * waits for room, or waits for the database.
+ */
+bool core_sub_catching_up(const struct core_sub *sub);
+
 /* Ends a subscription (at any time after core_subscribe returned GW_OK); no callback follows. */
 void core_unsubscribe(struct core *core, struct core_sub *sub);
 

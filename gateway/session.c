@@ -1370,6 +1370,15 @@ static void session_free(struct session *s)
     free(s);
 }
 
+/* A subscription of this session still replays what was stored: the SUB's answer is not over. */
+static bool replaying(const struct session *s)
+{
+    for (size_t i = 0; i < s->nsubs; i++)
+        if (s->subs[i]->pending || (s->subs[i]->sub && core_sub_catching_up(s->subs[i]->sub)))
+            return true;
+    return false;
+}
+
 static void service(struct session *s)
 {
     if (s->broken) {
@@ -1383,8 +1392,13 @@ static void service(struct session *s)
             s->input_paused = false;
             s->ops->resume_input(s->io);
         }
-        if ((s->bye_when_drained || s->input_ended) && !s->rhead && !s->input_paused &&
-            s->state == S_OPEN) {
+        /*
+         * Input ended: every reply is due first, and a SUB's replay is part
+         * of its reply (echo 'SUB ch 0' | nc -N reads the channel whole).
+         * A stop does not wait for replays.
+         */
+        if ((s->bye_when_drained || (s->input_ended && !replaying(s))) && !s->rhead &&
+            !s->input_paused && s->state == S_OPEN) {
             codec_line_bye(scratch(s->t), s->bye_when_drained ? "shutdown" : "end of input", NULL,
                            0);
             queue_scratch(s);

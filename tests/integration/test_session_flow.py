@@ -380,6 +380,28 @@ def half_close_after_pipelining():
 
 
 @test
+def half_close_during_replay():
+    """SUB ch 0 on 3,000 stored messages, then shutdown(SHUT_WR) (echo 'SUB ch 0' | nc -N): the ok, every message in order, then bye"""
+    gw = harness.Gateway()
+    pub = Session(gw)
+    body = 'x' * 100
+    for start in range(0, 3000, 500):
+        pub.send(''.join('PUB hc-replay %s-%d\n' % (body, i) for i in range(start, start + 500)))
+        for _ in range(500):
+            eq(pub.reply().get('type'), 'ok', 'PUB')
+    pub.close()
+    s = Session(gw)
+    s.cmd('SUB hc-replay 0')
+    s.shutdown_write()
+    lines = s.until_eof(timeout=30)
+    eq((lines[0].get('type'), lines[0].get('top')), ('ok', 3000), 'the SUB ok')
+    eq([x.get('seq') for x in lines[1:-1]], list(range(1, 3001)), 'the whole replay, in order')
+    eq(lines[-1], {'type': 'bye', 'reason': 'end of input'}, 'then the farewell')
+    check(not s.reset, 'closed with a reset')
+    s.close()
+
+
+@test
 def half_close_last_line_without_newline():
     """a last line without its LF before the half-close still runs (nc -N, printf without \\n)"""
     gw = harness.Gateway()
