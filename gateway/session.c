@@ -1439,9 +1439,25 @@ static void tick(struct sessions *t, uint64_t now)
          * (pump), so a subscriber that reads none of its replay would
          * otherwise hold its session, and a replay's worth of memory, for ever.
          */
-        if ((s->out.bytes >= t->o.max_outbuf || s->wants_room ||
-             (s->input_paused && s->out.bytes >= SESSION_REPLY_QUEUE)) &&
-            !s->in_transit && now - s->last_progress_ms >= t->o.stuck_ms) {
+        bool waits = s->out.bytes >= t->o.max_outbuf || s->wants_room ||
+                     (s->input_paused && s->out.bytes >= SESSION_REPLY_QUEUE);
+        bool stuck = waits && !s->in_transit && now - s->last_progress_ms >= t->o.stuck_ms;
+        if (stuck) {
+            /*
+             * Before judging, ask the socket itself: this pass may come
+             * before the loop has heard that the peer read (the first pass
+             * after the gateway itself was stopped, by SIGSTOP or a frozen
+             * machine, runs before the events that came meanwhile).
+             */
+            uint64_t before = s->last_progress_ms;
+            if (!s->ops->flush(s->io)) {
+                s->broken = true;
+                mark_dirty(s); /* service ends it */
+                continue;
+            }
+            stuck = s->last_progress_ms == before;
+        }
+        if (stuck) {
             char why[128];
             snprintf(why, sizeof(why), "this session took no byte for %.1f s while %s",
                      (double)t->o.stuck_ms / 1000.0,

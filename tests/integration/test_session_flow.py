@@ -320,6 +320,40 @@ def replay_not_read_is_a_slow_consumer():
     gw.stop()
 
 @test
+def replay_across_a_stopped_gateway():
+    """--max-outbuf 64K: a reader in the middle of a 4.8 MB replay, its socket full, the gateway stopped (SIGSTOP) for 11 s while the reader empties the socket, then continued: not a slow consumer, the replay whole"""
+    gw = harness.Gateway(args=['--max-outbuf', str(MAX_OUTBUF)])
+    conn = gw.connect()
+    n = 300
+    for i in range(n):
+        gw.publish('paused', ('%d ' % i).ljust(BODY, 'p'), conn=conn)
+    conn.close()
+    r = Session(gw, rcvbuf=4096)
+    eq(r.request('SUB paused 0').get('type'), 'ok', 'SUB paused 0')
+    got = [r.read_line(timeout=30)]
+    time.sleep(0.5)  # the gateway fills the socket, then its queue: the replay waits for room
+    gw.proc.send_signal(signal.SIGSTOP)
+    try:
+        stopped = time.monotonic()
+        while True:  # what the kernel holds for the reader, while the gateway cannot send
+            try:
+                got.append(r.read_line(timeout=1))
+            except harness.Failure:
+                break
+        time.sleep(max(0, 11 - (time.monotonic() - stopped)))
+    finally:
+        gw.proc.send_signal(signal.SIGCONT)
+    check(len(got) < n, 'the whole replay was out before the gateway stopped: nothing tested')
+    while len(got) < n:
+        got.append(r.read_line(timeout=30))
+    eq([(x.get('type'), x.get('seq')) for x in got], [('message', i) for i in range(1, n + 1)],
+       'the replay, whole and in order, across the stop')
+    eq(r.request('PING after').get('type'), 'pong', 'the session lives on')
+    r.close()
+    gw.stop()
+
+
+@test
 def replay_larger_than_outbuf():
     """--max-outbuf 64K: a reader that reads at once gets a 4.8 MB replay (SUB since) whole, it is not a slow consumer"""
     gw = harness.Gateway(args=['--max-outbuf', str(MAX_OUTBUF)])
