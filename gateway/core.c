@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "reader.h"
 #include "reply_budget.h"
+#include "source_table.h"
 #include "store.h"
 #include "text.h"
 #include "workq.h"
@@ -96,6 +97,7 @@ struct core_sub {
     int64_t cursor;
     struct read *read; /* under way, or NULL */
     bool stalled;      /* in core->stalled (by link): its last read found no store */
+    const char *peer;  /* its caller's, which outlives it: its reads take that address's turns */
 };
 
 struct core_watch {
@@ -570,6 +572,20 @@ static void read_done(struct workq_job *job);
 static struct read *read_new(struct core *core, enum read_kind kind, enum reader_op op, void *ctx);
 
 /*
+ * Queues a read on the reader in its client's turns (fair_queue.h), weighed
+ * by the most it may read; peer NULL: the gateway's own.
+ */
+static void submit_read(struct core *core, struct read *r, const char *peer)
+{
+    char source[SOURCE_MAX] = "";
+
+    if (peer)
+        source_of_peer(peer, source);
+    r->job.wq.cost = r->job.max_bytes;
+    workq_submit_from(core->reader, &r->job.wq, source);
+}
+
+/*
  * Reads ch's top; for a notice to live subscriptions, with the messages
  * after the top the loop knew: they are fanned out once, as the loop's own
  * commits are, where each subscription reading them for itself would cost
@@ -591,7 +607,7 @@ static void read_top(struct core *core, struct hub_channel *ch, bool notice)
     r->job.max_bytes =
         core->o.page_bytes < NOTICE_PAGE_BYTES ? core->o.page_bytes : NOTICE_PAGE_BYTES;
     ch->reads++;
-    workq_submit(core->reader, &r->job.wq);
+    submit_read(core, r, NULL);
 }
 
 static void recheck_one(struct hub_channel *ch, void *ctx)
@@ -686,7 +702,7 @@ static void sub_read(struct core *core, struct core_sub *sub, enum reader_op op,
     r->job.max_bytes = max_bytes < core->o.page_bytes ? max_bytes : core->o.page_bytes;
     sub->read = r;
     sub->ch->reads++;
-    workq_submit(core->reader, &r->job.wq);
+    submit_read(core, r, sub->peer);
 }
 
 /* A subscription's read came back: set it up, hand it the page, then live or more reading. */
@@ -763,11 +779,11 @@ static struct read *oldest_client_read(struct core *core)
 }
 
 /* A client's read: listed with its deadline (reads keep their order), then queued. */
-static void client_read_submit(struct core *core, struct read *r)
+static void client_read_submit(struct core *core, struct read *r, const struct core_caller *caller)
 {
     r->deadline_ms = now_us() / 1000u + READ_DEADLINE_MS;
     hub_list_push(&core->client_reads, &r->queued);
-    workq_submit(core->reader, &r->job.wq);
+    submit_read(core, r, caller->peer);
 }
 
 int core_expire_reads(struct core *core)
@@ -944,7 +960,10 @@ enum gw_err core_publish(struct core *core, const struct core_caller *caller,
     p->cb = cb;
     p->ctx = ctx;
     p->core = core;
-    writer_submit(core->writer, &p->job);
+    char source[SOURCE_MAX] = "";
+    if (caller->peer)
+        source_of_peer(caller->peer, source);
+    writer_submit(core->writer, &p->job, source);
     return GW_OK;
 }
 
@@ -957,7 +976,6 @@ enum gw_err core_history(struct core *core, const struct core_caller *caller, co
     enum gw_err err;
     struct read *r;
 
-    (void)caller;
     if ((err = core_check_channel(channel, channel_len, why)) != GW_OK ||
         (err = check_since(since, why)) != GW_OK)
         return err;
@@ -973,7 +991,7 @@ enum gw_err core_history(struct core *core, const struct core_caller *caller, co
     r->job.upto = INT64_MAX;
     r->job.limit = (unsigned)limit;
     r->job.max_bytes = max_bytes && max_bytes < core->o.page_bytes ? max_bytes : core->o.page_bytes;
-    client_read_submit(core, r);
+    client_read_submit(core, r, caller);
     return GW_OK;
 }
 
@@ -982,7 +1000,6 @@ enum gw_err core_message(struct core *core, const struct core_caller *caller, ui
 {
     struct read *r;
 
-    (void)caller;
     if (id == 0 || id > INT64_MAX) {
         snprintf(why, GW_ERRLEN, "message id must be a positive integer");
         return GW_E_PARAM;
@@ -990,7 +1007,7 @@ enum gw_err core_message(struct core *core, const struct core_caller *caller, ui
     r = read_new(core, R_MESSAGE, READER_MESSAGE, ctx);
     r->cb.message = cb;
     r->job.id = (int64_t)id;
-    client_read_submit(core, r);
+    client_read_submit(core, r, caller);
     return GW_OK;
 }
 
@@ -1001,7 +1018,6 @@ enum gw_err core_channels(struct core *core, const struct core_caller *caller, c
     enum gw_err err;
     struct read *r;
 
-    (void)caller;
     if (after_len && (err = core_check_channel(after, after_len, why)) != GW_OK)
         return err;
     if (limit < 1 || limit > GW_CHANNELS_LIMIT_MAX) {
@@ -1014,7 +1030,7 @@ enum gw_err core_channels(struct core *core, const struct core_caller *caller, c
         memcpy(r->job.channel, after, after_len);
     r->job.channel[after_len] = '\0';
     r->job.limit = (unsigned)limit;
-    client_read_submit(core, r);
+    client_read_submit(core, r, caller);
     return GW_OK;
 }
 
@@ -1028,7 +1044,6 @@ enum gw_err core_subscribe(struct core *core, const struct core_caller *caller, 
     struct core_sub *sub;
     enum gw_err err;
 
-    (void)caller;
     if ((err = check_shutdown(core, why)) != GW_OK ||
         (err = core_check_channel(channel, channel_len, why)) != GW_OK ||
         (err = check_since(since, why)) != GW_OK)
@@ -1039,6 +1054,7 @@ enum gw_err core_subscribe(struct core *core, const struct core_caller *caller, 
     sub->ch->subs++;
     sub->ops = ops;
     sub->ctx = ctx;
+    sub->peer = caller->peer;
     sub->state = SUB_PENDING;
     sub->has_since = has_since;
     sub->since = (int64_t)since;

@@ -29,13 +29,14 @@ struct metrics_commits;
 
 /*
  * Who is calling: the front (a publish's via, the metrics label) and the
- * peer, for logs. Later the authenticated principal joins here, so rights
+ * peer, for logs and for the store's queues, which serve addresses in turns
+ * (fair_queue.h). Later the authenticated principal joins here, so rights
  * per channel change this type and not every signature. Borrowed for the
- * call.
+ * call, except by core_subscribe: its peer must outlive the subscription.
  */
 struct core_caller {
     enum gw_transport transport;
-    const char *peer; /* "ip:port"; may be NULL */
+    const char *peer; /* "ip:port"; may be NULL (the gateway's own turns) */
 };
 
 struct core_options {

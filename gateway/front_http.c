@@ -529,8 +529,8 @@ static void req_peer(const struct req *r, char peer[64])
 
 static struct core_caller caller_of(const struct req *r)
 {
-    (void)r;
-    return (struct core_caller){.transport = GW_T_REST, .peer = NULL};
+    return (struct core_caller){.transport = GW_T_REST,
+                                .peer = r->hc && *r->hc->peer ? r->hc->peer : NULL};
 }
 
 /* The answer is built: resume the connection so that the handler sends it. */

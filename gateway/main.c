@@ -51,12 +51,20 @@
 /* How often subscriptions waiting for an unavailable database try again. */
 #define STALL_RETRY_MS          1000
 /*
+ * Reads one wake-up of the reader takes: their pages come back together, so
+ * a batch's bytes (each read weighs the most it may read) are what a client
+ * whose turn is next waits for.
+ */
+#define READER_BATCH_MAX        64
+#define READER_BATCH_BYTES      (4u * 1024u * 1024u)
+
+/*
  * How often malloc's free memory is looked at, and how much of it is kept
  * for the next burst: a commit batch's churn is far less, so steady load
  * is never trimmed for it (mem_trim.h).
  */
-#define TRIM_PERIOD_MS          5000
-#define TRIM_KEEP               ((size_t)16 << 20)
+#define TRIM_PERIOD_MS 5000
+#define TRIM_KEEP      ((size_t)16 << 20)
 
 struct gateway {
     struct gw_config cfg;
@@ -565,7 +573,8 @@ static int start(struct gateway *gw, char why[GW_ERRLEN])
         return -1;
     }
     if (!(gw->writer = writer_new(gw->wstore, why)) ||
-        !(gw->reader = workq_new("visavis-reader", reader_run, gw->rstore, 64, why)))
+        !(gw->reader = workq_new("visavis-reader", reader_run, gw->rstore, READER_BATCH_MAX,
+                                 READER_BATCH_BYTES, why)))
         return -1;
     gw->core = core_new(gw->reader, gw->writer, &copts);
     input_budget_init(&gw->inputs, gw->cfg.max_input_memory, &core_metrics(gw->core)->input_bytes);

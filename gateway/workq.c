@@ -7,6 +7,8 @@
  */
 #include "workq.h"
 
+#include "fair_queue.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,14 +26,15 @@ struct workq {
     workq_run_fn *run;
     void *arg;
     size_t batch_max;
+    size_t batch_cost; /* 0: no bound */
     char name[16];
     pthread_t thread;
     bool started;
     int efd;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct job_list queue; /* submitted, not yet taken by the thread */
-    struct job_list done;  /* run, not yet completed */
+    struct fair_queue queue; /* submitted, not yet taken by the thread */
+    struct job_list done;    /* run, not yet completed */
     bool stopping;
     size_t pending;  /* loop thread only */
     bool hold_wakes; /* loop thread only: workq_hold_wakes */
@@ -60,18 +63,19 @@ static void list_splice(struct job_list *dst, struct job_list *src)
     src->head = src->tail = NULL;
 }
 
-/* Takes up to batch_max jobs off the queue (caller holds mu). */
+/* Takes up to batch_max jobs, and batch_cost of them past the first, off the queue (caller holds
+ * mu). */
 static size_t take_batch(struct workq *q, struct workq_job **batch)
 {
-    size_t n = 0;
+    size_t n = 0, cost = 0;
 
-    while (q->queue.head && n < q->batch_max) {
-        struct workq_job *j = q->queue.head;
-        q->queue.head = j->next;
-        batch[n++] = j;
+    while (n < q->batch_max && !fair_queue_empty(&q->queue)) {
+        struct workq_job *j = fair_queue_peek(&q->queue);
+        if (n && q->batch_cost && cost + j->cost > q->batch_cost)
+            break;
+        cost += j->cost;
+        batch[n++] = fair_queue_pop(&q->queue);
     }
-    if (!q->queue.head)
-        q->queue.tail = NULL;
     return n;
 }
 
@@ -85,9 +89,9 @@ static void *workq_main(void *arg)
         size_t n;
 
         pthread_mutex_lock(&q->mu);
-        while (!q->queue.head && !q->stopping)
+        while (fair_queue_empty(&q->queue) && !q->stopping)
             pthread_cond_wait(&q->cv, &q->mu);
-        if (!q->queue.head && q->stopping) {
+        if (fair_queue_empty(&q->queue) && q->stopping) {
             pthread_mutex_unlock(&q->mu);
             break;
         }
@@ -112,7 +116,7 @@ static void *workq_main(void *arg)
 }
 
 struct workq *workq_new(const char *name, workq_run_fn *run, void *arg, size_t batch_max,
-                        char why[GW_ERRLEN])
+                        size_t batch_cost, char why[GW_ERRLEN])
 {
     struct workq *q = gw_xcalloc(1, sizeof(*q));
     int rc;
@@ -120,6 +124,8 @@ struct workq *workq_new(const char *name, workq_run_fn *run, void *arg, size_t b
     q->run = run;
     q->arg = arg;
     q->batch_max = batch_max ? batch_max : 1;
+    q->batch_cost = batch_cost;
+    fair_queue_init(&q->queue);
     snprintf(q->name, sizeof(q->name), "%s", name);
     q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (q->efd < 0) {
@@ -138,6 +144,7 @@ struct workq *workq_new(const char *name, workq_run_fn *run, void *arg, size_t b
     if (rc != 0) {
         snprintf(why, GW_ERRLEN, "pthread_create: %s", strerror(rc));
         close(q->efd);
+        fair_queue_fini(&q->queue);
         pthread_mutex_destroy(&q->mu);
         pthread_cond_destroy(&q->cv);
         free(q);
@@ -154,10 +161,15 @@ int workq_fd(const struct workq *q)
 
 void workq_submit(struct workq *q, struct workq_job *job)
 {
+    workq_submit_from(q, job, NULL);
+}
+
+void workq_submit_from(struct workq *q, struct workq_job *job, const char *source)
+{
     q->pending++;
     pthread_mutex_lock(&q->mu);
-    bool was_empty = !q->queue.head;
-    list_push(&q->queue, job);
+    bool was_empty = fair_queue_empty(&q->queue);
+    fair_queue_push(&q->queue, job, source);
     pthread_mutex_unlock(&q->mu);
     /*
      * Only a worker that found the queue empty waits: one that has yet to
@@ -280,6 +292,7 @@ void workq_free(struct workq *q)
     workq_stop(q);
     workq_complete(q);
     close(q->efd);
+    fair_queue_fini(&q->queue); /* empty: a stop runs what was queued */
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
     free(q);

@@ -1,10 +1,13 @@
 /*
  * workq.h - a worker thread fed by the loop: jobs go in on the loop thread,
  * run on the worker in batches, and come back to the loop through an eventfd,
- * where their done callbacks run in the order they were submitted.
+ * where their done callbacks run in the order they ran.
  *
  * The shape the store writer and the store reader share (DESIGN.md: "Reads
- * run on reader thread(s) the same way"). A job belongs to the queue from
+ * run on reader thread(s) the same way"). Jobs are taken in turns by source
+ * address (fair_queue.h): those of one address run in the order they were
+ * submitted, and an address that queues many delays another's by one job
+ * at a time, not by all of them. A job belongs to the queue from
  * workq_submit until its done callback starts; the queue's mutex is the one
  * piece of state both threads touch. Depends on gw.h and pthreads.
  */
@@ -21,6 +24,8 @@ struct workq_job {
     struct workq_job *next;
     /* Loop thread, once the job has run; may free the job. */
     void (*done)(struct workq_job *job);
+    /* What the job weighs against the batch's bound (workq_new's batch_cost): bytes, say. */
+    size_t cost;
 };
 
 /*
@@ -33,16 +38,22 @@ struct workq;
 
 /*
  * Starts the thread (named name, for ps and debuggers). batch_max bounds how
- * many queued jobs one call of run takes. NULL + why on failure.
+ * many queued jobs one call of run takes, and batch_cost (0: no bound) what
+ * their costs add up to, past the first: a batch's results come back
+ * together, so what a batch holds is what the first job of the next one
+ * waits for. NULL + why on failure.
  */
 struct workq *workq_new(const char *name, workq_run_fn *run, void *arg, size_t batch_max,
-                        char why[GW_ERRLEN]);
+                        size_t batch_cost, char why[GW_ERRLEN]);
 
 /* The eventfd that turns readable when jobs are done: the loop watches it. */
 int workq_fd(const struct workq *q);
 
-/* Loop thread. Takes job until its done callback runs. */
+/* Loop thread. Takes job until its done callback runs; the gateway's own (no client behind it). */
 void workq_submit(struct workq *q, struct workq_job *job);
+
+/* The same for a client's job: source is its address (source_of_peer), its turns its own. */
+void workq_submit_from(struct workq *q, struct workq_job *job, const char *source);
 
 /*
  * Loop thread. From now on a submit that finds the worker idle leaves it

@@ -16,10 +16,12 @@
 #include <string.h>
 #include <time.h>
 
-/* Bounds one transaction, so one huge burst cannot delay every ack behind it. */
-#define WRITER_BATCH_MAX  1024
+/* Bound one transaction, so one huge burst cannot delay every ack behind it. */
+#define WRITER_BATCH_MAX   1024
+/* ... in bytes of bodies too: a client's next publish waits for one such commit, not 60 MB. */
+#define WRITER_BATCH_BYTES (1024u * 1024u)
 /* The pause after a full or broken database failed a batch (see back_off). */
-#define WRITER_BACKOFF_MS 100
+#define WRITER_BACKOFF_MS  100
 
 struct writer {
     struct store *store;
@@ -138,7 +140,7 @@ struct writer *writer_new(struct store *store, char why[GW_ERRLEN])
     pthread_mutex_init(&w->stats_mu, NULL);
     metrics_hist_init(&w->stats.batch_size, metrics_size_bounds);
     metrics_hist_init(&w->stats.commit_seconds, metrics_seconds_bounds);
-    if (!(w->q = workq_new("visavis-writer", run, w, WRITER_BATCH_MAX, why))) {
+    if (!(w->q = workq_new("visavis-writer", run, w, WRITER_BATCH_MAX, WRITER_BATCH_BYTES, why))) {
         writer_free(w);
         return NULL;
     }
@@ -150,13 +152,14 @@ int writer_fd(const struct writer *w)
     return workq_fd(w->q);
 }
 
-void writer_submit(struct writer *w, struct writer_job *job)
+void writer_submit(struct writer *w, struct writer_job *job, const char *source)
 {
     job->err = GW_OK;
     job->why[0] = '\0';
     job->wq.done = job_done;
+    job->wq.cost = job->msg.body_len + job->msg.sender_len;
     GW_ASSERT(!workq_stopping(w->q));
-    workq_submit(w->q, &job->wq);
+    workq_submit_from(w->q, &job->wq, source);
 }
 
 void writer_hold_wakes(struct writer *w)

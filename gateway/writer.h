@@ -3,8 +3,9 @@
  * committed messages to the loop.
  *
  * Depends on store.h, workq.h, model.h, gw.h. Jobs are queued from the loop
- * thread; the writer thread (a workq) commits everything queued while its
- * previous commit ran in one transaction, and hands the jobs back through an
+ * thread; the writer thread (a workq) commits what was queued while its
+ * previous commit ran in one transaction (up to a bound, taken from every
+ * client address in turns), and hands the jobs back through an
  * eventfd. The loop watches writer_fd() and calls writer_complete(), which
  * runs each job's done callback on the loop thread, in commit order. A job
  * belongs to the writer from writer_submit until its done callback starts.
@@ -44,8 +45,12 @@ struct writer *writer_new(struct store *store, char why[GW_ERRLEN]);
 /* The eventfd that turns readable when jobs are done. */
 int writer_fd(const struct writer *w);
 
-/* Loop thread. Takes job until its done callback runs. */
-void writer_submit(struct writer *w, struct writer_job *job);
+/*
+ * Loop thread. Takes job until its done callback runs. source: the client's
+ * address (source_of_peer; NULL or "": the gateway's own), whose jobs take
+ * their turns in the next transactions beside other addresses' (workq.h).
+ */
+void writer_submit(struct writer *w, struct writer_job *job, const char *source);
 
 /* Loop thread. As workq_hold_wakes and workq_wake, for the writer's thread. */
 void writer_hold_wakes(struct writer *w);

@@ -15,6 +15,7 @@ import json
 import re
 import select
 import socket
+import sqlite3
 import struct
 import termios
 import threading
@@ -767,6 +768,53 @@ def a_client_that_connects_and_leaves_takes_one_place():
     eq(opened(gw, 'tcp'), 7, 'the hogs\' sessions left open')
     for h in hogs:
         h.close()
+    gw.stop()
+
+
+# --------------------------------------------------------------------------
+# The store's queues: publishes are taken by address in turns
+
+def tcp_commands(gw):
+    return gw.get('/v1/stats').json['requests_total']['tcp']
+
+
+@test
+def a_publish_takes_its_turn_beside_another_addresss_queue():
+    """the database held, the writer waiting for it with a PUB from 127.0.0.1, while 10 sessions from 127.0.0.2 queue 20 PUBs each, then one from 127.0.0.3: once it is free, 127.0.0.3's PUB commits beside 127.0.0.2's first, not after their 200 (message ids)"""
+    gw = harness.Gateway()
+    first = harness.Session(gw, source=A)
+    floods = [harness.Session(gw, source=B) for _ in range(10)]
+    mine = harness.Session(gw, source=C)
+    before = tcp_commands(gw)
+    con = sqlite3.connect(gw.db, isolation_level=None, timeout=0)
+    con.execute('BEGIN IMMEDIATE')
+    try:
+        # The writer takes this one and waits for the database (a second at most) while the rest queue.
+        first.send('PUB turns-a first\n')
+        wait_for(lambda: tcp_commands(gw) >= before + 1, '127.0.0.1\'s PUB taken in', interval=0.01)
+        time.sleep(0.1)  # for the writer to take it: nothing says when it has
+        before += 1
+        for i, s in enumerate(floods):
+            s.send(''.join('PUB turns-b %d-%d\n' % (i, k) for k in range(20)))
+        wait_for(lambda: tcp_commands(gw) >= before + 200, '127.0.0.2\'s 200 PUBs taken in',
+                 interval=0.01)
+        mine.send('PUB turns-c mine\n')
+        wait_for(lambda: tcp_commands(gw) >= before + 201, '127.0.0.3\'s PUB taken in', interval=0.01)
+    finally:
+        con.execute('COMMIT')
+        con.close()
+    theirs = [s.reply(timeout=30) for s in floods for _ in range(20)]
+    ack = mine.reply(timeout=30)
+    eq(ack.get('type'), 'ok', '127.0.0.3\'s PUB')
+    ids = [r['message']['id'] for r in theirs if r.get('type') == 'ok']
+    check(len(ids) >= 150, 'of 127.0.0.2\'s 200 PUBs only %d stored: %s'
+          % (len(ids), [r for r in theirs if r.get('type') != 'ok'][:2]))
+    after = sum(1 for x in ids if x > ack['message']['id'])
+    check(after >= len(ids) - 50, '127.0.0.3\'s PUB committed after %d of 127.0.0.2\'s %d: it '
+          'waited its turn behind their queue' % (len(ids) - after, len(ids)))
+    eq(first.reply(timeout=30).get('type'), 'ok', '127.0.0.1\'s PUB')
+    for s in floods + [mine, first]:
+        s.close()
     gw.stop()
 
 

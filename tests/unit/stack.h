@@ -45,7 +45,7 @@ static inline void stack_open(struct stack *st, const char *name, workq_run_fn *
     if (store_open(&st->wstore, st->path, STORE_WRITER, false, why) == GW_OK &&
         store_open(&st->rstore, st->path, STORE_READER, false, why) == GW_OK &&
         (st->writer = writer_new(st->wstore, why)) != NULL &&
-        (st->reader = workq_new("test-reader", run, st->rstore, 64, why)) != NULL)
+        (st->reader = workq_new("test-reader", run, st->rstore, 64, 4u << 20, why)) != NULL)
         return;
     writer_free(st->writer);
     store_close(st->rstore);
