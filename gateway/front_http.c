@@ -142,6 +142,7 @@ struct hconn {
     char peer[64];           /* "ip:port", found once at accept; "" when unknown */
     char source[SOURCE_MAX]; /* its address, the key of its fair shares */
     bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
+    bool give_way;           /* its place went to another address's newcomer: cut once answered */
     bool used;               /* a request has begun on it */
     uint64_t rx_idle;        /* bytes its client had sent by its last answer (idle_news) */
     bool rx_known;
@@ -196,6 +197,7 @@ struct req {
     /* answer_not_taken: the bytes its client had acknowledged, and when they last grew */
     uint64_t acked, acked_ms;
     bool acked_known;
+    bool taken_some; /* its client has acknowledged some of the answer (answer_not_taken saw it) */
     size_t bytes;
     char method[16];
     char path[LOG_PATH_MAX + 1]; /* the request target as sent, query included */
@@ -1977,8 +1979,43 @@ static bool answer_not_taken(struct hconn *hc)
     if (r->acked_known && net_tcp_bytes(hc->fd, &acked, NULL) == 0 && acked != r->acked) {
         r->acked = acked;
         r->acked_ms = loop_now_ms();
+        r->taken_some = true;
     }
     return loop_now_ms() - r->acked_ms >= ANSWER_NOT_TAKEN_MS;
+}
+
+/*
+ * Nothing of the address holding the most can go at once: a request being
+ * carried out (a commit, a read) or an answer its client is taking finishes,
+ * and then its connection closes instead of taking the next request (its
+ * answer says Connection: close, or the connection is cut once the answer is
+ * out). An address that asks again on every connection as soon as it is
+ * answered would otherwise never give a place up. The newcomer is let in
+ * meanwhile. An answer its client takes none of is not chosen: the rule
+ * above cuts it after a second.
+ */
+static bool give_way_after_answer(struct front_http *fh, const struct newcomer *nc)
+{
+    struct fair_place *p = fair_share_victim(fh->by_source, nc->src);
+
+    for (int n = 0; p && n < SHARE_WALK; p = fair_share_older(p), n++) {
+        struct hconn *hc = (struct hconn *)(void *)((char *)p - offsetof(struct hconn, place));
+        struct req *r = hc->req;
+
+        if (!r || hc->phase != CONN_BUSY || hc->upgraded || r->streamed || hc->give_way ||
+            (r->status && !r->taken_some))
+            continue;
+        log_info("http conn %llu: closes after its answer: %s holds %zu of the %u connections, "
+                 "and %s needs one",
+                 hc->number, fair_share_source_of(p),
+                 fair_share_held(fh->by_source, fair_share_source_of(p)), fh->o.max_connections,
+                 nc->src);
+        hc->give_way = true; /* its place counts for its address until it closes */
+        if (!r->status)
+            r->close = true; /* read when its answer is queued: Connection: close */
+        return true;
+    }
+    return false;
 }
 
 static bool share_room(struct front_http *fh, const struct newcomer *nc)
@@ -2051,7 +2088,7 @@ static bool share_room(struct front_http *fh, const struct newcomer *nc)
             return true;
         }
     }
-    return false;
+    return give_way_after_answer(fh, nc);
 }
 
 static void on_accept(void *ctx, int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -2659,8 +2696,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         r->sio.kind == SIO_POLL_GET && r->sio.sid && r->sio.status == MHD_HTTP_OK && fh->o.sio.lost)
         fh->o.sio.lost(fh->o.sio.ctx, r->sio.sid,
                        "the answer to its poll was not taken whole: its client lost packets");
+    /*
+     * Its place went to a newcomer while it was answered (give_way_after_answer),
+     * too late for a Connection: close: it takes no next request.
+     */
+    bool give_way = hc && hc->give_way && !r->close && !hc->upgraded;
     req_finish(r, termination_name(toe));
     *req_cls = NULL;
+    if (give_way) {
+        conn_cut(hc, GW_OK, NULL, false, "its place given to another address");
+        return;
+    }
     /* Kept alive: idle until the next request's first byte. */
     if (hc && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !fh->quiescing && !hc->upgraded)
         conn_await_request(hc);
