@@ -1301,6 +1301,8 @@ static enum MHD_Result ws_upgrade(struct req *r)
         .protocol = header_list(r, "Sec-WebSocket-Protocol", &protocol),
         .origin = header_of(r, "Origin"),
         .host = header_of(r, MHD_HTTP_HEADER_HOST),
+        .endpoint = r->route.id == ROUTE_SIO ? "/socket.io/?EIO=4&transport=websocket" : NULL,
+        .doc = r->route.id == ROUTE_SIO ? "docs/socketio.md" : NULL,
     };
     struct ws_verdict v;
     char peer[64];

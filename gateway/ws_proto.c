@@ -82,17 +82,21 @@ bool ws_header_has_token(const char *value, const char *token)
 enum gw_err ws_handshake_judge(const struct ws_request *rq, const char *origins,
                                struct ws_verdict *v, char why[GW_ERRLEN])
 {
+    const char *endpoint = rq->endpoint ? rq->endpoint : "/v1/ws";
+    const char *doc = rq->doc ? rq->doc : "docs/websocket.md";
+
     memset(v, 0, sizeof(*v));
     if (!rq->get) {
-        snprintf(why, GW_ERRLEN, "a WebSocket opens with GET /v1/ws (docs/websocket.md)");
+        snprintf(why, GW_ERRLEN, "a WebSocket opens with GET %s (%s)", endpoint, doc);
         return GW_E_METHOD;
     }
     if (!ws_header_has_token(rq->upgrade, "websocket") ||
         !ws_header_has_token(rq->connection, "upgrade")) {
         snprintf(why, GW_ERRLEN,
-                 "/v1/ws is a WebSocket endpoint: open it with a WebSocket client (headers "
+                 "%s is a WebSocket endpoint: open it with a WebSocket client (headers "
                  "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13, "
-                 "Sec-WebSocket-Key), see docs/websocket.md");
+                 "Sec-WebSocket-Key), see %s",
+                 endpoint, doc);
         return GW_E_UPGRADE_REQUIRED;
     }
     if (!rq->http11) {

@@ -60,6 +60,8 @@ struct ws_request {
     bool get;    /* the method is GET (not HEAD, not anything else) */
     bool http11; /* HTTP/1.1 or later */
     const char *upgrade, *connection, *version, *key, *protocol, *origin, *host;
+    /* What the errors name: the endpoint and its page (NULL: /v1/ws, docs/websocket.md). */
+    const char *endpoint, *doc;
 };
 
 /* What the handshake decided. */

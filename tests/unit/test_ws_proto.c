@@ -164,6 +164,21 @@ static void test_judge(void)
     rq = good();
     rq.get = false;
     is_int(ws_handshake_judge(&rq, "", &v, why), GW_E_METHOD, "not a GET");
+    ok(strstr(why, "GET /v1/ws") != NULL, "names /v1/ws: %s", why);
+
+    /* Socket.IO's WebSocket transport is judged the same way, and named for what it is. */
+    rq = good();
+    rq.endpoint = "/socket.io/?EIO=4&transport=websocket";
+    rq.doc = "docs/socketio.md";
+    rq.upgrade = NULL;
+    is_int(ws_handshake_judge(&rq, "", &v, why), GW_E_UPGRADE_REQUIRED,
+           "a plain GET of Socket.IO's");
+    ok(strstr(why, "/socket.io/?EIO=4&transport=websocket is a WebSocket endpoint") != NULL &&
+           strstr(why, "docs/socketio.md") != NULL && strstr(why, "/v1/ws") == NULL,
+       "names Socket.IO's endpoint and its page: %s", why);
+    rq.get = false;
+    is_int(ws_handshake_judge(&rq, "", &v, why), GW_E_METHOD, "not a GET of Socket.IO's");
+    ok(strstr(why, "GET /socket.io/") != NULL, "names it too: %s", why);
 }
 
 static void test_close_codes(void)
