@@ -60,10 +60,31 @@ static bool next_word(const char **p, size_t *n, const char **word, size_t *wlen
     return true;
 }
 
+/*
+ * A word of the line as an error shows it, its first 40 bytes: a NUL in it,
+ * which would end the message there, is written \0.
+ */
+#define SHOWN_MAX 40
+static const char *shown(const char *w, size_t wlen, char out[2 * SHOWN_MAX + 1])
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < wlen && i < SHOWN_MAX; i++) {
+        if (w[i] == '\0') {
+            out[k++] = '\\';
+            out[k++] = '0';
+        } else {
+            out[k++] = w[i];
+        }
+    }
+    out[k] = '\0';
+    return out;
+}
+
 static enum gw_err parse_number(const char *w, size_t wlen, const char *what, uint64_t *out,
                                 char why[GW_ERRLEN])
 {
-    char tmp[24];
+    char tmp[24], show[2 * SHOWN_MAX + 1];
 
     /* A NUL would end the C string early and pass "5<NUL>x" off as 5. */
     if (wlen < sizeof(tmp) && !memchr(w, '\0', wlen)) {
@@ -72,19 +93,8 @@ static enum gw_err parse_number(const char *w, size_t wlen, const char *what, ui
         if (text_parse_u64(tmp, INT64_MAX, out))
             return GW_OK;
     }
-    /* Shown whole: a NUL in it, which would end the message there, is written \0. */
-    char shown[2 * 40 + 1];
-    size_t k = 0;
-    for (size_t i = 0; i < wlen && i < 40; i++) {
-        if (w[i] == '\0') {
-            shown[k++] = '\\';
-            shown[k++] = '0';
-        } else {
-            shown[k++] = w[i];
-        }
-    }
-    shown[k] = '\0';
-    snprintf(why, GW_ERRLEN, "%s must be a non-negative integer, got '%s'", what, shown);
+    snprintf(why, GW_ERRLEN, "%s must be a non-negative integer, got '%s'", what,
+             shown(w, wlen, show));
     return GW_E_PARAM;
 }
 
@@ -113,8 +123,8 @@ static enum gw_err parse_text(const char *p, size_t n, struct proto_cmd *cmd, ch
     if (cmd->op == PROTO_NONE && vlen == 4 && strncasecmp(verb, "exit", 4) == 0)
         cmd->op = PROTO_QUIT;
     if (cmd->op == PROTO_NONE) {
-        snprintf(why, GW_ERRLEN, "unknown command '%.*s' (try HELP)", (int)(vlen > 40 ? 40 : vlen),
-                 verb);
+        char show[2 * SHOWN_MAX + 1];
+        snprintf(why, GW_ERRLEN, "unknown command '%s' (try HELP)", shown(verb, vlen, show));
         return GW_E_UNKNOWN_COMMAND;
     }
 

@@ -1287,6 +1287,22 @@ static void test_nul_in_a_number_is_shown(void)
     free(in);
 }
 
+/* A NUL inside the verb likewise: "PUB<NUL>" is not shown as the command PUB. */
+static void test_nul_in_a_verb_is_shown(void)
+{
+    static const char line[] = "PUB\0 odd x";
+    struct proto_cmd cmd;
+    char why[GW_ERRLEN] = "";
+    char *in = dup_exact(line, sizeof(line) - 1);
+
+    memset(&cmd, 0, sizeof(cmd));
+    enum gw_err err = proto_parse(in, sizeof(line) - 1, &cmd, why);
+    is_str(gw_err_code(err), gw_err_code(GW_E_UNKNOWN_COMMAND), "PUB<NUL>: unknown_command");
+    ok(strstr(why, "unknown command 'PUB\\0'") != NULL, "the verb is shown whole: %s", why);
+    proto_cmd_release(&cmd);
+    free(in);
+}
+
 /* Framing and parsing together: a frame's line parses like the bare line. */
 static void test_frame_then_parse(void)
 {
@@ -1343,6 +1359,7 @@ int main(void)
     test_not_object();
     test_number_out_of_range();
     test_nul_in_a_number_is_shown();
+    test_nul_in_a_verb_is_shown();
     test_tag_given();
     test_frame_then_parse();
     return done_testing();
