@@ -144,6 +144,7 @@ struct hconn {
     bool upgraded;           /* handed to the WebSocket front: libmicrohttpd only cleans up */
     bool give_way;           /* its place went to another address's newcomer: cut once answered */
     bool used;               /* a request has begun on it */
+    bool read_one;           /* libmicrohttpd has read a request line on it */
     uint64_t rx_idle;        /* bytes its client had sent by its last answer (idle_news) */
     bool rx_known;
     char cut_why[160];
@@ -2136,6 +2137,8 @@ static struct req *req_new(struct front_http *fh, struct MHD_Connection *conn, c
     r->conn = conn;
     r->hc = conn_of(conn);
     r->start_us = loop_now_us();
+    if (r->hc)
+        r->hc->read_one = true;
     snprintf(r->method, sizeof(r->method), "-");
     snprintf(r->path, sizeof(r->path), "%s", uri);
     /* libmicrohttpd decodes %00 into the NUL that ends its strings: the rest would be lost. */
@@ -2727,6 +2730,8 @@ static void conn_take_place(struct front_http *fh, struct hconn *hc, struct MHD_
     fair_share_take(fh->by_source, &hc->place, hc->source);
 }
 
+static void log_client_line(struct front_http *fh, const char *line);
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -2753,6 +2758,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (!hc)
             return;
         log_trace("http conn %llu close", hc->number);
+        /*
+         * Bytes came and libmicrohttpd closed without a request line read and
+         * without an answer of its own (which it logs): a line cut short by
+         * its client, or one it cannot read (a tab between its parts).
+         */
+        if (hc->used && !hc->read_one && !hc->cut &&
+            !MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS)) {
+            char line[200];
+            snprintf(line, sizeof(line),
+                     "conn %llu from %s closed before a request line could be read (cut short, "
+                     "or not a method, a target and a version separated by single spaces)",
+                     hc->number, hc->peer);
+            log_client_line(fh, line);
+        }
         /* A request whose handler never ran: libmicrohttpd will not complete it. */
         if (hc->req)
             req_finish(hc->req, "closed before its head was read");
@@ -2787,11 +2806,17 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     }
     fh->closing_on_purpose = false;
     catch_refused_head(fh, line);
-    /*
-     * Its lines are about one client each (a reset, a read error): a flood
-     * of such clients must not flood the log. One line at once, then at most
-     * one per MHD_LOG_EVERY_MS saying how many went to the debug level.
-     */
+    log_client_line(fh, line);
+}
+
+/*
+ * A line about one client (a reset, a read error, a request line that could
+ * not be read): a flood of such clients must not flood the log. One line at
+ * once, then at most one per MHD_LOG_EVERY_MS saying how many went to the
+ * debug level.
+ */
+static void log_client_line(struct front_http *fh, const char *line)
+{
     uint64_t now = loop_now_ms();
     if (now < fh->mhd_log_next_ms) {
         fh->mhd_log_held++;
@@ -2799,9 +2824,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         return;
     }
     if (fh->mhd_log_held)
-        log_warn("http: %s (and %llu more such lines from libmicrohttpd in the last %d s, at "
-                 "the debug level)",
-                 line, (unsigned long long)fh->mhd_log_held, MHD_LOG_EVERY_MS / 1000);
+        log_warn("http: %s (and %llu more such lines in the last %d s, at the debug level)", line,
+                 (unsigned long long)fh->mhd_log_held, MHD_LOG_EVERY_MS / 1000);
     else
         log_warn("http: %s", line);
     fh->mhd_log_held = 0;

@@ -646,6 +646,30 @@ def resets_do_not_flood_the_log():
 
 
 @test
+def unreadable_request_lines_are_logged():
+    """a request line with tabs between its parts: closed by libmicrohttpd without an answer, and one log line says so (not silence); 100 more within 10 s: no more lines at the warn level; a connection that sends nothing: no line"""
+    gw = harness.Gateway()
+    said = r'warn  http: conn \d+ from 127\.0\.0\.1:\d+ closed before a request line could be read'
+    quiet = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+    quiet.close()
+    wait_for(lambda: open_gauge(gw, 'rest') == 1, 'the quiet connection closed')
+    check(not re.search(said, gw.stderr_text()), 'a connection that sent nothing is logged')
+    s = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+    s.sendall(b'GET\t/v1/version\tHTTP/1.1\r\nHost: x\r\n\r\n')
+    eq(s.recv(4096), b'', 'what the tabbed request line gets')
+    s.close()
+    gw.wait_stderr(said)
+    for _ in range(100):
+        s = socket.create_connection(('127.0.0.1', gw.http_port), timeout=5)
+        s.sendall(b'GET\t/\tHTTP/1.1\r\n\r\n')
+        s.recv(4096)
+        s.close()
+    wait_for(lambda: open_gauge(gw, 'rest') == 1, 'only the /metrics connection open')
+    eq(len(re.findall(said, gw.stderr_text())), 1, 'lines for 101 such connections within 10 s')
+    eq(gw.get('/healthz').status, 200, 'the gateway goes on')
+
+
+@test
 def stop_closes_idle_and_unfinished():
     """SIGTERM: idle keep-alive connections close, a half-sent head gets 503, the stop is prompt"""
     gw = harness.Gateway()
