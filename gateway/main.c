@@ -688,12 +688,16 @@ int main(int argc, char **argv)
     log_set_trace(gw.cfg.trace);
     /*
      * glibc hands freed memory at the top of a thread's arena back to the
-     * kernel; with the writer thread freeing SQLite's memory after every
-     * commit, that was an madvise, and a TLB shootdown on every core, per
-     * batch. Fixed thresholds keep the memory for the next batch; what a
-     * burst leaves goes back every TRIM_PERIOD_MS (mem_trim.h).
+     * kernel past the trim threshold; with the writer thread freeing
+     * SQLite's memory after every commit, the default (dynamic) threshold
+     * made that an madvise, and a TLB shootdown on every core, per batch.
+     * A fixed one keeps what a batch takes (a commit holds 1 MiB of bodies
+     * at most, a reader batch 4 MiB of pages) for the next. It is also all
+     * a reader or writer arena keeps of a burst: malloc_trim returns the
+     * main arena's free memory and its free chunks, never a thread arena's
+     * top (mem_trim.h), which only a free past this threshold gives back.
      */
-    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, (int)TRIM_KEEP);
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     fit_fd_limit(&gw.cfg); /* before the fronts take their limits from it */
 

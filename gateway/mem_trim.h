@@ -9,7 +9,9 @@
  * free chunks scattered through the arenas that no threshold returns.
  * Every few seconds this asks malloc how much it holds free and, past a
  * bound, trims every arena (malloc_trim), which also returns the free
- * pages inside them. At most once per period: under steady load the cost
+ * pages inside them; the free memory at the top of a thread's arena it
+ * does not return (main.c's trim threshold does, as it is freed). At most
+ * once per period: under steady load the cost
  * is a few page faults a second; after a burst, the memory is back within
  * a period or two.
  *
